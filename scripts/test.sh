@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The test command (README "Quick start"): installs what the tests need when it is missing,
+# then runs the formatter check, clippy and the whole default test suite.
+# Run as root: the integration tests build network namespaces.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
+need ip iproute2
+need tc iproute2
+need ping iputils-ping
+if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    echo "test.sh: installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+echo "test.sh: cargo fmt --check"
+cargo fmt --check
+echo "test.sh: cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "test.sh: cargo test"
+cargo test --all-targets "$@"

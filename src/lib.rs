@@ -1,0 +1,15 @@
+//! hapair: a two-node high-availability daemon for pairs of Linux PCs.
+//!
+//! The crate is split by responsibility (see ARCHITECTURE.md): `core` is the pure failover
+//! state machine, `wire` the heartbeat frames, `drivers` the thin I/O around them,
+//! `event_loop` the one poll loop, `config` and `cli` the contract with the operator.
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod core;
+pub mod drivers;
+pub mod event_loop;
+pub mod limits;
+pub mod status;
+pub mod wire;

@@ -1,0 +1,30 @@
+//! Every capacity in hapair, in one place. Buffers and queues are sized from these at start-up
+//! and never grow: a full queue hands the item back, which is counted and dropped.
+
+/// Heartbeat media (serial ports, bcast, mcast and ucast sockets) one node may have.
+pub const LINKS_MAX: usize = 8;
+/// Resources in the group.
+pub const RESOURCES_MAX: usize = 16;
+/// `ping` nodes.
+pub const PING_NODES_MAX: usize = 8;
+/// `check` commands.
+pub const CHECKS_MAX: usize = 8;
+/// `sensor` lines and hwmon inputs watched.
+pub const SENSORS_MAX: usize = 64;
+/// `hwmon` chips watched.
+pub const HWMON_CHIPS_MAX: usize = 4;
+/// md arrays followed in /proc/mdstat.
+pub const RAID_ARRAYS_MAX: usize = 16;
+/// Agent parameters (`key=value`) on one `resource ocf` line.
+pub const AGENT_PARAMS_MAX: usize = 16;
+/// The largest encoded heartbeat frame, before serial framing (SPEC §4).
+pub const FRAME_LEN_MAX: usize = 128;
+/// Actions the core may queue between two drains by the event loop.
+pub const CORE_OUTPUTS_MAX: usize = 32;
+/// Child processes (resource actions, notify, fence, checks) supervised at once.
+pub const CHILDREN_MAX: usize = 32;
+/// Control-socket clients served at once.
+pub const CONTROL_CLIENTS_MAX: usize = 4;
+/// Frames taken from one file descriptor per wake of the loop, so that one flooded link
+/// cannot starve the others.
+pub const FRAMES_PER_WAKE_MAX: usize = 16;
