@@ -1,0 +1,46 @@
+//! `Authentic`: a decoded frame whose tag, CRC and replay checks have all passed. Only `wire`
+//! can build one from bytes, so the core cannot act on anything else (the rustls idea of types
+//! that only a verifier can build). The simulator, with the `sim` feature, may build one
+//! directly to skip the cryptography when it runs millions of schedules.
+
+use super::payload::Payload;
+
+/// The fields of a frame that the receiver acts on, after decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// The sender's index in the configuration's `node` lines (0 or 1).
+    pub sender: u8,
+    /// The sender's boot counter (persisted in its statedir).
+    pub incarnation: u64,
+    /// Per-link sequence number, strictly increasing within an incarnation.
+    pub seq: u64,
+    /// The sender's index of the link the frame was sent on.
+    pub link: u8,
+    /// What the sender says about itself.
+    pub payload: Payload,
+}
+
+/// A frame that passed every check. Built only by `wire` (or the simulator).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authentic {
+    repr: Repr,
+}
+
+impl Authentic {
+    /// Wraps a verified frame. Only the verifying code in `wire` calls this.
+    #[allow(dead_code)] // INVARIANT: used by the receiver once `wire` decodes frames.
+    pub(crate) fn new(repr: Repr) -> Authentic {
+        Authentic { repr }
+    }
+
+    /// Lets the deterministic simulator deliver frames without encoding them.
+    #[cfg(feature = "sim")]
+    pub fn for_simulation(repr: Repr) -> Authentic {
+        Authentic { repr }
+    }
+
+    /// The verified fields.
+    pub fn repr(&self) -> &Repr {
+        &self.repr
+    }
+}
