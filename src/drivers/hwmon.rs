@@ -12,6 +12,9 @@
 //! unless a `sensor` line overrides that input (the chip compares against its own registers,
 //! which the line has replaced). The chip-wide `alarms` bitmask (lm78 and other old drivers)
 //! is read and shown, not judged: the per-input files say the same thing by name.
+//! Alarm bits may also be one-shot (the lm78 raises its temperature alarm once when `max` is
+//! crossed and clears it on read), so the comparison of values with limits carries the
+//! judgement and the alarm only adds to it.
 //!
 //! The chip's attributes live in `hwmonN/` or, for old drivers, in `hwmonN/device/`; both are
 //! searched. When two chips have the same name, the lowest `hwmonN` wins.

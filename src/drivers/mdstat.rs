@@ -5,7 +5,7 @@
 //! Personalities : [raid1] [raid6] [raid5] [raid4] [raid0] [raid10] [linear]
 //! md1 : active raid5 sdd1[3] sdc1[1] sdb1[0] sde1[4](S) sdf1[5](F)
 //!       3906764800 blocks super 1.2 level 5, 512k chunk, algorithm 2 [3/2] [UU_]
-//!       [==>..................]  recovery = 12.6% (246231552/1953382400) finish=155.6min speed=182826K/sec
+//!       [==>..................]  recovery = 12.6% (24623/195338) finish=1.6min speed=182826K/sec
 //!       bitmap: 2/15 pages [8KB], 65536KB chunk
 //!
 //! md0 : active (auto-read-only) raid1 sdb1[1](W) sda1[0]
