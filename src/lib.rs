@@ -10,6 +10,7 @@ pub mod control;
 pub mod core;
 pub mod drivers;
 pub mod event_loop;
+pub mod health;
 pub mod limits;
 pub mod status;
 pub mod wire;

@@ -1,0 +1,347 @@
+//! Ping nodes: ICMP echo to each `ping` address from one non-blocking socket served by the
+//! loop. A node is reachable when it answered within the last `window_intervals` intervals;
+//! the node set is reachable when at least one node is (SPEC §3: a node that reaches no
+//! ping node may not take over). IPv4 only.
+//!
+//! The socket is an unprivileged ICMP datagram socket (`socket(AF_INET, SOCK_DGRAM,
+//! IPPROTO_ICMP)`, allowed by `net.ipv4.ping_group_range`; the kernel picks the echo id and
+//! delivers only our replies) and, when that is refused, a raw ICMP socket (root or
+//! CAP_NET_RAW; we filter replies by our id). Each echo carries a magic and the send time, so
+//! a reply is matched by source address, id (raw) and payload, and gives its round trip
+//! without any table of outstanding requests. A reply older than the window is ignored.
+//!
+//! Call protocol: `send_due(now)` when `next_deadline()` is reached (sends one echo to every
+//! node and re-evaluates reachability), `handle_readable(now)` when `fd()` polls readable.
+//! Allocation-free after `open`. Send errors (no route, link down) count as a lost echo.
+
+use crate::core::time::{Duration, Instant};
+use crate::health::Reasons;
+use crate::limits::PING_NODES_MAX;
+use core::fmt;
+use nix::errno::Errno;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+/// Payload magic in every echo we send.
+const MAGIC: [u8; 8] = *b"hapair\0\x01";
+/// ICMP header + magic + send time.
+const ECHO_LEN: usize = 8 + 8 + 8;
+/// Replies taken per `handle_readable`, so that a flood cannot starve the loop.
+const REPLIES_PER_WAKE_MAX: usize = 64;
+
+/// Why the ping socket could not be opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PingError {
+    /// Neither an ICMP datagram nor a raw socket could be made.
+    Socket(Errno),
+    /// More addresses than `limits::PING_NODES_MAX`.
+    TooMany,
+}
+
+impl fmt::Display for PingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PingError::Socket(e) => write!(f, "ping: no ICMP socket: {}", e.desc()),
+            PingError::TooMany => write!(f, "ping: more than {PING_NODES_MAX} nodes"),
+        }
+    }
+}
+
+/// One ping node and what we know of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingNode {
+    /// Its address.
+    pub addr: Ipv4Addr,
+    /// When it last answered.
+    pub last_reply: Option<Instant>,
+    /// The round trip of its last answer.
+    pub last_rtt: Option<Duration>,
+    /// Answered within the window, as of the last evaluation.
+    pub reachable: bool,
+    /// Echoes sent (including those the kernel refused).
+    pub sent: u64,
+    /// Matching replies received.
+    pub received: u64,
+}
+
+/// The ping socket and every node's state.
+#[derive(Debug)]
+pub struct Ping {
+    fd: OwnedFd,
+    raw: bool,
+    ident: u16,
+    seq: u16,
+    interval: Duration,
+    window: Duration,
+    next_send: Instant,
+    nodes: heapless::Vec<PingNode, PING_NODES_MAX>,
+    send_errors: u64,
+}
+
+impl Ping {
+    /// Opens the socket for `addrs`, sending every `interval`; a node is reachable when it
+    /// answered within `window_intervals` intervals (at least 1). The first echoes are due at
+    /// `now`.
+    pub fn open(
+        addrs: &[Ipv4Addr],
+        interval: Duration,
+        window_intervals: u32,
+        now: Instant,
+    ) -> Result<Ping, PingError> {
+        let mut nodes = heapless::Vec::new();
+        for &addr in addrs {
+            let node = PingNode {
+                addr,
+                last_reply: None,
+                last_rtt: None,
+                reachable: false,
+                sent: 0,
+                received: 0,
+            };
+            nodes.push(node).map_err(|_| PingError::TooMany)?;
+        }
+        let (fd, raw) = open_socket()?;
+        Ok(Ping {
+            fd,
+            raw,
+            ident: (std::process::id() as u16) ^ 0x4861,
+            seq: 0,
+            interval,
+            window: interval.saturating_mul(u64::from(window_intervals.max(1))),
+            next_send: now,
+            nodes,
+            send_errors: 0,
+        })
+    }
+
+    /// The socket, for `poll(2)` (readable = replies waiting).
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// True when this is a raw socket (the datagram kind was refused).
+    pub fn is_raw(&self) -> bool {
+        self.raw
+    }
+
+    /// When `send_due` next has work.
+    pub fn next_deadline(&self) -> Instant {
+        self.next_send
+    }
+
+    /// When due, re-evaluates reachability and sends one echo to every node; returns the
+    /// number of echoes the kernel accepted.
+    pub fn send_due(&mut self, now: Instant) -> usize {
+        if now < self.next_send {
+            return 0;
+        }
+        self.evaluate(now);
+        self.next_send = now + self.interval;
+        self.seq = self.seq.wrapping_add(1);
+        let mut buf = [0u8; ECHO_LEN];
+        encode_echo(&mut buf, self.ident, self.seq, now);
+        let mut sent = 0;
+        for node in self.nodes.iter_mut() {
+            node.sent = node.sent.saturating_add(1);
+            match send_to(&self.fd, &buf, node.addr) {
+                Ok(()) => sent += 1,
+                Err(e) => {
+                    self.send_errors = self.send_errors.saturating_add(1);
+                    log::debug!("ping {}: send: {}", node.addr, e.desc());
+                }
+            }
+        }
+        sent
+    }
+
+    /// Takes the waiting replies; returns how many matched a node.
+    pub fn handle_readable(&mut self, now: Instant) -> usize {
+        let mut matched = 0;
+        let mut buf = [0u8; 256];
+        for _ in 0..REPLIES_PER_WAKE_MAX {
+            let Ok((len, from)) = recv_from(&self.fd, &mut buf) else { break };
+            let icmp = if self.raw { strip_ip_header(&buf[..len]) } else { Some(&buf[..len]) };
+            let Some(sent_at) = icmp.and_then(|p| decode_reply(p, self.raw.then_some(self.ident)))
+            else {
+                continue;
+            };
+            if sent_at > now || now.saturating_since(sent_at) > self.window {
+                continue;
+            }
+            if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == from) {
+                node.last_reply = Some(now);
+                node.last_rtt = Some(now.saturating_since(sent_at));
+                node.received = node.received.saturating_add(1);
+                node.reachable = true;
+                matched += 1;
+            }
+        }
+        matched
+    }
+
+    fn evaluate(&mut self, now: Instant) {
+        for node in self.nodes.iter_mut() {
+            node.reachable =
+                node.last_reply.is_some_and(|t| now.saturating_since(t) <= self.window);
+        }
+    }
+
+    /// True when at least one node answered within the window (or there are no nodes).
+    pub fn reachable(&self) -> bool {
+        self.nodes.is_empty() || self.nodes.iter().any(|n| n.reachable)
+    }
+
+    /// Every node's state.
+    pub fn nodes(&self) -> &[PingNode] {
+        &self.nodes
+    }
+
+    /// Echoes the kernel refused (no route, link down).
+    pub fn send_errors(&self) -> u64 {
+        self.send_errors
+    }
+
+    /// `no ping node answers` when unreachable.
+    pub fn reasons(&self, reasons: &mut Reasons) {
+        if !self.reachable() {
+            reasons.push(format_args!("no ping node answers"));
+        }
+    }
+}
+
+fn open_socket() -> Result<(OwnedFd, bool), PingError> {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    for (ty, raw) in [(libc::SOCK_DGRAM, false), (libc::SOCK_RAW, true)] {
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let fd = unsafe { libc::socket(libc::AF_INET, ty | flags, libc::IPPROTO_ICMP) };
+        if fd >= 0 {
+            // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+            return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, raw));
+        }
+        let e = Errno::last();
+        if raw {
+            return Err(PingError::Socket(e));
+        }
+        log::debug!("ping: ICMP datagram socket refused ({}), trying raw", e.desc());
+    }
+    Err(PingError::Socket(Errno::EPROTONOSUPPORT))
+}
+
+fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(addr.octets()) },
+        sin_zero: [0; 8],
+    }
+}
+
+fn send_to(fd: &OwnedFd, buf: &[u8], addr: Ipv4Addr) -> Result<(), Errno> {
+    let sa = sockaddr(addr);
+    // SAFETY: `buf` and `sa` are valid for the lengths passed; the fd is open.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&sa as *const libc::sockaddr_in).cast(),
+            core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    if n < 0 { Err(Errno::last()) } else { Ok(()) }
+}
+
+fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Ipv4Addr), Errno> {
+    let mut sa = sockaddr(Ipv4Addr::UNSPECIFIED);
+    let mut sa_len = core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: `buf` and `sa` are valid for writes of the lengths passed; the fd is open.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+            (&mut sa as *mut libc::sockaddr_in).cast(),
+            &mut sa_len,
+        )
+    };
+    if n < 0 {
+        return Err(Errno::last());
+    }
+    let from = Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes());
+    Ok((n as usize, from))
+}
+
+/// Writes an ICMP echo request with our magic and `now` into `buf`.
+pub fn encode_echo(buf: &mut [u8; ECHO_LEN], ident: u16, seq: u16, now: Instant) {
+    buf.fill(0);
+    buf[0] = 8; // echo request
+    buf[4..6].copy_from_slice(&ident.to_be_bytes());
+    buf[6..8].copy_from_slice(&seq.to_be_bytes());
+    buf[8..16].copy_from_slice(&MAGIC);
+    buf[16..24].copy_from_slice(&now.total_millis().to_be_bytes());
+    let sum = checksum(buf);
+    buf[2..4].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// The send time of an echo reply of ours, `None` for anything else. `ident` is checked when
+/// given (raw sockets see every reply on the host).
+pub fn decode_reply(icmp: &[u8], ident: Option<u16>) -> Option<Instant> {
+    if icmp.len() < ECHO_LEN || icmp[0] != 0 || icmp[1] != 0 || icmp[8..16] != MAGIC {
+        return None;
+    }
+    if ident.is_some_and(|id| icmp[4..6] != id.to_be_bytes()) {
+        return None;
+    }
+    let mut ms = [0u8; 8];
+    ms.copy_from_slice(&icmp[16..24]);
+    Some(Instant::from_millis(u64::from_be_bytes(ms)))
+}
+
+fn strip_ip_header(packet: &[u8]) -> Option<&[u8]> {
+    let ihl = usize::from(packet.first()? & 0x0f) * 4;
+    packet.get(ihl..).filter(|_| ihl >= 20)
+}
+
+/// The Internet checksum (RFC 1071).
+pub fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in data.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
+        sum = sum.wrapping_add(u32::from(word));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_roundtrips_as_reply() {
+        let mut buf = [0u8; ECHO_LEN];
+        encode_echo(&mut buf, 0x1234, 7, Instant::from_millis(99));
+        assert_eq!(checksum(&buf), 0, "checksum verifies");
+        assert_eq!(decode_reply(&buf, None), None, "a request is not a reply");
+        buf[0] = 0;
+        assert_eq!(decode_reply(&buf, Some(0x1234)), Some(Instant::from_millis(99)));
+        assert_eq!(decode_reply(&buf, Some(0x1235)), None);
+        assert_eq!(decode_reply(&buf[..10], None), None);
+        buf[9] ^= 1;
+        assert_eq!(decode_reply(&buf, None), None, "foreign payload");
+    }
+
+    #[test]
+    fn ip_header_is_skipped_by_ihl() {
+        let mut p = [0u8; 28];
+        p[0] = 0x45;
+        assert_eq!(strip_ip_header(&p).map(<[u8]>::len), Some(8));
+        p[0] = 0x41;
+        assert_eq!(strip_ip_header(&p), None);
+        assert_eq!(strip_ip_header(&[]), None);
+    }
+}

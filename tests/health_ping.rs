@@ -1,0 +1,171 @@
+//! The ping driver in network namespaces this test creates (names carry the PID; removed on
+//! drop, also when a test fails): loopback inside a fresh namespace, then a veth pair to a
+//! peer namespace on 198.51.100.0/24 that answers until its link goes down. The daemon's
+//! clock is simulated (`now` passed by hand); only the wait for a reply polls the socket,
+//! a bounded number of times.
+
+use hapair::core::time::{Duration, Instant};
+use hapair::drivers::ping::Ping;
+use hapair::health::Reasons;
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sched::CloneFlags;
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+const INTERVAL: Duration = Duration::from_secs(1);
+const WINDOW_INTERVALS: u32 = 3;
+const LOCAL: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
+/// Nothing answers here and there is no route to it.
+const NOWHERE: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip").args(args).status().expect("ip(8) runs");
+    assert!(status.success(), "ip {args:?}");
+}
+
+/// A pair of namespaces `a` (ours) and `b` (the ping node), deleted on drop.
+struct Lab {
+    a: String,
+    b: String,
+    veth_b: String,
+}
+
+impl Lab {
+    fn new(test: &str) -> Lab {
+        let pid = std::process::id();
+        let lab = Lab {
+            a: format!("hapair-ping-{pid}-{test}-a"),
+            b: format!("hapair-ping-{pid}-{test}-b"),
+            veth_b: format!("hpb{pid}"),
+        };
+        ip(&["netns", "add", &lab.a]);
+        ip(&["netns", "add", &lab.b]);
+        ip(&["-n", &lab.a, "link", "set", "lo", "up"]);
+        lab
+    }
+
+    fn with_peer(self) -> Lab {
+        let (a, b, vb) = (&self.a, &self.b, &self.veth_b);
+        let va = format!("hpa{}", std::process::id());
+        ip(&["link", "add", &va, "netns", a, "type", "veth", "peer", "name", vb, "netns", b]);
+        ip(&["-n", a, "addr", "add", &format!("{LOCAL}/24"), "dev", &va]);
+        ip(&["-n", b, "addr", "add", &format!("{PEER}/24"), "dev", vb]);
+        ip(&["-n", a, "link", "set", &va, "up"]);
+        ip(&["-n", b, "link", "set", vb, "up"]);
+        ip(&["-n", b, "link", "set", "lo", "up"]);
+        self
+    }
+
+    /// Runs `f` on a thread that has entered namespace `a`: sockets it makes live there.
+    fn run_in_a<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let ns = std::fs::File::open(format!("/run/netns/{}", self.a)).unwrap();
+        std::thread::spawn(move || {
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+            f()
+        })
+        .join()
+        .unwrap()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+        }
+    }
+}
+
+/// Polls the socket up to `polls` times 100 ms each, feeding replies at `now`; returns how
+/// many matched.
+fn await_replies(ping: &mut Ping, now: Instant, want: usize, polls: usize) -> usize {
+    let mut matched = 0;
+    for _ in 0..polls {
+        let mut fds = [PollFd::new(ping.fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, 100u16).unwrap() > 0 {
+            matched += ping.handle_readable(now);
+        }
+        if matched >= want {
+            break;
+        }
+    }
+    matched
+}
+
+fn at(ms: u64) -> Instant {
+    Instant::from_millis(ms)
+}
+
+#[test]
+fn loopback_answers_in_a_fresh_namespace_over_raw_and_datagram_sockets() {
+    let lab = Lab::new("lo");
+    let lo = Ipv4Addr::LOCALHOST;
+    let raw = lab.run_in_a(move || {
+        let mut ping = Ping::open(&[lo], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
+        assert!(!ping.reachable(), "nothing heard yet");
+        assert_eq!(ping.send_due(at(0)), 1);
+        assert_eq!(ping.send_due(at(999)), 0, "not due");
+        assert_eq!(ping.next_deadline(), at(1000));
+        assert_eq!(await_replies(&mut ping, at(3), 1, 50), 1);
+        assert!(ping.reachable());
+        let node = ping.nodes()[0];
+        assert_eq!((node.received, node.last_rtt), (1, Some(Duration::from_millis(3))));
+        ping.is_raw()
+    });
+    // A fresh namespace's ping_group_range ("1 0") refuses datagram ICMP: raw as root.
+    assert!(raw);
+    let range = format!("net.ipv4.ping_group_range=0 {}", u32::MAX >> 1);
+    let status = Command::new("ip")
+        .args(["netns", "exec", &lab.a, "sysctl", "-q", "-w", &range])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let raw = lab.run_in_a(move || {
+        let mut ping = Ping::open(&[lo], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
+        ping.send_due(at(0));
+        assert_eq!(await_replies(&mut ping, at(1), 1, 50), 1);
+        assert!(ping.reachable());
+        ping.is_raw()
+    });
+    assert!(!raw, "unprivileged ICMP datagram socket preferred");
+}
+
+#[test]
+fn peer_answers_until_its_link_goes_down_then_unreachable_after_the_window() {
+    let lab = Lab::new("veth").with_peer();
+    let (b, vb) = (lab.b.clone(), lab.veth_b.clone());
+    let (down_at, nowhere_errors) = lab.run_in_a(move || {
+        let mut ping = Ping::open(&[NOWHERE, PEER], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
+        for tick in 0..3u64 {
+            let now = at(tick * 1000);
+            ping.send_due(now);
+            assert_eq!(await_replies(&mut ping, now + Duration::from_millis(5), 1, 50), 1);
+            assert!(ping.reachable());
+        }
+        let mut r = Reasons::new();
+        ping.reasons(&mut r);
+        assert!(r.is_empty());
+        ip(&["-n", &b, "link", "set", &vb, "down"]);
+        let mut down_at = None;
+        for tick in 3..10u64 {
+            let now = at(tick * 1000);
+            ping.send_due(now);
+            await_replies(&mut ping, now + Duration::from_millis(5), 1, 2);
+            if !ping.reachable() {
+                down_at = Some(tick);
+                break;
+            }
+        }
+        let mut r = Reasons::new();
+        ping.reasons(&mut r);
+        assert_eq!(r.iter().collect::<Vec<_>>(), ["no ping node answers"]);
+        let [nowhere, peer] = ping.nodes() else { panic!("two nodes") };
+        assert!(!nowhere.reachable && nowhere.received == 0);
+        assert_eq!((peer.addr, peer.received, peer.last_reply), (PEER, 3, Some(at(2005))));
+        (down_at, ping.send_errors())
+    });
+    // The last reply came at 2.005 s; a 3 s window keeps the peer until 5.005 s.
+    assert_eq!(down_at, Some(6));
+    assert!(nowhere_errors > 0, "no route to 203.0.113.9: refused by the kernel");
+}
