@@ -14,7 +14,7 @@
 //! back as an [`Exit`]; [`interpret`] turns that into an [`Outcome`].
 //!
 //! **The environment is complete**: an invocation's `env` is the child's whole environment
-//! (the supervisor clears its own): `PATH` always, and for OCF agents `OCF_ROOT`,
+//! (the supervisor clears its own): `PATH` and [`AgentPaths::extra_env`] always, and for OCF agents `OCF_ROOT`,
 //! `OCF_RA_VERSION_MAJOR=1`, `OCF_RA_VERSION_MINOR=0`, `OCF_RESOURCE_INSTANCE` (the resource
 //! name), `OCF_RESOURCE_PROVIDER`, `OCF_RESOURCE_TYPE`, `OCF_RESKEY_CRM_meta_timeout` (the
 //! action's timeout in milliseconds, which many agents read) and `OCF_RESKEY_k=v` per
@@ -166,6 +166,9 @@ pub struct AgentPaths {
     pub initd_dir: PathBuf,
     /// `PATH` in every agent's environment.
     pub path_env: String,
+    /// More variables for every agent (after `PATH`, before the OCF ones); they may not set
+    /// `PATH` or `OCF_*`.
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Default for AgentPaths {
@@ -174,6 +177,7 @@ impl Default for AgentPaths {
             ocf_root: PathBuf::from(DEFAULT_OCF_ROOT),
             initd_dir: PathBuf::from(DEFAULT_INITD_DIR),
             path_env: String::from(DEFAULT_PATH),
+            extra_env: Vec::new(),
         }
     }
 }

@@ -163,7 +163,13 @@ pub fn command_for(
     paths: &AgentPaths,
     timeout: Duration,
 ) -> Result<Option<Invocation>, AgentError> {
-    let path_env = [(OsString::from("PATH"), OsString::from(&paths.path_env))];
+    let mut base_env = vec![(OsString::from("PATH"), OsString::from(&paths.path_env))];
+    for (k, v) in &paths.extra_env {
+        if k.is_empty() || k == "PATH" || k.starts_with("OCF_") || k.contains(['=', '\0']) {
+            return Err(AgentError::BadName(k.clone()));
+        }
+        base_env.push((k.into(), v.into()));
+    }
     let program = agent_path(spec, paths)?;
     match (&spec.kind, program) {
         (AgentKind::Exec { start, stop, monitor }, _) => {
@@ -177,7 +183,7 @@ pub fn command_for(
                 Action::MetaData | Action::ValidateAll => return Ok(None),
             };
             let args = vec![OsString::from("-c"), OsString::from(cmd)];
-            Ok(Some(Invocation { program: SHELL.into(), args, env: path_env.into() }))
+            Ok(Some(Invocation { program: SHELL.into(), args, env: base_env }))
         }
         (AgentKind::Lsb { .. }, Some(program)) => {
             let arg = match action {
@@ -186,11 +192,11 @@ pub fn command_for(
                 Action::Monitor => "status",
                 Action::MetaData | Action::ValidateAll => return Ok(None),
             };
-            Ok(Some(Invocation { program, args: vec![arg.into()], env: path_env.into() }))
+            Ok(Some(Invocation { program, args: vec![arg.into()], env: base_env }))
         }
         (AgentKind::Ocf { provider, type_, params }, Some(program)) => {
-            let mut env = Vec::with_capacity(params.len() + 9);
-            env.extend(path_env);
+            let mut env = base_env;
+            env.reserve(params.len() + 7);
             let mut set = |k: &str, v: &OsStr| env.push((OsString::from(k), v.to_owned()));
             set("OCF_ROOT", paths.ocf_root.as_os_str());
             set("OCF_RA_VERSION_MAJOR", "1".as_ref());
