@@ -14,8 +14,8 @@
 //! back as an [`Exit`]; [`interpret`] turns that into an [`Outcome`].
 //!
 //! **The environment is complete**: an invocation's `env` is the child's whole environment
-//! (the supervisor clears its own): `PATH` and [`AgentPaths::extra_env`] always, and for OCF agents `OCF_ROOT`,
-//! `OCF_RA_VERSION_MAJOR=1`, `OCF_RA_VERSION_MINOR=0`, `OCF_RESOURCE_INSTANCE` (the resource
+//! (the supervisor clears its own): `PATH` and [`AgentPaths::extra_env`] always, and for OCF
+//! agents `OCF_ROOT`, `OCF_RA_VERSION_MAJOR=1`, `OCF_RA_VERSION_MINOR=0`, `OCF_RESOURCE_INSTANCE` (the resource
 //! name), `OCF_RESOURCE_PROVIDER`, `OCF_RESOURCE_TYPE`, `OCF_RESKEY_CRM_meta_timeout` (the
 //! action's timeout in milliseconds, which many agents read) and `OCF_RESKEY_k=v` per
 //! parameter. The working directory is `/`. Each action runs in its own process group.

@@ -71,6 +71,7 @@ pub fn fetch_meta_data(
     match interpret(spec.kind.class(), Action::MetaData, done.exit) {
         Outcome::Ok => {}
         Outcome::Failed(e) => return Err(AgentError::MetaDataFailed(e)),
+        // INVARIANT: `interpret` answers `NotRunning` for monitor only.
         Outcome::NotRunning => unreachable!("only monitor reads as not running"),
     }
     MetaData::parse_bytes(&done.stdout).map(Some).map_err(AgentError::MetaDataInvalid)

@@ -273,6 +273,24 @@ mod tests {
     }
 
     #[test]
+    fn extra_env_cannot_override_path_or_ocf() {
+        let s = spec(AgentKind::Lsb { name: "x".into() });
+        for key in ["PATH", "OCF_ROOT", "A=B", ""] {
+            let paths =
+                AgentPaths { extra_env: vec![(key.into(), "v".into())], ..Default::default() };
+            assert_eq!(
+                PreparedAgent::prepare(&s, &paths, None),
+                Err(AgentError::BadName(key.into()))
+            );
+        }
+        let paths =
+            AgentPaths { extra_env: vec![("LANG".into(), "C".into())], ..Default::default() };
+        let agent = PreparedAgent::prepare(&s, &paths, None).unwrap();
+        let env = &agent.action(Action::Stop).unwrap().invocation.env;
+        assert_eq!(env[1], (OsString::from("LANG"), OsString::from("C")));
+    }
+
+    #[test]
     fn nul_bytes_are_refused() {
         let s = spec(AgentKind::Exec { start: "a\0b".into(), stop: "x".into(), monitor: None });
         let err = PreparedAgent::prepare(&s, &AgentPaths::default(), None);
