@@ -1,8 +1,8 @@
 //! Resource agents run for real: the invocations of `drivers::agents` executed as processes
 //! (synchronously, through `run_blocking`) against the fixtures in tests/fixtures/agents and
 //! the real `ocf:heartbeat:Dummy` and `IPaddr2` of the resource-agents package
-//! (scripts/test.sh installs it). Nothing here touches the network: IPaddr2 is only asked for
-//! its meta-data and to validate a configuration without an address.
+//! (scripts/test.sh installs it). IPaddr2 only ever runs inside a network namespace of the
+//! test's own (its `network_namespace` parameter), on a veth pair, with 203.0.113.0/24.
 
 use hapair::core::time::Duration;
 use hapair::drivers::agents::{
@@ -356,4 +356,69 @@ fn poll_until(mut done: impl FnMut() -> bool) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     false
+}
+
+/// A network namespace of our own with a veth pair `hp0`/`hp1` (both inside it), `hp0`
+/// holding 203.0.113.1/24; deleted on drop, also when the test fails.
+struct LabNamespace(String);
+
+impl LabNamespace {
+    fn new(tag: &str) -> LabNamespace {
+        let ns = LabNamespace(format!("hapair-ag-{tag}-{}", std::process::id()));
+        let _ = std::process::Command::new("ip").args(["netns", "del", &ns.0]).status();
+        ip(&["netns", "add", &ns.0]);
+        ip(&["-n", &ns.0, "link", "add", "hp0", "type", "veth", "peer", "name", "hp1"]);
+        ip(&["-n", &ns.0, "link", "set", "hp1", "up"]);
+        ip(&["-n", &ns.0, "link", "set", "hp0", "up"]);
+        ip(&["-n", &ns.0, "addr", "add", "203.0.113.1/24", "dev", "hp0"]);
+        ns
+    }
+
+    fn addresses(&self) -> String {
+        let out = std::process::Command::new("ip")
+            .args(["-n", &self.0, "-4", "-o", "addr", "show", "dev", "hp0"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+impl Drop for LabNamespace {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let status = std::process::Command::new("ip").args(args).status().unwrap();
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+#[test]
+fn real_ipaddr2_in_a_lab_namespace() {
+    let lab = LabNamespace::new("ip2");
+    // An address of our own per run, so parallel runs do not share send_arp's pid file.
+    let vip = format!("203.0.113.{}", 20 + std::process::id() % 200);
+    let params = [
+        ("ip", vip.as_str()),
+        ("cidr_netmask", "24"),
+        ("nic", "hp0"),
+        ("network_namespace", lab.0.as_str()),
+        ("arp_count", "1"),
+    ];
+    let spec = ocf("vip", "heartbeat", "IPaddr2", &params);
+    let paths = real_paths();
+    let meta = fetch_meta_data(&spec, &paths).unwrap().unwrap();
+    validate(&spec, &meta).unwrap();
+    let agent = PreparedAgent::prepare(&spec, &paths, Some(&meta)).unwrap();
+    let has_vip = || lab.addresses().contains(&format!("inet {vip}/24"));
+
+    assert_eq!(run(&agent, Action::Monitor), Outcome::NotRunning);
+    assert_eq!(run(&agent, Action::Start), Outcome::Ok);
+    assert!(has_vip(), "{vip} not on hp0: {}", lab.addresses());
+    assert_eq!(run(&agent, Action::Monitor), Outcome::Ok);
+    assert_eq!(run(&agent, Action::Stop), Outcome::Ok);
+    assert!(!has_vip(), "{vip} still on hp0: {}", lab.addresses());
+    assert_eq!(run(&agent, Action::Monitor), Outcome::NotRunning);
 }

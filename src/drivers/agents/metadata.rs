@@ -281,6 +281,25 @@ mod tests {
         assert_eq!(MetaData::parse(xml).unwrap().agent, "a&b");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_any_text(text in ".{0,300}") {
+            let _ = MetaData::parse(&text);
+        }
+
+        #[test]
+        fn never_panics_on_tag_soup(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "<", ">", "/", "\"", "'", "=", " ", "<!--", "-->", "<![CDATA[", "]]>", "<?",
+                "resource-agent", "parameters", "parameter", "actions", "action", "name",
+                "required", "timeout", "1", "20s", "&amp;", "&",
+            ]),
+            0..60,
+        )) {
+            let _ = MetaData::parse(&parts.concat());
+        }
+    }
+
     #[test]
     fn durations() {
         assert_eq!(parse_duration("20s"), Some(Duration::from_secs(20)));
