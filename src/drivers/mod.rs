@@ -1,6 +1,7 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
 //! One file per medium or device.
 
+pub mod agents;
 pub mod hwmon;
 pub mod mdstat;
 pub mod ping;
