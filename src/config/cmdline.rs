@@ -1,0 +1,121 @@
+//! The kernel command line (SPEC §2): picks the `hapair.` words out of /proc/cmdline (or the
+//! `--cmdline FILE`) and sorts them into boot flags and directive overrides. Other kernel
+//! words are ignored. Which keys may override which directive is decided in `parse`; this
+//! file only refuses `hapair.` words that are malformed.
+
+use std::path::{Path, PathBuf};
+
+use super::{ConfigError, lex};
+
+/// The `hapair.` flags of one kernel command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cmdline {
+    /// The file they came from (for error messages).
+    pub path: PathBuf,
+    /// `hapair.node=NAME`, with its line.
+    pub node: Option<(String, u32)>,
+    /// `hapair.standby=1`: boot into standby.
+    pub standby: bool,
+    /// `hapair.disable=1`: `run` exits 0 at once.
+    pub disable: bool,
+    /// `hapair.KEY=VALUE` for directives, in order.
+    pub overrides: Vec<Override>,
+}
+
+/// One `hapair.KEY=VALUE` that replaces a directive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub key: String,
+    pub value: String,
+    pub line: u32,
+}
+
+impl Cmdline {
+    /// No flags at all.
+    pub fn empty() -> Cmdline {
+        Cmdline::default()
+    }
+
+    /// Sorts the `hapair.` words of `text` (read from `path`).
+    pub fn parse(text: &[u8], path: &Path) -> Result<Cmdline, ConfigError> {
+        let mut c = Cmdline { path: path.to_path_buf(), ..Cmdline::default() };
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let err = |m: String| ConfigError::new(path, line, m);
+            // Kernel words outside ours may be anything: only our words must be valid.
+            let s = String::from_utf8_lossy(raw);
+            if !s.contains("hapair.") {
+                continue;
+            }
+            for word in lex::words(&s, false).map_err(err)? {
+                let Some(rest) = word.strip_prefix("hapair.") else { continue };
+                c.flag(rest, line).map_err(err)?;
+            }
+        }
+        Ok(c)
+    }
+
+    fn flag(&mut self, rest: &str, line: u32) -> Result<(), String> {
+        let Some((key, value)) = rest.split_once('=') else {
+            return Err(format!("kernel flag hapair.{rest} has no =VALUE"));
+        };
+        let bool_flag = |v: &str| match v {
+            "1" => Ok(true),
+            "0" => Ok(false),
+            _ => Err(format!("bad value \"{v}\" for hapair.{key} (use 0 or 1)")),
+        };
+        let known_key = key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+        match key {
+            "node" => self.node = Some((value.to_string(), line)),
+            "standby" => self.standby = bool_flag(value)?,
+            "disable" => self.disable = bool_flag(value)?,
+            _ if known_key && super::parse::OVERRIDABLE.contains(&key) => {
+                if value.trim().is_empty() {
+                    return Err(format!("empty value for hapair.{key}"));
+                }
+                let o = Override { key: key.to_string(), value: value.to_string(), line };
+                self.overrides.push(o);
+            }
+            _ if known_key && super::parse::KNOWN.contains(&key) => {
+                return Err(format!(
+                    "hapair.{key} cannot be set on the kernel command line \
+                     (only single-value directives, serial and ping)"
+                ));
+            }
+            _ => return Err(format!("unknown kernel flag hapair.{key}")),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Cmdline, ConfigError> {
+        Cmdline::parse(s.as_bytes(), Path::new("cmdline"))
+    }
+
+    #[test]
+    fn sorts_flags() {
+        let c = parse(
+            "BOOT_IMAGE=/vmlinuz ro quiet hapair.node=beta hapair.standby=1 \
+             hapair.deadtime=2s hapair.restart_limit=\"3 in 10m\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.node, Some(("beta".to_string(), 1)));
+        assert!(c.standby && !c.disable);
+        assert_eq!(c.overrides.len(), 2);
+        assert_eq!(c.overrides[1].value, "3 in 10m");
+    }
+
+    #[test]
+    fn refuses_bad_flags() {
+        let e = parse("ro hapair.bogus=1").unwrap_err();
+        assert_eq!(e.to_string(), "cmdline:1: unknown kernel flag hapair.bogus");
+        assert!(parse("hapair.node").is_err());
+        assert!(parse("hapair.disable=yes").is_err());
+        assert!(parse("hapair.resource=x").unwrap_err().message.contains("cannot be set"));
+        assert!(parse("hapair.deadtime=\"2s").unwrap_err().message.contains("unterminated"));
+    }
+}
