@@ -232,7 +232,8 @@ fn check(opts: &LoadOptions, print: bool) -> i32 {
     let res = if print {
         write!(
             out,
-            "# effective configuration of {} for node {} (standby={}, disable={}), digest {digest}\n{c}",
+            "# effective configuration of {} for node {} (standby={}, disable={}), \
+             digest {digest}\n{c}",
             opts.config.display(),
             b.node,
             u8::from(b.standby),
