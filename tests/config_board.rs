@@ -36,7 +36,7 @@ fn lab_configs_pass_check_with_per_node_overrides() {
         assert!(stdout(&out).contains(&format!("node {node}")), "{}", stdout(&out));
 
         let print = check_print("board/lab/hapair.conf", &cmdline);
-        assert!(print.starts_with(&format!("# effective configuration")), "{print}");
+        assert!(print.starts_with("# effective configuration"), "{print}");
         assert!(print.contains(&format!("for node {node} ")), "{print}");
         assert!(print.contains(&format!("\nserial /run/hapair-lab/{node}.tty baud 115200\n")));
         assert!(!print.contains("/dev/ttyS0"), "the file's serial line is replaced: {print}");
