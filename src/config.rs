@@ -20,8 +20,10 @@
 //!
 //! # Kernel command line
 //!
-//! `hapair.KEY=VALUE` replaces the file's `KEY` directive; VALUE is split at spaces into the
-//! directive's arguments (`hapair.restart_limit="3 in 10m"`). Allowed for every directive that
+//! `hapair.KEY=VALUE` replaces the file's `KEY` directive. For a directive of one argument
+//! (a duration, a path, a port, a name, on/off) VALUE is that argument, spaces and all
+//! (`hapair.control="/run/my dir/x.sock"`); for the others it is split at spaces into the
+//! arguments (`hapair.restart_limit="3 in 10m"`, `hapair.watchdog="/dev/watchdog timeout 5s"`). Allowed for every directive that
 //! appears at most once, plus `serial` and `ping`, whose override replaces all of the file's
 //! lines of that kind. `hapair.node=NAME`, `hapair.standby=1` and `hapair.disable=1` are boot
 //! flags. Any other `hapair.` word is an error; other kernel words are ignored.

@@ -87,6 +87,24 @@ pub const OVERRIDABLE: &[&str] = &[
     "ping",
 ];
 
+/// Overridable directives that take exactly one word: a kernel flag's whole value is that
+/// word (so a path may hold spaces). The other flags' values are split at spaces.
+const ONE_WORD: &[&str] = &[
+    "keepalive",
+    "warntime",
+    "deadtime",
+    "initdead",
+    "authkey",
+    "udpport",
+    "control",
+    "statedir",
+    "home",
+    "auto_failback",
+    "monitor_interval",
+    "raid",
+    "notify",
+];
+
 /// Every directive name.
 pub const KNOWN: &[&str] = &[
     "node",
@@ -146,7 +164,11 @@ pub fn parse_located(
         if !OVERRIDABLE.contains(&o.key.as_str()) {
             return Err(err(format!("hapair.{} cannot be set on the kernel command line", o.key)));
         }
-        let words: Vec<String> = o.value.split_whitespace().map(str::to_string).collect();
+        let words: Vec<String> = if ONE_WORD.contains(&o.key.as_str()) {
+            vec![o.value.clone()]
+        } else {
+            o.value.split_whitespace().map(str::to_string).collect()
+        };
         draft.replace_list(&o.key);
         directive(&mut draft, &o.key, &words, loc).map_err(err)?;
     }
