@@ -29,7 +29,8 @@ home beta
 auto_failback on
 resource ip 192.0.2.100/24 dev eth0 garp 3 garp_interval 1s garp_refresh 1m
 resource ip 2001:db8:1::100/64 dev eth0 name vip6
-resource exec web start="systemctl start \"web\"" stop="systemctl stop web" monitor="curl -fs http://192.0.2.100/" timeout 30s
+resource exec web start="systemctl start \"web\"" stop="systemctl stop web" timeout 30s
+resource exec db start=/bin/db-start stop=/bin/db-stop monitor="curl -fs http://192.0.2.100/"
 resource exec backup start=/usr/bin/true stop=/usr/bin/true
 resource lsb apache2
 resource ocf heartbeat:Filesystem device=/dev/md0 directory="/srv/my data" fstype=ext4 name fs0
@@ -62,7 +63,7 @@ fn parse(text: &str) -> Config {
 fn kitchen_sink_round_trips() {
     let c = parse(KITCHEN_SINK);
     assert_eq!(c.media.len(), 6);
-    assert_eq!(c.resources.len(), 6);
+    assert_eq!(c.resources.len(), 7);
     assert_eq!(c.ping.len(), 3);
     let printed = c.to_string();
     let again = parse(&printed);
@@ -129,7 +130,8 @@ fn kernel_flags_replace_directives() {
     let e = parse_bytes(KITCHEN_SINK.as_bytes(), Path::new("k.conf"), &e).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "cmdline:1: bad node name \"alpha beta\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
+        "cmdline:1: bad node name \"alpha beta\" \
+         (letters, digits, '-', '_' and '.', at most 64 bytes)"
     );
 }
 
@@ -207,12 +209,17 @@ const VOCABULARY: &[&str] = &[
     "18446744073709551616",
 ];
 
+/// The kitchen sink without its node lines.
+fn kitchen_sink_lines() -> Vec<&'static str> {
+    KITCHEN_SINK.lines().skip(3).collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
     fn any_subset_of_valid_lines_round_trips(
-        lines in proptest::sample::subsequence(KITCHEN_SINK.lines().skip(3).collect::<Vec<_>>(), 0..40),
+        lines in proptest::sample::subsequence(kitchen_sink_lines(), 0..40),
     ) {
         let text = format!("node alpha\nnode beta\n{}\n", lines.join("\n"));
         if let Ok(c) = parse_str(&text, Path::new("subset.conf")) {
@@ -235,8 +242,9 @@ proptest! {
         flags in proptest::collection::vec(proptest::sample::select(VOCABULARY), 0..4),
     ) {
         let text: String = lines.iter().map(|l| l.join(" ") + "\n").collect();
-        let flag_text: String =
-            flags.chunks(2).map(|p| format!("hapair.{}={} ", p[0], p.get(1).unwrap_or(&""))).collect();
+        let flag_text =
+            flags.chunks(2).map(|p| format!("hapair.{}={} ", p[0], p.get(1).unwrap_or(&"")));
+        let flag_text: String = flag_text.collect();
         let cmdline = Cmdline::parse(flag_text.as_bytes(), Path::new("c"))
             .unwrap_or_else(|_| Cmdline::empty());
         // The base makes a valid configuration possible; the soup may break it.

@@ -305,6 +305,10 @@ fn timing(d: &mut Draft, name: &str, a: &mut Args, loc: Loc) -> Result<(), Strin
     if v == Duration::ZERO {
         return Err(format!("{name} must be longer than 0"));
     }
+    let (min, max) = (Duration::from_millis(10), Duration::from_secs(60));
+    if name == "keepalive" && !(min..=max).contains(&v) {
+        return Err(format!("keepalive {v} is out of range ({min} to {max})"));
+    }
     let slot = match name {
         "keepalive" => &mut d.keepalive,
         "warntime" => &mut d.warntime,

@@ -114,7 +114,8 @@ fn timings(d: &Draft, f: &Files) -> Result<Timings, ConfigError> {
     let keepalive = d.keepalive.map_or(Duration::from_secs(1), |(v, _)| v);
     let warntime = d.warntime.map_or(keepalive.saturating_mul(3), |(v, _)| v);
     let deadtime = d.deadtime.map_or(keepalive.saturating_mul(5), |(v, _)| v);
-    let initdead = d.initdead.map_or(deadtime.saturating_mul(2), |(v, _)| v);
+    let initdead_default = deadtime.saturating_mul(2).min(super::value::DURATION_MAX);
+    let initdead = d.initdead.map_or(initdead_default, |(v, _)| v);
     // An error points at the line that was written (a default has no line).
     let pick = |slots: &[&Option<(Duration, Loc)>]| {
         slots.iter().find_map(|s| s.map(|(_, l)| l)).unwrap_or_default()
