@@ -26,7 +26,8 @@
 //! arguments (`hapair.restart_limit="3 in 10m"`, `hapair.watchdog="/dev/watchdog timeout 5s"`).
 //! Allowed for every directive that appears at most once, plus `serial` and `ping`, whose
 //! override replaces all of the file's lines of that kind. `hapair.node=NAME`,
-//! `hapair.standby=1` and `hapair.disable=1` are boot flags. Any other `hapair.` word is an error; other kernel words are ignored.
+//! `hapair.standby=1` and `hapair.disable=1` are boot flags. Any other `hapair.` word is an
+//! error; other kernel words are ignored.
 //!
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
