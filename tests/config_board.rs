@@ -97,3 +97,14 @@ fn printed_configuration_is_valid_and_prints_the_same() {
         assert_eq!(digest_of(&first), digest_of(&second));
     }
 }
+
+#[test]
+fn readme_configuration_example_is_valid() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let (_, after) = readme.split_once("## A configuration").unwrap();
+    let (_, block) = after.split_once("```\n").unwrap();
+    let (example, _) = block.split_once("```").unwrap();
+    let c = hapair::config::parse_str(example, std::path::Path::new("README.md")).unwrap();
+    assert_eq!(c.nodes, ["alpha", "beta"]);
+    assert_eq!(c.resources.len(), 2);
+}
