@@ -177,3 +177,13 @@ fn unimplemented_commands_say_so() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("not implemented yet"));
 }
+
+#[test]
+fn run_with_a_valid_configuration_reaches_the_event_loop() {
+    let dir = TempDir::new("cli-run-ok");
+    let (conf, cmdline) = idle_setup(&dir);
+    let out = hapair(&["run", "-c", &conf, "--cmdline", &cmdline, "--node", "alpha"]);
+    // The event loop is a stub for now: it says so and exits 1.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
+}

@@ -240,6 +240,33 @@ const CASES: &[Case] = &[
         Conf(9),
         "realtime priority 100 is out of range",
     ),
+    case(
+        "duplicate ping node",
+        &[(0, "ping 192.0.2.254"), (0, "ping 192.0.2.254")],
+        Conf(10),
+        "duplicate ping node 192.0.2.254",
+    ),
+    case(
+        "duplicate sensor",
+        &[(0, "sensor lm78/temp1 max 70"), (0, "sensor lm78/temp1 crit 80")],
+        Conf(10),
+        "duplicate sensor lm78/temp1",
+    ),
+    case(
+        "too many media",
+        &[
+            (0, "serial /dev/ttyS1"),
+            (0, "serial /dev/ttyS2"),
+            (0, "serial /dev/ttyS3"),
+            (0, "serial /dev/ttyS4"),
+            (0, "serial /dev/ttyS5"),
+            (0, "serial /dev/ttyS6"),
+            (0, "serial /dev/ttyS7"),
+            (0, "serial /dev/ttyS8"),
+        ],
+        Conf(16),
+        "too many heartbeat media (at most 8)",
+    ),
     flag_case("unknown kernel flag", "ro quiet hapair.bogus=1", "unknown kernel flag hapair.bogus"),
     flag_case(
         "node identity not in the config",

@@ -7,7 +7,8 @@
 //!   `watchdog` line;
 //! - at least one medium, no medium twice, at most `LINKS_MAX`;
 //! - every `ucast` interface lists exactly two distinct addresses of one family (one per node);
-//! - no two resources with the same name or the same address; lists fit their `limits`.
+//! - no two resources with the same name or the same address, no duplicate check, hwmon chip,
+//!   sensor or ping node; lists fit their `limits`.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -85,10 +86,14 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         monitor_interval: d.monitor_interval.map_or(Duration::from_secs(5), |(v, _)| v),
         restart_limit: d.restart_limit.map_or(default_limit, |(v, _)| v),
         watchdog: d.watchdog.map(|(w, _)| w),
-        hwmon: fill(d.hwmon, &f, "hwmon")?,
-        sensors: fill(d.sensors, &f, "sensor")?,
+        hwmon: fill(unique(d.hwmon, &f, "hwmon chip", |h| h.chip.clone())?, &f, "hwmon")?,
+        sensors: fill(
+            unique(d.sensors, &f, "sensor", |s| format!("{}/{}", s.chip, s.input))?,
+            &f,
+            "sensor",
+        )?,
         raid: d.raid.map(|(p, _)| p),
-        ping: fill(d.ping, &f, "ping")?,
+        ping: fill(unique(d.ping, &f, "ping node", |a| a.to_string())?, &f, "ping")?,
         checks: checks(d.checks, &f)?,
         fence: d.fence.map(|(v, _)| v),
         notify: d.notify.map(|(v, _)| v),
@@ -246,6 +251,23 @@ fn checks<const N: usize>(
         }
     }
     fill(list, f, "check")
+}
+
+/// Refuses a list where two entries have the same key, at the second one.
+fn unique<T>(
+    list: Vec<(T, Loc)>,
+    f: &Files,
+    what: &str,
+    key: impl Fn(&T) -> String,
+) -> Result<Vec<(T, Loc)>, ConfigError> {
+    let mut seen = HashSet::new();
+    for (v, loc) in &list {
+        let k = key(v);
+        if !seen.insert(k.clone()) {
+            return Err(f.at(*loc, format!("duplicate {what} {k}")));
+        }
+    }
+    Ok(list)
 }
 
 /// Moves a list into its fixed-capacity form; too many entries is an error at the first extra.
