@@ -44,11 +44,12 @@ impl Cmdline {
             let err = |m: String| ConfigError::new(path, line, m);
             // Kernel words outside ours may be anything: only our words must be valid.
             let s = String::from_utf8_lossy(raw);
-            if !s.contains("hapair.") {
-                continue;
-            }
-            for word in lex::words(&s, false).map_err(err)? {
-                let Some(rest) = word.strip_prefix("hapair.") else { continue };
+            for raw_word in kernel_words(&s).filter(|w| w.starts_with("hapair.")) {
+                let word = match lex::words(raw_word, false).map_err(err)?.as_slice() {
+                    [w] => w.clone(),
+                    _ => return Err(err(format!("bad kernel flag {raw_word}"))),
+                };
+                let rest = word.strip_prefix("hapair.").unwrap_or(&word);
                 c.flag(rest, line).map_err(err)?;
             }
         }
@@ -88,6 +89,36 @@ impl Cmdline {
     }
 }
 
+/// Splits a command line the way the kernel does: at spaces outside double quotes (the
+/// quotes stay in the word; our own words are then read with the configuration's rules, and
+/// `\"` inside their quotes does not end the quote).
+fn kernel_words(line: &str) -> impl Iterator<Item = &str> {
+    let mut rest = line;
+    std::iter::from_fn(move || {
+        rest = rest.trim_start();
+        if rest.is_empty() {
+            return None;
+        }
+        // Only our own words know the `\"` escape; the kernel's do not.
+        let ours = rest.starts_with("hapair.");
+        let mut quoted = false;
+        let mut prev_backslash = false;
+        let end = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c == '"' && !(quoted && prev_backslash) {
+                    quoted = !quoted;
+                }
+                prev_backslash = ours && c == '\\' && !prev_backslash;
+                c.is_whitespace() && !quoted
+            })
+            .map_or(rest.len(), |(i, _)| i);
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +148,8 @@ mod tests {
         assert!(parse("hapair.disable=yes").is_err());
         assert!(parse("hapair.resource=x").unwrap_err().message.contains("cannot be set"));
         assert!(parse("hapair.deadtime=\"2s").unwrap_err().message.contains("unterminated"));
+        // Other kernel words may use quotes and backslashes freely.
+        let c = parse(r#"foo="a\q b\" x=\ hapair.control="/run/a \"b\".sock""#).unwrap();
+        assert_eq!(c.overrides[0].value, r#"/run/a "b".sock"#);
     }
 }

@@ -607,3 +607,56 @@ fn realtime(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     }
     set(&mut d.realtime, on.then_some(rt), loc, "realtime")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Medium;
+
+    const BASE: &str = "node a\nnode b\nauthkey /k\n";
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        parse_str(&format!("{BASE}{extra}"), Path::new("t.conf")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn ucast_lines_merge_per_interface() {
+        let c = parse("ucast eth1 192.0.2.1\nbcast eth0\nucast eth1 192.0.2.2\n").unwrap();
+        let a = [IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])];
+        assert_eq!(c.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
+        assert_eq!(c.media.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_word() {
+        assert_eq!(
+            parse("bcast eth0\nmcast eth0\n").unwrap_err(),
+            "t.conf:5: missing group for mcast (see the README for its syntax)"
+        );
+        assert_eq!(
+            parse("bcast eth0\nserial /dev/ttyS0 speed 9600\n").unwrap_err(),
+            "t.conf:5: unknown option \"speed\" for serial (expected baud)"
+        );
+        assert_eq!(
+            parse("bcast eth0\nwatchdog /dev/watchdog timeout 2s timeout 3s\n").unwrap_err(),
+            "t.conf:5: option timeout given twice for watchdog"
+        );
+        assert!(
+            parse("bcast eth0\nresource ocf Filesystem\n").unwrap_err().contains("PROVIDER:AGENT")
+        );
+    }
+
+    #[test]
+    fn kernel_flags_replace_lists_once_then_add() {
+        let cmdline = Cmdline::parse(
+            b"hapair.serial=/dev/pts/1 hapair.serial=\"/dev/pts/2 baud 9600\"",
+            Path::new("c"),
+        )
+        .unwrap();
+        let text = format!("{BASE}serial /dev/ttyS0\nbcast eth0\n");
+        let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &cmdline).unwrap();
+        let labels: Vec<String> = c.media.iter().map(Medium::label).collect();
+        assert_eq!(labels, ["bcast eth0", "serial /dev/pts/1", "serial /dev/pts/2"]);
+        assert_eq!(c.media[2], Medium::Serial { device: "/dev/pts/2".into(), baud: 9600 });
+    }
+}
