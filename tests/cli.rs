@@ -187,3 +187,43 @@ fn run_with_a_valid_configuration_reaches_the_event_loop() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
 }
+
+/// Serves one control request on `sock` with `reply`; returns the request line it got.
+fn fake_daemon(sock: &std::path::Path, reply: &'static str) -> std::thread::JoinHandle<String> {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(sock).unwrap();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = String::new();
+        stream.read_to_string(&mut request).unwrap();
+        let _ = stream.write_all(reply.as_bytes());
+        request
+    })
+}
+
+#[test]
+fn daemon_commands_send_their_request_and_print_the_answer() {
+    let cases: &[(&[&str], &str, &str, i32, &str)] = &[
+        (&["status", "--json"], "status json\n", "ok\n{\"node\":\"alpha\"}\n", 0, "{\"node\""),
+        (&["cleanup", "web"], "cleanup web\n", "ok\ncleaned\n", 0, "cleaned"),
+        (&["maintenance", "off"], "maintenance off\n", "ok\n", 0, ""),
+        (&["takeover"], "takeover\n", "error peer is not healthy\n", 1, ""),
+    ];
+    for (args, want_request, reply, code, want_out) in cases {
+        let dir = TempDir::new("cli-talk");
+        let (conf, cmdline) = idle_setup(&dir);
+        let daemon = fake_daemon(&dir.path("hapair.sock"), reply);
+        let mut full = args.to_vec();
+        full.extend(["-c", &conf, "--cmdline", &cmdline]);
+        let out = hapair(&full);
+        // Should hapair not have connected, this connection ends the fake daemon's wait.
+        drop(std::os::unix::net::UnixStream::connect(dir.path("hapair.sock")));
+        let request = daemon.join().unwrap_or_default();
+        assert_eq!(request, *want_request, "{args:?}: {}", stderr(&out));
+        assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains(want_out), "{args:?}: {}", stdout(&out));
+        if *code == 1 {
+            assert!(stderr(&out).contains("peer is not healthy"), "{}", stderr(&out));
+        }
+    }
+}
