@@ -1,6 +1,443 @@
-//! Placeholder: filled in by a later change.
+//! The command line (SPEC §1): parses the arguments with lexopt, loads what each command
+//! needs, and maps every outcome to an exit code. It never runs the daemon's logic itself:
+//! `run` hands over to `event_loop::run`, the admin commands send one request line over the
+//! control socket (`control`), and all checking of the files is `config`'s.
+//!
+//! Exit codes: 0 success; 1 the request failed or the configuration is invalid; 2 usage
+//! error; 3 the daemon is not running (every command that talks to the daemon: `status`,
+//! `standby`, `online`, `takeover`, `maintenance`, `cleanup`).
 
-/// Runs the command line; returns the process exit code.
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::config::{self, Config, ConfigError, LoadOptions};
+use crate::control::{self, ControlError};
+
+/// Success.
+pub const EXIT_OK: i32 = 0;
+/// The request failed or the configuration is invalid.
+pub const EXIT_FAILED: i32 = 1;
+/// The command line is wrong.
+pub const EXIT_USAGE: i32 = 2;
+/// The daemon is not running.
+pub const EXIT_NOT_RUNNING: i32 = 3;
+
+/// Runs the command line of this process; returns the exit code.
 pub fn main() -> i32 {
-    2
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    run_args(std::env::args_os().skip(1))
+}
+
+/// Runs the command given by `args` (without the program name); returns the exit code.
+pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
+    match parse(args) {
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            EXIT_OK
+        }
+        Ok(Parsed::Command(cmd, opts)) => execute(cmd, &opts),
+        Err(msg) => {
+            eprintln!("hapair: {msg}\nTry 'hapair --help'.");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// One command of SPEC §1 with its own arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Run,
+    Check { print: bool },
+    Status { format: StatusFormat },
+    Standby,
+    Online,
+    Takeover,
+    Maintenance { on: bool },
+    Cleanup { resource: Option<String> },
+    Keygen,
+    ImportHeartbeat { dir: PathBuf },
+    ExportPacemaker,
+}
+
+/// How `status` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFormat {
+    Human,
+    Json,
+    Prometheus,
+}
+
+enum Parsed {
+    Help(&'static str),
+    Command(Command, LoadOptions),
+}
+
+/// Flags seen anywhere on the line; which are allowed depends on the command.
+#[derive(Default)]
+struct Flags {
+    help: bool,
+    print: bool,
+    json: bool,
+    prometheus: bool,
+}
+
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
+    use lexopt::prelude::*;
+    let mut p = lexopt::Parser::from_args(args);
+    let mut opts = LoadOptions::default();
+    let mut flags = Flags::default();
+    let mut positional: Vec<String> = Vec::new();
+    let e = |e: lexopt::Error| e.to_string();
+    while let Some(arg) = p.next().map_err(e)? {
+        match arg {
+            Short('c') | Long("config") => opts.config = p.value().map_err(e)?.into(),
+            Long("cmdline") => opts.cmdline = p.value().map_err(e)?.into(),
+            Long("node") => opts.node = Some(p.value().map_err(e)?.string().map_err(e)?),
+            Short('h') | Long("help") => flags.help = true,
+            Long("print") => flags.print = true,
+            Long("json") => flags.json = true,
+            Long("prometheus") => flags.prometheus = true,
+            Value(v) => positional.push(v.string().map_err(e)?),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    let Some((name, rest)) = positional.split_first() else {
+        return if flags.help { Ok(Parsed::Help(USAGE)) } else { Err("no command given".into()) };
+    };
+    if name == "help" {
+        return match rest {
+            [] => Ok(Parsed::Help(USAGE)),
+            [c] => help_for(c).map(Parsed::Help).ok_or_else(|| format!("unknown command {c}")),
+            _ => Err("help takes at most one command".into()),
+        };
+    }
+    let help = help_for(name).ok_or_else(|| format!("unknown command \"{name}\""))?;
+    if flags.help {
+        return Ok(Parsed::Help(help));
+    }
+    Ok(Parsed::Command(command(name, rest, &flags)?, opts))
+}
+
+fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String> {
+    if flags.print && name != "check" {
+        return Err(format!("--print is an option of check, not of {name}"));
+    }
+    if (flags.json || flags.prometheus) && name != "status" {
+        return Err(format!("--json and --prometheus are options of status, not of {name}"));
+    }
+    let none = |c: Command| match rest {
+        [] => Ok(c),
+        [x, ..] => Err(format!("unexpected argument \"{x}\" for {name}")),
+    };
+    match name {
+        "run" => none(Command::Run),
+        "check" => none(Command::Check { print: flags.print }),
+        "status" => none(Command::Status { format: status_format(flags)? }),
+        "standby" => none(Command::Standby),
+        "online" => none(Command::Online),
+        "takeover" => none(Command::Takeover),
+        "keygen" => none(Command::Keygen),
+        "export-pacemaker" => none(Command::ExportPacemaker),
+        "maintenance" => match rest {
+            [w] if w == "on" || w == "off" => Ok(Command::Maintenance { on: w == "on" }),
+            _ => Err("maintenance takes on or off".into()),
+        },
+        "cleanup" => match rest {
+            [] => Ok(Command::Cleanup { resource: None }),
+            [r] => Ok(Command::Cleanup { resource: Some(r.clone()) }),
+            _ => Err("cleanup takes at most one resource".into()),
+        },
+        "import-heartbeat" => match rest {
+            [d] => Ok(Command::ImportHeartbeat { dir: PathBuf::from(d) }),
+            _ => Err("import-heartbeat takes one directory".into()),
+        },
+        _ => Err(format!("unknown command \"{name}\"")),
+    }
+}
+
+fn status_format(flags: &Flags) -> Result<StatusFormat, String> {
+    match (flags.json, flags.prometheus) {
+        (true, true) => Err("status takes --json or --prometheus, not both".into()),
+        (true, false) => Ok(StatusFormat::Json),
+        (false, true) => Ok(StatusFormat::Prometheus),
+        (false, false) => Ok(StatusFormat::Human),
+    }
+}
+
+fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
+    match cmd {
+        Command::Run => run(opts),
+        Command::Check { print } => check(opts, print),
+        Command::Keygen => keygen(),
+        Command::ImportHeartbeat { dir } => {
+            eprintln!("hapair: import-heartbeat {}: not implemented yet", dir.display());
+            EXIT_FAILED
+        }
+        Command::ExportPacemaker => {
+            eprintln!("hapair: export-pacemaker: not implemented yet");
+            EXIT_FAILED
+        }
+        Command::Status { format } => {
+            let line = match format {
+                StatusFormat::Human => "status",
+                StatusFormat::Json => "status json",
+                StatusFormat::Prometheus => "status prometheus",
+            };
+            talk(opts, line)
+        }
+        Command::Standby => talk(opts, "standby"),
+        Command::Online => talk(opts, "online"),
+        Command::Takeover => talk(opts, "takeover"),
+        Command::Maintenance { on } => {
+            talk(opts, if on { "maintenance on" } else { "maintenance off" })
+        }
+        Command::Cleanup { resource: None } => talk(opts, "cleanup"),
+        Command::Cleanup { resource: Some(r) } => talk(opts, &format!("cleanup {r}")),
+    }
+}
+
+fn config_failed(e: &ConfigError) -> i32 {
+    eprintln!("{e}");
+    EXIT_FAILED
+}
+
+fn run(opts: &LoadOptions) -> i32 {
+    // A disabled node exits before it reads anything else, so a broken file cannot stop it.
+    match config::read_cmdline(opts) {
+        Ok(c) if c.disable => {
+            log::info!("hapair.disable=1 on {}: not starting", opts.cmdline.display());
+            return EXIT_OK;
+        }
+        Ok(_) => {}
+        Err(e) => return config_failed(&e),
+    }
+    match config::load(opts) {
+        Ok(l) => crate::event_loop::run(&l.config, &l.boot, &l.authkey),
+        Err(e) => config_failed(&e),
+    }
+}
+
+fn check(opts: &LoadOptions, print: bool) -> i32 {
+    let loaded = match config::load(opts) {
+        Ok(l) => l,
+        Err(e) => return config_failed(&e),
+    };
+    for w in loaded.config.warnings() {
+        eprintln!("{}: warning: {w}", opts.config.display());
+    }
+    let (c, b) = (&loaded.config, &loaded.boot);
+    let digest: String = c.digest().iter().map(|x| format!("{x:02x}")).collect();
+    let mut out = std::io::stdout().lock();
+    let res = if print {
+        write!(
+            out,
+            "# effective configuration of {} for node {} (standby={}, disable={}), \
+             digest {digest}\n{c}",
+            opts.config.display(),
+            b.node,
+            u8::from(b.standby),
+            u8::from(b.disable),
+        )
+    } else {
+        writeln!(out, "{}: ok (node {}, digest {digest})", opts.config.display(), b.node)
+    };
+    if res.is_err() { EXIT_FAILED } else { EXIT_OK }
+}
+
+fn keygen() -> i32 {
+    match config::keygen() {
+        Ok(k) => {
+            print!("{k}");
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("hapair: keygen: cannot read /dev/urandom: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+/// Sends one request to the daemon and prints the answer.
+fn talk(opts: &LoadOptions, line: &str) -> i32 {
+    let config: Config = match config::load_config(opts) {
+        Ok((c, _)) => c,
+        Err(e) => return config_failed(&e),
+    };
+    match control::request(&config.control, line) {
+        Ok(body) => {
+            print!("{body}");
+            if !body.is_empty() && !body.ends_with('\n') {
+                println!();
+            }
+            EXIT_OK
+        }
+        Err(e @ ControlError::NotRunning(_)) => {
+            eprintln!("hapair: {e}");
+            EXIT_NOT_RUNNING
+        }
+        Err(e) => {
+            eprintln!("hapair: {e}");
+            EXIT_FAILED
+        }
+    }
+}
+
+fn help_for(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "run" => HELP_RUN,
+        "check" => HELP_CHECK,
+        "status" => HELP_STATUS,
+        "standby" => HELP_STANDBY,
+        "online" => HELP_ONLINE,
+        "takeover" => HELP_TAKEOVER,
+        "maintenance" => HELP_MAINTENANCE,
+        "cleanup" => HELP_CLEANUP,
+        "keygen" => HELP_KEYGEN,
+        "import-heartbeat" => HELP_IMPORT,
+        "export-pacemaker" => HELP_EXPORT,
+        _ => return None,
+    })
+}
+
+macro_rules! help {
+    ($name:ident, $text:literal) => {
+        const $name: &str = concat!($text, "\n", "Options of every command:
+  -c, --config FILE   configuration file (default /etc/hapair/hapair.conf)
+  --node NAME         this node's name (default: hapair.node= on the kernel command line,
+                      else the host name)
+  --cmdline FILE      kernel command line to read hapair.* flags from (default /proc/cmdline)
+  -h, --help          this help
+");
+    };
+}
+
+help!(
+    HELP_RUN,
+    "Usage: hapair run [OPTIONS]
+Run the daemon in the foreground. Exits 0 at once with hapair.disable=1; exits 1 if the
+configuration, the authkey or the node identity is invalid.
+"
+);
+help!(
+    HELP_CHECK,
+    "Usage: hapair check [OPTIONS] [--print]
+Validate the configuration, the kernel flags, the authkey and this node's name.
+Warnings go to stderr and do not change the exit code (0 valid, 1 invalid).
+  --print   print the effective configuration (kernel flags applied, defaults shown)
+"
+);
+help!(
+    HELP_STATUS,
+    "Usage: hapair status [OPTIONS] [--json|--prometheus]
+Show the pair as this node sees it. Exit 3 when the daemon is not running.
+  --json         one JSON object
+  --prometheus   Prometheus text exposition format
+"
+);
+help!(
+    HELP_STANDBY,
+    "Usage: hapair standby [OPTIONS]
+Hand the resources to the peer and stay standby. Exit 3 when the daemon is not running.
+"
+);
+help!(
+    HELP_ONLINE,
+    "Usage: hapair online [OPTIONS]
+Leave standby. Exit 3 when the daemon is not running.
+"
+);
+help!(
+    HELP_TAKEOVER,
+    "Usage: hapair takeover [OPTIONS]
+Ask the peer to hand the resources over to this node. Exit 3 when the daemon is not running.
+"
+);
+help!(
+    HELP_MAINTENANCE,
+    "Usage: hapair maintenance on|off [OPTIONS]
+Stop (on) or resume (off) managing resources; heartbeats go on. Exit 3 when the daemon is not
+running.
+"
+);
+help!(
+    HELP_CLEANUP,
+    "Usage: hapair cleanup [OPTIONS] [RESOURCE]
+Forget failure counts and the failed state (of one resource, or of all). Exit 3 when the daemon
+is not running.
+"
+);
+help!(
+    HELP_KEYGEN,
+    "Usage: hapair keygen
+Print a new random key (64 hex characters) for the authkey file:
+  (umask 077; hapair keygen > /etc/hapair/authkey)
+"
+);
+help!(
+    HELP_IMPORT,
+    "Usage: hapair import-heartbeat DIR
+Print a hapair.conf converted from a heartbeat v1 ha.cf/haresources/authkeys in DIR.
+(Not implemented yet.)
+"
+);
+help!(
+    HELP_EXPORT,
+    "Usage: hapair export-pacemaker [OPTIONS]
+Print the pcs commands that recreate the group on a Pacemaker cluster. (Not implemented yet.)
+"
+);
+
+const USAGE: &str = "Usage: hapair COMMAND [OPTIONS]
+hapair keeps one service address and the services behind it alive on a pair of Linux PCs.
+
+Commands:
+  run                    the daemon, in the foreground
+  check [--print]        validate the configuration; --print shows the effective one
+  status [--json|--prometheus]  the pair as this node sees it
+  standby                hand the resources to the peer and stay standby
+  online                 leave standby
+  takeover               ask the peer to hand the resources over to this node
+  maintenance on|off     stop/resume managing resources; heartbeats go on
+  cleanup [RESOURCE]     forget failure counts and the failed state
+  keygen                 print a new random authentication key
+  import-heartbeat DIR   convert a heartbeat v1 configuration (not implemented yet)
+  export-pacemaker       print pcs commands for the group (not implemented yet)
+  help [COMMAND]         this text, or a command's
+
+Exit codes: 0 success, 1 request failed or configuration invalid, 2 usage error,
+3 daemon not running.
+
+Options of every command:
+  -c, --config FILE   configuration file (default /etc/hapair/hapair.conf)
+  --node NAME         this node's name (default: hapair.node= on the kernel command line,
+                      else the host name)
+  --cmdline FILE      kernel command line to read hapair.* flags from (default /proc/cmdline)
+  -h, --help          this help
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Command, String> {
+        match parse(args.iter().map(OsString::from))? {
+            Parsed::Command(c, _) => Ok(c),
+            Parsed::Help(_) => Err("help".into()),
+        }
+    }
+
+    #[test]
+    fn parses_commands_and_flags() {
+        assert_eq!(p(&["check", "--print", "-c", "/x"]), Ok(Command::Check { print: true }));
+        assert_eq!(p(&["--json", "status"]), Ok(Command::Status { format: StatusFormat::Json }));
+        assert_eq!(p(&["maintenance", "on"]), Ok(Command::Maintenance { on: true }));
+        assert_eq!(p(&["cleanup", "web"]), Ok(Command::Cleanup { resource: Some("web".into()) }));
+        assert!(p(&["status", "--json", "--prometheus"]).is_err());
+        assert!(p(&["standby", "--print"]).is_err());
+        assert!(p(&["maintenance", "maybe"]).is_err());
+        assert!(p(&["frobnicate"]).is_err());
+        assert!(p(&[]).is_err());
+        assert_eq!(p(&["run", "--help"]), Err("help".into()));
+    }
 }

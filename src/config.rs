@@ -1,1 +1,317 @@
-//! Placeholder: filled in by a later change.
+//! The configuration (SPEC §2): parsed once, before the loop, into typed and range-checked
+//! values ("parse, don't validate"). Nothing here runs in the steady state; nothing here
+//! touches the network, devices or the daemon. The only files read are the configuration,
+//! the kernel command line and the authkey.
+//!
+//! # Syntax
+//!
+//! One directive per line: a name, then arguments separated by spaces or tabs. `#` at the
+//! start of a word (outside quotes) starts a comment that runs to the end of the line.
+//! Optional arguments are `keyword value` pairs after the positional ones, in any order
+//! (`mcast eth1 239.0.0.94 ttl 1`). Agent parameters and exec actions are `key=value` words.
+//!
+//! # Quoting
+//!
+//! A word may contain double-quoted parts; quotes group spaces and `#` into the word and are
+//! removed (`start="systemctl start web"` is the word `start=systemctl start web`). Inside
+//! quotes, `\"` stands for `"` and `\\` for `\`; any other backslash escape is an error, as
+//! is an unterminated quote. Outside quotes a backslash is an ordinary character. The kernel
+//! command line uses the same rules.
+//!
+//! # Kernel command line
+//!
+//! `hapair.KEY=VALUE` replaces the file's `KEY` directive. For a directive of one argument
+//! (a duration, a path, a port, a name, on/off) VALUE is that argument, spaces and all
+//! (`hapair.control="/run/my dir/x.sock"`); for the others it is split at spaces into the
+//! arguments (`hapair.restart_limit="3 in 10m"`, `hapair.watchdog="/dev/watchdog timeout 5s"`).
+//! Allowed for every directive that appears at most once, plus `serial` and `ping`, whose
+//! override replaces all of the file's lines of that kind. `hapair.node=NAME`,
+//! `hapair.standby=1` and `hapair.disable=1` are boot flags. Any other `hapair.` word is an
+//! error; other kernel words are ignored.
+//!
+//! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
+//! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
+//! (kernel flags), `authkey` (the key file) and `load` (reading files, node identity).
+
+mod authkey;
+mod cmdline;
+mod lex;
+mod load;
+mod parse;
+mod render;
+mod validate;
+mod value;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use crate::core::time::Duration;
+use crate::limits::{
+    AGENT_PARAMS_MAX, CHECKS_MAX, HWMON_CHIPS_MAX, LINKS_MAX, PING_NODES_MAX, RESOURCES_MAX,
+    SENSORS_MAX,
+};
+
+pub use authkey::{AuthKey, keygen};
+pub use cmdline::Cmdline;
+pub use load::{Boot, LoadOptions, Loaded, identify, load, load_config, read_cmdline};
+pub use parse::{parse_bytes, parse_str};
+
+/// Words after `fence` (the fence command and its arguments).
+pub const FENCE_ARGS_MAX: usize = 16;
+
+/// The default configuration file.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/hapair/hapair.conf";
+/// The default kernel command line.
+pub const DEFAULT_CMDLINE_PATH: &str = "/proc/cmdline";
+
+/// The whole, validated configuration. Built only by [`parse_str`] (and [`load`]), so every
+/// value in it has passed its range and cross-checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The two node names, in file order.
+    pub nodes: [String; 2],
+    /// Heartbeat interval.
+    pub keepalive: Duration,
+    /// A heartbeat later than this is logged and counted.
+    pub warntime: Duration,
+    /// The peer is dead when no valid frame arrived on any link for this long.
+    pub deadtime: Duration,
+    /// At start, how long to wait for the peer before taking the group.
+    pub initdead: Duration,
+    /// The shared key file.
+    pub authkey: PathBuf,
+    /// UDP port of the bcast, mcast and ucast media.
+    pub udpport: u16,
+    /// The admin socket.
+    pub control: PathBuf,
+    /// Persistent state (the incarnation counter).
+    pub statedir: PathBuf,
+    /// Heartbeat media, in file order.
+    pub media: heapless::Vec<Medium, LINKS_MAX>,
+    /// The preferred owner of the group (defaults to the first node).
+    pub home: String,
+    /// Move the group back to `home` when it returns healthy.
+    pub auto_failback: bool,
+    /// The group, in start order.
+    pub resources: heapless::Vec<Resource, RESOURCES_MAX>,
+    /// How often running resources are monitored.
+    pub monitor_interval: Duration,
+    /// Local restarts allowed before the group fails over.
+    pub restart_limit: RestartLimit,
+    /// The hardware watchdog, if any.
+    pub watchdog: Option<Watchdog>,
+    /// hwmon chips watched against their own limits.
+    pub hwmon: heapless::Vec<Hwmon, HWMON_CHIPS_MAX>,
+    /// Sensor limits that override or add to a chip's own.
+    pub sensors: heapless::Vec<Sensor, SENSORS_MAX>,
+    /// The md status file, if RAID is watched.
+    pub raid: Option<PathBuf>,
+    /// Ping nodes.
+    pub ping: heapless::Vec<IpAddr, PING_NODES_MAX>,
+    /// Extra health checks.
+    pub checks: heapless::Vec<Check, CHECKS_MAX>,
+    /// How a dead peer is made safe before takeover.
+    pub fence: Option<Fence>,
+    /// Program run on every state change.
+    pub notify: Option<PathBuf>,
+    /// SCHED_FIFO priority and locked memory, when on.
+    pub realtime: Option<Realtime>,
+}
+
+/// One heartbeat medium.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Medium {
+    /// A null-modem serial line.
+    Serial { device: PathBuf, baud: u32 },
+    /// UDP broadcast on an interface.
+    Bcast { iface: String },
+    /// UDP multicast on an interface.
+    Mcast { iface: String, group: IpAddr, ttl: u8 },
+    /// UDP unicast on an interface: both nodes' addresses (a node skips its own at run time).
+    Ucast { iface: String, addrs: [IpAddr; 2] },
+}
+
+/// One resource of the group.
+// Built once before the loop and never moved in it: the fixed-capacity variant size is fine.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resource {
+    /// A virtual IP address.
+    Ip(IpResource),
+    /// Shell commands.
+    Exec(ExecResource),
+    /// An LSB init script in /etc/init.d.
+    Lsb { name: String },
+    /// An OCF resource agent.
+    Ocf(OcfResource),
+}
+
+/// `resource ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR] [garp_refresh DUR] [name N]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpResource {
+    pub name: String,
+    pub addr: IpAddr,
+    pub prefix: u8,
+    pub dev: String,
+    /// Gratuitous ARPs (or unsolicited neighbour advertisements) sent on takeover.
+    pub garp: u32,
+    pub garp_interval: Duration,
+    /// Repeat the gratuitous ARP this often while active; zero means never.
+    pub garp_refresh: Duration,
+}
+
+/// `resource exec NAME start="CMD" stop="CMD" [monitor="CMD"] [timeout DUR]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecResource {
+    pub name: String,
+    pub start: String,
+    pub stop: String,
+    pub monitor: Option<String>,
+    pub timeout: Duration,
+}
+
+/// `resource ocf PROVIDER:AGENT [name N] KEY=VALUE...`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OcfResource {
+    pub name: String,
+    pub provider: String,
+    pub agent: String,
+    pub params: heapless::Vec<(String, String), AGENT_PARAMS_MAX>,
+}
+
+/// `restart_limit N in DUR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartLimit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+/// `watchdog DEVICE [timeout DUR]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watchdog {
+    pub device: PathBuf,
+    /// Whole seconds (the kernel's unit).
+    pub timeout: Duration,
+}
+
+/// `hwmon CHIP [root PATH]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hwmon {
+    pub chip: String,
+    pub root: PathBuf,
+}
+
+/// `sensor CHIP/INPUT [min X] [max X] [crit X]`. Limits are in thousandths of the unit the
+/// file writes (°C, V, RPM): `max 70` is stored as 70000.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sensor {
+    pub chip: String,
+    pub input: String,
+    pub min_milli: Option<i64>,
+    pub max_milli: Option<i64>,
+    pub crit_milli: Option<i64>,
+}
+
+/// `check NAME "CMD" [interval DUR] [timeout DUR]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub command: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// `fence watchdog` or `fence CMD ARGS...`.
+// Built once before the loop and never moved in it: the fixed-capacity variant size is fine.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fence {
+    /// The peer's own watchdog makes it safe (SPEC §3).
+    Watchdog,
+    /// A command (argv) that makes the peer safe; exit 0 means done.
+    Command(heapless::Vec<String, FENCE_ARGS_MAX>),
+}
+
+/// `realtime on [priority N]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Realtime {
+    /// SCHED_FIFO priority, 1..=99.
+    pub priority: u8,
+}
+
+impl Config {
+    /// The index (0 or 1) of the node called `name`.
+    pub fn node_index(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n == name)
+    }
+
+    /// The resource's name as `cleanup` and `status` show it.
+    pub fn resource_names(&self) -> impl Iterator<Item = &str> {
+        self.resources.iter().map(Resource::name)
+    }
+}
+
+impl Resource {
+    /// The name `status` and `cleanup` use.
+    pub fn name(&self) -> &str {
+        match self {
+            Resource::Ip(r) => &r.name,
+            Resource::Exec(r) => &r.name,
+            Resource::Lsb { name } => name,
+            Resource::Ocf(r) => &r.name,
+        }
+    }
+
+    /// The kind as written in the file: `ip`, `exec`, `lsb` or `ocf`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Resource::Ip(_) => "ip",
+            Resource::Exec(_) => "exec",
+            Resource::Lsb { .. } => "lsb",
+            Resource::Ocf(_) => "ocf",
+        }
+    }
+}
+
+impl Medium {
+    /// A short label for logs and status: `serial /dev/ttyS0`, `ucast eth1`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Medium::Serial { device, .. } => format!("serial {}", device.display()),
+            Medium::Bcast { iface } => format!("bcast {iface}"),
+            Medium::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
+            Medium::Ucast { iface, .. } => format!("ucast {iface}"),
+        }
+    }
+}
+
+/// A configuration error: where (file and line, when there is one) and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file at fault (configuration, kernel command line or authkey).
+    pub file: PathBuf,
+    /// 1-based line, or 0 when the error is about the file as a whole.
+    pub line: u32,
+    /// What is wrong, naming the offending word.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error about `line` of `file` (0 for the whole file).
+    pub fn new(file: impl Into<PathBuf>, line: u32, message: impl Into<String>) -> ConfigError {
+        ConfigError { file: file.into(), line, message: message.into() }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file.display(), self.message)
+        } else {
+            write!(f, "{}:{}: {}", self.file.display(), self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
