@@ -1,2 +1,6 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
 //! One file per medium or device.
+
+pub mod arp;
+pub mod ipaddr;
+pub mod netlink;
