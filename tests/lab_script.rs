@@ -7,84 +7,23 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::lab::{Lab, Node};
+use common::netns::ping_from;
 use common::{assert_soon, try_cmd, wait_until};
 use nix::poll::{PollFd, PollFlags, poll};
 
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// One lab, brought down on drop (also when the test fails).
-struct Lab {
-    name: String,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        Lab { name: format!("t{}", std::process::id()) }
-    }
-
-    fn sh(&self, args: &[&str]) -> Output {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lab.sh");
-        Command::new(script)
-            .args(args)
-            .args(["--name", &self.name])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("lab.sh {args:?}: {e}"))
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.sh(args);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "lab.sh {args:?} failed: {stderr}");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn env(&self) -> HashMap<String, String> {
-        let text = self.ok(&["env"]);
-        text.lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-
-    fn dir(&self) -> String {
-        format!("/run/hapair-lab/{}", self.name)
-    }
-
-    fn relay_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(format!("{}/relay.pid", self.dir())).ok()?;
-        text.trim().parse().ok()
-    }
-
-    /// Every namespace of any run of this lab.
-    fn namespaces(&self) -> Vec<String> {
-        let prefix = format!("hlab-{}-", self.name);
-        let list = try_cmd(&["ip", "netns", "list"]).unwrap_or_default();
-        list.lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&prefix))
-            .map(str::to_owned)
-            .collect()
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        let _ = self.sh(&["down"]);
-    }
-}
-
 fn ping(ns: &str, addr: &str) -> bool {
-    try_cmd(&["ip", "netns", "exec", ns, "ping", "-n", "-q", "-c", "1", "-W", "1", addr]).is_ok()
+    ping_from(ns, addr)
 }
 
 /// The process exists and is not a zombie (the relay's parent is gone; init reaps it).
@@ -127,15 +66,13 @@ fn crosses(from: &mut File, to: &mut File, msg: &[u8]) -> bool {
 
 #[test]
 fn lab_up_links_cuts_and_down() {
-    let lab = Lab::new();
-    lab.ok(&["up"]);
-    let env = lab.env();
-    let ns = |k: &str| env.get(k).cloned().unwrap_or_else(|| panic!("{k} missing from env"));
-    let (alpha, beta, client) = (ns("LAB_NS_ALPHA"), ns("LAB_NS_BETA"), ns("LAB_NS_CLIENT"));
+    let lab = Lab::up('t');
+    let (alpha, beta) = (lab.ns(Node::Alpha).to_owned(), lab.ns(Node::Beta).to_owned());
+    let client = lab.ns(Node::Client).to_owned();
 
     let status = lab.ok(&["status"]);
-    for n in [&alpha, &beta, &client, &ns("LAB_NS_LAN")] {
-        assert!(status.contains(n.as_str()), "status lacks {n}: {status}");
+    for n in [&alpha, &beta, &client, lab.ns(Node::Lan)] {
+        assert!(status.contains(n), "status lacks {n}: {status}");
     }
 
     assert_soon(PATIENCE, "alpha to ping beta over xover", || ping(&alpha, "198.51.100.2"));
@@ -143,7 +80,7 @@ fn lab_up_links_cuts_and_down() {
     assert_soon(PATIENCE, "client to ping alpha on the LAN", || ping(&client, "192.0.2.1"));
     assert_soon(PATIENCE, "client to ping beta over IPv6", || ping(&client, "2001:db8::2"));
 
-    let (mut a, mut b) = (open_tty(&ns("LAB_TTY_ALPHA")), open_tty(&ns("LAB_TTY_BETA")));
+    let (mut a, mut b) = (open_tty(lab.tty(Node::Alpha)), open_tty(lab.tty(Node::Beta)));
     assert!(crosses(&mut a, &mut b, b"alpha to beta"), "serial alpha -> beta");
     assert!(crosses(&mut b, &mut a, b"beta to alpha"), "serial beta -> alpha");
 
@@ -151,16 +88,16 @@ fn lab_up_links_cuts_and_down() {
     lab.ok(&["serial", "cut"]);
     assert!(!alive(relay), "relay {relay} still running after serial cut");
     assert!(!crosses(&mut a, &mut b, b"lost"), "bytes crossed a cut serial line");
-    assert!(!Path::new(&ns("LAB_TTY_ALPHA")).exists(), "pty link outlived the relay");
+    assert!(!Path::new(lab.tty(Node::Alpha)).exists(), "pty link outlived the relay");
     assert_eq!(lab.sh(&["status"]).status.code(), Some(1), "status reports the cut");
     lab.ok(&["serial", "restore"]);
-    let (mut a, mut b) = (open_tty(&ns("LAB_TTY_ALPHA")), open_tty(&ns("LAB_TTY_BETA")));
+    let (mut a, mut b) = (open_tty(lab.tty(Node::Alpha)), open_tty(lab.tty(Node::Beta)));
     assert!(crosses(&mut a, &mut b, b"back again"), "serial after restore");
 
-    lab.ok(&["cut", "lan", "alpha"]);
+    lab.cut("lan", Node::Alpha);
     assert!(!ping(&client, "192.0.2.1"), "client reached alpha through a cut LAN");
     assert!(ping(&client, "192.0.2.2"), "cutting alpha's LAN must not cut beta's");
-    lab.ok(&["restore", "lan", "alpha"]);
+    lab.restore("lan", Node::Alpha);
     assert_soon(PATIENCE, "LAN restored", || ping(&client, "192.0.2.1"));
 
     lab.ok(&["cut", "xover", "beta", "--loss"]);
@@ -175,15 +112,13 @@ fn lab_up_links_cuts_and_down() {
 
 #[test]
 fn up_cleans_an_earlier_run_and_down_leaves_nothing() {
-    let lab = Lab { name: format!("u{}", std::process::id()) };
-    lab.ok(&["up"]);
+    let lab = Lab::up('u');
     let first = lab.namespaces();
     assert_eq!(first.len(), 4, "{first:?}");
     let first_relay = lab.relay_pid().unwrap_or_else(|| panic!("no relay.pid"));
 
     // A process left running in the lab, as a crashed test would leave a daemon.
-    let env = lab.env();
-    let alpha = env.get("LAB_NS_ALPHA").cloned().unwrap_or_default();
+    let alpha = lab.ns(Node::Alpha).to_owned();
     let mut straggler = Command::new("ip")
         .args(["netns", "exec", &alpha, "sleep", "600"])
         .stdin(Stdio::null())

@@ -3,7 +3,10 @@
 //! - `netns`: `Netns` (a uniquely named network namespace deleted on drop, also on panic),
 //!   `veth`, `Lan` (a bridge in its own namespace), `Netns::run` / `spawn` (a closure on a
 //!   thread inside the namespace), `Netns::exec` (`ip netns exec`), neighbour and address
-//!   queries, `cmd` / `try_cmd`.
+//!   queries, `cmd` / `try_cmd`; and for any named namespace (the lab's): `run_in`,
+//!   `spawn_in`, `exec_in`, `ping_from`.
+//! - `lab`: `Lab`, scripts/lab.sh up on `Lab::up`, down on drop, with its namespaces, ttys
+//!   and addresses (`Node::{Alpha, Beta, Client, Lan}`).
 //! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
 //!   with parsers for ARP and neighbour advertisements.
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
@@ -12,9 +15,10 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod lab;
 pub mod netns;
 
-pub use netns::{Lan, Netns, cmd, try_cmd, veth};
+pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, veth};
 
 use std::time::Duration;
 

@@ -51,6 +51,42 @@ pub fn cmd(argv: &[&str]) -> String {
     try_cmd(argv).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Runs `f` on a new thread inside the named namespace (any `ip netns` name, e.g. one of the
+/// lab's) and returns its result; a panic in `f` is resumed here.
+pub fn run_in<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    match spawn_in(ns, f).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Like `run_in`, but returns at once with the thread's handle.
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> JoinHandle<T> {
+    let path = format!("/run/netns/{ns}");
+    let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
+    std::thread::spawn(move || {
+        setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns: {e}"));
+        f()
+    })
+}
+
+/// `ip netns exec NS CMD...` on any named namespace, whatever its exit status.
+pub fn exec_in(ns: &str, argv: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(argv)
+        .output()
+        .unwrap_or_else(|e| panic!("ip netns exec {ns} {argv:?}: {e}"))
+}
+
+/// One ping from namespace `ns` to `addr` with a one-second wait; whether a reply came.
+pub fn ping_from(ns: &str, addr: &str) -> bool {
+    exec_in(ns, &["ping", "-n", "-q", "-c", "1", "-W", "1", addr]).status.success()
+}
+
 /// A network namespace owned by the test, deleted (with every process still in it killed) on
 /// drop.
 pub struct Netns {
@@ -87,20 +123,13 @@ impl Netns {
 
     /// `ip netns exec NAME CMD...`, whatever its exit status.
     pub fn exec(&self, argv: &[&str]) -> Output {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name])
-            .args(argv)
-            .output()
-            .unwrap_or_else(|e| panic!("ip netns exec {} {argv:?}: {e}", self.name))
+        exec_in(&self.name, argv)
     }
 
     /// Runs `f` on a new thread inside this namespace and returns its result; a panic in `f`
     /// is resumed here. Sockets `f` makes stay in this namespace after it returns.
     pub fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        match self.spawn(f).join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
+        run_in(&self.name, f)
     }
 
     /// Like `run`, but returns at once with the thread's handle.
@@ -108,12 +137,7 @@ impl Netns {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> JoinHandle<T> {
-        let path = format!("/run/netns/{}", self.name);
-        let file = File::open(&path).unwrap_or_else(|e| panic!("open {path}: {e}"));
-        std::thread::spawn(move || {
-            setns(&file, CloneFlags::CLONE_NEWNET).unwrap_or_else(|e| panic!("setns: {e}"));
-            f()
-        })
+        spawn_in(&self.name, f)
     }
 
     /// The MAC address of interface `dev`, as `ip` prints it (`02:..:..`).
@@ -160,7 +184,7 @@ impl Netns {
 
     /// One ping to `ip` with a one-second wait; whether a reply came.
     pub fn ping_once(&self, ip: &str) -> bool {
-        self.exec(&["ping", "-n", "-q", "-c", "1", "-W", "1", ip]).status.success()
+        ping_from(&self.name, ip)
     }
 
     /// The PIDs of processes inside this namespace.
