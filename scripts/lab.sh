@@ -87,13 +87,16 @@ lan_port() {
 
 start_relay() {
     rm -f "$DIR/alpha-tty" "$DIR/beta-tty"
-    socat -d pty,raw,echo=0,link="$DIR/alpha-tty" pty,raw,echo=0,link="$DIR/beta-tty" \
+    # In a session of its own, so that closing the terminal lab.sh ran in does not hang it up;
+    # setsid does not fork here (a background job is no group leader), so $! is socat's pid.
+    setsid socat -d pty,raw,echo=0,link="$DIR/alpha-tty" pty,raw,echo=0,link="$DIR/beta-tty" \
         </dev/null >>"$DIR/relay.log" 2>&1 &
-    echo $! >"$DIR/relay.pid"
-    local i
+    local pid=$! i
+    echo "$pid" >"$DIR/relay.pid"
     for i in $(seq 1 500); do
         [ -e "$DIR/alpha-tty" ] && [ -e "$DIR/beta-tty" ] && return 0
-        relay_alive || die "serial relay exited: $(tail -n 3 "$DIR/relay.log")"
+        # Not relay_alive: until setsid has exec'd socat, the child is still called bash.
+        running "$pid" || die "serial relay exited: $(tail -n 3 "$DIR/relay.log" 2>/dev/null)"
         sleep 0.01
     done
     die "serial relay made no ptys within 5 s"

@@ -27,7 +27,7 @@ const QUIET: StdDuration = StdDuration::from_millis(500);
 struct Site {
     node: Netns,
     client: Netns,
-    _lan: Lan,
+    lan: Lan,
     /// The bridge-side port of the node's `lan0`.
     node_port: String,
 }
@@ -43,7 +43,7 @@ impl Site {
         client.add_addr("lan0", "192.0.2.10/24");
         node.add_addr("lan0", "2001:db8::1/64");
         client.add_addr("lan0", "2001:db8::10/64");
-        Site { node, client, _lan: lan, node_port }
+        Site { node, client, lan, node_port }
     }
 
     fn node_mac(&self) -> String {
@@ -195,11 +195,11 @@ fn monitor_fails_when_the_address_goes_or_the_link_drops() {
     ip.start(clock.now()).unwrap_or_else(|e| panic!("restart: {e}"));
     assert_eq!(ip.monitor(), Ok(()));
     // Carrier lost: the switch port (bridge-side veth end) goes down.
-    site._lan.ns.ip(&["link", "set", &site.node_port, "down"]);
+    site.lan.ns.ip(&["link", "set", &site.node_port, "down"]);
     assert_soon(PATIENCE, "monitor to see carrier loss", || {
         ip.monitor().map_err(|e| e.kind) == Err(IpErrorKind::LinkDown)
     });
-    site._lan.ns.ip(&["link", "set", &site.node_port, "up"]);
+    site.lan.ns.ip(&["link", "set", &site.node_port, "up"]);
     assert_soon(PATIENCE, "monitor to recover", || ip.monitor().is_ok());
     // Administratively down.
     site.node.ip(&["link", "set", "lan0", "down"]);
