@@ -10,6 +10,7 @@ need() { command -v "$1" >/dev/null 2>&1 || need_pkgs+=("$2"); }
 need ip iproute2
 need tc iproute2
 need ping iputils-ping
+need socat socat
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"

@@ -1,0 +1,147 @@
+//! `Lab`: scripts/lab.sh from a test — `up` on `Lab::up`, `down` on drop (also when the test
+//! panics) — with the lab's names and addresses read back from `lab.sh env`.
+//!
+//! Lab names are `<tag><pid>` (tag: one lowercase letter or digit), so parallel test binaries
+//! never share a lab. Not here: hapair itself; end-to-end tests start their daemons with
+//! `exec_in(lab.ns(Node::Alpha), ...)` and the lab's `down` ends whatever they leave running.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use super::try_cmd;
+
+/// A lab node (namespace).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    /// Node A: lan0 192.0.2.1 / 2001:db8::1, xover0 198.51.100.1/30, serial `alpha-tty`.
+    Alpha,
+    /// Node B: lan0 192.0.2.2 / 2001:db8::2, xover0 198.51.100.2/30, serial `beta-tty`.
+    Beta,
+    /// The client: lan0 192.0.2.10 / 2001:db8::10.
+    Client,
+    /// The switch: bridge br0 with ports alpha, beta, client.
+    Lan,
+}
+
+impl Node {
+    /// The name lab.sh uses on its command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Node::Alpha => "alpha",
+            Node::Beta => "beta",
+            Node::Client => "client",
+            Node::Lan => "lan",
+        }
+    }
+}
+
+/// A running lab, torn down on drop.
+pub struct Lab {
+    name: String,
+    env: HashMap<String, String>,
+}
+
+impl Lab {
+    /// `lab.sh up --name <tag><pid>`; panics (after cleaning up) when it fails.
+    pub fn up(tag: char) -> Lab {
+        let mut lab = Lab { name: format!("{tag}{}", std::process::id()), env: HashMap::new() };
+        lab.ok(&["up"]);
+        let text = lab.ok(&["env"]);
+        lab.env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        lab
+    }
+
+    /// The lab's `--name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `lab.sh ARGS... --name NAME`, whatever its exit status.
+    pub fn sh(&self, args: &[&str]) -> Output {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/lab.sh");
+        Command::new(script)
+            .args(args)
+            .args(["--name", &self.name])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("lab.sh {args:?}: {e}"))
+    }
+
+    /// Runs `lab.sh ARGS...`, panicking with its stderr on failure; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.sh(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "lab.sh {args:?} failed: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A `LAB_*` variable from `lab.sh env` (see the script's header).
+    pub fn var(&self, key: &str) -> &str {
+        self.env.get(key).map(String::as_str).unwrap_or_else(|| panic!("lab has no {key}"))
+    }
+
+    /// The namespace of `node`, for `run_in` / `exec_in`.
+    pub fn ns(&self, node: Node) -> &str {
+        match node {
+            Node::Alpha => self.var("LAB_NS_ALPHA"),
+            Node::Beta => self.var("LAB_NS_BETA"),
+            Node::Client => self.var("LAB_NS_CLIENT"),
+            Node::Lan => self.var("LAB_NS_LAN"),
+        }
+    }
+
+    /// The serial end of `node` (a symlink to a pty; it changes on `restore serial`).
+    pub fn tty(&self, node: Node) -> &str {
+        match node {
+            Node::Alpha => self.var("LAB_TTY_ALPHA"),
+            Node::Beta => self.var("LAB_TTY_BETA"),
+            other => panic!("{other:?} has no serial line"),
+        }
+    }
+
+    /// The lab's state directory.
+    pub fn dir(&self) -> String {
+        format!("/run/hapair-lab/{}", self.name)
+    }
+
+    /// The serial relay's pid, while it runs.
+    pub fn relay_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(format!("{}/relay.pid", self.dir())).ok()?;
+        text.trim().parse().ok()
+    }
+
+    /// Every namespace of any run of this lab's name that exists now.
+    pub fn namespaces(&self) -> Vec<String> {
+        let prefix = format!("hlab-{}-", self.name);
+        let list = try_cmd(&["ip", "netns", "list"]).unwrap_or_default();
+        list.lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&prefix))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// `lab.sh cut WHAT NODE` (WHAT: lan, xover; or serial with any node).
+    pub fn cut(&self, what: &str, node: Node) {
+        self.ok(&["cut", what, node.as_str()]);
+    }
+
+    /// `lab.sh restore WHAT NODE`.
+    pub fn restore(&self, what: &str, node: Node) {
+        self.ok(&["restore", what, node.as_str()]);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let out = self.sh(&["down"]);
+        if !out.status.success() {
+            eprintln!("lab.sh down: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}

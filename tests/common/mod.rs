@@ -1,0 +1,44 @@
+//! Shared helpers for the integration tests (include with `mod common;`).
+//!
+//! - `netns`: `Netns` (a uniquely named network namespace deleted on drop, also on panic),
+//!   `veth`, `Lan` (a bridge in its own namespace), `Netns::run` / `spawn` (a closure on a
+//!   thread inside the namespace), `Netns::exec` (`ip netns exec`), neighbour and address
+//!   queries, `cmd` / `try_cmd`; and for any named namespace (the lab's): `run_in`,
+//!   `spawn_in`, `exec_in`, `ping_from`.
+//! - `lab`: `Lab`, scripts/lab.sh up on `Lab::up`, down on drop, with its namespaces, ttys
+//!   and addresses (`Node::{Alpha, Beta, Client, Lan}`).
+//! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
+//!   with parsers for ARP and neighbour advertisements.
+//! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
+//!
+//! Every test binary uses a different subset, so unused items are not warnings here.
+#![allow(dead_code, unused_imports)]
+
+pub mod capture;
+pub mod lab;
+pub mod netns;
+
+pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, veth};
+
+use std::time::Duration;
+
+/// Polls `cond` every 5 ms until it holds (true) or `timeout` has passed (false).
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    // Tests may read the real clock; the ban in clippy.toml is for the daemon.
+    #[allow(clippy::disallowed_methods)]
+    let start = std::time::Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() >= timeout {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Fails the test unless `cond` holds within `timeout`, naming `what`.
+pub fn assert_soon(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
+    assert!(wait_until(timeout, cond), "timed out after {timeout:?} waiting for {what}");
+}
