@@ -1,2 +1,7 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
 //! One file per medium or device.
+
+pub mod children;
+pub mod serial;
+pub mod signals;
+pub mod udp;
