@@ -1,6 +1,9 @@
 //! The serial driver on a real pty pair: the driver opens the slave by its /dev/pts path, the
 //! test plays the far end on the master.
 
+// Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
+#![allow(clippy::disallowed_methods)]
+
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 

@@ -88,6 +88,8 @@ pub struct UdpStats {
 pub struct UdpLink {
     socket: UdpSocket,
     dest: SocketAddr,
+    /// Our own address on a broadcast link: the kernel loops our broadcasts back to us.
+    own: Option<SocketAddr>,
     stats: UdpStats,
 }
 
@@ -103,9 +105,11 @@ impl UdpLink {
 
     /// Takes one waiting datagram into `buf`: its length and sender, `None` when nothing
     /// waits (or on an error, which is counted). A datagram longer than `buf` is truncated.
+    /// Our own broadcasts, looped back by the kernel, are skipped.
     pub fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
         loop {
             match self.socket.recv_from(buf) {
+                Ok((_, from)) if Some(from) == self.own => continue,
                 Ok((n, from)) => {
                     self.stats.datagrams_rx += 1;
                     return Some((n, from));
@@ -194,7 +198,10 @@ fn interface_addr(ifname: &str, v6: bool) -> io::Result<Option<(SocketAddr, Opti
         }
         let Some(sa) = ifa.address.as_ref() else { continue };
         if !v6 && let Some(a) = sa.as_sockaddr_in() {
-            let bcast = ifa.broadcast.as_ref().and_then(|b| b.as_sockaddr_in()).map(|b| b.ip());
+            // From address and netmask: `ip addr add` leaves the broadcast field unset
+            // unless told `brd +`.
+            let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
+            let bcast = mask.map(|m| Ipv4Addr::from(u32::from(a.ip()) | !u32::from(m)));
             return Ok(Some((SocketAddr::V4(SocketAddrV4::from(*a)), bcast)));
         }
         if v6 && let Some(a) = sa.as_sockaddr_in6() {
@@ -211,11 +218,11 @@ fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
         .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     bind_to(&fd, any).map_err(step(ifname, "bind"))?;
-    let bcast = interface_addr(ifname, false)
-        .map_err(step(ifname, "getifaddrs"))?
-        .and_then(|(_, b)| b)
-        .unwrap_or(Ipv4Addr::BROADCAST);
-    Ok(UdpLink::new(fd, SocketAddr::from((bcast, port))))
+    let local = interface_addr(ifname, false).map_err(step(ifname, "getifaddrs"))?;
+    let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
+    let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
+    link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
+    Ok(link)
 }
 
 fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLink, OpenError> {
@@ -279,7 +286,7 @@ fn open_ucast(ifname: &str, peer: IpAddr, port: u16) -> Result<UdpLink, OpenErro
 
 impl UdpLink {
     fn new(fd: OwnedFd, dest: SocketAddr) -> UdpLink {
-        UdpLink { socket: UdpSocket::from(fd), dest, stats: UdpStats::default() }
+        UdpLink { socket: UdpSocket::from(fd), dest, own: None, stats: UdpStats::default() }
     }
 }
 
