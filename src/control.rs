@@ -85,8 +85,9 @@ use crate::status::Name;
 
 /// The longest request line, newline included.
 pub const REQUEST_LEN_MAX: usize = 128;
-/// The longest reply, status line included.
-pub const REPLY_LEN_MAX: usize = 16 * 1024;
+/// The longest reply, status line included: room for a status JSON with every table full
+/// of the longest, most escaped names (about 37 KiB).
+pub const REPLY_LEN_MAX: usize = 64 * 1024;
 
 /// How `status` is to be printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -392,30 +392,33 @@ fn json_num<W: Write + ?Sized>(w: &mut W, v: Option<f64>) -> fmt::Result {
 /// cut, and healthy sensors are counted rather than listed.
 pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     let since = Age(Some(s.role_since_ms));
-    writeln!(w, "node {:.32}: {} for {since}", s.node.as_str(), state_name(s.state))?;
+    writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
     let alive = if s.peer.alive { "alive" } else { "DEAD" };
     let peer_state = peer_state_name(s.peer.state);
-    writeln!(w, "peer {:.32}: {alive}, {peer_state}", s.peer.name.as_str())?;
+    writeln!(w, "peer {:.32}: {alive}, {peer_state}", Clean(&s.peer.name))?;
     writeln!(w, "links:")?;
     for l in &s.peer.links {
         let up = if l.up { "up" } else { "DOWN" };
-        let heard = Age(l.last_heard_ms);
-        write!(w, "  {:<26.26} {up:<4} heard {heard:>8} ago", l.medium.as_str())?;
+        write!(w, "  {:<26.26} {up:<4} ", Clean(&l.medium))?;
+        match l.last_heard_ms {
+            Some(ms) => write!(w, "heard {:>8} ago", Age(Some(ms)))?,
+            None => write!(w, "{:<18}", "never heard")?,
+        }
         writeln!(w, "  rx {:<9} lost {}", Count(l.frames_rx), Count(l.frames_lost))?;
         if !l.error.is_empty() {
-            writeln!(w, "    {:.74}", l.error.as_str())?;
+            writeln!(w, "    {:.74}", Clean(&l.error))?;
         }
     }
     writeln!(w, "resources:")?;
     for r in &s.resources {
-        write!(w, "  {:<5.5} {:<24.24} {:<8}", r.kind.as_str(), r.name.as_str(), r.state.name())?;
-        write!(w, " failures {:<5}", Count(u64::from(r.failures)))?;
+        write!(w, "  {:<5.5} {:<24.24} {:<8}", Clean(&r.kind), Clean(&r.name), r.state.name())?;
+        let failures = Count(u64::from(r.failures));
         match r.last_exit_code {
-            Some(code) => writeln!(w, " exit {code}")?,
-            None => writeln!(w)?,
+            Some(code) => writeln!(w, " failures {failures:<5} exit {code}")?,
+            None => writeln!(w, " failures {failures}")?,
         }
         if !r.last_error.is_empty() {
-            writeln!(w, "    {:.74}", r.last_error.as_str())?;
+            writeln!(w, "    {:.74}", Clean(&r.last_error))?;
         }
     }
     human_health(w, &s.health)?;
@@ -430,14 +433,14 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
 fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
     writeln!(w, "health: {}", if h.ok { "ok" } else { "UNHEALTHY" })?;
     for r in &h.reasons {
-        writeln!(w, "  - {:.76}", r.as_str())?;
+        writeln!(w, "  - {:.76}", Clean(r))?;
     }
     let healthy = h.sensors.iter().filter(|s| s.ok).count();
     if !h.sensors.is_empty() {
         writeln!(w, "  sensors: {healthy} of {} within limits", h.sensors.len())?;
     }
     for s in h.sensors.iter().filter(|s| !s.ok) {
-        write!(w, "    OUT {:<20.20} {:>10.1}", s.name.as_str(), Finite(s.value))?;
+        write!(w, "    OUT {:<20.20} {:>10.1}", Clean(&s.name), Finite(s.value))?;
         if let Some(max) = s.max {
             write!(w, "  max {:.1}", Finite(max))?;
         }
@@ -448,56 +451,90 @@ fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
     }
     for r in &h.raid {
         let ok = if r.ok { "ok" } else { "DEGRADED" };
-        writeln!(w, "  raid {:<12.12} {:<32.32} {ok}", r.name.as_str(), r.state.as_str())?;
+        writeln!(w, "  raid {:<12.12} {:<20.20} {ok}", Clean(&r.name), Clean(&r.state))?;
     }
     for p in &h.ping {
         let ok = if p.reachable { "reachable" } else { "UNREACHABLE" };
-        writeln!(w, "  ping {:<40} {ok}", p.address)?;
+        let mut addr = String::<46>::new();
+        // INVARIANT: an IPv6 address prints in at most 45 characters.
+        let _ = write!(addr, "{}", p.address);
+        writeln!(w, "  ping {:<33} {ok}", addr.as_str())?;
     }
     let wd = &h.watchdog;
     if wd.device.is_empty() {
         return writeln!(w, "  watchdog: none");
     }
     let armed = if wd.armed { "armed" } else { "NOT ARMED" };
-    let timeout = crate::core::time::Duration::from_millis(wd.timeout_ms);
-    writeln!(w, "  watchdog {:.32}: {armed}, timeout {timeout}", wd.device.as_str())
+    let timeout = Age(Some(wd.timeout_ms));
+    writeln!(w, "  watchdog {:.32}: {armed}, timeout {timeout}", Clean(&wd.device))
 }
 
-/// An age in milliseconds, short: `850ms`, `12.3s`, `4m05s`, `3h02m`, `12d03h`; `never`.
+/// An age in milliseconds, short: `850ms`, `12.3s`, `4m05s`, `3h02m`, `12d03h`, `400d`;
+/// `never`.
 struct Age(Option<u64>);
 
 impl fmt::Display for Age {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut buf = String::<16>::new();
         let Some(ms) = self.0 else { return f.pad("never") };
-        let (s, m, h) = (ms / 1000, ms / 60_000, ms / 3_600_000);
+        let (s, m, h, d) = (ms / 1000, ms / 60_000, ms / 3_600_000, ms / 86_400_000);
         let r = match ms {
             0..1000 => write!(buf, "{ms}ms"),
             1000..60_000 => write!(buf, "{}.{}s", s, ms % 1000 / 100),
             60_000..3_600_000 => write!(buf, "{m}m{:02}s", s % 60),
             3_600_000..86_400_000 => write!(buf, "{h}h{:02}m", m % 60),
-            _ => write!(buf, "{}d{:02}h", h / 24, h % 24),
+            _ if d < 100 => write!(buf, "{d}d{:02}h", h % 24),
+            _ if d < 100_000 => write!(buf, "{d}d"),
+            _ => write!(buf, ">99999d"),
         };
-        // INVARIANT: the longest form (u64::MAX ms in days) is 15 characters.
+        // INVARIANT: every form above is at most 8 characters.
         debug_assert!(r.is_ok());
         f.pad(&buf)
     }
 }
 
-/// A counter, abbreviated past six digits (`1234k`, `98M`) so that columns stay put.
+/// A counter in at most 7 characters (`999999`, `1234k`, `98M`, `18446P`), so that
+/// columns stay put.
 struct Count(u64);
 
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const TIERS: [(u64, &str); 5] = [
+            (1_000, "k"),
+            (1_000_000, "M"),
+            (1_000_000_000, "G"),
+            (1_000_000_000_000, "T"),
+            (1_000_000_000_000_000, "P"),
+        ];
         let mut buf = String::<24>::new();
         let n = self.0;
-        let r = match n {
-            0..1_000_000 => write!(buf, "{n}"),
-            1_000_000..1_000_000_000 => write!(buf, "{}k", n / 1000),
-            _ => write!(buf, "{}M", n / 1_000_000),
+        let tier = TIERS.iter().find(|(unit, _)| n / unit < 1_000_000);
+        let r = match (n, tier) {
+            (0..1_000_000, _) => write!(buf, "{n}"),
+            (_, Some((unit, suffix))) => write!(buf, "{}{suffix}", n / unit),
+            (_, None) => write!(buf, "{}P", n / 1_000_000_000_000_000),
         };
         debug_assert!(r.is_ok(), "u64 fits 24 characters");
         f.pad(&buf)
+    }
+}
+
+/// A name or message for a terminal: control characters become `?`, so that no name can
+/// break a line or move the cursor. Honours width and precision (in characters) like `str`.
+struct Clean<'a>(&'a str);
+
+impl fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = f.precision().unwrap_or(usize::MAX);
+        let mut written = 0;
+        for c in self.0.chars().take(limit) {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+            written += 1;
+        }
+        for _ in written..f.width().unwrap_or(0) {
+            f.write_char(' ')?;
+        }
+        Ok(())
     }
 }
 
@@ -656,5 +693,42 @@ struct Secs(u64);
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(v: impl fmt::Display) -> std::string::String {
+        v.to_string()
+    }
+
+    #[test]
+    fn json_strings_escape_what_json_requires() {
+        let mut out = std::string::String::new();
+        json_str(&mut out, "a\"b\\c\nd\u{1}e\u{7f}ü").unwrap();
+        assert_eq!(out, r#""a\"b\\c\nd\u0001e\u007fü""#);
+    }
+
+    #[test]
+    fn ages_and_counts_stay_short() {
+        assert_eq!(shown(Age(None)), "never");
+        assert_eq!(shown(Age(Some(850))), "850ms");
+        assert_eq!(shown(Age(Some(12_345))), "12.3s");
+        assert_eq!(shown(Age(Some(245_000))), "4m05s");
+        assert_eq!(shown(Age(Some(10_920_000))), "3h02m");
+        assert_eq!(shown(Age(Some(u64::MAX))), ">99999d");
+        assert_eq!(shown(Count(999_999)), "999999");
+        assert_eq!(shown(Count(1_234_567)), "1234k");
+        assert_eq!(shown(Count(u64::MAX)), "18446P");
+        assert_eq!(format!("[{:<6.4}]", Clean("ab\ncdef")), "[ab?c  ]");
+    }
+
+    #[test]
+    fn set_text_cuts_at_a_character_boundary() {
+        let mut name = Name::new();
+        set_text(&mut name, &"é".repeat(40));
+        assert_eq!(name.chars().count(), NAME_LEN_MAX / 2);
     }
 }
