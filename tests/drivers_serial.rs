@@ -126,3 +126,18 @@ fn a_9600_baud_line_carries_a_frame_every_keepalive_of_300ms() {
     let gap = min_interval_for(9600, hapair::limits::FRAME_LEN_MAX + 8);
     assert!(gap.total_millis() > 133 && gap.total_millis() <= 300, "{gap}");
 }
+
+#[test]
+fn a_vanished_far_end_is_an_error_so_the_loop_reopens() {
+    let pty = pty();
+    let mut port = SerialPort::open(&pty.path, 9600).unwrap();
+    let Pty { master, _slave, .. } = pty;
+    drop(master);
+    drop(_slave);
+    let mut buf = [0u8; 16];
+    let mut fds = [PollFd::new(fd_of(&port), PollFlags::POLLIN)];
+    assert_eq!(poll(&mut fds, PollTimeout::from(10_000u16)), Ok(1));
+    assert!(fds[0].revents().unwrap().contains(PollFlags::POLLHUP));
+    assert!(port.read_available(&mut buf).is_err(), "hung up once the other side is gone");
+    assert!(port.write_frame(b"x").is_err());
+}

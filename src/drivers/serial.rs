@@ -88,12 +88,21 @@ impl SerialPort {
         Ok(SerialPort { port, stats: SerialStats::default() })
     }
 
-    /// Reads what the line has now into `buf`; 0 when nothing is waiting.
+    /// Reads what the line has now into `buf`; 0 when nothing is waiting. `Err` when the line
+    /// is gone (hang-up, EIO): the loop closes and reopens the port.
     pub fn read_available(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         // SAFETY: `buf` is valid for `buf.len()` writable bytes and the fd is open.
         let n = unsafe { libc::read(self.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            // INVARIANT: n >= 0 was checked, and read never returns more than buf.len().
+        if n == 0 {
+            // Raw mode (cfmakeraw: VMIN 1, VTIME 0) and O_NONBLOCK: no data is EAGAIN, so a
+            // zero-length read is end of file, a hung-up line (POLLHUP).
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "serial line hung up"));
+        }
+        if n > 0 {
+            // INVARIANT: n > 0 was checked, and read never returns more than buf.len().
             let n = n as usize;
             self.stats.bytes_rx += n as u64;
             return Ok(n);
