@@ -236,9 +236,9 @@ impl ControlServer {
                 .map_err(io("create directory"))?;
         }
         remove_stale(path)?;
-        let listener = UnixListener::bind(path).map_err(io("bind"))?;
+        let listener = listen_private(path).map_err(io("bind"))?;
+        // Belt and braces: listen_private already created it 0600 (less the umask).
         fs::set_permissions(path, fs::Permissions::from_mode(0o600)).map_err(io("chmod"))?;
-        listener.set_nonblocking(true).map_err(io("set non-blocking"))?;
         let meta = fs::metadata(path).map_err(io("stat"))?;
         Ok(ControlServer {
             listener,
@@ -449,6 +449,20 @@ impl Drop for ControlServer {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// A non-blocking listening socket at `path` whose file is born mode 0600: Linux gives the
+/// socket file the mode of the socket's inode, so it is set before `bind` and no other user
+/// can ever connect in between.
+fn listen_private(path: &Path) -> std::io::Result<UnixListener> {
+    use nix::sys::socket::{AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = nix::sys::socket::socket(AddressFamily::Unix, SockType::Stream, flags, None)?;
+    nix::sys::stat::fchmod(&fd, nix::sys::stat::Mode::from_bits_truncate(0o600))?;
+    nix::sys::socket::bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    let backlog = Backlog::new(CONTROL_CLIENTS_MAX as i32 * 2)?;
+    nix::sys::socket::listen(&fd, backlog)?;
+    Ok(UnixListener::from(fd))
 }
 
 /// Removes a socket file nobody answers on; refuses when someone does.
