@@ -3,9 +3,13 @@
 
 pub mod agents;
 pub mod arp;
+pub mod children;
 pub mod hwmon;
 pub mod ipaddr;
 pub mod mdstat;
 pub mod netlink;
 pub mod ping;
+pub mod serial;
+pub mod signals;
+pub mod udp;
 pub mod watchdog;

@@ -1,0 +1,347 @@
+//! UDP heartbeat links: one non-blocking socket per `bcast`, `mcast` or `ucast` line, bound
+//! to the udpport with SO_REUSEADDR and to its interface with SO_BINDTODEVICE.
+//!
+//! The socket is set up once (an event, so it may allocate); `recv` and `send` then never
+//! block and never allocate. Transient send errors (full buffers, an unreachable network, a
+//! cable pulled) are counted, not fatal: the link's liveness shows in the peer's frames. This
+//! file does not frame, authenticate or pace anything.
+
+use std::fmt;
+use std::io;
+use std::mem::size_of;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, bind, socket};
+
+/// The heartbeat medium of one UDP link, as the configuration names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UdpMedium<'a> {
+    /// `bcast IF`: IPv4 broadcast on the interface.
+    Bcast {
+        /// The interface name.
+        ifname: &'a str,
+    },
+    /// `mcast IF GROUP [ttl N]`: IPv4 multicast joined on the interface.
+    Mcast {
+        /// The interface name.
+        ifname: &'a str,
+        /// The multicast group.
+        group: Ipv4Addr,
+        /// IP_MULTICAST_TTL.
+        ttl: u8,
+    },
+    /// `ucast IF ADDR`: unicast to the peer's address, IPv4 or IPv6.
+    Ucast {
+        /// The interface name.
+        ifname: &'a str,
+        /// The peer's address (see `pick_peer`).
+        peer: IpAddr,
+    },
+}
+
+/// A UDP link that could not be set up, with the interface and the failing step.
+#[derive(Debug)]
+pub struct OpenError {
+    /// The interface name.
+    pub ifname: String,
+    /// The step that failed (`socket`, `SO_BINDTODEVICE`, `bind`, ...).
+    pub step: &'static str,
+    /// The error the kernel returned.
+    pub error: io::Error,
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot set up UDP link ({}): {}", self.ifname, self.step, self.error)
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// What became of one datagram handed to `send`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// The kernel took it.
+    Sent,
+    /// Dropped on a transient error (EAGAIN, ENOBUFS, ENETUNREACH, ...) and counted.
+    Dropped,
+}
+
+/// Counters of one UDP link.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    /// Datagrams received.
+    pub datagrams_rx: u64,
+    /// Datagrams sent.
+    pub datagrams_tx: u64,
+    /// Datagrams dropped on send.
+    pub send_errors: u64,
+    /// Receive errors other than "nothing waiting".
+    pub recv_errors: u64,
+    /// The last send error, as an errno value (0: none yet).
+    pub last_send_errno: i32,
+}
+
+/// One open UDP link.
+pub struct UdpLink {
+    socket: UdpSocket,
+    dest: SocketAddr,
+    /// Our own address on a broadcast link: the kernel loops our broadcasts back to us.
+    own: Option<SocketAddr>,
+    stats: UdpStats,
+}
+
+impl UdpLink {
+    /// Creates, configures and binds the socket for `medium` on `port`.
+    pub fn open(medium: &UdpMedium<'_>, port: u16) -> Result<UdpLink, OpenError> {
+        match *medium {
+            UdpMedium::Bcast { ifname } => open_bcast(ifname, port),
+            UdpMedium::Mcast { ifname, group, ttl } => open_mcast(ifname, group, ttl, port),
+            UdpMedium::Ucast { ifname, peer } => open_ucast(ifname, peer, port),
+        }
+    }
+
+    /// Takes one waiting datagram into `buf`: its length and sender, `None` when nothing
+    /// waits (or on an error, which is counted). A datagram longer than `buf` is truncated.
+    /// Our own broadcasts, looped back by the kernel, are skipped.
+    pub fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok((_, from)) if Some(from) == self.own => continue,
+                Ok((n, from)) => {
+                    self.stats.datagrams_rx += 1;
+                    return Some((n, from));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+                Err(_) => {
+                    // ICMP errors from earlier sends surface here (ECONNREFUSED, ...).
+                    self.stats.recv_errors += 1;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Sends one datagram to the link's destination without blocking.
+    pub fn send(&mut self, bytes: &[u8]) -> SendOutcome {
+        match self.socket.send_to(bytes, self.dest) {
+            Ok(_) => {
+                self.stats.datagrams_tx += 1;
+                SendOutcome::Sent
+            }
+            Err(e) => {
+                self.stats.send_errors += 1;
+                self.stats.last_send_errno = e.raw_os_error().unwrap_or(0);
+                SendOutcome::Dropped
+            }
+        }
+    }
+
+    /// Where `send` sends to.
+    pub fn destination(&self) -> SocketAddr {
+        self.dest
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> UdpStats {
+        self.stats
+    }
+}
+
+impl AsRawFd for UdpLink {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+}
+
+/// Of the two `ucast` addresses the configuration lists for an interface, the one that is
+/// not an address of this machine: the peer's. `None` when both or neither are local.
+pub fn pick_peer(addrs: [IpAddr; 2]) -> io::Result<Option<IpAddr>> {
+    let local = [is_local(addrs[0])?, is_local(addrs[1])?];
+    Ok(match local {
+        [true, false] => Some(addrs[1]),
+        [false, true] => Some(addrs[0]),
+        _ => None,
+    })
+}
+
+/// Whether `addr` is one of this machine's addresses, on any interface: sending heartbeats to
+/// ourselves would hide a dead peer, whichever interface holds the address.
+fn is_local(addr: IpAddr) -> io::Result<bool> {
+    let found = nix::ifaddrs::getifaddrs()
+        .map_err(io::Error::from)?
+        .any(|ifa| ifa.address.as_ref().and_then(ip_of) == Some(addr));
+    Ok(found)
+}
+
+fn ip_of(sa: &SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = sa.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+}
+
+/// The first address of `family` on `ifname`, with its broadcast address for IPv4 and its
+/// scope id for IPv6.
+fn interface_addr(ifname: &str, v6: bool) -> io::Result<Option<(SocketAddr, Option<Ipv4Addr>)>> {
+    for ifa in nix::ifaddrs::getifaddrs().map_err(io::Error::from)? {
+        if ifa.interface_name != ifname {
+            continue;
+        }
+        let Some(sa) = ifa.address.as_ref() else { continue };
+        if !v6 && let Some(a) = sa.as_sockaddr_in() {
+            // From address and netmask: `ip addr add` leaves the broadcast field unset
+            // unless told `brd +`.
+            let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
+            let bcast = mask.map(|m| Ipv4Addr::from(u32::from(a.ip()) | !u32::from(m)));
+            return Ok(Some((SocketAddr::V4(SocketAddrV4::from(*a)), bcast)));
+        }
+        if v6 && let Some(a) = sa.as_sockaddr_in6() {
+            return Ok(Some((SocketAddr::V6(SocketAddrV6::from(*a)), None)));
+        }
+    }
+    Ok(None)
+}
+
+fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
+    let fd = new_socket(ifname, false)?;
+    set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1).map_err(step(ifname, "SO_BROADCAST"))?;
+    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
+        .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
+    let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
+    bind_to(&fd, any).map_err(step(ifname, "bind"))?;
+    let local = interface_addr(ifname, false).map_err(step(ifname, "getifaddrs"))?;
+    let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
+    let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
+    link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
+    Ok(link)
+}
+
+fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLink, OpenError> {
+    if !group.is_multicast() {
+        let error = io::Error::from(io::ErrorKind::InvalidInput);
+        return Err(OpenError { ifname: ifname.to_string(), step: "group", error });
+    }
+    let fd = new_socket(ifname, false)?;
+    let index = nix::net::if_::if_nametoindex(ifname)
+        .map_err(|e| step(ifname, "if_nametoindex")(io::Error::from(e)))?;
+    let mreqn = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: u32::from(group).to_be() },
+        imr_address: libc::in_addr { s_addr: 0 },
+        // INVARIANT: interface indexes are small positive ints in the kernel.
+        imr_ifindex: index as libc::c_int,
+    };
+    set_opt(&fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
+        .map_err(step(ifname, "IP_ADD_MEMBERSHIP"))?;
+    set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
+        .map_err(step(ifname, "IP_MULTICAST_IF"))?;
+    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, i32::from(ttl))
+        .map_err(step(ifname, "IP_MULTICAST_TTL"))?;
+    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)
+        .map_err(step(ifname, "IP_MULTICAST_LOOP"))?;
+    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
+        .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
+    // Bound to the group, the socket sees only that group's datagrams, not unicast or
+    // broadcast meant for a sibling link on the same port.
+    bind_to(&fd, SocketAddr::from((group, port))).map_err(step(ifname, "bind"))?;
+    Ok(UdpLink::new(fd, SocketAddr::from((group, port))))
+}
+
+fn open_ucast(ifname: &str, peer: IpAddr, port: u16) -> Result<UdpLink, OpenError> {
+    let v6 = peer.is_ipv6();
+    let fd = new_socket(ifname, v6)?;
+    let index = nix::net::if_::if_nametoindex(ifname)
+        .map_err(|e| step(ifname, "if_nametoindex")(io::Error::from(e)))?;
+    // Bound to the interface's own address (when it has one) the socket takes unicast
+    // datagrams ahead of a sibling bcast socket bound to the wildcard address.
+    let local = interface_addr(ifname, v6).map_err(step(ifname, "getifaddrs"))?;
+    let bind_addr = match (local, peer) {
+        (Some((SocketAddr::V4(a), _)), _) => SocketAddr::from((*a.ip(), port)),
+        (Some((SocketAddr::V6(a), _)), _) => {
+            SocketAddr::V6(SocketAddrV6::new(*a.ip(), port, 0, a.scope_id()))
+        }
+        (None, IpAddr::V4(_)) => SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)),
+        (None, IpAddr::V6(_)) => SocketAddr::from((Ipv6Addr::UNSPECIFIED, port)),
+    };
+    if v6 {
+        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
+            .map_err(step(ifname, "IPV6_V6ONLY"))?;
+    }
+    bind_to(&fd, bind_addr).map_err(step(ifname, "bind"))?;
+    let dest = match peer {
+        IpAddr::V4(a) => SocketAddr::from((a, port)),
+        // A link-local peer needs the interface as its scope; others ignore it.
+        IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(a, port, 0, index)),
+    };
+    Ok(UdpLink::new(fd, dest))
+}
+
+impl UdpLink {
+    fn new(fd: OwnedFd, dest: SocketAddr) -> UdpLink {
+        UdpLink { socket: UdpSocket::from(fd), dest, own: None, stats: UdpStats::default() }
+    }
+}
+
+/// A non-blocking UDP socket with SO_REUSEADDR, bound to the device `ifname`.
+fn new_socket(ifname: &str, v6: bool) -> Result<OwnedFd, OpenError> {
+    let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    let fd = socket(family, SockType::Datagram, flags, None)
+        .map_err(|e| step(ifname, "socket")(io::Error::from(e)))?;
+    set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(step(ifname, "SO_REUSEADDR"))?;
+    let name = ifname.as_bytes();
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        let error = io::Error::from(io::ErrorKind::InvalidInput);
+        return Err(OpenError { ifname: ifname.to_string(), step: "interface name", error });
+    }
+    // SAFETY: `name` is valid for `name.len()` bytes; the kernel copies at most that many.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_BINDTODEVICE,
+            name.as_ptr().cast(),
+            name.len() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(step(ifname, "SO_BINDTODEVICE")(io::Error::last_os_error()));
+    }
+    Ok(fd)
+}
+
+fn step(ifname: &str, step: &'static str) -> impl FnOnce(io::Error) -> OpenError {
+    let ifname = ifname.to_string();
+    move |error| OpenError { ifname, step, error }
+}
+
+fn bind_to(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)).map_err(io::Error::from)
+}
+
+fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: i32) -> io::Result<()> {
+    set_opt(fd, level, name, &(value as libc::c_int))
+}
+
+fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to a live T of `size_of::<T>()` bytes, the layout the option
+    // expects (callers pass c_int or ip_mreqn as the kernel documents for each option).
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop).map_err(io::Error::from)
+}
