@@ -1,2 +1,3 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
 //! One file per medium or device.
+pub mod statefile;
