@@ -106,6 +106,21 @@ proptest! {
     }
 
     #[test]
+    fn any_bit_flip_or_truncation_of_any_frame_is_rejected(
+        repr in arb_repr(),
+        bit in 0..FRAME_LEN_V1 * 8,
+        len in 0..FRAME_LEN_V1,
+    ) {
+        let frame = signed(&repr);
+        let mut rx = Receiver::new(Key::new(SECRET), 1 - repr.sender, repr.sender);
+        prop_assert_eq!(rx.accept(repr.link, &frame[..len]), Err(RxError::Malformed));
+        let mut flipped = frame.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(rx.accept(repr.link, &flipped).is_err());
+        prop_assert!(rx.accept(repr.link, &frame).is_ok());
+    }
+
+    #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
         let mut rx = Receiver::new(Key::new(SECRET), 1, 0);
         prop_assert!(rx.accept(0, &bytes).is_err());
