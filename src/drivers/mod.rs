@@ -11,5 +11,6 @@ pub mod netlink;
 pub mod ping;
 pub mod serial;
 pub mod signals;
+pub mod statefile;
 pub mod udp;
 pub mod watchdog;

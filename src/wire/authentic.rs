@@ -28,7 +28,6 @@ pub struct Authentic {
 
 impl Authentic {
     /// Wraps a verified frame. Only the verifying code in `wire` calls this.
-    #[allow(dead_code)] // INVARIANT: used by the receiver once `wire` decodes frames.
     pub(crate) fn new(repr: Repr) -> Authentic {
         Authentic { repr }
     }

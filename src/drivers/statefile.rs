@@ -1,0 +1,229 @@
+//! Persistent state in `statedir`: an atomic file writer and the incarnation counter that
+//! makes heartbeat replay protection survive reboots. Runs once at start-up (it allocates and
+//! blocks); the poll loop never calls it. It does not decide what a warning means: the caller
+//! logs it.
+//!
+//! # The incarnation
+//!
+//! Every frame carries the sender's incarnation and the peer only accepts a strictly larger
+//! (incarnation, seq) than it has seen, so each start must use an incarnation larger than any
+//! this node used before. [`bump_incarnation`] reads the stored value and takes
+//! `max(stored + 1, wall clock in ms since the Unix epoch)`, writes it back atomically and
+//! only then returns it, so a value is never sent before it is on disk.
+//!
+//! Why a lost or corrupt file is still safe: every value ever issued is either a wall-clock
+//! reading taken at that start or one more than the value before it, and starts are far more
+//! than a millisecond apart. So each issued value is at most the wall clock at its start plus
+//! the few starts that found the clock behind the stored value. Without the file the wall
+//! clock alone is the floor, and it has moved on since the last start: the new value is still
+//! larger. The one case this cannot cover is a lost file *and* a clock set back before the
+//! last start (a dead RTC battery with no NTP); then the peer drops our frames as stale until
+//! it restarts. That is why a missing, unreadable or corrupt file is reported as a
+//! [`Warning`] for the operator, not treated as fatal: the wall clock keeps the node usable.
+//! Failing to *write* the new value is an error, since the next start could then repeat it.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Name of the incarnation file inside `statedir`.
+pub const INCARNATION_FILE: &str = "incarnation";
+
+/// A state file could not be written (or a directory not synced). Names the file.
+#[derive(Debug)]
+pub struct StateError {
+    /// The file or directory concerned.
+    pub path: PathBuf,
+    /// What was being done.
+    pub action: &'static str,
+    /// Why it failed.
+    pub source: io::Error,
+}
+
+impl fmt::Display for StateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.path.display(), self.action, self.source)
+    }
+}
+
+impl std::error::Error for StateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Something wrong with the stored incarnation that the wall clock made up for.
+#[derive(Debug)]
+pub enum Warning {
+    /// No stored value (first start, or the file was lost).
+    Missing(PathBuf),
+    /// The file could not be read.
+    Unreadable(PathBuf, io::Error),
+    /// The file does not hold a number, or holds the largest one.
+    Corrupt(PathBuf),
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Missing(path) => {
+                write!(f, "{}: no stored incarnation, using the wall clock", path.display())
+            }
+            Warning::Unreadable(path, error) => {
+                write!(f, "{}: unreadable ({error}), using the wall clock", path.display())
+            }
+            Warning::Corrupt(path) => {
+                write!(f, "{}: corrupt, using the wall clock", path.display())
+            }
+        }
+    }
+}
+
+/// Replaces `dir/name` with `bytes` atomically: a temporary file in the same directory is
+/// written and fsynced, renamed over the target, and the directory fsynced, so after a crash
+/// the file holds either the old or the new contents, never a mix. Mode 0600.
+pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    let target = dir.join(name);
+    let temp = dir.join(format!(".{name}.tmp"));
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temp)
+        .map_err(failed(&temp, "create"))?;
+    file.write_all(bytes).map_err(failed(&temp, "write"))?;
+    file.sync_all().map_err(failed(&temp, "fsync"))?;
+    drop(file);
+    fs::rename(&temp, &target).map_err(failed(&target, "rename"))?;
+    File::open(dir).and_then(|d| d.sync_all()).map_err(failed(dir, "fsync directory"))
+}
+
+/// Builds the `map_err` closure that names `path` and `action`.
+fn failed(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError { path, action, source }
+}
+
+/// Reads the stored incarnation in `statedir`, stores and returns the next one (see the
+/// module docs), with a warning when the stored one was missing or bad.
+pub fn bump_incarnation(statedir: &Path) -> Result<(u64, Option<Warning>), StateError> {
+    bump_incarnation_at(statedir, wall_clock_ms())
+}
+
+/// `bump_incarnation` with the wall clock given, in ms since the Unix epoch (for tests).
+pub fn bump_incarnation_at(
+    statedir: &Path,
+    wall_clock_ms: u64,
+) -> Result<(u64, Option<Warning>), StateError> {
+    let path = statedir.join(INCARNATION_FILE);
+    let (stored, warning) = match fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(value) if value < u64::MAX => (Some(value), None),
+            _ => (None, Some(Warning::Corrupt(path.clone()))),
+        },
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            (None, Some(Warning::Missing(path.clone())))
+        }
+        Err(error) if error.kind() == io::ErrorKind::InvalidData => {
+            (None, Some(Warning::Corrupt(path.clone())))
+        }
+        Err(error) => (None, Some(Warning::Unreadable(path.clone(), error))),
+    };
+    let next = stored.map_or(0, |value| value + 1).max(wall_clock_ms);
+    write_atomic(statedir, INCARNATION_FILE, format!("{next}\n").as_bytes())?;
+    Ok((next, warning))
+}
+
+/// Wall-clock milliseconds since the Unix epoch, 0 when the clock is before it.
+#[allow(clippy::disallowed_methods)] // Start-up only: a floor for the incarnation, not timing.
+fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> TempDir {
+            let path =
+                std::env::temp_dir().join(format!("hapair-state-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&path);
+            fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn stored(dir: &Path) -> String {
+        fs::read_to_string(dir.join(INCARNATION_FILE)).unwrap()
+    }
+
+    #[test]
+    fn fresh_dir_uses_wall_clock_and_warns() {
+        let dir = TempDir::new("fresh");
+        let (value, warning) = bump_incarnation_at(&dir.0, 1_000).unwrap();
+        assert_eq!(value, 1_000);
+        assert!(matches!(warning, Some(Warning::Missing(_))));
+        assert_eq!(stored(&dir.0), "1000\n");
+        // The real clock is far past 1000 ms.
+        let (value, warning) = bump_incarnation(&dir.0).unwrap();
+        assert!(value > 1_000 && warning.is_none());
+    }
+
+    #[test]
+    fn existing_value_is_bumped_even_when_clock_is_behind() {
+        let dir = TempDir::new("existing");
+        write_atomic(&dir.0, INCARNATION_FILE, b"5000\n").unwrap();
+        let (value, warning) = bump_incarnation_at(&dir.0, 10).unwrap();
+        assert_eq!((value, warning.is_none()), (5001, true));
+        let (value, _) = bump_incarnation_at(&dir.0, 9_000).unwrap();
+        assert_eq!(value, 9_000);
+        assert_eq!(stored(&dir.0), "9000\n");
+    }
+
+    #[test]
+    fn corrupt_file_falls_back_to_wall_clock() {
+        let dir = TempDir::new("corrupt");
+        for junk in [&b"12ab"[..], b"", b"18446744073709551615", b"\xff\xfe"] {
+            fs::write(dir.0.join(INCARNATION_FILE), junk).unwrap();
+            let (value, warning) = bump_incarnation_at(&dir.0, 777).unwrap();
+            assert_eq!(value, 777);
+            let warning = warning.unwrap();
+            assert!(warning.to_string().contains("incarnation: corrupt"), "{warning}");
+        }
+    }
+
+    #[test]
+    fn unwritable_dir_is_an_error_naming_the_file() {
+        let dir = TempDir::new("unwritable");
+        // Root ignores permission bits, so use a path whose parent is a regular file.
+        let not_a_dir = dir.0.join("plain-file");
+        fs::write(&not_a_dir, b"x").unwrap();
+        let error = bump_incarnation_at(&not_a_dir, 1).unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("plain-file/.incarnation.tmp: create"), "{text}");
+    }
+
+    #[test]
+    fn write_atomic_replaces_and_leaves_no_temp_file() {
+        let dir = TempDir::new("atomic");
+        write_atomic(&dir.0, "x", b"one").unwrap();
+        write_atomic(&dir.0, "x", b"two").unwrap();
+        assert_eq!(fs::read(dir.0.join("x")).unwrap(), b"two");
+        assert!(!dir.0.join(".x.tmp").exists());
+    }
+}

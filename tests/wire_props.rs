@@ -1,0 +1,314 @@
+//! Property and scenario tests of the wire layer through its public API: frame round trips,
+//! bit flips and truncations, the receiver's drop rules and counters, the version rule, and
+//! the serial deframer's resynchronisation. Does not test the fuzz entry points (tests/fuzz/).
+
+use hapair::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use hapair::wire::serial::{self, Deframer, ENCODED_LEN_MAX};
+use hapair::wire::*;
+use proptest::prelude::*;
+
+const SECRET: &[u8] = b"correct horse battery staple";
+
+fn payload() -> Payload {
+    Payload {
+        kind: Kind::Heartbeat,
+        state: GroupState::Active,
+        health: Health::OK,
+        intent: Intent::None,
+        flags: 0,
+        epoch: 3,
+        watchdog_timeout_ms: 10_000,
+        config_digest: [9; 8],
+    }
+}
+
+/// Node 0 sending to node 1.
+fn pair(incarnation: u64) -> (Sender, Receiver) {
+    (Sender::new(Key::new(SECRET), 0, incarnation), Receiver::new(Key::new(SECRET), 1, 0))
+}
+
+fn emit(sender: &mut Sender, link: u8) -> Vec<u8> {
+    let mut buf = [0u8; FRAME_LEN_MAX];
+    let len = sender.emit(link, &payload(), &mut buf);
+    buf[..len].to_vec()
+}
+
+fn arb_payload() -> impl Strategy<Value = Payload> {
+    let kinds = [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack];
+    let states = [
+        GroupState::Standby,
+        GroupState::Starting,
+        GroupState::Active,
+        GroupState::Stopping,
+        GroupState::Failed,
+        GroupState::Maintenance,
+    ];
+    let intents = [Intent::None, Intent::Standby, Intent::Takeover, Intent::Maintenance];
+    (
+        proptest::sample::select(kinds.to_vec()),
+        proptest::sample::select(states.to_vec()),
+        any::<u16>(),
+        proptest::sample::select(intents.to_vec()),
+        any::<u8>(),
+        any::<u32>(),
+        any::<u32>(),
+        any::<[u8; 8]>(),
+    )
+        .prop_map(|(kind, state, health, intent, flags, epoch, wd, digest)| Payload {
+            kind,
+            state,
+            health: Health(health),
+            intent,
+            flags,
+            epoch,
+            watchdog_timeout_ms: wd,
+            config_digest: digest,
+        })
+}
+
+fn arb_repr() -> impl Strategy<Value = Repr> {
+    (0u8..2, any::<u64>(), any::<u64>(), 0..LINKS_MAX as u8, arb_payload()).prop_map(
+        |(sender, incarnation, seq, link, payload)| Repr {
+            sender,
+            incarnation,
+            seq,
+            link,
+            payload,
+        },
+    )
+}
+
+/// Signs `repr` into a fresh buffer.
+fn signed(repr: &Repr) -> Vec<u8> {
+    let mut buf = vec![0u8; repr.buffer_len()];
+    let mut frame = Frame::new_unchecked(&mut buf[..]);
+    repr.emit(&mut frame);
+    Key::new(SECRET).sign(&mut frame);
+    buf
+}
+
+/// A valid signed frame from node 0 on link 0 that a fresh receiver accepts.
+fn valid_frame() -> Vec<u8> {
+    emit(&mut pair(7).0, 0)
+}
+
+proptest! {
+    #[test]
+    fn round_trip_any_fields(repr in arb_repr()) {
+        let bytes = signed(&repr);
+        let frame = Frame::new_checked(&bytes[..]).unwrap();
+        prop_assert!(Key::new(SECRET).verify(&frame));
+        prop_assert_eq!(Repr::parse(&frame), Ok(repr));
+        // And through a receiver for the other node.
+        let mut rx = Receiver::new(Key::new(SECRET), 1 - repr.sender, repr.sender);
+        let authentic = rx.accept(repr.link, &bytes).unwrap();
+        prop_assert_eq!(*authentic.repr(), repr);
+    }
+
+    #[test]
+    fn any_bit_flip_or_truncation_of_any_frame_is_rejected(
+        repr in arb_repr(),
+        bit in 0..FRAME_LEN_V1 * 8,
+        len in 0..FRAME_LEN_V1,
+    ) {
+        let frame = signed(&repr);
+        let mut rx = Receiver::new(Key::new(SECRET), 1 - repr.sender, repr.sender);
+        prop_assert_eq!(rx.accept(repr.link, &frame[..len]), Err(RxError::Malformed));
+        let mut flipped = frame.clone();
+        flipped[bit / 8] ^= 1 << (bit % 8);
+        prop_assert!(rx.accept(repr.link, &flipped).is_err());
+        prop_assert!(rx.accept(repr.link, &frame).is_ok());
+    }
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut rx = Receiver::new(Key::new(SECRET), 1, 0);
+        prop_assert!(rx.accept(0, &bytes).is_err());
+        let _ = Repr::parse(&Frame::new_unchecked(&bytes[..]));
+        let mut deframer = Deframer::new();
+        deframer.push(&bytes, |frame| {
+            assert!(rx.accept(0, frame).is_err());
+        });
+    }
+
+    #[test]
+    fn deframer_recovers_after_garbage_and_any_split(
+        garbage in proptest::collection::vec(any::<u8>(), 0..400),
+        splits in proptest::collection::vec(1usize..40, 1..40),
+        repr in arb_repr(),
+    ) {
+        let frame = signed(&repr);
+        let mut line = garbage.clone();
+        let mut out = [0u8; ENCODED_LEN_MAX];
+        let len = serial::encode(&frame, &mut out);
+        line.extend_from_slice(&out[..len]);
+        let mut deframer = Deframer::new();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut rest = &line[..];
+        for step in splits.iter().cycle() {
+            if rest.is_empty() {
+                break;
+            }
+            let (chunk, tail) = rest.split_at((*step).min(rest.len()));
+            deframer.push(chunk, |f| got.push(f.to_vec()));
+            rest = tail;
+        }
+        prop_assert_eq!(got.last(), Some(&frame));
+    }
+}
+
+#[test]
+fn every_single_bit_flip_is_rejected() {
+    let frame = valid_frame();
+    for bit in 0..frame.len() * 8 {
+        let mut bad = frame.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        let mut rx = pair(7).1;
+        assert!(rx.accept(0, &bad).is_err(), "bit {bit} flipped was accepted");
+        let stats = rx.stats();
+        let dropped = stats.malformed + stats.bad_version + stats.auth_failures;
+        assert_eq!(dropped, 1, "bit {bit}: {stats:?}");
+    }
+    assert!(pair(7).1.accept(0, &frame).is_ok(), "the unflipped frame is valid");
+}
+
+#[test]
+fn every_truncation_and_extension_is_rejected() {
+    let frame = valid_frame();
+    let mut rx = pair(7).1;
+    for len in 0..frame.len() {
+        assert_eq!(rx.accept(0, &frame[..len]), Err(RxError::Malformed), "length {len}");
+    }
+    let mut long = frame.clone();
+    long.push(0);
+    assert_eq!(rx.accept(0, &long), Err(RxError::Malformed));
+    assert_eq!(rx.stats().malformed, frame.len() as u64 + 1);
+    assert!(rx.accept(0, &frame).is_ok());
+}
+
+#[test]
+fn frame_signed_with_another_key_is_rejected_and_counted() {
+    let mut tx = Sender::new(Key::new(b"another key"), 0, 7);
+    let mut rx = pair(7).1;
+    let frame = emit(&mut tx, 0);
+    assert_eq!(rx.accept(0, &frame), Err(RxError::BadTag));
+    assert_eq!(rx.stats().auth_failures, 1);
+    assert_eq!(rx.stats().links[0].frames_rx, 0);
+}
+
+#[test]
+fn replay_of_any_earlier_frame_is_rejected_and_counted() {
+    let (mut tx, mut rx) = pair(7);
+    let frames: Vec<Vec<u8>> = (0..5).map(|_| emit(&mut tx, 1)).collect();
+    for frame in &frames {
+        assert!(rx.accept(1, frame).is_ok());
+    }
+    for frame in &frames {
+        assert_eq!(rx.accept(1, frame), Err(RxError::Replay));
+    }
+    assert_eq!(rx.stats().replays, 5);
+    assert_eq!(rx.stats().links[1].frames_rx, 5);
+    assert_eq!(rx.stats().links[1].frames_lost, 0);
+}
+
+#[test]
+fn older_incarnation_is_rejected_on_every_link() {
+    let (mut old, mut rx) = pair(100);
+    let old_frames = [emit(&mut old, 0), emit(&mut old, 2)];
+    let mut new = Sender::new(Key::new(SECRET), 0, 101);
+    assert!(rx.accept(0, &emit(&mut new, 0)).is_ok());
+    for (frame, link) in old_frames.iter().zip([0, 2]) {
+        assert_eq!(rx.accept(link, frame), Err(RxError::Stale));
+    }
+    assert_eq!(rx.stats().stale_incarnation, 2);
+    assert_eq!(rx.stats().replays, 2);
+    // The restarted peer's seq 1 on link 2 is fresh in its new incarnation.
+    assert!(rx.accept(2, &emit(&mut new, 2)).is_ok());
+}
+
+#[test]
+fn higher_incarnation_resets_sequence_tracking() {
+    let (mut old, mut rx) = pair(100);
+    for _ in 0..10 {
+        assert!(rx.accept(0, &emit(&mut old, 0)).is_ok());
+    }
+    let mut new = Sender::new(Key::new(SECRET), 0, 200);
+    assert!(rx.accept(0, &emit(&mut new, 0)).is_ok(), "seq 1 after seq 10, new boot");
+    assert_eq!(rx.stats().peer_restarts, 1);
+    assert_eq!(rx.stats().links[0].frames_lost, 0);
+}
+
+#[test]
+fn frame_replayed_on_another_link_is_rejected() {
+    let (mut tx, mut rx) = pair(7);
+    let frame = emit(&mut tx, 0);
+    assert_eq!(rx.accept(1, &frame), Err(RxError::WrongLink));
+    assert_eq!(rx.stats().wrong_link, 1);
+    assert!(rx.accept(0, &frame).is_ok());
+}
+
+#[test]
+fn own_frames_are_dropped_and_counted_separately() {
+    let mut me = Sender::new(Key::new(SECRET), 1, 7);
+    let mut rx = pair(7).1;
+    assert_eq!(rx.accept(0, &emit(&mut me, 0)), Err(RxError::OwnFrame));
+    assert_eq!(rx.stats().own_frames, 1);
+    assert_eq!(rx.stats().auth_failures + rx.stats().replays, 0);
+}
+
+/// A frame of `version` with `extra` bytes between the v1 fields and the tag, signed.
+fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
+    let repr = Repr { sender: 0, incarnation: 7, seq: 1, link: 0, payload: payload() };
+    let body_len = FRAME_LEN_V1 - TAG_LEN + extra;
+    let mut buf = vec![0xEE; body_len + TAG_LEN];
+    let mut frame = Frame::new_unchecked(&mut buf[..]);
+    repr.emit(&mut frame);
+    frame.set_version(version);
+    frame.set_body_len(body_len as u8);
+    Key::new(SECRET).sign(&mut frame);
+    buf
+}
+
+#[test]
+fn adjacent_version_is_accepted_with_extra_fields() {
+    for extra in [0, 1, 20, FRAME_LEN_MAX - FRAME_LEN_V1] {
+        let mut rx = pair(7).1;
+        let frame = frame_of_version(VERSION + 1, extra);
+        let authentic = rx.accept(0, &frame).unwrap();
+        assert_eq!(authentic.repr().payload, payload(), "extra {extra}");
+    }
+    // Our own version must not carry extra bytes: only a newer one may.
+    let mut rx = pair(7).1;
+    assert_eq!(rx.accept(0, &frame_of_version(VERSION, 1)), Err(RxError::Malformed));
+    // Over the 128-byte limit.
+    let too_long = frame_of_version(VERSION + 1, FRAME_LEN_MAX - FRAME_LEN_V1 + 1);
+    assert_eq!(rx.accept(0, &too_long), Err(RxError::Malformed));
+}
+
+#[test]
+fn version_two_away_and_zero_are_rejected() {
+    let mut rx = pair(7).1;
+    for version in [VERSION + 2, VERSION + 3, 0, 255] {
+        assert_eq!(rx.accept(0, &frame_of_version(version, 0)), Err(RxError::Version));
+    }
+    assert_eq!(rx.stats().bad_version, 4);
+}
+
+#[test]
+fn serial_stream_of_many_frames_in_one_read() {
+    let (mut tx, mut rx) = pair(7);
+    let mut line = Vec::new();
+    for _ in 0..5 {
+        let mut out = [0u8; ENCODED_LEN_MAX];
+        let len = serial::encode(&emit(&mut tx, 3), &mut out);
+        line.extend_from_slice(&out[..len]);
+    }
+    let mut deframer = Deframer::new();
+    let mut ok = 0;
+    let mut input = &line[..];
+    while let Some(frame) = deframer.next_frame(&mut input) {
+        ok += usize::from(rx.accept(3, frame).is_ok());
+    }
+    assert_eq!(ok, 5);
+    assert_eq!(deframer.stats().frames, 5);
+}
