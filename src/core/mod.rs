@@ -1,5 +1,355 @@
-//! The failover core: a pure, sans-IO state machine (SPEC §3). No I/O, no clock reads, no
-//! threads, no allocation. Filled in by the "failover core" issue.
+//! The failover core: a pure, sans-IO state machine implementing SPEC §3. It reads no clock,
+//! does no I/O, starts no thread and allocates nothing; the event loop (or the simulator)
+//! feeds it inputs and carries out the commands it emits.
+//!
+//! # Call protocol (the quinn-proto `Connection` style)
+//!
+//! 1. `Node::new(params, now)` once, at start.
+//! 2. Whenever something happens, `node.handle_input(now, input)` with the current time: an
+//!    authenticated frame, the completion of a resource action, a fence result, a health
+//!    change, an admin command, a shutdown request, or `Input::Timeout` when the last
+//!    deadline passed.
+//! 3. After every `handle_input`, drain `node.poll_output(now)` until it returns
+//!    `Output::Timeout(deadline)`, and carry out each command in order. `Timeout` says when to
+//!    call `handle_input(.., Input::Timeout)` next if nothing else happens first.
+//!
+//! Time must never go backwards between calls. The output queue (`limits::CORE_OUTPUTS_MAX`)
+//! cannot fill within one step when it is drained after each input; heartbeats are not queued
+//! at all but built at `poll_output` time, so they always carry the current state.
+//! Every resource action (`ResourceAction`) and `Fence` must eventually be answered with its
+//! result input; the core issues at most one resource action at a time.
+//!
+//! # The group's states (see `failover::Role`)
+//!
+//! `Init` (waiting `initdead`), `Standby`, `Fencing` (making a dead peer safe), `Starting`,
+//! `Active`, `Stopping`, `Failed`, `Maintenance`, `Exited`. On the wire `Init` and `Fencing`
+//! read as `standby`. Transitions happen in one place, `Node::transition`, which logs
+//! (`info!` from, to, reason), notifies and counts.
+//!
+//! # Ownership: who may start the group
+//!
+//! The group is a token with an `epoch` (in every frame). A node starts the group only:
+//! - when the peer grants it: a `Release` frame naming an epoch newer than any it has seen
+//!   (the peer stopped the group first, or holds nothing and chose us);
+//! - as the *arbiter*, when both nodes are alive and neither holds the group: the `home` node
+//!   is the arbiter and either starts itself or grants the peer with a `Release`; the
+//!   non-home node never starts on its own while it hears the home node;
+//! - when the peer is dead (no valid frame on any link for `deadtime`), after fencing: fence
+//!   `External` needs a successful fence result (retried with backoff, a keepalive doubling up
+//!   to 8 x deadtime); fence `Watchdog` waits the watchdog margin (below); fence `None`
+//!   takes over at once (no S2 guarantee);
+//! - when the peer said `Leaving` (it stopped everything and exits): at once, no fencing.
+//!
+//! Every takeover uses the highest epoch seen plus one. A granting node repeats `Release` in
+//! every frame until a peer frame shows the new epoch (an implicit acknowledgement: a lost
+//! `Release` is harmless), or the peer dies. `Kind::Ack` is not used: acknowledgement is by
+//! epoch. `Kind::Request` is sent by a node whose admin intent is `Takeover` while the peer
+//! holds the group; the holder acts on the intent field, which every frame carries.
+//! A node with `Health::PING` (no ping node answers) or with its restarts exhausted, or whose
+//! intent is `standby` or `maintenance`, never takes the group.
+//!
+//! # Flag bits (`Payload::flags`)
+//!
+//! - `FLAG_HOLDING` (bit 0): resources may be running on the sender (starting, active,
+//!   stopping, failed after a failed stop, maintenance while holding).
+//! - `FLAG_TAKING_OVER` (bit 1): "no frame of yours reaches me, and I am fencing you to take
+//!   the group". A holder that receives it (so its own frames are lost one way) releases the
+//!   group at once, and with `fence watchdog` also stops petting the watchdog until it holds
+//!   nothing.
+//!
+//! Other bits are reserved and ignored.
+//!
+//! # The fence-watchdog margin
+//!
+//! With `fence watchdog`, a survivor takes over `W + M` after it last heard the peer, where
+//! `W` is the larger of the peer's advertised watchdog timeout and our own, and the margin
+//! `M = 2 x deadtime + the longest link send interval + keepalive`. Why: the peer, if still
+//! up and holding, learns it is cut off either by our `FLAG_TAKING_OVER` (sent from
+//! `deadtime` after we last heard it, so it arrives within one send interval plus one-way delay
+//! when any link still carries our frames) or, when it hears nothing from us and reaches no
+//! ping node, by its own deadtime; either way it stops petting by `2 x deadtime + interval +
+//! delay` after our last frame from it, and its watchdog resets it within `W` after that.
+//! The margin assumes one-way delay under one keepalive. A node that reaches a ping node and
+//! hears nothing from us keeps the group: that is the residual case of SPEC §3 S2.
+//!
+//! # Rules decided here
+//!
+//! - Restarts: a monitor failure or a failed start counts one failure; while the failures in
+//!   the last `restart_limit.window` are at most `restart_limit.count`, the failed resource and
+//!   those after it are stopped (reverse order) and started again in place. Past the limit the
+//!   node sets `Health::RESTARTS`, stops the group, and releases it to a peer that can run it,
+//!   or stays `failed` when there is none. `cleanup` clears the counts and the bit.
+//! - A failed stop leaves this node `failed` and holding (`FLAG_HOLDING`): the peer never
+//!   starts the group without fencing it first. With `fence watchdog` the failed node also stops
+//!   petting its watchdog, so the reset makes it safe. `cleanup` retries the stop.
+//! - `Leaving` is only ever sent by a node that holds nothing.
+//! - Split brain (both starting/active while they hear each other): the non-home node stops
+//!   the group at once (no `Release`); both notify `SplitBrain`.
+//! - `takeover` is a standing intent until `online` or `standby`; it also blocks
+//!   `auto_failback` from moving the group away from a node that asked for it.
+//! - A frame from an older incarnation than the newest seen is ignored; a newer incarnation
+//!   means the peer restarted: everything known about it is forgotten and `PeerRestarted` is
+//!   notified (what it ran was freed by its reboot).
+//! - Maintenance is entered from a stable state (standby, active, failed); asked for during a
+//!   start or stop, it begins when that finishes. Leaving it re-monitors what was held.
 #![forbid(unsafe_code)]
 
+pub mod failover;
+pub mod liveness;
+pub mod node;
+pub mod resources;
 pub mod time;
+pub mod timer;
+
+pub use failover::{Reason, Role};
+pub use liveness::{LinkHealth, LinkParams, LinkStatus};
+pub use node::{Counters, Node, PeerStatus};
+pub use resources::{ResourceState, ResourceStatus};
+
+use crate::limits::LINKS_MAX;
+use crate::wire::Health;
+use time::{Duration, Instant};
+
+/// Resources may be running on the sender.
+pub const FLAG_HOLDING: u8 = 1 << 0;
+/// The sender hears nothing from the receiver and is fencing it to take the group.
+pub const FLAG_TAKING_OVER: u8 = 1 << 1;
+
+/// How a dead peer is made safe before a takeover (`fence` in the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FenceMode {
+    /// No fencing: take over after deadtime (no S2 guarantee).
+    None,
+    /// `fence watchdog`: wait the peer's watchdog timeout plus a margin.
+    Watchdog,
+    /// `fence CMD`: run the command (`Output::Fence`) and wait for its success.
+    External,
+}
+
+/// `restart_limit COUNT in WINDOW`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartLimit {
+    /// Local restarts allowed within `window`.
+    pub count: u32,
+    /// The sliding window.
+    pub window: Duration,
+}
+
+/// Everything the core needs from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// This node's index in the `node` lines (0 or 1).
+    pub me: u8,
+    /// The peer's index.
+    pub peer: u8,
+    /// The index of the `home` node.
+    pub home: u8,
+    /// Heartbeat interval.
+    pub keepalive: Duration,
+    /// Lateness after which a heartbeat is counted late.
+    pub warntime: Duration,
+    /// Silence on every link after which the peer is dead.
+    pub deadtime: Duration,
+    /// How long to wait for the peer at start.
+    pub initdead: Duration,
+    /// Move the group back to `home` when it returns healthy.
+    pub auto_failback: bool,
+    /// How a dead peer is made safe.
+    pub fence: FenceMode,
+    /// This node's hardware watchdog timeout (advertised in every frame).
+    pub watchdog_timeout: Option<Duration>,
+    /// Resources in the group (at most `limits::RESOURCES_MAX`).
+    pub resources: u8,
+    /// How often running resources are monitored.
+    pub monitor_interval: Duration,
+    /// Local restarts before the group fails over.
+    pub restart_limit: RestartLimit,
+    /// The heartbeat links, in the order of the configuration.
+    pub links: heapless::Vec<LinkParams, LINKS_MAX>,
+    /// Whether `ping` nodes are configured (otherwise `Health::PING` is never expected).
+    pub ping_configured: bool,
+    /// Boot into standby (`hapair.standby=1`): start with admin intent `standby`.
+    pub start_standby: bool,
+    /// The first 8 bytes of SHA-256 over the effective configuration.
+    pub config_digest: [u8; 8],
+    /// Test only: take over from a dead peer without fencing or waiting. The simulator uses it
+    /// to prove that it catches a broken safety rule.
+    #[cfg(feature = "sim")]
+    pub sim_skip_fence_wait: bool,
+}
+
+/// Which links a frame goes out on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkSel {
+    /// Every link.
+    All,
+    /// One link, by index.
+    One(u8),
+}
+
+/// What the core asks of a resource agent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Start the resource.
+    Start,
+    /// Stop the resource.
+    Stop,
+    /// Check the running resource.
+    Monitor,
+}
+
+/// How a resource action ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It did what was asked (monitor: running well).
+    Ok,
+    /// It failed, with the agent's reason code (exit status or a driver code).
+    Failed(u8),
+    /// The resource is not running (LSB/OCF "not running"): a stop that finds nothing to stop
+    /// succeeded; a start or monitor that finds it is a failure.
+    NotRunning,
+}
+
+/// An operator command from the control socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admin {
+    /// Hand the group to the peer and stay standby.
+    Standby,
+    /// Clear a standing `standby` or `takeover` intent.
+    Online,
+    /// Ask for the group (a standing intent until `online` or `standby`).
+    Takeover,
+    /// Stop managing resources.
+    MaintenanceOn,
+    /// Manage resources again.
+    MaintenanceOff,
+    /// Forget failure counts (of one resource, or all) and the failed state.
+    Cleanup(Option<u8>),
+}
+
+/// Something that happened, for the core to act on.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// An authenticated frame from the peer, received on link `link` (our index).
+    Frame {
+        /// Our index of the link it came in on.
+        link: u8,
+        /// The verified frame.
+        frame: &'a crate::wire::Authentic,
+    },
+    /// The deadline given by the last `Output::Timeout` has passed.
+    Timeout,
+    /// A resource action finished.
+    ResourceResult {
+        /// The resource.
+        index: u8,
+        /// The action that finished.
+        action: Action,
+        /// How it ended.
+        outcome: Outcome,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// The fence command finished: true when the peer is now safe.
+    FenceResult {
+        /// True when the fence succeeded.
+        ok: bool,
+    },
+    /// This node's health summary changed.
+    Health(Health),
+    /// An operator command.
+    Admin(Admin),
+    /// Graceful shutdown: stop the group, tell the peer, exit.
+    Shutdown,
+}
+
+/// What a notification is about (`notify EVENT NODE DETAIL`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The group is now starting here.
+    Starting,
+    /// The group now runs here.
+    Active,
+    /// The group is being stopped here.
+    Stopping,
+    /// This node holds nothing and is ready.
+    Standby,
+    /// This node is fencing its dead peer.
+    Fencing,
+    /// This node took the group from a dead peer.
+    Failover,
+    /// This node handed the group to its peer.
+    Handover,
+    /// Both nodes ran the group; see the detail for who released.
+    SplitBrain,
+    /// No valid frame on any link for deadtime.
+    PeerDead,
+    /// The peer is heard again.
+    PeerAlive,
+    /// The peer restarted (new incarnation).
+    PeerRestarted,
+    /// The fence command succeeded.
+    Fenced,
+    /// The fence command failed (it will be retried).
+    FenceFailed,
+    /// A resource failed (detail: its index).
+    ResourceFailed,
+    /// The group is failed on this node.
+    Failed,
+    /// Resources are no longer managed.
+    Maintenance,
+    /// This node's health changed (detail: the new bits).
+    Health,
+    /// This node is exiting.
+    Exit,
+}
+
+/// The small datum that goes with an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Nothing more.
+    None,
+    /// Why (for state changes).
+    Reason(Reason),
+    /// Which resource.
+    Resource(u8),
+    /// Health bits.
+    Health(Health),
+}
+
+/// A command for the event loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send this payload in a frame on these links (the loop adds sender, incarnation, seq).
+    Transmit {
+        /// Where.
+        link: LinkSel,
+        /// What.
+        payload: crate::wire::Payload,
+    },
+    /// Run a resource action and report it with `Input::ResourceResult`.
+    ResourceAction {
+        /// The resource.
+        index: u8,
+        /// What to do.
+        action: Action,
+    },
+    /// Run the fence command and report it with `Input::FenceResult`.
+    Fence,
+    /// Run the notify command.
+    Notify {
+        /// What happened.
+        event: Event,
+        /// Detail.
+        detail: Detail,
+    },
+    /// Allow or forbid petting the hardware watchdog (forbidden: it resets the machine).
+    Watchdog {
+        /// True to keep petting.
+        allow_petting: bool,
+    },
+    /// Shutdown finished: close the watchdog with the magic close and exit 0.
+    Exit,
+    /// Nothing more now: call `handle_input(.., Input::Timeout)` at this instant.
+    Timeout(Instant),
+}

@@ -1,0 +1,730 @@
+//! The failover state machine proper: the one `Role` enum, the one transition function
+//! (`Node::transition`), and the decisions that call it. Each role's doc says what holds
+//! there. Inputs are routed here by `node.rs`; nothing here does I/O.
+
+use log::{debug, info};
+
+use super::node::Node;
+use super::resources::ResourceState;
+use super::time::{Duration, Instant};
+use super::timer::Timer;
+use super::{Action, Detail, Event, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
+use crate::wire::{GroupState, Health, Intent, Kind};
+
+/// The group's state on this node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Just started: holds nothing, waits up to `initdead` to hear the peer.
+    Init,
+    /// Holds nothing and is ready to take the group (when allowed).
+    Standby,
+    /// Holds nothing; the peer is dead and this node makes it safe (fence command or watchdog
+    /// wait) before it starts the group. Advertises `FLAG_TAKING_OVER`.
+    Fencing,
+    /// Owns the group and starts its resources in order, one action at a time.
+    Starting,
+    /// Owns the group; every resource started; monitors them every `monitor_interval`.
+    Active,
+    /// Stops resources in reverse order down to index `floor`, then does `then`. Resources
+    /// below `floor` keep running (a restart in place).
+    Stopping {
+        /// The lowest resource to stop.
+        floor: u8,
+        /// What follows once they are all stopped.
+        then: AfterStop,
+    },
+    /// The group cannot run here until `cleanup`. `holding`: a stop failed, so resources may
+    /// still run (the peer must fence this node before it starts them).
+    Failed {
+        /// Resources may still run here.
+        holding: bool,
+    },
+    /// Resources are not managed (nothing started, stopped or monitored). `holding`: the
+    /// group was running here when maintenance began.
+    Maintenance {
+        /// The group was running here.
+        holding: bool,
+    },
+    /// Shutdown finished; the node does nothing more.
+    Exited,
+}
+
+/// What a `Stopping` role does once its resources are stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterStop {
+    /// Become standby.
+    Standby,
+    /// Grant the group to the peer when it can run it, else become standby.
+    HandOver,
+    /// Grant the group to a healthy peer, else become failed (restarts exhausted).
+    GiveUp,
+    /// Start the stopped resources again (restart in place).
+    Restart,
+    /// Tell the peer `Leaving` and exit.
+    Exit,
+}
+
+/// Why a role changed (logged, notified, and kept for `status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The node just started.
+    Boot,
+    /// The peer was heard during `initdead`.
+    PeerHeard,
+    /// `initdead` passed without a word from the peer.
+    InitDeadExpired,
+    /// The peer is dead.
+    PeerDead,
+    /// The peer is heard again.
+    PeerAlive,
+    /// This node may not take the group (ping, restarts, intent).
+    CannotRun,
+    /// The home node chose this node to run the group.
+    Elected,
+    /// The peer granted the group (`Release`).
+    Granted,
+    /// The peer left (`Leaving`).
+    PeerLeft,
+    /// The fence command succeeded.
+    Fenced,
+    /// The fence-watchdog wait passed.
+    FenceWaitOver,
+    /// All resources started.
+    Started,
+    /// All resources stopped.
+    Stopped,
+    /// `hapair standby` here.
+    AdminStandby,
+    /// The peer asked for the group (`hapair takeover` there).
+    PeerRequested,
+    /// `auto_failback`: the home node is back and healthy.
+    Failback,
+    /// This node is unhealthy and the peer is healthy.
+    Health,
+    /// A resource failed; restart in place.
+    Restart,
+    /// `restart_limit` exhausted.
+    RestartsExhausted,
+    /// A stop failed.
+    StopFailed,
+    /// Both nodes ran the group; the non-home one releases.
+    SplitBrain,
+    /// The peer hears nothing from us and is taking over.
+    PeerTakingOver,
+    /// Fence watchdog: no peer and no ping node: release (self-fence).
+    Isolated,
+    /// Graceful shutdown.
+    Shutdown,
+    /// Maintenance mode on or off.
+    Maintenance,
+    /// `hapair cleanup`.
+    Cleanup,
+}
+
+impl Role {
+    /// True while resources may run here.
+    pub fn holds(self) -> bool {
+        match self {
+            Role::Starting | Role::Active | Role::Stopping { .. } => true,
+            Role::Failed { holding } | Role::Maintenance { holding } => holding,
+            Role::Init | Role::Standby | Role::Fencing | Role::Exited => false,
+        }
+    }
+
+    /// The state as the wire and `status` name it.
+    pub fn group_state(self) -> GroupState {
+        match self {
+            Role::Init | Role::Standby | Role::Fencing | Role::Exited => GroupState::Standby,
+            Role::Starting => GroupState::Starting,
+            Role::Active => GroupState::Active,
+            Role::Stopping { .. } => GroupState::Stopping,
+            Role::Failed { .. } => GroupState::Failed,
+            Role::Maintenance { .. } => GroupState::Maintenance,
+        }
+    }
+
+    /// Stopping the whole group, then `then`.
+    pub fn stopping(then: AfterStop) -> Role {
+        Role::Stopping { floor: 0, then }
+    }
+
+    fn event(self) -> Event {
+        match self {
+            Role::Init | Role::Standby | Role::Exited => Event::Standby,
+            Role::Fencing => Event::Fencing,
+            Role::Starting => Event::Starting,
+            Role::Active => Event::Active,
+            Role::Stopping { .. } => Event::Stopping,
+            Role::Failed { .. } => Event::Failed,
+            Role::Maintenance { .. } => Event::Maintenance,
+        }
+    }
+}
+
+/// Which node should run the group, as the arbiter sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    Me,
+    Peer,
+}
+
+impl Node {
+    /// The one place a role changes: logs, notifies, re-sends the heartbeat, and runs the
+    /// new role's entry actions.
+    pub(super) fn transition(&mut self, now: Instant, to: Role, reason: Reason) {
+        let from = self.role;
+        if from == to {
+            return;
+        }
+        info!("role {from:?} -> {to:?}: {reason:?}");
+        self.role = to;
+        self.role_since = now;
+        self.reason = reason;
+        self.tx_all = true;
+        self.notify(to.event(), Detail::Reason(reason));
+        if from == Role::Init {
+            self.timers.stop(Timer::InitDead);
+        }
+        if from == Role::Fencing {
+            self.timers.stop(Timer::FenceWait);
+            self.timers.stop(Timer::FenceRetry);
+        }
+        if from == Role::Active {
+            self.timers.stop(Timer::Monitor);
+            self.monitor_next = None;
+        }
+        match to {
+            Role::Active => self.timers.set(Timer::Monitor, now + self.params.monitor_interval),
+            Role::Fencing => self.enter_fencing(now),
+            Role::Maintenance { .. } => {
+                for r in self.resources.iter_mut().filter(|r| r.may_run()) {
+                    r.state = ResourceState::Unmanaged;
+                }
+            }
+            Role::Exited => self.finish_exit(),
+            _ => {}
+        }
+        self.drive_resources(now);
+    }
+
+    /// Runs the decisions until none changes the role (bounded: each step is a real change).
+    pub(super) fn decide_all(&mut self, now: Instant) {
+        for _ in 0..8 {
+            let before = (self.role, self.releasing);
+            self.decide(now);
+            if (self.role, self.releasing) == before {
+                return;
+            }
+        }
+    }
+
+    fn decide(&mut self, now: Instant) {
+        if self.decide_maintenance(now) {
+            return;
+        }
+        match self.role {
+            Role::Init if self.peer.alive => self.transition(now, Role::Standby, Reason::PeerHeard),
+            Role::Standby => self.decide_standby(now),
+            Role::Fencing => self.decide_fencing(now),
+            Role::Starting | Role::Active => self.decide_holder(now),
+            Role::Failed { holding: false } | Role::Maintenance { holding: false } => {
+                if self.peer.alive && self.is_home() && self.releasing.is_none() {
+                    self.arbitrate(now);
+                }
+                self.check_release_done();
+            }
+            Role::Failed { holding: true } => {
+                let isolated = !self.peer.alive && self.health.has(Health::PING);
+                if self.fence_mode() == FenceMode::Watchdog && (isolated || self.peer_taking_over())
+                {
+                    self.self_fencing = true;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Enters or leaves maintenance when the intent asks for it and the role is stable.
+    fn decide_maintenance(&mut self, now: Instant) -> bool {
+        let want = self.intent == Intent::Maintenance;
+        let to = match self.role {
+            Role::Init | Role::Standby if want => Role::Maintenance { holding: false },
+            Role::Fencing if want && !self.fence_running => Role::Maintenance { holding: false },
+            Role::Active if want && self.pending.is_none() => Role::Maintenance { holding: true },
+            Role::Failed { holding } if want => Role::Maintenance { holding },
+            Role::Maintenance { holding: true } if !want => {
+                for r in self.resources.iter_mut().filter(|r| r.may_run()) {
+                    r.state = ResourceState::Running;
+                }
+                Role::Active
+            }
+            Role::Maintenance { holding: false } if !want => Role::Standby,
+            _ => return false,
+        };
+        self.transition(now, to, Reason::Maintenance);
+        true
+    }
+
+    fn decide_standby(&mut self, now: Instant) {
+        if self.releasing.is_some() {
+            self.check_release_done();
+            return;
+        }
+        if self.peer.alive {
+            if self.is_home() {
+                self.arbitrate(now);
+            }
+        } else if self.me_can_run() {
+            if self.peer.left {
+                self.take_over(now, Reason::PeerLeft);
+            } else {
+                self.transition(now, Role::Fencing, Reason::PeerDead);
+            }
+        }
+    }
+
+    /// Ends the release phase once the peer's frames show the granted epoch, or it died.
+    fn check_release_done(&mut self) {
+        if let Some(granted) = self.releasing {
+            let acked = self.peer_payload().is_some_and(|p| p.epoch >= granted);
+            if acked || !self.peer.alive {
+                debug!("release of epoch {granted} done (acknowledged: {acked})");
+                self.releasing = None;
+                self.tx_all = true;
+            }
+        }
+    }
+
+    /// The home node, holding nothing, with a live peer that holds nothing: choose who runs.
+    fn arbitrate(&mut self, now: Instant) {
+        if self.peer_holds() || self.peer_taking_over() {
+            return;
+        }
+        match self.preferred() {
+            Some(Choice::Me) => self.take_over(now, Reason::Elected),
+            Some(Choice::Peer) => self.grant(Reason::Elected),
+            None => {}
+        }
+    }
+
+    /// Preference: a standing `takeover` intent, then a healthy node (home first), then any
+    /// node that may run the group (home first).
+    fn preferred(&self) -> Option<Choice> {
+        let me = self.me_can_run();
+        let peer = self.peer_can_run();
+        let peer_health = self.peer_payload().map_or(Health::OK, |p| p.health);
+        let peer_intent = self.peer_payload().map_or(Intent::None, |p| p.intent);
+        let me_healthy = me && self.advertised_health().is_ok();
+        let peer_healthy = peer && peer_health.is_ok();
+        if me && self.intent == Intent::Takeover {
+            Some(Choice::Me)
+        } else if peer && peer_intent == Intent::Takeover {
+            Some(Choice::Peer)
+        } else if me_healthy {
+            Some(Choice::Me)
+        } else if peer_healthy {
+            Some(Choice::Peer)
+        } else if me {
+            Some(Choice::Me)
+        } else if peer {
+            Some(Choice::Peer)
+        } else {
+            None
+        }
+    }
+
+    fn decide_fencing(&mut self, now: Instant) {
+        if self.fence_running {
+            return;
+        }
+        if self.peer.left && self.me_can_run() {
+            self.take_over(now, Reason::PeerLeft);
+        } else if self.peer.alive {
+            self.transition(now, Role::Standby, Reason::PeerAlive);
+        } else if !self.me_can_run() {
+            self.transition(now, Role::Standby, Reason::CannotRun);
+        }
+    }
+
+    fn enter_fencing(&mut self, now: Instant) {
+        #[cfg(feature = "sim")]
+        if self.params.sim_skip_fence_wait {
+            self.timers.set(Timer::FenceWait, now);
+            return;
+        }
+        match self.fence_mode() {
+            FenceMode::None => self.timers.set(Timer::FenceWait, now),
+            FenceMode::Watchdog => {
+                let since = self.peer.last_heard.unwrap_or(self.created);
+                self.timers.set(Timer::FenceWait, since + self.watchdog_fence_wait());
+            }
+            FenceMode::External => {
+                self.fence_attempts = 0;
+                self.run_fence();
+            }
+        }
+    }
+
+    fn run_fence(&mut self) {
+        info!("fencing the peer (attempt {})", self.fence_attempts + 1);
+        self.fence_attempts += 1;
+        self.fence_running = true;
+        self.push(Output::Fence);
+    }
+
+    /// The peer is safe (fenced, or its watchdog surely fired, or it left): take the group.
+    fn take_over(&mut self, now: Instant, reason: Reason) {
+        self.epoch = self.epoch.saturating_add(1);
+        if !matches!(reason, Reason::Elected | Reason::Granted) {
+            self.counters.failovers += 1;
+            self.notify(Event::Failover, Detail::Reason(reason));
+        }
+        self.intent = if self.intent == Intent::Takeover { Intent::Takeover } else { self.intent };
+        self.transition(now, Role::Starting, reason);
+    }
+
+    /// Grants the group to the peer: a new epoch, repeated in `Release` frames until acked.
+    fn grant(&mut self, reason: Reason) {
+        self.epoch = self.epoch.saturating_add(1);
+        info!("granting the group to the peer (epoch {}): {reason:?}", self.epoch);
+        self.releasing = Some(self.epoch);
+        self.tx_all = true;
+    }
+
+    /// A `Release` naming an epoch newer than ours arrived.
+    pub(super) fn handle_release(&mut self, now: Instant, epoch: u32) {
+        let free = matches!(self.role, Role::Init | Role::Standby)
+            || (self.role == Role::Fencing && !self.fence_running);
+        if free && self.releasing.is_none() && self.me_can_run() {
+            self.epoch = epoch;
+            self.transition(now, Role::Starting, Reason::Granted);
+        } else {
+            debug!("refused a release of epoch {epoch} in {:?}", self.role);
+        }
+    }
+
+    /// Starting or active: split brain, one-way isolation, and the handover policies.
+    fn decide_holder(&mut self, now: Instant) {
+        let peer_runs = self.peer_payload().is_some_and(|p| {
+            matches!(p.state, GroupState::Starting | GroupState::Active) && p.epoch >= self.epoch
+        });
+        if peer_runs {
+            if !self.split_brain_seen {
+                self.split_brain_seen = true;
+                self.counters.split_brains += 1;
+                self.notify(Event::SplitBrain, Detail::None);
+            }
+            if !self.is_home() {
+                return self.transition(
+                    now,
+                    Role::stopping(AfterStop::Standby),
+                    Reason::SplitBrain,
+                );
+            }
+        } else if !self.peer_holds() {
+            self.split_brain_seen = false;
+        }
+        let watchdog = self.fence_mode() == FenceMode::Watchdog;
+        if self.peer_taking_over() {
+            self.self_fencing = watchdog;
+            return self.transition(
+                now,
+                Role::stopping(AfterStop::Standby),
+                Reason::PeerTakingOver,
+            );
+        }
+        if watchdog && !self.peer.alive && self.health.has(Health::PING) {
+            self.self_fencing = true;
+            return self.transition(now, Role::stopping(AfterStop::Standby), Reason::Isolated);
+        }
+        if self.role == Role::Active
+            && let Some(reason) = self.handover_reason()
+        {
+            self.transition(now, Role::stopping(AfterStop::HandOver), reason);
+        }
+    }
+
+    /// The policy reasons (SPEC §3) for an active node to hand the group over.
+    fn handover_reason(&self) -> Option<Reason> {
+        if self.intent == Intent::Standby {
+            return Some(Reason::AdminStandby);
+        }
+        let peer = self.peer_payload()?;
+        if !self.peer_can_run() {
+            return None;
+        }
+        let peer_is_home = self.params.peer == self.params.home;
+        let me_healthy = self.advertised_health().is_ok();
+        let peer_healthy = peer.health.is_ok();
+        // A request moves the group unless it would go from a healthy node to an unhealthy one
+        // (which would hand it straight back: health wins over an admin request).
+        if peer.intent == Intent::Takeover
+            && self.intent != Intent::Takeover
+            && (peer_healthy || !me_healthy)
+        {
+            Some(Reason::PeerRequested)
+        } else if self.params.auto_failback
+            && peer_is_home
+            && peer.health.is_ok()
+            && self.intent != Intent::Takeover
+        {
+            Some(Reason::Failback)
+        } else if !me_healthy && peer_healthy {
+            Some(Reason::Health)
+        } else {
+            None
+        }
+    }
+
+    /// May this node take the group now (SPEC §3 gates: ping, restarts, admin intent)?
+    pub(super) fn me_can_run(&self) -> bool {
+        matches!(self.role, Role::Init | Role::Standby | Role::Fencing)
+            && !self.shutting_down
+            && !self.health.has(Health::PING)
+            && !self.restarts_exhausted
+            && !matches!(self.intent, Intent::Standby | Intent::Maintenance)
+    }
+
+    /// May the live peer take the group, as its last frame tells?
+    pub(super) fn peer_can_run(&self) -> bool {
+        self.peer_payload().is_some_and(|p| {
+            p.state == GroupState::Standby
+                && p.flags & FLAG_TAKING_OVER == 0
+                && !p.health.has(Health::PING)
+                && !p.health.has(Health::RESTARTS)
+                && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
+                && p.kind != Kind::Leaving
+        })
+    }
+
+    pub(super) fn peer_taking_over(&self) -> bool {
+        self.peer_payload().is_some_and(|p| p.flags & FLAG_TAKING_OVER != 0)
+    }
+
+    pub(super) fn handle_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::InitDead if self.role == Role::Init => {
+                self.transition(now, Role::Standby, Reason::InitDeadExpired)
+            }
+            Timer::FenceWait if self.role == Role::Fencing => {
+                self.update_liveness(now);
+                if !self.peer.alive && self.me_can_run() {
+                    self.take_over(now, Reason::FenceWaitOver);
+                }
+            }
+            Timer::FenceRetry if self.role == Role::Fencing && !self.fence_running => {
+                self.run_fence()
+            }
+            Timer::Monitor if self.role == Role::Active => {
+                self.monitor_next = Some(0);
+                self.drive_resources(now);
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn handle_fence_result(&mut self, now: Instant, ok: bool) {
+        if !self.fence_running {
+            debug!("ignored a fence result nobody waits for");
+            return;
+        }
+        self.fence_running = false;
+        if !ok {
+            self.counters.fence_failures += 1;
+            self.notify(Event::FenceFailed, Detail::None);
+            let backoff = self.params.keepalive.saturating_mul(1 << self.fence_attempts.min(16));
+            let backoff = backoff.min(self.params.deadtime.saturating_mul(8));
+            self.timers.set(Timer::FenceRetry, now + backoff);
+            return;
+        }
+        info!("peer fenced (incarnation {:?})", self.peer.incarnation);
+        self.notify(Event::Fenced, Detail::None);
+        // Whatever the fenced incarnation still has in flight was sent before it died.
+        self.peer.fenced = self.peer.incarnation;
+        self.peer.last = None;
+        self.update_liveness(now);
+        if self.role == Role::Fencing && self.me_can_run() {
+            self.take_over(now, Reason::Fenced);
+        }
+    }
+
+    pub(super) fn handle_shutdown(&mut self, now: Instant) {
+        info!("shutdown requested in {:?}", self.role);
+        self.shutting_down = true;
+        match self.role {
+            Role::Starting | Role::Active | Role::Stopping { .. } => {
+                self.transition(now, Role::stopping(AfterStop::Exit), Reason::Shutdown)
+            }
+            // A stop failed: with fence watchdog the reset makes us safe, so stay and let it
+            // come; otherwise exit and let the peer fence us. Never say `Leaving` here.
+            Role::Failed { holding: true } if self.fence_mode() == FenceMode::Watchdog => {
+                self.self_fencing = true;
+            }
+            _ => self.transition(now, Role::Exited, Reason::Shutdown),
+        }
+    }
+
+    /// Exited: say `Leaving` when nothing is held, then `Exit`.
+    fn finish_exit(&mut self) {
+        let held = self.resources.iter().any(|r| r.may_run());
+        if !held {
+            let mut payload = self.payload();
+            payload.kind = Kind::Leaving;
+            payload.flags = 0;
+            self.push(Output::Transmit { link: super::LinkSel::All, payload });
+        }
+        self.notify(Event::Exit, Detail::None);
+        self.push(Output::Exit);
+    }
+
+    /// Issues the next resource action the role needs, when none is in flight.
+    pub(super) fn drive_resources(&mut self, now: Instant) {
+        if self.pending.is_some() {
+            return;
+        }
+        match self.role {
+            Role::Starting => {
+                match self.resources.iter().position(|r| r.state != ResourceState::Running) {
+                    Some(i) => self.issue(i, Action::Start),
+                    None => self.transition(now, Role::Active, Reason::Started),
+                }
+            }
+            Role::Stopping { floor, then } => {
+                let floor = usize::from(floor);
+                let next =
+                    (floor..self.resources.len()).rev().find(|i| self.resources[*i].may_run());
+                match next {
+                    Some(i) => self.issue(i, Action::Stop),
+                    None => self.finish_stop(now, then),
+                }
+            }
+            Role::Active => {
+                if let Some(i) = self.monitor_next {
+                    self.issue(usize::from(i), Action::Monitor);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn issue(&mut self, index: usize, action: Action) {
+        let r = &mut self.resources[index];
+        r.state = match action {
+            Action::Start => ResourceState::Starting,
+            Action::Stop => ResourceState::Stopping,
+            Action::Monitor => r.state,
+        };
+        // `index` < RESOURCES_MAX, so it fits a u8.
+        let index = index as u8;
+        debug!("resource {index}: {action:?}");
+        self.pending = Some((index, action));
+        self.push(Output::ResourceAction { index, action });
+    }
+
+    fn finish_stop(&mut self, now: Instant, then: AfterStop) {
+        match then {
+            AfterStop::Standby => self.transition(now, Role::Standby, Reason::Stopped),
+            AfterStop::Restart => self.transition(now, Role::Starting, Reason::Restart),
+            AfterStop::Exit => self.transition(now, Role::Exited, Reason::Shutdown),
+            AfterStop::HandOver | AfterStop::GiveUp => {
+                let healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
+                let can = self.peer_can_run() && (then == AfterStop::HandOver || healthy);
+                if can {
+                    self.counters.handovers += 1;
+                    self.notify(Event::Handover, Detail::None);
+                    self.grant(Reason::Stopped);
+                    self.transition(now, Role::Standby, Reason::Stopped);
+                } else if then == AfterStop::GiveUp {
+                    self.transition(
+                        now,
+                        Role::Failed { holding: false },
+                        Reason::RestartsExhausted,
+                    );
+                } else {
+                    self.transition(now, Role::Standby, Reason::Stopped);
+                }
+            }
+        }
+    }
+
+    pub(super) fn handle_resource_result(
+        &mut self,
+        now: Instant,
+        index: u8,
+        action: Action,
+        outcome: Outcome,
+    ) {
+        if self.pending != Some((index, action)) {
+            debug!("ignored a stale result: resource {index} {action:?}");
+            return;
+        }
+        self.pending = None;
+        let i = usize::from(index);
+        match (action, outcome) {
+            (Action::Start, Outcome::Ok) => self.resources[i].state = ResourceState::Running,
+            (Action::Stop, Outcome::Ok | Outcome::NotRunning) => {
+                self.resources[i].state = ResourceState::Stopped
+            }
+            (Action::Monitor, Outcome::Ok) => {
+                let next = index + 1;
+                if usize::from(next) < self.resources.len() {
+                    self.monitor_next = Some(next);
+                } else {
+                    self.monitor_next = None;
+                    self.timers.set(Timer::Monitor, now + self.params.monitor_interval);
+                }
+            }
+            (Action::Stop, Outcome::Failed(_)) => {
+                self.resource_failed(i, ResourceState::Failed);
+                self.transition(now, Role::Failed { holding: true }, Reason::StopFailed);
+                self.self_fencing = self.fence_mode() == FenceMode::Watchdog;
+                if self.shutting_down && self.fence_mode() != FenceMode::Watchdog {
+                    self.transition(now, Role::Exited, Reason::Shutdown);
+                }
+                return;
+            }
+            (_, outcome) => {
+                let state = if action == Action::Monitor && outcome == Outcome::NotRunning {
+                    ResourceState::Stopped
+                } else {
+                    ResourceState::Failed
+                };
+                self.resource_failed(i, state);
+                self.restart_or_give_up(now, index);
+            }
+        }
+        self.drive_resources(now);
+    }
+
+    fn resource_failed(&mut self, i: usize, state: ResourceState) {
+        self.resources[i].state = state;
+        self.resources[i].failures = self.resources[i].failures.saturating_add(1);
+        // `i` < RESOURCES_MAX, so it fits a u8.
+        self.notify(Event::ResourceFailed, Detail::Resource(i as u8));
+    }
+
+    /// A start or monitor failed: restart in place while `restart_limit` allows, else give up.
+    fn restart_or_give_up(&mut self, now: Instant, index: u8) {
+        if !matches!(self.role, Role::Starting | Role::Active) {
+            return;
+        }
+        self.monitor_next = None;
+        let limit = self.params.restart_limit;
+        if self.restarts.record(now, limit.count, limit.window) {
+            self.transition(
+                now,
+                Role::Stopping { floor: index, then: AfterStop::Restart },
+                Reason::Restart,
+            );
+        } else {
+            self.restarts_exhausted = true;
+            self.notify(Event::Health, Detail::Health(self.advertised_health()));
+            self.transition(now, Role::stopping(AfterStop::GiveUp), Reason::RestartsExhausted);
+        }
+    }
+
+    /// The longest a takeover may wait for fencing (for tests and status): the watchdog wait.
+    pub fn fence_wait(&self) -> Duration {
+        self.watchdog_fence_wait()
+    }
+}

@@ -1,0 +1,472 @@
+//! `Node`: the failover core's state and its public API (inputs in, commands out, status).
+//! The decisions and the state transitions live in `failover.rs`; this file routes inputs,
+//! tracks the peer and the links, builds heartbeats and queues outputs. It does no I/O.
+
+use heapless::{Deque, Vec};
+use log::{debug, trace};
+
+use super::failover::{Reason, Role};
+use super::liveness::{Link, LinkStatus};
+use super::resources::{ResourceStatus, RestartWindow};
+use super::time::{Duration, Instant};
+use super::timer::{Timer, Timers};
+use super::{
+    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_TAKING_OVER, FenceMode, Input, LinkSel,
+    Output, Params,
+};
+use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
+use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
+
+/// What this node knows about its peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// A valid frame arrived on some link within `deadtime` (and the peer did not leave).
+    pub alive: bool,
+    /// The peer's newest incarnation seen.
+    pub incarnation: Option<u64>,
+    /// When its last valid frame arrived.
+    pub last_heard: Option<Instant>,
+    /// What its last frame said (forgotten when it restarts or is fenced).
+    pub last: Option<Payload>,
+    /// It said `Leaving`: it holds nothing and is gone.
+    pub left: bool,
+    /// The incarnation we fenced: its frames are ignored (they were sent before it died).
+    pub fenced: Option<u64>,
+}
+
+/// Event counters shown by `status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Peer frames that arrived later than `warntime` after the one before.
+    pub late_heartbeats: u64,
+    /// Takeovers from a dead or departed peer.
+    pub failovers: u64,
+    /// Planned handovers of the group to the peer.
+    pub handovers: u64,
+    /// Split brains seen (both nodes ran the group).
+    pub split_brains: u64,
+    /// Frames ignored: from ourselves, an unknown link, an older or fenced incarnation.
+    pub stale_frames: u64,
+    /// Fence commands that failed.
+    pub fence_failures: u64,
+}
+
+/// The failover state machine of one node (SPEC §3).
+///
+/// Call protocol: `new` once; then for every event `handle_input(now, input)` followed by
+/// `poll_output(now)` until it returns `Output::Timeout(deadline)`; call
+/// `handle_input(deadline, Input::Timeout)` when that deadline passes. See the module docs.
+#[derive(Debug)]
+pub struct Node {
+    pub(super) params: Params,
+    pub(super) created: Instant,
+    pub(super) role: Role,
+    pub(super) role_since: Instant,
+    pub(super) reason: Reason,
+    /// The highest ownership epoch seen.
+    pub(super) epoch: u32,
+    /// A granted epoch we repeat in `Release` frames until the peer's frames show it.
+    pub(super) releasing: Option<u32>,
+    pub(super) intent: Intent,
+    /// Health as the event loop reports it.
+    pub(super) health: Health,
+    pub(super) restarts_exhausted: bool,
+    pub(super) restarts: RestartWindow,
+    pub(super) peer: PeerStatus,
+    pub(super) links: Vec<Link, LINKS_MAX>,
+    pub(super) resources: Vec<ResourceStatus, RESOURCES_MAX>,
+    /// The one resource action in flight.
+    pub(super) pending: Option<(u8, Action)>,
+    /// The next resource to monitor in the current monitor round.
+    pub(super) monitor_next: Option<u8>,
+    pub(super) timers: Timers,
+    pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
+    /// Send the current heartbeat on every link at the next `poll_output`.
+    pub(super) tx_all: bool,
+    pub(super) counters: Counters,
+    pub(super) petting_allowed: bool,
+    /// Petting is forbidden until this node holds nothing (fence watchdog self-fence).
+    pub(super) self_fencing: bool,
+    pub(super) fence_running: bool,
+    pub(super) fence_attempts: u32,
+    pub(super) shutting_down: bool,
+    pub(super) split_brain_seen: bool,
+}
+
+impl Node {
+    /// A node that has just started: it holds nothing and waits `initdead` for its peer.
+    pub fn new(params: Params, now: Instant) -> Node {
+        let mut links = Vec::new();
+        for link in &params.links {
+            // Cannot fail: `params.links` has the same capacity.
+            let _ = links.push(Link::new(*link, now));
+        }
+        let mut resources = Vec::new();
+        for _ in 0..usize::from(params.resources).min(RESOURCES_MAX) {
+            let _ = resources.push(ResourceStatus::STOPPED);
+        }
+        let mut timers = Timers::default();
+        timers.set(Timer::InitDead, now + params.initdead);
+        let intent = if params.start_standby { Intent::Standby } else { Intent::None };
+        Node {
+            params,
+            created: now,
+            role: Role::Init,
+            role_since: now,
+            reason: Reason::Boot,
+            epoch: 0,
+            releasing: None,
+            intent,
+            health: Health::OK,
+            restarts_exhausted: false,
+            restarts: RestartWindow::default(),
+            peer: PeerStatus::default(),
+            links,
+            resources,
+            pending: None,
+            monitor_next: None,
+            timers,
+            outputs: Deque::new(),
+            tx_all: true,
+            counters: Counters::default(),
+            petting_allowed: true,
+            self_fencing: false,
+            fence_running: false,
+            fence_attempts: 0,
+            shutting_down: false,
+            split_brain_seen: false,
+        }
+    }
+
+    /// Feeds one input at `now`. Drain `poll_output` afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        if self.role == Role::Exited {
+            return;
+        }
+        match input {
+            Input::Frame { link, frame } => self.handle_frame(now, link, frame.repr()),
+            Input::Timeout => self.handle_timeout(now),
+            Input::ResourceResult { index, action, outcome, elapsed } => {
+                debug!("resource {index} {action:?} -> {outcome:?} after {elapsed}");
+                self.handle_resource_result(now, index, action, outcome);
+            }
+            Input::FenceResult { ok } => self.handle_fence_result(now, ok),
+            Input::Health(health) => self.handle_health(health),
+            Input::Admin(admin) => self.handle_admin(now, admin),
+            Input::Shutdown => self.handle_shutdown(now),
+        }
+        self.update_liveness(now);
+        self.decide_all(now);
+        self.update_petting();
+    }
+
+    /// The next command, or `Output::Timeout` when there is nothing more to do now.
+    pub fn poll_output(&mut self, now: Instant) -> Output {
+        if let Some(output) = self.outputs.pop_front() {
+            return output;
+        }
+        if self.role == Role::Exited {
+            return Output::Timeout(Instant::from_millis(u64::MAX));
+        }
+        if self.tx_all {
+            self.tx_all = false;
+            self.links.iter_mut().for_each(|l| l.sent_now(now));
+            return Output::Transmit { link: LinkSel::All, payload: self.payload() };
+        }
+        if let Some(i) = self.links.iter_mut().position(|l| l.poll_send(now)) {
+            // `i` < LINKS_MAX, so it fits a u8.
+            return Output::Transmit { link: LinkSel::One(i as u8), payload: self.payload() };
+        }
+        Output::Timeout(self.next_deadline())
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut next = self.timers.next_deadline().unwrap_or(Instant::from_millis(u64::MAX));
+        for link in &self.links {
+            next = next.min(link.next_deadline());
+        }
+        if let (true, Some(heard)) = (self.peer.alive, self.peer.last_heard) {
+            next = next.min(heard + self.params.deadtime);
+        }
+        next
+    }
+
+    /// The heartbeat this node sends now.
+    pub fn payload(&self) -> Payload {
+        let holding = self.role.holds();
+        let kind = if self.releasing.is_some() {
+            Kind::Release
+        } else if self.intent == Intent::Takeover && !holding && self.peer_holds() {
+            Kind::Request
+        } else {
+            Kind::Heartbeat
+        };
+        let mut flags = 0;
+        if holding {
+            flags |= FLAG_HOLDING;
+        }
+        if self.role == Role::Fencing {
+            flags |= FLAG_TAKING_OVER;
+        }
+        Payload {
+            kind,
+            state: self.role.group_state(),
+            health: self.advertised_health(),
+            intent: self.intent,
+            flags,
+            epoch: self.epoch,
+            watchdog_timeout_ms: self
+                .params
+                .watchdog_timeout
+                .map_or(0, |d| u32::try_from(d.total_millis()).unwrap_or(u32::MAX)),
+            config_digest: self.params.config_digest,
+        }
+    }
+
+    fn handle_frame(&mut self, now: Instant, link: u8, repr: &Repr) {
+        let known = self.peer.incarnation;
+        let stale = repr.sender != self.params.peer
+            || usize::from(link) >= self.links.len()
+            || known.is_some_and(|i| repr.incarnation < i)
+            || self.peer.fenced.is_some_and(|i| repr.incarnation <= i);
+        if stale {
+            self.counters.stale_frames += 1;
+            trace!("ignored frame from {} inc {} on link {link}", repr.sender, repr.incarnation);
+            return;
+        }
+        trace!(
+            "frame on link {link}: inc {} seq {} {:?}",
+            repr.incarnation, repr.seq, repr.payload
+        );
+        if known.is_some_and(|i| repr.incarnation > i) {
+            log::info!(
+                "peer restarted: incarnation {} -> {}",
+                known.unwrap_or(0),
+                repr.incarnation
+            );
+            self.notify(Event::PeerRestarted, Detail::None);
+            self.peer.left = false;
+            self.peer.last = None;
+            self.split_brain_seen = false;
+        }
+        let gap_late =
+            self.peer.last_heard.is_some_and(|t| now.saturating_since(t) > self.params.warntime);
+        if gap_late {
+            self.counters.late_heartbeats += 1;
+        }
+        self.links[usize::from(link)].handle_frame(now);
+        self.peer.incarnation = Some(repr.incarnation);
+        self.peer.last_heard = Some(now);
+        let payload = repr.payload;
+        // Frames overtake each other across links. Within one incarnation a node's epoch only
+        // grows, and within one epoch it goes from holding to not holding, never back (a new
+        // start always takes a new epoch). So a frame with an older epoch than the last one is
+        // stale and does not replace it; one with the same epoch that still shows the group
+        // held is at worst conservative.
+        let older = self.peer.last.is_some_and(|p| payload.epoch < p.epoch);
+        if older {
+            trace!("frame with older epoch {} kept out of the peer view", payload.epoch);
+        } else {
+            self.peer.last = Some(payload);
+        }
+        if payload.kind == Kind::Leaving && payload.flags & FLAG_HOLDING == 0 {
+            self.peer.left = true;
+        }
+        if payload.kind == Kind::Release && payload.epoch > self.epoch {
+            self.handle_release(now, payload.epoch);
+        }
+        self.epoch = self.epoch.max(payload.epoch);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        while let Some(timer) = self.timers.take_expired(now) {
+            self.handle_timer(now, timer);
+        }
+    }
+
+    fn handle_health(&mut self, health: Health) {
+        if health != self.health {
+            log::info!("health {:#06x} -> {:#06x}", self.health.0, health.0);
+            self.health = health;
+            self.notify(Event::Health, Detail::Health(self.advertised_health()));
+            self.tx_all = true;
+        }
+    }
+
+    fn handle_admin(&mut self, now: Instant, admin: Admin) {
+        log::info!("admin command {admin:?}");
+        match admin {
+            Admin::Standby => self.intent = Intent::Standby,
+            Admin::Takeover => self.intent = Intent::Takeover,
+            Admin::Online if self.intent != Intent::Maintenance => self.intent = Intent::None,
+            Admin::Online => {}
+            Admin::MaintenanceOn => self.intent = Intent::Maintenance,
+            Admin::MaintenanceOff if self.intent == Intent::Maintenance => {
+                self.intent = Intent::None
+            }
+            Admin::MaintenanceOff => {}
+            Admin::Cleanup(index) => self.handle_cleanup(now, index),
+        }
+        self.tx_all = true;
+    }
+
+    fn handle_cleanup(&mut self, now: Instant, index: Option<u8>) {
+        for (i, r) in self.resources.iter_mut().enumerate() {
+            if index.is_none_or(|x| usize::from(x) == i) {
+                r.failures = 0;
+            }
+        }
+        self.restarts.clear();
+        self.restarts_exhausted = false;
+        match self.role {
+            Role::Failed { holding: false } => self.transition(now, Role::Standby, Reason::Cleanup),
+            Role::Failed { holding: true } => self.transition(
+                now,
+                Role::stopping(super::failover::AfterStop::Standby),
+                Reason::Cleanup,
+            ),
+            _ => {}
+        }
+    }
+
+    pub(super) fn update_liveness(&mut self, now: Instant) {
+        for (i, link) in self.links.iter_mut().enumerate() {
+            if let Some(colour) = link.update(now) {
+                debug!("link {i} is now {colour:?}");
+            }
+        }
+        let alive = !self.peer.left
+            && self.peer.last.is_some()
+            && self.peer.last_heard.is_some_and(|t| now < t + self.params.deadtime);
+        if alive != self.peer.alive {
+            self.peer.alive = alive;
+            log::info!("peer is now {}", if alive { "alive" } else { "dead" });
+            let event = if alive { Event::PeerAlive } else { Event::PeerDead };
+            self.notify(event, Detail::None);
+            self.tx_all = true;
+        }
+    }
+
+    fn update_petting(&mut self) {
+        if !self.role.holds() {
+            self.self_fencing = false;
+        }
+        let allow = !self.self_fencing;
+        if allow != self.petting_allowed {
+            log::info!("watchdog petting {}", if allow { "allowed" } else { "forbidden" });
+            self.petting_allowed = allow;
+            self.push(Output::Watchdog { allow_petting: allow });
+        }
+    }
+
+    /// Queues a command. The queue is drained after every input and one input queues only a
+    /// handful of commands, so a full queue is a broken invariant, never an input.
+    pub(super) fn push(&mut self, output: Output) {
+        let pushed = self.outputs.push_back(output);
+        assert!(pushed.is_ok(), "core output queue overflow: drain poll_output after each input");
+    }
+
+    pub(super) fn notify(&mut self, event: Event, detail: Detail) {
+        self.push(Output::Notify { event, detail });
+    }
+
+    /// Health as advertised: the event loop's bits plus our own restart exhaustion.
+    pub fn advertised_health(&self) -> Health {
+        let restarts = if self.restarts_exhausted { Health::RESTARTS } else { 0 };
+        Health(self.health.0 | restarts)
+    }
+
+    pub(super) fn peer_payload(&self) -> Option<Payload> {
+        if self.peer.alive { self.peer.last } else { None }
+    }
+
+    pub(super) fn peer_holds(&self) -> bool {
+        self.peer_payload().is_some_and(|p| p.flags & FLAG_HOLDING != 0)
+    }
+
+    pub(super) fn is_home(&self) -> bool {
+        self.params.me == self.params.home
+    }
+
+    pub(super) fn fence_mode(&self) -> FenceMode {
+        self.params.fence
+    }
+
+    /// The fence-watchdog wait after the peer was last heard (see the module docs).
+    pub(super) fn watchdog_fence_wait(&self) -> Duration {
+        let peer_wd = self.peer.last.map_or(0, |p| u64::from(p.watchdog_timeout_ms));
+        let own_wd = self.params.watchdog_timeout.map_or(0, |d| d.total_millis());
+        let longest_link =
+            self.params.links.iter().map(|l| l.send_interval).max().unwrap_or(Duration::ZERO);
+        let margin = self
+            .params
+            .deadtime
+            .saturating_mul(2)
+            .saturating_add(longest_link)
+            .saturating_add(self.params.keepalive);
+        Duration::from_millis(peer_wd.max(own_wd)).saturating_add(margin)
+    }
+
+    // ----- status accessors -----
+
+    /// This node's role now.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// This node's group state as the wire and `status` name it.
+    pub fn state(&self) -> GroupState {
+        self.role.group_state()
+    }
+
+    /// Since when the role holds.
+    pub fn role_since(&self) -> Instant {
+        self.role_since
+    }
+
+    /// Why the last role change happened.
+    pub fn reason(&self) -> Reason {
+        self.reason
+    }
+
+    /// What we know of the peer.
+    pub fn peer(&self) -> PeerStatus {
+        self.peer
+    }
+
+    /// Each link's liveness, in configuration order.
+    pub fn links(&self) -> impl Iterator<Item = LinkStatus> + '_ {
+        self.links.iter().map(|l| l.status())
+    }
+
+    /// Each resource's state and failure count, in group order.
+    pub fn resources(&self) -> &[ResourceStatus] {
+        &self.resources
+    }
+
+    /// Event counters.
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// The standing admin intent.
+    pub fn intent(&self) -> Intent {
+        self.intent
+    }
+
+    /// The ownership epoch this node knows.
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Whether the watchdog may be petted now.
+    pub fn petting_allowed(&self) -> bool {
+        self.petting_allowed
+    }
+
+    /// True while the node may hold resources (starting, active, stopping, failed after a
+    /// failed stop, maintenance over a running group).
+    pub fn holds(&self) -> bool {
+        self.role.holds()
+    }
+}
