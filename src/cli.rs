@@ -213,7 +213,7 @@ fn run(opts: &LoadOptions) -> i32 {
         Err(e) => return config_failed(&e),
     }
     match config::load(opts) {
-        Ok(l) => crate::event_loop::run(&l.config, &l.boot, &l.authkey),
+        Ok(l) => crate::event_loop::run(&l.config, &l.boot, &l.authkey, opts),
         Err(e) => config_failed(&e),
     }
 }

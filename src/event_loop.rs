@@ -1,12 +1,662 @@
-//! The one poll loop of the daemon (`hapair run`). Stub: the event-loop issue replaces the
-//! body; the signature is the contract `cli` calls once the configuration, the node identity
-//! and the key are loaded and checked.
+//! The one poll loop of the daemon (`hapair run`), and the only place that reads the clock.
+//!
+//! Each wake: read CLOCK_MONOTONIC once; take what the fds have (at most
+//! `FRAMES_PER_WAKE_MAX` frames per link, so one flooded link cannot starve the others);
+//! feed every event to the core; drain the core's outputs and carry them out; then `poll(2)`
+//! until the earliest deadline of the core, the children, the links, health and the watchdog.
+//! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
+//! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
+//! buffers, tables and the status snapshot are fixed-size and made before the loop.
+//!
+//! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
+//! know a device's details (`drivers`).
 
-use crate::config::{AuthKey, Boot, Config};
+mod group;
+mod health_io;
+mod links;
+mod report;
 
-/// Runs the daemon until shutdown; returns the process exit code.
-pub fn run(config: &Config, boot: &Boot, authkey: &AuthKey) -> i32 {
-    let _ = (config, authkey);
-    log::error!("hapair run on node {}: the event loop is not implemented yet", boot.node);
-    1
+use std::os::fd::{AsRawFd, RawFd};
+
+use log::{debug, error, info, warn};
+
+use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
+use crate::control::{ControlServer, Format, Interest, Request};
+use crate::core::time::{Duration, Instant};
+use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
+use crate::drivers::children::{Children, Exited, Program, Spec};
+use crate::drivers::signals::{Signal, Signals};
+use crate::drivers::statefile;
+use crate::drivers::watchdog::{PetGate, Watchdog};
+use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use crate::status::Snapshot;
+use crate::wire::{Key, Receiver, Sender};
+
+use group::{Group, Tag};
+use health_io::HealthIo;
+use links::{Accepted, Link};
+
+/// Grace between SIGTERM and SIGKILL for a child past its timeout.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// How long a notify command may run.
+const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one fence attempt may run.
+const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A control client that does not finish its request in this time is dropped.
+const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Fds polled at most: signals, ping, links, control clients and listener, child pipes.
+const POLL_FDS_MAX: usize =
+    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX;
+
+/// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
+/// configuration came from, for SIGHUP reloads.
+pub fn run(config: &Config, boot: &Boot, authkey: &AuthKey, opts: &LoadOptions) -> i32 {
+    let mut daemon = match Daemon::start(config, boot, authkey, opts) {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{e}");
+            eprintln!("hapair: {e}");
+            return 1;
+        }
+    };
+    daemon.run()
+}
+
+/// The monotonic clock, read only here (STYLE.md "Time").
+struct Clock {
+    origin_ms: u64,
+    last: Instant,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        Clock { origin_ms: monotonic_ms(), last: Instant::ZERO }
+    }
+
+    fn now(&mut self) -> Instant {
+        let now = Instant::from_millis(monotonic_ms().saturating_sub(self.origin_ms));
+        assert!(now >= self.last, "CLOCK_MONOTONIC went backwards");
+        self.last = now;
+        now
+    }
+}
+
+fn monotonic_ms() -> u64 {
+    // INVARIANT: CLOCK_MONOTONIC always exists on Linux; clock_gettime cannot fail for it.
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is readable");
+    let secs = u64::try_from(ts.tv_sec()).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
+    secs * 1000 + nanos / 1_000_000
+}
+
+/// Which part of the daemon a polled fd belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FdOwner {
+    Signals,
+    Ping,
+    Link(u8),
+    Control,
+    ChildOutput,
+}
+
+struct Daemon {
+    config: Config,
+    opts: LoadOptions,
+    me: u8,
+    clock: Clock,
+    core: Node,
+    sender: Sender,
+    receiver: Receiver,
+    links: heapless::Vec<Link, LINKS_MAX>,
+    children: Children<Tag>,
+    group: Group,
+    health: HealthIo,
+    control: ControlServer,
+    signals: Signals,
+    watchdog: Option<Watchdog>,
+    pet_gate: Option<PetGate>,
+    core_deadline: Instant,
+    /// How late the loop woke past the deadline it asked for, last time.
+    loop_lag: Duration,
+    snapshot: Snapshot,
+    fds: heapless::Vec<libc::pollfd, POLL_FDS_MAX>,
+    owners: heapless::Vec<FdOwner, POLL_FDS_MAX>,
+    exit_code: Option<i32>,
+}
+
+impl Daemon {
+    /// Sets everything up in order, before the loop: state dir and incarnation, control
+    /// socket (which also refuses a second daemon), signals, links, resources, health,
+    /// watchdog, and the core.
+    fn start(
+        config: &Config,
+        boot: &Boot,
+        authkey: &AuthKey,
+        opts: &LoadOptions,
+    ) -> Result<Daemon, String> {
+        let mut clock = Clock::new();
+        // INVARIANT: boot.node_index is 0 or 1 (checked by config::load).
+        let me = boot.node_index as u8;
+        let peer = 1 - me;
+        // Signals first: blocked before anything else could spawn a thread or a child.
+        let signals = Signals::new().map_err(|e| format!("signalfd: {e}"))?;
+        let control = ControlServer::bind(&config.control, CONTROL_CLIENT_TIMEOUT)
+            .map_err(|e| format!("control socket: {e}"))?;
+        std::fs::create_dir_all(&config.statedir)
+            .map_err(|e| format!("{}: {e}", config.statedir.display()))?;
+        let (incarnation, warning) =
+            statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
+        if let Some(w) = warning {
+            warn!("{w}");
+        }
+        let group = Group::new(config)?;
+        let now = clock.now();
+        let links: heapless::Vec<Link, LINKS_MAX> =
+            config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
+        let mut health = HealthIo::open(config, now);
+        let (watchdog, pet_gate) = open_watchdog(config, &mut health);
+        let params = core_params(config, boot, me, peer, watchdog.as_ref());
+        let key = Key::new(authkey.bytes());
+        let core = Node::new(params, now);
+        let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
+        report::init(&mut snapshot, &links, &group);
+        info!(
+            "hapair {} starting as {} (incarnation {incarnation}), peer {}",
+            env!("CARGO_PKG_VERSION"),
+            boot.node,
+            config.nodes[usize::from(peer)]
+        );
+        Ok(Daemon {
+            config: config.clone(),
+            opts: opts.clone(),
+            me,
+            clock,
+            core,
+            sender: Sender::new(key.clone(), me, incarnation),
+            receiver: Receiver::new(key, me, peer),
+            links,
+            children: Children::new(KILL_GRACE),
+            group,
+            health,
+            control,
+            signals,
+            watchdog,
+            pet_gate,
+            core_deadline: now,
+            loop_lag: Duration::ZERO,
+            snapshot,
+            fds: heapless::Vec::new(),
+            owners: heapless::Vec::new(),
+            exit_code: None,
+        })
+    }
+
+    fn run(&mut self) -> i32 {
+        let mut now = self.clock.now();
+        self.core.handle_input(now, Input::Health(self.health.monitor.health()));
+        loop {
+            self.drain_core(now);
+            if let Some(code) = self.exit_code {
+                self.finish();
+                return code;
+            }
+            let deadline = self.next_deadline();
+            self.build_poll_set();
+            let timeout_ms = deadline.saturating_since(now).total_millis();
+            let timeout = i32::try_from(timeout_ms).unwrap_or(i32::MAX);
+            // SAFETY: `fds` is a valid array of `len` pollfd structs that outlives the call.
+            let n = unsafe {
+                libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, timeout)
+            };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINTR) {
+                    warn!("poll: {e}");
+                }
+            }
+            now = self.clock.now();
+            self.loop_lag = now.saturating_since(deadline);
+            self.handle_ready(now);
+            self.handle_due(now);
+        }
+    }
+
+    /// Carries out the core's outputs until it has nothing more for now.
+    fn drain_core(&mut self, now: Instant) {
+        loop {
+            match self.core.poll_output(now) {
+                Output::Timeout(deadline) => {
+                    self.core_deadline = deadline;
+                    return;
+                }
+                Output::Transmit { link, payload } => self.transmit(link, &payload),
+                Output::ResourceAction { index, action } => {
+                    debug!("resource {index}: {action:?}");
+                    if let Some(done) = self.group.run(now, index, action, &mut self.children) {
+                        self.feed_done(now, done);
+                    }
+                }
+                Output::Fence => self.spawn_fence(now),
+                Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
+                Output::Watchdog { allow_petting } => {
+                    info!("watchdog petting {}", if allow_petting { "allowed" } else { "stopped" });
+                }
+                Output::Exit => self.exit_code = Some(0),
+            }
+        }
+    }
+
+    /// Feeds a finished resource action to the core. The core queues its reaction, which the
+    /// `drain_core` loop that called us picks up.
+    fn feed_done(&mut self, now: Instant, done: group::Done) {
+        self.core.handle_input(
+            now,
+            Input::ResourceResult {
+                index: done.index,
+                action: done.action,
+                outcome: done.outcome,
+                elapsed: done.elapsed,
+            },
+        );
+    }
+
+    fn transmit(&mut self, sel: LinkSel, payload: &crate::wire::Payload) {
+        let mut buf = [0u8; FRAME_LEN_MAX];
+        for (i, link) in self.links.iter_mut().enumerate() {
+            // INVARIANT: at most LINKS_MAX (8) links, so the index fits a u8.
+            let index = i as u8;
+            if sel != LinkSel::All && sel != LinkSel::One(index) {
+                continue;
+            }
+            let n = self.sender.emit(index, payload, &mut buf);
+            link.send(&buf[..n]);
+        }
+    }
+
+    fn spawn_fence(&mut self, now: Instant) {
+        let Some(config::Fence::Command(argv)) = &self.config.fence else {
+            // The core only asks for a fence command when one is configured.
+            warn!("core asked to fence without a fence command; reporting failure");
+            self.core.handle_input(now, Input::FenceResult { ok: false });
+            return;
+        };
+        let peer = &self.config.nodes[usize::from(1 - self.me)];
+        let args: heapless::Vec<&str, { config::FENCE_ARGS_MAX }> =
+            argv.iter().skip(1).map(String::as_str).collect();
+        let env = [("HAPAIR_PEER", peer.as_str()), ("HAPAIR_ACTION", "reboot")];
+        let spec = Spec {
+            program: Program::Exec(argv[0].as_str()),
+            args: &args,
+            env: &env,
+            clear_env: false,
+            timeout: FENCE_TIMEOUT,
+            tag: Tag::Fence,
+        };
+        info!("fencing {peer}: {}", argv.join(" "));
+        if let Err(e) = self.children.spawn(now, &spec) {
+            warn!("fence command cannot start: {e:?}");
+            self.core.handle_input(now, Input::FenceResult { ok: false });
+        }
+    }
+
+    fn spawn_notify(&mut self, now: Instant, event: hcore::Event, detail: hcore::Detail) {
+        let event_name = report::event_name(event);
+        let mut detail_text = heapless::String::<64>::new();
+        report::write_detail(&mut detail_text, detail, &self.group);
+        info!("event {event_name} {detail_text}");
+        let Some(path) = &self.config.notify else { return };
+        let Some(program) = path.to_str() else { return };
+        let node = &self.config.nodes[usize::from(self.me)];
+        let args = [event_name, node.as_str(), detail_text.as_str()];
+        let spec = Spec {
+            program: Program::Exec(program),
+            args: &args,
+            env: &[],
+            clear_env: false,
+            timeout: NOTIFY_TIMEOUT,
+            tag: Tag::Notify,
+        };
+        if let Err(e) = self.children.spawn(now, &spec) {
+            warn!("notify {event_name}: cannot start {}: {e:?}", path.display());
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let mut next = self.core_deadline.min(self.health.next_deadline());
+        let others = [
+            self.children.next_deadline(),
+            self.group.next_deadline(),
+            self.control.next_deadline(),
+            self.watchdog.as_ref().and_then(Watchdog::next_deadline),
+        ];
+        for d in others.into_iter().flatten() {
+            next = next.min(d);
+        }
+        for link in &self.links {
+            if let Some(d) = link.next_deadline() {
+                next = next.min(d);
+            }
+        }
+        next
+    }
+
+    fn build_poll_set(&mut self) {
+        self.fds.clear();
+        self.owners.clear();
+        let add = |fds: &mut heapless::Vec<libc::pollfd, POLL_FDS_MAX>,
+                   owners: &mut heapless::Vec<FdOwner, POLL_FDS_MAX>,
+                   fd: RawFd,
+                   events: i16,
+                   owner: FdOwner| {
+            // INVARIANT: POLL_FDS_MAX counts every fd source at its maximum.
+            let ok = fds.push(libc::pollfd { fd, events, revents: 0 }).is_ok()
+                && owners.push(owner).is_ok();
+            debug_assert!(ok, "poll set overflow");
+        };
+        let (fds, owners) = (&mut self.fds, &mut self.owners);
+        add(fds, owners, self.signals.as_raw_fd(), libc::POLLIN, FdOwner::Signals);
+        if let Some(fd) = self.health.ping_fd() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
+        }
+        for (i, link) in self.links.iter().enumerate() {
+            if let Some(fd) = link.fd() {
+                add(fds, owners, fd, libc::POLLIN, FdOwner::Link(i as u8));
+            }
+        }
+        for (fd, interest) in self.control.fds() {
+            let events = match interest {
+                Interest::Read => libc::POLLIN,
+                Interest::Write => libc::POLLOUT,
+            };
+            add(fds, owners, fd, events, FdOwner::Control);
+        }
+        for fd in self.children.output_fds() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::ChildOutput);
+        }
+    }
+
+    /// Handles every fd poll(2) marked ready.
+    fn handle_ready(&mut self, now: Instant) {
+        let mut signals = false;
+        let mut child_output = false;
+        for i in 0..self.fds.len() {
+            let revents = self.fds[i].revents;
+            if revents == 0 {
+                continue;
+            }
+            match self.owners[i] {
+                FdOwner::Signals => signals = true,
+                FdOwner::Ping => self.health.handle_ping_readable(now),
+                FdOwner::Link(l) => {
+                    let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
+                    self.receive(now, l, hangup);
+                }
+                FdOwner::Control => {}
+                FdOwner::ChildOutput => child_output = true,
+            }
+        }
+        if child_output {
+            self.children.drain_output();
+        }
+        if signals {
+            self.handle_signals(now);
+        }
+    }
+
+    fn receive(&mut self, now: Instant, index: u8, hangup: bool) {
+        let mut accepted = Accepted::new();
+        if let Some(link) = self.links.get_mut(usize::from(index)) {
+            link.receive(index, &mut self.receiver, hangup, &mut accepted);
+        }
+        for frame in &accepted {
+            self.core.handle_input(now, Input::Frame { link: index, frame });
+            self.drain_core(now);
+        }
+    }
+
+    fn handle_signals(&mut self, now: Instant) {
+        while let Some(sig) = self.signals.read() {
+            match sig {
+                Signal::Term | Signal::Int => {
+                    info!("{sig:?}: graceful shutdown");
+                    self.core.handle_input(now, Input::Shutdown);
+                }
+                Signal::Hup => self.reload(),
+                Signal::Chld => {}
+                Signal::Usr1 => self.dump_stats(now),
+            }
+        }
+    }
+
+    /// Everything whose time has come: reaped children, control requests, link reopening,
+    /// health sampling, announcements, the watchdog, and the core's own deadline.
+    fn handle_due(&mut self, now: Instant) {
+        self.children.poll_timeouts(now);
+        while let Some(exited) = self.children.poll_exited(now) {
+            self.handle_exit(now, exited);
+            self.drain_core(now);
+        }
+        while let Some((client, request)) = self.control.poll_requests(now) {
+            self.handle_request(now, client, request);
+            self.drain_core(now);
+        }
+        for link in &mut self.links {
+            link.poll_open(now);
+        }
+        self.health.poll(now, &mut self.children);
+        if let Some(health) = self.health.monitor.poll_change() {
+            self.core.handle_input(now, Input::Health(health));
+        }
+        self.group.poll(now);
+        self.pet_watchdog(now);
+        if now >= self.core_deadline {
+            self.core.handle_input(now, Input::Timeout);
+        }
+    }
+
+    fn handle_exit(&mut self, now: Instant, exited: Exited<Tag>) {
+        match exited.tag {
+            Tag::Resource { index, action } => {
+                let done = self.group.handle_exit(
+                    index,
+                    action,
+                    exited.status,
+                    exited.elapsed,
+                    &exited.output_tail,
+                );
+                if let Some(done) = done {
+                    self.feed_done(now, done);
+                }
+            }
+            Tag::Fence => {
+                let ok = exited.status == crate::drivers::children::ExitStatus::Code(0);
+                if !ok {
+                    warn!("fence command failed: {:?}", exited.status);
+                }
+                self.core.handle_input(now, Input::FenceResult { ok });
+            }
+            Tag::Notify => {
+                if exited.status != crate::drivers::children::ExitStatus::Code(0) {
+                    warn!("notify command ended with {:?}", exited.status);
+                }
+            }
+            Tag::Check(i) => self.health.handle_check_exit_status(usize::from(i), exited.status),
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, client: crate::control::ClientId, req: Request) {
+        let admin = match req {
+            Request::Status(format) => {
+                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+                report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
+                report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
+                let snap = &self.snapshot;
+                self.control.reply_with(client, true, |w| match format {
+                    Format::Human => crate::status::render_human(snap, w),
+                    Format::Json => crate::status::render_json(snap, w),
+                    Format::Prometheus => crate::status::render_prometheus(snap, w),
+                });
+                return;
+            }
+            Request::Standby => Admin::Standby,
+            Request::Online => Admin::Online,
+            Request::Takeover => Admin::Takeover,
+            Request::Maintenance(true) => Admin::MaintenanceOn,
+            Request::Maintenance(false) => Admin::MaintenanceOff,
+            Request::Cleanup(None) => Admin::Cleanup(None),
+            Request::Cleanup(Some(name)) => match self.group.index_of(&name) {
+                Some(i) => Admin::Cleanup(Some(i)),
+                None => {
+                    self.control.reply(client, false, b"no such resource");
+                    return;
+                }
+            },
+        };
+        info!("admin: {admin:?}");
+        self.core.handle_input(now, Input::Admin(admin));
+        self.control.reply(client, true, b"");
+    }
+
+    fn pet_watchdog(&mut self, now: Instant) {
+        let (Some(wd), Some(gate)) = (&mut self.watchdog, self.pet_gate) else { return };
+        if !wd.pet_due(now) {
+            return;
+        }
+        if !gate.may_pet(self.loop_lag, self.core.petting_allowed()) {
+            return;
+        }
+        if let Err(e) = wd.pet(now) {
+            warn!("watchdog: {e}");
+            self.health.report_watchdog(Some(&e));
+        }
+    }
+
+    /// SIGHUP: a valid new configuration replaces the old one where that can be done in
+    /// place; an invalid one is refused and the old one stays.
+    fn reload(&mut self) {
+        let loaded = match config::load(&self.opts) {
+            Ok(l) => l,
+            Err(e) => {
+                error!("reload refused, the running configuration stays: {e}");
+                return;
+            }
+        };
+        let new = loaded.config;
+        if new == self.config {
+            info!("reload: configuration unchanged");
+            return;
+        }
+        let same_core = new.digest() == self.config.digest()
+            && new.media == self.config.media
+            && new.resources == self.config.resources;
+        if same_core {
+            self.config.notify = new.notify.clone();
+            info!("reload: applied (notify and local settings)");
+        } else {
+            warn!(
+                "reload: the new configuration is valid but changes the pair's protocol, media \
+                 or resources; restart hapair to apply it (running resources were not touched)"
+            );
+        }
+    }
+
+    fn dump_stats(&mut self, now: Instant) {
+        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+        let c = &self.snapshot.counters;
+        info!(
+            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
+             failovers {} handovers {}",
+            crate::status::state_name(self.snapshot.state),
+            c.auth_failures,
+            c.replays,
+            c.malformed,
+            c.crc_errors,
+            c.late_heartbeats,
+            c.failovers,
+            c.handovers
+        );
+    }
+
+    /// After the core said `Exit`: magic close of the watchdog, the control socket goes
+    /// with `self`.
+    fn finish(&mut self) {
+        if let Some(wd) = &mut self.watchdog {
+            match wd.disarm() {
+                Ok(()) => info!("watchdog disarmed (magic close)"),
+                Err(e) => warn!("watchdog: magic close failed: {e}"),
+            }
+        }
+        info!("hapair exits");
+    }
+}
+
+fn open_watchdog(config: &Config, health: &mut HealthIo) -> (Option<Watchdog>, Option<PetGate>) {
+    let Some(wd) = &config.watchdog else { return (None, None) };
+    match Watchdog::open(&wd.device, wd.timeout) {
+        Ok(w) => {
+            if w.last_reset_by_watchdog() {
+                warn!("watchdog {}: the last reset was a watchdog reset", wd.device.display());
+            }
+            info!(
+                "watchdog {} open, timeout {} ({})",
+                wd.device.display(),
+                w.timeout(),
+                if w.has_ioctls() { w.identity() } else { "no ioctls: plain writes" }
+            );
+            let gate = PetGate::for_timeout(w.timeout());
+            (Some(w), Some(gate))
+        }
+        Err(e) => {
+            error!("watchdog {}: {e}", wd.device.display());
+            health.report_watchdog(Some(&e));
+            (None, None)
+        }
+    }
+}
+
+fn core_params(
+    config: &Config,
+    boot: &Boot,
+    me: u8,
+    peer: u8,
+    watchdog: Option<&Watchdog>,
+) -> Params {
+    let links = config
+        .media
+        .iter()
+        .map(|m| Link::params(m, config.keepalive, config.warntime, config.deadtime))
+        .collect();
+    let fence = match config.fence {
+        None => FenceMode::None,
+        Some(config::Fence::Watchdog) => FenceMode::Watchdog,
+        Some(config::Fence::Command(_)) => FenceMode::External,
+    };
+    // INVARIANT: home is one of the two nodes (checked by config).
+    let home = config.node_index(&config.home).unwrap_or(0) as u8;
+    Params {
+        me,
+        peer,
+        home,
+        keepalive: config.keepalive,
+        warntime: config.warntime,
+        deadtime: config.deadtime,
+        initdead: config.initdead,
+        auto_failback: config.auto_failback,
+        fence,
+        watchdog_timeout: watchdog.map(Watchdog::timeout),
+        // INVARIANT: at most RESOURCES_MAX (16) resources.
+        resources: config.resources.len() as u8,
+        monitor_interval: config.monitor_interval,
+        restart_limit: hcore::RestartLimit {
+            count: config.restart_limit.count,
+            window: config.restart_limit.window,
+        },
+        links,
+        ping_configured: !config.ping.is_empty(),
+        start_standby: boot.standby,
+        config_digest: config.digest(),
+        #[cfg(feature = "sim")]
+        sim_skip_fence_wait: false,
+    }
 }

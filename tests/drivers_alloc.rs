@@ -138,6 +138,7 @@ fn steady_state_allocates_nothing() {
         program: Program::Shell("sleep 1000"),
         args: &[],
         env: &[],
+        clear_env: false,
         timeout: Duration::from_secs(1000),
         tag: 1u8,
     };

@@ -31,6 +31,7 @@ fn shell<'a>(cmd: &'a str, timeout_ms: u64, tag: u32) -> Spec<'a, u32> {
         program: Program::Shell(cmd),
         args: &[],
         env: &[],
+        clear_env: false,
         timeout: Duration::from_millis(timeout_ms),
         tag,
     }
@@ -105,6 +106,7 @@ fn environment_and_arguments_reach_the_child() {
         ),
         args: &["start", "two words"],
         env: &env,
+        clear_env: false,
         timeout: Duration::from_secs(10),
         tag: 0,
     };

@@ -53,6 +53,9 @@ pub struct Spec<'a, T> {
     pub args: &'a [&'a str],
     /// Extra environment variables, on top of the daemon's own.
     pub env: &'a [(&'a str, &'a str)],
+    /// Start from an empty environment: `env` is then the child's whole environment (resource
+    /// agents get exactly the variables their standard defines).
+    pub clear_env: bool,
     /// How long it may run before the group gets SIGTERM.
     pub timeout: Duration,
     /// The caller's label, handed back with the result.
@@ -170,6 +173,9 @@ impl<T: Copy> Children<T> {
             }
             Program::Exec(path) => Command::new(path),
         };
+        if spec.clear_env {
+            cmd.env_clear();
+        }
         cmd.args(spec.args)
             .envs(spec.env.iter().copied())
             .stdin(Stdio::null())

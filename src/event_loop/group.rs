@@ -1,0 +1,341 @@
+//! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
+//! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
+//! which action to run; this file runs it and hands back the outcome, nothing else.
+
+use std::path::PathBuf;
+
+use log::{info, warn};
+
+use crate::config::{self, Resource};
+use crate::core::time::{Duration, Instant};
+use crate::core::{self as hcore, Action};
+use crate::drivers::agents::{
+    self, AgentKind, AgentPaths, AgentSpec, Exit, Outcome, PreparedAgent,
+};
+use crate::drivers::children::{Children, ExitStatus, Program, Spec};
+use crate::drivers::ipaddr::IpResource;
+use crate::drivers::netlink::IfName;
+use crate::limits::RESOURCES_MAX;
+use crate::status::{Name, Text, set_text};
+
+/// What a child process is running, handed back when it exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Action `action` of resource `index`.
+    Resource {
+        /// The resource.
+        index: u8,
+        /// The action.
+        action: Action,
+    },
+    /// A notify command.
+    Notify,
+    /// The fence command.
+    Fence,
+    /// Health check `index`.
+    Check(u8),
+}
+
+enum Driver {
+    Agent(Box<PreparedAgent>),
+    Ip(IpResource),
+}
+
+/// One resource: its driver and what status shows about its last action.
+pub struct Member {
+    driver: Driver,
+    /// Its name.
+    pub name: Name,
+    /// Its kind (`ip`, `exec`, `lsb`, `ocf`).
+    pub kind: Name,
+    /// The exit code of its last failed action.
+    pub last_exit_code: Option<i32>,
+    /// What went wrong last, empty when its last action succeeded.
+    pub last_error: Text,
+}
+
+/// A finished action, for the core.
+#[derive(Clone, Copy, Debug)]
+pub struct Done {
+    /// The resource.
+    pub index: u8,
+    /// The action.
+    pub action: Action,
+    /// How it ended, in the core's terms.
+    pub outcome: hcore::Outcome,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// The group's resources, in start order.
+pub struct Group {
+    members: heapless::Vec<Member, RESOURCES_MAX>,
+}
+
+/// Where agents live; `HAPAIR_OCF_ROOT` and `HAPAIR_INITD` move them (tests, odd installs).
+pub fn agent_paths() -> AgentPaths {
+    let mut paths = AgentPaths::default();
+    if let Some(root) = std::env::var_os("HAPAIR_OCF_ROOT") {
+        paths.ocf_root = PathBuf::from(root);
+    }
+    if let Some(dir) = std::env::var_os("HAPAIR_INITD") {
+        paths.initd_dir = PathBuf::from(dir);
+    }
+    paths
+}
+
+/// The agent description of a configured resource; `None` for `ip`.
+pub fn agent_spec(resource: &Resource) -> Option<AgentSpec> {
+    let (kind, timeout) = match resource {
+        Resource::Ip(_) => return None,
+        Resource::Exec(e) => (
+            AgentKind::Exec {
+                start: e.start.clone(),
+                stop: e.stop.clone(),
+                monitor: e.monitor.clone(),
+            },
+            Some(e.timeout),
+        ),
+        Resource::Lsb { name } => (AgentKind::Lsb { name: name.clone() }, None),
+        Resource::Ocf(o) => (
+            AgentKind::Ocf {
+                provider: o.provider.clone(),
+                type_: o.agent.clone(),
+                params: o.params.iter().cloned().collect(),
+            },
+            None,
+        ),
+    };
+    Some(AgentSpec { name: resource.name().to_string(), kind, timeout })
+}
+
+impl Group {
+    /// Prepares every resource of `config`: agents are located and their invocations built
+    /// (with their meta-data timeouts for OCF agents), `ip` resources set up. A missing agent
+    /// is an error: `run` refuses to start rather than fail at the first takeover.
+    pub fn new(config: &config::Config) -> Result<Group, String> {
+        let paths = agent_paths();
+        let mut members = heapless::Vec::new();
+        for resource in &config.resources {
+            let driver = match resource {
+                Resource::Ip(ip) => {
+                    let dev = IfName::new(&ip.dev)
+                        .ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
+                    Driver::Ip(IpResource::new(
+                        ip.addr,
+                        ip.prefix,
+                        dev,
+                        ip.garp,
+                        ip.garp_interval,
+                        ip.garp_refresh,
+                    ))
+                }
+                other => {
+                    // INVARIANT: only `ip` has no agent spec.
+                    let spec = agent_spec(other).ok_or("resource without an agent")?;
+                    Driver::Agent(Box::new(prepare(&spec, &paths)?))
+                }
+            };
+            let mut member = Member {
+                driver,
+                name: Name::new(),
+                kind: Name::new(),
+                last_exit_code: None,
+                last_error: Text::new(),
+            };
+            set_text(&mut member.name, resource.name());
+            set_text(&mut member.kind, resource.kind());
+            // INVARIANT: the config holds at most RESOURCES_MAX resources.
+            if members.push(member).is_err() {
+                return Err("too many resources".into());
+            }
+        }
+        Ok(Group { members })
+    }
+
+    /// The resources, in start order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The index of the resource called `name`.
+    pub fn index_of(&self, name: &str) -> Option<u8> {
+        let i = self.members.iter().position(|m| m.name.as_str() == name)?;
+        u8::try_from(i).ok()
+    }
+
+    /// Runs `action` of resource `index`: an agent action becomes a child process (its result
+    /// comes later through `handle_exit`); an `ip` action is done at once and returned.
+    pub fn run(
+        &mut self,
+        now: Instant,
+        index: u8,
+        action: Action,
+        children: &mut Children<Tag>,
+    ) -> Option<Done> {
+        let Some(member) = self.members.get_mut(usize::from(index)) else {
+            warn!("core asked for {action:?} of resource {index}, which does not exist");
+            return Some(Done { index, action, outcome: failed(1), elapsed: Duration::ZERO });
+        };
+        let outcome = match &mut member.driver {
+            Driver::Ip(ip) => {
+                let result = match action {
+                    Action::Start => ip.start(now),
+                    Action::Stop => ip.stop(),
+                    Action::Monitor => ip.monitor(),
+                };
+                match result {
+                    Ok(()) => hcore::Outcome::Ok,
+                    Err(e) => {
+                        warn!("resource {}: {action:?}: {e}", member.name);
+                        set_text(&mut member.last_error, &e.to_string());
+                        failed(1)
+                    }
+                }
+            }
+            Driver::Agent(agent) => {
+                let Some(prepared) = agent.action(to_agent(action)) else {
+                    // An exec resource without a monitor command: believe what it last did.
+                    return Some(Done {
+                        index,
+                        action,
+                        outcome: hcore::Outcome::Ok,
+                        elapsed: Duration::ZERO,
+                    });
+                };
+                match spawn(now, index, action, prepared, children) {
+                    Ok(()) => return None,
+                    Err(msg) => {
+                        warn!("resource {}: {action:?}: {msg}", member.name);
+                        set_text(&mut member.last_error, &msg);
+                        failed(1)
+                    }
+                }
+            }
+        };
+        if outcome == hcore::Outcome::Ok {
+            member.last_error.clear();
+        }
+        Some(Done { index, action, outcome, elapsed: Duration::ZERO })
+    }
+
+    /// The result of a resource child that exited.
+    pub fn handle_exit(
+        &mut self,
+        index: u8,
+        action: Action,
+        status: ExitStatus,
+        elapsed: Duration,
+        output: &[u8],
+    ) -> Option<Done> {
+        let member = self.members.get_mut(usize::from(index))?;
+        let Driver::Agent(agent) = &member.driver else { return None };
+        let exit = match status {
+            ExitStatus::Code(c) => Exit::Code(c),
+            ExitStatus::Signaled(s) => Exit::Signal(s),
+            ExitStatus::TimedOut => Exit::TimedOut,
+        };
+        let outcome = match agent.interpret(to_agent(action), exit) {
+            Outcome::Ok => {
+                member.last_error.clear();
+                hcore::Outcome::Ok
+            }
+            Outcome::NotRunning => hcore::Outcome::NotRunning,
+            Outcome::Failed(e) => {
+                let code = e.exit_code();
+                member.last_exit_code = code;
+                let tail = String::from_utf8_lossy(output);
+                let tail = tail.trim().lines().last().unwrap_or("");
+                let msg =
+                    format!("{action:?}: {e}{}{tail}", if tail.is_empty() { "" } else { ": " });
+                if action == Action::Monitor {
+                    warn!("resource {}: monitor: {e}", member.name);
+                } else {
+                    warn!("resource {}: {msg}", member.name);
+                }
+                set_text(&mut member.last_error, &msg);
+                failed(code.unwrap_or(1))
+            }
+        };
+        Some(Done { index, action, outcome, elapsed })
+    }
+
+    /// Sends the due address announcements of active `ip` resources.
+    pub fn poll(&mut self, now: Instant) {
+        for m in &mut self.members {
+            let Driver::Ip(ip) = &mut m.driver else { continue };
+            if ip.next_deadline().is_some_and(|d| d <= now)
+                && let Err(e) = ip.poll(now)
+            {
+                warn!("resource {}: announcement: {e}", m.name);
+            }
+        }
+    }
+
+    /// The next announcement due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.members
+            .iter()
+            .filter_map(|m| match &m.driver {
+                Driver::Ip(ip) => ip.next_deadline(),
+                Driver::Agent(_) => None,
+            })
+            .min()
+    }
+}
+
+fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String> {
+    agents::locate(spec, paths).map_err(|e| format!("resource {}: {e}", spec.name))?;
+    let meta = match spec.kind {
+        AgentKind::Ocf { .. } => agents::fetch_meta_data(spec, paths).unwrap_or_else(|e| {
+            warn!("resource {}: no meta-data ({e}); default timeouts", spec.name);
+            None
+        }),
+        _ => None,
+    };
+    let prepared = PreparedAgent::prepare(spec, paths, meta.as_ref())
+        .map_err(|e| format!("resource {}: {e}", spec.name))?;
+    info!("resource {}: {:?} agent ready", spec.name, spec.kind.class());
+    Ok(prepared)
+}
+
+fn spawn(
+    now: Instant,
+    index: u8,
+    action: Action,
+    prepared: &agents::PreparedAction,
+    children: &mut Children<Tag>,
+) -> Result<(), String> {
+    let inv = &prepared.invocation;
+    let program = inv.program.to_str().ok_or("agent path is not UTF-8")?;
+    let mut args: heapless::Vec<&str, 8> = heapless::Vec::new();
+    for a in &inv.args {
+        args.push(a.to_str().ok_or("argument is not UTF-8")?).map_err(|_| "too many args")?;
+    }
+    let mut env: heapless::Vec<(&str, &str), 48> = heapless::Vec::new();
+    for (k, v) in &inv.env {
+        let pair = (k.to_str().ok_or("env is not UTF-8")?, v.to_str().ok_or("env is not UTF-8")?);
+        env.push(pair).map_err(|_| "too many environment variables")?;
+    }
+    let spec = Spec {
+        program: Program::Exec(program),
+        args: &args,
+        env: &env,
+        clear_env: true,
+        timeout: prepared.timeout,
+        tag: Tag::Resource { index, action },
+    };
+    children.spawn(now, &spec).map(|_| ()).map_err(|e| format!("cannot start: {e:?}"))
+}
+
+fn to_agent(action: Action) -> agents::Action {
+    match action {
+        Action::Start => agents::Action::Start,
+        Action::Stop => agents::Action::Stop,
+        Action::Monitor => agents::Action::Monitor,
+    }
+}
+
+fn failed(code: i32) -> hcore::Outcome {
+    hcore::Outcome::Failed(u8::try_from(code).unwrap_or(u8::MAX))
+}

@@ -1,0 +1,260 @@
+//! The node's health sources as the loop polls them: hwmon sensors and /proc/mdstat on a
+//! fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
+//! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
+//! The judging (debounce, hysteresis, trends, mdstat forms) lives in `health` and the drivers.
+
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+
+use log::{info, warn};
+
+use crate::config::Config;
+use crate::core::time::{Duration, Instant};
+use crate::drivers::children::{Children, ExitStatus, Program, Spec};
+use crate::drivers::hwmon::{Hwmon, SensorOverride};
+use crate::drivers::mdstat::MdStatReader;
+use crate::drivers::ping::Ping;
+use crate::health::check::{CheckExit, CheckSchedule, CheckSpec};
+use crate::health::sensor::SensorPolicy;
+use crate::health::{HealthMonitor, Reasons, Source, check_reason};
+use crate::limits::CHECKS_MAX;
+
+use super::group::Tag;
+
+/// How often hwmon inputs and /proc/mdstat are read.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
+/// How often each ping node is sent an echo.
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Ping intervals without an answer after which a node is unreachable.
+pub const PING_WINDOW: u32 = 3;
+
+/// The health sources of this node.
+pub struct HealthIo {
+    /// The aggregate the core and status read.
+    pub monitor: HealthMonitor,
+    /// The hwmon chips, when `hwmon` lines are configured.
+    pub hwmon: Option<Hwmon>,
+    /// /proc/mdstat, when `raid` is configured.
+    pub mdstat: Option<MdStatReader>,
+    /// The ping nodes, when configured.
+    pub ping: Option<Ping>,
+    checks: CheckSchedule,
+    check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
+    next_sample: Instant,
+    scratch: Reasons,
+}
+
+impl HealthIo {
+    /// Opens every configured source. A source that cannot be opened makes the node
+    /// unhealthy with that reason (a node that cannot see its sensors should not hold the
+    /// group over a healthy peer), it does not stop the daemon.
+    pub fn open(config: &Config, now: Instant) -> HealthIo {
+        let mut io = HealthIo {
+            monitor: HealthMonitor::new(),
+            hwmon: None,
+            mdstat: None,
+            ping: None,
+            checks: CheckSchedule::default(),
+            check_cmds: heapless::Vec::new(),
+            next_sample: now,
+            scratch: Reasons::new(),
+        };
+        io.open_hwmon(config);
+        if let Some(path) = &config.raid {
+            match MdStatReader::open(path) {
+                Ok(r) => io.mdstat = Some(r),
+                Err(e) => io.report_open_error(Source::Raid, &path.display(), &e),
+            }
+        }
+        io.open_ping(config, now);
+        io.open_checks(config, now);
+        io
+    }
+
+    fn open_hwmon(&mut self, config: &Config) {
+        let Some(first) = config.hwmon.first() else { return };
+        let chips: heapless::Vec<&str, { crate::limits::HWMON_CHIPS_MAX }> =
+            config.hwmon.iter().map(|h| h.chip.as_str()).collect();
+        let overrides: Vec<SensorOverride> = config
+            .sensors
+            .iter()
+            .map(|s| {
+                let mut o = SensorOverride {
+                    min_milli: s.min_milli,
+                    max_milli: s.max_milli,
+                    crit_milli: s.crit_milli,
+                    ..SensorOverride::default()
+                };
+                crate::status::set_text(&mut o.chip, &s.chip);
+                crate::status::set_text(&mut o.input, &s.input);
+                o
+            })
+            .collect();
+        match Hwmon::open(&first.root, &chips, &overrides, SensorPolicy::default()) {
+            Ok(h) => {
+                info!("hwmon: watching {} inputs", h.inputs().len());
+                self.hwmon = Some(h);
+            }
+            Err(e) => self.report_open_error(Source::Sensor, &first.root.display(), &e),
+        }
+    }
+
+    fn open_ping(&mut self, config: &Config, now: Instant) {
+        let addrs: heapless::Vec<std::net::Ipv4Addr, { crate::limits::PING_NODES_MAX }> = config
+            .ping
+            .iter()
+            .filter_map(|a| match a {
+                IpAddr::V4(v4) => Some(*v4),
+                IpAddr::V6(_) => None,
+            })
+            .collect();
+        if addrs.len() != config.ping.len() {
+            warn!("ping: IPv6 ping nodes are not supported yet and are ignored");
+        }
+        if addrs.is_empty() {
+            return;
+        }
+        match Ping::open(&addrs, PING_INTERVAL, PING_WINDOW, now) {
+            Ok(p) => self.ping = Some(p),
+            Err(e) => self.report_open_error(Source::Ping, &"ping socket", &e),
+        }
+    }
+
+    fn open_checks(&mut self, config: &Config, now: Instant) {
+        let specs: heapless::Vec<CheckSpec, CHECKS_MAX> = config
+            .checks
+            .iter()
+            .map(|c| CheckSpec { interval: c.interval, timeout: c.timeout })
+            .collect();
+        // INVARIANT: the config holds at most CHECKS_MAX checks.
+        self.checks = CheckSchedule::new(&specs, now).unwrap_or_default();
+        for c in &config.checks {
+            let mut name = heapless::String::new();
+            crate::status::set_text(&mut name, &c.name);
+            let _ = self.check_cmds.push((name, c.command.clone(), c.timeout));
+        }
+    }
+
+    fn report_open_error(
+        &mut self,
+        source: Source,
+        what: &dyn std::fmt::Display,
+        e: &dyn std::fmt::Display,
+    ) {
+        warn!("health: {what}: {e}");
+        self.scratch.clear();
+        self.scratch.push(format_args!("{what}: {e}"));
+        self.monitor.handle_report(source, &self.scratch);
+    }
+
+    /// The ping socket, to poll for replies.
+    pub fn ping_fd(&self) -> Option<RawFd> {
+        self.ping.as_ref().map(|p| p.fd().as_raw_fd())
+    }
+
+    /// Reads replies on the ping socket.
+    pub fn handle_ping_readable(&mut self, now: Instant) {
+        if let Some(p) = &mut self.ping {
+            p.handle_readable(now);
+        }
+    }
+
+    /// Does whatever is due: samples, echoes, check starts and timeouts.
+    pub fn poll(&mut self, now: Instant, children: &mut Children<Tag>) {
+        if now >= self.next_sample {
+            self.next_sample = now + SAMPLE_INTERVAL;
+            self.sample(now);
+        }
+        if let Some(p) = &mut self.ping {
+            if now >= p.next_deadline() {
+                p.send_due(now);
+            }
+            self.scratch.clear();
+            p.reasons(&mut self.scratch);
+            self.monitor.handle_report(Source::Ping, &self.scratch);
+        }
+        while let Some(i) = self.checks.poll_start(now) {
+            self.start_check(now, i, children);
+        }
+        // A check past its timeout is killed by the supervisor (same duration), which then
+        // reports it as timed out; the schedule's own notice adds nothing.
+        while self.checks.poll_timeout(now).is_some() {}
+    }
+
+    fn sample(&mut self, now: Instant) {
+        if let Some(h) = &mut self.hwmon {
+            h.read(now);
+            self.scratch.clear();
+            h.reasons(&mut self.scratch);
+            self.monitor.handle_report(Source::Sensor, &self.scratch);
+        }
+        if let Some(r) = &mut self.mdstat {
+            self.scratch.clear();
+            match r.read() {
+                Ok(md) => md.reasons(&mut self.scratch),
+                Err(e) => self.scratch.push(format_args!("mdstat: {e}")),
+            }
+            self.monitor.handle_report(Source::Raid, &self.scratch);
+        }
+    }
+
+    fn start_check(&mut self, now: Instant, i: usize, children: &mut Children<Tag>) {
+        let Some((name, cmd, timeout)) = self.check_cmds.get(i) else { return };
+        let timeout = *timeout;
+        let spec = Spec {
+            program: Program::Shell(cmd),
+            args: &[],
+            env: &[],
+            clear_env: false,
+            timeout,
+            // INVARIANT: i < CHECKS_MAX, which fits a u8.
+            tag: Tag::Check(i as u8),
+        };
+        if let Err(e) = children.spawn(now, &spec) {
+            warn!("check {name}: cannot start: {e:?}");
+            self.handle_check_exit(i, CheckExit::SpawnFailed);
+        }
+    }
+
+    /// A check child ended.
+    pub fn handle_check_exit_status(&mut self, i: usize, status: ExitStatus) {
+        let exit = match status {
+            ExitStatus::Code(c) => CheckExit::Exited(c),
+            ExitStatus::Signaled(s) => CheckExit::Signaled(s),
+            ExitStatus::TimedOut => CheckExit::TimedOut,
+        };
+        self.handle_check_exit(i, exit);
+    }
+
+    fn handle_check_exit(&mut self, i: usize, exit: CheckExit) {
+        self.checks.handle_exit(i, exit);
+        self.scratch.clear();
+        for (j, last) in self.checks.failing() {
+            if let Some((name, _, _)) = self.check_cmds.get(j) {
+                check_reason(&mut self.scratch, name, last);
+            }
+        }
+        self.monitor.handle_report(Source::Check, &self.scratch);
+    }
+
+    /// The watchdog's state as a health source.
+    pub fn report_watchdog(&mut self, problem: Option<&dyn std::fmt::Display>) {
+        self.scratch.clear();
+        if let Some(p) = problem {
+            self.scratch.push(format_args!("watchdog: {p}"));
+        }
+        self.monitor.handle_report(Source::Watchdog, &self.scratch);
+    }
+
+    /// When something is next due.
+    pub fn next_deadline(&self) -> Instant {
+        let mut next = self.next_sample;
+        if let Some(p) = &self.ping {
+            next = next.min(p.next_deadline());
+        }
+        if let Some(d) = self.checks.next_deadline() {
+            next = next.min(d);
+        }
+        next
+    }
+}

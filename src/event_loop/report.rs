@@ -1,0 +1,196 @@
+//! Fills the status snapshot (SPEC §5) from the core, the receiver, the links, the resources
+//! and the health sources, in place and without allocating, and names events for `notify`.
+
+use core::fmt::Write;
+
+use crate::config::Config;
+use crate::core::time::Instant;
+use crate::core::{Detail, Event, LinkHealth, Node, ResourceState as CoreRes};
+use crate::drivers::watchdog::Watchdog;
+use crate::health::sensor::SensorKind;
+use crate::status::{self, ResourceState, Snapshot, set_text};
+use crate::wire::Receiver;
+
+use super::group::Group;
+use super::health_io::HealthIo;
+use super::links::Link;
+
+/// Sets the parts that never change: the links' and resources' names.
+pub fn init(s: &mut Snapshot, links: &[Link], group: &Group) {
+    for link in links {
+        let mut l = status::Link::default();
+        l.medium.clone_from(&link.label);
+        // INVARIANT: as many links as LINKS_MAX at most, the snapshot's capacity.
+        let _ = s.peer.links.push(l);
+    }
+    for m in group.members() {
+        let r = status::Resource {
+            name: m.name.clone(),
+            kind: m.kind.clone(),
+            state: ResourceState::Stopped,
+            failures: 0,
+            last_exit_code: None,
+            last_error: status::Text::new(),
+        };
+        let _ = s.resources.push(r);
+    }
+}
+
+/// The core's and the links' view: state, peer, links, counters.
+pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &[Link]) {
+    s.state = core.state();
+    s.role_since_ms = now.saturating_since(core.role_since()).total_millis();
+    let peer = core.peer();
+    s.peer.alive = peer.alive;
+    s.peer.state = peer.last.map(|p| p.state);
+    let stats = rx.stats();
+    let mut crc = 0;
+    for ((slot, status), (i, link)) in
+        s.peer.links.iter_mut().zip(core.links()).zip(links.iter().enumerate())
+    {
+        slot.up = matches!(status.health, LinkHealth::Green | LinkHealth::Yellow);
+        slot.last_heard_ms = status.last_heard.map(|t| now.saturating_since(t).total_millis());
+        slot.frames_rx = stats.links[i].frames_rx;
+        slot.frames_lost = stats.links[i].frames_lost;
+        slot.error.clone_from(&link.error);
+        crc += link.crc_errors();
+    }
+    let c = core.counters();
+    s.counters = status::Counters {
+        auth_failures: stats.auth_failures,
+        replays: stats.replays,
+        malformed: stats.malformed + stats.bad_version + stats.wrong_link,
+        crc_errors: crc,
+        late_heartbeats: c.late_heartbeats,
+        failovers: c.failovers,
+        handovers: c.handovers,
+    };
+}
+
+/// Resources and health.
+pub fn fill_local(s: &mut Snapshot, core: &Node, group: &Group, health: &HealthIo) {
+    for ((slot, st), m) in s.resources.iter_mut().zip(core.resources()).zip(group.members()) {
+        slot.state = match st.state {
+            CoreRes::Stopped => ResourceState::Stopped,
+            CoreRes::Starting => ResourceState::Starting,
+            CoreRes::Running => ResourceState::Running,
+            CoreRes::Stopping => ResourceState::Stopping,
+            CoreRes::Failed => ResourceState::Failed,
+            CoreRes::Unmanaged => ResourceState::Unknown,
+        };
+        slot.failures = st.failures;
+        slot.last_exit_code = m.last_exit_code;
+        slot.last_error.clone_from(&m.last_error);
+    }
+    let h = &mut s.health;
+    h.ok = core.advertised_health().is_ok();
+    h.reasons.clear();
+    for (_, reason) in health.monitor.reasons() {
+        let mut t = status::Text::new();
+        set_text(&mut t, reason);
+        let _ = h.reasons.push(t);
+    }
+    if core.advertised_health().has(crate::wire::Health::RESTARTS) {
+        let mut t = status::Text::new();
+        set_text(&mut t, "restart limit exhausted");
+        let _ = h.reasons.push(t);
+    }
+    fill_sensors(h, health);
+    fill_raid(h, health);
+    h.ping.clear();
+    if let Some(p) = &health.ping {
+        for n in p.nodes() {
+            let node = status::Ping { address: n.addr.into(), reachable: n.reachable };
+            let _ = h.ping.push(node);
+        }
+    }
+}
+
+fn fill_sensors(h: &mut status::HealthStatus, health: &HealthIo) {
+    h.sensors.clear();
+    let Some(hw) = &health.hwmon else { return };
+    for input in hw.inputs() {
+        // Kernel units to user units: mV -> V, m°C -> °C, RPM stays.
+        let scale = match input.kind {
+            SensorKind::Fan => 1.0,
+            SensorKind::Voltage | SensorKind::Temperature => 1000.0,
+        };
+        let mut name = status::Name::new();
+        let _ = write!(name, "{}/{}", input.chip, input.input);
+        let sensor = status::Sensor {
+            name,
+            value: input.value.map_or(f64::NAN, |v| v as f64 / scale),
+            max: input.limits.max.map(|v| v as f64 / scale),
+            crit: input.limits.crit.map(|v| v as f64 / scale),
+            ok: !input.verdict().is_unhealthy(),
+        };
+        let _ = h.sensors.push(sensor);
+    }
+}
+
+fn fill_raid(h: &mut status::HealthStatus, health: &HealthIo) {
+    h.raid.clear();
+    let Some(md) = &health.mdstat else { return };
+    for a in &md.last().arrays {
+        let mut r = status::Raid::default();
+        set_text(&mut r.name, &a.name);
+        let _ = write!(r.state, "[{}]", a.map);
+        r.ok = !a.is_unhealthy();
+        let _ = h.raid.push(r);
+    }
+}
+
+/// The watchdog line of status.
+pub fn fill_watchdog(s: &mut Snapshot, config: &Config, wd: Option<&Watchdog>) {
+    let w = &mut s.health.watchdog;
+    w.device.clear();
+    if let Some(c) = &config.watchdog {
+        let _ = write!(w.device, "{}", c.device.display());
+    }
+    w.armed = wd.is_some_and(Watchdog::is_armed);
+    w.timeout_ms = wd.map_or(0, |w| w.timeout().total_millis());
+}
+
+/// The event's name as `notify` gets it (first argument).
+pub fn event_name(event: Event) -> &'static str {
+    match event {
+        Event::Starting => "starting",
+        Event::Active => "active",
+        Event::Stopping => "stopping",
+        Event::Standby => "standby",
+        Event::Fencing => "fencing",
+        Event::Failover => "failover",
+        Event::Handover => "handover",
+        Event::SplitBrain => "split-brain",
+        Event::PeerDead => "peer-dead",
+        Event::PeerAlive => "peer-alive",
+        Event::PeerRestarted => "peer-restarted",
+        Event::Fenced => "fenced",
+        Event::FenceFailed => "fence-failed",
+        Event::ResourceFailed => "resource-failed",
+        Event::Failed => "failed",
+        Event::Maintenance => "maintenance",
+        Event::Health => "health",
+        Event::Exit => "exit",
+    }
+}
+
+/// The event's detail as `notify` gets it (third argument).
+pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detail, group: &Group) {
+    out.clear();
+    let _ = match detail {
+        Detail::None => Ok(()),
+        Detail::Reason(r) => write!(out, "{r:?}"),
+        Detail::Resource(i) => match group.members().get(usize::from(i)) {
+            Some(m) => write!(out, "{}", m.name),
+            None => write!(out, "{i}"),
+        },
+        Detail::Health(h) => {
+            if h.is_ok() {
+                write!(out, "ok")
+            } else {
+                write!(out, "unhealthy:{:#06x}", h.0)
+            }
+        }
+    };
+}
