@@ -9,6 +9,8 @@ pub mod ipaddr;
 pub mod mdstat;
 pub mod netlink;
 pub mod ping;
+pub mod realtime;
+pub mod sdnotify;
 pub mod serial;
 pub mod signals;
 pub mod statefile;
