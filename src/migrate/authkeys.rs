@@ -24,18 +24,21 @@ impl AuthKeys {
         self.methods.iter().find(|(i, _)| i == id).map(|(_, m)| m.as_str())
     }
 
-    /// One sentence on what becomes of the old authentication (for a note and a comment).
+    /// The old method in a few words: `method sha1 (id 1)`.
+    pub fn old(&self) -> String {
+        match (self.auth_id.as_deref(), self.active()) {
+            (Some(id), Some("crc")) => format!("method crc (id {id}), which authenticated nothing"),
+            (Some(id), Some(m)) => format!("method {m} (id {id})"),
+            _ => "no usable method".to_string(),
+        }
+    }
+
+    /// One sentence on what becomes of the old authentication (for stderr).
     pub fn summary(&self) -> String {
-        let old = match (self.auth_id.as_deref(), self.active()) {
-            (Some(id), Some("crc")) => {
-                format!("method crc (id {id}) authenticated nothing, it only caught line errors")
-            }
-            (Some(id), Some(m)) => format!("method {m} (id {id}) and its key are not reused"),
-            _ => "no usable auth method found".to_string(),
-        };
         format!(
-            "{old}: hapair authenticates every frame with HMAC-SHA256 under its own key file; \
-             a new key was generated"
+            "heartbeat's {} is not reused: hapair authenticates every frame with HMAC-SHA256 \
+             under its own key file; a new key was generated",
+            self.old()
         )
     }
 }

@@ -184,7 +184,8 @@ fn ip(
     claim(names, &name)?;
     if let (Some(p), Some(dev)) = (prefix, &nic) {
         if let Some(b) = bcast {
-            found.note(at, &format!("{ty}::{spec}: broadcast {b} dropped (the standard one)"));
+            let what = format!("{ty}::{spec}: broadcast {b} not carried over");
+            found.note(at, &format!("{what} (hapair's ip resource sets no broadcast address)"));
         }
         return Ok(format!("resource ip {addr}/{p} dev {dev}"));
     }

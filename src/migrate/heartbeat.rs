@@ -86,8 +86,9 @@ pub fn convert_heartbeat(files: &HeartbeatFiles) -> Import {
     let group = haresources::parse(&files.haresources, &mut found);
     let keys = authkeys::parse(&files.authkeys, &mut found);
     let mut out = format!(
-        "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat v1 files in\n\
-         # {} (ha.cf, haresources, authkeys). Review it, then run `hapair check` on each node.\n",
+        "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat v1 files\n\
+         # (ha.cf, haresources, authkeys) in {}.\n\
+         # Review it, then run `hapair check` on each node.\n",
         super::one_line(&files.dir.display().to_string())
     );
     nodes_and_timing(&cf, &mut out, &mut found);
@@ -128,10 +129,11 @@ fn nodes_and_timing(cf: &HaCf, out: &mut String, found: &mut Findings) {
 
 fn authkey(keys: &AuthKeys, out: &mut String) {
     out.push_str(&format!(
-        "# authkeys: {}.\n# Write the new key (printed on stderr by import-heartbeat, or make \
-         one with `hapair keygen`)\n# to {NEW_AUTHKEY_PATH} on both nodes: mode 0600, owned \
-         by root.\nauthkey {NEW_AUTHKEY_PATH}\n",
-        keys.summary()
+        "# authkeys: heartbeat's {} is not reused: hapair authenticates with\n\
+         # HMAC-SHA256 under its own key. Write the new key (printed on stderr by\n\
+         # import-heartbeat, or make one with `hapair keygen`) to {NEW_AUTHKEY_PATH}\n\
+         # on both nodes, mode 0600, owned by root.\nauthkey {NEW_AUTHKEY_PATH}\n",
+        keys.old()
     ));
 }
 
@@ -250,8 +252,9 @@ mod tests {
             "auth 1\n1 sha1 secret\n",
         ));
         let expected = "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat \
-v1 files in
-# /etc/ha.d (ha.cf, haresources, authkeys). Review it, then run `hapair check` on each node.
+v1 files
+# (ha.cf, haresources, authkeys) in /etc/ha.d.
+# Review it, then run `hapair check` on each node.
 
 node alpha
 node beta
@@ -260,10 +263,10 @@ warntime 10s
 deadtime 30s
 initdead 120s
 udpport 694
-# authkeys: method sha1 (id 1) and its key are not reused: hapair authenticates every frame \
-with HMAC-SHA256 under its own key file; a new key was generated.
-# Write the new key (printed on stderr by import-heartbeat, or make one with `hapair keygen`)
-# to /etc/hapair/authkey on both nodes: mode 0600, owned by root.
+# authkeys: heartbeat's method sha1 (id 1) is not reused: hapair authenticates with
+# HMAC-SHA256 under its own key. Write the new key (printed on stderr by
+# import-heartbeat, or make one with `hapair keygen`) to /etc/hapair/authkey
+# on both nodes, mode 0600, owned by root.
 authkey /etc/hapair/authkey
 
 serial /dev/ttyS0 baud 19200
