@@ -17,7 +17,9 @@ mod haresources;
 mod heartbeat;
 mod pacemaker;
 
-pub use heartbeat::{HeartbeatFiles, Import, ImportError, convert_heartbeat, read_heartbeat};
+pub use heartbeat::{
+    HeartbeatFiles, Import, ImportError, NEW_AUTHKEY_PATH, convert_heartbeat, read_heartbeat,
+};
 pub use pacemaker::{Export, GROUP, export_pacemaker};
 
 /// What a converter left out or changed, as one line each, in input order.
