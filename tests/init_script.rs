@@ -180,6 +180,7 @@ fn alive(pid: i32) -> bool {
 }
 
 /// Polls `cond` until it holds or the deadline passes.
+#[allow(clippy::disallowed_methods)] // A test's deadline, not the daemon's clock.
 fn eventually(what: &str, cond: impl Fn() -> bool) {
     let start = Instant::now();
     while !cond() {
