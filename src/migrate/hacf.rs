@@ -3,7 +3,7 @@
 //! in [`Findings`] with its line.
 //!
 //! What heartbeat means, as this reader takes it: one directive per line, `#` starts a
-//! comment (also after a directive); durations are seconds with an optional `ms` suffix
+//! comment (anywhere on the line); durations are seconds with an optional `ms` suffix
 //! (fractions of a second allowed); `node`, `bcast`, `serial` and `ping` take several values;
 //! `baud` applies to the `serial` lines after it (heartbeat's default is 19200); `mcast` is
 //! `mcast DEV GROUP PORT TTL LOOP`; `ucast DEV ADDR` lists the peer's address (each node's
@@ -21,6 +21,10 @@ pub const DEFAULT_UDPPORT: u16 = 694;
 /// Speeds hapair's serial driver accepts.
 const BAUDS: [u32; 11] =
     [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600];
+
+/// heartbeat's keepalive and deadtime when ha.cf gives none (its config.c).
+pub const HEARTBEAT_KEEPALIVE_MS: u64 = 1_000;
+pub const HEARTBEAT_DEADTIME_MS: u64 = 30_000;
 
 /// What was read from ha.cf.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -41,6 +45,31 @@ pub struct HaCf {
     pub watchdog: Option<String>,
     pub ping: Vec<IpAddr>,
     pub realtime: bool,
+}
+
+impl HaCf {
+    /// The four timings heartbeat ran with, in ms: (keepalive, warntime, deadtime, initdead),
+    /// each `true` when the file did not set it and heartbeat's rule gave it: warntime is
+    /// half the deadtime; initdead is the deadtime above 10 s, else 12 s below 6 s, else twice
+    /// the deadtime.
+    pub fn timings(&self) -> [(u64, bool); 4] {
+        let keepalive = self.keepalive_ms.unwrap_or(HEARTBEAT_KEEPALIVE_MS);
+        let deadtime = self.deadtime_ms.unwrap_or(HEARTBEAT_DEADTIME_MS);
+        let warntime = self.warntime_ms.filter(|w| *w > 0).unwrap_or(deadtime / 2);
+        let initdead = self.initdead_ms.unwrap_or(if deadtime > 10_000 {
+            deadtime
+        } else if deadtime < 6_000 {
+            12_000
+        } else {
+            2 * deadtime
+        });
+        [
+            (keepalive, self.keepalive_ms.is_none()),
+            (warntime, self.warntime_ms.is_none_or(|w| w == 0)),
+            (deadtime, self.deadtime_ms.is_none()),
+            (initdead, self.initdead_ms.is_none()),
+        ]
+    }
 }
 
 /// Reads `text` (the file ha.cf), recording what it cannot use in `found`.
@@ -71,9 +100,10 @@ pub fn parse(text: &str, found: &mut Findings) -> HaCf {
     cf
 }
 
-/// The words of a line before its comment.
+/// The words of a line before its comment (heartbeat cuts at the first `#`, even inside a
+/// word).
 fn strip_comment(line: &str) -> Vec<&str> {
-    line.split_whitespace().take_while(|w| !w.starts_with('#')).collect()
+    line.split('#').next().unwrap_or("").split_whitespace().collect()
 }
 
 /// Every other directive: `Err(why)` when it is not converted.
@@ -343,6 +373,22 @@ mod tests {
         assert_eq!(parse_duration("x"), None);
         assert_eq!(parse_duration("1.2345"), None);
         assert_eq!(parse_duration("."), None);
+    }
+
+    #[test]
+    fn missing_timings_are_heartbeats_defaults() {
+        let t = |text: &str| parse(text, &mut Findings::default()).timings();
+        assert_eq!(t(""), [(1000, true), (15000, true), (30000, true), (30000, true)]);
+        assert_eq!(
+            t("keepalive 200ms\ndeadtime 2\n"),
+            [(200, false), (1000, true), (2000, false), (12000, true)]
+        );
+        assert_eq!(
+            t("deadtime 8\nwarntime 0\n")[1..],
+            [(4000, true), (8000, false), (16000, true)]
+        );
+        assert_eq!(t("initdead 60 # x\n")[3], (60000, false));
+        assert_eq!(t("keepalive 3#5\n")[0], (3000, false));
     }
 
     #[test]

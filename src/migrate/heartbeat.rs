@@ -20,8 +20,6 @@ use super::{Findings, render_ms};
 pub const NEW_AUTHKEY_PATH: &str = "/etc/hapair/authkey";
 /// hapair's watchdog timeout when the configuration gives none (README).
 const WATCHDOG_DEFAULT_MS: u64 = 10_000;
-/// hapair's keepalive when the configuration gives none (README).
-const KEEPALIVE_DEFAULT_MS: u64 = 1_000;
 
 /// The three heartbeat files, as text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,15 +110,11 @@ fn nodes_and_timing(cf: &HaCf, out: &mut String, found: &mut Findings) {
     for n in &cf.nodes {
         out.push_str(&format!("node {n}\n"));
     }
-    for (name, value) in [
-        ("keepalive", cf.keepalive_ms),
-        ("warntime", cf.warntime_ms),
-        ("deadtime", cf.deadtime_ms),
-        ("initdead", cf.initdead_ms),
-    ] {
-        if let Some(ms) = value {
-            out.push_str(&format!("{name} {}\n", render_ms(ms)));
-        }
+    // heartbeat's defaults differ from hapair's: write every timing heartbeat ran with.
+    let names = ["keepalive", "warntime", "deadtime", "initdead"];
+    for (name, (ms, default)) in names.into_iter().zip(cf.timings()) {
+        let why = if default { " # heartbeat's default" } else { "" };
+        out.push_str(&format!("{name} {}{why}\n", render_ms(ms)));
     }
     if let Some(p) = cf.udpport {
         out.push_str(&format!("udpport {p}\n"));
@@ -207,7 +201,7 @@ fn health(cf: &HaCf, out: &mut String) {
     let mut lines = Vec::new();
     if let Some(dev) = &cf.watchdog {
         // hapair pets at a third of the timeout: make room for three keepalives.
-        let need_ms = 3 * cf.keepalive_ms.unwrap_or(KEEPALIVE_DEFAULT_MS);
+        let need_ms = 3 * cf.timings()[0].0;
         if need_ms > WATCHDOG_DEFAULT_MS {
             lines.push(format!("watchdog {dev} timeout {}s", need_ms.div_ceil(1000)));
         } else {
@@ -306,5 +300,12 @@ ping 192.0.2.254
             "{c}"
         );
         assert!(c.contains("# NOTE: ha.cf: no auto_failback line"), "{c}");
+        assert!(
+            c.contains(
+                "\nkeepalive 5s\nwarntime 1500ms # heartbeat's default\ndeadtime 3s\n\
+                            initdead 12s # heartbeat's default\n"
+            ),
+            "{c}"
+        );
     }
 }
