@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::control::{self, ControlError};
+use crate::migrate;
 
 /// Success.
 pub const EXIT_OK: i32 = 0;
@@ -170,14 +171,8 @@ fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
         Command::Run => run(opts),
         Command::Check { print } => check(opts, print),
         Command::Keygen => keygen(),
-        Command::ImportHeartbeat { dir } => {
-            eprintln!("hapair: import-heartbeat {}: not implemented yet", dir.display());
-            EXIT_FAILED
-        }
-        Command::ExportPacemaker => {
-            eprintln!("hapair: export-pacemaker: not implemented yet");
-            EXIT_FAILED
-        }
+        Command::ImportHeartbeat { dir } => import_heartbeat(&dir),
+        Command::ExportPacemaker => export_pacemaker(opts),
         Command::Status { format } => {
             let line = match format {
                 StatusFormat::Human => "status",
@@ -256,6 +251,58 @@ fn keygen() -> i32 {
             EXIT_FAILED
         }
     }
+}
+
+/// Prints the converted configuration on stdout; what it left out, and the new key, on
+/// stderr. The key never goes to stdout, which is meant to become a configuration file.
+fn import_heartbeat(dir: &std::path::Path) -> i32 {
+    const P: &str = "hapair: import-heartbeat";
+    let files = match migrate::read_heartbeat(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("{P}: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let import = migrate::convert_heartbeat(&files);
+    if std::io::stdout().lock().write_all(import.config.as_bytes()).is_err() {
+        return EXIT_FAILED;
+    }
+    for n in &import.findings.notes {
+        eprintln!("{P}: note: {n}");
+    }
+    for n in &import.findings.not_converted {
+        eprintln!("{P}: NOT CONVERTED: {n}");
+    }
+    eprintln!("{P}: authkeys: {}", import.authkeys);
+    let path = migrate::NEW_AUTHKEY_PATH;
+    match config::keygen() {
+        Ok(key) => eprintln!(
+            "{P}: write the new key to {path} on both nodes (mode 0600, owned by root):\n  \
+             (umask 077; echo {} > {path})",
+            key.trim()
+        ),
+        Err(e) => eprintln!(
+            "{P}: cannot make a new key ({e}); make one with: (umask 077; hapair keygen > {path})"
+        ),
+    }
+    EXIT_OK
+}
+
+/// Prints the pcs commands on stdout and what they leave out on stderr.
+fn export_pacemaker(opts: &LoadOptions) -> i32 {
+    let config = match config::load_config(opts) {
+        Ok((c, _)) => c,
+        Err(e) => return config_failed(&e),
+    };
+    let export = migrate::export_pacemaker(&config, &opts.config);
+    if std::io::stdout().lock().write_all(export.commands.as_bytes()).is_err() {
+        return EXIT_FAILED;
+    }
+    for n in &export.findings.not_converted {
+        eprintln!("hapair: export-pacemaker: NOT CONVERTED: {n}");
+    }
+    EXIT_OK
 }
 
 /// Sends one request to the daemon and prints the answer.
@@ -378,13 +425,16 @@ help!(
     HELP_IMPORT,
     "Usage: hapair import-heartbeat DIR
 Print a hapair.conf converted from a heartbeat v1 ha.cf/haresources/authkeys in DIR.
-(Not implemented yet.)
+What cannot be converted is listed as \"# NOT CONVERTED:\" comments and on stderr. heartbeat's
+key is never reused: a new key is printed on stderr, with where to write it.
+Exit 0 when a configuration was printed, 1 when a file cannot be read.
 "
 );
 help!(
     HELP_EXPORT,
     "Usage: hapair export-pacemaker [OPTIONS]
-Print the pcs commands that recreate the group on a Pacemaker cluster. (Not implemented yet.)
+Print the pcs commands that recreate the group on a Pacemaker cluster. What has no Pacemaker
+counterpart (exec resources, fencing) is listed as \"# NOT CONVERTED:\" comments and on stderr.
 "
 );
 
@@ -401,8 +451,8 @@ Commands:
   maintenance on|off     stop/resume managing resources; heartbeats go on
   cleanup [RESOURCE]     forget failure counts and the failed state
   keygen                 print a new random authentication key
-  import-heartbeat DIR   convert a heartbeat v1 configuration (not implemented yet)
-  export-pacemaker       print pcs commands for the group (not implemented yet)
+  import-heartbeat DIR   convert a heartbeat v1 configuration
+  export-pacemaker       print pcs commands for the group
   help [COMMAND]         this text, or a command's
 
 Exit codes: 0 success, 1 request failed or configuration invalid, 2 usage error,

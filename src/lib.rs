@@ -12,5 +12,6 @@ pub mod drivers;
 pub mod event_loop;
 pub mod health;
 pub mod limits;
+pub mod migrate;
 pub mod status;
 pub mod wire;

@@ -1,6 +1,7 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
 //! One file per medium or device.
 
+pub mod adminstate;
 pub mod agents;
 pub mod arp;
 pub mod children;

@@ -1,0 +1,311 @@
+//! `hapair import-heartbeat DIR`: reads DIR/ha.cf, DIR/haresources and DIR/authkeys and
+//! assembles a hapair.conf from what `hacf`, `haresources` and `authkeys` make of them. The
+//! reading is [`read_heartbeat`] (the only I/O); [`convert_heartbeat`] is pure. It does not
+//! generate or write the new key: `cli` does, since printing a secret is its decision.
+//!
+//! The result is checked with the real configuration parser; when it does not pass (for
+//! example a heartbeat timing hapair refuses), that is a note naming the line to fix.
+
+use std::fmt;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use super::authkeys::{self, AuthKeys};
+use super::hacf::{self, DEFAULT_UDPPORT, HaCf};
+use super::haresources::{self, Group};
+use super::{Findings, render_ms};
+
+/// Where the converted configuration tells the operator to put the new key.
+pub const NEW_AUTHKEY_PATH: &str = "/etc/hapair/authkey";
+/// hapair's watchdog timeout when the configuration gives none (README).
+const WATCHDOG_DEFAULT_MS: u64 = 10_000;
+
+/// The three heartbeat files, as text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeartbeatFiles {
+    /// The directory they came from (for the header comment).
+    pub dir: PathBuf,
+    pub ha_cf: String,
+    pub haresources: String,
+    pub authkeys: String,
+}
+
+/// A heartbeat file could not be read.
+#[derive(Debug)]
+pub struct ImportError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    pub error: io::Error,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: cannot read: {}", self.path.display(), self.error)
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+/// The converted configuration and what it could not carry over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Import {
+    /// The hapair.conf text, findings included as comments at the end.
+    pub config: String,
+    /// What was left out or changed.
+    pub findings: Findings,
+    /// What becomes of heartbeat's authkeys, one sentence (a new key is needed).
+    pub authkeys: String,
+}
+
+/// Reads the three files of `dir`; the error names the first that cannot be read. Bytes that
+/// are not UTF-8 are replaced (heartbeat's files are ASCII).
+pub fn read_heartbeat(dir: &Path) -> Result<HeartbeatFiles, ImportError> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(error) => Err(ImportError { path, error }),
+        }
+    };
+    Ok(HeartbeatFiles {
+        dir: dir.to_path_buf(),
+        ha_cf: read("ha.cf")?,
+        haresources: read("haresources")?,
+        authkeys: read("authkeys")?,
+    })
+}
+
+/// Converts the files into a hapair.conf (module docs).
+pub fn convert_heartbeat(files: &HeartbeatFiles) -> Import {
+    let mut found = Findings::default();
+    let cf = hacf::parse(&files.ha_cf, &mut found);
+    let group = haresources::parse(&files.haresources, &mut found);
+    let keys = authkeys::parse(&files.authkeys, &mut found);
+    let mut out = format!(
+        "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat v1 files\n\
+         # (ha.cf, haresources, authkeys) in {}.\n\
+         # Review it, then run `hapair check` on each node.\n",
+        super::one_line(&files.dir.display().to_string())
+    );
+    nodes_and_timing(&cf, &mut out, &mut found);
+    authkey(&keys, &mut out);
+    media(&cf, &mut out, &mut found);
+    group_lines(&cf, &group, &mut out, &mut found);
+    health(&cf, &mut out);
+    if let Err(e) = crate::config::parse_str(&out, Path::new("hapair.conf")) {
+        found.note("hapair check", &format!("the result does not pass yet: {e}: fix it by hand"));
+    }
+    found.render(&mut out);
+    Import { config: out, findings: found, authkeys: keys.summary() }
+}
+
+fn nodes_and_timing(cf: &HaCf, out: &mut String, found: &mut Findings) {
+    out.push('\n');
+    if cf.nodes.len() != 2 {
+        let why = format!("found {} node name(s); hapair needs exactly two", cf.nodes.len());
+        found.skip("ha.cf", "node", &why);
+    }
+    for n in &cf.nodes {
+        out.push_str(&format!("node {n}\n"));
+    }
+    // heartbeat's defaults differ from hapair's: write every timing heartbeat ran with.
+    let names = ["keepalive", "warntime", "deadtime", "initdead"];
+    for (name, (ms, default)) in names.into_iter().zip(cf.timings()) {
+        let why = if default { " # heartbeat's default" } else { "" };
+        out.push_str(&format!("{name} {}{why}\n", render_ms(ms)));
+    }
+    if let Some(p) = cf.udpport {
+        out.push_str(&format!("udpport {p}\n"));
+    }
+}
+
+fn authkey(keys: &AuthKeys, out: &mut String) {
+    out.push_str(&format!(
+        "# authkeys: heartbeat's {} is not reused: hapair authenticates with\n\
+         # HMAC-SHA256 under its own key. Write the new key (printed on stderr by\n\
+         # import-heartbeat, or make one with `hapair keygen`) to {NEW_AUTHKEY_PATH}\n\
+         # on both nodes, mode 0600, owned by root.\nauthkey {NEW_AUTHKEY_PATH}\n",
+        keys.old()
+    ));
+}
+
+fn media(cf: &HaCf, out: &mut String, found: &mut Findings) {
+    out.push('\n');
+    for m in &cf.media {
+        out.push_str(&format!("{m}\n"));
+    }
+    let udpport = cf.udpport.unwrap_or(DEFAULT_UDPPORT);
+    for (line, dev, group, port, ttl) in &cf.mcast {
+        out.push_str(&format!("mcast {dev} {group} ttl {ttl}\n"));
+        if *port != udpport {
+            let what = format!("mcast {dev} {group} port {port} now uses udpport {udpport}");
+            found.note(&format!("ha.cf:{line}"), &format!("{what} (one port for all UDP media)"));
+        }
+    }
+    for (dev, addrs) in &cf.ucast {
+        ucast(dev, addrs, out, found);
+    }
+}
+
+/// hapair lists both nodes' addresses on one interface; heartbeat's file names the peer's
+/// only, so a single address is a gap the operator fills.
+fn ucast(dev: &str, addrs: &[(usize, IpAddr)], out: &mut String, found: &mut Findings) {
+    match addrs {
+        [(_, a), (_, b), rest @ ..] if a.is_ipv4() == b.is_ipv4() => {
+            out.push_str(&format!("ucast {dev} {a} {b}\n"));
+            for (line, extra) in rest {
+                found.skip(
+                    &format!("ha.cf:{line}"),
+                    &format!("ucast {dev} {extra}"),
+                    "a pair \
+                           has two addresses per interface; the first two were kept",
+                );
+            }
+        }
+        [(line, a), ..] => {
+            out.push_str(&format!("# ucast {dev} {a} ADDRESS-OF-THE-OTHER-NODE\n"));
+            found.skip(
+                &format!("ha.cf:{line}"),
+                &format!("ucast {dev} {a}"),
+                "hapair lists both nodes' addresses on the interface and heartbeat's file names \
+                 only the peer's: add the node's own address (`ucast IF ADDR ADDR`) and \
+                 uncomment the line",
+            );
+        }
+        [] => {}
+    }
+}
+
+fn group_lines(cf: &HaCf, group: &Group, out: &mut String, found: &mut Findings) {
+    out.push('\n');
+    match &group.home {
+        Some(h) if cf.nodes.contains(h) => out.push_str(&format!("home {h}\n")),
+        Some(h) => found.skip("haresources", &format!("home {h}"), "not a node of ha.cf"),
+        None => {}
+    }
+    match cf.auto_failback {
+        Some(b) => out.push_str(&format!("auto_failback {}\n", if b { "on" } else { "off" })),
+        None => {
+            found.note("ha.cf", "no auto_failback line: heartbeat's default (legacy) is on");
+            out.push_str("auto_failback on\n");
+        }
+    }
+    for r in &group.resources {
+        out.push_str(&format!("{r}\n"));
+    }
+}
+
+fn health(cf: &HaCf, out: &mut String) {
+    let mut lines = Vec::new();
+    if let Some(dev) = &cf.watchdog {
+        // hapair pets at a third of the timeout: make room for three keepalives.
+        let need_ms = 3 * cf.timings()[0].0;
+        if need_ms > WATCHDOG_DEFAULT_MS {
+            lines.push(format!("watchdog {dev} timeout {}s", need_ms.div_ceil(1000)));
+        } else {
+            lines.push(format!("watchdog {dev}"));
+        }
+    }
+    if !cf.ping.is_empty() {
+        let addrs: Vec<String> = cf.ping.iter().map(IpAddr::to_string).collect();
+        lines.push(format!("ping {}", addrs.join(" ")));
+    }
+    if cf.realtime {
+        lines.push("realtime on".into());
+    }
+    if !lines.is_empty() {
+        out.push('\n');
+        for l in lines {
+            out.push_str(&format!("{l}\n"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(ha_cf: &str, haresources: &str, authkeys: &str) -> HeartbeatFiles {
+        HeartbeatFiles {
+            dir: PathBuf::from("/etc/ha.d"),
+            ha_cf: ha_cf.into(),
+            haresources: haresources.into(),
+            authkeys: authkeys.into(),
+        }
+    }
+
+    #[test]
+    fn small_pair_converts_exactly() {
+        let i = convert_heartbeat(&files(
+            "keepalive 2\ndeadtime 30\nwarntime 10\ninitdead 120\nudpport 694\nbaud 19200\n\
+             serial /dev/ttyS0\nbcast eth1\nauto_failback off\nnode alpha\nnode beta\n\
+             watchdog /dev/watchdog\nping 192.0.2.254\n",
+            "alpha 192.0.2.100/24/eth0 apache2\n",
+            "auth 1\n1 sha1 secret\n",
+        ));
+        let expected = "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat \
+v1 files
+# (ha.cf, haresources, authkeys) in /etc/ha.d.
+# Review it, then run `hapair check` on each node.
+
+node alpha
+node beta
+keepalive 2s
+warntime 10s
+deadtime 30s
+initdead 120s
+udpport 694
+# authkeys: heartbeat's method sha1 (id 1) is not reused: hapair authenticates with
+# HMAC-SHA256 under its own key. Write the new key (printed on stderr by
+# import-heartbeat, or make one with `hapair keygen`) to /etc/hapair/authkey
+# on both nodes, mode 0600, owned by root.
+authkey /etc/hapair/authkey
+
+serial /dev/ttyS0 baud 19200
+bcast eth1
+
+home alpha
+auto_failback off
+resource ip 192.0.2.100/24 dev eth0
+resource lsb apache2
+
+watchdog /dev/watchdog
+ping 192.0.2.254
+";
+        assert_eq!(i.config, expected);
+        assert_eq!(i.findings, Findings::default());
+        assert!(!i.config.contains("secret"));
+    }
+
+    #[test]
+    fn gaps_are_listed_and_timing_errors_noted() {
+        let i = convert_heartbeat(&files(
+            "node a\nnode b\nkeepalive 5\nmcast eth0 239.0.0.1 700 1 0\nucast eth2 192.0.2.2\n\
+             watchdog /dev/watchdog\ndeadtime 3\n",
+            "c foo\n",
+            "",
+        ));
+        let c = &i.config;
+        assert!(c.contains("\nmcast eth0 239.0.0.1 ttl 1\n"), "{c}");
+        assert!(c.contains("\n# ucast eth2 192.0.2.2 ADDRESS-OF-THE-OTHER-NODE\n"), "{c}");
+        assert!(c.contains("\nwatchdog /dev/watchdog timeout 15s\n"), "{c}");
+        assert!(c.contains("# NOT CONVERTED: ha.cf:5: ucast eth2 192.0.2.2: hapair lists"), "{c}");
+        assert!(c.contains("# NOT CONVERTED: haresources: home c: not a node"), "{c}");
+        assert!(c.contains("# NOT CONVERTED: authkeys: auth: no `auth N` line"), "{c}");
+        assert!(c.contains("# NOTE: ha.cf:4: mcast eth0 239.0.0.1 port 700 now uses"), "{c}");
+        assert!(
+            c.contains("# NOTE: hapair check: the result does not pass yet: hapair.conf:"),
+            "{c}"
+        );
+        assert!(c.contains("# NOTE: ha.cf: no auto_failback line"), "{c}");
+        assert!(
+            c.contains(
+                "\nkeepalive 5s\nwarntime 1500ms # heartbeat's default\ndeadtime 3s\n\
+                            initdead 12s # heartbeat's default\n"
+            ),
+            "{c}"
+        );
+    }
+}

@@ -1,0 +1,310 @@
+//! `hapair export-pacemaker`: the `pcs` commands that recreate the configured group on a
+//! Pacemaker/Corosync cluster, for a pair that grows into a cluster. Pure: it prints text for
+//! the operator to review and run; it runs nothing and talks to no cluster.
+//!
+//! The mapping: each resource in group order becomes `pcs resource create ID AGENT PARAMS op
+//! monitor interval=MONITOR_INTERVAL --group hapair` (`ip` → `ocf:heartbeat:IPaddr2`, `lsb`
+//! → `lsb:NAME`, `ocf` → `ocf:PROVIDER:AGENT`); an `exec` resource has no counterpart and
+//! becomes a comment (listed, not dropped). `restart_limit N in W` becomes
+//! `migration-threshold=N+1 failure-timeout=W` (N restarts in place, the next failure moves
+//! the group); `home` a location preference of score 100; `auto_failback off` a stickiness of
+//! 200 (above the preference, so the group stays where it runs), `on` a stickiness of 0.
+//! Pacemaker IDs must start with a letter or `_`, so a name that does not (an ip resource's
+//! default name, its address) gets the kind as prefix: `ip-192.0.2.100`. Every word is
+//! shell-quoted when it needs it.
+
+use std::path::Path;
+
+use super::{Findings, one_line, render_ms};
+use crate::config::{Config, Fence, IpResource, Resource};
+
+/// The Pacemaker group the commands create.
+pub const GROUP: &str = "hapair";
+/// Location score of the home node.
+const HOME_SCORE: u32 = 100;
+/// Stickiness that keeps the group where it runs (above [`HOME_SCORE`]).
+const STICKY: u32 = 200;
+/// IPaddr2's own defaults for gratuitous ARPs: (count, interval in ms).
+const IPADDR2_ARP_DEFAULTS: (u32, u64) = (5, 200);
+
+/// The commands and what they could not carry over.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Export {
+    /// Shell text: comments and `pcs` commands, one per line.
+    pub commands: String,
+    /// Left out or changed (also in `commands` as comments).
+    pub findings: Findings,
+}
+
+/// The `pcs` commands for `config`, read from `source` (module docs).
+pub fn export_pacemaker(config: &Config, source: &Path) -> Export {
+    let mut found = Findings::default();
+    let [a, b] = &config.nodes;
+    let mut out = format!(
+        "# pcs commands that recreate the hapair group of {} on a Pacemaker/Corosync\n\
+         # cluster of {a} and {b} (e.g. after `pcs cluster setup {GROUP} {a} {b}` and\n\
+         # `pcs cluster start --all`). Review them before running them on one node.\n",
+        one_line(&source.display().to_string())
+    );
+    defaults(config, &mut out);
+    let interval = render_ms(config.monitor_interval.total_millis());
+    for (i, r) in config.resources.iter().enumerate() {
+        match resource(r, &interval, &mut out, &mut found) {
+            Some(args) => out.push_str(&format!("{}\n", shell_line(&args))),
+            None => exec_comment(r, i + 1, &mut out, &mut found),
+        }
+    }
+    out.push_str(&format!(
+        "pcs constraint location {GROUP} prefers {}\n",
+        sh(&format!("{}={HOME_SCORE}", config.home))
+    ));
+    fence(config, &mut out, &mut found);
+    Export { commands: out, findings: found }
+}
+
+fn defaults(config: &Config, out: &mut String) {
+    let limit = config.restart_limit;
+    let window = render_ms(limit.window.total_millis());
+    out.push_str(&format!(
+        "# restart_limit {} in {window}: {} restarts in place, the next failure moves the \
+         group.\npcs resource defaults update migration-threshold={} failure-timeout={window}\n",
+        limit.count,
+        limit.count,
+        u64::from(limit.count) + 1,
+    ));
+    let (stickiness, why) = if config.auto_failback {
+        (0, "on: the group returns to its home node")
+    } else {
+        (STICKY, "off: the group stays where it runs")
+    };
+    out.push_str(&format!(
+        "# auto_failback {why}.\npcs resource defaults update resource-stickiness={stickiness}\n"
+    ));
+}
+
+/// The argv of `pcs resource create` for `r`, or `None` for an exec resource.
+fn resource(
+    r: &Resource,
+    interval: &str,
+    out: &mut String,
+    found: &mut Findings,
+) -> Option<Vec<String>> {
+    let mut args: Vec<String> = ["pcs", "resource", "create"].map(String::from).to_vec();
+    args.push(id(r));
+    match r {
+        Resource::Ip(ip) => ip_args(ip, &mut args, out, found),
+        Resource::Lsb { name } => args.push(format!("lsb:{name}")),
+        Resource::Ocf(o) => {
+            args.push(format!("ocf:{}:{}", o.provider, o.agent));
+            args.extend(o.params.iter().map(|(k, v)| format!("{k}={v}")));
+        }
+        Resource::Exec(_) => return None,
+    }
+    args.extend(["op", "monitor"].map(String::from));
+    args.push(format!("interval={interval}"));
+    args.extend(["--group".to_string(), GROUP.to_string()]);
+    Some(args)
+}
+
+fn ip_args(ip: &IpResource, args: &mut Vec<String>, out: &mut String, found: &mut Findings) {
+    args.push("ocf:heartbeat:IPaddr2".into());
+    args.push(format!("ip={}", ip.addr));
+    args.push(format!("cidr_netmask={}", ip.prefix));
+    args.push(format!("nic={}", ip.dev));
+    let interval_ms = ip.garp_interval.total_millis();
+    if (ip.garp, interval_ms) != IPADDR2_ARP_DEFAULTS {
+        args.push(format!("arp_count={}", ip.garp));
+        args.push(format!("arp_interval={interval_ms}"));
+    }
+    if ip.garp_refresh.total_millis() != 0 {
+        let what =
+            format!("ip {}: garp_refresh {}", ip.name, render_ms(ip.garp_refresh.total_millis()));
+        let why = "IPaddr2 repeats its ARPs only at monitor time (see its arp_count_refresh)";
+        out.push_str(&format!("# NOT CONVERTED: {what}: {why}\n"));
+        found.skip("resource", &what, why);
+    }
+}
+
+/// The comment that stands in for an exec resource.
+fn exec_comment(r: &Resource, position: usize, out: &mut String, found: &mut Findings) {
+    let Resource::Exec(e) = r else { return };
+    let what = format!("exec resource {} (position {position} of the group)", e.name);
+    let why = "Pacemaker has no resource made of shell commands: wrap them in an LSB script \
+               (lsb:NAME) or an OCF agent; for a long-running program use \
+               ocf:heartbeat:anything binfile=PROGRAM";
+    out.push_str(&format!("# NOT CONVERTED: {what}: {why}. Its commands:\n"));
+    out.push_str(&format!(
+        "#   start:   {}\n#   stop:    {}\n",
+        one_line(&e.start),
+        one_line(&e.stop)
+    ));
+    if let Some(m) = &e.monitor {
+        out.push_str(&format!("#   monitor: {}\n", one_line(m)));
+    }
+    found.skip("resource", &what, why);
+}
+
+fn fence(config: &Config, out: &mut String, found: &mut Findings) {
+    let (what, why) = match &config.fence {
+        None => {
+            out.push_str(
+                "# No fence is configured: Pacemaker starts no resources without fencing \
+                 unless\n# `pcs property set stonith-enabled=false` (not recommended).\n",
+            );
+            return;
+        }
+        Some(Fence::Watchdog) => (
+            "fence watchdog".to_string(),
+            "Pacemaker's counterpart is SBD watchdog fencing: install sbd on both nodes, then \
+             `pcs stonith sbd enable` and set stonith-watchdog-timeout",
+        ),
+        Some(Fence::Command(argv)) => (
+            format!("fence {}", argv.join(" ")),
+            "Pacemaker fences through stonith devices: create one with `pcs stonith create` \
+             using the fence agent (fence-agents) that does what this command does",
+        ),
+    };
+    out.push_str(&format!("# NOT CONVERTED: {}: {why}\n", one_line(&what)));
+    found.skip("fence", &what, why);
+}
+
+/// The Pacemaker ID of `r`: its name, prefixed by its kind when it does not start with a
+/// letter or `_`, or when it is the group's own ID.
+fn id(r: &Resource) -> String {
+    let name = r.name();
+    let starts_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    if starts_ok && name != GROUP { name.to_string() } else { format!("{}-{name}", r.kind()) }
+}
+
+/// `args` as one shell command line.
+fn shell_line(args: &[String]) -> String {
+    args.iter().map(|a| sh(a)).collect::<Vec<_>>().join(" ")
+}
+
+/// `word` quoted for a POSIX shell: bare when it is made of safe characters only, else in
+/// single quotes (a single quote inside becomes `'\''`).
+fn sh(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word.bytes().all(|b| b.is_ascii_alphanumeric() || b"_./:=@%+,-".contains(&b));
+    if safe { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "node alpha\nnode beta\nauthkey /etc/hapair/authkey\nbcast eth1\n";
+
+    fn export(extra: &str) -> Export {
+        let text = format!("{BASE}{extra}");
+        let config = crate::config::parse_str(&text, Path::new("/etc/hapair/hapair.conf"))
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        export_pacemaker(&config, Path::new("/etc/hapair/hapair.conf"))
+    }
+
+    /// The command lines (comments left out).
+    fn commands(e: &Export) -> Vec<&str> {
+        e.commands.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn table_of_configurations() {
+        let defaults_off = [
+            "pcs resource defaults update migration-threshold=4 failure-timeout=600s",
+            "pcs resource defaults update resource-stickiness=200",
+        ];
+        let cases: &[(&str, &[&str])] = &[
+            ("", &["pcs constraint location hapair prefers alpha=100"]),
+            (
+                "home beta\nauto_failback on\nrestart_limit 0 in 90s\nmonitor_interval 1500ms\n\
+                 resource lsb apache2\n",
+                &[
+                    "pcs resource defaults update migration-threshold=1 failure-timeout=90s",
+                    "pcs resource defaults update resource-stickiness=0",
+                    "pcs resource create apache2 lsb:apache2 op monitor interval=1500ms \
+                     --group hapair",
+                    "pcs constraint location hapair prefers beta=100",
+                ],
+            ),
+            (
+                "resource ip 192.0.2.100/24 dev eth0\n\
+                 resource ip 2001:db8::5/64 dev eth0 garp 2 garp_interval 1s name v6\n\
+                 resource ocf heartbeat:Filesystem device=/dev/md0 directory=/srv fstype=ext4\n\
+                 resource ocf heartbeat:anything name hapair binfile=\"/usr/bin/my d\" \
+                 cmdline_options=\"it's\"\n\
+                 resource lsb apache2\n",
+                &[
+                    "pcs resource create ip-192.0.2.100 ocf:heartbeat:IPaddr2 ip=192.0.2.100 \
+                     cidr_netmask=24 nic=eth0 op monitor interval=5s --group hapair",
+                    "pcs resource create v6 ocf:heartbeat:IPaddr2 ip=2001:db8::5 cidr_netmask=64 \
+                     nic=eth0 arp_count=2 arp_interval=1000 op monitor interval=5s --group hapair",
+                    "pcs resource create Filesystem ocf:heartbeat:Filesystem device=/dev/md0 \
+                     directory=/srv fstype=ext4 op monitor interval=5s --group hapair",
+                    "pcs resource create ocf-hapair ocf:heartbeat:anything 'binfile=/usr/bin/my d' \
+                     'cmdline_options=it'\\''s' op monitor interval=5s --group hapair",
+                    "pcs resource create apache2 lsb:apache2 op monitor interval=5s \
+                     --group hapair",
+                    "pcs constraint location hapair prefers alpha=100",
+                ],
+            ),
+        ];
+        for (extra, expected) in cases {
+            let e = export(extra);
+            let mut want: Vec<&str> = Vec::new();
+            if !extra.contains("auto_failback on") {
+                want.extend(defaults_off);
+            }
+            want.extend(expected.iter());
+            assert_eq!(commands(&e), want, "{extra}");
+            assert!(e.commands.contains("# No fence is configured"), "{}", e.commands);
+            assert_eq!(e.findings, Findings::default());
+        }
+    }
+
+    #[test]
+    fn exec_garp_refresh_and_fence_are_listed() {
+        let e = export(
+            "resource ip 192.0.2.1/24 dev eth0 garp_refresh 30s\n\
+             resource exec web start=\"systemctl start nginx\" stop=\"systemctl stop nginx\" \
+             monitor=\"curl -fs http://127.0.0.1/\"\nresource lsb db\n\
+             watchdog /dev/watchdog\nfence watchdog\n",
+        );
+        let c = &e.commands;
+        assert!(c.contains("# NOT CONVERTED: ip 192.0.2.1: garp_refresh 30s: IPaddr2"), "{c}");
+        assert!(
+            c.contains(
+                "# NOT CONVERTED: exec resource web (position 2 of the group): \
+                            Pacemaker has no resource made of shell commands"
+            ),
+            "{c}"
+        );
+        assert!(c.contains("ocf:heartbeat:anything binfile=PROGRAM"), "{c}");
+        assert!(
+            c.contains(
+                "#   start:   systemctl start nginx\n#   stop:    systemctl stop \
+                            nginx\n#   monitor: curl -fs http://127.0.0.1/\n"
+            ),
+            "{c}"
+        );
+        assert!(c.contains("# NOT CONVERTED: fence watchdog: Pacemaker's counterpart is SBD"));
+        let creates: Vec<&str> =
+            commands(&e).into_iter().filter(|l| l.starts_with("pcs resource create")).collect();
+        assert_eq!(creates.len(), 2);
+        assert!(creates[1].starts_with("pcs resource create db lsb:db"));
+        assert_eq!(e.findings.not_converted.len(), 3, "{:?}", e.findings);
+        let e = export("fence /usr/sbin/fence_ipmilan -a 192.0.2.9\n");
+        assert!(e.commands.contains(
+            "# NOT CONVERTED: fence /usr/sbin/fence_ipmilan -a 192.0.2.9: \
+                                     Pacemaker fences through stonith devices"
+        ));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(sh("ip=192.0.2.1"), "ip=192.0.2.1");
+        assert_eq!(sh("a b"), "'a b'");
+        assert_eq!(sh("it's"), r"'it'\''s'");
+        assert_eq!(sh(""), "''");
+        assert_eq!(sh("$(x)"), "'$(x)'");
+    }
+}
