@@ -169,23 +169,19 @@ fn check_warns_but_passes() {
 }
 
 #[test]
-fn unimplemented_commands_say_so() {
-    let out = hapair(&["import-heartbeat", "/etc/ha.d"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not implemented yet"));
-    let out = hapair(&["export-pacemaker"]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("not implemented yet"));
-}
-
-#[test]
-fn run_with_a_valid_configuration_reaches_the_event_loop() {
-    let dir = TempDir::new("cli-run-ok");
+fn run_reports_a_start_up_failure_in_one_line() {
+    let dir = TempDir::new("cli-run-bad-statedir");
     let (conf, cmdline) = idle_setup(&dir);
-    let out = hapair(&["run", "-c", &conf, "--cmdline", &cmdline, "--node", "alpha"]);
-    // The event loop is a stub for now: it says so and exits 1.
+    // The state directory's parent is a regular file: the daemon cannot start, says why, and
+    // exits 1 before it touches anything else.
+    let blocker = dir.write("not-a-dir", "");
+    let statedir = format!("{}/state", s(&blocker));
+    let cmdline_text = std::fs::read_to_string(&cmdline).unwrap();
+    let cmdline2 =
+        dir.write("cmdline2", &format!("{} hapair.statedir={statedir}\n", cmdline_text.trim()));
+    let out = hapair(&["run", "-c", &conf, "--cmdline", s(&cmdline2), "--node", "alpha"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not implemented yet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&statedir), "{}", stderr(&out));
 }
 
 /// Serves one control request on `sock` with `reply`; returns the request line it got.
