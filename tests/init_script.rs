@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::*;
 
 /// Which daemon the init script starts. `Daemon::Real` runs the real `hapair run`.
-const DAEMON: Daemon = Daemon::Fake;
+const DAEMON: Daemon = Daemon::Real;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Daemon {
