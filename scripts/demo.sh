@@ -18,6 +18,9 @@ CONF=board/lab/hapair.conf
 PORT=7007
 BIN=target/release/hapair
 PIDS=()
+PROBER=
+PID_ALPHA=
+PID_BETA=
 
 case "${1:-}" in
     --config) [ $# -ge 2 ] || { echo "usage: $0 [--config FILE]" >&2; exit 2; }; CONF=$2 ;;
@@ -26,7 +29,12 @@ case "${1:-}" in
 esac
 
 START=$(date +%s%N)
-say() { printf '\n\033[1m[%6.2f s] %s\033[0m\n' "$(( ($(date +%s%N) - START) / 1000000 ))e-3" "$*"; }
+BOLD='' PLAIN=''
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
+say() {
+    printf '\n%s[%6.2f s] %s%s\n' "$BOLD" "$(( ($(date +%s%N) - START) / 1000000 ))e-3" "$*" \
+        "$PLAIN"
+}
 note() { echo "           $*"; }
 die() { echo "demo.sh: $*" >&2; exit 1; }
 
@@ -53,7 +61,7 @@ cleanup() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     if [ -n "${LAB_DIR:-}" ] && [ $rc -ne 0 ]; then
         echo "demo.sh: failed; the daemons' last words:" >&2
-        tail -n 15 "$LAB_DIR"/alpha.log "$LAB_DIR"/beta.log 2>/dev/null >&2 || true
+        tail -n 15 "$LAB_DIR"/alpha.log "$LAB_DIR"/beta.log >&2 2>/dev/null || true
     fi
     scripts/lab.sh down --name "$NAME" >/dev/null 2>&1 || true
     [ $rc -eq 0 ] && say "Lab torn down. That was hapair."
@@ -80,7 +88,10 @@ settled_at() {
     state_is "$1" active && state_is "$other" standby && peer_alive "$1"
 }
 settled_either() { settled_at alpha || settled_at beta; }
-neigh() { ip -n "$LAB_NS_CLIENT" neigh show "$LAB_VIP4" dev lan0; }
+neigh() {
+    ip -n "$LAB_NS_CLIENT" neigh show "$LAB_VIP4" dev lan0 |
+        sed "s/$LAB_MAC_ALPHA/& (alpha)/I; s/$LAB_MAC_BETA/& (beta)/I"
+}
 neigh_is() { neigh | grep -qi "lladdr $1"; }
 
 start_node() {
@@ -90,6 +101,7 @@ start_node() {
         </dev/null >>"$LAB_DIR/$node.log" 2>&1 &
     eval "PID_${node^^}=$!"
     PIDS+=($!)
+    disown $!   # no "Killed" job notice from bash when the demo kills it
 }
 
 setup() {
@@ -116,61 +128,81 @@ setup() {
     ip netns exec "$LAB_NS_BETA" python3 scripts/lib/probe.py serve beta $PORT & PIDS+=($!)
 }
 
+ns_of() { [ "$1" = alpha ] && echo "$LAB_NS_ALPHA" || echo "$LAB_NS_BETA"; }
+mac_of() { [ "$1" = alpha ] && echo "$LAB_MAC_ALPHA" || echo "$LAB_MAC_BETA"; }
+pid_of() { [ "$1" = alpha ] && echo "$PID_ALPHA" || echo "$PID_BETA"; }
+
+show_status() {
+    say "hapair status, from $1:"
+    hp "$1" status | sed 's/^/    /'
+}
+
+# The active node dies: SIGKILL and every cable pulled; the client watches the VIP move.
+death_of() {
+    local dead=$1 survivor=$2
+    say "Killing $dead: SIGKILL to its daemon, and all its cables pulled (LAN, crossover, serial)"
+    kill -USR1 "$PROBER"
+    kill -KILL "$(pid_of "$dead")"
+    scripts/lab.sh cut lan "$dead" --name "$NAME" 2>/dev/null
+    scripts/lab.sh cut xover "$dead" --name "$NAME" 2>/dev/null
+    scripts/lab.sh cut serial --name "$NAME" 2>/dev/null
+    wait_for 30 "$survivor active" state_is "$survivor" active
+    wait_for 10 "the client's entry at $survivor's MAC" neigh_is "$(mac_of "$survivor")"
+    sleep 0.5   # let the reader see a steady state (not a wait for a condition)
+    say "The client's ARP entry for the VIP now: $survivor's MAC, from its gratuitous ARP"
+    neigh | sed 's/^/    /'
+    show_status "$survivor"
+}
+
+# The dead node reboots (its VIP gone), its cables go back in, its daemon starts.
+return_of() {
+    local node=$1
+    say "$node comes back: rebooted (its VIP gone), cables plugged in, daemon started"
+    ip -n "$(ns_of "$node")" addr del "$LAB_VIP4/24" dev lan0 2>/dev/null || true
+    scripts/lab.sh restore lan "$node" --name "$NAME" 2>/dev/null
+    scripts/lab.sh restore xover "$node" --name "$NAME" 2>/dev/null
+    scripts/lab.sh restore serial --name "$NAME" 2>/dev/null
+    start_node "$node"
+    wait_for 30 "$node to see its peer" peer_alive "$node"
+    wait_for 30 "the pair to settle" settled_either
+    sleep 1
+    if grep -Eq '^auto_failback +on' "$CONF"; then
+        note "auto_failback on: the VIP goes back to the home node when it is healthy"
+    else
+        note "auto_failback off: the survivor keeps the VIP, $node waits as standby"
+    fi
+    show_status "$node"
+}
+
 main() {
     setup
     say "Starting the pair with $CONF (home alpha)"
     start_node alpha
     start_node beta
-    wait_for 30 "alpha active and beta standby" settled_at alpha
-    say "hapair status, from alpha:"
-    hp alpha status | sed 's/^/    /'
-    say "hapair status, from beta:"
-    hp beta status | sed 's/^/    /'
+    wait_for 30 "one node active, the other standby" settled_either
+    local active=alpha standby=beta
+    if settled_at beta; then active=beta standby=alpha; fi
+    note "$active holds the VIP (the home node wins unless it is not yet healthy, e.g. its"
+    note "first ping to 192.0.2.10 has not come back)"
+    show_status "$active"
+    show_status "$standby"
 
-    say "The client asks $LAB_VIP4:$PORT who it is, every 5 ms (live below)"
+    say "The client asks $LAB_VIP4:$PORT who it is, every 5 ms (live below, client's clock)"
     ip netns exec "$LAB_NS_CLIENT" python3 -u scripts/lib/probe.py watch "$LAB_VIP4" $PORT &
-    local prober=$!
-    PIDS+=($prober)
-    wait_for 10 "an answer from alpha" neigh_is "$LAB_MAC_ALPHA"
-    sleep 0.5   # let the reader see a steady state (not a wait for a condition)
-    say "The client's ARP entry for the VIP: alpha's MAC"
-    neigh | sed 's/^/    /'
-
-    say "Killing alpha: SIGKILL to its daemon, and all its cables pulled (LAN, crossover, serial)"
-    kill -USR1 "$prober"
-    kill -KILL "$PID_ALPHA"
-    scripts/lab.sh cut lan alpha --name "$NAME" 2>/dev/null
-    scripts/lab.sh cut xover alpha --name "$NAME" 2>/dev/null
-    scripts/lab.sh cut serial --name "$NAME" 2>/dev/null
-    wait_for 30 "beta active" state_is beta active
-    wait_for 10 "the client's entry at beta's MAC" neigh_is "$LAB_MAC_BETA"
+    PROBER=$!
+    PIDS+=("$PROBER")
+    wait_for 10 "an answer from $active" neigh_is "$(mac_of "$active")"
     sleep 0.5
-    say "The client's ARP entry for the VIP now: beta's MAC (it learnt it from beta's gratuitous ARP)"
+    say "The client's ARP entry for the VIP: $active's MAC"
     neigh | sed 's/^/    /'
-    say "hapair status, from beta:"
-    hp beta status | sed 's/^/    /'
 
-    say "alpha comes back: rebooted (its VIP gone), cables plugged in, daemon started"
-    ip -n "$LAB_NS_ALPHA" addr del "$LAB_VIP4/24" dev lan0 2>/dev/null || true
-    scripts/lab.sh restore lan alpha --name "$NAME" 2>/dev/null
-    scripts/lab.sh restore xover alpha --name "$NAME" 2>/dev/null
-    scripts/lab.sh restore serial --name "$NAME" 2>/dev/null
-    start_node alpha
-    wait_for 30 "alpha to see beta" peer_alive alpha
-    wait_for 30 "the pair to settle" settled_either
-    sleep 1
-    if grep -Eq '^auto_failback +on' "$CONF"; then
-        note "auto_failback on: the VIP went back home to alpha"
-    else
-        note "auto_failback off: beta keeps the VIP, alpha waits as standby"
-    fi
-    say "hapair status, from alpha:"
-    hp alpha status | sed 's/^/    /'
+    death_of "$active" "$standby"
+    return_of "$active"
     say "The client's ARP entry for the VIP:"
     neigh | sed 's/^/    /'
     say "What the client saw:"
-    kill -TERM "$prober"
-    wait "$prober" 2>/dev/null || true
+    kill -TERM "$PROBER"
+    wait "$PROBER" 2>/dev/null || true
 }
 
 main

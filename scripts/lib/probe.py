@@ -110,7 +110,7 @@ class Watcher:
         self.gaps = []
 
     def stamp(self, t_ns):
-        return "%9.3f s" % ((t_ns - self.start_ns) / 1e9)
+        return "    client %8.3f s" % ((t_ns - self.start_ns) / 1e9)
 
     def say(self, text):
         if not self.raw:
@@ -154,7 +154,7 @@ class Watcher:
             return
         self.say("%s  prober done: %d answers" % (self.stamp(time.monotonic_ns()), self.answers))
         for old, new, gap in self.gaps:
-            self.say("             %s -> %s: %.1f ms without an answer" % (old, new, gap))
+            self.say("      %s -> %s: %.1f ms without an answer" % (old, new, gap))
 
 
 def main():
