@@ -9,6 +9,8 @@
 //!   and addresses (`Node::{Alpha, Beta, Client, Lan}`).
 //! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
 //!   with parsers for ARP and neighbour advertisements.
+//! - `pair`: `Pair`, two `hapair run` daemons in a `Lab` with UDP responders, a prober in the
+//!   client (who answers the VIP) and a sampler (is the VIP ever on both nodes at once).
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
 //!
 //! Every test binary uses a different subset, so unused items are not warnings here.
@@ -17,6 +19,7 @@
 pub mod capture;
 pub mod lab;
 pub mod netns;
+pub mod pair;
 
 pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, veth};
 

@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""The client's view of the service address, for scripts/demo.sh and scripts/bench-failover.
+
+Two small programs in one file (Python 3 standard library only):
+
+  probe.py serve NAME PORT
+      A UDP responder: answers every datagram on PORT (IPv4 and IPv6, any local address)
+      with "NAME SEQ", SEQ being the request's text. Run one in each node's namespace: only
+      the node that holds the VIP gets the client's packets for it.
+
+  probe.py watch ADDR PORT [--interval-ms 5] [--raw]
+      The prober: sends one datagram to ADDR:PORT every interval and reads the answers.
+      Human form (default): prints who answers, and every change of answering node or silence
+      with the measured gap in ms; SIGUSR1 marks "fault now" and the next answer from another
+      node is reported as time since the mark; SIGINT/SIGTERM print a summary and exit 0.
+      --raw: one line per answer, "MONOTONIC_NS NODE", for programs (CLOCK_MONOTONIC is the
+      same in every namespace, so a caller can compare it with its own clock).
+
+It never sends anywhere but ADDR:PORT (prober) or back to a sender (responder).
+"""
+
+import argparse
+import select
+import signal
+import socket
+import sys
+import time
+
+REPLY_MAX = 256
+
+
+def serve(name, port):
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("::", port))
+    while True:
+        try:
+            data, peer = sock.recvfrom(REPLY_MAX)
+        except InterruptedError:
+            continue
+        try:
+            sock.sendto(name.encode() + b" " + data[:64], peer)
+        except OSError:
+            pass  # the client's side may be unreachable for a moment; it asks again
+
+
+def open_prober(addr):
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    return sock
+
+
+def watch(addr, port, interval_ms, raw):
+    sock = open_prober(addr)
+    interval = interval_ms / 1000.0
+    state = Watcher(raw, interval_ms)
+    signal.signal(signal.SIGUSR1, lambda *_: state.mark_fault())
+    signal.signal(signal.SIGTERM, lambda *_: state.stop())
+    signal.signal(signal.SIGINT, lambda *_: state.stop())
+    seq = 0
+    next_send = time.monotonic()
+    while not state.stopping:
+        now = time.monotonic()
+        if now >= next_send:
+            seq += 1
+            try:
+                sock.sendto(str(seq).encode(), (addr, port))
+            except OSError:
+                pass  # no route or neighbour yet: the next probe tries again
+            next_send += interval
+            if next_send < now:
+                next_send = now + interval
+        try:
+            ready, _, _ = select.select([sock], [], [], max(0.0, next_send - time.monotonic()))
+        except InterruptedError:
+            continue
+        if ready:
+            drain(sock, state)
+        state.check_silence()
+    state.summary()
+
+
+def drain(sock, state):
+    while True:
+        try:
+            data = sock.recv(REPLY_MAX)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return  # an ICMP error from an earlier probe: nothing to read
+        node = data.split(b" ", 1)[0].decode(errors="replace") or "?"
+        state.answer(time.monotonic_ns(), node)
+
+
+class Watcher:
+    """What the prober has seen, and the human report of it."""
+
+    def __init__(self, raw, interval_ms):
+        self.raw = raw
+        self.silence_ns = int(interval_ms * 10 * 1e6)  # ten probes unanswered: say so
+        self.start_ns = time.monotonic_ns()
+        self.node = None
+        self.last_ns = None
+        self.silent = False
+        self.fault_ns = None
+        self.answers = 0
+        self.stopping = False
+        self.gaps = []
+
+    def stamp(self, t_ns):
+        return "    client %8.3f s" % ((t_ns - self.start_ns) / 1e9)
+
+    def say(self, text):
+        if not self.raw:
+            print(text, flush=True)
+
+    def mark_fault(self):
+        self.fault_ns = time.monotonic_ns()
+        self.say("%s  -- fault injected --" % self.stamp(self.fault_ns))
+
+    def stop(self):
+        self.stopping = True
+
+    def check_silence(self):
+        now = time.monotonic_ns()
+        if self.last_ns is not None and not self.silent and now - self.last_ns > self.silence_ns:
+            self.silent = True
+            self.say("%s  no answer (last from %s)" % (self.stamp(now), self.node))
+
+    def answer(self, t_ns, node):
+        self.answers += 1
+        if self.raw:
+            sys.stdout.write("%d %s\n" % (t_ns, node))
+            sys.stdout.flush()
+        if self.node is None:
+            self.say("%s  answered by %s" % (self.stamp(t_ns), node))
+        elif node != self.node or self.silent:
+            gap_ms = (t_ns - self.last_ns) / 1e6
+            self.gaps.append((self.node, node, gap_ms))
+            text = "%s  answered by %s after %.1f ms without an answer" % (
+                self.stamp(t_ns), node, gap_ms)
+            if self.fault_ns is not None and node != self.node:
+                text += " (%.1f ms after the fault)" % ((t_ns - self.fault_ns) / 1e6)
+                self.fault_ns = None
+            self.say(text)
+        self.node = node
+        self.last_ns = t_ns
+        self.silent = False
+
+    def summary(self):
+        if self.raw:
+            return
+        self.say("%s  prober done: %d answers" % (self.stamp(time.monotonic_ns()), self.answers))
+        for old, new, gap in self.gaps:
+            self.say("      %s -> %s: %.1f ms without an answer" % (old, new, gap))
+
+
+def main():
+    parser = argparse.ArgumentParser(description="UDP responder and prober for the VIP")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("serve")
+    p.add_argument("name")
+    p.add_argument("port", type=int)
+    p = sub.add_parser("watch")
+    p.add_argument("addr")
+    p.add_argument("port", type=int)
+    p.add_argument("--interval-ms", type=float, default=5.0)
+    p.add_argument("--raw", action="store_true")
+    args = parser.parse_args()
+    if args.cmd == "serve":
+        serve(args.name, args.port)
+    else:
+        watch(args.addr, args.port, args.interval_ms, args.raw)
+
+
+if __name__ == "__main__":
+    main()
