@@ -17,8 +17,10 @@
 #   test                  up, the pair tests with hapair, down; prints the timings
 #   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
 #
-# State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.tty
-# null-modem end), NODE.console.log (everything each console printed), pids, namespaces.
+# State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
+# a second QMP monitor, NODE.tty null-modem end), NODE.console.log (everything each console
+# printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces.
+# `test` keeps these logs (and the guests' /var/log/hapair.log) in target/qemu-pair/last-test/.
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,6 +64,7 @@ install_packages() {
     command -v depmod >/dev/null || need+=(kmod)
     command -v socat >/dev/null || need+=(socat)
     command -v bc >/dev/null || need+=(bc)
+    command -v readelf >/dev/null || need+=(binutils)
     command -v ip >/dev/null || need+=(iproute2)
     command -v ping >/dev/null || need+=(iputils-ping)
     command -v python3 >/dev/null || need+=(python3)
@@ -83,7 +86,8 @@ fetch_kernel() {
             awk '/Depends: linux-image-/ {print $2; exit}'); }
         [ -n "$pkg" ] || die "cannot find the package behind linux-image-amd64"
         rm -rf "$CACHE/kernel" "$CACHE"/*.deb
-        (cd "$CACHE" && apt-get download -qq "$pkg") || die "apt-get download $pkg failed"
+        (cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") ||
+            die "apt-get download $pkg failed"
         dpkg -x "$CACHE"/"$pkg"_*.deb "$CACHE/kernel"
         rm -f "$CACHE"/*.deb
         depmod -b "$CACHE/kernel" "${pkg#"$KPKG_PREFIX"}"
@@ -93,6 +97,33 @@ fetch_kernel() {
     KDIR=$CACHE/kernel/lib/modules/$KVER
     VMLINUZ=$CACHE/kernel/boot/vmlinuz-$KVER
     [ -f "$VMLINUZ" ] || die "no $VMLINUZ (remove $CACHE/kernel.version to fetch again)"
+    [ -f "$CACHE/vmlinux-$KVER" ] || extract_vmlinux
+    KERNEL=$VMLINUZ
+    [ -s "$CACHE/vmlinux-$KVER" ] && KERNEL=$CACHE/vmlinux-$KVER
+}
+
+# Unpacking the xz-compressed kernel under TCG takes 10 s or more at every boot and reset.
+# The uncompressed ELF vmlinux, which has a PVH entry note (CONFIG_PVH), is loaded by QEMU
+# directly: the guest starts in the kernel proper. Without the note the bzImage is booted.
+extract_vmlinux() {
+    local out=$CACHE/vmlinux-$KVER
+    python3 - "$VMLINUZ" "$out.new" <<'PY' || { : >"$out"; return 0; }
+import lzma, sys
+data = open(sys.argv[1], "rb").read()
+start = data.find(b"\xfd7zXZ\x00")
+if start < 0:
+    sys.exit(1)
+elf = lzma.LZMADecompressor().decompress(data[start:])
+if elf[:4] != b"\x7fELF":
+    sys.exit(1)
+open(sys.argv[2], "wb").write(elf)
+PY
+    if command -v readelf >/dev/null && readelf -n "$out.new" | grep -q 'type: (0x00000012)'; then
+        mv "$out.new" "$out"
+    else
+        rm -f "$out.new"
+        : >"$out"
+    fi
 }
 
 # A static binary (glibc, crt-static): no loader or libraries needed in the guest. When the
@@ -194,14 +225,14 @@ make_lan() {
 
 # boot_vm NODE NUMBER XOVER_NETDEV
 boot_vm() {
-    local node=$1 n=$2 xover=$3 append
+    local node=$1 n=$2 xover=$3 append log=$DIR/$1.console.log
     append="$(cat "$BOARD/$node.cmdline")"
     [ "$BUSYBOX_ONLY" = 1 ] && append="$append board.hapair=0"
-    : >"$DIR/$node.console.log"
+    : >"$log"
     ip netns exec "$NS_LAB" qemu-system-x86_64 -name "hq-$NAME-$node" \
         -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none \
-        -kernel "$VMLINUZ" -initrd "$CACHE/initramfs.cpio.gz" -append "$append" \
-        -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$DIR/$node.console.log" \
+        -kernel "$KERNEL" -initrd "$CACHE/initramfs.cpio.gz" -append "$append" \
+        -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$log" \
         -serial chardev:con \
         -chardev "socket,id=nullmodem,path=$DIR/$node.tty,server=on,wait=off" \
         -serial chardev:nullmodem \
@@ -211,7 +242,12 @@ boot_vm() {
         -device "e1000,netdev=xover,mac=52:54:00:00:0$n:02,addr=0x4" \
         -device i6300esb,addr=0x5 -action watchdog=reset \
         -qmp "unix:$DIR/$node.qmp,server=on,wait=off" \
+        -chardev "socket,id=events,path=$DIR/$node.events,server=on,wait=off" \
+        -mon chardev=events,mode=control \
         -daemonize -pidfile "$DIR/$node.pid"
+    setsid python3 "$BOARD/vmctl.py" events "$DIR/$node.events" "$DIR/$node.events.log" \
+        </dev/null >>"$DIR/$node.events.err" 2>&1 &
+    echo $! >"$DIR/$node-events.pid"
 }
 
 # The null-modem cable: a relay joining the two ttyS1 sockets, so that it can be pulled.
@@ -252,7 +288,7 @@ stop_pid() {
 cmd_down() {
     [ -d "$DIR" ] || return 0
     local f ns
-    for f in probe relay alpha beta; do stop_pid "$DIR/$f.pid"; done
+    for f in probe relay alpha beta alpha-events beta-events; do stop_pid "$DIR/$f.pid"; done
     if [ -f "$DIR/namespaces" ]; then
         while read -r ns; do ip netns del "$ns" 2>/dev/null || true; done <"$DIR/namespaces"
     fi
@@ -330,6 +366,9 @@ main() {
     [ "$(id -u)" = 0 ] || die "run as root"
     local cmd=$1
     shift
+    # A signal ends the script through `exit`, so that the EXIT traps of up and test clean up.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
     case "$cmd" in
         build) cmd_build ;;
         up) trap 'rc=$?; [ "$rc" = 0 ] || cmd_down; exit $rc' EXIT; cmd_up ;;

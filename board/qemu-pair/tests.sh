@@ -68,8 +68,8 @@ expect_status() {
 test_nullmodem() {
     local from=$1 to=$2 word
     word=nullmodem-$from-$RANDOM
-    vm_exec "$to" 10 'stty -F /dev/ttyS1 115200 raw -echo; rm -f /tmp/rx; (cat /dev/ttyS1 >/tmp/rx &)' \
-        >/dev/null
+    vm_exec "$to" 10 \
+        'stty -F /dev/ttyS1 115200 raw -echo; rm -f /tmp/rx; (cat /dev/ttyS1 >/tmp/rx &)' >/dev/null
     vm_exec "$from" 10 "stty -F /dev/ttyS1 115200 raw -echo; echo $word >/dev/ttyS1" >/dev/null
     local deadline=$(( $(date +%s) + 10 ))
     until vm_exec "$to" 10 "grep -q $word /tmp/rx" >/dev/null; do
@@ -83,8 +83,8 @@ test_nullmodem() {
 test_busybox() {
     vm_exec alpha 10 'grep -q "^1: uart:16550A" /proc/tty/driver/serial' ||
         fail "alpha: ttyS1 is not a 16550A"
-    vm_exec beta 10 'test -c /dev/watchdog && grep -q i6300 /sys/class/watchdog/watchdog0/identity' \
-        || fail "beta: no i6300esb watchdog"
+    vm_exec beta 10 'grep -q i6300 /sys/class/watchdog/watchdog0/identity' ||
+        fail "beta: no i6300esb watchdog"
     test_nullmodem alpha beta
     test_nullmodem beta alpha
     vm_exec alpha 20 'ping -c 2 -W 5 198.51.100.2' >/dev/null || fail "crossover: no ping"
@@ -97,8 +97,15 @@ test_busybox() {
     t0=$(now)
     # Set the timeout to 5 s, pet once, then not for a minute: the i6300esb must reset beta.
     vm_exec beta 10 'watchdog -T 5 -t 60 /dev/watchdog' || fail "beta: busybox watchdog"
+    local deadline=$(( $(date +%s) + 60 )) fired=''
+    until [ -n "$fired" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "beta: the watchdog never fired"
+        sleep 0.2
+        fired=$(event_after beta WATCHDOG "$t0")
+    done
+    note "busybox: watchdog armed (5 s, no pets) -> i6300esb fires (WATCHDOG)" "$fired"
     wait_kernels beta $((before + 1)) 60
-    note "busybox: watchdog armed (5 s, no more pets) -> beta reset" "$(since "$t0")"
+    note "busybox: watchdog armed -> beta's console shows a new kernel" "$(since "$t0")"
     wait_shell beta 90
     note "busybox: watchdog armed -> beta's shell answers again" "$(since "$t0")"
 }
@@ -138,28 +145,60 @@ wait_probe() {
     done
 }
 
+# event_after NODE EVENT SINCE: seconds from SINCE (host epoch) to NODE's first QMP EVENT
+# after it, "" when none yet.
+event_after() {
+    awk -v e="$2" -v t="$3" '$2 == e && $1 >= t { printf "%.1f\n", $1 - t; exit }' \
+        "$DIR/$1.events.log" 2>/dev/null
+}
+
+# first_answer_after SINCE: seconds from SINCE to the client's first answer from the VIP.
+first_answer_after() {
+    sed -n 's/^\[\([0-9.]*\)\] [0-9]* bytes from.*/\1/p' "$DIR/probe.log" |
+        awk -v t="$1" '$1 >= t { printf "%.1f\n", $1 - t; exit }'
+}
+
+# The hang test. One loop watches everything at once, so each step's time is when it was
+# first seen: the survivor's verdict and takeover (its status), the i6300esb firing (QEMU's
+# WATCHDOG event), the new kernel (the hung node's console).
 test_hang() {
-    local hung=$ACTIVE survivor t0 before pid
+    local hung=$ACTIVE survivor t0 before pid words deadline
+    local t_dead='' t_fired='' t_kernel='' t_active='' t_up=''
     survivor=$(other "$hung")
     before=$(kernels "$hung")
     pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
     t0=$(now)
     vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
     log "hang: hapair (pid $pid in $hung) stopped with SIGSTOP"
-    wait_status "$survivor" 30 peer_alive=false
-    note "hang: SIGSTOP -> $survivor declares $hung dead" "$(since "$t0")"
-    wait_kernels "$hung" $((before + 1)) 60
-    note "hang: SIGSTOP -> the i6300esb resets $hung (new kernel on its console)" "$(since "$t0")"
-    wait_status "$survivor" 60 state=active vip=running
-    note "hang: SIGSTOP -> $survivor active with the VIP" "$(since "$t0")"
+    deadline=$(( $(date +%s) + 90 ))
+    while [ -z "$t_dead" ] || [ -z "$t_fired" ] || [ -z "$t_kernel" ] || [ -z "$t_active" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "hang: dead '$t_dead' watchdog '$t_fired'" \
+            "kernel '$t_kernel' takeover '$t_active' (seconds after SIGSTOP)"
+        words=" $(summary "$survivor") "
+        [ -n "$t_fired" ] || t_fired=$(event_after "$hung" WATCHDOG "$t0")
+        case "$words" in *" peer_alive=false "*) [ -n "$t_dead" ] || t_dead=$(since "$t0") ;; esac
+        case "$words" in *" state=active "*" vip=running "*)
+            if [ -z "$t_active" ]; then
+                t_active=$(since "$t0")
+                [ -n "$t_fired" ] || fail "$survivor took the VIP before $hung's watchdog fired"
+            fi ;;
+        esac
+        [ -n "$t_kernel" ] || [ "$(kernels "$hung")" -le "$before" ] || t_kernel=$(since "$t0")
+    done
+    note "hang: SIGSTOP -> $survivor sees $hung dead (status)" "$t_dead"
+    note "hang: SIGSTOP -> i6300esb fires, QEMU resets $hung (WATCHDOG event)" "$t_fired"
+    note "hang: SIGSTOP -> $hung's console shows a new kernel" "$t_kernel"
+    note "hang: SIGSTOP -> $survivor active with the VIP (status)" "$t_active"
     wait_probe 30
-    note "hang: SIGSTOP -> the client's probe answered again" "$(since "$t0")"
+    note "hang: the reset -> the client's first answer from $survivor" \
+        "$(first_answer_after "$(echo "$t0 + $t_fired" | bc)")"
     wait_status "$survivor" 120 peer_alive=true serial=up ucast=up
-    note "hang: SIGSTOP -> $hung back (rebooted), peer alive again" "$(since "$t0")"
+    t_up=$(since "$t0")
     expect_status "$survivor" state=active vip=running
     wait_status "$hung" 30 state=standby peer_state=active vip=stopped
-    note "hang: longest silence of the client's probe (and answers)" \
-        "$(python3 "$BOARD/vmctl.py" gap "$DIR/probe.log" "${t0%.*}")"
+    note "hang: SIGSTOP -> $hung rebooted, back as standby (peer alive)" "$t_up"
+    note "hang: longest silence of the client's probe from SIGSTOP on" \
+        "$(python3 "$BOARD/vmctl.py" gap "$DIR/probe.log" "$t0" | cut -d' ' -f1)"
     ACTIVE=$survivor
 }
 
@@ -183,10 +222,24 @@ cable_test() {
     expect_status "$ACTIVE" state=active vip=running
 }
 
+# keep_logs: the run's evidence into target/qemu-pair/last-test/ before the teardown.
+keep_logs() {
+    local keep=$CACHE/last-test node
+    rm -rf "$keep"
+    mkdir -p "$keep"
+    cp "$DIR"/*.log "$keep/" 2>/dev/null || true
+    for node in alpha beta; do
+        vm_exec "$node" 10 'cat /var/log/hapair.log' >"$keep/$node.hapair.log" 2>/dev/null || true
+    done
+    printf '%s\n' "${TIMINGS[@]}" >"$keep/timings.txt"
+    log "logs kept in $keep"
+}
+
 cmd_test() {
     local t0
     t0=$(now)
-    trap 'rc=$?; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' EXIT
+    trap 'rc=$?; keep_logs; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' \
+        EXIT
     cmd_up
     note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
     if [ "$BUSYBOX_ONLY" = 1 ]; then

@@ -14,6 +14,9 @@
       counting only answers from SINCE (seconds since the epoch) on, and the answer count.
   vmctl.py qmp QMP_SOCKET COMMAND [JSON_ARGUMENTS]
       Runs one QMP command, prints the "return" value as JSON; exit 1 on a QMP error.
+  vmctl.py events QMP_SOCKET LOG
+      Appends every QMP event (WATCHDOG, RESET, ...) to LOG as "HOST_EPOCH_SECONDS EVENT
+      DATA", until QEMU closes the socket: the host's own record of when a guest was reset.
 
 It is a tiny expect: it brackets the command with markers and waits for the closing one. The
 console echoes what is typed, so the markers are written split ("@@QP""END") and only the
@@ -130,6 +133,23 @@ def gap(path, since):
     return f"{longest:.1f} answers={len(answers)}"
 
 
+def events(path, log_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    stream = sock.makefile("rwb")
+    json.loads(stream.readline())  # the greeting
+    stream.write(b'{"execute": "qmp_capabilities"}\n')
+    stream.flush()
+    with open(log_path, "a", encoding="utf-8") as log:
+        for line in stream:
+            message = json.loads(line)
+            if "event" in message:
+                data = json.dumps(message.get("data", {}))
+                log.write(f"{time.time():.3f} {message['event']} {data}\n")
+                log.flush()
+    return 0
+
+
 def main(argv):
     if argv == ["summary"]:
         try:
@@ -143,6 +163,12 @@ def main(argv):
         return 0
     if len(argv) == 4 and argv[0] == "exec":
         return console_exec(argv[1], float(argv[2]), argv[3])
+    if len(argv) == 3 and argv[0] == "events":
+        try:
+            return events(argv[1], argv[2])
+        except (OSError, ValueError) as error:
+            print(f"vmctl: events {argv[1]}: {error}", file=sys.stderr)
+            return 125
     if len(argv) in (3, 4) and argv[0] == "qmp":
         try:
             return qmp(argv[1], argv[2], argv[3] if len(argv) == 4 else None)
