@@ -59,7 +59,8 @@ parse_args() {
 install_packages() {
     local need=()
     command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
-    [ -x /bin/busybox ] && /bin/busybox --list | grep -qx watchdog || need+=(busybox-static)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+        need+=(busybox-static)
     command -v cpio >/dev/null || need+=(cpio)
     command -v depmod >/dev/null || need+=(kmod)
     command -v socat >/dev/null || need+=(socat)
@@ -75,15 +76,20 @@ install_packages() {
     apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 }
 
+# kernel_package: the versioned package linux-image-amd64 stands for ("" without apt lists).
+kernel_package() {
+    { apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+        awk '/Depends: linux-image-/ {print $2; exit}'
+}
+
 # The Debian kernel's package files only (the host does not boot it): downloaded once into the
 # cache, unpacked, and its modules.dep made with depmod.
 fetch_kernel() {
     mkdir -p "$CACHE"
     if [ ! -f "$CACHE/kernel.version" ]; then
         local pkg
-        pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')
-        [ -n "$pkg" ] || { apt-get update -qq; pkg=$(apt-cache depends linux-image-amd64 |
-            awk '/Depends: linux-image-/ {print $2; exit}'); }
+        pkg=$(kernel_package)
+        [ -n "$pkg" ] || { apt-get update -qq; pkg=$(kernel_package); }
         [ -n "$pkg" ] || die "cannot find the package behind linux-image-amd64"
         rm -rf "$CACHE/kernel" "$CACHE"/*.deb
         (cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") ||

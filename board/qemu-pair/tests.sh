@@ -130,6 +130,11 @@ test_pair_up() {
     done
     note "boot: QEMU start -> $active active with the VIP" "$(since "$t0")"
     expect_status "$(other "$active")" state=standby peer_state=active vip=stopped
+    for node in alpha beta; do
+        vm_exec "$node" 10 'grep "^1: uart:16550A" /proc/tty/driver/serial' |
+            grep -q 'tx:[1-9].*rx:[1-9]' || fail "$node: no traffic through the 8250 ttyS1"
+    done
+    log "both ttyS1 (16550A, 8250 driver) carry frames both ways"
     wait_probe 30
     note "boot: QEMU start -> the client's probe answered" "$(since "$t0")"
     ACTIVE=$active
