@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Talks to a qemu-pair guest (scripts/qemu-pair.sh) over its Unix sockets.
+
+  vmctl.py exec CONSOLE_SOCKET TIMEOUT_S COMMAND
+      Runs COMMAND in the shell on the guest's console (ttyS0), prints its output and exits
+      with its exit status; 124 when no answer came within TIMEOUT_S (the shell not up yet,
+      or the guest hung), 125 when the socket cannot be reached.
+  vmctl.py summary < STATUS_JSON
+      Prints `hapair status --json` as one line of KEY=VALUE words for the test script:
+      state peer_alive peer_state serial ucast (up|down) wd_armed wd_timeout_ms vip (the
+      state of the ip resource).
+  vmctl.py gap PROBE_LOG [SINCE]
+      The longest silence in a `ping -D -O` log, the time between two answers in seconds,
+      counting only answers from SINCE (seconds since the epoch) on, and the answer count.
+  vmctl.py qmp QMP_SOCKET COMMAND [JSON_ARGUMENTS]
+      Runs one QMP command, prints the "return" value as JSON; exit 1 on a QMP error.
+  vmctl.py events QMP_SOCKET LOG
+      Appends every QMP event (WATCHDOG, RESET, ...) to LOG as "HOST_EPOCH_SECONDS EVENT
+      DATA", until QEMU closes the socket: the host's own record of when a guest was reset.
+
+It is a tiny expect: it brackets the command with markers and waits for the closing one. The
+console echoes what is typed, so the markers are written split ("@@QP""END") and only the
+shell's output joins them. It does not keep a session: one connection per command.
+"""
+
+import json
+import re
+import socket
+import sys
+import time
+import uuid
+
+BEGIN = "@@QPBEGIN"
+END_RE = re.compile(r"@@QPEND:(\d+)")
+
+
+def console_exec(path, timeout, command):
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(path)
+    except OSError as error:
+        print(f"vmctl: {path}: {error}", file=sys.stderr)
+        return 125
+    tag = uuid.uuid4().hex[:8]
+    begin = f"{BEGIN}{tag}"
+    line = (
+        f'echo "@@QP""BEGIN{tag}"; {command}; echo "@@QP""END:$?"\n'
+    )
+    # Ctrl-U first: throw away anything half-typed on the line by an earlier client.
+    sock.sendall(b"\x15" + line.encode())
+    received = ""
+    sock.settimeout(0.5)
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(4096)
+        except socket.timeout:
+            continue
+        if not chunk:
+            break
+        received += chunk.decode("utf-8", "replace")
+        start = received.find(begin + "\r\n")
+        if start < 0:
+            start = received.find(begin + "\n")
+        if start < 0:
+            continue
+        body = received[start + len(begin):]
+        match = END_RE.search(body)
+        if match:
+            sock.close()
+            sys.stdout.write(body[: match.start()].replace("\r", "").lstrip("\n"))
+            return int(match.group(1))
+    sock.close()
+    print(f"vmctl: {path}: no answer to {command!r} within {timeout}s", file=sys.stderr)
+    return 124
+
+
+def qmp(path, command, arguments):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(10)
+    sock.connect(path)
+    stream = sock.makefile("rwb")
+
+    def call(message):
+        stream.write(json.dumps(message).encode() + b"\n")
+        stream.flush()
+        while True:
+            reply = json.loads(stream.readline())
+            if "return" in reply or "error" in reply:
+                return reply
+
+    json.loads(stream.readline())  # the greeting
+    call({"execute": "qmp_capabilities"})
+    message = {"execute": command}
+    if arguments:
+        message["arguments"] = json.loads(arguments)
+    reply = call(message)
+    sock.close()
+    if "error" in reply:
+        print(f"vmctl: qmp {command}: {reply['error']}", file=sys.stderr)
+        return 1
+    print(json.dumps(reply["return"]))
+    return 0
+
+
+def summary(text):
+    status = json.loads(text)
+    words = {"state": status["state"]}
+    peer = status["peer"]
+    words["peer_alive"] = str(peer["alive"]).lower()
+    words["peer_state"] = peer["state"]
+    for link in peer["links"]:
+        medium = link["medium"].split()[0]
+        words[medium] = "up" if link["up"] else "down"
+    watchdog = status["health"]["watchdog"]
+    words["wd_armed"] = str(watchdog["armed"]).lower()
+    words["wd_timeout_ms"] = watchdog["timeout_ms"]
+    for resource in status["resources"]:
+        if resource["kind"] == "ip":
+            words["vip"] = resource["state"]
+    return " ".join(f"{key}={value}" for key, value in words.items())
+
+
+def gap(path, since):
+    """The longest time between two answers in a `ping -D -O` log, and the answer count."""
+    answers = []
+    with open(path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            match = re.match(r"\[(\d+\.\d+)\] \d+ bytes from", line)
+            if match and float(match.group(1)) >= since:
+                answers.append(float(match.group(1)))
+    longest = max((b - a for a, b in zip(answers, answers[1:])), default=0.0)
+    return f"{longest:.1f} answers={len(answers)}"
+
+
+def events(path, log_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    stream = sock.makefile("rwb")
+    json.loads(stream.readline())  # the greeting
+    stream.write(b'{"execute": "qmp_capabilities"}\n')
+    stream.flush()
+    with open(log_path, "a", encoding="utf-8") as log:
+        for line in stream:
+            message = json.loads(line)
+            if "event" in message:
+                data = json.dumps(message.get("data", {}))
+                log.write(f"{time.time():.3f} {message['event']} {data}\n")
+                log.flush()
+    return 0
+
+
+def main(argv):
+    if argv == ["summary"]:
+        try:
+            print(summary(sys.stdin.read()))
+            return 0
+        except (ValueError, KeyError, TypeError) as error:
+            print(f"vmctl: summary: not a status: {error}", file=sys.stderr)
+            return 1
+    if len(argv) in (2, 3) and argv[0] == "gap":
+        print(gap(argv[1], float(argv[2]) if len(argv) == 3 else 0.0))
+        return 0
+    if len(argv) == 4 and argv[0] == "exec":
+        return console_exec(argv[1], float(argv[2]), argv[3])
+    if len(argv) == 3 and argv[0] == "events":
+        try:
+            return events(argv[1], argv[2])
+        except (OSError, ValueError) as error:
+            print(f"vmctl: events {argv[1]}: {error}", file=sys.stderr)
+            return 125
+    if len(argv) in (3, 4) and argv[0] == "qmp":
+        try:
+            return qmp(argv[1], argv[2], argv[3] if len(argv) == 4 else None)
+        except (OSError, ValueError) as error:
+            print(f"vmctl: qmp {argv[1]}: {error}", file=sys.stderr)
+            return 125
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

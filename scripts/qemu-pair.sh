@@ -1,0 +1,402 @@
+#!/usr/bin/env bash
+# The hapair pair on two emulated PCs (board/qemu-pair/README.md): two QEMU guests (TCG) with a
+# real 16550 null-modem on ttyS1, an e1000 crossover on eth1, the service LAN on eth0 (a bridge
+# in a lab network namespace with a client) and an Intel 6300ESB watchdog that resets the guest.
+# Run as root. Only loopback and Unix sockets are used; no user-mode networking.
+#
+# Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox]   (NAME: 1-12 of [a-z0-9], default qp)
+#   build                 install missing packages, unpack the kernel, build hapair (static)
+#                         and the initramfs into target/qemu-pair/ (also done by up)
+#   up                    build, then boot the pair (with --busybox: without hapair)
+#   down                  stop what up started (by pid) and remove the namespaces and sockets
+#   status                what runs; exit 0 up, 1 degraded, 3 not up
+#   exec NODE CMD         run CMD in NODE's console shell (NODE alpha|beta), print its output
+#   qmp NODE CMD [JSON]   one QMP command to NODE's QEMU
+#   serial cut|restore    stop (start) the null-modem relay between the two ttyS1
+#   xover cut|restore     take beta's crossover NIC link down (up) from QEMU, as a pulled cable
+#   test                  up, the pair tests with hapair, down; prints the timings
+#   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
+#
+# State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
+# a second QMP monitor, NODE.tty null-modem end), NODE.console.log (everything each console
+# printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces.
+# `test` keeps these logs (and the guests' /var/log/hapair.log) in target/qemu-pair/last-test/.
+set -Eeuo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+BOARD=$REPO/board/qemu-pair
+CACHE=${QEMU_PAIR_CACHE:-$REPO/target/qemu-pair}
+STATE_ROOT=/run/hapair-qemu
+NAME=qp
+BUSYBOX_ONLY=0
+KPKG_PREFIX=linux-image-
+XOVER_PORT=10694
+VIP=192.0.2.100
+T0=$(date +%s.%N)
+
+die() { echo "qemu-pair: $*" >&2; exit 1; }
+log() { printf 'qemu-pair: [%6.1fs] %s\n' "$(elapsed)" "$*" >&2; }
+elapsed() { echo "$(date +%s.%N) - $T0" | bc; }
+now() { date +%s.%N; }
+since() { printf '%.1f' "$(echo "$(now) - $1" | bc)"; }
+usage() { awk '/^# Usage:/,/infrastructure tests/' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+parse_args() {
+    ARGS=()
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
+            --busybox) BUSYBOX_ONLY=1; shift ;;
+            *) ARGS+=("$1"); shift ;;
+        esac
+    done
+    [[ $NAME =~ ^[a-z0-9]{1,12}$ ]] || die "bad --name '$NAME' (1-12 of a-z0-9)"
+    DIR=$STATE_ROOT/$NAME
+}
+
+# --- build ------------------------------------------------------------------------------------
+
+install_packages() {
+    local need=()
+    command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+    dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' ||
+        need+=(busybox-static)
+    command -v cpio >/dev/null || need+=(cpio)
+    command -v depmod >/dev/null || need+=(kmod)
+    command -v socat >/dev/null || need+=(socat)
+    command -v bc >/dev/null || need+=(bc)
+    command -v readelf >/dev/null || need+=(binutils)
+    command -v ip >/dev/null || need+=(iproute2)
+    command -v ping >/dev/null || need+=(iputils-ping)
+    command -v python3 >/dev/null || need+=(python3)
+    [ "${#need[@]}" -eq 0 ] && return 0
+    echo "qemu-pair: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+# kernel_package: the versioned package linux-image-amd64 stands for ("" without apt lists).
+kernel_package() {
+    { apt-cache depends linux-image-amd64 2>/dev/null || true; } |
+        awk '/Depends: linux-image-/ {print $2; exit}'
+}
+
+# The Debian kernel's package files only (the host does not boot it): downloaded once into the
+# cache, unpacked, and its modules.dep made with depmod.
+fetch_kernel() {
+    mkdir -p "$CACHE"
+    if [ ! -f "$CACHE/kernel.version" ]; then
+        local pkg
+        pkg=$(kernel_package)
+        [ -n "$pkg" ] || { apt-get update -qq; pkg=$(kernel_package); }
+        [ -n "$pkg" ] || die "cannot find the package behind linux-image-amd64"
+        rm -rf "$CACHE/kernel" "$CACHE"/*.deb
+        (cd "$CACHE" && apt-get download -qq -o APT::Sandbox::User=root "$pkg") ||
+            die "apt-get download $pkg failed"
+        dpkg -x "$CACHE"/"$pkg"_*.deb "$CACHE/kernel"
+        rm -f "$CACHE"/*.deb
+        depmod -b "$CACHE/kernel" "${pkg#"$KPKG_PREFIX"}"
+        echo "${pkg#"$KPKG_PREFIX"}" >"$CACHE/kernel.version"
+    fi
+    KVER=$(cat "$CACHE/kernel.version")
+    KDIR=$CACHE/kernel/lib/modules/$KVER
+    VMLINUZ=$CACHE/kernel/boot/vmlinuz-$KVER
+    [ -f "$VMLINUZ" ] || die "no $VMLINUZ (remove $CACHE/kernel.version to fetch again)"
+    [ -f "$CACHE/vmlinux-$KVER" ] || extract_vmlinux
+    KERNEL=$VMLINUZ
+    [ -s "$CACHE/vmlinux-$KVER" ] && KERNEL=$CACHE/vmlinux-$KVER
+}
+
+# Unpacking the xz-compressed kernel under TCG takes 10 s or more at every boot and reset.
+# The uncompressed ELF vmlinux, which has a PVH entry note (CONFIG_PVH), is loaded by QEMU
+# directly: the guest starts in the kernel proper. Without the note the bzImage is booted.
+extract_vmlinux() {
+    local out=$CACHE/vmlinux-$KVER
+    python3 - "$VMLINUZ" "$out.new" <<'PY' || { : >"$out"; return 0; }
+import lzma, sys
+data = open(sys.argv[1], "rb").read()
+start = data.find(b"\xfd7zXZ\x00")
+if start < 0:
+    sys.exit(1)
+elf = lzma.LZMADecompressor().decompress(data[start:])
+if elf[:4] != b"\x7fELF":
+    sys.exit(1)
+open(sys.argv[2], "wb").write(elf)
+PY
+    if command -v readelf >/dev/null && readelf -n "$out.new" | grep -q 'type: (0x00000012)'; then
+        mv "$out.new" "$out"
+    else
+        rm -f "$out.new"
+        : >"$out"
+    fi
+}
+
+# A static binary (glibc, crt-static): no loader or libraries needed in the guest. When the
+# toolchain cannot link it statically, the dynamic binary goes in with what ldd names.
+build_hapair() {
+    log "cargo build --release (static, for the guest)"
+    (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build --release --quiet --target x86_64-unknown-linux-gnu --bin hapair)
+    HAPAIR_BIN=$REPO/target/x86_64-unknown-linux-gnu/release/hapair
+}
+
+# modules_for NAME...: the module files NAME need, dependencies first, each once.
+modules_for() {
+    local want=("$@") seen=" " out=()
+    resolve() {
+        local path
+        path=$(awk -v m="/$1.ko" 'index($1, m ":") || $1 ~ ("/" m ":$") {print $1}' \
+            "$KDIR/modules.dep" | head -1)
+        path=${path%:}
+        [ -n "$path" ] || die "module $1 not in $KDIR/modules.dep"
+        case "$seen" in *" $path "*) return ;; esac
+        local dep
+        for dep in $(awk -v p="$path:" '$1 == p {$1 = ""; print}' "$KDIR/modules.dep"); do
+            dep=${dep##*/}
+            resolve "${dep%%.ko*}"
+        done
+        seen="$seen$path "
+        out+=("$path")
+    }
+    local m
+    for m in "${want[@]}"; do resolve "$m"; done
+    printf '%s\n' "${out[@]}"
+}
+
+build_initramfs() {
+    local root=$CACHE/root
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,sbin,usr/sbin,etc/hapair,lib/modules,proc,sys,dev,run,tmp}
+    cp /bin/busybox "$root/bin/busybox"
+    install -m 0755 "$BOARD/init" "$root/init"
+    install -m 0755 "$BOARD/run" "$root/etc/hapair/run"
+    install -m 0644 "$BOARD/hapair.conf" "$root/etc/hapair/hapair.conf"
+    install -m 0755 "$HAPAIR_BIN" "$root/usr/sbin/hapair"
+    if ldd "$HAPAIR_BIN" >/dev/null 2>&1; then
+        local lib
+        for lib in $(ldd "$HAPAIR_BIN" | grep -o '/[^ ]*'); do
+            mkdir -p "$root$(dirname "$lib")"
+            cp -L "$lib" "$root$lib"
+        done
+    fi
+    # One key per build, the same on both nodes; /init installs it with mode 0600.
+    (umask 077; "$HAPAIR_BIN" keygen >"$root/etc/hapair/authkey.in")
+    local path
+    : >"$root/lib/modules/load.list"
+    for path in $(modules_for e1000 i6300esb); do
+        cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
+        echo "${path##*/}" >>"$root/lib/modules/load.list"
+    done
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
+        gzip -1 >"$CACHE/initramfs.cpio.gz.new"
+    mv "$CACHE/initramfs.cpio.gz.new" "$CACHE/initramfs.cpio.gz"
+    log "initramfs: $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)" \
+        "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")"
+}
+
+cmd_build() {
+    install_packages
+    fetch_kernel
+    build_hapair
+    build_initramfs
+}
+
+# --- up / down --------------------------------------------------------------------------------
+
+add_ns() {
+    echo "$1" >>"$DIR/namespaces"   # recorded first, so that a failed up still cleans it
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+}
+
+# The service LAN: bridge br0 in the lab namespace with a tap per VM and the client's veth.
+# The QEMUs themselves run in the lab namespace (their loopback carries the crossover).
+make_lan() {
+    add_ns "$NS_LAB"
+    add_ns "$NS_CLIENT"
+    ip -n "$NS_LAB" link add br0 type bridge
+    ip -n "$NS_LAB" link set br0 up
+    local node
+    for node in alpha beta; do
+        ip -n "$NS_LAB" tuntap add dev "tap-$node" mode tap
+        ip -n "$NS_LAB" link set "tap-$node" master br0 up
+    done
+    ip -n "$NS_LAB" link add client type veth peer name lan0 netns "$NS_CLIENT"
+    ip -n "$NS_LAB" link set client master br0 up
+    ip -n "$NS_CLIENT" addr add 192.0.2.10/24 dev lan0
+    ip -n "$NS_CLIENT" addr add 192.0.2.254/24 dev lan0   # the ping node
+    ip -n "$NS_CLIENT" link set lan0 up
+}
+
+# boot_vm NODE NUMBER XOVER_NETDEV
+boot_vm() {
+    local node=$1 n=$2 xover=$3 append log=$DIR/$1.console.log
+    append="$(cat "$BOARD/$node.cmdline")"
+    [ "$BUSYBOX_ONLY" = 1 ] && append="$append board.hapair=0"
+    : >"$log"
+    ip netns exec "$NS_LAB" qemu-system-x86_64 -name "hq-$NAME-$node" \
+        -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none \
+        -kernel "$KERNEL" -initrd "$CACHE/initramfs.cpio.gz" -append "$append" \
+        -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$log" \
+        -serial chardev:con \
+        -chardev "socket,id=nullmodem,path=$DIR/$node.tty,server=on,wait=off" \
+        -serial chardev:nullmodem \
+        -netdev "tap,id=lan,ifname=tap-$node,script=no,downscript=no" \
+        -device "e1000,netdev=lan,mac=52:54:00:00:0$n:01,addr=0x3" \
+        -netdev "socket,id=xover,$xover" \
+        -device "e1000,netdev=xover,mac=52:54:00:00:0$n:02,addr=0x4" \
+        -device i6300esb,addr=0x5 -action watchdog=reset \
+        -qmp "unix:$DIR/$node.qmp,server=on,wait=off" \
+        -chardev "socket,id=events,path=$DIR/$node.events,server=on,wait=off" \
+        -mon chardev=events,mode=control \
+        -daemonize -pidfile "$DIR/$node.pid"
+    setsid python3 "$BOARD/vmctl.py" events "$DIR/$node.events" "$DIR/$node.events.log" \
+        </dev/null >>"$DIR/$node.events.err" 2>&1 &
+    echo $! >"$DIR/$node-events.pid"
+}
+
+# The null-modem cable: a relay joining the two ttyS1 sockets, so that it can be pulled.
+serial_restore() {
+    [ -f "$DIR/relay.pid" ] && pid_alive "$DIR/relay.pid" && return 0
+    setsid socat "UNIX-CONNECT:$DIR/alpha.tty" "UNIX-CONNECT:$DIR/beta.tty" \
+        </dev/null >>"$DIR/relay.log" 2>&1 &
+    echo $! >"$DIR/relay.pid"
+}
+
+serial_cut() { stop_pid "$DIR/relay.pid"; }
+
+# The client's probe of the VIP: one ping every 200 ms, each answer or miss timestamped.
+start_probe() {
+    ip netns exec "$NS_CLIENT" setsid ping -D -O -i 0.2 -W 0.2 "$VIP" \
+        </dev/null >"$DIR/probe.log" 2>&1 &
+    echo $! >"$DIR/probe.pid"
+}
+
+pid_alive() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -qa -- "$DIR\|$VIP" "/proc/$pid/cmdline"
+}
+
+# Ends the process in the pid file, after checking it is still ours (its command line names
+# this run's directory or the VIP).
+stop_pid() {
+    local file=$1 pid i
+    pid_alive "$file" || { rm -f "$file"; return 0; }
+    pid=$(cat "$file")
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 50); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
+    [ -d "/proc/$pid" ] && kill -9 "$pid" 2>/dev/null
+    rm -f "$file"
+}
+
+cmd_down() {
+    [ -d "$DIR" ] || return 0
+    local f ns
+    for f in probe relay alpha beta alpha-events beta-events; do stop_pid "$DIR/$f.pid"; done
+    if [ -f "$DIR/namespaces" ]; then
+        while read -r ns; do ip netns del "$ns" 2>/dev/null || true; done <"$DIR/namespaces"
+    fi
+    rm -rf "$DIR"
+}
+
+load_env() {
+    [ -f "$DIR/env" ] || die "pair '$NAME' is not up (no $DIR/env)"
+    # shellcheck disable=SC1091
+    . "$DIR/env"
+    fetch_kernel
+}
+
+cmd_up() {
+    cmd_build
+    cmd_down
+    mkdir -p "$DIR"
+    local run
+    run=$(printf '%05d' $$)
+    NS_LAB=hq-$NAME-$run-lab
+    NS_CLIENT=hq-$NAME-$run-client
+    printf 'NS_LAB=%s\nNS_CLIENT=%s\nBUSYBOX_ONLY=%s\n' "$NS_LAB" "$NS_CLIENT" "$BUSYBOX_ONLY" \
+        >"$DIR/env"
+    make_lan
+    BOOT_T0=$(now)
+    boot_vm alpha 1 "listen=127.0.0.1:$XOVER_PORT"
+    boot_vm beta 2 "connect=127.0.0.1:$XOVER_PORT"
+    serial_restore
+    start_probe
+    log "booting alpha (pid $(cat "$DIR/alpha.pid")) and beta (pid $(cat "$DIR/beta.pid"))"
+    wait_shell alpha 90
+    wait_shell beta 90
+    log "both shells answer $(since "$BOOT_T0")s after the start of QEMU"
+}
+
+vm_exec() {
+    local node=$1 timeout=$2
+    shift 2
+    python3 "$BOARD/vmctl.py" exec "$DIR/$node.con" "$timeout" "$*"
+}
+
+# wait_shell NODE SECONDS: until the console shell runs a command.
+wait_shell() {
+    local deadline=$(( $(date +%s) + $2 ))
+    until vm_exec "$1" 3 true >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$deadline" ] || die "$1: no shell on the console within $2 s"
+        sleep 0.5
+    done
+}
+
+# boots NODE: how many boots NODE's console has shown.
+boots() { grep -c 'qemu-pair: boot node=' "$DIR/$1.console.log" || true; }
+
+cmd_status() {
+    [ -f "$DIR/env" ] || { echo "qemu-pair '$NAME': not up"; return 3; }
+    . "$DIR/env"
+    local bad=0 f
+    for f in alpha beta relay probe; do
+        if pid_alive "$DIR/$f.pid"; then
+            echo "$f: running (pid $(cat "$DIR/$f.pid"))"
+        else
+            echo "$f: not running"; bad=1
+        fi
+    done
+    echo "boots: alpha $(boots alpha), beta $(boots beta); namespaces: $NS_LAB $NS_CLIENT"
+    return $bad
+}
+
+# --- main -------------------------------------------------------------------------------------
+
+main() {
+    parse_args "$@"
+    set -- "${ARGS[@]}"
+    [ $# -ge 1 ] || usage
+    [ "$(id -u)" = 0 ] || die "run as root"
+    local cmd=$1
+    shift
+    # A signal ends the script through `exit`, so that the EXIT traps of up and test clean up.
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    case "$cmd" in
+        build) cmd_build ;;
+        up) trap 'rc=$?; [ "$rc" = 0 ] || cmd_down; exit $rc' EXIT; cmd_up ;;
+        down) cmd_down ;;
+        status) cmd_status ;;
+        exec) [ $# -ge 2 ] || usage; load_env; vm_exec "$1" 30 "${@:2}" ;;
+        qmp) [ $# -ge 2 ] || usage; python3 "$BOARD/vmctl.py" qmp "$DIR/$1.qmp" "${@:2}" ;;
+        serial) load_env; case "${1:-}" in cut) serial_cut ;; restore) serial_restore ;;
+            *) usage ;; esac ;;
+        xover) load_env; case "${1:-}" in cut) set_xover off ;; restore) set_xover on ;;
+            *) usage ;; esac ;;
+        test) . "$BOARD/tests.sh"; cmd_test ;;
+        *) usage ;;
+    esac
+}
+
+# set_xover on|off: beta's crossover NIC gets (loses) its link, as a plugged (pulled) cable.
+set_xover() {
+    local up=true
+    [ "$1" = off ] && up=false
+    python3 "$BOARD/vmctl.py" qmp "$DIR/beta.qmp" set_link "{\"name\":\"xover\",\"up\":$up}" \
+        >/dev/null
+}
+
+main "$@"
