@@ -219,6 +219,7 @@ impl Node {
     }
 
     fn decide(&mut self, now: Instant) {
+        self.decide_self_fence();
         if self.decide_maintenance(now) {
             return;
         }
@@ -233,14 +234,22 @@ impl Node {
                 }
                 self.check_release_done();
             }
-            Role::Failed { holding: true } => {
-                let isolated = !self.peer.alive && self.health.has(Health::PING);
-                if self.fence_mode() == FenceMode::Watchdog && (isolated || self.peer_taking_over())
-                {
-                    self.self_fencing = true;
-                }
-            }
             _ => {}
+        }
+    }
+
+    /// Fence watchdog: a node that holds resources in any role (failed and maintenance too)
+    /// and learns that the peer is taking over, or that it is isolated from the peer and every
+    /// ping node, stops petting its watchdog until it holds nothing. Maintenance does not
+    /// suspend this: the peer cannot know about it.
+    fn decide_self_fence(&mut self) {
+        let isolated = !self.peer.alive && self.health.has(Health::PING);
+        let threatened = isolated || self.peer_taking_over();
+        if self.fence_mode() == FenceMode::Watchdog && self.role.holds() && threatened {
+            if !self.self_fencing {
+                info!("self-fencing in {:?} (isolated: {isolated})", self.role);
+            }
+            self.self_fencing = true;
         }
     }
 
@@ -252,11 +261,14 @@ impl Node {
             Role::Fencing if want && !self.fence_running => Role::Maintenance { holding: false },
             Role::Active if want && self.pending.is_none() => Role::Maintenance { holding: true },
             Role::Failed { holding } if want => Role::Maintenance { holding },
+            // Leaving maintenance over a whole group: manage (monitor) it again. Over part of
+            // one (it began after a failed stop): back to failed, `cleanup` stops it.
             Role::Maintenance { holding: true } if !want => {
+                let whole = self.resources.iter().all(|r| r.may_run());
                 for r in self.resources.iter_mut().filter(|r| r.may_run()) {
-                    r.state = ResourceState::Running;
+                    r.state = if whole { ResourceState::Running } else { ResourceState::Failed };
                 }
-                Role::Active
+                if whole { Role::Active } else { Role::Failed { holding: true } }
             }
             Role::Maintenance { holding: false } if !want => Role::Standby,
             _ => return false,
@@ -274,12 +286,10 @@ impl Node {
             if self.is_home() {
                 self.arbitrate(now);
             }
-        } else if self.me_can_run() {
-            if self.peer.left {
-                self.take_over(now, Reason::PeerLeft);
-            } else {
-                self.transition(now, Role::Fencing, Reason::PeerDead);
-            }
+        } else if self.me_can_run() && self.peer.left {
+            self.take_over(now, Reason::PeerLeft);
+        } else if self.me_can_run() && self.peer_surely_dead(now) {
+            self.transition(now, Role::Fencing, Reason::PeerDead);
         }
     }
 
@@ -347,22 +357,30 @@ impl Node {
     }
 
     fn enter_fencing(&mut self, now: Instant) {
-        #[cfg(feature = "sim")]
-        if self.params.sim_skip_fence_wait {
+        if self.skip_fence_wait() {
             self.timers.set(Timer::FenceWait, now);
             return;
         }
         match self.fence_mode() {
             FenceMode::None => self.timers.set(Timer::FenceWait, now),
             FenceMode::Watchdog => {
-                let since = self.peer.last_heard.unwrap_or(self.created);
-                self.timers.set(Timer::FenceWait, since + self.watchdog_fence_wait());
+                self.timers.set(Timer::FenceWait, self.fence_wait_due());
             }
             FenceMode::External => {
                 self.fence_attempts = 0;
                 self.run_fence();
             }
         }
+    }
+
+    #[cfg(feature = "sim")]
+    fn skip_fence_wait(&self) -> bool {
+        self.params.sim_skip_fence_wait
+    }
+
+    #[cfg(not(feature = "sim"))]
+    fn skip_fence_wait(&self) -> bool {
+        false
     }
 
     fn run_fence(&mut self) {
@@ -508,7 +526,12 @@ impl Node {
             }
             Timer::FenceWait if self.role == Role::Fencing => {
                 self.update_liveness(now);
-                if !self.peer.alive && self.me_can_run() {
+                let due = self.fence_wait_due();
+                let skip = self.skip_fence_wait();
+                if self.fence_mode() == FenceMode::Watchdog && now < due && !skip {
+                    // We stalled meanwhile: the peer's silence counts again from our waking.
+                    self.timers.set(Timer::FenceWait, due);
+                } else if !self.peer.alive && self.me_can_run() {
                     self.take_over(now, Reason::FenceWaitOver);
                 }
             }

@@ -61,16 +61,22 @@
 //!
 //! # The fence-watchdog margin
 //!
-//! With `fence watchdog`, a survivor takes over `W + M` after it last heard the peer, where
-//! `W` is the larger of the peer's advertised watchdog timeout and our own, and the margin
-//! `M = 2 x deadtime + the longest link send interval + keepalive`. Why: the peer, if still
-//! up and holding, learns it is cut off either by our `FLAG_TAKING_OVER` (sent from
-//! `deadtime` after we last heard it, so it arrives within one send interval plus one-way delay
-//! when any link still carries our frames) or, when it hears nothing from us and reaches no
-//! ping node, by its own deadtime; either way it stops petting by `2 x deadtime + interval +
-//! delay` after our last frame from it, and its watchdog resets it within `W` after that.
-//! The margin assumes one-way delay under one keepalive. A node that reaches a ping node and
-//! hears nothing from us keeps the group: that is the residual case of SPEC §3 S2.
+//! With `fence watchdog`, a survivor enters `Fencing` only after `deadtime` of silence, from
+//! then on advertises `FLAG_TAKING_OVER`, and takes over `W + M` after it entered `Fencing`
+//! (or woke from a stall of its own, whichever is later). `W` is the larger of the peer's
+//! advertised watchdog timeout and our own; the margin is
+//! `M = deadtime + 2 x the longest link send interval + 2 x keepalive`.
+//! Why: a peer that is still up and holding learns that we take over either from our flag,
+//! within one send interval plus one-way delay when any link still carries our frames, or,
+//! when nothing of ours reaches it and it reaches no ping node, from its own deadtime, which
+//! starts at most one send interval plus delay after we entered `Fencing` (a later frame of
+//! ours would carry the flag). Either way it stops petting within `deadtime + interval +
+//! delay` of our entering `Fencing`, and its watchdog resets it within `W` after that. The
+//! second interval and keepalive cover a stall of the peer's loop shorter than the stall
+//! detector (`keepalive + interval`) and one-way delay, assumed under one keepalive.
+//! A node that stalls longer restarts its own wait on waking: the peer's silence only counts
+//! while we listen. A node that reaches a ping node and hears nothing from us keeps the
+//! group: that is the residual case of SPEC §3 S2.
 //!
 //! # Rules decided here
 //!

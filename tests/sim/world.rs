@@ -610,7 +610,9 @@ impl World {
     fn happen(&mut self, h: Happening) -> Result<(), String> {
         tr!(self, "HAPPENS {h:?}");
         match h {
-            Happening::Boot(n) => self.boot(n),
+            // The first boot only: later ones follow a power-off (`Ev::PowerOn`, `Ev::Reboot`).
+            Happening::Boot(n) if self.nodes[n].incarnation == 0 => self.boot(n),
+            Happening::Boot(_) => Ok(()),
             Happening::Crash(n, d) => {
                 self.note_death(n);
                 self.power_off(n, self.now + d);
@@ -1007,7 +1009,11 @@ impl World {
     fn check_now(&mut self) -> Result<(), String> {
         self.wake_hung()?;
         for n in 0..2 {
-            let runs = self.runs(n);
+            // For L2 a hung node's frozen role counts too: it says so when it wakes.
+            let runs = self.nodes[n]
+                .core
+                .as_ref()
+                .is_some_and(|c| matches!(c.role(), Role::Starting | Role::Active));
             let fencing = self.nodes[n].core.as_ref().is_some_and(|c| c.role() == Role::Fencing);
             if runs {
                 self.nodes[n].last_runs_at = Some(self.now);
@@ -1084,7 +1090,11 @@ impl World {
             Reason::AdminStandby => my.is_some_and(|c| c.intent() == hapair::wire::Intent::Standby),
             Reason::PeerRequested => true, // the peer's intent, possibly since changed
             Reason::Failback => self.cfg.auto_failback && peer == 0,
-            Reason::Health => !self.nodes[n].health.is_ok(),
+            Reason::Health => {
+                !self.nodes[n].health.is_ok()
+                    || (self.nodes[n].resource_failures > 0
+                        && my.is_some_and(|c| c.advertised_health().has(Health::RESTARTS)))
+            }
             Reason::Restart | Reason::RestartsExhausted => self.nodes[n].resource_failures > 0,
             Reason::Shutdown => self.nodes[n].shutdown_requested,
             Reason::Cleanup => true,
@@ -1152,6 +1162,9 @@ impl World {
                     if self.nodes[n].petting {
                         self.nodes[n].watchdog_fires = None;
                     }
+                    // Health changed while it slept: the sensors are read again on waking.
+                    let health = self.nodes[n].health;
+                    self.input(n, Input::Health(health))?;
                     let deferred = std::mem::take(&mut self.nodes[n].deferred);
                     for d in deferred {
                         match d {
@@ -1159,9 +1172,6 @@ impl World {
                             Deferred::Fence(ok) => self.deliver_fence(n, ok)?,
                         }
                     }
-                    // Health changed while it slept: the sensors are read again on waking.
-                    let health = self.nodes[n].health;
-                    self.input(n, Input::Health(health))?;
                 }
             }
         }
