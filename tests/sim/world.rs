@@ -65,7 +65,7 @@ pub struct Config {
     /// Resource action durations (min, max) and fence duration (min, max).
     pub action_ms: (u64, u64),
     pub fence_ms: (u64, u64),
-    /// The second node boots this much later.
+    /// The second node boots this much later (`Duration::MAX`: never).
     pub second_boot: Duration,
     /// Test-only knob: take over without fencing.
     pub skip_fence: bool,
