@@ -317,8 +317,9 @@ impl Node {
         }
     }
 
-    /// Preference: a standing `takeover` intent, then a healthy node (home first), then any
-    /// node that may run the group (home first).
+    /// Preference: a standing `takeover` intent (unless it would pass over a healthy node for
+    /// an unhealthy one: health wins, as in `handover_reason`), then a healthy node (home
+    /// first), then any node that may run the group (home first).
     fn preferred(&self) -> Option<Choice> {
         let me = self.me_can_run();
         let peer = self.peer_can_run();
@@ -326,9 +327,9 @@ impl Node {
         let peer_intent = self.peer_payload().map_or(Intent::None, |p| p.intent);
         let me_healthy = me && self.advertised_health().is_ok();
         let peer_healthy = peer && peer_health.is_ok();
-        if me && self.intent == Intent::Takeover {
+        if me && self.intent == Intent::Takeover && (me_healthy || !peer_healthy) {
             Some(Choice::Me)
-        } else if peer && peer_intent == Intent::Takeover {
+        } else if peer && peer_intent == Intent::Takeover && (peer_healthy || !me_healthy) {
             Some(Choice::Peer)
         } else if me_healthy {
             Some(Choice::Me)

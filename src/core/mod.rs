@@ -97,7 +97,22 @@
 //!   means the peer restarted: everything known about it is forgotten and `PeerRestarted` is
 //!   notified (what it ran was freed by its reboot).
 //! - Maintenance is entered from a stable state (standby, active, failed); asked for during a
-//!   start or stop, it begins when that finishes. Leaving it re-monitors what was held.
+//!   start or stop, it begins when that finishes. Leaving it over a whole group goes back to
+//!   `active` and monitors everything again; over part of one (maintenance began after a failed
+//!   stop) it goes back to `failed`. Maintenance does not suspend the fence-watchdog
+//!   self-fence: the peer cannot know about it.
+//! - Health wins over an admin request: a `takeover` intent does not move the group from a
+//!   healthy node to an unhealthy one.
+//! - Frames overtake each other across links. A frame whose epoch is older than the last one
+//!   seen from the peer still proves the peer alive but does not replace what we believe of
+//!   its state.
+//! - Stalls: a gap between two inputs longer than `keepalive` plus the slowest link's send
+//!   interval means this node itself stalled (the loop wakes at least that often). The peer's
+//!   silence then counts again from the end of the stall, for liveness and for the
+//!   fence-watchdog wait: we did not listen meanwhile.
+//! - Fence `None`: the takeover happens as soon as the peer is dead; the reason is still
+//!   called `FenceWaitOver`.
+//! - Time must not go backwards between calls (asserted: the event loop guarantees it).
 #![forbid(unsafe_code)]
 
 pub mod failover;
