@@ -336,6 +336,28 @@ pub struct Change {
     pub reason: Reason,
 }
 
+/// Counts of interesting things a run went through.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Coverage {
+    pub failovers: u64,
+    pub handovers: u64,
+    pub split_brains: u64,
+    pub fences: u64,
+    pub l1_checked: u64,
+    pub s2_excused: u64,
+}
+
+impl Coverage {
+    pub fn add(&mut self, o: Coverage) {
+        self.failovers += o.failovers;
+        self.handovers += o.handovers;
+        self.split_brains += o.split_brains;
+        self.fences += o.fences;
+        self.l1_checked += o.l1_checked;
+        self.s2_excused += o.s2_excused;
+    }
+}
+
 struct L1Watch {
     since: Instant,
     deadline: Instant,
@@ -363,6 +385,8 @@ pub struct World {
     l1_disturbed: bool,
     pub steps: u64,
     pub notifies: u64,
+    /// What the run exercised (so a test can insist that the simulator covers the ground).
+    pub coverage: Coverage,
     outputs: Vec<Output>,
 }
 
@@ -419,6 +443,7 @@ impl World {
             l1_disturbed: false,
             steps: 0,
             notifies: 0,
+            coverage: Coverage::default(),
             outputs: Vec::with_capacity(64),
             cfg,
         };
@@ -793,8 +818,13 @@ impl World {
             Output::Notify { event, detail } => {
                 self.notifies += 1;
                 tr!(self, "node {n}: notify {event:?} {detail:?}");
-                if event == Event::Stopping {
-                    self.check_l2(n, detail)?;
+                match event {
+                    Event::Stopping => self.check_l2(n, detail)?,
+                    Event::Failover => self.coverage.failovers += 1,
+                    Event::Handover => self.coverage.handovers += 1,
+                    Event::SplitBrain => self.coverage.split_brains += 1,
+                    Event::Fenced => self.coverage.fences += 1,
+                    _ => {}
                 }
                 Ok(())
             }
@@ -993,6 +1023,9 @@ impl World {
                         self.runs(n)
                             && self.nodes[n].core.as_ref().is_some_and(|c| c.role() == Role::Active)
                     });
+                if !self.l1_disturbed {
+                    self.coverage.l1_checked += 1;
+                }
                 if !ok {
                     return Err(format!(
                         "L1: the active node died at {}, node {} is not active by {}",
@@ -1066,6 +1099,7 @@ impl World {
                 + self.cfg.group_action_time().saturating_mul(2);
             self.overlap_excused = self.cfg.fence == FenceMode::Watchdog
                 && self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= horizon);
+            self.coverage.s2_excused += u64::from(self.overlap_excused);
         }
         if self.overlap_excused {
             return Ok(());
