@@ -968,6 +968,53 @@ mod tests {
         assert!(node.petting_allowed());
     }
 
+    /// One pseudo-random input of any kind, with out-of-range indexes and peers included.
+    fn feed_random(node: &mut Node, t: Instant, r: u64, seq: u64) {
+        match r % 7 {
+            0 | 1 => {
+                let payload = Payload {
+                    kind: [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving]
+                        [r as usize % 4],
+                    state: [GroupState::Standby, GroupState::Active, GroupState::Failed]
+                        [(r >> 8) as usize % 3],
+                    health: Health((r >> 16) as u16),
+                    intent: Intent::None,
+                    flags: (r >> 32) as u8,
+                    epoch: (r >> 40) as u32 % 8,
+                    watchdog_timeout_ms: (r >> 44) as u32,
+                    config_digest: [0; 8],
+                };
+                let link = (r >> 52) as u8 % 3;
+                let sender = (r >> 50) as u8 % 3;
+                let repr = Repr { sender, incarnation: r % 3, seq, link, payload };
+                node.handle_input(t, Input::Frame { link, frame: &Authentic::new(repr) });
+            }
+            2 => node.handle_input(t, Input::Timeout),
+            3 => {
+                let action = [Action::Start, Action::Stop, Action::Monitor][(r >> 20) as usize % 3];
+                let outcome =
+                    [Outcome::Ok, Outcome::Failed(1), Outcome::NotRunning][(r >> 24) as usize % 3];
+                let index = (r >> 28) as u8 % 3;
+                let elapsed = Duration::ZERO;
+                node.handle_input(t, Input::ResourceResult { index, action, outcome, elapsed });
+            }
+            4 => node.handle_input(t, Input::FenceResult { ok: r & 256 != 0 }),
+            5 => node.handle_input(t, Input::Health(Health((r >> 9) as u16 & 0x3f))),
+            _ => {
+                let admin = [
+                    Admin::Standby,
+                    Admin::Online,
+                    Admin::Takeover,
+                    Admin::MaintenanceOn,
+                    Admin::MaintenanceOff,
+                    Admin::Cleanup(None),
+                    Admin::Cleanup(Some(9)),
+                ][(r >> 12) as usize % 7];
+                node.handle_input(t, Input::Admin(admin));
+            }
+        }
+    }
+
     #[test]
     fn no_input_sequence_panics() {
         let mut seed = 0x1234_5678_u64;
@@ -982,74 +1029,22 @@ mod tests {
             let mut now = 0;
             for seq in 0..300 {
                 now += next() % 400;
-                let r = next();
-                let payload = Payload {
-                    kind: [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving]
-                        [r as usize % 4],
-                    state: [GroupState::Standby, GroupState::Active, GroupState::Failed]
-                        [(r >> 8) as usize % 3],
-                    health: Health((r >> 16) as u16),
-                    intent: Intent::None,
-                    flags: (r >> 32) as u8,
-                    epoch: (r >> 40) as u32 % 8,
-                    watchdog_timeout_ms: (r >> 44) as u32,
-                    config_digest: [0; 8],
-                };
-                let input_kind = r % 7;
-                let t = ms(now);
-                match input_kind {
-                    0 | 1 => {
-                        let repr = Repr {
-                            sender: (r >> 50) as u8 % 3,
-                            incarnation: r % 3,
-                            seq,
-                            link: (r >> 52) as u8 % 3,
-                            payload,
-                        };
-                        let authentic = Authentic::new(repr);
-                        node.handle_input(
-                            t,
-                            Input::Frame { link: (r >> 52) as u8 % 3, frame: &authentic },
-                        );
-                    }
-                    2 => node.handle_input(t, Input::Timeout),
-                    3 => {
-                        let action =
-                            [Action::Start, Action::Stop, Action::Monitor][(r >> 20) as usize % 3];
-                        let outcome = [Outcome::Ok, Outcome::Failed(1), Outcome::NotRunning]
-                            [(r >> 24) as usize % 3];
-                        node.handle_input(
-                            t,
-                            Input::ResourceResult {
-                                index: (r >> 28) as u8 % 3,
-                                action,
-                                outcome,
-                                elapsed: Duration::ZERO,
-                            },
-                        );
-                    }
-                    4 => node.handle_input(t, Input::FenceResult { ok: r & 256 != 0 }),
-                    5 => node.handle_input(t, Input::Health(Health((r >> 9) as u16 & 0x3f))),
-                    _ => {
-                        let admin = [
-                            Admin::Standby,
-                            Admin::Online,
-                            Admin::Takeover,
-                            Admin::MaintenanceOn,
-                            Admin::MaintenanceOff,
-                            Admin::Cleanup(None),
-                            Admin::Cleanup(Some(9)),
-                        ][(r >> 12) as usize % 7];
-                        node.handle_input(t, Input::Admin(admin));
-                    }
-                }
-                let out = drain(&mut node, t);
+                feed_random(&mut node, ms(now), next(), seq);
+                let out = drain(&mut node, ms(now));
+                // Only the one configured link (index 0) is ever addressed.
                 assert!(out.iter().all(
                     |o| !matches!(o, Output::Transmit { link: LinkSel::One(l), .. } if *l > 0)
                 ));
             }
             node.handle_input(ms(now + 1), Input::Shutdown);
-            drain(&mut node, ms(now + 1));
+            let out = drain(&mut node, ms(now + 1));
+            assert!(
+                node.role() == Role::Exited
+                    || out
+                        .iter()
+                        .any(|o| matches!(o, Output::ResourceAction { action: Action::Stop, .. }))
+                    || node.holds()
+            );
         }
     }
 }

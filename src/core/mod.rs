@@ -122,7 +122,7 @@ pub mod resources;
 pub mod time;
 pub mod timer;
 
-pub use failover::{Reason, Role};
+pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
 pub use resources::{ResourceState, ResourceStatus};
