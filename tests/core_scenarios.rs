@@ -47,7 +47,8 @@ fn cfg(fence: FenceMode, secs: u64) -> Config {
     c
 }
 
-/// Both boot at 0; the home node hears its peer after one delay and, as arbiter, starts.
+/// Both boot at 0 and hear each other at 5 ms; the home node arbitrates once the peer's
+/// frame says it hears the home node too (one round trip), and starts.
 #[test]
 fn cold_start_of_both_elects_home() {
     check(
@@ -55,8 +56,9 @@ fn cold_start_of_both_elects_home() {
         &[],
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
         ],
     );
 }
@@ -85,8 +87,9 @@ fn planned_handover_starts_on_release_not_deadtime() {
         &[(2000, Happening::Admin(0, Admin::Standby))],
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
             (2000, 0, STOPPING_HANDOVER, R::AdminStandby),
             (2200, 0, Standby, R::Stopped),
             (2205, 1, Starting, R::Granted),
@@ -95,7 +98,7 @@ fn planned_handover_starts_on_release_not_deadtime() {
     );
 }
 
-/// Node 0 crashes at 2 s: its last frame arrives at 1.91 s, deadtime makes it dead at 2.41 s,
+/// Node 0 crashes at 2 s: its last frame arrives at 1.915 s, deadtime: dead at 2.415 s,
 /// the fence takes 500 ms. Node 0 is back at 3 s; with auto_failback the group returns home
 /// as soon as node 1 finished starting it.
 #[test]
@@ -107,15 +110,16 @@ fn failback_with_auto_failback_on() {
         &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
-            (2410, 1, Fencing, R::PeerDead),
-            (2910, 1, Starting, R::Fenced),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2915, 1, Starting, R::Fenced),
             (3010, 0, Standby, R::PeerHeard),
-            (3110, 1, STOPPING_HANDOVER, R::Failback),
-            (3310, 1, Standby, R::Stopped),
-            (3315, 0, Starting, R::Granted),
-            (3515, 0, Active, R::Started),
+            (3115, 1, STOPPING_HANDOVER, R::Failback),
+            (3315, 1, Standby, R::Stopped),
+            (3320, 0, Starting, R::Granted),
+            (3520, 0, Active, R::Started),
         ],
     );
 }
@@ -129,12 +133,13 @@ fn no_failback_with_auto_failback_off() {
         &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
-            (2410, 1, Fencing, R::PeerDead),
-            (2910, 1, Starting, R::Fenced),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2915, 1, Starting, R::Fenced),
             (3010, 0, Standby, R::PeerHeard),
-            (3110, 1, Active, R::Started),
+            (3115, 1, Active, R::Started),
         ],
     );
 }
@@ -155,13 +160,14 @@ fn both_active_after_heal_non_home_releases() {
         &script,
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
-            (2410, 1, Fencing, R::PeerDead),
-            (2410, 1, Starting, R::FenceWaitOver),
-            (2610, 1, Active, R::Started),
-            (5020, 1, STOPPING_STANDBY, R::SplitBrain),
-            (5220, 1, Standby, R::Stopped),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2415, 1, Starting, R::FenceWaitOver),
+            (2615, 1, Active, R::Started),
+            (5025, 1, STOPPING_STANDBY, R::SplitBrain),
+            (5225, 1, Standby, R::Stopped),
         ],
     );
 }
@@ -176,22 +182,23 @@ fn restart_limit_exhaustion_hands_over() {
         &script,
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
-            (2505, 0, STOPPING_RESTART, R::Restart),
-            (2705, 0, Starting, R::Restart),
-            (2805, 0, STOPPING_RESTART, R::Restart),
-            (2905, 0, Starting, R::Restart),
-            (3005, 0, STOPPING_GIVEUP, R::RestartsExhausted),
-            (3105, 0, Standby, R::Stopped),
-            (3110, 1, Starting, R::Granted),
-            (3310, 1, Active, R::Started),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2510, 0, STOPPING_RESTART, R::Restart),
+            (2710, 0, Starting, R::Restart),
+            (2810, 0, STOPPING_RESTART, R::Restart),
+            (2910, 0, Starting, R::Restart),
+            (3010, 0, STOPPING_GIVEUP, R::RestartsExhausted),
+            (3110, 0, Standby, R::Stopped),
+            (3115, 1, Starting, R::Granted),
+            (3315, 1, Active, R::Started),
         ],
     );
 }
 
 /// The active node hangs at 2 s (its 2 s watchdog resets it at 4 s). The survivor enters
-/// Fencing at 2.41 s and waits W + M = 2 s + (500 + 2 x 200 + 2 x 100) ms = 3.1 s.
+/// Fencing at 2.415 s and waits W + M = 2 s + (500 + 2 x 200 + 2 x 100) ms = 3.1 s.
 #[test]
 fn peer_hang_with_watchdog_fencing() {
     let script = [(2000, Happening::Hang(0, Duration::from_secs(10)))];
@@ -200,11 +207,12 @@ fn peer_hang_with_watchdog_fencing() {
         &script,
         &[
             (5, 1, Standby, R::PeerHeard),
-            (5, 0, Starting, R::Elected),
-            (205, 0, Active, R::Started),
-            (2410, 1, Fencing, R::PeerDead),
-            (5510, 1, Starting, R::FenceWaitOver),
-            (5710, 1, Active, R::Started),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (5515, 1, Starting, R::FenceWaitOver),
+            (5715, 1, Active, R::Started),
             (6010, 0, Standby, R::PeerHeard),
         ],
     );

@@ -8,7 +8,7 @@ use super::node::Node;
 use super::resources::ResourceState;
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Action, Detail, Event, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
+use super::{Action, Detail, Event, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
 use crate::wire::{GroupState, Health, Intent, Kind};
 
 /// The group's state on this node.
@@ -307,7 +307,8 @@ impl Node {
 
     /// The home node, holding nothing, with a live peer that holds nothing: choose who runs.
     fn arbitrate(&mut self, now: Instant) {
-        if self.peer_holds() || self.peer_taking_over() {
+        let hears_us = self.peer_payload().is_some_and(|p| p.flags & FLAG_PEER_ALIVE != 0);
+        if self.peer_holds() || self.peer_taking_over() || !hears_us {
             return;
         }
         match self.preferred() {
@@ -756,7 +757,9 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Admin, FLAG_HOLDING, Input, LinkParams, LinkSel, Params, RestartLimit};
+    use crate::core::{
+        Admin, FLAG_HOLDING, FLAG_PEER_ALIVE, Input, LinkParams, LinkSel, Params, RestartLimit,
+    };
     use crate::wire::{Authentic, Payload, Repr};
 
     fn ms(n: u64) -> Instant {
@@ -863,8 +866,9 @@ mod tests {
     fn active_home(fence: FenceMode) -> Node {
         let mut node = Node::new(params(0, fence), ms(0));
         drain(&mut node, ms(0));
-        let out =
-            frame(&mut node, ms(10), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
+        // The peer hears us: the home node may arbitrate.
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        let out = frame(&mut node, ms(10), 1, hears_us);
         assert_eq!(node.role(), Role::Starting);
         assert_eq!(action(&out), Some((0, Action::Start)));
         ok(&mut node, ms(11), 0, Action::Start);
@@ -919,6 +923,17 @@ mod tests {
         frame(&mut node, ms(6), 2, old);
         assert_eq!(node.role(), Role::Starting);
         assert_eq!(node.counters().split_brains, 0);
+    }
+
+    #[test]
+    fn home_arbitrates_only_when_the_peer_hears_it() {
+        let mut node = Node::new(params(0, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        frame(&mut node, ms(5), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
+        assert_eq!(node.role(), Role::Standby, "one-way: the peer may not hear us");
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        frame(&mut node, ms(10), 2, hears_us);
+        assert_eq!((node.role(), node.reason()), (Role::Starting, Reason::Elected));
     }
 
     #[test]

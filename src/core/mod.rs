@@ -33,7 +33,8 @@
 //!   (the peer stopped the group first, or holds nothing and chose us);
 //! - as the *arbiter*, when both nodes are alive and neither holds the group: the `home` node
 //!   is the arbiter and either starts itself or grants the peer with a `Release`; the
-//!   non-home node never starts on its own while it hears the home node;
+//!   non-home node never starts on its own while it hears the home node; the home node
+//!   arbitrates only when the peer's frames say they hear it (`FLAG_PEER_ALIVE`);
 //! - when the peer is dead (no valid frame on any link for `deadtime`), after fencing: fence
 //!   `External` needs a successful fence result (retried with backoff, a keepalive doubling up
 //!   to 8 x deadtime); fence `Watchdog` waits the watchdog margin (below); fence `None`
@@ -56,6 +57,10 @@
 //!   the group". A holder that receives it (so its own frames are lost one way) releases the
 //!   group at once, and with `fence watchdog` also stops petting the watchdog until it holds
 //!   nothing.
+//! - `FLAG_PEER_ALIVE` (bit 2): "I hear you". The home node arbitrates (starts the group
+//!   itself or grants it) only when the peer's last frame carries it: only over a two-way
+//!   connection, so a peer that cannot hear us (and may take over because we said `Leaving`
+//!   or went silent) never finds the group started behind its back.
 //!
 //! Other bits are reserved and ignored.
 //!
@@ -135,6 +140,8 @@ use time::{Duration, Instant};
 pub const FLAG_HOLDING: u8 = 1 << 0;
 /// The sender hears nothing from the receiver and is fencing it to take the group.
 pub const FLAG_TAKING_OVER: u8 = 1 << 1;
+/// The sender hears the receiver (the receiver's current incarnation is alive to it).
+pub const FLAG_PEER_ALIVE: u8 = 1 << 2;
 
 /// How a dead peer is made safe before a takeover (`fence` in the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

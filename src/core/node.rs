@@ -11,8 +11,8 @@ use super::resources::{ResourceStatus, RestartWindow};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
-    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_TAKING_OVER, FenceMode, Input, LinkSel,
-    Output, Params,
+    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
+    Input, LinkSel, Output, Params,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -243,6 +243,9 @@ impl Node {
         }
         if self.role == Role::Fencing {
             flags |= FLAG_TAKING_OVER;
+        }
+        if self.peer.alive {
+            flags |= FLAG_PEER_ALIVE;
         }
         Payload {
             kind,
