@@ -36,9 +36,11 @@ fn every_seed_keeps_the_guarantees() {
     let first = env_u64("SIM_FIRST_SEED").unwrap_or(0);
     let started = WallClock::now();
     let mut steps = 0;
+    let mut coverage = world::Coverage::default();
     for seed in first..first + seeds {
         let (result, world) = run_seed(Config::random(seed), false);
         steps += world.steps;
+        coverage.add(world.coverage);
         if let Err(violation) = result {
             panic!(
                 "seed {seed}: {violation}\nreplay: SIM_SEED={seed} cargo test --test sim -- \
@@ -51,6 +53,12 @@ fn every_seed_keeps_the_guarantees() {
         "{seeds} seeds x 60 s simulated, {steps} steps, {secs:.1} s: {:.0} seeds/s",
         seeds as f64 / secs
     );
+    println!("{coverage:?}");
+    // The seeds must exercise what the checks are about, or passing them proves little.
+    if seeds >= 1000 {
+        assert!(coverage.failovers > 0 && coverage.handovers > 0 && coverage.fences > 0);
+        assert!(coverage.split_brains > 0 && coverage.l1_checked > 0);
+    }
 }
 
 /// The simulator finds a real bug: with the fence wait switched off (a test-only knob), some

@@ -8,7 +8,7 @@ use super::node::Node;
 use super::resources::ResourceState;
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Action, Detail, Event, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
+use super::{Action, Detail, Event, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
 use crate::wire::{GroupState, Health, Intent, Kind};
 
 /// The group's state on this node.
@@ -219,6 +219,7 @@ impl Node {
     }
 
     fn decide(&mut self, now: Instant) {
+        self.decide_self_fence();
         if self.decide_maintenance(now) {
             return;
         }
@@ -233,14 +234,22 @@ impl Node {
                 }
                 self.check_release_done();
             }
-            Role::Failed { holding: true } => {
-                let isolated = !self.peer.alive && self.health.has(Health::PING);
-                if self.fence_mode() == FenceMode::Watchdog && (isolated || self.peer_taking_over())
-                {
-                    self.self_fencing = true;
-                }
-            }
             _ => {}
+        }
+    }
+
+    /// Fence watchdog: a node that holds resources in any role (failed and maintenance too)
+    /// and learns that the peer is taking over, or that it is isolated from the peer and every
+    /// ping node, stops petting its watchdog until it holds nothing. Maintenance does not
+    /// suspend this: the peer cannot know about it.
+    fn decide_self_fence(&mut self) {
+        let isolated = !self.peer.alive && self.health.has(Health::PING);
+        let threatened = isolated || self.peer_taking_over();
+        if self.fence_mode() == FenceMode::Watchdog && self.role.holds() && threatened {
+            if !self.self_fencing {
+                info!("self-fencing in {:?} (isolated: {isolated})", self.role);
+            }
+            self.self_fencing = true;
         }
     }
 
@@ -252,11 +261,14 @@ impl Node {
             Role::Fencing if want && !self.fence_running => Role::Maintenance { holding: false },
             Role::Active if want && self.pending.is_none() => Role::Maintenance { holding: true },
             Role::Failed { holding } if want => Role::Maintenance { holding },
+            // Leaving maintenance over a whole group: manage (monitor) it again. Over part of
+            // one (it began after a failed stop): back to failed, `cleanup` stops it.
             Role::Maintenance { holding: true } if !want => {
+                let whole = self.resources.iter().all(|r| r.may_run());
                 for r in self.resources.iter_mut().filter(|r| r.may_run()) {
-                    r.state = ResourceState::Running;
+                    r.state = if whole { ResourceState::Running } else { ResourceState::Failed };
                 }
-                Role::Active
+                if whole { Role::Active } else { Role::Failed { holding: true } }
             }
             Role::Maintenance { holding: false } if !want => Role::Standby,
             _ => return false,
@@ -274,12 +286,10 @@ impl Node {
             if self.is_home() {
                 self.arbitrate(now);
             }
-        } else if self.me_can_run() {
-            if self.peer.left {
-                self.take_over(now, Reason::PeerLeft);
-            } else {
-                self.transition(now, Role::Fencing, Reason::PeerDead);
-            }
+        } else if self.me_can_run() && self.peer.left {
+            self.take_over(now, Reason::PeerLeft);
+        } else if self.me_can_run() && self.peer_surely_dead(now) {
+            self.transition(now, Role::Fencing, Reason::PeerDead);
         }
     }
 
@@ -297,7 +307,8 @@ impl Node {
 
     /// The home node, holding nothing, with a live peer that holds nothing: choose who runs.
     fn arbitrate(&mut self, now: Instant) {
-        if self.peer_holds() || self.peer_taking_over() {
+        let hears_us = self.peer_payload().is_some_and(|p| p.flags & FLAG_PEER_ALIVE != 0);
+        if self.peer_holds() || self.peer_taking_over() || !hears_us {
             return;
         }
         match self.preferred() {
@@ -307,8 +318,9 @@ impl Node {
         }
     }
 
-    /// Preference: a standing `takeover` intent, then a healthy node (home first), then any
-    /// node that may run the group (home first).
+    /// Preference: a standing `takeover` intent (unless it would pass over a healthy node for
+    /// an unhealthy one: health wins, as in `handover_reason`), then a healthy node (home
+    /// first), then any node that may run the group (home first).
     fn preferred(&self) -> Option<Choice> {
         let me = self.me_can_run();
         let peer = self.peer_can_run();
@@ -316,9 +328,9 @@ impl Node {
         let peer_intent = self.peer_payload().map_or(Intent::None, |p| p.intent);
         let me_healthy = me && self.advertised_health().is_ok();
         let peer_healthy = peer && peer_health.is_ok();
-        if me && self.intent == Intent::Takeover {
+        if me && self.intent == Intent::Takeover && (me_healthy || !peer_healthy) {
             Some(Choice::Me)
-        } else if peer && peer_intent == Intent::Takeover {
+        } else if peer && peer_intent == Intent::Takeover && (peer_healthy || !me_healthy) {
             Some(Choice::Peer)
         } else if me_healthy {
             Some(Choice::Me)
@@ -347,22 +359,30 @@ impl Node {
     }
 
     fn enter_fencing(&mut self, now: Instant) {
-        #[cfg(feature = "sim")]
-        if self.params.sim_skip_fence_wait {
+        if self.skip_fence_wait() {
             self.timers.set(Timer::FenceWait, now);
             return;
         }
         match self.fence_mode() {
             FenceMode::None => self.timers.set(Timer::FenceWait, now),
             FenceMode::Watchdog => {
-                let since = self.peer.last_heard.unwrap_or(self.created);
-                self.timers.set(Timer::FenceWait, since + self.watchdog_fence_wait());
+                self.timers.set(Timer::FenceWait, self.fence_wait_due());
             }
             FenceMode::External => {
                 self.fence_attempts = 0;
                 self.run_fence();
             }
         }
+    }
+
+    #[cfg(feature = "sim")]
+    fn skip_fence_wait(&self) -> bool {
+        self.params.sim_skip_fence_wait
+    }
+
+    #[cfg(not(feature = "sim"))]
+    fn skip_fence_wait(&self) -> bool {
+        false
     }
 
     fn run_fence(&mut self) {
@@ -508,7 +528,12 @@ impl Node {
             }
             Timer::FenceWait if self.role == Role::Fencing => {
                 self.update_liveness(now);
-                if !self.peer.alive && self.me_can_run() {
+                let due = self.fence_wait_due();
+                let skip = self.skip_fence_wait();
+                if self.fence_mode() == FenceMode::Watchdog && now < due && !skip {
+                    // We stalled meanwhile: the peer's silence counts again from our waking.
+                    self.timers.set(Timer::FenceWait, due);
+                } else if !self.peer.alive && self.me_can_run() {
                     self.take_over(now, Reason::FenceWaitOver);
                 }
             }
@@ -726,5 +751,315 @@ impl Node {
     /// The longest a takeover may wait for fencing (for tests and status): the watchdog wait.
     pub fn fence_wait(&self) -> Duration {
         self.watchdog_fence_wait()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{
+        Admin, FLAG_HOLDING, FLAG_PEER_ALIVE, Input, LinkParams, LinkSel, Params, RestartLimit,
+    };
+    use crate::wire::{Authentic, Payload, Repr};
+
+    fn ms(n: u64) -> Instant {
+        Instant::from_millis(n)
+    }
+
+    fn params(me: u8, fence: FenceMode) -> Params {
+        let link = LinkParams {
+            send_interval: Duration::from_millis(100),
+            warn_after: Duration::from_millis(300),
+            dead_after: Duration::from_millis(500),
+        };
+        Params {
+            me,
+            peer: 1 - me,
+            home: 0,
+            keepalive: Duration::from_millis(100),
+            warntime: Duration::from_millis(300),
+            deadtime: Duration::from_millis(500),
+            initdead: Duration::from_millis(1000),
+            auto_failback: false,
+            fence,
+            watchdog_timeout: Some(Duration::from_secs(2)),
+            resources: 1,
+            monitor_interval: Duration::from_secs(1),
+            restart_limit: RestartLimit { count: 1, window: Duration::from_secs(60) },
+            links: heapless::Vec::from_slice(&[link]).unwrap(), // one link fits LINKS_MAX
+            ping_configured: true,
+            start_standby: false,
+            config_digest: [0; 8],
+            #[cfg(feature = "sim")]
+            sim_skip_fence_wait: false,
+        }
+    }
+
+    fn peer_says(kind: Kind, state: GroupState, flags: u8, epoch: u32) -> Payload {
+        Payload {
+            kind,
+            state,
+            health: Health::OK,
+            intent: Intent::None,
+            flags,
+            epoch,
+            watchdog_timeout_ms: 2000,
+            config_digest: [0; 8],
+        }
+    }
+
+    /// Delivers one peer frame (incarnation 1) and returns the outputs.
+    fn frame(node: &mut Node, now: Instant, seq: u64, payload: Payload) -> std::vec::Vec<Output> {
+        let repr = Repr { sender: 1 - node.params.me, incarnation: 1, seq, link: 0, payload };
+        let authentic = Authentic::new(repr);
+        node.handle_input(now, Input::Frame { link: 0, frame: &authentic });
+        drain(node, now)
+    }
+
+    fn drain(node: &mut Node, now: Instant) -> std::vec::Vec<Output> {
+        let mut out = std::vec::Vec::new();
+        loop {
+            match node.poll_output(now) {
+                Output::Timeout(_) => return out,
+                o => out.push(o),
+            }
+        }
+    }
+
+    /// Feeds `Timeout` at every deadline up to `until`, as the event loop does; returns all
+    /// outputs.
+    fn run_until(node: &mut Node, until: Instant) -> std::vec::Vec<Output> {
+        let mut out = std::vec::Vec::new();
+        let mut now = node.last_input;
+        loop {
+            let deadline = loop {
+                match node.poll_output(now) {
+                    Output::Timeout(at) => break at,
+                    o => out.push(o),
+                }
+            };
+            if deadline > until {
+                return out;
+            }
+            now = deadline.max(now);
+            node.handle_input(now, Input::Timeout);
+        }
+    }
+
+    fn action(out: &[Output]) -> Option<(u8, Action)> {
+        out.iter().find_map(|o| match o {
+            Output::ResourceAction { index, action } => Some((*index, *action)),
+            _ => None,
+        })
+    }
+
+    fn ok(node: &mut Node, now: Instant, index: u8, action: Action) -> std::vec::Vec<Output> {
+        let elapsed = Duration::from_millis(1);
+        node.handle_input(
+            now,
+            Input::ResourceResult { index, action, outcome: Outcome::Ok, elapsed },
+        );
+        drain(node, now)
+    }
+
+    /// Node 0 (home) with a live standby peer becomes active at `t` + 1 ms.
+    fn active_home(fence: FenceMode) -> Node {
+        let mut node = Node::new(params(0, fence), ms(0));
+        drain(&mut node, ms(0));
+        // The peer hears us: the home node may arbitrate.
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        let out = frame(&mut node, ms(10), 1, hears_us);
+        assert_eq!(node.role(), Role::Starting);
+        assert_eq!(action(&out), Some((0, Action::Start)));
+        ok(&mut node, ms(11), 0, Action::Start);
+        assert_eq!(node.role(), Role::Active);
+        node
+    }
+
+    #[test]
+    fn a_lost_release_is_repeated_until_the_peer_shows_the_epoch() {
+        let mut node = active_home(FenceMode::External);
+        node.handle_input(ms(20), Input::Admin(Admin::Standby));
+        assert_eq!(action(&drain(&mut node, ms(20))), Some((0, Action::Stop)));
+        ok(&mut node, ms(30), 0, Action::Stop);
+        assert_eq!(node.role(), Role::Standby);
+        let granted = node.epoch();
+        // Every heartbeat repeats the Release while the peer's frames show an older epoch.
+        for (i, t) in [130u64, 230, 330].into_iter().enumerate() {
+            node.handle_input(ms(t), Input::Timeout);
+            let out = drain(&mut node, ms(t));
+            assert!(out.iter().any(|o| matches!(o,
+                Output::Transmit { payload, .. } if payload.kind == Kind::Release
+                    && payload.epoch == granted)));
+            let stale = peer_says(Kind::Heartbeat, GroupState::Standby, 0, granted - 1);
+            frame(&mut node, ms(t + 1), 2 + i as u64, stale);
+        }
+        let acked = peer_says(Kind::Heartbeat, GroupState::Starting, FLAG_HOLDING, granted);
+        frame(&mut node, ms(340), 10, acked);
+        let out = drain(&mut node, ms(430));
+        node.handle_input(ms(430), Input::Timeout);
+        let out2 = drain(&mut node, ms(430));
+        let kinds: std::vec::Vec<_> = out
+            .iter()
+            .chain(out2.iter())
+            .filter_map(|o| match o {
+                Output::Transmit { payload, .. } => Some(payload.kind),
+                _ => None,
+            })
+            .collect();
+        assert!(kinds.iter().all(|k| *k == Kind::Heartbeat), "{kinds:?}");
+        assert_eq!(node.role(), Role::Standby);
+    }
+
+    #[test]
+    fn a_frame_with_an_older_epoch_does_not_overwrite_the_peer_view() {
+        let mut node = Node::new(params(1, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        let release = peer_says(Kind::Release, GroupState::Standby, 0, 1);
+        frame(&mut node, ms(5), 1, release);
+        assert_eq!(node.role(), Role::Starting);
+        // An Active frame from before the handover overtakes on another link: no split brain.
+        let old = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 0);
+        frame(&mut node, ms(6), 2, old);
+        assert_eq!(node.role(), Role::Starting);
+        assert_eq!(node.counters().split_brains, 0);
+    }
+
+    #[test]
+    fn home_arbitrates_only_when_the_peer_hears_it() {
+        let mut node = Node::new(params(0, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        frame(&mut node, ms(5), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
+        assert_eq!(node.role(), Role::Standby, "one-way: the peer may not hear us");
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        frame(&mut node, ms(10), 2, hears_us);
+        assert_eq!((node.role(), node.reason()), (Role::Starting, Reason::Elected));
+    }
+
+    #[test]
+    fn leaving_peer_is_replaced_at_once_without_fencing() {
+        let mut node = Node::new(params(1, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        frame(&mut node, ms(5), 1, peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1));
+        assert_eq!(node.role(), Role::Standby);
+        let out = frame(&mut node, ms(50), 2, peer_says(Kind::Leaving, GroupState::Standby, 0, 1));
+        assert_eq!(node.role(), Role::Starting);
+        assert!(!out.contains(&Output::Fence));
+        assert_eq!(node.reason(), Reason::PeerLeft);
+    }
+
+    #[test]
+    fn external_fence_failure_is_retried_with_backoff() {
+        let mut node = Node::new(params(0, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        assert!(!run_until(&mut node, ms(999)).contains(&Output::Fence));
+        assert!(run_until(&mut node, ms(1000)).contains(&Output::Fence));
+        assert_eq!(node.role(), Role::Fencing);
+        node.handle_input(ms(1100), Input::FenceResult { ok: false });
+        assert!(!drain(&mut node, ms(1100)).contains(&Output::Fence));
+        // The first retry comes after one keepalive doubled.
+        assert!(!run_until(&mut node, ms(1299)).contains(&Output::Fence));
+        assert!(run_until(&mut node, ms(1300)).contains(&Output::Fence));
+        node.handle_input(ms(1400), Input::FenceResult { ok: true });
+        assert_eq!(node.role(), Role::Starting);
+        assert_eq!(node.counters().fence_failures, 1);
+    }
+
+    #[test]
+    fn isolated_holder_with_fence_watchdog_releases_and_stops_petting() {
+        let mut node = active_home(FenceMode::Watchdog);
+        // The peer's last frame was at 10 ms: dead at 510 ms. Alone but reaching a ping node,
+        // the node keeps the group.
+        run_until(&mut node, ms(600));
+        assert!(!node.peer().alive);
+        assert_eq!(node.role(), Role::Active);
+        // Then no ping node answers either: isolated.
+        node.handle_input(ms(600), Input::Health(Health(Health::PING)));
+        let out = drain(&mut node, ms(600));
+        assert!(out.contains(&Output::Watchdog { allow_petting: false }));
+        assert_eq!(node.reason(), Reason::Isolated);
+        ok(&mut node, ms(650), 0, Action::Stop);
+        assert_eq!(node.role(), Role::Standby);
+        assert!(node.petting_allowed());
+    }
+
+    /// One pseudo-random input of any kind, with out-of-range indexes and peers included.
+    fn feed_random(node: &mut Node, t: Instant, r: u64, seq: u64) {
+        match r % 7 {
+            0 | 1 => {
+                let payload = Payload {
+                    kind: [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving]
+                        [r as usize % 4],
+                    state: [GroupState::Standby, GroupState::Active, GroupState::Failed]
+                        [(r >> 8) as usize % 3],
+                    health: Health((r >> 16) as u16),
+                    intent: Intent::None,
+                    flags: (r >> 32) as u8,
+                    epoch: (r >> 40) as u32 % 8,
+                    watchdog_timeout_ms: (r >> 44) as u32,
+                    config_digest: [0; 8],
+                };
+                let link = (r >> 52) as u8 % 3;
+                let sender = (r >> 50) as u8 % 3;
+                let repr = Repr { sender, incarnation: r % 3, seq, link, payload };
+                node.handle_input(t, Input::Frame { link, frame: &Authentic::new(repr) });
+            }
+            2 => node.handle_input(t, Input::Timeout),
+            3 => {
+                let action = [Action::Start, Action::Stop, Action::Monitor][(r >> 20) as usize % 3];
+                let outcome =
+                    [Outcome::Ok, Outcome::Failed(1), Outcome::NotRunning][(r >> 24) as usize % 3];
+                let index = (r >> 28) as u8 % 3;
+                let elapsed = Duration::ZERO;
+                node.handle_input(t, Input::ResourceResult { index, action, outcome, elapsed });
+            }
+            4 => node.handle_input(t, Input::FenceResult { ok: r & 256 != 0 }),
+            5 => node.handle_input(t, Input::Health(Health((r >> 9) as u16 & 0x3f))),
+            _ => {
+                let admin = [
+                    Admin::Standby,
+                    Admin::Online,
+                    Admin::Takeover,
+                    Admin::MaintenanceOn,
+                    Admin::MaintenanceOff,
+                    Admin::Cleanup(None),
+                    Admin::Cleanup(Some(9)),
+                ][(r >> 12) as usize % 7];
+                node.handle_input(t, Input::Admin(admin));
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_sequence_panics() {
+        let mut seed = 0x1234_5678_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut node = Node::new(params((next() % 2) as u8, FenceMode::External), ms(0));
+            let mut now = 0;
+            for seq in 0..300 {
+                now += next() % 400;
+                feed_random(&mut node, ms(now), next(), seq);
+                let out = drain(&mut node, ms(now));
+                // Only the one configured link (index 0) is ever addressed.
+                assert!(out.iter().all(
+                    |o| !matches!(o, Output::Transmit { link: LinkSel::One(l), .. } if *l > 0)
+                ));
+            }
+            node.handle_input(ms(now + 1), Input::Shutdown);
+            let out = drain(&mut node, ms(now + 1));
+            assert!(
+                node.role() == Role::Exited
+                    || out
+                        .iter()
+                        .any(|o| matches!(o, Output::ResourceAction { action: Action::Stop, .. }))
+                    || node.holds()
+            );
+        }
     }
 }

@@ -33,7 +33,8 @@
 //!   (the peer stopped the group first, or holds nothing and chose us);
 //! - as the *arbiter*, when both nodes are alive and neither holds the group: the `home` node
 //!   is the arbiter and either starts itself or grants the peer with a `Release`; the
-//!   non-home node never starts on its own while it hears the home node;
+//!   non-home node never starts on its own while it hears the home node; the home node
+//!   arbitrates only when the peer's frames say they hear it (`FLAG_PEER_ALIVE`);
 //! - when the peer is dead (no valid frame on any link for `deadtime`), after fencing: fence
 //!   `External` needs a successful fence result (retried with backoff, a keepalive doubling up
 //!   to 8 x deadtime); fence `Watchdog` waits the watchdog margin (below); fence `None`
@@ -56,21 +57,31 @@
 //!   the group". A holder that receives it (so its own frames are lost one way) releases the
 //!   group at once, and with `fence watchdog` also stops petting the watchdog until it holds
 //!   nothing.
+//! - `FLAG_PEER_ALIVE` (bit 2): "I hear you". The home node arbitrates (starts the group
+//!   itself or grants it) only when the peer's last frame carries it: only over a two-way
+//!   connection, so a peer that cannot hear us (and may take over because we said `Leaving`
+//!   or went silent) never finds the group started behind its back.
 //!
 //! Other bits are reserved and ignored.
 //!
 //! # The fence-watchdog margin
 //!
-//! With `fence watchdog`, a survivor takes over `W + M` after it last heard the peer, where
-//! `W` is the larger of the peer's advertised watchdog timeout and our own, and the margin
-//! `M = 2 x deadtime + the longest link send interval + keepalive`. Why: the peer, if still
-//! up and holding, learns it is cut off either by our `FLAG_TAKING_OVER` (sent from
-//! `deadtime` after we last heard it, so it arrives within one send interval plus one-way delay
-//! when any link still carries our frames) or, when it hears nothing from us and reaches no
-//! ping node, by its own deadtime; either way it stops petting by `2 x deadtime + interval +
-//! delay` after our last frame from it, and its watchdog resets it within `W` after that.
-//! The margin assumes one-way delay under one keepalive. A node that reaches a ping node and
-//! hears nothing from us keeps the group: that is the residual case of SPEC §3 S2.
+//! With `fence watchdog`, a survivor enters `Fencing` only after `deadtime` of silence, from
+//! then on advertises `FLAG_TAKING_OVER`, and takes over `W + M` after it entered `Fencing`
+//! (or woke from a stall of its own, whichever is later). `W` is the larger of the peer's
+//! advertised watchdog timeout and our own; the margin is
+//! `M = deadtime + 2 x the longest link send interval + 2 x keepalive`.
+//! Why: a peer that is still up and holding learns that we take over either from our flag,
+//! within one send interval plus one-way delay when any link still carries our frames, or,
+//! when nothing of ours reaches it and it reaches no ping node, from its own deadtime, which
+//! starts at most one send interval plus delay after we entered `Fencing` (a later frame of
+//! ours would carry the flag). Either way it stops petting within `deadtime + interval +
+//! delay` of our entering `Fencing`, and its watchdog resets it within `W` after that. The
+//! second interval and keepalive cover a stall of the peer's loop shorter than the stall
+//! detector (`keepalive + interval`) and one-way delay, assumed under one keepalive.
+//! A node that stalls longer restarts its own wait on waking: the peer's silence only counts
+//! while we listen. A node that reaches a ping node and hears nothing from us keeps the
+//! group: that is the residual case of SPEC §3 S2.
 //!
 //! # Rules decided here
 //!
@@ -91,7 +102,22 @@
 //!   means the peer restarted: everything known about it is forgotten and `PeerRestarted` is
 //!   notified (what it ran was freed by its reboot).
 //! - Maintenance is entered from a stable state (standby, active, failed); asked for during a
-//!   start or stop, it begins when that finishes. Leaving it re-monitors what was held.
+//!   start or stop, it begins when that finishes. Leaving it over a whole group goes back to
+//!   `active` and monitors everything again; over part of one (maintenance began after a failed
+//!   stop) it goes back to `failed`. Maintenance does not suspend the fence-watchdog
+//!   self-fence: the peer cannot know about it.
+//! - Health wins over an admin request: a `takeover` intent does not move the group from a
+//!   healthy node to an unhealthy one.
+//! - Frames overtake each other across links. A frame whose epoch is older than the last one
+//!   seen from the peer still proves the peer alive but does not replace what we believe of
+//!   its state.
+//! - Stalls: a gap between two inputs longer than `keepalive` plus the slowest link's send
+//!   interval means this node itself stalled (the loop wakes at least that often). The peer's
+//!   silence then counts again from the end of the stall, for liveness and for the
+//!   fence-watchdog wait: we did not listen meanwhile.
+//! - Fence `None`: the takeover happens as soon as the peer is dead; the reason is still
+//!   called `FenceWaitOver`.
+//! - Time must not go backwards between calls (asserted: the event loop guarantees it).
 #![forbid(unsafe_code)]
 
 pub mod failover;
@@ -101,7 +127,7 @@ pub mod resources;
 pub mod time;
 pub mod timer;
 
-pub use failover::{Reason, Role};
+pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
 pub use resources::{ResourceState, ResourceStatus};
@@ -114,6 +140,8 @@ use time::{Duration, Instant};
 pub const FLAG_HOLDING: u8 = 1 << 0;
 /// The sender hears nothing from the receiver and is fencing it to take the group.
 pub const FLAG_TAKING_OVER: u8 = 1 << 1;
+/// The sender hears the receiver (the receiver's current incarnation is alive to it).
+pub const FLAG_PEER_ALIVE: u8 = 1 << 2;
 
 /// How a dead peer is made safe before a takeover (`fence` in the configuration).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use super::resources::{ResourceStatus, RestartWindow};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
-    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_TAKING_OVER, FenceMode, Input, LinkSel,
-    Output, Params,
+    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
+    Input, LinkSel, Output, Params,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -60,6 +60,11 @@ pub struct Counters {
 pub struct Node {
     pub(super) params: Params,
     pub(super) created: Instant,
+    /// The last `handle_input`: a longer gap than `stall_threshold` means this node stalled.
+    pub(super) last_input: Instant,
+    /// Since when this node has been listening without a stall: silence of the peer only
+    /// counts from here (a stalled node did not hear what the peer sent meanwhile).
+    pub(super) listening_since: Instant,
     pub(super) role: Role,
     pub(super) role_since: Instant,
     pub(super) reason: Reason,
@@ -111,6 +116,8 @@ impl Node {
         Node {
             params,
             created: now,
+            last_input: now,
+            listening_since: now,
             role: Role::Init,
             role_since: now,
             reason: Reason::Boot,
@@ -143,6 +150,12 @@ impl Node {
         if self.role == Role::Exited {
             return;
         }
+        assert!(now >= self.last_input, "time went backwards: {now} < {}", self.last_input);
+        if now.saturating_since(self.last_input) > self.stall_threshold() {
+            log::warn!("stalled from {} to {now}: peer silence counts from now", self.last_input);
+            self.listening_since = now;
+        }
+        self.last_input = now;
         match input {
             Input::Frame { link, frame } => self.handle_frame(now, link, frame.repr()),
             Input::Timeout => self.handle_timeout(now),
@@ -185,10 +198,33 @@ impl Node {
         for link in &self.links {
             next = next.min(link.next_deadline());
         }
-        if let (true, Some(heard)) = (self.peer.alive, self.peer.last_heard) {
-            next = next.min(heard + self.params.deadtime);
+        if self.peer.alive {
+            next = next.min(self.silent_since() + self.params.deadtime);
+        }
+        if self.listening_since + self.params.deadtime > self.last_input {
+            next = next.min(self.listening_since + self.params.deadtime);
         }
         next
+    }
+
+    /// A gap between inputs longer than one keepalive plus the slowest link's send interval
+    /// means the node itself stalled (the loop wakes at least once per send interval).
+    fn stall_threshold(&self) -> Duration {
+        self.params.keepalive.saturating_add(self.longest_link())
+    }
+
+    fn longest_link(&self) -> Duration {
+        self.params.links.iter().map(|l| l.send_interval).max().unwrap_or(self.params.keepalive)
+    }
+
+    /// When the peer's silence began, as far as this node could observe it.
+    pub(super) fn silent_since(&self) -> Instant {
+        self.peer.last_heard.unwrap_or(self.created).max(self.listening_since)
+    }
+
+    /// True when the peer has been silent for `deadtime` of our own listening.
+    pub(super) fn peer_surely_dead(&self, now: Instant) -> bool {
+        !self.peer.alive && now >= self.silent_since() + self.params.deadtime
     }
 
     /// The heartbeat this node sends now.
@@ -207,6 +243,9 @@ impl Node {
         }
         if self.role == Role::Fencing {
             flags |= FLAG_TAKING_OVER;
+        }
+        if self.peer.alive {
+            flags |= FLAG_PEER_ALIVE;
         }
         Payload {
             kind,
@@ -335,9 +374,11 @@ impl Node {
                 debug!("link {i} is now {colour:?}");
             }
         }
+        // Silence counts only while we listen: after a stall of our own the peer keeps its
+        // last known state for `deadtime` (see `listening_since`).
         let alive = !self.peer.left
             && self.peer.last.is_some()
-            && self.peer.last_heard.is_some_and(|t| now < t + self.params.deadtime);
+            && now < self.silent_since() + self.params.deadtime;
         if alive != self.peer.alive {
             self.peer.alive = alive;
             log::info!("peer is now {}", if alive { "alive" } else { "dead" });
@@ -392,18 +433,21 @@ impl Node {
         self.params.fence
     }
 
-    /// The fence-watchdog wait after the peer was last heard (see the module docs).
+    /// When a fence-watchdog wait ends: `W + M` after we began to advertise
+    /// `FLAG_TAKING_OVER` (entered `Fencing`) or woke from a stall, whichever is later.
+    pub(super) fn fence_wait_due(&self) -> Instant {
+        self.role_since.max(self.listening_since) + self.watchdog_fence_wait()
+    }
+
+    /// The fence-watchdog wait `W + M` (see the module docs).
     pub(super) fn watchdog_fence_wait(&self) -> Duration {
         let peer_wd = self.peer.last.map_or(0, |p| u64::from(p.watchdog_timeout_ms));
         let own_wd = self.params.watchdog_timeout.map_or(0, |d| d.total_millis());
-        let longest_link =
-            self.params.links.iter().map(|l| l.send_interval).max().unwrap_or(Duration::ZERO);
         let margin = self
             .params
             .deadtime
-            .saturating_mul(2)
-            .saturating_add(longest_link)
-            .saturating_add(self.params.keepalive);
+            .saturating_add(self.longest_link().saturating_mul(2))
+            .saturating_add(self.params.keepalive.saturating_mul(2));
         Duration::from_millis(peer_wd.max(own_wd)).saturating_add(margin)
     }
 

@@ -65,7 +65,7 @@ pub struct Config {
     /// Resource action durations (min, max) and fence duration (min, max).
     pub action_ms: (u64, u64),
     pub fence_ms: (u64, u64),
-    /// The second node boots this much later.
+    /// The second node boots this much later (`Duration::MAX`: never).
     pub second_boot: Duration,
     /// Test-only knob: take over without fencing.
     pub skip_fence: bool,
@@ -336,6 +336,28 @@ pub struct Change {
     pub reason: Reason,
 }
 
+/// Counts of interesting things a run went through.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Coverage {
+    pub failovers: u64,
+    pub handovers: u64,
+    pub split_brains: u64,
+    pub fences: u64,
+    pub l1_checked: u64,
+    pub s2_excused: u64,
+}
+
+impl Coverage {
+    pub fn add(&mut self, o: Coverage) {
+        self.failovers += o.failovers;
+        self.handovers += o.handovers;
+        self.split_brains += o.split_brains;
+        self.fences += o.fences;
+        self.l1_checked += o.l1_checked;
+        self.s2_excused += o.s2_excused;
+    }
+}
+
 struct L1Watch {
     since: Instant,
     deadline: Instant,
@@ -363,6 +385,8 @@ pub struct World {
     l1_disturbed: bool,
     pub steps: u64,
     pub notifies: u64,
+    /// What the run exercised (so a test can insist that the simulator covers the ground).
+    pub coverage: Coverage,
     outputs: Vec<Output>,
 }
 
@@ -419,6 +443,7 @@ impl World {
             l1_disturbed: false,
             steps: 0,
             notifies: 0,
+            coverage: Coverage::default(),
             outputs: Vec::with_capacity(64),
             cfg,
         };
@@ -610,7 +635,9 @@ impl World {
     fn happen(&mut self, h: Happening) -> Result<(), String> {
         tr!(self, "HAPPENS {h:?}");
         match h {
-            Happening::Boot(n) => self.boot(n),
+            // The first boot only: later ones follow a power-off (`Ev::PowerOn`, `Ev::Reboot`).
+            Happening::Boot(n) if self.nodes[n].incarnation == 0 => self.boot(n),
+            Happening::Boot(_) => Ok(()),
             Happening::Crash(n, d) => {
                 self.note_death(n);
                 self.power_off(n, self.now + d);
@@ -791,8 +818,13 @@ impl World {
             Output::Notify { event, detail } => {
                 self.notifies += 1;
                 tr!(self, "node {n}: notify {event:?} {detail:?}");
-                if event == Event::Stopping {
-                    self.check_l2(n, detail)?;
+                match event {
+                    Event::Stopping => self.check_l2(n, detail)?,
+                    Event::Failover => self.coverage.failovers += 1,
+                    Event::Handover => self.coverage.handovers += 1,
+                    Event::SplitBrain => self.coverage.split_brains += 1,
+                    Event::Fenced => self.coverage.fences += 1,
+                    _ => {}
                 }
                 Ok(())
             }
@@ -991,6 +1023,9 @@ impl World {
                         self.runs(n)
                             && self.nodes[n].core.as_ref().is_some_and(|c| c.role() == Role::Active)
                     });
+                if !self.l1_disturbed {
+                    self.coverage.l1_checked += 1;
+                }
                 if !ok {
                     return Err(format!(
                         "L1: the active node died at {}, node {} is not active by {}",
@@ -1007,7 +1042,11 @@ impl World {
     fn check_now(&mut self) -> Result<(), String> {
         self.wake_hung()?;
         for n in 0..2 {
-            let runs = self.runs(n);
+            // For L2 a hung node's frozen role counts too: it says so when it wakes.
+            let runs = self.nodes[n]
+                .core
+                .as_ref()
+                .is_some_and(|c| matches!(c.role(), Role::Starting | Role::Active));
             let fencing = self.nodes[n].core.as_ref().is_some_and(|c| c.role() == Role::Fencing);
             if runs {
                 self.nodes[n].last_runs_at = Some(self.now);
@@ -1060,6 +1099,7 @@ impl World {
                 + self.cfg.group_action_time().saturating_mul(2);
             self.overlap_excused = self.cfg.fence == FenceMode::Watchdog
                 && self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= horizon);
+            self.coverage.s2_excused += u64::from(self.overlap_excused);
         }
         if self.overlap_excused {
             return Ok(());
@@ -1084,7 +1124,11 @@ impl World {
             Reason::AdminStandby => my.is_some_and(|c| c.intent() == hapair::wire::Intent::Standby),
             Reason::PeerRequested => true, // the peer's intent, possibly since changed
             Reason::Failback => self.cfg.auto_failback && peer == 0,
-            Reason::Health => !self.nodes[n].health.is_ok(),
+            Reason::Health => {
+                !self.nodes[n].health.is_ok()
+                    || (self.nodes[n].resource_failures > 0
+                        && my.is_some_and(|c| c.advertised_health().has(Health::RESTARTS)))
+            }
             Reason::Restart | Reason::RestartsExhausted => self.nodes[n].resource_failures > 0,
             Reason::Shutdown => self.nodes[n].shutdown_requested,
             Reason::Cleanup => true,
@@ -1152,6 +1196,9 @@ impl World {
                     if self.nodes[n].petting {
                         self.nodes[n].watchdog_fires = None;
                     }
+                    // Health changed while it slept: the sensors are read again on waking.
+                    let health = self.nodes[n].health;
+                    self.input(n, Input::Health(health))?;
                     let deferred = std::mem::take(&mut self.nodes[n].deferred);
                     for d in deferred {
                         match d {
@@ -1159,9 +1206,6 @@ impl World {
                             Deferred::Fence(ok) => self.deliver_fence(n, ok)?,
                         }
                     }
-                    // Health changed while it slept: the sensors are read again on waking.
-                    let health = self.nodes[n].health;
-                    self.input(n, Input::Health(health))?;
                 }
             }
         }

@@ -1,0 +1,219 @@
+//! Scenario tests of the failover core with exact expected timelines (issue 4): each table
+//! lists every role change of both nodes, in milliseconds, in a quiet simulated world
+//! (`Config::scripted`: 5 ms one-way delay, 100 ms per resource action, 500 ms per fence,
+//! keepalive 100 ms, deadtime 500 ms, initdead 1 s, two resources, node 0 is home).
+
+#[path = "sim/world.rs"]
+mod world;
+
+use hapair::core::time::Duration;
+use hapair::core::{Admin, FenceMode, Reason, Role};
+use world::{Config, Happening, World};
+
+use Reason as R;
+use Role::{Active, Fencing, Standby, Starting};
+
+const STOPPING_STANDBY: Role =
+    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Standby };
+const STOPPING_HANDOVER: Role =
+    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::HandOver };
+const STOPPING_RESTART: Role =
+    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Restart };
+const STOPPING_GIVEUP: Role =
+    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::GiveUp };
+
+/// Runs a scripted world and compares every role change with `expected`
+/// (`(ms, node, role, reason)`), printing the actual timeline when they differ.
+fn check(cfg: Config, script: &[(u64, Happening)], expected: &[(u64, usize, Role, Reason)]) {
+    let mut w = World::new(cfg, true);
+    for (at, h) in script {
+        w.at(*at, *h);
+    }
+    let result = w.run();
+    let actual: Vec<_> = w.changes.iter().map(|c| (c.at_ms, c.node, c.role, c.reason)).collect();
+    if result.is_err() || actual != expected {
+        println!("{}", w.trace.as_deref().unwrap_or(""));
+        for a in &actual {
+            println!("        {a:?},");
+        }
+    }
+    assert_eq!(result, Ok(()));
+    assert_eq!(actual, expected);
+}
+
+fn cfg(fence: FenceMode, secs: u64) -> Config {
+    let mut c = Config::scripted(fence);
+    c.duration = Duration::from_secs(secs);
+    c
+}
+
+/// Both boot at 0 and hear each other at 5 ms; the home node arbitrates once the peer's
+/// frame says it hears the home node too (one round trip), and starts.
+#[test]
+fn cold_start_of_both_elects_home() {
+    check(
+        cfg(FenceMode::External, 3),
+        &[],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+        ],
+    );
+}
+
+/// The peer never boots: initdead (1 s), then the fence (500 ms), then two starts.
+#[test]
+fn cold_start_alone_waits_initdead_then_fences() {
+    let mut c = cfg(FenceMode::External, 3);
+    c.second_boot = Duration::MAX;
+    check(
+        c,
+        &[],
+        &[
+            (1000, 0, Fencing, R::PeerDead),
+            (1500, 0, Starting, R::Fenced),
+            (1700, 0, Active, R::Started),
+        ],
+    );
+}
+
+/// `standby` on the active node: two stops, `Release`, and the peer starts 5 ms later.
+#[test]
+fn planned_handover_starts_on_release_not_deadtime() {
+    check(
+        cfg(FenceMode::External, 4),
+        &[(2000, Happening::Admin(0, Admin::Standby))],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2000, 0, STOPPING_HANDOVER, R::AdminStandby),
+            (2200, 0, Standby, R::Stopped),
+            (2205, 1, Starting, R::Granted),
+            (2405, 1, Active, R::Started),
+        ],
+    );
+}
+
+/// Node 0 crashes at 2 s: its last frame arrives at 1.915 s, deadtime: dead at 2.415 s,
+/// the fence takes 500 ms. Node 0 is back at 3 s; with auto_failback the group returns home
+/// as soon as node 1 finished starting it.
+#[test]
+fn failback_with_auto_failback_on() {
+    let mut c = cfg(FenceMode::External, 8);
+    c.auto_failback = true;
+    check(
+        c,
+        &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2915, 1, Starting, R::Fenced),
+            (3010, 0, Standby, R::PeerHeard),
+            (3115, 1, STOPPING_HANDOVER, R::Failback),
+            (3315, 1, Standby, R::Stopped),
+            (3320, 0, Starting, R::Granted),
+            (3520, 0, Active, R::Started),
+        ],
+    );
+}
+
+/// The same crash without auto_failback: the group stays where it runs.
+#[test]
+fn no_failback_with_auto_failback_off() {
+    let c = cfg(FenceMode::External, 8);
+    check(
+        c,
+        &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2915, 1, Starting, R::Fenced),
+            (3010, 0, Standby, R::PeerHeard),
+            (3115, 1, Active, R::Started),
+        ],
+    );
+}
+
+/// A total partition from 2 s to 5 s without fencing: node 1 takes over at deadtime; after
+/// the heal one round trip shows the overlap and the non-home node releases.
+#[test]
+fn both_active_after_heal_non_home_releases() {
+    let mut script = Vec::new();
+    for link in 0..3 {
+        for from in 0..2 {
+            script.push((2000, Happening::Cut { link, from, cut: true }));
+            script.push((5000, Happening::Cut { link, from, cut: false }));
+        }
+    }
+    check(
+        cfg(FenceMode::None, 7),
+        &script,
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (2415, 1, Starting, R::FenceWaitOver),
+            (2615, 1, Active, R::Started),
+            (5025, 1, STOPPING_STANDBY, R::SplitBrain),
+            (5225, 1, Standby, R::Stopped),
+        ],
+    );
+}
+
+/// restart_limit 2: a broken resource whose starts keep failing is restarted twice in place;
+/// the third failure hands the group to the healthy peer.
+#[test]
+fn restart_limit_exhaustion_hands_over() {
+    let script = [(1500, Happening::StartsFail(0, true)), (1500, Happening::Break(0, 0))];
+    check(
+        cfg(FenceMode::External, 6),
+        &script,
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2510, 0, STOPPING_RESTART, R::Restart),
+            (2710, 0, Starting, R::Restart),
+            (2810, 0, STOPPING_RESTART, R::Restart),
+            (2910, 0, Starting, R::Restart),
+            (3010, 0, STOPPING_GIVEUP, R::RestartsExhausted),
+            (3110, 0, Standby, R::Stopped),
+            (3115, 1, Starting, R::Granted),
+            (3315, 1, Active, R::Started),
+        ],
+    );
+}
+
+/// The active node hangs at 2 s (its 2 s watchdog resets it at 4 s). The survivor enters
+/// Fencing at 2.415 s and waits W + M = 2 s + (500 + 2 x 200 + 2 x 100) ms = 3.1 s.
+#[test]
+fn peer_hang_with_watchdog_fencing() {
+    let script = [(2000, Happening::Hang(0, Duration::from_secs(10)))];
+    check(
+        cfg(FenceMode::Watchdog, 9),
+        &script,
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (2415, 1, Fencing, R::PeerDead),
+            (5515, 1, Starting, R::FenceWaitOver),
+            (5715, 1, Active, R::Started),
+            (6010, 0, Standby, R::PeerHeard),
+        ],
+    );
+}
