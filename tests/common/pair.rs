@@ -30,6 +30,16 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 /// A fixed test key (the authkey file is made 0600 by `Pair::start`).
 const AUTHKEY: &str = "6e2e6661696c6f7665722d746573742d6b65792d6f662d7468652d6c61622121";
 
+/// Per-node additions for `Pair::start_with`.
+#[derive(Clone, Debug, Default)]
+pub struct NodeExtra {
+    /// More words for the node's kernel command line (`hapair.raid=/tmp/x/mdstat`).
+    pub cmdline: String,
+    /// Lines appended to the node's own copy of the config, `<lab dir>/<node>.conf` (for
+    /// directives the command line cannot set, like `hwmon`); empty: the shared config.
+    pub conf: String,
+}
+
 /// The two daemons of a lab pair, and the client's view of the VIP.
 pub struct Pair {
     /// Declared first: dropped last, after the daemons and threads are gone.
@@ -41,6 +51,8 @@ pub struct Pair {
     overlaps: Arc<Mutex<Vec<String>>>,
     conf: PathBuf,
     vip: String,
+    extras: [NodeExtra; 2],
+    node_confs: [Option<PathBuf>; 2],
     lab: Lab,
 }
 
@@ -60,6 +72,11 @@ impl Pair {
     /// starts the responders, the prober towards `vip`, the overlap sampler and both daemons
     /// with board/lab/`conf`.
     pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
+        Pair::start_with(tag, conf, vip, Default::default())
+    }
+
+    /// `start`, with `extras` (alpha's, beta's) added to each node's command line and config.
+    pub fn start_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
         let lab = Lab::up(tag);
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
         let mut pair = Pair {
@@ -71,6 +88,8 @@ impl Pair {
             overlaps: Arc::new(Mutex::new(Vec::new())),
             conf,
             vip: vip.to_owned(),
+            extras,
+            node_confs: [None, None],
             lab,
         };
         pair.write_files();
@@ -94,7 +113,12 @@ impl Pair {
         format!("{}/{file}", self.lab.dir())
     }
 
-    fn write_files(&self) {
+    /// The config file `node` reads: its own copy when it has extra lines, else the shared.
+    pub fn conf_of(&self, node: Node) -> &Path {
+        self.node_confs[index(node)].as_deref().unwrap_or(&self.conf)
+    }
+
+    fn write_files(&mut self) {
         let mut key = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -106,14 +130,24 @@ impl Pair {
             let name = node.as_str();
             let line = format!(
                 "hapair.node={name} hapair.serial={} hapair.control={} hapair.statedir={} \
-                 hapair.authkey={} hapair.ping=192.0.2.10\n",
+                 hapair.authkey={} hapair.ping=192.0.2.10 {}\n",
                 self.lab.tty(node),
                 self.path(&format!("{name}.sock")),
                 self.path(name),
                 self.path("authkey"),
+                self.extras[index(node)].cmdline,
             );
             std::fs::write(self.path(&format!("{name}.cmdline")), line)
                 .unwrap_or_else(|e| panic!("cmdline: {e}"));
+            let extra = &self.extras[index(node)].conf;
+            if !extra.is_empty() {
+                let base = std::fs::read_to_string(&self.conf)
+                    .unwrap_or_else(|e| panic!("{}: {e}", self.conf.display()));
+                let own = PathBuf::from(self.path(&format!("{name}.conf")));
+                std::fs::write(&own, format!("{base}\n{extra}\n"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", own.display()));
+                self.node_confs[index(node)] = Some(own);
+            }
         }
     }
 
@@ -128,7 +162,7 @@ impl Pair {
         let child = Command::new("ip")
             .args(["netns", "exec", self.lab.ns(node), env!("CARGO_BIN_EXE_hapair"), "run"])
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf_of(node))
             .args(["--cmdline", &self.path(&format!("{name}.cmdline"))])
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -169,7 +203,7 @@ impl Pair {
         Command::new(env!("CARGO_BIN_EXE_hapair"))
             .args(args)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf_of(node))
             .args(["--cmdline", &self.path(&format!("{}.cmdline", node.as_str()))])
             .stdin(Stdio::null())
             .output()
