@@ -120,7 +120,7 @@ fn kill_9_of_the_active_fails_over_and_the_markers_do_not_overlap() {
 #[test]
 fn sigterm_of_the_active_hands_over_without_waiting_for_deadtime() {
     let deadtime_ns = 3_000_000_000;
-    let setup = Setup { timings: "keepalive 100ms\ndeadtime 3s\ninitdead 6s", extra: "" };
+    let setup = Setup { timings: "keepalive 100ms\ndeadtime 3s\ninitdead 6s", ..Setup::default() };
     let (_lab, mut pair) = running_pair('t', &setup);
 
     let term_at = wall_ns();

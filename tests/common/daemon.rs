@@ -29,11 +29,13 @@ pub struct Setup {
     pub timings: &'static str,
     /// Extra directives appended to the file.
     pub extra: &'static str,
+    /// The `exec` resource and the notify script; without them the daemons spawn no child.
+    pub children: bool,
 }
 
 impl Default for Setup {
     fn default() -> Setup {
-        Setup { timings: "keepalive 100ms\ndeadtime 500ms\ninitdead 2s", extra: "" }
+        Setup { timings: "keepalive 100ms\ndeadtime 500ms\ninitdead 2s", extra: "", children: true }
     }
 }
 
@@ -48,8 +50,10 @@ pub fn wall_ns() -> u128 {
 pub struct Daemon {
     /// `alpha` or `beta`.
     pub name: &'static str,
-    ns: String,
-    cmdline: PathBuf,
+    /// Its network namespace (the lab's).
+    pub ns: String,
+    /// Its kernel command line file.
+    pub cmdline: PathBuf,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -269,21 +273,27 @@ impl Daemon {
     }
 }
 
-/// The pair's configuration: the lab's three media, a VIP, one `exec` resource whose commands
-/// log to `DIR/$HAPAIR_NODE.marks`, the lab client as ping node, and a notify script.
+/// The pair's configuration: the lab's three media, a VIP, the lab client as ping node, and
+/// (with `children`) one `exec` resource whose commands log to `DIR/$HAPAIR_NODE.marks` and a
+/// notify script.
 fn config_text(dir: &Path, setup: &Setup) -> String {
     let d = dir.display();
     let m = format!("{d}/$HAPAIR_NODE");
+    let children = if setup.children {
+        format!(
+            "resource exec web start=\"echo start $(date +%s%N) >> {m}.marks; touch {m}.running\" \
+             stop=\"echo stop $(date +%s%N) >> {m}.marks; rm -f {m}.running\" \
+             monitor=\"test -e {m}.running\" timeout 10s\nnotify {d}/notify\n"
+        )
+    } else {
+        String::new()
+    };
     format!(
         "node alpha\nnode beta\n{timings}\nauthkey /etc/hapair/authkey\nudpport 694\n\
          serial /dev/ttyS0 baud 115200\nucast xover0 198.51.100.1 198.51.100.2\nbcast lan0\n\
          home alpha\nauto_failback off\n\
-         resource ip 192.0.2.100/24 dev lan0 garp 2 garp_interval 100ms\n\
-         resource exec web start=\"echo start $(date +%s%N) >> {m}.marks; touch {m}.running\" \
-         stop=\"echo stop $(date +%s%N) >> {m}.marks; rm -f {m}.running\" \
-         monitor=\"test -e {m}.running\" timeout 10s\n\
-         monitor_interval 1s\nrestart_limit 2 in 1m\nping 192.0.2.10\nnotify {d}/notify\n\
-         {extra}\n",
+         resource ip 192.0.2.100/24 dev lan0 garp 2 garp_interval 100ms\n{children}\
+         monitor_interval 1s\nrestart_limit 2 in 1m\nping 192.0.2.10\n{extra}\n",
         timings = setup.timings,
         extra = setup.extra,
     )
