@@ -6,7 +6,12 @@
 //! until the earliest deadline of the core, the children, the links, health and the watchdog.
 //! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
-//! buffers, tables and the status snapshot are fixed-size and made before the loop.
+//! buffers, tables and the status snapshot are fixed-size and made before the loop
+//! (tests/alloc_daemon.rs runs two whole daemons for 10 s under a counting allocator).
+//! The one exception in a steady state is a child process: every `exec`/LSB/OCF monitor (each
+//! `monitor_interval`), `check` and notify is a fork and exec through `std::process::Command`,
+//! about 16 short-lived allocations (argument and environment strings), freed when the spawn
+//! returns, so memory does not grow; `ip` resources are monitored in-process.
 //!
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).

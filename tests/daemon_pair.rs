@@ -160,6 +160,9 @@ fn a_serial_cut_changes_only_that_link_and_sighup_reloads_or_refuses() {
         assert_eq!(s["peer"]["alive"], true);
         assert!(link(&s, "ucast")["up"] == true && link(&s, "bcast")["up"] == true, "{s}");
     }
+    assert_soon(STEP, "the reopen error in status", || {
+        pair.status(ALPHA).is_some_and(|s| link(&s, "serial")["error"] != "")
+    });
     lab.restore("serial", Node::Alpha);
     assert_soon(STEP, "serial back up on both", || {
         (0..2).all(|i| pair.status(i).is_some_and(|s| link(&s, "serial")["up"] == true))
