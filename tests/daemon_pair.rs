@@ -115,6 +115,17 @@ fn kill_9_of_the_active_fails_over_and_the_markers_do_not_overlap() {
     eprintln!("kill -9 -> beta start: {} ms", (beta_starts[0] - killed_at) / 1_000_000);
     // The socket file is still there, nobody listens: "not running", exit 3.
     assert_eq!(pair.admin(ALPHA, &["status"]).status.code(), Some(3));
+
+    // Alpha comes back over its stale socket file: it joins as standby (auto_failback off)
+    // and beta keeps the group.
+    pair.start(ALPHA);
+    pair.wait_state(ALPHA, "standby", START);
+    assert_soon(STEP, "beta sees alpha again", || {
+        pair.status(BETA).is_some_and(|s| s["peer"]["alive"] == true)
+    });
+    assert_eq!(pair.state(BETA).as_deref(), Some("active"));
+    assert_eq!(pair.marks(ALPHA, "start").len(), alpha_starts.len(), "alpha started again");
+    assert_eq!(pair.marks(BETA, "stop").len(), 0, "beta stopped the group");
 }
 
 #[test]
