@@ -210,6 +210,13 @@ fn standby_takeover_and_maintenance_behave_as_the_spec_says() {
     let started = *pair.marks(BETA, "start").first().expect("beta started");
     assert!(started > stopped, "handover overlap: beta started before alpha stopped");
 
+    // Leaving standby does not take the group back (no flapping).
+    pair.admin_ok(ALPHA, &["online"]);
+    let frames = |i| pair.status(i).map_or(0, |s| link(&s, "ucast")["frames_rx"].as_u64().unwrap());
+    let before = frames(BETA);
+    assert_soon(STEP, "beta hears alpha online for 2 s", || frames(BETA) >= before + 20);
+    assert_eq!(pair.state(BETA).as_deref(), Some("active"), "online moved the group");
+
     pair.admin_ok(ALPHA, &["takeover"]);
     pair.wait_state(ALPHA, "active", STEP);
     pair.wait_state(BETA, "standby", STEP);
@@ -222,7 +229,6 @@ fn standby_takeover_and_maintenance_behave_as_the_spec_says() {
     pair.wait_state(ALPHA, "maintenance", STEP);
     let starts = pair.marks(ALPHA, "start").len();
     std::fs::remove_file(pair.dir.join("alpha.running")).expect("alpha's resource ran");
-    let frames = |i| pair.status(i).map_or(0, |s| link(&s, "ucast")["frames_rx"].as_u64().unwrap());
     let before = frames(BETA);
     // 40 heartbeats at 100 ms: four monitor intervals would have passed.
     assert_soon(STEP, "beta keeps hearing alpha", || frames(BETA) >= before + 40);
@@ -241,4 +247,44 @@ fn standby_takeover_and_maintenance_behave_as_the_spec_says() {
         pair.marks(ALPHA, "start").len() > starts && pair.state(ALPHA).as_deref() == Some("active")
     });
     assert!(wait_until(STEP, || pair.dir.join("alpha.running").exists()));
+}
+
+#[test]
+fn a_failing_monitor_restarts_in_place_then_hands_over_and_cleanup_forgets() {
+    let (lab, pair) = running_pair('r', &Setup::default());
+    let running = pair.dir.join("alpha.running");
+    let web = |i: usize| -> serde_json::Value {
+        let s = pair.status(i).expect("answers");
+        s["resources"].as_array().expect("resources")[1].clone()
+    };
+    // restart_limit 2 in 1m: two failures are restarted in place.
+    for restart in 1..=2 {
+        let starts = pair.marks(ALPHA, "start").len();
+        std::fs::remove_file(&running).expect("the resource runs");
+        assert_soon(STEP, "a restart in place", || {
+            pair.marks(ALPHA, "start").len() > starts && running.exists()
+        });
+        assert_eq!(pair.state(ALPHA).as_deref(), Some("active"), "restart {restart} in place");
+        assert_eq!(pair.state(BETA).as_deref(), Some("standby"));
+    }
+    assert_soon(STEP, "two failures counted", || web(ALPHA)["failures"] == 2);
+    // The third is past the limit: the group goes to the healthy peer.
+    std::fs::remove_file(&running).expect("the resource runs");
+    pair.wait_state(BETA, "active", STEP);
+    assert_soon(STEP, "alpha gave the group up", || {
+        pair.state(ALPHA).is_some_and(|s| s == "standby" || s == "failed")
+    });
+    // The dead exec resource needs no stop; the address moved.
+    let has_vip = |node| {
+        let out = common::exec_in(lab.ns(node), &["ip", "-br", "addr", "show", "dev", "lan0"]);
+        String::from_utf8_lossy(&out.stdout).contains("192.0.2.100/")
+    };
+    assert_soon(STEP, "the VIP on beta only", || has_vip(Node::Beta) && !has_vip(Node::Alpha));
+
+    pair.admin_ok(ALPHA, &["cleanup"]);
+    assert_soon(STEP, "cleanup forgot the failures", || web(ALPHA)["failures"] == 0);
+    assert_soon(STEP, "alpha healthy again", || {
+        pair.status(ALPHA).is_some_and(|s| s["health"]["ok"] == true)
+    });
+    assert_eq!(pair.state(BETA).as_deref(), Some("active"), "no failback after cleanup");
 }
