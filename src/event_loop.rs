@@ -8,10 +8,9 @@
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
 //! buffers, tables and the status snapshot are fixed-size and made before the loop
 //! (tests/alloc_daemon.rs runs two whole daemons for 10 s under a counting allocator).
-//! The one exception in a steady state is a child process: every `exec`/LSB/OCF monitor (each
-//! `monitor_interval`), `check` and notify is a fork and exec through `std::process::Command`,
-//! about 16 short-lived allocations (argument and environment strings), freed when the spawn
-//! returns, so memory does not grow; `ip` resources are monitored in-process.
+//! That includes child processes: an `exec`/LSB/OCF monitor every `monitor_interval`, a
+//! `check`, a notify are fork and execve with their strings in stack buffers
+//! (`drivers::children`). Only a failure allocates (its message for status and the log).
 //!
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).

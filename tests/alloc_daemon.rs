@@ -1,12 +1,10 @@
 //! The whole daemon allocates nothing in the steady state: two `event_loop::run_until` loops,
 //! each on a thread inside its lab namespace (alpha, beta) with its own configuration, run the
-//! lab's serial, ucast and bcast links, an `ip` resource (monitored in-process every second)
-//! and a ping node, under a counting global allocator that counts only those two threads.
-//! After warm-up (roles settled, every link up), at least 10 s of heartbeats must add no
-//! allocation, while the test asks both for their status JSON over the control socket.
-//!
-//! No `exec` resource, notify or check here: those spawn child processes, and a spawn
-//! allocates by nature (fork/exec argument vectors in std); see the report in the loop docs.
+//! lab's serial, ucast and bcast links, an `ip` resource, an `exec` resource whose monitor is
+//! a child process every second (fork and execve, reaped, its output drained), a ping node and
+//! a notify command, under a counting global allocator that counts only those two threads.
+//! After warm-up (roles settled, every link up), at least 10 s of heartbeats and monitors must
+//! add no allocation, while the test asks both for their status JSON over the control socket.
 //! Two daemon threads in one process are a test device; the product runs one per process.
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
@@ -90,8 +88,7 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     // Info-level logging, as the shipped daemon: a steady state logs nothing at info.
     let _ = env_logger::builder().is_test(true).filter_level(log::LevelFilter::Info).try_init();
     let lab = Lab::up('m');
-    let setup = Setup { children: false, ..Setup::default() };
-    let pair = Pair::new(&lab, &setup);
+    let pair = Pair::new(&lab, &Setup::default());
     let mut threads = Vec::new();
     for node in &pair.nodes {
         let opts =
@@ -131,10 +128,13 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     TRAP.store(true, Ordering::SeqCst);
     // 100 heartbeats at 100 ms on every link of both nodes: at least 10 s.
     let (a0, b0) = (frames_rx(&pair, 0), frames_rx(&pair, 1));
+    let monitors = pair.lines("alpha.monitors").len();
     assert_soon(Duration::from_secs(60), "10 s of heartbeats", || {
         frames_rx(&pair, 0) >= a0 + 100 && frames_rx(&pair, 1) >= b0 + 100
     });
     let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let monitored = pair.lines("alpha.monitors").len() - monitors;
+    assert!(monitored >= 5, "the exec monitor ran {monitored} times while measured");
     assert!(settled(), "the pair stayed settled while measured");
 
     STOP.store(true, Ordering::SeqCst);

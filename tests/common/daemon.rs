@@ -274,8 +274,8 @@ impl Daemon {
 }
 
 /// The pair's configuration: the lab's three media, a VIP, the lab client as ping node, and
-/// (with `children`) one `exec` resource whose commands log to `DIR/$HAPAIR_NODE.marks` and a
-/// notify script.
+/// (with `children`) one `exec` resource whose start and stop log to `DIR/$HAPAIR_NODE.marks`
+/// (and each passing monitor to `.monitors`) and a notify script.
 fn config_text(dir: &Path, setup: &Setup) -> String {
     let d = dir.display();
     let m = format!("{d}/$HAPAIR_NODE");
@@ -283,7 +283,7 @@ fn config_text(dir: &Path, setup: &Setup) -> String {
         format!(
             "resource exec web start=\"echo start $(date +%s%N) >> {m}.marks; touch {m}.running\" \
              stop=\"echo stop $(date +%s%N) >> {m}.marks; rm -f {m}.running\" \
-             monitor=\"test -e {m}.running\" timeout 10s\nnotify {d}/notify\n"
+             monitor=\"test -e {m}.running && date +%s%N >> {m}.monitors\" timeout 10s\nnotify {d}/notify\n"
         )
     } else {
         String::new()
