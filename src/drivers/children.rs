@@ -372,31 +372,7 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
     let mut arena = Arena { buf: [0; ARENA_LEN], len: 0 };
     let mut argv: Vec<Str, VECTOR_MAX> = Vec::new();
     let mut envp: Vec<Str, VECTOR_MAX> = Vec::new();
-    let too_many = |_| SpawnError::Spawn(libc::E2BIG);
-    let program = match spec.program {
-        Program::Shell(line) => {
-            argv.push(Str::Arena(arena.push(&[SHELL])?)).map_err(too_many)?;
-            argv.push(Str::Arena(arena.push(&[b"-c"])?)).map_err(too_many)?;
-            argv.push(Str::Arena(arena.push(&[line.as_bytes()])?)).map_err(too_many)?;
-            argv.push(Str::Arena(arena.push(&[b"hapair"])?)).map_err(too_many)?;
-            arena.push(&[SHELL])?
-        }
-        Program::Exec(path) => {
-            argv.push(Str::Arena(arena.push(&[path.as_bytes()])?)).map_err(too_many)?;
-            let path_env = spec.env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
-            resolve(&mut arena, path, path_env, spec.clear_env)?
-        }
-    };
-    for a in spec.args {
-        argv.push(Str::Arena(arena.push(&[a.as_bytes()])?)).map_err(too_many)?;
-    }
-    if !spec.clear_env {
-        inherit_environment(&mut envp, spec.env)?;
-    }
-    for (k, v) in spec.env {
-        let kv = arena.push(&[k.as_bytes(), b"=", v.as_bytes()])?;
-        envp.push(Str::Arena(kv)).map_err(too_many)?;
-    }
+    let program = prepare(spec, &mut arena, &mut argv, &mut envp)?;
     let base = arena.buf.as_ptr();
     let ptrs = |list: &Vec<Str, VECTOR_MAX>| {
         let mut out = [core::ptr::null::<libc::c_char>(); VECTOR_MAX + 1];
@@ -444,6 +420,42 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
         return Err(SpawnError::Spawn(i32::from_ne_bytes(errno)));
     }
     Ok(pid)
+}
+
+/// Writes the program path, argv and envp of `spec` into `arena`; returns the program's
+/// offset.
+fn prepare<T>(
+    spec: &Spec<'_, T>,
+    arena: &mut Arena,
+    argv: &mut Vec<Str, VECTOR_MAX>,
+    envp: &mut Vec<Str, VECTOR_MAX>,
+) -> Result<usize, SpawnError> {
+    let too_many = |_| SpawnError::Spawn(libc::E2BIG);
+    let program = match spec.program {
+        Program::Shell(line) => {
+            argv.push(Str::Arena(arena.push(&[SHELL])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[b"-c"])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[line.as_bytes()])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[b"hapair"])?)).map_err(too_many)?;
+            arena.push(&[SHELL])?
+        }
+        Program::Exec(path) => {
+            argv.push(Str::Arena(arena.push(&[path.as_bytes()])?)).map_err(too_many)?;
+            let path_env = spec.env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
+            resolve(arena, path, path_env, spec.clear_env)?
+        }
+    };
+    for a in spec.args {
+        argv.push(Str::Arena(arena.push(&[a.as_bytes()])?)).map_err(too_many)?;
+    }
+    if !spec.clear_env {
+        inherit_environment(envp, spec.env)?;
+    }
+    for (k, v) in spec.env {
+        let kv = arena.push(&[k.as_bytes(), b"=", v.as_bytes()])?;
+        envp.push(Str::Arena(kv)).map_err(too_many)?;
+    }
+    Ok(program)
 }
 
 /// The child's side of `launch`; never returns.

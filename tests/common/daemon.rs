@@ -283,7 +283,8 @@ fn config_text(dir: &Path, setup: &Setup) -> String {
         format!(
             "resource exec web start=\"echo start $(date +%s%N) >> {m}.marks; touch {m}.running\" \
              stop=\"echo stop $(date +%s%N) >> {m}.marks; rm -f {m}.running\" \
-             monitor=\"test -e {m}.running && date +%s%N >> {m}.monitors\" timeout 10s\nnotify {d}/notify\n"
+             monitor=\"test -e {m}.running && date +%s%N >> {m}.monitors\" timeout 10s\n\
+             notify {d}/notify\n"
         )
     } else {
         String::new()
