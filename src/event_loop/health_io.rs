@@ -38,6 +38,9 @@ pub struct HealthIo {
     pub mdstat: Option<MdStatReader>,
     /// The ping nodes, when configured.
     pub ping: Option<Ping>,
+    /// Until then, a ping node that has not answered yet is not held against us: the first
+    /// echo went out at start, and its answer is no more overdue than the window allows.
+    ping_grace_until: Instant,
     checks: CheckSchedule,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
@@ -54,6 +57,7 @@ impl HealthIo {
             hwmon: None,
             mdstat: None,
             ping: None,
+            ping_grace_until: now + PING_INTERVAL.saturating_mul(u64::from(PING_WINDOW)),
             checks: CheckSchedule::default(),
             check_cmds: heapless::Vec::new(),
             next_sample: now,
@@ -170,7 +174,9 @@ impl HealthIo {
                 p.send_due(now);
             }
             self.scratch.clear();
-            p.reasons(&mut self.scratch);
+            if now >= self.ping_grace_until || p.reachable() {
+                p.reasons(&mut self.scratch);
+            }
             self.monitor.handle_report(Source::Ping, &self.scratch);
         }
         while let Some(i) = self.checks.poll_start(now) {
