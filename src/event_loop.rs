@@ -29,7 +29,10 @@ use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
+use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Exited, Program, Spec};
+use crate::drivers::realtime;
+use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog};
@@ -143,6 +146,14 @@ struct Daemon {
     fds: heapless::Vec<libc::pollfd, POLL_FDS_MAX>,
     owners: heapless::Vec<FdOwner, POLL_FDS_MAX>,
     exit_code: Option<i32>,
+    /// systemd's notify socket (a no-op when not started by systemd).
+    systemd: SdNotify,
+    /// `READY=1` was sent: the start-up decision is made.
+    ready_sent: bool,
+    /// The group state last reported to systemd.
+    systemd_state: Option<crate::wire::GroupState>,
+    /// The persistent admin intents (statedir/admin).
+    admin: AdminState,
 }
 
 impl Daemon {
@@ -176,9 +187,25 @@ impl Daemon {
             config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
         let mut health = HealthIo::open(config, now);
         let (watchdog, pet_gate) = open_watchdog(config, &mut health);
-        let params = core_params(config, boot, me, peer, watchdog.as_ref());
+        let (admin, admin_warning) = adminstate::load(&config.statedir);
+        if let Some(w) = admin_warning {
+            warn!("{w}");
+        }
+        let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
+        params.start_standby |= admin.standby;
         let key = Key::new(authkey.bytes());
-        let core = Node::new(params, now);
+        let mut core = Node::new(params, now);
+        if admin.maintenance {
+            info!("maintenance mode persists from before the restart");
+            core.handle_input(now, Input::Admin(Admin::MaintenanceOn));
+        }
+        let systemd = SdNotify::from_env().unwrap_or_else(|e| {
+            warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
+            SdNotify::disabled()
+        });
+        if let Some(rt) = config.realtime {
+            apply_realtime(rt.priority);
+        }
         let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
         info!(
@@ -209,6 +236,10 @@ impl Daemon {
             fds: heapless::Vec::new(),
             owners: heapless::Vec::new(),
             exit_code: None,
+            systemd,
+            ready_sent: false,
+            systemd_state: None,
+            admin,
         })
     }
 
@@ -223,6 +254,7 @@ impl Daemon {
                 return code;
             }
             let deadline = self.next_deadline();
+            let before = now;
             self.build_poll_set();
             let timeout_ms = deadline.saturating_since(now).total_millis();
             let timeout = i32::try_from(timeout_ms).unwrap_or(i32::MAX);
@@ -237,7 +269,10 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            self.loop_lag = now.saturating_since(deadline);
+            // Lag is lateness past what we asked poll(2) for; a deadline already past when we
+            // polled is not lag of this wake.
+            self.loop_lag = now.saturating_since(deadline.max(before));
+            self.poll_systemd(now);
             self.handle_ready(now);
             self.handle_due(now);
             if !stopping && stop.load(Ordering::Relaxed) {
@@ -449,6 +484,7 @@ impl Daemon {
             match sig {
                 Signal::Term | Signal::Int => {
                     info!("{sig:?}: graceful shutdown");
+                    let _ = self.systemd.send("STOPPING=1");
                     self.core.handle_input(now, Input::Shutdown);
                 }
                 Signal::Hup => self.reload(),
@@ -544,7 +580,54 @@ impl Daemon {
         };
         // The core logs the command at info.
         self.core.handle_input(now, Input::Admin(admin));
+        self.persist_admin(admin);
         self.control.reply(client, true, b"");
+    }
+
+    /// Keeps `standby` and `maintenance` across restarts (statedir/admin, written atomically).
+    fn persist_admin(&mut self, admin: Admin) {
+        let mut next = self.admin;
+        match admin {
+            Admin::Standby => next.standby = true,
+            Admin::Online | Admin::Takeover => next.standby = false,
+            Admin::MaintenanceOn => next.maintenance = true,
+            Admin::MaintenanceOff => next.maintenance = false,
+            Admin::Cleanup(_) => {}
+        }
+        if next == self.admin {
+            return;
+        }
+        match adminstate::store(&self.config.statedir, next) {
+            Ok(()) => self.admin = next,
+            Err(e) => warn!("admin state not saved (it will not survive a restart): {e}"),
+        }
+    }
+
+    /// Tells systemd: `READY=1` once the start-up decision is made (the node left its initial
+    /// wait), `STATUS=` on every state change, `WATCHDOG=1` while the loop is healthy.
+    fn poll_systemd(&mut self, now: Instant) {
+        if !self.systemd.is_enabled() {
+            return;
+        }
+        let state = self.core.state();
+        let decided = self.core.role() != hcore::Role::Init;
+        if decided && self.systemd_state != Some(state) {
+            self.systemd_state = Some(state);
+            let mut msg = heapless::String::<48>::new();
+            let name = crate::status::state_name(state);
+            let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("STATUS=group {name}"));
+            if !self.ready_sent {
+                let _ = core::fmt::Write::write_str(&mut msg, "\nREADY=1");
+                self.ready_sent = true;
+            }
+            if let Err(e) = self.systemd.send(&msg) {
+                warn!("systemd notify: {e}");
+            }
+        }
+        let healthy = self.pet_gate.is_none_or(|g| g.may_pet(self.loop_lag, true));
+        if healthy && let Err(e) = self.systemd.poll_watchdog(now) {
+            warn!("systemd watchdog: {e}");
+        }
     }
 
     fn pet_watchdog(&mut self, now: Instant) {
@@ -617,6 +700,20 @@ impl Daemon {
             }
         }
         info!("hapair exits");
+    }
+}
+
+/// `realtime on`: SCHED_FIFO and locked memory, or a clear warning where not permitted.
+fn apply_realtime(priority: u8) {
+    let (applied, sched_err, lock_err) = realtime::apply(priority);
+    if let Some(e) = sched_err {
+        warn!("realtime: SCHED_FIFO priority {priority} not permitted ({e}); normal scheduling");
+    }
+    if let Some(e) = lock_err {
+        warn!("realtime: mlockall not permitted ({e}); memory may be paged out");
+    }
+    if applied.fifo && applied.locked {
+        info!("realtime: SCHED_FIFO priority {priority}, memory locked");
     }
 }
 
