@@ -338,6 +338,10 @@ impl Daemon {
         }
     }
 
+    /// Runs the fence command against the peer, in the conventions of the fence-agents
+    /// package: the options on stdin (`action=reboot`, `port=PEER`, `plug=PEER`,
+    /// `nodename=PEER`), the configured arguments on the command line (e.g. `-o reboot` or an
+    /// address), and `HAPAIR_PEER` / `HAPAIR_ACTION` in the environment for plain scripts.
     fn spawn_fence(&mut self, now: Instant) {
         let Some(config::Fence::Command(argv)) = &self.config.fence else {
             // The core only asks for a fence command when one is configured.
@@ -349,15 +353,26 @@ impl Daemon {
         let args: heapless::Vec<&str, { config::FENCE_ARGS_MAX }> =
             argv.iter().skip(1).map(String::as_str).collect();
         let env = [("HAPAIR_PEER", peer.as_str()), ("HAPAIR_ACTION", "reboot")];
+        let mut stdin = heapless::String::<256>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut stdin,
+            format_args!("action=reboot\nport={peer}\nplug={peer}\nnodename={peer}\n"),
+        );
         let spec = Spec {
             program: Program::Exec(argv[0].as_str()),
             args: &args,
             env: &env,
             clear_env: false,
+            stdin: stdin.as_bytes(),
             timeout: FENCE_TIMEOUT,
             tag: Tag::Fence,
         };
-        info!("fencing {peer}: {}", argv.join(" "));
+        self.snapshot.counters.fence_attempts += 1;
+        info!(
+            "fencing {peer} (attempt {}): {}",
+            self.snapshot.counters.fence_attempts,
+            argv.join(" ")
+        );
         if let Err(e) = self.children.spawn(now, &spec) {
             warn!("fence command cannot start: {e:?}");
             self.core.handle_input(now, Input::FenceResult { ok: false });
@@ -378,6 +393,7 @@ impl Daemon {
             args: &args,
             env: &[],
             clear_env: false,
+            stdin: &[],
             timeout: NOTIFY_TIMEOUT,
             tag: Tag::Notify,
         };

@@ -30,6 +30,8 @@ use crate::limits::CHILDREN_MAX;
 
 /// Bytes of a child's output (stdout and stderr together) kept for error messages: the tail.
 pub const OUTPUT_TAIL_LEN: usize = 256;
+/// The most a child may be given on stdin (well under PIPE_BUF, so it never blocks).
+pub const STDIN_LEN_MAX: usize = 512;
 
 /// A child's identity, unique for the life of the supervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +58,9 @@ pub struct Spec<'a, T> {
     /// Start from an empty environment: `env` is then the child's whole environment (resource
     /// agents get exactly the variables their standard defines).
     pub clear_env: bool,
+    /// What the child reads on stdin (at most `STDIN_LEN_MAX` bytes, e.g. a fence agent's
+    /// `action=reboot` lines); empty: /dev/null.
+    pub stdin: &'a [u8],
     /// How long it may run before the group gets SIGTERM.
     pub timeout: Duration,
     /// The caller's label, handed back with the result.
@@ -388,8 +393,7 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
     let (argv, envp) = (ptrs(&argv), ptrs(&envp));
     // SAFETY: `program` is an offset returned by `push`.
     let program = unsafe { base.add(program).cast::<libc::c_char>() };
-    let devnull = nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| SpawnError::Spawn(e as i32))?;
+    let devnull = stdin_for(spec.stdin)?;
     let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e as i32))?;
     // SAFETY: the child runs only async-signal-safe calls (`exec_child`) before execve or
     // _exit, so forking from a process that may have other threads (tests) is sound.
@@ -420,6 +424,28 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
         return Err(SpawnError::Spawn(i32::from_ne_bytes(errno)));
     }
     Ok(pid)
+}
+
+/// Stdin for the child: /dev/null, or a pipe already holding `data` (which fits the pipe's
+/// buffer, so the write cannot block) with its write end closed.
+fn stdin_for(data: &[u8]) -> Result<OwnedFd, SpawnError> {
+    if data.is_empty() {
+        return nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| SpawnError::Spawn(e as i32));
+    }
+    if data.len() > STDIN_LEN_MAX {
+        return Err(SpawnError::Spawn(libc::E2BIG));
+    }
+    let (read, write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
+    let n = nix::unistd::write(&write, data).map_err(|e| SpawnError::Pipe(e as i32))?;
+    if n != data.len() {
+        return Err(SpawnError::Pipe(libc::EAGAIN));
+    }
+    // The child's reads must block like on any stdin: clear O_NONBLOCK on the read end.
+    nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .map_err(|e| SpawnError::Pipe(e as i32))?;
+    Ok(read)
 }
 
 /// Writes the program path, argv and envp of `spec` into `arena`; returns the program's

@@ -327,6 +327,7 @@ fn spawn(
         args: &args,
         env: &env,
         clear_env: true,
+        stdin: &[],
         timeout: prepared.timeout,
         tag: Tag::Resource { index, action },
     };
