@@ -7,10 +7,11 @@
 //! observed, recovery time, PASS/FAIL — and fails when any row failed.
 //!
 //! What stands in for what the lab lacks (this kernel has no sch_netem):
-//! - loss: iptables `statistic --mode random` drops 30% of the heartbeats each node sends on
-//!   its UDP links; jitter and loss on the serial line: the suite's own pty relay (`Jitter`),
-//!   which delays every chunk by 0-50 ms (order kept) and drops 30% of them. The UDP links
-//!   get loss but no jitter.
+//! - UDP links (crossover, LAN): iptables `statistic --mode random --probability 0.3` drops
+//!   30% of the heartbeats each node sends, and the rest go through an NFQUEUE delay element
+//!   of the suite's own (`nfqueue`, raw netlink) that holds each for a random 0-50 ms.
+//! - the serial line: the suite's own pty relay (`Jitter`) replaces the lab's socat; it
+//!   delays every chunk by 0-50 ms (order kept, as on a wire) and drops 30% of them.
 //! - the watchdog: a FIFO per node, read by the suite, which records every pet; a node "that
 //!   its watchdog would reset" is one whose pets stopped (the lab cannot reset a namespace).
 //!
@@ -139,12 +140,13 @@ fn fault_suite() {
     run(r, "4a", "fence watchdog, active isolated: it releases, peer takes over", s4a_iso);
     run(r, "4b", "fence watchdog, standby isolated: it never starts, active keeps", s4b_iso);
     run(r, "5", "all media cut, no fence, healed: split brain resolved, notified", s5_split);
-    run(r, "6", "30% loss everywhere, 0-50 ms serial jitter: no false failover", s6_soak);
+    run(r, "6", "30% loss, 0-50 ms jitter on every link: no false failover", s6_soak);
     run(r, "7", "garbage on the serial line: link usable, CRC errors counted", s7_noise);
     run(r, "8", "forged and replayed frames from the client: counted, no effect", s8_forge);
     run(r, "9", "survivor's resource fails to start: failed, nothing half-started", s9_nostart);
     run(r, "10", "resource fails to stop in a handover: failed, peer never starts", s10_nostop);
     run(r, "11", "daemon restart (kill -9, start) on the active: service stays", s11_restart);
+    run(r, "11b", "graceful restart (SIGTERM, start) on the active: peer takes over", s11b_term);
     run(r, "12", "both cold-started at the same instant: exactly one active", s12_cold);
     run(r, "13a", "fence CMD: failed attempt retried, takeover after success", s13a_fence);
     run(r, "13b", "fence CMD follows fence-agents conventions (stdin action/port)", s13b_agent);
@@ -700,6 +702,28 @@ fn block_heartbeats(f: &Faults, node: Node, prob: Option<f64>) {
     assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Sends the heartbeats `node` sends (those the loss rule let through) to NFQUEUE 0, where
+/// `nfqueue::delay_queue` holds them; `--queue-bypass` lets them pass when nothing listens.
+fn delay_heartbeats(f: &Faults, node: Node) {
+    let ns = f.pair.lab().ns(node).to_owned();
+    let argv = [
+        "iptables",
+        "-A",
+        "OUTPUT",
+        "-p",
+        "udp",
+        "--dport",
+        "694",
+        "-j",
+        "NFQUEUE",
+        "--queue-num",
+        "0",
+        "--queue-bypass",
+    ];
+    let out = exec_in(&ns, &argv);
+    assert!(out.status.success(), "iptables: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn unblock_heartbeats(f: &Faults, node: Node) {
     let out = exec_in(f.pair.lab().ns(node), &["iptables", "-F", "OUTPUT"]);
     assert!(out.status.success(), "iptables -F: {}", String::from_utf8_lossy(&out.stderr));
@@ -787,6 +811,16 @@ fn s6_soak() -> Seen {
         block_heartbeats(&f, node, Some(0.3));
     }
     let jitter = Jitter::start(&f);
+    let delay_stop = Arc::new(AtomicBool::new(false));
+    let mut delays = Vec::new();
+    for node in NODES {
+        delay_heartbeats(&f, node);
+        let stop = delay_stop.clone();
+        delays.push(spawn_in(f.pair.lab().ns(node), move || {
+            let mut rng = Rng::new();
+            nfqueue::delay_queue(0, 50, &stop, || rng.next())
+        }));
+    }
     let secs = soak_secs();
     let p = &f.pair;
     p.clear_answers();
@@ -796,6 +830,9 @@ fn s6_soak() -> Seen {
     let answers = p.answers();
     let lost = links_lost(&f, standby);
     drop(jitter);
+    delay_stop.store(true, Ordering::Relaxed);
+    let delayed: Vec<u64> = delays.into_iter().map(|d| d.join().unwrap_or(0)).collect();
+    assert!(delayed.iter().all(|&n| n > 0), "the delay element saw no packets: {delayed:?}");
     for node in NODES {
         unblock_heartbeats(&f, node);
     }
@@ -807,7 +844,8 @@ fn s6_soak() -> Seen {
     assert_eq!(owner, active, "owner");
     seen(
         format!(
-            "{secs} s: no failover, {} answers all from {}; {} saw (medium, rx, lost) {lost:?}",
+            "{secs} s: no failover, {} answers all from {}; {} saw (medium, rx, lost) \
+             {lost:?}; UDP heartbeats delayed by the NFQUEUE element: {delayed:?}",
             answers.len(),
             active.as_str(),
             standby.as_str()
@@ -1072,10 +1110,41 @@ fn s11_restart() -> Seen {
     let starts = markers.lines().filter(|l| l.starts_with("start ")).count();
     let stops = markers.lines().filter(|l| l.starts_with("stop ")).count();
     assert_eq!(owner, active, "owner");
-    assert!(stops == 0 && starts == starts0, "the resource was restarted: {markers}");
+    assert!(
+        stops == 0 && starts == starts0,
+        "the restarted daemon did not adopt the running resource: it was started again \
+         without a stop in between ({starts} starts, {stops} stops): {}",
+        markers.replace('\n', "; ")
+    );
     seen(
         format!("daemon back in {} ms; resources adopted, never stopped", restarted.as_millis()),
         None,
+    )
+}
+
+/// The init script's `restart`: SIGTERM (stop the group, tell the peer, exit 0), then start.
+fn s11b_term() -> Seen {
+    let mut f = Faults::start('q', Fence::None);
+    let (active, standby) = settle(&f);
+    f.pair.clear_answers();
+    let t0 = now();
+    f.pair.signal(active, Signal::SIGTERM);
+    wait_for("the daemon exiting 0", || f.pair.exited(active) == Some(Some(0)));
+    f.pair.start_daemon(active);
+    wait_for("the peer answering", || f.pair.last_answer().as_deref() == Some(standby.as_str()));
+    let rec = t0.elapsed();
+    wait_for("the restarted node standby", || f.pair.state(active) == "standby");
+    let owner = one_owner(&f);
+    assert_eq!(owner, standby, "owner");
+    seen(
+        format!(
+            "{} stopped the group and exited 0, {} took over at once (no deadtime); {} back \
+             as standby",
+            active.as_str(),
+            standby.as_str(),
+            active.as_str()
+        ),
+        Some(rec),
     )
 }
 
@@ -1254,5 +1323,157 @@ impl Rng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+// --- the UDP delay element -------------------------------------------------------------------
+
+mod nfqueue {
+    //! A userspace delay element for the fault suite (tests/faults.rs), because this kernel has
+    //! no sch_netem: an NFQUEUE listener (nfnetlink_queue, raw netlink, no library) that holds
+    //! each queued packet for a random 0..=`jitter_ms` before accepting it. The suite sends a
+    //! node's heartbeats to it with `iptables -j NFQUEUE --queue-num N --queue-bypass` (so that
+    //! packets pass untouched when no listener is bound). Packets may overtake each other, as
+    //! with netem's jitter.
+    //!
+    //! Not here: loss (iptables `statistic` does it), and anything but IPv4.
+
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::{Duration, Instant};
+
+    const NETLINK_NETFILTER: i32 = 12;
+    const NFNL_SUBSYS_QUEUE: u16 = 3;
+    const NFQNL_MSG_PACKET: u16 = 0;
+    const NFQNL_MSG_VERDICT: u16 = 1;
+    const NFQNL_MSG_CONFIG: u16 = 2;
+    const NFQA_PACKET_HDR: u16 = 1;
+    const NFQA_VERDICT_HDR: u16 = 2;
+    const NFQA_CFG_CMD: u16 = 1;
+    const NFQA_CFG_PARAMS: u16 = 2;
+    const NFQNL_CFG_CMD_BIND: u8 = 1;
+    const NFQNL_COPY_META: u8 = 1;
+    const NF_ACCEPT: u32 = 1;
+    const NLM_F_REQUEST: u16 = 1;
+    const NLMSG_HDRLEN: usize = 16;
+
+    /// Runs in the calling thread (which must be in the node's namespace) until `stop`: binds
+    /// queue `queue`, delays every packet by a random 0..=`jitter_ms` and accepts it. Returns the
+    /// number of packets delayed.
+    pub fn delay_queue(
+        queue: u16,
+        jitter_ms: u64,
+        stop: &AtomicBool,
+        mut rand: impl FnMut() -> u64,
+    ) -> u64 {
+        let sock = open().unwrap_or_else(|e| panic!("nfqueue socket: {e}"));
+        let mut cmd = [NFQNL_CFG_CMD_BIND, 0, 0, 2]; // command, pad, pf (AF_INET, big-endian)
+        cmd[2..4].copy_from_slice(&2u16.to_be_bytes());
+        send(&sock, NFQNL_MSG_CONFIG, queue, &[(NFQA_CFG_CMD, &cmd)]);
+        let mut params = [0u8; 5];
+        params[..4].copy_from_slice(&0u32.to_be_bytes());
+        params[4] = NFQNL_COPY_META;
+        send(&sock, NFQNL_MSG_CONFIG, queue, &[(NFQA_CFG_PARAMS, &params)]);
+        let mut held: Vec<(Instant, u32)> = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let mut count = 0;
+        while !stop.load(Ordering::Relaxed) {
+            // SAFETY: buf is a valid writable buffer of buf.len() bytes; MSG_DONTWAIT never blocks.
+            let n = unsafe {
+                libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT)
+            };
+            if n > 0 {
+                #[allow(clippy::disallowed_methods)] // tests may read the real clock
+                let now = Instant::now();
+                for id in packet_ids(&buf[..n as usize]) {
+                    held.push((now + Duration::from_millis(rand() % (jitter_ms + 1)), id));
+                    count += 1;
+                }
+                continue;
+            }
+            #[allow(clippy::disallowed_methods)]
+            let now = Instant::now();
+            held.retain(|&(at, id)| {
+                if at > now {
+                    return true;
+                }
+                let mut v = [0u8; 8];
+                v[..4].copy_from_slice(&NF_ACCEPT.to_be_bytes());
+                v[4..].copy_from_slice(&id.to_be_bytes());
+                send(&sock, NFQNL_MSG_VERDICT, queue, &[(NFQA_VERDICT_HDR, &v)]);
+                false
+            });
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        count
+    }
+
+    fn open() -> Result<OwnedFd, std::io::Error> {
+        // SAFETY: plain socket(2); the fd is owned below.
+        let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_NETFILTER) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: fd is a fresh socket that nothing else owns.
+        let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: an all-zero sockaddr_nl is valid (kernel picks the port id).
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as u16;
+        let len = std::mem::size_of::<libc::sockaddr_nl>() as u32;
+        // SAFETY: addr is a valid sockaddr_nl of `len` bytes.
+        if unsafe { libc::bind(fd, (&raw const addr).cast(), len) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(sock)
+    }
+
+    /// Sends one nfnetlink message of `msg` type for `queue` with `attrs` (type, value).
+    fn send(sock: &OwnedFd, msg: u16, queue: u16, attrs: &[(u16, &[u8])]) {
+        let mut m = vec![0u8; NLMSG_HDRLEN];
+        m[4..6].copy_from_slice(&((NFNL_SUBSYS_QUEUE << 8) | msg).to_ne_bytes());
+        m[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        m.extend([0u8, 0]); // nfgenmsg: family AF_UNSPEC, version 0
+        m.extend(queue.to_be_bytes());
+        for (ty, val) in attrs {
+            let len = 4 + val.len();
+            m.extend((len as u16).to_ne_bytes());
+            m.extend(ty.to_ne_bytes());
+            m.extend(*val);
+            m.resize(m.len().next_multiple_of(4), 0);
+        }
+        let total = m.len() as u32;
+        m[..4].copy_from_slice(&total.to_ne_bytes());
+        // SAFETY: m is a valid buffer of m.len() bytes.
+        let n = unsafe { libc::send(sock.as_raw_fd(), m.as_ptr().cast(), m.len(), 0) };
+        assert!(n == m.len() as isize, "nfqueue send: {}", std::io::Error::last_os_error());
+    }
+
+    /// The packet ids of the NFQNL_MSG_PACKET messages in one read.
+    fn packet_ids(mut buf: &[u8]) -> Vec<u32> {
+        let mut ids = Vec::new();
+        while buf.len() >= NLMSG_HDRLEN {
+            let len = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            let ty = u16::from_ne_bytes([buf[4], buf[5]]);
+            if len < NLMSG_HDRLEN || len > buf.len() {
+                break;
+            }
+            if ty == (NFNL_SUBSYS_QUEUE << 8) | NFQNL_MSG_PACKET {
+                // Attributes follow the 4-byte nfgenmsg.
+                let mut a = &buf[NLMSG_HDRLEN + 4..len];
+                while a.len() >= 4 {
+                    let alen = u16::from_ne_bytes([a[0], a[1]]) as usize;
+                    let aty = u16::from_ne_bytes([a[2], a[3]]) & 0x3fff;
+                    if alen < 4 || alen > a.len() {
+                        break;
+                    }
+                    if aty == NFQA_PACKET_HDR && alen >= 8 {
+                        ids.push(u32::from_be_bytes([a[4], a[5], a[6], a[7]]));
+                    }
+                    a = &a[alen.next_multiple_of(4).min(a.len())..];
+                }
+            }
+            buf = &buf[len.next_multiple_of(4).min(buf.len())..];
+        }
+        ids
     }
 }
