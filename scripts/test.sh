@@ -11,6 +11,8 @@ need ip iproute2
 need tc iproute2
 need ping iputils-ping
 need socat socat
+need iptables iptables
+need python3 python3
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
