@@ -503,10 +503,11 @@ impl Daemon {
                     let _ = self.systemd.send("STOPPING=1");
                     self.core.handle_input(now, Input::Shutdown);
                 }
-                Signal::Hup => self.reload(),
+                Signal::Hup => self.reload(now),
                 Signal::Chld => {}
                 Signal::Usr1 => self.dump_stats(now),
             }
+            self.drain_core(now);
         }
     }
 
@@ -662,7 +663,7 @@ impl Daemon {
 
     /// SIGHUP: a valid new configuration replaces the old one where that can be done in
     /// place; an invalid one is refused and the old one stays.
-    fn reload(&mut self) {
+    fn reload(&mut self, now: Instant) {
         let loaded = match config::load(&self.opts) {
             Ok(l) => l,
             Err(e) => {
@@ -675,17 +676,87 @@ impl Daemon {
             info!("reload: configuration unchanged");
             return;
         }
-        let same_core = new.digest() == self.config.digest()
-            && new.media == self.config.media
-            && new.resources == self.config.resources;
-        if same_core {
-            self.config.notify = new.notify.clone();
-            info!("reload: applied (notify and local settings)");
-        } else {
+        let mut applied: heapless::Vec<&str, 4> = heapless::Vec::new();
+        let mut needs_restart: heapless::Vec<&str, 8> = heapless::Vec::new();
+        // What the core and the peer depend on cannot change under them.
+        let old = &self.config;
+        let core_same = new.digest() == old.digest()
+            && new.nodes == old.nodes
+            && new.udpport == old.udpport
+            && new.watchdog == old.watchdog;
+        if !core_same {
+            let _ = needs_restart.push("timings, nodes, fence, port or watchdog");
+        }
+        if new.media != old.media {
+            let _ = needs_restart.push("media");
+        }
+        if new.control != old.control || new.statedir != old.statedir || new.authkey != old.authkey
+        {
+            let _ = needs_restart.push("control socket, statedir or authkey");
+        }
+        let notify_changed = new.notify != old.notify;
+        let health_changed = new.hwmon != old.hwmon
+            || new.sensors != old.sensors
+            || new.raid != old.raid
+            || new.ping != old.ping
+            || new.checks != old.checks;
+        let resources_changed = new.resources != old.resources;
+        if notify_changed {
+            self.config.notify.clone_from(&new.notify);
+            let _ = applied.push("notify");
+        }
+        if health_changed {
+            self.health = HealthIo::open(&new, now);
+            if self.config.watchdog.is_some() && self.watchdog.is_none() {
+                self.health.report_watchdog(Some(&"not open"));
+            }
+            // A fresh monitor reports no change for what it starts with: tell the core.
+            let health = self.health.monitor.health();
+            self.core.handle_input(now, Input::Health(health));
+            self.config.hwmon.clone_from(&new.hwmon);
+            self.config.sensors.clone_from(&new.sensors);
+            self.config.raid.clone_from(&new.raid);
+            self.config.ping.clone_from(&new.ping);
+            self.config.checks.clone_from(&new.checks);
+            let _ = applied.push("health");
+        }
+        if resources_changed {
+            self.reload_resources(&new, &mut applied, &mut needs_restart);
+        }
+        if !applied.is_empty() {
+            info!("reload: applied {}", applied.join(", "));
+        }
+        if !needs_restart.is_empty() {
             warn!(
-                "reload: the new configuration is valid but changes the pair's protocol, media \
-                 or resources; restart hapair to apply it (running resources were not touched)"
+                "reload: valid, but changes to {} need a restart of hapair; running resources \
+                 were not touched",
+                needs_restart.join(", ")
             );
+        }
+    }
+
+    /// New resource definitions take effect at once while this node holds nothing (nothing
+    /// runs that could be touched); while it holds the group, they wait for a restart.
+    fn reload_resources(
+        &mut self,
+        new: &Config,
+        applied: &mut heapless::Vec<&str, 4>,
+        needs_restart: &mut heapless::Vec<&str, 8>,
+    ) {
+        let same_count = new.resources.len() == self.config.resources.len();
+        if !same_count || self.core.holds() {
+            let _ = needs_restart.push("resources (while holding, or a different count)");
+            return;
+        }
+        let node = self.config.nodes[usize::from(self.me)].clone();
+        match Group::new(new, &node) {
+            Ok(group) => {
+                self.group = group;
+                self.config.resources.clone_from(&new.resources);
+                report::init_resources(&mut self.snapshot, &self.group);
+                let _ = applied.push("resources");
+            }
+            Err(e) => error!("reload: resources refused, the old ones stay: {e}"),
         }
     }
 

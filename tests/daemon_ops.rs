@@ -243,3 +243,49 @@ fn boot_flag_standby_keeps_the_node_standby_until_online() {
     assert!(wait_until(|| node.state() == "active"));
     node.stop();
 }
+
+fn hup(node: &Node) {
+    unsafe { libc::kill(node.pid() as i32, libc::SIGHUP) };
+}
+
+fn rewrite_conf(node: &Node, from: &str, to: &str) {
+    let text = fs::read_to_string(&node.conf).unwrap();
+    assert!(text.contains(from), "{from:?} not in the config");
+    fs::write(&node.conf, text.replace(from, to)).unwrap();
+}
+
+#[test]
+fn sighup_applies_health_and_resources_and_reports_the_rest() {
+    let marks = std::env::temp_dir().join(format!("hapair-ops-marks-{}", std::process::id()));
+    let _ = fs::remove_file(&marks);
+    let m = marks.display();
+    let extra = format!(
+        "check probe \"true\" interval 200ms timeout 100ms\n\
+         resource exec web start=\"echo old >> {m}\" stop=\"true\" monitor=\"true\"\n"
+    );
+    let mut node = Node::new("hup", &extra, "hapair.standby=1");
+    node.start(&[], None);
+    // Health: the check now fails, and the node says so.
+    rewrite_conf(&node, "check probe \"true\"", "check probe \"false\"");
+    hup(&node);
+    let unhealthy = wait_until(|| node.status().is_some_and(|s| s["health"]["ok"] == false));
+    assert!(unhealthy, "reloaded check not applied:\n{}", node.log());
+    rewrite_conf(&node, "check probe \"false\"", "check probe \"true\"");
+    hup(&node);
+    assert!(wait_until(|| node.status().is_some_and(|s| s["health"]["ok"] == true)));
+    // Resources: while standby, the new definition replaces the old one.
+    rewrite_conf(&node, "echo old", "echo new");
+    hup(&node);
+    assert!(wait_until(|| node.log().contains("reload: applied resources")), "{}", node.log());
+    assert!(node.hapair(&["online"]).status.success());
+    assert!(wait_until(|| node.state() == "active"));
+    let ran = fs::read_to_string(&marks).unwrap_or_default();
+    assert_eq!(ran.trim(), "new", "the reloaded start command should have run");
+    // Timings: valid, reported as needing a restart, nothing moves.
+    rewrite_conf(&node, "keepalive 100ms", "keepalive 50ms");
+    hup(&node);
+    assert!(wait_until(|| node.log().contains("need a restart")), "{}", node.log());
+    assert_eq!(node.state(), "active");
+    node.stop();
+    let _ = fs::remove_file(&marks);
+}

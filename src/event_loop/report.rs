@@ -23,6 +23,12 @@ pub fn init(s: &mut Snapshot, links: &[Link], group: &Group) {
         // INVARIANT: as many links as LINKS_MAX at most, the snapshot's capacity.
         let _ = s.peer.links.push(l);
     }
+    init_resources(s, group);
+}
+
+/// Sets the resources' names (again, after a reload).
+pub fn init_resources(s: &mut Snapshot, group: &Group) {
+    s.resources.clear();
     for m in group.members() {
         let r = status::Resource {
             name: m.name.clone(),
