@@ -514,6 +514,9 @@ impl Daemon {
             },
         };
         info!("admin: {admin:?}");
+        if let Admin::Cleanup(index) = admin {
+            self.group.cleanup(index);
+        }
         self.core.handle_input(now, Input::Admin(admin));
         self.control.reply(client, true, b"");
     }

@@ -40,8 +40,27 @@ pub struct Pair {
     samples: Arc<AtomicU64>,
     overlaps: Arc<Mutex<Vec<String>>>,
     conf: PathBuf,
+    /// Per-node configuration files and daemon environments (`start_with`).
+    custom: Option<Custom>,
     vip: String,
     lab: Lab,
+}
+
+/// What `Pair::start_with` gives each node: its own configuration file and environment.
+struct Custom {
+    confs: [PathBuf; 2],
+    envs: [Vec<(String, String)>; 2],
+}
+
+/// What `Pair::start_with` calls for each node: (lab dir, node) to its setup.
+type SetupFn<'a> = dyn FnMut(&str, Node) -> NodeSetup + 'a;
+
+/// One node's own setup for `Pair::start_with`.
+pub struct NodeSetup {
+    /// The configuration file's text (written to `<lab dir>/<node>.conf`).
+    pub conf: String,
+    /// Extra environment of its daemon (e.g. `HAPAIR_OCF_ROOT`).
+    pub env: Vec<(String, String)>,
 }
 
 /// The two daemon nodes, in config order.
@@ -60,8 +79,37 @@ impl Pair {
     /// starts the responders, the prober towards `vip`, the overlap sampler and both daemons
     /// with board/lab/`conf`.
     pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
+        Pair::start_inner(tag, conf, vip, None)
+    }
+
+    /// As `start`, but each node gets its own configuration and daemon environment from
+    /// `setup(lab dir, node)`, called once per node before the daemons start (the lab's
+    /// nodes share one filesystem: per-node files keep their resources' state apart).
+    pub fn start_with(
+        tag: char,
+        vip: &str,
+        mut setup: impl FnMut(&str, Node) -> NodeSetup,
+    ) -> Pair {
+        Pair::start_inner(tag, "hapair.conf", vip, Some(&mut setup))
+    }
+
+    fn start_inner(
+        tag: char,
+        conf: &str,
+        vip: &str,
+        setup: Option<&mut SetupFn<'_>>,
+    ) -> Pair {
         let lab = Lab::up(tag);
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
+        let custom = setup.map(|setup| {
+            let [a, b] = NODES.map(|node| {
+                let s = setup(&lab.dir(), node);
+                let path = PathBuf::from(format!("{}/{}.conf", lab.dir(), node.as_str()));
+                std::fs::write(&path, s.conf).unwrap_or_else(|e| panic!("conf: {e}"));
+                (path, s.env)
+            });
+            Custom { confs: [a.0, b.0], envs: [a.1, b.1] }
+        });
         let mut pair = Pair {
             stop: Arc::new(AtomicBool::new(false)),
             daemons: [None, None],
@@ -70,6 +118,7 @@ impl Pair {
             samples: Arc::new(AtomicU64::new(0)),
             overlaps: Arc::new(Mutex::new(Vec::new())),
             conf,
+            custom,
             vip: vip.to_owned(),
             lab,
         };
@@ -88,6 +137,16 @@ impl Pair {
     /// The lab the pair runs in.
     pub fn lab(&self) -> &Lab {
         &self.lab
+    }
+
+    /// The configuration file `node` runs with.
+    pub fn conf(&self, node: Node) -> &Path {
+        self.custom.as_ref().map_or(&self.conf, |c| &c.confs[index(node)])
+    }
+
+    /// The pid of `node`'s daemon (the latest one started).
+    pub fn pid(&self, node: Node) -> u32 {
+        self.daemons[index(node)].as_ref().expect("daemon was started").id()
     }
 
     fn path(&self, file: &str) -> String {
@@ -128,8 +187,9 @@ impl Pair {
         let child = Command::new("ip")
             .args(["netns", "exec", self.lab.ns(node), env!("CARGO_BIN_EXE_hapair"), "run"])
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf(node))
             .args(["--cmdline", &self.path(&format!("{name}.cmdline"))])
+            .envs(self.custom.iter().flat_map(|c| c.envs[index(node)].iter().cloned()))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -169,7 +229,7 @@ impl Pair {
         Command::new(env!("CARGO_BIN_EXE_hapair"))
             .args(args)
             .arg("-c")
-            .arg(&self.conf)
+            .arg(self.conf(node))
             .args(["--cmdline", &self.path(&format!("{}.cmdline", node.as_str()))])
             .stdin(Stdio::null())
             .output()
