@@ -50,19 +50,22 @@ fn ocf_root(dir: &str) -> String {
     root
 }
 
-/// The lab's base configuration without its resources, plus `resources` and
-/// `monitor_interval`.
-fn conf_with(resources: &str, monitor_interval: &str) -> String {
+/// The lab's base configuration without its resources, monitor interval and restart limit,
+/// plus `resources`, `monitor_interval` and `restart_limit`.
+fn conf_with(resources: &str, monitor_interval: &str, restart_limit: &str) -> String {
     let base =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/lab/hapair.conf"))
             .unwrap();
     let mut conf: String = base
         .lines()
-        .filter(|l| !l.starts_with("resource ") && !l.starts_with("monitor_interval"))
+        .filter(|l| {
+            !["resource ", "monitor_interval", "restart_limit"].iter().any(|p| l.starts_with(p))
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     conf.push_str(resources);
     conf.push_str(&format!("monitor_interval {monitor_interval}\n"));
+    conf.push_str(&format!("restart_limit {restart_limit}\n"));
     conf
 }
 
@@ -93,13 +96,13 @@ fn full_group(dir: &str, node: Node) -> NodeSetup {
         file(dir, node, "logged.log"),
     );
     NodeSetup {
-        conf: conf_with(&resources, "200ms"),
+        conf: conf_with(&resources, "200ms", "2 in 1m"),
         env: vec![("HAPAIR_OCF_ROOT".into(), ocf_root(dir)), ("HAPAIR_INITD".into(), initd)],
     }
 }
 
 /// Only the Logged fixture and an in-process `ip` VIP, monitored every `interval`.
-fn logged_only(dir: &str, node: Node, interval: &str) -> NodeSetup {
+fn logged_only(dir: &str, node: Node, interval: &str, restart_limit: &str) -> NodeSetup {
     let resources = format!(
         "resource ocf hapair-test:Logged state={} log={}\n\
          resource ip {VIP}/24 dev lan0 garp 3 garp_interval 100ms\n",
@@ -107,7 +110,7 @@ fn logged_only(dir: &str, node: Node, interval: &str) -> NodeSetup {
         file(dir, node, "logged.log"),
     );
     NodeSetup {
-        conf: conf_with(&resources, interval),
+        conf: conf_with(&resources, interval, restart_limit),
         env: vec![("HAPAIR_OCF_ROOT".into(), ocf_root(dir))],
     }
 }
@@ -130,14 +133,21 @@ fn resource(pair: &Pair, node: Node, name: &str) -> serde_json::Value {
     list.into_iter().find(|r| r["name"] == name).unwrap_or_default()
 }
 
-/// Waits until alpha is active and beta standby and the client is answered by alpha.
-fn settled(pair: &Pair) {
-    assert_soon(PATIENCE, "alpha active, beta standby", || {
-        pair.state(Node::Alpha) == "active" && pair.state(Node::Beta) == "standby"
+/// Waits until one node is active, the other standby, and the client is answered by the
+/// active one; returns (active, standby). Usually alpha (home) is active, but a node whose
+/// first ping has not answered yet is unhealthy and the home node grants its peer.
+fn settled(pair: &Pair) -> (Node, Node) {
+    let mut active = Node::Alpha;
+    assert_soon(PATIENCE, "one node active, the other standby", || {
+        let (a, b) = (pair.state(Node::Alpha), pair.state(Node::Beta));
+        active = if a == "active" { Node::Alpha } else { Node::Beta };
+        (a == "active" && b == "standby") || (a == "standby" && b == "active")
     });
-    assert_soon(PATIENCE, "the client answered by alpha at the VIP", || {
-        pair.last_answer().as_deref() == Some("alpha")
+    let standby = if active == Node::Alpha { Node::Beta } else { Node::Alpha };
+    assert_soon(PATIENCE, "the client answered by the active node at the VIP", || {
+        pair.last_answer().as_deref() == Some(active.as_str())
     });
+    (active, standby)
 }
 
 /// SIGTERM to both daemons (they stop their resources) and wait for them to exit.
@@ -151,100 +161,103 @@ fn shut_down(pair: &mut Pair) {
 #[test]
 fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
     let mut pair = Pair::start_with('g', VIP, full_group);
-    settled(&pair);
-    assert!(exists(&pair, Node::Alpha, "dummy.state"), "Dummy runs on alpha");
-    assert!(!exists(&pair, Node::Beta, "dummy.state"), "Dummy does not run on beta");
-    assert!(exists(&pair, Node::Alpha, "lsb/hapair-lsb.pid"), "the LSB service runs on alpha");
-    assert_eq!(count(&pair, Node::Alpha, "start"), 1);
-    assert_eq!(count(&pair, Node::Beta, "start"), 0);
+    let (a, b) = settled(&pair);
+    assert!(exists(&pair, a, "dummy.state"), "Dummy runs on the active node");
+    assert!(!exists(&pair, b, "dummy.state"), "Dummy does not run on the standby node");
+    assert!(exists(&pair, a, "lsb/hapair-lsb.pid"), "the LSB service runs on the active node");
+    assert_eq!(count(&pair, a, "start"), 1);
+    assert_eq!(count(&pair, b, "start"), 0);
 
     // kill -9 of the active daemon, and a restart: the group is adopted, not started again.
     pair.clear_answers();
-    let old_pid = pair.pid(Node::Alpha);
-    pair.signal(Node::Alpha, Signal::SIGKILL);
-    assert_soon(PATIENCE, "alpha's daemon is gone", || pair.exited(Node::Alpha).is_some());
-    pair.start_daemon(Node::Alpha);
-    assert_ne!(pair.pid(Node::Alpha), old_pid);
-    assert_soon(PATIENCE, "alpha active again", || pair.state(Node::Alpha) == "active");
+    let old_pid = pair.pid(a);
+    pair.signal(a, Signal::SIGKILL);
+    assert_soon(PATIENCE, "the active daemon is gone", || pair.exited(a).is_some());
+    pair.start_daemon(a);
+    assert_ne!(pair.pid(a), old_pid);
+    assert_soon(PATIENCE, "active again after the restart", || pair.state(a) == "active");
     assert_soon(PATIENCE, "answers after the restart", || pair.answers().len() >= 20);
-    assert_eq!(count(&pair, Node::Alpha, "start"), 1, "the restart ran no second start");
-    assert!(count(&pair, Node::Alpha, "monitor") >= 1, "the restart probed");
-    assert_eq!(count(&pair, Node::Beta, "start"), 0, "beta never started the group");
+    assert_eq!(count(&pair, a, "start"), 1, "the restart ran no second start");
+    assert!(count(&pair, a, "monitor") >= 1, "the restart probed");
+    assert_eq!(count(&pair, b, "start"), 0, "the standby node never started the group");
     assert!(
-        pair.answers().iter().all(|a| a == "alpha"),
-        "only alpha answered across the restart: {:?}",
+        pair.answers().iter().all(|x| x == a.as_str()),
+        "only the active node answered across the restart: {:?}",
         pair.answers()
     );
-    assert_eq!(pair.state(Node::Beta), "standby");
-    assert!(exists(&pair, Node::Alpha, "dummy.state"));
+    assert_eq!(pair.state(b), "standby");
+    assert!(exists(&pair, a, "dummy.state"));
+    let log = std::fs::read_to_string(format!("{}/{}.log", pair.lab().dir(), a.as_str())).unwrap();
+    assert!(log.contains("role Init -> Active: Adopted"), "the restarted node adopted the group");
 
     // A planned handover: the state files move with the group, IPaddr2 moves the VIP.
-    let out = pair.hapair(Node::Alpha, &["standby"]);
+    let out = pair.hapair(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
-    assert_soon(PATIENCE, "beta active", || pair.state(Node::Beta) == "active");
-    assert_soon(PATIENCE, "the client answered by beta", || {
-        pair.last_answer().as_deref() == Some("beta")
+    assert_soon(PATIENCE, "the other node active", || pair.state(b) == "active");
+    assert_soon(PATIENCE, "the client answered by the other node", || {
+        pair.last_answer().as_deref() == Some(b.as_str())
     });
-    assert!(!exists(&pair, Node::Alpha, "dummy.state"), "Dummy stopped on alpha");
-    assert!(exists(&pair, Node::Beta, "dummy.state"), "Dummy started on beta");
-    assert!(!exists(&pair, Node::Alpha, "lsb/hapair-lsb.pid"), "the LSB service left alpha");
-    assert!(exists(&pair, Node::Beta, "lsb/hapair-lsb.pid"));
+    assert!(!exists(&pair, a, "dummy.state"), "Dummy stopped on the active node");
+    assert!(exists(&pair, b, "dummy.state"), "Dummy started on the new active node");
+    assert!(!exists(&pair, a, "lsb/hapair-lsb.pid"), "the LSB service left the old active node");
+    assert!(exists(&pair, b, "lsb/hapair-lsb.pid"));
     assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
     shut_down(&mut pair);
-    assert!(!exists(&pair, Node::Beta, "dummy.state"), "SIGTERM stopped the group");
+    assert!(!exists(&pair, b, "dummy.state"), "SIGTERM stopped the group");
 }
 
 #[test]
 fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
-    let mut pair = Pair::start_with('m', VIP, |dir, node| logged_only(dir, node, "200ms"));
-    settled(&pair);
-    let state = file(&pair.lab().dir(), Node::Alpha, "logged.state");
+    let mut pair =
+        Pair::start_with('m', VIP, |dir, node| logged_only(dir, node, "200ms", "2 in 1m"));
+    let (a, b) = settled(&pair);
+    let state = file(&pair.lab().dir(), a, "logged.state");
 
     // One monitor that fails (OCF_ERR_GENERIC): stop and start in place, counted.
     std::fs::write(format!("{state}.fail-once"), "").unwrap();
-    assert_soon(PATIENCE, "a restart in place", || count(&pair, Node::Alpha, "start") == 2);
+    assert_soon(PATIENCE, "a restart in place", || count(&pair, a, "start") == 2);
     assert_soon(PATIENCE, "one failure in status", || {
-        let r = resource(&pair, Node::Alpha, "Logged");
+        let r = resource(&pair, a, "Logged");
         r["failures"] == 1 && r["last_exit_code"] == 1
     });
-    assert_eq!(pair.state(Node::Alpha), "active");
+    assert_eq!(pair.state(a), "active");
 
     // One monitor that hangs: the meta-data's 1 s monitor timeout kills it; restart again.
     std::fs::write(format!("{state}.hang-once"), "").unwrap();
-    assert_soon(PATIENCE, "a second restart in place", || count(&pair, Node::Alpha, "start") == 3);
+    assert_soon(PATIENCE, "a second restart in place", || count(&pair, a, "start") == 3);
     assert_soon(PATIENCE, "two failures in status", || {
-        resource(&pair, Node::Alpha, "Logged")["failures"] == 2
+        resource(&pair, a, "Logged")["failures"] == 2
     });
     assert!(
-        resource(&pair, Node::Alpha, "Logged")["last_error"].as_str().unwrap_or("").contains("tim"),
+        resource(&pair, a, "Logged")["last_error"].as_str().unwrap_or("").contains("tim"),
         "the hang reads as a timeout: {}",
-        resource(&pair, Node::Alpha, "Logged")
+        resource(&pair, a, "Logged")
     );
-    assert_eq!(pair.state(Node::Alpha), "active");
+    assert_eq!(pair.state(a), "active");
 
-    // Failing for good: past `restart_limit 2 in 1m` the group goes to beta.
+    // Failing for good: past `restart_limit 2 in 1m` the group goes to the other node.
     std::fs::write(format!("{state}.fail"), "").unwrap();
-    assert_soon(PATIENCE, "beta active", || pair.state(Node::Beta) == "active");
-    assert_soon(PATIENCE, "the client answered by beta", || {
-        pair.last_answer().as_deref() == Some("beta")
+    assert_soon(PATIENCE, "the other node active", || pair.state(b) == "active");
+    assert_soon(PATIENCE, "the client answered by the other node", || {
+        pair.last_answer().as_deref() == Some(b.as_str())
     });
-    assert!(exists(&pair, Node::Beta, "logged.state"));
-    let r = resource(&pair, Node::Alpha, "Logged");
+    assert!(exists(&pair, b, "logged.state"));
+    let r = resource(&pair, a, "Logged");
     assert_eq!(r["failures"], 3, "{r}");
     assert_eq!(r["last_exit_code"], 1, "{r}");
 
     // cleanup resets the counts and the last exit code.
     std::fs::remove_file(format!("{state}.fail")).unwrap();
-    let out = pair.hapair(Node::Alpha, &["cleanup", "Logged"]);
+    let out = pair.hapair(a, &["cleanup", "Logged"]);
     assert!(out.status.success(), "cleanup: {out:?}");
-    let r = resource(&pair, Node::Alpha, "Logged");
+    let r = resource(&pair, a, "Logged");
     assert_eq!(
         (r["failures"].clone(), r["last_exit_code"].clone()),
         (0.into(), serde_json::Value::Null),
         "{r}"
     );
     assert_eq!(r["last_error"], "", "{r}");
-    assert_eq!(pair.state(Node::Alpha), "standby");
+    assert_eq!(pair.state(a), "standby");
     shut_down(&mut pair);
 }
 
@@ -282,25 +295,54 @@ fn zombies_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
-    let mut pair = Pair::start_with('z', VIP, |dir, node| logged_only(dir, node, "10ms"));
-    settled(&pair);
-    let pid = pair.pid(Node::Alpha);
-    let start = count(&pair, Node::Alpha, "monitor");
-    assert_soon(PATIENCE, "a few monitor cycles", || {
-        count(&pair, Node::Alpha, "monitor") > start + 20
-    });
+    let mut pair =
+        Pair::start_with('z', VIP, |dir, node| logged_only(dir, node, "10ms", "2 in 1m"));
+    let (a, b) = settled(&pair);
+    let pid = pair.pid(a);
+    let start = count(&pair, a, "monitor");
+    assert_soon(PATIENCE, "a few monitor cycles", || count(&pair, a, "monitor") > start + 20);
     // An agent child may be running at any one sample (its pipe open; a zombie for the moment
     // between its exit and the loop's reap): the fewest over many samples is the baseline.
     let before = fewest(|| fds(pid));
-    let first = count(&pair, Node::Alpha, "monitor");
+    let first = count(&pair, a, "monitor");
     assert_soon(Duration::from_secs(180), "1,000 monitor cycles", || {
-        count(&pair, Node::Alpha, "monitor") >= first + 1000
+        count(&pair, a, "monitor") >= first + 1000
     });
     let after = fewest(|| fds(pid));
     assert!(after <= before, "descriptors: {before} before, {after} after 1,000 cycles");
     let zombies = fewest(|| zombies_of(pid).len());
     assert_eq!(zombies, 0, "zombie children of the daemon: {:?}", zombies_of(pid));
-    assert_eq!(pair.state(Node::Alpha), "active");
-    assert_eq!(resource(&pair, Node::Alpha, "Logged")["failures"], 0);
+    assert_eq!((pair.state(a), pair.state(b)), ("active".into(), "standby".into()));
+    assert_eq!(resource(&pair, a, "Logged")["failures"], 0);
+    shut_down(&mut pair);
+}
+
+#[test]
+fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
+    let mut pair =
+        Pair::start_with('c', VIP, |dir, node| logged_only(dir, node, "200ms", "9 in 1m"));
+    let (a, b) = settled(&pair);
+    let state = file(&pair.lab().dir(), a, "logged.state");
+    let codes = [
+        (1, "OCF_ERR_GENERIC"),
+        (2, "OCF_ERR_ARGS"),
+        (3, "OCF_ERR_UNIMPLEMENTED"),
+        (5, "OCF_ERR_INSTALLED"),
+        (6, "OCF_ERR_CONFIGURED"),
+        (7, "not running"),
+    ];
+    for (n, (code, meaning)) in codes.into_iter().enumerate() {
+        std::fs::write(format!("{state}.code-once"), code.to_string()).unwrap();
+        assert_soon(PATIENCE, &format!("monitor exit {code} in status"), || {
+            let r = resource(&pair, a, "Logged");
+            r["failures"] == n + 1
+                && r["last_exit_code"] == code
+                && r["last_error"].as_str().is_some_and(|e| e.contains(meaning))
+        });
+        assert_soon(PATIENCE, "restarted in place", || {
+            count(&pair, a, "start") == n + 2 && pair.state(a) == "active"
+        });
+    }
+    assert_eq!(pair.state(b), "standby");
     shut_down(&mut pair);
 }

@@ -1,6 +1,14 @@
 //! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
 //! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
 //! which action to run; this file runs it and hands back the outcome, nothing else.
+//!
+//! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
+//! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
+//! its address is on its interface (`is_configured`); an exec resource without a monitor
+//! command cannot be asked and reads as not running unless this daemon started it. An adopted
+//! `ip` resource is not announced again (only `start` announces). Timeouts: an exec
+//! resource's own `timeout`, else the OCF agent's meta-data advice, else the default
+//! (`PreparedAgent`). Status keeps each resource's last error and exit code until `cleanup`.
 
 use log::{info, warn};
 
@@ -51,8 +59,10 @@ pub struct Member {
     pub last_exit_code: Option<i32>,
     /// What went wrong last, kept until `cleanup` (a restart in place does not hide it).
     pub last_error: Text,
-    /// Its last start succeeded and no stop followed: what a probe of an exec resource
-    /// without a monitor command reports (running after our own start, else not running).
+    /// It runs as far as this daemon knows (its last start or monitor succeeded, no stop
+    /// followed): a monitor that then says "not running" is a failure shown in status (a probe
+    /// that finds nothing is not), and a probe of an exec resource without a monitor command
+    /// reports it (running after our own start, else not running).
     started: bool,
 }
 
@@ -222,15 +232,20 @@ impl Group {
         };
         let outcome = match agent.interpret(to_agent(action), exit) {
             Outcome::Ok => {
-                match action {
-                    Action::Start => member.started = true,
-                    Action::Stop => member.started = false,
-                    Action::Monitor => {}
-                }
+                member.started = action != Action::Stop;
                 hcore::Outcome::Ok
             }
             Outcome::NotRunning => {
-                member.started = false;
+                // Not running after it ran (not a probe that found nothing): a failure to show.
+                if std::mem::take(&mut member.started) && action == Action::Monitor {
+                    let code = match exit {
+                        Exit::Code(c) => c,
+                        _ => 7,
+                    };
+                    warn!("resource {}: monitor: not running ({code})", member.name);
+                    member.last_exit_code = Some(code);
+                    set_text(&mut member.last_error, &format!("Monitor: not running ({code})"));
+                }
                 hcore::Outcome::NotRunning
             }
             Outcome::Failed(e) => {
