@@ -346,3 +346,48 @@ fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
     assert_eq!(pair.state(b), "standby");
     shut_down(&mut pair);
 }
+
+/// Frames `node` received from its peer, over all links.
+fn frames_rx(pair: &Pair, node: Node) -> u64 {
+    let status = pair.status(node).unwrap_or_default();
+    let links = status["peer"]["links"].as_array().cloned().unwrap_or_default();
+    links.iter().filter_map(|l| l["frames_rx"].as_u64()).sum()
+}
+
+/// A stop that fails leaves the node `failed` and holding: without a fence configured the
+/// peer never starts the group (nothing runs twice), and the service stays where it is.
+/// `cleanup` retries the stop; once it succeeds the pair runs the group again.
+#[test]
+fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
+    let mut pair =
+        Pair::start_with('s', VIP, |dir, node| logged_only(dir, node, "200ms", "2 in 1m"));
+    let (a, b) = settled(&pair);
+    let state = file(&pair.lab().dir(), a, "logged.state");
+    std::fs::write(format!("{state}.stop-fails"), "").unwrap();
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "the active node failed", || pair.state(a) == "failed");
+    let r = resource(&pair, a, "Logged");
+    assert_eq!((r["failures"].clone(), r["last_exit_code"].clone()), (1.into(), 1.into()), "{r}");
+    assert!(r["last_error"].as_str().is_some_and(|e| e.starts_with("Stop")), "{r}");
+    // The peer holds off for as long as we look: ~30 heartbeats on each of the 3 links
+    // (deadtime is 5).
+    let stop_at = count(&pair, a, "stop");
+    let first = frames_rx(&pair, b);
+    assert_soon(PATIENCE, "90 more frames heard by the peer", || frames_rx(&pair, b) > first + 90);
+    assert_eq!(count(&pair, a, "stop"), stop_at);
+    assert_eq!(pair.state(b), "standby");
+    assert_eq!(count(&pair, b, "start"), 0, "the peer started nothing");
+    assert!(exists(&pair, a, "logged.state"));
+
+    std::fs::remove_file(format!("{state}.stop-fails")).unwrap();
+    let out = pair.hapair(a, &["cleanup"]);
+    assert!(out.status.success(), "cleanup: {out:?}");
+    assert_soon(PATIENCE, "the group runs again on one node", || {
+        let (sa, sb) = (pair.state(a), pair.state(b));
+        (sa == "active" && sb == "standby") || (sa == "standby" && sb == "active")
+    });
+    assert!(!exists(&pair, a, "logged.state") || pair.state(a) == "active");
+    assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
+    shut_down(&mut pair);
+}
