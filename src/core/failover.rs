@@ -8,7 +8,10 @@ use super::node::Node;
 use super::resources::ResourceState;
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Action, Detail, Event, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
+use super::{
+    Action, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome,
+    Output,
+};
 use crate::wire::{GroupState, Health, Intent, Kind};
 
 /// The group's state on this node.
@@ -564,11 +567,12 @@ impl Node {
             && !matches!(self.intent, Intent::Standby | Intent::Maintenance)
     }
 
-    /// May the live peer take the group, as its last frame tells?
+    /// May the live peer take the group, as its last frame tells? (A peer in `Init` that is
+    /// still probing, or found something, reads `standby` with `FLAG_HOLDING`: not yet.)
     pub(super) fn peer_can_run(&self) -> bool {
         self.peer_payload().is_some_and(|p| {
             p.state == GroupState::Standby
-                && p.flags & FLAG_TAKING_OVER == 0
+                && p.flags & (FLAG_TAKING_OVER | FLAG_HOLDING) == 0
                 && !p.health.has(Health::PING)
                 && !p.health.has(Health::RESTARTS)
                 && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
