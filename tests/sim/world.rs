@@ -352,6 +352,8 @@ pub struct Coverage {
     pub fences: u64,
     pub l1_checked: u64,
     pub s2_excused: u64,
+    /// Groups found running at a daemon start and kept whole (`active`, reason `Adopted`).
+    pub adoptions: u64,
 }
 
 impl Coverage {
@@ -362,6 +364,7 @@ impl Coverage {
         self.fences += o.fences;
         self.l1_checked += o.l1_checked;
         self.s2_excused += o.s2_excused;
+        self.adoptions += o.adoptions;
     }
 }
 
@@ -840,6 +843,9 @@ impl World {
                     Event::Handover => self.coverage.handovers += 1,
                     Event::SplitBrain => self.coverage.split_brains += 1,
                     Event::Fenced => self.coverage.fences += 1,
+                    Event::Active if detail == hapair::core::Detail::Reason(Reason::Adopted) => {
+                        self.coverage.adoptions += 1
+                    }
                     _ => {}
                 }
                 Ok(())
