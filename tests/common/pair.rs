@@ -93,12 +93,7 @@ impl Pair {
         Pair::start_inner(tag, "hapair.conf", vip, Some(&mut setup))
     }
 
-    fn start_inner(
-        tag: char,
-        conf: &str,
-        vip: &str,
-        setup: Option<&mut SetupFn<'_>>,
-    ) -> Pair {
+    fn start_inner(tag: char, conf: &str, vip: &str, setup: Option<&mut SetupFn<'_>>) -> Pair {
         let lab = Lab::up(tag);
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
         let custom = setup.map(|setup| {
