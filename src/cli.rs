@@ -226,7 +226,7 @@ fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
     }
     let mode = if offline { CheckMode::CheckOffline } else { CheckMode::Check };
     let mut agents_ok = true;
-    for issue in config::agents::check_agents(opts, &loaded.config, mode) {
+    for issue in config::agents::check_agents(opts, &loaded.config, &loaded.boot.node, mode) {
         let error = issue.severity == Severity::Error;
         agents_ok &= !error;
         let ConfigError { file, line, message } = issue.error;

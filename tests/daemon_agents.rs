@@ -3,7 +3,8 @@
 //! file, a log of every action, injectable monitor failures and hangs) and
 //! `ocf:heartbeat:IPaddr2` as the VIP the client asks. Each node runs with its own
 //! configuration file (the lab's nodes share one filesystem, so each node's state files get
-//! their own names) and its own init.d directory (the LSB fixture's pid file).
+//! their own names); the LSB fixture's pid directory follows `HAPAIR_NODE`, which every agent
+//! gets.
 //!
 //! Shown here: the group follows the active node (state files appear and disappear), a
 //! `kill -9` of the active daemon and a restart adopt the running group (no second start, the
@@ -17,12 +18,12 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::assert_soon;
 use common::lab::Node;
-use common::pair::{NodeSetup, Pair};
+use common::pair::{NODES, NodeExtra, Pair};
 use nix::sys::signal::Signal;
 
 /// Generous: the machine may be busy building; nothing here measures time.
@@ -30,29 +31,64 @@ const PATIENCE: Duration = Duration::from_secs(40);
 const VIP: &str = "192.0.2.100";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
 
-/// An OCF root in `dir` with the real heartbeat agents and our fixtures side by side.
-fn ocf_root(dir: &str) -> String {
-    let root = format!("{dir}/ocf");
-    if !Path::new(&root).exists() {
+/// The test's own files (OCF root, init.d, per-node state files and logs), removed on drop.
+/// Declare it before the `Pair` so that the daemons are gone first.
+struct Files {
+    dir: String,
+}
+
+impl Files {
+    fn new(tag: char) -> Files {
+        let dir = format!("/tmp/hapair-daemon-agents-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = format!("{dir}/ocf");
         std::fs::create_dir_all(format!("{root}/resource.d")).unwrap();
+        std::fs::create_dir_all(format!("{dir}/init.d")).unwrap();
+        let hapair_test = format!("{FIXTURES}/ocf/resource.d/hapair-test");
         let links = [
             ("/usr/lib/ocf/lib", format!("{root}/lib")),
             ("/usr/lib/ocf/resource.d/heartbeat", format!("{root}/resource.d/heartbeat")),
-            (
-                &*format!("{FIXTURES}/ocf/resource.d/hapair-test"),
-                format!("{root}/resource.d/hapair-test"),
-            ),
+            (&*hapair_test, format!("{root}/resource.d/hapair-test")),
         ];
         for (target, link) in links {
             std::os::unix::fs::symlink(target, link).unwrap();
         }
+        // The LSB fixture keeps its pid file in $HAPAIR_LSB_STATE: one directory per node,
+        // told apart by the HAPAIR_NODE every agent gets.
+        for node in NODES {
+            std::fs::create_dir_all(file(&dir, node, "lsb")).unwrap();
+        }
+        let wrapper = format!(
+            "#!/bin/sh\nHAPAIR_LSB_STATE={dir}/$HAPAIR_NODE-lsb \
+             exec {FIXTURES}/init.d/hapair-lsb \"$@\"\n"
+        );
+        let script = format!("{dir}/init.d/hapair-lsb");
+        std::fs::write(&script, wrapper).unwrap();
+        common::cmd(&["chmod", "755", &script]);
+        Files { dir }
     }
-    root
+
+    /// `node`'s file `what`.
+    fn of(&self, node: Node, what: &str) -> String {
+        file(&self.dir, node, what)
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Node `node`'s file `what` in `dir`.
+fn file(dir: &str, node: Node, what: &str) -> String {
+    format!("{dir}/{}-{what}", node.as_str())
 }
 
 /// The lab's base configuration without its resources, monitor interval and restart limit,
-/// plus `resources`, `monitor_interval` and `restart_limit`.
-fn conf_with(resources: &str, monitor_interval: &str, restart_limit: &str) -> String {
+/// plus `monitor_interval` and `restart_limit`, written into `files`; each node's resource
+/// lines are added to its own copy (`NodeExtra`).
+fn base_conf(files: &Files, monitor_interval: &str, restart_limit: &str) -> PathBuf {
     let base =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/lab/hapair.conf"))
             .unwrap();
@@ -63,67 +99,65 @@ fn conf_with(resources: &str, monitor_interval: &str, restart_limit: &str) -> St
         })
         .map(|l| format!("{l}\n"))
         .collect();
-    conf.push_str(resources);
     conf.push_str(&format!("monitor_interval {monitor_interval}\n"));
     conf.push_str(&format!("restart_limit {restart_limit}\n"));
-    conf
+    let path = PathBuf::from(format!("{}/base.conf", files.dir));
+    std::fs::write(&path, conf).unwrap();
+    path
 }
 
-/// Node `node`'s file `what` in the lab directory.
-fn file(dir: &str, node: Node, what: &str) -> String {
-    format!("{dir}/{}-{what}", node.as_str())
+/// A lab pair whose nodes run `resources(files, node)` (resource lines), with the test's OCF
+/// root; both daemons started.
+fn start(
+    tag: char,
+    resources: impl Fn(&Files, Node) -> String,
+    monitor_interval: &str,
+    restart_limit: &str,
+) -> (Files, Pair) {
+    let files = Files::new(tag);
+    let conf = base_conf(&files, monitor_interval, restart_limit);
+    let extras =
+        NODES.map(|node| NodeExtra { cmdline: String::new(), conf: resources(&files, node) });
+    let mut pair = Pair::prepare_with(tag, |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{}/ocf", files.dir));
+        pair.set_env(node, "HAPAIR_INITD", &format!("{}/init.d", files.dir));
+        pair.start_daemon(node);
+    }
+    (files, pair)
 }
 
 /// The full group: Dummy, the LSB fixture, Logged, and IPaddr2 as the VIP.
-fn full_group(dir: &str, node: Node) -> NodeSetup {
-    let initd = file(dir, node, "init.d");
-    let lsb_state = file(dir, node, "lsb");
-    std::fs::create_dir_all(&initd).unwrap();
-    std::fs::create_dir_all(&lsb_state).unwrap();
-    let wrapper = format!(
-        "#!/bin/sh\nHAPAIR_LSB_STATE={lsb_state} exec {FIXTURES}/init.d/hapair-lsb \"$@\"\n"
-    );
-    let script = format!("{initd}/hapair-lsb");
-    std::fs::write(&script, wrapper).unwrap();
-    common::cmd(&["chmod", "755", &script]);
-    let resources = format!(
+fn full_group(files: &Files, node: Node) -> String {
+    format!(
         "resource ocf heartbeat:Dummy state={}\n\
          resource lsb hapair-lsb\n\
          resource ocf hapair-test:Logged state={} log={}\n\
          resource ocf heartbeat:IPaddr2 ip={VIP} cidr_netmask=24 nic=lan0\n",
-        file(dir, node, "dummy.state"),
-        file(dir, node, "logged.state"),
-        file(dir, node, "logged.log"),
-    );
-    NodeSetup {
-        conf: conf_with(&resources, "200ms", "2 in 1m"),
-        env: vec![("HAPAIR_OCF_ROOT".into(), ocf_root(dir)), ("HAPAIR_INITD".into(), initd)],
-    }
+        files.of(node, "dummy.state"),
+        files.of(node, "logged.state"),
+        files.of(node, "logged.log"),
+    )
 }
 
-/// Only the Logged fixture and an in-process `ip` VIP, monitored every `interval`.
-fn logged_only(dir: &str, node: Node, interval: &str, restart_limit: &str) -> NodeSetup {
-    let resources = format!(
+/// Only the Logged fixture and an in-process `ip` VIP.
+fn logged_only(files: &Files, node: Node) -> String {
+    format!(
         "resource ocf hapair-test:Logged state={} log={}\n\
          resource ip {VIP}/24 dev lan0 garp 3 garp_interval 100ms\n",
-        file(dir, node, "logged.state"),
-        file(dir, node, "logged.log"),
-    );
-    NodeSetup {
-        conf: conf_with(&resources, interval, restart_limit),
-        env: vec![("HAPAIR_OCF_ROOT".into(), ocf_root(dir))],
-    }
+        files.of(node, "logged.state"),
+        files.of(node, "logged.log"),
+    )
 }
 
 /// How many times `action` is in `node`'s Logged log.
-fn count(pair: &Pair, node: Node, action: &str) -> usize {
-    let log =
-        std::fs::read_to_string(file(&pair.lab().dir(), node, "logged.log")).unwrap_or_default();
+fn count(files: &Files, node: Node, action: &str) -> usize {
+    let log = std::fs::read_to_string(files.of(node, "logged.log")).unwrap_or_default();
     log.lines().filter(|l| *l == action).count()
 }
 
-fn exists(pair: &Pair, node: Node, what: &str) -> bool {
-    Path::new(&file(&pair.lab().dir(), node, what)).exists()
+fn exists(files: &Files, node: Node, what: &str) -> bool {
+    Path::new(&files.of(node, what)).exists()
 }
 
 /// The status entry of resource `name` on `node`.
@@ -160,33 +194,33 @@ fn shut_down(pair: &mut Pair) {
 
 #[test]
 fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
-    let mut pair = Pair::start_with('g', VIP, full_group);
+    let (files, mut pair) = start('g', full_group, "200ms", "2 in 1m");
     let (a, b) = settled(&pair);
-    assert!(exists(&pair, a, "dummy.state"), "Dummy runs on the active node");
-    assert!(!exists(&pair, b, "dummy.state"), "Dummy does not run on the standby node");
-    assert!(exists(&pair, a, "lsb/hapair-lsb.pid"), "the LSB service runs on the active node");
-    assert_eq!(count(&pair, a, "start"), 1);
-    assert_eq!(count(&pair, b, "start"), 0);
+    assert!(exists(&files, a, "dummy.state"), "Dummy runs on the active node");
+    assert!(!exists(&files, b, "dummy.state"), "Dummy does not run on the standby node");
+    assert!(exists(&files, a, "lsb/hapair-lsb.pid"), "the LSB service runs on the active node");
+    assert_eq!(count(&files, a, "start"), 1);
+    assert_eq!(count(&files, b, "start"), 0);
 
     // kill -9 of the active daemon, and a restart: the group is adopted, not started again.
     pair.clear_answers();
-    let old_pid = pair.pid(a);
+    let old_pid = pair.daemon_pid(a).unwrap();
     pair.signal(a, Signal::SIGKILL);
     assert_soon(PATIENCE, "the active daemon is gone", || pair.exited(a).is_some());
     pair.start_daemon(a);
-    assert_ne!(pair.pid(a), old_pid);
+    assert_ne!(pair.daemon_pid(a).unwrap(), old_pid);
     assert_soon(PATIENCE, "active again after the restart", || pair.state(a) == "active");
     assert_soon(PATIENCE, "answers after the restart", || pair.answers().len() >= 20);
-    assert_eq!(count(&pair, a, "start"), 1, "the restart ran no second start");
-    assert!(count(&pair, a, "monitor") >= 1, "the restart probed");
-    assert_eq!(count(&pair, b, "start"), 0, "the standby node never started the group");
+    assert_eq!(count(&files, a, "start"), 1, "the restart ran no second start");
+    assert!(count(&files, a, "monitor") >= 1, "the restart probed");
+    assert_eq!(count(&files, b, "start"), 0, "the standby node never started the group");
     assert!(
         pair.answers().iter().all(|x| x == a.as_str()),
         "only the active node answered across the restart: {:?}",
         pair.answers()
     );
     assert_eq!(pair.state(b), "standby");
-    assert!(exists(&pair, a, "dummy.state"));
+    assert!(exists(&files, a, "dummy.state"));
     let log = std::fs::read_to_string(format!("{}/{}.log", pair.lab().dir(), a.as_str())).unwrap();
     assert!(log.contains("role Init -> Active: Adopted"), "the restarted node adopted the group");
 
@@ -197,25 +231,24 @@ fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
     assert_soon(PATIENCE, "the client answered by the other node", || {
         pair.last_answer().as_deref() == Some(b.as_str())
     });
-    assert!(!exists(&pair, a, "dummy.state"), "Dummy stopped on the active node");
-    assert!(exists(&pair, b, "dummy.state"), "Dummy started on the new active node");
-    assert!(!exists(&pair, a, "lsb/hapair-lsb.pid"), "the LSB service left the old active node");
-    assert!(exists(&pair, b, "lsb/hapair-lsb.pid"));
+    assert!(!exists(&files, a, "dummy.state"), "Dummy stopped on the active node");
+    assert!(exists(&files, b, "dummy.state"), "Dummy started on the new active node");
+    assert!(!exists(&files, a, "lsb/hapair-lsb.pid"), "the LSB service left the old active node");
+    assert!(exists(&files, b, "lsb/hapair-lsb.pid"));
     assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
     shut_down(&mut pair);
-    assert!(!exists(&pair, b, "dummy.state"), "SIGTERM stopped the group");
+    assert!(!exists(&files, b, "dummy.state"), "SIGTERM stopped the group");
 }
 
 #[test]
 fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
-    let mut pair =
-        Pair::start_with('m', VIP, |dir, node| logged_only(dir, node, "200ms", "2 in 1m"));
+    let (files, mut pair) = start('m', logged_only, "200ms", "2 in 1m");
     let (a, b) = settled(&pair);
-    let state = file(&pair.lab().dir(), a, "logged.state");
+    let state = files.of(a, "logged.state");
 
     // One monitor that fails (OCF_ERR_GENERIC): stop and start in place, counted.
     std::fs::write(format!("{state}.fail-once"), "").unwrap();
-    assert_soon(PATIENCE, "a restart in place", || count(&pair, a, "start") == 2);
+    assert_soon(PATIENCE, "a restart in place", || count(&files, a, "start") == 2);
     assert_soon(PATIENCE, "one failure in status", || {
         let r = resource(&pair, a, "Logged");
         r["failures"] == 1 && r["last_exit_code"] == 1
@@ -224,7 +257,7 @@ fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
 
     // One monitor that hangs: the meta-data's 1 s monitor timeout kills it; restart again.
     std::fs::write(format!("{state}.hang-once"), "").unwrap();
-    assert_soon(PATIENCE, "a second restart in place", || count(&pair, a, "start") == 3);
+    assert_soon(PATIENCE, "a second restart in place", || count(&files, a, "start") == 3);
     assert_soon(PATIENCE, "two failures in status", || {
         resource(&pair, a, "Logged")["failures"] == 2
     });
@@ -241,7 +274,7 @@ fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
     assert_soon(PATIENCE, "the client answered by the other node", || {
         pair.last_answer().as_deref() == Some(b.as_str())
     });
-    assert!(exists(&pair, b, "logged.state"));
+    assert!(exists(&files, b, "logged.state"));
     let r = resource(&pair, a, "Logged");
     assert_eq!(r["failures"], 3, "{r}");
     assert_eq!(r["last_exit_code"], 1, "{r}");
@@ -295,18 +328,17 @@ fn zombies_of(pid: u32) -> Vec<String> {
 
 #[test]
 fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
-    let mut pair =
-        Pair::start_with('z', VIP, |dir, node| logged_only(dir, node, "10ms", "2 in 1m"));
+    let (files, mut pair) = start('z', logged_only, "10ms", "2 in 1m");
     let (a, b) = settled(&pair);
-    let pid = pair.pid(a);
-    let start = count(&pair, a, "monitor");
-    assert_soon(PATIENCE, "a few monitor cycles", || count(&pair, a, "monitor") > start + 20);
+    let pid = pair.daemon_pid(a).unwrap();
+    let start = count(&files, a, "monitor");
+    assert_soon(PATIENCE, "a few monitor cycles", || count(&files, a, "monitor") > start + 20);
     // An agent child may be running at any one sample (its pipe open; a zombie for the moment
     // between its exit and the loop's reap): the fewest over many samples is the baseline.
     let before = fewest(|| fds(pid));
-    let first = count(&pair, a, "monitor");
+    let first = count(&files, a, "monitor");
     assert_soon(Duration::from_secs(180), "1,000 monitor cycles", || {
-        count(&pair, a, "monitor") >= first + 1000
+        count(&files, a, "monitor") >= first + 1000
     });
     let after = fewest(|| fds(pid));
     assert!(after <= before, "descriptors: {before} before, {after} after 1,000 cycles");
@@ -319,10 +351,9 @@ fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
 
 #[test]
 fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
-    let mut pair =
-        Pair::start_with('c', VIP, |dir, node| logged_only(dir, node, "200ms", "9 in 1m"));
+    let (files, mut pair) = start('c', logged_only, "200ms", "9 in 1m");
     let (a, b) = settled(&pair);
-    let state = file(&pair.lab().dir(), a, "logged.state");
+    let state = files.of(a, "logged.state");
     let codes = [
         (1, "OCF_ERR_GENERIC"),
         (2, "OCF_ERR_ARGS"),
@@ -340,7 +371,7 @@ fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
                 && r["last_error"].as_str().is_some_and(|e| e.contains(meaning))
         });
         assert_soon(PATIENCE, "restarted in place", || {
-            count(&pair, a, "start") == n + 2 && pair.state(a) == "active"
+            count(&files, a, "start") == n + 2 && pair.state(a) == "active"
         });
     }
     assert_eq!(pair.state(b), "standby");
@@ -359,10 +390,9 @@ fn frames_rx(pair: &Pair, node: Node) -> u64 {
 /// `cleanup` retries the stop; once it succeeds the pair runs the group again.
 #[test]
 fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
-    let mut pair =
-        Pair::start_with('s', VIP, |dir, node| logged_only(dir, node, "200ms", "2 in 1m"));
+    let (files, mut pair) = start('s', logged_only, "200ms", "2 in 1m");
     let (a, b) = settled(&pair);
-    let state = file(&pair.lab().dir(), a, "logged.state");
+    let state = files.of(a, "logged.state");
     std::fs::write(format!("{state}.stop-fails"), "").unwrap();
     let out = pair.hapair(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
@@ -372,13 +402,13 @@ fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
     assert!(r["last_error"].as_str().is_some_and(|e| e.starts_with("Stop")), "{r}");
     // The peer holds off for as long as we look: ~30 heartbeats on each of the 3 links
     // (deadtime is 5).
-    let stop_at = count(&pair, a, "stop");
+    let stop_at = count(&files, a, "stop");
     let first = frames_rx(&pair, b);
     assert_soon(PATIENCE, "90 more frames heard by the peer", || frames_rx(&pair, b) > first + 90);
-    assert_eq!(count(&pair, a, "stop"), stop_at);
+    assert_eq!(count(&files, a, "stop"), stop_at);
     assert_eq!(pair.state(b), "standby");
-    assert_eq!(count(&pair, b, "start"), 0, "the peer started nothing");
-    assert!(exists(&pair, a, "logged.state"));
+    assert_eq!(count(&files, b, "start"), 0, "the peer started nothing");
+    assert!(exists(&files, a, "logged.state"));
 
     std::fs::remove_file(format!("{state}.stop-fails")).unwrap();
     let out = pair.hapair(a, &["cleanup"]);
@@ -387,7 +417,7 @@ fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
         let (sa, sb) = (pair.state(a), pair.state(b));
         (sa == "active" && sb == "standby") || (sa == "standby" && sb == "active")
     });
-    assert!(!exists(&pair, a, "logged.state") || pair.state(a) == "active");
+    assert!(!exists(&files, a, "logged.state") || pair.state(a) == "active");
     assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
     shut_down(&mut pair);
 }

@@ -103,7 +103,7 @@ fn loopback_answers_in_a_fresh_namespace_over_raw_and_datagram_sockets() {
     let lo = Ipv4Addr::LOCALHOST;
     let raw = lab.run_in_a(move || {
         let mut ping = Ping::open(&[lo], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
-        assert!(!ping.reachable(), "nothing heard yet");
+        assert!(ping.reachable(), "nothing heard yet: not yet known counts as reachable");
         assert_eq!(ping.send_due(at(0)), 1);
         assert_eq!(ping.send_due(at(999)), 0, "not due");
         assert_eq!(ping.next_deadline(), at(1000));
@@ -129,6 +129,35 @@ fn loopback_answers_in_a_fresh_namespace_over_raw_and_datagram_sockets() {
         ping.is_raw()
     });
     assert!(!raw, "unprivileged ICMP datagram socket preferred");
+}
+
+/// At start-up nothing has answered yet: the node set counts as reachable until a whole
+/// window has passed since the first echoes without a reply (so that a daemon is not
+/// briefly unhealthy at every start).
+#[test]
+fn a_silent_node_is_lost_only_after_a_whole_window_since_the_first_echo() {
+    let lab = Lab::new("start");
+    let lost_at = lab.run_in_a(move || {
+        // Opened at 0 but first sent at 1 s: the window starts at the first echo.
+        let mut ping = Ping::open(&[NOWHERE], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
+        assert!(ping.reachable(), "before any echo");
+        let mut lost_at = None;
+        for tick in 1..10u64 {
+            let now = at(tick * 1000);
+            ping.send_due(now);
+            let mut r = Reasons::new();
+            ping.reasons(&mut r);
+            if !ping.reachable() {
+                assert_eq!(r.iter().collect::<Vec<_>>(), ["no ping node answers"]);
+                lost_at = Some(tick);
+                break;
+            }
+            assert!(r.is_empty(), "no reason while not yet known: {r:?}");
+        }
+        lost_at
+    });
+    // First echo at 1 s; the 3 s window keeps it until 4 s; the evaluation at 5 s loses it.
+    assert_eq!(lost_at, Some(5));
 }
 
 #[test]

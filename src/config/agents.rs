@@ -21,8 +21,12 @@ pub struct AgentIssue {
 }
 
 /// Where agents live; `HAPAIR_OCF_ROOT` and `HAPAIR_INITD` move them (tests, odd installs).
-pub fn agent_paths() -> AgentPaths {
+/// Every agent also gets `HAPAIR_NODE=node` in its environment, so a command shared by both
+/// nodes' configuration can tell where it runs (the nodes may share a filesystem, as in the
+/// namespace lab, or be configured from one image).
+pub fn agent_paths(node: &str) -> AgentPaths {
     let mut paths = AgentPaths::default();
+    paths.extra_env.push(("HAPAIR_NODE".into(), node.into()));
     if let Some(root) = std::env::var_os("HAPAIR_OCF_ROOT") {
         paths.ocf_root = PathBuf::from(root);
     }
@@ -63,9 +67,10 @@ pub fn agent_spec(resource: &Resource) -> Option<AgentSpec> {
 pub fn check_agents(
     opts: &LoadOptions,
     config: &super::Config,
+    node: &str,
     mode: CheckMode,
 ) -> Vec<AgentIssue> {
-    let paths = agent_paths();
+    let paths = agent_paths(node);
     let locs = resource_locations(opts);
     let mut issues = Vec::new();
     for (i, resource) in config.resources.iter().enumerate() {

@@ -3,6 +3,10 @@
 //! the node set is reachable when at least one node is (SPEC §3: a node that reaches no
 //! ping node may not take over). IPv4 only.
 //!
+//! "Not yet known" counts as reachable: a node is unreachable only once a whole window has
+//! passed since we started pinging it (or since its last reply) without a reply, so that a
+//! daemon that has just started is not briefly unhealthy before the first echo returns.
+//!
 //! The socket is an unprivileged ICMP datagram socket (`socket(AF_INET, SOCK_DGRAM,
 //! IPPROTO_ICMP)`, allowed by `net.ipv4.ping_group_range`; the kernel picks the echo id and
 //! delivers only our replies) and, when that is refused, a raw ICMP socket (root or
@@ -56,7 +60,8 @@ pub struct PingNode {
     pub last_reply: Option<Instant>,
     /// The round trip of its last answer.
     pub last_rtt: Option<Duration>,
-    /// Answered within the window, as of the last evaluation.
+    /// Answered within the window, or not pinged for a whole window yet, as of the last
+    /// evaluation.
     pub reachable: bool,
     /// Echoes sent (including those the kernel refused).
     pub sent: u64,
@@ -74,6 +79,8 @@ pub struct Ping {
     interval: Duration,
     window: Duration,
     next_send: Instant,
+    /// When the first echoes went out (`None` before): the start of the first window.
+    started: Option<Instant>,
     nodes: heapless::Vec<PingNode, PING_NODES_MAX>,
     send_errors: u64,
 }
@@ -94,7 +101,7 @@ impl Ping {
                 addr,
                 last_reply: None,
                 last_rtt: None,
-                reachable: false,
+                reachable: true,
                 sent: 0,
                 received: 0,
             };
@@ -109,6 +116,7 @@ impl Ping {
             interval,
             window: interval.saturating_mul(u64::from(window_intervals.max(1))),
             next_send: now,
+            started: None,
             nodes,
             send_errors: 0,
         })
@@ -135,6 +143,7 @@ impl Ping {
         if now < self.next_send {
             return 0;
         }
+        self.started.get_or_insert(now);
         self.evaluate(now);
         self.next_send = now + self.interval;
         self.seq = self.seq.wrapping_add(1);
@@ -181,12 +190,12 @@ impl Ping {
 
     fn evaluate(&mut self, now: Instant) {
         for node in self.nodes.iter_mut() {
-            node.reachable =
-                node.last_reply.is_some_and(|t| now.saturating_since(t) <= self.window);
+            node.reachable = reachable_at(node.last_reply, self.started, now, self.window);
         }
     }
 
-    /// True when at least one node answered within the window (or there are no nodes).
+    /// True when at least one node answered within the window, or is not yet known to be
+    /// lost (or there are no nodes).
     pub fn reachable(&self) -> bool {
         self.nodes.is_empty() || self.nodes.iter().any(|n| n.reachable)
     }
@@ -206,6 +215,21 @@ impl Ping {
         if !self.reachable() {
             reasons.push(format_args!("no ping node answers"));
         }
+    }
+}
+
+/// Whether a node is reachable at `now`: it answered within `window`, or pinging it
+/// `started` less than a whole `window` ago (or has not started) and it has not answered yet.
+/// Unreachable only once a whole window has passed with no reply in it.
+pub fn reachable_at(
+    last_reply: Option<Instant>,
+    started: Option<Instant>,
+    now: Instant,
+    window: Duration,
+) -> bool {
+    match last_reply.or(started) {
+        Some(t) => now.saturating_since(t) <= window,
+        None => true,
     }
 }
 
@@ -333,6 +357,34 @@ mod tests {
         assert_eq!(decode_reply(&buf[..10], None), None);
         buf[9] ^= 1;
         assert_eq!(decode_reply(&buf, None), None, "foreign payload");
+    }
+
+    #[test]
+    fn not_yet_known_is_reachable_until_a_whole_window_passes() {
+        let w = Duration::from_secs(3);
+        let at = Instant::from_millis;
+        // Before the first echo: not known, so reachable.
+        assert!(reachable_at(None, None, at(0), w));
+        assert!(reachable_at(None, None, at(1_000_000), w));
+        // Pinging since 10 s with no reply: reachable for one whole window, then lost.
+        let started = Some(at(10_000));
+        assert!(reachable_at(None, started, at(10_000), w));
+        assert!(reachable_at(None, started, at(13_000), w));
+        assert!(!reachable_at(None, started, at(13_001), w));
+        assert!(!reachable_at(None, started, at(60_000), w));
+    }
+
+    #[test]
+    fn a_reply_counts_for_one_window() {
+        let w = Duration::from_secs(3);
+        let at = Instant::from_millis;
+        let started = Some(at(0));
+        let reply = Some(at(20_000));
+        assert!(reachable_at(reply, started, at(20_000), w));
+        assert!(reachable_at(reply, started, at(23_000), w));
+        assert!(!reachable_at(reply, started, at(23_001), w), "silent for a whole window");
+        // A reply long after the start renews the window (the start no longer matters).
+        assert!(reachable_at(Some(at(50_000)), started, at(52_000), w));
     }
 
     #[test]

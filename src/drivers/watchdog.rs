@@ -11,7 +11,11 @@
 //! - `pet(now)` writes one byte (never 'V') when `pet_due(now)`, i.e. at most every
 //!   timeout/3; the loop sleeps no longer than `next_deadline()`. Whether the loop may pet at
 //!   all is `PetGate::may_pet` (the loop is keeping time and the core allows it): a hung or
-//!   lagging daemon stops petting and the hardware resets the node.
+//!   lagging daemon stops petting and the hardware resets the node. A due pet that the loop
+//!   asked about (`pet_due`) but then withheld moves `next_deadline` to `WITHHELD_RETRY`
+//!   later instead of leaving it in the past: a loop that may not pet sleeps between
+//!   attempts instead of spinning, and measures its lag against a deadline it can meet (so
+//!   that petting resumes once the loop keeps time again, e.g. after SIGSTOP/SIGCONT).
 //! - `disarm()` writes the magic 'V' and closes: with a driver that supports magic close the
 //!   timer stops. With CONFIG_WATCHDOG_NOWAYOUT (or the `nowayout` module parameter) nothing
 //!   can stop the timer once opened: after a graceful exit the node reboots one timeout later
@@ -45,6 +49,8 @@ pub const WDIOF_MAGICCLOSE: u32 = 0x0100;
 const PET_BYTE: u8 = b'.';
 /// The magic close byte.
 const MAGIC_BYTE: u8 = b'V';
+/// How long after a withheld pet the loop is woken to try again.
+pub const WITHHELD_RETRY: Duration = Duration::from_millis(100);
 
 /// `struct watchdog_info` from linux/watchdog.h.
 #[repr(C)]
@@ -115,6 +121,8 @@ pub struct Watchdog {
     file: Option<File>,
     timeout: Duration,
     last_pet: Option<Instant>,
+    /// When `pet_due` last answered yes (the loop's last attempt).
+    last_asked: Option<Instant>,
     ioctls: bool,
     identity: heapless::String<32>,
     options: u32,
@@ -135,6 +143,7 @@ impl Watchdog {
             file: None,
             timeout,
             last_pet: None,
+            last_asked: None,
             ioctls: false,
             identity: heapless::String::new(),
             options: 0,
@@ -210,16 +219,27 @@ impl Watchdog {
         Duration::from_millis(self.timeout.total_millis() / 3)
     }
 
-    /// True when a pet is due at `now` (never petted, or timeout/3 since the last one).
-    pub fn pet_due(&self, now: Instant) -> bool {
-        self.file.is_some() && self.last_pet.is_none_or(|t| now >= t + self.pet_interval())
+    /// True when a pet is due at `now` (never petted, or timeout/3 since the last one). A yes
+    /// is taken as the loop's attempt: if no `pet` follows (the gate withheld it),
+    /// `next_deadline` is `WITHHELD_RETRY` after `now`.
+    pub fn pet_due(&mut self, now: Instant) -> bool {
+        let due =
+            self.file.is_some() && self.last_pet.is_none_or(|t| now >= t + self.pet_interval());
+        if due {
+            self.last_asked = Some(now);
+        }
+        due
     }
 
     /// When the next pet is due; `None` once disarmed. Before the first pet it is
-    /// `Instant::ZERO` (due at once).
+    /// `Instant::ZERO` (due at once); after a withheld pet, `WITHHELD_RETRY` after that attempt.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.file.as_ref()?;
-        Some(self.last_pet.map_or(Instant::ZERO, |t| t + self.pet_interval()))
+        let due = self.last_pet.map_or(Instant::ZERO, |t| t + self.pet_interval());
+        Some(match self.last_asked {
+            Some(asked) if asked >= due => due.max(asked + WITHHELD_RETRY),
+            _ => due,
+        })
     }
 
     /// Pets when due; returns whether a byte was written. The caller has checked
@@ -306,6 +326,24 @@ mod tests {
         assert_eq!(wd.disarm(), Err(WatchdogError::Closed));
         assert!(!wd.pet_due(Instant::from_millis(1_000_000)));
         assert_eq!(std::fs::read(&path).unwrap(), b"..V");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_withheld_pet_is_retried_later_not_at_once() {
+        let path = std::env::temp_dir().join(format!("hapair-wd-retry-{}", std::process::id()));
+        std::fs::write(&path, b"").unwrap();
+        let mut wd = Watchdog::open(&path, Duration::from_secs(3)).unwrap();
+        assert_eq!(wd.pet(Instant::from_millis(0)), Ok(true));
+        assert_eq!(wd.next_deadline(), Some(Instant::from_millis(1000)));
+        // Due at 1 s; the loop asks at 4 s (it was stopped) and withholds the pet.
+        assert!(wd.pet_due(Instant::from_millis(4000)));
+        assert_eq!(wd.next_deadline(), Some(Instant::from_millis(4000) + WITHHELD_RETRY));
+        // The next attempt pets, and the cadence starts again from there.
+        assert!(wd.pet_due(Instant::from_millis(4100)));
+        assert_eq!(wd.pet(Instant::from_millis(4100)), Ok(true));
+        assert_eq!(wd.next_deadline(), Some(Instant::from_millis(5100)));
+        assert_eq!(std::fs::read(&path).unwrap(), b"..");
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -90,8 +90,9 @@ impl Group {
     /// Prepares every resource of `config`: agents are located and their invocations built
     /// (with their meta-data timeouts for OCF agents), `ip` resources set up. A missing agent
     /// is an error: `run` refuses to start rather than fail at the first takeover.
-    pub fn new(config: &config::Config) -> Result<Group, String> {
-        let paths = agent_paths();
+    /// `node` is this node's name, for the agents' `HAPAIR_NODE`.
+    pub fn new(config: &config::Config, node: &str) -> Result<Group, String> {
+        let paths = agent_paths(node);
         let mut members = heapless::Vec::new();
         for resource in &config.resources {
             let driver = match resource {
@@ -333,6 +334,7 @@ fn spawn(
         args: &args,
         env: &env,
         clear_env: true,
+        stdin: &[],
         timeout: prepared.timeout,
         tag: Tag::Resource { index, action },
     };

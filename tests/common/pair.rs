@@ -30,6 +30,16 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(5);
 /// A fixed test key (the authkey file is made 0600 by `Pair::start`).
 const AUTHKEY: &str = "6e2e6661696c6f7665722d746573742d6b65792d6f662d7468652d6c61622121";
 
+/// Per-node additions for `Pair::start_with`.
+#[derive(Clone, Debug, Default)]
+pub struct NodeExtra {
+    /// More words for the node's kernel command line (`hapair.raid=/tmp/x/mdstat`).
+    pub cmdline: String,
+    /// Lines appended to the node's own copy of the config, `<lab dir>/<node>.conf` (for
+    /// directives the command line cannot set, like `hwmon`); empty: the shared config.
+    pub conf: String,
+}
+
 /// The two daemons of a lab pair, and the client's view of the VIP.
 pub struct Pair {
     /// Declared first: dropped last, after the daemons and threads are gone.
@@ -40,27 +50,12 @@ pub struct Pair {
     samples: Arc<AtomicU64>,
     overlaps: Arc<Mutex<Vec<String>>>,
     conf: PathBuf,
-    /// Per-node configuration files and daemon environments (`start_with`).
-    custom: Option<Custom>,
     vip: String,
-    lab: Lab,
-}
-
-/// What `Pair::start_with` gives each node: its own configuration file and environment.
-struct Custom {
-    confs: [PathBuf; 2],
+    extras: [NodeExtra; 2],
+    node_confs: [Option<PathBuf>; 2],
+    /// More environment for each node's daemon (`set_env`).
     envs: [Vec<(String, String)>; 2],
-}
-
-/// What `Pair::start_with` calls for each node: (lab dir, node) to its setup.
-type SetupFn<'a> = dyn FnMut(&str, Node) -> NodeSetup + 'a;
-
-/// One node's own setup for `Pair::start_with`.
-pub struct NodeSetup {
-    /// The configuration file's text (written to `<lab dir>/<node>.conf`).
-    pub conf: String,
-    /// Extra environment of its daemon (e.g. `HAPAIR_OCF_ROOT`).
-    pub env: Vec<(String, String)>,
+    lab: Lab,
 }
 
 /// The two daemon nodes, in config order.
@@ -79,32 +74,35 @@ impl Pair {
     /// starts the responders, the prober towards `vip`, the overlap sampler and both daemons
     /// with board/lab/`conf`.
     pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
-        Pair::start_inner(tag, conf, vip, None)
+        Pair::start_with(tag, conf, vip, Default::default())
     }
 
-    /// As `start`, but each node gets its own configuration and daemon environment from
-    /// `setup(lab dir, node)`, called once per node before the daemons start (the lab's
-    /// nodes share one filesystem: per-node files keep their resources' state apart).
-    pub fn start_with(
-        tag: char,
-        vip: &str,
-        mut setup: impl FnMut(&str, Node) -> NodeSetup,
-    ) -> Pair {
-        Pair::start_inner(tag, "hapair.conf", vip, Some(&mut setup))
-    }
-
-    fn start_inner(tag: char, conf: &str, vip: &str, setup: Option<&mut SetupFn<'_>>) -> Pair {
-        let lab = Lab::up(tag);
+    /// `start`, with `extras` (alpha's, beta's) added to each node's command line and config.
+    pub fn start_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
-        let custom = setup.map(|setup| {
-            let [a, b] = NODES.map(|node| {
-                let s = setup(&lab.dir(), node);
-                let path = PathBuf::from(format!("{}/{}.conf", lab.dir(), node.as_str()));
-                std::fs::write(&path, s.conf).unwrap_or_else(|e| panic!("conf: {e}"));
-                (path, s.env)
-            });
-            Custom { confs: [a.0, b.0], envs: [a.1, b.1] }
-        });
+        let mut pair = Pair::prepare_with(tag, |_| conf, vip, extras);
+        for node in NODES {
+            pair.start_daemon(node);
+        }
+        pair
+    }
+
+    /// Like `start`, but starts no daemon (the caller calls `start_daemon`), and the
+    /// configuration's path comes from `conf`, called once the lab is up (so that a test can
+    /// write a configuration into the lab's directory).
+    pub fn prepare(tag: char, conf: impl FnOnce(&Lab) -> PathBuf, vip: &str) -> Pair {
+        Pair::prepare_with(tag, conf, vip, Default::default())
+    }
+
+    /// `prepare` with `extras` (alpha's, beta's) added to each node's command line and config.
+    pub fn prepare_with(
+        tag: char,
+        conf: impl FnOnce(&Lab) -> PathBuf,
+        vip: &str,
+        extras: [NodeExtra; 2],
+    ) -> Pair {
+        let lab = Lab::up(tag);
+        let conf = conf(&lab);
         let mut pair = Pair {
             stop: Arc::new(AtomicBool::new(false)),
             daemons: [None, None],
@@ -113,8 +111,10 @@ impl Pair {
             samples: Arc::new(AtomicU64::new(0)),
             overlaps: Arc::new(Mutex::new(Vec::new())),
             conf,
-            custom,
             vip: vip.to_owned(),
+            extras,
+            node_confs: [None, None],
+            envs: Default::default(),
             lab,
         };
         pair.write_files();
@@ -123,10 +123,35 @@ impl Pair {
         }
         pair.spawn_prober();
         pair.spawn_sampler();
-        for node in NODES {
-            pair.start_daemon(node);
-        }
         pair
+    }
+
+    /// Appends `words` (kernel flags such as `hapair.fence=watchdog`) to `node`'s cmdline
+    /// file; takes effect at the daemon's next start.
+    pub fn add_cmdline(&self, node: Node, words: &str) {
+        let path = self.path(&format!("{}.cmdline", node.as_str()));
+        let old = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cmdline: {e}"));
+        let line = format!("{} {words}\n", old.trim_end());
+        std::fs::write(&path, line).unwrap_or_else(|e| panic!("cmdline: {e}"));
+    }
+
+    /// Sets `key=value` in the environment of `node`'s daemon from its next start on (e.g.
+    /// `HAPAIR_OCF_ROOT`).
+    pub fn set_env(&mut self, node: Node, key: &str, value: &str) {
+        self.envs[index(node)].push((key.to_owned(), value.to_owned()));
+    }
+
+    /// The pid of `node`'s daemon (the last one started), whether it still runs or not.
+    pub fn daemon_pid(&self, node: Node) -> Option<u32> {
+        self.daemons[index(node)].as_ref().map(Child::id)
+    }
+
+    /// Forgets the overlaps seen so far (a test that provokes a split brain on purpose
+    /// checks the time after it resolved).
+    pub fn clear_overlaps(&self) {
+        if let Ok(mut o) = self.overlaps.lock() {
+            o.clear();
+        }
     }
 
     /// The lab the pair runs in.
@@ -134,21 +159,16 @@ impl Pair {
         &self.lab
     }
 
-    /// The configuration file `node` runs with.
-    pub fn conf(&self, node: Node) -> &Path {
-        self.custom.as_ref().map_or(&self.conf, |c| &c.confs[index(node)])
-    }
-
-    /// The pid of `node`'s daemon (the latest one started).
-    pub fn pid(&self, node: Node) -> u32 {
-        self.daemons[index(node)].as_ref().expect("daemon was started").id()
-    }
-
     fn path(&self, file: &str) -> String {
         format!("{}/{file}", self.lab.dir())
     }
 
-    fn write_files(&self) {
+    /// The config file `node` reads: its own copy when it has extra lines, else the shared.
+    pub fn conf_of(&self, node: Node) -> &Path {
+        self.node_confs[index(node)].as_deref().unwrap_or(&self.conf)
+    }
+
+    fn write_files(&mut self) {
         let mut key = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -160,14 +180,24 @@ impl Pair {
             let name = node.as_str();
             let line = format!(
                 "hapair.node={name} hapair.serial={} hapair.control={} hapair.statedir={} \
-                 hapair.authkey={} hapair.ping=192.0.2.10\n",
+                 hapair.authkey={} hapair.ping=192.0.2.10 {}\n",
                 self.lab.tty(node),
                 self.path(&format!("{name}.sock")),
                 self.path(name),
                 self.path("authkey"),
+                self.extras[index(node)].cmdline,
             );
             std::fs::write(self.path(&format!("{name}.cmdline")), line)
                 .unwrap_or_else(|e| panic!("cmdline: {e}"));
+            let extra = &self.extras[index(node)].conf;
+            if !extra.is_empty() {
+                let base = std::fs::read_to_string(&self.conf)
+                    .unwrap_or_else(|e| panic!("{}: {e}", self.conf.display()));
+                let own = PathBuf::from(self.path(&format!("{name}.conf")));
+                std::fs::write(&own, format!("{base}\n{extra}\n"))
+                    .unwrap_or_else(|e| panic!("{}: {e}", own.display()));
+                self.node_confs[index(node)] = Some(own);
+            }
         }
     }
 
@@ -182,9 +212,9 @@ impl Pair {
         let child = Command::new("ip")
             .args(["netns", "exec", self.lab.ns(node), env!("CARGO_BIN_EXE_hapair"), "run"])
             .arg("-c")
-            .arg(self.conf(node))
+            .arg(self.conf_of(node))
             .args(["--cmdline", &self.path(&format!("{name}.cmdline"))])
-            .envs(self.custom.iter().flat_map(|c| c.envs[index(node)].iter().cloned()))
+            .envs(self.envs[index(node)].iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -224,7 +254,7 @@ impl Pair {
         Command::new(env!("CARGO_BIN_EXE_hapair"))
             .args(args)
             .arg("-c")
-            .arg(self.conf(node))
+            .arg(self.conf_of(node))
             .args(["--cmdline", &self.path(&format!("{}.cmdline", node.as_str()))])
             .stdin(Stdio::null())
             .output()
