@@ -106,6 +106,10 @@
 //!   the dead-peer path (fencing first) decides. The peer may run the group; we cannot know.
 //! - a shutdown while probing stops what was found and what was not probed yet.
 //!
+//! A peer that reads `standby` with `FLAG_HOLDING` (in `Init`, probing or holding what it
+//! found) is not handed the group, and with `fence watchdog` a node that is probing counts as
+//! holding for the self-fence (what it has not probed may run).
+//!
 //! # Rules decided here
 //!
 //! - Restarts: a monitor failure or a failed start counts one failure; while the failures in
