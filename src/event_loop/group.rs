@@ -9,6 +9,10 @@
 //! `ip` resource is not announced again (only `start` announces). Timeouts: an exec
 //! resource's own `timeout`, else the OCF agent's meta-data advice, else the default
 //! (`PreparedAgent`). Status keeps each resource's last error and exit code until `cleanup`.
+//!
+//! hapair is no child subreaper (`PR_SET_CHILD_SUBREAPER`): a service that an agent
+//! daemonizes belongs to init, as under any service manager that runs init scripts, and hapair
+//! reaps exactly the agent processes it started (by pid, in `drivers::children`).
 
 use log::{info, warn};
 
