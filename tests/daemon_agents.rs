@@ -346,6 +346,7 @@ fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
     assert!(after <= before + 3, "descriptors: {before} before, {after} after 1,000 cycles");
     let zombies = fewest(|| zombies_of(pid).len());
     assert!(zombies <= 1, "zombie children of the daemon: {:?}", zombies_of(pid));
+    println!("after 1,000 monitor cycles: descriptors {before} -> {after}, zombies {zombies}");
     assert_eq!((pair.state(a), pair.state(b)), ("active".into(), "standby".into()));
     assert_eq!(resource(&pair, a, "Logged")["failures"], 0);
     shut_down(&mut pair);
