@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::control::{self, ControlError};
+use crate::drivers::agents::{CheckMode, Severity};
 use crate::migrate;
 
 /// Success.
@@ -49,7 +50,7 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Run,
-    Check { print: bool },
+    Check { print: bool, offline: bool },
     Status { format: StatusFormat },
     Standby,
     Online,
@@ -79,6 +80,7 @@ enum Parsed {
 struct Flags {
     help: bool,
     print: bool,
+    offline: bool,
     json: bool,
     prometheus: bool,
 }
@@ -97,6 +99,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
             Long("node") => opts.node = Some(p.value().map_err(e)?.string().map_err(e)?),
             Short('h') | Long("help") => flags.help = true,
             Long("print") => flags.print = true,
+            Long("offline") => flags.offline = true,
             Long("json") => flags.json = true,
             Long("prometheus") => flags.prometheus = true,
             Value(v) => positional.push(v.string().map_err(e)?),
@@ -121,8 +124,8 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
 }
 
 fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String> {
-    if flags.print && name != "check" {
-        return Err(format!("--print is an option of check, not of {name}"));
+    if (flags.print || flags.offline) && name != "check" {
+        return Err(format!("--print and --offline are options of check, not of {name}"));
     }
     if (flags.json || flags.prometheus) && name != "status" {
         return Err(format!("--json and --prometheus are options of status, not of {name}"));
@@ -133,7 +136,7 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
     };
     match name {
         "run" => none(Command::Run),
-        "check" => none(Command::Check { print: flags.print }),
+        "check" => none(Command::Check { print: flags.print, offline: flags.offline }),
         "status" => none(Command::Status { format: status_format(flags)? }),
         "standby" => none(Command::Standby),
         "online" => none(Command::Online),
@@ -169,7 +172,7 @@ fn status_format(flags: &Flags) -> Result<StatusFormat, String> {
 fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
     match cmd {
         Command::Run => run(opts),
-        Command::Check { print } => check(opts, print),
+        Command::Check { print, offline } => check(opts, print, offline),
         Command::Keygen => keygen(),
         Command::ImportHeartbeat { dir } => import_heartbeat(&dir),
         Command::ExportPacemaker => export_pacemaker(opts),
@@ -213,13 +216,25 @@ fn run(opts: &LoadOptions) -> i32 {
     }
 }
 
-fn check(opts: &LoadOptions, print: bool) -> i32 {
+fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
     let loaded = match config::load(opts) {
         Ok(l) => l,
         Err(e) => return config_failed(&e),
     };
     for w in loaded.config.warnings() {
         eprintln!("{}: warning: {w}", opts.config.display());
+    }
+    let mode = if offline { CheckMode::CheckOffline } else { CheckMode::Check };
+    let mut agents_ok = true;
+    for issue in config::agents::check_agents(opts, &loaded.config, &loaded.boot.node, mode) {
+        let error = issue.severity == Severity::Error;
+        agents_ok &= !error;
+        let ConfigError { file, line, message } = issue.error;
+        let kind = if error { "" } else { "warning: " };
+        eprintln!("{}", ConfigError::new(file, line, format!("{kind}{message}")));
+    }
+    if !agents_ok {
+        return EXIT_FAILED;
     }
     let (c, b) = (&loaded.config, &loaded.boot);
     let digest: String = c.digest().iter().map(|x| format!("{x:02x}")).collect();
@@ -368,10 +383,13 @@ configuration, the authkey or the node identity is invalid.
 );
 help!(
     HELP_CHECK,
-    "Usage: hapair check [OPTIONS] [--print]
+    "Usage: hapair check [OPTIONS] [--print] [--offline]
 Validate the configuration, the kernel flags, the authkey and this node's name.
 Warnings go to stderr and do not change the exit code (0 valid, 1 invalid).
   --print   print the effective configuration (kernel flags applied, defaults shown)
+  --offline a resource agent that is not installed here is a warning, not an error
+OCF resources are checked against their agent's meta-data (unknown or missing required
+parameters are errors).
 "
 );
 help!(
@@ -443,7 +461,7 @@ hapair keeps one service address and the services behind it alive on a pair of L
 
 Commands:
   run                    the daemon, in the foreground
-  check [--print]        validate the configuration; --print shows the effective one
+  check [--print] [--offline]  validate the configuration; --print shows the effective one
   status [--json|--prometheus]  the pair as this node sees it
   standby                hand the resources to the peer and stay standby
   online                 leave standby
@@ -479,7 +497,10 @@ mod tests {
 
     #[test]
     fn parses_commands_and_flags() {
-        assert_eq!(p(&["check", "--print", "-c", "/x"]), Ok(Command::Check { print: true }));
+        assert_eq!(
+            p(&["check", "--print", "-c", "/x"]),
+            Ok(Command::Check { print: true, offline: false })
+        );
         assert_eq!(p(&["--json", "status"]), Ok(Command::Status { format: StatusFormat::Json }));
         assert_eq!(p(&["maintenance", "on"]), Ok(Command::Maintenance { on: true }));
         assert_eq!(p(&["cleanup", "web"]), Ok(Command::Cleanup { resource: Some("web".into()) }));

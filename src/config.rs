@@ -33,6 +33,7 @@
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
 //! (kernel flags), `authkey` (the key file) and `load` (reading files, node identity).
 
+pub mod agents;
 mod authkey;
 mod cmdline;
 mod lex;

@@ -596,6 +596,9 @@ impl Daemon {
             },
         };
         // The core logs the command at info.
+        if let Admin::Cleanup(index) = admin {
+            self.group.cleanup(index);
+        }
         self.core.handle_input(now, Input::Admin(admin));
         self.persist_admin(admin);
         self.control.reply(client, true, b"");

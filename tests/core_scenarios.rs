@@ -217,3 +217,37 @@ fn peer_hang_with_watchdog_fencing() {
         ],
     );
 }
+
+/// `kill -9` of the active daemon and a restart at once: its probes find both resources
+/// running, it says it may hold them, and it keeps them (no start, no stop) as soon as it
+/// hears the standby peer hear it. The standby peer never starts anything.
+#[test]
+fn daemon_restart_on_the_active_node_adopts_the_group() {
+    check(
+        cfg(FenceMode::External, 3),
+        &[(1000, Happening::Restart(0))],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (1010, 0, Active, R::Adopted),
+        ],
+    );
+}
+
+/// A restart of the standby daemon: its probes find nothing; the active node is untouched.
+#[test]
+fn daemon_restart_on_the_standby_node_changes_nothing() {
+    check(
+        cfg(FenceMode::External, 3),
+        &[(1000, Happening::Restart(1))],
+        &[
+            (5, 1, Standby, R::PeerHeard),
+            (5, 0, Standby, R::PeerHeard),
+            (10, 0, Starting, R::Elected),
+            (210, 0, Active, R::Started),
+            (1015, 1, Standby, R::PeerHeard),
+        ],
+    );
+}

@@ -58,6 +58,7 @@ fn every_seed_keeps_the_guarantees() {
     if seeds >= 1000 {
         assert!(coverage.failovers > 0 && coverage.handovers > 0 && coverage.fences > 0);
         assert!(coverage.split_brains > 0 && coverage.l1_checked > 0);
+        assert!(coverage.adoptions > 0, "daemon restarts must exercise adoption");
     }
 }
 

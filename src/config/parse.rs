@@ -147,6 +147,21 @@ pub fn parse_located(
     file: &Path,
     cmdline: &Cmdline,
 ) -> Result<(Config, Loc), ConfigError> {
+    let draft = parse_draft(text, file, cmdline)?;
+    let authkey_at = draft.authkey.as_ref().map(|(_, l)| *l).unwrap_or_default();
+    Ok((super::validate::validate(draft, file, &cmdline.path)?, authkey_at))
+}
+
+/// Where each `resource` line is, in group order (file lines, then kernel flags).
+pub fn resource_locations(
+    text: &[u8],
+    file: &Path,
+    cmdline: &Cmdline,
+) -> Result<Vec<Loc>, ConfigError> {
+    Ok(parse_draft(text, file, cmdline)?.resources.iter().map(|(_, l)| *l).collect())
+}
+
+fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, ConfigError> {
     let mut draft = Draft::default();
     for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -172,8 +187,7 @@ pub fn parse_located(
         draft.replace_list(&o.key);
         directive(&mut draft, &o.key, &words, loc).map_err(err)?;
     }
-    let authkey_at = draft.authkey.as_ref().map(|(_, l)| *l).unwrap_or_default();
-    Ok((super::validate::validate(draft, file, &cmdline.path)?, authkey_at))
+    Ok(draft)
 }
 
 /// Parses a configuration held in a string (no kernel flags).

@@ -8,7 +8,10 @@ use super::node::Node;
 use super::resources::ResourceState;
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Action, Detail, Event, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome, Output};
+use super::{
+    Action, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome,
+    Output,
+};
 use crate::wire::{GroupState, Health, Intent, Kind};
 
 /// The group's state on this node.
@@ -115,6 +118,10 @@ pub enum Reason {
     Isolated,
     /// Graceful shutdown.
     Shutdown,
+    /// The start-up probes found resources running here that this node may not keep.
+    Probed,
+    /// The start-up probes found the group running here and this node keeps it.
+    Adopted,
     /// Maintenance mode on or off.
     Maintenance,
     /// `hapair cleanup`.
@@ -224,7 +231,7 @@ impl Node {
             return;
         }
         match self.role {
-            Role::Init if self.peer.alive => self.transition(now, Role::Standby, Reason::PeerHeard),
+            Role::Init => self.decide_init(now),
             Role::Standby => self.decide_standby(now),
             Role::Fencing => self.decide_fencing(now),
             Role::Starting | Role::Active => self.decide_holder(now),
@@ -245,7 +252,7 @@ impl Node {
     fn decide_self_fence(&mut self) {
         let isolated = !self.peer.alive && self.health.has(Health::PING);
         let threatened = isolated || self.peer_taking_over();
-        if self.fence_mode() == FenceMode::Watchdog && self.role.holds() && threatened {
+        if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
                 info!("self-fencing in {:?} (isolated: {isolated})", self.role);
             }
@@ -257,7 +264,8 @@ impl Node {
     fn decide_maintenance(&mut self, now: Instant) -> bool {
         let want = self.intent == Intent::Maintenance;
         let to = match self.role {
-            Role::Init | Role::Standby if want => Role::Maintenance { holding: false },
+            Role::Init if want && !self.probing() => Role::Maintenance { holding: self.found() },
+            Role::Standby if want => Role::Maintenance { holding: false },
             Role::Fencing if want && !self.fence_running => Role::Maintenance { holding: false },
             Role::Active if want && self.pending.is_none() => Role::Maintenance { holding: true },
             Role::Failed { holding } if want => Role::Maintenance { holding },
@@ -275,6 +283,59 @@ impl Node {
         };
         self.transition(now, to, Reason::Maintenance);
         true
+    }
+
+    /// `Init`: nothing is decided until every probe is in. Then, with nothing found, wait for
+    /// the peer or `initdead` as before. With something found (see "Adoption" in the module
+    /// docs): keep it when the live peer holds nothing and hears us (a peer still in `Init`
+    /// holding something too: the home node keeps it, the other waits); stop it when the peer
+    /// holds the group, when this node may not run it, or when `initdead` ran out without a
+    /// word from the peer (the dead-peer path, with fencing, decides afterwards).
+    fn decide_init(&mut self, now: Instant) {
+        if self.probing() {
+            return;
+        }
+        if !self.found() {
+            if self.peer.alive {
+                self.transition(now, Role::Standby, Reason::PeerHeard);
+            } else if self.initdead_over {
+                self.transition(now, Role::Standby, Reason::InitDeadExpired);
+            }
+            return;
+        }
+        let give_up = Role::stopping(AfterStop::Standby);
+        if !self.peer.alive {
+            if self.initdead_over {
+                self.transition(now, give_up, Reason::Probed);
+            }
+            return;
+        }
+        let peer = self.peer_payload();
+        let peer_in_init = peer.is_some_and(|p| p.state == GroupState::Standby);
+        let hears_us = peer.is_some_and(|p| p.flags & FLAG_PEER_ALIVE != 0);
+        if !self.me_can_run() || (self.peer_holds() && !peer_in_init) {
+            self.transition(now, give_up, Reason::Probed);
+        } else if self.peer_holds() && !self.is_home() {
+            // Both in `Init` and holding: the home node keeps the group; wait for it.
+        } else if hears_us && !self.peer_taking_over() {
+            self.adopt(now);
+        }
+    }
+
+    /// Keeps what the probes found: a new epoch; resources from the first one not running
+    /// are stopped (when they may hold anything) and started again, like a restart in place.
+    fn adopt(&mut self, now: Instant) {
+        self.epoch = self.epoch.saturating_add(1);
+        info!("adopting the group found running here (epoch {})", self.epoch);
+        let first = self.resources.iter().position(|r| r.state != ResourceState::Running);
+        match first {
+            None => self.transition(now, Role::Active, Reason::Adopted),
+            Some(i) => {
+                // `i` < RESOURCES_MAX, so it fits a u8.
+                let role = Role::Stopping { floor: i as u8, then: AfterStop::Restart };
+                self.transition(now, role, Reason::Adopted);
+            }
+        }
     }
 
     fn decide_standby(&mut self, now: Instant) {
@@ -413,7 +474,8 @@ impl Node {
 
     /// A `Release` naming an epoch newer than ours arrived.
     pub(super) fn handle_release(&mut self, now: Instant, epoch: u32) {
-        let free = matches!(self.role, Role::Init | Role::Standby)
+        let free = self.role == Role::Standby
+            || (self.role == Role::Init && !self.holds())
             || (self.role == Role::Fencing && !self.fence_running);
         if free && self.releasing.is_none() && self.me_can_run() {
             self.epoch = epoch;
@@ -505,11 +567,12 @@ impl Node {
             && !matches!(self.intent, Intent::Standby | Intent::Maintenance)
     }
 
-    /// May the live peer take the group, as its last frame tells?
+    /// May the live peer take the group, as its last frame tells? (A peer in `Init` that is
+    /// still probing, or found something, reads `standby` with `FLAG_HOLDING`: not yet.)
     pub(super) fn peer_can_run(&self) -> bool {
         self.peer_payload().is_some_and(|p| {
             p.state == GroupState::Standby
-                && p.flags & FLAG_TAKING_OVER == 0
+                && p.flags & (FLAG_TAKING_OVER | FLAG_HOLDING) == 0
                 && !p.health.has(Health::PING)
                 && !p.health.has(Health::RESTARTS)
                 && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
@@ -523,9 +586,8 @@ impl Node {
 
     pub(super) fn handle_timer(&mut self, now: Instant, timer: Timer) {
         match timer {
-            Timer::InitDead if self.role == Role::Init => {
-                self.transition(now, Role::Standby, Reason::InitDeadExpired)
-            }
+            // `decide_init` acts on it once the probes are in.
+            Timer::InitDead if self.role == Role::Init => self.initdead_over = true,
             Timer::FenceWait if self.role == Role::Fencing => {
                 self.update_liveness(now);
                 let due = self.fence_wait_due();
@@ -581,6 +643,15 @@ impl Node {
             Role::Starting | Role::Active | Role::Stopping { .. } => {
                 self.transition(now, Role::stopping(AfterStop::Exit), Reason::Shutdown)
             }
+            Role::Init if self.holds() => {
+                // What was not probed yet may run: stop it too (a stop of nothing succeeds).
+                if let Some(next) = self.probe_next.take() {
+                    for r in &mut self.resources[usize::from(next)..] {
+                        r.state = ResourceState::Failed;
+                    }
+                }
+                self.transition(now, Role::stopping(AfterStop::Exit), Reason::Shutdown)
+            }
             // A stop failed: with fence watchdog the reset makes us safe, so stay and let it
             // come; otherwise exit and let the peer fence us. Never say `Leaving` here.
             Role::Failed { holding: true } if self.fence_mode() == FenceMode::Watchdog => {
@@ -609,6 +680,15 @@ impl Node {
             return;
         }
         match self.role {
+            Role::Init => {
+                if let Some(i) = self.probe_next {
+                    let next = usize::from(i) + 1;
+                    // `next` <= RESOURCES_MAX, so it fits a u8.
+                    self.probe_next = (next < self.resources.len()).then_some(next as u8);
+                    self.probe_pending = true;
+                    self.issue(usize::from(i), Action::Monitor);
+                }
+            }
             Role::Starting => {
                 match self.resources.iter().position(|r| r.state != ResourceState::Running) {
                     Some(i) => self.issue(i, Action::Start),
@@ -686,6 +766,17 @@ impl Node {
         }
         self.pending = None;
         let i = usize::from(index);
+        if std::mem::take(&mut self.probe_pending) {
+            self.resources[i].state = match outcome {
+                Outcome::Ok => ResourceState::Running,
+                Outcome::NotRunning => ResourceState::Stopped,
+                // It may hold something: it must be stopped before it runs anywhere.
+                Outcome::Failed(_) => ResourceState::Failed,
+            };
+            info!("resource {index}: probe: {outcome:?}");
+            self.drive_resources(now);
+            return;
+        }
         match (action, outcome) {
             (Action::Start, Outcome::Ok) => self.resources[i].state = ResourceState::Running,
             (Action::Stop, Outcome::Ok | Outcome::NotRunning) => {
@@ -863,10 +954,25 @@ mod tests {
         drain(node, now)
     }
 
+    fn probed(node: &mut Node, now: Instant, outcome: Outcome) -> std::vec::Vec<Output> {
+        let (index, action) = node.pending.expect("a probe is in flight");
+        assert_eq!(action, Action::Monitor);
+        let elapsed = Duration::from_millis(1);
+        node.handle_input(now, Input::ResourceResult { index, action, outcome, elapsed });
+        drain(node, now)
+    }
+
+    /// A new node whose start-up probe (one resource) says `outcome`.
+    fn booted(me: u8, fence: FenceMode, outcome: Outcome) -> Node {
+        let mut node = Node::new(params(me, fence), ms(0));
+        assert_eq!(action(&drain(&mut node, ms(0))), Some((0, Action::Monitor)));
+        probed(&mut node, ms(1), outcome);
+        node
+    }
+
     /// Node 0 (home) with a live standby peer becomes active at `t` + 1 ms.
     fn active_home(fence: FenceMode) -> Node {
-        let mut node = Node::new(params(0, fence), ms(0));
-        drain(&mut node, ms(0));
+        let mut node = booted(0, fence, Outcome::NotRunning);
         // The peer hears us: the home node may arbitrate.
         let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
         let out = frame(&mut node, ms(10), 1, hears_us);
@@ -926,8 +1032,7 @@ mod tests {
 
     #[test]
     fn a_frame_with_an_older_epoch_does_not_overwrite_the_peer_view() {
-        let mut node = Node::new(params(1, FenceMode::External), ms(0));
-        drain(&mut node, ms(0));
+        let mut node = booted(1, FenceMode::External, Outcome::NotRunning);
         let release = peer_says(Kind::Release, GroupState::Standby, 0, 1);
         frame(&mut node, ms(5), 1, release);
         assert_eq!(node.role(), Role::Starting);
@@ -940,8 +1045,7 @@ mod tests {
 
     #[test]
     fn home_arbitrates_only_when_the_peer_hears_it() {
-        let mut node = Node::new(params(0, FenceMode::External), ms(0));
-        drain(&mut node, ms(0));
+        let mut node = booted(0, FenceMode::External, Outcome::NotRunning);
         frame(&mut node, ms(5), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
         assert_eq!(node.role(), Role::Standby, "one-way: the peer may not hear us");
         let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
@@ -951,8 +1055,7 @@ mod tests {
 
     #[test]
     fn leaving_peer_is_replaced_at_once_without_fencing() {
-        let mut node = Node::new(params(1, FenceMode::External), ms(0));
-        drain(&mut node, ms(0));
+        let mut node = booted(1, FenceMode::External, Outcome::NotRunning);
         frame(&mut node, ms(5), 1, peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1));
         assert_eq!(node.role(), Role::Standby);
         let out = frame(&mut node, ms(50), 2, peer_says(Kind::Leaving, GroupState::Standby, 0, 1));
@@ -963,8 +1066,7 @@ mod tests {
 
     #[test]
     fn external_fence_failure_is_retried_with_backoff() {
-        let mut node = Node::new(params(0, FenceMode::External), ms(0));
-        drain(&mut node, ms(0));
+        let mut node = booted(0, FenceMode::External, Outcome::NotRunning);
         assert!(!run_until(&mut node, ms(999)).contains(&Output::Fence));
         assert!(run_until(&mut node, ms(1000)).contains(&Output::Fence));
         assert_eq!(node.role(), Role::Fencing);
@@ -994,6 +1096,95 @@ mod tests {
         ok(&mut node, ms(650), 0, Action::Stop);
         assert_eq!(node.role(), Role::Standby);
         assert!(node.petting_allowed());
+    }
+
+    #[test]
+    fn nothing_is_decided_before_the_probes_are_in() {
+        let mut node = Node::new(params(0, FenceMode::External), ms(0));
+        let out = drain(&mut node, ms(0));
+        assert_eq!(action(&out), Some((0, Action::Monitor)));
+        // While probing the node says it may hold something: the peer must not start.
+        assert!(out.iter().any(|o| matches!(o,
+            Output::Transmit { payload, .. } if payload.flags & FLAG_HOLDING != 0)));
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        for (seq, t) in (10..2000).step_by(100).enumerate() {
+            run_until(&mut node, ms(t));
+            frame(&mut node, ms(t), seq as u64 + 1, hears_us);
+        }
+        assert_eq!(node.role(), Role::Init, "initdead ran out, still probing");
+        // The probe finds nothing: the home node elects itself and starts.
+        let out = probed(&mut node, ms(2001), Outcome::NotRunning);
+        assert_eq!((node.role(), action(&out)), (Role::Starting, Some((0, Action::Start))));
+    }
+
+    #[test]
+    fn found_running_with_a_standby_peer_is_adopted_without_a_start() {
+        for me in [0, 1] {
+            let mut node = booted(me, FenceMode::External, Outcome::Ok);
+            assert_eq!(node.role(), Role::Init);
+            assert!(node.payload().flags & FLAG_HOLDING != 0);
+            let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 3);
+            let out = frame(&mut node, ms(10), 1, hears_us);
+            assert_eq!((node.role(), node.reason()), (Role::Active, Reason::Adopted), "{me}");
+            assert_eq!(action(&out), None, "no start");
+            assert_eq!(node.epoch(), 4);
+            assert_eq!(node.counters().failovers, 0);
+        }
+    }
+
+    #[test]
+    fn found_running_while_the_peer_holds_the_group_is_stopped() {
+        let mut node = booted(0, FenceMode::External, Outcome::Ok);
+        let active = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 2);
+        let out = frame(&mut node, ms(10), 1, active);
+        assert_eq!(node.reason(), Reason::Probed);
+        assert_eq!(action(&out), Some((0, Action::Stop)));
+        ok(&mut node, ms(20), 0, Action::Stop);
+        assert_eq!(node.role(), Role::Standby);
+    }
+
+    #[test]
+    fn found_running_with_a_silent_peer_is_stopped_after_initdead() {
+        let mut node = booted(0, FenceMode::External, Outcome::Ok);
+        let out = run_until(&mut node, ms(1000));
+        assert_eq!(
+            (node.role(), node.reason()),
+            (Role::stopping(AfterStop::Standby), Reason::Probed)
+        );
+        assert_eq!(action(&out), Some((0, Action::Stop)));
+    }
+
+    #[test]
+    fn two_nodes_in_init_holding_the_home_one_keeps_it() {
+        let both =
+            peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_HOLDING | FLAG_PEER_ALIVE, 0);
+        let mut other = booted(1, FenceMode::External, Outcome::Ok);
+        frame(&mut other, ms(10), 1, both);
+        assert_eq!(other.role(), Role::Init, "the non-home node waits");
+        let mut home = booted(0, FenceMode::External, Outcome::Ok);
+        frame(&mut home, ms(10), 1, both);
+        assert_eq!(home.role(), Role::Active);
+    }
+
+    #[test]
+    fn a_failed_probe_is_stopped_and_started_again_when_adopted() {
+        let mut node = booted(0, FenceMode::External, Outcome::Failed(1));
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        let out = frame(&mut node, ms(10), 1, hears_us);
+        assert_eq!(action(&out), Some((0, Action::Stop)));
+        let out = ok(&mut node, ms(20), 0, Action::Stop);
+        assert_eq!(action(&out), Some((0, Action::Start)));
+    }
+
+    #[test]
+    fn shutdown_while_probing_stops_what_was_not_probed() {
+        let mut node = Node::new(params(0, FenceMode::External), ms(0));
+        drain(&mut node, ms(0));
+        node.handle_input(ms(5), Input::Shutdown);
+        drain(&mut node, ms(5));
+        let out = probed(&mut node, ms(6), Outcome::NotRunning);
+        assert_eq!(node.role(), Role::Exited);
+        assert!(out.contains(&Output::Exit));
     }
 
     /// One pseudo-random input of any kind, with out-of-range indexes and peers included.

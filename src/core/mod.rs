@@ -4,7 +4,7 @@
 //!
 //! # Call protocol (the quinn-proto `Connection` style)
 //!
-//! 1. `Node::new(params, now)` once, at start.
+//! 1. `Node::new(params, now)` once, at start. It queues the first start-up probe.
 //! 2. Whenever something happens, `node.handle_input(now, input)` with the current time: an
 //!    authenticated frame, the completion of a resource action, a fence result, a health
 //!    change, an admin command, a shutdown request, or `Input::Timeout` when the last
@@ -82,6 +82,33 @@
 //! A node that stalls longer restarts its own wait on waking: the peer's silence only counts
 //! while we listen. A node that reaches a ping node and hears nothing from us keeps the
 //! group: that is the residual case of SPEC §3 S2.
+//!
+//! # Adoption: probes at start
+//!
+//! A new `Node` first probes every resource (a `Monitor` action each, in order, one at a
+//! time) and decides nothing until every probe is in: `Init` is left neither when the peer is
+//! heard nor when `initdead` runs out, and a `Release` is refused meanwhile (the granter
+//! repeats it). A probe that says `Ok` marks the resource running, `NotRunning` stopped, and a
+//! failure marks it failed (it may hold something, so it is stopped before it runs anywhere);
+//! probes count no failures. While probing, and afterwards while it found anything, a node in
+//! `Init` advertises `FLAG_HOLDING` (its state still reads `standby`): the home node never
+//! arbitrates and no peer starts the group over it. Once the probes are in:
+//! - nothing found: as before (`standby` when the peer is heard or `initdead` ran out);
+//! - found, and the live peer holds the group (any holding state but `Init`), or this node may
+//!   not run it (ping, intent): stop what was found, then `standby` (reason `Probed`);
+//! - found, and the live peer holds nothing and hears us (`FLAG_PEER_ALIVE`): adopt it with a
+//!   new epoch (reason `Adopted`): `active` at once when every resource runs (no start action
+//!   is run again: a daemon restart does not interrupt the service), else the resources from
+//!   the first one not running are stopped and started again, like a restart in place;
+//! - found on both nodes, both still in `Init`: the home node adopts, the other waits and then
+//!   stops its own (the peer now holds the group);
+//! - found, and `initdead` runs out without a word from the peer: stop what was found, then
+//!   the dead-peer path (fencing first) decides. The peer may run the group; we cannot know.
+//! - a shutdown while probing stops what was found and what was not probed yet.
+//!
+//! A peer that reads `standby` with `FLAG_HOLDING` (in `Init`, probing or holding what it
+//! found) is not handed the group, and with `fence watchdog` a node that is probing counts as
+//! holding for the self-fence (what it has not probed may run).
 //!
 //! # Rules decided here
 //!

@@ -84,6 +84,12 @@ pub struct Node {
     pub(super) pending: Option<(u8, Action)>,
     /// The next resource to monitor in the current monitor round.
     pub(super) monitor_next: Option<u8>,
+    /// The next resource to probe at start (`None`: every probe was issued).
+    pub(super) probe_next: Option<u8>,
+    /// The action in flight is a start-up probe.
+    pub(super) probe_pending: bool,
+    /// `initdead` ran out while this node was still in `Init` (probing).
+    pub(super) initdead_over: bool,
     pub(super) timers: Timers,
     pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
     /// Send the current heartbeat on every link at the next `poll_output`.
@@ -113,7 +119,7 @@ impl Node {
         let mut timers = Timers::default();
         timers.set(Timer::InitDead, now + params.initdead);
         let intent = if params.start_standby { Intent::Standby } else { Intent::None };
-        Node {
+        let mut node = Node {
             params,
             created: now,
             last_input: now,
@@ -132,6 +138,9 @@ impl Node {
             resources,
             pending: None,
             monitor_next: None,
+            probe_next: None,
+            probe_pending: false,
+            initdead_over: false,
             timers,
             outputs: Deque::new(),
             tx_all: true,
@@ -142,7 +151,13 @@ impl Node {
             fence_attempts: 0,
             shutting_down: false,
             split_brain_seen: false,
+        };
+        // Probe every resource before deciding anything (see "Adoption" in the module docs).
+        if !node.resources.is_empty() {
+            node.probe_next = Some(0);
+            node.drive_resources(now);
         }
+        node
     }
 
     /// Feeds one input at `now`. Drain `poll_output` afterwards.
@@ -229,7 +244,7 @@ impl Node {
 
     /// The heartbeat this node sends now.
     pub fn payload(&self) -> Payload {
-        let holding = self.role.holds();
+        let holding = self.holds();
         let kind = if self.releasing.is_some() {
             Kind::Release
         } else if self.intent == Intent::Takeover && !holding && self.peer_holds() {
@@ -389,7 +404,7 @@ impl Node {
     }
 
     fn update_petting(&mut self) {
-        if !self.role.holds() {
+        if !self.holds() {
             self.self_fencing = false;
         }
         let allow = !self.self_fencing;
@@ -509,8 +524,19 @@ impl Node {
     }
 
     /// True while the node may hold resources (starting, active, stopping, failed after a
-    /// failed stop, maintenance over a running group).
+    /// failed stop, maintenance over a running group, and `Init` while probing or after the
+    /// probes found something running).
     pub fn holds(&self) -> bool {
-        self.role.holds()
+        self.role.holds() || (self.role == Role::Init && (self.probing() || self.found()))
+    }
+
+    /// True while start-up probes are still to be issued or in flight.
+    pub fn probing(&self) -> bool {
+        self.probe_next.is_some() || self.probe_pending
+    }
+
+    /// True when some resource may run here (found by a probe, or started).
+    pub(super) fn found(&self) -> bool {
+        self.resources.iter().any(|r| r.may_run())
     }
 }

@@ -1,8 +1,18 @@
 //! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
 //! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
 //! which action to run; this file runs it and hands back the outcome, nothing else.
-
-use std::path::PathBuf;
+//!
+//! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
+//! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
+//! its address is on its interface (`is_configured`); an exec resource without a monitor
+//! command cannot be asked and reads as not running unless this daemon started it. An adopted
+//! `ip` resource is not announced again (only `start` announces). Timeouts: an exec
+//! resource's own `timeout`, else the OCF agent's meta-data advice, else the default
+//! (`PreparedAgent`). Status keeps each resource's last error and exit code until `cleanup`.
+//!
+//! hapair is no child subreaper (`PR_SET_CHILD_SUBREAPER`): a service that an agent
+//! daemonizes belongs to init, as under any service manager that runs init scripts, and hapair
+//! reaps exactly the agent processes it started (by pid, in `drivers::children`).
 
 use log::{info, warn};
 
@@ -48,10 +58,16 @@ pub struct Member {
     pub name: Name,
     /// Its kind (`ip`, `exec`, `lsb`, `ocf`).
     pub kind: Name,
-    /// The exit code of its last failed action.
+    /// The exit code of its last failed action (`None` for a timeout or a signal), kept
+    /// until `cleanup`.
     pub last_exit_code: Option<i32>,
-    /// What went wrong last, empty when its last action succeeded.
+    /// What went wrong last, kept until `cleanup` (a restart in place does not hide it).
     pub last_error: Text,
+    /// It runs as far as this daemon knows (its last start or monitor succeeded, no stop
+    /// followed): a monitor that then says "not running" is a failure shown in status (a probe
+    /// that finds nothing is not), and a probe of an exec resource without a monitor command
+    /// reports it (running after our own start, else not running).
+    started: bool,
 }
 
 /// A finished action, for the core.
@@ -72,46 +88,7 @@ pub struct Group {
     members: heapless::Vec<Member, RESOURCES_MAX>,
 }
 
-/// Where agents live; `HAPAIR_OCF_ROOT` and `HAPAIR_INITD` move them (tests, odd installs).
-/// Every agent also gets `HAPAIR_NODE=node` in its environment, so a command shared by both
-/// nodes' configuration can tell where it runs (the nodes may share a filesystem, as in the
-/// namespace lab, or be configured from one image).
-pub fn agent_paths(node: &str) -> AgentPaths {
-    let mut paths = AgentPaths::default();
-    paths.extra_env.push(("HAPAIR_NODE".into(), node.into()));
-    if let Some(root) = std::env::var_os("HAPAIR_OCF_ROOT") {
-        paths.ocf_root = PathBuf::from(root);
-    }
-    if let Some(dir) = std::env::var_os("HAPAIR_INITD") {
-        paths.initd_dir = PathBuf::from(dir);
-    }
-    paths
-}
-
-/// The agent description of a configured resource; `None` for `ip`.
-pub fn agent_spec(resource: &Resource) -> Option<AgentSpec> {
-    let (kind, timeout) = match resource {
-        Resource::Ip(_) => return None,
-        Resource::Exec(e) => (
-            AgentKind::Exec {
-                start: e.start.clone(),
-                stop: e.stop.clone(),
-                monitor: e.monitor.clone(),
-            },
-            Some(e.timeout),
-        ),
-        Resource::Lsb { name } => (AgentKind::Lsb { name: name.clone() }, None),
-        Resource::Ocf(o) => (
-            AgentKind::Ocf {
-                provider: o.provider.clone(),
-                type_: o.agent.clone(),
-                params: o.params.iter().cloned().collect(),
-            },
-            None,
-        ),
-    };
-    Some(AgentSpec { name: resource.name().to_string(), kind, timeout })
-}
+pub use crate::config::agents::{agent_paths, agent_spec};
 
 impl Group {
     /// Prepares every resource of `config`: agents are located and their invocations built
@@ -147,6 +124,7 @@ impl Group {
                 kind: Name::new(),
                 last_exit_code: None,
                 last_error: Text::new(),
+                started: false,
             };
             set_text(&mut member.name, resource.name());
             set_text(&mut member.kind, resource.kind());
@@ -169,8 +147,21 @@ impl Group {
         u8::try_from(i).ok()
     }
 
+    /// `hapair cleanup [RESOURCE]`: forgets the last exit code and error of one resource, or
+    /// of all (the core forgets the failure counts).
+    pub fn cleanup(&mut self, index: Option<u8>) {
+        for (i, m) in self.members.iter_mut().enumerate() {
+            if index.is_none_or(|x| usize::from(x) == i) {
+                m.last_exit_code = None;
+                m.last_error.clear();
+            }
+        }
+    }
+
     /// Runs `action` of resource `index`: an agent action becomes a child process (its result
-    /// comes later through `handle_exit`); an `ip` action is done at once and returned.
+    /// comes later through `handle_exit`); an `ip` action is done at once and returned. A
+    /// monitor of an `ip` resource whose address is not on its interface says "not running"
+    /// (that is also how it is probed at start).
     pub fn run(
         &mut self,
         now: Instant,
@@ -185,12 +176,19 @@ impl Group {
         let outcome = match &mut member.driver {
             Driver::Ip(ip) => {
                 let result = match action {
-                    Action::Start => ip.start(now),
-                    Action::Stop => ip.stop(),
-                    Action::Monitor => ip.monitor(),
+                    Action::Start => ip.start(now).map(|()| true),
+                    Action::Stop => ip.stop().map(|()| true),
+                    Action::Monitor => match ip.is_configured() {
+                        Ok(true) => ip.monitor().map(|()| true),
+                        other => other,
+                    },
                 };
                 match result {
-                    Ok(()) => hcore::Outcome::Ok,
+                    Ok(true) => hcore::Outcome::Ok,
+                    Ok(false) => {
+                        set_text(&mut member.last_error, "Monitor: address not configured");
+                        hcore::Outcome::NotRunning
+                    }
                     Err(e) => {
                         warn!("resource {}: {action:?}: {e}", member.name);
                         set_text(&mut member.last_error, &e.to_string());
@@ -201,12 +199,12 @@ impl Group {
             Driver::Agent(agent) => {
                 let Some(prepared) = agent.action(to_agent(action)) else {
                     // An exec resource without a monitor command: believe what it last did.
-                    return Some(Done {
-                        index,
-                        action,
-                        outcome: hcore::Outcome::Ok,
-                        elapsed: Duration::ZERO,
-                    });
+                    let outcome = if member.started {
+                        hcore::Outcome::Ok
+                    } else {
+                        hcore::Outcome::NotRunning
+                    };
+                    return Some(Done { index, action, outcome, elapsed: Duration::ZERO });
                 };
                 match spawn(now, index, action, prepared, children) {
                     Ok(()) => return None,
@@ -218,9 +216,6 @@ impl Group {
                 }
             }
         };
-        if outcome == hcore::Outcome::Ok {
-            member.last_error.clear();
-        }
         Some(Done { index, action, outcome, elapsed: Duration::ZERO })
     }
 
@@ -242,10 +237,22 @@ impl Group {
         };
         let outcome = match agent.interpret(to_agent(action), exit) {
             Outcome::Ok => {
-                member.last_error.clear();
+                member.started = action != Action::Stop;
                 hcore::Outcome::Ok
             }
-            Outcome::NotRunning => hcore::Outcome::NotRunning,
+            Outcome::NotRunning => {
+                // Not running after it ran (not a probe that found nothing): a failure to show.
+                if std::mem::take(&mut member.started) && action == Action::Monitor {
+                    let code = match exit {
+                        Exit::Code(c) => c,
+                        _ => 7,
+                    };
+                    warn!("resource {}: monitor: not running ({code})", member.name);
+                    member.last_exit_code = Some(code);
+                    set_text(&mut member.last_error, &format!("Monitor: not running ({code})"));
+                }
+                hcore::Outcome::NotRunning
+            }
             Outcome::Failed(e) => {
                 let code = e.exit_code();
                 member.last_exit_code = code;
@@ -298,6 +305,10 @@ fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String
         }),
         _ => None,
     };
+    if let Some(Err(errors)) = meta.as_ref().map(|m| agents::validate(spec, m)) {
+        let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        return Err(format!("resource {}: {}", spec.name, list.join("; ")));
+    }
     let prepared = PreparedAgent::prepare(spec, paths, meta.as_ref())
         .map_err(|e| format!("resource {}: {e}", spec.name))?;
     info!("resource {}: {:?} agent ready", spec.name, spec.kind.class());

@@ -53,6 +53,8 @@ pub struct Pair {
     vip: String,
     extras: [NodeExtra; 2],
     node_confs: [Option<PathBuf>; 2],
+    /// More environment for each node's daemon (`set_env`).
+    envs: [Vec<(String, String)>; 2],
     lab: Lab,
 }
 
@@ -92,7 +94,8 @@ impl Pair {
         Pair::prepare_with(tag, conf, vip, Default::default())
     }
 
-    fn prepare_with(
+    /// `prepare` with `extras` (alpha's, beta's) added to each node's command line and config.
+    pub fn prepare_with(
         tag: char,
         conf: impl FnOnce(&Lab) -> PathBuf,
         vip: &str,
@@ -111,6 +114,7 @@ impl Pair {
             vip: vip.to_owned(),
             extras,
             node_confs: [None, None],
+            envs: Default::default(),
             lab,
         };
         pair.write_files();
@@ -129,6 +133,12 @@ impl Pair {
         let old = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cmdline: {e}"));
         let line = format!("{} {words}\n", old.trim_end());
         std::fs::write(&path, line).unwrap_or_else(|e| panic!("cmdline: {e}"));
+    }
+
+    /// Sets `key=value` in the environment of `node`'s daemon from its next start on (e.g.
+    /// `HAPAIR_OCF_ROOT`).
+    pub fn set_env(&mut self, node: Node, key: &str, value: &str) {
+        self.envs[index(node)].push((key.to_owned(), value.to_owned()));
     }
 
     /// The pid of `node`'s daemon (the last one started), whether it still runs or not.
@@ -204,6 +214,7 @@ impl Pair {
             .arg("-c")
             .arg(self.conf_of(node))
             .args(["--cmdline", &self.path(&format!("{name}.cmdline"))])
+            .envs(self.envs[index(node)].iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

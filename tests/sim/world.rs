@@ -69,6 +69,8 @@ pub struct Config {
     pub second_boot: Duration,
     /// Test-only knob: take over without fencing.
     pub skip_fence: bool,
+    /// How long a start-up probe takes (`None`: like any action).
+    pub probe_ms: Option<u64>,
 }
 
 impl Config {
@@ -90,6 +92,8 @@ impl Config {
             fence_ms: (500, 500),
             second_boot: Duration::ZERO,
             skip_fence: false,
+            // Instant probes keep the scenario timelines about the failover decisions.
+            probe_ms: Some(0),
         }
     }
 
@@ -122,6 +126,7 @@ impl Config {
             fence_ms: (rng.range(50, 300), rng.range(300, 1500)),
             second_boot: Duration::from_millis(rng.range(0, 15_000)),
             skip_fence: false,
+            probe_ms: None,
         }
     }
 
@@ -192,6 +197,8 @@ pub enum Happening {
     Hang(usize, Duration),
     /// SIGTERM.
     Shutdown(usize),
+    /// SIGKILL of the daemon, started again at once: what it ran keeps running.
+    Restart(usize),
     Admin(usize, Admin),
     Health(usize, Health),
     /// Cut (`true`) or heal the direction `from` → other on a link.
@@ -345,6 +352,8 @@ pub struct Coverage {
     pub fences: u64,
     pub l1_checked: u64,
     pub s2_excused: u64,
+    /// Groups found running at a daemon start and kept whole (`active`, reason `Adopted`).
+    pub adoptions: u64,
 }
 
 impl Coverage {
@@ -355,6 +364,7 @@ impl Coverage {
         self.fences += o.fences;
         self.l1_checked += o.l1_checked;
         self.s2_excused += o.s2_excused;
+        self.adoptions += o.adoptions;
     }
 }
 
@@ -580,6 +590,7 @@ impl World {
                     Outcome::Ok
                 }
                 Action::Monitor if n.truth[i] == Truth::Running => Outcome::Ok,
+                Action::Monitor if n.truth[i] == Truth::Stopped => Outcome::NotRunning,
                 Action::Monitor => Outcome::Failed(7),
             }
         };
@@ -647,6 +658,14 @@ impl World {
                 if self.nodes[n].power == Power::Up && self.nodes[n].core.is_some() {
                     self.note_death(n);
                     self.hang(n, d);
+                }
+                Ok(())
+            }
+            Happening::Restart(n) => {
+                if self.nodes[n].power == Power::Up && self.nodes[n].core.is_some() {
+                    self.disturb_l1(n);
+                    self.nodes[n].core = None;
+                    return self.boot(n);
                 }
                 Ok(())
             }
@@ -824,6 +843,9 @@ impl World {
                     Event::Handover => self.coverage.handovers += 1,
                     Event::SplitBrain => self.coverage.split_brains += 1,
                     Event::Fenced => self.coverage.fences += 1,
+                    Event::Active if detail == hapair::core::Detail::Reason(Reason::Adopted) => {
+                        self.coverage.adoptions += 1
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -897,16 +919,21 @@ impl World {
         let Some(truth) = node.truth.get(i).copied() else {
             return Err(format!("node {n}: action on resource {index} that does not exist"));
         };
+        let probe = node.core.as_ref().is_some_and(Node::probing);
         let contradiction = match action {
             Action::Start => truth != Truth::Stopped,
-            Action::Stop => truth == Truth::Stopped,
-            Action::Monitor => truth == Truth::Stopped,
+            // A shutdown while probing stops what was not probed yet: it may find nothing.
+            Action::Stop => truth == Truth::Stopped && !node.shutdown_requested,
+            Action::Monitor => truth == Truth::Stopped && !probe,
         };
         if contradiction {
             return Err(format!("node {n}: {action:?} resource {index} while it is {truth:?}"));
         }
         node.in_flight = Some((index, action));
-        let d = self.rng.range(self.cfg.action_ms.0, self.cfg.action_ms.1);
+        let d = match self.cfg.probe_ms {
+            Some(ms) if probe => ms,
+            _ => self.rng.range(self.cfg.action_ms.0, self.cfg.action_ms.1),
+        };
         let inc = node.incarnation;
         tr!(self, "node {n}: resource {index} {action:?} ({d} ms)");
         let at = self.now + Duration::from_millis(d);
@@ -958,6 +985,7 @@ impl World {
             }
             85..=89 => Happening::StartsFail(n, self.rng.chance(30)),
             90..=92 => Happening::StopFails(n),
+            93..=95 => Happening::Restart(n),
             _ => Happening::FencesFail(self.rng.chance(30)),
         };
         self.schedule(self.now, Ev::Happen(h));
@@ -1132,6 +1160,12 @@ impl World {
             Reason::Restart | Reason::RestartsExhausted => self.nodes[n].resource_failures > 0,
             Reason::Shutdown => self.nodes[n].shutdown_requested,
             Reason::Cleanup => true,
+            // The node found the group running at start while the peer holds it, or it may
+            // not run it: stopping it is the rule, not a policy choice of an active node.
+            Reason::Probed => true,
+            // Adopting a group found partly running restarts it from the first resource not
+            // running.
+            Reason::Adopted => self.nodes[n].truth.iter().any(|t| *t != Truth::Running),
             _ => false,
         };
         let _ = peer_core;

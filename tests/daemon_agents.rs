@@ -1,0 +1,426 @@
+//! Resource agents under real daemons (issue 7), in the namespace lab: a group of
+//! `ocf:heartbeat:Dummy`, an LSB init script fixture, the `hapair-test:Logged` fixture (a state
+//! file, a log of every action, injectable monitor failures and hangs) and
+//! `ocf:heartbeat:IPaddr2` as the VIP the client asks. Each node runs with its own
+//! configuration file (the lab's nodes share one filesystem, so each node's state files get
+//! their own names); the LSB fixture's pid directory follows `HAPAIR_NODE`, which every agent
+//! gets.
+//!
+//! Shown here: the group follows the active node (state files appear and disappear), a
+//! `kill -9` of the active daemon and a restart adopt the running group (no second start, the
+//! client keeps being answered by the same node), a monitor failure and a monitor timeout
+//! restart in place (counted in status), exhaustion hands the group over, `cleanup` resets,
+//! and 1,000 monitor cycles leave neither zombies nor leaked descriptors. Needs root and the
+//! resource-agents package (scripts/test.sh installs it).
+//!
+//! Not here: the agent layer alone (tests/agents_run.rs), `check` (tests/agents_check.rs),
+//! timing figures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::assert_soon;
+use common::lab::Node;
+use common::pair::{NODES, NodeExtra, Pair};
+use nix::sys::signal::Signal;
+
+/// Generous: the machine may be busy building; nothing here measures time.
+const PATIENCE: Duration = Duration::from_secs(40);
+const VIP: &str = "192.0.2.100";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
+
+/// The test's own files (OCF root, init.d, per-node state files and logs), removed on drop.
+/// Declare it before the `Pair` so that the daemons are gone first.
+struct Files {
+    dir: String,
+}
+
+impl Files {
+    fn new(tag: char) -> Files {
+        let dir = format!("/tmp/hapair-daemon-agents-{}-{tag}", std::process::id());
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = format!("{dir}/ocf");
+        std::fs::create_dir_all(format!("{root}/resource.d")).unwrap();
+        std::fs::create_dir_all(format!("{dir}/init.d")).unwrap();
+        let hapair_test = format!("{FIXTURES}/ocf/resource.d/hapair-test");
+        let links = [
+            ("/usr/lib/ocf/lib", format!("{root}/lib")),
+            ("/usr/lib/ocf/resource.d/heartbeat", format!("{root}/resource.d/heartbeat")),
+            (&*hapair_test, format!("{root}/resource.d/hapair-test")),
+        ];
+        for (target, link) in links {
+            std::os::unix::fs::symlink(target, link).unwrap();
+        }
+        // The LSB fixture keeps its pid file in $HAPAIR_LSB_STATE: one directory per node,
+        // told apart by the HAPAIR_NODE every agent gets.
+        for node in NODES {
+            std::fs::create_dir_all(file(&dir, node, "lsb")).unwrap();
+        }
+        let wrapper = format!(
+            "#!/bin/sh\nHAPAIR_LSB_STATE={dir}/$HAPAIR_NODE-lsb \
+             exec {FIXTURES}/init.d/hapair-lsb \"$@\"\n"
+        );
+        let script = format!("{dir}/init.d/hapair-lsb");
+        std::fs::write(&script, wrapper).unwrap();
+        common::cmd(&["chmod", "755", &script]);
+        Files { dir }
+    }
+
+    /// `node`'s file `what`.
+    fn of(&self, node: Node, what: &str) -> String {
+        file(&self.dir, node, what)
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Node `node`'s file `what` in `dir`.
+fn file(dir: &str, node: Node, what: &str) -> String {
+    format!("{dir}/{}-{what}", node.as_str())
+}
+
+/// The lab's base configuration without its resources, monitor interval and restart limit,
+/// plus `monitor_interval` and `restart_limit`, written into `files`; each node's resource
+/// lines are added to its own copy (`NodeExtra`).
+fn base_conf(files: &Files, monitor_interval: &str, restart_limit: &str) -> PathBuf {
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/board/lab/hapair.conf"))
+            .unwrap();
+    let mut conf: String = base
+        .lines()
+        .filter(|l| {
+            !["resource ", "monitor_interval", "restart_limit"].iter().any(|p| l.starts_with(p))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    conf.push_str(&format!("monitor_interval {monitor_interval}\n"));
+    conf.push_str(&format!("restart_limit {restart_limit}\n"));
+    let path = PathBuf::from(format!("{}/base.conf", files.dir));
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+/// A lab pair whose nodes run `resources(files, node)` (resource lines), with the test's OCF
+/// root; both daemons started.
+fn start(
+    tag: char,
+    resources: impl Fn(&Files, Node) -> String,
+    monitor_interval: &str,
+    restart_limit: &str,
+) -> (Files, Pair) {
+    let files = Files::new(tag);
+    let conf = base_conf(&files, monitor_interval, restart_limit);
+    let extras =
+        NODES.map(|node| NodeExtra { cmdline: String::new(), conf: resources(&files, node) });
+    let mut pair = Pair::prepare_with(tag, |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{}/ocf", files.dir));
+        pair.set_env(node, "HAPAIR_INITD", &format!("{}/init.d", files.dir));
+        pair.start_daemon(node);
+    }
+    (files, pair)
+}
+
+/// The full group: Dummy, the LSB fixture, Logged, and IPaddr2 as the VIP.
+fn full_group(files: &Files, node: Node) -> String {
+    format!(
+        "resource ocf heartbeat:Dummy state={}\n\
+         resource lsb hapair-lsb\n\
+         resource ocf hapair-test:Logged state={} log={}\n\
+         resource ocf heartbeat:IPaddr2 ip={VIP} cidr_netmask=24 nic=lan0\n",
+        files.of(node, "dummy.state"),
+        files.of(node, "logged.state"),
+        files.of(node, "logged.log"),
+    )
+}
+
+/// Only the Logged fixture and an in-process `ip` VIP.
+fn logged_only(files: &Files, node: Node) -> String {
+    format!(
+        "resource ocf hapair-test:Logged state={} log={}\n\
+         resource ip {VIP}/24 dev lan0 garp 3 garp_interval 100ms\n",
+        files.of(node, "logged.state"),
+        files.of(node, "logged.log"),
+    )
+}
+
+/// How many times `action` is in `node`'s Logged log.
+fn count(files: &Files, node: Node, action: &str) -> usize {
+    let log = std::fs::read_to_string(files.of(node, "logged.log")).unwrap_or_default();
+    log.lines().filter(|l| *l == action).count()
+}
+
+fn exists(files: &Files, node: Node, what: &str) -> bool {
+    Path::new(&files.of(node, what)).exists()
+}
+
+/// The status entry of resource `name` on `node`.
+fn resource(pair: &Pair, node: Node, name: &str) -> serde_json::Value {
+    let status = pair.status(node).unwrap_or_default();
+    let list = status["resources"].as_array().cloned().unwrap_or_default();
+    list.into_iter().find(|r| r["name"] == name).unwrap_or_default()
+}
+
+/// Waits until one node is active, the other standby, and the client is answered by the
+/// active one; returns (active, standby). Usually alpha (home) is active, but a node whose
+/// first ping has not answered yet is unhealthy and the home node grants its peer.
+fn settled(pair: &Pair) -> (Node, Node) {
+    let mut active = Node::Alpha;
+    assert_soon(PATIENCE, "one node active, the other standby", || {
+        let (a, b) = (pair.state(Node::Alpha), pair.state(Node::Beta));
+        active = if a == "active" { Node::Alpha } else { Node::Beta };
+        (a == "active" && b == "standby") || (a == "standby" && b == "active")
+    });
+    let standby = if active == Node::Alpha { Node::Beta } else { Node::Alpha };
+    assert_soon(PATIENCE, "the client answered by the active node at the VIP", || {
+        pair.last_answer().as_deref() == Some(active.as_str())
+    });
+    (active, standby)
+}
+
+/// SIGTERM to both daemons (they stop their resources) and wait for them to exit.
+fn shut_down(pair: &mut Pair) {
+    for node in [Node::Beta, Node::Alpha] {
+        pair.signal(node, Signal::SIGTERM);
+        assert_soon(PATIENCE, "daemon exits on SIGTERM", || pair.exited(node).is_some());
+    }
+}
+
+#[test]
+fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
+    let (files, mut pair) = start('g', full_group, "200ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    assert!(exists(&files, a, "dummy.state"), "Dummy runs on the active node");
+    assert!(!exists(&files, b, "dummy.state"), "Dummy does not run on the standby node");
+    assert!(exists(&files, a, "lsb/hapair-lsb.pid"), "the LSB service runs on the active node");
+    assert_eq!(count(&files, a, "start"), 1);
+    assert_eq!(count(&files, b, "start"), 0);
+
+    // kill -9 of the active daemon, and a restart: the group is adopted, not started again.
+    pair.clear_answers();
+    let old_pid = pair.daemon_pid(a).unwrap();
+    pair.signal(a, Signal::SIGKILL);
+    assert_soon(PATIENCE, "the active daemon is gone", || pair.exited(a).is_some());
+    pair.start_daemon(a);
+    assert_ne!(pair.daemon_pid(a).unwrap(), old_pid);
+    assert_soon(PATIENCE, "active again after the restart", || pair.state(a) == "active");
+    assert_soon(PATIENCE, "answers after the restart", || pair.answers().len() >= 20);
+    assert_eq!(count(&files, a, "start"), 1, "the restart ran no second start");
+    assert!(count(&files, a, "monitor") >= 1, "the restart probed");
+    assert_eq!(count(&files, b, "start"), 0, "the standby node never started the group");
+    assert!(
+        pair.answers().iter().all(|x| x == a.as_str()),
+        "only the active node answered across the restart: {:?}",
+        pair.answers()
+    );
+    assert_eq!(pair.state(b), "standby");
+    assert!(exists(&files, a, "dummy.state"));
+    let log = std::fs::read_to_string(format!("{}/{}.log", pair.lab().dir(), a.as_str())).unwrap();
+    assert!(log.contains("role Init -> Active: Adopted"), "the restarted node adopted the group");
+
+    // A planned handover: the state files move with the group, IPaddr2 moves the VIP.
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "the other node active", || pair.state(b) == "active");
+    assert_soon(PATIENCE, "the client answered by the other node", || {
+        pair.last_answer().as_deref() == Some(b.as_str())
+    });
+    assert!(!exists(&files, a, "dummy.state"), "Dummy stopped on the active node");
+    assert!(exists(&files, b, "dummy.state"), "Dummy started on the new active node");
+    assert!(!exists(&files, a, "lsb/hapair-lsb.pid"), "the LSB service left the old active node");
+    assert!(exists(&files, b, "lsb/hapair-lsb.pid"));
+    assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
+    shut_down(&mut pair);
+    assert!(!exists(&files, b, "dummy.state"), "SIGTERM stopped the group");
+}
+
+#[test]
+fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
+    let (files, mut pair) = start('m', logged_only, "200ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    let state = files.of(a, "logged.state");
+
+    // One monitor that fails (OCF_ERR_GENERIC): stop and start in place, counted.
+    std::fs::write(format!("{state}.fail-once"), "").unwrap();
+    assert_soon(PATIENCE, "a restart in place", || count(&files, a, "start") == 2);
+    assert_soon(PATIENCE, "one failure in status", || {
+        let r = resource(&pair, a, "Logged");
+        r["failures"] == 1 && r["last_exit_code"] == 1
+    });
+    assert_eq!(pair.state(a), "active");
+
+    // One monitor that hangs: the meta-data's 1 s monitor timeout kills it; restart again.
+    std::fs::write(format!("{state}.hang-once"), "").unwrap();
+    assert_soon(PATIENCE, "a second restart in place", || count(&files, a, "start") == 3);
+    assert_soon(PATIENCE, "two failures in status", || {
+        resource(&pair, a, "Logged")["failures"] == 2
+    });
+    assert!(
+        resource(&pair, a, "Logged")["last_error"].as_str().unwrap_or("").contains("tim"),
+        "the hang reads as a timeout: {}",
+        resource(&pair, a, "Logged")
+    );
+    assert_eq!(pair.state(a), "active");
+
+    // Failing for good: past `restart_limit 2 in 1m` the group goes to the other node.
+    std::fs::write(format!("{state}.fail"), "").unwrap();
+    assert_soon(PATIENCE, "the other node active", || pair.state(b) == "active");
+    assert_soon(PATIENCE, "the client answered by the other node", || {
+        pair.last_answer().as_deref() == Some(b.as_str())
+    });
+    assert!(exists(&files, b, "logged.state"));
+    let r = resource(&pair, a, "Logged");
+    assert_eq!(r["failures"], 3, "{r}");
+    assert_eq!(r["last_exit_code"], 1, "{r}");
+
+    // cleanup resets the counts and the last exit code.
+    std::fs::remove_file(format!("{state}.fail")).unwrap();
+    let out = pair.hapair(a, &["cleanup", "Logged"]);
+    assert!(out.status.success(), "cleanup: {out:?}");
+    let r = resource(&pair, a, "Logged");
+    assert_eq!(
+        (r["failures"].clone(), r["last_exit_code"].clone()),
+        (0.into(), serde_json::Value::Null),
+        "{r}"
+    );
+    assert_eq!(r["last_error"], "", "{r}");
+    assert_eq!(pair.state(a), "standby");
+    shut_down(&mut pair);
+}
+
+/// Open descriptors of `pid`.
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// The smallest of 50 samples of `f`, 5 ms apart (sampling, not waiting for anything).
+fn fewest(mut f: impl FnMut() -> usize) -> usize {
+    (0..50)
+        .map(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            f()
+        })
+        .min()
+        .unwrap_or(usize::MAX)
+}
+
+/// Zombie processes whose parent is `pid`.
+fn zombies_of(pid: u32) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // pid (comm) STATE PPID ...: comm may hold spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let mut fields = rest.split_whitespace();
+        let (state, ppid) = (fields.next(), fields.next());
+        if state == Some("Z") && ppid == Some(&*pid.to_string()) {
+            found.push(stat);
+        }
+    }
+    found
+}
+
+#[test]
+fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
+    let (files, mut pair) = start('z', logged_only, "10ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    let pid = pair.daemon_pid(a).unwrap();
+    let start = count(&files, a, "monitor");
+    assert_soon(PATIENCE, "a few monitor cycles", || count(&files, a, "monitor") > start + 20);
+    // An agent child may be running at any one sample (its pipe open; a zombie for the moment
+    // between its exit and the loop's reap): the fewest over many samples is the baseline.
+    let before = fewest(|| fds(pid));
+    let first = count(&files, a, "monitor");
+    assert_soon(Duration::from_secs(180), "1,000 monitor cycles", || {
+        count(&files, a, "monitor") >= first + 1000
+    });
+    // A leak of one per cycle would show as a thousand; a busy machine may keep one agent
+    // child (three descriptors, one zombie) in every sample.
+    let after = fewest(|| fds(pid));
+    assert!(after <= before + 3, "descriptors: {before} before, {after} after 1,000 cycles");
+    let zombies = fewest(|| zombies_of(pid).len());
+    assert!(zombies <= 1, "zombie children of the daemon: {:?}", zombies_of(pid));
+    println!("after 1,000 monitor cycles: descriptors {before} -> {after}, zombies {zombies}");
+    assert_eq!((pair.state(a), pair.state(b)), ("active".into(), "standby".into()));
+    assert_eq!(resource(&pair, a, "Logged")["failures"], 0);
+    shut_down(&mut pair);
+}
+
+#[test]
+fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
+    let (files, mut pair) = start('c', logged_only, "200ms", "9 in 1m");
+    let (a, b) = settled(&pair);
+    let state = files.of(a, "logged.state");
+    let codes = [
+        (1, "OCF_ERR_GENERIC"),
+        (2, "OCF_ERR_ARGS"),
+        (3, "OCF_ERR_UNIMPLEMENTED"),
+        (5, "OCF_ERR_INSTALLED"),
+        (6, "OCF_ERR_CONFIGURED"),
+        (7, "not running"),
+    ];
+    for (n, (code, meaning)) in codes.into_iter().enumerate() {
+        std::fs::write(format!("{state}.code-once"), code.to_string()).unwrap();
+        assert_soon(PATIENCE, &format!("monitor exit {code} in status"), || {
+            let r = resource(&pair, a, "Logged");
+            r["failures"] == n + 1
+                && r["last_exit_code"] == code
+                && r["last_error"].as_str().is_some_and(|e| e.contains(meaning))
+        });
+        assert_soon(PATIENCE, "restarted in place", || {
+            count(&files, a, "start") == n + 2 && pair.state(a) == "active"
+        });
+    }
+    assert_eq!(pair.state(b), "standby");
+    shut_down(&mut pair);
+}
+
+/// Frames `node` received from its peer, over all links.
+fn frames_rx(pair: &Pair, node: Node) -> u64 {
+    let status = pair.status(node).unwrap_or_default();
+    let links = status["peer"]["links"].as_array().cloned().unwrap_or_default();
+    links.iter().filter_map(|l| l["frames_rx"].as_u64()).sum()
+}
+
+/// A stop that fails leaves the node `failed` and holding: without a fence configured the
+/// peer never starts the group (nothing runs twice), and the service stays where it is.
+/// `cleanup` retries the stop; once it succeeds the pair runs the group again.
+#[test]
+fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
+    let (files, mut pair) = start('s', logged_only, "200ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    let state = files.of(a, "logged.state");
+    std::fs::write(format!("{state}.stop-fails"), "").unwrap();
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "the active node failed", || pair.state(a) == "failed");
+    let r = resource(&pair, a, "Logged");
+    assert_eq!((r["failures"].clone(), r["last_exit_code"].clone()), (1.into(), 1.into()), "{r}");
+    assert!(r["last_error"].as_str().is_some_and(|e| e.starts_with("Stop")), "{r}");
+    // The peer holds off for as long as we look: ~30 heartbeats on each of the 3 links
+    // (deadtime is 5).
+    let stop_at = count(&files, a, "stop");
+    let first = frames_rx(&pair, b);
+    assert_soon(PATIENCE, "90 more frames heard by the peer", || frames_rx(&pair, b) > first + 90);
+    assert_eq!(count(&files, a, "stop"), stop_at);
+    assert_eq!(pair.state(b), "standby");
+    assert_eq!(count(&files, b, "start"), 0, "the peer started nothing");
+    assert!(exists(&files, a, "logged.state"));
+
+    std::fs::remove_file(format!("{state}.stop-fails")).unwrap();
+    let out = pair.hapair(a, &["cleanup"]);
+    assert!(out.status.success(), "cleanup: {out:?}");
+    assert_soon(PATIENCE, "the group runs again on one node", || {
+        let (sa, sb) = (pair.state(a), pair.state(b));
+        (sa == "active" && sb == "standby") || (sa == "standby" && sb == "active")
+    });
+    assert!(!exists(&files, a, "logged.state") || pair.state(a) == "active");
+    assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
+    shut_down(&mut pair);
+}
