@@ -14,4 +14,6 @@ pub mod health;
 pub mod limits;
 pub mod migrate;
 pub mod status;
+#[cfg(test)]
+mod testutil;
 pub mod wire;

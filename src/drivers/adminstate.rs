@@ -137,56 +137,39 @@ pub fn store(statedir: &Path, state: AdminState) -> Result<(), StateError> {
 mod tests {
     use super::*;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("hapair-admin-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     #[test]
     fn round_trip_of_every_state() {
-        let dir = TempDir::new("round");
+        let dir = TempDir::new("admin-round");
         for standby in [false, true] {
             for maintenance in [false, true] {
                 let state = AdminState { standby, maintenance };
-                store(&dir.0, state).unwrap();
-                let (back, warning) = load(&dir.0);
+                store(&dir.path(), state).unwrap();
+                let (back, warning) = load(&dir.path());
                 assert_eq!(back, state);
                 assert!(warning.is_none(), "{warning:?}");
             }
         }
-        store(&dir.0, AdminState { standby: true, maintenance: false }).unwrap();
+        store(&dir.path(), AdminState { standby: true, maintenance: false }).unwrap();
         assert_eq!(
-            fs::read_to_string(dir.0.join(ADMIN_FILE)).unwrap(),
+            fs::read_to_string(dir.path().join(ADMIN_FILE)).unwrap(),
             "standby=1\nmaintenance=0\n"
         );
-        assert!(!dir.0.join(".admin.tmp").exists());
+        assert!(!dir.path().join(".admin.tmp").exists());
     }
 
     #[test]
     fn missing_file_is_the_default_without_warning() {
-        let dir = TempDir::new("missing");
-        let (state, warning) = load(&dir.0);
+        let dir = TempDir::new("admin-missing");
+        let (state, warning) = load(&dir.path());
         assert_eq!(state, AdminState { standby: false, maintenance: false });
         assert!(warning.is_none());
     }
 
     #[test]
     fn corrupt_file_warns_and_gives_the_default() {
-        let dir = TempDir::new("corrupt");
+        let dir = TempDir::new("admin-corrupt");
         let cases: &[(&[u8], &str)] = &[
             (b"", "no standby line"),
             (b"standby=1\n", "no maintenance line"),
@@ -197,8 +180,8 @@ mod tests {
             (b"\xff\xfe", "not UTF-8"),
         ];
         for (text, what) in cases {
-            fs::write(dir.0.join(ADMIN_FILE), text).unwrap();
-            let (state, warning) = load(&dir.0);
+            fs::write(dir.path().join(ADMIN_FILE), text).unwrap();
+            let (state, warning) = load(&dir.path());
             assert_eq!(state, AdminState::default());
             let shown = warning.expect("a corrupt file warns").to_string();
             assert!(shown.contains("admin: corrupt"), "{shown}");
@@ -209,19 +192,19 @@ mod tests {
 
     #[test]
     fn unreadable_file_warns_and_gives_the_default() {
-        let dir = TempDir::new("unreadable");
+        let dir = TempDir::new("admin-unreadable");
         // Root ignores permission bits: a directory in the file's place cannot be read.
-        fs::create_dir(dir.0.join(ADMIN_FILE)).unwrap();
-        let (state, warning) = load(&dir.0);
+        fs::create_dir(dir.path().join(ADMIN_FILE)).unwrap();
+        let (state, warning) = load(&dir.path());
         assert_eq!(state, AdminState::default());
         assert!(matches!(warning, Some(Warning::Unreadable(..))), "{warning:?}");
     }
 
     #[test]
     fn unwritable_dir_is_an_error_naming_the_file() {
-        let dir = TempDir::new("unwritable");
+        let dir = TempDir::new("admin-unwritable");
         // Root ignores permission bits, so use a path whose parent is a regular file.
-        let not_a_dir = dir.0.join("plain-file");
+        let not_a_dir = dir.path().join("plain-file");
         fs::write(&not_a_dir, b"x").unwrap();
         let error = store(&not_a_dir, AdminState { standby: true, maintenance: true });
         let text = error.unwrap_err().to_string();

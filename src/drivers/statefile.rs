@@ -149,24 +149,7 @@ fn wall_clock_ms() -> u64 {
 mod tests {
     use super::*;
 
-    /// A fresh directory under the system temp dir, removed on drop.
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(tag: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("hapair-state-{tag}-{}", std::process::id()));
-            let _ = fs::remove_dir_all(&path);
-            fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::TempDir;
 
     fn stored(dir: &Path) -> String {
         fs::read_to_string(dir.join(INCARNATION_FILE)).unwrap()
@@ -174,33 +157,33 @@ mod tests {
 
     #[test]
     fn fresh_dir_uses_wall_clock_and_warns() {
-        let dir = TempDir::new("fresh");
-        let (value, warning) = bump_incarnation_at(&dir.0, 1_000).unwrap();
+        let dir = TempDir::new("state-fresh");
+        let (value, warning) = bump_incarnation_at(&dir.path(), 1_000).unwrap();
         assert_eq!(value, 1_000);
         assert!(matches!(warning, Some(Warning::Missing(_))));
-        assert_eq!(stored(&dir.0), "1000\n");
+        assert_eq!(stored(&dir.path()), "1000\n");
         // The real clock is far past 1000 ms.
-        let (value, warning) = bump_incarnation(&dir.0).unwrap();
+        let (value, warning) = bump_incarnation(&dir.path()).unwrap();
         assert!(value > 1_000 && warning.is_none());
     }
 
     #[test]
     fn existing_value_is_bumped_even_when_clock_is_behind() {
-        let dir = TempDir::new("existing");
-        write_atomic(&dir.0, INCARNATION_FILE, b"5000\n").unwrap();
-        let (value, warning) = bump_incarnation_at(&dir.0, 10).unwrap();
+        let dir = TempDir::new("state-existing");
+        write_atomic(&dir.path(), INCARNATION_FILE, b"5000\n").unwrap();
+        let (value, warning) = bump_incarnation_at(&dir.path(), 10).unwrap();
         assert_eq!((value, warning.is_none()), (5001, true));
-        let (value, _) = bump_incarnation_at(&dir.0, 9_000).unwrap();
+        let (value, _) = bump_incarnation_at(&dir.path(), 9_000).unwrap();
         assert_eq!(value, 9_000);
-        assert_eq!(stored(&dir.0), "9000\n");
+        assert_eq!(stored(&dir.path()), "9000\n");
     }
 
     #[test]
     fn corrupt_file_falls_back_to_wall_clock() {
-        let dir = TempDir::new("corrupt");
+        let dir = TempDir::new("state-corrupt");
         for junk in [&b"12ab"[..], b"", b"18446744073709551615", b"\xff\xfe"] {
-            fs::write(dir.0.join(INCARNATION_FILE), junk).unwrap();
-            let (value, warning) = bump_incarnation_at(&dir.0, 777).unwrap();
+            fs::write(dir.path().join(INCARNATION_FILE), junk).unwrap();
+            let (value, warning) = bump_incarnation_at(&dir.path(), 777).unwrap();
             assert_eq!(value, 777);
             let warning = warning.unwrap();
             assert!(warning.to_string().contains("incarnation: corrupt"), "{warning}");
@@ -209,9 +192,9 @@ mod tests {
 
     #[test]
     fn unwritable_dir_is_an_error_naming_the_file() {
-        let dir = TempDir::new("unwritable");
+        let dir = TempDir::new("state-unwritable");
         // Root ignores permission bits, so use a path whose parent is a regular file.
-        let not_a_dir = dir.0.join("plain-file");
+        let not_a_dir = dir.path().join("plain-file");
         fs::write(&not_a_dir, b"x").unwrap();
         let error = bump_incarnation_at(&not_a_dir, 1).unwrap_err();
         let text = error.to_string();
@@ -220,10 +203,10 @@ mod tests {
 
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp_file() {
-        let dir = TempDir::new("atomic");
-        write_atomic(&dir.0, "x", b"one").unwrap();
-        write_atomic(&dir.0, "x", b"two").unwrap();
-        assert_eq!(fs::read(dir.0.join("x")).unwrap(), b"two");
-        assert!(!dir.0.join(".x.tmp").exists());
+        let dir = TempDir::new("state-atomic");
+        write_atomic(&dir.path(), "x", b"one").unwrap();
+        write_atomic(&dir.path(), "x", b"two").unwrap();
+        assert_eq!(fs::read(dir.path().join("x")).unwrap(), b"two");
+        assert!(!dir.path().join(".x.tmp").exists());
     }
 }
