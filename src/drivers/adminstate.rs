@@ -145,13 +145,13 @@ mod tests {
         for standby in [false, true] {
             for maintenance in [false, true] {
                 let state = AdminState { standby, maintenance };
-                store(&dir.path(), state).unwrap();
-                let (back, warning) = load(&dir.path());
+                store(dir.path(), state).unwrap();
+                let (back, warning) = load(dir.path());
                 assert_eq!(back, state);
                 assert!(warning.is_none(), "{warning:?}");
             }
         }
-        store(&dir.path(), AdminState { standby: true, maintenance: false }).unwrap();
+        store(dir.path(), AdminState { standby: true, maintenance: false }).unwrap();
         assert_eq!(
             fs::read_to_string(dir.path().join(ADMIN_FILE)).unwrap(),
             "standby=1\nmaintenance=0\n"
@@ -162,7 +162,7 @@ mod tests {
     #[test]
     fn missing_file_is_the_default_without_warning() {
         let dir = TempDir::new("admin-missing");
-        let (state, warning) = load(&dir.path());
+        let (state, warning) = load(dir.path());
         assert_eq!(state, AdminState { standby: false, maintenance: false });
         assert!(warning.is_none());
     }
@@ -181,7 +181,7 @@ mod tests {
         ];
         for (text, what) in cases {
             fs::write(dir.path().join(ADMIN_FILE), text).unwrap();
-            let (state, warning) = load(&dir.path());
+            let (state, warning) = load(dir.path());
             assert_eq!(state, AdminState::default());
             let shown = warning.expect("a corrupt file warns").to_string();
             assert!(shown.contains("admin: corrupt"), "{shown}");
@@ -195,7 +195,7 @@ mod tests {
         let dir = TempDir::new("admin-unreadable");
         // Root ignores permission bits: a directory in the file's place cannot be read.
         fs::create_dir(dir.path().join(ADMIN_FILE)).unwrap();
-        let (state, warning) = load(&dir.path());
+        let (state, warning) = load(dir.path());
         assert_eq!(state, AdminState::default());
         assert!(matches!(warning, Some(Warning::Unreadable(..))), "{warning:?}");
     }

@@ -158,24 +158,24 @@ mod tests {
     #[test]
     fn fresh_dir_uses_wall_clock_and_warns() {
         let dir = TempDir::new("state-fresh");
-        let (value, warning) = bump_incarnation_at(&dir.path(), 1_000).unwrap();
+        let (value, warning) = bump_incarnation_at(dir.path(), 1_000).unwrap();
         assert_eq!(value, 1_000);
         assert!(matches!(warning, Some(Warning::Missing(_))));
-        assert_eq!(stored(&dir.path()), "1000\n");
+        assert_eq!(stored(dir.path()), "1000\n");
         // The real clock is far past 1000 ms.
-        let (value, warning) = bump_incarnation(&dir.path()).unwrap();
+        let (value, warning) = bump_incarnation(dir.path()).unwrap();
         assert!(value > 1_000 && warning.is_none());
     }
 
     #[test]
     fn existing_value_is_bumped_even_when_clock_is_behind() {
         let dir = TempDir::new("state-existing");
-        write_atomic(&dir.path(), INCARNATION_FILE, b"5000\n").unwrap();
-        let (value, warning) = bump_incarnation_at(&dir.path(), 10).unwrap();
+        write_atomic(dir.path(), INCARNATION_FILE, b"5000\n").unwrap();
+        let (value, warning) = bump_incarnation_at(dir.path(), 10).unwrap();
         assert_eq!((value, warning.is_none()), (5001, true));
-        let (value, _) = bump_incarnation_at(&dir.path(), 9_000).unwrap();
+        let (value, _) = bump_incarnation_at(dir.path(), 9_000).unwrap();
         assert_eq!(value, 9_000);
-        assert_eq!(stored(&dir.path()), "9000\n");
+        assert_eq!(stored(dir.path()), "9000\n");
     }
 
     #[test]
@@ -183,7 +183,7 @@ mod tests {
         let dir = TempDir::new("state-corrupt");
         for junk in [&b"12ab"[..], b"", b"18446744073709551615", b"\xff\xfe"] {
             fs::write(dir.path().join(INCARNATION_FILE), junk).unwrap();
-            let (value, warning) = bump_incarnation_at(&dir.path(), 777).unwrap();
+            let (value, warning) = bump_incarnation_at(dir.path(), 777).unwrap();
             assert_eq!(value, 777);
             let warning = warning.unwrap();
             assert!(warning.to_string().contains("incarnation: corrupt"), "{warning}");
@@ -204,8 +204,8 @@ mod tests {
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp_file() {
         let dir = TempDir::new("state-atomic");
-        write_atomic(&dir.path(), "x", b"one").unwrap();
-        write_atomic(&dir.path(), "x", b"two").unwrap();
+        write_atomic(dir.path(), "x", b"one").unwrap();
+        write_atomic(dir.path(), "x", b"two").unwrap();
         assert_eq!(fs::read(dir.path().join("x")).unwrap(), b"two");
         assert!(!dir.path().join(".x.tmp").exists());
     }
