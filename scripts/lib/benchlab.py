@@ -157,14 +157,15 @@ def hapair_bin():
 class HapairPair(FAILOVER.Hapair):
     """bench-failover's Hapair; stderr may go to a pipe (for the trace log) instead."""
 
-    def __init__(self, lab, conf, env=None, pipe=False):
-        self.env, self.pipe = env, pipe
+    def __init__(self, lab, conf, env=None, pipe=False, binary=None):
+        self.env, self.pipe, self.binary = env, pipe, binary
         super().__init__(lab, conf)
 
     def start(self, node):
-        if not self.pipe and self.env is None:
+        if not self.pipe and self.env is None and self.binary is None:
             return super().start(node)
-        argv = [FAILOVER.BIN, "run", "-c", self.conf, "--cmdline", self.cmdline(node)]
+        argv = [self.binary or FAILOVER.BIN, "run", "-c", self.conf, "--cmdline",
+                self.cmdline(node)]
         if self.env:
             argv = ["env"] + ["%s=%s" % kv for kv in self.env.items()] + argv
         err = subprocess.PIPE if self.pipe else open(
@@ -227,9 +228,10 @@ def kb(value):
 
 
 def proc_sample(pids):
-    """Sums over pids: rss/hwm/pss kB, cpu ticks (utime+stime), on-CPU ns (schedstat of
-    every thread), processes, threads."""
-    s = {"rss": 0, "hwm": 0, "pss": 0, "ticks": 0, "ns": 0, "procs": 0, "threads": 0}
+    """Sums over pids: rss/hwm/pss kB, cpu ticks (utime+stime, and each), on-CPU ns (schedstat
+    of every thread), processes, threads, context switches (the process's, not its threads')."""
+    s = {"rss": 0, "hwm": 0, "pss": 0, "ticks": 0, "uticks": 0, "sticks": 0, "ns": 0,
+         "procs": 0, "threads": 0, "switches": 0}
     for pid in pids:
         st = read_kv("/proc/%d/status" % pid)
         if not st:
@@ -238,11 +240,15 @@ def proc_sample(pids):
         s["rss"] += kb(st.get("VmRSS"))
         s["hwm"] += kb(st.get("VmHWM"))
         s["threads"] += int(st.get("Threads", "0"))
+        s["switches"] += int(st.get("voluntary_ctxt_switches", "0"))
+        s["switches"] += int(st.get("nonvoluntary_ctxt_switches", "0"))
         s["pss"] += kb(read_kv("/proc/%d/smaps_rollup" % pid).get("Pss"))
         try:
             with open("/proc/%d/stat" % pid) as f:
                 fields = f.read().rsplit(")", 1)[1].split()
             s["ticks"] += int(fields[11]) + int(fields[12])
+            s["uticks"] += int(fields[11])
+            s["sticks"] += int(fields[12])
             for tid in os.listdir("/proc/%d/task" % pid):
                 with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
                     s["ns"] += int(f.read().split()[0])
@@ -297,28 +303,29 @@ class Sniffer:
 
 
 class LineStamper:
-    """Reads a daemon's stderr pipe; keeps (CLOCK_MONOTONIC ns at read, line) of the lines
-    containing `keep`, and writes every line to a log file."""
+    """A daemon's stderr through stamp.py (a process of its own, SCHED_FIFO `rt`) into
+    `path` on the lab's tmpfs; lines() reads back (CLOCK_MONOTONIC ns at read, line)."""
 
-    def __init__(self, pipe, logpath, keep):
-        self.lines, self.keep = [], keep
-        self.log = open(logpath, "a")
-        self.lock = threading.Lock()
-        threading.Thread(target=self._read, args=(pipe,), daemon=True).start()
+    def __init__(self, lab, pipe, path, rt=None):
+        argv = ["python3", os.path.join(LIB, "stamp.py"), path]
+        if rt:
+            argv = ["chrt", "-f", str(rt)] + argv
+        self.path = path
+        self.proc = subprocess.Popen(argv, stdin=pipe, stdout=subprocess.DEVNULL)
+        lab.procs.append(self.proc)
+        pipe.close()  # the stamper holds the read end now
 
-    def _read(self, pipe):
-        for line in pipe:
-            t = time.monotonic_ns()
-            if any(k in line for k in self.keep):
-                with self.lock:
-                    self.lines.append((t, line.rstrip("\n")))
-            if "frame on link" not in line:
-                self.log.write(line)
-                self.log.flush()
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.lines)
+    def lines(self, keep=None):
+        out = []
+        try:
+            with open(self.path, errors="replace") as f:
+                for line in f:
+                    t, _, text = line.rstrip("\n").partition(" ")
+                    if keep is None or any(k in text for k in keep):
+                        out.append((int(t), text))
+        except (OSError, ValueError):
+            pass
+        return out
 
 
 class HeartbeatPair:
