@@ -11,6 +11,9 @@ need ip iproute2
 need tc iproute2
 need ping iputils-ping
 need socat socat
+need iptables iptables
+need python3 python3
+need bc bc
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
@@ -25,3 +28,10 @@ echo "test.sh: cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "test.sh: cargo test"
 cargo test --all-targets "$@"
+
+# The pair on two emulated PCs (real 8250 UARTs, e1000, i6300esb watchdog): about a minute
+# once built. HAPAIR_SKIP_QEMU=1 leaves it out (e.g. on a machine without /dev/net/tun).
+if [ "${HAPAIR_SKIP_QEMU:-0}" != 1 ]; then
+    echo "test.sh: scripts/qemu-pair.sh test"
+    scripts/qemu-pair.sh test
+fi

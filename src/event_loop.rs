@@ -6,7 +6,11 @@
 //! until the earliest deadline of the core, the children, the links, health and the watchdog.
 //! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
-//! buffers, tables and the status snapshot are fixed-size and made before the loop.
+//! buffers, tables and the status snapshot are fixed-size and made before the loop
+//! (tests/alloc_daemon.rs runs two whole daemons for 10 s under a counting allocator).
+//! That includes child processes: an `exec`/LSB/OCF monitor every `monitor_interval`, a
+//! `check`, a notify are fork and execve with their strings in stack buffers
+//! (`drivers::children`). Only a failure allocates (its message for status and the log).
 //!
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).
@@ -17,6 +21,7 @@ mod links;
 mod report;
 
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::{debug, error, info, warn};
 
@@ -24,7 +29,10 @@ use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
+use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Exited, Program, Spec};
+use crate::drivers::realtime;
+use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog};
@@ -51,6 +59,21 @@ const POLL_FDS_MAX: usize =
 /// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
 /// configuration came from, for SIGHUP reloads.
 pub fn run(config: &Config, boot: &Boot, authkey: &AuthKey, opts: &LoadOptions) -> i32 {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    run_until(config, boot, authkey, opts, &NEVER)
+}
+
+/// `run`, which also shuts down gracefully (as on SIGTERM) once `stop` is set. `stop` is read
+/// once per wake, so it takes effect within one keepalive. This is for tests that run two
+/// daemons as threads of one process (each thread in its own network namespace); the product
+/// runs one daemon per process and calls `run`.
+pub fn run_until(
+    config: &Config,
+    boot: &Boot,
+    authkey: &AuthKey,
+    opts: &LoadOptions,
+    stop: &AtomicBool,
+) -> i32 {
     let mut daemon = match Daemon::start(config, boot, authkey, opts) {
         Ok(d) => d,
         Err(e) => {
@@ -59,7 +82,7 @@ pub fn run(config: &Config, boot: &Boot, authkey: &AuthKey, opts: &LoadOptions) 
             return 1;
         }
     };
-    daemon.run()
+    daemon.run(stop)
 }
 
 /// The monotonic clock, read only here (STYLE.md "Time").
@@ -123,6 +146,14 @@ struct Daemon {
     fds: heapless::Vec<libc::pollfd, POLL_FDS_MAX>,
     owners: heapless::Vec<FdOwner, POLL_FDS_MAX>,
     exit_code: Option<i32>,
+    /// systemd's notify socket (a no-op when not started by systemd).
+    systemd: SdNotify,
+    /// `READY=1` was sent: the start-up decision is made.
+    ready_sent: bool,
+    /// The group state last reported to systemd.
+    systemd_state: Option<crate::wire::GroupState>,
+    /// The persistent admin intents (statedir/admin).
+    admin: AdminState,
 }
 
 impl Daemon {
@@ -150,15 +181,31 @@ impl Daemon {
         if let Some(w) = warning {
             warn!("{w}");
         }
-        let group = Group::new(config)?;
+        let group = Group::new(config, &boot.node)?;
         let now = clock.now();
         let links: heapless::Vec<Link, LINKS_MAX> =
             config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
         let mut health = HealthIo::open(config, now);
         let (watchdog, pet_gate) = open_watchdog(config, &mut health);
-        let params = core_params(config, boot, me, peer, watchdog.as_ref());
+        let (admin, admin_warning) = adminstate::load(&config.statedir);
+        if let Some(w) = admin_warning {
+            warn!("{w}");
+        }
+        let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
+        params.start_standby |= admin.standby;
         let key = Key::new(authkey.bytes());
-        let core = Node::new(params, now);
+        let mut core = Node::new(params, now);
+        if admin.maintenance {
+            info!("maintenance mode persists from before the restart");
+            core.handle_input(now, Input::Admin(Admin::MaintenanceOn));
+        }
+        let systemd = SdNotify::from_env().unwrap_or_else(|e| {
+            warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
+            SdNotify::disabled()
+        });
+        if let Some(rt) = config.realtime {
+            apply_realtime(rt.priority);
+        }
         let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
         info!(
@@ -189,12 +236,17 @@ impl Daemon {
             fds: heapless::Vec::new(),
             owners: heapless::Vec::new(),
             exit_code: None,
+            systemd,
+            ready_sent: false,
+            systemd_state: None,
+            admin,
         })
     }
 
-    fn run(&mut self) -> i32 {
+    fn run(&mut self, stop: &AtomicBool) -> i32 {
         let mut now = self.clock.now();
         self.core.handle_input(now, Input::Health(self.health.monitor.health()));
+        let mut stopping = false;
         loop {
             self.drain_core(now);
             if let Some(code) = self.exit_code {
@@ -202,6 +254,7 @@ impl Daemon {
                 return code;
             }
             let deadline = self.next_deadline();
+            let before = now;
             self.build_poll_set();
             let timeout_ms = deadline.saturating_since(now).total_millis();
             let timeout = i32::try_from(timeout_ms).unwrap_or(i32::MAX);
@@ -216,9 +269,17 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            self.loop_lag = now.saturating_since(deadline);
+            // Lag is lateness past what we asked poll(2) for; a deadline already past when we
+            // polled is not lag of this wake.
+            self.loop_lag = now.saturating_since(deadline.max(before));
+            self.poll_systemd(now);
             self.handle_ready(now);
             self.handle_due(now);
+            if !stopping && stop.load(Ordering::Relaxed) {
+                stopping = true;
+                info!("stop requested: graceful shutdown");
+                self.core.handle_input(now, Input::Shutdown);
+            }
         }
     }
 
@@ -232,15 +293,18 @@ impl Daemon {
                 }
                 Output::Transmit { link, payload } => self.transmit(link, &payload),
                 Output::ResourceAction { index, action } => {
-                    debug!("resource {index}: {action:?}");
                     if let Some(done) = self.group.run(now, index, action, &mut self.children) {
                         self.feed_done(now, done);
                     }
                 }
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
+                // The core logs the change; the pet gate asks `petting_allowed` each time.
                 Output::Watchdog { allow_petting } => {
-                    info!("watchdog petting {}", if allow_petting { "allowed" } else { "stopped" });
+                    debug!(
+                        "watchdog petting {}",
+                        if allow_petting { "allowed" } else { "stopped" }
+                    );
                 }
                 Output::Exit => self.exit_code = Some(0),
             }
@@ -274,6 +338,10 @@ impl Daemon {
         }
     }
 
+    /// Runs the fence command against the peer, in the conventions of the fence-agents
+    /// package: the options on stdin (`action=reboot`, `port=PEER`, `plug=PEER`,
+    /// `nodename=PEER`), the configured arguments on the command line (e.g. `-o reboot` or an
+    /// address), and `HAPAIR_PEER` / `HAPAIR_ACTION` in the environment for plain scripts.
     fn spawn_fence(&mut self, now: Instant) {
         let Some(config::Fence::Command(argv)) = &self.config.fence else {
             // The core only asks for a fence command when one is configured.
@@ -285,15 +353,26 @@ impl Daemon {
         let args: heapless::Vec<&str, { config::FENCE_ARGS_MAX }> =
             argv.iter().skip(1).map(String::as_str).collect();
         let env = [("HAPAIR_PEER", peer.as_str()), ("HAPAIR_ACTION", "reboot")];
+        let mut stdin = heapless::String::<256>::new();
+        let _ = core::fmt::Write::write_fmt(
+            &mut stdin,
+            format_args!("action=reboot\nport={peer}\nplug={peer}\nnodename={peer}\n"),
+        );
         let spec = Spec {
             program: Program::Exec(argv[0].as_str()),
             args: &args,
             env: &env,
             clear_env: false,
+            stdin: stdin.as_bytes(),
             timeout: FENCE_TIMEOUT,
             tag: Tag::Fence,
         };
-        info!("fencing {peer}: {}", argv.join(" "));
+        self.snapshot.counters.fence_attempts += 1;
+        info!(
+            "fencing {peer} (attempt {}): {}",
+            self.snapshot.counters.fence_attempts,
+            argv.join(" ")
+        );
         if let Err(e) = self.children.spawn(now, &spec) {
             warn!("fence command cannot start: {e:?}");
             self.core.handle_input(now, Input::FenceResult { ok: false });
@@ -314,6 +393,7 @@ impl Daemon {
             args: &args,
             env: &[],
             clear_env: false,
+            stdin: &[],
             timeout: NOTIFY_TIMEOUT,
             tag: Tag::Notify,
         };
@@ -420,6 +500,7 @@ impl Daemon {
             match sig {
                 Signal::Term | Signal::Int => {
                     info!("{sig:?}: graceful shutdown");
+                    let _ = self.systemd.send("STOPPING=1");
                     self.core.handle_input(now, Input::Shutdown);
                 }
                 Signal::Hup => self.reload(),
@@ -513,9 +594,56 @@ impl Daemon {
                 }
             },
         };
-        info!("admin: {admin:?}");
+        // The core logs the command at info.
         self.core.handle_input(now, Input::Admin(admin));
+        self.persist_admin(admin);
         self.control.reply(client, true, b"");
+    }
+
+    /// Keeps `standby` and `maintenance` across restarts (statedir/admin, written atomically).
+    fn persist_admin(&mut self, admin: Admin) {
+        let mut next = self.admin;
+        match admin {
+            Admin::Standby => next.standby = true,
+            Admin::Online | Admin::Takeover => next.standby = false,
+            Admin::MaintenanceOn => next.maintenance = true,
+            Admin::MaintenanceOff => next.maintenance = false,
+            Admin::Cleanup(_) => {}
+        }
+        if next == self.admin {
+            return;
+        }
+        match adminstate::store(&self.config.statedir, next) {
+            Ok(()) => self.admin = next,
+            Err(e) => warn!("admin state not saved (it will not survive a restart): {e}"),
+        }
+    }
+
+    /// Tells systemd: `READY=1` once the start-up decision is made (the node left its initial
+    /// wait), `STATUS=` on every state change, `WATCHDOG=1` while the loop is healthy.
+    fn poll_systemd(&mut self, now: Instant) {
+        if !self.systemd.is_enabled() {
+            return;
+        }
+        let state = self.core.state();
+        let decided = self.core.role() != hcore::Role::Init;
+        if decided && self.systemd_state != Some(state) {
+            self.systemd_state = Some(state);
+            let mut msg = heapless::String::<48>::new();
+            let name = crate::status::state_name(state);
+            let _ = core::fmt::Write::write_fmt(&mut msg, format_args!("STATUS=group {name}"));
+            if !self.ready_sent {
+                let _ = core::fmt::Write::write_str(&mut msg, "\nREADY=1");
+                self.ready_sent = true;
+            }
+            if let Err(e) = self.systemd.send(&msg) {
+                warn!("systemd notify: {e}");
+            }
+        }
+        let healthy = self.pet_gate.is_none_or(|g| g.may_pet(self.loop_lag, true));
+        if healthy && let Err(e) = self.systemd.poll_watchdog(now) {
+            warn!("systemd watchdog: {e}");
+        }
     }
 
     fn pet_watchdog(&mut self, now: Instant) {
@@ -588,6 +716,20 @@ impl Daemon {
             }
         }
         info!("hapair exits");
+    }
+}
+
+/// `realtime on`: SCHED_FIFO and locked memory, or a clear warning where not permitted.
+fn apply_realtime(priority: u8) {
+    let (applied, sched_err, lock_err) = realtime::apply(priority);
+    if let Some(e) = sched_err {
+        warn!("realtime: SCHED_FIFO priority {priority} not permitted ({e}); normal scheduling");
+    }
+    if let Some(e) = lock_err {
+        warn!("realtime: mlockall not permitted ({e}); memory may be paged out");
+    }
+    if applied.fifo && applied.locked {
+        info!("realtime: SCHED_FIFO priority {priority}, memory locked");
     }
 }
 

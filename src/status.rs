@@ -193,6 +193,12 @@ pub struct Counters {
     pub failovers: u64,
     /// Planned moves of the group.
     pub handovers: u64,
+    /// Split brains seen (both nodes ran the group).
+    pub split_brains: u64,
+    /// Fence commands started.
+    pub fence_attempts: u64,
+    /// Fence commands that failed.
+    pub fence_failures: u64,
 }
 
 impl Snapshot {
@@ -296,14 +302,18 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     write!(
         w,
         ",\"counters\":{{\"auth_failures\":{},\"replays\":{},\"malformed\":{},\
-         \"crc_errors\":{},\"late_heartbeats\":{},\"failovers\":{},\"handovers\":{}}}}}",
+         \"crc_errors\":{},\"late_heartbeats\":{},\"failovers\":{},\"handovers\":{},\
+         \"split_brains\":{},\"fence_attempts\":{},\"fence_failures\":{}}}}}",
         c.auth_failures,
         c.replays,
         c.malformed,
         c.crc_errors,
         c.late_heartbeats,
         c.failovers,
-        c.handovers
+        c.handovers,
+        c.split_brains,
+        c.fence_attempts,
+        c.fence_failures
     )
 }
 
@@ -427,7 +437,15 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     writeln!(w, ", malformed {}", Count(c.malformed))?;
     let (crc, late) = (Count(c.crc_errors), Count(c.late_heartbeats));
     writeln!(w, "        crc errors {crc}, late heartbeats {late}")?;
-    writeln!(w, "moves: failovers {}, handovers {}", Count(c.failovers), Count(c.handovers))
+    writeln!(
+        w,
+        "moves: failovers {}, handovers {}, split brains {}, fences {} ({} failed)",
+        Count(c.failovers),
+        Count(c.handovers),
+        Count(c.split_brains),
+        Count(c.fence_attempts),
+        Count(c.fence_failures)
+    )
 }
 
 fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
@@ -578,6 +596,9 @@ pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Res
         ("hapair_late_heartbeats_total", "Heartbeats later than warntime", c.late_heartbeats),
         ("hapair_failovers_total", "Takeovers after the peer died", c.failovers),
         ("hapair_handovers_total", "Planned moves of the group", c.handovers),
+        ("hapair_split_brains_total", "Times both nodes ran the group", c.split_brains),
+        ("hapair_fence_attempts_total", "Fence commands started", c.fence_attempts),
+        ("hapair_fence_failures_total", "Fence commands that failed", c.fence_failures),
     ];
     for (name, help, value) in counters {
         family(w, name, "counter", help)?;

@@ -139,6 +139,7 @@ fn steady_state_allocates_nothing() {
         args: &[],
         env: &[],
         clear_env: false,
+        stdin: &[],
         timeout: Duration::from_secs(1000),
         tag: 1u8,
     };

@@ -32,6 +32,7 @@ fn shell<'a>(cmd: &'a str, timeout_ms: u64, tag: u32) -> Spec<'a, u32> {
         args: &[],
         env: &[],
         clear_env: false,
+        stdin: &[],
         timeout: Duration::from_millis(timeout_ms),
         tag,
     }
@@ -107,6 +108,7 @@ fn environment_and_arguments_reach_the_child() {
         args: &["start", "two words"],
         env: &env,
         clear_env: false,
+        stdin: &[],
         timeout: Duration::from_secs(10),
         tag: 0,
     };

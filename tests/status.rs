@@ -86,6 +86,9 @@ fn typical() -> Snapshot {
         late_heartbeats: 5,
         failovers: 6,
         handovers: 7,
+        split_brains: 8,
+        fence_attempts: 9,
+        fence_failures: 10,
     };
     s
 }

@@ -540,7 +540,8 @@ impl Node {
             Timer::FenceRetry if self.role == Role::Fencing && !self.fence_running => {
                 self.run_fence()
             }
-            Timer::Monitor if self.role == Role::Active => {
+            // An empty group has nothing to monitor.
+            Timer::Monitor if self.role == Role::Active && !self.resources.is_empty() => {
                 self.monitor_next = Some(0);
                 self.drive_resources(now);
             }
@@ -874,6 +875,18 @@ mod tests {
         ok(&mut node, ms(11), 0, Action::Start);
         assert_eq!(node.role(), Role::Active);
         node
+    }
+
+    #[test]
+    fn an_empty_group_runs_alone_without_monitoring() {
+        // No `resource` lines: the node still takes the (empty) group and stays active
+        // through many monitor intervals without asking for any resource action.
+        let mut p = params(0, FenceMode::None);
+        p.resources = 0;
+        let mut node = Node::new(p, ms(0));
+        let out = run_until(&mut node, ms(10_000));
+        assert_eq!(node.role(), Role::Active);
+        assert_eq!(action(&out), None);
     }
 
     #[test]

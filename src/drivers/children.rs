@@ -3,8 +3,9 @@
 //! a grace period), and are reaped with `waitpid(WNOHANG)` for our own pids only.
 //!
 //! The table has a fixed capacity (`limits::CHILDREN_MAX`); a full table refuses a spawn
-//! cleanly. Spawning may allocate (it is an event, not the steady state); reaping, timeouts
-//! and output draining do not. Nothing here blocks. This file does not decide what to run or
+//! cleanly. Nothing here allocates, spawning included (fork and execve with the strings in
+//! stack buffers: monitors spawn in the steady state), nor do reaping, timeouts and output
+//! draining. Nothing here blocks. This file does not decide what to run or
 //! what an exit status means: the caller's `tag` comes back with the result.
 //!
 //! Call protocol for the event loop: `spawn` when the core says so; on SIGCHLD and on every
@@ -15,13 +16,12 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 
 use heapless::Vec;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
@@ -30,6 +30,8 @@ use crate::limits::CHILDREN_MAX;
 
 /// Bytes of a child's output (stdout and stderr together) kept for error messages: the tail.
 pub const OUTPUT_TAIL_LEN: usize = 256;
+/// The most a child may be given on stdin (well under PIPE_BUF, so it never blocks).
+pub const STDIN_LEN_MAX: usize = 512;
 
 /// A child's identity, unique for the life of the supervisor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56,6 +58,9 @@ pub struct Spec<'a, T> {
     /// Start from an empty environment: `env` is then the child's whole environment (resource
     /// agents get exactly the variables their standard defines).
     pub clear_env: bool,
+    /// What the child reads on stdin (at most `STDIN_LEN_MAX` bytes, e.g. a fence agent's
+    /// `action=reboot` lines); empty: /dev/null.
+    pub stdin: &'a [u8],
     /// How long it may run before the group gets SIGTERM.
     pub timeout: Duration,
     /// The caller's label, handed back with the result.
@@ -156,7 +161,7 @@ impl<T: Copy> Children<T> {
     }
 
     /// Starts a child in its own process group, stdin from /dev/null, stdout and stderr into
-    /// a non-blocking pipe whose tail is kept.
+    /// a non-blocking pipe whose tail is kept. Allocates nothing (see `launch`).
     pub fn spawn(&mut self, now: Instant, spec: &Spec<'_, T>) -> Result<ChildId, SpawnError> {
         let Some(index) = self.slots.iter().position(Option::is_none) else {
             self.stats.refused_full += 1;
@@ -164,30 +169,8 @@ impl<T: Copy> Children<T> {
         };
         let (read, write) =
             pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
-        let write_err = write.try_clone().map_err(|e| SpawnError::Pipe(errno_of(&e)))?;
-        let mut cmd = match spec.program {
-            Program::Shell(line) => {
-                let mut c = Command::new("/bin/sh");
-                c.arg("-c").arg(line).arg("hapair");
-                c
-            }
-            Program::Exec(path) => Command::new(path),
-        };
-        if spec.clear_env {
-            cmd.env_clear();
-        }
-        cmd.args(spec.args)
-            .envs(spec.env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(write))
-            .stderr(Stdio::from(write_err))
-            .process_group(0);
-        let child = cmd.spawn().map_err(|e| SpawnError::Spawn(errno_of(&e)))?;
-        // INVARIANT: Linux pids fit in i32.
-        let pid = Pid::from_raw(child.id() as i32);
-        // The Child handle is dropped without waiting: this table reaps the pid itself.
-        drop(child);
-        drop(cmd); // closes our copies of the pipe's write end
+        let pid = launch(spec, &write)?;
+        drop(write); // our copy of the write end: the pipe ends when the child's do
         let id = ChildId(self.next_id);
         self.next_id += 1;
         self.stats.spawned += 1;
@@ -334,8 +317,259 @@ fn push_tail(tail: &mut Vec<u8, OUTPUT_TAIL_LEN>, bytes: &[u8]) {
     tail.extend_from_slice(bytes).expect("tail has room");
 }
 
-fn errno_of(e: &io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(0)
+/// Bytes of argument and environment strings one spawn may use (on the stack).
+const ARENA_LEN: usize = 16 * 1024;
+/// Entries of argv or envp, the terminating null included.
+const VECTOR_MAX: usize = 192;
+/// The program `Program::Shell` runs.
+const SHELL: &[u8] = b"/bin/sh";
+
+/// NUL-terminated strings written one after another into a fixed buffer; a string is known
+/// by its offset, and pointers are made only once every string is written.
+struct Arena {
+    buf: [u8; ARENA_LEN],
+    len: usize,
+}
+
+impl Arena {
+    /// Appends the concatenation of `parts` and a NUL; returns its offset. `E2BIG` when the
+    /// buffer is full, `EINVAL` for a NUL inside.
+    fn push(&mut self, parts: &[&[u8]]) -> Result<usize, SpawnError> {
+        let start = self.len;
+        for part in parts {
+            if part.contains(&0) {
+                return Err(SpawnError::Spawn(libc::EINVAL));
+            }
+            let end = self.len + part.len();
+            if end >= ARENA_LEN {
+                return Err(SpawnError::Spawn(libc::E2BIG));
+            }
+            self.buf[self.len..end].copy_from_slice(part);
+            self.len = end;
+        }
+        if self.len >= ARENA_LEN {
+            return Err(SpawnError::Spawn(libc::E2BIG));
+        }
+        self.buf[self.len] = 0;
+        self.len += 1;
+        Ok(start)
+    }
+}
+
+/// A string for argv or envp: in the arena, or one of our own `environ` entries.
+#[derive(Clone, Copy)]
+enum Str {
+    Arena(usize),
+    Raw(*const libc::c_char),
+}
+
+unsafe extern "C" {
+    static environ: *const *const libc::c_char;
+}
+
+/// fork + execve with every string prepared in stack buffers, so that a spawn allocates
+/// nothing (monitors spawn every `monitor_interval`, in the steady state). The child only
+/// makes async-signal-safe calls: signal mask and SIGPIPE back to defaults, its own process
+/// group, /dev/null and the pipe as stdio, execve. An exec failure comes back through a
+/// close-on-exec pipe as the errno of `SpawnError::Spawn`, as `std::process` does; waiting
+/// for it is as short as the exec.
+fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
+    let mut arena = Arena { buf: [0; ARENA_LEN], len: 0 };
+    let mut argv: Vec<Str, VECTOR_MAX> = Vec::new();
+    let mut envp: Vec<Str, VECTOR_MAX> = Vec::new();
+    let program = prepare(spec, &mut arena, &mut argv, &mut envp)?;
+    let base = arena.buf.as_ptr();
+    let ptrs = |list: &Vec<Str, VECTOR_MAX>| {
+        let mut out = [core::ptr::null::<libc::c_char>(); VECTOR_MAX + 1];
+        for (slot, s) in out.iter_mut().zip(list.iter()) {
+            *slot = match *s {
+                // SAFETY: every offset was returned by `push`, so it lies inside `buf`.
+                Str::Arena(off) => unsafe { base.add(off).cast() },
+                Str::Raw(p) => p,
+            };
+        }
+        out
+    };
+    let (argv, envp) = (ptrs(&argv), ptrs(&envp));
+    // SAFETY: `program` is an offset returned by `push`.
+    let program = unsafe { base.add(program).cast::<libc::c_char>() };
+    let devnull = stdin_for(spec.stdin)?;
+    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e as i32))?;
+    // SAFETY: the child runs only async-signal-safe calls (`exec_child`) before execve or
+    // _exit, so forking from a process that may have other threads (tests) is sound.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(SpawnError::Spawn(Errno::last() as i32));
+    }
+    if pid == 0 {
+        // SAFETY: in the child; every pointer is valid (our copy of the parent's memory).
+        unsafe {
+            exec_child(&devnull, output, &err_write, program, &argv, &envp);
+        }
+    }
+    drop(err_write);
+    let pid = Pid::from_raw(pid);
+    // Also here, so the group exists before any killpg of ours, whoever runs first.
+    let _ = nix::unistd::setpgid(pid, pid);
+    let mut errno = [0u8; 4];
+    let n = loop {
+        match nix::unistd::read(&err_read, &mut errno) {
+            Err(Errno::EINTR) => continue,
+            other => break other.unwrap_or(0),
+        }
+    };
+    if n == errno.len() {
+        // The exec failed and the child is exiting: reap it now.
+        let _ = waitpid(pid, None);
+        return Err(SpawnError::Spawn(i32::from_ne_bytes(errno)));
+    }
+    Ok(pid)
+}
+
+/// Stdin for the child: /dev/null, or a pipe already holding `data` (which fits the pipe's
+/// buffer, so the write cannot block) with its write end closed.
+fn stdin_for(data: &[u8]) -> Result<OwnedFd, SpawnError> {
+    if data.is_empty() {
+        return nix::fcntl::open("/dev/null", OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| SpawnError::Spawn(e as i32));
+    }
+    if data.len() > STDIN_LEN_MAX {
+        return Err(SpawnError::Spawn(libc::E2BIG));
+    }
+    let (read, write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
+    let n = nix::unistd::write(&write, data).map_err(|e| SpawnError::Pipe(e as i32))?;
+    if n != data.len() {
+        return Err(SpawnError::Pipe(libc::EAGAIN));
+    }
+    // The child's reads must block like on any stdin: clear O_NONBLOCK on the read end.
+    nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .map_err(|e| SpawnError::Pipe(e as i32))?;
+    Ok(read)
+}
+
+/// Writes the program path, argv and envp of `spec` into `arena`; returns the program's
+/// offset.
+fn prepare<T>(
+    spec: &Spec<'_, T>,
+    arena: &mut Arena,
+    argv: &mut Vec<Str, VECTOR_MAX>,
+    envp: &mut Vec<Str, VECTOR_MAX>,
+) -> Result<usize, SpawnError> {
+    let too_many = |_| SpawnError::Spawn(libc::E2BIG);
+    let program = match spec.program {
+        Program::Shell(line) => {
+            argv.push(Str::Arena(arena.push(&[SHELL])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[b"-c"])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[line.as_bytes()])?)).map_err(too_many)?;
+            argv.push(Str::Arena(arena.push(&[b"hapair"])?)).map_err(too_many)?;
+            arena.push(&[SHELL])?
+        }
+        Program::Exec(path) => {
+            argv.push(Str::Arena(arena.push(&[path.as_bytes()])?)).map_err(too_many)?;
+            let path_env = spec.env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
+            resolve(arena, path, path_env, spec.clear_env)?
+        }
+    };
+    for a in spec.args {
+        argv.push(Str::Arena(arena.push(&[a.as_bytes()])?)).map_err(too_many)?;
+    }
+    if !spec.clear_env {
+        inherit_environment(envp, spec.env)?;
+    }
+    for (k, v) in spec.env {
+        let kv = arena.push(&[k.as_bytes(), b"=", v.as_bytes()])?;
+        envp.push(Str::Arena(kv)).map_err(too_many)?;
+    }
+    Ok(program)
+}
+
+/// The child's side of `launch`; never returns.
+///
+/// # Safety
+/// Call only in a freshly forked child, with NUL-terminated, null-ended vectors.
+unsafe fn exec_child(
+    devnull: &OwnedFd,
+    output: &OwnedFd,
+    err: &OwnedFd,
+    program: *const libc::c_char,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> ! {
+    // SAFETY: async-signal-safe calls on valid fds and pointers (see the caller).
+    unsafe {
+        let mut empty: libc::sigset_t = core::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::setpgid(0, 0);
+        let ok = libc::dup2(devnull.as_raw_fd(), 0) >= 0
+            && libc::dup2(output.as_raw_fd(), 1) >= 0
+            && libc::dup2(output.as_raw_fd(), 2) >= 0;
+        if ok {
+            libc::execve(program, argv.as_ptr(), envp.as_ptr());
+        }
+        let errno = *libc::__errno_location();
+        let bytes = errno.to_ne_bytes();
+        libc::write(err.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+        libc::_exit(127)
+    }
+}
+
+/// The program to execve: `path` itself when it has a slash, else the first executable
+/// `DIR/path` along `PATH` (the child's when the spec sets one, else ours), like execvp.
+fn resolve(
+    arena: &mut Arena,
+    path: &str,
+    path_env: Option<&str>,
+    clear_env: bool,
+) -> Result<usize, SpawnError> {
+    if path.contains('/') {
+        return arena.push(&[path.as_bytes()]);
+    }
+    let search: &[u8] = match path_env {
+        Some(p) => p.as_bytes(),
+        // SAFETY: getenv returns null or a NUL-terminated string of our environment, read
+        // before any other change to it (the daemon has one thread).
+        None if !clear_env => unsafe {
+            let p = libc::getenv(c"PATH".as_ptr());
+            if p.is_null() { b"/usr/bin:/bin" } else { core::ffi::CStr::from_ptr(p).to_bytes() }
+        },
+        None => b"/usr/bin:/bin",
+    };
+    for dir in search.split(|&b| b == b':').filter(|d| !d.is_empty()) {
+        let mark = arena.len;
+        let candidate = arena.push(&[dir, b"/", path.as_bytes()])?;
+        // SAFETY: `candidate` is a NUL-terminated string in the arena.
+        let found =
+            unsafe { libc::access(arena.buf.as_ptr().add(candidate).cast(), libc::X_OK) == 0 };
+        if found {
+            return Ok(candidate);
+        }
+        arena.len = mark;
+    }
+    Err(SpawnError::Spawn(libc::ENOENT))
+}
+
+/// Our own environment minus the names `env` sets, as pointers into it.
+fn inherit_environment(
+    envp: &mut Vec<Str, VECTOR_MAX>,
+    env: &[(&str, &str)],
+) -> Result<(), SpawnError> {
+    // SAFETY: `environ` is a null-terminated array of NUL-terminated strings; the daemon has
+    // one thread, so nothing changes it while we read.
+    unsafe {
+        let mut p = environ;
+        while !p.is_null() && !(*p).is_null() {
+            let entry = core::ffi::CStr::from_ptr(*p).to_bytes();
+            let name = entry.split(|&b| b == b'=').next().unwrap_or(entry);
+            if !env.iter().any(|(k, _)| k.as_bytes() == name) {
+                envp.push(Str::Raw(*p)).map_err(|_| SpawnError::Spawn(libc::E2BIG))?;
+            }
+            p = p.add(1);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::termios::{FlushArg, tcflush};
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
 use crate::core::time::Duration;
@@ -85,6 +86,10 @@ impl SerialPort {
         let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| err(e.desc().to_string()))?;
         let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
         fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| err(e.desc().to_string()))?;
+        // Bytes that waited in the input queue from before we opened (a line reopened after
+        // a restart or a hang-up) are stale heartbeats: read first, they would show the peer
+        // as it was, not as it is.
+        tcflush(fd, FlushArg::TCIFLUSH).map_err(|e| err(e.desc().to_string()))?;
         Ok(SerialPort { port, stats: SerialStats::default() })
     }
 

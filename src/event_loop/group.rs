@@ -73,8 +73,12 @@ pub struct Group {
 }
 
 /// Where agents live; `HAPAIR_OCF_ROOT` and `HAPAIR_INITD` move them (tests, odd installs).
-pub fn agent_paths() -> AgentPaths {
+/// Every agent also gets `HAPAIR_NODE=node` in its environment, so a command shared by both
+/// nodes' configuration can tell where it runs (the nodes may share a filesystem, as in the
+/// namespace lab, or be configured from one image).
+pub fn agent_paths(node: &str) -> AgentPaths {
     let mut paths = AgentPaths::default();
+    paths.extra_env.push(("HAPAIR_NODE".into(), node.into()));
     if let Some(root) = std::env::var_os("HAPAIR_OCF_ROOT") {
         paths.ocf_root = PathBuf::from(root);
     }
@@ -113,8 +117,9 @@ impl Group {
     /// Prepares every resource of `config`: agents are located and their invocations built
     /// (with their meta-data timeouts for OCF agents), `ip` resources set up. A missing agent
     /// is an error: `run` refuses to start rather than fail at the first takeover.
-    pub fn new(config: &config::Config) -> Result<Group, String> {
-        let paths = agent_paths();
+    /// `node` is this node's name, for the agents' `HAPAIR_NODE`.
+    pub fn new(config: &config::Config, node: &str) -> Result<Group, String> {
+        let paths = agent_paths(node);
         let mut members = heapless::Vec::new();
         for resource in &config.resources {
             let driver = match resource {
@@ -322,6 +327,7 @@ fn spawn(
         args: &args,
         env: &env,
         clear_env: true,
+        stdin: &[],
         timeout: prepared.timeout,
         tag: Tag::Resource { index, action },
     };

@@ -24,6 +24,7 @@ use super::group::Tag;
 /// How often hwmon inputs and /proc/mdstat are read.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 /// How often each ping node is sent an echo.
+/// (At most: the interval follows `deadtime`, see `ping_interval`.)
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Ping intervals without an answer after which a node is unreachable.
 pub const PING_WINDOW: u32 = 3;
@@ -38,6 +39,9 @@ pub struct HealthIo {
     pub mdstat: Option<MdStatReader>,
     /// The ping nodes, when configured.
     pub ping: Option<Ping>,
+    /// Until then, a ping node that has not answered yet is not held against us: the first
+    /// echo went out at start, and its answer is no more overdue than the window allows.
+    ping_grace_until: Instant,
     checks: CheckSchedule,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
@@ -54,6 +58,7 @@ impl HealthIo {
             hwmon: None,
             mdstat: None,
             ping: None,
+            ping_grace_until: now + ping_interval(config).saturating_mul(u64::from(PING_WINDOW)),
             checks: CheckSchedule::default(),
             check_cmds: heapless::Vec::new(),
             next_sample: now,
@@ -114,7 +119,7 @@ impl HealthIo {
         if addrs.is_empty() {
             return;
         }
-        match Ping::open(&addrs, PING_INTERVAL, PING_WINDOW, now) {
+        match Ping::open(&addrs, ping_interval(config), PING_WINDOW, now) {
             Ok(p) => self.ping = Some(p),
             Err(e) => self.report_open_error(Source::Ping, &"ping socket", &e),
         }
@@ -170,7 +175,9 @@ impl HealthIo {
                 p.send_due(now);
             }
             self.scratch.clear();
-            p.reasons(&mut self.scratch);
+            if now >= self.ping_grace_until || p.reachable() {
+                p.reasons(&mut self.scratch);
+            }
             self.monitor.handle_report(Source::Ping, &self.scratch);
         }
         while let Some(i) = self.checks.poll_start(now) {
@@ -206,6 +213,7 @@ impl HealthIo {
             args: &[],
             env: &[],
             clear_env: false,
+            stdin: &[],
             timeout,
             // INVARIANT: i < CHECKS_MAX, which fits a u8.
             tag: Tag::Check(i as u8),
@@ -257,4 +265,13 @@ impl HealthIo {
         }
         next
     }
+}
+
+/// How often each ping node gets an echo: a third of `deadtime` (10 ms to 1 s), so that a node
+/// cut off from every ping node knows it within about one `deadtime`, well inside the margin
+/// the peer waits under `fence watchdog` before it takes over (see `core` docs): the isolated
+/// node must stop holding and stop petting before then.
+pub fn ping_interval(config: &Config) -> Duration {
+    let third = Duration::from_millis(config.deadtime.total_millis() / 3);
+    third.clamp(Duration::from_millis(10), PING_INTERVAL)
 }

@@ -54,7 +54,14 @@ impl Link {
             _ => Io::Udp { sock: None },
         };
         let mut label = Label::new();
-        set_text(&mut label, &medium.label());
+        match medium {
+            // `serial ttyS0`: the directory is noise in status (and long for a pty symlink).
+            Medium::Serial { device, .. } => {
+                let name = device.file_name().unwrap_or(device.as_os_str());
+                set_text(&mut label, &format!("serial {}", name.to_string_lossy()));
+            }
+            _ => set_text(&mut label, &medium.label()),
+        }
         Link {
             medium: medium.clone(),
             udpport,
@@ -123,7 +130,8 @@ impl Link {
         match (&self.medium, &mut self.io) {
             (Medium::Serial { device, baud }, Io::Serial { port, deframer }) => {
                 let path = device.to_str().ok_or("device path is not UTF-8")?;
-                *port = Some(SerialPort::open(path, *baud).map_err(|e| e.to_string())?);
+                // The label names the device already; the reason says the rest.
+                *port = Some(SerialPort::open(path, *baud).map_err(|e| e.reason)?);
                 *deframer = Deframer::default();
                 Ok(())
             }

@@ -64,6 +64,10 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
         late_heartbeats: c.late_heartbeats,
         failovers: c.failovers,
         handovers: c.handovers,
+        split_brains: c.split_brains,
+        // Counted by the loop, which runs the fence command (kept across fills).
+        fence_attempts: s.counters.fence_attempts,
+        fence_failures: c.fence_failures,
     };
 }
 

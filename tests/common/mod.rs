@@ -7,6 +7,8 @@
 //!   `spawn_in`, `exec_in`, `ping_from`.
 //! - `lab`: `Lab`, scripts/lab.sh up on `Lab::up`, down on drop, with its namespaces, ttys
 //!   and addresses (`Node::{Alpha, Beta, Client, Lan}`).
+//! - `daemon`: `Pair`, two real `hapair run` processes on a `Lab` (config, authkey, cmdlines,
+//!   notify script and marker logs written for them), status JSON, signals by pid, kill on drop.
 //! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
 //!   with parsers for ARP and neighbour advertisements.
 //! - `pair`: `Pair`, two `hapair run` daemons in a `Lab` with UDP responders, a prober in the
@@ -17,6 +19,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod capture;
+pub mod daemon;
 pub mod lab;
 pub mod netns;
 pub mod pair;

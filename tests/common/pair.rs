@@ -77,8 +77,29 @@ impl Pair {
 
     /// `start`, with `extras` (alpha's, beta's) added to each node's command line and config.
     pub fn start_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
-        let lab = Lab::up(tag);
         let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
+        let mut pair = Pair::prepare_with(tag, |_| conf, vip, extras);
+        for node in NODES {
+            pair.start_daemon(node);
+        }
+        pair
+    }
+
+    /// Like `start`, but starts no daemon (the caller calls `start_daemon`), and the
+    /// configuration's path comes from `conf`, called once the lab is up (so that a test can
+    /// write a configuration into the lab's directory).
+    pub fn prepare(tag: char, conf: impl FnOnce(&Lab) -> PathBuf, vip: &str) -> Pair {
+        Pair::prepare_with(tag, conf, vip, Default::default())
+    }
+
+    fn prepare_with(
+        tag: char,
+        conf: impl FnOnce(&Lab) -> PathBuf,
+        vip: &str,
+        extras: [NodeExtra; 2],
+    ) -> Pair {
+        let lab = Lab::up(tag);
+        let conf = conf(&lab);
         let mut pair = Pair {
             stop: Arc::new(AtomicBool::new(false)),
             daemons: [None, None],
@@ -98,10 +119,29 @@ impl Pair {
         }
         pair.spawn_prober();
         pair.spawn_sampler();
-        for node in NODES {
-            pair.start_daemon(node);
-        }
         pair
+    }
+
+    /// Appends `words` (kernel flags such as `hapair.fence=watchdog`) to `node`'s cmdline
+    /// file; takes effect at the daemon's next start.
+    pub fn add_cmdline(&self, node: Node, words: &str) {
+        let path = self.path(&format!("{}.cmdline", node.as_str()));
+        let old = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cmdline: {e}"));
+        let line = format!("{} {words}\n", old.trim_end());
+        std::fs::write(&path, line).unwrap_or_else(|e| panic!("cmdline: {e}"));
+    }
+
+    /// The pid of `node`'s daemon (the last one started), whether it still runs or not.
+    pub fn daemon_pid(&self, node: Node) -> Option<u32> {
+        self.daemons[index(node)].as_ref().map(Child::id)
+    }
+
+    /// Forgets the overlaps seen so far (a test that provokes a split brain on purpose
+    /// checks the time after it resolved).
+    pub fn clear_overlaps(&self) {
+        if let Ok(mut o) = self.overlaps.lock() {
+            o.clear();
+        }
     }
 
     /// The lab the pair runs in.

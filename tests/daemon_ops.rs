@@ -1,0 +1,245 @@
+//! Appliance operations on a real daemon (issue "appliance operations"): the systemd notify
+//! protocol, `realtime on`, persistent admin state across restarts, and the boot-time
+//! `hapair.standby=1` flag. One node runs alone (its peer never answers), so after `initdead`
+//! it takes the (empty) group unless told otherwise. Every daemon is started and ended by PID.
+#![allow(clippy::disallowed_methods)] // tests wait on the wall clock
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+const HAPAIR: &str = env!("CARGO_BIN_EXE_hapair");
+const DEADLINE: Duration = Duration::from_secs(20);
+
+static NEXT: AtomicU16 = AtomicU16::new(0);
+
+/// A temporary directory with a config, a key and a kernel command line for node alpha.
+struct Node {
+    dir: PathBuf,
+    conf: PathBuf,
+    cmdline: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn new(tag: &str, extra_conf: &str, extra_flags: &str) -> Node {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("hapair-ops-{tag}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("authkey");
+        fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        // A port of our own, so parallel tests do not hear each other.
+        let port = 20000 + (std::process::id() % 20000) as u16 + n * 7;
+        let conf = dir.join("hapair.conf");
+        fs::write(
+            &conf,
+            format!(
+                "node alpha\nnode beta\nauthkey {}\nudpport {port}\nucast lo 127.0.0.1 127.0.0.2\n\
+                 keepalive 100ms\ndeadtime 500ms\ninitdead 1s\n{extra_conf}",
+                key.display()
+            ),
+        )
+        .unwrap();
+        let cmdline = dir.join("cmdline");
+        fs::write(
+            &cmdline,
+            format!(
+                "hapair.node=alpha hapair.control={} hapair.statedir={} {extra_flags}\n",
+                dir.join("sock").display(),
+                dir.join("state").display()
+            ),
+        )
+        .unwrap();
+        Node { dir, conf, cmdline, child: None }
+    }
+
+    fn start(&mut self, env: &[(&str, &Path)], watchdog_usec: Option<&str>) {
+        let mut cmd = Command::new(HAPAIR);
+        cmd.args(["run", "-c"]).arg(&self.conf).arg("--cmdline").arg(&self.cmdline);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        if let Some(u) = watchdog_usec {
+            cmd.env("WATCHDOG_USEC", u);
+        }
+        let log = fs::File::create(self.dir.join("daemon.log")).unwrap();
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        self.child = Some(cmd.spawn().unwrap());
+        let up = wait_until(|| self.status().is_some());
+        assert!(up, "daemon never answered:\n{}", self.log());
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    fn hapair(&self, args: &[&str]) -> std::process::Output {
+        Command::new(HAPAIR)
+            .args(args)
+            .arg("-c")
+            .arg(&self.conf)
+            .arg("--cmdline")
+            .arg(&self.cmdline)
+            .output()
+            .unwrap()
+    }
+
+    fn status(&self) -> Option<serde_json::Value> {
+        let out = self.hapair(&["status", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn state(&self) -> String {
+        self.status().map(|s| s["state"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline {
+                if let Ok(Some(status)) = c.try_wait() {
+                    assert!(status.success(), "daemon exit {status}:\n{}", self.log());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("daemon did not exit on SIGTERM:\n{}", self.log());
+        }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("daemon log:\n{}", self.log());
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_until(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + DEADLINE;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn systemd_hears_ready_status_watchdog_and_stopping() {
+    let mut node = Node::new("sd", "", "");
+    let sock_path = node.dir.join("notify.sock");
+    let systemd = UnixDatagram::bind(&sock_path).unwrap();
+    systemd.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    node.start(&[("NOTIFY_SOCKET", &sock_path)], Some("400000"));
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut collect = |got: &mut Vec<String>| {
+        if let Ok(n) = systemd.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    };
+    let ready = wait_until(|| {
+        collect(&mut got);
+        got.iter().any(|m| m.contains("READY=1"))
+            && got.iter().any(|m| m.contains("STATUS=group active"))
+            && got.iter().filter(|m| m.as_str() == "WATCHDOG=1").count() >= 3
+    });
+    assert!(ready, "systemd got {got:?}");
+    node.stop();
+    while let Ok(n) = systemd.recv(&mut buf) {
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(got.iter().any(|m| m == "STOPPING=1"), "systemd got {got:?}");
+    // READY=1 comes once, with the decision.
+    assert_eq!(got.iter().filter(|m| m.contains("READY=1")).count(), 1, "{got:?}");
+}
+
+#[test]
+fn realtime_on_gives_sched_fifo_and_locked_memory() {
+    let mut node = Node::new("rt", "realtime on priority 10\n", "");
+    node.start(&[], None);
+    let stat = fs::read_to_string(format!("/proc/{}/stat", node.pid())).unwrap();
+    // Fields after the command name (which is in parentheses): policy is field 41.
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split(' ').collect();
+    let priority: i64 = fields[40 - 3].parse().unwrap();
+    let policy: i64 = fields[41 - 3].parse().unwrap();
+    assert_eq!(policy, 1, "SCHED_FIFO expected, /proc stat: {stat}");
+    assert_eq!(priority, 10, "rt priority");
+    let status = fs::read_to_string(format!("/proc/{}/status", node.pid())).unwrap();
+    let locked = status.lines().find(|l| l.starts_with("VmLck:")).unwrap();
+    let kb: u64 = locked.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(kb > 0, "memory not locked: {locked}");
+    node.stop();
+}
+
+#[test]
+fn standby_and_maintenance_survive_a_restart() {
+    let mut node = Node::new("admin", "", "");
+    node.start(&[], None);
+    assert!(wait_until(|| node.state() == "active"), "alone, alpha takes the group");
+    assert!(node.hapair(&["standby"]).status.success());
+    assert!(wait_until(|| node.state() == "standby"));
+    assert!(node.hapair(&["maintenance", "on"]).status.success());
+    let saved = fs::read_to_string(node.dir.join("state/admin")).unwrap();
+    assert!(saved.contains("standby=1") && saved.contains("maintenance=1"), "{saved}");
+    node.stop();
+
+    node.start(&[], None);
+    // Past initdead (1 s) a lone node would take the group: it must not.
+    std::thread::sleep(Duration::from_secs(2));
+    let s = node.status().unwrap();
+    assert_ne!(s["state"], "active", "standby was forgotten: {s}");
+    assert!(node.hapair(&["maintenance", "off"]).status.success());
+    assert!(node.hapair(&["online"]).status.success());
+    assert!(wait_until(|| node.state() == "active"), "online takes the group again");
+    let saved = fs::read_to_string(node.dir.join("state/admin")).unwrap();
+    assert!(saved.contains("standby=0") && saved.contains("maintenance=0"), "{saved}");
+    node.stop();
+}
+
+#[test]
+fn corrupt_admin_state_warns_and_runs() {
+    let mut node = Node::new("corrupt", "", "");
+    fs::create_dir_all(node.dir.join("state")).unwrap();
+    fs::write(node.dir.join("state/admin"), b"\xff\xfegarbage").unwrap();
+    node.start(&[], None);
+    assert!(wait_until(|| node.state() == "active"));
+    assert!(node.log().contains("admin"), "no warning about the admin file:\n{}", node.log());
+    node.stop();
+}
+
+#[test]
+fn boot_flag_standby_keeps_the_node_standby_until_online() {
+    let mut node = Node::new("bootsb", "", "hapair.standby=1");
+    node.start(&[], None);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(node.state(), "standby", "hapair.standby=1 was ignored");
+    assert!(node.hapair(&["online"]).status.success());
+    assert!(wait_until(|| node.state() == "active"));
+    node.stop();
+}
