@@ -94,6 +94,12 @@ def ensure_packages(prog, packages):
             log(prog, "warning: %s runs outside the lab (pids %s)" % (name, " ".join(pid)))
 
 
+def normal_scheduling():
+    """In a child before exec: SCHED_OTHER, whatever the bench itself runs at (bench-load
+    runs SCHED_FIFO); a chrt in the command line then sets what the child should have."""
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+
+
 class BenchLab:
     """A lab (scripts/lab.sh) for one tool; the interface bench-failover's classes use."""
 
@@ -119,7 +125,7 @@ class BenchLab:
                 argv = ["chrt", "-f", str(self.rt)] + argv
         proc = subprocess.Popen(["ip", "netns", "exec", self.ns[where]] + list(argv),
                                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                                text=True)
+                                text=True, preexec_fn=normal_scheduling)
         self.procs.append(proc)
         return proc
 
@@ -311,7 +317,8 @@ class LineStamper:
         if rt:
             argv = ["chrt", "-f", str(rt)] + argv
         self.path = path
-        self.proc = subprocess.Popen(argv, stdin=pipe, stdout=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(argv, stdin=pipe, stdout=subprocess.DEVNULL,
+                                     preexec_fn=normal_scheduling)
         lab.procs.append(self.proc)
         pipe.close()  # the stamper holds the read end now
 
