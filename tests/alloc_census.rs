@@ -112,9 +112,7 @@ fn report(what: &str, per: &str, n: u64, d: [(u64, u64); 2]) {
 fn event(pair: &Pair, i: usize, admin: &str, active: usize) -> [(u64, u64); 2] {
     let before = snapshot();
     pair.admin_ok(i, &[admin]);
-    assert_soon(Duration::from_secs(30), &format!("{admin}: roles settle"), || {
-        roles(pair, active)
-    });
+    assert_soon(Duration::from_secs(30), &format!("{admin}: roles settle"), || roles(pair, active));
     delta(before, snapshot())
 }
 
