@@ -146,6 +146,8 @@ struct Daemon {
     fds: heapless::Vec<libc::pollfd, POLL_FDS_MAX>,
     owners: heapless::Vec<FdOwner, POLL_FDS_MAX>,
     exit_code: Option<i32>,
+    /// A control fd was ready at the last poll.
+    control_ready: bool,
     /// systemd's notify socket (a no-op when not started by systemd).
     systemd: SdNotify,
     /// `READY=1` was sent: the start-up decision is made.
@@ -236,6 +238,7 @@ impl Daemon {
             fds: heapless::Vec::new(),
             owners: heapless::Vec::new(),
             exit_code: None,
+            control_ready: false,
             systemd,
             ready_sent: false,
             systemd_state: None,
@@ -472,7 +475,7 @@ impl Daemon {
                     let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
                     self.receive(now, l, hangup);
                 }
-                FdOwner::Control => {}
+                FdOwner::Control => self.control_ready = true,
                 FdOwner::ChildOutput => child_output = true,
             }
         }
@@ -519,9 +522,11 @@ impl Daemon {
             self.handle_exit(now, exited);
             self.drain_core(now);
         }
-        while let Some((client, request)) = self.control.poll_requests(now) {
-            self.handle_request(now, client, request);
-            self.drain_core(now);
+        // The control socket is only worked when one of its fds is ready or a client timed
+        // out: no accept(2) or read(2) on every heartbeat wake.
+        let control_due = self.control.next_deadline().is_some_and(|d| now >= d);
+        if core::mem::take(&mut self.control_ready) || control_due {
+            self.serve_control(now);
         }
         for link in &mut self.links {
             link.poll_open(now);
@@ -534,6 +539,13 @@ impl Daemon {
         self.pet_watchdog(now);
         if now >= self.core_deadline {
             self.core.handle_input(now, Input::Timeout);
+        }
+    }
+
+    fn serve_control(&mut self, now: Instant) {
+        while let Some((client, request)) = self.control.poll_requests(now) {
+            self.handle_request(now, client, request);
+            self.drain_core(now);
         }
     }
 
@@ -683,12 +695,22 @@ impl Daemon {
         let mut needs_restart: heapless::Vec<&str, 8> = heapless::Vec::new();
         // What the core and the peer depend on cannot change under them.
         let old = &self.config;
-        let core_same = new.digest() == old.digest()
-            && new.nodes == old.nodes
+        // (The digest also covers the resources, which are judged on their own below.)
+        let core_same = new.nodes == old.nodes
+            && new.keepalive == old.keepalive
+            && new.warntime == old.warntime
+            && new.deadtime == old.deadtime
+            && new.initdead == old.initdead
+            && new.home == old.home
+            && new.auto_failback == old.auto_failback
+            && new.fence == old.fence
+            && new.restart_limit == old.restart_limit
+            && new.monitor_interval == old.monitor_interval
             && new.udpport == old.udpport
-            && new.watchdog == old.watchdog;
+            && new.watchdog == old.watchdog
+            && new.realtime == old.realtime;
         if !core_same {
-            let _ = needs_restart.push("timings, nodes, fence, port or watchdog");
+            let _ = needs_restart.push("timings, nodes, home, fence, port, watchdog or realtime");
         }
         if new.media != old.media {
             let _ = needs_restart.push("media");

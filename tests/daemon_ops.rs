@@ -265,6 +265,9 @@ fn sighup_applies_health_and_resources_and_reports_the_rest() {
     );
     let mut node = Node::new("hup", &extra, "hapair.standby=1");
     node.start(&[], None);
+    // The start-up probes and decision come first (the exec monitor says "running", so the
+    // node stops it and settles in standby).
+    assert!(wait_until(|| node.log().contains("event standby")), "{}", node.log());
     // Health: the check now fails, and the node says so.
     rewrite_conf(&node, "check probe \"true\"", "check probe \"false\"");
     hup(&node);

@@ -222,10 +222,16 @@ impl Node {
         next
     }
 
-    /// A gap between inputs longer than one keepalive plus the slowest link's send interval
-    /// means the node itself stalled (the loop wakes at least once per send interval).
+    /// A gap between inputs longer than one keepalive plus the fastest link's send interval
+    /// means the node itself stalled: the loop wakes at least once per send interval of every
+    /// link, so a healthy loop never leaves a longer gap. It stays under two thirds of
+    /// `deadtime`, so a stall that could make a live peer look dead is always caught (a slow
+    /// serial link's interval may exceed `deadtime` at keepalive 10 ms).
     fn stall_threshold(&self) -> Duration {
-        self.params.keepalive.saturating_add(self.longest_link())
+        let shortest = self.params.links.iter().map(|l| l.send_interval).min();
+        let gap = self.params.keepalive.saturating_add(shortest.unwrap_or(self.params.keepalive));
+        let cap = Duration::from_millis(self.params.deadtime.total_millis() * 2 / 3);
+        gap.min(cap)
     }
 
     fn longest_link(&self) -> Duration {
