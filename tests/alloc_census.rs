@@ -17,64 +17,23 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::alloc::{self, Counting};
 use common::daemon::{Pair, Setup};
 use common::lab::Lab;
 use common::{assert_soon, spawn_in};
 use hapair::config::{self, LoadOptions};
 
-struct Counting;
-
-/// Per node (0 alpha, 1 beta): allocation calls and bytes asked for.
-static CALLS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static BYTES: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static STOP: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    /// The node this thread runs, if it is a daemon thread.
-    static NODE: Cell<Option<usize>> = const { Cell::new(None) };
-}
-
-fn count(size: usize) {
-    if let Some(i) = NODE.try_with(Cell::get).ok().flatten() {
-        CALLS[i].fetch_add(1, Ordering::SeqCst);
-        BYTES[i].fetch_add(size as u64, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count(new_size);
-        // SAFETY: forwarded with the caller's pointer and layouts.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
 /// (calls, bytes) per node so far.
 fn snapshot() -> [(u64, u64); 2] {
-    [0, 1].map(|i| (CALLS[i].load(Ordering::SeqCst), BYTES[i].load(Ordering::SeqCst)))
+    [0, 1].map(|i| (alloc::calls(i), alloc::bytes(i)))
 }
 
 fn delta(a: [(u64, u64); 2], b: [(u64, u64); 2]) -> [(u64, u64); 2] {
@@ -127,7 +86,7 @@ fn census_of_allocations_per_heartbeat_status_and_handover() {
             LoadOptions { config: pair.conf.clone(), cmdline: node.cmdline.clone(), node: None };
         let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
         threads.push(spawn_in(&node.ns, move || {
-            NODE.with(|c| c.set(Some(i)));
+            alloc::count_this_thread(Some(i));
             let code = hapair::event_loop::run_until(
                 &loaded.config,
                 &loaded.boot,
@@ -135,7 +94,7 @@ fn census_of_allocations_per_heartbeat_status_and_handover() {
                 &opts,
                 &STOP,
             );
-            NODE.with(|c| c.set(None));
+            alloc::count_this_thread(None);
             code
         }));
     }

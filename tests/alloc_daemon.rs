@@ -12,67 +12,16 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use common::alloc::{self, Counting};
 use common::daemon::{Pair, Setup};
 use common::lab::Lab;
 use common::{assert_soon, spawn_in};
 use hapair::config::{self, LoadOptions};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-/// Set after warm-up: the first counted allocation then records its backtrace.
-static TRAP: AtomicBool = AtomicBool::new(false);
-static FIRST: Mutex<Option<String>> = Mutex::new(None);
 static STOP: AtomicBool = AtomicBool::new(false);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if !COUNTING.try_with(Cell::get).unwrap_or(false) {
-        return;
-    }
-    ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-    if TRAP.swap(false, Ordering::SeqCst) {
-        // Not counted: the backtrace allocates too.
-        COUNTING.with(|c| c.set(false));
-        let trace = std::backtrace::Backtrace::force_capture().to_string();
-        if let Ok(mut first) = FIRST.lock() {
-            *first = Some(trace);
-        }
-        COUNTING.with(|c| c.set(true));
-    }
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's pointer and layouts.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -90,12 +39,12 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     let lab = Lab::up('m');
     let pair = Pair::new(&lab, &Setup::default());
     let mut threads = Vec::new();
-    for node in &pair.nodes {
+    for (slot, node) in pair.nodes.iter().enumerate() {
         let opts =
             LoadOptions { config: pair.conf.clone(), cmdline: node.cmdline.clone(), node: None };
         let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
         threads.push(spawn_in(&node.ns, move || {
-            COUNTING.with(|c| c.set(true));
+            alloc::count_this_thread(Some(slot));
             let code = hapair::event_loop::run_until(
                 &loaded.config,
                 &loaded.boot,
@@ -103,7 +52,7 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
                 &opts,
                 &STOP,
             );
-            COUNTING.with(|c| c.set(false));
+            alloc::count_this_thread(None);
             code
         }));
     }
@@ -123,16 +72,16 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     let warm = frames_rx(&pair, 1) + 30;
     assert_soon(Duration::from_secs(15), "3 s of warm-up", || frames_rx(&pair, 1) >= warm);
 
-    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let before = alloc::total_calls();
     assert!(before > 0, "the counter sees the daemon threads (start-up allocates)");
-    TRAP.store(true, Ordering::SeqCst);
+    alloc::arm_trap();
     // 100 heartbeats at 100 ms on every link of both nodes: at least 10 s.
     let (a0, b0) = (frames_rx(&pair, 0), frames_rx(&pair, 1));
     let monitors = pair.lines("alpha.monitors").len();
     assert_soon(Duration::from_secs(60), "10 s of heartbeats", || {
         frames_rx(&pair, 0) >= a0 + 100 && frames_rx(&pair, 1) >= b0 + 100
     });
-    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    let after = alloc::total_calls();
     let monitored = pair.lines("alpha.monitors").len() - monitors;
     assert!(monitored >= 5, "the exec monitor ran {monitored} times while measured");
     assert!(settled(), "the pair stayed settled while measured");
@@ -142,7 +91,7 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
         let code = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
         assert_eq!(code, 0, "a daemon thread ended with {code}");
     }
-    let first = FIRST.lock().map(|f| f.clone()).unwrap_or_default();
+    let first = alloc::first_trace();
     assert_eq!(
         after - before,
         0,

@@ -7,10 +7,13 @@
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[path = "common/alloc.rs"]
+#[allow(dead_code)] // each test binary uses part of it
+mod alloc;
+use alloc::Counting;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use hapair::control::{ControlServer, request};
@@ -20,43 +23,6 @@ use hapair::drivers::serial::{SerialPort, WriteOutcome};
 use hapair::drivers::signals::{Signal, Signals};
 use hapair::drivers::udp::{SendOutcome, UdpLink, UdpMedium};
 use hapair::status::{Snapshot, render_human, render_json, render_prometheus};
-
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-}
-
-fn count() {
-    if COUNTING.try_with(Cell::get).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-// SAFETY: every call is forwarded to the system allocator unchanged.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's pointer and layouts.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded with the caller's pointer and layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -170,7 +136,7 @@ fn steady_state_allocates_nothing() {
     for i in 0..50 {
         step(&mut rig, Instant::from_millis(i)); // warm-up
     }
-    COUNTING.with(|c| c.set(true));
+    alloc::count_this_thread(Some(0));
     GO.store(true, Ordering::SeqCst);
     let mut served = 0;
     let until = StdInstant::now() + StdDuration::from_secs(60);
@@ -180,8 +146,8 @@ fn steady_state_allocates_nothing() {
         served += usize::from(step(&mut rig, Instant::from_millis(i)));
         i += 1;
     }
-    COUNTING.with(|c| c.set(false));
-    let allocations = ALLOCATIONS.load(Ordering::SeqCst);
+    alloc::count_this_thread(None);
+    let allocations = alloc::calls(0);
     while !client.is_finished() {
         step(&mut rig, Instant::from_millis(i));
     }

@@ -18,6 +18,7 @@
 //! Every test binary uses a different subset, so unused items are not warnings here.
 #![allow(dead_code, unused_imports)]
 
+pub mod alloc;
 pub mod capture;
 pub mod daemon;
 pub mod lab;
