@@ -13,7 +13,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrStorage, bind, socket};
+use nix::sys::socket::{
+    AddressFamily, SockFlag, SockType, SockaddrLike, SockaddrStorage, bind, socket,
+};
 
 /// The heartbeat medium of one UDP link, as the configuration names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +86,37 @@ pub struct UdpStats {
     pub last_send_errno: i32,
 }
 
+/// Datagrams one `recv_batch` takes at most.
+pub const BATCH: usize = 8;
+/// The longest datagram `recv_batch` keeps whole (a frame is at most 128 bytes).
+pub const DATAGRAM_MAX: usize = 256;
+
+/// The datagrams of one `recv_batch`, on the caller's stack.
+pub struct Batch {
+    bufs: [[u8; DATAGRAM_MAX]; BATCH],
+    lens: [usize; BATCH],
+    count: usize,
+    full: bool,
+}
+
+impl Default for Batch {
+    fn default() -> Batch {
+        Batch { bufs: [[0; DATAGRAM_MAX]; BATCH], lens: [0; BATCH], count: 0, full: false }
+    }
+}
+
+impl Batch {
+    /// The datagrams taken, oldest first.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        self.bufs.iter().zip(self.lens).take(self.count).map(|(b, n)| &b[..n])
+    }
+
+    /// True when the call filled every slot: more may be waiting.
+    pub fn is_full(&self) -> bool {
+        self.full
+    }
+}
+
 /// One open UDP link.
 pub struct UdpLink {
     socket: UdpSocket,
@@ -121,6 +154,68 @@ impl UdpLink {
                     self.stats.recv_errors += 1;
                     return None;
                 }
+            }
+        }
+    }
+
+    /// Takes up to `BATCH` waiting datagrams in one recvmmsg(2) call, without blocking.
+    /// Our own broadcasts are skipped (the socket filter drops them before they wake anyone;
+    /// this is the fallback). A datagram longer than `DATAGRAM_MAX` is cut there, and fails
+    /// authentication upstream. `batch.is_full()` afterwards says more may be waiting.
+    pub fn recv_batch(&mut self, batch: &mut Batch) {
+        batch.count = 0;
+        batch.full = false;
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let mut names: [libc::sockaddr_storage; BATCH] = unsafe { core::mem::zeroed() };
+        let mut iovs = [libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 }; BATCH];
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { core::mem::zeroed() };
+        for i in 0..BATCH {
+            iovs[i] =
+                libc::iovec { iov_base: batch.bufs[i].as_mut_ptr().cast(), iov_len: DATAGRAM_MAX };
+            msgs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            msgs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msgs[i].msg_hdr.msg_iov = &mut iovs[i];
+            msgs[i].msg_hdr.msg_iovlen = 1;
+        }
+        let n = loop {
+            // SAFETY: `msgs` holds BATCH headers whose name and iovec pointers point into
+            // `names`, `iovs` and `batch.bufs`, all live and unaliased for the call.
+            let r = unsafe {
+                libc::recvmmsg(
+                    self.socket.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    BATCH as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    core::ptr::null_mut(),
+                )
+            };
+            if r >= 0 {
+                // INVARIANT: recvmmsg returns at most vlen (BATCH) messages.
+                break r as usize;
+            }
+            match Errno::last() {
+                Errno::EINTR => continue,
+                Errno::EAGAIN => return,
+                _ => {
+                    // ICMP errors from earlier sends surface here (ECONNREFUSED, ...).
+                    self.stats.recv_errors += 1;
+                    return;
+                }
+            }
+        };
+        batch.full = n == BATCH;
+        for i in 0..n {
+            let len = (msgs[i].msg_len as usize).min(DATAGRAM_MAX);
+            let from = sockaddr_of(&names[i], msgs[i].msg_hdr.msg_namelen);
+            if from.is_some() && from == self.own {
+                continue;
+            }
+            self.stats.datagrams_rx += 1;
+            batch.lens[batch.count] = len;
+            batch.count += 1;
+            if batch.count - 1 != i {
+                batch.bufs.copy_within(i..=i, batch.count - 1);
             }
         }
     }
@@ -220,6 +315,9 @@ fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
     bind_to(&fd, any).map_err(step(ifname, "bind"))?;
     let local = interface_addr(ifname, false).map_err(step(ifname, "getifaddrs"))?;
     let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
+    if let Some((SocketAddr::V4(own), _)) = local {
+        drop_own_broadcasts(&fd, *own.ip()).map_err(step(ifname, "SO_ATTACH_FILTER"))?;
+    }
     let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
     link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
     Ok(link)
@@ -316,6 +414,37 @@ fn new_socket(ifname: &str, v6: bool) -> Result<OwnedFd, OpenError> {
         return Err(step(ifname, "SO_BINDTODEVICE")(io::Error::last_os_error()));
     }
     Ok(fd)
+}
+
+/// A socket filter (classic BPF) that drops datagrams whose IPv4 source is `own`: the
+/// kernel loops every broadcast we send back to our own socket, and without the filter each
+/// one would wake the loop for nothing. The filter reads the source address from the IP
+/// header (SKF_NET_OFF + 12); everything else passes whole.
+fn drop_own_broadcasts(fd: &OwnedFd, own: Ipv4Addr) -> io::Result<()> {
+    const SKF_NET_OFF: i32 = -0x10_0000;
+    let op = |code: u32, jt: u8, jf: u8, k: u32| libc::sock_filter { code: code as u16, jt, jf, k };
+    let program = [
+        // A = the IPv4 source address (network order, loaded as a big-endian word)
+        op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, (SKF_NET_OFF + 12) as u32),
+        // if A == own: drop, else keep
+        op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0, 1, u32::from(own)),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, 0),
+        op(libc::BPF_RET | libc::BPF_K, 0, 0, u32::MAX),
+    ];
+    let fprog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+    set_opt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+}
+
+/// The IP address and port of a sockaddr the kernel filled in.
+fn sockaddr_of(ss: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    // SAFETY: `ss` is a valid sockaddr_storage of which the kernel filled `len` bytes.
+    let sa = unsafe {
+        SockaddrStorage::from_raw((ss as *const libc::sockaddr_storage).cast(), Some(len))
+    }?;
+    if let Some(v4) = sa.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::from(*v4)));
+    }
+    sa.as_sockaddr_in6().map(|v6| SocketAddr::V6(SocketAddrV6::from(*v6)))
 }
 
 fn step(ifname: &str, step: &'static str) -> impl FnOnce(io::Error) -> OpenError {

@@ -184,18 +184,24 @@ impl Link {
     /// Takes what arrived (at most `FRAMES_PER_WAKE_MAX` frames) through the receiver.
     /// `hangup` says poll(2) reported POLLHUP/POLLERR: the driver is closed and reopened.
     pub fn receive(&mut self, index: u8, rx: &mut Receiver, hangup: bool, out: &mut Accepted) {
-        let mut buf = [0u8; 2048];
         match &mut self.io {
             Io::Serial { port: Some(port), deframer } => {
+                let mut buf = [0u8; 2048];
                 for _ in 0..FRAMES_PER_WAKE_MAX {
                     match port.read_available(&mut buf) {
                         Ok(0) => break,
-                        Ok(n) => deframer.push(&buf[..n], |frame| {
-                            if let Ok(a) = rx.accept(index, frame) {
-                                // A full batch drops the rest; the peer repeats every beat.
-                                let _ = out.push(a);
+                        Ok(n) => {
+                            deframer.push(&buf[..n], |frame| {
+                                if let Ok(a) = rx.accept(index, frame) {
+                                    // A full batch drops the rest; the peer repeats every beat.
+                                    let _ = out.push(a);
+                                }
+                            });
+                            // A raw tty returns what it holds: less than asked is all of it.
+                            if n < buf.len() {
+                                break;
                             }
-                        }),
+                        }
                         Err(e) => {
                             self.fail(&format!("read: {e}"));
                             return;
@@ -207,10 +213,17 @@ impl Link {
                 }
             }
             Io::Udp { sock: Some(sock) } => {
-                for _ in 0..FRAMES_PER_WAKE_MAX {
-                    let Some((n, _from)) = sock.recv(&mut buf) else { break };
-                    if let Ok(a) = rx.accept(index, &buf[..n]) {
-                        let _ = out.push(a);
+                let mut batch = udp::Batch::default();
+                for _ in 0..FRAMES_PER_WAKE_MAX.div_ceil(udp::BATCH) {
+                    sock.recv_batch(&mut batch);
+                    for datagram in batch.datagrams() {
+                        if let Ok(a) = rx.accept(index, datagram) {
+                            let _ = out.push(a);
+                        }
+                    }
+                    // A batch with room left emptied the queue: no call just to hear EAGAIN.
+                    if !batch.is_full() {
+                        break;
                     }
                 }
             }
