@@ -113,6 +113,9 @@ fn monotonic_ms() -> u64 {
     secs * 1000 + nanos / 1_000_000
 }
 
+/// The `Daemon::parked` bit of the ping socket (links use bits 0..LINKS_MAX).
+const PARK_PING: u16 = 1 << 15;
+
 /// Which part of the daemon a polled fd belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum FdOwner {
@@ -148,6 +151,13 @@ struct Daemon {
     exit_code: Option<i32>,
     /// A control fd was ready at the last poll.
     control_ready: bool,
+    /// `realtime on` locked all memory: nothing is trimmed.
+    memory_locked: bool,
+    /// Inputs left out of the poll set until the next timer wake (see `park`): bit `i` for
+    /// link `i`, `PARK_PING` for the ping socket.
+    parked: u16,
+    /// When they were parked.
+    parked_at: Instant,
     /// systemd's notify socket (a no-op when not started by systemd).
     systemd: SdNotify,
     /// `READY=1` was sent: the start-up decision is made.
@@ -162,12 +172,15 @@ impl Daemon {
     /// Sets everything up in order, before the loop: state dir and incarnation, control
     /// socket (which also refuses a second daemon), signals, links, resources, health,
     /// watchdog, and the core.
+    // Never inlined: its frame (with every part of the daemon built in place before the
+    // move to the heap) stays below the loop's, where `trim_resident` can give it back.
+    #[inline(never)]
     fn start(
         config: &Config,
         boot: &Boot,
         authkey: &AuthKey,
         opts: &LoadOptions,
-    ) -> Result<Daemon, String> {
+    ) -> Result<Box<Daemon>, String> {
         let mut clock = Clock::new();
         // INVARIANT: boot.node_index is 0 or 1 (checked by config::load).
         let me = boot.node_index as u8;
@@ -205,9 +218,7 @@ impl Daemon {
             warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
             SdNotify::disabled()
         });
-        if let Some(rt) = config.realtime {
-            apply_realtime(rt.priority);
-        }
+        let memory_locked = config.realtime.is_some_and(|rt| apply_realtime(rt.priority));
         let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
         info!(
@@ -216,7 +227,9 @@ impl Daemon {
             boot.node,
             config.nodes[usize::from(peer)]
         );
-        Ok(Daemon {
+        // On the heap: start-up's own frames (and the copies a struct this size leaves in
+        // them) lie below the loop's, where `trim_resident` gives them back.
+        Ok(Box::new(Daemon {
             config: config.clone(),
             opts: opts.clone(),
             me,
@@ -239,14 +252,26 @@ impl Daemon {
             owners: heapless::Vec::new(),
             exit_code: None,
             control_ready: false,
+            memory_locked,
+            parked: 0,
+            parked_at: Instant::ZERO,
             systemd,
             ready_sent: false,
             systemd_state: None,
             admin,
-        })
+        }))
     }
 
     fn run(&mut self, stop: &AtomicBool) -> i32 {
+        if !self.memory_locked {
+            match realtime::trim_resident() {
+                Ok(t) => debug!(
+                    "start-up pages given back: {} kB code, {} kB stack",
+                    t.text_kb, t.stack_kb
+                ),
+                Err(e) => debug!("start-up pages kept: {e}"),
+            }
+        }
         let mut now = self.clock.now();
         self.core.handle_input(now, Input::Health(self.health.monitor.health()));
         let mut stopping = false;
@@ -272,6 +297,9 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
+            if n == 0 || now >= self.parked_at + self.config.keepalive {
+                self.parked = 0;
+            }
             // Lag is lateness past what we asked poll(2) for; a deadline already past when we
             // polled is not lag of this wake.
             self.loop_lag = now.saturating_since(deadline.max(before));
@@ -439,10 +467,13 @@ impl Daemon {
         };
         let (fds, owners) = (&mut self.fds, &mut self.owners);
         add(fds, owners, self.signals.as_raw_fd(), libc::POLLIN, FdOwner::Signals);
-        if let Some(fd) = self.health.ping_fd() {
+        if let Some(fd) = self.health.ping_fd().filter(|_| self.parked & PARK_PING == 0) {
             add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
         }
         for (i, link) in self.links.iter().enumerate() {
+            if self.parked & (1 << i) != 0 {
+                continue;
+            }
             if let Some(fd) = link.fd() {
                 add(fds, owners, fd, libc::POLLIN, FdOwner::Link(i as u8));
             }
@@ -463,6 +494,7 @@ impl Daemon {
     fn handle_ready(&mut self, now: Instant) {
         let mut signals = false;
         let mut child_output = false;
+        let mut delivered = 0u16;
         for i in 0..self.fds.len() {
             let revents = self.fds[i].revents;
             if revents == 0 {
@@ -473,11 +505,16 @@ impl Daemon {
                 FdOwner::Ping => self.health.handle_ping_readable(now),
                 FdOwner::Link(l) => {
                     let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
-                    self.receive(now, l, hangup);
+                    if self.receive(now, l, hangup) {
+                        delivered |= 1 << l;
+                    }
                 }
                 FdOwner::Control => self.control_ready = true,
                 FdOwner::ChildOutput => child_output = true,
             }
+        }
+        if delivered != 0 {
+            self.park(now, delivered);
         }
         if child_output {
             self.children.drain_output();
@@ -487,7 +524,8 @@ impl Daemon {
         }
     }
 
-    fn receive(&mut self, now: Instant, index: u8, hangup: bool) {
+    /// Takes what arrived on link `index` to the core; true when a peer frame was accepted.
+    fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
         let mut accepted = Accepted::new();
         if let Some(link) = self.links.get_mut(usize::from(index)) {
             link.receive(index, &mut self.receiver, hangup, &mut accepted);
@@ -496,6 +534,19 @@ impl Daemon {
             self.core.handle_input(now, Input::Frame { link: index, frame });
             self.drain_core(now);
         }
+        !accepted.is_empty()
+    }
+
+    /// The peer sends every frame on every link at once, so once one link has delivered,
+    /// the copies on the others carry nothing the core needs now: those links (and the ping
+    /// socket, whose replies can wait as well) leave the poll set until the next timer wake,
+    /// at the latest a keepalive later, when what they hold is read in one go. A wake per
+    /// peer burst instead of one per link and reply. The links that delivered stay polled,
+    /// so a frame on a working link is still handled the moment it arrives; a parked link
+    /// is judged up to one keepalive later than it could be, well inside its deadtime.
+    fn park(&mut self, now: Instant, delivered: u16) {
+        self.parked = !delivered;
+        self.parked_at = now;
     }
 
     fn handle_signals(&mut self, now: Instant) {
@@ -816,7 +867,8 @@ impl Daemon {
 }
 
 /// `realtime on`: SCHED_FIFO and locked memory, or a clear warning where not permitted.
-fn apply_realtime(priority: u8) {
+/// True when memory is locked.
+fn apply_realtime(priority: u8) -> bool {
     let (applied, sched_err, lock_err) = realtime::apply(priority);
     if let Some(e) = sched_err {
         warn!("realtime: SCHED_FIFO priority {priority} not permitted ({e}); normal scheduling");
@@ -827,6 +879,7 @@ fn apply_realtime(priority: u8) {
     if applied.fifo && applied.locked {
         info!("realtime: SCHED_FIFO priority {priority}, memory locked");
     }
+    applied.locked
 }
 
 fn open_watchdog(config: &Config, health: &mut HealthIo) -> (Option<Watchdog>, Option<PetGate>) {

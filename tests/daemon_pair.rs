@@ -154,6 +154,52 @@ fn sigterm_of_the_active_hands_over_without_waiting_for_deadtime() {
     assert_eq!(pair.admin(ALPHA, &["status"]).status.code(), Some(3), "alpha not running");
 }
 
+/// The daemon's voluntary context switches so far: its sleeps in poll(2), one per wake.
+fn sleeps(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The peer sends every frame on all three links at once and the loop parks the others once
+/// one has delivered, and our own broadcasts never reach us: about two wakes per keepalive
+/// (our send, the peer's burst) instead of one per link, reply and echo. The parked links are
+/// still read at every send: each link keeps counting frames and stays up.
+#[test]
+fn three_links_cost_about_two_wakes_per_keepalive_and_every_link_is_still_read() {
+    let setup = Setup { children: false, ..Setup::default() };
+    let (_lab, pair) = running_pair('w', &setup);
+    assert_soon(STEP, "all links up on both", || {
+        all_links_up(&pair, ALPHA) && all_links_up(&pair, BETA)
+    });
+    let frames = |s: &serde_json::Value, m: &str| link(s, m)["frames_rx"].as_u64().unwrap_or(0);
+    let pids = [ALPHA, BETA].map(|i| pair.nodes[i].pid().expect("running"));
+    let before = pids.map(sleeps);
+    let rx_before = pair.status(BETA).expect("beta answers");
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    std::thread::sleep(Duration::from_secs(5));
+    let after = pids.map(sleeps);
+    #[allow(clippy::disallowed_methods)]
+    let keepalives = t0.elapsed().as_millis() as f64 / 100.0;
+    let rx_after = pair.status(BETA).expect("beta answers");
+    for i in [ALPHA, BETA] {
+        let per_keepalive = (after[i] - before[i]) as f64 / keepalives;
+        eprintln!("node {i}: {per_keepalive:.2} wakes per keepalive");
+        // Without parking and the own-broadcast filter this was above 5.
+        assert!(per_keepalive < 3.5, "node {i}: {per_keepalive:.2} wakes per keepalive");
+    }
+    for m in ["serial", "ucast", "bcast"] {
+        let got = frames(&rx_after, m) - frames(&rx_before, m);
+        // 5 s of 100 ms beats (the serial line may pace itself slower): every link read.
+        assert!(got >= 10, "{m}: only {got} frames read in 5 s");
+        assert_eq!(link(&rx_after, m)["up"], true, "{m} up: {rx_after}");
+    }
+}
+
 #[test]
 fn a_serial_cut_changes_only_that_link_and_sighup_reloads_or_refuses() {
     let (lab, pair) = running_pair('s', &Setup::default());

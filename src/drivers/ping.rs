@@ -140,7 +140,13 @@ impl Ping {
     /// When due, re-evaluates reachability and sends one echo to every node; returns the
     /// number of echoes the kernel accepted.
     pub fn send_due(&mut self, now: Instant) -> usize {
-        if now < self.next_send {
+        self.send_within(now, Duration::ZERO)
+    }
+
+    /// As `send_due`, but also when the echoes are due within `early`: the loop sends them
+    /// on a wake it has anyway (a heartbeat) instead of waking once more for them.
+    pub fn send_within(&mut self, now: Instant, early: Duration) -> usize {
+        if now + early < self.next_send {
             return 0;
         }
         self.started.get_or_insert(now);

@@ -42,6 +42,10 @@ pub struct HealthIo {
     /// Until then, a ping node that has not answered yet is not held against us: the first
     /// echo went out at start, and its answer is no more overdue than the window allows.
     ping_grace_until: Instant,
+    /// Echoes due within this long go out on the wake at hand (half a keepalive, when the
+    /// ping interval is at least one): pings ride on heartbeat wakes instead of adding their
+    /// own. The loop only wakes for them once they are this long overdue.
+    ping_early: Duration,
     checks: CheckSchedule,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
@@ -59,6 +63,7 @@ impl HealthIo {
             mdstat: None,
             ping: None,
             ping_grace_until: now + ping_interval(config).saturating_mul(u64::from(PING_WINDOW)),
+            ping_early: ping_early(config),
             checks: CheckSchedule::default(),
             check_cmds: heapless::Vec::new(),
             next_sample: now,
@@ -171,9 +176,7 @@ impl HealthIo {
             self.sample(now);
         }
         if let Some(p) = &mut self.ping {
-            if now >= p.next_deadline() {
-                p.send_due(now);
-            }
+            p.send_within(now, self.ping_early);
             self.scratch.clear();
             if now >= self.ping_grace_until || p.reachable() {
                 p.reasons(&mut self.scratch);
@@ -258,12 +261,23 @@ impl HealthIo {
     pub fn next_deadline(&self) -> Instant {
         let mut next = self.next_sample;
         if let Some(p) = &self.ping {
-            next = next.min(p.next_deadline());
+            next = next.min(p.next_deadline() + self.ping_early.saturating_mul(2));
         }
         if let Some(d) = self.checks.next_deadline() {
             next = next.min(d);
         }
         next
+    }
+}
+
+/// How early echoes may go out to ride on a heartbeat wake: half a keepalive, when the ping
+/// interval is at least a keepalive (then an echo is at most half a keepalive early and the
+/// reachability window of `PING_WINDOW` intervals still covers the reply); otherwise never.
+pub fn ping_early(config: &Config) -> Duration {
+    if config.keepalive <= ping_interval(config) {
+        Duration::from_millis(config.keepalive.total_millis() / 2)
+    } else {
+        Duration::ZERO
     }
 }
 
