@@ -135,10 +135,8 @@ PY
 # A static binary (glibc, crt-static): no loader or libraries needed in the guest. When the
 # toolchain cannot link it statically, the dynamic binary goes in with what ldd names.
 build_hapair() {
-    log "cargo build --release (static, for the guest)"
-    (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build --release --quiet --target x86_64-unknown-linux-gnu --bin hapair)
-    HAPAIR_BIN=$REPO/target/x86_64-unknown-linux-gnu/release/hapair
+    log "scripts/build-static (for the guest)"
+    HAPAIR_BIN=$("$REPO/scripts/build-static")
 }
 
 # modules_for NAME...: the module files NAME need, dependencies first, each once.

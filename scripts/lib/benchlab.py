@@ -163,12 +163,34 @@ def hapair_bin():
 class HapairPair(FAILOVER.Hapair):
     """bench-failover's Hapair; stderr may go to a pipe (for the trace log) instead."""
 
-    def __init__(self, lab, conf, env=None, pipe=False, binary=None):
+    def __init__(self, lab, conf, env=None, pipe=False, binary=None, one_link=False):
         self.env, self.pipe, self.binary = env, pipe, binary
-        super().__init__(lab, conf)
+        if not one_link:
+            super().__init__(lab, conf)
+            return
+        # Like for like with keepalived's one VRRP advert on the LAN: the configuration
+        # with only its `bcast lan0` link (no serial, no crossover) and no ping node.
+        self.lab, self.procs = lab, {}
+        with open(os.path.join(ROOT, "board/lab", conf)) as f:
+            keep = [line for line in f
+                    if line.split()[:1] not in (["serial"], ["ucast"], ["ping"])]
+        self.conf = os.path.join(lab.dir, "one-link.conf")
+        with open(self.conf, "w") as f:
+            f.writelines(keep)
+        key = os.path.join(lab.dir, "authkey")
+        with open(key, "w") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(run([self.binary or FAILOVER.BIN, "keygen"]).stdout)
+        for node in NODES:
+            with open(self.cmdline(node), "w") as f:
+                f.write("hapair.node=%s hapair.control=%s/%s.sock hapair.statedir=%s/%s "
+                        "hapair.authkey=%s\n" % (node, lab.dir, node, lab.dir, node, key))
+        for node in NODES:
+            self.start(node)
 
     def start(self, node):
-        if not self.pipe and self.env is None and self.binary is None:
+        if not self.pipe and self.env is None and self.binary is None \
+                and not self.conf.endswith("one-link.conf"):
             return super().start(node)
         argv = [self.binary or FAILOVER.BIN, "run", "-c", self.conf, "--cmdline",
                 self.cmdline(node)]
