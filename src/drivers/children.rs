@@ -144,6 +144,8 @@ struct Slot<T> {
 /// The table of running children.
 pub struct Children<T> {
     slots: [Option<Slot<T>>; CHILDREN_MAX],
+    /// Slots in use: with none (the steady state) every per-wake scan is skipped.
+    live: usize,
     next_id: u64,
     kill_grace: Duration,
     stats: ChildStats,
@@ -154,6 +156,7 @@ impl<T: Copy> Children<T> {
     pub fn new(kill_grace: Duration) -> Children<T> {
         Children {
             slots: core::array::from_fn(|_| None),
+            live: 0,
             next_id: 1,
             kill_grace,
             stats: ChildStats::default(),
@@ -184,11 +187,15 @@ impl<T: Copy> Children<T> {
             output: Some(read),
             tail: Vec::new(),
         });
+        self.live += 1;
         Ok(id)
     }
 
     /// The next child that has ended, reaped; `None` when no known child has ended.
     pub fn poll_exited(&mut self, now: Instant) -> Option<Exited<T>> {
+        if self.live == 0 {
+            return None;
+        }
         for entry in self.slots.iter_mut() {
             let Some(slot) = entry.as_mut() else { continue };
             let status = match waitpid(slot.pid, Some(WaitPidFlag::WNOHANG)) {
@@ -216,6 +223,7 @@ impl<T: Copy> Children<T> {
                 output_tail: slot.tail.clone(),
             };
             *entry = None;
+            self.live -= 1;
             return Some(exited);
         }
         None
@@ -224,6 +232,9 @@ impl<T: Copy> Children<T> {
     /// Sends SIGTERM to the groups of children past their timeout, and SIGKILL to those still
     /// there `kill_grace` after that.
     pub fn poll_timeouts(&mut self, now: Instant) {
+        if self.live == 0 {
+            return;
+        }
         for slot in self.slots.iter_mut().flatten() {
             match slot.term_sent {
                 None if now >= slot.deadline => {
@@ -246,6 +257,9 @@ impl<T: Copy> Children<T> {
 
     /// When `poll_timeouts` next has work, `None` with no child running.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if self.live == 0 {
+            return None;
+        }
         self.slots
             .iter()
             .flatten()
@@ -258,7 +272,8 @@ impl<T: Copy> Children<T> {
 
     /// The read ends of the children's output pipes, to poll for readability.
     pub fn output_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.slots.iter().flatten().filter_map(|s| s.output.as_ref().map(|fd| fd.as_raw_fd()))
+        let slots = if self.live == 0 { &self.slots[..0] } else { &self.slots[..] };
+        slots.iter().flatten().filter_map(|s| s.output.as_ref().map(|fd| fd.as_raw_fd()))
     }
 
     /// Reads what every child has written so far, keeping the tails; closes pipes at EOF.
@@ -275,7 +290,8 @@ impl<T: Copy> Children<T> {
 
     /// Children running (not yet reaped).
     pub fn len(&self) -> usize {
-        self.slots.iter().flatten().count()
+        debug_assert_eq!(self.live, self.slots.iter().flatten().count());
+        self.live
     }
 
     /// No child is running.
