@@ -198,8 +198,13 @@ impl Daemon {
         }
         let group = Group::new(config, &boot.node)?;
         let now = clock.now();
-        let links: heapless::Vec<Link, LINKS_MAX> =
+        let mut links: heapless::Vec<Link, LINKS_MAX> =
             config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
+        // Open now, so that the core's first frames (due at once) go out on the first wake,
+        // not a keepalive later.
+        for link in &mut links {
+            link.poll_open(now);
+        }
         let mut health = HealthIo::open(config, now);
         let (watchdog, pet_gate) = open_watchdog(config, &mut health);
         let (admin, admin_warning) = adminstate::load(&config.statedir);
