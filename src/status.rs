@@ -58,6 +58,8 @@ pub struct Peer {
     pub alive: bool,
     /// Its group state from its last frame; `None` before the first.
     pub state: Option<GroupState>,
+    /// Its last frame carried another configuration digest than ours.
+    pub config_differs: bool,
     /// One entry per heartbeat medium.
     pub links: Vec<Link, LINKS_MAX>,
 }
@@ -208,7 +210,13 @@ impl Snapshot {
             node: Name::new(),
             state: GroupState::Standby,
             role_since_ms: 0,
-            peer: Peer { name: Name::new(), alive: false, state: None, links: Vec::new() },
+            peer: Peer {
+                name: Name::new(),
+                alive: false,
+                state: None,
+                config_differs: false,
+                links: Vec::new(),
+            },
             resources: Vec::new(),
             health: HealthStatus::default(),
             counters: Counters::default(),
@@ -271,7 +279,7 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     json_str(w, &s.peer.name)?;
     write!(w, ",\"alive\":{},\"state\":", s.peer.alive)?;
     json_str(w, peer_state_name(s.peer.state))?;
-    w.write_str(",\"links\":[")?;
+    write!(w, ",\"config_match\":{},\"links\":[", !s.peer.config_differs)?;
     for (i, l) in s.peer.links.iter().enumerate() {
         w.write_str(if i == 0 { "{\"medium\":" } else { ",{\"medium\":" })?;
         json_str(w, &l.medium)?;
@@ -405,7 +413,10 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
     let alive = if s.peer.alive { "alive" } else { "DEAD" };
     let peer_state = peer_state_name(s.peer.state);
-    writeln!(w, "peer {:.32}: {alive}, {peer_state}", Clean(&s.peer.name))?;
+    // A dead peer's state is only what it said last.
+    let last = if s.peer.alive { "" } else { "was " };
+    let differs = if s.peer.config_differs { ", OTHER CONFIG" } else { "" };
+    writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
     writeln!(w, "links:")?;
     for l in &s.peer.links {
         let up = if l.up { "up" } else { "DOWN" };

@@ -154,6 +154,31 @@ fn sigterm_of_the_active_hands_over_without_waiting_for_deadtime() {
     assert_eq!(pair.admin(ALPHA, &["status"]).status.code(), Some(3), "alpha not running");
 }
 
+/// Nodes that disagree on a directive both must share (here `restart_limit`) still pair up,
+/// and each says so: a warning in its log and `config_match: false` in status.
+#[test]
+fn a_peer_with_another_configuration_is_named_in_status_and_log() {
+    let lab = Lab::up('c');
+    let setup = Setup { children: false, ..Setup::default() };
+    let mut pair = Pair::new(&lab, &setup);
+    let text = std::fs::read_to_string(&pair.conf).unwrap();
+    let other = text.replace("restart_limit 2 in 1m", "restart_limit 3 in 1m");
+    assert_ne!(other, text, "the restart_limit line was found");
+    let conf2 = pair.dir.join("beta.conf");
+    std::fs::write(&conf2, other).unwrap();
+    pair.start(ALPHA);
+    pair.start_with_conf(BETA, &conf2);
+    assert_soon(START, "both see the peer alive", || {
+        (0..2).all(|i| pair.status(i).is_some_and(|s| s["peer"]["alive"] == true))
+    });
+    for i in [ALPHA, BETA] {
+        assert_soon(STEP, "config_match false", || {
+            pair.status(i).is_some_and(|s| s["peer"]["config_match"] == false)
+        });
+        assert!(pair.log(i).contains("the peer runs another configuration"), "{}", pair.log(i));
+    }
+}
+
 /// The daemon's voluntary context switches so far: its sleeps in poll(2), one per wake.
 fn sleeps(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

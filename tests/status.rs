@@ -100,6 +100,7 @@ fn worst() -> Snapshot {
     let mut s = Snapshot::new(&long, &long);
     s.role_since_ms = u64::MAX;
     s.peer.state = None;
+    s.peer.config_differs = true;
     while s.peer.links.push(link(&long, false, Some(u64::MAX), &long)).is_ok() {}
     for l in s.peer.links.iter_mut() {
         (l.frames_rx, l.frames_lost) = (u64::MAX, u64::MAX);
@@ -196,6 +197,7 @@ fn json_has_every_spec_field_with_its_type() {
     assert_eq!(v["node"], "alpha");
     assert_eq!(v["state"], "active");
     assert_eq!(v["peer"]["state"], "standby");
+    assert_eq!(v["peer"]["config_match"], true);
     assert_eq!(v["peer"]["links"].as_array().unwrap().len(), 4);
     assert_eq!(v["resources"][2]["state"], "starting");
     assert_eq!(v["health"]["sensors"][1]["ok"], false);
@@ -210,6 +212,7 @@ fn odd_names_are_escaped_and_survive_the_round_trip() {
     assert_eq!(v["node"].as_str().unwrap(), s.node.as_str());
     assert_eq!(v["peer"]["links"][0]["medium"].as_str().unwrap(), s.peer.links[0].medium.as_str());
     assert_eq!(v["peer"]["state"], "unknown");
+    assert_eq!(v["peer"]["config_match"], false);
     assert_eq!(v["health"]["sensors"][0]["value"], Value::Null, "NaN is not JSON");
     assert_eq!(v["counters"]["auth_failures"].as_u64(), Some(u64::MAX));
     // Fits the control socket's reply buffer, even at its worst.
@@ -254,6 +257,7 @@ fn the_human_form_is_one_screen_of_80_columns() {
 #[test]
 fn the_human_form_stays_within_80_columns_at_its_worst() {
     let out = human(&worst());
+    assert!(out.contains("DEAD, was unknown, OTHER CONFIG"), "{out}");
     for line in out.lines() {
         assert!(line.chars().count() <= 80, "too wide: {line:?}");
     }

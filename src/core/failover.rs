@@ -900,6 +900,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_peer_with_another_configuration_digest_is_flagged_until_it_matches() {
+        let mut node = Node::new(params(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        let mut other = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0);
+        other.config_digest = [9; 8];
+        frame(&mut node, ms(10), 1, other);
+        assert!(node.peer().config_differs);
+        frame(&mut node, ms(20), 2, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
+        assert!(!node.peer().config_differs, "the same digest again clears it");
+    }
+
     /// Delivers one peer frame (incarnation 1) and returns the outputs.
     fn frame(node: &mut Node, now: Instant, seq: u64, payload: Payload) -> std::vec::Vec<Output> {
         let repr = Repr { sender: 1 - node.params.me, incarnation: 1, seq, link: 0, payload };

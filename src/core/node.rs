@@ -32,6 +32,18 @@ pub struct PeerStatus {
     pub left: bool,
     /// The incarnation we fenced: its frames are ignored (they were sent before it died).
     pub fenced: Option<u64>,
+    /// Its last frame carried another configuration digest than ours: the two nodes do not
+    /// agree on nodes, timings, media, resources or fencing (README "Configuration digest").
+    pub config_differs: bool,
+}
+
+/// Bytes as lowercase hex, for log lines (no allocation).
+struct Hex<'a>(&'a [u8]);
+
+impl core::fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
 }
 
 /// Event counters shown by `status`.
@@ -328,6 +340,20 @@ impl Node {
             trace!("frame with older epoch {} kept out of the peer view", payload.epoch);
         } else {
             self.peer.last = Some(payload);
+        }
+        let differs = payload.config_digest != self.params.config_digest;
+        if differs != self.peer.config_differs {
+            self.peer.config_differs = differs;
+            if differs {
+                log::warn!(
+                    "the peer runs another configuration (digest {} here, {} there): compare \
+                     `hapair check --print` on both nodes",
+                    Hex(&self.params.config_digest),
+                    Hex(&payload.config_digest)
+                );
+            } else {
+                log::info!("the peer's configuration digest matches ours again");
+            }
         }
         if payload.kind == Kind::Leaving && payload.flags & FLAG_HOLDING == 0 {
             self.peer.left = true;

@@ -49,6 +49,7 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     let peer = core.peer();
     s.peer.alive = peer.alive;
     s.peer.state = peer.last.map(|p| p.state);
+    s.peer.config_differs = peer.config_differs;
     let stats = rx.stats();
     let mut crc = 0;
     for ((slot, status), (i, link)) in

@@ -119,6 +119,11 @@ impl Pair {
         self.nodes[i].start(&conf);
     }
 
+    /// Starts node `i` with another configuration file than the pair's.
+    pub fn start_with_conf(&mut self, i: usize, conf: &Path) {
+        self.nodes[i].start(conf);
+    }
+
     /// `hapair status --json` of node `i`, parsed; `None` when it does not exit 0.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
         let out = self.admin(i, &["status", "--json"]);
