@@ -302,8 +302,13 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            if n == 0 || now >= self.parked_at + self.config.keepalive {
+            if self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.keepalive) {
+                // What the parked inputs hold is read before anything is judged due: the
+                // core must not miss a frame that waits in a parked socket.
                 self.parked = 0;
+                self.build_poll_set();
+                // SAFETY: as above; a zero timeout only asks what is ready now.
+                unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, 0) };
             }
             // Lag is lateness past what we asked poll(2) for; a deadline already past when we
             // polled is not lag of this wake.
