@@ -158,6 +158,8 @@ struct Daemon {
     parked: u16,
     /// When they were parked.
     parked_at: Instant,
+    /// Bit `i` for each link that sends every keepalive (not a slower serial line).
+    fast_links: u16,
     /// systemd's notify socket (a no-op when not started by systemd).
     systemd: SdNotify,
     /// `READY=1` was sent: the start-up decision is made.
@@ -259,6 +261,7 @@ impl Daemon {
             control_ready: false,
             memory_locked,
             parked: 0,
+            fast_links: fast_links(config),
             parked_at: Instant::ZERO,
             systemd,
             ready_sent: false,
@@ -302,7 +305,9 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            if self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.keepalive) {
+            let unparked =
+                self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.keepalive);
+            if unparked {
                 // What the parked inputs hold is read before anything is judged due: the
                 // core must not miss a frame that waits in a parked socket.
                 self.parked = 0;
@@ -314,7 +319,8 @@ impl Daemon {
             // polled is not lag of this wake.
             self.loop_lag = now.saturating_since(deadline.max(before));
             self.poll_systemd(now);
-            self.handle_ready(now);
+            // What waited in parked sockets is not a fresh burst: it parks nothing.
+            self.handle_ready(now, !unparked);
             self.handle_due(now);
             if !stopping && stop.load(Ordering::Relaxed) {
                 stopping = true;
@@ -501,7 +507,7 @@ impl Daemon {
     }
 
     /// Handles every fd poll(2) marked ready.
-    fn handle_ready(&mut self, now: Instant) {
+    fn handle_ready(&mut self, now: Instant, may_park: bool) {
         let mut signals = false;
         let mut child_output = false;
         let mut delivered = 0u16;
@@ -523,7 +529,9 @@ impl Daemon {
                 FdOwner::ChildOutput => child_output = true,
             }
         }
-        if delivered != 0 {
+        // Only a link at the keepalive cadence parks the others: a slower serial line's
+        // frame comes at its own pace and must not make the fast links wait.
+        if may_park && delivered & self.fast_links != 0 {
             self.park(now, delivered);
         }
         if child_output {
@@ -874,6 +882,19 @@ impl Daemon {
         }
         info!("hapair exits");
     }
+}
+
+/// Bit `i` for each link whose send interval is the keepalive itself.
+fn fast_links(config: &Config) -> u16 {
+    let mut mask = 0u16;
+    for (i, m) in config.media.iter().enumerate() {
+        if Link::params(m, config.keepalive, config.warntime, config.deadtime).send_interval
+            == config.keepalive
+        {
+            mask |= 1 << i;
+        }
+    }
+    mask
 }
 
 /// `realtime on`: SCHED_FIFO and locked memory, or a clear warning where not permitted.
