@@ -562,6 +562,8 @@ impl Daemon {
     /// peer burst instead of one per link and reply. The links that delivered stay polled,
     /// so a frame on a working link is still handled the moment it arrives; a parked link
     /// is judged up to one keepalive later than it could be, well inside its deadtime.
+    /// Called only for a fresh delivery on a link at the keepalive cadence (see
+    /// `handle_ready`).
     fn park(&mut self, now: Instant, delivered: u16) {
         self.parked = !delivered;
         self.parked_at = now;
