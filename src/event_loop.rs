@@ -531,8 +531,16 @@ impl Daemon {
         }
         // Only a link at the keepalive cadence parks the others: a slower serial line's
         // frame comes at its own pace and must not make the fast links wait.
-        if may_park && delivered & self.fast_links != 0 {
-            self.park(now, delivered);
+        if delivered & self.fast_links != 0 {
+            if may_park {
+                self.park(now, delivered);
+            } else {
+                // The copies that waited were just read. The fast links stay polled for
+                // the peer's next burst; a slower serial line and the ping socket, whose
+                // input a working fast link makes redundant, wait for the next timer wake.
+                self.parked = !self.fast_links;
+                self.parked_at = now;
+            }
         }
         if child_output {
             self.children.drain_output();
