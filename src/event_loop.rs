@@ -160,6 +160,8 @@ struct Daemon {
     parked_at: Instant,
     /// Bit `i` for each link that sends every keepalive (not a slower serial line).
     fast_links: u16,
+    /// poll(2) calls so far (SIGUSR1 prints it): what a heartbeat costs in syscalls.
+    polls: u64,
     /// systemd's notify socket (a no-op when not started by systemd).
     systemd: SdNotify,
     /// `READY=1` was sent: the start-up decision is made.
@@ -262,6 +264,7 @@ impl Daemon {
             memory_locked,
             parked: 0,
             fast_links: fast_links(config),
+            polls: 0,
             parked_at: Instant::ZERO,
             systemd,
             ready_sent: false,
@@ -298,6 +301,7 @@ impl Daemon {
             let n = unsafe {
                 libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, timeout)
             };
+            self.polls += 1;
             if n < 0 {
                 let e = std::io::Error::last_os_error();
                 if e.raw_os_error() != Some(libc::EINTR) {
@@ -314,6 +318,7 @@ impl Daemon {
                 self.build_poll_set();
                 // SAFETY: as above; a zero timeout only asks what is ready now.
                 unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, 0) };
+                self.polls += 1;
             }
             // Lag is lateness past what we asked poll(2) for; a deadline already past when we
             // polled is not lag of this wake.
@@ -532,15 +537,10 @@ impl Daemon {
         // Only a link at the keepalive cadence parks the others: a slower serial line's
         // frame comes at its own pace and must not make the fast links wait.
         if delivered & self.fast_links != 0 {
-            if may_park {
-                self.park(now, delivered);
-            } else {
-                // The copies that waited were just read. The fast links stay polled for
-                // the peer's next burst; a slower serial line and the ping socket, whose
-                // input a working fast link makes redundant, wait for the next timer wake.
-                self.parked = !self.fast_links;
-                self.parked_at = now;
-            }
+            // After reading what waited, the fast links stay polled for the peer's next
+            // burst; a slower serial line and the ping socket, whose input a working fast
+            // link makes redundant, wait for the next timer wake.
+            self.park(now, if may_park { !delivered } else { !self.fast_links });
         }
         if child_output {
             self.children.drain_output();
@@ -570,10 +570,10 @@ impl Daemon {
     /// peer burst instead of one per link and reply. The links that delivered stay polled,
     /// so a frame on a working link is still handled the moment it arrives; a parked link
     /// is judged up to one keepalive later than it could be, well inside its deadtime.
-    /// Called only for a fresh delivery on a link at the keepalive cadence (see
-    /// `handle_ready`).
-    fn park(&mut self, now: Instant, delivered: u16) {
-        self.parked = !delivered;
+    /// `inputs` are the bits to leave out; `handle_ready` picks them, and parks only after a
+    /// delivery on a link at the keepalive cadence.
+    fn park(&mut self, now: Instant, inputs: u16) {
+        self.parked = inputs;
         self.parked_at = now;
     }
 
@@ -869,7 +869,7 @@ impl Daemon {
         let c = &self.snapshot.counters;
         info!(
             "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {}",
+             failovers {} handovers {} polls {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
@@ -877,7 +877,8 @@ impl Daemon {
             c.crc_errors,
             c.late_heartbeats,
             c.failovers,
-            c.handovers
+            c.handovers,
+            self.polls
         );
     }
 
