@@ -5,6 +5,7 @@
   optionally through execstamp.py (the CLOCK_REALTIME ns of the daemon's exec, in a file).
 - HapairPair / KeepalivedPair: bench-failover's Hapair and Keepalived classes, reused as they
   are (loaded from scripts/bench-failover), on a BenchLab.
+- FloorPair: scripts/lib/floor.c, the least a symmetric heartbeat costs (no daemon at all).
 - HeartbeatPair: heartbeat 3.0.6 (Debian) in v1 mode, one per node namespace, each in a
   mount and UTS namespace of its own so that both see their own /etc/ha.d, /var/lib/heartbeat
   and /run and their own host name (board/lab/heartbeat/).
@@ -210,6 +211,29 @@ class KeepalivedPair(FAILOVER.Keepalived):
 
     def log_path(self, node):
         return self.path(node, "log")
+
+
+class FloorPair:
+    """scripts/lib/floor.c on each node's lan0: a broadcast of hapair's frame size every
+    keepalive and a read of the peer's, nothing else (bench-footprint's "floor" column; with
+    timer_only, one wake per keepalive: "floor-1")."""
+
+    FRAME_LEN = 74  # hapair's heartbeat datagram (src/wire/frame.rs FRAME_LEN_V1)
+
+    def __init__(self, lab, keepalive_ms, timer_only=False):
+        binary = os.path.join(lab.dir, "floor")
+        run(["gcc", "-O2", "-o", binary, os.path.join(LIB, "floor.c")])
+        self.procs = {}
+        for node, own in (("alpha", "192.0.2.1"), ("beta", "192.0.2.2")):
+            argv = [binary, "lan0", own, "192.0.2.255", "694", str(keepalive_ms),
+                    str(self.FRAME_LEN)] + (["timer-only"] if timer_only else [])
+            self.procs[node] = lab.spawn(node, argv, rt="daemon")
+
+    def pids(self, node):
+        return [self.procs[node].pid]
+
+    def close(self):
+        sigterm_all(self.procs.values())
 
 
 def daemon_pid(pid):
