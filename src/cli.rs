@@ -27,7 +27,10 @@ pub const EXIT_NOT_RUNNING: i32 = 3;
 
 /// Runs the command line of this process; returns the exit code.
 pub fn main() -> i32 {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // The daemon's log never makes the loop wait (drivers::logsink).
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .target(env_logger::Target::Pipe(Box::new(crate::drivers::logsink::LogSink::stderr())))
+        .init();
     run_args(std::env::args_os().skip(1))
 }
 

@@ -869,7 +869,7 @@ impl Daemon {
         let c = &self.snapshot.counters;
         info!(
             "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {} polls {}",
+             failovers {} handovers {} polls {} log_dropped {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
@@ -878,7 +878,8 @@ impl Daemon {
             c.late_heartbeats,
             c.failovers,
             c.handovers,
-            self.polls
+            self.polls,
+            crate::drivers::logsink::dropped_total()
         );
     }
 

@@ -179,6 +179,54 @@ fn a_peer_with_another_configuration_is_named_in_status_and_log() {
     }
 }
 
+/// Bytes waiting in the pipe behind `fd` (FIONREAD).
+fn pipe_queued(fd: &std::os::fd::OwnedFd) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into `n`; `fd` is an open pipe end we own.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    assert_eq!(r, 0, "FIONREAD");
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// alpha logs every frame (trace) into a one-page pipe that nobody reads: once the pipe is
+/// full its records are dropped, not waited for, so it keeps sending heartbeats (beta keeps
+/// counting its frames and never fails over) and answering status; when the pipe is read
+/// again, the next record comes after a line that counts the dropped ones. With a plain
+/// write(2) alpha would stop at the first record that finds the pipe full.
+#[test]
+fn a_log_that_nobody_reads_does_not_stop_the_heartbeats() {
+    let lab = Lab::up('l');
+    let setup = Setup { children: false, ..Setup::default() };
+    let mut pair = Pair::new(&lab, &setup);
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).unwrap();
+    pair.start_with_stderr(ALPHA, std::process::Stdio::from(writer), "trace");
+    pair.start(BETA);
+    pair.wait_state(ALPHA, "active", START);
+    pair.wait_state(BETA, "standby", STEP);
+    assert_soon(STEP, "alpha's log pipe full", || pipe_queued(&reader) >= 4096 - 256);
+    let frames = |i| pair.status(i).map_or(0, |s| link(&s, "ucast")["frames_rx"].as_u64().unwrap());
+    let before = frames(BETA);
+    assert_soon(STEP, "30 more frames from alpha with its log pipe full", || {
+        frames(BETA) >= before + 30
+    });
+    assert!(pipe_queued(&reader) >= 4096 - 256, "the pipe stayed full meanwhile");
+    for i in [ALPHA, BETA] {
+        let s = pair.status(i).expect("answers with its log pipe full");
+        assert_eq!(s["counters"]["failovers"], 0, "{s}");
+    }
+    assert_eq!(pair.state(ALPHA).as_deref(), Some("active"));
+
+    let mut text = String::new();
+    assert_soon(STEP, "the dropped-records line", || {
+        let mut buf = vec![0; pipe_queued(&reader)];
+        let n = nix::unistd::read(&reader, &mut buf).unwrap();
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        text.contains("log records dropped: the log output had no room")
+    });
+}
+
 /// The `polls N` figure of the newest SIGUSR1 stats line in `log`.
 fn polls_in(log: &str) -> Option<u64> {
     let line = log.lines().rev().find(|l| l.contains("stats: "))?;

@@ -7,6 +7,7 @@ pub mod arp;
 pub mod children;
 pub mod hwmon;
 pub mod ipaddr;
+pub mod logsink;
 pub mod mdstat;
 pub mod netlink;
 pub mod ping;

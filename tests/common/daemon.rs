@@ -124,6 +124,13 @@ impl Pair {
         self.nodes[i].start(conf);
     }
 
+    /// Starts node `i` with its stderr (the log) on `stderr` and `RUST_LOG=rust_log`,
+    /// instead of the log file.
+    pub fn start_with_stderr(&mut self, i: usize, stderr: Stdio, rust_log: &str) {
+        let conf = self.conf.clone();
+        self.nodes[i].spawn(&conf, stderr, rust_log);
+    }
+
     /// `hapair status --json` of node `i`, parsed; `None` when it does not exit 0.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
         let out = self.admin(i, &["status", "--json"]);
@@ -222,6 +229,11 @@ impl Drop for Pair {
 
 impl Daemon {
     fn start(&mut self, conf: &Path) {
+        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
+        self.spawn(conf, Stdio::from(log), "debug");
+    }
+
+    fn spawn(&mut self, conf: &Path, stderr: Stdio, rust_log: &str) {
         assert!(self.child.is_none(), "{} already started", self.name);
         let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
         // `ip netns exec` enters the namespace and execs: the child's pid is the daemon's.
@@ -230,10 +242,10 @@ impl Daemon {
             .arg(conf)
             .arg("--cmdline")
             .arg(&self.cmdline)
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", rust_log)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log)
+            .stdout(log)
+            .stderr(stderr)
             .spawn()
             .expect("start hapair run");
         self.child = Some(child);
