@@ -610,7 +610,7 @@ impl Daemon {
         for link in &mut self.links {
             link.poll_open(now);
         }
-        self.health.poll(now, &mut self.children);
+        self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(health) = self.health.monitor.poll_change() {
             self.core.handle_input(now, Input::Health(health));
         }

@@ -227,6 +227,40 @@ fn a_log_that_nobody_reads_does_not_stop_the_heartbeats() {
     });
 }
 
+/// Both daemons frozen at once for four deadtimes (SIGSTOP, as a hypervisor that takes the
+/// whole machine away): neither takes the other for dead, and neither holds its own stall
+/// against the ping node (the window would otherwise have lapsed: "health 0x0000 -> ...").
+#[test]
+fn a_stall_of_both_nodes_is_neither_a_dead_peer_nor_a_lost_ping_node() {
+    let setup = Setup { children: false, ..Setup::default() };
+    let (_lab, pair) = running_pair('z', &setup);
+    assert_soon(STEP, "the ping node answered both", || {
+        (0..2).all(|i| pair.status(i).is_some_and(|s| s["health"]["ok"] == true))
+    });
+    let logged = [ALPHA, BETA].map(|i| pair.log(i).len());
+    for i in [ALPHA, BETA] {
+        pair.nodes[i].signal(libc::SIGSTOP);
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    for i in [ALPHA, BETA] {
+        pair.nodes[i].signal(libc::SIGCONT);
+    }
+    let frames = |i| pair.status(i).map_or(0, |s| link(&s, "ucast")["frames_rx"].as_u64().unwrap());
+    let before = frames(BETA);
+    assert_soon(STEP, "10 more frames after the stall", || frames(BETA) >= before + 10);
+    for i in [ALPHA, BETA] {
+        let log = pair.log(i);
+        let new = &log[logged[i]..];
+        assert!(new.contains("stalled from"), "the stall was seen: {new}");
+        assert!(!new.contains("health 0x0000 -> "), "health changed over a stall: {new}");
+        let s = pair.status(i).expect("answers");
+        assert_eq!(s["counters"]["failovers"], 0, "{s}");
+        assert_eq!(s["counters"]["handovers"], 0, "{s}");
+    }
+    assert_eq!(pair.state(ALPHA).as_deref(), Some("active"));
+    assert_eq!(pair.state(BETA).as_deref(), Some("standby"));
+}
+
 /// The `polls N` figure of the newest SIGUSR1 stats line in `log`.
 fn polls_in(log: &str) -> Option<u64> {
     let line = log.lines().rev().find(|l| l.contains("stats: "))?;

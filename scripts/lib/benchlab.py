@@ -50,6 +50,9 @@ def _load_failover():
 FAILOVER = _load_failover()
 
 
+cleanup_on_sigterm = FAILOVER.cleanup_on_sigterm
+
+
 def log(prog, text):
     print("%s: %s" % (prog, text), file=sys.stderr, flush=True)
 

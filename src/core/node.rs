@@ -239,7 +239,7 @@ impl Node {
     /// link, so a healthy loop never leaves a longer gap. It stays under two thirds of
     /// `deadtime`, so a stall that could make a live peer look dead is always caught (a slow
     /// serial link's interval may exceed `deadtime` at keepalive 10 ms).
-    fn stall_threshold(&self) -> Duration {
+    pub fn stall_threshold(&self) -> Duration {
         let shortest = self.params.links.iter().map(|l| l.send_interval).min();
         let gap = self.params.keepalive.saturating_add(shortest.unwrap_or(self.params.keepalive));
         let cap = Duration::from_millis(self.params.deadtime.total_millis() * 2 / 3);

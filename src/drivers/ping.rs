@@ -79,7 +79,8 @@ pub struct Ping {
     interval: Duration,
     window: Duration,
     next_send: Instant,
-    /// When the first echoes went out (`None` before): the start of the first window.
+    /// When the first echoes went out (`None` before), or when this node last resumed after
+    /// a stall of its own: the start of the window in which silence counts.
     started: Option<Instant>,
     nodes: heapless::Vec<PingNode, PING_NODES_MAX>,
     send_errors: u64,
@@ -169,6 +170,16 @@ impl Ping {
         sent
     }
 
+    /// This node itself stalled until `now` (its loop did not run): what the ping nodes
+    /// did not answer meanwhile is not held against them, silence counts from now, as for
+    /// the peer's heartbeats. Otherwise a stall of two thirds of `deadtime` could lose every
+    /// ping node at once and hand the group over from a node whose network is fine.
+    pub fn resume_after_stall(&mut self, now: Instant) {
+        if self.started.is_some() {
+            self.started = Some(now);
+        }
+    }
+
     /// Takes the waiting replies; returns how many matched a node.
     pub fn handle_readable(&mut self, now: Instant) -> usize {
         let mut matched = 0;
@@ -225,7 +236,7 @@ impl Ping {
 }
 
 /// Whether a node is reachable at `now`: it answered within `window`, or pinging it
-/// `started` less than a whole `window` ago (or has not started) and it has not answered yet.
+/// `started` (or resumed after a stall) less than a whole `window` ago, or has not started.
 /// Unreachable only once a whole window has passed with no reply in it.
 pub fn reachable_at(
     last_reply: Option<Instant>,
@@ -233,7 +244,7 @@ pub fn reachable_at(
     now: Instant,
     window: Duration,
 ) -> bool {
-    match last_reply.or(started) {
+    match last_reply.max(started) {
         Some(t) => now.saturating_since(t) <= window,
         None => true,
     }
@@ -391,6 +402,39 @@ mod tests {
         assert!(!reachable_at(reply, started, at(23_001), w), "silent for a whole window");
         // A reply long after the start renews the window (the start no longer matters).
         assert!(reachable_at(Some(at(50_000)), started, at(52_000), w));
+    }
+
+    #[test]
+    fn a_stall_of_our_own_restarts_the_window() {
+        let w = Duration::from_millis(30);
+        let at = Instant::from_millis;
+        let reply = Some(at(1_000));
+        // Frozen from 1 005 to 1 045: 45 ms of silence, of which 40 were our own.
+        assert!(!reachable_at(reply, Some(at(0)), at(1_045), w), "without the stall rule");
+        assert!(reachable_at(reply, Some(at(1_045)), at(1_045), w));
+        assert!(reachable_at(reply, Some(at(1_045)), at(1_075), w), "one whole window");
+        assert!(!reachable_at(reply, Some(at(1_045)), at(1_076), w), "and no more");
+    }
+
+    #[test]
+    fn resuming_moves_the_window_only_once_pinging_started() {
+        let mut ping = Ping::open(
+            &[Ipv4Addr::LOCALHOST],
+            Duration::from_millis(10),
+            3,
+            Instant::from_millis(0),
+        )
+        .expect("an ICMP socket (the tests run as root)");
+        ping.resume_after_stall(Instant::from_millis(5));
+        assert_eq!(ping.started, None, "not pinging yet: nothing to move");
+        ping.send_due(Instant::from_millis(10));
+        assert_eq!(ping.started, Some(Instant::from_millis(10)));
+        ping.resume_after_stall(Instant::from_millis(100));
+        assert_eq!(ping.started, Some(Instant::from_millis(100)));
+        ping.send_due(Instant::from_millis(100));
+        assert!(ping.reachable(), "silent since 10 but frozen until 100: not lost");
+        ping.send_due(Instant::from_millis(131));
+        assert!(!ping.reachable(), "a whole window after the stall with no reply: lost");
     }
 
     #[test]

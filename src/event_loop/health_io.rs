@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use crate::config::Config;
 use crate::core::time::{Duration, Instant};
@@ -49,6 +49,8 @@ pub struct HealthIo {
     checks: CheckSchedule,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
+    /// The previous `poll`, to tell a stall of this node from silence of the ping nodes.
+    last_poll: Instant,
     scratch: Reasons,
 }
 
@@ -67,6 +69,7 @@ impl HealthIo {
             checks: CheckSchedule::default(),
             check_cmds: heapless::Vec::new(),
             next_sample: now,
+            last_poll: now,
             scratch: Reasons::new(),
         };
         io.open_hwmon(config);
@@ -169,8 +172,17 @@ impl HealthIo {
         }
     }
 
-    /// Does whatever is due: samples, echoes, check starts and timeouts.
-    pub fn poll(&mut self, now: Instant, children: &mut Children<Tag>) {
+    /// Does whatever is due: samples, echoes, check starts and timeouts. A gap since the
+    /// last call longer than `stall_after` (the core's stall threshold) means this node
+    /// stalled: the ping nodes' silence then counts from now.
+    pub fn poll(&mut self, now: Instant, stall_after: Duration, children: &mut Children<Tag>) {
+        if now.saturating_since(self.last_poll) > stall_after
+            && let Some(p) = &mut self.ping
+        {
+            debug!("stalled from {} to {now}: ping silence counts from now", self.last_poll);
+            p.resume_after_stall(now);
+        }
+        self.last_poll = now;
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;
             self.sample(now);
