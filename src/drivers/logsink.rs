@@ -209,6 +209,25 @@ mod tests {
     }
 
     #[test]
+    fn a_full_stream_socket_drops_too() {
+        // systemd hands the daemon a stream socket to the journal as stderr.
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+        let (ours, _journal) =
+            socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::empty())
+                .expect("socketpair");
+        let mut sink = LogSink::new(ours.as_raw_fd());
+        assert!(sink.nonblocking());
+        fill(ours.as_raw_fd());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let r = sink.write_all(b"lost\n").map(|()| sink.dropped());
+            let _ = tx.send(r);
+        });
+        let r = rx.recv_timeout(Duration::from_secs(10)).expect("the write returned at once");
+        assert_eq!(r.expect("not an error"), 1);
+    }
+
+    #[test]
     fn a_regular_file_is_written_plainly() {
         let dir = crate::testutil::TempDir::new("logsink");
         let path = dir.path().join("log");
