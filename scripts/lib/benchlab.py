@@ -33,6 +33,8 @@ LAB = os.path.join(ROOT, "scripts/lab.sh")
 NODES = ("alpha", "beta")
 VIP = "192.0.2.100"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+LAN = {"alpha": "192.0.2.1", "beta": "192.0.2.2"}
+XOVER = {"alpha": "198.51.100.1", "beta": "198.51.100.2"}
 # Addresses of the nodes on each link, for telling senders apart in sniffed frames.
 ADDR = {"192.0.2.1": ("alpha", "lan"), "192.0.2.2": ("beta", "lan"),
         "198.51.100.1": ("alpha", "xover"), "198.51.100.2": ("beta", "xover")}
@@ -167,17 +169,18 @@ def hapair_bin():
 class HapairPair(FAILOVER.Hapair):
     """bench-failover's Hapair; stderr may go to a pipe (for the trace log) instead."""
 
-    def __init__(self, lab, conf, env=None, pipe=False, binary=None, one_link=False):
+    def __init__(self, lab, conf, env=None, pipe=False, binary=None, one_link=None):
+        """one_link: "bcast" keeps only the `bcast lan0` link (like for like with
+        keepalived's one VRRP advert on the LAN), "ucast" only the crossover; either way
+        no serial line and no ping node."""
         self.env, self.pipe, self.binary = env, pipe, binary
         if not one_link:
             super().__init__(lab, conf)
             return
-        # Like for like with keepalived's one VRRP advert on the LAN: the configuration
-        # with only its `bcast lan0` link (no serial, no crossover) and no ping node.
         self.lab, self.procs = lab, {}
+        drop = {"serial", "ping", "ucast", "bcast"} - {one_link}
         with open(os.path.join(ROOT, "board/lab", conf)) as f:
-            keep = [line for line in f
-                    if line.split()[:1] not in (["serial"], ["ucast"], ["ping"])]
+            keep = [line for line in f if line.split()[:1] not in [[d] for d in drop]]
         self.conf = os.path.join(lab.dir, "one-link.conf")
         with open(self.conf, "w") as f:
             f.writelines(keep)
@@ -223,12 +226,17 @@ class FloorPair:
 
     FRAME_LEN = 74  # hapair's heartbeat datagram (src/wire/frame.rs FRAME_LEN_V1)
 
-    def __init__(self, lab, keepalive_ms, timer_only=False):
+    def __init__(self, lab, keepalive_ms, timer_only=False, crossover=False):
+        """crossover: unicast to the peer on xover0 instead of broadcasting on lan0."""
         binary = os.path.join(lab.dir, "floor")
         run(["gcc", "-O2", "-o", binary, os.path.join(LIB, "floor.c")])
         self.procs = {}
-        for node, own in (("alpha", "192.0.2.1"), ("beta", "192.0.2.2")):
-            argv = [binary, "lan0", own, "192.0.2.255", "694", str(keepalive_ms),
+        for node, peer in (("alpha", "beta"), ("beta", "alpha")):
+            if crossover:
+                iface, own, to = "xover0", XOVER[node], XOVER[peer]
+            else:
+                iface, own, to = "lan0", LAN[node], "192.0.2.255"
+            argv = [binary, iface, own, to, "694", str(keepalive_ms),
                     str(self.FRAME_LEN)] + (["timer-only"] if timer_only else [])
             self.procs[node] = lab.spawn(node, argv, rt="daemon")
 
