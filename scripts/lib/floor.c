@@ -6,8 +6,9 @@
  * One UDP socket bound to PORT on IFACE. Every PERIOD_MS it broadcasts LEN zero bytes to
  * BCAST_ADDR:PORT, and it reads every datagram that arrives, as each node of a pair does with
  * one `bcast` link: the same wakes (one timer wake, one receive wake per period), the same
- * syscalls (ppoll, sendto, one recv per datagram) and the same kernel filter for its own looped-back
- * broadcasts as hapair's, and no work of its own: no frame, no MAC, no state. What a pair of
+ * kind of syscalls (a poll, a sendto, one read per datagram; hapair uses poll and recvmmsg)
+ * and the same kernel filter for its own looped-back broadcasts as hapair's, and no work of
+ * its own: no frame, no MAC, no state. What a pair of
  * these costs is the floor under any daemon that sends and hears a heartbeat every period on
  * this link of this machine. It runs until killed.
  *

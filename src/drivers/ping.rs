@@ -63,6 +63,9 @@ pub struct PingNode {
     /// Answered within the window, or not pinged for a whole window yet, as of the last
     /// evaluation.
     pub reachable: bool,
+    /// When this node last resumed from a stall of its own while this ping node was still
+    /// reachable: its silence counts from then (`Ping::resume_after_stall`).
+    pub silent_since: Option<Instant>,
     /// Echoes sent (including those the kernel refused).
     pub sent: u64,
     /// Matching replies received.
@@ -79,8 +82,7 @@ pub struct Ping {
     interval: Duration,
     window: Duration,
     next_send: Instant,
-    /// When the first echoes went out (`None` before), or when this node last resumed after
-    /// a stall of its own: the start of the window in which silence counts.
+    /// When the first echoes went out (`None` before): the start of the first window.
     started: Option<Instant>,
     nodes: heapless::Vec<PingNode, PING_NODES_MAX>,
     send_errors: u64,
@@ -103,6 +105,7 @@ impl Ping {
                 last_reply: None,
                 last_rtt: None,
                 reachable: true,
+                silent_since: None,
                 sent: 0,
                 received: 0,
             };
@@ -170,14 +173,20 @@ impl Ping {
         sent
     }
 
-    /// This node itself stalled until `now` (its loop did not run): what the ping nodes
-    /// did not answer meanwhile is not held against them, silence counts from now, as for
-    /// the peer's heartbeats. Otherwise a stall of two thirds of `deadtime` could lose every
-    /// ping node at once and hand the group over from a node whose network is fine.
+    /// This node itself stalled until `now` (its loop did not run): what a reachable ping
+    /// node did not answer meanwhile is not held against it, its silence counts from now, as
+    /// for the peer's heartbeats. Otherwise a stall of two thirds of `deadtime` could lose
+    /// every ping node at once and hand the group over from a node whose network is fine.
+    /// A node already lost stays lost: a stall never makes an isolated node look connected.
     pub fn resume_after_stall(&mut self, now: Instant) {
-        if self.started.is_some() {
-            self.started = Some(now);
+        for node in self.nodes.iter_mut().filter(|n| n.reachable) {
+            node.silent_since = Some(now);
         }
+    }
+
+    /// The echo interval.
+    pub fn interval(&self) -> Duration {
+        self.interval
     }
 
     /// Takes the waiting replies; returns how many matched a node.
@@ -207,7 +216,8 @@ impl Ping {
 
     fn evaluate(&mut self, now: Instant) {
         for node in self.nodes.iter_mut() {
-            node.reachable = reachable_at(node.last_reply, self.started, now, self.window);
+            let heard = node.last_reply.max(node.silent_since);
+            node.reachable = reachable_at(heard, self.started, now, self.window);
         }
     }
 
@@ -235,16 +245,17 @@ impl Ping {
     }
 }
 
-/// Whether a node is reachable at `now`: it answered within `window`, or pinging it
-/// `started` (or resumed after a stall) less than a whole `window` ago, or has not started.
-/// Unreachable only once a whole window has passed with no reply in it.
+/// Whether a node is reachable at `now`: it answered within `window` (or this node resumed
+/// from a stall of its own within it: `last_reply` is then the end of the stall), or pinging
+/// it `started` less than a whole `window` ago, or has not started. Unreachable only once a
+/// whole window has passed with no reply in it.
 pub fn reachable_at(
     last_reply: Option<Instant>,
     started: Option<Instant>,
     now: Instant,
     window: Duration,
 ) -> bool {
-    match last_reply.max(started) {
+    match last_reply.or(started) {
         Some(t) => now.saturating_since(t) <= window,
         None => true,
     }
@@ -405,36 +416,43 @@ mod tests {
     }
 
     #[test]
-    fn a_stall_of_our_own_restarts_the_window() {
-        let w = Duration::from_millis(30);
+    fn resuming_restarts_the_window_of_reachable_nodes_only() {
         let at = Instant::from_millis;
-        let reply = Some(at(1_000));
-        // Frozen from 1 005 to 1 045: 45 ms of silence, of which 40 were our own.
-        assert!(!reachable_at(reply, Some(at(0)), at(1_045), w), "without the stall rule");
-        assert!(reachable_at(reply, Some(at(1_045)), at(1_045), w));
-        assert!(reachable_at(reply, Some(at(1_045)), at(1_075), w), "one whole window");
-        assert!(!reachable_at(reply, Some(at(1_045)), at(1_076), w), "and no more");
+        let mut ping = Ping::open(
+            &[Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)],
+            Duration::from_millis(10),
+            3,
+            at(0),
+        )
+        .expect("an ICMP socket (the tests run as root)");
+        ping.send_due(at(0));
+        // The first node answered at 5; the second never did and is lost at 31.
+        ping.nodes[0].last_reply = Some(at(5));
+        ping.send_due(at(31));
+        assert!(ping.nodes[0].reachable && !ping.nodes[1].reachable);
+        // Frozen from 31 to 100: 95 ms of silence from the first node, all but 26 our own.
+        ping.resume_after_stall(at(100));
+        ping.send_due(at(100));
+        assert!(ping.nodes[0].reachable, "its silence counts from the end of the stall");
+        assert!(!ping.nodes[1].reachable, "a lost node stays lost");
+        assert!(ping.reachable());
+        ping.send_due(at(131));
+        assert!(!ping.nodes[0].reachable, "a whole window after the stall with no reply");
+        assert!(!ping.reachable());
+        // Without the stall rule the first node would have been lost at 100 already.
+        assert!(!reachable_at(Some(at(5)), Some(at(0)), at(100), Duration::from_millis(30)));
     }
 
     #[test]
-    fn resuming_moves_the_window_only_once_pinging_started() {
-        let mut ping = Ping::open(
-            &[Ipv4Addr::LOCALHOST],
-            Duration::from_millis(10),
-            3,
-            Instant::from_millis(0),
-        )
-        .expect("an ICMP socket (the tests run as root)");
-        ping.resume_after_stall(Instant::from_millis(5));
-        assert_eq!(ping.started, None, "not pinging yet: nothing to move");
-        ping.send_due(Instant::from_millis(10));
-        assert_eq!(ping.started, Some(Instant::from_millis(10)));
-        ping.resume_after_stall(Instant::from_millis(100));
-        assert_eq!(ping.started, Some(Instant::from_millis(100)));
-        ping.send_due(Instant::from_millis(100));
-        assert!(ping.reachable(), "silent since 10 but frozen until 100: not lost");
-        ping.send_due(Instant::from_millis(131));
-        assert!(!ping.reachable(), "a whole window after the stall with no reply: lost");
+    fn a_stall_before_the_first_echo_changes_nothing() {
+        let at = Instant::from_millis;
+        let mut ping = Ping::open(&[Ipv4Addr::LOCALHOST], Duration::from_millis(10), 3, at(0))
+            .expect("an ICMP socket (the tests run as root)");
+        ping.resume_after_stall(at(50));
+        ping.send_due(at(50));
+        assert!(ping.reachable());
+        ping.send_due(at(81));
+        assert!(!ping.reachable(), "one window after the first echo and the stall");
     }
 
     #[test]

@@ -173,11 +173,13 @@ impl HealthIo {
     }
 
     /// Does whatever is due: samples, echoes, check starts and timeouts. A gap since the
-    /// last call longer than `stall_after` (the core's stall threshold) means this node
-    /// stalled: the ping nodes' silence then counts from now.
+    /// last call longer than `stall_after` (the core's stall threshold), or than two echo
+    /// intervals (the loop wakes for every echo), means this node stalled: the silence of
+    /// the ping nodes that were reachable then counts from now.
     pub fn poll(&mut self, now: Instant, stall_after: Duration, children: &mut Children<Tag>) {
-        if now.saturating_since(self.last_poll) > stall_after
-            && let Some(p) = &mut self.ping
+        if let Some(p) = &mut self.ping
+            && now.saturating_since(self.last_poll)
+                > stall_after.min(p.interval().saturating_mul(2))
         {
             debug!("stalled from {} to {now}: ping silence counts from now", self.last_poll);
             p.resume_after_stall(now);
