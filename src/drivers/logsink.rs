@@ -249,6 +249,26 @@ mod tests {
         sink
     }
 
+    /// Reads `n` bytes from the pipe, writes `record`, closes every writer and returns
+    /// what follows those `n` bytes.
+    fn drain_write_and_read_rest(
+        reader: OwnedFd,
+        n: usize,
+        mut sink: LogSink,
+        writer: OwnedFd,
+        record: &[u8],
+    ) -> (Vec<u8>, String) {
+        let mut reader = std::fs::File::from(reader);
+        let mut drained = vec![0; n];
+        reader.read_exact(&mut drained).expect("drain");
+        sink.write_all(record).expect("write");
+        assert_eq!(sink.dropped(), 0, "the notice got through");
+        drop((sink, writer));
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).expect("read");
+        (drained, rest)
+    }
+
     #[test]
     fn a_full_pipe_drops_the_record_at_once_and_the_next_one_says_so() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
@@ -256,19 +276,11 @@ mod tests {
         assert!(sink.nonblocking());
         sink.write_all(b"first\n").expect("write");
         let filled = fill(w.as_raw_fd()) + 6;
-        let mut sink = write_without_waiting(sink, b"lost\n");
+        let sink = write_without_waiting(sink, b"lost\n");
         assert_eq!(sink.dropped(), 1);
         assert!(dropped_total() >= 1);
-
-        let mut reader = std::fs::File::from(r);
-        let mut drained = vec![0; filled];
-        reader.read_exact(&mut drained).expect("drain");
+        let (drained, rest) = drain_write_and_read_rest(r, filled, sink, w, b"after\n");
         assert!(drained.starts_with(b"first\n"));
-        sink.write_all(b"after\n").expect("write");
-        assert_eq!(sink.dropped(), 0);
-        drop((sink, w));
-        let mut rest = String::new();
-        reader.read_to_string(&mut rest).expect("read");
         assert_eq!(rest, format!("{NOTICE_1}after\n"));
     }
 
@@ -281,14 +293,8 @@ mod tests {
         static LONG: [u8; 6000] = [b'y'; 6000];
         sink.write_all(&LONG).expect("write");
         assert_eq!(sink.dropped(), 1);
-        let mut reader = std::fs::File::from(r);
-        let mut page = vec![0; 4096];
-        reader.read_exact(&mut page).expect("drain");
+        let (page, rest) = drain_write_and_read_rest(r, 4096, sink, w, b"next\n");
         assert!(page.iter().all(|&b| b == b'y'));
-        sink.write_all(b"next\n").expect("write");
-        drop((sink, w));
-        let mut rest = String::new();
-        reader.read_to_string(&mut rest).expect("read");
         assert_eq!(rest, format!("\n{NOTICE_1}next\n"));
     }
 
