@@ -21,7 +21,7 @@ use hapair::core::time::{Duration, Instant};
 use hapair::drivers::children::{Children, Program, Spec};
 use hapair::drivers::serial::{SerialPort, WriteOutcome};
 use hapair::drivers::signals::{Signal, Signals};
-use hapair::drivers::udp::{SendOutcome, UdpLink, UdpMedium};
+use hapair::drivers::udp::{Batch, SendOutcome, UdpLink, UdpMedium};
 use hapair::status::{Snapshot, render_human, render_json, render_prometheus};
 
 #[global_allocator]
@@ -50,7 +50,10 @@ fn step(rig: &mut Rig, now: Instant) -> bool {
         got += rig.serial.read_available(&mut buf).unwrap();
     }
     assert_eq!(rig.udp.send(&frame), SendOutcome::Sent);
-    while rig.udp.recv(&mut buf).is_none() {}
+    let mut batch = Batch::default();
+    while batch.is_empty() {
+        rig.udp.recv_batch(&mut batch);
+    }
     nix::sys::signal::raise(nix::sys::signal::Signal::SIGUSR1).unwrap();
     assert_eq!(rig.signals.read(), Some(Signal::Usr1));
     rig.children.poll_timeouts(now);

@@ -95,13 +95,20 @@ pub const DATAGRAM_MAX: usize = 256;
 pub struct Batch {
     bufs: [[u8; DATAGRAM_MAX]; BATCH],
     lens: [usize; BATCH],
+    senders: [Option<SocketAddr>; BATCH],
     count: usize,
     full: bool,
 }
 
 impl Default for Batch {
     fn default() -> Batch {
-        Batch { bufs: [[0; DATAGRAM_MAX]; BATCH], lens: [0; BATCH], count: 0, full: false }
+        Batch {
+            bufs: [[0; DATAGRAM_MAX]; BATCH],
+            lens: [0; BATCH],
+            senders: [None; BATCH],
+            count: 0,
+            full: false,
+        }
     }
 }
 
@@ -109,6 +116,21 @@ impl Batch {
     /// The datagrams taken, oldest first.
     pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
         self.bufs.iter().zip(self.lens).take(self.count).map(|(b, n)| &b[..n])
+    }
+
+    /// The datagrams taken with their senders, oldest first.
+    pub fn with_senders(&self) -> impl Iterator<Item = (&[u8], Option<SocketAddr>)> {
+        self.datagrams().zip(self.senders)
+    }
+
+    /// How many datagrams the last call took.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The last call took nothing.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
     }
 
     /// True when the call filled every slot: more may be waiting.
@@ -133,28 +155,6 @@ impl UdpLink {
             UdpMedium::Bcast { ifname } => open_bcast(ifname, port),
             UdpMedium::Mcast { ifname, group, ttl } => open_mcast(ifname, group, ttl, port),
             UdpMedium::Ucast { ifname, peer } => open_ucast(ifname, peer, port),
-        }
-    }
-
-    /// Takes one waiting datagram into `buf`: its length and sender, `None` when nothing
-    /// waits (or on an error, which is counted). A datagram longer than `buf` is truncated.
-    /// Our own broadcasts, looped back by the kernel, are skipped.
-    pub fn recv(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
-        loop {
-            match self.socket.recv_from(buf) {
-                Ok((_, from)) if Some(from) == self.own => continue,
-                Ok((n, from)) => {
-                    self.stats.datagrams_rx += 1;
-                    return Some((n, from));
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
-                Err(_) => {
-                    // ICMP errors from earlier sends surface here (ECONNREFUSED, ...).
-                    self.stats.recv_errors += 1;
-                    return None;
-                }
-            }
         }
     }
 
@@ -213,6 +213,7 @@ impl UdpLink {
             }
             self.stats.datagrams_rx += 1;
             batch.lens[batch.count] = len;
+            batch.senders[batch.count] = from;
             batch.count += 1;
             if batch.count - 1 != i {
                 batch.bufs.copy_within(i..=i, batch.count - 1);
