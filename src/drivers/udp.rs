@@ -1,7 +1,7 @@
 //! UDP heartbeat links: one non-blocking socket per `bcast`, `mcast` or `ucast` line, bound
 //! to the udpport with SO_REUSEADDR and to its interface with SO_BINDTODEVICE.
 //!
-//! The socket is set up once (an event, so it may allocate); `recv` and `send` then never
+//! The socket is set up once (an event, so it may allocate); `recv_batch` and `send` then never
 //! block and never allocate. Transient send errors (full buffers, an unreachable network, a
 //! cable pulled) are counted, not fatal: the link's liveness shows in the peer's frames. This
 //! file does not frame, authenticate or pace anything.
