@@ -31,11 +31,11 @@ use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Exited, Program, Spec};
-use crate::drivers::realtime;
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog};
+use crate::drivers::{entropy, realtime};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
 use crate::status::Snapshot;
 use crate::wire::{Key, Receiver, Sender};
@@ -134,6 +134,8 @@ struct Daemon {
     core: Node,
     sender: Sender,
     receiver: Receiver,
+    /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
+    peer_version_stored: u8,
     links: heapless::Vec<Link, LINKS_MAX>,
     children: Children<Tag>,
     group: Group,
@@ -217,7 +219,19 @@ impl Daemon {
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_standby |= admin.standby;
-        let key = Key::new(authkey.bytes());
+        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
+        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
+        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
+        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
+        let peer_version = statefile::load_peer_version(&config.statedir);
+        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
+        let (run, challenge) = entropy::two_u32().map_err(|e| format!("/dev/urandom: {e}"))?;
+        let mut sender = Sender::new(key.clone(), me, incarnation);
+        let mut receiver = Receiver::new(key, me, peer, run, challenge);
+        if let Some(legacy) = legacy {
+            sender = sender.with_legacy(legacy.clone());
+            receiver = receiver.with_legacy(legacy);
+        }
         let mut core = Node::new(params, now);
         if admin.maintenance {
             info!("maintenance mode persists from before the restart");
@@ -244,8 +258,9 @@ impl Daemon {
             me,
             clock,
             core,
-            sender: Sender::new(key.clone(), me, incarnation),
-            receiver: Receiver::new(key, me, peer),
+            sender,
+            receiver,
+            peer_version_stored: peer_version,
             links,
             children: Children::new(KILL_GRACE),
             group,
@@ -379,13 +394,14 @@ impl Daemon {
 
     fn transmit(&mut self, sel: LinkSel, payload: &crate::wire::Payload) {
         let mut buf = [0u8; FRAME_LEN_MAX];
+        let out = self.receiver.outgoing();
         for (i, link) in self.links.iter_mut().enumerate() {
             // INVARIANT: at most LINKS_MAX (8) links, so the index fits a u8.
             let index = i as u8;
             if sel != LinkSel::All && sel != LinkSel::One(index) {
                 continue;
             }
-            let n = self.sender.emit(index, payload, &mut buf);
+            let n = self.sender.emit(index, payload, &out, &mut buf);
             link.send(&buf[..n]);
         }
     }
@@ -553,6 +569,7 @@ impl Daemon {
     /// Takes what arrived on link `index` to the core; true when a peer frame was accepted.
     fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
         let mut accepted = Accepted::new();
+        let session = self.receiver.outgoing();
         if let Some(link) = self.links.get_mut(usize::from(index)) {
             link.receive(index, &mut self.receiver, hangup, &mut accepted);
         }
@@ -560,7 +577,28 @@ impl Daemon {
             self.core.handle_input(now, Input::Frame { link: index, frame });
             self.drain_core(now);
         }
+        if self.receiver.outgoing() != session {
+            // A new challenge to echo, or one of ours: the peer should hear it now.
+            self.core.handle_input(now, Input::Handshake);
+            self.drain_core(now);
+        }
+        if !accepted.is_empty() {
+            self.note_peer_version();
+        }
         !accepted.is_empty()
+    }
+
+    /// Records in the statedir that the peer speaks the current frame version, once: from
+    /// then on legacy frames are refused, also after a restart.
+    fn note_peer_version(&mut self) {
+        let version = self.receiver.peer_version();
+        if version >= crate::wire::VERSION && self.peer_version_stored < version {
+            self.peer_version_stored = version;
+            info!("the peer speaks frame version {version}: legacy frames are refused from now on");
+            if let Err(e) = statefile::store_peer_version(&self.config.statedir, version) {
+                warn!("{e}");
+            }
+        }
     }
 
     /// The peer sends every frame on every link at once, so once one link has delivered,

@@ -2,6 +2,8 @@
 //! lists every role change of both nodes, in milliseconds, in a quiet simulated world
 //! (`Config::scripted`: 5 ms one-way delay, 100 ms per resource action, 500 ms per fence,
 //! keepalive 100 ms, deadtime 500 ms, initdead 1 s, two resources, node 0 is home).
+//! A node acts on its peer's frames only once the peer echoes its challenge (frame v2's
+//! freshness handshake): at a start that is one round trip, 10 ms, after the first frame.
 
 #[path = "sim/world.rs"]
 mod world;
@@ -47,18 +49,19 @@ fn cfg(fence: FenceMode, secs: u64) -> Config {
     c
 }
 
-/// Both boot at 0 and hear each other at 5 ms; the home node arbitrates once the peer's
-/// frame says it hears the home node too (one round trip), and starts.
+/// Both boot at 0; their first frames (5 ms) teach each the other's challenge, which the
+/// answers echo (10 ms): then they hear each other. The home node arbitrates once the peer's
+/// frame says it hears the home node too (one more one-way trip), and starts.
 #[test]
 fn cold_start_of_both_elects_home() {
     check(
         cfg(FenceMode::External, 3),
         &[],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
         ],
     );
 }
@@ -86,10 +89,10 @@ fn planned_handover_starts_on_release_not_deadtime() {
         cfg(FenceMode::External, 4),
         &[(2000, Happening::Admin(0, Admin::Standby))],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
             (2000, 0, STOPPING_HANDOVER, R::AdminStandby),
             (2200, 0, Standby, R::Stopped),
             (2205, 1, Starting, R::Granted),
@@ -98,7 +101,7 @@ fn planned_handover_starts_on_release_not_deadtime() {
     );
 }
 
-/// Node 0 crashes at 2 s: its last frame arrives at 1.915 s, deadtime: dead at 2.415 s,
+/// Node 0 crashes at 2 s: its last frame arrives at 1.920 s, deadtime: dead at 2.420 s,
 /// the fence takes 500 ms. Node 0 is back at 3 s; with auto_failback the group returns home
 /// as soon as node 1 finished starting it.
 #[test]
@@ -109,17 +112,17 @@ fn failback_with_auto_failback_on() {
         c,
         &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (2415, 1, Fencing, R::PeerDead),
-            (2915, 1, Starting, R::Fenced),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2420, 1, Fencing, R::PeerDead),
+            (2920, 1, Starting, R::Fenced),
             (3010, 0, Standby, R::PeerHeard),
-            (3115, 1, STOPPING_HANDOVER, R::Failback),
-            (3315, 1, Standby, R::Stopped),
-            (3320, 0, Starting, R::Granted),
-            (3520, 0, Active, R::Started),
+            (3120, 1, STOPPING_HANDOVER, R::Failback),
+            (3320, 1, Standby, R::Stopped),
+            (3325, 0, Starting, R::Granted),
+            (3525, 0, Active, R::Started),
         ],
     );
 }
@@ -132,14 +135,14 @@ fn no_failback_with_auto_failback_off() {
         c,
         &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (2415, 1, Fencing, R::PeerDead),
-            (2915, 1, Starting, R::Fenced),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2420, 1, Fencing, R::PeerDead),
+            (2920, 1, Starting, R::Fenced),
             (3010, 0, Standby, R::PeerHeard),
-            (3115, 1, Active, R::Started),
+            (3120, 1, Active, R::Started),
         ],
     );
 }
@@ -159,15 +162,15 @@ fn both_active_after_heal_non_home_releases() {
         cfg(FenceMode::None, 7),
         &script,
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (2415, 1, Fencing, R::PeerDead),
-            (2415, 1, Starting, R::FenceWaitOver),
-            (2615, 1, Active, R::Started),
-            (5025, 1, STOPPING_STANDBY, R::SplitBrain),
-            (5225, 1, Standby, R::Stopped),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2420, 1, Fencing, R::PeerDead),
+            (2420, 1, Starting, R::FenceWaitOver),
+            (2620, 1, Active, R::Started),
+            (5030, 1, STOPPING_STANDBY, R::SplitBrain),
+            (5230, 1, Standby, R::Stopped),
         ],
     );
 }
@@ -181,24 +184,24 @@ fn restart_limit_exhaustion_hands_over() {
         cfg(FenceMode::External, 6),
         &script,
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (2510, 0, STOPPING_RESTART, R::Restart),
-            (2710, 0, Starting, R::Restart),
-            (2810, 0, STOPPING_RESTART, R::Restart),
-            (2910, 0, Starting, R::Restart),
-            (3010, 0, STOPPING_GIVEUP, R::RestartsExhausted),
-            (3110, 0, Standby, R::Stopped),
-            (3115, 1, Starting, R::Granted),
-            (3315, 1, Active, R::Started),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2515, 0, STOPPING_RESTART, R::Restart),
+            (2715, 0, Starting, R::Restart),
+            (2815, 0, STOPPING_RESTART, R::Restart),
+            (2915, 0, Starting, R::Restart),
+            (3015, 0, STOPPING_GIVEUP, R::RestartsExhausted),
+            (3115, 0, Standby, R::Stopped),
+            (3120, 1, Starting, R::Granted),
+            (3320, 1, Active, R::Started),
         ],
     );
 }
 
 /// The active node hangs at 2 s (its 2 s watchdog resets it at 4 s). The survivor enters
-/// Fencing at 2.415 s and waits W + M = 2 s + (500 + 2 x 200 + 2 x 100) ms = 3.1 s.
+/// Fencing at 2.420 s and waits W + M = 2 s + (500 + 2 x 200 + 2 x 100) ms = 3.1 s.
 #[test]
 fn peer_hang_with_watchdog_fencing() {
     let script = [(2000, Happening::Hang(0, Duration::from_secs(10)))];
@@ -206,13 +209,13 @@ fn peer_hang_with_watchdog_fencing() {
         cfg(FenceMode::Watchdog, 9),
         &script,
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (2415, 1, Fencing, R::PeerDead),
-            (5515, 1, Starting, R::FenceWaitOver),
-            (5715, 1, Active, R::Started),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2420, 1, Fencing, R::PeerDead),
+            (5520, 1, Starting, R::FenceWaitOver),
+            (5720, 1, Active, R::Started),
             (6010, 0, Standby, R::PeerHeard),
         ],
     );
@@ -227,10 +230,10 @@ fn daemon_restart_on_the_active_node_adopts_the_group() {
         cfg(FenceMode::External, 3),
         &[(1000, Happening::Restart(0))],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
             (1010, 0, Active, R::Adopted),
         ],
     );
@@ -243,11 +246,11 @@ fn daemon_restart_on_the_standby_node_changes_nothing() {
         cfg(FenceMode::External, 3),
         &[(1000, Happening::Restart(1))],
         &[
-            (5, 1, Standby, R::PeerHeard),
-            (5, 0, Standby, R::PeerHeard),
-            (10, 0, Starting, R::Elected),
-            (210, 0, Active, R::Started),
-            (1015, 1, Standby, R::PeerHeard),
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (1010, 1, Standby, R::PeerHeard),
         ],
     );
 }

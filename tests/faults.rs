@@ -37,7 +37,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::lab::Node;
 use common::pair::{NODES, Pair};
 use common::{exec_in, spawn_in, wait_until};
-use hapair::wire::{GroupState, Health, Intent, Key, Kind, Payload, Sender};
+use hapair::wire::{
+    GroupState, Health, Intent, Key, Kind, Outgoing, Payload, Sender, Session, VERSION,
+};
 use nix::sys::signal::Signal;
 
 /// Generous: the machine may be busy building; nothing here measures time against it.
@@ -998,7 +1000,8 @@ fn attack(stop: &AtomicBool) -> usize {
     while !stop.load(Ordering::Relaxed) {
         for to in ["192.0.2.1:694", "192.0.2.2:694", "192.0.2.255:694"] {
             // The lan link's index in the configuration (serial, ucast, bcast).
-            let n = forger.emit(2, &payload, &mut frame);
+            let out = Outgoing { version: VERSION, session: Session::NONE };
+            let n = forger.emit(2, &payload, &out, &mut frame);
             let _ = sock.send_to(&frame[..n], to);
             sent += 1;
         }

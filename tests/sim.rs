@@ -59,6 +59,9 @@ fn every_seed_keeps_the_guarantees() {
         assert!(coverage.failovers > 0 && coverage.handovers > 0 && coverage.fences > 0);
         assert!(coverage.split_brains > 0 && coverage.l1_checked > 0);
         assert!(coverage.adoptions > 0, "daemon restarts must exercise adoption");
+        // The adversary of SPEC §7.2 must have been at work, and refused.
+        assert!(coverage.replays_dropped > 0 && coverage.foreign_dropped > 0);
+        assert!(coverage.resyncs > 0, "lost statedirs must exercise the resync");
     }
 }
 
@@ -75,4 +78,125 @@ fn simulator_catches_a_takeover_without_fencing() {
     });
     let (seed, violation) = found.expect("the simulator must catch a takeover without fencing");
     println!("knob found seed {seed}: {violation}");
+}
+
+/// Finds the first seed below `seeds` whose run, with `knob` applied, breaks a guarantee.
+fn first_violation(seeds: u64, knob: impl Fn(&mut Config)) -> Option<(u64, String)> {
+    (0..seeds).find_map(|seed| {
+        let mut cfg = Config::random(seed);
+        knob(&mut cfg);
+        let (result, _) = run_seed(cfg, false);
+        result.err().map(|v| (seed, v))
+    })
+}
+
+/// The adversary's other pair bites when the frame key is not bound to the pair: with the
+/// knob that signs its frames with this pair's key (frames before version 2), some seed
+/// breaks a guarantee.
+#[test]
+fn simulator_catches_another_pair_without_a_pair_bound_key() {
+    let found = first_violation(3000, |c| c.foreign_same_key = true);
+    let (seed, violation) = found.expect("the other pair's frames must break a guarantee");
+    println!("another pair's frames accepted: seed {seed}: {violation}");
+}
+
+/// The adversary's replays bite when receivers trust every frame (no freshness handshake).
+#[test]
+fn simulator_catches_replays_without_the_freshness_handshake() {
+    let found = first_violation(3000, |c| c.skip_freshness = true);
+    let (seed, violation) = found.expect("replayed frames must break a guarantee");
+    println!("replays trusted: seed {seed}: {violation}");
+}
+
+/// A quiet scripted world with the adversary's recorder on.
+fn adversary_world(fence: hapair::core::FenceMode, secs: u64) -> world::World {
+    let mut cfg = Config::scripted(fence);
+    cfg.adversary = true;
+    cfg.duration = hapair::core::time::Duration::from_secs(secs);
+    world::World::new(cfg, true)
+}
+
+/// Node 0 (home) runs the group; at 8 s it dies for good and node 1's daemon restarts; then
+/// the adversary plays node 0's recorded frames (about 8 s of them) back at node 1. Node 1
+/// must take over within initdead (1 s) + fence (0.5 s) + two starts (0.2 s) of its restart,
+/// and count the replays. With the knob that trusts every frame (as before frame version 2)
+/// the same script leaves node 1 standby while the recording plays, believing a dead peer
+/// alive: the scenario can fail.
+#[test]
+fn replayed_frames_after_a_restart_keep_no_dead_peer_alive() {
+    use hapair::core::{FenceMode, Role};
+    use world::Happening as H;
+    for trust_all in [false, true] {
+        let mut w = adversary_world(FenceMode::External, 20);
+        w.cfg.skip_freshness = trust_all;
+        let day = hapair::core::time::Duration::from_secs(3600);
+        w.at(8000, H::Crash(0, day));
+        w.at(8000, H::Restart(1));
+        w.at(8000, H::Replay { to: 1, count: 400, oldest: true });
+        let result = w.run();
+        assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));
+        let active = w.changes.iter().find(|c| c.node == 1 && c.role == Role::Active);
+        let replays = w.nodes[1].rx.as_ref().map_or(0, |rx| rx.stats().replays);
+        println!("trust all {trust_all}: node 1 active at {active:?}, replays dropped {replays}");
+        if trust_all {
+            assert!(active.is_none_or(|c| c.at_ms > 12_000), "the knob must show the attack");
+        } else {
+            let at = active.map(|c| c.at_ms);
+            assert!(at.is_some_and(|t| t <= 8000 + 1000 + 500 + 200 + 50), "active at {at:?}");
+            assert!(replays > 0, "the recorded frames are dropped and counted as replays");
+        }
+    }
+}
+
+/// Node 0 (home, active) crashes for 3 s and comes back with its statedir lost: a lower
+/// incarnation. Node 1 fenced it and runs the group; it must hear the returning node 0
+/// (resynchronised, shown in both nodes' counters) so that node 0 never fences it back.
+#[test]
+fn a_lost_statedir_is_resynchronised_never_a_fence_loop() {
+    use hapair::core::{FenceMode, Role};
+    use world::Happening as H;
+    let mut w = adversary_world(FenceMode::External, 15);
+    w.at(1900, H::LoseStatedir(0));
+    w.at(2000, H::Crash(0, hapair::core::time::Duration::from_secs(3)));
+    let result = w.run();
+    assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));
+    let fencing: Vec<_> =
+        w.changes.iter().filter(|c| c.role == Role::Fencing).map(|c| (c.at_ms, c.node)).collect();
+    assert_eq!(fencing.len(), 1, "one fence, by node 1: {fencing:?}");
+    assert_eq!(fencing[0].1, 1);
+    let back = w.changes.iter().any(|c| c.node == 0 && c.role == Role::Standby && c.at_ms > 5000);
+    assert!(back, "node 0 is back in standby: {:?}", w.changes);
+    assert_eq!(w.nodes[1].core.as_ref().map(|c| c.role()), Some(Role::Active));
+    let rx1 = w.nodes[1].rx.as_ref().expect("node 1 runs");
+    let rx0 = w.nodes[0].rx.as_ref().expect("node 0 runs");
+    assert_eq!(rx1.stats().incarnation_resyncs, 1);
+    assert!(rx0.own_incarnation_went_back(), "node 0 learns its incarnation went back");
+}
+
+/// Another pair with the same authkey talks on the LAN at node 1 the whole time while node 0
+/// (home, active) dies at 3 s: node 1 still takes over, and drops every frame of the other
+/// pair at the tag. With the knob that signs them with this pair's key (a key not bound to
+/// the pair, as before frame version 2) node 1 does not.
+#[test]
+fn another_pair_with_the_same_authkey_does_not_hide_a_dead_peer() {
+    use hapair::core::{FenceMode, Role};
+    use world::Happening as H;
+    for same_key in [false, true] {
+        let mut w = adversary_world(FenceMode::External, 12);
+        w.cfg.foreign_same_key = same_key;
+        for at in (1000..11_000).step_by(2000) {
+            w.at(at, H::Foreign { to: 1 });
+        }
+        w.at(3000, H::Crash(0, hapair::core::time::Duration::from_secs(3600)));
+        let result = w.run();
+        let taken = w.changes.iter().any(|c| c.node == 1 && c.role == Role::Active);
+        let forged = w.nodes[1].rx.as_ref().map_or(0, |rx| rx.stats().auth_failures);
+        println!("same key {same_key}: node 1 took over {taken}, auth failures {forged}");
+        if same_key {
+            assert!(result.is_err() || !taken, "the knob must show the attack");
+        } else {
+            assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));
+            assert!(taken && forged > 0);
+        }
+    }
 }

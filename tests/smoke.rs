@@ -13,6 +13,8 @@ fn simulator_can_build_authentic_frames() {
         watchdog_timeout_ms: 0,
         config_digest: [0; 8],
     };
-    let repr = Repr { sender: 1, incarnation: 1, seq: 1, link: 0, payload };
+    let session = Session::NONE;
+    let repr =
+        Repr { version: VERSION, sender: 1, incarnation: 1, seq: 1, link: 0, session, payload };
     assert_eq!(Authentic::for_simulation(repr).repr().sender, 1);
 }

@@ -42,14 +42,16 @@ fn report(what: &str, mut ns_per_frame: Vec<f64>) {
 fn wire_bench() {
     let key = Key::new(b"benchmark key of some thirty-two b");
     let mut tx = Sender::new(key.clone(), 0, 1);
-    let mut rx = Receiver::new(key, 1, 0);
+    let mut rx = Receiver::new(key, 1, 0, 1, 1);
+    let out =
+        Outgoing { version: VERSION, session: Session { run: 2, challenge: 2, echo: 1, flags: 0 } };
     let mut buf = [0u8; FRAME_LEN_MAX];
-    let mut frames = vec![[0u8; FRAME_LEN_V1]; FRAMES_PER_BATCH as usize];
+    let mut frames = vec![[0u8; FRAME_LEN_V2]; FRAMES_PER_BATCH as usize];
     let (mut sign, mut verify) = (Vec::new(), Vec::new());
     for _ in 0..BATCHES {
         let start = Instant::now();
         for frame in frames.iter_mut() {
-            let len = tx.emit(0, black_box(&payload()), &mut buf);
+            let len = tx.emit(0, black_box(&payload()), &out, &mut buf);
             frame.copy_from_slice(&buf[..len]);
         }
         sign.push(start.elapsed().as_nanos() as f64 / FRAMES_PER_BATCH as f64);
@@ -59,7 +61,7 @@ fn wire_bench() {
         }
         verify.push(start.elapsed().as_nanos() as f64 / FRAMES_PER_BATCH as f64);
     }
-    println!("{BATCHES} batches of {FRAMES_PER_BATCH} frames of {FRAME_LEN_V1} bytes");
+    println!("{BATCHES} batches of {FRAMES_PER_BATCH} frames of {FRAME_LEN_V2} bytes");
     report("sign+encode", sign);
     report("verify+decode", verify);
 }

@@ -22,7 +22,8 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 fn decode(bytes: &[u8]) -> usize {
     let _ = Repr::parse(&Frame::new_unchecked(bytes));
-    let mut rx = Receiver::new(Key::new(b"fuzzing key"), 0, 1);
+    let key = || Key::new(b"fuzzing key");
+    let mut rx = Receiver::new(key(), 0, 1, 1, 1).with_legacy(key());
     (0..LINKS_MAX as u8).filter(|&link| rx.accept(link, bytes).is_ok()).count()
 }
 
@@ -55,6 +56,19 @@ fn serial_deframer_corpus_never_panics() {
     assert!(frames > 0, "no corpus stream held a frame");
 }
 
+fn frames_payload() -> Payload {
+    Payload {
+        kind: Kind::Heartbeat,
+        state: GroupState::Standby,
+        health: Health::OK,
+        intent: Intent::None,
+        flags: 0,
+        epoch: 1,
+        watchdog_timeout_ms: 0,
+        config_digest: [1; 8],
+    }
+}
+
 /// Writes the hand-made seeds: valid frames of several kinds, an adjacent-version frame, and
 /// serial streams of them with noise. Run once with `--ignored`; the output is committed.
 #[test]
@@ -79,16 +93,24 @@ fn write_seed_corpus() {
         };
         let mut tx = Sender::new(key.clone(), 1, 1_700_000_000_000 + i as u64);
         let mut buf = [0u8; FRAME_LEN_MAX];
-        let len = tx.emit(i as u8, &payload, &mut buf);
+        let session = Session { run: 3, challenge: 3, echo: 1, flags: 0 };
+        let len = tx.emit(i as u8, &payload, &Outgoing { version: VERSION, session }, &mut buf);
         frames.push(buf[..len].to_vec());
     }
+    // A legacy (v1) frame, signed with the raw key, as a peer mid-upgrade sends it.
+    let mut old = Sender::new(key.clone(), 1, 1_600_000_000_000).with_legacy(key.clone());
+    let mut buf = [0u8; FRAME_LEN_MAX];
+    let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+    let len = old.emit(0, &frames_payload(), &v1, &mut buf);
+    let legacy = buf[..len].to_vec();
     let mut newer = frames[0].clone();
-    newer.splice(42..42, [0xAB; 6]);
+    newer.splice(55..55, [0xAB; 6]);
     let mut frame = Frame::new_unchecked(&mut newer[..]);
     frame.set_version(VERSION + 1);
-    frame.set_body_len(48);
+    frame.set_body_len(61);
     key.sign(&mut frame);
     frames.push(newer);
+    frames.push(legacy);
 
     let dir = root.join("frame_decode");
     fs::create_dir_all(&dir).unwrap();

@@ -22,15 +22,38 @@ fn payload() -> Payload {
     }
 }
 
+/// The receivers' first challenge in these tests.
+const CHALLENGE: u32 = 4242;
+
+fn receiver(me: u8) -> Receiver {
+    Receiver::new(Key::new(SECRET), me, 1 - me, 99, CHALLENGE)
+}
+
 /// Node 0 sending to node 1.
 fn pair(incarnation: u64) -> (Sender, Receiver) {
-    (Sender::new(Key::new(SECRET), 0, incarnation), Receiver::new(Key::new(SECRET), 1, 0))
+    (Sender::new(Key::new(SECRET), 0, incarnation), receiver(1))
+}
+
+/// What a sender that heard the receiver's first challenge writes.
+fn heard(run: u32) -> Outgoing {
+    Outgoing { version: VERSION, session: Session { run, challenge: 7, echo: CHALLENGE, flags: 0 } }
 }
 
 fn emit(sender: &mut Sender, link: u8) -> Vec<u8> {
+    emit_with(sender, link, &heard(5))
+}
+
+fn emit_with(sender: &mut Sender, link: u8, out: &Outgoing) -> Vec<u8> {
     let mut buf = [0u8; FRAME_LEN_MAX];
-    let len = sender.emit(link, &payload(), &mut buf);
+    let len = sender.emit(link, &payload(), out, &mut buf);
     buf[..len].to_vec()
+}
+
+/// A frame of run `run` that echoes `rx`'s current challenge (its peer heard it).
+fn emit_to(sender: &mut Sender, link: u8, run: u32, rx: &Receiver) -> Vec<u8> {
+    let challenge = rx.outgoing().session.challenge;
+    let out = Outgoing { session: Session { echo: challenge, ..heard(run).session }, ..heard(run) };
+    emit_with(sender, link, &out)
 }
 
 fn arb_payload() -> impl Strategy<Value = Payload> {
@@ -67,15 +90,16 @@ fn arb_payload() -> impl Strategy<Value = Payload> {
 }
 
 fn arb_repr() -> impl Strategy<Value = Repr> {
-    (0u8..2, any::<u64>(), any::<u64>(), 0..LINKS_MAX as u8, arb_payload()).prop_map(
-        |(sender, incarnation, seq, link, payload)| Repr {
+    (0u8..2, any::<u64>(), any::<u64>(), 0..LINKS_MAX as u8, arb_payload(), any::<(u32, u32, u8)>())
+        .prop_map(|(sender, incarnation, seq, link, payload, (run, challenge, flags))| Repr {
+            version: VERSION,
             sender,
             incarnation,
             seq,
             link,
+            session: Session { run, challenge, echo: CHALLENGE, flags },
             payload,
-        },
-    )
+        })
 }
 
 /// Signs `repr` into a fresh buffer.
@@ -100,7 +124,7 @@ proptest! {
         prop_assert!(Key::new(SECRET).verify(&frame));
         prop_assert_eq!(Repr::parse(&frame), Ok(repr));
         // And through a receiver for the other node.
-        let mut rx = Receiver::new(Key::new(SECRET), 1 - repr.sender, repr.sender);
+        let mut rx = receiver(1 - repr.sender);
         let authentic = rx.accept(repr.link, &bytes).unwrap();
         prop_assert_eq!(*authentic.repr(), repr);
     }
@@ -108,11 +132,11 @@ proptest! {
     #[test]
     fn any_bit_flip_or_truncation_of_any_frame_is_rejected(
         repr in arb_repr(),
-        bit in 0..FRAME_LEN_V1 * 8,
-        len in 0..FRAME_LEN_V1,
+        bit in 0..FRAME_LEN_V2 * 8,
+        len in 0..FRAME_LEN_V2,
     ) {
         let frame = signed(&repr);
-        let mut rx = Receiver::new(Key::new(SECRET), 1 - repr.sender, repr.sender);
+        let mut rx = receiver(1 - repr.sender);
         prop_assert_eq!(rx.accept(repr.link, &frame[..len]), Err(RxError::Malformed));
         let mut flipped = frame.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
@@ -122,7 +146,7 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
-        let mut rx = Receiver::new(Key::new(SECRET), 1, 0);
+        let mut rx = receiver(1);
         prop_assert!(rx.accept(0, &bytes).is_err());
         let _ = Repr::parse(&Frame::new_unchecked(&bytes[..]));
         let mut deframer = Deframer::new();
@@ -212,18 +236,45 @@ fn replay_of_any_earlier_frame_is_rejected_and_counted() {
 }
 
 #[test]
-fn older_incarnation_is_rejected_on_every_link() {
+fn frames_of_a_replaced_run_are_never_accepted_again() {
     let (mut old, mut rx) = pair(100);
     let old_frames = [emit(&mut old, 0), emit(&mut old, 2)];
+    assert!(rx.accept(1, &emit(&mut old, 1)).is_ok());
     let mut new = Sender::new(Key::new(SECRET), 0, 101);
-    assert!(rx.accept(0, &emit(&mut new, 0)).is_ok());
+    assert!(rx.accept(0, &emit_to(&mut new, 0, 6, &rx)).is_ok());
+    assert_eq!(rx.stats().peer_restarts, 1);
     for (frame, link) in old_frames.iter().zip([0, 2]) {
-        assert_eq!(rx.accept(link, frame), Err(RxError::Stale));
+        assert!(rx.accept(link, frame).is_err(), "a frame of the replaced run");
     }
-    assert_eq!(rx.stats().stale_incarnation, 2);
-    assert_eq!(rx.stats().replays, 2);
-    // The restarted peer's seq 1 on link 2 is fresh in its new incarnation.
-    assert!(rx.accept(2, &emit(&mut new, 2)).is_ok());
+    // The restarted peer's seq 1 on link 2 is fresh in its new run, once it echoes the
+    // receiver's new challenge.
+    assert!(rx.accept(2, &emit_to(&mut new, 2, 6, &rx)).is_ok());
+}
+
+#[test]
+fn a_lower_incarnation_is_resynchronised_not_refused() {
+    let (mut old, mut rx) = pair(1_000_000);
+    assert!(rx.accept(0, &emit(&mut old, 0)).is_ok());
+    // The peer's statedir was lost and its clock is wrong: a much lower incarnation.
+    let mut new = Sender::new(Key::new(SECRET), 0, 3);
+    assert!(rx.accept(0, &emit_to(&mut new, 0, 6, &rx)).is_ok());
+    assert_eq!(rx.stats().incarnation_resyncs, 1);
+    assert!(rx.outgoing().session.flags & session::FLAG_YOUR_INCARNATION_WENT_BACK != 0);
+    assert!(rx.accept(0, &emit_to(&mut new, 0, 6, &rx)).is_ok());
+}
+
+#[test]
+fn recorded_frames_after_a_receiver_restart_are_replays() {
+    let (mut tx, _) = pair(7);
+    let recorded: Vec<Vec<u8>> = (0..5).map(|_| emit(&mut tx, 1)).collect();
+    // The receiver restarts: a new run with a new challenge.
+    let mut rx = Receiver::new(Key::new(SECRET), 1, 0, 100, CHALLENGE + 1);
+    for frame in &recorded {
+        assert_eq!(rx.accept(1, frame), Err(RxError::OldRun));
+    }
+    assert_eq!(rx.stats().replays, 5);
+    assert_eq!(rx.stats().old_run, 5);
+    assert_eq!(rx.stats().links[1].frames_rx, 0);
 }
 
 #[test]
@@ -233,8 +284,9 @@ fn higher_incarnation_resets_sequence_tracking() {
         assert!(rx.accept(0, &emit(&mut old, 0)).is_ok());
     }
     let mut new = Sender::new(Key::new(SECRET), 0, 200);
-    assert!(rx.accept(0, &emit(&mut new, 0)).is_ok(), "seq 1 after seq 10, new boot");
+    assert!(rx.accept(0, &emit_to(&mut new, 0, 6, &rx)).is_ok(), "seq 1 after seq 10, new boot");
     assert_eq!(rx.stats().peer_restarts, 1);
+    assert_eq!(rx.stats().incarnation_resyncs, 0);
     assert_eq!(rx.stats().links[0].frames_lost, 0);
 }
 
@@ -256,10 +308,19 @@ fn own_frames_are_dropped_and_counted_separately() {
     assert_eq!(rx.stats().auth_failures + rx.stats().replays, 0);
 }
 
-/// A frame of `version` with `extra` bytes between the v1 fields and the tag, signed.
+/// A frame of `version` with `extra` bytes between the v2 fields and the tag, signed.
 fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
-    let repr = Repr { sender: 0, incarnation: 7, seq: 1, link: 0, payload: payload() };
-    let body_len = FRAME_LEN_V1 - TAG_LEN + extra;
+    let session = heard(5).session;
+    let repr = Repr {
+        version: VERSION,
+        sender: 0,
+        incarnation: 7,
+        seq: 1,
+        link: 0,
+        session,
+        payload: payload(),
+    };
+    let body_len = FRAME_LEN_V2 - TAG_LEN + extra;
     let mut buf = vec![0xEE; body_len + TAG_LEN];
     let mut frame = Frame::new_unchecked(&mut buf[..]);
     repr.emit(&mut frame);
@@ -271,7 +332,7 @@ fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
 
 #[test]
 fn adjacent_version_is_accepted_with_extra_fields() {
-    for extra in [0, 1, 20, FRAME_LEN_MAX - FRAME_LEN_V1] {
+    for extra in [0, 1, 20, FRAME_LEN_MAX - FRAME_LEN_V2] {
         let mut rx = pair(7).1;
         let frame = frame_of_version(VERSION + 1, extra);
         let authentic = rx.accept(0, &frame).unwrap();
@@ -281,7 +342,7 @@ fn adjacent_version_is_accepted_with_extra_fields() {
     let mut rx = pair(7).1;
     assert_eq!(rx.accept(0, &frame_of_version(VERSION, 1)), Err(RxError::Malformed));
     // Over the 128-byte limit.
-    let too_long = frame_of_version(VERSION + 1, FRAME_LEN_MAX - FRAME_LEN_V1 + 1);
+    let too_long = frame_of_version(VERSION + 1, FRAME_LEN_MAX - FRAME_LEN_V2 + 1);
     assert_eq!(rx.accept(0, &too_long), Err(RxError::Malformed));
 }
 
@@ -291,7 +352,11 @@ fn version_two_away_and_zero_are_rejected() {
     for version in [VERSION + 2, VERSION + 3, 0, 255] {
         assert_eq!(rx.accept(0, &frame_of_version(version, 0)), Err(RxError::Version));
     }
-    assert_eq!(rx.stats().bad_version, 4);
+    // A legacy (v1) frame too, to a receiver without the legacy key.
+    let mut old = Sender::new(Key::new(SECRET), 0, 7).with_legacy(Key::new(SECRET));
+    let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+    assert_eq!(rx.accept(0, &emit_with(&mut old, 0, &v1)), Err(RxError::Version));
+    assert_eq!(rx.stats().bad_version, 5);
 }
 
 #[test]

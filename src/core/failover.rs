@@ -628,7 +628,7 @@ impl Node {
         info!("peer fenced (incarnation {:?})", self.peer.incarnation);
         self.notify(Event::Fenced, Detail::None);
         // Whatever the fenced incarnation still has in flight was sent before it died.
-        self.peer.fenced = self.peer.incarnation;
+        self.peer.fenced = self.peer.incarnation.map(|i| (i, self.peer.run));
         self.peer.last = None;
         self.update_liveness(now);
         if self.role == Role::Fencing && self.me_can_run() {
@@ -914,7 +914,15 @@ mod tests {
 
     /// Delivers one peer frame (incarnation 1) and returns the outputs.
     fn frame(node: &mut Node, now: Instant, seq: u64, payload: Payload) -> std::vec::Vec<Output> {
-        let repr = Repr { sender: 1 - node.params.me, incarnation: 1, seq, link: 0, payload };
+        let repr = Repr {
+            version: crate::wire::VERSION,
+            sender: 1 - node.params.me,
+            incarnation: 1,
+            seq,
+            link: 0,
+            session: crate::wire::Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+            payload,
+        };
         let authentic = Authentic::new(repr);
         node.handle_input(now, Input::Frame { link: 0, frame: &authentic });
         drain(node, now)
@@ -1217,7 +1225,11 @@ mod tests {
                 };
                 let link = (r >> 52) as u8 % 3;
                 let sender = (r >> 50) as u8 % 3;
-                let repr = Repr { sender, incarnation: r % 3, seq, link, payload };
+                let session =
+                    crate::wire::Session { run: (r >> 56) as u32 % 2, ..Default::default() };
+                let version = crate::wire::VERSION;
+                let repr =
+                    Repr { version, sender, incarnation: r % 3, seq, link, session, payload };
                 node.handle_input(t, Input::Frame { link, frame: &Authentic::new(repr) });
             }
             2 => node.handle_input(t, Input::Timeout),

@@ -125,9 +125,13 @@
 //!   the group at once (no `Release`); both notify `SplitBrain`.
 //! - `takeover` is a standing intent until `online` or `standby`; it also blocks
 //!   `auto_failback` from moving the group away from a node that asked for it.
-//! - A frame from an older incarnation than the newest seen is ignored; a newer incarnation
-//!   means the peer restarted: everything known about it is forgotten and `PeerRestarted` is
-//!   notified (what it ran was freed by its reboot).
+//! - Only fresh frames arrive here: `wire::session` passes a frame only once the peer echoed
+//!   this node's current challenge, and only of the one run of the peer it accepted. So
+//!   nothing sent before this node started, and nothing of an earlier run of the peer, counts
+//!   as liveness, `Release`, `Leaving` or the peer-alive flag. A frame of another run
+//!   (incarnation, run number) than the last one means the peer restarted, whichever way its
+//!   incarnation went: everything known about it is forgotten and `PeerRestarted` is
+//!   notified. Frames of a run this node fenced are ignored.
 //! - Maintenance is entered from a stable state (standby, active, failed); asked for during a
 //!   start or stop, it begins when that finishes. Leaving it over a whole group goes back to
 //!   `active` and monitors everything again; over part of one (maintenance began after a failed
@@ -316,6 +320,10 @@ pub enum Input<'a> {
     Admin(Admin),
     /// Graceful shutdown: stop the group, tell the peer, exit.
     Shutdown,
+    /// `wire` heard a new challenge of the peer (a frame not yet fresh): answer on every
+    /// link now, at most once a keepalive, so the freshness handshake completes within one
+    /// round trip rather than a keepalive.
+    Handshake,
 }
 
 /// What a notification is about (`notify EVENT NODE DETAIL`).

@@ -22,16 +22,19 @@ use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
 pub struct PeerStatus {
     /// A valid frame arrived on some link within `deadtime` (and the peer did not leave).
     pub alive: bool,
-    /// The peer's newest incarnation seen.
+    /// The incarnation of the peer's run that `wire` accepted (the last one heard).
     pub incarnation: Option<u64>,
+    /// That run's random number: with the incarnation, it names one start of the peer.
+    pub run: u32,
     /// When its last valid frame arrived.
     pub last_heard: Option<Instant>,
     /// What its last frame said (forgotten when it restarts or is fenced).
     pub last: Option<Payload>,
     /// It said `Leaving`: it holds nothing and is gone.
     pub left: bool,
-    /// The incarnation we fenced: its frames are ignored (they were sent before it died).
-    pub fenced: Option<u64>,
+    /// The run (incarnation, run number) we fenced: its frames are ignored (they were sent
+    /// before it died).
+    pub fenced: Option<(u64, u32)>,
     /// Its last frame carried another configuration digest than ours: the two nodes do not
     /// agree on nodes, timings, media, resources or fencing (README "Configuration digest").
     pub config_differs: bool,
@@ -106,6 +109,8 @@ pub struct Node {
     pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
     /// Send the current heartbeat on every link at the next `poll_output`.
     pub(super) tx_all: bool,
+    /// When the last `Input::Handshake` was answered.
+    pub(super) handshake_answered: Option<Instant>,
     pub(super) counters: Counters,
     pub(super) petting_allowed: bool,
     /// Petting is forbidden until this node holds nothing (fence watchdog self-fence).
@@ -156,6 +161,7 @@ impl Node {
             timers,
             outputs: Deque::new(),
             tx_all: true,
+            handshake_answered: None,
             counters: Counters::default(),
             petting_allowed: true,
             self_fencing: false,
@@ -194,6 +200,7 @@ impl Node {
             Input::Health(health) => self.handle_health(health),
             Input::Admin(admin) => self.handle_admin(now, admin),
             Input::Shutdown => self.handle_shutdown(now),
+            Input::Handshake => self.handle_handshake(now),
         }
         self.update_liveness(now);
         self.decide_all(now);
@@ -296,11 +303,14 @@ impl Node {
     }
 
     fn handle_frame(&mut self, now: Instant, link: u8, repr: &Repr) {
-        let known = self.peer.incarnation;
+        // `wire` lets through only fresh frames of the one run of the peer it accepted, so a
+        // frame of another run than the last one means the peer restarted, whichever way its
+        // incarnation went (a lost or restored statedir sends it back).
+        let known = self.peer.incarnation.map(|i| (i, self.peer.run));
+        let this = (repr.incarnation, repr.session.run);
         let stale = repr.sender != self.params.peer
             || usize::from(link) >= self.links.len()
-            || known.is_some_and(|i| repr.incarnation < i)
-            || self.peer.fenced.is_some_and(|i| repr.incarnation <= i);
+            || self.peer.fenced == Some(this);
         if stale {
             self.counters.stale_frames += 1;
             trace!("ignored frame from {} inc {} on link {link}", repr.sender, repr.incarnation);
@@ -310,12 +320,17 @@ impl Node {
             "frame on link {link}: inc {} seq {} {:?}",
             repr.incarnation, repr.seq, repr.payload
         );
-        if known.is_some_and(|i| repr.incarnation > i) {
-            log::info!(
-                "peer restarted: incarnation {} -> {}",
-                known.unwrap_or(0),
-                repr.incarnation
-            );
+        if known.is_some_and(|k| k != this) {
+            let before = known.map_or(0, |k| k.0);
+            if repr.incarnation > before {
+                log::info!("peer restarted: incarnation {before} -> {}", repr.incarnation);
+            } else {
+                log::warn!(
+                    "peer restarted with incarnation {} after {before}: its statedir was lost \
+                     or restored; resynchronised",
+                    repr.incarnation
+                );
+            }
             self.notify(Event::PeerRestarted, Detail::None);
             self.peer.left = false;
             self.peer.last = None;
@@ -328,6 +343,7 @@ impl Node {
         }
         self.links[usize::from(link)].handle_frame(now);
         self.peer.incarnation = Some(repr.incarnation);
+        self.peer.run = repr.session.run;
         self.peer.last_heard = Some(now);
         let payload = repr.payload;
         // Frames overtake each other across links. Within one incarnation a node's epoch only
@@ -362,6 +378,15 @@ impl Node {
             self.handle_release(now, payload.epoch);
         }
         self.epoch = self.epoch.max(payload.epoch);
+    }
+
+    fn handle_handshake(&mut self, now: Instant) {
+        // Bounded, so that frames replayed to make us answer cannot make us flood the links.
+        let due = self.handshake_answered.is_none_or(|t| now >= t + self.params.keepalive);
+        if due {
+            self.handshake_answered = Some(now);
+            self.tx_all = true;
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -5,6 +5,7 @@ pub mod adminstate;
 pub mod agents;
 pub mod arp;
 pub mod children;
+pub mod entropy;
 pub mod hwmon;
 pub mod ipaddr;
 pub mod logsink;

@@ -1,25 +1,26 @@
-//! Persistent state in `statedir`: an atomic file writer and the incarnation counter that
-//! makes heartbeat replay protection survive reboots. Runs once at start-up (it allocates and
-//! blocks); the poll loop never calls it. It does not decide what a warning means: the caller
+//! Persistent state in `statedir`: an atomic file writer, the incarnation counter that names
+//! each start in every frame, and the highest frame version the peer spoke. Runs at start-up
+//! (it allocates and blocks); the poll loop calls only `store_peer_version`, once. It does not decide what a warning means: the caller
 //! logs it.
 //!
 //! # The incarnation
 //!
-//! Every frame carries the sender's incarnation and the peer only accepts a strictly larger
-//! (incarnation, seq) than it has seen, so each start must use an incarnation larger than any
-//! this node used before. [`bump_incarnation`] reads the stored value and takes
-//! `max(stored + 1, wall clock in ms since the Unix epoch)`, writes it back atomically and
-//! only then returns it, so a value is never sent before it is on disk.
+//! Every frame carries the sender's incarnation, and a start must never reuse one, so that
+//! the peer can tell this start from every earlier one. [`bump_incarnation`] reads the stored
+//! value and takes `max(stored + 1, wall clock in ms since the Unix epoch)`, writes it back
+//! atomically and only then returns it, so a value is never sent before it is on disk.
 //!
 //! Why a lost or corrupt file is still safe: every value ever issued is either a wall-clock
 //! reading taken at that start or one more than the value before it, and starts are far more
 //! than a millisecond apart. So each issued value is at most the wall clock at its start plus
 //! the few starts that found the clock behind the stored value. Without the file the wall
 //! clock alone is the floor, and it has moved on since the last start: the new value is still
-//! larger. The one case this cannot cover is a lost file *and* a clock set back before the
-//! last start (a dead RTC battery with no NTP); then the peer drops our frames as stale until
-//! it restarts. That is why a missing, unreadable or corrupt file is reported as a
-//! [`Warning`] for the operator, not treated as fatal: the wall clock keeps the node usable.
+//! larger. The one case this cannot cover is a lost (or restored) file *and* a clock set back
+//! before the last start (a dead RTC battery with no NTP): the incarnation goes backwards.
+//! Since frame version 2 that costs nothing but a line in `status`: each start also draws a
+//! random run number, the peer tells runs apart by both, and a fresh frame of a run with a
+//! lower incarnation is resynchronised to (`wire::session`), never refused. So a missing,
+//! unreadable or corrupt file is a [`Warning`] for the operator, not fatal.
 //! Failing to *write* the new value is an error, since the next start could then repeat it.
 
 use std::fmt;
@@ -30,6 +31,8 @@ use std::path::{Path, PathBuf};
 
 /// Name of the incarnation file inside `statedir`.
 pub const INCARNATION_FILE: &str = "incarnation";
+/// Name of the file that records the highest frame version the peer was heard speaking.
+pub const PEER_VERSION_FILE: &str = "peer-version";
 
 /// A state file could not be written (or a directory not synced). Names the file.
 #[derive(Debug)]
@@ -99,6 +102,23 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateErr
     drop(file);
     fs::rename(&temp, &target).map_err(failed(&target, "rename"))?;
     File::open(dir).and_then(|d| d.sync_all()).map_err(failed(dir, "fsync directory"))
+}
+
+/// The highest frame layout version the peer was ever heard speaking (0: none recorded, or
+/// unreadable). Once it is the current version, legacy (v1) frames are refused: a pair that
+/// finished its upgrade cannot be talked down to the version without the pair-bound key.
+pub fn load_peer_version(statedir: &Path) -> u8 {
+    let text = fs::read_to_string(statedir.join(PEER_VERSION_FILE)).unwrap_or_default();
+    text.trim().parse().unwrap_or(0)
+}
+
+/// Records `version` as the highest the peer spoke. Called from the loop once in the life of
+/// a pair (the first time the peer is heard at a new version): a few bytes into the page
+/// cache without fsync, so it does not wait for the disk; a crash before writeback only means
+/// it is written again next time.
+pub fn store_peer_version(statedir: &Path, version: u8) -> Result<(), StateError> {
+    let path = statedir.join(PEER_VERSION_FILE);
+    fs::write(&path, format!("{version}\n")).map_err(failed(&path, "write"))
 }
 
 /// Builds the `map_err` closure that names `path` and `action`.

@@ -1,7 +1,8 @@
-//! Authentication and replay protection: the `Key` (HMAC-SHA256 under the authkey), the
-//! `Sender` that numbers and signs frames, and the `Receiver` that verifies them and keeps the
-//! per-link (incarnation, seq) state and the drop counters. No I/O and no allocation: frames
-//! are written into and read from caller buffers. Loading the key file is the config's job.
+//! Authentication and replay protection: the `Key` (HMAC-SHA256 under the pair's frame key,
+//! derived from the authkey and the pair's identity), the `Sender` that numbers and signs
+//! frames, and the `Receiver` that verifies them, runs the freshness handshake
+//! (`session::Handshake`) and keeps the drop counters. No I/O and no allocation: frames are
+//! written into and read from caller buffers. Loading the key file is the config's job.
 
 use core::fmt;
 
@@ -9,8 +10,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 use super::authentic::{Authentic, Repr};
-use super::frame::Frame;
+use super::frame::{Frame, VERSION, VERSION_LEGACY};
 use super::payload::Payload;
+use super::session::{Handshake, Session};
 use crate::limits::LINKS_MAX;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -29,6 +31,27 @@ impl Key {
         // `new_from_slice` cannot fail whatever the file holds.
         let mac = HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length");
         Key { mac }
+    }
+
+    /// The frame key of one pair (SPEC §7.2): HMAC-SHA256 under the authkey over a label, both
+    /// node names in byte order and the UDP port. Two pairs that share an authkey (a copied
+    /// configuration, an appliance image) but differ in a node name or the port sign with
+    /// different keys, so each drops the other's frames as forged before any replay window
+    /// sees them. Each name is preceded by its length, so no two pairs of names collide.
+    pub fn for_pair(authkey: &[u8], names: [&str; 2], udpport: u16) -> Key {
+        let [a, b] = names;
+        let (first, second) = if a.as_bytes() <= b.as_bytes() { (a, b) } else { (b, a) };
+        // INVARIANT: as in `new`, HMAC takes keys of any length.
+        let mut mac = HmacSha256::new_from_slice(authkey).expect("HMAC takes keys of any length");
+        mac.update(b"hapair frame key v2\0");
+        for name in [first, second] {
+            // INVARIANT: node names are short words (the configuration limits them).
+            let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+            mac.update(&len.to_be_bytes());
+            mac.update(name.as_bytes());
+        }
+        mac.update(&udpport.to_be_bytes());
+        Key::new(&mac.finalize().into_bytes())
     }
 
     /// Writes the tag over the frame's body. The body length must already be set.
@@ -61,9 +84,10 @@ impl fmt::Debug for Key {
 pub enum RxError {
     /// The bytes do not form a frame: wrong length, unknown code, index out of range.
     Malformed,
-    /// The frame's layout version is neither ours nor adjacent to it.
+    /// The frame's layout version is neither ours nor adjacent to it, or it is the legacy
+    /// version from a peer known to speak ours.
     Version,
-    /// The tag does not match: wrong key, corrupted or forged.
+    /// The tag does not match: wrong key (another pair's), corrupted or forged.
     BadTag,
     /// The frame names another link than the one it arrived on (replayed across links).
     WrongLink,
@@ -71,8 +95,14 @@ pub enum RxError {
     OwnFrame,
     /// The frame repeats or goes back in sequence on its link.
     Replay,
-    /// The frame is from an older incarnation of the peer than one already seen.
+    /// A legacy (v1) frame from an older incarnation of the peer than one already seen.
     Stale,
+    /// The peer has not yet echoed this node's current challenge: the handshake is not
+    /// complete (see `session`).
+    Unconfirmed,
+    /// The frame echoes a challenge of an earlier run of this node: sent before this node
+    /// restarted (recorded and replayed, or in flight across the restart).
+    OldRun,
 }
 
 impl fmt::Display for RxError {
@@ -85,24 +115,45 @@ impl fmt::Display for RxError {
             RxError::OwnFrame => "own frame looped back",
             RxError::Replay => "replayed or reordered frame",
             RxError::Stale => "frame from an older incarnation",
+            RxError::Unconfirmed => "frame sent before the peer heard our challenge",
+            RxError::OldRun => "frame addressed to an earlier run of this node",
         })
     }
+}
+
+/// How this node writes its next frame: the layout version its peer reads, and the session
+/// fields. `Receiver::outgoing` gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outgoing {
+    /// `VERSION`, or `VERSION_LEGACY` while the peer speaks only that.
+    pub version: u8,
+    /// The handshake fields (ignored in a legacy frame).
+    pub session: Session,
 }
 
 /// Numbers and signs outgoing frames.
 #[derive(Debug)]
 pub struct Sender {
     key: Key,
+    /// The raw authkey, for legacy frames to a peer that speaks only version 1.
+    legacy_key: Option<Key>,
     node: u8,
     incarnation: u64,
     seq_next: [u64; LINKS_MAX],
 }
 
 impl Sender {
-    /// A sender for node `node` (0 or 1) in boot `incarnation` (from `bump_incarnation`).
+    /// A sender for node `node` (0 or 1) in boot `incarnation` (from `bump_incarnation`),
+    /// signing with the pair's frame key.
     pub fn new(key: Key, node: u8, incarnation: u64) -> Sender {
         assert!(node <= 1, "node index {node} out of range");
-        Sender { key, node, incarnation, seq_next: [1; LINKS_MAX] }
+        Sender { key, legacy_key: None, node, incarnation, seq_next: [1; LINKS_MAX] }
+    }
+
+    /// Also able to write legacy (v1) frames, signed with the raw authkey `key`.
+    pub fn with_legacy(mut self, key: Key) -> Sender {
+        self.legacy_key = Some(key);
+        self
     }
 
     /// This boot's incarnation.
@@ -112,17 +163,30 @@ impl Sender {
 
     /// Writes the next frame for `link` into `buf` and returns its length. `buf` must hold
     /// `limits::FRAME_LEN_MAX` bytes and `link` be below `LINKS_MAX` (caller invariants).
-    pub fn emit(&mut self, link: u8, payload: &Payload, buf: &mut [u8]) -> usize {
+    /// A legacy frame goes out only when this sender has the legacy key; otherwise the
+    /// current version.
+    pub fn emit(&mut self, link: u8, payload: &Payload, out: &Outgoing, buf: &mut [u8]) -> usize {
         let slot = &mut self.seq_next[usize::from(link)];
         let seq = *slot;
         // INVARIANT: a u64 counted up once per frame does not wrap in any device's lifetime.
         *slot = seq.checked_add(1).expect("sequence number exhausted");
-        let repr =
-            Repr { sender: self.node, incarnation: self.incarnation, seq, link, payload: *payload };
+        let (version, key) = match &self.legacy_key {
+            Some(legacy) if out.version == VERSION_LEGACY => (VERSION_LEGACY, legacy),
+            _ => (VERSION, &self.key),
+        };
+        let repr = Repr {
+            version,
+            sender: self.node,
+            incarnation: self.incarnation,
+            seq,
+            link,
+            session: out.session,
+            payload: *payload,
+        };
         let len = repr.buffer_len();
         let mut frame = Frame::new_unchecked(&mut buf[..len]);
         repr.emit(&mut frame);
-        self.key.sign(&mut frame);
+        key.sign(&mut frame);
         len
     }
 }
@@ -132,55 +196,93 @@ impl Sender {
 pub struct LinkStats {
     /// Frames accepted on this link.
     pub frames_rx: u64,
-    /// Frames the peer sent on this link that never arrived (gaps in seq, per incarnation).
+    /// Frames the peer sent on this link that never arrived (gaps in seq, per run).
     pub frames_lost: u64,
     /// Frames dropped on this link, for any reason.
     pub frames_dropped: u64,
 }
 
-/// Receiver counters; every dropped frame bumps exactly one of the first seven.
+/// Receiver counters; every dropped frame bumps exactly one of `malformed`, `bad_version`,
+/// `auth_failures`, `wrong_link`, `own_frames`, `replays` and `unconfirmed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RxStats {
     /// Frames that did not parse.
     pub malformed: u64,
-    /// Frames of an incompatible layout version.
+    /// Frames of an incompatible layout version (or legacy ones once the peer spoke ours).
     pub bad_version: u64,
-    /// Frames whose tag did not match.
+    /// Frames whose tag did not match (forged, corrupted, or of another pair).
     pub auth_failures: u64,
     /// Authentic frames that named another link than the one they arrived on.
     pub wrong_link: u64,
     /// Our own frames, looped back.
     pub own_frames: u64,
-    /// Authentic frames that repeated or went back in (incarnation, seq).
+    /// Authentic frames that repeated or went back in sequence, or were addressed to an
+    /// earlier run of this node (sent before it restarted).
     pub replays: u64,
-    /// Of `replays`, those from an older incarnation.
+    /// Of `replays`, legacy frames from an older incarnation.
     pub stale_incarnation: u64,
-    /// Times the peer's incarnation went up (it restarted).
+    /// Of `replays`, frames addressed to an earlier run of this node.
+    pub old_run: u64,
+    /// Authentic frames sent before the peer heard this node's current challenge (the
+    /// handshake after either node starts, one frame or two per link).
+    pub unconfirmed: u64,
+    /// Times a new run of the peer was accepted in place of another (it restarted).
     pub peer_restarts: u64,
+    /// Of `peer_restarts`, those whose incarnation did not go up (its statedir was lost or
+    /// restored): resynchronised, never refused.
+    pub incarnation_resyncs: u64,
     /// Per-link counters, by link index.
     pub links: [LinkStats; LINKS_MAX],
 }
 
-/// Verifies incoming frames from the peer and enforces strictly increasing (incarnation, seq)
-/// per link. Call `accept` with each datagram or deframed serial record and the index of the
-/// link it arrived on; only `Ok` frames may reach the core.
+/// The replay window of a legacy (v1) peer, which has no session: strictly increasing
+/// (incarnation, seq) per link, as version 1 did.
+#[derive(Clone, Copy, Debug, Default)]
+struct LegacyWindow {
+    incarnation: Option<u64>,
+    seq_last: [Option<u64>; LINKS_MAX],
+}
+
+/// Verifies incoming frames from the peer, runs the freshness handshake and enforces the
+/// per-link sequence windows. Call `accept` with each datagram or deframed serial record and
+/// the index of the link it arrived on; only `Ok` frames may reach the core. `outgoing` says
+/// how to write this node's next frame.
 #[derive(Debug)]
 pub struct Receiver {
     key: Key,
+    /// The raw authkey, while a peer that speaks only version 1 is still admitted.
+    legacy_key: Option<Key>,
     me: u8,
     peer: u8,
-    /// Highest peer incarnation seen; the per-link seqs below belong to it.
-    incarnation: Option<u64>,
-    seq_last: [Option<u64>; LINKS_MAX],
+    handshake: Handshake,
+    legacy: LegacyWindow,
+    /// The layout version of the peer's last authentic frame (0: none yet).
+    peer_version: u8,
     stats: RxStats,
 }
 
 impl Receiver {
-    /// A receiver for node `me` that accepts frames from node `peer` (0 and 1, different).
-    pub fn new(key: Key, me: u8, peer: u8) -> Receiver {
+    /// A receiver for node `me` that accepts frames from node `peer` (0 and 1, different),
+    /// for a daemon run `run` with first challenge `challenge` (both random).
+    pub fn new(key: Key, me: u8, peer: u8, run: u32, challenge: u32) -> Receiver {
         assert!(me <= 1 && peer <= 1 && me != peer, "bad node indices {me}, {peer}");
-        let stats = RxStats::default();
-        Receiver { key, me, peer, incarnation: None, seq_last: [None; LINKS_MAX], stats }
+        Receiver {
+            key,
+            legacy_key: None,
+            me,
+            peer,
+            handshake: Handshake::new(run, challenge),
+            legacy: LegacyWindow::default(),
+            peer_version: 0,
+            stats: RxStats::default(),
+        }
+    }
+
+    /// Also admits legacy (v1) frames signed with the raw authkey `key`: for the upgrade of a
+    /// pair one node at a time, until the peer is known to speak the current version.
+    pub fn with_legacy(mut self, key: Key) -> Receiver {
+        self.legacy_key = Some(key);
+        self
     }
 
     /// The counters.
@@ -188,39 +290,94 @@ impl Receiver {
         &self.stats
     }
 
+    /// The layout version of the peer's last authentic frame (0: none yet).
+    pub fn peer_version(&self) -> u8 {
+        self.peer_version
+    }
+
+    /// True while the peer says this node's incarnation went backwards (a lost or restored
+    /// statedir) and it resynchronised.
+    pub fn own_incarnation_went_back(&self) -> bool {
+        self.handshake.own_incarnation_went_back()
+    }
+
+    /// How this node writes its next frame: legacy while the peer speaks only version 1.
+    pub fn outgoing(&self) -> Outgoing {
+        let legacy = self.legacy_key.is_some() && self.peer_version == VERSION_LEGACY;
+        let version = if legacy { VERSION_LEGACY } else { VERSION };
+        Outgoing { version, session: self.handshake.outgoing() }
+    }
+
     /// Checks one frame that arrived on `link` (below `LINKS_MAX`, a caller invariant).
     pub fn accept(&mut self, link: u8, bytes: &[u8]) -> Result<Authentic, RxError> {
         let result = self.check(link, bytes);
+        self.count(link, result.as_ref().err().copied());
+        result
+    }
+
+    /// What `accept` does after the tag checked, for the deterministic simulator, which
+    /// delivers decoded frames to skip the cryptography of millions of schedules.
+    #[cfg(feature = "sim")]
+    pub fn accept_for_simulation(&mut self, repr: Repr) -> Result<Authentic, RxError> {
+        let result = self.admit(repr.link, repr);
+        self.count(repr.link, result.as_ref().err().copied());
+        result
+    }
+
+    /// Test only: take every frame as fresh (see `Handshake::sim_skip_freshness`).
+    #[cfg(feature = "sim")]
+    pub fn sim_skip_freshness(&mut self) {
+        self.handshake.sim_skip_freshness = true;
+    }
+
+    fn count(&mut self, link: u8, error: Option<RxError>) {
         let stats = &mut self.stats;
         let link_stats = &mut stats.links[usize::from(link)];
-        match result {
-            Ok(_) => link_stats.frames_rx += 1,
-            Err(error) => {
-                link_stats.frames_dropped += 1;
-                let counter = match error {
-                    RxError::Malformed => &mut stats.malformed,
-                    RxError::Version => &mut stats.bad_version,
-                    RxError::BadTag => &mut stats.auth_failures,
-                    RxError::WrongLink => &mut stats.wrong_link,
-                    RxError::OwnFrame => &mut stats.own_frames,
-                    RxError::Replay => &mut stats.replays,
-                    RxError::Stale => {
-                        stats.stale_incarnation += 1;
-                        &mut stats.replays
-                    }
-                };
-                *counter += 1;
+        let Some(error) = error else {
+            link_stats.frames_rx += 1;
+            return;
+        };
+        link_stats.frames_dropped += 1;
+        let counter = match error {
+            RxError::Malformed => &mut stats.malformed,
+            RxError::Version => &mut stats.bad_version,
+            RxError::BadTag => &mut stats.auth_failures,
+            RxError::WrongLink => &mut stats.wrong_link,
+            RxError::OwnFrame => &mut stats.own_frames,
+            RxError::Replay => &mut stats.replays,
+            RxError::Stale => {
+                stats.stale_incarnation += 1;
+                &mut stats.replays
             }
-        }
-        result
+            RxError::OldRun => {
+                stats.old_run += 1;
+                &mut stats.replays
+            }
+            RxError::Unconfirmed => &mut stats.unconfirmed,
+        };
+        *counter += 1;
     }
 
     fn check(&mut self, link: u8, bytes: &[u8]) -> Result<Authentic, RxError> {
         let frame = Frame::new_checked(bytes)?;
-        if !self.key.verify(&frame) {
+        let key = if frame.version() == VERSION_LEGACY {
+            self.legacy_key.as_ref().ok_or(RxError::Version)?
+        } else {
+            &self.key
+        };
+        if !key.verify(&frame) {
             return Err(RxError::BadTag);
         }
+        if frame.version() >= VERSION {
+            // The peer speaks the current version: a legacy frame from now on is a downgrade.
+            self.legacy_key = None;
+        }
         let repr = Repr::parse(&frame)?;
+        self.admit(link, repr)
+    }
+
+    /// Everything after the tag: link, sender, then the handshake (or the legacy window).
+    fn admit(&mut self, link: u8, repr: Repr) -> Result<Authentic, RxError> {
         if repr.link != link {
             return Err(RxError::WrongLink);
         }
@@ -228,13 +385,26 @@ impl Receiver {
             return Err(RxError::OwnFrame);
         }
         debug_assert_eq!(repr.sender, self.peer, "parse admits only node 0 and 1");
-        self.advance(link, repr.incarnation, repr.seq)?;
+        if repr.version == VERSION_LEGACY {
+            if self.legacy_key.is_none() {
+                return Err(RxError::Version);
+            }
+            self.advance_legacy(link, repr.incarnation, repr.seq)?;
+        } else {
+            let admitted = self.handshake.admit(link, repr.incarnation, repr.seq, &repr.session)?;
+            let stats = &mut self.stats;
+            stats.links[usize::from(link)].frames_lost += admitted.lost;
+            stats.peer_restarts += u64::from(admitted.restarted);
+            stats.incarnation_resyncs += u64::from(admitted.resynced);
+        }
+        self.peer_version = repr.version;
         Ok(Authentic::new(repr))
     }
 
-    /// Moves the replay window of `link` to (incarnation, seq), or refuses to go back.
-    fn advance(&mut self, link: u8, incarnation: u64, seq: u64) -> Result<(), RxError> {
-        match self.incarnation {
+    /// Moves the legacy window of `link` to (incarnation, seq), or refuses to go back.
+    fn advance_legacy(&mut self, link: u8, incarnation: u64, seq: u64) -> Result<(), RxError> {
+        let window = &mut self.legacy;
+        match window.incarnation {
             Some(current) if incarnation < current => return Err(RxError::Stale),
             Some(current) if incarnation == current => {}
             previous => {
@@ -242,11 +412,11 @@ impl Receiver {
                     self.stats.peer_restarts += 1;
                 }
                 // A new boot numbers every link afresh.
-                self.incarnation = Some(incarnation);
-                self.seq_last = [None; LINKS_MAX];
+                window.incarnation = Some(incarnation);
+                window.seq_last = [None; LINKS_MAX];
             }
         }
-        let slot = &mut self.seq_last[usize::from(link)];
+        let slot = &mut window.seq_last[usize::from(link)];
         if let Some(last) = *slot {
             if seq <= last {
                 return Err(RxError::Replay);
@@ -276,6 +446,19 @@ mod tests {
         }
     }
 
+    /// Node 0's sender and node 1's receiver, with the handshake done (node 0 echoes node 1's
+    /// first challenge).
+    fn pair(key: &Key) -> (Sender, Outgoing, Receiver) {
+        let tx = Sender::new(key.clone(), 0, 5);
+        let rx = Receiver::new(key.clone(), 1, 0, 77, 1234);
+        let out = Outgoing { version: VERSION, session: Session { echo: 1234, ..session(9) } };
+        (tx, out, rx)
+    }
+
+    fn session(run: u32) -> Session {
+        Session { run, challenge: 4321, echo: 0, flags: 0 }
+    }
+
     #[test]
     fn key_debug_hides_secret() {
         let text = format!("{:?}", Key::new(b"hunter2"));
@@ -286,11 +469,10 @@ mod tests {
     #[test]
     fn lost_frames_are_counted_from_gaps() {
         let key = Key::new(b"k");
-        let mut tx = Sender::new(key.clone(), 0, 5);
-        let mut rx = Receiver::new(key, 1, 0);
+        let (mut tx, out, mut rx) = pair(&key);
         let mut buf = [0u8; 128];
         for i in 0..10 {
-            let len = tx.emit(2, &payload(), &mut buf);
+            let len = tx.emit(2, &payload(), &out, &mut buf);
             if i % 3 == 0 {
                 assert!(rx.accept(2, &buf[..len]).is_ok());
             }
@@ -300,6 +482,81 @@ mod tests {
             rx.stats().links[2],
             LinkStats { frames_rx: 4, frames_lost: 6, frames_dropped: 0 }
         );
+    }
+
+    #[test]
+    fn another_pair_with_the_same_authkey_fails_the_tag() {
+        let ours = Key::for_pair(b"shared", ["alpha", "beta"], 694);
+        let theirs = Key::for_pair(b"shared", ["gamma", "delta"], 694);
+        let other_port = Key::for_pair(b"shared", ["beta", "alpha"], 695);
+        let (_, out, mut rx) = pair(&ours);
+        let mut buf = [0u8; 128];
+        for key in [theirs, other_port] {
+            let mut tx = Sender::new(key, 0, 5);
+            let len = tx.emit(0, &payload(), &out, &mut buf);
+            assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::BadTag));
+        }
+        assert_eq!(rx.stats().auth_failures, 2);
+        // The names' order in the file does not matter; both nodes derive the same key.
+        let mut tx = Sender::new(Key::for_pair(b"shared", ["beta", "alpha"], 694), 0, 5);
+        let len = tx.emit(0, &payload(), &out, &mut buf);
+        assert!(rx.accept(0, &buf[..len]).is_ok());
+    }
+
+    #[test]
+    fn names_are_length_prefixed() {
+        let mut buf = [0u8; 128];
+        let a = Key::for_pair(b"k", ["ab", "c"], 1);
+        let b = Key::for_pair(b"k", ["a", "bc"], 1);
+        let (_, out, mut rx) = pair(&a);
+        let len = Sender::new(b, 0, 5).emit(0, &payload(), &out, &mut buf);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::BadTag));
+    }
+
+    #[test]
+    fn unconfirmed_and_old_run_frames_are_dropped_and_counted() {
+        let key = Key::new(b"k");
+        let (mut tx, out, mut rx) = pair(&key);
+        let mut buf = [0u8; 128];
+        let before = Outgoing { session: session(9), ..out };
+        let len = tx.emit(0, &payload(), &before, &mut buf);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Unconfirmed));
+        let earlier = Outgoing { session: Session { echo: 999, ..session(9) }, ..out };
+        let len = tx.emit(0, &payload(), &earlier, &mut buf);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::OldRun));
+        let len = tx.emit(0, &payload(), &out, &mut buf);
+        assert!(rx.accept(0, &buf[..len]).is_ok());
+        let stats = rx.stats();
+        assert_eq!((stats.unconfirmed, stats.replays, stats.old_run), (1, 1, 1));
+        // The receiver learnt the peer's challenge to echo.
+        assert_eq!(rx.outgoing().session.echo, 4321);
+    }
+
+    #[test]
+    fn legacy_frames_only_with_the_legacy_key_and_until_the_peer_speaks_v2() {
+        let legacy = Key::new(b"authkey");
+        let pair_key = Key::for_pair(b"authkey", ["a", "b"], 694);
+        let mut buf = [0u8; 128];
+        let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+        let mut old = Sender::new(pair_key.clone(), 0, 5).with_legacy(legacy.clone());
+        // Without the legacy key a v1 frame is an incompatible version.
+        let mut strict = Receiver::new(pair_key.clone(), 1, 0, 7, 1234);
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert_eq!(len, crate::wire::FRAME_LEN_V1);
+        assert_eq!(strict.accept(0, &buf[..len]).err(), Some(RxError::Version));
+        // With it, accepted, and this node answers in v1.
+        let mut rx = Receiver::new(pair_key.clone(), 1, 0, 7, 1234).with_legacy(legacy.clone());
+        assert_eq!(rx.outgoing().version, VERSION);
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert!(rx.accept(0, &buf[..len]).is_ok());
+        assert_eq!(rx.outgoing().version, VERSION_LEGACY);
+        // Once a v2 frame authenticates, v1 is refused: no downgrade.
+        let (_, out, _) = pair(&pair_key);
+        let len = old.emit(0, &payload(), &out, &mut buf);
+        assert!(rx.accept(0, &buf[..len]).is_ok());
+        assert_eq!(rx.outgoing().version, VERSION);
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
     }
 
     #[test]

@@ -4,10 +4,14 @@
 //! directly to skip the cryptography when it runs millions of schedules.
 
 use super::payload::Payload;
+use super::session::Session;
 
 /// The fields of a frame that the receiver acts on, after decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Repr {
+    /// The layout version: `VERSION`, or `VERSION_LEGACY` to or from a peer that speaks
+    /// only that (a frame of a newer version parses with its own number).
+    pub version: u8,
     /// The sender's index in the configuration's `node` lines (0 or 1).
     pub sender: u8,
     /// The sender's boot counter (persisted in its statedir).
@@ -16,6 +20,8 @@ pub struct Repr {
     pub seq: u64,
     /// The sender's index of the link the frame was sent on.
     pub link: u8,
+    /// The freshness handshake (all zero in a v1 frame): see `wire::session`.
+    pub session: Session,
     /// What the sender says about itself.
     pub payload: Payload,
 }

@@ -6,16 +6,21 @@
 use super::auth::RxError;
 use super::authentic::Repr;
 use super::payload::{GroupState, Health, Intent, Kind, Payload};
+use super::session::Session;
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
 
 /// The layout version this code emits.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
+/// The older version this code still reads and, to a peer that speaks only it, writes.
+pub const VERSION_LEGACY: u8 = 1;
 /// Length of the HMAC-SHA256 tag that ends every frame.
 pub const TAG_LEN: usize = 32;
 /// Length of a version 1 frame, tag included.
 pub const FRAME_LEN_V1: usize = field::BODY_END_V1 + TAG_LEN;
+/// Length of a version 2 frame, tag included.
+pub const FRAME_LEN_V2: usize = field::BODY_END_V2 + TAG_LEN;
 
-const _: () = assert!(FRAME_LEN_V1 <= FRAME_LEN_MAX);
+const _: () = assert!(FRAME_LEN_V1 <= FRAME_LEN_MAX && FRAME_LEN_V2 <= FRAME_LEN_MAX);
 
 /// Byte offsets of the fields (see the table in the module docs).
 pub mod field {
@@ -52,6 +57,21 @@ pub mod field {
     pub const CONFIG_DIGEST: Field = 34..42;
     /// End of the version 1 body: where a v1 tag starts.
     pub const BODY_END_V1: usize = 42;
+    /// The sender's run: random, drawn at its start, never changes while it runs (v2).
+    pub const RUN: Field = 42..46;
+    /// The sender's current challenge, for the receiver to echo (v2).
+    pub const CHALLENGE: Field = 46..50;
+    /// The receiver's challenge as the sender last heard it, 0 for none (v2).
+    pub const ECHO: Field = 50..54;
+    /// Session flags (v2), see `wire::session`.
+    pub const SESSION_FLAGS: usize = 54;
+    /// End of the version 2 body: where a v2 tag starts.
+    pub const BODY_END_V2: usize = 55;
+}
+
+/// Where the tag starts in a frame of `version`, for the versions this code knows.
+pub const fn body_end(version: u8) -> usize {
+    if version <= VERSION_LEGACY { field::BODY_END_V1 } else { field::BODY_END_V2 }
 }
 
 /// True when a receiver of version `own` accepts frames of version `theirs`: the same or an
@@ -92,9 +112,9 @@ impl<T: AsRef<[u8]>> Frame<T> {
         }
         let body_len = usize::from(data[field::BODY_LEN]);
         let body_ok = if version > VERSION {
-            body_len >= field::BODY_END_V1
+            body_len >= field::BODY_END_V2
         } else {
-            body_len == field::BODY_END_V1
+            body_len == body_end(version)
         };
         if !body_ok || body_len + TAG_LEN != data.len() {
             return Err(RxError::Malformed);
@@ -177,6 +197,19 @@ impl<T: AsRef<[u8]>> Frame<T> {
         self.array(field::CONFIG_DIGEST)
     }
 
+    /// The session fields (v2 and later; all zero in a v1 frame).
+    pub fn session(&self) -> Session {
+        if self.version() <= VERSION_LEGACY {
+            return Session::NONE;
+        }
+        Session {
+            run: u32::from_be_bytes(self.array(field::RUN)),
+            challenge: u32::from_be_bytes(self.array(field::CHALLENGE)),
+            echo: u32::from_be_bytes(self.array(field::ECHO)),
+            flags: self.buffer.as_ref()[field::SESSION_FLAGS],
+        }
+    }
+
     /// Everything the tag covers.
     pub fn body(&self) -> &[u8] {
         &self.buffer.as_ref()[..self.body_len()]
@@ -240,6 +273,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         data[field::CONFIG_DIGEST].copy_from_slice(&payload.config_digest);
     }
 
+    /// Writes the session fields (v2 and later only).
+    pub fn set_session(&mut self, session: &Session) {
+        let data = self.buffer.as_mut();
+        data[field::RUN].copy_from_slice(&session.run.to_be_bytes());
+        data[field::CHALLENGE].copy_from_slice(&session.challenge.to_be_bytes());
+        data[field::ECHO].copy_from_slice(&session.echo.to_be_bytes());
+        data[field::SESSION_FLAGS] = session.flags;
+    }
+
     /// The body and the tag, split, for signing in place.
     pub fn body_and_tag_mut(&mut self) -> (&[u8], &mut [u8]) {
         let start = self.body_len();
@@ -267,24 +309,38 @@ impl Repr {
             watchdog_timeout_ms: frame.watchdog_timeout_ms(),
             config_digest: frame.config_digest(),
         };
-        Ok(Repr { sender, incarnation: frame.incarnation(), seq: frame.seq(), link, payload })
+        Ok(Repr {
+            version: frame.version(),
+            sender,
+            incarnation: frame.incarnation(),
+            seq: frame.seq(),
+            link,
+            session: frame.session(),
+            payload,
+        })
     }
 
-    /// Length of the frame `emit` writes, tag included.
+    /// Length of the frame `emit` writes, tag included: by `self.version`, which must be
+    /// `VERSION` or `VERSION_LEGACY` (a newer version's frame is read, never written).
     pub const fn buffer_len(&self) -> usize {
-        FRAME_LEN_V1
+        body_end(self.version) + TAG_LEN
     }
 
     /// Writes every field before the tag (version, body length and the fields of `self`) into
     /// a buffer of at least `buffer_len()` bytes. The tag is left for `Key::sign`.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut Frame<T>) {
-        frame.set_version(VERSION);
-        frame.set_body_len(field::BODY_END_V1 as u8);
+        let legacy = self.version <= VERSION_LEGACY;
+        frame.set_version(if legacy { VERSION_LEGACY } else { VERSION });
+        // INVARIANT: both body ends are below 128, so they fit the u8.
+        frame.set_body_len(body_end(self.version) as u8);
         frame.set_sender(self.sender);
         frame.set_link(self.link);
         frame.set_incarnation(self.incarnation);
         frame.set_seq(self.seq);
         frame.set_payload(&self.payload);
+        if !legacy {
+            frame.set_session(&self.session);
+        }
     }
 }
 
@@ -348,10 +404,12 @@ mod tests {
 
     fn repr() -> Repr {
         Repr {
+            version: 1,
             sender: 1,
             incarnation: 258,
             seq: 7,
             link: 3,
+            session: Session::NONE,
             payload: Payload {
                 kind: Kind::Release,
                 state: GroupState::Active,
@@ -365,10 +423,39 @@ mod tests {
         }
     }
 
+    /// The same frame in version 2: the v1 fields, then run 0x0a0b0c0d, challenge 0x11223344,
+    /// echo 0x55667788 and the session flags 1.
+    const BYTES_V2: [u8; FRAME_LEN_V2] = {
+        let mut b = [0u8; FRAME_LEN_V2];
+        let mut i = 0;
+        while i < field::BODY_END_V1 {
+            b[i] = BYTES[i];
+            i += 1;
+        }
+        b[0] = 2;
+        b[1] = 55;
+        let tail: [u8; 13] =
+            [0x0a, 0x0b, 0x0c, 0x0d, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 1];
+        let mut k = 0;
+        while k < tail.len() {
+            b[field::BODY_END_V1 + k] = tail[k];
+            k += 1;
+        }
+        b
+    };
+
+    fn repr_v2() -> Repr {
+        let session =
+            Session { run: 0x0a0b_0c0d, challenge: 0x1122_3344, echo: 0x5566_7788, flags: 1 };
+        Repr { version: 2, session, ..repr() }
+    }
+
     #[test]
     fn parse_byte_literal() {
         let frame = Frame::new_checked(&BYTES[..]).unwrap();
         assert_eq!(Repr::parse(&frame), Ok(repr()));
+        let frame = Frame::new_checked(&BYTES_V2[..]).unwrap();
+        assert_eq!(Repr::parse(&frame), Ok(repr_v2()));
     }
 
     #[test]
@@ -377,6 +464,10 @@ mod tests {
         repr().emit(&mut Frame::new_unchecked(&mut buf[..]));
         assert_eq!(buf, BYTES);
         assert_eq!(repr().buffer_len(), 74);
+        let mut buf = [0u8; FRAME_LEN_V2];
+        repr_v2().emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, BYTES_V2);
+        assert_eq!(repr_v2().buffer_len(), 87);
     }
 
     #[test]
@@ -403,18 +494,23 @@ mod tests {
     #[test]
     fn lengths_are_checked() {
         assert_eq!(Frame::new_checked(&BYTES[..73]).err(), Some(RxError::Malformed));
-        let mut long = [0u8; FRAME_LEN_V1 + 1];
-        long[..FRAME_LEN_V1].copy_from_slice(&BYTES);
+        assert_eq!(Frame::new_checked(&BYTES_V2[..86]).err(), Some(RxError::Malformed));
+        let mut long = [0u8; FRAME_LEN_V2 + 1];
+        long[..FRAME_LEN_V2].copy_from_slice(&BYTES_V2);
         assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
         // A newer version may carry one extra byte before the tag.
-        long[0] = 2;
-        long[1] = 43;
+        long[0] = 3;
+        long[1] = 56;
         assert!(Frame::new_checked(&long[..]).is_ok());
         // But not a shorter body than ours.
-        let mut short = BYTES;
-        short[0] = 2;
-        short[1] = 41;
-        assert_eq!(Frame::new_checked(&short[..73]).err(), Some(RxError::Malformed));
+        let mut short = BYTES_V2;
+        short[0] = 3;
+        short[1] = 54;
+        assert_eq!(Frame::new_checked(&short[..86]).err(), Some(RxError::Malformed));
+        // A v1 body length in a v2 frame, and the other way round, are malformed.
+        let mut mixed = BYTES;
+        mixed[0] = 2;
+        assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
         assert_eq!(Frame::new_checked(&[][..]).err(), Some(RxError::Malformed));
     }
 }

@@ -61,8 +61,10 @@ pub mod frame;
 pub mod fuzz;
 pub mod payload;
 pub mod serial;
+pub mod session;
 
-pub use auth::{Key, LinkStats, Receiver, RxError, RxStats, Sender};
+pub use auth::{Key, LinkStats, Outgoing, Receiver, RxError, RxStats, Sender};
 pub use authentic::{Authentic, Repr};
-pub use frame::{FRAME_LEN_V1, Frame, TAG_LEN, VERSION};
+pub use frame::{FRAME_LEN_V1, FRAME_LEN_V2, Frame, TAG_LEN, VERSION, VERSION_LEGACY};
 pub use payload::{GroupState, Health, Intent, Kind, Payload};
+pub use session::Session;

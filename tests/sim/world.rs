@@ -14,7 +14,16 @@ use hapair::core::{
     Action, Admin, Event, FenceMode, Input, LinkParams, LinkSel, Node, Outcome, Output, Params,
     Reason, RestartLimit, Role,
 };
-use hapair::wire::{Authentic, Health, Payload, Repr};
+use hapair::wire::{
+    Health, Key, Outgoing, Payload, Receiver, Repr, RxError, Sender, Session, VERSION,
+};
+
+/// The pair's authkey in the simulated world, and the node names its frame key binds.
+const SECRET: &[u8] = b"the simulated pair's authkey";
+const NAMES: [&str; 2] = ["alpha", "beta"];
+const UDPPORT: u16 = 694;
+/// How many of each node's sent frames the recorder keeps for replays.
+const RECORDED_MAX: usize = 400;
 
 /// splitmix64: tiny, fast and good enough to drive schedules.
 #[derive(Clone, Debug)]
@@ -71,6 +80,14 @@ pub struct Config {
     pub skip_fence: bool,
     /// How long a start-up probe takes (`None`: like any action).
     pub probe_ms: Option<u64>,
+    /// The adversary of SPEC §7.2 acts: it replays recorded frames, another pair with the
+    /// same authkey talks on the LAN, and statedirs are lost or restored at reboots.
+    pub adversary: bool,
+    /// Test-only knob: the other pair signs with this pair's frame key (a key not bound to
+    /// the pair's identity, as before frame version 2).
+    pub foreign_same_key: bool,
+    /// Test-only knob: receivers take every frame as fresh (no freshness handshake).
+    pub skip_freshness: bool,
 }
 
 impl Config {
@@ -94,6 +111,9 @@ impl Config {
             skip_fence: false,
             // Instant probes keep the scenario timelines about the failover decisions.
             probe_ms: Some(0),
+            adversary: false,
+            foreign_same_key: false,
+            skip_freshness: false,
         }
     }
 
@@ -127,6 +147,9 @@ impl Config {
             second_boot: Duration::from_millis(rng.range(0, 15_000)),
             skip_fence: false,
             probe_ms: None,
+            adversary: true,
+            foreign_same_key: false,
+            skip_freshness: false,
         }
     }
 
@@ -220,6 +243,22 @@ pub enum Happening {
     StopFails(usize),
     /// Make fences fail (`true`) or succeed.
     FencesFail(bool),
+    /// The adversary plays back up to `count` frames it recorded of the other node's at node
+    /// `to`, in order and at their original pace, each on the link it was recorded on: from
+    /// the oldest it kept, or from a random one.
+    Replay {
+        to: usize,
+        count: usize,
+        oldest: bool,
+    },
+    /// Another pair with the same authkey (nodes gamma and delta) talks on the LAN for two
+    /// seconds: its node with `to`'s peer's index claims the group, as strongly as it can.
+    Foreign {
+        to: usize,
+    },
+    /// The node's statedir is lost (a tmpfs, a machine without RTC): at its next start its
+    /// incarnation goes back below every one it used.
+    LoseStatedir(usize),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -228,6 +267,13 @@ enum Ev {
         to: usize,
         link: usize,
         repr: Repr,
+    },
+    /// A frame of the other pair, as bytes: it goes through the real tag check.
+    DeliverBytes {
+        to: usize,
+        link: usize,
+        bytes: [u8; 128],
+        len: usize,
     },
     ActionDone {
         node: usize,
@@ -314,8 +360,16 @@ pub struct SimNode {
     /// When the hardware watchdog resets this node (not petted since then minus its timeout).
     pub watchdog_fires: Option<Instant>,
     pub tx_seq: u64,
-    /// The receiver-side replay filter (what `wire` does): last (incarnation, seq) per link.
-    pub rx_last: [(u64, u64); 3],
+    /// The incarnation in this node's frames (the statedir's counter; `incarnation` above
+    /// counts boots for the world's own bookkeeping).
+    pub wire_inc: u64,
+    /// The node's `wire::Receiver` (replay windows and the freshness handshake), new at
+    /// every daemon start, as in the real daemon.
+    pub rx: Option<Receiver>,
+    /// The statedir is lost before the next start.
+    pub statedir_lost: bool,
+    /// Frames this node sent, as the adversary recorded them (when, link, frame).
+    pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
     deferred: Vec<Deferred>,
     pub starts_fail: bool,
@@ -354,6 +408,12 @@ pub struct Coverage {
     pub s2_excused: u64,
     /// Groups found running at a daemon start and kept whole (`active`, reason `Adopted`).
     pub adoptions: u64,
+    /// Replayed or recorded frames the receivers dropped (`Replay`, `OldRun`).
+    pub replays_dropped: u64,
+    /// Frames of the other pair the receivers dropped at the tag.
+    pub foreign_dropped: u64,
+    /// Runs of a peer accepted although their incarnation did not go up (lost statedir).
+    pub resyncs: u64,
 }
 
 impl Coverage {
@@ -365,6 +425,9 @@ impl Coverage {
         self.l1_checked += o.l1_checked;
         self.s2_excused += o.s2_excused;
         self.adoptions += o.adoptions;
+        self.replays_dropped += o.replays_dropped;
+        self.foreign_dropped += o.foreign_dropped;
+        self.resyncs += o.resyncs;
     }
 }
 
@@ -424,7 +487,10 @@ impl World {
             petting: true,
             watchdog_fires: None,
             tx_seq: 0,
-            rx_last: [(0, 0); 3],
+            wire_inc: 1000,
+            rx: None,
+            statedir_lost: false,
+            sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
             stop_fails: false,
@@ -513,6 +579,9 @@ impl World {
     fn handle_event(&mut self, ev: Ev) -> Result<(), String> {
         match ev {
             Ev::Deliver { to, link, repr } => self.deliver(to, link, repr),
+            Ev::DeliverBytes { to, link, bytes, len } => {
+                self.deliver_bytes(to, link, &bytes[..len])
+            }
             Ev::ActionDone { node, inc, index, action } => {
                 if self.nodes[node].incarnation != inc || self.nodes[node].core.is_none() {
                     return Ok(());
@@ -552,18 +621,48 @@ impl World {
         }
     }
 
+    /// Hands a frame to node `to`'s real receiver (after the tag, which the simulator
+    /// skips for its own pair's frames), and what passes to its core.
     fn deliver(&mut self, to: usize, link: usize, repr: Repr) -> Result<(), String> {
         let n = &mut self.nodes[to];
         if n.power != Power::Up || n.core.is_none() {
             return Ok(());
         }
-        let key = (repr.incarnation, repr.seq);
-        if key <= n.rx_last[link] {
-            return Ok(()); // what `wire` drops as a replay or an older frame
+        let Some(rx) = n.rx.as_mut() else { return Ok(()) };
+        let before = (rx.outgoing(), rx.stats().incarnation_resyncs);
+        let result = rx.accept_for_simulation(repr);
+        let changed = rx.outgoing() != before.0;
+        self.coverage.resyncs += rx.stats().incarnation_resyncs - before.1;
+        if matches!(result, Err(RxError::Replay | RxError::OldRun)) {
+            self.coverage.replays_dropped += 1;
         }
-        n.rx_last[link] = key;
-        let frame = Authentic::for_simulation(repr);
-        tr!(self, "node {to}: rx link {} {:?}", LINK_NAMES[link], short(&repr.payload));
+        match result {
+            Ok(frame) => {
+                tr!(self, "node {to}: rx link {} {:?}", LINK_NAMES[link], short(&repr.payload));
+                self.input(to, Input::Frame { link: link as u8, frame: &frame })?;
+            }
+            Err(e) => tr!(self, "node {to}: dropped on link {}: {e}", LINK_NAMES[link]),
+        }
+        // As the event loop does: a new challenge to echo (or of ours) goes out at once.
+        if changed { self.input(to, Input::Handshake) } else { Ok(()) }
+    }
+
+    /// Hands bytes to node `to`'s real receiver, tag check included.
+    fn deliver_bytes(&mut self, to: usize, link: usize, bytes: &[u8]) -> Result<(), String> {
+        let n = &mut self.nodes[to];
+        if n.power != Power::Up || n.core.is_none() {
+            return Ok(());
+        }
+        let Some(rx) = n.rx.as_mut() else { return Ok(()) };
+        let frame = match rx.accept(link as u8, bytes) {
+            Ok(frame) => frame,
+            Err(e) => {
+                self.coverage.foreign_dropped += u64::from(e == RxError::BadTag);
+                tr!(self, "node {to}: other pair's frame dropped: {e}");
+                return Ok(());
+            }
+        };
+        tr!(self, "node {to}: ACCEPTED a frame of the other pair {:?}", frame.repr().payload);
         self.input(to, Input::Frame { link: link as u8, frame: &frame })
     }
 
@@ -715,6 +814,79 @@ impl World {
                 self.fences_fail = fail;
                 Ok(())
             }
+            Happening::Replay { to, count, oldest } => {
+                self.replay(to, count, oldest);
+                Ok(())
+            }
+            Happening::Foreign { to } => {
+                self.foreign(to);
+                Ok(())
+            }
+            Happening::LoseStatedir(n) => {
+                self.nodes[n].statedir_lost = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// Schedules recorded frames of `1 - to` for delivery at `to`, as they were sent.
+    fn replay(&mut self, to: usize, count: usize, oldest: bool) {
+        let recorded = self.nodes[1 - to].sent.len();
+        if recorded == 0 {
+            return;
+        }
+        let start = if oldest { 0 } else { self.rng.range(0, recorded as u64 - 1) as usize };
+        let first = self.nodes[1 - to].sent[start].0;
+        for i in 0..count.min(recorded - start) {
+            let (sent_at, link, repr) = self.nodes[1 - to].sent[start + i];
+            let at = self.now + sent_at.saturating_since(first);
+            self.schedule(at, Ev::Deliver { to, link, repr });
+        }
+    }
+
+    /// Frames of another pair that shares the authkey, signed with its own frame key (or,
+    /// with the `foreign_same_key` knob, with ours), for two seconds on the LAN. Its node
+    /// claims the group with a high epoch and echoes `to`'s current challenge: as much as a
+    /// node of another pair could learn by listening.
+    fn foreign(&mut self, to: usize) {
+        let key = if self.cfg.foreign_same_key {
+            Key::for_pair(SECRET, NAMES, UDPPORT)
+        } else {
+            Key::for_pair(SECRET, ["gamma", "delta"], UDPPORT)
+        };
+        let peer = (1 - to) as u8;
+        let mut sender = Sender::new(key, peer, 1 << 50);
+        let epoch = self.nodes.iter().filter_map(|n| n.core.as_ref()).map(|c| c.epoch()).max();
+        let run = self.rng.next_u64() as u32 | 1;
+        let frames = (2000 / self.cfg.keepalive.total_millis().max(1)) as usize;
+        for i in 0..frames {
+            let Some(echo) = self.nodes[to].rx.as_ref().map(|rx| rx.outgoing().session.challenge)
+            else {
+                return;
+            };
+            let kind = if i % 2 == 0 {
+                hapair::wire::Kind::Release
+            } else {
+                hapair::wire::Kind::Heartbeat
+            };
+            let payload = Payload {
+                kind,
+                state: hapair::wire::GroupState::Active,
+                health: Health::OK,
+                intent: hapair::wire::Intent::None,
+                flags: hapair::core::FLAG_HOLDING | hapair::core::FLAG_PEER_ALIVE,
+                epoch: epoch.unwrap_or(0).saturating_add(1 + i as u32),
+                watchdog_timeout_ms: 0,
+                config_digest: [7; 8],
+            };
+            let out = Outgoing {
+                version: VERSION,
+                session: Session { run, challenge: run ^ 0x55, echo, flags: 0 },
+            };
+            let mut bytes = [0u8; 128];
+            let len = sender.emit(2, &payload, &out, &mut bytes);
+            let at = self.now + self.cfg.keepalive.saturating_mul(i as u64);
+            self.schedule(at, Ev::DeliverBytes { to, link: 2, bytes, len });
         }
     }
 
@@ -742,6 +914,27 @@ impl World {
         node.deferred.clear();
         node.shutdown_requested = false;
         node.tx_seq = 0;
+        // The statedir's counter goes up at every start, unless the adversary lost or
+        // restored the statedir (a machine without an RTC): then it goes back.
+        let chaos = self.cfg.adversary && self.cfg.chaos && node.incarnation > 1;
+        let lost = std::mem::take(&mut node.statedir_lost) || (chaos && self.rng.chance(10));
+        node.wire_inc = if lost { self.rng.range(1, node.wire_inc) } else { node.wire_inc + 1 };
+        let mut rx = Receiver::new(
+            Key::for_pair(SECRET, NAMES, UDPPORT),
+            n as u8,
+            1 - n as u8,
+            self.rng.next_u64() as u32,
+            self.rng.next_u64() as u32,
+        );
+        if self.cfg.skip_freshness {
+            rx.sim_skip_freshness();
+        }
+        let node = &mut self.nodes[n];
+        node.rx = Some(rx);
+        if lost {
+            tr!(self, "node {n}: statedir lost or restored: incarnation back to {}", node.wire_inc);
+        }
+        let node = &mut self.nodes[n];
         let core = Node::new(self.cfg.params(n as u8), self.now);
         node.core = Some(core);
         node.last_role = Role::Init;
@@ -890,13 +1083,22 @@ impl World {
     fn transmit(&mut self, n: usize, link: usize, payload: Payload) {
         let node = &mut self.nodes[n];
         node.tx_seq += 1;
+        let session = node.rx.as_ref().map_or(Session::NONE, |rx| rx.outgoing().session);
         let repr = Repr {
+            version: VERSION,
             sender: n as u8,
-            incarnation: node.incarnation,
+            incarnation: node.wire_inc,
             seq: node.tx_seq,
             link: link as u8,
+            session,
             payload,
         };
+        if self.cfg.adversary {
+            if node.sent.len() == RECORDED_MAX {
+                node.sent.pop_front();
+            }
+            node.sent.push_back((self.now, link, repr));
+        }
         let l = self.links[link];
         if l.cut[n] || (l.loss > 0 && self.rng.chance(l.loss)) {
             return;
@@ -986,6 +1188,11 @@ impl World {
             85..=89 => Happening::StartsFail(n, self.rng.chance(30)),
             90..=92 => Happening::StopFails(n),
             93..=95 => Happening::Restart(n),
+            96 if self.cfg.adversary => {
+                let count = self.rng.range(1, 100) as usize;
+                Happening::Replay { to: n, count, oldest: self.rng.chance(30) }
+            }
+            97 if self.cfg.adversary => Happening::Foreign { to: n },
             _ => Happening::FencesFail(self.rng.chance(30)),
         };
         self.schedule(self.now, Ev::Happen(h));

@@ -1,0 +1,342 @@
+//! The freshness handshake of version 2 frames (SPEC §7.2): a node acts only on frames that
+//! its peer sent after it heard this node's current challenge, so nothing recorded before a
+//! restart, and nothing of an earlier run of the peer, is ever taken as proof that the peer
+//! lives or as a reason to act. Pure state, fed by `auth::Receiver` after the tag checked; no
+//! I/O, no clock, no randomness of its own (the loop draws the run and the first challenge).
+//!
+//! # The fields
+//!
+//! Every v2 frame carries, beside the sender's persisted `incarnation`:
+//! - `run`: random, drawn when the sender's daemon starts, never 0, fixed while it runs. A
+//!   peer's run is identified by (incarnation, run), so a statedir that was lost or restored
+//!   (an incarnation seen before, or lower) still names a run of its own.
+//! - `challenge`: the sender's current challenge, never 0. It starts random and moves on
+//!   (an odd step, so it never repeats within a run) each time this node accepts a new run of
+//!   its peer in place of one it had accepted: frames of the replaced run, which could only
+//!   echo the older challenge, then count as nothing.
+//! - `echo`: the receiver's challenge as the sender last heard it (0: nothing heard yet).
+//! - `flags`: bit 0, "your incarnation went backwards and I resynchronised": the sender's
+//!   accepted run of the receiver replaced one with a higher (or equal) incarnation.
+//!
+//! # The rule
+//!
+//! A frame is *fresh* when its `echo` equals this node's current challenge. Only fresh frames
+//! reach the core: liveness, `Release`, `Leaving`, the peer-alive flag and everything else
+//! count only then. Frames of every run pass a per-link sequence window of that run (the
+//! *accepted* run's, or one *candidate* run's: the newest other run heard), and teach this
+//! node the challenge to echo; a fresh frame of the candidate makes it the accepted run (a
+//! restart of the peer, or a resync when its incarnation did not go up).
+//!
+//! The handshake therefore completes within one frame each way: a node that starts learns its
+//! peer's challenge from the first frame it hears, echoes it in its next frame, and the peer
+//! does the same. Until then the frames dropped are counted as `unconfirmed` (echo 0 or this
+//! node's previous challenge). A frame that echoes any other value was addressed to an earlier
+//! run of this node, sent before it restarted: a recording replayed, or one in flight across
+//! the restart. It is dropped and counted with the replays.
+//!
+//! # What it does not stop
+//!
+//! A frame delayed (not replayed) by someone on the path still proves what it proved when
+//! it was sent; frames of other runs of the peer replayed at this node make it echo a stale
+//! challenge now and then, which delays the peer's acceptance (a denial of service any
+//! flood on the LAN achieves too), never a wrong decision.
+
+use super::auth::RxError;
+use crate::limits::LINKS_MAX;
+
+/// Session flag: "your incarnation went backwards and I resynchronised to your new run".
+pub const FLAG_YOUR_INCARNATION_WENT_BACK: u8 = 1 << 0;
+
+/// The odd step between two challenges of one run (2^32 steps before one repeats).
+const CHALLENGE_STEP: u32 = 0x9E37_79B9;
+
+/// The session fields of one frame (all zero in a v1 frame).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Session {
+    /// The sender's run, random per daemon start, never 0 in v2.
+    pub run: u32,
+    /// The sender's current challenge, never 0 in v2.
+    pub challenge: u32,
+    /// The receiver's challenge as the sender last heard it, 0 when it heard none.
+    pub echo: u32,
+    /// `FLAG_*` bits; unknown bits are ignored.
+    pub flags: u8,
+}
+
+impl Session {
+    /// The fields of a v1 frame, which has none.
+    pub const NONE: Session = Session { run: 0, challenge: 0, echo: 0, flags: 0 };
+}
+
+/// One run of the peer and the replay window of each link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Run {
+    incarnation: u64,
+    run: u32,
+    seq_last: [Option<u64>; LINKS_MAX],
+}
+
+impl Run {
+    fn new(incarnation: u64, run: u32) -> Run {
+        Run { incarnation, run, seq_last: [None; LINKS_MAX] }
+    }
+
+    fn is(&self, incarnation: u64, run: u32) -> bool {
+        self.incarnation == incarnation && self.run == run
+    }
+}
+
+/// What a fresh frame changed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// Frames of this run that never arrived on this link before this one.
+    pub lost: u64,
+    /// The frame made a new run of the peer the accepted one, in place of another.
+    pub restarted: bool,
+    /// ... and the new run's incarnation is not above the replaced one's.
+    pub resynced: bool,
+}
+
+/// This node's side of the handshake with its peer.
+#[derive(Clone, Debug)]
+pub struct Handshake {
+    run: u32,
+    challenge: u32,
+    challenge_prev: u32,
+    accepted: Option<Run>,
+    candidate: Option<Run>,
+    /// The peer's challenge to echo.
+    echo: u32,
+    /// The accepted run came by a resync: say so in our frames.
+    resynced: bool,
+    /// The peer's last fresh frame said our incarnation went backwards.
+    own_went_back: bool,
+    /// Test only: take every frame as fresh, as version 1 did. The simulator uses it to show
+    /// that its replaying adversary catches a receiver without the freshness rule.
+    #[cfg(feature = "sim")]
+    pub(super) sim_skip_freshness: bool,
+}
+
+impl Handshake {
+    /// This node's side for a daemon run `run` whose first challenge is `challenge` (both
+    /// random; a 0 is replaced by 1, since 0 means "none").
+    pub fn new(run: u32, challenge: u32) -> Handshake {
+        Handshake {
+            run: run.max(1),
+            challenge: challenge.max(1),
+            challenge_prev: 0,
+            accepted: None,
+            candidate: None,
+            echo: 0,
+            resynced: false,
+            own_went_back: false,
+            #[cfg(feature = "sim")]
+            sim_skip_freshness: false,
+        }
+    }
+
+    /// The session fields of this node's next frame.
+    pub fn outgoing(&self) -> Session {
+        let flags = if self.resynced { FLAG_YOUR_INCARNATION_WENT_BACK } else { 0 };
+        Session { run: self.run, challenge: self.challenge, echo: self.echo, flags }
+    }
+
+    /// The accepted run's incarnation.
+    pub fn peer_incarnation(&self) -> Option<u64> {
+        self.accepted.map(|r| r.incarnation)
+    }
+
+    /// True while the peer's last fresh frame says our incarnation went backwards.
+    pub fn own_incarnation_went_back(&self) -> bool {
+        self.own_went_back
+    }
+
+    /// Judges an authentic frame of version 2 or later from the peer, received on `link`
+    /// (below `LINKS_MAX`, a caller invariant): `Ok` when it is fresh and may reach the core.
+    pub fn admit(
+        &mut self,
+        link: u8,
+        incarnation: u64,
+        seq: u64,
+        session: &Session,
+    ) -> Result<Admitted, RxError> {
+        let accepted = self.accepted.is_some_and(|r| r.is(incarnation, session.run));
+        if !accepted && !self.candidate.is_some_and(|r| r.is(incarnation, session.run)) {
+            self.candidate = Some(Run::new(incarnation, session.run));
+        }
+        let run = if accepted { self.accepted.as_mut() } else { self.candidate.as_mut() };
+        // INVARIANT: the accepted run matched, or the candidate was set just above.
+        let run = run.expect("the frame's run is the accepted one or the candidate");
+        let slot = &mut run.seq_last[usize::from(link)];
+        let lost = match *slot {
+            Some(last) if seq <= last => return Err(RxError::Replay),
+            Some(last) => seq - last - 1,
+            None => 0,
+        };
+        *slot = Some(seq);
+        if session.challenge != 0 {
+            self.echo = session.challenge;
+        }
+        if session.echo != self.challenge && !self.skip_freshness() {
+            let handshake = session.echo == 0 || session.echo == self.challenge_prev;
+            return Err(if handshake { RxError::Unconfirmed } else { RxError::OldRun });
+        }
+        self.own_went_back = session.flags & FLAG_YOUR_INCARNATION_WENT_BACK != 0;
+        if accepted {
+            return Ok(Admitted { lost, ..Admitted::default() });
+        }
+        // INVARIANT: not the accepted run, so the candidate holds it (set above).
+        let new = self.candidate.take().expect("the candidate holds the frame's run");
+        let mut admitted = Admitted::default();
+        match self.accepted.replace(new) {
+            Some(old) => {
+                admitted.restarted = true;
+                admitted.resynced = new.incarnation <= old.incarnation;
+                self.resynced = admitted.resynced;
+                self.rechallenge();
+            }
+            None => self.resynced = false,
+        }
+        Ok(admitted)
+    }
+
+    #[cfg(feature = "sim")]
+    fn skip_freshness(&self) -> bool {
+        self.sim_skip_freshness
+    }
+
+    #[cfg(not(feature = "sim"))]
+    fn skip_freshness(&self) -> bool {
+        false
+    }
+
+    /// Moves to the next challenge: what the peer sent before it hears it no longer counts.
+    fn rechallenge(&mut self) {
+        self.challenge_prev = self.challenge;
+        self.challenge = self.challenge.wrapping_add(CHALLENGE_STEP).max(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer side: its handshake and its next seq.
+    struct Side {
+        hs: Handshake,
+        inc: u64,
+        seq: u64,
+    }
+
+    impl Side {
+        fn new(inc: u64, run: u32, challenge: u32) -> Side {
+            Side { hs: Handshake::new(run, challenge), inc, seq: 0 }
+        }
+
+        /// The next frame this side sends: (incarnation, seq, session).
+        fn frame(&mut self) -> (u64, u64, Session) {
+            self.seq += 1;
+            (self.inc, self.seq, self.hs.outgoing())
+        }
+    }
+
+    fn deliver(to: &mut Side, f: (u64, u64, Session)) -> Result<Admitted, RxError> {
+        to.hs.admit(0, f.0, f.1, &f.2)
+    }
+
+    /// Runs frames both ways until both accept each other; returns the frames it took.
+    fn handshake(a: &mut Side, b: &mut Side) -> usize {
+        for round in 1..10 {
+            let (fa, fb) = (a.frame(), b.frame());
+            let ok_b = deliver(b, fa).is_ok();
+            let ok_a = deliver(a, fb).is_ok();
+            if ok_a && ok_b {
+                return round;
+            }
+        }
+        panic!("no handshake in 10 rounds");
+    }
+
+    #[test]
+    fn two_fresh_nodes_agree_within_two_frames_each() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        assert!(handshake(&mut a, &mut b) <= 2);
+        assert_eq!(a.hs.peer_incarnation(), Some(20));
+        assert_eq!(b.hs.peer_incarnation(), Some(10));
+    }
+
+    #[test]
+    fn frames_recorded_before_a_restart_count_as_nothing() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let recorded: Vec<_> = (0..5).map(|_| a.frame()).collect();
+        // b restarts (new run, new challenge); a is dead: only the recording arrives.
+        let mut b = Side::new(21, 333, 3000);
+        for f in recorded {
+            assert_eq!(deliver(&mut b, f), Err(RxError::OldRun));
+        }
+        assert_eq!(b.hs.peer_incarnation(), None);
+    }
+
+    #[test]
+    fn a_replayed_frame_of_the_current_run_is_a_replay() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok());
+        assert_eq!(deliver(&mut b, f), Err(RxError::Replay));
+    }
+
+    #[test]
+    fn a_peer_restart_is_accepted_and_its_old_run_is_then_refused() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let old: Vec<_> = (0..3).map(|_| a.frame()).collect();
+        let mut a2 = Side::new(11, 444, 4000);
+        handshake(&mut a2, &mut b);
+        assert_eq!(b.hs.peer_incarnation(), Some(11));
+        // The frames of the replaced run echo b's previous challenge: never accepted again.
+        for f in old {
+            assert!(deliver(&mut b, f).is_err());
+        }
+        assert_eq!(b.hs.peer_incarnation(), Some(11));
+    }
+
+    #[test]
+    fn an_incarnation_that_went_back_is_resynchronised_and_told() {
+        let (mut a, mut b) = (Side::new(500, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        // a's statedir is lost: its incarnation starts again lower.
+        let mut a2 = Side::new(3, 555, 5000);
+        let mut resynced = false;
+        for _ in 0..5 {
+            let f = a2.frame();
+            if let Ok(admitted) = deliver(&mut b, f) {
+                resynced |= admitted.resynced;
+            }
+            let f = b.frame();
+            let _ = deliver(&mut a2, f);
+        }
+        assert!(resynced);
+        assert_eq!(b.hs.peer_incarnation(), Some(3));
+        assert!(a2.hs.own_incarnation_went_back(), "b tells a2 its incarnation went back");
+        assert!(!b.hs.own_incarnation_went_back());
+    }
+
+    #[test]
+    fn challenges_never_repeat_within_a_run() {
+        let mut hs = Handshake::new(1, 1);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            assert!(seen.insert(hs.challenge));
+            assert_ne!(hs.challenge, 0);
+            hs.rechallenge();
+        }
+    }
+
+    #[test]
+    fn zero_run_and_challenge_are_never_used() {
+        let hs = Handshake::new(0, 0);
+        assert_eq!(hs.outgoing(), Session { run: 1, challenge: 1, echo: 0, flags: 0 });
+    }
+}
