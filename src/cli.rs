@@ -214,7 +214,12 @@ fn run(opts: &LoadOptions) -> i32 {
         Err(e) => return config_failed(&e),
     }
     match config::load(opts) {
-        Ok(l) => crate::event_loop::run(&l.config, &l.boot, &l.authkey, opts),
+        Ok(l) => {
+            if let Some(w) = l.authkey.warning(&l.config.authkey) {
+                log::warn!("{w}");
+            }
+            crate::event_loop::run(&l.config, &l.boot, &l.authkey, opts)
+        }
         Err(e) => config_failed(&e),
     }
 }
@@ -224,7 +229,8 @@ fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
         Ok(l) => l,
         Err(e) => return config_failed(&e),
     };
-    for w in loaded.config.warnings() {
+    let key_warning = loaded.authkey.warning(&loaded.config.authkey);
+    for w in loaded.config.warnings().into_iter().chain(key_warning) {
         eprintln!("{}: warning: {w}", opts.config.display());
     }
     let mode = if offline { CheckMode::CheckOffline } else { CheckMode::Check };

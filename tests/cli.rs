@@ -65,7 +65,12 @@ fn usage_errors_exit_2() {
 
 /// A valid configuration whose control socket is a path nothing listens on.
 fn idle_setup(dir: &TempDir) -> (String, String) {
-    let key = dir.key("authkey", KEY, 0o600);
+    idle_setup_with_key(dir, KEY)
+}
+
+/// `idle_setup` with `key` as the authkey file's content.
+fn idle_setup_with_key(dir: &TempDir, key: &str) -> (String, String) {
+    let key = dir.key("authkey", key, 0o600);
     let conf = dir
         .write("hapair.conf", &format!("node alpha\nnode beta\nauthkey {}\nbcast eth1\n", s(&key)));
     let sock = dir.path("hapair.sock");
@@ -166,6 +171,43 @@ fn check_warns_but_passes() {
     let err = stderr(&out);
     assert!(err.contains("warning: only one heartbeat medium (bcast eth1)"), "{err}");
     assert!(err.contains("warning: no fence configured"), "{err}");
+}
+
+/// SPEC §7.2: `check` warns about a key under 32 bytes, naming the file, and still passes;
+/// `run` logs the same warning. `KEY` has 32 bytes and no warning.
+#[test]
+fn a_short_authkey_is_warned_about_by_check_and_run() {
+    let short = "0123456789abcdef\n";
+    for (key, warned) in [(short, true), (KEY, false)] {
+        let dir = TempDir::new("cli-short-key");
+        let (conf, cmdline) = idle_setup_with_key(&dir, key);
+        let message = format!(
+            "authkey {} holds 16 bytes of key; 32 or more are recommended \
+             (make a new one with hapair keygen)",
+            s(&dir.path("authkey"))
+        );
+        let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline, "--node", "alpha"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains("ok (node alpha"), "{}", stdout(&out));
+        let err = stderr(&out);
+        assert_eq!(err.contains(&format!("{conf}: warning: {message}\n")), warned, "{err}");
+        assert_eq!(err.contains("authkey"), warned, "{key:?}: {err}");
+
+        // `run` logs it before it starts (here it then fails on its state directory).
+        let blocker = dir.write("not-a-dir", "");
+        let flags = format!(
+            "{} hapair.statedir={}/state\n",
+            std::fs::read_to_string(&cmdline).unwrap().trim(),
+            s(&blocker)
+        );
+        let cmdline = dir.write("run.cmdline", &flags);
+        let out = hapair(&["run", "-c", &conf, "--cmdline", s(&cmdline), "--node", "alpha"]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let err = stderr(&out);
+        let logged = |what: &str| err.lines().any(|l| l.contains("WARN") && l.contains(what));
+        assert_eq!(logged("authkey"), warned, "{key:?}: {err}");
+        assert_eq!(logged(&message), warned, "{key:?}: {err}");
+    }
 }
 
 #[test]

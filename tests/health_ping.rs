@@ -2,15 +2,25 @@
 //! drop, also when a test fails): loopback inside a fresh namespace, then a veth pair to a
 //! peer namespace on 198.51.100.0/24 that answers until its link goes down. The daemon's
 //! clock is simulated (`now` passed by hand); only the wait for a reply polls the socket,
-//! a bounded number of times.
+//! a bounded number of times. A forger in the peer namespace, whose kernel then ignores
+//! echoes, answers our echoes itself with replies that carry another cookie.
 
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::ping::Ping;
+use hapair::drivers::ping::{ECHO_LEN, Ping, checksum, field};
 use hapair::health::Reasons;
 use nix::poll::{PollFd, PollFlags, poll};
 use nix::sched::CloneFlags;
-use std::net::Ipv4Addr;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn, recvfrom, sendto,
+    setsockopt, socket, sockopt,
+};
+use nix::sys::time::TimeVal;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::AsRawFd;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 const INTERVAL: Duration = Duration::from_secs(1);
 const WINDOW_INTERVALS: u32 = 3;
@@ -59,14 +69,20 @@ impl Lab {
 
     /// Runs `f` on a thread that has entered namespace `a`: sockets it makes live there.
     fn run_in_a<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.a)).unwrap();
-        std::thread::spawn(move || {
-            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
-            f()
-        })
-        .join()
-        .unwrap()
+        spawn_in(&self.a, f).join().unwrap()
     }
+}
+
+/// Starts `f` on a thread that has entered namespace `ns`.
+fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let ns = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    std::thread::spawn(move || {
+        nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).unwrap();
+        f()
+    })
 }
 
 impl Drop for Lab {
@@ -197,4 +213,109 @@ fn peer_answers_until_its_link_goes_down_then_unreachable_after_the_window() {
     // The last reply came at 2.005 s; a 3 s window keeps the peer until 5.005 s.
     assert_eq!(down_at, Some(6));
     assert!(nowhere_errors > 0, "no route to 203.0.113.9: refused by the kernel");
+}
+
+/// What the forger puts where our cookie belongs in the replies it makes.
+#[derive(Clone, Copy, Debug)]
+enum Forgery {
+    /// Our cookie, copied from the echo: a faithful reply (the control).
+    Copied,
+    /// Our cookie with one bit flipped: another run's, or a guess.
+    OtherCookie,
+    /// The fixed magic every echo carried before cookies.
+    OldMagic,
+}
+
+/// Answers every echo request that reaches namespace `ns` from a raw socket, as the kernel
+/// would but with `forgery` in the cookie field (same id, sequence and send time), until
+/// `stop` is set. Returns once the socket is open; reports each reply sent on `sent`; the
+/// thread returns how many it sent.
+fn forger(
+    ns: &str,
+    forgery: Forgery,
+    stop: Arc<AtomicBool>,
+    sent: mpsc::Sender<()>,
+) -> std::thread::JoinHandle<usize> {
+    let (ready_tx, ready) = mpsc::channel();
+    let thread = spawn_in(ns, move || {
+        let flags = SockFlag::SOCK_CLOEXEC;
+        let fd = socket(AddressFamily::Inet, SockType::Raw, flags, SockProtocol::Icmp).unwrap();
+        setsockopt(&fd, sockopt::ReceiveTimeout, &TimeVal::new(0, 50_000)).unwrap();
+        ready_tx.send(()).unwrap();
+        let mut replies = 0;
+        let mut packet = [0u8; 256];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((len, Some(from))) = recvfrom::<SockaddrIn>(fd.as_raw_fd(), &mut packet) else {
+                continue;
+            };
+            // A raw socket gets the IP header; ours is 20 bytes (no options).
+            let Some(Ok(echo)) = packet.get(20..len).map(<[u8; ECHO_LEN]>::try_from) else {
+                continue;
+            };
+            if echo[field::TYPE] != 8 {
+                continue;
+            }
+            let mut reply = echo;
+            reply[field::TYPE] = 0;
+            match forgery {
+                Forgery::Copied => {}
+                Forgery::OtherCookie => reply[field::COOKIE.start] ^= 0x80,
+                Forgery::OldMagic => reply[field::COOKIE].copy_from_slice(b"hapair\0\x01"),
+            }
+            reply[field::CHECKSUM].fill(0);
+            let sum = checksum(&reply);
+            reply[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+            let to = SockaddrIn::from(SocketAddrV4::new(from.ip(), 0));
+            sendto(fd.as_raw_fd(), &reply, &to, MsgFlags::empty()).unwrap();
+            replies += 1;
+            sent.send(()).unwrap();
+        }
+        replies
+    });
+    ready.recv().expect("the forger's socket opens");
+    thread
+}
+
+/// Pings `PEER`, answered by a forger making `forgery`, once a second for 5 s of simulated
+/// time; returns whether it was still reachable at the end and the replies that matched.
+fn ping_the_forger(lab: &Lab, forgery: Forgery) -> (bool, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel();
+    let forger = forger(&lab.b, forgery, stop.clone(), tx);
+    let result = lab.run_in_a(move || {
+        let mut ping = Ping::open(&[PEER], INTERVAL, WINDOW_INTERVALS, at(0)).unwrap();
+        assert!(ping.is_raw(), "a fresh namespace refuses datagram ICMP");
+        for tick in 0..=5u64 {
+            let now = at(tick * 1000);
+            assert_eq!(ping.send_due(now), 1);
+            let answered = rx.recv_timeout(std::time::Duration::from_secs(5));
+            answered.unwrap_or_else(|e| panic!("{forgery:?}: the forger answers echo {tick}: {e}"));
+            // The reply is on its way: wait until it is here, then take it.
+            let mut fds = [PollFd::new(ping.fd(), PollFlags::POLLIN)];
+            assert_eq!(poll(&mut fds, 5000u16).unwrap(), 1, "{forgery:?}: the reply arrives");
+            ping.handle_readable(now + Duration::from_millis(5));
+        }
+        (ping.reachable(), ping.nodes()[0].received)
+    });
+    stop.store(true, Ordering::Relaxed);
+    assert_eq!(forger.join().unwrap(), 6, "{forgery:?}: one reply per echo");
+    result
+}
+
+/// SPEC §7.2: a ping node that does not answer stays lost however many replies a forger
+/// sends for it without our cookie, even with the right id, sequence and send time.
+#[test]
+fn forged_replies_never_keep_a_ping_node_reachable() {
+    let lab = Lab::new("forge").with_peer();
+    // The peer's kernel no longer answers: every reply comes from the forger.
+    let status = Command::new("ip")
+        .args(["netns", "exec", &lab.b, "sysctl", "-q", "-w", "net.ipv4.icmp_echo_ignore_all=1"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The control: the forger's faithful replies reach us and count.
+    assert_eq!(ping_the_forger(&lab, Forgery::Copied), (true, 6), "faithful replies");
+    // The first echo went out at 0 with a 3 s window: lost from the evaluation at 4 s.
+    assert_eq!(ping_the_forger(&lab, Forgery::OtherCookie), (false, 0), "another cookie");
+    assert_eq!(ping_the_forger(&lab, Forgery::OldMagic), (false, 0), "the old magic");
 }

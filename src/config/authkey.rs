@@ -2,10 +2,11 @@
 //!
 //! Format: the key is the file's content with surrounding whitespace (spaces, tabs, newlines)
 //! trimmed, used byte for byte — it is not decoded. It must be at least 16 bytes and at most
-//! 1024. The file must be a regular file owned by root (uid 0) with no group or other
-//! permission bits (mode 0600 or 0400). `hapair keygen` prints 64 lowercase hex characters
-//! (32 bytes from /dev/urandom) and a newline, so `hapair keygen > /etc/hapair/authkey`
-//! makes a valid file (then `chmod 600` it, or create it under `umask 077`).
+//! 1024; under 32 bytes `check` and `run` warn (`AuthKey::warning`, SPEC §7.2). The file must
+//! be a regular file owned by root (uid 0) with no group or other permission bits (mode 0600
+//! or 0400). `hapair keygen` prints 64 lowercase hex characters (32 bytes from /dev/urandom)
+//! and a newline, so `hapair keygen > /etc/hapair/authkey` makes a valid file (then `chmod 600`
+//! it, or create it under `umask 077`).
 //!
 //! This file does no HMAC; `wire` uses the bytes.
 
@@ -19,6 +20,8 @@ use std::path::Path;
 pub const KEY_LEN_MIN: usize = 16;
 /// The longest key accepted.
 pub const KEY_LEN_MAX: usize = 1024;
+/// The shortest key accepted without a warning (SPEC §7.2).
+pub const KEY_LEN_RECOMMENDED: usize = 32;
 
 /// A loaded key. Its `Debug` shows only the length.
 #[derive(Clone, PartialEq, Eq)]
@@ -36,6 +39,22 @@ impl AuthKey {
     /// The key bytes for the HMAC.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// A warning for `check` and `run` when the key is shorter than `KEY_LEN_RECOMMENDED`;
+    /// `path` is the file it was loaded from. The length is the key's as loaded: the trimmed
+    /// content, byte for byte, which is what the HMAC is keyed with and what `KEY_LEN_MIN`
+    /// counts. It is not hex-decoded, because the key is not: 32 hex digits count as 32 bytes
+    /// (and carry no warning) though they spell only 16; `hapair keygen`'s 64 count as 64.
+    pub fn warning(&self, path: &Path) -> Option<String> {
+        let len = self.bytes.len();
+        (len < KEY_LEN_RECOMMENDED).then(|| {
+            format!(
+                "authkey {} holds {len} bytes of key; {KEY_LEN_RECOMMENDED} or more are \
+                 recommended (make a new one with hapair keygen)",
+                path.display()
+            )
+        })
     }
 
     /// A key made from bytes already in memory (tests, simulator). Same length rules.
@@ -115,6 +134,25 @@ mod tests {
             format!("{:?}", AuthKey::from_bytes(b"0123456789abcdefX").unwrap()),
             "AuthKey(17 bytes)"
         );
+    }
+
+    #[test]
+    fn a_key_under_32_bytes_as_loaded_is_warned_about() {
+        let path = Path::new("/etc/hapair/authkey");
+        let warn = |content: &[u8]| AuthKey::from_bytes(content).unwrap().warning(path);
+        assert_eq!(
+            warn(b"0123456789abcdef\n").as_deref(),
+            Some(
+                "authkey /etc/hapair/authkey holds 16 bytes of key; 32 or more are recommended \
+                 (make a new one with hapair keygen)"
+            )
+        );
+        let k31 = b"0123456789abcdef0123456789abcde";
+        assert!(warn(k31).unwrap().contains(" 31 bytes"));
+        // Whitespace around the key is not key: 31 bytes with whitespace around are still 31.
+        assert!(warn(b" 0123456789abcdef0123456789abcde\n\n").unwrap().contains(" 31 bytes"));
+        assert_eq!(warn(b"0123456789abcdef0123456789abcdef\n"), None, "32 bytes");
+        assert_eq!(warn(keygen().unwrap().as_bytes()), None);
     }
 
     #[test]

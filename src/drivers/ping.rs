@@ -10,9 +10,19 @@
 //! The socket is an unprivileged ICMP datagram socket (`socket(AF_INET, SOCK_DGRAM,
 //! IPPROTO_ICMP)`, allowed by `net.ipv4.ping_group_range`; the kernel picks the echo id and
 //! delivers only our replies) and, when that is refused, a raw ICMP socket (root or
-//! CAP_NET_RAW; we filter replies by our id). Each echo carries a magic and the send time, so
-//! a reply is matched by source address, id (raw) and payload, and gives its round trip
-//! without any table of outstanding requests. A reply older than the window is ignored.
+//! CAP_NET_RAW; we filter replies by our id, which `open` draws at random). Each echo carries
+//! a cookie and the send time, so a reply is matched by source address, id (raw) and payload,
+//! and gives its round trip without any table of outstanding requests. A reply older than the
+//! window is ignored.
+//!
+//! The cookie (SPEC §7.2) is 8 random bytes drawn from the kernel once per `open`, that is
+//! once per daemon run. A reply counts only when it is exactly as long as our echo and carries
+//! exactly that cookie: a forger who cannot see our echoes, or who recorded the replies of an
+//! earlier run, cannot make a lost ping node look reachable. Anything else (another cookie,
+//! the fixed magic of older versions, a short or long payload) counts as nothing.
+//!
+//! Echo layout (`field`): ICMP type, code, checksum, id and sequence (8 bytes), then the
+//! cookie (8 bytes) and the send time in milliseconds (u64 big-endian).
 //!
 //! Call protocol: `send_due(now)` when `next_deadline()` is reached (sends one echo to every
 //! node and re-evaluates reachability), `handle_readable(now)` when `fd()` polls readable.
@@ -23,13 +33,37 @@ use crate::health::Reasons;
 use crate::limits::PING_NODES_MAX;
 use core::fmt;
 use nix::errno::Errno;
+use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
-/// Payload magic in every echo we send.
-const MAGIC: [u8; 8] = *b"hapair\0\x01";
-/// ICMP header + magic + send time.
-const ECHO_LEN: usize = 8 + 8 + 8;
+/// Where each part of an echo request or reply lies.
+pub mod field {
+    /// A run of bytes within the echo.
+    pub type Field = core::ops::Range<usize>;
+
+    /// ICMP type: `ECHO_REQUEST` or `ECHO_REPLY`.
+    pub const TYPE: usize = 0;
+    /// ICMP code (0 for echoes).
+    pub const CODE: usize = 1;
+    /// Internet checksum over the whole echo.
+    pub const CHECKSUM: Field = 2..4;
+    /// Echo id: ours on a raw socket, the kernel's on a datagram socket.
+    pub const IDENT: Field = 4..6;
+    /// Echo sequence number.
+    pub const SEQ: Field = 6..8;
+    /// This run's random cookie.
+    pub const COOKIE: Field = 8..16;
+    /// Send time, milliseconds of our clock, big-endian.
+    pub const SENT_MS: Field = 16..24;
+}
+
+/// ICMP header + cookie + send time.
+pub const ECHO_LEN: usize = field::SENT_MS.end;
+/// ICMP type of an echo request.
+const ECHO_REQUEST: u8 = 8;
+/// ICMP type of an echo reply.
+const ECHO_REPLY: u8 = 0;
 /// Replies taken per `handle_readable`, so that a flood cannot starve the loop.
 const REPLIES_PER_WAKE_MAX: usize = 64;
 
@@ -38,6 +72,8 @@ const REPLIES_PER_WAKE_MAX: usize = 64;
 pub enum PingError {
     /// Neither an ICMP datagram nor a raw socket could be made.
     Socket(Errno),
+    /// The kernel gave no random bytes for the cookie and id.
+    Random(Errno),
     /// More addresses than `limits::PING_NODES_MAX`.
     TooMany,
 }
@@ -46,6 +82,7 @@ impl fmt::Display for PingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PingError::Socket(e) => write!(f, "ping: no ICMP socket: {}", e.desc()),
+            PingError::Random(e) => write!(f, "ping: no random cookie: {}", e.desc()),
             PingError::TooMany => write!(f, "ping: more than {PING_NODES_MAX} nodes"),
         }
     }
@@ -77,7 +114,10 @@ pub struct PingNode {
 pub struct Ping {
     fd: OwnedFd,
     raw: bool,
+    /// The echo id, random per run (it matters on a raw socket only).
     ident: u16,
+    /// Random per run: a reply counts only when it carries it back.
+    cookie: u64,
     seq: u16,
     interval: Duration,
     window: Duration,
@@ -111,11 +151,15 @@ impl Ping {
             };
             nodes.push(node).map_err(|_| PingError::TooMany)?;
         }
+        let mut random = [0u8; 10];
+        random_bytes(&mut random).map_err(PingError::Random)?;
+        let [c0, c1, c2, c3, c4, c5, c6, c7, i0, i1] = random;
         let (fd, raw) = open_socket()?;
         Ok(Ping {
             fd,
             raw,
-            ident: (std::process::id() as u16) ^ 0x4861,
+            ident: u16::from_be_bytes([i0, i1]),
+            cookie: u64::from_be_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
             seq: 0,
             interval,
             window: interval.saturating_mul(u64::from(window_intervals.max(1))),
@@ -158,7 +202,7 @@ impl Ping {
         self.next_send = now + self.interval;
         self.seq = self.seq.wrapping_add(1);
         let mut buf = [0u8; ECHO_LEN];
-        encode_echo(&mut buf, self.ident, self.seq, now);
+        encode_echo(&mut buf, self.ident, self.seq, self.cookie, now);
         let mut sent = 0;
         for node in self.nodes.iter_mut() {
             node.sent = node.sent.saturating_add(1);
@@ -196,8 +240,8 @@ impl Ping {
         for _ in 0..REPLIES_PER_WAKE_MAX {
             let Ok((len, from)) = recv_from(&self.fd, &mut buf) else { break };
             let icmp = if self.raw { strip_ip_header(&buf[..len]) } else { Some(&buf[..len]) };
-            let Some(sent_at) = icmp.and_then(|p| decode_reply(p, self.raw.then_some(self.ident)))
-            else {
+            let ident = self.raw.then_some(self.ident);
+            let Some(sent_at) = icmp.and_then(|p| decode_reply(p, ident, self.cookie)) else {
                 continue;
             };
             if sent_at > now || now.saturating_since(sent_at) > self.window {
@@ -325,29 +369,66 @@ fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Ipv4Addr), Errno> {
     Ok((n as usize, from))
 }
 
-/// Writes an ICMP echo request with our magic and `now` into `buf`.
-pub fn encode_echo(buf: &mut [u8; ECHO_LEN], ident: u16, seq: u16, now: Instant) {
-    buf.fill(0);
-    buf[0] = 8; // echo request
-    buf[4..6].copy_from_slice(&ident.to_be_bytes());
-    buf[6..8].copy_from_slice(&seq.to_be_bytes());
-    buf[8..16].copy_from_slice(&MAGIC);
-    buf[16..24].copy_from_slice(&now.total_millis().to_be_bytes());
-    let sum = checksum(buf);
-    buf[2..4].copy_from_slice(&sum.to_be_bytes());
+/// Fills `buf` from the kernel's random pool without waiting for it. Early at boot, before
+/// the pool is initialised (EAGAIN), or on a kernel without getrandom(2) (ENOSYS), the bytes
+/// come from /dev/urandom, which never blocks: the cookie has to be unguessable by a forger
+/// off the path for one run, and a daemon that does not start at boot protects nothing.
+/// Start-up only (the fallback allocates the path).
+fn random_bytes(buf: &mut [u8]) -> Result<(), Errno> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // INVARIANT: `filled <= buf.len()`: getrandom(2) writes at most what it is given.
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is valid for writes of `rest.len()` bytes, and getrandom(2) writes
+        // at most that many; GRND_NONBLOCK makes it fail with EAGAIN instead of waiting.
+        let n =
+            unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), libc::GRND_NONBLOCK) };
+        match usize::try_from(n) {
+            Ok(0) => return Err(Errno::EIO),
+            Ok(n) => filled += n,
+            Err(_) => match Errno::last() {
+                Errno::EINTR => {}
+                Errno::EAGAIN | Errno::ENOSYS => {
+                    log::debug!("ping: getrandom refused, the cookie comes from /dev/urandom");
+                    return std::fs::File::open("/dev/urandom")
+                        .and_then(|mut f| f.read_exact(rest))
+                        .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
+                }
+                e => return Err(e),
+            },
+        }
+    }
+    Ok(())
 }
 
-/// The send time of an echo reply of ours, `None` for anything else. `ident` is checked when
-/// given (raw sockets see every reply on the host).
-pub fn decode_reply(icmp: &[u8], ident: Option<u16>) -> Option<Instant> {
-    if icmp.len() < ECHO_LEN || icmp[0] != 0 || icmp[1] != 0 || icmp[8..16] != MAGIC {
+/// Writes an ICMP echo request with `cookie` and `now` into `buf`.
+pub fn encode_echo(buf: &mut [u8; ECHO_LEN], ident: u16, seq: u16, cookie: u64, now: Instant) {
+    buf.fill(0);
+    buf[field::TYPE] = ECHO_REQUEST;
+    buf[field::IDENT].copy_from_slice(&ident.to_be_bytes());
+    buf[field::SEQ].copy_from_slice(&seq.to_be_bytes());
+    buf[field::COOKIE].copy_from_slice(&cookie.to_be_bytes());
+    buf[field::SENT_MS].copy_from_slice(&now.total_millis().to_be_bytes());
+    let sum = checksum(buf);
+    buf[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// The send time of an echo reply to one of our echoes, `None` for anything else: a reply
+/// must be exactly as long as our echo and carry exactly `cookie`. `ident` is checked when
+/// given (raw sockets see every reply on the host). Never panics, whatever `icmp` holds.
+pub fn decode_reply(icmp: &[u8], ident: Option<u16>, cookie: u64) -> Option<Instant> {
+    let icmp: &[u8; ECHO_LEN] = icmp.try_into().ok()?;
+    if icmp[field::TYPE] != ECHO_REPLY || icmp[field::CODE] != 0 {
         return None;
     }
-    if ident.is_some_and(|id| icmp[4..6] != id.to_be_bytes()) {
+    if icmp[field::COOKIE] != cookie.to_be_bytes() {
+        return None;
+    }
+    if ident.is_some_and(|id| icmp[field::IDENT] != id.to_be_bytes()) {
         return None;
     }
     let mut ms = [0u8; 8];
-    ms.copy_from_slice(&icmp[16..24]);
+    ms.copy_from_slice(&icmp[field::SENT_MS]);
     Some(Instant::from_millis(u64::from_be_bytes(ms)))
 }
 
@@ -373,18 +454,70 @@ pub fn checksum(data: &[u8]) -> u16 {
 mod tests {
     use super::*;
 
-    #[test]
-    fn echo_roundtrips_as_reply() {
+    const COOKIE: u64 = 0x0123_4567_89ab_cdef;
+
+    /// Our echo to `ident`, `seq` 7, sent at 99 ms with `COOKIE`, turned into its reply.
+    fn reply(ident: u16) -> [u8; ECHO_LEN] {
         let mut buf = [0u8; ECHO_LEN];
-        encode_echo(&mut buf, 0x1234, 7, Instant::from_millis(99));
+        encode_echo(&mut buf, ident, 7, COOKIE, Instant::from_millis(99));
         assert_eq!(checksum(&buf), 0, "checksum verifies");
-        assert_eq!(decode_reply(&buf, None), None, "a request is not a reply");
-        buf[0] = 0;
-        assert_eq!(decode_reply(&buf, Some(0x1234)), Some(Instant::from_millis(99)));
-        assert_eq!(decode_reply(&buf, Some(0x1235)), None);
-        assert_eq!(decode_reply(&buf[..10], None), None);
-        buf[9] ^= 1;
-        assert_eq!(decode_reply(&buf, None), None, "foreign payload");
+        assert_eq!(decode_reply(&buf, None, COOKIE), None, "a request is not a reply");
+        buf[field::TYPE] = ECHO_REPLY;
+        buf
+    }
+
+    #[test]
+    fn a_reply_with_our_cookie_gives_its_send_time() {
+        let buf = reply(0x1234);
+        assert_eq!(buf[field::COOKIE], COOKIE.to_be_bytes());
+        assert_eq!(decode_reply(&buf, Some(0x1234), COOKIE), Some(Instant::from_millis(99)));
+        assert_eq!(decode_reply(&buf, None, COOKIE), Some(Instant::from_millis(99)));
+        assert_eq!(decode_reply(&buf, Some(0x1235), COOKIE), None, "another id (raw)");
+    }
+
+    #[test]
+    fn a_reply_without_exactly_our_cookie_counts_as_nothing() {
+        let ours = reply(0x1234);
+        let decode = |b: &[u8]| decode_reply(b, Some(0x1234), COOKIE);
+        // Another run's cookie, one bit off, and the fixed magic of older versions.
+        let mut other = [0u8; ECHO_LEN];
+        encode_echo(&mut other, 0x1234, 7, COOKIE ^ (1 << 40), Instant::from_millis(99));
+        other[field::TYPE] = ECHO_REPLY;
+        assert_eq!(decode(&other), None, "another cookie");
+        for bit in 0..64 {
+            let mut b = ours;
+            b[field::COOKIE].copy_from_slice(&(COOKIE ^ (1 << bit)).to_be_bytes());
+            assert_eq!(decode(&b), None, "cookie bit {bit} flipped");
+        }
+        let mut old = ours;
+        old[field::COOKIE].copy_from_slice(b"hapair\0\x01");
+        assert_eq!(decode(&old), None, "the old fixed magic");
+        // Truncated anywhere, or longer than our echo: never a panic, never a reply.
+        for len in 0..ECHO_LEN {
+            assert_eq!(decode(&ours[..len]), None, "truncated to {len}");
+        }
+        let mut long = [0u8; ECHO_LEN + 1];
+        long[..ECHO_LEN].copy_from_slice(&ours);
+        assert_eq!(decode(&long), None, "a longer payload");
+        let mut code = ours;
+        code[field::CODE] = 1;
+        assert_eq!(decode(&code), None, "a non-zero code");
+    }
+
+    #[test]
+    fn every_open_draws_its_own_cookie_and_id() {
+        let open = || {
+            Ping::open(&[Ipv4Addr::LOCALHOST], Duration::from_millis(10), 3, Instant::ZERO)
+                .expect("an ICMP socket (the tests run as root)")
+        };
+        let pings: Vec<Ping> = (0..4).map(|_| open()).collect();
+        for (i, a) in pings.iter().enumerate() {
+            for b in &pings[i + 1..] {
+                assert_ne!(a.cookie, b.cookie, "a cookie per run (64 random bits)");
+            }
+        }
+        // Four equal random 16-bit ids come once in 2^48; a pid-derived id always repeats.
+        assert!(pings.iter().any(|p| p.ident != pings[0].ident), "a random id per run");
     }
 
     #[test]
