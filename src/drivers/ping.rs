@@ -33,7 +33,6 @@ use crate::health::Reasons;
 use crate::limits::PING_NODES_MAX;
 use core::fmt;
 use nix::errno::Errno;
-use std::io::Read;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
@@ -152,7 +151,7 @@ impl Ping {
             nodes.push(node).map_err(|_| PingError::TooMany)?;
         }
         let mut random = [0u8; 10];
-        random_bytes(&mut random).map_err(PingError::Random)?;
+        crate::drivers::entropy::fill(&mut random).map_err(PingError::Random)?;
         let [c0, c1, c2, c3, c4, c5, c6, c7, i0, i1] = random;
         let (fd, raw) = open_socket()?;
         Ok(Ping {
@@ -367,38 +366,6 @@ fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Ipv4Addr), Errno> {
     }
     let from = Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes());
     Ok((n as usize, from))
-}
-
-/// Fills `buf` from the kernel's random pool without waiting for it. Early at boot, before
-/// the pool is initialised (EAGAIN), or on a kernel without getrandom(2) (ENOSYS), the bytes
-/// come from /dev/urandom, which never blocks: the cookie has to be unguessable by a forger
-/// off the path for one run, and a daemon that does not start at boot protects nothing.
-/// Start-up only (the fallback allocates the path).
-fn random_bytes(buf: &mut [u8]) -> Result<(), Errno> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        // INVARIANT: `filled <= buf.len()`: getrandom(2) writes at most what it is given.
-        let rest = &mut buf[filled..];
-        // SAFETY: `rest` is valid for writes of `rest.len()` bytes, and getrandom(2) writes
-        // at most that many; GRND_NONBLOCK makes it fail with EAGAIN instead of waiting.
-        let n =
-            unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), libc::GRND_NONBLOCK) };
-        match usize::try_from(n) {
-            Ok(0) => return Err(Errno::EIO),
-            Ok(n) => filled += n,
-            Err(_) => match Errno::last() {
-                Errno::EINTR => {}
-                Errno::EAGAIN | Errno::ENOSYS => {
-                    log::debug!("ping: getrandom refused, the cookie comes from /dev/urandom");
-                    return std::fs::File::open("/dev/urandom")
-                        .and_then(|mut f| f.read_exact(rest))
-                        .map_err(|e| e.raw_os_error().map_or(Errno::EIO, Errno::from_raw));
-                }
-                e => return Err(e),
-            },
-        }
-    }
-    Ok(())
 }
 
 /// Writes an ICMP echo request with `cookie` and `now` into `buf`.
