@@ -244,6 +244,7 @@ impl Daemon {
         let memory_locked = config.realtime.is_some_and(|rt| apply_realtime(rt.priority));
         let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
+        snapshot.incarnation = incarnation;
         info!(
             "hapair {} starting as {} (incarnation {incarnation}), peer {}",
             env!("CARGO_PKG_VERSION"),

@@ -39,6 +39,11 @@ pub struct Snapshot {
     pub state: GroupState,
     /// Milliseconds this node has been in `state`.
     pub role_since_ms: u64,
+    /// This start's incarnation (the statedir's counter).
+    pub incarnation: u64,
+    /// The peer says this node's incarnation went backwards (its statedir was lost or
+    /// restored) and it resynchronised (SPEC §7.2).
+    pub incarnation_went_back: bool,
     /// The other node.
     pub peer: Peer,
     /// The group's resources, in start order.
@@ -58,6 +63,8 @@ pub struct Peer {
     pub alive: bool,
     /// Its group state from its last frame; `None` before the first.
     pub state: Option<GroupState>,
+    /// The incarnation of its run that this node accepted; `None` before the handshake.
+    pub incarnation: Option<u64>,
     /// Its last frame carried another configuration digest than ours.
     pub config_differs: bool,
     /// One entry per heartbeat medium.
@@ -183,8 +190,15 @@ pub struct Watchdog {
 pub struct Counters {
     /// Frames whose HMAC did not verify.
     pub auth_failures: u64,
-    /// Frames that repeated or went back in (incarnation, sequence).
+    /// Frames that repeated or went back in sequence, or were sent before this node's
+    /// restart (recorded and replayed).
     pub replays: u64,
+    /// Frames sent before the peer heard this node's challenge (the handshake at a start).
+    pub unconfirmed: u64,
+    /// Restarts of the peer seen (a new run accepted in place of another).
+    pub peer_restarts: u64,
+    /// Of those, restarts whose incarnation did not go up (its statedir lost or restored).
+    pub incarnation_resyncs: u64,
     /// Frames that did not parse.
     pub malformed: u64,
     /// Serial frames with a bad CRC.
@@ -210,10 +224,13 @@ impl Snapshot {
             node: Name::new(),
             state: GroupState::Standby,
             role_since_ms: 0,
+            incarnation: 0,
+            incarnation_went_back: false,
             peer: Peer {
                 name: Name::new(),
                 alive: false,
                 state: None,
+                incarnation: None,
                 config_differs: false,
                 links: Vec::new(),
             },
@@ -275,10 +292,16 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     json_str(w, &s.node)?;
     w.write_str(",\"state\":")?;
     json_str(w, state_name(s.state))?;
-    write!(w, ",\"role_since_ms\":{},\"peer\":{{\"name\":", s.role_since_ms)?;
+    write!(
+        w,
+        ",\"role_since_ms\":{},\"incarnation\":{},\"incarnation_went_back\":{},\"peer\":{{\"name\":",
+        s.role_since_ms, s.incarnation, s.incarnation_went_back
+    )?;
     json_str(w, &s.peer.name)?;
     write!(w, ",\"alive\":{},\"state\":", s.peer.alive)?;
     json_str(w, peer_state_name(s.peer.state))?;
+    w.write_str(",\"incarnation\":")?;
+    json_opt(w, s.peer.incarnation)?;
     write!(w, ",\"config_match\":{},\"links\":[", !s.peer.config_differs)?;
     for (i, l) in s.peer.links.iter().enumerate() {
         w.write_str(if i == 0 { "{\"medium\":" } else { ",{\"medium\":" })?;
@@ -309,11 +332,15 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     let c = &s.counters;
     write!(
         w,
-        ",\"counters\":{{\"auth_failures\":{},\"replays\":{},\"malformed\":{},\
+        ",\"counters\":{{\"auth_failures\":{},\"replays\":{},\"unconfirmed\":{},\
+         \"peer_restarts\":{},\"incarnation_resyncs\":{},\"malformed\":{},\
          \"crc_errors\":{},\"late_heartbeats\":{},\"failovers\":{},\"handovers\":{},\
          \"split_brains\":{},\"fence_attempts\":{},\"fence_failures\":{}}}}}",
         c.auth_failures,
         c.replays,
+        c.unconfirmed,
+        c.peer_restarts,
+        c.incarnation_resyncs,
         c.malformed,
         c.crc_errors,
         c.late_heartbeats,
@@ -411,6 +438,10 @@ fn json_num<W: Write + ?Sized>(w: &mut W, v: Option<f64>) -> fmt::Result {
 pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     let since = Age(Some(s.role_since_ms));
     writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
+    if s.incarnation_went_back {
+        writeln!(w, "  incarnation {} WENT BACK (statedir lost or restored?);", s.incarnation)?;
+        writeln!(w, "  the peer resynchronised: check the statedir and the clock")?;
+    }
     let alive = if s.peer.alive { "alive" } else { "DEAD" };
     let peer_state = peer_state_name(s.peer.state);
     // A dead peer's state is only what it said last.
@@ -448,6 +479,9 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     writeln!(w, ", malformed {}", Count(c.malformed))?;
     let (crc, late) = (Count(c.crc_errors), Count(c.late_heartbeats));
     writeln!(w, "        crc errors {crc}, late heartbeats {late}")?;
+    let (unconfirmed, restarts) = (Count(c.unconfirmed), Count(c.peer_restarts));
+    write!(w, "        unconfirmed {unconfirmed}, peer restarts {restarts}")?;
+    writeln!(w, " ({} incarnation back)", Count(c.incarnation_resyncs))?;
     writeln!(
         w,
         "moves: failovers {}, handovers {}, split brains {}, fences {} ({} failed)",
@@ -601,7 +635,22 @@ pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Res
     let c = &s.counters;
     let counters = [
         ("hapair_auth_failures_total", "Frames whose HMAC did not verify", c.auth_failures),
-        ("hapair_replays_total", "Frames repeated or out of order", c.replays),
+        (
+            "hapair_replays_total",
+            "Frames repeated, out of order, or from before a restart",
+            c.replays,
+        ),
+        (
+            "hapair_unconfirmed_total",
+            "Frames sent before the peer heard our challenge",
+            c.unconfirmed,
+        ),
+        ("hapair_peer_restarts_total", "Restarts of the peer seen", c.peer_restarts),
+        (
+            "hapair_incarnation_resyncs_total",
+            "Peer restarts with its incarnation back",
+            c.incarnation_resyncs,
+        ),
         ("hapair_malformed_total", "Frames that did not parse", c.malformed),
         ("hapair_crc_errors_total", "Serial frames with a bad CRC", c.crc_errors),
         ("hapair_late_heartbeats_total", "Heartbeats later than warntime", c.late_heartbeats),

@@ -81,6 +81,9 @@ fn typical() -> Snapshot {
     s.counters = Counters {
         auth_failures: 1,
         replays: 2,
+        unconfirmed: 11,
+        peer_restarts: 12,
+        incarnation_resyncs: 13,
         malformed: 3,
         crc_errors: 4,
         late_heartbeats: 5,
@@ -99,6 +102,9 @@ fn worst() -> Snapshot {
     let long = odd.repeat(8);
     let mut s = Snapshot::new(&long, &long);
     s.role_since_ms = u64::MAX;
+    s.incarnation = u64::MAX;
+    s.incarnation_went_back = true;
+    s.peer.incarnation = Some(u64::MAX);
     s.peer.state = None;
     s.peer.config_differs = true;
     while s.peer.links.push(link(&long, false, Some(u64::MAX), &long)).is_ok() {}
@@ -116,6 +122,8 @@ fn worst() -> Snapshot {
     while h.ping.push(Ping { address: v6, reachable: false }).is_ok() {}
     h.watchdog = Watchdog { device: text(&long), armed: false, timeout_ms: u64::MAX };
     s.counters.auth_failures = u64::MAX;
+    s.counters.incarnation_resyncs = u64::MAX;
+    s.counters.unconfirmed = u64::MAX;
     s
 }
 
@@ -190,6 +198,12 @@ fn json_has_every_spec_field_with_its_type() {
         ("counters.late_heartbeats", &["number"]),
         ("counters.failovers", &["number"]),
         ("counters.handovers", &["number"]),
+        ("incarnation", &["number"]),
+        ("incarnation_went_back", &["bool"]),
+        ("peer.incarnation", &["number", "null"]),
+        ("counters.unconfirmed", &["number"]),
+        ("counters.peer_restarts", &["number"]),
+        ("counters.incarnation_resyncs", &["number"]),
     ];
     for (path, want) in fields {
         expect(&v, path, want);

@@ -50,6 +50,8 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     s.peer.alive = peer.alive;
     s.peer.state = peer.last.map(|p| p.state);
     s.peer.config_differs = peer.config_differs;
+    s.peer.incarnation = peer.incarnation;
+    s.incarnation_went_back = rx.own_incarnation_went_back();
     let stats = rx.stats();
     let mut crc = 0;
     for ((slot, status), (i, link)) in
@@ -66,6 +68,9 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     s.counters = status::Counters {
         auth_failures: stats.auth_failures,
         replays: stats.replays,
+        unconfirmed: stats.unconfirmed,
+        peer_restarts: stats.peer_restarts,
+        incarnation_resyncs: stats.incarnation_resyncs,
         malformed: stats.malformed + stats.bad_version + stats.wrong_link,
         crc_errors: crc,
         late_heartbeats: c.late_heartbeats,

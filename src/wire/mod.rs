@@ -2,18 +2,18 @@
 //! the serial line framing around it. Nothing here does I/O or reads a clock: drivers hand in
 //! bytes and take bytes out; the incarnation counter is persisted by `drivers::statefile`.
 //!
-//! # Frame layout (version 1)
+//! # Frame layout (version 2)
 //!
 //! All integers are big-endian. Offsets are in bytes from the start of the frame.
 //!
 //! | offset | len | field                 | meaning                                             |
 //! |-------:|----:|-----------------------|-----------------------------------------------------|
-//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 1) for this code      |
-//! |      1 |   1 | `body_len`            | bytes before the tag (42 in v1); the tag follows    |
+//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 2) for this code      |
+//! |      1 |   1 | `body_len`            | bytes before the tag (55 in v2, 42 in v1)           |
 //! |      2 |   1 | `sender`              | sender's index in the `node` lines: 0 or 1          |
 //! |      3 |   1 | `link`                | link index the frame was sent on (< `LINKS_MAX`)    |
-//! |      4 |   8 | `incarnation`         | sender's boot counter (persisted in its statedir)   |
-//! |     12 |   8 | `seq`                 | per-link sequence, strictly increasing per boot     |
+//! |      4 |   8 | `incarnation`         | sender's start counter (persisted in its statedir)  |
+//! |     12 |   8 | `seq`                 | per-link sequence, strictly increasing per run      |
 //! |     20 |   1 | `kind`                | [`Kind`] code                                       |
 //! |     21 |   1 | `state`               | [`GroupState`] code                                 |
 //! |     22 |   1 | `intent`              | [`Intent`] code                                     |
@@ -22,13 +22,41 @@
 //! |     26 |   4 | `epoch`               | sender's group ownership epoch                      |
 //! |     30 |   4 | `watchdog_timeout_ms` | sender's hardware watchdog timeout, 0 = none        |
 //! |     34 |   8 | `config_digest`       | first 8 bytes of SHA-256 of the effective config    |
-//! |     42 |  32 | `tag`                 | HMAC-SHA256 under the authkey over bytes 0..42      |
+//! |     42 |   4 | `run`                 | v2: random per daemon start, never 0                |
+//! |     46 |   4 | `challenge`           | v2: the sender's current challenge, never 0         |
+//! |     50 |   4 | `echo`                | v2: the receiver's challenge as last heard, 0: none |
+//! |     54 |   1 | `session_flags`       | v2: bit 0 "your incarnation went back"              |
+//! |     55 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..55    |
 //!
-//! A v1 frame is 74 bytes, well under `limits::FRAME_LEN_MAX` (128). The frame length is the
-//! whole datagram (UDP) or the whole deframed record (serial, see [`serial`]): it must equal
-//! `body_len + 32` exactly, so trailing bytes and short frames are malformed.
+//! A v2 frame is 87 bytes, a v1 frame (bytes 0..42, then the tag) 74: both well under
+//! `limits::FRAME_LEN_MAX` (128). The frame length is the whole datagram (UDP) or the whole
+//! deframed record (serial, see [`serial`]): it must equal `body_len + 32` exactly, so
+//! trailing bytes and short frames are malformed.
 //!
-//! # Versions
+//! # The frame key
+//!
+//! The tag is HMAC-SHA256 under a *frame key* derived from the authkey and the pair's
+//! identity: HMAC-SHA256(authkey, "hapair frame key v2\0" || len || name || len || name ||
+//! udpport), the two node names in byte order, each after its length (u16), the port as a u16
+//! ([`Key::for_pair`]). Two pairs that share an authkey (a copied configuration, an appliance
+//! image) on one LAN but differ in a node name or the port therefore sign with different keys:
+//! each drops the other's frames as `auth_failures` before any replay window sees them. Two
+//! pairs with the same names and port as well are, to hapair, the same pair: give each pair
+//! its own key (`hapair keygen`) or its own port.
+//!
+//! # The freshness handshake (v2)
+//!
+//! A node acts on a frame only when the frame echoes the node's current challenge: so only
+//! on frames its peer sent after it heard this node in its current run. Frames recorded
+//! before this node restarted echo an older challenge and are dropped as `replays`; frames of
+//! an earlier run of the peer, once a newer run was accepted, echo a challenge that has moved
+//! on. Runs are told apart by (incarnation, run), so a peer whose statedir was lost or
+//! restored (a lower incarnation) is resynchronised to, not refused, and told so (session
+//! flag bit 0, shown by its `status`). The handshake takes one frame each way: a node that
+//! hears a new challenge answers at once (at most once a keepalive). The rules and what they
+//! do not stop are in [`session`].
+//!
+//! # Versions and the upgrade of a pair
 //!
 //! A receiver of version `v` accepts frames of versions `v - 1`, `v` and `v + 1` and drops
 //! any other version (counted as `bad_version`; version 0 is reserved and never valid). The
@@ -39,16 +67,29 @@
 //! an older sender does not have as absent. A frame of this receiver's own version or older
 //! must have exactly the body length of that version; a newer one may be longer, never shorter
 //! than ours. Within the fields a version knows, an unknown `kind`, `state` or `intent` code,
-//! a `sender` other than 0/1 or a `link` out of range makes the frame malformed. Bumping the
-//! version therefore lets a pair upgrade one node at a time.
+//! a `sender` other than 0/1 or a `link` out of range makes the frame malformed.
+//!
+//! Version 2 also changed the key, which a v1 node cannot know. So a v2 node keeps the raw
+//! authkey as a *legacy key* while its peer may still run v1: it checks a v1 frame's tag
+//! under it (with v1's rule: strictly increasing (incarnation, seq), no handshake) and, while
+//! its peer's last frame was v1, writes v1 frames under it. The first v2 frame that
+//! authenticates from the peer retires the legacy key for good: it is recorded in
+//! `statedir/peer-version`, and from then on a v1 frame is a `bad_version`, so nobody can
+//! talk a finished pair down to v1. Upgrading a pair one node at a time: upgrade the standby
+//! node and restart it (it hears v1, answers in v1; the pair works as before), move the group
+//! to it if wanted, upgrade and restart the other node (both now speak v2 and record it).
+//! During the upgrade the pair has v1's protection only; the frame key and the handshake
+//! apply once both run v2.
 //!
 //! # Checks, in order
 //!
 //! [`Receiver::accept`] drops and counts a frame that is: malformed or of an incompatible
 //! version; has a bad tag (checked in constant time, before any field is acted on); names
-//! another link than the one it arrived on; is our own looped-back frame; or does not
-//! strictly increase (incarnation, seq) on its link. Only then does the core see it, as an
-//! [`Authentic`], which nothing outside this module can build from bytes.
+//! another link than the one it arrived on; is our own looped-back frame; does not strictly
+//! increase the sequence of its run on its link (`replays`); or does not echo this node's
+//! current challenge (`unconfirmed` during the handshake, `replays` when it echoes a challenge
+//! of an earlier run of this node). Only then does the core see it, as an [`Authentic`],
+//! which nothing outside this module can build from bytes.
 //!
 //! Decoding never panics on any input; the fuzz entry points in `fuzz.rs` (built only under
 //! `cfg(fuzzing)`) make the tag and CRC checks pass so the fuzzer reaches the parsers.
