@@ -228,6 +228,24 @@ impl Drop for Pair {
 }
 
 impl Daemon {
+    /// A daemon not started yet, for tests that build their own topology instead of the lab
+    /// (`segment::Segment`): node `name` in namespace `ns`, its kernel command line in
+    /// `cmdline` (the caller writes it), its output appended to `log`.
+    pub fn new(name: &'static str, ns: &str, cmdline: PathBuf, log: PathBuf) -> Daemon {
+        Daemon { name, ns: ns.to_owned(), cmdline, log, child: None }
+    }
+
+    /// Starts (or, after `kill`, starts again) the daemon with configuration `conf`, as
+    /// `Pair::start` does: `RUST_LOG=debug`, its output appended to its log.
+    pub fn start_with_conf(&mut self, conf: &Path) {
+        self.start(conf);
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     fn start(&mut self, conf: &Path) {
         let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log");
         self.spawn(conf, Stdio::from(log), "debug");

@@ -13,6 +13,8 @@
 //!   with parsers for ARP and neighbour advertisements.
 //! - `pair`: `Pair`, two `hapair run` daemons in a `Lab` with UDP responders, a prober in the
 //!   client (who answers the VIP) and a sampler (is the VIP ever on both nodes at once).
+//! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
+//!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
 //!
 //! Every test binary uses a different subset, so unused items are not warnings here.
@@ -24,6 +26,7 @@ pub mod daemon;
 pub mod lab;
 pub mod netns;
 pub mod pair;
+pub mod segment;
 
 pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, veth};
 
