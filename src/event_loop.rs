@@ -571,6 +571,7 @@ impl Daemon {
     fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
         let mut accepted = Accepted::new();
         let session = self.receiver.outgoing();
+        self.receiver.set_peer_alive(self.core.peer().alive);
         if let Some(link) = self.links.get_mut(usize::from(index)) {
             link.receive(index, &mut self.receiver, hangup, &mut accepted);
         }

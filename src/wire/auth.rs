@@ -295,6 +295,12 @@ impl Receiver {
         self.peer_version
     }
 
+    /// Whether the core holds the peer alive: set before handing in frames (see
+    /// `session::Handshake::set_peer_alive`).
+    pub fn set_peer_alive(&mut self, alive: bool) {
+        self.handshake.set_peer_alive(alive);
+    }
+
     /// True while the peer says this node's incarnation went backwards (a lost or restored
     /// statedir) and it resynchronised.
     pub fn own_incarnation_went_back(&self) -> bool {

@@ -23,9 +23,12 @@
 //! A frame is *fresh* when its `echo` equals this node's current challenge. Only fresh frames
 //! reach the core: liveness, `Release`, `Leaving`, the peer-alive flag and everything else
 //! count only then. Frames of every run pass a per-link sequence window of that run (the
-//! *accepted* run's, or one *candidate* run's: the newest other run heard), and teach this
-//! node the challenge to echo; a fresh frame of the candidate makes it the accepted run (a
-//! restart of the peer, or a resync when its incarnation did not go up).
+//! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
+//! run's frames teach this node the challenge to echo; a candidate's teach it only when it
+//! can be a restart of the peer: a newer incarnation, or no accepted run, or one the core
+//! holds dead (a peer back after a lost statedir is heard once its old run is silent for
+//! `deadtime`, so a reboot resynchronises at once). A fresh frame of the candidate makes it
+//! the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
 //!
 //! The handshake therefore completes within one frame each way: a node that starts learns its
 //! peer's challenge from the first frame it hears, echoes it in its next frame, and the peer
@@ -37,9 +40,10 @@
 //! # What it does not stop
 //!
 //! A frame delayed (not replayed) by someone on the path still proves what it proved when
-//! it was sent; frames of other runs of the peer replayed at this node make it echo a stale
-//! challenge now and then, which delays the peer's acceptance (a denial of service any
-//! flood on the LAN achieves too), never a wrong decision.
+//! it was sent. Frames of an old run of the peer with a *higher* incarnation than its current
+//! one (possible only after its statedir went back) can, replayed while the peer lives, make
+//! this node echo a stale challenge now and then, which delays the peer's hearing of it (a
+//! denial of service any flood on the LAN achieves too), never a wrong decision.
 
 use super::auth::RxError;
 use crate::limits::LINKS_MAX;
@@ -111,6 +115,9 @@ pub struct Handshake {
     resynced: bool,
     /// The peer's last fresh frame said our incarnation went backwards.
     own_went_back: bool,
+    /// The core holds the accepted run alive (fed by the loop before each frame): while it
+    /// is, frames of another run that is not newer teach nothing (see `admit`).
+    peer_alive: bool,
     /// Test only: take every frame as fresh, as version 1 did. The simulator uses it to show
     /// that its replaying adversary catches a receiver without the freshness rule.
     #[cfg(feature = "sim")]
@@ -130,6 +137,7 @@ impl Handshake {
             echo: 0,
             resynced: false,
             own_went_back: false,
+            peer_alive: false,
             #[cfg(feature = "sim")]
             sim_skip_freshness: false,
         }
@@ -144,6 +152,12 @@ impl Handshake {
     /// The accepted run's incarnation.
     pub fn peer_incarnation(&self) -> Option<u64> {
         self.accepted.map(|r| r.incarnation)
+    }
+
+    /// Whether the core holds the peer alive now. The loop (or the simulator) sets it before
+    /// it hands in frames.
+    pub fn set_peer_alive(&mut self, alive: bool) {
+        self.peer_alive = alive;
     }
 
     /// True while the peer's last fresh frame says our incarnation went backwards.
@@ -174,7 +188,14 @@ impl Handshake {
             None => 0,
         };
         *slot = Some(seq);
-        if session.challenge != 0 {
+        // Whose challenge to echo: the accepted run's; another run's only when it can be a
+        // restart of the peer (a newer incarnation), or when no run is accepted or the core
+        // holds the accepted one dead (a restart after a lost statedir). Otherwise frames of
+        // old runs, replayed while the peer lives, would make us echo a dead run's challenge
+        // and the live peer would stop hearing us.
+        let newer = self.accepted.is_none_or(|r| incarnation > r.incarnation);
+        let teach = accepted || newer || !self.peer_alive;
+        if teach && session.challenge != 0 {
             self.echo = session.challenge;
         }
         if session.echo != self.challenge && !self.skip_freshness() {
@@ -321,6 +342,27 @@ mod tests {
         assert_eq!(b.hs.peer_incarnation(), Some(3));
         assert!(a2.hs.own_incarnation_went_back(), "b tells a2 its incarnation went back");
         assert!(!b.hs.own_incarnation_went_back());
+    }
+
+    #[test]
+    fn old_runs_replayed_while_the_peer_lives_teach_nothing() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let echo = b.hs.outgoing().echo;
+        // A recording of an older run of a (lower incarnation) arrives while a lives.
+        let mut old = Side::new(9, 999, 9000);
+        b.hs.set_peer_alive(true);
+        assert!(deliver(&mut b, old.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, echo, "b still echoes a's live run");
+        // Once the core holds a dead, the other run may be a restart after a lost statedir.
+        b.hs.set_peer_alive(false);
+        assert!(deliver(&mut b, old.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 9000);
+        // A newer incarnation teaches at once, alive or not: a plain restart.
+        b.hs.set_peer_alive(true);
+        let mut newer = Side::new(11, 444, 4000);
+        assert!(deliver(&mut b, newer.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 4000);
     }
 
     #[test]

@@ -628,7 +628,9 @@ impl World {
         if n.power != Power::Up || n.core.is_none() {
             return Ok(());
         }
+        let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
         let Some(rx) = n.rx.as_mut() else { return Ok(()) };
+        rx.set_peer_alive(alive);
         let before = (rx.outgoing(), rx.stats().incarnation_resyncs);
         let result = rx.accept_for_simulation(repr);
         let changed = rx.outgoing() != before.0;
@@ -653,7 +655,9 @@ impl World {
         if n.power != Power::Up || n.core.is_none() {
             return Ok(());
         }
+        let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
         let Some(rx) = n.rx.as_mut() else { return Ok(()) };
+        rx.set_peer_alive(alive);
         let frame = match rx.accept(link as u8, bytes) {
             Ok(frame) => frame,
             Err(e) => {
@@ -1093,15 +1097,19 @@ impl World {
             session,
             payload,
         };
+        let l = self.links[link];
+        if l.cut[n] || (l.loss > 0 && self.rng.chance(l.loss)) {
+            return;
+        }
+        // The adversary records what crosses the wire to the peer. (A frame it kept from the
+        // peer and delivered late would be a delay, not a replay: it proves what it proved
+        // when it was sent, and no receiver can tell; see `wire::session`.)
         if self.cfg.adversary {
+            let node = &mut self.nodes[n];
             if node.sent.len() == RECORDED_MAX {
                 node.sent.pop_front();
             }
             node.sent.push_back((self.now, link, repr));
-        }
-        let l = self.links[link];
-        if l.cut[n] || (l.loss > 0 && self.rng.chance(l.loss)) {
-            return;
         }
         let copies = if self.cfg.chaos && self.rng.chance(2) { 2 } else { 1 };
         for _ in 0..copies {
