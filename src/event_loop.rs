@@ -579,6 +579,10 @@ impl Daemon {
             self.core.handle_input(now, Input::Frame { link: index, frame });
             self.drain_core(now);
         }
+        if let Some(payload) = self.receiver.take_unfresh() {
+            self.core.handle_input(now, Input::Unfresh(payload));
+            self.drain_core(now);
+        }
         if self.receiver.outgoing() != session {
             // A new challenge to echo, or one of ours: the peer should hear it now.
             self.core.handle_input(now, Input::Handshake);
@@ -1031,6 +1035,6 @@ fn core_params(
         start_standby: boot.standby,
         config_digest: config.digest(),
         #[cfg(feature = "sim")]
-        sim_skip_fence_wait: false,
+        sim_mutation: hcore::Mutation::None,
     }
 }

@@ -436,14 +436,19 @@ impl Node {
         }
     }
 
+    /// True when the simulator seeded bug `m` (never in the daemon: see `Mutation`).
     #[cfg(feature = "sim")]
-    fn skip_fence_wait(&self) -> bool {
-        self.params.sim_skip_fence_wait
+    pub(super) fn mutated(&self, m: super::Mutation) -> bool {
+        self.params.sim_mutation == m
     }
 
     #[cfg(not(feature = "sim"))]
-    fn skip_fence_wait(&self) -> bool {
+    pub(super) fn mutated(&self, _m: super::Mutation) -> bool {
         false
+    }
+
+    fn skip_fence_wait(&self) -> bool {
+        self.mutated(super::Mutation::SkipFenceWait)
     }
 
     fn run_fence(&mut self) {
@@ -455,6 +460,10 @@ impl Node {
 
     /// The peer is safe (fenced, or its watchdog surely fired, or it left): take the group.
     fn take_over(&mut self, now: Instant, reason: Reason) {
+        let after_fence = matches!(reason, Reason::FenceWaitOver | Reason::Fenced);
+        if after_fence && self.mutated(super::Mutation::NeverTakeOver) {
+            return;
+        }
         self.epoch = self.epoch.saturating_add(1);
         if !matches!(reason, Reason::Elected | Reason::Granted) {
             self.counters.failovers += 1;
@@ -487,16 +496,28 @@ impl Node {
 
     /// Starting or active: split brain, one-way isolation, and the handover policies.
     fn decide_holder(&mut self, now: Instant) {
-        let peer_runs = self.peer_payload().is_some_and(|p| {
-            matches!(p.state, GroupState::Starting | GroupState::Active) && p.epoch >= self.epoch
+        let peer = self.peer_payload();
+        let peer_running =
+            peer.is_some_and(|p| matches!(p.state, GroupState::Starting | GroupState::Active));
+        let peer_runs = peer_running && peer.is_some_and(|p| p.epoch >= self.epoch);
+        // The peer does not hear us: it became alive to us two link intervals and two
+        // keepalives ago, time for our frames to reach it and its answer to come back, and
+        // its frames still lack `FLAG_PEER_ALIVE` (a link that works one way).
+        let settled = self.peer.alive_since.is_some_and(|t| {
+            now >= t
+                + self.longest_link().saturating_mul(2)
+                + self.params.keepalive.saturating_mul(2)
         });
-        if peer_runs {
+        let deaf = settled && peer.is_some_and(|p| p.flags & FLAG_PEER_ALIVE == 0);
+        if peer_runs || (peer_running && deaf) {
             if !self.split_brain_seen {
                 self.split_brain_seen = true;
                 self.counters.split_brains += 1;
                 self.notify(Event::SplitBrain, Detail::None);
             }
-            if !self.is_home() {
+            // The non-home node releases; so does a node whose peer runs the group and cannot
+            // hear it, whatever the epochs and the home: only this node can resolve it.
+            if (!self.is_home() || deaf) && !self.mutated(super::Mutation::KeepSplitBrain) {
                 return self.transition(
                     now,
                     Role::stopping(AfterStop::Standby),
@@ -507,7 +528,15 @@ impl Node {
             self.split_brain_seen = false;
         }
         let watchdog = self.fence_mode() == FenceMode::Watchdog;
-        if self.peer_taking_over() {
+        // A peer we cannot hear fresh, whose frames say it takes or runs the group (it
+        // restarted and hears nothing of ours: a link that works one way), is obeyed under
+        // fence watchdog as if they were fresh: only our release and self-fence keep the two
+        // apart. (A recording replayed at a holder whose peer is dead costs an outage of the
+        // recording's length, never a double start: see core docs.)
+        let unfresh_takeover = watchdog
+            && !self.peer.alive
+            && self.peer.unfresh_claims.is_some_and(|t| now < t + self.params.deadtime);
+        if self.peer_taking_over() || unfresh_takeover {
             self.self_fencing = watchdog;
             return self.transition(
                 now,
@@ -515,7 +544,8 @@ impl Node {
                 Reason::PeerTakingOver,
             );
         }
-        if watchdog && !self.peer.alive && self.health.has(Health::PING) {
+        let isolated = !self.peer.alive && self.health.has(Health::PING);
+        if watchdog && isolated && !self.mutated(super::Mutation::NoSelfFence) {
             self.self_fencing = true;
             return self.transition(now, Role::stopping(AfterStop::Standby), Reason::Isolated);
         }
@@ -534,6 +564,9 @@ impl Node {
         let peer = self.peer_payload()?;
         if !self.peer_can_run() {
             return None;
+        }
+        if self.mutated(super::Mutation::HandOverAtWill) {
+            return Some(Reason::Failback);
         }
         let peer_is_home = self.params.peer == self.params.home;
         let me_healthy = self.advertised_health().is_ok();
@@ -740,7 +773,8 @@ impl Node {
                     self.notify(Event::Handover, Detail::None);
                     self.grant(Reason::Stopped);
                     self.transition(now, Role::Standby, Reason::Stopped);
-                } else if then == AfterStop::GiveUp {
+                } else if then == AfterStop::GiveUp && self.restarts_exhausted {
+                    // (A `cleanup` during the stop cleared the exhaustion: standby below.)
                     self.transition(
                         now,
                         Role::Failed { holding: false },
@@ -883,7 +917,7 @@ mod tests {
             start_standby: false,
             config_digest: [0; 8],
             #[cfg(feature = "sim")]
-            sim_skip_fence_wait: false,
+            sim_mutation: crate::core::Mutation::None,
         }
     }
 

@@ -83,6 +83,21 @@
 //! while we listen. A node that reaches a ping node and hears nothing from us keeps the
 //! group: that is the residual case of SPEC §3 S2.
 //!
+//! Authentic frames that are not fresh restart the wait too (`Input::Unfresh`). Since frame
+//! version 2 a node acts only on frames that echo its challenge, so a node that (re)started
+//! while its frames cannot reach the peer, but the peer's reach it, cannot tell the live
+//! peer's frames from a recording. Taking them as proof would let recordings keep a dead
+//! peer alive; ignoring them would let it start while the peer, which hears nothing, keeps
+//! the group it holds (it still reaches its ping nodes) or takes it after its own wait: a
+//! split brain over a link that works one way. So under `fence watchdog` they count for the
+//! one thing waiting must be sure of: a node takes over by waiting only `W + M` after the
+//! last such frame, and of two nodes that hear each other only one way, the one that hears
+//! nothing takes the group. For the same reason a holder that hears its peer only that way,
+//! with `FLAG_TAKING_OVER`, obeys the flag as if the frame were fresh: it releases and stops
+//! petting until it holds nothing (only while no fresh frame of the peer arrives). (A recording replayed at a node whose peer died delays its takeover
+//! while the recording lasts: a denial of service, never a double start. With `fence CMD`
+//! the fence makes the peer safe whatever its frames say; they change nothing.)
+//!
 //! # Adoption: probes at start
 //!
 //! A new `Node` first probes every resource (a `Monitor` action each, in order, one at a
@@ -122,7 +137,11 @@
 //!   petting its watchdog, so the reset makes it safe. `cleanup` retries the stop.
 //! - `Leaving` is only ever sent by a node that holds nothing.
 //! - Split brain (both starting/active while they hear each other): the non-home node stops
-//!   the group at once (no `Release`); both notify `SplitBrain`.
+//!   the group at once (no `Release`); both notify `SplitBrain`. The home node stops it too
+//!   when the peer's frames, two link intervals and two keepalives after it became alive,
+//!   still lack `FLAG_PEER_ALIVE`: the peer does not hear us (a link that works one way) and
+//!   cannot resolve it. Under `fence watchdog` a holder whose peer it cannot hear fresh, but
+//!   whose unfresh frames say the peer takes or runs the group, releases and self-fences.
 //! - `takeover` is a standing intent until `online` or `standby`; it also blocks
 //!   `auto_failback` from moving the group away from a node that asked for it.
 //! - Only fresh frames arrive here: `wire::session` passes a frame only once the peer echoed
@@ -231,10 +250,31 @@ pub struct Params {
     pub start_standby: bool,
     /// The first 8 bytes of SHA-256 over the effective configuration.
     pub config_digest: [u8; 8],
-    /// Test only: take over from a dead peer without fencing or waiting. The simulator uses it
-    /// to prove that it catches a broken safety rule.
+    /// Test only: a seeded bug. The simulator uses each to prove that its oracle catches the
+    /// guarantee it breaks (a checker is trusted once it has been seen to fail).
     #[cfg(feature = "sim")]
-    pub sim_skip_fence_wait: bool,
+    pub sim_mutation: Mutation,
+}
+
+/// A seeded bug for the simulator's mutation tests, one per guarantee (SPEC §3). Only the
+/// `sim` feature has the `Params` field that selects one; without it `Node::mutated` is
+/// always false and the daemon has none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mutation {
+    /// The real code.
+    #[default]
+    None,
+    /// S2: take over from a dead peer without fencing or waiting (any fence mode).
+    SkipFenceWait,
+    /// S1: the non-home node keeps the group when both run it (no split-brain release).
+    KeepSplitBrain,
+    /// L1: a survivor never takes the group from a dead peer after fencing.
+    NeverTakeOver,
+    /// L2: an active node hands the group to any peer that can run it, without a policy.
+    HandOverAtWill,
+    /// S2 under fence watchdog: a holder cut off from its peer and every ping node keeps the
+    /// group and its watchdog petted (no self-fence).
+    NoSelfFence,
 }
 
 /// Which links a frame goes out on.
@@ -324,6 +364,10 @@ pub enum Input<'a> {
     /// link now, at most once a keepalive, so the freshness handshake completes within one
     /// round trip rather than a keepalive.
     Handshake,
+    /// An authentic frame of the peer that is not fresh (`wire::Receiver::take_unfresh`):
+    /// proof of nothing, but while such frames arrive the group is not taken by waiting (see
+    /// "The fence-watchdog margin").
+    Unfresh(crate::wire::Payload),
 }
 
 /// What a notification is about (`notify EVENT NODE DETAIL`).

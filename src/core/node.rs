@@ -35,6 +35,13 @@ pub struct PeerStatus {
     /// The run (incarnation, run number) we fenced: its frames are ignored (they were sent
     /// before it died).
     pub fenced: Option<(u64, u32)>,
+    /// When the last authentic frame that was not fresh arrived (`Input::Unfresh`).
+    pub unfresh_at: Option<Instant>,
+    /// ... and the last such frame that said the peer takes the group (`FLAG_TAKING_OVER`)
+    /// or runs it (starting or active).
+    pub unfresh_claims: Option<Instant>,
+    /// Since when the peer is alive (`None` while it is not).
+    pub alive_since: Option<Instant>,
     /// Its last frame carried another configuration digest than ours: the two nodes do not
     /// agree on nodes, timings, media, resources or fencing (README "Configuration digest").
     pub config_differs: bool,
@@ -201,6 +208,7 @@ impl Node {
             Input::Admin(admin) => self.handle_admin(now, admin),
             Input::Shutdown => self.handle_shutdown(now),
             Input::Handshake => self.handle_handshake(now),
+            Input::Unfresh(payload) => self.handle_unfresh(now, payload),
         }
         self.update_liveness(now);
         self.decide_all(now);
@@ -253,7 +261,7 @@ impl Node {
         gap.min(cap)
     }
 
-    fn longest_link(&self) -> Duration {
+    pub(super) fn longest_link(&self) -> Duration {
         self.params.links.iter().map(|l| l.send_interval).max().unwrap_or(self.params.keepalive)
     }
 
@@ -344,6 +352,8 @@ impl Node {
         self.links[usize::from(link)].handle_frame(now);
         self.peer.incarnation = Some(repr.incarnation);
         self.peer.run = repr.session.run;
+        self.peer.unfresh_at = None;
+        self.peer.unfresh_claims = None;
         self.peer.last_heard = Some(now);
         let payload = repr.payload;
         // Frames overtake each other across links. Within one incarnation a node's epoch only
@@ -386,6 +396,21 @@ impl Node {
         if due {
             self.handshake_answered = Some(now);
             self.tx_all = true;
+        }
+    }
+
+    fn handle_unfresh(&mut self, now: Instant, payload: Payload) {
+        if self.peer.unfresh_at.is_none() && self.fence_mode() == FenceMode::Watchdog {
+            log::warn!(
+                "frames of the peer arrive without our challenge (it does not hear us, or they \
+                 are replayed; it says {:?}): no takeover by waiting while they do",
+                payload.state
+            );
+        }
+        self.peer.unfresh_at = Some(now);
+        let runs = matches!(payload.state, GroupState::Starting | GroupState::Active);
+        if payload.flags & FLAG_TAKING_OVER != 0 || runs {
+            self.peer.unfresh_claims = Some(now);
         }
     }
 
@@ -453,6 +478,7 @@ impl Node {
             && now < self.silent_since() + self.params.deadtime;
         if alive != self.peer.alive {
             self.peer.alive = alive;
+            self.peer.alive_since = alive.then_some(now);
             log::info!("peer is now {}", if alive { "alive" } else { "dead" });
             let event = if alive { Event::PeerAlive } else { Event::PeerDead };
             self.notify(event, Detail::None);
@@ -506,9 +532,11 @@ impl Node {
     }
 
     /// When a fence-watchdog wait ends: `W + M` after we began to advertise
-    /// `FLAG_TAKING_OVER` (entered `Fencing`) or woke from a stall, whichever is later.
+    /// `FLAG_TAKING_OVER` (entered `Fencing`), woke from a stall, or last received an
+    /// authentic frame of the peer that was not fresh, whichever is latest.
     pub(super) fn fence_wait_due(&self) -> Instant {
-        self.role_since.max(self.listening_since) + self.watchdog_fence_wait()
+        let unfresh = self.peer.unfresh_at.unwrap_or(Instant::ZERO);
+        self.role_since.max(self.listening_since).max(unfresh) + self.watchdog_fence_wait()
     }
 
     /// The fence-watchdog wait `W + M` (see the module docs).

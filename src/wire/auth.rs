@@ -258,6 +258,8 @@ pub struct Receiver {
     legacy: LegacyWindow,
     /// The layout version of the peer's last authentic frame (0: none yet).
     peer_version: u8,
+    /// What the last authentic frame that was not fresh said (`take_unfresh`).
+    unfresh: Option<Payload>,
     stats: RxStats,
 }
 
@@ -274,6 +276,7 @@ impl Receiver {
             handshake: Handshake::new(run, challenge),
             legacy: LegacyWindow::default(),
             peer_version: 0,
+            unfresh: None,
             stats: RxStats::default(),
         }
     }
@@ -293,6 +296,15 @@ impl Receiver {
     /// The layout version of the peer's last authentic frame (0: none yet).
     pub fn peer_version(&self) -> u8 {
         self.peer_version
+    }
+
+    /// What the last authentic, in-sequence frame that was not fresh (`Unconfirmed` or
+    /// `OldRun`) said, once. It proves nothing: it may be a recording. But a peer whose frames
+    /// reach us while ours do not reach it sends exactly such frames, and the core must not
+    /// take the group by waiting while they say the peer holds it (see `core` docs, "The
+    /// fence-watchdog margin").
+    pub fn take_unfresh(&mut self) -> Option<Payload> {
+        self.unfresh.take()
     }
 
     /// Whether the core holds the peer alive: set before handing in frames (see
@@ -397,7 +409,11 @@ impl Receiver {
             }
             self.advance_legacy(link, repr.incarnation, repr.seq)?;
         } else {
-            let admitted = self.handshake.admit(link, repr.incarnation, repr.seq, &repr.session)?;
+            let result = self.handshake.admit(link, repr.incarnation, repr.seq, &repr.session);
+            if let Err(RxError::Unconfirmed | RxError::OldRun) = result {
+                self.unfresh = Some(repr.payload);
+            }
+            let admitted = result?;
             let stats = &mut self.stats;
             stats.links[usize::from(link)].frames_lost += admitted.lost;
             stats.peer_restarts += u64::from(admitted.restarted);
