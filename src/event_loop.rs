@@ -223,7 +223,10 @@ impl Daemon {
         // frames only while the peer may still speak version 1 (a pair mid-upgrade).
         let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
         let key = Key::for_pair(authkey.bytes(), names, config.udpport);
-        let peer_version = statefile::load_peer_version(&config.statedir);
+        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
+            warn!("{e}; the peer's frame version is taken as not yet known");
+            0
+        });
         let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
         let (run, challenge) = entropy::two_u32().map_err(|e| format!("/dev/urandom: {e}"))?;
         let mut sender = Sender::new(key.clone(), me, incarnation);
