@@ -164,6 +164,15 @@ fn a_statedir_not_roots_or_writable_by_others_is_refused() {
     chmod(&f.statedir, 0o755);
     f.assert_accepted();
     fs::remove_dir(&f.statedir).unwrap();
+    // A link is judged by the directory it points at.
+    let real = f.dir.path("real-state");
+    fs::create_dir(&real).unwrap();
+    chmod(&real, 0o777);
+    symlink(&real, &f.statedir).unwrap();
+    f.assert_refused(&f.statedir, "statedir writable by its group and others (mode 0777)");
+    chmod(&real, 0o700);
+    f.assert_accepted();
+    fs::remove_file(&f.statedir).unwrap();
     fs::write(&f.statedir, "").unwrap();
     f.assert_refused(&f.statedir, "statedir is not a directory");
 }
