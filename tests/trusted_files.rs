@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use common::{Netns, assert_soon, wait_until};
 use fixture::{KEY, TempDir, s, stderr};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 /// Generous: the machine is shared and noisy.
 const SOON: Duration = Duration::from_secs(20);
@@ -88,7 +90,8 @@ impl Files {
     }
 
     /// `check` and `run` both exit 1 with one line that starts with `PATH: says`; `status`
-    /// does not judge the files (exit 3: no daemon); `run` made no statedir.
+    /// and `export-pacemaker` do not judge the files (exit 3: no daemon; exit 0); `run` made
+    /// no statedir.
     fn assert_refused(&self, path: &Path, says: &str) {
         let statedir_before = self.statedir.exists();
         for cmd in ["check", "run"] {
@@ -102,6 +105,8 @@ impl Files {
         assert_eq!(self.statedir.exists(), statedir_before, "a refused run touched the statedir");
         let status = self.hapair(&["status"]);
         assert_eq!(status.status.code(), Some(3), "status judged the files: {}", stderr(&status));
+        let export = self.hapair(&["export-pacemaker"]);
+        assert_eq!(export.status.code(), Some(0), "export judged the files: {}", stderr(&export));
     }
 
     fn assert_accepted(&self) {
@@ -208,13 +213,13 @@ fn start(f: &Files, ns: &Netns) -> Child {
     child
 }
 
-fn signal(child: &Child, sig: libc::c_int) {
-    // SAFETY: kill(2) on the pid of our own unreaped child, which cannot be reused.
-    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, sig) }, 0);
+fn signal(child: &Child, sig: Signal) {
+    // Our own unreaped child: its pid cannot have been reused.
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
 }
 
 fn stop(mut child: Child) {
-    signal(&child, libc::SIGTERM);
+    signal(&child, Signal::SIGTERM);
     let mut code = None;
     assert!(wait_until(SOON, || {
         code = child.try_wait().ok().flatten();
@@ -300,7 +305,7 @@ fn run_makes_the_statedir_0700_and_reads_and_writes_through_no_link() {
 
     // A reload judges the file as a start does: refused, and the daemon runs on.
     chmod(&f.conf, 0o666);
-    signal(run.0.as_ref().unwrap(), libc::SIGHUP);
+    signal(run.0.as_ref().unwrap(), Signal::SIGHUP);
     let refused = format!(
         "reload refused, the running configuration stays: {}: configuration \
                            file writable by its group and others (mode 0666)",
