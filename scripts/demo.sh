@@ -117,6 +117,11 @@ setup() {
     note "service LAN 192.0.2.0/24: alpha .1 ($LAB_MAC_ALPHA), beta .2 ($LAB_MAC_BETA),"
     note "client .10; the VIP is $LAB_VIP4; crossover 198.51.100.0/30; serial: a pty pair"
     (umask 077; "$BIN" keygen >"$LAB_DIR/authkey")
+    # The daemons run as root and the file holds commands they run: hapair refuses one that
+    # is not root's or that others may write (SPEC §7.3), as a user's checkout may be. They
+    # read a copy of root's.
+    install -m 0644 "$CONF" "$LAB_DIR/hapair.conf"
+    CONF_FROM=$CONF CONF=$LAB_DIR/hapair.conf
     local node tty
     for node in alpha beta; do
         tty=$([ $node = alpha ] && echo "$LAB_TTY_ALPHA" || echo "$LAB_TTY_BETA")
@@ -176,7 +181,7 @@ return_of() {
 
 main() {
     setup
-    say "Starting the pair with $CONF (home alpha)"
+    say "Starting the pair with $CONF_FROM (home alpha)"
     start_node alpha
     start_node beta
     wait_for 30 "one node active, the other standby" settled_either

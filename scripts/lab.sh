@@ -160,6 +160,9 @@ cmd_up() {
         cmd_down >/dev/null
     fi
     mkdir -p "$DIR"
+    # Whatever the caller's umask: hapair refuses an authkey directory (and a statedir) that
+    # group or others may write (SPEC §7.3), and the lab keeps its keys here.
+    chmod 0755 "$DIR"
     trap 'log "up failed; cleaning up"; cmd_down >/dev/null 2>&1 || true' ERR
     LAB_RUN=$(printf '%04x%04x' $RANDOM $RANDOM)
     LAB_NS_ALPHA=$PREFIX$LAB_RUN-alpha

@@ -166,6 +166,9 @@ build_initramfs() {
     local root=$CACHE/root
     rm -rf "$root"
     mkdir -p "$root"/{bin,sbin,usr/sbin,etc/hapair,lib/modules,proc,sys,dev,run,tmp}
+    # Whatever the builder's umask: hapair refuses a configuration file or an authkey
+    # directory that group or others may write (SPEC §7.3).
+    chmod 0755 "$root/etc/hapair"
     cp /bin/busybox "$root/bin/busybox"
     install -m 0755 "$BOARD/init" "$root/init"
     install -m 0755 "$BOARD/run" "$root/etc/hapair/run"

@@ -173,9 +173,12 @@ fn status_format(flags: &Flags) -> Result<StatusFormat, String> {
 }
 
 fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
+    // SPEC §7.3: `check` and `run` judge who may change the files; the other commands only
+    // read the configuration (a non-root `status` must work).
+    let trusting = || LoadOptions { check_ownership: true, ..opts.clone() };
     match cmd {
-        Command::Run => run(opts),
-        Command::Check { print, offline } => check(opts, print, offline),
+        Command::Run => run(&trusting()),
+        Command::Check { print, offline } => check(&trusting(), print, offline),
         Command::Keygen => keygen(),
         Command::ImportHeartbeat { dir } => import_heartbeat(&dir),
         Command::ExportPacemaker => export_pacemaker(opts),

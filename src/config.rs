@@ -1,7 +1,8 @@
 //! The configuration (SPEC §2): parsed once, before the loop, into typed and range-checked
 //! values ("parse, don't validate"). Nothing here runs in the steady state; nothing here
 //! touches the network, devices or the daemon. The only files read are the configuration,
-//! the kernel command line and the authkey.
+//! the kernel command line and the authkey; for `check` and `run` the owner and mode of the
+//! configuration file, the statedir and the authkey's directory are judged too (`owner`).
 //!
 //! # Syntax
 //!
@@ -31,13 +32,15 @@
 //!
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
-//! (kernel flags), `authkey` (the key file) and `load` (reading files, node identity).
+//! (kernel flags), `authkey` (the key file), `owner` (who may change the configuration
+//! file, the statedir and the authkey's directory) and `load` (reading files, node identity).
 
 pub mod agents;
 mod authkey;
 mod cmdline;
 mod lex;
 mod load;
+mod owner;
 mod parse;
 mod render;
 mod validate;
@@ -55,7 +58,10 @@ use crate::limits::{
 
 pub use authkey::{AuthKey, keygen};
 pub use cmdline::Cmdline;
-pub use load::{Boot, LoadOptions, Loaded, identify, load, load_config, read_cmdline};
+pub use load::{
+    Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
+};
+pub use owner::Trusted;
 pub use parse::{parse_bytes, parse_str};
 
 /// Words after `fence` (the fence command and its arguments).

@@ -82,8 +82,13 @@ fn census_of_allocations_per_heartbeat_status_and_handover() {
     let pair = Pair::new(&lab, &Setup::default());
     let mut threads = Vec::new();
     for (i, node) in pair.nodes.iter().enumerate() {
-        let opts =
-            LoadOptions { config: pair.conf.clone(), cmdline: node.cmdline.clone(), node: None };
+        // As `hapair run` loads it (ownership judged too).
+        let opts = LoadOptions {
+            config: pair.conf.clone(),
+            cmdline: node.cmdline.clone(),
+            check_ownership: true,
+            ..LoadOptions::default()
+        };
         let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
         threads.push(spawn_in(&node.ns, move || {
             alloc::count_this_thread(Some(i));

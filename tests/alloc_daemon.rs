@@ -40,8 +40,13 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     let pair = Pair::new(&lab, &Setup::default());
     let mut threads = Vec::new();
     for (slot, node) in pair.nodes.iter().enumerate() {
-        let opts =
-            LoadOptions { config: pair.conf.clone(), cmdline: node.cmdline.clone(), node: None };
+        // As `hapair run` loads it (ownership judged too).
+        let opts = LoadOptions {
+            config: pair.conf.clone(),
+            cmdline: node.cmdline.clone(),
+            check_ownership: true,
+            ..LoadOptions::default()
+        };
         let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
         threads.push(spawn_in(&node.ns, move || {
             alloc::count_this_thread(Some(slot));

@@ -15,6 +15,17 @@ fn cmdline_with_key(dir: &TempDir, board_cmdline: &str) -> String {
     s(&p).to_string()
 }
 
+/// A copy of the board file `path` in `dir`, root's and mode 0644: `check` refuses a
+/// configuration that is not root's or that others may write (SPEC §7.3), and a checkout may
+/// be a user's.
+fn board(dir: &TempDir, path: &str) -> String {
+    let name = path.replace('/', "-");
+    let p = dir.path(&name);
+    std::fs::copy(path, &p).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    s(&p).to_string()
+}
+
 fn check_print(config: &str, cmdline: &str) -> String {
     // The PC pair's agents (apache2's init script) live on those PCs, not on the test
     // machine: configurations are printed offline, where a missing agent is only a warning.
@@ -34,11 +45,12 @@ fn lab_configs_pass_check_with_per_node_overrides() {
     for node in ["alpha", "beta"] {
         let dir = TempDir::new("board-lab");
         let cmdline = cmdline_with_key(&dir, &format!("board/lab/{node}.cmdline"));
-        let out = hapair(&["check", "-c", "board/lab/hapair.conf", "--cmdline", &cmdline]);
+        let conf = board(&dir, "board/lab/hapair.conf");
+        let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         assert!(stdout(&out).contains(&format!("node {node}")), "{}", stdout(&out));
 
-        let print = check_print("board/lab/hapair.conf", &cmdline);
+        let print = check_print(&conf, &cmdline);
         assert!(print.starts_with("# effective configuration"), "{print}");
         assert!(print.contains(&format!("for node {node} ")), "{print}");
         assert!(print.contains(&format!("\nserial /run/hapair-lab/{node}.tty baud 115200\n")));
@@ -58,7 +70,7 @@ fn pc_pair_config_passes_check_on_both_nodes() {
     for node in ["alpha", "beta"] {
         let dir = TempDir::new("board-pc");
         let cmdline = cmdline_with_key(&dir, &format!("board/pc-pair/{node}.cmdline"));
-        let print = check_print("board/pc-pair/hapair.conf", &cmdline);
+        let print = check_print(&board(&dir, "board/pc-pair/hapair.conf"), &cmdline);
         assert!(print.contains(&format!("for node {node} ")), "{print}");
         assert!(print.contains("\nfence watchdog\n") && print.contains("\nhwmon lm78 root"));
     }
@@ -76,7 +88,7 @@ fn kernel_flags_override_timings_and_boot_flags() {
             s(&key)
         ),
     );
-    let print = check_print("board/pc-pair/hapair.conf", s(&cmdline));
+    let print = check_print(&board(&dir, "board/pc-pair/hapair.conf"), s(&cmdline));
     assert!(print.contains("for node beta (standby=1, disable=0)"), "{print}");
     assert!(print.contains("\ndeadtime 2s\n") && print.contains("\nrestart_limit 5 in 1m\n"));
 }
@@ -89,7 +101,7 @@ fn printed_configuration_is_valid_and_prints_the_same() {
     ] {
         let dir = TempDir::new("board-reprint");
         let cmdline = cmdline_with_key(&dir, cmd);
-        let first = check_print(conf, &cmdline);
+        let first = check_print(&board(&dir, conf), &cmdline);
         let printed = dir.write("printed.conf", &first);
         // The printed file already has every override applied: only the node is still needed.
         let node = if cmd.contains("alpha") { "alpha" } else { "beta" };

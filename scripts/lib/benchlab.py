@@ -183,6 +183,7 @@ class HapairPair(FAILOVER.Hapair):
             keep = [line for line in f if line.split()[:1] not in [[d] for d in drop]]
         self.conf = os.path.join(lab.dir, "one-link.conf")
         with open(self.conf, "w") as f:
+            os.fchmod(f.fileno(), 0o644)  # hapair refuses one that others may write
             f.writelines(keep)
         key = os.path.join(lab.dir, "authkey")
         with open(key, "w") as f:

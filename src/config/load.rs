@@ -1,18 +1,27 @@
 //! Reading the files (configuration, kernel command line, authkey) and deciding who this node
-//! is. This is the only file of `config` that does I/O; it runs once, before the loop.
+//! is; for `check` and `run`, also judging who may change the configuration file, the
+//! statedir and the authkey's directory (`owner`). With `authkey` and `owner`, the only files
+//! of `config` that do I/O; it runs once, before the loop (and on a reload). It creates
+//! nothing: `run` makes a missing statedir itself.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::cmdline::Cmdline;
+use super::owner::{self, Problem, Trusted};
 use super::parse::parse_located;
 use super::{AuthKey, Config, ConfigError, DEFAULT_CMDLINE_PATH, DEFAULT_CONFIG_PATH};
 
-/// Where to read from: `-c`, `--cmdline` and `--node`.
+/// Where to read from: `-c`, `--cmdline` and `--node`; and whether to judge ownership.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     pub config: PathBuf,
     pub cmdline: PathBuf,
     pub node: Option<String>,
+    /// SPEC §7.3: refuse a configuration file, statedir or authkey directory that is not
+    /// root's or is writable by group or others (`owner`). `check` and `run` set it (and a
+    /// reload keeps it); the client commands, which only read the file, leave it off.
+    pub check_ownership: bool,
 }
 
 impl Default for LoadOptions {
@@ -21,6 +30,7 @@ impl Default for LoadOptions {
             config: PathBuf::from(DEFAULT_CONFIG_PATH),
             cmdline: PathBuf::from(DEFAULT_CMDLINE_PATH),
             node: None,
+            check_ownership: false,
         }
     }
 }
@@ -65,9 +75,18 @@ fn read_config(
     opts: &LoadOptions,
     cmdline: &Cmdline,
 ) -> Result<(Config, super::parse::Loc), ConfigError> {
-    let text = std::fs::read(&opts.config)
-        .map_err(|e| ConfigError::new(&opts.config, 0, format!("cannot read: {e}")))?;
-    parse_located(&text, &opts.config, cmdline)
+    let path = &opts.config;
+    let cannot_read = |e: std::io::Error| ConfigError::new(path, 0, format!("cannot read: {e}"));
+    let mut file = std::fs::File::open(path).map_err(cannot_read)?;
+    if opts.check_ownership {
+        // Judged on the open file: what was judged is what is read.
+        let meta = file.metadata().map_err(cannot_read)?;
+        owner::judge_metadata(path, &meta, Trusted::ConfigFile)
+            .map_err(|m| ConfigError::new(path, 0, m))?;
+    }
+    let mut text = Vec::new();
+    file.read_to_end(&mut text).map_err(cannot_read)?;
+    parse_located(&text, path, cmdline)
 }
 
 /// Reads and checks everything: configuration, kernel flags, the authkey and this node's name.
@@ -79,7 +98,34 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         let file = if authkey_at.cmdline { &opts.cmdline } else { &opts.config };
         ConfigError::new(file, authkey_at.line, m)
     })?;
+    if opts.check_ownership {
+        check_trusted_dirs(&config)?;
+    }
     Ok(Loaded { config, boot, authkey })
+}
+
+/// The authkey's directory and the statedir (SPEC §7.3, module `owner`); a statedir that
+/// does not exist yet is fine (`run` makes it, mode 0700, and judges it then).
+fn check_trusted_dirs(config: &Config) -> Result<(), ConfigError> {
+    // Paths are absolute (`value::path`) and the key file just opened, so it has a parent.
+    let key_dir = config.authkey.parent().unwrap_or(Path::new("/"));
+    check_trusted(key_dir, Trusted::AuthkeyDir)?;
+    match owner::check(&config.statedir, Trusted::Statedir) {
+        Ok(()) | Err(Problem::Missing) => Ok(()),
+        Err(Problem::Refused(m)) => Err(ConfigError::new(&config.statedir, 0, m)),
+    }
+}
+
+/// Judges `path` as `what` (module `owner`); the error names the path. A missing path is an
+/// error here.
+pub fn check_trusted(path: &Path, what: Trusted) -> Result<(), ConfigError> {
+    owner::check(path, what).map_err(|p| {
+        let m = match p {
+            Problem::Missing => format!("{what} does not exist"),
+            Problem::Refused(m) => m,
+        };
+        ConfigError::new(path, 0, m)
+    })
 }
 
 /// This node's name: `--node`, else `hapair.node=`, else the host name.

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Written with [`write_atomic`], so after a crash the file holds the old or the new state,
-//! never a mix. Reading is strict: an unknown key, a key twice, a missing key or a value other
+//! never a mix; read with [`read_state`]; neither follows a link at the file's name. Reading is strict: an unknown key, a key twice, a missing key or a value other
 //! than `0`/`1` makes the whole file corrupt rather than half-applied.
 //!
 //! # The safe default
@@ -33,11 +33,10 @@
 //! edit, which the warning names.
 
 use std::fmt;
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::statefile::{StateError, write_atomic};
+use super::statefile::{StateError, read_state, write_atomic};
 
 /// Name of the admin state file inside `statedir`.
 pub const ADMIN_FILE: &str = "admin";
@@ -114,10 +113,11 @@ impl AdminState {
 
 /// Reads `statedir/admin`: the stored state, or the default with a warning when the file
 /// is unreadable or corrupt (module docs: the safe default). A missing file is the default
-/// without a warning.
+/// without a warning. A symbolic link in its place is not followed: it is unreadable, and
+/// the next `store` replaces it (`statefile` module docs).
 pub fn load(statedir: &Path) -> (AdminState, Option<Warning>) {
     let path = statedir.join(ADMIN_FILE);
-    match fs::read(&path) {
+    match read_state(&path) {
         Ok(text) => match AdminState::parse(&text) {
             Ok(state) => (state, None),
             Err(what) => (AdminState::default(), Some(Warning::Corrupt(path, what))),
@@ -136,6 +136,8 @@ pub fn store(statedir: &Path, state: AdminState) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::fs;
 
     use crate::testutil::TempDir;
 
@@ -201,6 +203,23 @@ mod tests {
     }
 
     #[test]
+    fn a_link_in_place_of_the_file_is_not_followed_and_is_replaced() {
+        let dir = TempDir::new("admin-link");
+        let victim = dir.path().join("elsewhere");
+        fs::write(&victim, "standby=1\nmaintenance=1\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(ADMIN_FILE)).unwrap();
+        let (state, warning) = load(dir.path());
+        assert_eq!(state, AdminState::default(), "not read through the link");
+        let shown = warning.expect("a link warns").to_string();
+        assert!(shown.contains("admin: unreadable (a symbolic link, not followed"), "{shown}");
+        store(dir.path(), AdminState { standby: true, maintenance: false }).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "standby=1\nmaintenance=1\n");
+        let meta = fs::symlink_metadata(dir.path().join(ADMIN_FILE)).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(load(dir.path()).0, AdminState { standby: true, maintenance: false });
+    }
+
+    #[test]
     fn unwritable_dir_is_an_error_naming_the_file() {
         let dir = TempDir::new("admin-unwritable");
         // Root ignores permission bits, so use a path whose parent is a regular file.
@@ -208,6 +227,6 @@ mod tests {
         fs::write(&not_a_dir, b"x").unwrap();
         let error = store(&not_a_dir, AdminState { standby: true, maintenance: true });
         let text = error.unwrap_err().to_string();
-        assert!(text.contains("plain-file/.admin.tmp: create"), "{text}");
+        assert!(text.contains("plain-file/.admin.tmp: remove the old temporary file: "), "{text}");
     }
 }

@@ -1,7 +1,19 @@
-//! Persistent state in `statedir`: an atomic file writer, the incarnation counter that names
-//! each start in every frame, and the highest frame version the peer spoke. Runs at start-up
-//! (it allocates and blocks); the poll loop calls only `store_peer_version`, once. It does not decide what a warning means: the caller
-//! logs it.
+//! Persistent state in `statedir`: an atomic file writer and a reader that follow no links,
+//! the incarnation counter that names each start in every frame, and the highest frame
+//! version the peer spoke. Runs at start-up (it allocates and blocks); the poll loop calls
+//! only `store_peer_version`, once. It does not decide what a warning means: the caller logs
+//! it, and it does not judge the statedir itself (`config::owner` does).
+//!
+//! # No links
+//!
+//! A state file is never read or written through a symbolic link (SPEC §7.3): a link planted
+//! at `statedir/incarnation`, `statedir/admin` or `statedir/peer-version` could otherwise make
+//! the daemon (root) overwrite any file it points at, or read its state from one. Reading
+//! opens with `O_NOFOLLOW`, so a link is an unreadable file (the caller warns and uses its
+//! default); writing makes a fresh temporary file with `O_CREAT | O_EXCL | O_NOFOLLOW` (a link
+//! or file left at the temporary name is removed first, never opened) and renames it over the
+//! target, which replaces a link there instead of following it. So the next write of a file
+//! with a link planted in its place removes the link and leaves what it pointed at unchanged.
 //!
 //! # The incarnation
 //!
@@ -25,7 +37,7 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +45,8 @@ use std::path::{Path, PathBuf};
 pub const INCARNATION_FILE: &str = "incarnation";
 /// Name of the file that records the highest frame version the peer was heard speaking.
 pub const PEER_VERSION_FILE: &str = "peer-version";
+/// The most a state file is read of: each holds one short line or two.
+const STATE_FILE_LEN_MAX: u64 = 4096;
 
 /// A state file could not be written (or a directory not synced). Names the file.
 #[derive(Debug)]
@@ -86,39 +100,92 @@ impl fmt::Display for Warning {
 
 /// Replaces `dir/name` with `bytes` atomically: a temporary file in the same directory is
 /// written and fsynced, renamed over the target, and the directory fsynced, so after a crash
-/// the file holds either the old or the new contents, never a mix. Mode 0600.
+/// the file holds either the old or the new contents, never a mix. Mode 0600. No link is
+/// followed (module docs): a link at the target is replaced, one at the temporary name removed.
 pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), StateError> {
+    replace(dir, name, bytes, true)
+}
+
+/// Writes `dir/.NAME.tmp` afresh (never through a link) and renames it over `dir/NAME`;
+/// with `durable`, the file and the directory are fsynced too.
+fn replace(dir: &Path, name: &str, bytes: &[u8], durable: bool) -> Result<(), StateError> {
     let target = dir.join(name);
     let temp = dir.join(format!(".{name}.tmp"));
+    // A leftover of a crashed write, or something planted: removed (a link is removed itself,
+    // not what it points at), so that O_EXCL below makes a new file of our own.
+    match fs::remove_file(&temp) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => {
+            return Err(failed(&temp, "remove the old temporary file")(e));
+        }
+        _ => {}
+    }
     let mut file = OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&temp)
         .map_err(failed(&temp, "create"))?;
     file.write_all(bytes).map_err(failed(&temp, "write"))?;
-    file.sync_all().map_err(failed(&temp, "fsync"))?;
+    if durable {
+        file.sync_all().map_err(failed(&temp, "fsync"))?;
+    }
     drop(file);
+    // rename(2) replaces a link at the target itself; it never writes through it.
     fs::rename(&temp, &target).map_err(failed(&target, "rename"))?;
-    File::open(dir).and_then(|d| d.sync_all()).map_err(failed(dir, "fsync directory"))
+    if durable {
+        File::open(dir).and_then(|d| d.sync_all()).map_err(failed(dir, "fsync directory"))?;
+    }
+    Ok(())
 }
 
-/// The highest frame layout version the peer was ever heard speaking (0: none recorded, or
-/// unreadable). Once it is the current version, legacy (v1) frames are refused: a pair that
-/// finished its upgrade cannot be talked down to the version without the pair-bound key.
-pub fn load_peer_version(statedir: &Path) -> u8 {
-    let text = fs::read_to_string(statedir.join(PEER_VERSION_FILE)).unwrap_or_default();
-    text.trim().parse().unwrap_or(0)
+/// Reads a state file without following a link at its name (module docs). `NotFound` when it
+/// is missing; a link, a FIFO, a device or a directory in its place is an error that says so,
+/// and nothing is read from it. At most `STATE_FILE_LEN_MAX` bytes are read.
+pub fn read_state(path: &Path) -> io::Result<Vec<u8>> {
+    // O_NONBLOCK: a FIFO in its place must not hang us; it is refused below.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                io::Error::other("a symbolic link, not followed; the next write replaces it")
+            }
+            _ => e,
+        })?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(STATE_FILE_LEN_MAX).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The highest frame layout version the peer was ever heard speaking: 0 when none is
+/// recorded (no file), and 0 with an error when the file cannot be read (a link in its place)
+/// or holds no version. Once it is the current version, legacy (v1) frames are refused: a pair
+/// that finished its upgrade cannot be talked down to the version without the pair-bound key.
+pub fn load_peer_version(statedir: &Path) -> Result<u8, StateError> {
+    let path = statedir.join(PEER_VERSION_FILE);
+    let bytes = match read_state(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(failed(&path, "read")(e)),
+    };
+    let text = std::str::from_utf8(&bytes).unwrap_or_default();
+    text.trim().parse().map_err(|_| {
+        let e = io::Error::new(io::ErrorKind::InvalidData, "not a version number");
+        failed(&path, "read")(e)
+    })
 }
 
 /// Records `version` as the highest the peer spoke. Called from the loop once in the life of
 /// a pair (the first time the peer is heard at a new version): a few bytes into the page
 /// cache without fsync, so it does not wait for the disk; a crash before writeback only means
-/// it is written again next time.
+/// it is written again next time. No link is followed (module docs).
 pub fn store_peer_version(statedir: &Path, version: u8) -> Result<(), StateError> {
-    let path = statedir.join(PEER_VERSION_FILE);
-    fs::write(&path, format!("{version}\n")).map_err(failed(&path, "write"))
+    replace(statedir, PEER_VERSION_FILE, format!("{version}\n").as_bytes(), false)
 }
 
 /// Builds the `map_err` closure that names `path` and `action`.
@@ -139,16 +206,13 @@ pub fn bump_incarnation_at(
     wall_clock_ms: u64,
 ) -> Result<(u64, Option<Warning>), StateError> {
     let path = statedir.join(INCARNATION_FILE);
-    let (stored, warning) = match fs::read_to_string(&path) {
-        Ok(text) => match text.trim().parse::<u64>() {
-            Ok(value) if value < u64::MAX => (Some(value), None),
+    let (stored, warning) = match read_state(&path) {
+        Ok(bytes) => match std::str::from_utf8(&bytes).map(|t| t.trim().parse::<u64>()) {
+            Ok(Ok(value)) if value < u64::MAX => (Some(value), None),
             _ => (None, Some(Warning::Corrupt(path.clone()))),
         },
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             (None, Some(Warning::Missing(path.clone())))
-        }
-        Err(error) if error.kind() == io::ErrorKind::InvalidData => {
-            (None, Some(Warning::Corrupt(path.clone())))
         }
         Err(error) => (None, Some(Warning::Unreadable(path.clone(), error))),
     };
@@ -218,7 +282,94 @@ mod tests {
         fs::write(&not_a_dir, b"x").unwrap();
         let error = bump_incarnation_at(&not_a_dir, 1).unwrap_err();
         let text = error.to_string();
-        assert!(text.contains("plain-file/.incarnation.tmp: create"), "{text}");
+        assert!(
+            text.contains("plain-file/.incarnation.tmp: remove the old temporary file: "),
+            "{text}"
+        );
+    }
+
+    /// A file outside the statedir, and a link to it planted at `dir/name`.
+    fn plant_link(dir: &TempDir, name: &str) -> PathBuf {
+        let victim = dir.path().join("elsewhere");
+        fs::create_dir_all(&victim).unwrap();
+        let victim = victim.join(format!("victim-of-{name}"));
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        victim
+    }
+
+    fn is_link(path: &Path) -> bool {
+        fs::symlink_metadata(path).unwrap().file_type().is_symlink()
+    }
+
+    #[test]
+    fn a_link_at_the_incarnation_is_neither_read_nor_written_through_but_replaced() {
+        let dir = TempDir::new("state-link");
+        let victim = plant_link(&dir, INCARNATION_FILE);
+        fs::write(&victim, "99999999\n").unwrap();
+        let (value, warning) = bump_incarnation_at(dir.path(), 1_000).unwrap();
+        // Read through the link, the value would have been 100000000.
+        assert_eq!(value, 1_000);
+        let shown = warning.unwrap().to_string();
+        assert!(
+            shown.contains("incarnation: unreadable (a symbolic link, not followed"),
+            "{shown}"
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "99999999\n");
+        let target = dir.path().join(INCARNATION_FILE);
+        assert!(!is_link(&target));
+        assert_eq!(stored(dir.path()), "1000\n");
+    }
+
+    #[test]
+    fn a_link_or_file_at_the_temporary_name_is_removed_not_followed() {
+        let dir = TempDir::new("state-temp-link");
+        let victim = plant_link(&dir, ".x.tmp");
+        write_atomic(dir.path(), "x", b"one").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(fs::read(dir.path().join("x")).unwrap(), b"one");
+        assert!(!dir.path().join(".x.tmp").exists());
+        // A dangling link: following it would create a file where it points.
+        let nowhere = dir.path().join("elsewhere/made-by-the-link");
+        std::os::unix::fs::symlink(&nowhere, dir.path().join(".x.tmp")).unwrap();
+        store_peer_version(dir.path(), 2).unwrap();
+        write_atomic(dir.path(), "x", b"two").unwrap();
+        assert!(!nowhere.exists());
+        assert_eq!(fs::read(dir.path().join("x")).unwrap(), b"two");
+    }
+
+    #[test]
+    fn the_peer_version_follows_no_link() {
+        let dir = TempDir::new("state-peer-version");
+        assert_eq!(load_peer_version(dir.path()).unwrap(), 0, "no file: none recorded");
+        let victim = plant_link(&dir, PEER_VERSION_FILE);
+        fs::write(&victim, "2\n").unwrap();
+        let e = load_peer_version(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("peer-version: read: a symbolic link, not followed"), "{e}");
+        // Written in the loop without fsync, and still not through the link.
+        store_peer_version(dir.path(), 2).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "2\n");
+        fs::write(&victim, "7\n").unwrap();
+        assert!(!is_link(&dir.path().join(PEER_VERSION_FILE)));
+        assert_eq!(load_peer_version(dir.path()).unwrap(), 2);
+        fs::write(dir.path().join(PEER_VERSION_FILE), "two").unwrap();
+        let e = load_peer_version(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("not a version number"), "{e}");
+    }
+
+    #[test]
+    fn read_state_refuses_what_is_not_a_regular_file_without_hanging() {
+        let dir = TempDir::new("state-fifo");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = read_state(&fifo).unwrap_err();
+        assert_eq!(e.to_string(), "not a regular file");
+        assert_eq!(read_state(dir.path()).unwrap_err().to_string(), "not a regular file");
+        let missing = read_state(&dir.path().join("none")).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        let big = dir.path().join("big");
+        fs::write(&big, vec![b'7'; 10_000]).unwrap();
+        assert_eq!(read_state(&big).unwrap().len(), STATE_FILE_LEN_MAX as usize);
     }
 
     #[test]

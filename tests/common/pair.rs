@@ -72,15 +72,24 @@ fn index(node: Node) -> usize {
 impl Pair {
     /// Brings a lab up (`tag` as in `Lab::up`), writes the authkey and both nodes' cmdlines,
     /// starts the responders, the prober towards `vip`, the overlap sampler and both daemons
-    /// with board/lab/`conf`.
+    /// with board/lab/`conf` (a copy in the lab's directory, root's and 0644: `run` refuses a
+    /// configuration that is not root's or that others may write, and a checkout may be a
+    /// user's).
     pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
         Pair::start_with(tag, conf, vip, Default::default())
     }
 
     /// `start`, with `extras` (alpha's, beta's) added to each node's command line and config.
     pub fn start_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
-        let conf = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
-        let mut pair = Pair::prepare_with(tag, |_| conf, vip, extras);
+        let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
+        let copy = |lab: &Lab| {
+            let to = Path::new(&lab.dir()).join(format!("board-{conf}"));
+            std::fs::copy(&board, &to).unwrap_or_else(|e| panic!("{}: {e}", board.display()));
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+            std::fs::set_permissions(&to, mode).unwrap_or_else(|e| panic!("chmod: {e}"));
+            to
+        };
+        let mut pair = Pair::prepare_with(tag, copy, vip, extras);
         for node in NODES {
             pair.start_daemon(node);
         }
