@@ -18,6 +18,7 @@
 mod group;
 mod health_io;
 mod links;
+mod notify;
 mod report;
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -30,7 +31,7 @@ use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
-use crate::drivers::children::{Children, Exited, Program, Spec};
+use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
@@ -172,6 +173,8 @@ struct Daemon {
     systemd_state: Option<crate::wire::GroupState>,
     /// The persistent admin intents (statedir/admin).
     admin: AdminState,
+    /// The notify commands' share of the child table, and the notifies dropped past it.
+    notify_gate: notify::NotifyGate,
 }
 
 impl Daemon {
@@ -286,6 +289,7 @@ impl Daemon {
             ready_sent: false,
             systemd_state: None,
             admin,
+            notify_gate: notify::NotifyGate::default(),
         }))
     }
 
@@ -433,7 +437,9 @@ impl Daemon {
             env: &env,
             clear_env: false,
             stdin: stdin.as_bytes(),
+            stdout: None,
             timeout: FENCE_TIMEOUT,
+            class: Class::Essential,
             tag: Tag::Fence,
         };
         self.snapshot.counters.fence_attempts += 1;
@@ -443,7 +449,7 @@ impl Daemon {
             argv.join(" ")
         );
         if let Err(e) = self.children.spawn(now, &spec) {
-            warn!("fence command cannot start: {e:?}");
+            warn!("fence command cannot start: {e}");
             self.core.handle_input(now, Input::FenceResult { ok: false });
         }
     }
@@ -457,17 +463,23 @@ impl Daemon {
         let Some(program) = path.to_str() else { return };
         let node = &self.config.nodes[usize::from(self.me)];
         let args = [event_name, node.as_str(), detail_text.as_str()];
+        let running = self.children.count_where(|t| *t == Tag::Notify);
+        if !self.notify_gate.admit(now, running, event_name) {
+            return;
+        }
         let spec = Spec {
             program: Program::Exec(program),
             args: &args,
             env: &[],
             clear_env: false,
             stdin: &[],
+            stdout: None,
             timeout: NOTIFY_TIMEOUT,
+            class: Class::Ordinary,
             tag: Tag::Notify,
         };
         if let Err(e) = self.children.spawn(now, &spec) {
-            warn!("notify {event_name}: cannot start {}: {e:?}", path.display());
+            self.notify_gate.refuse(now, event_name, &e);
         }
     }
 
@@ -684,13 +696,13 @@ impl Daemon {
             Tag::Fence => {
                 let ok = exited.status == crate::drivers::children::ExitStatus::Code(0);
                 if !ok {
-                    warn!("fence command failed: {:?}", exited.status);
+                    warn!("fence command failed: {}", exited.status);
                 }
                 self.core.handle_input(now, Input::FenceResult { ok });
             }
             Tag::Notify => {
                 if exited.status != crate::drivers::children::ExitStatus::Code(0) {
-                    warn!("notify command ended with {:?}", exited.status);
+                    warn!("notify command: {}", exited.status);
                 }
             }
             Tag::Check(i) => self.health.handle_check_exit_status(usize::from(i), exited.status),
@@ -908,7 +920,7 @@ impl Daemon {
         let c = &self.snapshot.counters;
         info!(
             "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {} polls {} log_dropped {}",
+             failovers {} handovers {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
@@ -918,7 +930,8 @@ impl Daemon {
             c.failovers,
             c.handovers,
             self.polls,
-            crate::drivers::logsink::dropped_total()
+            crate::drivers::logsink::dropped_total(),
+            self.notify_gate.dropped()
         );
     }
 

@@ -22,7 +22,7 @@ use crate::core::{self as hcore, Action};
 use crate::drivers::agents::{
     self, AgentKind, AgentPaths, AgentSpec, Exit, Outcome, PreparedAgent,
 };
-use crate::drivers::children::{Children, ExitStatus, Program, Spec};
+use crate::drivers::children::{Children, Class, ExitStatus, Program, Spec};
 use crate::drivers::ipaddr::IpResource;
 use crate::drivers::netlink::IfName;
 use crate::limits::RESOURCES_MAX;
@@ -234,6 +234,7 @@ impl Group {
             ExitStatus::Code(c) => Exit::Code(c),
             ExitStatus::Signaled(s) => Exit::Signal(s),
             ExitStatus::TimedOut => Exit::TimedOut,
+            ExitStatus::ExecFailed(e) => Exit::ExecFailed(e),
         };
         let outcome = match agent.interpret(to_agent(action), exit) {
             Outcome::Ok => {
@@ -339,7 +340,9 @@ fn spawn(
         env: &env,
         clear_env: true,
         stdin: &[],
+        stdout: None,
         timeout: prepared.timeout,
+        class: Class::Essential,
         tag: Tag::Resource { index, action },
     };
     children.spawn(now, &spec).map(|_| ()).map_err(|e| format!("cannot start: {e:?}"))
