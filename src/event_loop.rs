@@ -19,6 +19,7 @@ mod group;
 mod health_io;
 mod links;
 mod notify;
+mod reload;
 mod report;
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -175,6 +176,10 @@ struct Daemon {
     admin: AdminState,
     /// The notify commands' share of the child table, and the notifies dropped past it.
     notify_gate: notify::NotifyGate,
+    /// A reload waiting for the meta-data of its changed OCF resources.
+    meta_data: Option<reload::MetaDataRuns>,
+    /// A SIGHUP came while one waited: reload again once it is done.
+    reload_again: bool,
 }
 
 impl Daemon {
@@ -290,6 +295,8 @@ impl Daemon {
             systemd_state: None,
             admin,
             notify_gate: notify::NotifyGate::default(),
+            meta_data: None,
+            reload_again: false,
         }))
     }
 
@@ -706,6 +713,7 @@ impl Daemon {
                 }
             }
             Tag::Check(i) => self.health.handle_check_exit_status(usize::from(i), exited.status),
+            Tag::MetaData => self.handle_meta_data_exit(now, &exited),
         }
     }
 
@@ -809,6 +817,11 @@ impl Daemon {
     /// SIGHUP: a valid new configuration replaces the old one where that can be done in
     /// place; an invalid one is refused and the old one stays.
     fn reload(&mut self, now: Instant) {
+        if self.meta_data.is_some() {
+            info!("reload: the last one still waits for meta-data; this one follows it");
+            self.reload_again = true;
+            return;
+        }
         let loaded = match config::load(&self.opts) {
             Ok(l) => l,
             Err(e) => {
@@ -876,7 +889,7 @@ impl Daemon {
             let _ = applied.push("health");
         }
         if resources_changed {
-            self.reload_resources(&new, &mut applied, &mut needs_restart);
+            self.reload_resources(now, &new, &mut applied, &mut needs_restart);
         }
         if !applied.is_empty() {
             info!("reload: applied {}", applied.join(", "));
@@ -887,31 +900,6 @@ impl Daemon {
                  were not touched",
                 needs_restart.join(", ")
             );
-        }
-    }
-
-    /// New resource definitions take effect at once while this node holds nothing (nothing
-    /// runs that could be touched); while it holds the group, they wait for a restart.
-    fn reload_resources(
-        &mut self,
-        new: &Config,
-        applied: &mut heapless::Vec<&str, 4>,
-        needs_restart: &mut heapless::Vec<&str, 8>,
-    ) {
-        let same_count = new.resources.len() == self.config.resources.len();
-        if !same_count || self.core.holds() {
-            let _ = needs_restart.push("resources (while holding, or a different count)");
-            return;
-        }
-        let node = self.config.nodes[usize::from(self.me)].clone();
-        match Group::new(new, &node) {
-            Ok(group) => {
-                self.group = group;
-                self.config.resources.clone_from(&new.resources);
-                report::init_resources(&mut self.snapshot, &self.group);
-                let _ = applied.push("resources");
-            }
-            Err(e) => error!("reload: resources refused, the old ones stay: {e}"),
         }
     }
 

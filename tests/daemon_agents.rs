@@ -10,8 +10,11 @@
 //! `kill -9` of the active daemon and a restart adopt the running group (no second start, the
 //! client keeps being answered by the same node), a monitor failure and a monitor timeout
 //! restart in place (counted in status), exhaustion hands the group over, `cleanup` resets,
-//! and 1,000 monitor cycles leave neither zombies nor leaked descriptors. Needs root and the
-//! resource-agents package (scripts/test.sh installs it).
+//! and 1,000 monitor cycles leave neither zombies nor leaked descriptors. A SIGHUP reload whose
+//! OCF agent takes 5 s to print its meta-data does not stall the node (SPEC §7.3): its peer
+//! never loses it, `status` keeps answering, and the new definition is in effect afterwards;
+//! a meta-data run that hangs past its timeout refuses the reload and the old definition
+//! stays. Needs root and the resource-agents package (scripts/test.sh installs it).
 //!
 //! Not here: the agent layer alone (tests/agents_run.rs), `check` (tests/agents_check.rs),
 //! timing figures.
@@ -422,5 +425,103 @@ fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
     });
     assert!(!exists(&files, a, "logged.state") || pair.state(a) == "active");
     assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
+    shut_down(&mut pair);
+}
+
+/// `node`'s daemon log so far.
+fn log_of(pair: &Pair, node: Node) -> String {
+    std::fs::read_to_string(format!("{}/{}.log", pair.lab().dir(), node.as_str()))
+        .unwrap_or_default()
+}
+
+/// Replaces `from` with `to` in `node`'s own configuration file and sends it SIGHUP.
+fn reload_with(pair: &Pair, node: Node, from: &str, to: &str) {
+    let path = pair.conf_of(node).to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    pair.signal(node, Signal::SIGHUP);
+}
+
+/// Samples both nodes until `node`'s log contains `done`: every `hapair status` of `node`
+/// answers within `STATUS_BOUND`, its peer always sees it alive, and neither changes state.
+/// Returns the samples taken.
+fn unstalled_until(pair: &Pair, node: Node, peer: Node, done: &str) -> usize {
+    /// Generous: a status round trip takes milliseconds; a stalled loop takes seconds.
+    const STATUS_BOUND: Duration = Duration::from_millis(2500);
+    #[allow(clippy::disallowed_methods)] // tests read the wall clock
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let mut samples = 0;
+    while !log_of(pair, node).contains(done) {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = std::time::Instant::now();
+        assert!(t0 < until, "no {done:?} in {}'s log", node.as_str());
+        let status = pair.status(node);
+        let took = t0.elapsed();
+        assert!(took < STATUS_BOUND, "status of {} took {took:?}", node.as_str());
+        let status = status.unwrap_or_else(|| panic!("{} does not answer", node.as_str()));
+        assert_eq!(status["state"], "standby", "{status}");
+        let seen = pair.status(peer).unwrap_or_default();
+        assert_eq!(seen["state"], "active", "{seen}");
+        assert_eq!(seen["peer"]["alive"], true, "the peer lost {}: {seen}", node.as_str());
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    samples
+}
+
+/// SPEC §7.3: a reload never blocks the loop. The standby node reloads a changed OCF resource
+/// whose agent takes 5 s to print its meta-data: meanwhile it keeps beating (its peer never
+/// sees it dead, nothing fails over) and answers `status`; then the new definition is in
+/// effect (a handover starts the agent with the new state file). A meta-data run that hangs
+/// past the 20 s action timeout refuses the reload: the old definition stays.
+#[test]
+fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
+    let (files, mut pair) = start('r', logged_only, "200ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    let old = format!("state={}", files.of(b, "logged.state"));
+    let new = format!("state={} meta_delay=5", files.of(b, "logged-new.state"));
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    reload_with(&pair, b, &old, &new);
+    let samples = unstalled_until(&pair, b, a, "reload: applied resources");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(4500), "the meta-data took 5 s, not {took:?}");
+    assert!(samples >= 10, "only {samples} samples while the meta-data was read");
+    let log = log_of(&pair, b);
+    assert!(log.contains("wait for the meta-data of Logged"), "{log}");
+    println!("reload with a 5 s meta-data: {samples} samples, applied after {took:?}");
+
+    // The new definition is in effect: the group moves to b, whose agent uses the new file.
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "b active", || pair.state(b) == "active");
+    assert!(exists(&files, b, "logged-new.state"), "the reloaded state file is used");
+    assert!(!exists(&files, b, "logged.state"));
+
+    // A meta-data run that hangs: a (now standby) refuses the reload after the timeout, and
+    // keeps beating meanwhile.
+    let old = format!("state={}", files.of(a, "logged.state"));
+    let hung = format!("state={} meta_delay=600", files.of(a, "logged-hung.state"));
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    reload_with(&pair, a, &old, &hung);
+    let refused = "reload: resources refused, the old ones stay";
+    let samples = unstalled_until(&pair, a, b, refused);
+    let took = t0.elapsed();
+    let log = log_of(&pair, a);
+    let line = log.lines().find(|l| l.contains(refused)).unwrap_or_default();
+    assert!(line.contains("resource Logged") && line.contains("timed out"), "{line}");
+    assert!(samples >= 20, "only {samples} samples during the hung meta-data");
+    assert!(took >= Duration::from_secs(19), "refused after {took:?}, before the 20 s timeout");
+    println!("reload with a hung meta-data: {samples} samples, refused after {took:?}: {line}");
+    // The old definition stays: the group moves back to a, whose agent uses the old file.
+    let out = pair.hapair(a, &["online"]);
+    assert!(out.status.success(), "online: {out:?}");
+    let out = pair.hapair(b, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "a active again", || pair.state(a) == "active");
+    assert!(exists(&files, a, "logged.state"), "the old state file is used");
+    assert!(!exists(&files, a, "logged-hung.state"));
     shut_down(&mut pair);
 }

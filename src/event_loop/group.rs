@@ -1,6 +1,8 @@
 //! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
 //! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
-//! which action to run; this file runs it and hands back the outcome, nothing else.
+//! which action to run; this file runs it and hands back the outcome, nothing else. At a
+//! reload, `Group::reloaded` builds the new group from the old one and the meta-data that
+//! `reload.rs` read without blocking.
 //!
 //! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
 //! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
@@ -20,7 +22,7 @@ use crate::config::{self, Resource};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Action};
 use crate::drivers::agents::{
-    self, AgentKind, AgentPaths, AgentSpec, Exit, Outcome, PreparedAgent,
+    self, AgentKind, AgentPaths, AgentSpec, Exit, MetaData, Outcome, PreparedAgent,
 };
 use crate::drivers::children::{Children, Class, ExitStatus, Program, Spec};
 use crate::drivers::ipaddr::IpResource;
@@ -44,6 +46,8 @@ pub enum Tag {
     Fence,
     /// Health check `index`.
     Check(u8),
+    /// An OCF agent's `meta-data`, read for a reload (`reload::MetaDataRuns`).
+    MetaData,
 }
 
 enum Driver {
@@ -99,35 +103,52 @@ impl Group {
         let paths = agent_paths(node);
         let mut members = heapless::Vec::new();
         for resource in &config.resources {
-            let driver = match resource {
-                Resource::Ip(ip) => {
-                    let dev = IfName::new(&ip.dev)
-                        .ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
-                    Driver::Ip(IpResource::new(
-                        ip.addr,
-                        ip.prefix,
-                        dev,
-                        ip.garp,
-                        ip.garp_interval,
-                        ip.garp_refresh,
-                    ))
-                }
-                other => {
-                    // INVARIANT: only `ip` has no agent spec.
-                    let spec = agent_spec(other).ok_or("resource without an agent")?;
-                    Driver::Agent(Box::new(prepare(&spec, &paths)?))
+            let driver = match agent_spec(resource) {
+                None => ip_driver(resource)?,
+                Some(spec) => Driver::Agent(Box::new(prepare(&spec, &paths)?)),
+            };
+            // INVARIANT: the config holds at most RESOURCES_MAX resources.
+            if members.push(member(resource, driver)).is_err() {
+                return Err("too many resources".into());
+            }
+        }
+        Ok(Group { members })
+    }
+
+    /// The group for `new`, a reloaded configuration with as many resources as `old`, the
+    /// one this group was made from. A resource defined as before keeps its prepared agent
+    /// and what status shows of it; a changed one is prepared again, an OCF agent with
+    /// `metas[i]`, its meta-data as read without blocking (`reload::MetaDataRuns`), which must
+    /// be there for every changed OCF resource. Runs nothing and reads no agent; a changed
+    /// LSB script is only looked for (one `stat`, as at start).
+    pub fn reloaded(
+        &self,
+        old: &config::Config,
+        new: &config::Config,
+        node: &str,
+        metas: &[Option<MetaData>],
+    ) -> Result<Group, String> {
+        let paths = agent_paths(node);
+        let mut members = heapless::Vec::new();
+        for (i, resource) in new.resources.iter().enumerate() {
+            let kept = self.members.get(i).filter(|_| old.resources.get(i) == Some(resource));
+            let member = match (kept, agent_spec(resource)) {
+                (Some(m), _) => m.same_again(resource)?,
+                (None, None) => member(resource, ip_driver(resource)?),
+                (None, Some(spec)) => {
+                    let prepared = match spec.kind {
+                        AgentKind::Ocf { .. } => {
+                            let meta = metas.get(i).and_then(Option::as_ref);
+                            let meta = meta.ok_or_else(|| {
+                                format!("resource {}: no meta-data was read", spec.name)
+                            })?;
+                            prepare_with(&spec, &paths, Some(meta))?
+                        }
+                        _ => prepare(&spec, &paths)?,
+                    };
+                    member(resource, Driver::Agent(Box::new(prepared)))
                 }
             };
-            let mut member = Member {
-                driver,
-                name: Name::new(),
-                kind: Name::new(),
-                last_exit_code: None,
-                last_error: Text::new(),
-                started: false,
-            };
-            set_text(&mut member.name, resource.name());
-            set_text(&mut member.kind, resource.kind());
             // INVARIANT: the config holds at most RESOURCES_MAX resources.
             if members.push(member).is_err() {
                 return Err("too many resources".into());
@@ -297,6 +318,57 @@ impl Group {
     }
 }
 
+impl Member {
+    /// A member for `resource`, defined as this one's, with its status: a prepared agent is
+    /// cloned, an `ip` resource made again (it holds nothing while the group may be reloaded).
+    fn same_again(&self, resource: &Resource) -> Result<Member, String> {
+        let driver = match &self.driver {
+            Driver::Agent(agent) => Driver::Agent(agent.clone()),
+            Driver::Ip(_) => ip_driver(resource)?,
+        };
+        let mut again = member(resource, driver);
+        again.last_exit_code = self.last_exit_code;
+        again.last_error.clone_from(&self.last_error);
+        again.started = self.started;
+        Ok(again)
+    }
+}
+
+/// A member with `driver` for `resource`, nothing known of it yet.
+fn member(resource: &Resource, driver: Driver) -> Member {
+    let mut member = Member {
+        driver,
+        name: Name::new(),
+        kind: Name::new(),
+        last_exit_code: None,
+        last_error: Text::new(),
+        started: false,
+    };
+    set_text(&mut member.name, resource.name());
+    set_text(&mut member.kind, resource.kind());
+    member
+}
+
+/// The driver of an `ip` resource.
+fn ip_driver(resource: &Resource) -> Result<Driver, String> {
+    let Resource::Ip(ip) = resource else {
+        // INVARIANT: only `ip` has no agent spec, and callers ask for those only.
+        return Err(format!("resource {}: not an ip resource", resource.name()));
+    };
+    let dev =
+        IfName::new(&ip.dev).ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
+    Ok(Driver::Ip(IpResource::new(
+        ip.addr,
+        ip.prefix,
+        dev,
+        ip.garp,
+        ip.garp_interval,
+        ip.garp_refresh,
+    )))
+}
+
+/// Start-up: locates the agent and reads an OCF agent's meta-data, blocking (before the
+/// loop only), then prepares it. Meta-data that cannot be read gives the default timeouts.
 fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String> {
     agents::locate(spec, paths).map_err(|e| format!("resource {}: {e}", spec.name))?;
     let meta = match spec.kind {
@@ -306,11 +378,20 @@ fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String
         }),
         _ => None,
     };
-    if let Some(Err(errors)) = meta.as_ref().map(|m| agents::validate(spec, m)) {
+    prepare_with(spec, paths, meta.as_ref())
+}
+
+/// Checks an OCF agent's parameters against `meta` and builds its invocations.
+fn prepare_with(
+    spec: &AgentSpec,
+    paths: &AgentPaths,
+    meta: Option<&MetaData>,
+) -> Result<PreparedAgent, String> {
+    if let Some(Err(errors)) = meta.map(|m| agents::validate(spec, m)) {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(format!("resource {}: {}", spec.name, list.join("; ")));
     }
-    let prepared = PreparedAgent::prepare(spec, paths, meta.as_ref())
+    let prepared = PreparedAgent::prepare(spec, paths, meta)
         .map_err(|e| format!("resource {}: {e}", spec.name))?;
     info!("resource {}: {:?} agent ready", spec.name, spec.kind.class());
     Ok(prepared)
@@ -358,4 +439,66 @@ fn to_agent(action: Action) -> agents::Action {
 
 fn failed(code: i32) -> hcore::Outcome {
     hcore::Outcome::Failed(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(resources: &str) -> config::Config {
+        let text = format!("node a\nnode b\nauthkey /k\nbcast eth0\n{resources}");
+        config::parse_str(&text, Path::new("t.conf")).unwrap()
+    }
+
+    const OLD: &str = "resource ip 192.0.2.100/24 dev eth0\n\
+                       resource exec web start=\"a\" stop=\"b\"\n\
+                       resource exec db start=\"c\" stop=\"d\"\n";
+
+    fn agent(group: &Group, index: usize) -> &PreparedAgent {
+        match &group.members[index].driver {
+            Driver::Agent(a) => a,
+            Driver::Ip(_) => panic!("resource {index} is an ip resource"),
+        }
+    }
+
+    fn start_command(group: &Group, index: usize) -> String {
+        let args = &agent(group, index).action(agents::Action::Start).unwrap().invocation.args;
+        args[1].to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_reload_keeps_what_did_not_change_and_prepares_the_rest() {
+        let old = config(OLD);
+        let mut group = Group::new(&old, "a").unwrap();
+        set_text(&mut group.members[2].last_error, "Monitor: not running (7)");
+        group.members[2].last_exit_code = Some(7);
+        let new = config(&OLD.replace("start=\"a\"", "start=\"e\""));
+        let reloaded = group.reloaded(&old, &new, "a", &[]).unwrap();
+        assert_eq!(start_command(&reloaded, 1), "e", "the changed resource is new");
+        assert_eq!(start_command(&reloaded, 2), "c");
+        assert_eq!(reloaded.members[2].last_error.as_str(), "Monitor: not running (7)");
+        assert_eq!(reloaded.members[2].last_exit_code, Some(7), "kept for status");
+        assert_eq!(reloaded.members[0].name.as_str(), group.members[0].name.as_str());
+    }
+
+    #[test]
+    fn a_changed_ocf_resource_takes_the_meta_data_read_for_it() {
+        let old = config(OLD);
+        let group = Group::new(&old, "a").unwrap();
+        let new = config(
+            &OLD.replace("resource exec db start=\"c\" stop=\"d\"", "resource ocf p:Db x=1"),
+        );
+        let err = group.reloaded(&old, &new, "a", &[]).err().unwrap();
+        assert!(err.contains("no meta-data was read"), "{err}");
+        let xml = "<resource-agent name=\"Db\"><parameters><parameter name=\"x\"/></parameters>\
+                   <actions><action name=\"start\" timeout=\"7s\"/></actions></resource-agent>";
+        let metas = [None, None, Some(MetaData::parse(xml).unwrap())];
+        let reloaded = group.reloaded(&old, &new, "a", &metas).unwrap();
+        let start = agent(&reloaded, 2).action(agents::Action::Start).unwrap();
+        assert_eq!(start.timeout, Duration::from_secs(7), "the agent's advice");
+        let unknown = MetaData::parse("<resource-agent name=\"Db\"/>").unwrap();
+        let err = group.reloaded(&old, &new, "a", &[None, None, Some(unknown)]).err().unwrap();
+        assert!(err.contains("unknown parameter \"x\""), "{err}");
+    }
 }
