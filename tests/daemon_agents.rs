@@ -525,3 +525,151 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     assert!(!exists(&files, a, "logged-hung.state"));
     shut_down(&mut pair);
 }
+
+/// The `notify` commands `node`'s daemon started that still run (their pid files are in
+/// `dir/notify-pids`; each execs `sleep 600`, which survives our SIGTERM).
+fn live_notifies(dir: &str, node: Node) -> Vec<i32> {
+    let prefix = format!("{}.", node.as_str());
+    let Ok(entries) = std::fs::read_dir(format!("{dir}/notify-pids")) else { return Vec::new() };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        if cmdline == b"sleep\x00600\x00" && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Kills, by pid, the notify commands of both nodes still running when the test ends.
+struct NotifyReaper(String);
+
+impl Drop for NotifyReaper {
+    fn drop(&mut self) {
+        for node in NODES {
+            for pid in live_notifies(&self.0, node) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// SPEC §7.3: resource actions and fencing always find a child slot. Notify commands that
+/// hang take at most `NOTIFY_CHILDREN_MAX` slots (the next notifies are dropped and
+/// counted); with that share full, the survivor of a dead peer still runs its fence command
+/// (which counts the hung notifies when it runs) and starts the group.
+#[test]
+fn hung_notify_commands_leave_fencing_and_resource_actions_their_slots() {
+    use hapair::limits::NOTIFY_CHILDREN_MAX;
+    let files = Files::new('n');
+    let dir = files.dir.clone();
+    std::fs::create_dir_all(format!("{dir}/notify-pids")).unwrap();
+    let _reaper = NotifyReaper(dir.clone());
+    let notify = format!("{dir}/notify");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\n# EVENT NODE DETAIL: note it, then hang past our SIGTERM\n\
+             echo \"$1\" >> {dir}/$2-notify.log\necho $$ > {dir}/notify-pids/$2.$$\n\
+             trap '' TERM\nexec sleep 600\n"
+        ),
+    )
+    .unwrap();
+    // The survivor is the node that is not HAPAIR_PEER; it records how many of its
+    // notify commands run as it fences.
+    let fence = format!("{dir}/fence");
+    std::fs::write(
+        &fence,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\n\
+             if [ \"$HAPAIR_PEER\" = alpha ]; then me=beta; else me=alpha; fi\nn=0\n\
+             for f in {dir}/notify-pids/$me.*; do p=${{f##*.}}\n\
+               if [ \"$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)\" = 'sleep 600 ' ] && \
+                  ! grep -q ') Z' /proc/$p/stat 2>/dev/null; then n=$((n+1)); fi\n\
+             done\necho $n > {dir}/fenced-by-$me\n"
+        ),
+    )
+    .unwrap();
+    common::cmd(&["chmod", "755", &notify, &fence]);
+    let conf = base_conf(&files, "200ms", "2 in 1m");
+    let extras = NODES.map(|node| NodeExtra {
+        cmdline: String::new(),
+        conf: format!("{}notify {notify}\nfence {fence}\n", logged_only(&files, node)),
+    });
+    let mut pair = Pair::prepare_with('n', |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
+        pair.start_daemon(node);
+    }
+    let (a, b) = settled(&pair);
+    // Maintenance on and off on the standby node: two notifies a time, more than its share.
+    for _ in 0..NOTIFY_CHILDREN_MAX {
+        for mode in ["on", "off"] {
+            let out = pair.hapair(b, &["maintenance", mode]);
+            assert!(out.status.success(), "maintenance {mode}: {out:?}");
+            let running = live_notifies(&dir, b).len();
+            assert!(running <= NOTIFY_CHILDREN_MAX, "{running} notify commands run at once");
+        }
+    }
+    assert_soon(PATIENCE, "b back in standby", || pair.state(b) == "standby");
+    assert_soon(PATIENCE, "b's notify share full", || {
+        live_notifies(&dir, b).len() == NOTIFY_CHILDREN_MAX
+    });
+    let log = log_of(&pair, b);
+    assert!(log.contains("dropped: notify commands still running"), "{log}");
+
+    // a dies: b fences it and starts the group, every notify slot still taken.
+    pair.kill_and_cut(a);
+    assert_soon(PATIENCE, "b active", || pair.state(b) == "active");
+    let fenced = std::fs::read_to_string(format!("{dir}/fenced-by-{}", b.as_str()));
+    let fenced = fenced.unwrap_or_else(|e| panic!("the fence command did not run: {e}"));
+    assert_eq!(fenced.trim(), NOTIFY_CHILDREN_MAX.to_string(), "hung notifies as b fenced");
+    assert!(exists(&files, b, "logged.state"), "the survivor started Logged");
+    assert!(live_notifies(&dir, b).len() <= NOTIFY_CHILDREN_MAX);
+    pair.signal(b, Signal::SIGTERM);
+    assert_soon(PATIENCE, "b exits on SIGTERM", || pair.exited(b).is_some());
+}
+
+/// SPEC §7.3: a child's exec never blocks the loop, and its failure is the action's result.
+/// A fence command that does not exist fails each attempt (the survivor stays `fencing`,
+/// never active: nothing runs twice), a notify script that is not executable fails, and the
+/// node answers `status` all along.
+#[test]
+fn a_command_that_cannot_be_executed_fails_as_its_action() {
+    let files = Files::new('x');
+    let dir = files.dir.clone();
+    let notify = format!("{dir}/notify-not-executable");
+    std::fs::write(&notify, "#!/bin/sh\nexit 0\n").unwrap();
+    let conf = base_conf(&files, "200ms", "2 in 1m");
+    let extras = NODES.map(|node| NodeExtra {
+        cmdline: String::new(),
+        conf: format!(
+            "{}notify {notify}\nfence {dir}/no-such-fence-agent --ip=192.0.2.31\n",
+            logged_only(&files, node)
+        ),
+    });
+    let mut pair = Pair::prepare_with('x', |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
+        pair.start_daemon(node);
+    }
+    let (a, b) = settled(&pair);
+    pair.kill_and_cut(a);
+    assert_soon(PATIENCE, "two failed fence attempts", || {
+        log_of(&pair, b).matches("fence command failed: could not be executed").count() >= 2
+    });
+    let log = log_of(&pair, b);
+    assert!(log.contains("could not be executed: No such file or directory"), "{log}");
+    assert!(log.contains("notify command: could not be executed: Permission denied"), "{log}");
+    let status = pair.status(b).unwrap_or_else(|| panic!("b does not answer"));
+    assert_eq!(status["state"], "standby", "fencing reads as standby: {status}");
+    assert!(!exists(&files, b, "logged.state"), "no fence, no takeover");
+    pair.signal(b, Signal::SIGTERM);
+    assert_soon(PATIENCE, "b exits on SIGTERM", || pair.exited(b).is_some());
+}
