@@ -54,9 +54,10 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fds polled at most: signals, ping, links, control clients and listener, child pipes.
+/// Fds polled at most: signals, ping, links, control clients and listener, child pipes, and
+/// the netlink socket of the running `ip` action.
 const POLL_FDS_MAX: usize =
-    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX;
+    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX + 1;
 
 /// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
 /// configuration came from, for SIGHUP reloads.
@@ -126,6 +127,8 @@ enum FdOwner {
     Link(u8),
     Control,
     ChildOutput,
+    /// The netlink socket of the running `ip` action (`Group::poll` reads it).
+    Group,
 }
 
 struct Daemon {
@@ -371,10 +374,10 @@ impl Daemon {
                     return;
                 }
                 Output::Transmit { link, payload } => self.transmit(link, &payload),
+                // Its result comes back as an input on a later pass (`handle_due`), never
+                // inside this drain.
                 Output::ResourceAction { index, action } => {
-                    if let Some(done) = self.group.run(now, index, action, &mut self.children) {
-                        self.feed_done(now, done);
-                    }
+                    self.group.run(now, index, action, &mut self.children);
                 }
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
@@ -390,8 +393,7 @@ impl Daemon {
         }
     }
 
-    /// Feeds a finished resource action to the core. The core queues its reaction, which the
-    /// `drain_core` loop that called us picks up.
+    /// Feeds a finished resource action to the core; the caller drains the core after it.
     fn feed_done(&mut self, now: Instant, done: group::Done) {
         self.core.handle_input(
             now,
@@ -545,6 +547,9 @@ impl Daemon {
         for fd in self.children.output_fds() {
             add(fds, owners, fd, libc::POLLIN, FdOwner::ChildOutput);
         }
+        if let Some(fd) = self.group.fd() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::Group);
+        }
     }
 
     /// Handles every fd poll(2) marked ready.
@@ -568,6 +573,8 @@ impl Daemon {
                 }
                 FdOwner::Control => self.control_ready = true,
                 FdOwner::ChildOutput => child_output = true,
+                // Read in `handle_due` (`Group::poll`), which also gives up a late answer.
+                FdOwner::Group => {}
             }
         }
         // Only a link at the keepalive cadence parks the others: a slower serial line's
@@ -673,6 +680,10 @@ impl Daemon {
             self.core.handle_input(now, Input::Health(health));
         }
         self.group.poll(now);
+        while let Some(done) = self.group.poll_done() {
+            self.feed_done(now, done);
+            self.drain_core(now);
+        }
         self.pet_watchdog(now);
         if now >= self.core_deadline {
             self.core.handle_input(now, Input::Timeout);

@@ -1,12 +1,15 @@
 //! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
-//! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
-//! which action to run; this file runs it and hands back the outcome, nothing else. At a
-//! reload, `Group::reloaded` builds the new group from the old one and the meta-data that
-//! `reload.rs` read without blocking.
+//! processes, `ip` resources are driven in-process over a non-blocking netlink socket (polled
+//! with the loop's other fds, `fd()`) and AF_PACKET. The core says which action to run; this
+//! file runs it and hands back the outcome, nothing else. Outcomes never reach the core from
+//! inside `run` (the loop is draining the core then): a child's comes when it is reaped, an
+//! `ip` action's when the kernel's answers were read (`poll`), and one known at once waits
+//! in a queue for the loop's next pass (`poll_done`). At a reload, `Group::reloaded` builds
+//! the new group from the old one and the meta-data that `reload.rs` read without blocking.
 //!
 //! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
 //! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
-//! its address is on its interface (`is_configured`); an exec resource without a monitor
+//! its address is on its interface (`IpAction::Monitor`); an exec resource without a monitor
 //! command cannot be asked and reads as not running unless this daemon started it. An adopted
 //! `ip` resource is not announced again (only `start` announces). Timeouts: an exec
 //! resource's own `timeout`, else the OCF agent's meta-data advice, else the default
@@ -15,6 +18,8 @@
 //! hapair is no child subreaper (`PR_SET_CHILD_SUBREAPER`): a service that an agent
 //! daemonizes belongs to init, as under any service manager that runs init scripts, and hapair
 //! reaps exactly the agent processes it started (by pid, in `drivers::children`).
+
+use std::os::fd::RawFd;
 
 use log::{info, warn};
 
@@ -25,7 +30,7 @@ use crate::drivers::agents::{
     self, AgentKind, AgentPaths, AgentSpec, Exit, MetaData, Outcome, PreparedAgent,
 };
 use crate::drivers::children::{Children, Class, ExitStatus, Program, Spec};
-use crate::drivers::ipaddr::IpResource;
+use crate::drivers::ipaddr::{IpAction, IpError, IpOutcome, IpResource};
 use crate::drivers::netlink::IfName;
 use crate::limits::RESOURCES_MAX;
 use crate::status::{Name, Text, set_text};
@@ -52,7 +57,7 @@ pub enum Tag {
 
 enum Driver {
     Agent(Box<PreparedAgent>),
-    Ip(IpResource),
+    Ip(Box<IpResource>),
 }
 
 /// One resource: its driver and what status shows about its last action.
@@ -90,6 +95,18 @@ pub struct Done {
 /// The group's resources, in start order.
 pub struct Group {
     members: heapless::Vec<Member, RESOURCES_MAX>,
+    /// The `ip` action waiting for the kernel's answers.
+    ip_running: Option<IpRunning>,
+    /// Finished actions waiting for the loop's next pass (`poll_done`).
+    done: heapless::Deque<Done, RESOURCES_MAX>,
+}
+
+/// An `ip` action under way.
+#[derive(Clone, Copy, Debug)]
+struct IpRunning {
+    index: u8,
+    action: Action,
+    started: Instant,
 }
 
 pub use crate::config::agents::{agent_paths, agent_spec};
@@ -112,7 +129,7 @@ impl Group {
                 return Err("too many resources".into());
             }
         }
-        Ok(Group { members })
+        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
     }
 
     /// The group for `new`, a reloaded configuration with as many resources as `old`, the
@@ -154,7 +171,7 @@ impl Group {
                 return Err("too many resources".into());
             }
         }
-        Ok(Group { members })
+        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
     }
 
     /// The resources, in start order.
@@ -180,41 +197,30 @@ impl Group {
     }
 
     /// Runs `action` of resource `index`: an agent action becomes a child process (its result
-    /// comes later through `handle_exit`); an `ip` action is done at once and returned. A
-    /// monitor of an `ip` resource whose address is not on its interface says "not running"
-    /// (that is also how it is probed at start).
-    pub fn run(
-        &mut self,
-        now: Instant,
-        index: u8,
-        action: Action,
-        children: &mut Children<Tag>,
-    ) -> Option<Done> {
+    /// comes later through `handle_exit`); an `ip` action sends its first netlink request
+    /// (its result comes later through `poll`, once the kernel answered). Whatever ends at
+    /// once (an exec resource without a monitor command, an action that cannot start) is
+    /// queued for `poll_done`: no result reaches the core while it is being drained (the
+    /// core's call protocol), only on the loop's next pass.
+    pub fn run(&mut self, now: Instant, index: u8, action: Action, children: &mut Children<Tag>) {
         let Some(member) = self.members.get_mut(usize::from(index)) else {
             warn!("core asked for {action:?} of resource {index}, which does not exist");
-            return Some(Done { index, action, outcome: failed(1), elapsed: Duration::ZERO });
+            self.queue(Done { index, action, outcome: failed(1), elapsed: Duration::ZERO });
+            return;
         };
         let outcome = match &mut member.driver {
             Driver::Ip(ip) => {
-                let result = match action {
-                    Action::Start => ip.start(now).map(|()| true),
-                    Action::Stop => ip.stop().map(|()| true),
-                    Action::Monitor => match ip.is_configured() {
-                        Ok(true) => ip.monitor().map(|()| true),
-                        other => other,
-                    },
+                let ip_action = match action {
+                    Action::Start => IpAction::Start,
+                    Action::Stop => IpAction::Stop,
+                    Action::Monitor => IpAction::Monitor,
                 };
-                match result {
-                    Ok(true) => hcore::Outcome::Ok,
-                    Ok(false) => {
-                        set_text(&mut member.last_error, "Monitor: address not configured");
-                        hcore::Outcome::NotRunning
+                match ip.begin(now, ip_action) {
+                    None => {
+                        self.ip_running = Some(IpRunning { index, action, started: now });
+                        return;
                     }
-                    Err(e) => {
-                        warn!("resource {}: {action:?}: {e}", member.name);
-                        set_text(&mut member.last_error, &e.to_string());
-                        failed(1)
-                    }
+                    Some(result) => ip_outcome(member, action, result),
                 }
             }
             Driver::Agent(agent) => {
@@ -225,10 +231,11 @@ impl Group {
                     } else {
                         hcore::Outcome::NotRunning
                     };
-                    return Some(Done { index, action, outcome, elapsed: Duration::ZERO });
+                    self.queue(Done { index, action, outcome, elapsed: Duration::ZERO });
+                    return;
                 };
                 match spawn(now, index, action, prepared, children) {
-                    Ok(()) => return None,
+                    Ok(()) => return,
                     Err(msg) => {
                         warn!("resource {}: {action:?}: {msg}", member.name);
                         set_text(&mut member.last_error, &msg);
@@ -237,7 +244,26 @@ impl Group {
                 }
             }
         };
-        Some(Done { index, action, outcome, elapsed: Duration::ZERO })
+        self.queue(Done { index, action, outcome, elapsed: Duration::ZERO });
+    }
+
+    /// An `ip` action waits for the kernel, or a result for the core: the group must not be
+    /// replaced (a reload) before the core has it.
+    pub fn is_busy(&self) -> bool {
+        self.ip_running.is_some() || !self.done.is_empty()
+    }
+
+    /// A finished action for the core, one per call; `None` when none waits.
+    pub fn poll_done(&mut self) -> Option<Done> {
+        self.done.pop_front()
+    }
+
+    fn queue(&mut self, done: Done) {
+        // INVARIANT: the core runs one resource action at a time, so at most one result
+        // waits; RESOURCES_MAX leaves room for any number the core could ask for.
+        if self.done.push_back(done).is_err() {
+            warn!("resource {}: {:?} result dropped: queue full", done.index, done.action);
+        }
     }
 
     /// The result of a resource child that exited.
@@ -294,20 +320,41 @@ impl Group {
         Some(Done { index, action, outcome, elapsed })
     }
 
-    /// Sends the due address announcements of active `ip` resources.
+    /// Sends the due address announcements of active `ip` resources, and takes the kernel's
+    /// answers to the running `ip` action (queued for `poll_done` once it is over). Never
+    /// waits: the netlink socket is read only for what is there.
     pub fn poll(&mut self, now: Instant) {
         for m in &mut self.members {
             let Driver::Ip(ip) = &mut m.driver else { continue };
-            if ip.next_deadline().is_some_and(|d| d <= now)
-                && let Err(e) = ip.poll(now)
-            {
+            if let Err(e) = ip.poll(now) {
                 warn!("resource {}: announcement: {e}", m.name);
             }
         }
+        let Some(running) = self.ip_running else { return };
+        let Some(member) = self.members.get_mut(usize::from(running.index)) else { return };
+        let Driver::Ip(ip) = &mut member.driver else { return };
+        let Some(result) = ip.poll_action(now) else { return };
+        self.ip_running = None;
+        let outcome = ip_outcome(member, running.action, result);
+        let elapsed = now.saturating_since(running.started);
+        self.queue(Done { index: running.index, action: running.action, outcome, elapsed });
     }
 
-    /// The next announcement due.
+    /// The netlink socket of the running `ip` action, to poll for its answers.
+    pub fn fd(&self) -> Option<RawFd> {
+        let running = self.ip_running?;
+        match &self.members.get(usize::from(running.index))?.driver {
+            Driver::Ip(ip) => ip.fd(),
+            Driver::Agent(_) => None,
+        }
+    }
+
+    /// The next announcement due or running `ip` request to give up; at once while a result
+    /// waits for `poll_done`.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.done.is_empty() {
+            return Some(Instant::ZERO);
+        }
         self.members
             .iter()
             .filter_map(|m| match &m.driver {
@@ -315,6 +362,26 @@ impl Group {
                 Driver::Agent(_) => None,
             })
             .min()
+    }
+}
+
+/// The core's outcome of an `ip` action of `member`, with what status shows of it.
+fn ip_outcome(
+    member: &mut Member,
+    action: Action,
+    result: Result<IpOutcome, IpError>,
+) -> hcore::Outcome {
+    match result {
+        Ok(IpOutcome::Ok) => hcore::Outcome::Ok,
+        Ok(IpOutcome::NotRunning) => {
+            set_text(&mut member.last_error, "Monitor: address not configured");
+            hcore::Outcome::NotRunning
+        }
+        Err(e) => {
+            warn!("resource {}: {action:?}: {e}", member.name);
+            set_text(&mut member.last_error, &e.to_string());
+            failed(1)
+        }
     }
 }
 
@@ -357,14 +424,14 @@ fn ip_driver(resource: &Resource) -> Result<Driver, String> {
     };
     let dev =
         IfName::new(&ip.dev).ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
-    Ok(Driver::Ip(IpResource::new(
+    Ok(Driver::Ip(Box::new(IpResource::new(
         ip.addr,
         ip.prefix,
         dev,
         ip.garp,
         ip.garp_interval,
         ip.garp_refresh,
-    )))
+    ))))
 }
 
 /// Start-up: locates the agent and reads an OCF agent's meta-data, blocking (before the
@@ -500,5 +567,66 @@ mod tests {
         let unknown = MetaData::parse("<resource-agent name=\"Db\"/>").unwrap();
         let err = group.reloaded(&old, &new, "a", &[None, None, Some(unknown)]).err().unwrap();
         assert!(err.contains("unknown parameter \"x\""), "{err}");
+    }
+
+    /// The core's call protocol: no result while it is drained. What ends at once waits in
+    /// the queue, and the loop wakes at once to feed it.
+    #[test]
+    fn a_result_known_at_once_waits_for_the_next_pass() {
+        let mut group = Group::new(&config(OLD), "a").unwrap();
+        let mut children = Children::new(Duration::from_secs(1));
+        assert_eq!(group.next_deadline(), None);
+        group.run(Instant::ZERO, 1, Action::Monitor, &mut children);
+        assert!(group.is_busy() && children.is_empty());
+        assert_eq!(group.next_deadline(), Some(Instant::ZERO), "wake at once");
+        let done = group.poll_done().unwrap();
+        assert_eq!((done.index, done.action), (1, Action::Monitor));
+        assert_eq!(done.outcome, hcore::Outcome::NotRunning, "never started: not running");
+        assert!(group.poll_done().is_none() && !group.is_busy());
+        group.run(Instant::ZERO, 9, Action::Stop, &mut children);
+        assert!(matches!(
+            group.poll_done(),
+            Some(Done { index: 9, outcome: hcore::Outcome::Failed(1), .. })
+        ));
+    }
+
+    /// An `ip` action's result comes from the kernel's answers, read by `poll` on a later
+    /// pass, never from `run` (here: the probe of an address on an interface that does not
+    /// exist, which is not running).
+    #[test]
+    fn an_ip_result_comes_from_a_later_poll() {
+        let conf = config("resource ip 192.0.2.100/24 dev hapairnone0\n");
+        let mut group = Group::new(&conf, "a").unwrap();
+        let mut children = Children::new(Duration::from_secs(1));
+        group.run(Instant::ZERO, 0, Action::Monitor, &mut children);
+        assert!(group.poll_done().is_none(), "no answer read inside run");
+        assert!(group.is_busy());
+        let Some(fd) = group.fd() else {
+            // No packet socket without CAP_NET_RAW: the failure still waits for a pass.
+            let done = group.poll_done();
+            assert!(matches!(done, Some(Done { outcome: hcore::Outcome::Failed(_), .. })));
+            return;
+        };
+        let timeout = Duration::from_millis(crate::drivers::netlink::REPLY_TIMEOUT_MS as u64);
+        assert_eq!(group.next_deadline(), Some(Instant::ZERO + timeout));
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 1000) };
+        let mut done = None;
+        for _ in 0..100 {
+            group.poll(Instant::from_millis(1));
+            done = group.poll_done();
+            if done.is_some() {
+                break;
+            }
+            // SAFETY: as above.
+            unsafe { libc::poll(&mut pfd, 1, 10) };
+        }
+        let done = done.unwrap();
+        assert_eq!((done.index, done.action), (0, Action::Monitor));
+        assert_eq!(done.outcome, hcore::Outcome::NotRunning);
+        assert_eq!(done.elapsed, Duration::from_millis(1));
+        assert!(!group.is_busy() && group.fd().is_none());
+        assert_eq!(group.members()[0].last_error.as_str(), "Monitor: address not configured");
     }
 }

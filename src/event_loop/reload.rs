@@ -166,7 +166,7 @@ impl Daemon {
         needs_restart: &mut heapless::Vec<&str, 8>,
     ) {
         let same_count = new.resources.len() == self.config.resources.len();
-        if !same_count || self.core.holds() {
+        if !same_count || self.core.holds() || self.group.is_busy() {
             let _ = needs_restart.push("resources (while holding, or a different count)");
             return;
         }
@@ -211,7 +211,7 @@ impl Daemon {
         let (new, metas) = runs.finish();
         match metas {
             Err(e) => error!("reload: resources refused, the old ones stay: {e}"),
-            Ok(_) if self.core.holds() => warn!(
+            Ok(_) if self.core.holds() || self.group.is_busy() => warn!(
                 "reload: the group was taken while the meta-data was read; changes to \
                  resources need a restart of hapair, running resources were not touched"
             ),
