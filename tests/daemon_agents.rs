@@ -484,12 +484,21 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     #[allow(clippy::disallowed_methods)]
     let t0 = std::time::Instant::now();
     reload_with(&pair, b, &old, &new);
+    // A second SIGHUP while the first waits: it is applied after it (nothing left to change).
+    assert_soon(PATIENCE, "the reload waits", || log_of(&pair, b).contains("wait for the meta"));
+    pair.signal(b, Signal::SIGHUP);
     let samples = unstalled_until(&pair, b, a, "reload: applied resources");
     let took = t0.elapsed();
     assert!(took >= Duration::from_millis(4500), "the meta-data took 5 s, not {took:?}");
     assert!(samples >= 10, "only {samples} samples while the meta-data was read");
     let log = log_of(&pair, b);
     assert!(log.contains("wait for the meta-data of Logged"), "{log}");
+    assert!(log.contains("the last one still waits for meta-data; this one follows"), "{log}");
+    assert_soon(PATIENCE, "the deferred reload ran", || {
+        let log = log_of(&pair, b);
+        let applied = log.find("reload: applied resources").unwrap_or(usize::MAX);
+        log.rfind("reload: configuration unchanged").is_some_and(|at| at > applied)
+    });
     println!("reload with a 5 s meta-data: {samples} samples, applied after {took:?}");
 
     // The new definition is in effect: the group moves to b, whose agent uses the new file.
@@ -523,6 +532,23 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     assert_soon(PATIENCE, "a active again", || pair.state(a) == "active");
     assert!(exists(&files, a, "logged.state"), "the old state file is used");
     assert!(!exists(&files, a, "logged-hung.state"));
+
+    // The node takes the group while its meta-data is read: the new definition is not
+    // applied under the running group (a restart would), the running one stays.
+    let out = pair.hapair(b, &["online"]);
+    assert!(out.status.success(), "online: {out:?}");
+    let log_before = log_of(&pair, b).len();
+    reload_with(&pair, b, "meta_delay=5", "meta_delay=3");
+    assert_soon(PATIENCE, "b's reload waits", || {
+        log_of(&pair, b)[log_before..].contains("wait for the meta-data of Logged")
+    });
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "b active during the reload", || pair.state(b) == "active");
+    let taken = "the group was taken while the meta-data was read";
+    assert_soon(PATIENCE, "b refuses to apply", || log_of(&pair, b)[log_before..].contains(taken));
+    assert!(!log_of(&pair, b)[log_before..].contains("reload: applied resources"));
+    assert!(exists(&files, b, "logged-new.state"), "b runs the definition it had");
     shut_down(&mut pair);
 }
 
