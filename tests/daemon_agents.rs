@@ -658,8 +658,12 @@ fn hung_notify_commands_leave_fencing_and_resource_actions_their_slots() {
     assert_eq!(fenced.trim(), NOTIFY_CHILDREN_MAX.to_string(), "hung notifies as b fenced");
     assert!(exists(&files, b, "logged.state"), "the survivor started Logged");
     assert!(live_notifies(&dir, b).len() <= NOTIFY_CHILDREN_MAX);
+    // And a stop: SIGTERM stops the group (the hung notifies still run) before b exits.
+    assert!(!live_notifies(&dir, b).is_empty(), "the notify share is still taken");
     pair.signal(b, Signal::SIGTERM);
     assert_soon(PATIENCE, "b exits on SIGTERM", || pair.exited(b).is_some());
+    assert!(!exists(&files, b, "logged.state"), "the stop ran");
+    assert_eq!(count(&files, b, "stop"), 1);
 }
 
 /// SPEC §7.3: a child's exec never blocks the loop, and its failure is the action's result.
