@@ -18,6 +18,8 @@
 mod group;
 mod health_io;
 mod links;
+mod notify;
+mod reload;
 mod report;
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -30,7 +32,7 @@ use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
-use crate::drivers::children::{Children, Exited, Program, Spec};
+use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
@@ -52,9 +54,10 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fds polled at most: signals, ping, links, control clients and listener, child pipes.
+/// Fds polled at most: signals, ping, links, control clients and listener, child pipes, and
+/// the netlink socket of the running `ip` action.
 const POLL_FDS_MAX: usize =
-    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX;
+    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX + 1;
 
 /// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
 /// configuration came from, for SIGHUP reloads.
@@ -140,6 +143,8 @@ enum FdOwner {
     Link(u8),
     Control,
     ChildOutput,
+    /// The netlink socket of the running `ip` action (`Group::poll` reads it).
+    Group,
 }
 
 struct Daemon {
@@ -188,6 +193,12 @@ struct Daemon {
     systemd_state: Option<crate::wire::GroupState>,
     /// The persistent admin intents (statedir/admin).
     admin: AdminState,
+    /// The notify commands' share of the child table, and the notifies dropped past it.
+    notify_gate: notify::NotifyGate,
+    /// A reload waiting for the meta-data of its changed OCF resources.
+    meta_data: Option<reload::MetaDataRuns>,
+    /// A SIGHUP came while one waited: reload again once it is done.
+    reload_again: bool,
 }
 
 impl Daemon {
@@ -304,6 +315,9 @@ impl Daemon {
             ready_sent: false,
             systemd_state: None,
             admin,
+            notify_gate: notify::NotifyGate::default(),
+            meta_data: None,
+            reload_again: false,
         }))
     }
 
@@ -378,10 +392,10 @@ impl Daemon {
                     return;
                 }
                 Output::Transmit { link, payload } => self.transmit(link, &payload),
+                // Its result comes back as an input on a later pass (`handle_due`), never
+                // inside this drain.
                 Output::ResourceAction { index, action } => {
-                    if let Some(done) = self.group.run(now, index, action, &mut self.children) {
-                        self.feed_done(now, done);
-                    }
+                    self.group.run(now, index, action, &mut self.children);
                 }
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
@@ -397,8 +411,7 @@ impl Daemon {
         }
     }
 
-    /// Feeds a finished resource action to the core. The core queues its reaction, which the
-    /// `drain_core` loop that called us picks up.
+    /// Feeds a finished resource action to the core; the caller drains the core after it.
     fn feed_done(&mut self, now: Instant, done: group::Done) {
         self.core.handle_input(
             now,
@@ -451,7 +464,9 @@ impl Daemon {
             env: &env,
             clear_env: false,
             stdin: stdin.as_bytes(),
+            stdout: None,
             timeout: FENCE_TIMEOUT,
+            class: Class::Essential,
             tag: Tag::Fence,
         };
         self.snapshot.counters.fence_attempts += 1;
@@ -461,7 +476,7 @@ impl Daemon {
             argv.join(" ")
         );
         if let Err(e) = self.children.spawn(now, &spec) {
-            warn!("fence command cannot start: {e:?}");
+            warn!("fence command cannot start: {e}");
             self.core.handle_input(now, Input::FenceResult { ok: false });
         }
     }
@@ -475,17 +490,23 @@ impl Daemon {
         let Some(program) = path.to_str() else { return };
         let node = &self.config.nodes[usize::from(self.me)];
         let args = [event_name, node.as_str(), detail_text.as_str()];
+        let running = self.children.count_where(|t| *t == Tag::Notify);
+        if !self.notify_gate.admit(now, running, event_name) {
+            return;
+        }
         let spec = Spec {
             program: Program::Exec(program),
             args: &args,
             env: &[],
             clear_env: false,
             stdin: &[],
+            stdout: None,
             timeout: NOTIFY_TIMEOUT,
+            class: Class::Ordinary,
             tag: Tag::Notify,
         };
         if let Err(e) = self.children.spawn(now, &spec) {
-            warn!("notify {event_name}: cannot start {}: {e:?}", path.display());
+            self.notify_gate.refuse(now, event_name, &e);
         }
     }
 
@@ -544,6 +565,9 @@ impl Daemon {
         for fd in self.children.output_fds() {
             add(fds, owners, fd, libc::POLLIN, FdOwner::ChildOutput);
         }
+        if let Some(fd) = self.group.fd() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::Group);
+        }
     }
 
     /// Handles every fd poll(2) marked ready.
@@ -567,6 +591,8 @@ impl Daemon {
                 }
                 FdOwner::Control => self.control_ready = true,
                 FdOwner::ChildOutput => child_output = true,
+                // Read in `handle_due` (`Group::poll`), which also gives up a late answer.
+                FdOwner::Group => {}
             }
         }
         // Only a link at the keepalive cadence parks the others: a slower serial line's
@@ -677,6 +703,10 @@ impl Daemon {
             self.core.handle_input(now, Input::Health(health));
         }
         self.group.poll(now);
+        while let Some(done) = self.group.poll_done() {
+            self.feed_done(now, done);
+            self.drain_core(now);
+        }
         self.pet_watchdog(now);
         if now >= self.core_deadline {
             self.core.handle_input(now, Input::Timeout);
@@ -707,16 +737,17 @@ impl Daemon {
             Tag::Fence => {
                 let ok = exited.status == crate::drivers::children::ExitStatus::Code(0);
                 if !ok {
-                    warn!("fence command failed: {:?}", exited.status);
+                    warn!("fence command failed: {}", exited.status);
                 }
                 self.core.handle_input(now, Input::FenceResult { ok });
             }
             Tag::Notify => {
                 if exited.status != crate::drivers::children::ExitStatus::Code(0) {
-                    warn!("notify command ended with {:?}", exited.status);
+                    warn!("notify command: {}", exited.status);
                 }
             }
             Tag::Check(i) => self.health.handle_check_exit_status(usize::from(i), exited.status),
+            Tag::MetaData => self.handle_meta_data_exit(now, &exited),
         }
     }
 
@@ -820,6 +851,11 @@ impl Daemon {
     /// SIGHUP: a valid new configuration replaces the old one where that can be done in
     /// place; an invalid one is refused and the old one stays.
     fn reload(&mut self, now: Instant) {
+        if self.meta_data.is_some() {
+            info!("reload: the last one still waits for meta-data; this one follows it");
+            self.reload_again = true;
+            return;
+        }
         let loaded = match config::load(&self.opts) {
             Ok(l) => l,
             Err(e) => {
@@ -887,7 +923,7 @@ impl Daemon {
             let _ = applied.push("health");
         }
         if resources_changed {
-            self.reload_resources(&new, &mut applied, &mut needs_restart);
+            self.reload_resources(now, &new, &mut applied, &mut needs_restart);
         }
         if !applied.is_empty() {
             info!("reload: applied {}", applied.join(", "));
@@ -901,37 +937,12 @@ impl Daemon {
         }
     }
 
-    /// New resource definitions take effect at once while this node holds nothing (nothing
-    /// runs that could be touched); while it holds the group, they wait for a restart.
-    fn reload_resources(
-        &mut self,
-        new: &Config,
-        applied: &mut heapless::Vec<&str, 4>,
-        needs_restart: &mut heapless::Vec<&str, 8>,
-    ) {
-        let same_count = new.resources.len() == self.config.resources.len();
-        if !same_count || self.core.holds() {
-            let _ = needs_restart.push("resources (while holding, or a different count)");
-            return;
-        }
-        let node = self.config.nodes[usize::from(self.me)].clone();
-        match Group::new(new, &node) {
-            Ok(group) => {
-                self.group = group;
-                self.config.resources.clone_from(&new.resources);
-                report::init_resources(&mut self.snapshot, &self.group);
-                let _ = applied.push("resources");
-            }
-            Err(e) => error!("reload: resources refused, the old ones stay: {e}"),
-        }
-    }
-
     fn dump_stats(&mut self, now: Instant) {
         report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
         let c = &self.snapshot.counters;
         info!(
             "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {} polls {} log_dropped {}",
+             failovers {} handovers {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
@@ -941,7 +952,8 @@ impl Daemon {
             c.failovers,
             c.handovers,
             self.polls,
-            crate::drivers::logsink::dropped_total()
+            crate::drivers::logsink::dropped_total(),
+            self.notify_gate.dropped()
         );
     }
 

@@ -10,8 +10,11 @@
 //! `kill -9` of the active daemon and a restart adopt the running group (no second start, the
 //! client keeps being answered by the same node), a monitor failure and a monitor timeout
 //! restart in place (counted in status), exhaustion hands the group over, `cleanup` resets,
-//! and 1,000 monitor cycles leave neither zombies nor leaked descriptors. Needs root and the
-//! resource-agents package (scripts/test.sh installs it).
+//! and 1,000 monitor cycles leave neither zombies nor leaked descriptors. A SIGHUP reload whose
+//! OCF agent takes 5 s to print its meta-data does not stall the node (SPEC §7.3): its peer
+//! never loses it, `status` keeps answering, and the new definition is in effect afterwards;
+//! a meta-data run that hangs past its timeout refuses the reload and the old definition
+//! stays. Needs root and the resource-agents package (scripts/test.sh installs it).
 //!
 //! Not here: the agent layer alone (tests/agents_run.rs), `check` (tests/agents_check.rs),
 //! timing figures.
@@ -423,4 +426,280 @@ fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
     assert!(!exists(&files, a, "logged.state") || pair.state(a) == "active");
     assert!(pair.overlaps().is_empty(), "VIP on both nodes: {:?}", pair.overlaps());
     shut_down(&mut pair);
+}
+
+/// `node`'s daemon log so far.
+fn log_of(pair: &Pair, node: Node) -> String {
+    std::fs::read_to_string(format!("{}/{}.log", pair.lab().dir(), node.as_str()))
+        .unwrap_or_default()
+}
+
+/// Replaces `from` with `to` in `node`'s own configuration file and sends it SIGHUP.
+fn reload_with(pair: &Pair, node: Node, from: &str, to: &str) {
+    let path = pair.conf_of(node).to_owned();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{from:?} not in {}", path.display());
+    std::fs::write(&path, text.replace(from, to)).unwrap();
+    pair.signal(node, Signal::SIGHUP);
+}
+
+/// Samples both nodes until `node`'s log contains `done`: every `hapair status` of `node`
+/// answers within `STATUS_BOUND`, its peer always sees it alive, and neither changes state.
+/// Returns the samples taken.
+fn unstalled_until(pair: &Pair, node: Node, peer: Node, done: &str) -> usize {
+    /// Generous: a status round trip takes milliseconds; a stalled loop takes seconds.
+    const STATUS_BOUND: Duration = Duration::from_millis(2500);
+    #[allow(clippy::disallowed_methods)] // tests read the wall clock
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let mut samples = 0;
+    while !log_of(pair, node).contains(done) {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = std::time::Instant::now();
+        assert!(t0 < until, "no {done:?} in {}'s log", node.as_str());
+        let status = pair.status(node);
+        let took = t0.elapsed();
+        assert!(took < STATUS_BOUND, "status of {} took {took:?}", node.as_str());
+        let status = status.unwrap_or_else(|| panic!("{} does not answer", node.as_str()));
+        assert_eq!(status["state"], "standby", "{status}");
+        let seen = pair.status(peer).unwrap_or_default();
+        assert_eq!(seen["state"], "active", "{seen}");
+        assert_eq!(seen["peer"]["alive"], true, "the peer lost {}: {seen}", node.as_str());
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    samples
+}
+
+/// SPEC §7.3: a reload never blocks the loop. The standby node reloads a changed OCF resource
+/// whose agent takes 5 s to print its meta-data: meanwhile it keeps beating (its peer never
+/// sees it dead, nothing fails over) and answers `status`; then the new definition is in
+/// effect (a handover starts the agent with the new state file). A meta-data run that hangs
+/// past the 20 s action timeout refuses the reload: the old definition stays.
+#[test]
+fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
+    let (files, mut pair) = start('r', logged_only, "200ms", "2 in 1m");
+    let (a, b) = settled(&pair);
+    let old = format!("state={}", files.of(b, "logged.state"));
+    let new = format!("state={} meta_delay=5", files.of(b, "logged-new.state"));
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    reload_with(&pair, b, &old, &new);
+    // A second SIGHUP while the first waits: it is applied after it (nothing left to change).
+    assert_soon(PATIENCE, "the reload waits", || log_of(&pair, b).contains("wait for the meta"));
+    pair.signal(b, Signal::SIGHUP);
+    let samples = unstalled_until(&pair, b, a, "reload: applied resources");
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(4500), "the meta-data took 5 s, not {took:?}");
+    assert!(samples >= 10, "only {samples} samples while the meta-data was read");
+    let log = log_of(&pair, b);
+    assert!(log.contains("wait for the meta-data of Logged"), "{log}");
+    assert!(log.contains("the last one still waits for meta-data; this one follows"), "{log}");
+    assert_soon(PATIENCE, "the deferred reload ran", || {
+        let log = log_of(&pair, b);
+        let applied = log.find("reload: applied resources").unwrap_or(usize::MAX);
+        log.rfind("reload: configuration unchanged").is_some_and(|at| at > applied)
+    });
+    println!("reload with a 5 s meta-data: {samples} samples, applied after {took:?}");
+
+    // The new definition is in effect: the group moves to b, whose agent uses the new file.
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "b active", || pair.state(b) == "active");
+    assert!(exists(&files, b, "logged-new.state"), "the reloaded state file is used");
+    assert!(!exists(&files, b, "logged.state"));
+
+    // A meta-data run that hangs: a (now standby) refuses the reload after the timeout, and
+    // keeps beating meanwhile.
+    let old = format!("state={}", files.of(a, "logged.state"));
+    let hung = format!("state={} meta_delay=600", files.of(a, "logged-hung.state"));
+    #[allow(clippy::disallowed_methods)]
+    let t0 = std::time::Instant::now();
+    reload_with(&pair, a, &old, &hung);
+    let refused = "reload: resources refused, the old ones stay";
+    let samples = unstalled_until(&pair, a, b, refused);
+    let took = t0.elapsed();
+    let log = log_of(&pair, a);
+    let line = log.lines().find(|l| l.contains(refused)).unwrap_or_default();
+    assert!(line.contains("resource Logged") && line.contains("timed out"), "{line}");
+    assert!(samples >= 20, "only {samples} samples during the hung meta-data");
+    assert!(took >= Duration::from_secs(19), "refused after {took:?}, before the 20 s timeout");
+    println!("reload with a hung meta-data: {samples} samples, refused after {took:?}: {line}");
+    // The old definition stays: the group moves back to a, whose agent uses the old file.
+    let out = pair.hapair(a, &["online"]);
+    assert!(out.status.success(), "online: {out:?}");
+    let out = pair.hapair(b, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "a active again", || pair.state(a) == "active");
+    assert!(exists(&files, a, "logged.state"), "the old state file is used");
+    assert!(!exists(&files, a, "logged-hung.state"));
+
+    // The node takes the group while its meta-data is read: the new definition is not
+    // applied under the running group (a restart would), the running one stays.
+    let out = pair.hapair(b, &["online"]);
+    assert!(out.status.success(), "online: {out:?}");
+    let log_before = log_of(&pair, b).len();
+    reload_with(&pair, b, "meta_delay=5", "meta_delay=3");
+    assert_soon(PATIENCE, "b's reload waits", || {
+        log_of(&pair, b)[log_before..].contains("wait for the meta-data of Logged")
+    });
+    let out = pair.hapair(a, &["standby"]);
+    assert!(out.status.success(), "standby: {out:?}");
+    assert_soon(PATIENCE, "b active during the reload", || pair.state(b) == "active");
+    let taken = "the group was taken while the meta-data was read";
+    assert_soon(PATIENCE, "b refuses to apply", || log_of(&pair, b)[log_before..].contains(taken));
+    assert!(!log_of(&pair, b)[log_before..].contains("reload: applied resources"));
+    assert!(exists(&files, b, "logged-new.state"), "b runs the definition it had");
+    shut_down(&mut pair);
+}
+
+/// The `notify` commands `node`'s daemon started that still run (their pid files are in
+/// `dir/notify-pids`; each execs `sleep 600`, which survives our SIGTERM).
+fn live_notifies(dir: &str, node: Node) -> Vec<i32> {
+    let prefix = format!("{}.", node.as_str());
+    let Ok(entries) = std::fs::read_dir(format!("{dir}/notify-pids")) else { return Vec::new() };
+    let mut pids = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(&prefix).and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        if cmdline == b"sleep\x00600\x00" && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Kills, by pid, the notify commands of both nodes still running when the test ends.
+struct NotifyReaper(String);
+
+impl Drop for NotifyReaper {
+    fn drop(&mut self) {
+        for node in NODES {
+            for pid in live_notifies(&self.0, node) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// SPEC §7.3: resource actions and fencing always find a child slot. Notify commands that
+/// hang take at most `NOTIFY_CHILDREN_MAX` slots (the next notifies are dropped and
+/// counted); with that share full, the survivor of a dead peer still runs its fence command
+/// (which counts the hung notifies when it runs) and starts the group.
+#[test]
+fn hung_notify_commands_leave_fencing_and_resource_actions_their_slots() {
+    use hapair::limits::NOTIFY_CHILDREN_MAX;
+    let files = Files::new('n');
+    let dir = files.dir.clone();
+    std::fs::create_dir_all(format!("{dir}/notify-pids")).unwrap();
+    let _reaper = NotifyReaper(dir.clone());
+    let notify = format!("{dir}/notify");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\n# EVENT NODE DETAIL: note it, then hang past our SIGTERM\n\
+             echo \"$1\" >> {dir}/$2-notify.log\necho $$ > {dir}/notify-pids/$2.$$\n\
+             trap '' TERM\nexec sleep 600\n"
+        ),
+    )
+    .unwrap();
+    // The survivor is the node that is not HAPAIR_PEER; it records how many of its
+    // notify commands run as it fences.
+    let fence = format!("{dir}/fence");
+    std::fs::write(
+        &fence,
+        format!(
+            "#!/bin/sh\ncat > /dev/null\n\
+             if [ \"$HAPAIR_PEER\" = alpha ]; then me=beta; else me=alpha; fi\nn=0\n\
+             for f in {dir}/notify-pids/$me.*; do p=${{f##*.}}\n\
+               if [ \"$(tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null)\" = 'sleep 600 ' ] && \
+                  ! grep -q ') Z' /proc/$p/stat 2>/dev/null; then n=$((n+1)); fi\n\
+             done\necho $n > {dir}/fenced-by-$me\n"
+        ),
+    )
+    .unwrap();
+    common::cmd(&["chmod", "755", &notify, &fence]);
+    let conf = base_conf(&files, "200ms", "2 in 1m");
+    let extras = NODES.map(|node| NodeExtra {
+        cmdline: String::new(),
+        conf: format!("{}notify {notify}\nfence {fence}\n", logged_only(&files, node)),
+    });
+    let mut pair = Pair::prepare_with('n', |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
+        pair.start_daemon(node);
+    }
+    let (a, b) = settled(&pair);
+    // Maintenance on and off on the standby node: two notifies a time, more than its share.
+    for _ in 0..NOTIFY_CHILDREN_MAX {
+        for mode in ["on", "off"] {
+            let out = pair.hapair(b, &["maintenance", mode]);
+            assert!(out.status.success(), "maintenance {mode}: {out:?}");
+            let running = live_notifies(&dir, b).len();
+            assert!(running <= NOTIFY_CHILDREN_MAX, "{running} notify commands run at once");
+        }
+    }
+    assert_soon(PATIENCE, "b back in standby", || pair.state(b) == "standby");
+    assert_soon(PATIENCE, "b's notify share full", || {
+        live_notifies(&dir, b).len() == NOTIFY_CHILDREN_MAX
+    });
+    let log = log_of(&pair, b);
+    assert!(log.contains("dropped: notify commands still running"), "{log}");
+
+    // a dies: b fences it and starts the group, every notify slot still taken.
+    pair.kill_and_cut(a);
+    assert_soon(PATIENCE, "b active", || pair.state(b) == "active");
+    let fenced = std::fs::read_to_string(format!("{dir}/fenced-by-{}", b.as_str()));
+    let fenced = fenced.unwrap_or_else(|e| panic!("the fence command did not run: {e}"));
+    assert_eq!(fenced.trim(), NOTIFY_CHILDREN_MAX.to_string(), "hung notifies as b fenced");
+    assert!(exists(&files, b, "logged.state"), "the survivor started Logged");
+    assert!(live_notifies(&dir, b).len() <= NOTIFY_CHILDREN_MAX);
+    // And a stop: SIGTERM stops the group (the hung notifies still run) before b exits.
+    assert!(!live_notifies(&dir, b).is_empty(), "the notify share is still taken");
+    pair.signal(b, Signal::SIGTERM);
+    assert_soon(PATIENCE, "b exits on SIGTERM", || pair.exited(b).is_some());
+    assert!(!exists(&files, b, "logged.state"), "the stop ran");
+    assert_eq!(count(&files, b, "stop"), 1);
+}
+
+/// SPEC §7.3: a child's exec never blocks the loop, and its failure is the action's result.
+/// A fence command that does not exist fails each attempt (the survivor stays `fencing`,
+/// never active: nothing runs twice), a notify script that is not executable fails, and the
+/// node answers `status` all along.
+#[test]
+fn a_command_that_cannot_be_executed_fails_as_its_action() {
+    let files = Files::new('x');
+    let dir = files.dir.clone();
+    let notify = format!("{dir}/notify-not-executable");
+    std::fs::write(&notify, "#!/bin/sh\nexit 0\n").unwrap();
+    let conf = base_conf(&files, "200ms", "2 in 1m");
+    let extras = NODES.map(|node| NodeExtra {
+        cmdline: String::new(),
+        conf: format!(
+            "{}notify {notify}\nfence {dir}/no-such-fence-agent --ip=192.0.2.31\n",
+            logged_only(&files, node)
+        ),
+    });
+    let mut pair = Pair::prepare_with('x', |_| conf, VIP, extras);
+    for node in NODES {
+        pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
+        pair.start_daemon(node);
+    }
+    let (a, b) = settled(&pair);
+    pair.kill_and_cut(a);
+    assert_soon(PATIENCE, "two failed fence attempts", || {
+        log_of(&pair, b).matches("fence command failed: could not be executed").count() >= 2
+    });
+    let log = log_of(&pair, b);
+    assert!(log.contains("could not be executed: No such file or directory"), "{log}");
+    assert!(log.contains("notify command: could not be executed: Permission denied"), "{log}");
+    let status = pair.status(b).unwrap_or_else(|| panic!("b does not answer"));
+    assert_eq!(status["state"], "standby", "fencing reads as standby: {status}");
+    assert!(!exists(&files, b, "logged.state"), "no fence, no takeover");
+    pair.signal(b, Signal::SIGTERM);
+    assert_soon(PATIENCE, "b exits on SIGTERM", || pair.exited(b).is_some());
 }

@@ -18,7 +18,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use hapair::control::{ControlServer, request};
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::children::{Children, Program, Spec};
+use hapair::drivers::children::{Children, Class, Program, Spec};
 use hapair::drivers::serial::{SerialPort, WriteOutcome};
 use hapair::drivers::signals::{Signal, Signals};
 use hapair::drivers::udp::{Batch, SendOutcome, UdpLink, UdpMedium};
@@ -109,10 +109,13 @@ fn steady_state_allocates_nothing() {
         env: &[],
         clear_env: false,
         stdin: &[],
+        stdout: None,
         timeout: Duration::from_secs(1000),
+        class: Class::Ordinary,
         tag: 1u8,
     };
-    children.spawn(Instant::ZERO, &sleeper).unwrap();
+    let sleeper = children.spawn(Instant::ZERO, &sleeper).unwrap();
+    let sleeper = nix::unistd::Pid::from_raw(children.pid(sleeper).unwrap());
     let mut snapshot = Snapshot::new("alpha", "beta");
     snapshot.peer.links.push(Default::default()).unwrap();
     let mut rig = Rig {
@@ -156,5 +159,7 @@ fn steady_state_allocates_nothing() {
     }
     client.join().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
+    // Our own sleeper, by its process group (still unreaped, so the id is still its).
+    let _ = nix::sys::signal::killpg(sleeper, nix::sys::signal::Signal::SIGKILL);
     assert_eq!(allocations, 0, "allocations in {} steady-state wakes", i - 50);
 }

@@ -1,5 +1,7 @@
 //! The child supervisor with real processes: exit codes, timeouts (TERM, then KILL of the
-//! whole group), environment and arguments, a full table, no zombies and no fd leaks.
+//! whole group), environment and arguments, a full table, the slots kept for resource actions
+//! and the fence (SPEC §7.3), exec failures as results (never a wait in `spawn`), PATH
+//! lookup in the child, no zombies and no fd leaks.
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
@@ -7,8 +9,10 @@
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::children::{ChildId, Children, ExitStatus, Exited, Program, SpawnError, Spec};
-use hapair::limits::CHILDREN_MAX;
+use hapair::drivers::children::{
+    ChildId, Children, Class, ExitStatus, Exited, Program, SpawnError, Spec,
+};
+use hapair::limits::{CHILDREN_MAX, CHILDREN_ORDINARY_MAX, CHILDREN_RESERVED};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
 use std::sync::{Mutex, MutexGuard};
 
@@ -33,7 +37,9 @@ fn shell<'a>(cmd: &'a str, timeout_ms: u64, tag: u32) -> Spec<'a, u32> {
         env: &[],
         clear_env: false,
         stdin: &[],
+        stdout: None,
         timeout: Duration::from_millis(timeout_ms),
+        class: Class::Essential,
         tag,
     }
 }
@@ -109,7 +115,9 @@ fn environment_and_arguments_reach_the_child() {
         env: &env,
         clear_env: false,
         stdin: &[],
+        stdout: None,
         timeout: Duration::from_secs(10),
+        class: Class::Ordinary,
         tag: 0,
     };
     children.spawn(clock.now(), &spec).unwrap();
@@ -123,14 +131,71 @@ fn environment_and_arguments_reach_the_child() {
 }
 
 #[test]
-fn a_missing_program_is_a_spawn_error() {
+fn a_program_that_cannot_be_executed_ends_as_a_result_not_a_spawn_error() {
     let _serial = serial();
     let clock = Clock::new();
     let mut children: Children<u32> = Children::new(Duration::from_secs(1));
-    let spec = Spec { program: Program::Exec("/nonexistent/hapair-agent"), ..shell("", 1000, 0) };
-    let err = children.spawn(clock.now(), &spec).unwrap_err();
-    assert_eq!(err, SpawnError::Spawn(nix::libc::ENOENT));
+    let dir = std::env::temp_dir().join(format!("hapair-children-exec-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let plain = dir.join("not-executable");
+    std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
+    let plain = plain.to_str().unwrap();
+    let cases: [(&str, i32); 3] = [
+        ("/nonexistent/hapair-agent", nix::libc::ENOENT),
+        (plain, nix::libc::EACCES),
+        ("hapair-no-such-command", nix::libc::ENOENT),
+    ];
+    // `spawn` does not wait for the exec: each comes back as a child, then as its result.
+    for (tag, (program, _)) in cases.iter().enumerate() {
+        let spec = Spec { program: Program::Exec(program), ..shell("", 10_000, tag as u32) };
+        children.spawn(clock.now(), &spec).unwrap_or_else(|e| panic!("{program}: {e}"));
+    }
+    let mut done = run_until(&mut children, &clock, cases.len());
+    done.sort_by_key(|e| e.tag);
+    for (e, (program, errno)) in done.iter().zip(cases) {
+        assert_eq!(e.status, ExitStatus::ExecFailed(errno), "{program}");
+    }
+    assert!(done[0].status.to_string().contains("No such file or directory"), "{}", done[0].status);
     assert!(children.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_name_is_looked_up_along_path_by_the_child() {
+    let _serial = serial();
+    let clock = Clock::new();
+    let mut children: Children<u32> = Children::new(Duration::from_secs(1));
+    let dir = std::env::temp_dir().join(format!("hapair-children-path-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["a", "b", "c"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    // a: missing; b: there but not executable (skipped, as execvp does); c: the one.
+    std::fs::write(dir.join("b/hapair-tool"), "#!/bin/sh\necho wrong\n").unwrap();
+    let tool = dir.join("c/hapair-tool");
+    std::fs::write(&tool, "#!/bin/sh\necho found \"$1\"\n").unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{0}/a:{0}/b:{0}/c", dir.display());
+    let env = [("PATH", path.as_str())];
+    let spec = Spec {
+        program: Program::Exec("hapair-tool"),
+        args: &["it"],
+        env: &env,
+        clear_env: true,
+        ..shell("", 10_000, 1)
+    };
+    children.spawn(clock.now(), &spec).unwrap();
+    let done = run_until(&mut children, &clock, 1);
+    assert_eq!(done[0].status, ExitStatus::Code(0));
+    assert_eq!(&done[0].output_tail[..], b"found it\n");
+    // Only b: found but not executable is EACCES, not "not found".
+    let only_b = format!("{}/a:{}/b", dir.display(), dir.display());
+    let env = [("PATH", only_b.as_str())];
+    children.spawn(clock.now(), &Spec { env: &env, ..spec }).unwrap();
+    let done = run_until(&mut children, &clock, 1);
+    assert_eq!(done[0].status, ExitStatus::ExecFailed(nix::libc::EACCES));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -201,6 +266,45 @@ fn a_full_table_refuses_cleanly_and_every_child_is_reaped() {
     assert_eq!(run_until(&mut children, &clock, 1)[0].id, id);
 }
 
+/// SPEC §7.3: notify and checks (ordinary children) cannot use up the table: with their
+/// whole share taken by children that hang, a resource action and a fence still start, and
+/// the ordinary share refuses the next one until a slot frees.
+#[test]
+fn ordinary_children_leave_the_reserved_slots_to_actions_and_the_fence() {
+    let _serial = serial();
+    let clock = Clock::new();
+    let mut children = Children::new(Duration::from_secs(5));
+    let hang = |tag| Spec { class: Class::Ordinary, ..shell("sleep 1000", 300, tag) };
+    let mut groups = KillOnDrop(Vec::new());
+    for i in 0..CHILDREN_ORDINARY_MAX {
+        let id = children.spawn(clock.now(), &hang(i as u32)).unwrap();
+        groups.0.push(children.pid(id).unwrap());
+    }
+    let refused = children.spawn(clock.now(), &hang(98));
+    assert_eq!(refused, Err(SpawnError::ShareFull));
+    assert!(refused.unwrap_err().to_string().contains("kept for resource actions and fencing"));
+    assert_eq!(children.stats().refused_share, 1);
+    assert_eq!(children.count_where(|t| *t < 1000), CHILDREN_ORDINARY_MAX);
+    // The reserved slots: a resource stop and a fence.
+    let stop = children.spawn(clock.now(), &shell("exit 0", 10_000, 1000)).unwrap();
+    let fence = children.spawn(clock.now(), &shell("exit 0", 10_000, 1001)).unwrap();
+    assert_eq!(children.len(), CHILDREN_ORDINARY_MAX + CHILDREN_RESERVED);
+    assert_eq!(children.len(), CHILDREN_MAX);
+    let done = run_until(&mut children, &clock, 2);
+    let mut ids: Vec<ChildId> = done.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [stop, fence]);
+    assert!(done.iter().all(|e| e.status == ExitStatus::Code(0)));
+    // Still no room for an ordinary child while the hung ones run; room once one is reaped.
+    assert_eq!(children.spawn(clock.now(), &hang(99)), Err(SpawnError::ShareFull));
+    let rest = run_until(&mut children, &clock, CHILDREN_ORDINARY_MAX);
+    assert!(rest.iter().all(|e| e.status == ExitStatus::TimedOut));
+    children
+        .spawn(clock.now(), &Spec { class: Class::Ordinary, ..shell("exit 0", 1000, 7) })
+        .unwrap();
+    assert_eq!(run_until(&mut children, &clock, 1)[0].status, ExitStatus::Code(0));
+}
+
 #[test]
 fn a_thousand_spawns_leak_no_fd_and_no_zombie() {
     let _serial = serial();
@@ -227,6 +331,22 @@ fn a_thousand_spawns_leak_no_fd_and_no_zombie() {
     assert!(children.is_empty());
     assert_eq!(open_fds(), fds_before, "fds leaked");
     assert!(std::fs::metadata(format!("/proc/{last_pid}")).is_err(), "zombie {last_pid}");
+}
+
+/// Process groups of children a test started, killed when the test fails (so a failed
+/// assertion leaves no `sleep 1000` behind). Not after a pass: the supervisor reaped them, and
+/// their ids may belong to someone else by then.
+struct KillOnDrop(Vec<i32>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        for &pid in &self.0 {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
 }
 
 fn open_fds() -> usize {

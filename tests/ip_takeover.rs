@@ -2,6 +2,10 @@
 //! The resource runs in the node's namespace; the client watches with a packet capture, its
 //! neighbour table and ping. Needs root (CI is root).
 //!
+//! Every action is driven as the loop drives it (`act`): `begin` sends the first netlink
+//! request and never returns the kernel's answer itself; the answers are read when the socket
+//! is readable (SPEC §7.3: no blocking netlink read), and a request never answered times out.
+//!
 //! Not here: the event loop (a small driver below stands in for it) and failover between two
 //! daemons (the end-to-end tests).
 
@@ -13,8 +17,9 @@ use std::time::Duration as StdDuration;
 use common::capture::{ArpSeen, Capture, parse_arp, parse_mac, parse_na};
 use common::{Lan, Netns, assert_soon};
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::ipaddr::{IpErrorKind, IpResource};
-use hapair::drivers::netlink::{Applied, IfName, Netlink};
+use hapair::drivers::ipaddr::{IpAction, IpError, IpErrorKind, IpOutcome, IpResource};
+use hapair::drivers::netlink::{Applied, IfName, Netlink, NetlinkOp, REPLY_TIMEOUT_MS};
+use nix::errno::Errno;
 
 const VIP4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x100);
@@ -77,6 +82,48 @@ fn resource_in(
         assert_eq!(ip.is_configured(), Ok(false));
         ip
     })
+}
+
+/// Runs `action` to its end as the event loop does: `begin` sends the first request (and
+/// must not hand back the kernel's answer: that comes on a later pass); then, each time the
+/// netlink socket is readable, `poll_action` takes what is there, until the result.
+fn act(ip: &mut IpResource, now: Instant, action: IpAction) -> Result<IpOutcome, IpError> {
+    let early = ip.begin(now, action);
+    assert!(early.is_none(), "{action:?}: a result inside begin: {early:?}");
+    for _ in 0..100 {
+        let fd = ip.fd().unwrap_or_else(|| panic!("{action:?} runs without a socket to poll"));
+        let mut pfd = nix::libc::pollfd { fd, events: nix::libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { nix::libc::poll(&mut pfd, 1, 100) };
+        if let Some(result) = ip.poll_action(now) {
+            assert!(!ip.is_running() && ip.fd().is_none(), "over, but still polled");
+            return result;
+        }
+    }
+    panic!("{action:?}: no answer in 10 s");
+}
+
+/// The resource's actions, each driven to its end by `act`.
+trait Driven {
+    fn start(&mut self, now: Instant) -> Result<(), IpError>;
+    fn stop(&mut self) -> Result<(), IpError>;
+    fn monitor(&mut self) -> Result<IpOutcome, IpError>;
+    fn is_configured(&mut self) -> Result<bool, IpError>;
+}
+
+impl Driven for IpResource {
+    fn start(&mut self, now: Instant) -> Result<(), IpError> {
+        act(self, now, IpAction::Start).map(|_| ())
+    }
+    fn stop(&mut self) -> Result<(), IpError> {
+        act(self, Instant::ZERO, IpAction::Stop).map(|_| ())
+    }
+    fn monitor(&mut self) -> Result<IpOutcome, IpError> {
+        act(self, Instant::ZERO, IpAction::Monitor)
+    }
+    fn is_configured(&mut self) -> Result<bool, IpError> {
+        act(self, Instant::ZERO, IpAction::Monitor).map(|o| o == IpOutcome::Ok)
+    }
 }
 
 /// Stands in for the event loop: the real clock as a `hapair` Instant.
@@ -187,20 +234,20 @@ fn monitor_fails_when_the_address_goes_or_the_link_drops() {
     let mut ip = resource_in(&site.node, IpAddr::V4(VIP4), 24, 0, 200, 0);
     let clock = Clock::new();
     ip.start(clock.now()).unwrap_or_else(|e| panic!("start: {e}"));
-    assert_eq!(ip.monitor(), Ok(()));
+    assert_eq!(ip.monitor(), Ok(IpOutcome::Ok));
 
     site.node.ip(&["addr", "del", "192.0.2.100/24", "dev", "lan0"]);
-    assert_eq!(ip.monitor().map_err(|e| e.kind), Err(IpErrorKind::AddressGone));
+    assert_eq!(ip.monitor(), Ok(IpOutcome::NotRunning), "the address went");
 
     ip.start(clock.now()).unwrap_or_else(|e| panic!("restart: {e}"));
-    assert_eq!(ip.monitor(), Ok(()));
+    assert_eq!(ip.monitor(), Ok(IpOutcome::Ok));
     // Carrier lost: the switch port (bridge-side veth end) goes down.
     site.lan.ns.ip(&["link", "set", &site.node_port, "down"]);
     assert_soon(PATIENCE, "monitor to see carrier loss", || {
         ip.monitor().map_err(|e| e.kind) == Err(IpErrorKind::LinkDown)
     });
     site.lan.ns.ip(&["link", "set", &site.node_port, "up"]);
-    assert_soon(PATIENCE, "monitor to recover", || ip.monitor().is_ok());
+    assert_soon(PATIENCE, "monitor to recover", || ip.monitor() == Ok(IpOutcome::Ok));
     // Administratively down.
     site.node.ip(&["link", "set", "lan0", "down"]);
     assert_eq!(ip.monitor().map_err(|e| e.kind), Err(IpErrorKind::LinkDown));
@@ -282,7 +329,7 @@ fn a_missing_interface_is_named_in_the_error() {
     assert!(err.to_string().contains("nosuch0"), "{err}");
     assert!(err.to_string().contains("192.0.2.100/24"), "{err}");
     assert_eq!(configured, Ok(false));
-    assert_eq!(monitor.map_err(|e| e.kind), Err(IpErrorKind::NoSuchInterface));
+    assert_eq!(monitor, Ok(IpOutcome::NotRunning), "no interface: nothing runs");
     assert_eq!(stop, Ok(()));
 }
 
@@ -317,4 +364,62 @@ fn netlink_changes_report_already_so_and_links_report_their_mac() {
     assert_eq!(nl.del_addr(link.iface, v6, 64), Ok(Applied::Done));
     let gone = nl.link(IfName::new("nosuch0").unwrap_or(lan0())).map_err(|e| e.errno);
     assert_eq!(gone, Err(nix::errno::Errno::ENODEV));
+}
+
+/// SPEC §7.3: an `ip` action is a sequence of netlink requests whose answers are read on
+/// later passes: after `begin` the address is not there yet (only the interface lookup went
+/// out); it is once the answers were read. A request whose answer never comes (here: read
+/// away behind the resource's back) fails the action with a clear timeout, and until its
+/// deadline `poll_action` returns at once.
+#[test]
+fn an_action_goes_on_as_answers_are_read_and_a_silent_kernel_times_out() {
+    let site = Site::new();
+    let mut ip = resource_in(&site.node, IpAddr::V4(VIP4), 24, 0, 200, 0);
+    let t0 = Instant::from_millis(1000);
+    assert_eq!(ip.begin(t0, IpAction::Start), None);
+    assert!(ip.is_running() && ip.fd().is_some());
+    assert!(!site.node.has_addr("lan0", "192.0.2.100"), "nothing added before an answer");
+    let mut steps = 0;
+    let result = loop {
+        steps += 1;
+        let fd = ip.fd().unwrap_or_else(|| panic!("running without a socket"));
+        let mut pfd = nix::libc::pollfd { fd, events: nix::libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { nix::libc::poll(&mut pfd, 1, 1000) };
+        if let Some(result) = ip.poll_action(t0) {
+            break result;
+        }
+        assert!(steps < 10, "start still running after {steps} reads");
+    };
+    assert_eq!(result, Ok(IpOutcome::Ok));
+    assert!(steps >= 2, "lookup, then add: {steps} reads");
+    assert!(site.node.has_addr("lan0", "192.0.2.100"));
+
+    // The kernel's answer to the lookup is taken away: no answer ever reaches the resource.
+    assert_eq!(ip.begin(t0, IpAction::Monitor), None);
+    let fd = ip.fd().unwrap_or_else(|| panic!("monitor runs without a socket"));
+    let mut buf = [0u8; 16 * 1024];
+    let dontwait = nix::sys::socket::MsgFlags::MSG_DONTWAIT;
+    let mut taken = 0;
+    // The link, then the acknowledgement: every datagram of the answer.
+    while nix::sys::socket::recv(fd, &mut buf, dontwait).is_ok_and(|n| n > 0) {
+        taken += 1;
+    }
+    assert!(taken >= 1, "the answer was there at once");
+    let timeout = hapair::core::time::Duration::from_millis(REPLY_TIMEOUT_MS as u64);
+    assert_eq!(ip.next_deadline(), Some(t0 + timeout), "the loop wakes to give up");
+    assert_eq!(ip.poll_action(t0), None, "no answer: no wait either");
+    assert_eq!(ip.poll_action(t0 + timeout - Duration::from_millis(1)), None);
+    let err = ip.poll_action(t0 + timeout).unwrap_or_else(|| panic!("no timeout"));
+    let err = err.expect_err("a silent kernel is a failed monitor");
+    assert_eq!(err.kind, IpErrorKind::Netlink(NetlinkOp::Link, Errno::ETIMEDOUT));
+    assert_eq!(
+        err.to_string(),
+        "ip 192.0.2.100/24 dev lan0: look up link: Connection timed out",
+        "names the address, the interface and the request"
+    );
+    assert!(!ip.is_running() && ip.fd().is_none());
+    // The late answer (if the kernel sends one) is skipped by the next action.
+    assert_eq!(ip.monitor(), Ok(IpOutcome::Ok));
+    ip.stop().unwrap_or_else(|e| panic!("stop: {e}"));
 }

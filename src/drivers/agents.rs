@@ -31,8 +31,9 @@
 //! running (`pidof x`, `curl -fs URL`); only a signal or a timeout is a failed monitor.
 //!
 //! Meta-data ([`MetaData`]) is read by running the agent synchronously
-//! ([`fetch_meta_data`], [`run_blocking`]): at start-up and in `hapair check` only, never from
-//! the loop. [`validate`] checks an OCF resource's parameters against it and [`timeout_for`]
+//! ([`fetch_meta_data`], [`run_blocking`]) at start-up and in `hapair check` only, never from
+//! the loop; a reload runs `meta-data` as a supervised child instead
+//! (`event_loop/reload.rs`). [`validate`] checks an OCF resource's parameters against it and [`timeout_for`]
 //! picks each action's timeout (the resource's own, else the agent's advice, else 20 s).
 //!
 //! This module does not spawn, reap or kill anything in the steady state (the supervisor

@@ -3,10 +3,20 @@
 //! a grace period), and are reaped with `waitpid(WNOHANG)` for our own pids only.
 //!
 //! The table has a fixed capacity (`limits::CHILDREN_MAX`); a full table refuses a spawn
-//! cleanly. Nothing here allocates, spawning included (fork and execve with the strings in
-//! stack buffers: monitors spawn in the steady state), nor do reaping, timeouts and output
-//! draining. Nothing here blocks. This file does not decide what to run or
-//! what an exit status means: the caller's `tag` comes back with the result.
+//! cleanly. Its last `limits::CHILDREN_RESERVED` slots are kept for `Class::Essential`
+//! children (resource actions, the fence): `Class::Ordinary` ones (notify, checks,
+//! meta-data) are refused with `SpawnError::ShareFull` once `limits::CHILDREN_ORDINARY_MAX`
+//! of them run, so however many notify scripts hang, a stop or a fence still starts.
+//!
+//! Nothing here allocates, spawning included (fork and execve with the strings in stack
+//! buffers: monitors spawn in the steady state), nor do reaping, timeouts and output
+//! draining. Nothing here blocks, and the parent touches no file system path to spawn: a
+//! program name without a slash is looked up along `PATH` by the child itself (it tries
+//! `execve` on each candidate, as `execvp` does), and an exec failure comes back through a
+//! non-blocking close-on-exec pipe that is read when the child is reaped, as
+//! `ExitStatus::ExecFailed`. A hung NFS mount in `PATH` or under an agent hangs that child
+//! (until its timeout), never the loop. This file does not decide what to run or what an
+//! exit status means: the caller's `tag` comes back with the result.
 //!
 //! Call protocol for the event loop: `spawn` when the core says so; on SIGCHLD and on every
 //! wake drain `poll_exited(now)` until `None`; call `poll_timeouts(now)` when
@@ -15,7 +25,7 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use heapless::Vec;
 use nix::errno::Errno;
@@ -26,7 +36,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{Pid, pipe2};
 
 use crate::core::time::{Duration, Instant};
-use crate::limits::CHILDREN_MAX;
+use crate::limits::{CHILDREN_MAX, CHILDREN_ORDINARY_MAX};
 
 /// Bytes of a child's output (stdout and stderr together) kept for error messages: the tail.
 pub const OUTPUT_TAIL_LEN: usize = 256;
@@ -46,6 +56,15 @@ pub enum Program<'a> {
     Exec(&'a str),
 }
 
+/// Which share of the table a child may use (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A resource action or the fence: any free slot, the reserved ones included.
+    Essential,
+    /// A notify command, a check or a meta-data run: at most `CHILDREN_ORDINARY_MAX` at once.
+    Ordinary,
+}
+
 /// One child to start.
 #[derive(Clone, Copy, Debug)]
 pub struct Spec<'a, T> {
@@ -61,8 +80,13 @@ pub struct Spec<'a, T> {
     /// What the child reads on stdin (at most `STDIN_LEN_MAX` bytes, e.g. a fence agent's
     /// `action=reboot` lines); empty: /dev/null.
     pub stdin: &'a [u8],
+    /// Where its stdout goes instead of the output pipe (a memfd that collects an agent's
+    /// meta-data); `None`: stdout and stderr both go to the pipe whose tail is kept.
+    pub stdout: Option<BorrowedFd<'a>>,
     /// How long it may run before the group gets SIGTERM.
     pub timeout: Duration,
+    /// Which share of the table it may use.
+    pub class: Class,
     /// The caller's label, handed back with the result.
     pub tag: T,
 }
@@ -72,6 +96,9 @@ pub struct Spec<'a, T> {
 pub enum SpawnError {
     /// `CHILDREN_MAX` children are running already.
     TableFull,
+    /// `CHILDREN_ORDINARY_MAX` ordinary children are running already (the rest of the table
+    /// is kept for resource actions and the fence).
+    ShareFull,
     /// The output pipe could not be made (errno).
     Pipe(i32),
     /// fork/exec failed (errno, 0 when unknown), e.g. the program does not exist.
@@ -82,6 +109,11 @@ impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             SpawnError::TableFull => write!(f, "too many child processes ({CHILDREN_MAX})"),
+            SpawnError::ShareFull => write!(
+                f,
+                "too many notify, check and meta-data processes ({CHILDREN_ORDINARY_MAX}; the \
+                 other slots are kept for resource actions and fencing)"
+            ),
             SpawnError::Pipe(e) => write!(f, "pipe: {}", io::Error::from_raw_os_error(e)),
             SpawnError::Spawn(e) => write!(f, "spawn: {}", io::Error::from_raw_os_error(e)),
         }
@@ -99,6 +131,22 @@ pub enum ExitStatus {
     Signaled(i32),
     /// It outlived its timeout and we killed its group.
     TimedOut,
+    /// The program could not be executed (errno of the last `execve`, e.g. `ENOENT`,
+    /// `EACCES`): it never ran.
+    ExecFailed(i32),
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Code(c) => write!(f, "exit code {c}"),
+            ExitStatus::Signaled(s) => write!(f, "killed by signal {s}"),
+            ExitStatus::TimedOut => f.write_str("timed out (process group killed)"),
+            ExitStatus::ExecFailed(e) => {
+                write!(f, "could not be executed: {}", io::Error::from_raw_os_error(e))
+            }
+        }
+    }
 }
 
 /// A finished child.
@@ -123,6 +171,8 @@ pub struct ChildStats {
     pub spawned: u64,
     /// Spawns refused because the table was full.
     pub refused_full: u64,
+    /// Ordinary spawns refused because their share was in use.
+    pub refused_share: u64,
     /// Children that hit their timeout.
     pub timed_out: u64,
     /// Groups that needed SIGKILL after SIGTERM.
@@ -137,7 +187,10 @@ struct Slot<T> {
     deadline: Instant,
     /// When SIGTERM went to the group; KILL follows at this plus the grace period.
     term_sent: Option<Instant>,
+    class: Class,
     output: Option<OwnedFd>,
+    /// The read end of the exec-error pipe (non-blocking), read once the child is reaped.
+    exec_error: OwnedFd,
     tail: Vec<u8, OUTPUT_TAIL_LEN>,
 }
 
@@ -146,6 +199,8 @@ pub struct Children<T> {
     slots: [Option<Slot<T>>; CHILDREN_MAX],
     /// Slots in use: with none (the steady state) every per-wake scan is skipped.
     live: usize,
+    /// Slots in use by `Class::Ordinary` children.
+    live_ordinary: usize,
     next_id: u64,
     kill_grace: Duration,
     stats: ChildStats,
@@ -157,6 +212,7 @@ impl<T: Copy> Children<T> {
         Children {
             slots: core::array::from_fn(|_| None),
             live: 0,
+            live_ordinary: 0,
             next_id: 1,
             kill_grace,
             stats: ChildStats::default(),
@@ -164,15 +220,21 @@ impl<T: Copy> Children<T> {
     }
 
     /// Starts a child in its own process group, stdin from /dev/null, stdout and stderr into
-    /// a non-blocking pipe whose tail is kept. Allocates nothing (see `launch`).
+    /// a non-blocking pipe whose tail is kept. Allocates nothing and waits for nothing (see
+    /// `launch`): a program that cannot be executed is a child that ends with
+    /// `ExitStatus::ExecFailed`.
     pub fn spawn(&mut self, now: Instant, spec: &Spec<'_, T>) -> Result<ChildId, SpawnError> {
+        if spec.class == Class::Ordinary && self.live_ordinary >= CHILDREN_ORDINARY_MAX {
+            self.stats.refused_share += 1;
+            return Err(SpawnError::ShareFull);
+        }
         let Some(index) = self.slots.iter().position(Option::is_none) else {
             self.stats.refused_full += 1;
             return Err(SpawnError::TableFull);
         };
         let (read, write) =
             pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
-        let pid = launch(spec, &write)?;
+        let (pid, exec_error) = launch(spec, &write)?;
         drop(write); // our copy of the write end: the pipe ends when the child's do
         let id = ChildId(self.next_id);
         self.next_id += 1;
@@ -184,10 +246,15 @@ impl<T: Copy> Children<T> {
             started: now,
             deadline: now + spec.timeout,
             term_sent: None,
+            class: spec.class,
             output: Some(read),
+            exec_error,
             tail: Vec::new(),
         });
         self.live += 1;
+        if spec.class == Class::Ordinary {
+            self.live_ordinary += 1;
+        }
         Ok(id)
     }
 
@@ -212,6 +279,8 @@ impl<T: Copy> Children<T> {
                 // The group id cannot be reused while any member lives.
                 let _ = killpg(slot.pid, Signal::SIGKILL);
                 ExitStatus::TimedOut
+            } else if let Some(errno) = exec_errno(&slot.exec_error) {
+                ExitStatus::ExecFailed(errno)
             } else {
                 status
             };
@@ -222,6 +291,9 @@ impl<T: Copy> Children<T> {
                 elapsed: now.saturating_since(slot.started),
                 output_tail: slot.tail.clone(),
             };
+            if slot.class == Class::Ordinary {
+                self.live_ordinary -= 1;
+            }
             *entry = None;
             self.live -= 1;
             return Some(exited);
@@ -283,6 +355,14 @@ impl<T: Copy> Children<T> {
         }
     }
 
+    /// Running children whose tag satisfies `pred` (e.g. the notify commands).
+    pub fn count_where(&self, mut pred: impl FnMut(&T) -> bool) -> usize {
+        if self.live == 0 {
+            return 0;
+        }
+        self.slots.iter().flatten().filter(|s| pred(&s.tag)).count()
+    }
+
     /// The process id of a running child.
     pub fn pid(&self, id: ChildId) -> Option<i32> {
         self.slots.iter().flatten().find(|s| s.id == id).map(|s| s.pid.as_raw())
@@ -321,6 +401,20 @@ fn drain<T>(slot: &mut Slot<T>) {
     }
 }
 
+/// The errno the child wrote to its exec-error pipe, if its exec failed. Called once the
+/// child has been reaped, so whatever it wrote is there: the read cannot block (the pipe is
+/// non-blocking anyway) and finds either the four bytes or nothing.
+fn exec_errno(pipe: &OwnedFd) -> Option<i32> {
+    let mut errno = [0u8; 4];
+    loop {
+        match nix::unistd::read(pipe, &mut errno) {
+            Err(Errno::EINTR) => continue,
+            Ok(n) if n == errno.len() => return Some(i32::from_ne_bytes(errno)),
+            _ => return None,
+        }
+    }
+}
+
 fn push_tail(tail: &mut Vec<u8, OUTPUT_TAIL_LEN>, bytes: &[u8]) {
     let bytes = &bytes[bytes.len().saturating_sub(OUTPUT_TAIL_LEN)..];
     let excess = (tail.len() + bytes.len()).saturating_sub(OUTPUT_TAIL_LEN);
@@ -339,6 +433,8 @@ const ARENA_LEN: usize = 16 * 1024;
 const VECTOR_MAX: usize = 192;
 /// The program `Program::Shell` runs.
 const SHELL: &[u8] = b"/bin/sh";
+/// `PATH` directories searched for a program name without a slash.
+const CANDIDATES_MAX: usize = 16;
 
 /// NUL-terminated strings written one after another into a fixed buffer; a string is known
 /// by its offset, and pointers are made only once every string is written.
@@ -386,14 +482,16 @@ unsafe extern "C" {
 /// fork + execve with every string prepared in stack buffers, so that a spawn allocates
 /// nothing (monitors spawn every `monitor_interval`, in the steady state). The child only
 /// makes async-signal-safe calls: signal mask and SIGPIPE back to defaults, its own process
-/// group, /dev/null and the pipe as stdio, execve. An exec failure comes back through a
-/// close-on-exec pipe as the errno of `SpawnError::Spawn`, as `std::process` does; waiting
-/// for it is as short as the exec.
-fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
+/// group, /dev/null and the pipe as stdio, execve on each candidate path in turn. An exec
+/// failure goes into a close-on-exec, non-blocking pipe as an errno, which the parent reads
+/// when it reaps the child (`exec_errno`): the parent never waits for the exec, which may
+/// take as long as a hung file system makes it. Returns the pid and that pipe's read end.
+fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<(Pid, OwnedFd), SpawnError> {
     let mut arena = Arena { buf: [0; ARENA_LEN], len: 0 };
     let mut argv: Vec<Str, VECTOR_MAX> = Vec::new();
     let mut envp: Vec<Str, VECTOR_MAX> = Vec::new();
-    let program = prepare(spec, &mut arena, &mut argv, &mut envp)?;
+    let mut paths: Vec<usize, CANDIDATES_MAX> = Vec::new();
+    prepare(spec, &mut arena, &mut argv, &mut envp, &mut paths)?;
     let base = arena.buf.as_ptr();
     let ptrs = |list: &Vec<Str, VECTOR_MAX>| {
         let mut out = [core::ptr::null::<libc::c_char>(); VECTOR_MAX + 1];
@@ -407,10 +505,17 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
         out
     };
     let (argv, envp) = (ptrs(&argv), ptrs(&envp));
-    // SAFETY: `program` is an offset returned by `push`.
-    let program = unsafe { base.add(program).cast::<libc::c_char>() };
+    let mut programs = [core::ptr::null::<libc::c_char>(); CANDIDATES_MAX];
+    for (slot, off) in programs.iter_mut().zip(paths.iter()) {
+        // SAFETY: every offset was returned by `push`, so it lies inside `buf`.
+        *slot = unsafe { base.add(*off).cast() };
+    }
+    let programs = &programs[..paths.len()];
     let devnull = stdin_for(spec.stdin)?;
-    let (err_read, err_write) = pipe2(OFlag::O_CLOEXEC).map_err(|e| SpawnError::Pipe(e as i32))?;
+    let (err_read, err_write) =
+        pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
+    let stdout = spec.stdout.map_or(output.as_raw_fd(), |fd| fd.as_raw_fd());
+    let fds = ChildFds { stdin: devnull.as_raw_fd(), stdout, stderr: output.as_raw_fd() };
     // SAFETY: the child runs only async-signal-safe calls (`exec_child`) before execve or
     // _exit, so forking from a process that may have other threads (tests) is sound.
     let pid = unsafe { libc::fork() };
@@ -420,26 +525,22 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<Pid, SpawnError> {
     if pid == 0 {
         // SAFETY: in the child; every pointer is valid (our copy of the parent's memory).
         unsafe {
-            exec_child(&devnull, output, &err_write, program, &argv, &envp);
+            exec_child(fds, err_write.as_raw_fd(), programs, &argv, &envp);
         }
     }
-    drop(err_write);
+    drop(err_write); // the child's copy closes at its exec (or exit)
     let pid = Pid::from_raw(pid);
     // Also here, so the group exists before any killpg of ours, whoever runs first.
     let _ = nix::unistd::setpgid(pid, pid);
-    let mut errno = [0u8; 4];
-    let n = loop {
-        match nix::unistd::read(&err_read, &mut errno) {
-            Err(Errno::EINTR) => continue,
-            other => break other.unwrap_or(0),
-        }
-    };
-    if n == errno.len() {
-        // The exec failed and the child is exiting: reap it now.
-        let _ = waitpid(pid, None);
-        return Err(SpawnError::Spawn(i32::from_ne_bytes(errno)));
-    }
-    Ok(pid)
+    Ok((pid, err_read))
+}
+
+/// The descriptors the child makes its stdin, stdout and stderr.
+#[derive(Clone, Copy)]
+struct ChildFds {
+    stdin: RawFd,
+    stdout: RawFd,
+    stderr: RawFd,
 }
 
 /// Stdin for the child: /dev/null, or a pipe already holding `data` (which fits the pipe's
@@ -464,29 +565,29 @@ fn stdin_for(data: &[u8]) -> Result<OwnedFd, SpawnError> {
     Ok(read)
 }
 
-/// Writes the program path, argv and envp of `spec` into `arena`; returns the program's
-/// offset.
+/// Writes the candidate program paths, argv and envp of `spec` into `arena`; the offsets of
+/// the candidates (one, or one per `PATH` directory) go into `paths`.
 fn prepare<T>(
     spec: &Spec<'_, T>,
     arena: &mut Arena,
     argv: &mut Vec<Str, VECTOR_MAX>,
     envp: &mut Vec<Str, VECTOR_MAX>,
-) -> Result<usize, SpawnError> {
-    let too_many = |_| SpawnError::Spawn(libc::E2BIG);
-    let program = match spec.program {
+    paths: &mut Vec<usize, CANDIDATES_MAX>,
+) -> Result<(), SpawnError> {
+    match spec.program {
         Program::Shell(line) => {
             argv.push(Str::Arena(arena.push(&[SHELL])?)).map_err(too_many)?;
             argv.push(Str::Arena(arena.push(&[b"-c"])?)).map_err(too_many)?;
             argv.push(Str::Arena(arena.push(&[line.as_bytes()])?)).map_err(too_many)?;
             argv.push(Str::Arena(arena.push(&[b"hapair"])?)).map_err(too_many)?;
-            arena.push(&[SHELL])?
+            paths.push(arena.push(&[SHELL])?).map_err(too_many)?;
         }
         Program::Exec(path) => {
             argv.push(Str::Arena(arena.push(&[path.as_bytes()])?)).map_err(too_many)?;
             let path_env = spec.env.iter().find(|(k, _)| *k == "PATH").map(|(_, v)| *v);
-            resolve(arena, path, path_env, spec.clear_env)?
+            candidates(arena, path, path_env, spec.clear_env, paths)?;
         }
-    };
+    }
     for a in spec.args {
         argv.push(Str::Arena(arena.push(&[a.as_bytes()])?)).map_err(too_many)?;
     }
@@ -497,18 +598,20 @@ fn prepare<T>(
         let kv = arena.push(&[k.as_bytes(), b"=", v.as_bytes()])?;
         envp.push(Str::Arena(kv)).map_err(too_many)?;
     }
-    Ok(program)
+    Ok(())
 }
 
-/// The child's side of `launch`; never returns.
+/// The child's side of `launch`; never returns. Tries `execve` on each candidate path in
+/// order, like `execvp`: a candidate that does not exist (or is not a directory entry one
+/// can reach) is skipped, one that may not be executed is remembered (`EACCES` is reported
+/// when nothing else ran), any other error ends the search. Then the errno goes to `err`.
 ///
 /// # Safety
 /// Call only in a freshly forked child, with NUL-terminated, null-ended vectors.
 unsafe fn exec_child(
-    devnull: &OwnedFd,
-    output: &OwnedFd,
-    err: &OwnedFd,
-    program: *const libc::c_char,
+    fds: ChildFds,
+    err: RawFd,
+    programs: &[*const libc::c_char],
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
@@ -519,29 +622,52 @@ unsafe fn exec_child(
         libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::setpgid(0, 0);
-        let ok = libc::dup2(devnull.as_raw_fd(), 0) >= 0
-            && libc::dup2(output.as_raw_fd(), 1) >= 0
-            && libc::dup2(output.as_raw_fd(), 2) >= 0;
+        let ok = libc::dup2(fds.stdin, 0) >= 0
+            && libc::dup2(fds.stdout, 1) >= 0
+            && libc::dup2(fds.stderr, 2) >= 0;
+        let mut errno = libc::ENOENT;
+        let mut denied = false;
         if ok {
-            libc::execve(program, argv.as_ptr(), envp.as_ptr());
+            for &program in programs {
+                libc::execve(program, argv.as_ptr(), envp.as_ptr());
+                errno = *libc::__errno_location();
+                match errno {
+                    libc::EACCES => denied = true,
+                    libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV => {}
+                    libc::ETIMEDOUT => {}
+                    _ => {
+                        denied = false;
+                        break;
+                    }
+                }
+            }
+            if denied {
+                errno = libc::EACCES;
+            }
+        } else {
+            errno = *libc::__errno_location();
         }
-        let errno = *libc::__errno_location();
         let bytes = errno.to_ne_bytes();
-        libc::write(err.as_raw_fd(), bytes.as_ptr().cast(), bytes.len());
+        libc::write(err, bytes.as_ptr().cast(), bytes.len());
         libc::_exit(127)
     }
 }
 
-/// The program to execve: `path` itself when it has a slash, else the first executable
-/// `DIR/path` along `PATH` (the child's when the spec sets one, else ours), like execvp.
-fn resolve(
+/// The paths to try for `path`: itself when it has a slash, else `DIR/path` for each
+/// directory of `PATH` (the child's when the spec sets one, else ours; the first
+/// `CANDIDATES_MAX`), tried by the child in order. Nothing here touches the file system.
+fn candidates(
     arena: &mut Arena,
     path: &str,
     path_env: Option<&str>,
     clear_env: bool,
-) -> Result<usize, SpawnError> {
+    out: &mut Vec<usize, CANDIDATES_MAX>,
+) -> Result<(), SpawnError> {
+    if path.is_empty() {
+        return Err(SpawnError::Spawn(libc::ENOENT));
+    }
     if path.contains('/') {
-        return arena.push(&[path.as_bytes()]);
+        return out.push(arena.push(&[path.as_bytes()])?).map_err(too_many);
     }
     let search: &[u8] = match path_env {
         Some(p) => p.as_bytes(),
@@ -553,18 +679,18 @@ fn resolve(
         },
         None => b"/usr/bin:/bin",
     };
-    for dir in search.split(|&b| b == b':').filter(|d| !d.is_empty()) {
-        let mark = arena.len;
-        let candidate = arena.push(&[dir, b"/", path.as_bytes()])?;
-        // SAFETY: `candidate` is a NUL-terminated string in the arena.
-        let found =
-            unsafe { libc::access(arena.buf.as_ptr().add(candidate).cast(), libc::X_OK) == 0 };
-        if found {
-            return Ok(candidate);
-        }
-        arena.len = mark;
+    for dir in search.split(|&b| b == b':').filter(|d| !d.is_empty()).take(CANDIDATES_MAX) {
+        out.push(arena.push(&[dir, b"/", path.as_bytes()])?).map_err(too_many)?;
     }
-    Err(SpawnError::Spawn(libc::ENOENT))
+    if out.is_empty() {
+        return Err(SpawnError::Spawn(libc::ENOENT));
+    }
+    Ok(())
+}
+
+/// What a full `Vec` of argv, envp or candidates hands back becomes: the list is too long.
+fn too_many<X>(_: X) -> SpawnError {
+    SpawnError::Spawn(libc::E2BIG)
 }
 
 /// Our own environment minus the names `env` sets, as pointers into it.
@@ -607,5 +733,36 @@ mod tests {
         push_tail(&mut tail, &big);
         assert_eq!(tail.len(), OUTPUT_TAIL_LEN);
         assert_eq!(tail.last(), Some(&b'z'));
+    }
+
+    fn names(arena: &Arena, offsets: &[usize]) -> std::vec::Vec<std::string::String> {
+        let text = |off: usize| {
+            let end = arena.buf[off..].iter().position(|&b| b == 0).unwrap_or(0);
+            std::string::String::from_utf8_lossy(&arena.buf[off..off + end]).into_owned()
+        };
+        offsets.iter().map(|&o| text(o)).collect()
+    }
+
+    /// The parent only writes strings: the child tries them (no `access` in the loop).
+    #[test]
+    fn candidates_are_written_not_looked_up() {
+        let mut arena = Arena { buf: [0; ARENA_LEN], len: 0 };
+        let mut out = Vec::<usize, CANDIDATES_MAX>::new();
+        candidates(&mut arena, "tool", Some("/a::/b/c:"), true, &mut out).unwrap();
+        assert_eq!(names(&arena, &out), ["/a/tool", "/b/c/tool"]);
+        out.clear();
+        candidates(&mut arena, "./rel/tool", Some("/a"), true, &mut out).unwrap();
+        assert_eq!(names(&arena, &out), ["./rel/tool"]);
+        out.clear();
+        candidates(&mut arena, "tool", None, true, &mut out).unwrap();
+        assert_eq!(names(&arena, &out), ["/usr/bin/tool", "/bin/tool"]);
+        out.clear();
+        let long: std::string::String = (0..40).map(|i| format!("/d{i}:")).collect();
+        candidates(&mut arena, "t", Some(&long), true, &mut out).unwrap();
+        assert_eq!(out.len(), CANDIDATES_MAX, "the first directories only");
+        out.clear();
+        let none = candidates(&mut arena, "tool", Some("::"), true, &mut out);
+        assert_eq!(none, Err(SpawnError::Spawn(libc::ENOENT)));
+        assert_eq!(candidates(&mut arena, "", None, true, &mut out), Err(SpawnError::Spawn(2)));
     }
 }

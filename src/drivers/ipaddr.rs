@@ -2,22 +2,30 @@
 //! [garp_refresh DUR]`): a small state machine the event loop drives, which puts a service
 //! address on an interface, announces it, watches it and takes it away again.
 //!
-//! Call protocol (all calls return at once; netlink answers are synchronous, packet sends are
-//! non-blocking):
-//! - `is_configured()` at daemon start, to adopt an address a previous run left behind;
-//! - `start(now)` adds the address (already there is fine) and sends the first announcement
-//!   round at once; then the loop calls `poll(now)` whenever `next_deadline()` has passed.
-//!   A round is one gratuitous ARP request plus one reply (IPv4) or one unsolicited neighbour
-//!   advertisement (IPv6). `garp` rounds go out `garp_interval` apart, then one every
-//!   `garp_refresh` while active (never when it is zero);
-//! - `monitor()` checks that the address is still on the interface and the link is up;
-//! - `stop()` removes the address (already gone, or the interface gone, is fine) and stops
-//!   announcing.
+//! Call protocol (SPEC §7.3: nothing here waits for the kernel). An action (`IpAction`:
+//! start, stop, monitor) is a short sequence of rtnetlink requests, each answered on the
+//! non-blocking netlink socket: `begin(now, action)` sends the first; while it runs the loop
+//! polls `fd()` and calls `poll_action(now)` when the fd is readable or `next_deadline()` has
+//! passed, until it hands back the result (`IpOutcome` or `IpError`). A request unanswered
+//! after `netlink::REPLY_TIMEOUT_MS` fails the action with `ETIMEDOUT`. One action at a time
+//! (the core runs one resource action at a time); `begin` abandons one still running.
+//! - start: look the interface up, add the address (already there is fine: adoption, or a
+//!   restart after a crash), bind the packet socket and send the first announcement round;
+//!   then the loop calls `poll(now)` whenever `next_deadline()` has passed. A round is one
+//!   gratuitous ARP request plus one reply (IPv4) or one unsolicited neighbour advertisement
+//!   (IPv6). `garp` rounds go out `garp_interval` apart, then one every `garp_refresh` while
+//!   active (never when it is zero);
+//! - monitor (also the probe at daemon start, to adopt an address a previous run left
+//!   behind): not running when there is no such interface or the address is not on it; a
+//!   failure when it is, but the link is down;
+//! - stop: stops announcing and removes the address (already gone, or the interface gone, is
+//!   fine).
 //!
-//! Both sockets (rtnetlink and the packet socket) are opened together on the first call of
-//! any kind, in the calling thread's network namespace, and stay there. The interface is
-//! looked up again on every call: an interface that was deleted and made again gets a new
-//! index, and the packet socket is bound again. Opening allocates once (the netlink buffer).
+//! Both sockets (rtnetlink and the packet socket) are opened together by the first action,
+//! in the calling thread's network namespace, and stay there. The interface is looked up
+//! again by every action: an interface that was deleted and made again gets a new index, and
+//! the packet socket is bound again. Opening allocates once (the netlink buffer). Packet
+//! sends never block (`arp::Announcer`).
 //!
 //! Not here: when to start or stop (the core decides), retries (the loop's restart policy),
 //! and parsing the configuration line (`config`).
@@ -25,12 +33,16 @@
 use core::fmt;
 use std::net::IpAddr;
 
+use std::os::fd::RawFd;
+
 use log::{debug, info};
 use nix::errno::Errno;
 
 use crate::core::time::{Duration, Instant};
 use crate::drivers::arp::Announcer;
-use crate::drivers::netlink::{IfName, LinkState, Netlink, NetlinkError, NetlinkOp};
+use crate::drivers::netlink::{
+    self, Applied, IfName, LinkState, Netlink, NetlinkError, NetlinkOp, Reply, Request,
+};
 
 /// Announcement rounds sent on start (SPEC §2 default).
 pub const GARP_COUNT_DEFAULT: u32 = 5;
@@ -46,8 +58,6 @@ pub enum IpErrorKind {
     NoSuchInterface,
     /// The interface is down or has no carrier.
     LinkDown,
-    /// The address is no longer on the interface.
-    AddressGone,
     /// The interface has no Ethernet MAC address, so nothing can be announced.
     NoMac,
     /// An rtnetlink request failed.
@@ -75,7 +85,6 @@ impl fmt::Display for IpError {
         match self.kind {
             IpErrorKind::NoSuchInterface => write!(f, "no interface named {}", self.dev),
             IpErrorKind::LinkDown => f.write_str("link is down"),
-            IpErrorKind::AddressGone => f.write_str("address is no longer on the interface"),
             IpErrorKind::NoMac => f.write_str("interface has no Ethernet address"),
             IpErrorKind::Netlink(op, errno) => {
                 let err = NetlinkError { op, dev: None, addr: None, errno };
@@ -95,6 +104,48 @@ pub struct IpStats {
     pub rounds_failed: u64,
 }
 
+/// An action of the resource (see the module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpAction {
+    /// Add the address and announce it.
+    Start,
+    /// Stop announcing and remove the address.
+    Stop,
+    /// Is the address on its interface, and the link up?
+    Monitor,
+}
+
+/// How an action ended well.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpOutcome {
+    /// It did what was asked; after a monitor: the address is on its interface, link up.
+    Ok,
+    /// A monitor found the address not configured (or no such interface).
+    NotRunning,
+}
+
+/// Where a running action stands: which request is out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// The interface is being looked up.
+    Lookup,
+    /// The address is being added or removed on this link.
+    Change(LinkState),
+    /// The addresses of this link are being listed.
+    Check(LinkState),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    action: IpAction,
+    step: Step,
+    /// When the request out now is given up.
+    deadline: Instant,
+}
+
+/// How long one request may go unanswered.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(netlink::REPLY_TIMEOUT_MS as u64);
+
 /// One `resource ip` line. See the module doc for the call protocol.
 pub struct IpResource {
     addr: IpAddr,
@@ -108,6 +159,7 @@ pub struct IpResource {
     active: bool,
     rounds_done: u32,
     next_round: Option<Instant>,
+    running: Option<Running>,
     stats: IpStats,
 }
 
@@ -135,6 +187,7 @@ impl IpResource {
             active: false,
             rounds_done: 0,
             next_round: None,
+            running: None,
             stats: IpStats::default(),
         }
     }
@@ -159,12 +212,131 @@ impl IpResource {
         self.stats
     }
 
-    /// Adds the address and sends the first announcement round. The address being there
-    /// already is fine (adoption, or a restart after a crash).
-    pub fn start(&mut self, now: Instant) -> Result<(), IpError> {
-        let link = self.link()?;
+    /// Starts `action` by sending its first request; `None` while it runs (then poll `fd()`
+    /// and call `poll_action`), or its result when it ended at once (a socket that cannot
+    /// be opened or a request that cannot be sent). An action still running is abandoned.
+    pub fn begin(&mut self, now: Instant, action: IpAction) -> Option<Result<IpOutcome, IpError>> {
+        self.running = None;
+        if action == IpAction::Stop {
+            self.active = false;
+            self.next_round = None;
+        }
+        let running = Running { action, step: Step::Lookup, deadline: now };
+        self.send(now, running, Request::Link(self.dev))
+    }
+
+    /// The netlink socket while an action runs, to poll for readability.
+    pub fn fd(&self) -> Option<RawFd> {
+        self.running.and(self.netlink.as_ref()).map(Netlink::fd)
+    }
+
+    /// Whether an action runs.
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// Takes the kernel's answers so far, without waiting; the action's result once it is
+    /// over, `None` while it runs. A request past its deadline fails it with `ETIMEDOUT`.
+    pub fn poll_action(&mut self, now: Instant) -> Option<Result<IpOutcome, IpError>> {
+        let running = self.running?;
+        let Some(nl) = self.netlink.as_mut() else {
+            // INVARIANT: an action runs only after `send` opened the socket.
+            self.running = None;
+            return Some(Err(self.err(IpErrorKind::Netlink(running_op(running), Errno::EBADF))));
+        };
+        let reply = match nl.poll_reply() {
+            Some(reply) => reply,
+            None if now >= running.deadline => {
+                let req = nl.abandon().unwrap_or(Request::Link(self.dev));
+                self.running = None;
+                return Some(Err(self.nl_err(req.error(Errno::ETIMEDOUT))));
+            }
+            None => return None,
+        };
+        self.running = None;
+        self.advance(now, running, reply)
+    }
+
+    /// The next step of `running` after `reply`.
+    fn advance(
+        &mut self,
+        now: Instant,
+        running: Running,
+        reply: Result<Reply, NetlinkError>,
+    ) -> Option<Result<IpOutcome, IpError>> {
         let (addr, prefix) = (self.addr, self.prefix);
-        let applied = self.nl()?.add_addr(link.iface, addr, prefix).map_err(|e| self.nl_err(e))?;
+        let gone = |e: &NetlinkError| e.errno == Errno::ENODEV;
+        match (running.action, running.step, reply) {
+            // No such interface: nothing to start on, nothing to stop, nothing running.
+            (IpAction::Stop, _, Err(e)) if gone(&e) => Some(Ok(IpOutcome::Ok)),
+            (IpAction::Monitor, Step::Lookup, Err(e)) if gone(&e) => {
+                Some(Ok(IpOutcome::NotRunning))
+            }
+            (_, _, Err(e)) => Some(Err(self.nl_err(e))),
+            (action, Step::Lookup, Ok(Reply::Link(link))) => {
+                let iface = link.iface;
+                let (step, req) = match action {
+                    IpAction::Start => {
+                        (Step::Change(link), Request::AddAddr { iface, addr, prefix })
+                    }
+                    IpAction::Stop => {
+                        (Step::Change(link), Request::DelAddr { iface, addr, prefix })
+                    }
+                    IpAction::Monitor => (Step::Check(link), Request::HasAddr { iface, addr }),
+                };
+                self.send(now, Running { step, ..running }, req)
+            }
+            (IpAction::Start, Step::Change(link), Ok(Reply::Applied(applied))) => {
+                Some(self.announce_from(now, link, applied).map(|()| IpOutcome::Ok))
+            }
+            (IpAction::Stop, Step::Change(_), Ok(Reply::Applied(applied))) => {
+                info!("ip {addr}/{prefix} dev {}: removed ({applied:?})", self.dev);
+                Some(Ok(IpOutcome::Ok))
+            }
+            (IpAction::Monitor, Step::Check(_), Ok(Reply::HasAddr(false))) => {
+                Some(Ok(IpOutcome::NotRunning))
+            }
+            (IpAction::Monitor, Step::Check(link), Ok(Reply::HasAddr(true))) if link.is_up() => {
+                Some(Ok(IpOutcome::Ok))
+            }
+            (IpAction::Monitor, Step::Check(_), Ok(Reply::HasAddr(true))) => {
+                Some(Err(self.err(IpErrorKind::LinkDown)))
+            }
+            (_, _, Ok(_)) => {
+                let op = running_op(running);
+                Some(Err(self.err(IpErrorKind::Netlink(op, Errno::EBADMSG))))
+            }
+        }
+    }
+
+    /// Sends `req` for `running`, whose next deadline it sets; the result at once when the
+    /// sockets cannot be opened or the request cannot be sent.
+    fn send(
+        &mut self,
+        now: Instant,
+        running: Running,
+        req: Request,
+    ) -> Option<Result<IpOutcome, IpError>> {
+        let sent = match self.nl() {
+            Ok(nl) => nl.send(req),
+            Err(e) => return Some(Err(e)),
+        };
+        if let Err(e) = sent {
+            return Some(Err(self.nl_err(e)));
+        }
+        self.running = Some(Running { deadline: now + REPLY_TIMEOUT, ..running });
+        None
+    }
+
+    /// The address is on `link` (`applied`): binds the packet socket to it and sends the
+    /// first announcement round.
+    fn announce_from(
+        &mut self,
+        now: Instant,
+        link: LinkState,
+        applied: Applied,
+    ) -> Result<(), IpError> {
+        let (addr, prefix) = (self.addr, self.prefix);
         info!("ip {addr}/{prefix} dev {}: added ({applied:?})", self.dev);
         let mac = link.mac.ok_or(self.err(IpErrorKind::NoMac))?;
         let err =
@@ -215,58 +387,15 @@ impl IpResource {
         }
     }
 
-    /// When `poll` next has something to send.
+    /// When `poll` next has something to send, or the running action's request is due to
+    /// be given up (`poll_action`).
     pub fn next_deadline(&self) -> Option<Instant> {
-        if self.active { self.next_round } else { None }
-    }
-
-    /// Checks that the link is up and the address is still on it.
-    pub fn monitor(&mut self) -> Result<(), IpError> {
-        let link = self.link()?;
-        if !link.is_up() {
-            return Err(self.err(IpErrorKind::LinkDown));
+        let round = if self.active { self.next_round } else { None };
+        let request = self.running.map(|r| r.deadline);
+        match (round, request) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        let addr = self.addr;
-        if self.nl()?.has_addr(link.iface, addr).map_err(|e| self.nl_err(e))? {
-            Ok(())
-        } else {
-            Err(self.err(IpErrorKind::AddressGone))
-        }
-    }
-
-    /// Stops announcing and removes the address. Already gone, or no such interface any more
-    /// (which takes its addresses with it), counts as done.
-    pub fn stop(&mut self) -> Result<(), IpError> {
-        self.active = false;
-        self.next_round = None;
-        let link = match self.link() {
-            Err(IpError { kind: IpErrorKind::NoSuchInterface, .. }) => return Ok(()),
-            other => other?,
-        };
-        let (addr, prefix) = (self.addr, self.prefix);
-        match self.nl()?.del_addr(link.iface, addr, prefix) {
-            Ok(applied) => {
-                info!("ip {addr}/{prefix} dev {}: removed ({applied:?})", self.dev);
-                Ok(())
-            }
-            Err(e) if e.errno == Errno::ENODEV => Ok(()),
-            Err(e) => Err(self.nl_err(e)),
-        }
-    }
-
-    /// Whether the address is on the interface now (false when there is no such interface).
-    pub fn is_configured(&mut self) -> Result<bool, IpError> {
-        let link = match self.link() {
-            Err(IpError { kind: IpErrorKind::NoSuchInterface, .. }) => return Ok(false),
-            other => other?,
-        };
-        let addr = self.addr;
-        self.nl()?.has_addr(link.iface, addr).map_err(|e| self.nl_err(e))
-    }
-
-    fn link(&mut self) -> Result<LinkState, IpError> {
-        let dev = self.dev;
-        self.nl()?.link(dev).map_err(|e| self.nl_err(e))
     }
 
     /// The netlink socket, opening it and the packet socket on first use so that both live
@@ -292,6 +421,16 @@ impl IpResource {
 
     fn err(&self, kind: IpErrorKind) -> IpError {
         IpError { addr: self.addr, prefix: self.prefix, dev: self.dev, kind }
+    }
+}
+
+/// The operation of the request `running` has out.
+fn running_op(running: Running) -> NetlinkOp {
+    match (running.action, running.step) {
+        (_, Step::Lookup) => NetlinkOp::Link,
+        (IpAction::Start, _) => NetlinkOp::AddAddr,
+        (IpAction::Stop, _) => NetlinkOp::DelAddr,
+        (IpAction::Monitor, _) => NetlinkOp::ListAddrs,
     }
 }
 
@@ -348,6 +487,55 @@ mod tests {
         assert_eq!(ip.next_deadline(), None);
         assert!(ip.poll(at(20_000)).is_ok());
         assert_eq!(ip.stats().rounds_failed, 3);
+    }
+
+    fn link(up: bool) -> LinkState {
+        let iface = crate::drivers::netlink::Iface { name: IfName::new("lan0").unwrap(), index: 3 };
+        LinkState {
+            iface,
+            admin_up: up,
+            lower_up: up,
+            oper_state: 6,
+            mac: Some([2, 0, 0, 0, 0, 1]),
+        }
+    }
+
+    fn step(
+        action: IpAction,
+        step: Step,
+        reply: Result<Reply, Errno>,
+    ) -> Result<IpOutcome, IpError> {
+        let mut ip = resource(0, 200, 0);
+        let running = Running { action, step, deadline: at(200) };
+        let req = Request::Link(ip.dev);
+        let reply = reply.map_err(|e| req.error(e));
+        ip.advance(at(0), running, reply).expect("a last step")
+    }
+
+    /// The last step of each action, as the kernel's answer decides it.
+    #[test]
+    fn answers_end_actions() {
+        let gone = Err(Errno::ENODEV);
+        assert_eq!(step(IpAction::Stop, Step::Lookup, gone), Ok(IpOutcome::Ok));
+        assert_eq!(step(IpAction::Monitor, Step::Lookup, gone), Ok(IpOutcome::NotRunning));
+        let start = step(IpAction::Start, Step::Lookup, gone).map_err(|e| e.kind);
+        assert_eq!(start, Err(IpErrorKind::NoSuchInterface));
+        let change = Step::Change(link(true));
+        let removed = Ok(Reply::Applied(crate::drivers::netlink::Applied::AlreadySo));
+        assert_eq!(step(IpAction::Stop, change, removed), Ok(IpOutcome::Ok));
+        assert_eq!(step(IpAction::Stop, change, gone), Ok(IpOutcome::Ok));
+        let (up, down) = (Step::Check(link(true)), Step::Check(link(false)));
+        assert_eq!(step(IpAction::Monitor, up, Ok(Reply::HasAddr(true))), Ok(IpOutcome::Ok));
+        assert_eq!(
+            step(IpAction::Monitor, down, Ok(Reply::HasAddr(false))),
+            Ok(IpOutcome::NotRunning)
+        );
+        let down = step(IpAction::Monitor, down, Ok(Reply::HasAddr(true))).map_err(|e| e.kind);
+        assert_eq!(down, Err(IpErrorKind::LinkDown));
+        let odd = step(IpAction::Monitor, up, Ok(Reply::Link(link(true)))).map_err(|e| e.kind);
+        assert_eq!(odd, Err(IpErrorKind::Netlink(NetlinkOp::ListAddrs, Errno::EBADMSG)));
+        let perm = step(IpAction::Start, change, Err(Errno::EPERM)).map_err(|e| e.kind);
+        assert_eq!(perm, Err(IpErrorKind::Netlink(NetlinkOp::Link, Errno::EPERM)));
     }
 
     #[test]

@@ -2,12 +2,17 @@
 //! delete an address, ask whether an address is on an interface, and read a link's index,
 //! flags, operational state and MAC address.
 //!
-//! One `Netlink` owns one `NETLINK_ROUTE` socket and one fixed receive buffer, both made at
-//! open; a request never allocates. The kernel answers rtnetlink requests synchronously while
-//! handling `sendto`, so a request is "send, then read the answer" on a socket with a short
-//! receive timeout (`REPLY_TIMEOUT_MS`): the loop is never blocked for longer than that, and in
-//! practice not at all. Replies are matched by sequence number; late answers to an earlier,
-//! timed-out request are skipped.
+//! One `Netlink` owns one non-blocking `NETLINK_ROUTE` socket and one fixed receive buffer,
+//! both made at open; a request never allocates. Call protocol for the loop (SPEC §7.3: no
+//! blocking netlink read): `send(request)`, then poll `fd()` with the loop's other fds and call
+//! `poll_reply()` when it is readable, until it hands back the answer; the caller gives up
+//! after its own deadline (`REPLY_TIMEOUT_MS`) with `abandon()`. One request is pending at a
+//! time; replies are matched by sequence number, and late answers to an abandoned request are
+//! skipped. The kernel queues the answer to these requests while it handles `sendto`, so in
+//! practice it is there at the first read; the send itself can still wait for the kernel's
+//! routing lock (`rtnl_lock`) when another process holds it, as any rtnetlink client does.
+//! `link`, `add_addr`, `del_addr` and `has_addr` are the same requests done blocking
+//! (`wait_reply`, at most `REPLY_TIMEOUT_MS`), for start-up, tools and tests.
 //!
 //! The socket belongs to the network namespace of the thread that opened it.
 //!
@@ -17,7 +22,7 @@
 
 use core::fmt;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -201,191 +206,349 @@ impl fmt::Display for NetlinkError {
     }
 }
 
+/// A request of the `ip` resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// RTM_GETLINK by name: index, flags, operational state and MAC address.
+    Link(IfName),
+    /// RTM_NEWADDR: IPv4 with its broadcast address, IPv6 with IFA_F_NODAD (usable at once).
+    AddAddr {
+        /// The interface.
+        iface: Iface,
+        /// The address.
+        addr: IpAddr,
+        /// Its prefix length.
+        prefix: u8,
+    },
+    /// RTM_DELADDR.
+    DelAddr {
+        /// The interface.
+        iface: Iface,
+        /// The address.
+        addr: IpAddr,
+        /// Its prefix length.
+        prefix: u8,
+    },
+    /// RTM_GETADDR dump: whether the address (any prefix length) is on the interface.
+    HasAddr {
+        /// The interface.
+        iface: Iface,
+        /// The address.
+        addr: IpAddr,
+    },
+}
+
+impl Request {
+    /// Which operation this is, for errors.
+    pub fn op(self) -> NetlinkOp {
+        match self {
+            Request::Link(_) => NetlinkOp::Link,
+            Request::AddAddr { .. } => NetlinkOp::AddAddr,
+            Request::DelAddr { .. } => NetlinkOp::DelAddr,
+            Request::HasAddr { .. } => NetlinkOp::ListAddrs,
+        }
+    }
+
+    /// The error `errno` of this request, naming its interface and address.
+    pub fn error(self, errno: Errno) -> NetlinkError {
+        let (dev, addr) = match self {
+            Request::Link(name) => (Some(name), None),
+            Request::AddAddr { iface, addr, .. }
+            | Request::DelAddr { iface, addr, .. }
+            | Request::HasAddr { iface, addr } => (Some(iface.name), Some(addr)),
+        };
+        NetlinkError { op: self.op(), dev, addr, errno }
+    }
+}
+
+/// The answer to a `Request`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// To `Link`.
+    Link(LinkState),
+    /// To `AddAddr` (`AlreadySo`: it was there) and `DelAddr` (`AlreadySo`: it was gone).
+    Applied(Applied),
+    /// To `HasAddr`.
+    HasAddr(bool),
+}
+
+/// The request awaiting its answer, and what the answer said so far.
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    req: Request,
+    seq: u32,
+    link: Option<LinkState>,
+    found: bool,
+}
+
 /// One rtnetlink socket and its receive buffer. See the module doc for the call protocol.
 pub struct Netlink {
     fd: OwnedFd,
     seq: u32,
+    pending: Option<Pending>,
     rx: Box<[u8; RX_LEN]>,
 }
 
 impl Netlink {
-    /// Opens a `NETLINK_ROUTE` socket in the calling thread's network namespace.
+    /// Opens a non-blocking `NETLINK_ROUTE` socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink, NetlinkError> {
         let fail = |errno| NetlinkError { op: NetlinkOp::Open, dev: None, addr: None, errno };
+        let kind = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
         // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe {
-            libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-        };
+        let raw = unsafe { libc::socket(libc::AF_NETLINK, kind, libc::NETLINK_ROUTE) };
         if raw < 0 {
             return Err(fail(Errno::last()));
         }
         // SAFETY: `raw` is a fresh descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let tv = libc::timeval { tv_sec: 0, tv_usec: REPLY_TIMEOUT_MS * 1000 };
-        // SAFETY: `tv` is a valid timeval and the length matches it.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                core::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        Ok(Netlink { fd, seq: 0, pending: None, rx: Box::new([0; RX_LEN]) })
+    }
+
+    /// The socket, to poll for readability while a request is pending.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The request sent and not answered yet.
+    pub fn pending(&self) -> Option<Request> {
+        self.pending.map(|p| p.req)
+    }
+
+    /// Sends `req`; its answer is read by `poll_reply`. A request still pending is
+    /// abandoned (its late answer is skipped by sequence number). Never blocks: a full
+    /// socket buffer is `EAGAIN`.
+    pub fn send(&mut self, req: Request) -> Result<(), NetlinkError> {
+        self.pending = None;
+        let mut tx = build(req);
+        self.seq = self.seq.wrapping_add(1);
+        let seq = self.seq;
+        let bytes = tx.finish(seq);
+        // SAFETY: `bytes` is a valid buffer; a zeroed sockaddr_nl with the family set
+        // addresses the kernel.
+        let sent = unsafe {
+            let mut sa: libc::sockaddr_nl = core::mem::zeroed();
+            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                bytes.as_ptr().cast(),
+                bytes.len(),
+                libc::MSG_DONTWAIT,
+                (&sa as *const libc::sockaddr_nl).cast(),
+                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
             )
         };
-        if rc < 0 {
-            return Err(fail(Errno::last()));
+        if sent < 0 {
+            return Err(req.error(Errno::last()));
         }
-        Ok(Netlink { fd, seq: 0, rx: Box::new([0; RX_LEN]) })
+        self.pending = Some(Pending { req, seq, link: None, found: false });
+        Ok(())
     }
 
-    /// Looks a link up by name: index, flags, operational state and MAC address.
-    /// `ENODEV` when there is no such interface.
-    pub fn link(&mut self, name: IfName) -> Result<LinkState, NetlinkError> {
-        let fail = |errno| NetlinkError { op: NetlinkOp::Link, dev: Some(name), addr: None, errno };
-        let mut tx = Tx::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK);
-        tx.put(&[0; IFINFOMSG_LEN]);
-        tx.attr(IFLA_IFNAME, name.as_str().as_bytes(), true);
-        let mut found = None;
-        self.transact(&mut tx, false, |kind, body| {
-            if kind == RTM_NEWLINK && found.is_none() {
-                found = parse_link(body, name);
+    /// Reads what the kernel has answered so far, without waiting: `None` while the pending
+    /// request (if any) is not answered yet, else its answer. Call when the socket is
+    /// readable.
+    pub fn poll_reply(&mut self) -> Option<Result<Reply, NetlinkError>> {
+        let mut pending = self.pending?;
+        loop {
+            let len = match self.recv() {
+                Ok(len) => len,
+                Err(Errno::EAGAIN) => {
+                    self.pending = Some(pending);
+                    return None;
+                }
+                Err(Errno::EINTR) => continue,
+                Err(errno) => {
+                    self.pending = None;
+                    return Some(Err(pending.req.error(errno)));
+                }
+            };
+            let dump = matches!(pending.req, Request::HasAddr { .. });
+            let walked = walk(&self.rx[..len], pending.seq, dump, &mut |kind, body| {
+                collect(&mut pending, kind, body);
+            });
+            if let Walk::Finished(result) = walked {
+                self.pending = None;
+                return Some(answer(pending, result));
             }
-        })
-        .map_err(fail)?;
-        found.ok_or(fail(Errno::ENODEV))
+        }
     }
 
-    /// Adds `addr/prefix` to `iface`: IPv4 with its broadcast address, IPv6 with IFA_F_NODAD
-    /// so that it is usable at once. `AlreadySo` when the address is already there.
+    /// Forgets the pending request (it timed out); returns it, for the error.
+    pub fn abandon(&mut self) -> Option<Request> {
+        self.pending.take().map(|p| p.req)
+    }
+
+    /// Blocks until the pending request is answered or `REPLY_TIMEOUT_MS` passed (then
+    /// `ETIMEDOUT`): for start-up, tools and tests only, never the loop, which polls the
+    /// socket with the others and calls `poll_reply`.
+    pub fn wait_reply(&mut self) -> Result<Reply, NetlinkError> {
+        let Some(req) = self.pending() else { return Err(NetlinkError::idle()) };
+        let mut waited_ms = 0;
+        loop {
+            if let Some(reply) = self.poll_reply() {
+                return reply;
+            }
+            if waited_ms >= REPLY_TIMEOUT_MS {
+                self.abandon();
+                return Err(req.error(Errno::ETIMEDOUT));
+            }
+            let mut pfd =
+                libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd; poll(2) only writes its revents.
+            unsafe { libc::poll(&mut pfd, 1, 10) };
+            waited_ms += 10;
+        }
+    }
+
+    /// `Request::Link`, blocking (`wait_reply`). `ENODEV` when there is no such interface.
+    pub fn link(&mut self, name: IfName) -> Result<LinkState, NetlinkError> {
+        let req = Request::Link(name);
+        self.send(req)?;
+        match self.wait_reply()? {
+            Reply::Link(link) => Ok(link),
+            _ => Err(req.error(Errno::EBADMSG)),
+        }
+    }
+
+    /// `Request::AddAddr`, blocking (`wait_reply`).
     pub fn add_addr(
         &mut self,
         iface: Iface,
         addr: IpAddr,
         prefix: u8,
     ) -> Result<Applied, NetlinkError> {
-        let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-        let mut tx = Tx::new(RTM_NEWADDR, flags);
-        put_ifaddrmsg(&mut tx, iface.index, addr, prefix);
-        match addr {
-            IpAddr::V4(v4) => {
-                tx.attr(IFA_LOCAL, &v4.octets(), false);
-                tx.attr(IFA_ADDRESS, &v4.octets(), false);
-                if prefix < 31 {
-                    let host_mask = u32::MAX >> prefix;
-                    let bcast = (u32::from(v4) | host_mask).to_be_bytes();
-                    tx.attr(IFA_BROADCAST, &bcast, false);
-                }
-            }
-            IpAddr::V6(v6) => {
-                tx.attr(IFA_ADDRESS, &v6.octets(), false);
-                tx.attr(IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes(), false);
-            }
-        }
-        self.change(&mut tx, NetlinkOp::AddAddr, iface, addr, Errno::EEXIST)
+        self.applied(Request::AddAddr { iface, addr, prefix })
     }
 
-    /// Deletes `addr/prefix` from `iface`. `AlreadySo` when it is not there.
+    /// `Request::DelAddr`, blocking (`wait_reply`).
     pub fn del_addr(
         &mut self,
         iface: Iface,
         addr: IpAddr,
         prefix: u8,
     ) -> Result<Applied, NetlinkError> {
-        let mut tx = Tx::new(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
-        put_ifaddrmsg(&mut tx, iface.index, addr, prefix);
-        match addr {
-            IpAddr::V4(v4) => tx.attr(IFA_LOCAL, &v4.octets(), false),
-            IpAddr::V6(v6) => tx.attr(IFA_ADDRESS, &v6.octets(), false),
-        }
-        self.change(&mut tx, NetlinkOp::DelAddr, iface, addr, Errno::EADDRNOTAVAIL)
+        self.applied(Request::DelAddr { iface, addr, prefix })
     }
 
-    /// Whether `addr` (any prefix length) is configured on `iface`.
+    /// `Request::HasAddr`, blocking (`wait_reply`).
     pub fn has_addr(&mut self, iface: Iface, addr: IpAddr) -> Result<bool, NetlinkError> {
-        let mut tx = Tx::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
-        put_ifaddrmsg(&mut tx, 0, addr, 0);
-        let mut found = false;
-        self.transact(&mut tx, true, |kind, body| {
-            if kind == RTM_NEWADDR && addr_matches(body, iface.index, addr) {
-                found = true;
-            }
-        })
-        .map_err(|errno| NetlinkError {
-            op: NetlinkOp::ListAddrs,
-            dev: Some(iface.name),
-            addr: Some(addr),
-            errno,
-        })?;
-        Ok(found)
-    }
-
-    fn change(
-        &mut self,
-        tx: &mut Tx,
-        op: NetlinkOp,
-        iface: Iface,
-        addr: IpAddr,
-        already: Errno,
-    ) -> Result<Applied, NetlinkError> {
-        match self.transact(tx, false, |_, _| {}) {
-            Ok(()) => Ok(Applied::Done),
-            Err(errno) if errno == already => Ok(Applied::AlreadySo),
-            // IPv4 reports a missing address on delete as EADDRNOTAVAIL, some paths ENOENT.
-            Err(Errno::ENOENT) if op == NetlinkOp::DelAddr => Ok(Applied::AlreadySo),
-            Err(errno) => Err(NetlinkError { op, dev: Some(iface.name), addr: Some(addr), errno }),
+        let req = Request::HasAddr { iface, addr };
+        self.send(req)?;
+        match self.wait_reply()? {
+            Reply::HasAddr(found) => Ok(found),
+            _ => Err(req.error(Errno::EBADMSG)),
         }
     }
 
-    /// Sends `tx` and reads answers with its sequence number until the ACK (or, for a dump,
-    /// NLMSG_DONE), handing every other message to `on_msg(type, body)`.
-    fn transact(
-        &mut self,
-        tx: &mut Tx,
-        dump: bool,
-        mut on_msg: impl FnMut(u16, &[u8]),
-    ) -> Result<(), Errno> {
-        self.seq = self.seq.wrapping_add(1);
-        let seq = self.seq;
-        let req = tx.finish(seq);
-        // SAFETY: `req` is a valid buffer; a zeroed sockaddr_nl with the family set addresses
-        // the kernel.
-        let sent = unsafe {
-            let mut sa: libc::sockaddr_nl = core::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                req.as_ptr().cast(),
-                req.len(),
-                0,
-                (&sa as *const libc::sockaddr_nl).cast(),
-                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(Errno::last());
-        }
-        loop {
-            let len = self.recv()?;
-            match walk(&self.rx[..len], seq, dump, &mut on_msg) {
-                Walk::More => continue,
-                Walk::Finished(result) => return result,
-            }
+    fn applied(&mut self, req: Request) -> Result<Applied, NetlinkError> {
+        self.send(req)?;
+        match self.wait_reply()? {
+            Reply::Applied(applied) => Ok(applied),
+            _ => Err(req.error(Errno::EBADMSG)),
         }
     }
 
     fn recv(&mut self) -> Result<usize, Errno> {
         // SAFETY: reads at most RX_LEN bytes into our own buffer.
         let n = unsafe {
-            libc::recv(self.fd.as_raw_fd(), self.rx.as_mut_ptr().cast(), RX_LEN, libc::MSG_TRUNC)
+            libc::recv(
+                self.fd.as_raw_fd(),
+                self.rx.as_mut_ptr().cast(),
+                RX_LEN,
+                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+            )
         };
         match n {
-            n if n < 0 => match Errno::last() {
-                Errno::EAGAIN => Err(Errno::ETIMEDOUT),
-                errno => Err(errno),
-            },
+            n if n < 0 => Err(Errno::last()),
             n if n as usize > RX_LEN => Err(Errno::EMSGSIZE),
             n => Ok(n as usize),
         }
+    }
+}
+
+impl NetlinkError {
+    /// `wait_reply` with nothing sent.
+    fn idle() -> NetlinkError {
+        NetlinkError { op: NetlinkOp::Link, dev: None, addr: None, errno: Errno::EINVAL }
+    }
+}
+
+/// The bytes of `req`, header included (its length and sequence number are set by `finish`).
+fn build(req: Request) -> Tx {
+    match req {
+        Request::Link(name) => {
+            let mut tx = Tx::new(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK);
+            tx.put(&[0; IFINFOMSG_LEN]);
+            tx.attr(IFLA_IFNAME, name.as_str().as_bytes(), true);
+            tx
+        }
+        Request::AddAddr { iface, addr, prefix } => {
+            let flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+            let mut tx = Tx::new(RTM_NEWADDR, flags);
+            put_ifaddrmsg(&mut tx, iface.index, addr, prefix);
+            match addr {
+                IpAddr::V4(v4) => {
+                    tx.attr(IFA_LOCAL, &v4.octets(), false);
+                    tx.attr(IFA_ADDRESS, &v4.octets(), false);
+                    if prefix < 31 {
+                        let host_mask = u32::MAX >> prefix;
+                        let bcast = (u32::from(v4) | host_mask).to_be_bytes();
+                        tx.attr(IFA_BROADCAST, &bcast, false);
+                    }
+                }
+                IpAddr::V6(v6) => {
+                    tx.attr(IFA_ADDRESS, &v6.octets(), false);
+                    tx.attr(IFA_FLAGS, &IFA_F_NODAD.to_ne_bytes(), false);
+                }
+            }
+            tx
+        }
+        Request::DelAddr { iface, addr, prefix } => {
+            let mut tx = Tx::new(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
+            put_ifaddrmsg(&mut tx, iface.index, addr, prefix);
+            match addr {
+                IpAddr::V4(v4) => tx.attr(IFA_LOCAL, &v4.octets(), false),
+                IpAddr::V6(v6) => tx.attr(IFA_ADDRESS, &v6.octets(), false),
+            }
+            tx
+        }
+        Request::HasAddr { addr, .. } => {
+            let mut tx = Tx::new(RTM_GETADDR, NLM_F_REQUEST | NLM_F_DUMP);
+            put_ifaddrmsg(&mut tx, 0, addr, 0);
+            tx
+        }
+    }
+}
+
+/// Notes what one answer message of type `kind` says about the pending request.
+fn collect(pending: &mut Pending, kind: u16, body: &[u8]) {
+    match pending.req {
+        Request::Link(name) if kind == RTM_NEWLINK && pending.link.is_none() => {
+            pending.link = parse_link(body, name);
+        }
+        Request::HasAddr { iface, addr } if kind == RTM_NEWADDR => {
+            pending.found |= addr_matches(body, iface.index, addr);
+        }
+        _ => {}
+    }
+}
+
+/// The reply to `pending`, whose answer ended with `result` (the ACK's errno, or the dump's
+/// end). "Already so" answers are `Applied::AlreadySo`, not errors.
+fn answer(pending: Pending, result: Result<(), Errno>) -> Result<Reply, NetlinkError> {
+    let req = pending.req;
+    match (req, result) {
+        (Request::Link(_), Ok(())) => pending.link.map(Reply::Link).ok_or(req.error(Errno::ENODEV)),
+        (Request::HasAddr { .. }, Ok(())) => Ok(Reply::HasAddr(pending.found)),
+        (Request::AddAddr { .. } | Request::DelAddr { .. }, Ok(())) => {
+            Ok(Reply::Applied(Applied::Done))
+        }
+        (Request::AddAddr { .. }, Err(Errno::EEXIST)) => Ok(Reply::Applied(Applied::AlreadySo)),
+        // IPv4 reports a missing address on delete as EADDRNOTAVAIL, some paths ENOENT.
+        (Request::DelAddr { .. }, Err(Errno::EADDRNOTAVAIL | Errno::ENOENT)) => {
+            Ok(Reply::Applied(Applied::AlreadySo))
+        }
+        (_, Err(errno)) => Err(req.error(errno)),
     }
 }
 
@@ -630,6 +793,50 @@ mod tests {
         assert!(matches!(walk(&dgram, 6, false, &mut |_, _| seen += 1), Walk::More));
         assert!(matches!(walk(&dgram[..19], 5, false, &mut |_, _| {}), Walk::Finished(Err(_))));
         assert_eq!(seen, 0);
+    }
+
+    fn lan9() -> Iface {
+        Iface { name: IfName::new("lan9").unwrap(), index: 9 }
+    }
+
+    #[test]
+    fn answers_read_already_so_and_missing_links() {
+        let addr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100));
+        let (iface, prefix) = (lan9(), 24);
+        let p = |req| Pending { req, seq: 1, link: None, found: false };
+        let add = p(Request::AddAddr { iface, addr, prefix });
+        let del = p(Request::DelAddr { iface, addr, prefix });
+        let done = Ok(Reply::Applied(Applied::Done));
+        let already = Ok(Reply::Applied(Applied::AlreadySo));
+        assert_eq!(answer(add, Ok(())), done);
+        assert_eq!(answer(add, Err(Errno::EEXIST)), already);
+        assert_eq!(answer(del, Err(Errno::EADDRNOTAVAIL)), already);
+        assert_eq!(answer(del, Err(Errno::ENOENT)), already);
+        assert_eq!(answer(add, Err(Errno::ENOENT)).map_err(|e| e.errno), Err(Errno::ENOENT));
+        let link = p(Request::Link(iface.name));
+        let err = answer(link, Ok(())).unwrap_err();
+        assert_eq!((err.op, err.errno), (NetlinkOp::Link, Errno::ENODEV));
+        assert_eq!(err.to_string(), "look up link dev lan9: no interface named lan9");
+        let mut has = p(Request::HasAddr { iface, addr });
+        assert_eq!(answer(has, Ok(())), Ok(Reply::HasAddr(false)));
+        has.found = true;
+        assert_eq!(answer(has, Ok(())), Ok(Reply::HasAddr(true)));
+    }
+
+    /// Nothing answered yet: `poll_reply` returns at once, the request stays pending until
+    /// the caller abandons it (its deadline passed).
+    #[test]
+    fn an_unanswered_request_never_blocks_the_reader() {
+        let Ok(mut nl) = Netlink::open() else { return };
+        assert_eq!(nl.poll_reply(), None, "nothing pending");
+        let req = Request::Link(IfName::new("lan9").unwrap());
+        nl.pending = Some(Pending { req, seq: 77, link: None, found: false });
+        assert_eq!(nl.poll_reply(), None, "no answer: EAGAIN, not a wait");
+        assert_eq!(nl.pending(), Some(req));
+        assert_eq!(nl.abandon(), Some(req));
+        assert_eq!(nl.pending(), None);
+        let err = req.error(Errno::ETIMEDOUT);
+        assert_eq!(err.to_string(), "look up link dev lan9: Connection timed out");
     }
 
     #[test]

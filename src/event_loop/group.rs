@@ -1,10 +1,15 @@
 //! The group's resources as the loop runs them: agent resources (exec, LSB, OCF) become child
-//! processes, `ip` resources are driven in-process over netlink and AF_PACKET. The core says
-//! which action to run; this file runs it and hands back the outcome, nothing else.
+//! processes, `ip` resources are driven in-process over a non-blocking netlink socket (polled
+//! with the loop's other fds, `fd()`) and AF_PACKET. The core says which action to run; this
+//! file runs it and hands back the outcome, nothing else. Outcomes never reach the core from
+//! inside `run` (the loop is draining the core then): a child's comes when it is reaped, an
+//! `ip` action's when the kernel's answers were read (`poll`), and one known at once waits
+//! in a queue for the loop's next pass (`poll_done`). At a reload, `Group::reloaded` builds
+//! the new group from the old one and the meta-data that `reload.rs` read without blocking.
 //!
 //! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
 //! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
-//! its address is on its interface (`is_configured`); an exec resource without a monitor
+//! its address is on its interface (`IpAction::Monitor`); an exec resource without a monitor
 //! command cannot be asked and reads as not running unless this daemon started it. An adopted
 //! `ip` resource is not announced again (only `start` announces). Timeouts: an exec
 //! resource's own `timeout`, else the OCF agent's meta-data advice, else the default
@@ -14,16 +19,18 @@
 //! daemonizes belongs to init, as under any service manager that runs init scripts, and hapair
 //! reaps exactly the agent processes it started (by pid, in `drivers::children`).
 
+use std::os::fd::RawFd;
+
 use log::{info, warn};
 
 use crate::config::{self, Resource};
 use crate::core::time::{Duration, Instant};
 use crate::core::{self as hcore, Action};
 use crate::drivers::agents::{
-    self, AgentKind, AgentPaths, AgentSpec, Exit, Outcome, PreparedAgent,
+    self, AgentKind, AgentPaths, AgentSpec, Exit, MetaData, Outcome, PreparedAgent,
 };
-use crate::drivers::children::{Children, ExitStatus, Program, Spec};
-use crate::drivers::ipaddr::IpResource;
+use crate::drivers::children::{Children, Class, ExitStatus, Program, Spec};
+use crate::drivers::ipaddr::{IpAction, IpError, IpOutcome, IpResource};
 use crate::drivers::netlink::IfName;
 use crate::limits::RESOURCES_MAX;
 use crate::status::{Name, Text, set_text};
@@ -44,11 +51,13 @@ pub enum Tag {
     Fence,
     /// Health check `index`.
     Check(u8),
+    /// An OCF agent's `meta-data`, read for a reload (`reload::MetaDataRuns`).
+    MetaData,
 }
 
 enum Driver {
     Agent(Box<PreparedAgent>),
-    Ip(IpResource),
+    Ip(Box<IpResource>),
 }
 
 /// One resource: its driver and what status shows about its last action.
@@ -86,6 +95,18 @@ pub struct Done {
 /// The group's resources, in start order.
 pub struct Group {
     members: heapless::Vec<Member, RESOURCES_MAX>,
+    /// The `ip` action waiting for the kernel's answers.
+    ip_running: Option<IpRunning>,
+    /// Finished actions waiting for the loop's next pass (`poll_done`).
+    done: heapless::Deque<Done, RESOURCES_MAX>,
+}
+
+/// An `ip` action under way.
+#[derive(Clone, Copy, Debug)]
+struct IpRunning {
+    index: u8,
+    action: Action,
+    started: Instant,
 }
 
 pub use crate::config::agents::{agent_paths, agent_spec};
@@ -99,41 +120,58 @@ impl Group {
         let paths = agent_paths(node);
         let mut members = heapless::Vec::new();
         for resource in &config.resources {
-            let driver = match resource {
-                Resource::Ip(ip) => {
-                    let dev = IfName::new(&ip.dev)
-                        .ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
-                    Driver::Ip(IpResource::new(
-                        ip.addr,
-                        ip.prefix,
-                        dev,
-                        ip.garp,
-                        ip.garp_interval,
-                        ip.garp_refresh,
-                    ))
-                }
-                other => {
-                    // INVARIANT: only `ip` has no agent spec.
-                    let spec = agent_spec(other).ok_or("resource without an agent")?;
-                    Driver::Agent(Box::new(prepare(&spec, &paths)?))
+            let driver = match agent_spec(resource) {
+                None => ip_driver(resource)?,
+                Some(spec) => Driver::Agent(Box::new(prepare(&spec, &paths)?)),
+            };
+            // INVARIANT: the config holds at most RESOURCES_MAX resources.
+            if members.push(member(resource, driver)).is_err() {
+                return Err("too many resources".into());
+            }
+        }
+        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
+    }
+
+    /// The group for `new`, a reloaded configuration with as many resources as `old`, the
+    /// one this group was made from. A resource defined as before keeps its prepared agent
+    /// and what status shows of it; a changed one is prepared again, an OCF agent with
+    /// `metas[i]`, its meta-data as read without blocking (`reload::MetaDataRuns`), which must
+    /// be there for every changed OCF resource. Runs nothing and reads no agent; a changed
+    /// LSB script is only looked for (one `stat`, as at start).
+    pub fn reloaded(
+        &self,
+        old: &config::Config,
+        new: &config::Config,
+        node: &str,
+        metas: &[Option<MetaData>],
+    ) -> Result<Group, String> {
+        let paths = agent_paths(node);
+        let mut members = heapless::Vec::new();
+        for (i, resource) in new.resources.iter().enumerate() {
+            let kept = self.members.get(i).filter(|_| old.resources.get(i) == Some(resource));
+            let member = match (kept, agent_spec(resource)) {
+                (Some(m), _) => m.same_again(resource)?,
+                (None, None) => member(resource, ip_driver(resource)?),
+                (None, Some(spec)) => {
+                    let prepared = match spec.kind {
+                        AgentKind::Ocf { .. } => {
+                            let meta = metas.get(i).and_then(Option::as_ref);
+                            let meta = meta.ok_or_else(|| {
+                                format!("resource {}: no meta-data was read", spec.name)
+                            })?;
+                            prepare_with(&spec, &paths, Some(meta))?
+                        }
+                        _ => prepare(&spec, &paths)?,
+                    };
+                    member(resource, Driver::Agent(Box::new(prepared)))
                 }
             };
-            let mut member = Member {
-                driver,
-                name: Name::new(),
-                kind: Name::new(),
-                last_exit_code: None,
-                last_error: Text::new(),
-                started: false,
-            };
-            set_text(&mut member.name, resource.name());
-            set_text(&mut member.kind, resource.kind());
             // INVARIANT: the config holds at most RESOURCES_MAX resources.
             if members.push(member).is_err() {
                 return Err("too many resources".into());
             }
         }
-        Ok(Group { members })
+        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
     }
 
     /// The resources, in start order.
@@ -159,41 +197,30 @@ impl Group {
     }
 
     /// Runs `action` of resource `index`: an agent action becomes a child process (its result
-    /// comes later through `handle_exit`); an `ip` action is done at once and returned. A
-    /// monitor of an `ip` resource whose address is not on its interface says "not running"
-    /// (that is also how it is probed at start).
-    pub fn run(
-        &mut self,
-        now: Instant,
-        index: u8,
-        action: Action,
-        children: &mut Children<Tag>,
-    ) -> Option<Done> {
+    /// comes later through `handle_exit`); an `ip` action sends its first netlink request
+    /// (its result comes later through `poll`, once the kernel answered). Whatever ends at
+    /// once (an exec resource without a monitor command, an action that cannot start) is
+    /// queued for `poll_done`: no result reaches the core while it is being drained (the
+    /// core's call protocol), only on the loop's next pass.
+    pub fn run(&mut self, now: Instant, index: u8, action: Action, children: &mut Children<Tag>) {
         let Some(member) = self.members.get_mut(usize::from(index)) else {
             warn!("core asked for {action:?} of resource {index}, which does not exist");
-            return Some(Done { index, action, outcome: failed(1), elapsed: Duration::ZERO });
+            self.queue(Done { index, action, outcome: failed(1), elapsed: Duration::ZERO });
+            return;
         };
         let outcome = match &mut member.driver {
             Driver::Ip(ip) => {
-                let result = match action {
-                    Action::Start => ip.start(now).map(|()| true),
-                    Action::Stop => ip.stop().map(|()| true),
-                    Action::Monitor => match ip.is_configured() {
-                        Ok(true) => ip.monitor().map(|()| true),
-                        other => other,
-                    },
+                let ip_action = match action {
+                    Action::Start => IpAction::Start,
+                    Action::Stop => IpAction::Stop,
+                    Action::Monitor => IpAction::Monitor,
                 };
-                match result {
-                    Ok(true) => hcore::Outcome::Ok,
-                    Ok(false) => {
-                        set_text(&mut member.last_error, "Monitor: address not configured");
-                        hcore::Outcome::NotRunning
+                match ip.begin(now, ip_action) {
+                    None => {
+                        self.ip_running = Some(IpRunning { index, action, started: now });
+                        return;
                     }
-                    Err(e) => {
-                        warn!("resource {}: {action:?}: {e}", member.name);
-                        set_text(&mut member.last_error, &e.to_string());
-                        failed(1)
-                    }
+                    Some(result) => ip_outcome(member, action, result),
                 }
             }
             Driver::Agent(agent) => {
@@ -204,10 +231,11 @@ impl Group {
                     } else {
                         hcore::Outcome::NotRunning
                     };
-                    return Some(Done { index, action, outcome, elapsed: Duration::ZERO });
+                    self.queue(Done { index, action, outcome, elapsed: Duration::ZERO });
+                    return;
                 };
                 match spawn(now, index, action, prepared, children) {
-                    Ok(()) => return None,
+                    Ok(()) => return,
                     Err(msg) => {
                         warn!("resource {}: {action:?}: {msg}", member.name);
                         set_text(&mut member.last_error, &msg);
@@ -216,7 +244,26 @@ impl Group {
                 }
             }
         };
-        Some(Done { index, action, outcome, elapsed: Duration::ZERO })
+        self.queue(Done { index, action, outcome, elapsed: Duration::ZERO });
+    }
+
+    /// An `ip` action waits for the kernel, or a result for the core: the group must not be
+    /// replaced (a reload) before the core has it.
+    pub fn is_busy(&self) -> bool {
+        self.ip_running.is_some() || !self.done.is_empty()
+    }
+
+    /// A finished action for the core, one per call; `None` when none waits.
+    pub fn poll_done(&mut self) -> Option<Done> {
+        self.done.pop_front()
+    }
+
+    fn queue(&mut self, done: Done) {
+        // INVARIANT: the core runs one resource action at a time, so at most one result
+        // waits; RESOURCES_MAX leaves room for any number the core could ask for.
+        if self.done.push_back(done).is_err() {
+            warn!("resource {}: {:?} result dropped: queue full", done.index, done.action);
+        }
     }
 
     /// The result of a resource child that exited.
@@ -234,6 +281,7 @@ impl Group {
             ExitStatus::Code(c) => Exit::Code(c),
             ExitStatus::Signaled(s) => Exit::Signal(s),
             ExitStatus::TimedOut => Exit::TimedOut,
+            ExitStatus::ExecFailed(e) => Exit::ExecFailed(e),
         };
         let outcome = match agent.interpret(to_agent(action), exit) {
             Outcome::Ok => {
@@ -272,20 +320,41 @@ impl Group {
         Some(Done { index, action, outcome, elapsed })
     }
 
-    /// Sends the due address announcements of active `ip` resources.
+    /// Sends the due address announcements of active `ip` resources, and takes the kernel's
+    /// answers to the running `ip` action (queued for `poll_done` once it is over). Never
+    /// waits: the netlink socket is read only for what is there.
     pub fn poll(&mut self, now: Instant) {
         for m in &mut self.members {
             let Driver::Ip(ip) = &mut m.driver else { continue };
-            if ip.next_deadline().is_some_and(|d| d <= now)
-                && let Err(e) = ip.poll(now)
-            {
+            if let Err(e) = ip.poll(now) {
                 warn!("resource {}: announcement: {e}", m.name);
             }
         }
+        let Some(running) = self.ip_running else { return };
+        let Some(member) = self.members.get_mut(usize::from(running.index)) else { return };
+        let Driver::Ip(ip) = &mut member.driver else { return };
+        let Some(result) = ip.poll_action(now) else { return };
+        self.ip_running = None;
+        let outcome = ip_outcome(member, running.action, result);
+        let elapsed = now.saturating_since(running.started);
+        self.queue(Done { index: running.index, action: running.action, outcome, elapsed });
     }
 
-    /// The next announcement due.
+    /// The netlink socket of the running `ip` action, to poll for its answers.
+    pub fn fd(&self) -> Option<RawFd> {
+        let running = self.ip_running?;
+        match &self.members.get(usize::from(running.index))?.driver {
+            Driver::Ip(ip) => ip.fd(),
+            Driver::Agent(_) => None,
+        }
+    }
+
+    /// The next announcement due or running `ip` request to give up; at once while a result
+    /// waits for `poll_done`.
     pub fn next_deadline(&self) -> Option<Instant> {
+        if !self.done.is_empty() {
+            return Some(Instant::ZERO);
+        }
         self.members
             .iter()
             .filter_map(|m| match &m.driver {
@@ -296,6 +365,77 @@ impl Group {
     }
 }
 
+/// The core's outcome of an `ip` action of `member`, with what status shows of it.
+fn ip_outcome(
+    member: &mut Member,
+    action: Action,
+    result: Result<IpOutcome, IpError>,
+) -> hcore::Outcome {
+    match result {
+        Ok(IpOutcome::Ok) => hcore::Outcome::Ok,
+        Ok(IpOutcome::NotRunning) => {
+            set_text(&mut member.last_error, "Monitor: address not configured");
+            hcore::Outcome::NotRunning
+        }
+        Err(e) => {
+            warn!("resource {}: {action:?}: {e}", member.name);
+            set_text(&mut member.last_error, &e.to_string());
+            failed(1)
+        }
+    }
+}
+
+impl Member {
+    /// A member for `resource`, defined as this one's, with its status: a prepared agent is
+    /// cloned, an `ip` resource made again (it holds nothing while the group may be reloaded).
+    fn same_again(&self, resource: &Resource) -> Result<Member, String> {
+        let driver = match &self.driver {
+            Driver::Agent(agent) => Driver::Agent(agent.clone()),
+            Driver::Ip(_) => ip_driver(resource)?,
+        };
+        let mut again = member(resource, driver);
+        again.last_exit_code = self.last_exit_code;
+        again.last_error.clone_from(&self.last_error);
+        again.started = self.started;
+        Ok(again)
+    }
+}
+
+/// A member with `driver` for `resource`, nothing known of it yet.
+fn member(resource: &Resource, driver: Driver) -> Member {
+    let mut member = Member {
+        driver,
+        name: Name::new(),
+        kind: Name::new(),
+        last_exit_code: None,
+        last_error: Text::new(),
+        started: false,
+    };
+    set_text(&mut member.name, resource.name());
+    set_text(&mut member.kind, resource.kind());
+    member
+}
+
+/// The driver of an `ip` resource.
+fn ip_driver(resource: &Resource) -> Result<Driver, String> {
+    let Resource::Ip(ip) = resource else {
+        // INVARIANT: only `ip` has no agent spec, and callers ask for those only.
+        return Err(format!("resource {}: not an ip resource", resource.name()));
+    };
+    let dev =
+        IfName::new(&ip.dev).ok_or_else(|| format!("resource {}: bad interface name", ip.name))?;
+    Ok(Driver::Ip(Box::new(IpResource::new(
+        ip.addr,
+        ip.prefix,
+        dev,
+        ip.garp,
+        ip.garp_interval,
+        ip.garp_refresh,
+    ))))
+}
+
+/// Start-up: locates the agent and reads an OCF agent's meta-data, blocking (before the
+/// loop only), then prepares it. Meta-data that cannot be read gives the default timeouts.
 fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String> {
     agents::locate(spec, paths).map_err(|e| format!("resource {}: {e}", spec.name))?;
     let meta = match spec.kind {
@@ -305,11 +445,20 @@ fn prepare(spec: &AgentSpec, paths: &AgentPaths) -> Result<PreparedAgent, String
         }),
         _ => None,
     };
-    if let Some(Err(errors)) = meta.as_ref().map(|m| agents::validate(spec, m)) {
+    prepare_with(spec, paths, meta.as_ref())
+}
+
+/// Checks an OCF agent's parameters against `meta` and builds its invocations.
+fn prepare_with(
+    spec: &AgentSpec,
+    paths: &AgentPaths,
+    meta: Option<&MetaData>,
+) -> Result<PreparedAgent, String> {
+    if let Some(Err(errors)) = meta.map(|m| agents::validate(spec, m)) {
         let list: Vec<String> = errors.iter().map(ToString::to_string).collect();
         return Err(format!("resource {}: {}", spec.name, list.join("; ")));
     }
-    let prepared = PreparedAgent::prepare(spec, paths, meta.as_ref())
+    let prepared = PreparedAgent::prepare(spec, paths, meta)
         .map_err(|e| format!("resource {}: {e}", spec.name))?;
     info!("resource {}: {:?} agent ready", spec.name, spec.kind.class());
     Ok(prepared)
@@ -339,7 +488,9 @@ fn spawn(
         env: &env,
         clear_env: true,
         stdin: &[],
+        stdout: None,
         timeout: prepared.timeout,
+        class: Class::Essential,
         tag: Tag::Resource { index, action },
     };
     children.spawn(now, &spec).map(|_| ()).map_err(|e| format!("cannot start: {e:?}"))
@@ -355,4 +506,127 @@ fn to_agent(action: Action) -> agents::Action {
 
 fn failed(code: i32) -> hcore::Outcome {
     hcore::Outcome::Failed(u8::try_from(code).unwrap_or(u8::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(resources: &str) -> config::Config {
+        let text = format!("node a\nnode b\nauthkey /k\nbcast eth0\n{resources}");
+        config::parse_str(&text, Path::new("t.conf")).unwrap()
+    }
+
+    const OLD: &str = "resource ip 192.0.2.100/24 dev eth0\n\
+                       resource exec web start=\"a\" stop=\"b\"\n\
+                       resource exec db start=\"c\" stop=\"d\"\n";
+
+    fn agent(group: &Group, index: usize) -> &PreparedAgent {
+        match &group.members[index].driver {
+            Driver::Agent(a) => a,
+            Driver::Ip(_) => panic!("resource {index} is an ip resource"),
+        }
+    }
+
+    fn start_command(group: &Group, index: usize) -> String {
+        let args = &agent(group, index).action(agents::Action::Start).unwrap().invocation.args;
+        args[1].to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn a_reload_keeps_what_did_not_change_and_prepares_the_rest() {
+        let old = config(OLD);
+        let mut group = Group::new(&old, "a").unwrap();
+        set_text(&mut group.members[2].last_error, "Monitor: not running (7)");
+        group.members[2].last_exit_code = Some(7);
+        let new = config(&OLD.replace("start=\"a\"", "start=\"e\""));
+        let reloaded = group.reloaded(&old, &new, "a", &[]).unwrap();
+        assert_eq!(start_command(&reloaded, 1), "e", "the changed resource is new");
+        assert_eq!(start_command(&reloaded, 2), "c");
+        assert_eq!(reloaded.members[2].last_error.as_str(), "Monitor: not running (7)");
+        assert_eq!(reloaded.members[2].last_exit_code, Some(7), "kept for status");
+        assert_eq!(reloaded.members[0].name.as_str(), group.members[0].name.as_str());
+    }
+
+    #[test]
+    fn a_changed_ocf_resource_takes_the_meta_data_read_for_it() {
+        let old = config(OLD);
+        let group = Group::new(&old, "a").unwrap();
+        let new = config(
+            &OLD.replace("resource exec db start=\"c\" stop=\"d\"", "resource ocf p:Db x=1"),
+        );
+        let err = group.reloaded(&old, &new, "a", &[]).err().unwrap();
+        assert!(err.contains("no meta-data was read"), "{err}");
+        let xml = "<resource-agent name=\"Db\"><parameters><parameter name=\"x\"/></parameters>\
+                   <actions><action name=\"start\" timeout=\"7s\"/></actions></resource-agent>";
+        let metas = [None, None, Some(MetaData::parse(xml).unwrap())];
+        let reloaded = group.reloaded(&old, &new, "a", &metas).unwrap();
+        let start = agent(&reloaded, 2).action(agents::Action::Start).unwrap();
+        assert_eq!(start.timeout, Duration::from_secs(7), "the agent's advice");
+        let unknown = MetaData::parse("<resource-agent name=\"Db\"/>").unwrap();
+        let err = group.reloaded(&old, &new, "a", &[None, None, Some(unknown)]).err().unwrap();
+        assert!(err.contains("unknown parameter \"x\""), "{err}");
+    }
+
+    /// The core's call protocol: no result while it is drained. What ends at once waits in
+    /// the queue, and the loop wakes at once to feed it.
+    #[test]
+    fn a_result_known_at_once_waits_for_the_next_pass() {
+        let mut group = Group::new(&config(OLD), "a").unwrap();
+        let mut children = Children::new(Duration::from_secs(1));
+        assert_eq!(group.next_deadline(), None);
+        group.run(Instant::ZERO, 1, Action::Monitor, &mut children);
+        assert!(group.is_busy() && children.is_empty());
+        assert_eq!(group.next_deadline(), Some(Instant::ZERO), "wake at once");
+        let done = group.poll_done().unwrap();
+        assert_eq!((done.index, done.action), (1, Action::Monitor));
+        assert_eq!(done.outcome, hcore::Outcome::NotRunning, "never started: not running");
+        assert!(group.poll_done().is_none() && !group.is_busy());
+        group.run(Instant::ZERO, 9, Action::Stop, &mut children);
+        assert!(matches!(
+            group.poll_done(),
+            Some(Done { index: 9, outcome: hcore::Outcome::Failed(1), .. })
+        ));
+    }
+
+    /// An `ip` action's result comes from the kernel's answers, read by `poll` on a later
+    /// pass, never from `run` (here: the probe of an address on an interface that does not
+    /// exist, which is not running).
+    #[test]
+    fn an_ip_result_comes_from_a_later_poll() {
+        let conf = config("resource ip 192.0.2.100/24 dev hapairnone0\n");
+        let mut group = Group::new(&conf, "a").unwrap();
+        let mut children = Children::new(Duration::from_secs(1));
+        group.run(Instant::ZERO, 0, Action::Monitor, &mut children);
+        assert!(group.poll_done().is_none(), "no answer read inside run");
+        assert!(group.is_busy());
+        let Some(fd) = group.fd() else {
+            // No packet socket without CAP_NET_RAW: the failure still waits for a pass.
+            let done = group.poll_done();
+            assert!(matches!(done, Some(Done { outcome: hcore::Outcome::Failed(_), .. })));
+            return;
+        };
+        let timeout = Duration::from_millis(crate::drivers::netlink::REPLY_TIMEOUT_MS as u64);
+        assert_eq!(group.next_deadline(), Some(Instant::ZERO + timeout));
+        let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut pfd, 1, 1000) };
+        let mut done = None;
+        for _ in 0..100 {
+            group.poll(Instant::from_millis(1));
+            done = group.poll_done();
+            if done.is_some() {
+                break;
+            }
+            // SAFETY: as above.
+            unsafe { libc::poll(&mut pfd, 1, 10) };
+        }
+        let done = done.unwrap();
+        assert_eq!((done.index, done.action), (0, Action::Monitor));
+        assert_eq!(done.outcome, hcore::Outcome::NotRunning);
+        assert_eq!(done.elapsed, Duration::from_millis(1));
+        assert!(!group.is_busy() && group.fd().is_none());
+        assert_eq!(group.members()[0].last_error.as_str(), "Monitor: address not configured");
+    }
 }

@@ -10,7 +10,7 @@ use log::{debug, info, warn};
 
 use crate::config::Config;
 use crate::core::time::{Duration, Instant};
-use crate::drivers::children::{Children, ExitStatus, Program, Spec};
+use crate::drivers::children::{Children, Class, ExitStatus, Program, SpawnError, Spec};
 use crate::drivers::hwmon::{Hwmon, SensorOverride};
 use crate::drivers::mdstat::MdStatReader;
 use crate::drivers::ping::Ping;
@@ -28,6 +28,8 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Ping intervals without an answer after which a node is unreachable.
 pub const PING_WINDOW: u32 = 3;
+/// At most one warning per this long about check runs skipped for want of a child slot.
+const SKIP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The health sources of this node.
 pub struct HealthIo {
@@ -47,6 +49,9 @@ pub struct HealthIo {
     /// own. The loop only wakes for them once they are this long overdue.
     ping_early: Duration,
     checks: CheckSchedule,
+    /// Check runs skipped for want of a child slot, and when that was last warned about.
+    checks_skipped: u64,
+    checks_skipped_warned: Option<Instant>,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
     /// The previous `poll`, to tell a stall of this node from silence of the ping nodes.
@@ -67,6 +72,8 @@ impl HealthIo {
             ping_grace_until: now + ping_interval(config).saturating_mul(u64::from(PING_WINDOW)),
             ping_early: ping_early(config),
             checks: CheckSchedule::default(),
+            checks_skipped: 0,
+            checks_skipped_warned: None,
             check_cmds: heapless::Vec::new(),
             next_sample: now,
             last_poll: now,
@@ -231,13 +238,31 @@ impl HealthIo {
             env: &[],
             clear_env: false,
             stdin: &[],
+            stdout: None,
             timeout,
+            class: Class::Ordinary,
             // INVARIANT: i < CHECKS_MAX, which fits a u8.
             tag: Tag::Check(i as u8),
         };
-        if let Err(e) = children.spawn(now, &spec) {
-            warn!("check {name}: cannot start: {e:?}");
-            self.handle_check_exit(i, CheckExit::SpawnFailed);
+        match children.spawn(now, &spec) {
+            Ok(_) => {}
+            // No slot (its share is taken): our own shortage, not the check's verdict. This
+            // round is skipped, its last result stands, the next is due one interval on.
+            Err(e @ (SpawnError::ShareFull | SpawnError::TableFull)) => {
+                self.checks_skipped += 1;
+                if self.checks_skipped_warned.is_none_or(|t| now >= t + SKIP_WARN_INTERVAL) {
+                    self.checks_skipped_warned = Some(now);
+                    warn!(
+                        "check {name}: skipped this round: {e} ({} skipped)",
+                        self.checks_skipped
+                    );
+                }
+                self.checks.skip(i);
+            }
+            Err(e) => {
+                warn!("check {name}: cannot start: {e}");
+                self.handle_check_exit(i, CheckExit::SpawnFailed);
+            }
         }
     }
 
@@ -247,6 +272,7 @@ impl HealthIo {
             ExitStatus::Code(c) => CheckExit::Exited(c),
             ExitStatus::Signaled(s) => CheckExit::Signaled(s),
             ExitStatus::TimedOut => CheckExit::TimedOut,
+            ExitStatus::ExecFailed(_) => CheckExit::SpawnFailed,
         };
         self.handle_check_exit(i, exit);
     }

@@ -7,7 +7,8 @@
 //! is due one interval after the previous *start*, never while one is still running (a
 //! check that takes longer than its interval simply runs back to back). The first run of
 //! every check is due at `new(.., now)`. Exit 0 is ok; any other exit, a signal, a timeout
-//! or a failure to spawn makes the check failing until a later run exits 0.
+//! or a failure to spawn makes the check failing until a later run exits 0. A run that found
+//! no free child slot is `skip`ped: no verdict, the last result stands.
 
 use crate::core::time::{Duration, Instant};
 use crate::limits::CHECKS_MAX;
@@ -128,6 +129,15 @@ impl CheckSchedule {
         }
     }
 
+    /// Check `index`, handed out by `poll_start`, could not be started for want of a child
+    /// slot: it is no longer running, its last result stands, and the next run is due one
+    /// interval after this one was. Unknown indexes and checks not running are ignored.
+    pub fn skip(&mut self, index: usize) {
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.running_since = None;
+        }
+    }
+
     /// The earliest instant at which `poll_start` or `poll_timeout` has something.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.slots
@@ -221,6 +231,20 @@ mod tests {
         assert_eq!(s.next_deadline(), Some(at(700)));
         s.handle_exit(0, CheckExit::TimedOut);
         assert!(s.is_failing(0) && !s.is_failing(1));
+    }
+
+    #[test]
+    fn a_skipped_round_keeps_the_last_result() {
+        let mut s = CheckSchedule::new(&[spec(1000, 500)], at(0)).unwrap();
+        assert_eq!(s.poll_start(at(0)), Some(0));
+        s.handle_exit(0, CheckExit::Exited(0));
+        assert_eq!(s.poll_start(at(1000)), Some(0));
+        s.skip(0);
+        assert!(!s.is_running(0) && !s.is_failing(0), "a skipped run is no failure");
+        assert_eq!(s.last_exit(0), Some(CheckExit::Exited(0)));
+        assert_eq!(s.next_deadline(), Some(at(2000)), "the next round, one interval on");
+        assert_eq!(s.poll_timeout(at(1500)), None, "nothing to kill");
+        assert_eq!(s.poll_start(at(2000)), Some(0));
     }
 
     #[test]

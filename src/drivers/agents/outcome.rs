@@ -18,6 +18,8 @@ pub enum Exit {
     Signal(i32),
     /// It ran past its timeout and its process group was killed.
     TimedOut,
+    /// The program could not be executed (errno of `execve`): the agent never ran.
+    ExecFailed(i32),
 }
 
 impl From<std::process::ExitStatus> for Exit {
@@ -76,6 +78,8 @@ pub enum OcfError {
     Signal(i32),
     /// Ran past its timeout; its process group was killed.
     TimedOut,
+    /// The agent could not be executed (errno of `execve`): it never ran.
+    NotExecuted(i32),
 }
 
 impl OcfError {
@@ -95,7 +99,7 @@ impl OcfError {
             OcfError::LsbDeadPidFile => 1,
             OcfError::LsbDeadLockFile => 2,
             OcfError::LsbStatusUnknown(c) | OcfError::Code(c) => c,
-            OcfError::Signal(_) | OcfError::TimedOut => return None,
+            OcfError::Signal(_) | OcfError::TimedOut | OcfError::NotExecuted(_) => return None,
         })
     }
 
@@ -136,6 +140,10 @@ impl fmt::Display for OcfError {
             OcfError::Code(c) => return write!(f, "exit code {c}: {}", exit_meaning(c)),
             OcfError::Signal(sig) => return write!(f, "killed by {}", signal_name(sig)),
             OcfError::TimedOut => return f.write_str("timed out (process group killed)"),
+            OcfError::NotExecuted(e) => {
+                let e = std::io::Error::from_raw_os_error(e);
+                return write!(f, "could not be executed: {e}");
+            }
         };
         write!(f, "{name} ({code}): {meaning}")
     }
@@ -157,6 +165,7 @@ pub const fn interpret(class: AgentClass, action: Action, exit: Exit) -> Outcome
         Exit::Code(code) => code,
         Exit::Signal(sig) => return Outcome::Failed(OcfError::Signal(sig)),
         Exit::TimedOut => return Outcome::Failed(OcfError::TimedOut),
+        Exit::ExecFailed(e) => return Outcome::Failed(OcfError::NotExecuted(e)),
     };
     match (class, action, code) {
         (_, _, 0) => Outcome::Ok,
@@ -239,6 +248,19 @@ mod tests {
         assert_eq!(m(Exit::Code(1)), Outcome::NotRunning);
         assert_eq!(m(Exit::Signal(9)), Outcome::Failed(OcfError::Signal(9)));
         assert_eq!(m(Exit::TimedOut), Outcome::Failed(OcfError::TimedOut));
+    }
+
+    #[test]
+    fn an_agent_that_cannot_be_executed_fails_every_action() {
+        for class in [AgentClass::Exec, AgentClass::Lsb, AgentClass::Ocf] {
+            for action in [Action::Start, Action::Stop, Action::Monitor] {
+                let out = interpret(class, action, Exit::ExecFailed(libc::ENOENT));
+                assert_eq!(out, Outcome::Failed(OcfError::NotExecuted(libc::ENOENT)));
+            }
+        }
+        let e = OcfError::NotExecuted(libc::EACCES);
+        assert_eq!(e.to_string(), "could not be executed: Permission denied (os error 13)");
+        assert_eq!(e.exit_code(), None, "it never ran, so it has no exit code");
     }
 
     #[test]
