@@ -5,7 +5,10 @@
 //!
 //! Exit codes: 0 success; 1 the request failed or the configuration is invalid; 2 usage
 //! error; 3 the daemon is not running (every command that talks to the daemon: `status`,
-//! `standby`, `online`, `takeover`, `maintenance`, `cleanup`).
+//! `standby`, `online`, `takeover`, `maintenance`, `cleanup`). A user the control socket does
+//! not admit, or who asks a member's socket for more than `status`, gets 1 and `permission
+//! denied`: the daemon may well be running. Those commands read the configuration file only
+//! (to find the socket), never the authkey, so a `control_group` member can run `status`.
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -660,8 +660,10 @@ impl Daemon {
         }
     }
 
+    /// One bounded round of socket work, then the requests it read (at most one per slot).
     fn serve_control(&mut self, now: Instant) {
-        while let Some((client, request)) = self.control.poll_requests(now) {
+        self.control.poll_io(now);
+        while let Some((client, request)) = self.control.poll_request() {
             self.handle_request(now, client, request);
             self.drain_core(now);
         }
