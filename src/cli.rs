@@ -218,6 +218,10 @@ fn run(opts: &LoadOptions) -> i32 {
     }
     match config::load(opts) {
         Ok(l) => {
+            // Named here as a configuration error; the loop looks the group up again to use it.
+            if let Err(e) = config::control_gid(opts, &l.config) {
+                return config_failed(&e);
+            }
             if let Some(w) = l.authkey.warning(&l.config.authkey) {
                 log::warn!("{w}");
             }
@@ -232,6 +236,9 @@ fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
         Ok(l) => l,
         Err(e) => return config_failed(&e),
     };
+    if let Err(e) = config::control_gid(opts, &loaded.config) {
+        return config_failed(&e);
+    }
     let key_warning = loaded.authkey.warning(&loaded.config.authkey);
     for w in loaded.config.warnings().into_iter().chain(key_warning) {
         eprintln!("{}: warning: {w}", opts.config.display());

@@ -1,7 +1,7 @@
 //! The configuration (SPEC §2): parsed once, before the loop, into typed and range-checked
 //! values ("parse, don't validate"). Nothing here runs in the steady state; nothing here
 //! touches the network, devices or the daemon. The only files read are the configuration,
-//! the kernel command line and the authkey.
+//! the kernel command line and the authkey, and the group database for `control_group`.
 //!
 //! # Syntax
 //!
@@ -31,11 +31,13 @@
 //!
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
-//! (kernel flags), `authkey` (the key file) and `load` (reading files, node identity).
+//! (kernel flags), `authkey` (the key file), `load` (reading files, node identity) and
+//! `group` (the `control_group` lookup).
 
 pub mod agents;
 mod authkey;
 mod cmdline;
+mod group;
 mod lex;
 mod load;
 mod parse;
@@ -55,6 +57,7 @@ use crate::limits::{
 
 pub use authkey::{AuthKey, keygen};
 pub use cmdline::Cmdline;
+pub use group::control_gid;
 pub use load::{Boot, LoadOptions, Loaded, identify, load, load_config, read_cmdline};
 pub use parse::{parse_bytes, parse_str};
 
@@ -86,6 +89,9 @@ pub struct Config {
     pub udpport: u16,
     /// The admin socket.
     pub control: PathBuf,
+    /// `control_group NAME`: the socket is mode 0660 with this group, whose members may ask
+    /// for `status` (state changes stay root's). `None`: mode 0600, root only.
+    pub control_group: Option<String>,
     /// Persistent state (the incarnation counter).
     pub statedir: PathBuf,
     /// Heartbeat media, in file order.
