@@ -414,7 +414,9 @@ parameters are errors).
 help!(
     HELP_STATUS,
     "Usage: hapair status [OPTIONS] [--json|--prometheus]
-Show the pair as this node sees it. Exit 3 when the daemon is not running.
+Show the pair as this node sees it. Exit 3 when the daemon is not running; exit 1 with
+\"permission denied\" for a user the control socket does not admit (root, and the members of
+control_group when it is set, may ask).
   --json         one JSON object
   --prometheus   Prometheus text exposition format
 "
@@ -422,33 +424,35 @@ Show the pair as this node sees it. Exit 3 when the daemon is not running.
 help!(
     HELP_STANDBY,
     "Usage: hapair standby [OPTIONS]
-Hand the resources to the peer and stay standby. Exit 3 when the daemon is not running.
+Hand the resources to the peer and stay standby. Root only. Exit 3 when the daemon is not
+running.
 "
 );
 help!(
     HELP_ONLINE,
     "Usage: hapair online [OPTIONS]
-Leave standby. Exit 3 when the daemon is not running.
+Leave standby. Root only. Exit 3 when the daemon is not running.
 "
 );
 help!(
     HELP_TAKEOVER,
     "Usage: hapair takeover [OPTIONS]
-Ask the peer to hand the resources over to this node. Exit 3 when the daemon is not running.
+Ask the peer to hand the resources over to this node. Root only. Exit 3 when the daemon is
+not running.
 "
 );
 help!(
     HELP_MAINTENANCE,
     "Usage: hapair maintenance on|off [OPTIONS]
-Stop (on) or resume (off) managing resources; heartbeats go on. Exit 3 when the daemon is not
-running.
+Stop (on) or resume (off) managing resources; heartbeats go on. Root only. Exit 3 when the
+daemon is not running.
 "
 );
 help!(
     HELP_CLEANUP,
     "Usage: hapair cleanup [OPTIONS] [RESOURCE]
-Forget failure counts and the failed state (of one resource, or of all). Exit 3 when the daemon
-is not running.
+Forget failure counts and the failed state (of one resource, or of all). Root only. Exit 3
+when the daemon is not running.
 "
 );
 help!(
