@@ -813,8 +813,8 @@ mod tests {
     fn drain_reads_at_most_its_bound() {
         let (mut client, server) = UnixStream::pair().unwrap();
         client.write_all(&[b'x'; 3 * DRAIN_LEN_MAX]).unwrap();
+        server.set_nonblocking(true).unwrap(); // as the server's streams are
         drain(&server);
-        server.set_nonblocking(true).unwrap();
         let mut rest = Vec::new();
         let _ = (&server).read_to_end(&mut rest); // ends in WouldBlock
         assert_eq!(rest.len(), 2 * DRAIN_LEN_MAX, "drain took more or less than its bound");
