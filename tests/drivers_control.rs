@@ -398,16 +398,23 @@ fn a_client_that_writes_without_end_is_cut_off_within_one_poll() {
     let dir = TempDir::new();
     let path = dir.socket();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
+    // A 64 MiB socket buffer (the kernel doubles it), full before the server first looks and
+    // kept full for up to 20 s: a reader that took whatever is there would read for the whole
+    // 20 s, since the writer tops the buffer up long before it runs dry.
+    let mut s = UnixStream::connect(&path).unwrap();
+    setsockopt(&s, SndBufForce, &(64 << 20)).unwrap();
+    let chunk = vec![b'x'; 64 * 1024];
+    s.set_nonblocking(true).unwrap();
+    let mut queued = 0;
+    while let Ok(n) = s.write(&chunk) {
+        queued += n;
+    }
+    s.set_nonblocking(false).unwrap();
+    s.set_write_timeout(Some(StdDuration::from_millis(100))).unwrap();
     let cut = Arc::new(AtomicBool::new(false));
-    // A 16 MiB socket buffer kept full for up to 20 s: a reader that took whatever is there
-    // would not come back before the writer gives up.
     let writer = std::thread::spawn({
-        let (path, cut) = (path.clone(), cut.clone());
+        let cut = cut.clone();
         move || {
-            let mut s = UnixStream::connect(&path).unwrap();
-            setsockopt(&s, SndBufForce, &(16 << 20)).unwrap();
-            s.set_write_timeout(Some(StdDuration::from_millis(100))).unwrap();
-            let chunk = vec![b'x'; 64 * 1024];
             let until = StdInstant::now() + StdDuration::from_secs(20);
             while StdInstant::now() < until {
                 match s.write(&chunk) {
@@ -428,7 +435,7 @@ fn a_client_that_writes_without_end_is_cut_off_within_one_poll() {
         std::thread::sleep(StdDuration::from_millis(1));
     }
     writer.join().unwrap();
-    eprintln!("slowest poll_io with an endless writer: {slowest:?}");
+    eprintln!("{queued} bytes queued at first; slowest poll_io: {slowest:?}");
     assert!(slowest < StdDuration::from_secs(2), "one poll took {slowest:?}");
     assert_eq!(server.client_count(), 0);
 }
