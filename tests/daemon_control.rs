@@ -16,7 +16,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -61,9 +61,26 @@ fn running_pair(tag: char, setup: &Setup, flags: [&str; 2]) -> (Lab, Pair) {
     (lab, pair)
 }
 
-/// `hapair ARGS` for node `i`, run as `uid`:`gid` (no supplementary groups).
+/// Makes the pair's directory, configuration and command lines readable by anyone whatever
+/// the umask, and copies the binary there (a checkout under /root is out of nobody's reach).
+/// The authkey stays 0600: a member's `status` must not need it.
+fn open_to_others(pair: &Pair) -> PathBuf {
+    let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&pair.dir, 0o755).unwrap();
+    mode(&pair.conf, 0o644).unwrap();
+    for node in &pair.nodes {
+        mode(&node.cmdline, 0o644).unwrap();
+    }
+    let bin = pair.dir.join("hapair");
+    std::fs::copy(HAPAIR, &bin).unwrap();
+    mode(&bin, 0o755).unwrap();
+    bin
+}
+
+/// `hapair ARGS` for node `i`, run as `uid`:`gid` (no supplementary groups), with the copy of
+/// the binary `open_to_others` made.
 fn as_user(pair: &Pair, i: usize, uid: u32, gid: u32, args: &[&str]) -> Output {
-    Command::new(HAPAIR)
+    Command::new(pair.dir.join("hapair"))
         .args(args)
         .arg("-c")
         .arg(&pair.conf)
@@ -95,6 +112,7 @@ fn members_may_read_status_and_only_root_changes_state() {
     let flags = ["", &format!("hapair.control_group={group}")];
     let setup = Setup { children: false, ..Setup::default() };
     let (_lab, pair) = running_pair('g', &setup, flags);
+    open_to_others(&pair);
 
     let beta_sock = std::fs::metadata(socket(&pair, BETA)).unwrap();
     assert_eq!(beta_sock.mode() & 0o777, 0o660, "beta's socket with control_group");

@@ -33,7 +33,14 @@ impl TempDir {
     fn new() -> TempDir {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        TempDir(std::env::temp_dir().join(format!("hapair-control-{}-{n}", std::process::id())))
+        let dir = std::env::temp_dir().join(format!("hapair-control-{}-{n}", std::process::id()));
+        // Searchable by nobody whatever the umask (the socket's own directory is made 0755
+        // by `bind`; those above it are the test's).
+        for d in [dir.clone(), dir.join("run")] {
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        TempDir(dir)
     }
     fn socket(&self) -> PathBuf {
         self.0.join("run/hapair/hapair.sock")
