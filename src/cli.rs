@@ -5,7 +5,10 @@
 //!
 //! Exit codes: 0 success; 1 the request failed or the configuration is invalid; 2 usage
 //! error; 3 the daemon is not running (every command that talks to the daemon: `status`,
-//! `standby`, `online`, `takeover`, `maintenance`, `cleanup`).
+//! `standby`, `online`, `takeover`, `maintenance`, `cleanup`). A user the control socket does
+//! not admit, or who asks a member's socket for more than `status`, gets 1 and `permission
+//! denied`: the daemon may well be running. Those commands read the configuration file only
+//! (to find the socket), never the authkey, so a `control_group` member can run `status`.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -218,6 +221,10 @@ fn run(opts: &LoadOptions) -> i32 {
     }
     match config::load(opts) {
         Ok(l) => {
+            // Named here as a configuration error; the loop looks the group up again to use it.
+            if let Err(e) = config::control_gid(opts, &l.config) {
+                return config_failed(&e);
+            }
             if let Some(w) = l.authkey.warning(&l.config.authkey) {
                 log::warn!("{w}");
             }
@@ -232,6 +239,9 @@ fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
         Ok(l) => l,
         Err(e) => return config_failed(&e),
     };
+    if let Err(e) = config::control_gid(opts, &loaded.config) {
+        return config_failed(&e);
+    }
     let key_warning = loaded.authkey.warning(&loaded.config.authkey);
     for w in loaded.config.warnings().into_iter().chain(key_warning) {
         eprintln!("{}: warning: {w}", opts.config.display());
@@ -407,7 +417,9 @@ parameters are errors).
 help!(
     HELP_STATUS,
     "Usage: hapair status [OPTIONS] [--json|--prometheus]
-Show the pair as this node sees it. Exit 3 when the daemon is not running.
+Show the pair as this node sees it. Exit 3 when the daemon is not running; exit 1 with
+\"permission denied\" for a user the control socket does not admit (root, and the members of
+control_group when it is set, may ask).
   --json         one JSON object
   --prometheus   Prometheus text exposition format
 "
@@ -415,33 +427,35 @@ Show the pair as this node sees it. Exit 3 when the daemon is not running.
 help!(
     HELP_STANDBY,
     "Usage: hapair standby [OPTIONS]
-Hand the resources to the peer and stay standby. Exit 3 when the daemon is not running.
+Hand the resources to the peer and stay standby. Root only. Exit 3 when the daemon is not
+running.
 "
 );
 help!(
     HELP_ONLINE,
     "Usage: hapair online [OPTIONS]
-Leave standby. Exit 3 when the daemon is not running.
+Leave standby. Root only. Exit 3 when the daemon is not running.
 "
 );
 help!(
     HELP_TAKEOVER,
     "Usage: hapair takeover [OPTIONS]
-Ask the peer to hand the resources over to this node. Exit 3 when the daemon is not running.
+Ask the peer to hand the resources over to this node. Root only. Exit 3 when the daemon is
+not running.
 "
 );
 help!(
     HELP_MAINTENANCE,
     "Usage: hapair maintenance on|off [OPTIONS]
-Stop (on) or resume (off) managing resources; heartbeats go on. Exit 3 when the daemon is not
-running.
+Stop (on) or resume (off) managing resources; heartbeats go on. Root only. Exit 3 when the
+daemon is not running.
 "
 );
 help!(
     HELP_CLEANUP,
     "Usage: hapair cleanup [OPTIONS] [RESOURCE]
-Forget failure counts and the failed state (of one resource, or of all). Exit 3 when the daemon
-is not running.
+Forget failure counts and the failed state (of one resource, or of all). Root only. Exit 3
+when the daemon is not running.
 "
 );
 help!(

@@ -1,8 +1,9 @@
 //! The configuration (SPEC §2): parsed once, before the loop, into typed and range-checked
 //! values ("parse, don't validate"). Nothing here runs in the steady state; nothing here
 //! touches the network, devices or the daemon. The only files read are the configuration,
-//! the kernel command line and the authkey; for `check` and `run` the owner and mode of the
-//! configuration file, the statedir and the authkey's directory are judged too (`owner`).
+//! the kernel command line, the authkey and the group database for `control_group`; for
+//! `check` and `run` the owner and mode of the configuration file, the statedir and the
+//! authkey's directory are judged too (`owner`).
 //!
 //! # Syntax
 //!
@@ -33,11 +34,13 @@
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
 //! (kernel flags), `authkey` (the key file), `owner` (who may change the configuration
-//! file, the statedir and the authkey's directory) and `load` (reading files, node identity).
+//! file, the statedir and the authkey's directory), `load` (reading files, node identity)
+//! and `group` (the `control_group` lookup).
 
 pub mod agents;
 mod authkey;
 mod cmdline;
+mod group;
 mod lex;
 mod load;
 mod owner;
@@ -58,6 +61,7 @@ use crate::limits::{
 
 pub use authkey::{AuthKey, keygen};
 pub use cmdline::Cmdline;
+pub use group::control_gid;
 pub use load::{
     Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
 };
@@ -92,6 +96,9 @@ pub struct Config {
     pub udpport: u16,
     /// The admin socket.
     pub control: PathBuf,
+    /// `control_group NAME`: the socket is mode 0660 with this group, whose members may ask
+    /// for `status` (state changes stay root's). `None`: mode 0600, root only.
+    pub control_group: Option<String>,
     /// Persistent state (the incarnation counter).
     pub statedir: PathBuf,
     /// Heartbeat media, in file order.

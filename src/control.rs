@@ -1,17 +1,33 @@
 //! The control socket protocol between `hapair <command>` and the running daemon.
 //!
-//! A Unix stream socket (mode 0600). The client connects, writes one request line, shuts down
+//! A Unix stream socket, mode 0600 (root only), or 0660 with the group of `control_group`
+//! (`ControlServer::admit_group`). The client connects, writes one request line, shuts down
 //! its write half and reads the reply until EOF. Requests: `status`, `status json`,
 //! `status prometheus`, `standby`, `online`, `takeover`, `maintenance on`, `maintenance off`,
 //! `cleanup [RESOURCE]`. A reply's first line is `ok` or `error MESSAGE`; the rest is the body.
 //!
-//! A request line is at most `REQUEST_LEN_MAX` bytes; a reply at most `REPLY_LEN_MAX`.
+//! Who may ask what (SPEC §7.3): the server reads each client's uid from the kernel
+//! (SO_PEERCRED) when it accepts it. Every request but `status` changes state and needs uid 0;
+//! anyone else gets `error permission denied: ...` and the request never reaches the loop.
+//! A user who may not connect at all (mode 0600, or not in the group) gets EACCES from
+//! connect(2): the client reports `permission denied` too (`ControlError::PermissionDenied`).
+//!
+//! Clients cannot hold the loop. A request line is at most `REQUEST_LEN_MAX` bytes (longer is
+//! answered `error ... too long`); a reply at most `REPLY_LEN_MAX`. Each client has
+//! `client_timeout` from its connect to the last byte of its reply, or it is dropped (a slow
+//! writer, or one that never reads a reply the socket cannot take). After the request, at
+//! most `DRAIN_LEN_MAX` more bytes are read and thrown away before the connection is closed,
+//! so a client that writes without end is cut off. At most `limits::CONTROL_CLIENTS_MAX`
+//! clients are served at once: when every slot is taken, root takes the slot of the oldest
+//! non-root client (members cannot lock root out), and anyone else is answered
+//! `error busy: ...` and closed at once; the client tries again for a while.
 //!
 //! This file holds both sides: the client `request` (used by the CLI, blocking, with a
 //! timeout) and the `ControlServer` the event loop polls. The server never blocks and has no
-//! thread: a fixed number of client slots (`limits::CONTROL_CLIENTS_MAX`), each with a fixed
-//! request buffer and a reply buffer allocated once at `bind`. It does not act on requests:
-//! it hands parsed `Request`s to the loop and writes back what the loop replies.
+//! thread: a fixed number of client slots, each with a fixed request buffer and a reply buffer
+//! allocated once at `bind`, and a bounded amount of work per wake (`poll_io`: at most
+//! `CONTROL_CLIENTS_MAX` accepts, one bounded read per client). It does not act on requests:
+//! it hands permitted, parsed `Request`s to the loop and writes back what the loop replies.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -19,12 +35,21 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// How long the client waits for the daemon to take its request and to answer.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often, and how long apart, the client tries again when the daemon is busy (every slot
+/// taken): up to 10 s in all, twice the daemon's own per-client timeout.
+const BUSY_RETRIES: u32 = 100;
+const BUSY_RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Why a control request did not get an answer.
 #[derive(Debug)]
 pub enum ControlError {
     /// Nothing listens on the socket: the daemon is not running (exit code 3 for `status`).
     NotRunning(PathBuf),
-    /// The daemon answered with an error line.
+    /// This user may not connect to the socket (it is root's, or its group's).
+    PermissionDenied(PathBuf),
+    /// The daemon answered with an error line (`permission denied: ...`, `busy: ...`, ...).
     Refused(String),
     /// The socket failed in the middle of the exchange.
     Io(PathBuf, std::io::Error),
@@ -36,14 +61,35 @@ impl fmt::Display for ControlError {
             ControlError::NotRunning(p) => {
                 write!(f, "hapair is not running (nothing answers on {})", p.display())
             }
+            ControlError::PermissionDenied(p) => write!(
+                f,
+                "permission denied: cannot connect to {} (root may; with control_group, the \
+                 group's members may ask for status)",
+                p.display()
+            ),
             ControlError::Refused(msg) => write!(f, "the daemon refused the request: {msg}"),
             ControlError::Io(p, e) => write!(f, "{}: control socket: {e}", p.display()),
         }
     }
 }
 
-/// Sends one request line to the daemon and returns the body of an `ok` reply.
+/// Sends one request line to the daemon and returns the body of an `ok` reply. While the
+/// daemon answers `busy`, tries again (for up to about 10 s).
 pub fn request(socket: &Path, line: &str) -> Result<String, ControlError> {
+    let mut retries = 0;
+    loop {
+        match exchange(socket, line) {
+            Err(ControlError::Refused(msg)) if msg.starts_with(BUSY) && retries < BUSY_RETRIES => {
+                retries += 1;
+                std::thread::sleep(BUSY_RETRY_INTERVAL);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One connection: the request, then the reply.
+fn exchange(socket: &Path, line: &str) -> Result<String, ControlError> {
     let io = |e| ControlError::Io(socket.to_path_buf(), e);
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
@@ -51,23 +97,51 @@ pub fn request(socket: &Path, line: &str) -> Result<String, ControlError> {
             use std::io::ErrorKind::*;
             return match e.kind() {
                 NotFound | ConnectionRefused => Err(ControlError::NotRunning(socket.into())),
+                PermissionDenied => Err(ControlError::PermissionDenied(socket.into())),
                 _ => Err(io(e)),
             };
         }
     };
-    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-    stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-    stream.write_all(line.as_bytes()).map_err(io)?;
-    stream.write_all(b"\n").map_err(io)?;
-    stream.shutdown(std::net::Shutdown::Write).map_err(io)?;
-    let mut reply = String::new();
-    stream.read_to_string(&mut reply).map_err(io)?;
+    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
+    stream.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
+    let mut request = Vec::with_capacity(line.len() + 1);
+    request.extend_from_slice(line.as_bytes());
+    request.push(b'\n');
+    // The daemon may answer and close before it has read all of this (busy, too long): what
+    // it said is still there to read, so a failed write is reported only without a reply.
+    let written = stream.write_all(&request);
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut reply = Vec::new();
+    let read = read_reply(&mut stream, &mut reply);
+    let complete = read.is_ok() || reply.starts_with(b"error ") && reply.contains(&b'\n');
+    if !complete || reply.is_empty() {
+        written.map_err(io)?;
+        read.map_err(io)?;
+        let e = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "closed without a reply");
+        return Err(io(e));
+    }
+    let reply = String::from_utf8(reply).map_err(|_| {
+        io(std::io::Error::new(std::io::ErrorKind::InvalidData, "the reply is not UTF-8"))
+    })?;
     let (head, body) = reply.split_once('\n').unwrap_or((reply.as_str(), ""));
     if head == "ok" {
         Ok(body.to_string())
     } else {
         let msg = head.strip_prefix("error ").unwrap_or(head);
         Err(ControlError::Refused(msg.to_string()))
+    }
+}
+
+/// Reads until EOF; what came before an error stays in `reply`.
+fn read_reply(stream: &mut UnixStream, reply: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => reply.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -88,6 +162,16 @@ pub const REQUEST_LEN_MAX: usize = 128;
 /// The longest reply, status line included: room for a status JSON with every table full
 /// of the longest, most escaped names (about 37 KiB).
 pub const REPLY_LEN_MAX: usize = 64 * 1024;
+/// What is read and thrown away after a request before its connection is closed: more than a
+/// polite client leaves (so it reads our reply, not a reset), too little to hold the loop
+/// under a client that writes without end.
+pub const DRAIN_LEN_MAX: usize = 4 * 1024;
+/// The first word of the error that turns a client away when every slot is taken.
+pub const BUSY: &str = "busy";
+/// Connections accepted per `poll_io`; a connect flood costs a bounded amount per wake.
+const ACCEPTS_PER_WAKE_MAX: usize = CONTROL_CLIENTS_MAX;
+/// At most one warning about control clients in this time; the others are counted.
+const WARN_INTERVAL: time::Duration = time::Duration::from_secs(10);
 
 /// How `status` is to be printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -115,6 +199,26 @@ pub enum Request {
     Maintenance(bool),
     /// `cleanup [RESOURCE]`: forget failures of one resource, or all.
     Cleanup(Option<Name>),
+}
+
+impl Request {
+    /// Only root (uid 0) may make this request: everything but `status` changes state
+    /// (SPEC §7.3). A request added later is root's unless it is named here.
+    pub fn needs_root(&self) -> bool {
+        !matches!(self, Request::Status(_))
+    }
+
+    /// The command's name, for messages.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Request::Status(_) => "status",
+            Request::Standby => "standby",
+            Request::Online => "online",
+            Request::Takeover => "takeover",
+            Request::Maintenance(_) => "maintenance",
+            Request::Cleanup(_) => "cleanup",
+        }
+    }
 }
 
 /// Parses one request line (without or with its newline). The error is the message for the
@@ -189,10 +293,12 @@ pub enum Interest {
     Write,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     /// Reading the request line.
     Reading,
+    /// A permitted request, read by `poll_io`, for `poll_request` to hand out.
+    Ready(Request),
     /// The request went to the loop; waiting for its reply.
     Awaiting,
     /// Writing the reply; closed when it is all out.
@@ -202,12 +308,26 @@ enum Phase {
 struct Client {
     stream: UnixStream,
     generation: u64,
+    /// The client's uid as the kernel gave it at accept (SO_PEERCRED); `None` when it did
+    /// not, which counts as not root.
+    uid: Option<u32>,
     phase: Phase,
     request: [u8; REQUEST_LEN_MAX],
     request_len: usize,
     written: usize,
-    /// Dropped at this time unless `Awaiting`.
+    /// Dropped at this time while `Reading` or `Writing`: `client_timeout` after connect.
     deadline: Instant,
+}
+
+impl Client {
+    /// Waiting on the client (not on the loop), so its deadline counts.
+    fn on_the_clock(&self) -> bool {
+        matches!(self.phase, Phase::Reading | Phase::Writing)
+    }
+
+    fn id(&self, slot: usize) -> ClientId {
+        ClientId { slot, generation: self.generation }
+    }
 }
 
 /// The daemon's end of the control socket. See the module doc for the protocol.
@@ -220,20 +340,30 @@ pub struct ControlServer {
     replies: [Vec<u8>; CONTROL_CLIENTS_MAX],
     next_generation: u64,
     client_timeout: time::Duration,
+    /// The last warning about a client, and how many were not logged since.
+    warned_at: Option<Instant>,
+    unwarned: u32,
 }
 
 impl ControlServer {
-    /// Binds the socket at `path` (mode 0600), creating its directory. A socket file left by
-    /// a dead daemon is removed; one that answers means another daemon runs, and nothing is
-    /// touched. A client that is not served within `client_timeout` is dropped.
+    /// Binds the socket at `path` (mode 0600), creating its directory (mode 0755, whatever
+    /// the umask) when it is missing. A socket file left by a dead daemon is removed; one that
+    /// answers means another daemon runs, and nothing is touched. A client that is not served
+    /// within `client_timeout` of its connect is dropped.
     pub fn bind(path: &Path, client_timeout: time::Duration) -> Result<ControlServer, BindError> {
         let io = |step| move |e| BindError::Io(path.to_path_buf(), step, e);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            let created = !dir.exists();
             fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o755)
                 .create(dir)
                 .map_err(io("create directory"))?;
+            if created {
+                // The umask must not keep `control_group` members from reaching the socket.
+                fs::set_permissions(dir, fs::Permissions::from_mode(0o755))
+                    .map_err(io("chmod directory"))?;
+            }
         }
         remove_stale(path)?;
         let listener = listen_private(path).map_err(io("bind"))?;
@@ -248,46 +378,81 @@ impl ControlServer {
             replies: core::array::from_fn(|_| Vec::with_capacity(REPLY_LEN_MAX)),
             next_generation: 1,
             client_timeout,
+            warned_at: None,
+            unwarned: 0,
         })
     }
 
-    /// The fds to poll and what for: the listener while a slot is free, each client while it
-    /// is being read or written.
+    /// `control_group`: the socket becomes mode 0660 with group `gid`, so that the group's
+    /// members can connect and ask for `status` (everything else stays root's, per request).
+    /// Logs a warning when a directory on the way to the socket does not let them search it.
+    pub fn admit_group(&mut self, gid: u32) -> Result<(), BindError> {
+        let path = self.path.as_path();
+        let io = |step| move |e| BindError::Io(path.to_path_buf(), step, e);
+        let group = Some(nix::unistd::Gid::from_raw(gid));
+        let flags = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+        nix::unistd::fchownat(nix::fcntl::AT_FDCWD, path, None, group, flags)
+            .map_err(|e| io("chown")(e.into()))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o660)).map_err(io("chmod"))?;
+        if let Some((dir, mode)) = closed_ancestor(path, gid) {
+            log::warn!(
+                "control_group (gid {gid}) cannot reach {}: {} is mode {mode:04o} (its \
+                 members need search permission on every directory on the way)",
+                path.display(),
+                dir.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The fds to poll and what for: the listener always (a client beyond the table is
+    /// turned away at once, not left waiting in the backlog), each client while it is being
+    /// read or written.
     pub fn fds(&self) -> impl Iterator<Item = (RawFd, Interest)> + '_ {
-        let listener = self.clients.iter().any(Option::is_none).then_some(());
-        let listener = listener.map(|()| (self.listener.as_raw_fd(), Interest::Read));
+        let listener = (self.listener.as_raw_fd(), Interest::Read);
         let clients = self.clients.iter().flatten().filter_map(|c| match c.phase {
             Phase::Reading => Some((c.stream.as_raw_fd(), Interest::Read)),
             Phase::Writing => Some((c.stream.as_raw_fd(), Interest::Write)),
-            Phase::Awaiting => None,
+            Phase::Ready(_) | Phase::Awaiting => None,
         });
-        listener.into_iter().chain(clients)
+        core::iter::once(listener).chain(clients)
     }
 
     /// When a client next times out, `None` with none waiting on us.
     pub fn next_deadline(&self) -> Option<Instant> {
-        let waiting = self.clients.iter().flatten().filter(|c| c.phase != Phase::Awaiting);
-        waiting.map(|c| c.deadline).min()
+        self.clients.iter().flatten().filter(|c| c.on_the_clock()).map(|c| c.deadline).min()
     }
 
-    /// Does all the socket work that can be done now (drop timed-out clients, write pending
-    /// replies, accept, read) and returns the next complete request. Call until `None`.
-    /// Bad requests are answered with an error here and never returned.
-    pub fn poll_requests(&mut self, now: Instant) -> Option<(ClientId, Request)> {
+    /// Does the socket work that can be done now, a bounded amount, once per wake: drops
+    /// clients past their deadline, writes pending replies, accepts at most
+    /// `CONTROL_CLIENTS_MAX` connections (turning away those that find no slot), and reads
+    /// what each client sent, at most a request line. Then `poll_request` hands out what
+    /// was read. Bad and forbidden requests are answered with an error here.
+    pub fn poll_io(&mut self, now: Instant) {
         for slot in 0..CONTROL_CLIENTS_MAX {
-            let expired = self.clients[slot]
-                .as_ref()
-                .is_some_and(|c| c.phase != Phase::Awaiting && now >= c.deadline);
+            let expired =
+                self.clients[slot].as_ref().is_some_and(|c| c.on_the_clock() && now >= c.deadline);
             if expired {
-                log::warn!("control client timed out; dropped");
                 self.clients[slot] = None;
+                self.warn(now, format_args!("control client timed out; dropped"));
             }
             self.write_out(slot);
         }
         self.accept(now);
         for slot in 0..CONTROL_CLIENTS_MAX {
-            if let Some(request) = self.read_request(slot, now) {
-                return Some(request);
+            self.read_request(slot, now);
+        }
+    }
+
+    /// The next request `poll_io` read, for the loop to act on and `reply` to; `None` when
+    /// there is none left (until the next `poll_io`).
+    pub fn poll_request(&mut self) -> Option<(ClientId, Request)> {
+        for (slot, c) in self.clients.iter_mut().enumerate() {
+            let Some(c) = c.as_mut().filter(|c| matches!(c.phase, Phase::Ready(_))) else {
+                continue;
+            };
+            if let Phase::Ready(request) = core::mem::replace(&mut c.phase, Phase::Awaiting) {
+                return Some((c.id(slot), request));
             }
         }
         None
@@ -335,19 +500,25 @@ impl ControlServer {
     }
 
     fn accept(&mut self, now: Instant) {
-        while let Some(slot) = self.clients.iter().position(Option::is_none) {
+        for _ in 0..ACCEPTS_PER_WAKE_MAX {
             let stream = match self.listener.accept() {
                 Ok((stream, _)) => stream,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(e) => return log::warn!("control socket accept: {e}"),
+                Err(e) => return self.warn(now, format_args!("control socket accept: {e}")),
             };
             if stream.set_nonblocking(true).is_err() {
                 continue;
             }
+            let uid = peer_uid(&stream);
+            let Some(slot) = self.slot_for(uid, now) else {
+                self.turn_away(now, stream, uid);
+                continue;
+            };
             self.clients[slot] = Some(Client {
                 stream,
                 generation: self.next_generation,
+                uid,
                 phase: Phase::Reading,
                 request: [0; REQUEST_LEN_MAX],
                 request_len: 0,
@@ -358,10 +529,44 @@ impl ControlServer {
         }
     }
 
-    /// Reads what slot's client sent; a complete line is parsed and returned, or answered
-    /// with an error.
-    fn read_request(&mut self, slot: usize, now: Instant) -> Option<(ClientId, Request)> {
-        let c = self.clients[slot].as_mut().filter(|c| c.phase == Phase::Reading)?;
+    /// A free slot. When every slot is taken and the newcomer is root, the slot of the
+    /// non-root client that connected first, dropped: members cannot lock root out.
+    fn slot_for(&mut self, uid: Option<u32>, now: Instant) -> Option<usize> {
+        if let Some(free) = self.clients.iter().position(Option::is_none) {
+            return Some(free);
+        }
+        if uid != Some(0) {
+            return None;
+        }
+        let (slot, _) = self
+            .clients
+            .iter()
+            .enumerate()
+            .filter_map(|(slot, c)| Some((slot, c.as_ref()?)))
+            .filter(|(_, c)| c.uid != Some(0) && c.on_the_clock())
+            .min_by_key(|(_, c)| c.generation)?;
+        self.clients[slot] = None;
+        self.warn(
+            now,
+            format_args!("control: every slot taken; a non-root client dropped for root"),
+        );
+        Some(slot)
+    }
+
+    /// Answers `error busy` on a connection that found no slot and closes it. Its buffer is
+    /// empty, so the short write cannot fail for want of room.
+    fn turn_away(&mut self, now: Instant, stream: UnixStream, uid: Option<u32>) {
+        let _ = (&stream).write(b"error busy: every control slot is taken; try again\n");
+        drain(&stream);
+        self.warn(now, format_args!("control: every slot taken; turned away uid {uid:?}"));
+    }
+
+    /// Reads what slot's client sent, at most a request line. A complete, permitted request
+    /// becomes `Ready`; a bad or forbidden one is answered with an error.
+    fn read_request(&mut self, slot: usize, now: Instant) {
+        let Some(c) = self.clients[slot].as_mut().filter(|c| c.phase == Phase::Reading) else {
+            return;
+        };
         let eof = loop {
             if c.request_len == REQUEST_LEN_MAX {
                 break false;
@@ -373,7 +578,7 @@ impl ControlServer {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
                 Err(_) => {
                     self.clients[slot] = None;
-                    return None;
+                    return;
                 }
             }
             if c.request[..c.request_len].contains(&b'\n') {
@@ -385,30 +590,41 @@ impl ControlServer {
             Some(end) => &filled[..end],
             None if eof && filled.is_empty() => {
                 self.clients[slot] = None; // a probe: connected and left
-                return None;
+                return;
             }
             None if eof => filled,
-            None if c.request_len == REQUEST_LEN_MAX => return self.refuse(slot, now, "too long"),
-            None => return None,
-        };
-        let id = ClientId { slot, generation: c.generation };
-        match parse_request(line) {
-            Ok(request) => {
-                c.phase = Phase::Awaiting;
-                Some((id, request))
+            None if c.request_len == REQUEST_LEN_MAX => {
+                self.warn(now, format_args!("control request too long; refused"));
+                return self.refuse(slot, "request too long");
             }
-            Err(msg) => self.refuse(slot, now, msg),
+            None => return,
+        };
+        match parse_request(line) {
+            Ok(request) if request.needs_root() && c.uid != Some(0) => {
+                let (verb, uid) = (request.verb(), c.uid);
+                c.phase = Phase::Awaiting;
+                let id = c.id(slot);
+                self.reply_with(id, false, |w| match uid {
+                    Some(uid) => write!(
+                        w,
+                        "permission denied: {verb} needs root (uid 0); uid {uid} may ask for \
+                         status only"
+                    ),
+                    None => write!(w, "permission denied: {verb} needs root (uid 0)"),
+                });
+                self.warn(now, format_args!("control: {verb} from uid {uid:?}: permission denied"));
+            }
+            Ok(request) => c.phase = Phase::Ready(request),
+            Err(msg) => self.refuse(slot, msg),
         }
     }
 
-    fn refuse(&mut self, slot: usize, now: Instant, msg: &str) -> Option<(ClientId, Request)> {
+    fn refuse(&mut self, slot: usize, msg: &str) {
         if let Some(c) = self.clients[slot].as_mut() {
-            let id = ClientId { slot, generation: c.generation };
             c.phase = Phase::Awaiting;
-            c.deadline = now + self.client_timeout;
+            let id = c.id(slot);
             self.reply(id, false, msg.as_bytes());
         }
-        None
     }
 
     /// Writes what the slot's reply has left; closes the client when it is all out or the
@@ -420,17 +636,30 @@ impl ControlServer {
         let buf = &self.replies[slot];
         while c.written < buf.len() {
             match (&c.stream).write(&buf[c.written..]) {
+                Ok(0) => break,
                 Ok(n) => c.written += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return,
                 Err(_) => break,
             }
         }
-        // Swallow unread input so that closing does not reset the connection under a client
-        // that is still reading our reply.
-        let mut sink = [0u8; 64];
-        while matches!((&c.stream).read(&mut sink), Ok(n) if n > 0) {}
+        drain(&c.stream);
         self.clients[slot] = None;
+    }
+
+    /// Logs a warning about a client, at most one per `WARN_INTERVAL` (a local user can
+    /// cause them at will); the others are counted into the next one.
+    fn warn(&mut self, now: Instant, what: fmt::Arguments<'_>) {
+        if self.warned_at.is_some_and(|at| now < at + WARN_INTERVAL) {
+            self.unwarned = self.unwarned.saturating_add(1);
+            return;
+        }
+        match self.unwarned {
+            0 => log::warn!("{what}"),
+            n => log::warn!("{what} (and {n} more control client warnings not logged)"),
+        }
+        self.warned_at = Some(now);
+        self.unwarned = 0;
     }
 }
 
@@ -449,6 +678,40 @@ impl Drop for ControlServer {
             let _ = fs::remove_file(&self.path);
         }
     }
+}
+
+/// The uid of the process at the other end, as the kernel recorded it at connect.
+fn peer_uid(stream: &UnixStream) -> Option<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(stream, PeerCredentials).ok().map(|c| c.uid())
+}
+
+/// Reads and throws away what a client sent after its request, at most `DRAIN_LEN_MAX`
+/// bytes, so that closing does not reset the connection under a polite client that is still
+/// reading our reply; a client that writes without end is cut off there.
+fn drain(stream: &UnixStream) {
+    let mut sink = [0u8; 512];
+    let mut left = DRAIN_LEN_MAX;
+    while left > 0 {
+        let want = left.min(sink.len());
+        match (&*stream).read(&mut sink[..want]) {
+            Ok(0) => return,
+            Ok(n) => left -= n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// The first directory on the way to `path` that members of group `gid` (not its owner, who
+/// is root) cannot search, with its mode. ACLs are not looked at.
+fn closed_ancestor(path: &Path, gid: u32) -> Option<(PathBuf, u32)> {
+    path.ancestors().skip(1).filter(|d| !d.as_os_str().is_empty()).find_map(|dir| {
+        let meta = fs::metadata(dir).ok()?;
+        let mode = meta.mode() & 0o7777;
+        let open = mode & 0o001 != 0 || (meta.gid() == gid && mode & 0o010 != 0);
+        (!open).then(|| (dir.to_path_buf(), mode))
+    })
 }
 
 /// A non-blocking listening socket at `path` whose file is born mode 0600: Linux gives the
@@ -525,5 +788,56 @@ mod tests {
         let mut line = b"cleanup ".to_vec();
         line.extend_from_slice(&long);
         assert_eq!(parse_request(&line), Err("resource name too long"));
+    }
+
+    #[test]
+    fn only_status_is_open_to_others_than_root() {
+        for line in ["status", "status json", "status prometheus"] {
+            assert!(!parse_request(line.as_bytes()).unwrap().needs_root(), "{line}");
+        }
+        let changes = [
+            "standby",
+            "online",
+            "takeover",
+            "maintenance on",
+            "maintenance off",
+            "cleanup",
+            "cleanup x",
+        ];
+        for line in changes {
+            assert!(parse_request(line.as_bytes()).unwrap().needs_root(), "{line}");
+        }
+    }
+
+    #[test]
+    fn drain_reads_at_most_its_bound() {
+        let (mut client, server) = UnixStream::pair().unwrap();
+        client.write_all(&[b'x'; 3 * DRAIN_LEN_MAX]).unwrap();
+        server.set_nonblocking(true).unwrap(); // as the server's streams are
+        drain(&server);
+        let mut rest = Vec::new();
+        let _ = (&server).read_to_end(&mut rest); // ends in WouldBlock
+        assert_eq!(rest.len(), 2 * DRAIN_LEN_MAX, "drain took more or less than its bound");
+    }
+
+    #[test]
+    fn closed_ancestor_names_the_first_directory_members_cannot_search() {
+        let base = std::env::temp_dir().join(format!("hapair-ancestor-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let group = base.join("group");
+        let shut = group.join("shut");
+        fs::create_dir_all(&shut).unwrap();
+        let mode = |p: &Path, m| fs::set_permissions(p, fs::Permissions::from_mode(m)).unwrap();
+        mode(&base, 0o755);
+        mode(&group, 0o750);
+        nix::unistd::chown(&group, None, Some(nix::unistd::Gid::from_raw(4242))).unwrap();
+        mode(&shut, 0o700);
+        let found = closed_ancestor(&group.join("sock"), 4242);
+        let for_others = closed_ancestor(&group.join("sock"), 4243);
+        let below = closed_ancestor(&shut.join("sock"), 4242);
+        let _ = fs::remove_dir_all(&base);
+        assert_eq!(found, None, "group x on group/, o+x above");
+        assert_eq!(for_others, Some((group.clone(), 0o750)));
+        assert_eq!(below, Some((shut, 0o700)));
     }
 }

@@ -220,8 +220,12 @@ impl Daemon {
         let peer = 1 - me;
         // Signals first: blocked before anything else could spawn a thread or a child.
         let signals = Signals::new().map_err(|e| format!("signalfd: {e}"))?;
-        let control = ControlServer::bind(&config.control, CONTROL_CLIENT_TIMEOUT)
+        let control_gid = config::control_gid(opts, config).map_err(|e| e.to_string())?;
+        let mut control = ControlServer::bind(&config.control, CONTROL_CLIENT_TIMEOUT)
             .map_err(|e| format!("control socket: {e}"))?;
+        if let Some(gid) = control_gid {
+            control.admit_group(gid).map_err(|e| format!("control socket: {e}"))?;
+        }
         make_statedir(config, opts)?;
         let (incarnation, warning) =
             statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
@@ -713,8 +717,10 @@ impl Daemon {
         }
     }
 
+    /// One bounded round of socket work, then the requests it read (at most one per slot).
     fn serve_control(&mut self, now: Instant) {
-        while let Some((client, request)) = self.control.poll_requests(now) {
+        self.control.poll_io(now);
+        while let Some((client, request)) = self.control.poll_request() {
             self.handle_request(now, client, request);
             self.drain_core(now);
         }
@@ -892,9 +898,12 @@ impl Daemon {
         if new.media != old.media {
             let _ = needs_restart.push("media");
         }
-        if new.control != old.control || new.statedir != old.statedir || new.authkey != old.authkey
+        if new.control != old.control
+            || new.control_group != old.control_group
+            || new.statedir != old.statedir
+            || new.authkey != old.authkey
         {
-            let _ = needs_restart.push("control socket, statedir or authkey");
+            let _ = needs_restart.push("control socket or group, statedir or authkey");
         }
         let notify_changed = new.notify != old.notify;
         let health_changed = new.hwmon != old.hwmon

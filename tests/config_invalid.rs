@@ -267,7 +267,19 @@ const CASES: &[Case] = &[
         Conf(16),
         "too many heartbeat media (at most 8)",
     ),
+    case(
+        "unknown control_group",
+        &[(0, "control_group hapair-no-such-group")],
+        Conf(9),
+        "control_group hapair-no-such-group: no such group",
+    ),
+    case("bad control_group name", &[(0, "control_group a:b")], Conf(9), "bad group name \"a:b\""),
     flag_case("unknown kernel flag", "ro quiet hapair.bogus=1", "unknown kernel flag hapair.bogus"),
+    flag_case(
+        "unknown control_group on the kernel command line",
+        "hapair.node=alpha hapair.control_group=hapair-no-such-group",
+        "control_group hapair-no-such-group: no such group",
+    ),
     flag_case(
         "node identity not in the config",
         "hapair.node=gamma",

@@ -64,7 +64,8 @@ fn step(rig: &mut Rig, now: Instant) -> bool {
     render_human(&rig.snapshot, &mut text).unwrap();
     text.clear();
     render_prometheus(&rig.snapshot, &mut text).unwrap();
-    match rig.control.poll_requests(now) {
+    rig.control.poll_io(now);
+    match rig.control.poll_request() {
         Some((id, _)) => {
             let snapshot = &rig.snapshot;
             rig.control.reply_with(id, true, |w| render_json(snapshot, w));

@@ -43,6 +43,7 @@ pub struct Draft {
     pub authkey: Slot<PathBuf>,
     pub udpport: Slot<u16>,
     pub control: Slot<PathBuf>,
+    pub control_group: Slot<String>,
     pub statedir: Slot<PathBuf>,
     pub home: Slot<String>,
     pub auto_failback: Slot<bool>,
@@ -73,6 +74,7 @@ pub const OVERRIDABLE: &[&str] = &[
     "authkey",
     "udpport",
     "control",
+    "control_group",
     "statedir",
     "home",
     "auto_failback",
@@ -97,6 +99,7 @@ const ONE_WORD: &[&str] = &[
     "authkey",
     "udpport",
     "control",
+    "control_group",
     "statedir",
     "home",
     "auto_failback",
@@ -115,6 +118,7 @@ pub const KNOWN: &[&str] = &[
     "authkey",
     "udpport",
     "control",
+    "control_group",
     "statedir",
     "serial",
     "bcast",
@@ -159,6 +163,16 @@ pub fn resource_locations(
     cmdline: &Cmdline,
 ) -> Result<Vec<Loc>, ConfigError> {
     Ok(parse_draft(text, file, cmdline)?.resources.iter().map(|(_, l)| *l).collect())
+}
+
+/// Where the `control_group` directive is (file line or kernel flag), for the error when the
+/// group does not exist (`config::control_gid`).
+pub fn control_group_location(
+    text: &[u8],
+    file: &Path,
+    cmdline: &Cmdline,
+) -> Result<Option<Loc>, ConfigError> {
+    Ok(parse_draft(text, file, cmdline)?.control_group.map(|(_, l)| l))
 }
 
 fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, ConfigError> {
@@ -288,6 +302,10 @@ fn directive(d: &mut Draft, name: &str, words: &[String], loc: Loc) -> Result<()
         }
         "authkey" => set(&mut d.authkey, value::path(a.next("path")?, name)?, loc, name)?,
         "control" => set(&mut d.control, value::path(a.next("path")?, name)?, loc, name)?,
+        "control_group" => {
+            let g = value::name(a.next("group name")?, "group name")?;
+            set(&mut d.control_group, g, loc, name)?;
+        }
         "statedir" => set(&mut d.statedir, value::path(a.next("path")?, name)?, loc, name)?,
         "notify" => set(&mut d.notify, value::path(a.next("path")?, name)?, loc, name)?,
         "raid" => set(&mut d.raid, value::path(a.next("path")?, name)?, loc, name)?,
@@ -658,6 +676,29 @@ mod tests {
         assert!(
             parse("bcast eth0\nresource ocf Filesystem\n").unwrap_err().contains("PROVIDER:AGENT")
         );
+    }
+
+    #[test]
+    fn control_group_is_node_local_and_round_trips() {
+        let without = parse("bcast eth0\n").unwrap();
+        assert_eq!(without.control_group, None);
+        let with = parse("bcast eth0\ncontrol_group hapair-admins\n").unwrap();
+        assert_eq!(with.control_group.as_deref(), Some("hapair-admins"));
+        // Each node's own business, like `control`: the digest does not see it.
+        assert_eq!(with.digest(), without.digest());
+        let text = with.to_string();
+        assert!(text.contains("\ncontrol_group hapair-admins\n"), "{text}");
+        assert_eq!(parse_str(&text, Path::new("p.conf")).unwrap(), with);
+        assert_eq!(parse_str(&without.to_string(), Path::new("p.conf")).unwrap(), without);
+        let flag = Cmdline::parse(b"hapair.control_group=wheel", Path::new("c")).unwrap();
+        let text = format!("{BASE}bcast eth0\ncontrol_group adm\n");
+        let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &flag).unwrap();
+        assert_eq!(c.control_group.as_deref(), Some("wheel"));
+        assert_eq!(
+            parse("bcast eth0\ncontrol_group a/b\n").unwrap_err(),
+            "t.conf:5: bad group name \"a/b\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
+        );
+        assert!(parse("bcast eth0\ncontrol_group\n").unwrap_err().contains("missing group name"));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! The digest is the first 8 bytes of SHA-256 over the canonical text of the directives both
 //! nodes must agree on: nodes, timings, udpport, the UDP media, home, auto_failback, the
 //! resources, monitor_interval, restart_limit and fence. Node-local directives (authkey path,
-//! control, statedir, serial devices, watchdog, hwmon, sensor, raid, ping, check, notify,
-//! realtime) are left out, so per-node kernel flags for them do not make the digests differ.
+//! control, control_group, statedir, serial devices, watchdog, hwmon, sensor, raid, ping,
+//! check, notify, realtime) are left out, so per-node kernel flags for them do not make the digests differ.
 
 use std::fmt::{self, Write};
 
@@ -74,6 +74,10 @@ impl Config {
         if !shared_only {
             writeln!(out, "authkey {}", path(&self.authkey))?;
             writeln!(out, "control {}", path(&self.control))?;
+            match &self.control_group {
+                None => writeln!(out, "# control_group: none (the control socket is root's)")?,
+                Some(g) => writeln!(out, "control_group {}", quote(g))?,
+            }
             writeln!(out, "statedir {}", path(&self.statedir))?;
         }
         for m in &self.media {

@@ -78,6 +78,7 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         authkey,
         udpport: d.udpport.map_or(694, |(p, _)| p),
         control: val(&d.control, "/run/hapair/hapair.sock"),
+        control_group: d.control_group.clone().map(|(g, _)| g),
         statedir: val(&d.statedir, "/var/lib/hapair"),
         media: media(&d, &f)?,
         home,
