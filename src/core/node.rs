@@ -473,8 +473,12 @@ impl Node {
         }
         // Silence counts only while we listen: after a stall of our own the peer keeps its
         // last known state for `deadtime` (see `listening_since`).
+        // A stall of ours keeps a live peer alive (its silence counts from our waking), but
+        // never revives a dead one: only a frame heard since can.
+        let heard_since = self.peer.last_heard.is_some_and(|t| t >= self.listening_since);
         let alive = !self.peer.left
             && self.peer.last.is_some()
+            && (self.peer.alive || heard_since)
             && now < self.silent_since() + self.params.deadtime;
         if alive != self.peer.alive {
             self.peer.alive = alive;
