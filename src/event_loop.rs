@@ -23,7 +23,7 @@ mod report;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use log::{debug, error, info, warn};
+use log::{debug, error, info, trace, warn};
 
 use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
@@ -34,7 +34,7 @@ use crate::drivers::children::{Children, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
-use crate::drivers::watchdog::{PetGate, Watchdog};
+use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
 use crate::status::Snapshot;
@@ -175,9 +175,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Sets everything up in order, before the loop: state dir and incarnation, control
-    /// socket (which also refuses a second daemon), signals, links, resources, health,
-    /// watchdog, and the core.
+    /// Sets everything up in order, before the loop: signals, control socket (which also
+    /// refuses a second daemon), the watchdog (under `fence watchdog` a start without one
+    /// that promises its timeout is refused here, before anything else is touched), state
+    /// dir and incarnation, resources, links, health, and the core.
     // Never inlined: its frame (with every part of the daemon built in place before the
     // move to the heap) stays below the loop's, where `trim_resident` can give it back.
     #[inline(never)]
@@ -195,14 +196,18 @@ impl Daemon {
         let signals = Signals::new().map_err(|e| format!("signalfd: {e}"))?;
         let control = ControlServer::bind(&config.control, CONTROL_CLIENT_TIMEOUT)
             .map_err(|e| format!("control socket: {e}"))?;
-        std::fs::create_dir_all(&config.statedir)
-            .map_err(|e| format!("{}: {e}", config.statedir.display()))?;
-        let (incarnation, warning) =
-            statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
-        if let Some(w) = warning {
-            warn!("{w}");
-        }
-        let group = Group::new(config, &boot.node)?;
+        let (run, challenge) = entropy::two_u32().map_err(|e| format!("/dev/urandom: {e}"))?;
+        // INVARIANT: under `fence watchdog` the watchdog is armed with a promised timeout
+        // before anything is written, probed, opened or started (SPEC §7.3); a start that
+        // fails after this point disarms it again.
+        let (mut watchdog, watchdog_error) = open_watchdog(config)?;
+        let (incarnation, group) = match prepare_state(config, boot) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                disarm_after_failed_start(watchdog.as_mut());
+                return Err(e);
+            }
+        };
         let now = clock.now();
         let mut links: heapless::Vec<Link, LINKS_MAX> =
             config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
@@ -212,7 +217,10 @@ impl Daemon {
             link.poll_open(now);
         }
         let mut health = HealthIo::open(config, now);
-        let (watchdog, pet_gate) = open_watchdog(config, &mut health);
+        if let (Some(c), Some(e)) = (&config.watchdog, watchdog_error) {
+            health.report_watchdog(&c.device, Some(&e));
+        }
+        let pet_gate = watchdog.as_ref().map(|w| PetGate::for_timeout(w.timeout()));
         let (admin, admin_warning) = adminstate::load(&config.statedir);
         if let Some(w) = admin_warning {
             warn!("{w}");
@@ -225,7 +233,6 @@ impl Daemon {
         let key = Key::for_pair(authkey.bytes(), names, config.udpport);
         let peer_version = statefile::load_peer_version(&config.statedir);
         let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
-        let (run, challenge) = entropy::two_u32().map_err(|e| format!("/dev/urandom: {e}"))?;
         let mut sender = Sender::new(key.clone(), me, incarnation);
         let mut receiver = Receiver::new(key, me, peer, run, challenge);
         if let Some(legacy) = legacy {
@@ -649,12 +656,13 @@ impl Daemon {
         for link in &mut self.links {
             link.poll_open(now);
         }
+        // Before the health change is fed: a pet that fails reaches the core on this wake.
+        self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(health) = self.health.monitor.poll_change() {
             self.core.handle_input(now, Input::Health(health));
         }
         self.group.poll(now);
-        self.pet_watchdog(now);
         if now >= self.core_deadline {
             self.core.handle_input(now, Input::Timeout);
         }
@@ -788,9 +796,27 @@ impl Daemon {
         if !gate.may_pet(self.loop_lag, self.core.petting_allowed()) {
             return;
         }
-        if let Err(e) = wd.pet(now) {
-            warn!("watchdog: {e}");
-            self.health.report_watchdog(Some(&e));
+        let Some(device) = self.config.watchdog.as_ref().map(|c| c.device.as_path()) else {
+            return;
+        };
+        let was_failing = wd.failing().is_some();
+        match wd.pet(now) {
+            // A failing device makes the node unhealthy: the core hands the group to a
+            // healthy peer while the reset is still to come. Retried every WITHHELD_RETRY;
+            // logged once per failure, not per attempt.
+            Err(e) => {
+                if was_failing {
+                    trace!("watchdog {}: {e}", device.display());
+                } else {
+                    warn!("watchdog {}: {e}: the node is unhealthy", device.display());
+                }
+                self.health.report_watchdog(device, Some(&e));
+            }
+            Ok(true) if was_failing => {
+                info!("watchdog {}: petted again", device.display());
+                self.health.report_watchdog(device, None);
+            }
+            Ok(_) => {}
         }
     }
 
@@ -850,8 +876,13 @@ impl Daemon {
         }
         if health_changed {
             self.health = HealthIo::open(&new, now);
-            if self.config.watchdog.is_some() && self.watchdog.is_none() {
-                self.health.report_watchdog(Some(&"not open"));
+            // The watchdog is no source the new monitor opens: report it again.
+            if let Some(c) = &self.config.watchdog {
+                match self.watchdog.as_ref().map(Watchdog::failing) {
+                    None => self.health.report_watchdog(&c.device, Some(&"not open")),
+                    Some(Some(e)) => self.health.report_watchdog(&c.device, Some(&e)),
+                    Some(None) => {}
+                }
             }
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
@@ -964,27 +995,57 @@ fn apply_realtime(priority: u8) -> bool {
     applied.locked
 }
 
-fn open_watchdog(config: &Config, health: &mut HealthIo) -> (Option<Watchdog>, Option<PetGate>) {
-    let Some(wd) = &config.watchdog else { return (None, None) };
-    match Watchdog::open(&wd.device, wd.timeout) {
+/// Opens the configured watchdog. Under `fence watchdog` it must promise its timeout (the
+/// peer waits for it, SPEC §7.3): otherwise the start is refused, naming the device and why.
+/// A `watchdog` line alone (the hung-kernel reset) is lenient: a device that does not open
+/// is returned as the error for health to report, and the daemon runs on.
+fn open_watchdog(config: &Config) -> Result<(Option<Watchdog>, Option<WatchdogError>), String> {
+    let Some(wd) = &config.watchdog else { return Ok((None, None)) };
+    let fence = config.fence == Some(config::Fence::Watchdog);
+    let opened = if fence {
+        Watchdog::open_promised(&wd.device, wd.timeout)
+    } else {
+        Watchdog::open(&wd.device, wd.timeout)
+    };
+    match opened {
         Ok(w) => {
-            if w.last_reset_by_watchdog() {
-                warn!("watchdog {}: the last reset was a watchdog reset", wd.device.display());
-            }
             info!(
                 "watchdog {} open, timeout {} ({})",
                 wd.device.display(),
                 w.timeout(),
                 if w.has_ioctls() { w.identity() } else { "no ioctls: plain writes" }
             );
-            let gate = PetGate::for_timeout(w.timeout());
-            (Some(w), Some(gate))
+            Ok((Some(w), None))
         }
+        Err(e) if fence => Err(format!(
+            "watchdog {}: {e}; `fence watchdog` needs it armed with a timeout the peer can wait \
+             for: not starting",
+            wd.device.display()
+        )),
         Err(e) => {
             error!("watchdog {}: {e}", wd.device.display());
-            health.report_watchdog(Some(&e));
-            (None, None)
+            Ok((None, Some(e)))
         }
+    }
+}
+
+/// The statedir with this start's incarnation, and the resource group.
+fn prepare_state(config: &Config, boot: &Boot) -> Result<(u64, Group), String> {
+    std::fs::create_dir_all(&config.statedir)
+        .map_err(|e| format!("{}: {e}", config.statedir.display()))?;
+    let (incarnation, warning) =
+        statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
+    if let Some(w) = warning {
+        warn!("{w}");
+    }
+    Ok((incarnation, Group::new(config, &boot.node)?))
+}
+
+/// A start that fails after the watchdog opened stops its timer (magic close): a daemon that
+/// never ran holds nothing, and the machine must not reset for it.
+fn disarm_after_failed_start(watchdog: Option<&mut Watchdog>) {
+    if let Some(Err(e)) = watchdog.map(Watchdog::disarm) {
+        warn!("watchdog: magic close failed: {e}");
     }
 }
 
