@@ -136,6 +136,8 @@ struct Daemon {
     receiver: Receiver,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
+    /// The peer's advertised watchdog timeout as recorded in the statedir.
+    peer_watchdog_stored: Option<u32>,
     links: heapless::Vec<Link, LINKS_MAX>,
     children: Children<Tag>,
     group: Group,
@@ -227,6 +229,15 @@ impl Daemon {
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_standby |= admin.standby;
+        let peer_watchdog = statefile::load_peer_watchdog(&config.statedir);
+        params.peer_watchdog_timeout_ms = peer_watchdog;
+        if peer_watchdog == Some(0) && config.fence == Some(config::Fence::Watchdog) {
+            warn!(
+                "the peer advertised no armed watchdog when last heard ({}): it is not taken \
+                 over by waiting until it is heard again",
+                config.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
+            );
+        }
         // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
         // frames only while the peer may still speak version 1 (a pair mid-upgrade).
         let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
@@ -269,6 +280,7 @@ impl Daemon {
             sender,
             receiver,
             peer_version_stored: peer_version,
+            peer_watchdog_stored: peer_watchdog,
             links,
             children: Children::new(KILL_GRACE),
             group,
@@ -592,6 +604,7 @@ impl Daemon {
         }
         if !accepted.is_empty() {
             self.note_peer_version();
+            self.note_peer_watchdog();
         }
         !accepted.is_empty()
     }
@@ -604,6 +617,21 @@ impl Daemon {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
             if let Err(e) = statefile::store_peer_version(&self.config.statedir, version) {
+                warn!("{e}");
+            }
+        }
+    }
+
+    /// Records in the statedir the watchdog timeout the peer advertises, when it changes:
+    /// after a restart that does not hear the peer, `fence watchdog` still knows whether
+    /// waiting can fence it. One attempt per change (a failed write is not retried per frame).
+    fn note_peer_watchdog(&mut self) {
+        let advertised = self.core.peer().last.map(|p| p.watchdog_timeout_ms);
+        if let Some(ms) = advertised
+            && advertised != self.peer_watchdog_stored
+        {
+            self.peer_watchdog_stored = advertised;
+            if let Err(e) = statefile::store_peer_watchdog(&self.config.statedir, ms) {
                 warn!("{e}");
             }
         }
@@ -1079,6 +1107,7 @@ fn core_params(
         auto_failback: config.auto_failback,
         fence,
         watchdog_timeout: watchdog.map(Watchdog::timeout),
+        peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.
         resources: config.resources.len() as u8,
         monitor_interval: config.monitor_interval,
