@@ -10,11 +10,13 @@
 //!   the test's setup.
 //! - A `watchdog` line without `fence watchdog` (only the hung-kernel reset) keeps today's
 //!   behaviour: the daemon runs, unhealthy, with a reason naming the device.
+//! - A node whose statedir remembers that its peer advertised no armed watchdog never takes
+//!   the group from it alone, since no wait can fence such a peer; `status` says why.
 //!
 //! One node alone in a namespace of its own (a veth pair, 192.0.2.1/24 on one end; its peer
 //! never answers), started and ended by PID; its files in a scratch directory removed on drop.
-//! Not here: a watchdog that fails later (tests/e2e_watchdog.rs) and the driver
-//! (tests/health_watchdog.rs).
+//! Not here: a watchdog that fails later and what a pair records (tests/e2e_watchdog.rs), and
+//! the driver (tests/health_watchdog.rs).
 
 mod common;
 
@@ -247,4 +249,29 @@ fn a_watchdog_line_without_fence_watchdog_runs_on_unhealthy() {
                     .is_some_and(|r| r.iter().any(|r| r.as_str().is_some_and(|r| r.contains(&why))))
         })
     });
+}
+
+#[test]
+fn a_peer_remembered_without_an_armed_watchdog_is_not_taken_over_alone() {
+    let mut node = Node::new("unarmed");
+    let (path, _reader) = fifo(&node.dir, true);
+    node.append(&fence_watchdog(&path));
+    // An earlier run heard the peer advertise no armed watchdog (an older version, or one
+    // whose watchdog did not open), and kept it in the statedir.
+    let state = node.path("state");
+    fs::create_dir_all(&state).expect("statedir");
+    fs::set_permissions(&state, fs::Permissions::from_mode(0o700)).expect("chmod");
+    fs::write(state.join("peer-watchdog"), "0\n").expect("peer-watchdog");
+    node.start();
+    assert_soon(PATIENCE, "alpha answers", || node.status().is_some());
+    // The same node with a peer it may wait for takes the group within initdead + W + M
+    // (2 + 3 + 2.7 s; `fence_watchdog_with_a_fifo_that_is_read_starts_and_takes_the_group`).
+    let taken = common::wait_until(Duration::from_secs(12), || {
+        node.status().is_some_and(|s| s["state"] != "standby")
+    });
+    assert!(!taken, "took the group from a peer that no wait can fence");
+    assert_eq!(node.actions().matches("start").count(), 0, "actions: {}", node.actions());
+    let status = node.status().unwrap_or_default();
+    assert_eq!(status["peer"]["unfenceable"], true, "status says why: {status}");
+    assert!(node.log().contains("advertised no armed watchdog when last heard"), "{}", node.log());
 }
