@@ -25,7 +25,7 @@ mod report;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use log::{debug, error, info, warn};
+use log::{debug, error, info, trace, warn};
 
 use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
@@ -36,7 +36,7 @@ use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
-use crate::drivers::watchdog::{PetGate, Watchdog};
+use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
 use crate::status::Snapshot;
@@ -157,6 +157,8 @@ struct Daemon {
     receiver: Receiver,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
+    /// The peer's advertised watchdog timeout as recorded in the statedir.
+    peer_watchdog_stored: Option<u32>,
     links: heapless::Vec<Link, LINKS_MAX>,
     children: Children<Tag>,
     group: Group,
@@ -202,9 +204,10 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// Sets everything up in order, before the loop: state dir and incarnation, control
-    /// socket (which also refuses a second daemon), signals, links, resources, health,
-    /// watchdog, and the core.
+    /// Sets everything up in order, before the loop: signals, control socket (which also
+    /// refuses a second daemon), the watchdog (under `fence watchdog` a start without one
+    /// that promises its timeout is refused here, before anything else is touched), state
+    /// dir and incarnation, resources, links, health, and the core.
     // Never inlined: its frame (with every part of the daemon built in place before the
     // move to the heap) stays below the loop's, where `trim_resident` can give it back.
     #[inline(never)]
@@ -226,13 +229,19 @@ impl Daemon {
         if let Some(gid) = control_gid {
             control.admit_group(gid).map_err(|e| format!("control socket: {e}"))?;
         }
-        make_statedir(config, opts)?;
-        let (incarnation, warning) =
-            statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
-        if let Some(w) = warning {
-            warn!("{w}");
-        }
-        let group = Group::new(config, &boot.node)?;
+        let (run, challenge) =
+            entropy::two_u32().map_err(|e| format!("random numbers from the kernel: {e}"))?;
+        // INVARIANT: under `fence watchdog` the watchdog is armed with a promised timeout
+        // before anything is written, probed, opened or started (SPEC §7.3); a start that
+        // fails after this point disarms it again.
+        let (mut watchdog, watchdog_error) = open_watchdog(config)?;
+        let (incarnation, group) = match prepare_state(config, boot, opts) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                disarm_after_failed_start(watchdog.as_mut());
+                return Err(e);
+            }
+        };
         let now = clock.now();
         let mut links: heapless::Vec<Link, LINKS_MAX> =
             config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
@@ -242,13 +251,25 @@ impl Daemon {
             link.poll_open(now);
         }
         let mut health = HealthIo::open(config, now);
-        let (watchdog, pet_gate) = open_watchdog(config, &mut health);
+        if let (Some(c), Some(e)) = (&config.watchdog, watchdog_error) {
+            health.report_watchdog(&c.device, Some(&e));
+        }
+        let pet_gate = watchdog.as_ref().map(|w| PetGate::for_timeout(w.timeout()));
         let (admin, admin_warning) = adminstate::load(&config.statedir);
         if let Some(w) = admin_warning {
             warn!("{w}");
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_standby |= admin.standby;
+        let peer_watchdog = statefile::load_peer_watchdog(&config.statedir);
+        params.peer_watchdog_timeout_ms = peer_watchdog;
+        if peer_watchdog == Some(0) && config.fence == Some(config::Fence::Watchdog) {
+            warn!(
+                "the peer advertised no armed watchdog when last heard ({}): it is not taken \
+                 over by waiting until it is heard again",
+                config.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
+            );
+        }
         // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
         // frames only while the peer may still speak version 1 (a pair mid-upgrade).
         let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
@@ -258,7 +279,6 @@ impl Daemon {
             0
         });
         let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
-        let (run, challenge) = entropy::two_u32().map_err(|e| format!("/dev/urandom: {e}"))?;
         let mut sender = Sender::new(key.clone(), me, incarnation);
         let mut receiver = Receiver::new(key, me, peer, run, challenge);
         if let Some(legacy) = legacy {
@@ -295,6 +315,7 @@ impl Daemon {
             sender,
             receiver,
             peer_version_stored: peer_version,
+            peer_watchdog_stored: peer_watchdog,
             links,
             children: Children::new(KILL_GRACE),
             group,
@@ -638,6 +659,7 @@ impl Daemon {
         }
         if !accepted.is_empty() {
             self.note_peer_version();
+            self.note_peer_watchdog();
         }
         !accepted.is_empty()
     }
@@ -650,6 +672,21 @@ impl Daemon {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
             if let Err(e) = statefile::store_peer_version(&self.config.statedir, version) {
+                warn!("{e}");
+            }
+        }
+    }
+
+    /// Records in the statedir the watchdog timeout the peer advertises, when it changes:
+    /// after a restart that does not hear the peer, `fence watchdog` still knows whether
+    /// waiting can fence it. One attempt per change (a failed write is not retried per frame).
+    fn note_peer_watchdog(&mut self) {
+        let advertised = self.core.peer().last.map(|p| p.watchdog_timeout_ms);
+        if let Some(ms) = advertised
+            && advertised != self.peer_watchdog_stored
+        {
+            self.peer_watchdog_stored = advertised;
+            if let Err(e) = statefile::store_peer_watchdog(&self.config.statedir, ms) {
                 warn!("{e}");
             }
         }
@@ -702,6 +739,8 @@ impl Daemon {
         for link in &mut self.links {
             link.poll_open(now);
         }
+        // Before the health change is fed: a pet that fails reaches the core on this wake.
+        self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(health) = self.health.monitor.poll_change() {
             self.core.handle_input(now, Input::Health(health));
@@ -711,7 +750,6 @@ impl Daemon {
             self.feed_done(now, done);
             self.drain_core(now);
         }
-        self.pet_watchdog(now);
         if now >= self.core_deadline {
             self.core.handle_input(now, Input::Timeout);
         }
@@ -848,9 +886,27 @@ impl Daemon {
         if !gate.may_pet(self.loop_lag, self.core.petting_allowed()) {
             return;
         }
-        if let Err(e) = wd.pet(now) {
-            warn!("watchdog: {e}");
-            self.health.report_watchdog(Some(&e));
+        let Some(device) = self.config.watchdog.as_ref().map(|c| c.device.as_path()) else {
+            return;
+        };
+        let was_failing = wd.failing().is_some();
+        match wd.pet(now) {
+            // A failing device makes the node unhealthy: the core hands the group to a
+            // healthy peer while the reset is still to come. Retried every WITHHELD_RETRY;
+            // logged once per failure, not per attempt.
+            Err(e) => {
+                if was_failing {
+                    trace!("watchdog {}: {e}", device.display());
+                } else {
+                    warn!("watchdog {}: {e}: the node is unhealthy", device.display());
+                }
+                self.health.report_watchdog(device, Some(&e));
+            }
+            Ok(true) if was_failing => {
+                info!("watchdog {}: petted again", device.display());
+                self.health.report_watchdog(device, None);
+            }
+            Ok(_) => {}
         }
     }
 
@@ -918,8 +974,13 @@ impl Daemon {
         }
         if health_changed {
             self.health = HealthIo::open(&new, now);
-            if self.config.watchdog.is_some() && self.watchdog.is_none() {
-                self.health.report_watchdog(Some(&"not open"));
+            // The watchdog is no source the new monitor opens: report it again.
+            if let Some(c) = &self.config.watchdog {
+                match self.watchdog.as_ref().map(Watchdog::failing) {
+                    None => self.health.report_watchdog(&c.device, Some(&"not open")),
+                    Some(Some(e)) => self.health.report_watchdog(&c.device, Some(&e)),
+                    Some(None) => {}
+                }
             }
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
@@ -1008,27 +1069,56 @@ fn apply_realtime(priority: u8) -> bool {
     applied.locked
 }
 
-fn open_watchdog(config: &Config, health: &mut HealthIo) -> (Option<Watchdog>, Option<PetGate>) {
-    let Some(wd) = &config.watchdog else { return (None, None) };
-    match Watchdog::open(&wd.device, wd.timeout) {
+/// Opens the configured watchdog. Under `fence watchdog` it must promise its timeout (the
+/// peer waits for it, SPEC §7.3): otherwise the start is refused, naming the device and why.
+/// A `watchdog` line alone (the hung-kernel reset) is lenient: a device that does not open
+/// is returned as the error for health to report, and the daemon runs on.
+fn open_watchdog(config: &Config) -> Result<(Option<Watchdog>, Option<WatchdogError>), String> {
+    let Some(wd) = &config.watchdog else { return Ok((None, None)) };
+    let fence = config.fence == Some(config::Fence::Watchdog);
+    let opened = if fence {
+        Watchdog::open_promised(&wd.device, wd.timeout)
+    } else {
+        Watchdog::open(&wd.device, wd.timeout)
+    };
+    match opened {
         Ok(w) => {
-            if w.last_reset_by_watchdog() {
-                warn!("watchdog {}: the last reset was a watchdog reset", wd.device.display());
-            }
             info!(
                 "watchdog {} open, timeout {} ({})",
                 wd.device.display(),
                 w.timeout(),
                 if w.has_ioctls() { w.identity() } else { "no ioctls: plain writes" }
             );
-            let gate = PetGate::for_timeout(w.timeout());
-            (Some(w), Some(gate))
+            Ok((Some(w), None))
         }
+        Err(e) if fence => Err(format!(
+            "watchdog {}: {e}; `fence watchdog` needs it armed with a timeout the peer can wait \
+             for: not starting",
+            wd.device.display()
+        )),
         Err(e) => {
             error!("watchdog {}: {e}", wd.device.display());
-            health.report_watchdog(Some(&e));
-            (None, None)
+            Ok((None, Some(e)))
         }
+    }
+}
+
+/// The statedir with this start's incarnation, and the resource group.
+fn prepare_state(config: &Config, boot: &Boot, opts: &LoadOptions) -> Result<(u64, Group), String> {
+    make_statedir(config, opts)?;
+    let (incarnation, warning) =
+        statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
+    if let Some(w) = warning {
+        warn!("{w}");
+    }
+    Ok((incarnation, Group::new(config, &boot.node)?))
+}
+
+/// A start that fails after the watchdog opened stops its timer (magic close): a daemon that
+/// never ran holds nothing, and the machine must not reset for it.
+fn disarm_after_failed_start(watchdog: Option<&mut Watchdog>) {
+    if let Some(Err(e)) = watchdog.map(Watchdog::disarm) {
+        warn!("watchdog: magic close failed: {e}");
     }
 }
 
@@ -1062,6 +1152,7 @@ fn core_params(
         auto_failback: config.auto_failback,
         fence,
         watchdog_timeout: watchdog.map(Watchdog::timeout),
+        peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.
         resources: config.resources.len() as u8,
         monitor_interval: config.monitor_interval,

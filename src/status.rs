@@ -67,6 +67,11 @@ pub struct Peer {
     pub incarnation: Option<u64>,
     /// Its last frame carried another configuration digest than ours.
     pub config_differs: bool,
+    /// The watchdog timeout its last frame advertised (0: none armed); `None` before one.
+    pub watchdog_timeout_ms: Option<u64>,
+    /// Under `fence watchdog` it advertised no armed watchdog: waiting cannot fence it, so
+    /// it is never taken over by waiting (SPEC §7.3).
+    pub unfenceable: bool,
     /// One entry per heartbeat medium.
     pub links: Vec<Link, LINKS_MAX>,
 }
@@ -232,6 +237,8 @@ impl Snapshot {
                 state: None,
                 incarnation: None,
                 config_differs: false,
+                watchdog_timeout_ms: None,
+                unfenceable: false,
                 links: Vec::new(),
             },
             resources: Vec::new(),
@@ -302,7 +309,9 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     json_str(w, peer_state_name(s.peer.state))?;
     w.write_str(",\"incarnation\":")?;
     json_opt(w, s.peer.incarnation)?;
-    write!(w, ",\"config_match\":{},\"links\":[", !s.peer.config_differs)?;
+    write!(w, ",\"config_match\":{},\"watchdog_timeout_ms\":", !s.peer.config_differs)?;
+    json_opt(w, s.peer.watchdog_timeout_ms)?;
+    write!(w, ",\"unfenceable\":{},\"links\":[", s.peer.unfenceable)?;
     for (i, l) in s.peer.links.iter().enumerate() {
         w.write_str(if i == 0 { "{\"medium\":" } else { ",{\"medium\":" })?;
         json_str(w, &l.medium)?;
@@ -448,6 +457,9 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     let last = if s.peer.alive { "" } else { "was " };
     let differs = if s.peer.config_differs { ", OTHER CONFIG" } else { "" };
     writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
+    if s.peer.unfenceable {
+        writeln!(w, "  peer has NO ARMED WATCHDOG: never taken over by waiting")?;
+    }
     writeln!(w, "links:")?;
     for l in &s.peer.links {
         let up = if l.up { "up" } else { "DOWN" };

@@ -23,6 +23,8 @@ const STOPPING_RESTART: Role =
     Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Restart };
 const STOPPING_GIVEUP: Role =
     Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::GiveUp };
+const STOPPING_EXIT: Role =
+    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Exit };
 
 /// Runs a scripted world and compares every role change with `expected`
 /// (`(ms, node, role, reason)`), printing the actual timeline when they differ.
@@ -251,6 +253,73 @@ fn daemon_restart_on_the_standby_node_changes_nothing() {
             (15, 0, Starting, R::Elected),
             (215, 0, Active, R::Started),
             (1010, 1, Standby, R::PeerHeard),
+        ],
+    );
+}
+
+/// Fence watchdog, and node 0 (home, active) runs without an armed watchdog (a broken or older
+/// peer: it advertises timeout 0). It hangs at 2 s for 20 s and nothing can reset it, so node 1
+/// must never take it over by waiting (SPEC §7.3): not in this run, and not after its own
+/// daemon restarts at 2.1 s (its statedir remembers what node 0 advertised). Node 1 never
+/// enters `Fencing`; the hung node keeps the group, and still runs it when it wakes at 22 s.
+#[test]
+fn a_peer_without_an_armed_watchdog_is_never_taken_over_by_waiting() {
+    let mut c = cfg(FenceMode::Watchdog, 30);
+    c.unarmed = Some(0);
+    let script =
+        [(2000, Happening::Hang(0, Duration::from_secs(20))), (2100, Happening::Restart(1))];
+    check(
+        c,
+        &script,
+        &[
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (3100, 1, Standby, R::InitDeadExpired),
+        ],
+    );
+}
+
+/// The same node 0, stopped with SIGTERM at 2 s: it stops the group and says `Leaving`, and
+/// node 1 takes over at once, no fencing needed. (Node 0's machine reboots 2 s after its
+/// exit and comes back standby.)
+#[test]
+fn a_peer_without_an_armed_watchdog_that_leaves_is_taken_over_at_once() {
+    let mut c = cfg(FenceMode::Watchdog, 6);
+    c.unarmed = Some(0);
+    check(
+        c,
+        &[(2000, Happening::Shutdown(0))],
+        &[
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (2000, 0, STOPPING_EXIT, R::Shutdown),
+            (2205, 1, Starting, R::PeerLeft),
+            (2405, 1, Active, R::Started),
+            (4210, 0, Standby, R::PeerHeard),
+        ],
+    );
+}
+
+/// The active node's watchdog fails at 1 s (a pet cannot be written): the loop reports
+/// `Health::WATCHDOG`, and the node hands the group to its healthy peer before the reset.
+#[test]
+fn a_failing_watchdog_hands_the_group_to_the_healthy_peer() {
+    check(
+        cfg(FenceMode::Watchdog, 3),
+        &[(1000, Happening::Health(0, hapair::wire::Health(hapair::wire::Health::WATCHDOG)))],
+        &[
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (1000, 0, STOPPING_HANDOVER, R::Health),
+            (1200, 0, Standby, R::Stopped),
+            (1205, 1, Starting, R::Granted),
+            (1405, 1, Active, R::Started),
         ],
     );
 }

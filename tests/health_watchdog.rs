@@ -1,9 +1,10 @@
 //! The watchdog driver against a FIFO standing in for /dev/watchdog: the test holds the read
-//! end and sees every byte. Time is simulated: a loop of 100 ms steps passes `now` by hand,
-//! so the cadence is checked against the simulated clock, never wall time.
+//! end and sees every byte, and closes it to make the device fail (the writer then gets
+//! EPIPE). Time is simulated: a loop of 100 ms steps passes `now` by hand, so the cadence is
+//! checked against the simulated clock, never wall time.
 
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
+use hapair::drivers::watchdog::{Backing, PetGate, WITHHELD_RETRY, Watchdog, WatchdogError};
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -136,4 +137,40 @@ fn a_device_nobody_reads_cannot_be_opened() {
     assert_eq!(err, WatchdogError::Open(Errno::ENXIO));
     let missing = fifo.dir.join("missing");
     assert_eq!(Watchdog::open(&missing, TIMEOUT).unwrap_err(), WatchdogError::Open(Errno::ENOENT));
+}
+
+#[test]
+fn a_fifo_with_a_reader_promises_its_timeout_one_without_cannot_be_opened() {
+    let fifo = Fifo::new("promise");
+    // No reader: `fence watchdog` refuses it like any device that does not open.
+    assert_eq!(
+        Watchdog::open_promised(&fifo.path, TIMEOUT).unwrap_err(),
+        WatchdogError::Open(Errno::ENXIO)
+    );
+    let _reader = fifo.reader();
+    let wd = Watchdog::open_promised(&fifo.path, TIMEOUT).unwrap();
+    assert_eq!(wd.backing(), Backing::Fifo);
+    assert_eq!(wd.promise(), Ok(TIMEOUT), "the configured timeout is the reader's promise");
+}
+
+#[test]
+fn a_device_that_fails_later_fails_its_pets_until_it_works_again() {
+    let fifo = Fifo::new("fails");
+    let mut reader = fifo.reader();
+    let mut wd = Watchdog::open(&fifo.path, TIMEOUT).unwrap();
+    assert_eq!(run(&mut wd, &mut reader, (0, 1000), |_| 0, |_| true), [0]);
+    // The reader goes away: every write now fails with EPIPE (SIGPIPE is ignored, as in the
+    // daemon), and the failing pet is retried every WITHHELD_RETRY, never counted.
+    drop(reader);
+    assert_eq!(wd.pet(Instant::from_millis(1000)), Err(WatchdogError::Write(Errno::EPIPE)));
+    assert_eq!(wd.failing(), Some(WatchdogError::Write(Errno::EPIPE)));
+    assert_eq!(wd.next_deadline(), Some(Instant::from_millis(1000) + WITHHELD_RETRY));
+    assert_eq!(wd.pet(Instant::from_millis(1100)), Err(WatchdogError::Write(Errno::EPIPE)));
+    assert_eq!(wd.pets(), 1);
+    // A reader again: the next attempt pets, and the device is no longer failing.
+    let mut reader = fifo.reader();
+    assert_eq!(wd.pet(Instant::from_millis(1200)), Ok(true));
+    assert_eq!(wd.failing(), None);
+    assert_eq!(drain(&mut reader), b".");
+    assert_eq!(wd.next_deadline(), Some(Instant::from_millis(2200)));
 }

@@ -82,6 +82,8 @@ fn every_seed_keeps_the_guarantees() {
         // The adversary of SPEC §7.2 must have been at work, and refused.
         assert!(coverage.replays_dropped > 0 && coverage.foreign_dropped > 0);
         assert!(coverage.resyncs > 0, "lost statedirs must exercise the resync");
+        // Peers without an armed watchdog under fence watchdog died, and were not fenced.
+        assert!(coverage.unfenceable_deaths > 0, "unarmed peers must die in some seeds");
     }
 }
 

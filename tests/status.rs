@@ -107,6 +107,8 @@ fn worst() -> Snapshot {
     s.peer.incarnation = Some(u64::MAX);
     s.peer.state = None;
     s.peer.config_differs = true;
+    s.peer.watchdog_timeout_ms = Some(u64::MAX);
+    s.peer.unfenceable = true;
     while s.peer.links.push(link(&long, false, Some(u64::MAX), &long)).is_ok() {}
     for l in s.peer.links.iter_mut() {
         (l.frames_rx, l.frames_lost) = (u64::MAX, u64::MAX);
@@ -204,6 +206,8 @@ fn json_has_every_spec_field_with_its_type() {
         ("counters.unconfirmed", &["number"]),
         ("counters.peer_restarts", &["number"]),
         ("counters.incarnation_resyncs", &["number"]),
+        ("peer.watchdog_timeout_ms", &["number", "null"]),
+        ("peer.unfenceable", &["bool"]),
     ];
     for (path, want) in fields {
         expect(&v, path, want);
@@ -212,6 +216,13 @@ fn json_has_every_spec_field_with_its_type() {
     assert_eq!(v["state"], "active");
     assert_eq!(v["peer"]["state"], "standby");
     assert_eq!(v["peer"]["config_match"], true);
+    assert_eq!(
+        (&v["peer"]["watchdog_timeout_ms"], &v["peer"]["unfenceable"]),
+        (&Value::Null, &Value::Bool(false))
+    );
+    let worst = json(&worst());
+    assert_eq!(worst["peer"]["unfenceable"], true);
+    assert_eq!(worst["peer"]["watchdog_timeout_ms"], u64::MAX);
     assert_eq!(v["peer"]["links"].as_array().unwrap().len(), 4);
     assert_eq!(v["resources"][2]["state"], "starting");
     assert_eq!(v["health"]["sensors"][1]["ok"], false);
@@ -272,6 +283,7 @@ fn the_human_form_is_one_screen_of_80_columns() {
 fn the_human_form_stays_within_80_columns_at_its_worst() {
     let out = human(&worst());
     assert!(out.contains("DEAD, was unknown, OTHER CONFIG"), "{out}");
+    assert!(out.contains("NO ARMED WATCHDOG: never taken over by waiting"), "{out}");
     for line in out.lines() {
         assert!(line.chars().count() <= 80, "too wide: {line:?}");
     }

@@ -37,8 +37,9 @@
 //!   arbitrates only when the peer's frames say they hear it (`FLAG_PEER_ALIVE`);
 //! - when the peer is dead (no valid frame on any link for `deadtime`), after fencing: fence
 //!   `External` needs a successful fence result (retried with backoff, a keepalive doubling up
-//!   to 8 x deadtime); fence `Watchdog` waits the watchdog margin (below); fence `None`
-//!   takes over at once (no S2 guarantee);
+//!   to 8 x deadtime); fence `Watchdog` waits the watchdog margin (below), and never
+//!   takes over a peer that advertised no armed watchdog; fence `None` takes over at once
+//!   (no S2 guarantee);
 //! - when the peer said `Leaving` (it stopped everything and exits): at once, no fencing.
 //!
 //! Every takeover uses the highest epoch seen plus one. A granting node repeats `Release` in
@@ -94,9 +95,27 @@
 //! last such frame, and of two nodes that hear each other only one way, the one that hears
 //! nothing takes the group. For the same reason a holder that hears its peer only that way,
 //! with `FLAG_TAKING_OVER`, obeys the flag as if the frame were fresh: it releases and stops
-//! petting until it holds nothing (only while no fresh frame of the peer arrives). (A recording replayed at a node whose peer died delays its takeover
-//! while the recording lasts: a denial of service, never a double start. With `fence CMD`
-//! the fence makes the peer safe whatever its frames say; they change nothing.)
+//! petting until it holds nothing (only while no fresh frame of the peer arrives). (A
+//! recording replayed at a node whose peer died delays its takeover while the recording
+//! lasts: a denial of service, never a double start. With `fence CMD` the fence makes the
+//! peer safe whatever its frames say; they change nothing.)
+//!
+//! A peer that advertises no armed watchdog (`watchdog_timeout_ms` 0: an older version, or
+//! one whose watchdog did not open) is never taken as fenced by waiting (SPEC §7.3): no
+//! wait makes it safe. When it dies the survivor stays `Standby`. It does not even enter
+//! `Fencing`, whose `FLAG_TAKING_OVER` would make a holder that still hears us (a one-way
+//! cut) release the group to nobody. It logs a warning, notifies `PeerDead` with the reason
+//! `PeerUnfenceable`, shows it in `status` (`Node::peer_unfenceable`), and takes the group
+//! only when the peer says `Leaving`, or is heard again and grants it. L1 does not hold for
+//! such a peer: §7.3 wins. What the peer advertised outlives this node's restarts
+//! (`Params::peer_watchdog_timeout_ms`, kept in the statedir by the loop), so a restart
+//! that does not hear the peer does not forget it. A peer never heard at all (a first start
+//! alone, or a lost statedir) is assumed to run this configuration: `W` is our own timeout.
+//! That holds for every current peer, since `run` refuses `fence watchdog` unless the device
+//! keeps exactly the configured timeout (`drivers::watchdog::judge_promise`); the residual
+//! is an older peer without an armed watchdog that this node has never heard. Refusing to
+//! wait for a peer never heard would instead leave a pair whose other node is gone without
+//! the group for good.
 //!
 //! # Adoption: probes at start
 //!
@@ -236,6 +255,10 @@ pub struct Params {
     pub fence: FenceMode,
     /// This node's hardware watchdog timeout (advertised in every frame).
     pub watchdog_timeout: Option<Duration>,
+    /// The watchdog timeout the peer advertised last, as an earlier run of this node stored
+    /// it (0: none armed; `None`: never heard). Until the peer is heard in this run, the
+    /// fence-watchdog wait takes it from here (see "The fence-watchdog margin").
+    pub peer_watchdog_timeout_ms: Option<u32>,
     /// Resources in the group (at most `limits::RESOURCES_MAX`).
     pub resources: u8,
     /// How often running resources are monitored.

@@ -316,6 +316,7 @@ impl Node {
         // incarnation went (a lost or restored statedir sends it back).
         let known = self.peer.incarnation.map(|i| (i, self.peer.run));
         let this = (repr.incarnation, repr.session.run);
+        let unfenceable_before = self.peer_unfenceable();
         let stale = repr.sender != self.params.peer
             || usize::from(link) >= self.links.len()
             || self.peer.fenced == Some(this);
@@ -379,6 +380,17 @@ impl Node {
                 );
             } else {
                 log::info!("the peer's configuration digest matches ours again");
+            }
+        }
+        let unfenceable = self.peer_unfenceable();
+        if unfenceable != unfenceable_before {
+            if unfenceable {
+                log::warn!(
+                    "the peer advertises no armed watchdog (an older version, or its watchdog \
+                     failed): under fence watchdog it is never taken over by waiting"
+                );
+            } else {
+                log::info!("the peer advertises an armed watchdog again");
             }
         }
         if payload.kind == Kind::Leaving && payload.flags & FLAG_HOLDING == 0 {
@@ -485,7 +497,17 @@ impl Node {
             self.peer.alive_since = alive.then_some(now);
             log::info!("peer is now {}", if alive { "alive" } else { "dead" });
             let event = if alive { Event::PeerAlive } else { Event::PeerDead };
-            self.notify(event, Detail::None);
+            let unfenceable = !alive && !self.peer.left && self.peer_unfenceable();
+            if unfenceable {
+                log::warn!(
+                    "the dead peer advertised no armed watchdog: waiting cannot fence it, so \
+                     this node does not take the group over until the peer is heard again or \
+                     says it leaves"
+                );
+            }
+            let detail =
+                if unfenceable { Detail::Reason(Reason::PeerUnfenceable) } else { Detail::None };
+            self.notify(event, detail);
             self.tx_all = true;
         }
     }
@@ -537,22 +559,41 @@ impl Node {
 
     /// When a fence-watchdog wait ends: `W + M` after we began to advertise
     /// `FLAG_TAKING_OVER` (entered `Fencing`), woke from a stall, or last received an
-    /// authentic frame of the peer that was not fresh, whichever is latest.
-    pub(super) fn fence_wait_due(&self) -> Instant {
+    /// authentic frame of the peer that was not fresh, whichever is latest. `None` when
+    /// waiting cannot fence the peer (`watchdog_fence_wait`).
+    pub(super) fn fence_wait_due(&self) -> Option<Instant> {
         let unfresh = self.peer.unfresh_at.unwrap_or(Instant::ZERO);
-        self.role_since.max(self.listening_since).max(unfresh) + self.watchdog_fence_wait()
+        let since = self.role_since.max(self.listening_since).max(unfresh);
+        Some(since + self.watchdog_fence_wait()?)
     }
 
-    /// The fence-watchdog wait `W + M` (see the module docs).
-    pub(super) fn watchdog_fence_wait(&self) -> Duration {
-        let peer_wd = self.peer.last.map_or(0, |p| u64::from(p.watchdog_timeout_ms));
-        let own_wd = self.params.watchdog_timeout.map_or(0, |d| d.total_millis());
+    /// The fence-watchdog wait `W + M` (see the module docs): `W` is the larger of the
+    /// timeout the peer advertised last (in this run, else as an earlier run stored it) and
+    /// our own, or our own for a peer never heard (the pair shares one configuration). `None`
+    /// when no wait can fence the peer: it advertised no armed watchdog, or it was never
+    /// heard and we have no timeout to assume.
+    pub(super) fn watchdog_fence_wait(&self) -> Option<Duration> {
+        let own_wd = self.params.watchdog_timeout.map(|d| d.total_millis());
+        let advertised = self.peer.last.map(|p| p.watchdog_timeout_ms);
+        let w = match advertised.or(self.params.peer_watchdog_timeout_ms).map(u64::from) {
+            Some(0) => return None,
+            Some(peer_wd) => peer_wd.max(own_wd.unwrap_or(0)),
+            None => own_wd?,
+        };
         let margin = self
             .params
             .deadtime
             .saturating_add(self.longest_link().saturating_mul(2))
             .saturating_add(self.params.keepalive.saturating_mul(2));
-        Duration::from_millis(peer_wd.max(own_wd)).saturating_add(margin)
+        Some(Duration::from_millis(w).saturating_add(margin))
+    }
+
+    /// Under `fence watchdog`: waiting can never fence the peer, because its last frame
+    /// advertised no armed watchdog (`watchdog_timeout_ms` 0: a broken or older peer). Such
+    /// a peer is never taken over by waiting (SPEC §7.3), only when it says `Leaving` or,
+    /// heard again, hands the group over.
+    pub fn peer_unfenceable(&self) -> bool {
+        self.params.fence == FenceMode::Watchdog && self.watchdog_fence_wait().is_none()
     }
 
     // ----- status accessors -----

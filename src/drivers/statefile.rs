@@ -1,8 +1,10 @@
 //! Persistent state in `statedir`: an atomic file writer and a reader that follow no links,
-//! the incarnation counter that names each start in every frame, and the highest frame
-//! version the peer spoke. Runs at start-up (it allocates and blocks); the poll loop calls
-//! only `store_peer_version`, once. It does not decide what a warning means: the caller logs
-//! it, and it does not judge the statedir itself (`config::owner` does).
+//! the incarnation counter that names each start in every frame, the highest frame version
+//! the peer spoke and the watchdog timeout it advertised last. Runs at start-up (it
+//! allocates and blocks); the poll loop calls only `store_peer_version`, once, and
+//! `store_peer_watchdog` when the peer's advertised timeout changes. It does not decide what
+//! a warning means: the caller logs it, and it does not judge the statedir itself
+//! (`config::owner` does).
 //!
 //! # No links
 //!
@@ -47,6 +49,8 @@ pub const INCARNATION_FILE: &str = "incarnation";
 pub const PEER_VERSION_FILE: &str = "peer-version";
 /// The most a state file is read of: each holds one short line or two.
 const STATE_FILE_LEN_MAX: u64 = 4096;
+/// Name of the file that records the watchdog timeout the peer advertised last.
+pub const PEER_WATCHDOG_FILE: &str = "peer-watchdog";
 
 /// A state file could not be written (or a directory not synced). Names the file.
 #[derive(Debug)]
@@ -188,6 +192,22 @@ pub fn store_peer_version(statedir: &Path, version: u8) -> Result<(), StateError
     replace(statedir, PEER_VERSION_FILE, format!("{version}\n").as_bytes(), false)
 }
 
+/// The watchdog timeout the peer advertised when last heard, in ms (0: none armed), as an
+/// earlier run stored it; `None` when never recorded or unreadable. Under `fence watchdog`
+/// a restarted node that does not hear its peer must not forget that waiting cannot fence
+/// it (see `core` docs, "The fence-watchdog margin").
+pub fn load_peer_watchdog(statedir: &Path) -> Option<u32> {
+    let bytes = read_state(&statedir.join(PEER_WATCHDOG_FILE)).ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+/// Records the watchdog timeout the peer advertises, when it changes (rarely: a peer's
+/// watchdog is set at its start). Like `store_peer_version`, no fsync: a crash before
+/// writeback only loses the record, and a node without one assumes the configured timeout.
+pub fn store_peer_watchdog(statedir: &Path, timeout_ms: u32) -> Result<(), StateError> {
+    replace(statedir, PEER_WATCHDOG_FILE, format!("{timeout_ms}\n").as_bytes(), false)
+}
+
 /// Builds the `map_err` closure that names `path` and `action`.
 fn failed(path: &Path, action: &'static str) -> impl FnOnce(io::Error) -> StateError {
     let path = path.to_path_buf();
@@ -260,6 +280,18 @@ mod tests {
         let (value, _) = bump_incarnation_at(dir.path(), 9_000).unwrap();
         assert_eq!(value, 9_000);
         assert_eq!(stored(dir.path()), "9000\n");
+    }
+
+    #[test]
+    fn the_peer_watchdog_is_remembered_and_a_bad_record_is_none() {
+        let dir = TempDir::new("state-peer-watchdog");
+        assert_eq!(load_peer_watchdog(dir.path()), None, "never heard");
+        store_peer_watchdog(dir.path(), 0).unwrap();
+        assert_eq!(load_peer_watchdog(dir.path()), Some(0), "heard, none armed");
+        store_peer_watchdog(dir.path(), 10_000).unwrap();
+        assert_eq!(load_peer_watchdog(dir.path()), Some(10_000));
+        fs::write(dir.path().join(PEER_WATCHDOG_FILE), b"ten").unwrap();
+        assert_eq!(load_peer_watchdog(dir.path()), None);
     }
 
     #[test]

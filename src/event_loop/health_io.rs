@@ -288,11 +288,15 @@ impl HealthIo {
         self.monitor.handle_report(Source::Check, &self.scratch);
     }
 
-    /// The watchdog's state as a health source.
-    pub fn report_watchdog(&mut self, problem: Option<&dyn std::fmt::Display>) {
+    /// The watchdog's state as a health source: `problem` with `device`, or healthy.
+    pub fn report_watchdog(
+        &mut self,
+        device: &std::path::Path,
+        problem: Option<&dyn std::fmt::Display>,
+    ) {
         self.scratch.clear();
         if let Some(p) = problem {
-            self.scratch.push(format_args!("watchdog: {p}"));
+            self.scratch.push(format_args!("watchdog {}: {p}", device.display()));
         }
         self.monitor.handle_report(Source::Watchdog, &self.scratch);
     }

@@ -50,6 +50,8 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     s.peer.alive = peer.alive;
     s.peer.state = peer.last.map(|p| p.state);
     s.peer.config_differs = peer.config_differs;
+    s.peer.watchdog_timeout_ms = peer.last.map(|p| u64::from(p.watchdog_timeout_ms));
+    s.peer.unfenceable = core.peer_unfenceable();
     s.peer.incarnation = peer.incarnation;
     s.incarnation_went_back = rx.own_incarnation_went_back();
     let stats = rx.stats();

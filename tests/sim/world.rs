@@ -92,6 +92,9 @@ pub struct Config {
     pub foreign_same_key: bool,
     /// Test-only knob: receivers take every frame as fresh (no freshness handshake).
     pub skip_freshness: bool,
+    /// Under fence watchdog, this node runs without an armed watchdog (a broken peer, or one
+    /// of an older version): it advertises timeout 0 and no watchdog ever resets it.
+    pub unarmed: Option<usize>,
 }
 
 impl Config {
@@ -119,6 +122,7 @@ impl Config {
             adversary: false,
             foreign_same_key: false,
             skip_freshness: false,
+            unarmed: None,
         }
     }
 
@@ -132,7 +136,7 @@ impl Config {
         } else {
             None
         };
-        Config {
+        let mut cfg = Config {
             seed,
             duration: Duration::from_secs(60),
             keepalive,
@@ -156,7 +160,18 @@ impl Config {
             adversary: true,
             foreign_same_key: false,
             skip_freshness: false,
+            unarmed: None,
+        };
+        // Drawn last, so that every other choice of a seed stays what it was.
+        if fence == FenceMode::Watchdog && rng.chance(25) {
+            cfg.unarmed = Some(rng.range(0, 1) as usize);
         }
+        cfg
+    }
+
+    /// Node `n`'s armed watchdog timeout, if any.
+    pub fn watchdog_of(&self, n: usize) -> Option<Duration> {
+        if self.unarmed == Some(n) { None } else { self.watchdog }
     }
 
     pub fn deadtime(&self) -> Duration {
@@ -230,7 +245,8 @@ impl Config {
             initdead: self.deadtime().saturating_mul(2),
             auto_failback: self.auto_failback,
             fence: self.fence,
-            watchdog_timeout: self.watchdog,
+            watchdog_timeout: self.watchdog_of(usize::from(me)),
+            peer_watchdog_timeout_ms: None,
             resources: self.resources,
             monitor_interval: Duration::from_secs(1),
             restart_limit: self.restart_limit,
@@ -446,6 +462,8 @@ pub struct SimNode {
     pub rx: Option<Receiver>,
     /// The statedir is lost before the next start.
     pub statedir_lost: bool,
+    /// The peer's advertised watchdog timeout as the statedir keeps it across starts.
+    pub peer_watchdog_stored: Option<u32>,
     /// Frames this node sent, as the adversary recorded them (when, link, frame).
     pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
@@ -513,6 +531,8 @@ pub struct Coverage {
     /// Stops of an active node that were no L2 case: the peer was not healthy or not
     /// connected for a whole deadtime.
     pub l2_not_applicable: u64,
+    /// Peers that died having advertised no armed watchdog (fence watchdog): not fenced.
+    pub unfenceable_deaths: u64,
 }
 
 impl Coverage {
@@ -532,6 +552,7 @@ impl Coverage {
         self.l1_not_applicable += o.l1_not_applicable;
         self.l2_checked += o.l2_checked;
         self.l2_not_applicable += o.l2_not_applicable;
+        self.unfenceable_deaths += o.unfenceable_deaths;
     }
 }
 
@@ -617,6 +638,7 @@ impl World {
             wire_inc: 1000,
             rx: None,
             statedir_lost: false,
+            peer_watchdog_stored: None,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -1237,7 +1259,12 @@ impl World {
             tr!(self, "node {n}: statedir lost or restored: incarnation back to {}", node.wire_inc);
         }
         let node = &mut self.nodes[n];
-        let core = Node::new(self.cfg.params(n as u8), self.now);
+        if lost {
+            node.peer_watchdog_stored = None;
+        }
+        let mut params = self.cfg.params(n as u8);
+        params.peer_watchdog_timeout_ms = node.peer_watchdog_stored;
+        let core = Node::new(params, self.now);
         node.core = Some(core);
         node.last_role = Role::Init;
         tr!(self, "node {n}: boots, incarnation {}", self.nodes[n].incarnation);
@@ -1263,7 +1290,7 @@ impl World {
     fn hang(&mut self, n: usize, d: Duration) {
         let until = self.now + d;
         self.nodes[n].power = Power::Hung(until);
-        if let Some(wd) = self.cfg.watchdog {
+        if let Some(wd) = self.cfg.watchdog_of(n) {
             let fires = self.now + wd;
             let node = &mut self.nodes[n];
             let at = node.watchdog_fires.map_or(fires, |f| f.min(fires));
@@ -1278,6 +1305,10 @@ impl World {
     fn input(&mut self, n: usize, input: Input<'_>) -> Result<(), String> {
         let Some(core) = self.nodes[n].core.as_mut() else { return Ok(()) };
         core.handle_input(self.now, input);
+        // As the event loop does: the peer's advertised watchdog goes to the statedir.
+        if let Some(p) = core.peer().last {
+            self.nodes[n].peer_watchdog_stored = Some(p.watchdog_timeout_ms);
+        }
         self.drain(n)
     }
 
@@ -1346,6 +1377,11 @@ impl World {
                     Event::Handover => self.coverage.handovers += 1,
                     Event::SplitBrain => self.coverage.split_brains += 1,
                     Event::Fenced => self.coverage.fences += 1,
+                    Event::PeerDead
+                        if detail == hapair::core::Detail::Reason(Reason::PeerUnfenceable) =>
+                    {
+                        self.coverage.unfenceable_deaths += 1
+                    }
                     _ => {}
                 }
                 Ok(())
@@ -1379,7 +1415,7 @@ impl World {
         self.nodes[n].petting = allow;
         if allow {
             self.nodes[n].watchdog_fires = None;
-        } else if let Some(wd) = self.cfg.watchdog {
+        } else if let Some(wd) = self.cfg.watchdog_of(n) {
             let at = self.now + wd;
             let node = &mut self.nodes[n];
             if node.watchdog_fires.is_none_or(|f| f > at) {
@@ -1820,11 +1856,15 @@ impl World {
         // Under fence watchdog a replay at the survivor postpones its takeover (core docs).
         let replayed = self.cfg.fence == FenceMode::Watchdog
             && self.replaying_until[survivor] + self.cfg.deadtime() > self.now;
+        // A peer that advertised no armed watchdog is never taken over by waiting (SPEC
+        // §7.3): L1 does not apply to it.
+        let unfenceable = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed == Some(n);
         let quiet = self.world_healthy(survivor)
             && !replayed
+            && !unfenceable
             && s.intent == Intent::None
             && !s.starts_fail
-            && !(self.fences_fail && self.cfg.fence == FenceMode::External);
+            && (!self.fences_fail || self.cfg.fence != FenceMode::External);
         if !quiet {
             self.coverage.l1_not_applicable += 1;
             return;
