@@ -1045,7 +1045,11 @@ impl World {
                 Ok(())
             }
             Happening::StopFails(n) => {
-                self.nodes[n].stop_fails = true;
+                // Under fence watchdog only its watchdog makes a node whose stop failed safe;
+                // a node without an armed one is outside the contract (`run` refuses it, SPEC
+                // §7.3), so its stops do not fail in the simulated world.
+                let unarmed = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed == Some(n);
+                self.nodes[n].stop_fails = !unarmed;
                 Ok(())
             }
             Happening::FencesFail(fail) => {
