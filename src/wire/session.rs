@@ -24,8 +24,8 @@
 //! reach the core: liveness, `Release`, `Leaving`, the peer-alive flag and everything else
 //! count only then. Frames of every run pass a per-link sequence window of that run (the
 //! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
-//! run's frames teach this node the challenge to echo; a candidate's teach it only when it
-//! can be a restart of the peer: a newer incarnation, or no accepted run, or one the core
+//! run's fresh frames teach this node the challenge to echo; a candidate's teach it only
+//! when it can be a restart of the peer: a newer incarnation, or no accepted run, or one the core
 //! holds dead (a peer back after a lost statedir is heard once its old run is silent for
 //! `deadtime`, so a reboot resynchronises at once). A fresh frame of the candidate makes it
 //! the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
@@ -188,17 +188,20 @@ impl Handshake {
             None => 0,
         };
         *slot = Some(seq);
-        // Whose challenge to echo: the accepted run's; another run's only when it can be a
-        // restart of the peer (a newer incarnation), or when no run is accepted or the core
-        // holds the accepted one dead (a restart after a lost statedir). Otherwise frames of
-        // old runs, replayed while the peer lives, would make us echo a dead run's challenge
-        // and the live peer would stop hearing us.
+        // Whose challenge to echo: the accepted run's, from its fresh frames only (a fresh
+        // frame was sent after the peer heard our current challenge, so it carries the
+        // peer's current one; an older frame of that run replayed on a link whose window is
+        // behind would carry an old one). Another run's only when it can be a restart of the
+        // peer: a newer incarnation, or no run accepted, or the core holds the accepted one
+        // dead (a restart after a lost statedir). Otherwise frames replayed while the peer
+        // lives would make us echo a stale challenge and the live peer stop hearing us.
+        let fresh = session.echo == self.challenge || self.skip_freshness();
         let newer = self.accepted.is_none_or(|r| incarnation > r.incarnation);
-        let teach = accepted || newer || !self.peer_alive;
+        let teach = if accepted { fresh } else { newer || !self.peer_alive };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
         }
-        if session.echo != self.challenge && !self.skip_freshness() {
+        if !fresh {
             let handshake = session.echo == 0 || session.echo == self.challenge_prev;
             return Err(if handshake { RxError::Unconfirmed } else { RxError::OldRun });
         }
@@ -363,6 +366,25 @@ mod tests {
         let mut newer = Side::new(11, 444, 4000);
         assert!(deliver(&mut b, newer.frame()).is_err());
         assert_eq!(b.hs.outgoing().echo, 4000);
+    }
+
+    #[test]
+    fn an_old_frame_of_the_accepted_run_on_a_quiet_link_teaches_nothing() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        // A frame of a's run on link 3 that b never received (a cut link), recorded early.
+        let early = a.frame();
+        handshake(&mut a, &mut b);
+        let echo = b.hs.outgoing().echo;
+        // a's challenge moves on (it accepted a new run of b's); b learns it from a fresh frame.
+        a.hs.rechallenge();
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok());
+        assert_ne!(b.hs.outgoing().echo, echo);
+        let current = b.hs.outgoing().echo;
+        // The early frame, replayed on the link whose window is empty, passes the window but
+        // is not fresh: it must not bring back the old challenge.
+        assert!(b.hs.admit(3, early.0, early.1, &early.2).is_err());
+        assert_eq!(b.hs.outgoing().echo, current);
     }
 
     #[test]
