@@ -330,6 +330,12 @@ enum Ev {
         link: usize,
         repr: Repr,
     },
+    /// A recorded frame the adversary plays back.
+    Replayed {
+        to: usize,
+        link: usize,
+        repr: Repr,
+    },
     /// A frame of the other pair, as bytes: it goes through the real tag check.
     DeliverBytes {
         to: usize,
@@ -587,6 +593,8 @@ pub struct World {
     pub ping_up: bool,
     /// Until when the adversary replays recorded frames at each node.
     replaying_until: [Instant; 2],
+    /// A replayed frame is being delivered (the recorder does not record it again).
+    replaying: bool,
     connected_since: Option<Instant>,
     l1: Option<L1Watch>,
     /// Something disturbed the current L1 watch (then it is not checked).
@@ -666,6 +674,7 @@ impl World {
             lan_up: [true; 2],
             ping_up: true,
             replaying_until: [Instant::ZERO; 2],
+            replaying: false,
             connected_since: Some(Instant::ZERO),
             l1: None,
             l1_disturbed: false,
@@ -732,6 +741,12 @@ impl World {
     fn handle_event(&mut self, ev: Ev) -> Result<(), String> {
         match ev {
             Ev::Deliver { to, link, repr } => self.deliver(to, link, repr),
+            Ev::Replayed { to, link, repr } => {
+                self.replaying = true;
+                let result = self.deliver(to, link, repr);
+                self.replaying = false;
+                result
+            }
             Ev::DeliverBytes { to, link, bytes, len } => {
                 self.deliver_bytes(to, link, &bytes[..len])
             }
@@ -793,6 +808,18 @@ impl World {
         let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
         let Some(rx) = n.rx.as_mut() else { return Ok(()) };
         rx.set_peer_alive(alive);
+        // The adversary records what the receiver got. (A frame it kept from the receiver and
+        // delivered late would be a delay, not a replay: it proves what it proved when it was
+        // sent, and no receiver can tell; see `wire::session`.)
+        if self.cfg.adversary && !self.replaying {
+            let sender = &mut self.nodes[1 - to].sent;
+            if sender.len() == RECORDED_MAX {
+                sender.pop_front();
+            }
+            sender.push_back((self.now, link, repr));
+        }
+        let n = &mut self.nodes[to];
+        let Some(rx) = n.rx.as_mut() else { return Ok(()) };
         let before = (rx.outgoing(), rx.stats().incarnation_resyncs);
         let result = rx.accept_for_simulation(repr);
         let changed = rx.outgoing() != before.0;
@@ -803,10 +830,23 @@ impl World {
         }
         match result {
             Ok(frame) => {
-                tr!(self, "node {to}: rx link {} {:?}", LINK_NAMES[link], short(&repr.payload));
+                tr!(
+                    self,
+                    "node {to}: rx link {} {:?} (inc {} {:?})",
+                    LINK_NAMES[link],
+                    short(&repr.payload),
+                    repr.incarnation,
+                    repr.session
+                );
                 self.input(to, Input::Frame { link: link as u8, frame: &frame })?;
             }
-            Err(e) => tr!(self, "node {to}: dropped on link {}: {e}", LINK_NAMES[link]),
+            Err(e) => tr!(
+                self,
+                "node {to}: dropped on link {}: {e} (inc {} {:?})",
+                LINK_NAMES[link],
+                repr.incarnation,
+                repr.session
+            ),
         }
         if let Some(payload) = unfresh {
             self.input(to, Input::Unfresh(payload))?;
@@ -1159,7 +1199,7 @@ impl World {
             let (sent_at, link, repr) = self.nodes[1 - to].sent[start + i];
             let at = self.now + sent_at.saturating_since(first);
             self.replaying_until[to] = self.replaying_until[to].max(at);
-            self.schedule(at, Ev::Deliver { to, link, repr });
+            self.schedule(at, Ev::Replayed { to, link, repr });
         }
     }
 
@@ -1446,16 +1486,6 @@ impl World {
         let l = self.links[link];
         if !self.carries(link, n) || (l.loss > 0 && self.rng.chance(l.loss)) {
             return;
-        }
-        // The adversary records what crosses the wire to the peer. (A frame it kept from the
-        // peer and delivered late would be a delay, not a replay: it proves what it proved
-        // when it was sent, and no receiver can tell; see `wire::session`.)
-        if self.cfg.adversary {
-            let node = &mut self.nodes[n];
-            if node.sent.len() == RECORDED_MAX {
-                node.sent.pop_front();
-            }
-            node.sent.push_back((self.now, link, repr));
         }
         let copies = if self.cfg.chaos && self.rng.chance(2) { 2 } else { 1 };
         for _ in 0..copies {
