@@ -1762,7 +1762,8 @@ impl World {
         } else if !connected {
             self.connected_since = None;
         }
-        let both_run = self.runs(0) && self.runs(1);
+        let maintenance = (0..2).any(|n| self.nodes[n].intent == Intent::Maintenance);
+        let both_run = self.runs(0) && self.runs(1) && !maintenance;
         if both_run && self.runs_overlap_since.is_none() {
             self.runs_overlap_since = Some(self.now);
         } else if !both_run {
@@ -1785,7 +1786,10 @@ impl World {
         if self.cfg.fence == FenceMode::None {
             return Ok(());
         }
-        let both = self.holds(0) && self.holds(1);
+        // A node in maintenance manages nothing (SPEC §1): the operator answers for what it
+        // holds, so an overlap with it is not the daemon's to resolve.
+        let maintenance = (0..2).any(|n| self.nodes[n].intent == Intent::Maintenance);
+        let both = self.holds(0) && self.holds(1) && !maintenance;
         if !both {
             self.overlap_since = None;
             self.overlap_excused = false;
