@@ -204,8 +204,15 @@ impl Daemon {
         }
         let group = Group::new(config, &boot.node)?;
         let now = clock.now();
-        let mut links: heapless::Vec<Link, LINKS_MAX> =
-            config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
+        // Each UDP socket admits only the peer's frames for its own link index (SPEC §7.3).
+        // INVARIANT: at most LINKS_MAX (8) media, so an index fits a u8.
+        let admit = |i: usize| crate::drivers::udp::Admit { sender: peer, link: i as u8 };
+        let mut links: heapless::Vec<Link, LINKS_MAX> = config
+            .media
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Link::new(m, config.udpport, admit(i)))
+            .collect();
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
         for link in &mut links {
@@ -572,7 +579,7 @@ impl Daemon {
         let mut accepted = Accepted::new();
         let session = self.receiver.outgoing();
         if let Some(link) = self.links.get_mut(usize::from(index)) {
-            link.receive(index, &mut self.receiver, hangup, &mut accepted);
+            link.receive(now, index, &mut self.receiver, hangup, &mut accepted);
         }
         for frame in &accepted {
             self.core.handle_input(now, Input::Frame { link: index, frame });

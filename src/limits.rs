@@ -28,3 +28,12 @@ pub const CONTROL_CLIENTS_MAX: usize = 4;
 /// Frames taken from one file descriptor per wake of the loop, so that one flooded link
 /// cannot starve the others.
 pub const FRAMES_PER_WAKE_MAX: usize = 16;
+/// The receive buffer asked for each UDP heartbeat socket (SO_RCVBUF; the kernel doubles it
+/// for its bookkeeping and charges each datagram its buffer's true size, about 830 bytes for a
+/// frame on a veth and up to 2.3 kB on a NIC with 2 kB receive buffers). So a socket holds
+/// 450 to 1 250 frames: what the peer sends in a stall of this node (one frame per keepalive
+/// per socket) is a handful of them; the rest is headroom for a burst of several hundred
+/// forged or replayed datagrams that pass the socket filter, which then wait to be read
+/// (`FRAMES_PER_WAKE_MAX` a wake) instead of pushing the peer's next frames out. Kernel
+/// memory, used only while datagrams wait.
+pub const UDP_RCVBUF_BYTES: usize = 512 * 1024;

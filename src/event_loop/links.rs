@@ -3,7 +3,9 @@
 //!
 //! A link that cannot be opened is reported (its error shows in status) and retried every
 //! `REOPEN_INTERVAL`; it never stops the daemon. What arrives is turned into `Authentic`
-//! frames by the `wire::Receiver`; nothing here decides anything.
+//! frames by the `wire::Receiver`; nothing here decides anything. A UDP link's socket admits
+//! only this pair's frames on this link (`udp::Admit`); what its kernel drops is counted here
+//! across reopenings, and a growing count is logged at most every `DROPS_LOG_INTERVAL`.
 
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -21,6 +23,8 @@ use crate::wire::{Authentic, Receiver};
 
 /// How long a link that failed waits before it is opened again.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// A flood is logged once when the kernel starts dropping, then at most this often.
+pub const DROPS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Frames accepted from one link in one wake.
 pub type Accepted = heapless::Vec<Authentic, FRAMES_PER_WAKE_MAX>;
@@ -34,8 +38,15 @@ enum Io {
 pub struct Link {
     medium: Medium,
     udpport: u16,
+    /// What a UDP link's socket filter admits.
+    admit: udp::Admit,
     io: Io,
     retry_at: Instant,
+    /// Datagrams the kernel dropped on UDP sockets of this link that were closed since.
+    dropped_before: u64,
+    /// The kernel's drops as last logged, and when.
+    drops_logged: u64,
+    drops_logged_at: Option<Instant>,
     /// How the medium is named in status (`serial /dev/ttyS0`, `bcast eth1`, ...).
     pub label: Label,
     /// Why the link is not open, empty when it is.
@@ -47,8 +58,8 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link for `medium`, not yet open.
-    pub fn new(medium: &Medium, udpport: u16) -> Link {
+    /// A link for `medium`, not yet open; a UDP socket will admit `admit`'s frames only.
+    pub fn new(medium: &Medium, udpport: u16, admit: udp::Admit) -> Link {
         let io = match medium {
             Medium::Serial { .. } => Io::Serial { port: None, deframer: Deframer::default() },
             _ => Io::Udp { sock: None },
@@ -65,8 +76,12 @@ impl Link {
         Link {
             medium: medium.clone(),
             udpport,
+            admit,
             io,
             retry_at: Instant::ZERO,
+            dropped_before: 0,
+            drops_logged: 0,
+            drops_logged_at: None,
             label,
             error: Text::new(),
             frames_tx: 0,
@@ -136,7 +151,7 @@ impl Link {
                 Ok(())
             }
             (medium, Io::Udp { sock }) => {
-                *sock = Some(open_udp(medium, self.udpport)?);
+                *sock = Some(open_udp(medium, self.udpport, self.admit)?);
                 Ok(())
             }
             _ => Err("medium and driver disagree".into()),
@@ -183,7 +198,14 @@ impl Link {
 
     /// Takes what arrived (at most `FRAMES_PER_WAKE_MAX` frames) through the receiver.
     /// `hangup` says poll(2) reported POLLHUP/POLLERR: the driver is closed and reopened.
-    pub fn receive(&mut self, index: u8, rx: &mut Receiver, hangup: bool, out: &mut Accepted) {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        index: u8,
+        rx: &mut Receiver,
+        hangup: bool,
+        out: &mut Accepted,
+    ) {
         match &mut self.io {
             Io::Serial { port: Some(port), deframer } => {
                 let mut buf = [0u8; 2048];
@@ -226,9 +248,30 @@ impl Link {
                         break;
                     }
                 }
+                let dropped = self.dropped_before + sock.stats().kernel_dropped;
+                self.log_drops(now, dropped);
             }
             _ => {}
         }
+    }
+
+    /// A warning when the kernel has dropped more since the last one, at most one per
+    /// `DROPS_LOG_INTERVAL`: a flood shows in the log without filling it.
+    fn log_drops(&mut self, now: Instant, dropped: u64) {
+        if dropped == self.drops_logged
+            || self.drops_logged_at.is_some_and(|at| now < at + DROPS_LOG_INTERVAL)
+        {
+            return;
+        }
+        warn!(
+            "link {}: the kernel dropped {} datagrams (not frames of this pair on this link, \
+             or no room to queue them): {} in all",
+            self.label,
+            dropped - self.drops_logged,
+            dropped
+        );
+        self.drops_logged = dropped;
+        self.drops_logged_at = Some(now);
     }
 
     /// CRC errors, oversize and framing errors seen on a serial line (0 for UDP).
@@ -244,27 +287,32 @@ impl Link {
         set_text(&mut self.error, msg);
         match &mut self.io {
             Io::Serial { port, .. } => *port = None,
-            Io::Udp { sock } => *sock = None,
+            Io::Udp { sock } => {
+                if let Some(mut s) = sock.take() {
+                    self.dropped_before += s.refresh_kernel_dropped();
+                }
+            }
         }
         // Reopen at the next wake: a pty relay comes back quickly, a dead one is retried.
         self.retry_at = Instant::ZERO;
     }
 }
 
-fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
+fn open_udp(medium: &Medium, port: u16, admit: udp::Admit) -> Result<UdpLink, String> {
     let opened = match medium {
-        Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port),
+        Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port, admit),
         Medium::Mcast { iface, group, ttl } => {
             let std::net::IpAddr::V4(group) = *group else {
                 return Err("multicast is IPv4 only".into());
             };
-            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group, ttl: *ttl }, port)
+            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group, ttl: *ttl }, port, admit)
         }
         Medium::Ucast { iface, addrs } => {
             let peer = udp::pick_peer(*addrs)
                 .map_err(|e| format!("listing local addresses: {e}"))?
                 .ok_or("neither ucast address is on this node (or both are)")?;
-            UdpLink::open(&UdpMedium::Ucast { ifname: iface, peer }, port)
+            let own = if addrs[0] == peer { addrs[1] } else { addrs[0] };
+            UdpLink::open(&UdpMedium::Ucast { ifname: iface, own, peer }, port, admit)
         }
         Medium::Serial { .. } => return Err("not a UDP medium".into()),
     };
