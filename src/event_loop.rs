@@ -707,7 +707,7 @@ impl Daemon {
     fn handle_request(&mut self, now: Instant, client: crate::control::ClientId, req: Request) {
         let admin = match req {
             Request::Status(format) => {
-                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 let snap = &self.snapshot;
@@ -911,16 +911,17 @@ impl Daemon {
     }
 
     fn dump_stats(&mut self, now: Instant) {
-        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
         let c = &self.snapshot.counters;
         info!(
-            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {} polls {} log_dropped {}",
+            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} \
+             kernel_dropped {} late {} failovers {} handovers {} polls {} log_dropped {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
             c.malformed,
             c.crc_errors,
+            c.kernel_dropped,
             c.late_heartbeats,
             c.failovers,
             c.handovers,

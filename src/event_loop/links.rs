@@ -255,6 +255,16 @@ impl Link {
         }
     }
 
+    /// Datagrams the kernel dropped on this link's UDP sockets before they were read: not a
+    /// frame of this pair on this link (the socket filter), or no room in the buffer. Read
+    /// from the kernel now (0 for serial).
+    pub fn kernel_dropped(&mut self) -> u64 {
+        match &mut self.io {
+            Io::Udp { sock: Some(sock) } => self.dropped_before + sock.refresh_kernel_dropped(),
+            _ => self.dropped_before,
+        }
+    }
+
     /// A warning when the kernel has dropped more since the last one, at most one per
     /// `DROPS_LOG_INTERVAL`: a flood shows in the log without filling it.
     fn log_drops(&mut self, now: Instant, dropped: u64) {
