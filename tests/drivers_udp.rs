@@ -178,6 +178,7 @@ fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
     }
     assert!(readable(&b, 10_000), "the peer hears them");
     assert!(!readable(&a, 200), "our own broadcasts do not make our socket readable");
+    assert_eq!(a.refresh_kernel_dropped(), 0, "and they are no flood: not counted");
     // The peer takes all three in one call, and the batch says it emptied the queue.
     let mut batch = Batch::default();
     let until = Instant::now() + Duration::from_secs(10);

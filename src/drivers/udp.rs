@@ -113,7 +113,9 @@ pub struct UdpStats {
     /// The last send error, as an errno value (0: none yet).
     pub last_send_errno: i32,
     /// Datagrams the kernel dropped on this socket before we read them: refused by the
-    /// socket filter (not a frame of this pair on this link) or no room in the buffer.
+    /// socket filter (not a frame of this pair on this link) or no room in the buffer. On a
+    /// broadcast link, less our own broadcasts: the kernel loops each one back and the
+    /// filter drops it, one drop per datagram sent, which is no news.
     pub kernel_dropped: u64,
 }
 
@@ -182,8 +184,11 @@ pub struct UdpLink {
     /// Our own address on a broadcast link: the kernel loops our broadcasts back to us.
     own: Option<SocketAddr>,
     stats: UdpStats,
-    /// The kernel's drop counter as last read (a u32 that wraps; `stats` keeps the sum).
+    /// The kernel's drop counter as last read (a u32 that wraps), and the sum of its moves.
     drops_raw: u32,
+    drops_total: u64,
+    /// A broadcast link: each datagram sent comes back and is one of the kernel's drops.
+    loops_back: bool,
 }
 
 impl UdpLink {
@@ -290,7 +295,7 @@ impl UdpLink {
         if r == 0 && len as usize >= (drops + 1) * size_of::<u32>() {
             self.note_drops(info[drops]);
         }
-        self.stats.kernel_dropped
+        self.stats().kernel_dropped
     }
 
     /// Adds what the kernel's 32-bit drop counter moved since it was last read. A value
@@ -299,7 +304,7 @@ impl UdpLink {
     fn note_drops(&mut self, raw: u32) {
         let delta = raw.wrapping_sub(self.drops_raw);
         if delta != 0 && delta < 1 << 31 {
-            self.stats.kernel_dropped += u64::from(delta);
+            self.drops_total += u64::from(delta);
             self.drops_raw = raw;
         }
     }
@@ -331,7 +336,10 @@ impl UdpLink {
 
     /// The counters so far.
     pub fn stats(&self) -> UdpStats {
-        self.stats
+        // A broadcast just sent may not have come back yet: the count is then one short,
+        // never more than what the kernel dropped of others' datagrams.
+        let own = if self.loops_back { self.stats.datagrams_tx } else { 0 };
+        UdpStats { kernel_dropped: self.drops_total.saturating_sub(own), ..self.stats }
     }
 }
 
@@ -407,6 +415,7 @@ fn open_bcast(ifname: &str, port: u16, admit: Admit) -> Result<UdpLink, OpenErro
     let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
     let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
     link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
+    link.loops_back = true;
     Ok(link)
 }
 
@@ -496,6 +505,8 @@ impl UdpLink {
             own: None,
             stats: UdpStats::default(),
             drops_raw: 0,
+            drops_total: 0,
+            loops_back: false,
         }
     }
 
