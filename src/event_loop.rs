@@ -204,15 +204,8 @@ impl Daemon {
         }
         let group = Group::new(config, &boot.node)?;
         let now = clock.now();
-        // Each UDP socket admits only the peer's frames for its own link index (SPEC §7.3).
-        // INVARIANT: at most LINKS_MAX (8) media, so an index fits a u8.
-        let admit = |i: usize| crate::drivers::udp::Admit { sender: peer, link: i as u8 };
-        let mut links: heapless::Vec<Link, LINKS_MAX> = config
-            .media
-            .iter()
-            .enumerate()
-            .map(|(i, m)| Link::new(m, config.udpport, admit(i)))
-            .collect();
+        let mut links: heapless::Vec<Link, LINKS_MAX> =
+            config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
         for link in &mut links {

@@ -21,7 +21,7 @@ use hapair::core::time::{Duration, Instant};
 use hapair::drivers::children::{Children, Program, Spec};
 use hapair::drivers::serial::{SerialPort, WriteOutcome};
 use hapair::drivers::signals::{Signal, Signals};
-use hapair::drivers::udp::{Admit, Batch, SendOutcome, UdpLink, UdpMedium};
+use hapair::drivers::udp::{Batch, SendOutcome, UdpLink, UdpMedium};
 use hapair::status::{Snapshot, render_human, render_json, render_prometheus};
 
 #[global_allocator]
@@ -49,7 +49,7 @@ fn step(rig: &mut Rig, now: Instant) -> bool {
     while got < n {
         got += rig.serial.read_available(&mut buf).unwrap();
     }
-    // Shaped like a v2 frame from node 1 on link 0, which the socket filter admits.
+    // Shaped like a v2 frame, which the socket filter admits.
     let mut datagram = [0x42u8; 87];
     datagram[..4].copy_from_slice(&[2, 55, 1, 0]);
     assert_eq!(rig.udp.send(&datagram), SendOutcome::Sent);
@@ -102,7 +102,7 @@ fn steady_state_allocates_nothing() {
     let port = 6694;
     let local = Ipv4Addr::LOCALHOST.into();
     let lo = UdpMedium::Ucast { ifname: "lo", own: local, peer: local };
-    let udp = UdpLink::open(&lo, port, Admit { sender: 1, link: 0 }).unwrap();
+    let udp = UdpLink::open(&lo, port).unwrap();
     let dir = std::env::temp_dir().join(format!("hapair-alloc-{}", std::process::id()));
     let socket = dir.join("hapair.sock");
     let control = ControlServer::bind(&socket, Duration::from_secs(10)).unwrap();

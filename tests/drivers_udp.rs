@@ -2,10 +2,10 @@
 //! by a Drop guard). Each socket is created on a thread that entered its namespace; sockets
 //! stay in the namespace they were made in, so the test thread then drives them directly.
 //!
-//! Node `a` is node 0 of the pair and `b` node 1; every socket admits only its peer's frames
-//! on link 0 (`Admit`), so what the tests send is shaped like a frame (`frame`). The socket
-//! filter itself, and the kernel's count of what it drops, are tested here on real sockets
-//! (the filter's logic, instruction by instruction, in `src/drivers/udp.rs`).
+//! Every socket admits only what can be a frame, so what the tests send is shaped like one
+//! (`frame`; node `a` sends as node 0, `b` as node 1). The socket filter itself, and the
+//! kernel's count of what it drops, are tested here on real sockets (the filter's logic,
+//! instruction by instruction, in `src/drivers/udp.rs`).
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use hapair::drivers::udp::{Admit, BATCH, Batch, SendOutcome, UdpLink, UdpMedium, pick_peer};
+use hapair::drivers::udp::{BATCH, Batch, SendOutcome, UdpLink, UdpMedium, pick_peer};
 use hapair::limits::UDP_RCVBUF_BYTES;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
@@ -95,23 +95,12 @@ fn in_ns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) ->
     .expect("namespace thread")
 }
 
-/// The node index of each namespace's end of the pair.
-fn node_of(lab: &Lab, ns: &str) -> u8 {
-    u8::from(ns == lab.b)
-}
-
-/// What a socket of node `me` admits: its peer's frames on link 0.
-fn admit(me: u8) -> Admit {
-    Admit { sender: 1 - me, link: 0 }
-}
-
-fn open(lab: &Lab, ns: &str, medium: UdpMedium<'static>) -> UdpLink {
-    let admit = admit(node_of(lab, ns));
-    in_ns(ns, move || UdpLink::open(&medium, PORT, admit).unwrap_or_else(|e| panic!("{e}")))
+fn open(ns: &str, medium: UdpMedium<'static>) -> UdpLink {
+    in_ns(ns, move || UdpLink::open(&medium, PORT).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// An 87-byte datagram shaped like a v2 frame sent by node `sender` on link 0, its other
-/// bytes `fill`: what the socket filter admits (the tag is not checked here).
+/// bytes `fill`: what the socket filter admits (only the receiver checks the tag).
 fn frame(sender: u8, fill: u8) -> Vec<u8> {
     let mut f = vec![fill; 87];
     f[..4].copy_from_slice(&[2, 55, sender, 0]);
@@ -169,8 +158,8 @@ fn readable(link: &UdpLink, ms: u16) -> bool {
 #[test]
 fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, UdpMedium::Bcast { ifname: "va" });
-    let mut b = open(&lab, &lab.b, UdpMedium::Bcast { ifname: "vb" });
+    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
+    let mut b = open(&lab.b, UdpMedium::Bcast { ifname: "vb" });
     // The kernel loops a broadcast back to its sender's socket; the socket filter drops it
     // there, so poll(2) does not even report the socket readable (a wake saved per beat).
     for _ in 0..3 {
@@ -219,8 +208,8 @@ fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
 #[test]
 fn broadcast_crosses_both_ways() {
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, UdpMedium::Bcast { ifname: "va" });
-    let mut b = open(&lab, &lab.b, UdpMedium::Bcast { ifname: "vb" });
+    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
+    let mut b = open(&lab.b, UdpMedium::Bcast { ifname: "vb" });
     assert_eq!(a.destination(), SocketAddr::from((Ipv4Addr::new(198, 51, 100, 255), PORT)));
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
@@ -229,16 +218,16 @@ fn broadcast_crosses_both_ways() {
 fn multicast_crosses_both_ways_without_loopback() {
     let lab = Lab::new();
     let medium = |ifname| UdpMedium::Mcast { ifname, group: GROUP, ttl: 1 };
-    let mut a = open(&lab, &lab.a, medium("va"));
-    let mut b = open(&lab, &lab.b, medium("vb"));
+    let mut a = open(&lab.a, medium("va"));
+    let mut b = open(&lab.b, medium("vb"));
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
 
 #[test]
 fn unicast_ipv4_crosses_both_ways() {
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, ucast("va", A1, B1));
-    let mut b = open(&lab, &lab.b, ucast("vb", B1, A1));
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    let mut b = open(&lab.b, ucast("vb", B1, A1));
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
 
@@ -263,19 +252,19 @@ fn unicast_ipv6_link_local_crosses_both_ways() {
         })
     };
     let (a6, b6) = (link_local(&lab.a, "va"), link_local(&lab.b, "vb"));
-    let mut a = open(&lab, &lab.a, ucast("va", a6, b6));
-    let mut b = open(&lab, &lab.b, ucast("vb", b6, a6));
+    let mut a = open(&lab.a, ucast("va", a6, b6));
+    let mut b = open(&lab.b, ucast("vb", b6, a6));
     exchange(&mut a, &mut b, a6.into(), b6.into());
 }
 
 #[test]
 fn a_socket_hears_only_its_own_interface() {
     let lab = Lab::new();
-    let mut a_v = open(&lab, &lab.a, UdpMedium::Bcast { ifname: "va" });
-    let mut a_w = open(&lab, &lab.a, UdpMedium::Bcast { ifname: "wa" });
+    let mut a_v = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
+    let mut a_w = open(&lab.a, UdpMedium::Bcast { ifname: "wa" });
     let a_mcast = UdpMedium::Mcast { ifname: "wa", group: GROUP, ttl: 1 };
-    let mut a_mcast_w = open(&lab, &lab.a, a_mcast);
-    let mut b_w = open(&lab, &lab.b, UdpMedium::Bcast { ifname: "wb" });
+    let mut a_mcast_w = open(&lab.a, a_mcast);
+    let mut b_w = open(&lab.b, UdpMedium::Bcast { ifname: "wb" });
     assert_eq!(b_w.send(&frame(1, 0)), SendOutcome::Sent);
     let (bytes, from) = recv(&mut a_w).expect("the w socket hears it");
     assert_eq!((bytes, from.ip()), (frame(1, 0), IpAddr::from(B2)));
@@ -290,7 +279,7 @@ fn a_socket_hears_only_its_own_interface() {
 #[test]
 fn send_errors_are_counted_not_fatal() {
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, ucast("va", A1, B1));
+    let mut a = open(&lab.a, ucast("va", A1, B1));
     assert_eq!(a.send(&frame(0, 1)), SendOutcome::Sent);
     ip(&["-n", &lab.a, "link", "set", "va", "down"]); // the cable is pulled
     assert_eq!(a.send(&frame(0, 2)), SendOutcome::Dropped);
@@ -299,7 +288,7 @@ fn send_errors_are_counted_not_fatal() {
     assert_eq!((stats.send_errors, stats.datagrams_tx), (2, 1));
     assert_ne!(stats.last_send_errno, 0);
     ip(&["-n", &lab.a, "link", "set", "va", "up"]);
-    let mut b = open(&lab, &lab.b, ucast("vb", B1, A1));
+    let mut b = open(&lab.b, ucast("vb", B1, A1));
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
 
@@ -307,17 +296,17 @@ fn send_errors_are_counted_not_fatal() {
 fn setup_errors_name_the_interface() {
     let lab = Lab::new();
     let nosuch = UdpMedium::Bcast { ifname: "nosuch0" };
-    let err = in_ns(&lab.a, move || UdpLink::open(&nosuch, PORT, admit(0)));
+    let err = in_ns(&lab.a, move || UdpLink::open(&nosuch, PORT));
     let err = err.err().expect("no such interface");
     assert_eq!((err.ifname.as_str(), err.step), ("nosuch0", "SO_BINDTODEVICE"));
     let bad_group = UdpMedium::Mcast { ifname: "va", group: A1, ttl: 1 };
-    assert!(in_ns(&lab.a, move || UdpLink::open(&bad_group, PORT, admit(0))).is_err());
+    assert!(in_ns(&lab.a, move || UdpLink::open(&bad_group, PORT)).is_err());
     // An own address that is not this machine's: bind fails, naming the step.
     let elsewhere = ucast("va", Ipv4Addr::new(203, 0, 113, 9), B1);
-    let err = in_ns(&lab.a, move || UdpLink::open(&elsewhere, PORT, admit(0)));
+    let err = in_ns(&lab.a, move || UdpLink::open(&elsewhere, PORT));
     assert_eq!(err.err().expect("not ours").step, "bind");
     let mixed = ucast("va", A1, IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-    let err = in_ns(&lab.a, move || UdpLink::open(&mixed, PORT, admit(0)));
+    let err = in_ns(&lab.a, move || UdpLink::open(&mixed, PORT));
     assert_eq!(err.err().expect("one family").step, "address family");
 }
 
@@ -355,7 +344,7 @@ fn drain(link: &mut UdpLink, n: usize) -> Vec<Vec<u8>> {
 #[test]
 fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, UdpMedium::Bcast { ifname: "va" });
+    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
     let sender = raw_sender(&lab.b, B1.into());
     let to = SocketAddr::from((A1, PORT));
     let mut refused: Vec<Vec<u8>> = Vec::new();
@@ -372,14 +361,21 @@ fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
     refused.push(shaped(4, 55, 1, 0, 87)); // two versions ahead
     refused.push(shaped(2, 54, 1, 0, 87)); // body length and datagram length disagree
     refused.push(shaped(1, 42, 1, 0, 87)); // a v1 frame is 74 bytes
-    refused.push(shaped(2, 55, 0, 0, 87)); // from node 0: a's own index
-    refused.push(shaped(2, 55, 1, 1, 87)); // meant for link 1
+    refused.push(shaped(2, 55, 2, 0, 87)); // no node 2
+    refused.push(shaped(2, 55, 1, 8, 87)); // no link 8
     refused.push(shaped(3, 97, 1, 0, 129)); // longer than any frame
     for d in &refused {
         sender.send_to(d, to).expect("send");
     }
-    let admitted =
-        [shaped(1, 42, 1, 0, 74), shaped(3, 96, 1, 0, 128), shaped(3, 56, 1, 0, 88), frame(1, 9)];
+    // Frames as any pair could send them: only the key tells whose they are.
+    let admitted = [
+        shaped(1, 42, 1, 0, 74),
+        shaped(3, 96, 1, 0, 128),
+        shaped(3, 56, 1, 0, 88),
+        shaped(2, 55, 0, 0, 87), // as a's own node index
+        shaped(2, 55, 1, 7, 87), // on another link
+        frame(1, 9),
+    ];
     for d in &admitted {
         sender.send_to(d, to).expect("send");
     }
@@ -405,7 +401,7 @@ fn ucast_admits_only_the_peers_address() {
     let lab = Lab::new();
     let b3 = Ipv4Addr::new(198, 51, 100, 3);
     ip(&["-n", &lab.b, "addr", "add", "198.51.100.3/24", "dev", "vb"]);
-    let mut a = open(&lab, &lab.a, ucast("va", A1, B1));
+    let mut a = open(&lab.a, ucast("va", A1, B1));
     let to = SocketAddr::from((A1, PORT));
     raw_sender(&lab.b, b3.into()).send_to(&frame(1, 3), to).expect("send");
     raw_sender(&lab.b, B1.into()).send_to(&frame(1, 1), to).expect("send");
@@ -424,8 +420,8 @@ fn ucast_ipv6_is_bound_to_its_own_address_and_admits_only_the_peers() {
     // must still come from the address the configuration names.
     ip(&["-n", &lab.b, "addr", "add", "2001:db8::2/64", "dev", "vb", "nodad"]);
     ip(&["-n", &lab.b, "addr", "add", "2001:db8::3/64", "dev", "vb", "nodad"]);
-    let mut a = open(&lab, &lab.a, ucast("va", a6, b6));
-    let mut b = open(&lab, &lab.b, ucast("vb", b6, a6));
+    let mut a = open(&lab.a, ucast("va", a6, b6));
+    let mut b = open(&lab.b, ucast("vb", b6, a6));
     exchange(&mut a, &mut b, a6.into(), b6.into());
     let to = SocketAddr::from((a6, PORT));
     raw_sender(&lab.b, b6_other.into()).send_to(&frame(1, 3), to).expect("send");
@@ -458,7 +454,7 @@ fn ucast_ipv6_is_bound_to_its_own_address_and_admits_only_the_peers() {
 fn a_burst_of_several_hundred_frames_waits_to_be_read() {
     const BURST: usize = 600;
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, ucast("va", A1, B1));
+    let mut a = open(&lab.a, ucast("va", A1, B1));
     let granted = a.receive_buffer().expect("SO_RCVBUF");
     assert!(granted >= 2 * UDP_RCVBUF_BYTES, "receive buffer {granted} bytes");
     let sender = raw_sender(&lab.b, B1.into());
@@ -476,7 +472,7 @@ fn a_burst_of_several_hundred_frames_waits_to_be_read() {
 fn what_a_full_buffer_drops_is_counted() {
     const SENT: usize = 5000;
     let lab = Lab::new();
-    let mut a = open(&lab, &lab.a, ucast("va", A1, B1));
+    let mut a = open(&lab.a, ucast("va", A1, B1));
     let sender = raw_sender(&lab.b, B1.into());
     for i in 0..SENT {
         sender.send_to(&frame(1, i as u8), SocketAddr::from((A1, PORT))).expect("send");

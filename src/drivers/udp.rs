@@ -6,10 +6,11 @@
 //! cable pulled) are counted, not fatal: the link's liveness shows in the peer's frames.
 //!
 //! Before a datagram can wake the loop, a socket filter (classic BPF, attached before the
-//! socket is bound) drops what cannot be a frame of this pair on this link ([`Admit`],
-//! [`filter_program`]): a length, version or body length `wire::Frame::check` refuses, a
-//! sender other than the peer or another link's index, and for `ucast` any source but the
-//! peer's configured address (IPv4 and IPv6), for `bcast` our own looped-back broadcasts.
+//! socket is bound) drops what cannot be a frame ([`filter_program`]): a length, version or
+//! body length `wire::Frame::check` refuses, a sender or link byte no frame has, and for
+//! `ucast` any source but the peer's configured address (IPv4 and IPv6), for `bcast` our own
+//! looped-back broadcasts. It does not tell this pair's frames from another pair's: only the
+//! key does (they are `auth_failures`, SPEC §7.2).
 //! The receive buffer is sized for a burst (`limits::UDP_RCVBUF_BYTES`), and the kernel's
 //! count of what it dropped on the socket, the filter's drops and those for a full buffer
 //! alike, is read from each datagram (SO_RXQ_OVFL) and on demand (SO_MEMINFO):
@@ -28,7 +29,7 @@ use nix::sys::socket::{
     socket, sockopt,
 };
 
-use crate::limits::UDP_RCVBUF_BYTES;
+use crate::limits::{LINKS_MAX, UDP_RCVBUF_BYTES};
 use crate::wire::frame::{body_len_range, field};
 use crate::wire::{TAG_LEN, VERSION};
 
@@ -59,16 +60,6 @@ pub enum UdpMedium<'a> {
         /// The peer's address (see `pick_peer`): the only source the socket admits.
         peer: IpAddr,
     },
-}
-
-/// What a heartbeat socket lets through its filter: datagrams that can be frames of this
-/// pair on this link. The rest the kernel drops and counts before anyone wakes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Admit {
-    /// The sender index the frames must name: the peer's (0 or 1).
-    pub sender: u8,
-    /// The link index the frames must name: this link's.
-    pub link: u8,
 }
 
 /// A UDP link that could not be set up, with the interface and the failing step.
@@ -113,7 +104,7 @@ pub struct UdpStats {
     /// The last send error, as an errno value (0: none yet).
     pub last_send_errno: i32,
     /// Datagrams the kernel dropped on this socket before we read them: refused by the
-    /// socket filter (not a frame of this pair on this link) or no room in the buffer. On a
+    /// socket filter (not a frame) or no room in the buffer. On a
     /// broadcast link, less our own broadcasts: the kernel loops each one back and the
     /// filter drops it, one drop per datagram sent, which is no news.
     pub kernel_dropped: u64,
@@ -193,12 +184,12 @@ pub struct UdpLink {
 
 impl UdpLink {
     /// Creates and configures the socket for `medium` on `port`, attaches the filter that
-    /// admits only `admit`'s frames, then binds it (so nothing unfiltered is ever queued).
-    pub fn open(medium: &UdpMedium<'_>, port: u16, admit: Admit) -> Result<UdpLink, OpenError> {
+    /// admits only what can be a frame, then binds it (so nothing unfiltered is ever queued).
+    pub fn open(medium: &UdpMedium<'_>, port: u16) -> Result<UdpLink, OpenError> {
         match *medium {
-            UdpMedium::Bcast { ifname } => open_bcast(ifname, port, admit),
-            UdpMedium::Mcast { ifname, group, ttl } => open_mcast(ifname, group, ttl, port, admit),
-            UdpMedium::Ucast { ifname, own, peer } => open_ucast(ifname, own, peer, port, admit),
+            UdpMedium::Bcast { ifname } => open_bcast(ifname, port),
+            UdpMedium::Mcast { ifname, group, ttl } => open_mcast(ifname, group, ttl, port),
+            UdpMedium::Ucast { ifname, own, peer } => open_ucast(ifname, own, peer, port),
         }
     }
 
@@ -398,7 +389,7 @@ fn interface_addr(ifname: &str, v6: bool) -> io::Result<Option<(SocketAddr, Opti
     Ok(None)
 }
 
-fn open_bcast(ifname: &str, port: u16, admit: Admit) -> Result<UdpLink, OpenError> {
+fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
     let fd = new_socket(ifname, false)?;
     set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1).map_err(step(ifname, "SO_BROADCAST"))?;
     set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
@@ -408,24 +399,19 @@ fn open_bcast(ifname: &str, port: u16, admit: Admit) -> Result<UdpLink, OpenErro
         Some((SocketAddr::V4(a), _)) => Some(*a.ip()),
         _ => None,
     };
-    attach_filter(&fd, &filter_program(admit, Source::NotFrom(own)))
+    attach_filter(&fd, &filter_program(Source::NotFrom(own)))
         .map_err(step(ifname, "SO_ATTACH_FILTER"))?;
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     bind_to(&fd, any).map_err(step(ifname, "bind"))?;
     let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
     let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
     link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
-    link.loops_back = true;
+    // Our broadcasts come back; the filter drops them when it knows our address.
+    link.loops_back = own.is_some();
     Ok(link)
 }
 
-fn open_mcast(
-    ifname: &str,
-    group: Ipv4Addr,
-    ttl: u8,
-    port: u16,
-    admit: Admit,
-) -> Result<UdpLink, OpenError> {
+fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLink, OpenError> {
     if !group.is_multicast() {
         let error = io::Error::from(io::ErrorKind::InvalidInput);
         return Err(OpenError { ifname: ifname.to_string(), step: "group", error });
@@ -449,21 +435,14 @@ fn open_mcast(
         .map_err(step(ifname, "IP_MULTICAST_LOOP"))?;
     set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
         .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
-    attach_filter(&fd, &filter_program(admit, Source::Any))
-        .map_err(step(ifname, "SO_ATTACH_FILTER"))?;
+    attach_filter(&fd, &filter_program(Source::Any)).map_err(step(ifname, "SO_ATTACH_FILTER"))?;
     // Bound to the group, the socket sees only that group's datagrams, not unicast or
     // broadcast meant for a sibling link on the same port.
     bind_to(&fd, SocketAddr::from((group, port))).map_err(step(ifname, "bind"))?;
     Ok(UdpLink::new(fd, SocketAddr::from((group, port))))
 }
 
-fn open_ucast(
-    ifname: &str,
-    own: IpAddr,
-    peer: IpAddr,
-    port: u16,
-    admit: Admit,
-) -> Result<UdpLink, OpenError> {
+fn open_ucast(ifname: &str, own: IpAddr, peer: IpAddr, port: u16) -> Result<UdpLink, OpenError> {
     let v6 = peer.is_ipv6();
     if own.is_ipv6() != v6 {
         let error = io::Error::from(io::ErrorKind::InvalidInput);
@@ -476,7 +455,7 @@ fn open_ucast(
         set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
             .map_err(step(ifname, "IPV6_V6ONLY"))?;
     }
-    attach_filter(&fd, &filter_program(admit, Source::From(peer)))
+    attach_filter(&fd, &filter_program(Source::From(peer)))
         .map_err(step(ifname, "SO_ATTACH_FILTER"))?;
     // Bound to our own configured address, the socket takes unicast datagrams ahead of a
     // sibling bcast socket bound to the wildcard address, and our frames leave from the
@@ -580,19 +559,22 @@ const UDP_HEADER_LEN: u32 = 8;
 const TO_DROP: u8 = u8::MAX;
 
 /// The socket filter of a heartbeat socket: it keeps, whole, only the datagrams that can be
-/// frames of this pair on this link, and drops the rest (return 0) before they are queued:
+/// frames, and drops the rest (return 0) before they are queued:
 ///
 /// - the version is one this code accepts, and the body length byte is one
 ///   `wire::frame::body_len_range` allows for it (per version: a v1 frame is exactly 74 bytes,
 ///   a v2 frame 87, a newer one 87 to `FRAME_LEN_MAX`), and equals the datagram's length less
 ///   the tag: what `wire::Frame::check` refuses, the filter drops;
-/// - the sender byte is the peer's index and the link byte this link's (the receiver drops
-///   any other as its own frame, malformed or on the wrong link);
+/// - the sender byte is 0 or 1 and the link byte below `LINKS_MAX`: what the receiver would
+///   find malformed in any frame, whatever its key;
 /// - the source address (from the IP header, at SKF_NET_OFF: offset 12 in IPv4, 8 to 24 in
 ///   IPv6) is as `source` says.
 ///
-/// Nothing here needs the key: what passes is still authenticated by `wire::Receiver`.
-pub fn filter_program(admit: Admit, source: Source) -> Program {
+/// So a random datagram of a frame's length passes about once in 10^8. Nothing here needs
+/// the key, nor tells this pair's frames from another pair's (with another link index, or
+/// from the node of our own index): what passes is authenticated by `wire::Receiver`, which
+/// counts another pair's frames as `auth_failures` (SPEC §7.2).
+pub fn filter_program(source: Source) -> Program {
     let mut p = Program::new();
     let mut emit = |code: u32, jt: u8, jf: u8, k: u32| {
         // INVARIANT: the longest program (three versions, an IPv6 source) is well under
@@ -633,9 +615,9 @@ pub fn filter_program(admit: Admit, source: Source) -> Program {
     emit(ld_len, 0, 0, 0);
     emit(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_X, 0, TO_DROP, 0);
     emit(ld_b, 0, 0, byte(field::SENDER));
-    emit(jeq, 0, TO_DROP, u32::from(admit.sender));
+    emit(jgt, TO_DROP, 0, 1);
     emit(ld_b, 0, 0, byte(field::LINK));
-    emit(jeq, 0, TO_DROP, u32::from(admit.link));
+    emit(jge, TO_DROP, 0, LINKS_MAX as u32);
     let net = |offset: u32| (SKF_NET_OFF as u32).wrapping_add(offset);
     match source {
         Source::Any | Source::NotFrom(None) => {}
@@ -747,8 +729,6 @@ mod tests {
     use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, Frame};
     use std::net::Ipv6Addr;
 
-    const ADMIT: Admit = Admit { sender: 1, link: 3 };
-
     /// Runs `program` as the kernel runs a UDP socket's classic BPF filter: absolute loads
     /// read `udp` (the UDP header, then the datagram) big-endian, or `ip` (the IP header)
     /// at SKF_NET_OFF; a load past either end ends the program with 0 (drop). Returns what
@@ -829,7 +809,7 @@ mod tests {
     }
 
     fn frame(len: usize, version: u8) -> Vec<u8> {
-        shaped(len, version, (len - TAG_LEN) as u8, ADMIT.sender, ADMIT.link)
+        shaped(len, version, (len - TAG_LEN) as u8, 1, 3)
     }
 
     fn passes(program: &[Insn], src: IpAddr, payload: &[u8]) -> bool {
@@ -846,18 +826,20 @@ mod tests {
     fn every_shape() -> [(Program, IpAddr); 5] {
         let own = Ipv4Addr::new(192, 0, 2, 1);
         [
-            (filter_program(ADMIT, Source::Any), PEER_V4.into()),
-            (filter_program(ADMIT, Source::NotFrom(None)), PEER_V4.into()),
-            (filter_program(ADMIT, Source::NotFrom(Some(own))), PEER_V4.into()),
-            (filter_program(ADMIT, Source::From(PEER_V4.into())), PEER_V4.into()),
-            (filter_program(ADMIT, Source::From(PEER_V6.into())), PEER_V6.into()),
+            (filter_program(Source::Any), PEER_V4.into()),
+            (filter_program(Source::NotFrom(None)), PEER_V4.into()),
+            (filter_program(Source::NotFrom(Some(own))), PEER_V4.into()),
+            (filter_program(Source::From(PEER_V4.into())), PEER_V4.into()),
+            (filter_program(Source::From(PEER_V6.into())), PEER_V6.into()),
         ]
     }
 
-    /// The filter drops exactly what the receiver's structural check (`Frame::check`), its
-    /// sender and its link checks would drop, for every version byte, every length up to
-    /// past the longest frame, and body length bytes right and wrong: it never costs the
-    /// peer a frame the receiver would take, and whatever it lets through could be one.
+    /// The filter drops exactly what the receiver would find malformed or of a bad version
+    /// in any frame, whatever the key (`Frame::check`, a sender other than 0 or 1, a link
+    /// index out of range), for every version byte, every length up to past the longest
+    /// frame, body length bytes right and wrong, sender and link bytes in and out of range:
+    /// it never costs the peer a frame the receiver would take (nor hides another pair's,
+    /// which the receiver counts as `auth_failures`), and what it lets through could be one.
     #[test]
     fn the_filter_admits_what_the_receiver_could_accept_and_nothing_else() {
         for (program, src) in every_shape() {
@@ -865,11 +847,12 @@ mod tests {
                 for len in 0..=FRAME_LEN_MAX + 16_usize {
                     let right = len.wrapping_sub(TAG_LEN) as u8;
                     for body_len in [right, right.wrapping_add(1), 42, 55, 0, 0xff] {
-                        for (sender, link) in [(1, 3), (0, 3), (2, 3), (1, 2), (1, 0xff)] {
+                        for (sender, link) in [(1, 3), (0, 0), (0, 7), (2, 3), (1, 8), (0xff, 0xff)]
+                        {
                             let payload = shaped(len, version, body_len, sender, link);
                             let receiver_could = Frame::new_checked(&payload[..]).is_ok()
-                                && sender == ADMIT.sender
-                                && link == ADMIT.link;
+                                && sender <= 1
+                                && usize::from(link) < LINKS_MAX;
                             assert_eq!(
                                 passes(&program, src, &payload),
                                 receiver_could,
@@ -900,13 +883,13 @@ mod tests {
 
     #[test]
     fn ucast_admits_only_the_peers_address_v4_and_v6() {
-        let v4 = filter_program(ADMIT, Source::From(PEER_V4.into()));
+        let v4 = filter_program(Source::From(PEER_V4.into()));
         let f = frame(FRAME_LEN_V2, 2);
         assert!(passes(&v4, PEER_V4.into(), &f));
         for other in [Ipv4Addr::new(192, 0, 2, 3), Ipv4Addr::new(2, 2, 0, 192)] {
             assert!(!passes(&v4, other.into(), &f), "{other}");
         }
-        let v6 = filter_program(ADMIT, Source::From(PEER_V6.into()));
+        let v6 = filter_program(Source::From(PEER_V6.into()));
         assert!(passes(&v6, PEER_V6.into(), &f));
         // Each of the four words of the address on its own decides.
         for other in [
@@ -923,12 +906,12 @@ mod tests {
     #[test]
     fn bcast_drops_our_own_broadcasts_and_admits_any_other_source() {
         let own = Ipv4Addr::new(192, 0, 2, 1);
-        let program = filter_program(ADMIT, Source::NotFrom(Some(own)));
+        let program = filter_program(Source::NotFrom(Some(own)));
         let f = frame(FRAME_LEN_V2, 2);
         assert!(!passes(&program, own.into(), &f));
         assert!(passes(&program, PEER_V4.into(), &f));
         assert!(passes(&program, Ipv4Addr::new(192, 0, 2, 77).into(), &f));
-        let mcast = filter_program(ADMIT, Source::Any);
+        let mcast = filter_program(Source::Any);
         assert!(passes(&mcast, own.into(), &f), "mcast does not loop back: any source");
     }
 
@@ -943,7 +926,7 @@ mod tests {
         let jeq = libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K;
         let ret = libc::BPF_RET | libc::BPF_K;
         let net = |k: u32| (SKF_NET_OFF as u32).wrapping_add(k);
-        let any = of(&filter_program(ADMIT, Source::Any));
+        let any = of(&filter_program(Source::Any));
         let common = any.len() - 2;
         assert_eq!(any[common..], [insn(ret, 0, 0, u32::MAX), insn(ret, 0, 0, 0)]);
         // The first block: version 1 is exactly 74 bytes (82 with the UDP header).
@@ -960,7 +943,7 @@ mod tests {
                 insn(libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K, drop_from(4), 0, 82),
             ]
         );
-        let v4 = of(&filter_program(ADMIT, Source::From(PEER_V4.into())));
+        let v4 = of(&filter_program(Source::From(PEER_V4.into())));
         // The frame checks are the same in every shape, each failed one a jump to the drop.
         let to_drop = |p: &[(u16, u8, u8, u32)]| -> Vec<(u16, u8, u8, u32)> {
             let drop_at = p.len() - 1;
@@ -978,12 +961,12 @@ mod tests {
                 insn(ret, 0, 0, 0)
             ]
         );
-        let own = of(&filter_program(ADMIT, Source::NotFrom(Some(Ipv4Addr::new(192, 0, 2, 1)))));
+        let own = of(&filter_program(Source::NotFrom(Some(Ipv4Addr::new(192, 0, 2, 1)))));
         assert_eq!(
             own[common..common + 2],
             [insn(ld_w, 0, 0, net(12)), insn(jeq, 1, 0, 0xc000_0201)]
         );
-        let v6 = of(&filter_program(ADMIT, Source::From(PEER_V6.into())));
+        let v6 = of(&filter_program(Source::From(PEER_V6.into())));
         let words = [0x2001_0db8, 0, 0, 2];
         for (i, w) in words.into_iter().enumerate() {
             let at = common + 2 * i;

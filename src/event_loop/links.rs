@@ -4,7 +4,7 @@
 //! A link that cannot be opened is reported (its error shows in status) and retried every
 //! `REOPEN_INTERVAL`; it never stops the daemon. What arrives is turned into `Authentic`
 //! frames by the `wire::Receiver`; nothing here decides anything. A UDP link's socket admits
-//! only this pair's frames on this link (`udp::Admit`); what its kernel drops is counted here
+//! only what can be a frame (`udp::filter_program`); what its kernel drops is counted here
 //! across reopenings, and a growing count is logged at most every `DROPS_LOG_INTERVAL`.
 
 use std::os::fd::{AsRawFd, RawFd};
@@ -38,8 +38,6 @@ enum Io {
 pub struct Link {
     medium: Medium,
     udpport: u16,
-    /// What a UDP link's socket filter admits.
-    admit: udp::Admit,
     io: Io,
     retry_at: Instant,
     /// Datagrams the kernel dropped on UDP sockets of this link that were closed since.
@@ -58,8 +56,8 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link for `medium`, not yet open; a UDP socket will admit `admit`'s frames only.
-    pub fn new(medium: &Medium, udpport: u16, admit: udp::Admit) -> Link {
+    /// A link for `medium`, not yet open.
+    pub fn new(medium: &Medium, udpport: u16) -> Link {
         let io = match medium {
             Medium::Serial { .. } => Io::Serial { port: None, deframer: Deframer::default() },
             _ => Io::Udp { sock: None },
@@ -76,7 +74,6 @@ impl Link {
         Link {
             medium: medium.clone(),
             udpport,
-            admit,
             io,
             retry_at: Instant::ZERO,
             dropped_before: 0,
@@ -151,7 +148,7 @@ impl Link {
                 Ok(())
             }
             (medium, Io::Udp { sock }) => {
-                *sock = Some(open_udp(medium, self.udpport, self.admit)?);
+                *sock = Some(open_udp(medium, self.udpport)?);
                 Ok(())
             }
             _ => Err("medium and driver disagree".into()),
@@ -274,8 +271,8 @@ impl Link {
             return;
         }
         warn!(
-            "link {}: the kernel dropped {} datagrams (not frames of this pair on this link, \
-             or no room to queue them): {} in all",
+            "link {}: the kernel dropped {} datagrams (not frames, or no room to queue them): \
+             {} in all",
             self.label,
             dropped - self.drops_logged,
             dropped
@@ -308,21 +305,21 @@ impl Link {
     }
 }
 
-fn open_udp(medium: &Medium, port: u16, admit: udp::Admit) -> Result<UdpLink, String> {
+fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
     let opened = match medium {
-        Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port, admit),
+        Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port),
         Medium::Mcast { iface, group, ttl } => {
             let std::net::IpAddr::V4(group) = *group else {
                 return Err("multicast is IPv4 only".into());
             };
-            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group, ttl: *ttl }, port, admit)
+            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group, ttl: *ttl }, port)
         }
         Medium::Ucast { iface, addrs } => {
             let peer = udp::pick_peer(*addrs)
                 .map_err(|e| format!("listing local addresses: {e}"))?
                 .ok_or("neither ucast address is on this node (or both are)")?;
             let own = if addrs[0] == peer { addrs[1] } else { addrs[0] };
-            UdpLink::open(&UdpMedium::Ucast { ifname: iface, own, peer }, port, admit)
+            UdpLink::open(&UdpMedium::Ucast { ifname: iface, own, peer }, port)
         }
         Medium::Serial { .. } => return Err("not a UDP medium".into()),
     };
