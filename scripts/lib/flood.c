@@ -2,7 +2,7 @@
  * node), for scripts/bench-flood and tests/daemon_flood.rs. Build: gcc -O2 -o flood flood.c
  *
  * Usage: flood TARGET_ADDR PORT SECONDS KINDS [CAPTURE_SECONDS SENDER LINK]
- *        flood TARGET_ADDR vrrp SECONDS KINDS [CAPTURE_SECONDS IFACE]
+ *        flood TARGET_ADDR vrrp SECONDS KINDS IFACE TARGET_MAC CAPTURE_SECONDS
  *
  * Sends UDP datagrams to TARGET_ADDR:PORT (IPv4) for SECONDS, as fast as sendmmsg(2) takes
  * them, in batches of 64 that cycle through KINDS, any of the letters:
@@ -16,11 +16,13 @@
  * With r, CAPTURE_SECONDS SENDER LINK are required: only captured datagrams whose sender
  * and link bytes are SENDER and LINK (the frames the target hears from its peer) are kept.
  *
- * With vrrp instead of a port, the same kinds go to TARGET_ADDR as IP protocol 112 (VRRP,
- * raw socket, TTL 255 as VRRP requires): a frame's length is then a VRRPv3 advertisement's
- * with one IPv4 address (12 bytes), "frame-shaped" is version 3, type 1, VRID 51, priority
- * 150, one address and a random checksum, and r replays the advertisements heard on IFACE
- * (the group 224.0.0.18 joined there) during CAPTURE_SECONDS.
+ * With vrrp instead of a port, the same kinds go to TARGET_ADDR's VRRP socket: IP protocol
+ * 112 to the group 224.0.0.18 with TTL 255, as VRRP requires (a VRRP daemon listens on the
+ * group only), in Ethernet frames sent on IFACE to TARGET_MAC alone (a packet socket), so
+ * that only the target is flooded. A frame's length is then a VRRPv3 advertisement's with one
+ * IPv4 address (12 bytes), "frame-shaped" is version 3, type 1, VRID 51, priority 150, one
+ * address and a random checksum, and r replays the advertisements heard on IFACE (the group
+ * joined there) during CAPTURE_SECONDS (0 without r).
  *
  * At the end it prints one line: "sent N garbage G forged F shaped S replayed R captured C
  * seconds T". It sends nothing but to TARGET_ADDR, from the namespace it runs in, and
@@ -30,8 +32,11 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,6 +52,7 @@
 #define CAPTURED_MAX 64
 #define IPPROTO_VRRP 112
 #define ADVERT_LEN 12
+#define HEADERS_LEN (14 + 20)
 
 static void die(const char *what)
 {
@@ -144,17 +150,71 @@ static void capture_vrrp(const char *iface, double seconds)
 	close(s);
 }
 
+/* Sets `ll` to send on IFACE to MAC, and `eth_ip` to the Ethernet header (MAC, IFACE's own
+ * address, IPv4) and an IPv4 header from IFACE's address to 224.0.0.18, protocol 112, TTL
+ * 255; ip_header() fills in the length and checksum per packet. */
+static void vrrp_link(int s, const char *iface, const char *mac, struct sockaddr_ll *ll,
+		      unsigned char *eth_ip)
+{
+	unsigned m[6];
+	if (sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6) {
+		fprintf(stderr, "flood: bad MAC %s\n", mac);
+		exit(2);
+	}
+	struct ifreq ifr = {0};
+	snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", iface);
+	if (ioctl(s, SIOCGIFINDEX, &ifr) < 0)
+		die(iface);
+	ll->sll_ifindex = ifr.ifr_ifindex;
+	ll->sll_protocol = htons(ETH_P_IP);
+	for (int i = 0; i < 6; i++)
+		ll->sll_addr[i] = eth_ip[i] = m[i];
+	if (ioctl(s, SIOCGIFHWADDR, &ifr) < 0)
+		die("SIOCGIFHWADDR");
+	memcpy(eth_ip + 6, ifr.ifr_hwaddr.sa_data, 6);
+	eth_ip[12] = 0x08;
+	eth_ip[13] = 0x00;
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	ifr.ifr_addr.sa_family = AF_INET;
+	if (u < 0 || ioctl(u, SIOCGIFADDR, &ifr) < 0)
+		die("SIOCGIFADDR");
+	close(u);
+	unsigned char *ip = eth_ip + 14;
+	memset(ip, 0, 20);
+	ip[0] = 0x45;
+	ip[8] = 255;
+	ip[9] = IPPROTO_VRRP;
+	memcpy(ip + 12, &((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr, 4);
+	inet_pton(AF_INET, "224.0.0.18", ip + 16);
+}
+
+/* The total length and header checksum of an IPv4 header carrying `payload` bytes. */
+static void ip_header(unsigned char *ip, size_t payload)
+{
+	uint16_t total = 20 + payload;
+	ip[2] = total >> 8;
+	ip[3] = total & 0xff;
+	ip[10] = ip[11] = 0;
+	uint32_t sum = 0;
+	for (int i = 0; i < 20; i += 2)
+		sum += ip[i] << 8 | ip[i + 1];
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	ip[10] = ~sum >> 8;
+	ip[11] = ~sum & 0xff;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5 && argc != 7 && argc != 8) {
+	if (argc != 5 && argc != 8) {
 		fprintf(stderr, "usage: flood TARGET_ADDR PORT SECONDS KINDS "
 				"[CAPTURE_SECONDS SENDER LINK]\n");
 		return 2;
 	}
 	int vrrp = strcmp(argv[2], "vrrp") == 0;
-	if (vrrp && argc != 5 && argc != 7) {
-		fprintf(stderr, "usage: flood TARGET_ADDR vrrp SECONDS KINDS "
-				"[CAPTURE_SECONDS IFACE]\n");
+	if (vrrp && argc != 8) {
+		fprintf(stderr, "usage: flood TARGET_ADDR vrrp SECONDS KINDS IFACE TARGET_MAC "
+				"CAPTURE_SECONDS\n");
 		return 2;
 	}
 	struct sockaddr_in to = {.sin_family = AF_INET};
@@ -180,14 +240,10 @@ int main(int argc, char **argv)
 	size_t frame_len = vrrp ? ADVERT_LEN : FRAME_LEN;
 	int replays = strchr(kinds, 'r') != NULL;
 	if (vrrp) {
-		if (replays && argc != 7) {
-			fprintf(stderr, "flood: r needs CAPTURE_SECONDS IFACE\n");
-			return 2;
-		}
 		if (replays)
-			capture_vrrp(argv[6], atof(argv[5]));
+			capture_vrrp(argv[5], atof(argv[7]));
 	} else {
-		if (argc == 7 || (replays && argc != 8)) {
+		if (replays && argc != 8) {
 			fprintf(stderr, "flood: r needs CAPTURE_SECONDS SENDER LINK\n");
 			return 2;
 		}
@@ -203,14 +259,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rng ^= (uint64_t)now_s() * 1000003u;
-	int s = vrrp ? socket(AF_INET, SOCK_RAW, IPPROTO_VRRP) : socket(AF_INET, SOCK_DGRAM, 0);
+	int s = vrrp ? socket(AF_PACKET, SOCK_RAW, 0) : socket(AF_INET, SOCK_DGRAM, 0);
 	if (s < 0)
 		die("socket");
-	int ttl = 255;
-	if (vrrp && setsockopt(s, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) < 0)
-		die("IP_TTL");
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_halen = 6};
+	static unsigned char headers[BATCH][HEADERS_LEN];
+	if (vrrp)
+		vrrp_link(s, argv[5], argv[6], &ll, headers[0]);
 	static unsigned char bufs[BATCH][DATAGRAM_MAX];
-	struct iovec iovs[BATCH];
+	struct iovec iovs[BATCH][2];
 	struct mmsghdr msgs[BATCH];
 	memset(msgs, 0, sizeof msgs);
 	unsigned long long sent = 0, by_kind[4] = {0};
@@ -246,12 +303,23 @@ int main(int argc, char **argv)
 				memcpy(bufs[i], captured[replay_i++ % captured_n], len);
 				break;
 			}
-			iovs[i].iov_base = bufs[i];
-			iovs[i].iov_len = len;
+			struct iovec *iov = iovs[i];
+			iov[0].iov_base = bufs[i];
+			iov[0].iov_len = len;
 			msgs[i].msg_hdr.msg_name = &to;
 			msgs[i].msg_hdr.msg_namelen = sizeof to;
-			msgs[i].msg_hdr.msg_iov = &iovs[i];
 			msgs[i].msg_hdr.msg_iovlen = 1;
+			if (vrrp) {
+				memcpy(headers[i], headers[0], HEADERS_LEN);
+				ip_header(headers[i] + 14, len);
+				iov[1] = iov[0];
+				iov[0].iov_base = headers[i];
+				iov[0].iov_len = HEADERS_LEN;
+				msgs[i].msg_hdr.msg_name = &ll;
+				msgs[i].msg_hdr.msg_namelen = sizeof ll;
+				msgs[i].msg_hdr.msg_iovlen = 2;
+			}
+			msgs[i].msg_hdr.msg_iov = iov;
 		}
 		int n = sendmmsg(s, msgs, BATCH, 0);
 		if (n > 0) {
