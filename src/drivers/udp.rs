@@ -10,8 +10,7 @@
 //! body length `wire::Frame::check` refuses, a sender or link byte no frame has, and for
 //! `ucast` any source but the peer's configured address (IPv4 and IPv6), for `bcast` our own
 //! looped-back broadcasts. It does not tell this pair's frames from another pair's: only the
-//! key does (they are `auth_failures`, SPEC §7.2).
-//! The receive buffer is sized for a burst (`limits::UDP_RCVBUF_BYTES`), and the kernel's
+//! key does (they are `auth_failures`, SPEC §7.2). The receive buffer is sized for a burst (`limits::UDP_RCVBUF_BYTES`), and the kernel's
 //! count of what it dropped on the socket, the filter's drops and those for a full buffer
 //! alike, is read from each datagram (SO_RXQ_OVFL) and on demand (SO_MEMINFO):
 //! `UdpStats::kernel_dropped`. This file does not frame, authenticate or pace anything: what
@@ -367,24 +366,18 @@ fn ip_of(sa: &SockaddrStorage) -> Option<IpAddr> {
     sa.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
 }
 
-/// The first address of `family` on `ifname`, with its broadcast address for IPv4 and its
-/// scope id for IPv6.
-fn interface_addr(ifname: &str, v6: bool) -> io::Result<Option<(SocketAddr, Option<Ipv4Addr>)>> {
+/// The first IPv4 address on `ifname`, with its broadcast address.
+fn interface_addr(ifname: &str) -> io::Result<Option<(Ipv4Addr, Option<Ipv4Addr>)>> {
     for ifa in nix::ifaddrs::getifaddrs().map_err(io::Error::from)? {
         if ifa.interface_name != ifname {
             continue;
         }
-        let Some(sa) = ifa.address.as_ref() else { continue };
-        if !v6 && let Some(a) = sa.as_sockaddr_in() {
-            // From address and netmask: `ip addr add` leaves the broadcast field unset
-            // unless told `brd +`.
-            let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
-            let bcast = mask.map(|m| Ipv4Addr::from(u32::from(a.ip()) | !u32::from(m)));
-            return Ok(Some((SocketAddr::V4(SocketAddrV4::from(*a)), bcast)));
-        }
-        if v6 && let Some(a) = sa.as_sockaddr_in6() {
-            return Ok(Some((SocketAddr::V6(SocketAddrV6::from(*a)), None)));
-        }
+        let Some(a) = ifa.address.as_ref().and_then(|sa| sa.as_sockaddr_in()) else { continue };
+        // From address and netmask: `ip addr add` leaves the broadcast field unset unless
+        // told `brd +`.
+        let mask = ifa.netmask.as_ref().and_then(|m| m.as_sockaddr_in()).map(|m| m.ip());
+        let bcast = mask.map(|m| Ipv4Addr::from(u32::from(a.ip()) | !u32::from(m)));
+        return Ok(Some((a.ip(), bcast)));
     }
     Ok(None)
 }
@@ -394,18 +387,15 @@ fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
     set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1).map_err(step(ifname, "SO_BROADCAST"))?;
     set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
         .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
-    let local = interface_addr(ifname, false).map_err(step(ifname, "getifaddrs"))?;
-    let own = match local {
-        Some((SocketAddr::V4(a), _)) => Some(*a.ip()),
-        _ => None,
-    };
+    let local = interface_addr(ifname).map_err(step(ifname, "getifaddrs"))?;
+    let own = local.map(|(a, _)| a);
     attach_filter(&fd, &filter_program(Source::NotFrom(own)))
         .map_err(step(ifname, "SO_ATTACH_FILTER"))?;
     let any = SocketAddr::from((Ipv4Addr::UNSPECIFIED, port));
     bind_to(&fd, any).map_err(step(ifname, "bind"))?;
     let bcast = local.and_then(|(_, b)| b).unwrap_or(Ipv4Addr::BROADCAST);
     let mut link = UdpLink::new(fd, SocketAddr::from((bcast, port)));
-    link.own = local.map(|(a, _)| SocketAddr::new(a.ip(), port));
+    link.own = own.map(|a| SocketAddr::from((a, port)));
     // Our broadcasts come back; the filter drops them when it knows our address.
     link.loops_back = own.is_some();
     Ok(link)
