@@ -451,8 +451,8 @@ fn ucast_ipv6_is_bound_to_its_own_address_and_admits_only_the_peers() {
 /// the receive buffer until the loop reads it, instead of pushing out the peer's next frame;
 /// the default buffer (208 kB here) would hold about 250 of them.
 #[test]
-fn a_burst_of_several_hundred_frames_waits_to_be_read() {
-    const BURST: usize = 600;
+fn a_burst_of_1500_frames_waits_to_be_read() {
+    const BURST: usize = 1500;
     let lab = Lab::new();
     let mut a = open(&lab.a, ucast("va", A1, B1));
     let granted = a.receive_buffer().expect("SO_RCVBUF");
@@ -470,7 +470,7 @@ fn a_burst_of_several_hundred_frames_waits_to_be_read() {
 /// read plus what was dropped is what was sent.
 #[test]
 fn what_a_full_buffer_drops_is_counted() {
-    const SENT: usize = 5000;
+    const SENT: usize = 20_000;
     let lab = Lab::new();
     let mut a = open(&lab.a, ucast("va", A1, B1));
     let sender = raw_sender(&lab.b, B1.into());
