@@ -253,7 +253,7 @@ impl Link {
     }
 
     /// Datagrams the kernel dropped on this link's UDP sockets before they were read: not a
-    /// frame of this pair on this link (the socket filter), or no room in the buffer. Read
+    /// frame (the socket filter), or no room in the buffer; on a closed socket as well. Read
     /// from the kernel now (0 for serial).
     pub fn kernel_dropped(&mut self) -> u64 {
         match &mut self.io {
@@ -324,4 +324,28 @@ fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
         Medium::Serial { .. } => return Err("not a UDP medium".into()),
     };
     opened.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A growing drop count is logged at once, then at most once per `DROPS_LOG_INTERVAL`
+    /// (and only when it grew), each time with what was dropped since the last warning.
+    #[test]
+    fn a_flood_is_logged_once_per_interval_and_only_while_it_grows() {
+        let mut link = Link::new(&Medium::Bcast { iface: "eth1".into() }, 694);
+        let at = |ms| Instant::from_millis(ms);
+        link.log_drops(at(1_000), 0);
+        assert_eq!(link.drops_logged_at, None, "nothing dropped, nothing logged");
+        link.log_drops(at(2_000), 5);
+        assert_eq!((link.drops_logged, link.drops_logged_at), (5, Some(at(2_000))));
+        link.log_drops(at(3_000), 900);
+        assert_eq!(link.drops_logged, 5, "not again within the interval");
+        let later = 2_000 + DROPS_LOG_INTERVAL.total_millis();
+        link.log_drops(at(later), 900);
+        assert_eq!((link.drops_logged, link.drops_logged_at), (900, Some(at(later))));
+        link.log_drops(at(later * 3), 900);
+        assert_eq!(link.drops_logged_at, Some(at(later)), "no growth, no warning");
+    }
 }
