@@ -14,6 +14,7 @@ need socat socat
 need iptables iptables
 need python3 python3
 need bc bc
+need gcc gcc            # tests/daemon_flood.rs builds scripts/lib/flood.c
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"

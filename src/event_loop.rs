@@ -642,7 +642,7 @@ impl Daemon {
         let session = self.receiver.outgoing();
         self.receiver.set_peer_alive(self.core.peer().alive);
         if let Some(link) = self.links.get_mut(usize::from(index)) {
-            link.receive(index, &mut self.receiver, hangup, &mut accepted);
+            link.receive(now, index, &mut self.receiver, hangup, &mut accepted);
         }
         for frame in &accepted {
             self.core.handle_input(now, Input::Frame { link: index, frame });
@@ -798,7 +798,7 @@ impl Daemon {
     fn handle_request(&mut self, now: Instant, client: crate::control::ClientId, req: Request) {
         let admin = match req {
             Request::Status(format) => {
-                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 let snap = &self.snapshot;
@@ -1008,16 +1008,18 @@ impl Daemon {
     }
 
     fn dump_stats(&mut self, now: Instant) {
-        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &self.links);
+        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
         let c = &self.snapshot.counters;
         info!(
-            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} late {} \
-             failovers {} handovers {} polls {} log_dropped {} notify_dropped {}",
+            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} \
+             kernel_dropped {} late {} failovers {} handovers {} polls {} log_dropped {} \
+             notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
             c.auth_failures,
             c.replays,
             c.malformed,
             c.crc_errors,
+            c.kernel_dropped,
             c.late_heartbeats,
             c.failovers,
             c.handovers,

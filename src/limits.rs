@@ -42,3 +42,16 @@ pub const CONTROL_CLIENTS_MAX: usize = 4;
 /// Frames taken from one file descriptor per wake of the loop, so that one flooded link
 /// cannot starve the others.
 pub const FRAMES_PER_WAKE_MAX: usize = 16;
+/// The receive buffer asked for each UDP heartbeat socket (SO_RCVBUF; the kernel doubles it
+/// for its bookkeeping and charges each datagram its buffer's true size, about 830 bytes for a
+/// frame on a veth and up to 2.3 kB on a NIC with 2 kB receive buffers). So a socket holds
+/// 1 800 to 5 000 frames. What the peer sends in a stall of this node (one frame per
+/// keepalive per socket) is a handful of them; the rest is headroom for a flood of forged or
+/// replayed frames that pass the socket filter: they wait to be read (`FRAMES_PER_WAKE_MAX` a
+/// wake, about a microsecond each) while the scheduler has the daemon off the CPU, instead of
+/// pushing the peer's frames out. scripts/bench-flood, 250 000 such datagrams a second at a
+/// daemon without `realtime` on a loaded 2-vCPU machine: a quarter of this size lost 1 to 5 %
+/// of the peer's frames and, in one minute of four, a deadtime's worth in a row (a false
+/// failover); this size lost none. A full buffer delays the peer's next frame by the time
+/// the loop takes to read it (a few ms). Kernel memory, used only while datagrams wait.
+pub const UDP_RCVBUF_BYTES: usize = 2 * 1024 * 1024;

@@ -89,6 +89,10 @@ pub struct Link {
     pub frames_rx: u64,
     /// Frames missing by sequence number.
     pub frames_lost: u64,
+    /// Datagrams the kernel dropped on this link's socket before hapair read them: not a
+    /// frame of this pair on this link (the socket filter), or no room in the buffer. What
+    /// a flood looks like (0 for serial).
+    pub kernel_dropped: u64,
     /// Why the link is not open (open error), empty when it is.
     pub error: Text,
 }
@@ -208,6 +212,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Serial frames with a bad CRC.
     pub crc_errors: u64,
+    /// Datagrams the kernel dropped before hapair read them, all links together (see
+    /// `Link::kernel_dropped`).
+    pub kernel_dropped: u64,
     /// Heartbeats later than warntime.
     pub late_heartbeats: u64,
     /// Takeovers after the peer died.
@@ -318,6 +325,7 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         write!(w, ",\"up\":{},\"last_heard_ms\":", l.up)?;
         json_opt(w, l.last_heard_ms)?;
         write!(w, ",\"frames_rx\":{},\"frames_lost\":{}", l.frames_rx, l.frames_lost)?;
+        write!(w, ",\"kernel_dropped\":{}", l.kernel_dropped)?;
         w.write_str(",\"error\":")?;
         json_str(w, &l.error)?;
         w.write_str("}")?;
@@ -343,7 +351,7 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         w,
         ",\"counters\":{{\"auth_failures\":{},\"replays\":{},\"unconfirmed\":{},\
          \"peer_restarts\":{},\"incarnation_resyncs\":{},\"malformed\":{},\
-         \"crc_errors\":{},\"late_heartbeats\":{},\"failovers\":{},\"handovers\":{},\
+         \"crc_errors\":{},\"kernel_dropped\":{},\"late_heartbeats\":{},\"failovers\":{},\"handovers\":{},\
          \"split_brains\":{},\"fence_attempts\":{},\"fence_failures\":{}}}}}",
         c.auth_failures,
         c.replays,
@@ -352,6 +360,7 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         c.incarnation_resyncs,
         c.malformed,
         c.crc_errors,
+        c.kernel_dropped,
         c.late_heartbeats,
         c.failovers,
         c.handovers,
@@ -490,7 +499,8 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     write!(w, "frames: auth failures {}, replays {}", Count(c.auth_failures), Count(c.replays))?;
     writeln!(w, ", malformed {}", Count(c.malformed))?;
     let (crc, late) = (Count(c.crc_errors), Count(c.late_heartbeats));
-    writeln!(w, "        crc errors {crc}, late heartbeats {late}")?;
+    write!(w, "        crc errors {crc}, late heartbeats {late}")?;
+    writeln!(w, ", kernel dropped {}", Count(c.kernel_dropped))?;
     let (unconfirmed, restarts) = (Count(c.unconfirmed), Count(c.peer_restarts));
     write!(w, "        unconfirmed {unconfirmed}, peer restarts {restarts}")?;
     writeln!(w, " ({} incarnation back)", Count(c.incarnation_resyncs))?;
@@ -665,6 +675,11 @@ pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Res
         ),
         ("hapair_malformed_total", "Frames that did not parse", c.malformed),
         ("hapair_crc_errors_total", "Serial frames with a bad CRC", c.crc_errors),
+        (
+            "hapair_kernel_dropped_total",
+            "Datagrams the kernel dropped before hapair read them",
+            c.kernel_dropped,
+        ),
         ("hapair_late_heartbeats_total", "Heartbeats later than warntime", c.late_heartbeats),
         ("hapair_failovers_total", "Takeovers after the peer died", c.failovers),
         ("hapair_handovers_total", "Planned moves of the group", c.handovers),
@@ -706,6 +721,11 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
     family(w, "hapair_link_frames_lost_total", "counter", "Frames missing by sequence")?;
     for l in links {
         prom_sample(w, "hapair_link_frames_lost_total", &[("medium", &l.medium)], l.frames_lost)?;
+    }
+    let name = "hapair_link_kernel_dropped_total";
+    family(w, name, "counter", "Datagrams dropped by the kernel: not frames, or no room")?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], l.kernel_dropped)?;
     }
     Ok(())
 }

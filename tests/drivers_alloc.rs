@@ -49,7 +49,10 @@ fn step(rig: &mut Rig, now: Instant) -> bool {
     while got < n {
         got += rig.serial.read_available(&mut buf).unwrap();
     }
-    assert_eq!(rig.udp.send(&frame), SendOutcome::Sent);
+    // Shaped like a v2 frame, which the socket filter admits.
+    let mut datagram = [0x42u8; 87];
+    datagram[..4].copy_from_slice(&[2, 55, 1, 0]);
+    assert_eq!(rig.udp.send(&datagram), SendOutcome::Sent);
     let mut batch = Batch::default();
     while batch.is_empty() {
         rig.udp.recv_batch(&mut batch);
@@ -98,7 +101,8 @@ fn steady_state_allocates_nothing() {
     let path = nix::unistd::ttyname(&pair.slave).unwrap();
     let serial = SerialPort::open(path.to_str().unwrap(), 115_200).unwrap();
     let port = 6694;
-    let lo = UdpMedium::Ucast { ifname: "lo", peer: Ipv4Addr::LOCALHOST.into() };
+    let local = Ipv4Addr::LOCALHOST.into();
+    let lo = UdpMedium::Ucast { ifname: "lo", own: local, peer: local };
     let udp = UdpLink::open(&lo, port).unwrap();
     let dir = std::env::temp_dir().join(format!("hapair-alloc-{}", std::process::id()));
     let socket = dir.join("hapair.sock");

@@ -1,6 +1,11 @@
 //! UDP links between two network namespaces joined by veth pairs (created per test, deleted
 //! by a Drop guard). Each socket is created on a thread that entered its namespace; sockets
 //! stay in the namespace they were made in, so the test thread then drives them directly.
+//!
+//! Every socket admits only what can be a frame, so what the tests send is shaped like one
+//! (`frame`; node `a` sends as node 0, `b` as node 1). The socket filter itself, and the
+//! kernel's count of what it drops, are tested here on real sockets (the filter's logic,
+//! instruction by instruction, in `src/drivers/udp.rs`).
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
@@ -12,6 +17,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use hapair::drivers::udp::{BATCH, Batch, SendOutcome, UdpLink, UdpMedium, pick_peer};
+use hapair::limits::UDP_RCVBUF_BYTES;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 
@@ -93,6 +99,14 @@ fn open(ns: &str, medium: UdpMedium<'static>) -> UdpLink {
     in_ns(ns, move || UdpLink::open(&medium, PORT).unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// An 87-byte datagram shaped like a v2 frame sent by node `sender` on link 0, its other
+/// bytes `fill`: what the socket filter admits (only the receiver checks the tag).
+fn frame(sender: u8, fill: u8) -> Vec<u8> {
+    let mut f = vec![fill; 87];
+    f[..4].copy_from_slice(&[2, 55, sender, 0]);
+    f
+}
+
 /// Waits for one datagram on `link`.
 fn recv(link: &mut UdpLink) -> Option<(Vec<u8>, SocketAddr)> {
     let until = Instant::now() + Duration::from_secs(10);
@@ -121,13 +135,14 @@ fn nothing_waits(link: &mut UdpLink) -> bool {
     batch.is_empty()
 }
 
+/// `x` (node 0) and `y` (node 1) hear each other, each from the address given.
 fn exchange(x: &mut UdpLink, y: &mut UdpLink, x_addr: IpAddr, y_addr: IpAddr) {
-    assert_eq!(x.send(b"from x"), SendOutcome::Sent);
+    assert_eq!(x.send(&frame(0, b'x')), SendOutcome::Sent);
     let (bytes, from) = recv(y).expect("y hears x");
-    assert_eq!((bytes.as_slice(), from.ip()), (&b"from x"[..], x_addr));
-    assert_eq!(y.send(b"from y"), SendOutcome::Sent);
+    assert_eq!((bytes, from.ip()), (frame(0, b'x'), x_addr));
+    assert_eq!(y.send(&frame(1, b'y')), SendOutcome::Sent);
     let (bytes, from) = recv(x).expect("x hears y");
-    assert_eq!((bytes.as_slice(), from.ip()), (&b"from y"[..], y_addr));
+    assert_eq!((bytes, from.ip()), (frame(1, b'y'), y_addr));
     assert!(nothing_waits(x), "nothing more, and no echo of our own");
     assert!(nothing_waits(y));
 }
@@ -148,10 +163,11 @@ fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
     // The kernel loops a broadcast back to its sender's socket; the socket filter drops it
     // there, so poll(2) does not even report the socket readable (a wake saved per beat).
     for _ in 0..3 {
-        assert_eq!(a.send(b"beat"), SendOutcome::Sent);
+        assert_eq!(a.send(&frame(0, 7)), SendOutcome::Sent);
     }
     assert!(readable(&b, 10_000), "the peer hears them");
     assert!(!readable(&a, 200), "our own broadcasts do not make our socket readable");
+    assert_eq!(a.refresh_kernel_dropped(), 0, "and they are no flood: not counted");
     // The peer takes all three in one call, and the batch says it emptied the queue.
     let mut batch = Batch::default();
     let until = Instant::now() + Duration::from_secs(10);
@@ -164,12 +180,12 @@ fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
             readable(&b, 100);
         }
     }
-    assert_eq!(got, vec![b"beat".to_vec(); 3]);
+    assert_eq!(got, vec![frame(0, 7); 3]);
     b.recv_batch(&mut batch);
     assert_eq!(batch.datagrams().count(), 0, "nothing left");
     // More than a batch: the first call fills it and says more may wait.
     for i in 0..BATCH + 2 {
-        assert_eq!(b.send(&[i as u8; 4]), SendOutcome::Sent);
+        assert_eq!(b.send(&frame(1, i as u8)), SendOutcome::Sent);
     }
     let mut seen = 0;
     let until = Instant::now() + Duration::from_secs(10);
@@ -181,7 +197,7 @@ fn our_own_broadcasts_never_wake_us_and_a_batch_takes_what_waits() {
         let n = batch.datagrams().count();
         assert_eq!(batch.is_full(), n == BATCH);
         for (k, d) in batch.datagrams().enumerate() {
-            assert_eq!(d, &[(seen + k) as u8; 4], "in order, whole");
+            assert_eq!(d, frame(1, (seen + k) as u8), "in order, whole");
         }
         seen += n;
     }
@@ -210,9 +226,17 @@ fn multicast_crosses_both_ways_without_loopback() {
 #[test]
 fn unicast_ipv4_crosses_both_ways() {
     let lab = Lab::new();
-    let mut a = open(&lab.a, UdpMedium::Ucast { ifname: "va", peer: B1.into() });
-    let mut b = open(&lab.b, UdpMedium::Ucast { ifname: "vb", peer: A1.into() });
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    let mut b = open(&lab.b, ucast("vb", B1, A1));
     exchange(&mut a, &mut b, A1.into(), B1.into());
+}
+
+fn ucast(
+    ifname: &'static str,
+    own: impl Into<IpAddr>,
+    peer: impl Into<IpAddr>,
+) -> UdpMedium<'static> {
+    UdpMedium::Ucast { ifname, own: own.into(), peer: peer.into() }
 }
 
 #[test]
@@ -228,8 +252,8 @@ fn unicast_ipv6_link_local_crosses_both_ways() {
         })
     };
     let (a6, b6) = (link_local(&lab.a, "va"), link_local(&lab.b, "vb"));
-    let mut a = open(&lab.a, UdpMedium::Ucast { ifname: "va", peer: b6.into() });
-    let mut b = open(&lab.b, UdpMedium::Ucast { ifname: "vb", peer: a6.into() });
+    let mut a = open(&lab.a, ucast("va", a6, b6));
+    let mut b = open(&lab.b, ucast("vb", b6, a6));
     exchange(&mut a, &mut b, a6.into(), b6.into());
 }
 
@@ -238,11 +262,12 @@ fn a_socket_hears_only_its_own_interface() {
     let lab = Lab::new();
     let mut a_v = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
     let mut a_w = open(&lab.a, UdpMedium::Bcast { ifname: "wa" });
-    let mut a_mcast_w = open(&lab.a, UdpMedium::Mcast { ifname: "wa", group: GROUP, ttl: 1 });
+    let a_mcast = UdpMedium::Mcast { ifname: "wa", group: GROUP, ttl: 1 };
+    let mut a_mcast_w = open(&lab.a, a_mcast);
     let mut b_w = open(&lab.b, UdpMedium::Bcast { ifname: "wb" });
-    assert_eq!(b_w.send(b"on w"), SendOutcome::Sent);
+    assert_eq!(b_w.send(&frame(1, 0)), SendOutcome::Sent);
     let (bytes, from) = recv(&mut a_w).expect("the w socket hears it");
-    assert_eq!((bytes.as_slice(), from.ip()), (&b"on w"[..], IpAddr::from(B2)));
+    assert_eq!((bytes, from.ip()), (frame(1, 0), IpAddr::from(B2)));
     // Delivery to every matching socket happens at once: had the others matched, they
     // would hold the datagram by now.
     assert!(nothing_waits(&mut a_v), "the v socket must not hear w");
@@ -254,27 +279,35 @@ fn a_socket_hears_only_its_own_interface() {
 #[test]
 fn send_errors_are_counted_not_fatal() {
     let lab = Lab::new();
-    let mut a = open(&lab.a, UdpMedium::Ucast { ifname: "va", peer: B1.into() });
-    assert_eq!(a.send(b"fine"), SendOutcome::Sent);
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    assert_eq!(a.send(&frame(0, 1)), SendOutcome::Sent);
     ip(&["-n", &lab.a, "link", "set", "va", "down"]); // the cable is pulled
-    assert_eq!(a.send(b"lost"), SendOutcome::Dropped);
-    assert_eq!(a.send(b"lost"), SendOutcome::Dropped);
+    assert_eq!(a.send(&frame(0, 2)), SendOutcome::Dropped);
+    assert_eq!(a.send(&frame(0, 3)), SendOutcome::Dropped);
     let stats = a.stats();
     assert_eq!((stats.send_errors, stats.datagrams_tx), (2, 1));
     assert_ne!(stats.last_send_errno, 0);
     ip(&["-n", &lab.a, "link", "set", "va", "up"]);
-    let mut b = open(&lab.b, UdpMedium::Ucast { ifname: "vb", peer: A1.into() });
+    let mut b = open(&lab.b, ucast("vb", B1, A1));
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
 
 #[test]
 fn setup_errors_name_the_interface() {
     let lab = Lab::new();
-    let err = in_ns(&lab.a, || UdpLink::open(&UdpMedium::Bcast { ifname: "nosuch0" }, PORT));
+    let nosuch = UdpMedium::Bcast { ifname: "nosuch0" };
+    let err = in_ns(&lab.a, move || UdpLink::open(&nosuch, PORT));
     let err = err.err().expect("no such interface");
     assert_eq!((err.ifname.as_str(), err.step), ("nosuch0", "SO_BINDTODEVICE"));
     let bad_group = UdpMedium::Mcast { ifname: "va", group: A1, ttl: 1 };
     assert!(in_ns(&lab.a, move || UdpLink::open(&bad_group, PORT)).is_err());
+    // An own address that is not this machine's: bind fails, naming the step.
+    let elsewhere = ucast("va", Ipv4Addr::new(203, 0, 113, 9), B1);
+    let err = in_ns(&lab.a, move || UdpLink::open(&elsewhere, PORT));
+    assert_eq!(err.err().expect("not ours").step, "bind");
+    let mixed = ucast("va", A1, IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    let err = in_ns(&lab.a, move || UdpLink::open(&mixed, PORT));
+    assert_eq!(err.err().expect("one family").step, "address family");
 }
 
 #[test]
@@ -286,4 +319,167 @@ fn pick_peer_skips_our_own_address() {
     assert_eq!(in_ns(&lab.b, move || pick_peer([a, b]).unwrap()), Some(a));
     let far = IpAddr::from(Ipv4Addr::new(203, 0, 113, 7));
     assert_eq!(in_ns(&lab.a, move || pick_peer([b, far]).unwrap()), None, "neither is ours");
+}
+
+/// A plain UDP socket in namespace `ns`, bound to `from` (port 0: any), for sending what a
+/// hapair socket would not: garbage, and frames from addresses that are not the peer's.
+fn raw_sender(ns: &str, from: IpAddr) -> std::net::UdpSocket {
+    in_ns(ns, move || std::net::UdpSocket::bind((from, 0)).expect("bind the sender"))
+}
+
+/// Reads `link` until `n` datagrams came or nothing more arrives for a second; returns them.
+fn drain(link: &mut UdpLink, n: usize) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut batch = Batch::default();
+    while got.len() < n {
+        link.recv_batch(&mut batch);
+        got.extend(batch.datagrams().map(<[u8]>::to_vec));
+        if batch.is_empty() && !readable(link, 1000) {
+            break;
+        }
+    }
+    got
+}
+
+#[test]
+fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
+    let lab = Lab::new();
+    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
+    let sender = raw_sender(&lab.b, B1.into());
+    let to = SocketAddr::from((A1, PORT));
+    let mut refused: Vec<Vec<u8>> = Vec::new();
+    for len in [0, 1, 4, 42, 73, 75, 86, 88, 129, 200, 1400] {
+        refused.push(vec![0xa5; len]); // garbage of any length but a frame's
+    }
+    let shaped = |v: u8, body: u8, sender: u8, link: u8, len: usize| {
+        let mut f = frame(sender, 0);
+        f.resize(len, 0);
+        f[..4].copy_from_slice(&[v, body, sender, link]);
+        f
+    };
+    refused.push(shaped(0, 55, 1, 0, 87)); // version 0 is reserved
+    refused.push(shaped(4, 55, 1, 0, 87)); // two versions ahead
+    refused.push(shaped(2, 54, 1, 0, 87)); // body length and datagram length disagree
+    refused.push(shaped(1, 42, 1, 0, 87)); // a v1 frame is 74 bytes
+    refused.push(shaped(2, 55, 2, 0, 87)); // no node 2
+    refused.push(shaped(2, 55, 1, 8, 87)); // no link 8
+    refused.push(shaped(3, 97, 1, 0, 129)); // longer than any frame
+    for d in &refused {
+        sender.send_to(d, to).expect("send");
+    }
+    // Frames as any pair could send them: only the key tells whose they are.
+    let admitted = [
+        shaped(1, 42, 1, 0, 74),
+        shaped(3, 96, 1, 0, 128),
+        shaped(3, 56, 1, 0, 88),
+        shaped(2, 55, 0, 0, 87), // as a's own node index
+        shaped(2, 55, 1, 7, 87), // on another link
+        frame(1, 9),
+    ];
+    for d in &admitted {
+        sender.send_to(d, to).expect("send");
+    }
+    assert_eq!(drain(&mut a, admitted.len()), admitted, "only the frame-shaped ones, in order");
+    assert!(nothing_waits(&mut a));
+    // Each admitted datagram carried the kernel's count (SO_RXQ_OVFL), before any getsockopt.
+    let n = refused.len() as u64;
+    assert_eq!(a.stats().kernel_dropped, n, "counted from the datagrams themselves");
+    assert_eq!(a.refresh_kernel_dropped(), n, "and SO_MEMINFO agrees");
+    assert_eq!(a.stats().datagrams_rx, admitted.len() as u64);
+    // With nothing admitted, the count still moves (read from the socket).
+    sender.send_to(b"more garbage", to).expect("send");
+    let until = Instant::now() + Duration::from_secs(10);
+    while a.refresh_kernel_dropped() == n && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(a.refresh_kernel_dropped(), n + 1);
+    assert!(!readable(&a, 100), "the garbage never woke anyone");
+}
+
+#[test]
+fn ucast_admits_only_the_peers_address() {
+    let lab = Lab::new();
+    let b3 = Ipv4Addr::new(198, 51, 100, 3);
+    ip(&["-n", &lab.b, "addr", "add", "198.51.100.3/24", "dev", "vb"]);
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    let to = SocketAddr::from((A1, PORT));
+    raw_sender(&lab.b, b3.into()).send_to(&frame(1, 3), to).expect("send");
+    raw_sender(&lab.b, B1.into()).send_to(&frame(1, 1), to).expect("send");
+    assert_eq!(drain(&mut a, 1), vec![frame(1, 1)], "only the one from the peer's address");
+    assert!(nothing_waits(&mut a));
+    assert_eq!(a.refresh_kernel_dropped(), 1, "the other one dropped and counted");
+}
+
+#[test]
+fn ucast_ipv6_is_bound_to_its_own_address_and_admits_only_the_peers() {
+    let lab = Lab::new();
+    let [a6, b6, b6_other]: [std::net::Ipv6Addr; 3] =
+        ["2001:db8::1", "2001:db8::2", "2001:db8::3"].map(|s| s.parse().unwrap());
+    ip(&["-n", &lab.a, "addr", "add", "2001:db8::1/64", "dev", "va", "nodad"]);
+    // Another address on b's interface, added last so that it is listed first: b's frames
+    // must still come from the address the configuration names.
+    ip(&["-n", &lab.b, "addr", "add", "2001:db8::2/64", "dev", "vb", "nodad"]);
+    ip(&["-n", &lab.b, "addr", "add", "2001:db8::3/64", "dev", "vb", "nodad"]);
+    let mut a = open(&lab.a, ucast("va", a6, b6));
+    let mut b = open(&lab.b, ucast("vb", b6, a6));
+    exchange(&mut a, &mut b, a6.into(), b6.into());
+    let to = SocketAddr::from((a6, PORT));
+    raw_sender(&lab.b, b6_other.into()).send_to(&frame(1, 3), to).expect("send");
+    let link_local = in_ns(&lab.b, || {
+        nix::ifaddrs::getifaddrs()
+            .unwrap()
+            .filter(|i| i.interface_name == "vb")
+            .find_map(|i| {
+                let a = i.address?.as_sockaddr_in6()?.ip();
+                (a.segments()[0] == 0xfe80).then_some(a)
+            })
+            .expect("a link-local address")
+    });
+    let index = in_ns(&lab.b, || nix::net::if_::if_nametoindex("vb").unwrap());
+    let from_ll = in_ns(&lab.b, move || {
+        let sa = std::net::SocketAddrV6::new(link_local, 0, 0, index);
+        std::net::UdpSocket::bind(sa).expect("bind link-local")
+    });
+    from_ll.send_to(&frame(1, 4), to).expect("send");
+    raw_sender(&lab.b, b6.into()).send_to(&frame(1, 5), to).expect("send");
+    assert_eq!(drain(&mut a, 1), vec![frame(1, 5)], "only the one from the peer's address");
+    assert!(nothing_waits(&mut a));
+    assert_eq!(a.refresh_kernel_dropped(), 2, "the two others dropped and counted");
+}
+
+/// A burst of frame-shaped datagrams (forged or replayed: the filter cannot tell) waits in
+/// the receive buffer until the loop reads it, instead of pushing out the peer's next frame;
+/// the default buffer (208 kB here) would hold about 250 of them.
+#[test]
+fn a_burst_of_1500_frames_waits_to_be_read() {
+    const BURST: usize = 1500;
+    let lab = Lab::new();
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    let granted = a.receive_buffer().expect("SO_RCVBUF");
+    assert!(granted >= 2 * UDP_RCVBUF_BYTES, "receive buffer {granted} bytes");
+    let sender = raw_sender(&lab.b, B1.into());
+    for i in 0..BURST {
+        sender.send_to(&frame(1, i as u8), SocketAddr::from((A1, PORT))).expect("send");
+    }
+    let got = drain(&mut a, BURST);
+    assert_eq!((got.len(), a.refresh_kernel_dropped()), (BURST, 0), "all of them, none dropped");
+    assert!(got.iter().enumerate().all(|(i, d)| *d == frame(1, i as u8)), "in order");
+}
+
+/// More than the buffer holds: what the kernel had no room for is counted, and what was
+/// read plus what was dropped is what was sent.
+#[test]
+fn what_a_full_buffer_drops_is_counted() {
+    const SENT: usize = 20_000;
+    let lab = Lab::new();
+    let mut a = open(&lab.a, ucast("va", A1, B1));
+    let sender = raw_sender(&lab.b, B1.into());
+    for i in 0..SENT {
+        sender.send_to(&frame(1, i as u8), SocketAddr::from((A1, PORT))).expect("send");
+    }
+    let got = drain(&mut a, SENT);
+    let dropped = a.refresh_kernel_dropped();
+    assert!(dropped > 0, "{SENT} frames fit the buffer: make SENT larger");
+    assert_eq!(got.len() as u64 + dropped, SENT as u64, "read {} dropped {dropped}", got.len());
+    assert_eq!(a.stats().kernel_dropped, dropped);
 }

@@ -21,6 +21,7 @@ fn link(medium: &str, up: bool, heard: Option<u64>, error: &str) -> Link {
         last_heard_ms: heard,
         frames_rx: 123_456,
         frames_lost: 7,
+        kernel_dropped: 0,
         error: text(error),
     }
 }
@@ -54,6 +55,8 @@ fn typical() -> Snapshot {
         ),
     ];
     s.peer.links.extend(links);
+    // A flood on the LAN.
+    s.peer.links[1].kernel_dropped = 1_234_567;
     let resources = [
         resource("ip", "192.0.2.100/24", ResourceState::Running, 0),
         resource("ocf", "heartbeat:Filesystem", ResourceState::Running, 0),
@@ -86,6 +89,7 @@ fn typical() -> Snapshot {
         incarnation_resyncs: 13,
         malformed: 3,
         crc_errors: 4,
+        kernel_dropped: 1_234_567,
         late_heartbeats: 5,
         failovers: 6,
         handovers: 7,
@@ -111,7 +115,7 @@ fn worst() -> Snapshot {
     s.peer.unfenceable = true;
     while s.peer.links.push(link(&long, false, Some(u64::MAX), &long)).is_ok() {}
     for l in s.peer.links.iter_mut() {
-        (l.frames_rx, l.frames_lost) = (u64::MAX, u64::MAX);
+        (l.frames_rx, l.frames_lost, l.kernel_dropped) = (u64::MAX, u64::MAX, u64::MAX);
     }
     while s.resources.push(resource(&long, &long, ResourceState::Failed, u32::MAX)).is_ok() {}
     let h = &mut s.health;
@@ -126,6 +130,7 @@ fn worst() -> Snapshot {
     s.counters.auth_failures = u64::MAX;
     s.counters.incarnation_resyncs = u64::MAX;
     s.counters.unconfirmed = u64::MAX;
+    s.counters.kernel_dropped = u64::MAX;
     s
 }
 
@@ -208,6 +213,8 @@ fn json_has_every_spec_field_with_its_type() {
         ("counters.incarnation_resyncs", &["number"]),
         ("peer.watchdog_timeout_ms", &["number", "null"]),
         ("peer.unfenceable", &["bool"]),
+        ("counters.kernel_dropped", &["number"]),
+        ("peer.links.1.kernel_dropped", &["number"]),
     ];
     for (path, want) in fields {
         expect(&v, path, want);
@@ -228,6 +235,9 @@ fn json_has_every_spec_field_with_its_type() {
     assert_eq!(v["health"]["sensors"][1]["ok"], false);
     assert_eq!(v["counters"]["handovers"], 7);
     assert_eq!(v["counters"]["auth_failures"], 1);
+    assert_eq!(v["counters"]["kernel_dropped"], 1_234_567);
+    assert_eq!(v["peer"]["links"][1]["kernel_dropped"], 1_234_567);
+    assert_eq!(v["peer"]["links"][0]["kernel_dropped"], 0);
 }
 
 #[test]
@@ -277,6 +287,9 @@ fn the_human_form_is_one_screen_of_80_columns() {
     }
     assert!(out.contains("UNHEALTHY") && out.contains("lm78/in1"), "{out}");
     assert!(out.contains("1h02m"), "role age:\n{out}");
+    // A flood shows in the counters (per link in JSON and Prometheus: one screen has no
+    // line to spare).
+    assert!(out.contains(", kernel dropped 1234k\n"), "in the counters:\n{out}");
 }
 
 #[test]
@@ -366,4 +379,9 @@ fn prometheus_lines_are_well_formed() {
     assert!(out.contains("hapair_state{node=\"alpha\",state=\"active\"} 1\n"), "{out}");
     assert!(out.contains("hapair_link_up{medium=\"bcast eth1\"} 1\n"), "{out}");
     assert!(out.contains("hapair_handovers_total 7\n"), "{out}");
+    assert!(out.contains("hapair_kernel_dropped_total 1234567\n"), "{out}");
+    let link = "hapair_link_kernel_dropped_total{medium=\"bcast eth1\"} 1234567\n";
+    assert!(out.contains(link), "{out}");
+    let serial = "hapair_link_kernel_dropped_total{medium=\"serial /dev/ttyS0\"} 0\n";
+    assert!(out.contains(serial), "{out}");
 }

@@ -3,7 +3,9 @@
 //!
 //! A link that cannot be opened is reported (its error shows in status) and retried every
 //! `REOPEN_INTERVAL`; it never stops the daemon. What arrives is turned into `Authentic`
-//! frames by the `wire::Receiver`; nothing here decides anything.
+//! frames by the `wire::Receiver`; nothing here decides anything. A UDP link's socket admits
+//! only what can be a frame (`udp::filter_program`); what its kernel drops is counted here
+//! across reopenings, and a growing count is logged at most every `DROPS_LOG_INTERVAL`.
 
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -21,6 +23,8 @@ use crate::wire::{Authentic, Receiver};
 
 /// How long a link that failed waits before it is opened again.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// A flood is logged once when the kernel starts dropping, then at most this often.
+pub const DROPS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Frames accepted from one link in one wake.
 pub type Accepted = heapless::Vec<Authentic, FRAMES_PER_WAKE_MAX>;
@@ -36,6 +40,11 @@ pub struct Link {
     udpport: u16,
     io: Io,
     retry_at: Instant,
+    /// Datagrams the kernel dropped on UDP sockets of this link that were closed since.
+    dropped_before: u64,
+    /// The kernel's drops as last logged, and when.
+    drops_logged: u64,
+    drops_logged_at: Option<Instant>,
     /// How the medium is named in status (`serial /dev/ttyS0`, `bcast eth1`, ...).
     pub label: Label,
     /// Why the link is not open, empty when it is.
@@ -67,6 +76,9 @@ impl Link {
             udpport,
             io,
             retry_at: Instant::ZERO,
+            dropped_before: 0,
+            drops_logged: 0,
+            drops_logged_at: None,
             label,
             error: Text::new(),
             frames_tx: 0,
@@ -183,7 +195,14 @@ impl Link {
 
     /// Takes what arrived (at most `FRAMES_PER_WAKE_MAX` frames) through the receiver.
     /// `hangup` says poll(2) reported POLLHUP/POLLERR: the driver is closed and reopened.
-    pub fn receive(&mut self, index: u8, rx: &mut Receiver, hangup: bool, out: &mut Accepted) {
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        index: u8,
+        rx: &mut Receiver,
+        hangup: bool,
+        out: &mut Accepted,
+    ) {
         match &mut self.io {
             Io::Serial { port: Some(port), deframer } => {
                 let mut buf = [0u8; 2048];
@@ -226,9 +245,40 @@ impl Link {
                         break;
                     }
                 }
+                let dropped = self.dropped_before + sock.stats().kernel_dropped;
+                self.log_drops(now, dropped);
             }
             _ => {}
         }
+    }
+
+    /// Datagrams the kernel dropped on this link's UDP sockets before they were read: not a
+    /// frame (the socket filter), or no room in the buffer; on a closed socket as well. Read
+    /// from the kernel now (0 for serial).
+    pub fn kernel_dropped(&mut self) -> u64 {
+        match &mut self.io {
+            Io::Udp { sock: Some(sock) } => self.dropped_before + sock.refresh_kernel_dropped(),
+            _ => self.dropped_before,
+        }
+    }
+
+    /// A warning when the kernel has dropped more since the last one, at most one per
+    /// `DROPS_LOG_INTERVAL`: a flood shows in the log without filling it.
+    fn log_drops(&mut self, now: Instant, dropped: u64) {
+        if dropped == self.drops_logged
+            || self.drops_logged_at.is_some_and(|at| now < at + DROPS_LOG_INTERVAL)
+        {
+            return;
+        }
+        warn!(
+            "link {}: the kernel dropped {} datagrams (not frames, or no room to queue them): \
+             {} in all",
+            self.label,
+            dropped - self.drops_logged,
+            dropped
+        );
+        self.drops_logged = dropped;
+        self.drops_logged_at = Some(now);
     }
 
     /// CRC errors, oversize and framing errors seen on a serial line (0 for UDP).
@@ -244,7 +294,11 @@ impl Link {
         set_text(&mut self.error, msg);
         match &mut self.io {
             Io::Serial { port, .. } => *port = None,
-            Io::Udp { sock } => *sock = None,
+            Io::Udp { sock } => {
+                if let Some(mut s) = sock.take() {
+                    self.dropped_before += s.refresh_kernel_dropped();
+                }
+            }
         }
         // Reopen at the next wake: a pty relay comes back quickly, a dead one is retried.
         self.retry_at = Instant::ZERO;
@@ -264,9 +318,34 @@ fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
             let peer = udp::pick_peer(*addrs)
                 .map_err(|e| format!("listing local addresses: {e}"))?
                 .ok_or("neither ucast address is on this node (or both are)")?;
-            UdpLink::open(&UdpMedium::Ucast { ifname: iface, peer }, port)
+            let own = if addrs[0] == peer { addrs[1] } else { addrs[0] };
+            UdpLink::open(&UdpMedium::Ucast { ifname: iface, own, peer }, port)
         }
         Medium::Serial { .. } => return Err("not a UDP medium".into()),
     };
     opened.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A growing drop count is logged at once, then at most once per `DROPS_LOG_INTERVAL`
+    /// (and only when it grew), each time with what was dropped since the last warning.
+    #[test]
+    fn a_flood_is_logged_once_per_interval_and_only_while_it_grows() {
+        let mut link = Link::new(&Medium::Bcast { iface: "eth1".into() }, 694);
+        let at = |ms| Instant::from_millis(ms);
+        link.log_drops(at(1_000), 0);
+        assert_eq!(link.drops_logged_at, None, "nothing dropped, nothing logged");
+        link.log_drops(at(2_000), 5);
+        assert_eq!((link.drops_logged, link.drops_logged_at), (5, Some(at(2_000))));
+        link.log_drops(at(3_000), 900);
+        assert_eq!(link.drops_logged, 5, "not again within the interval");
+        let later = 2_000 + DROPS_LOG_INTERVAL.total_millis();
+        link.log_drops(at(later), 900);
+        assert_eq!((link.drops_logged, link.drops_logged_at), (900, Some(at(later))));
+        link.log_drops(at(later * 3), 900);
+        assert_eq!(link.drops_logged_at, Some(at(later)), "no growth, no warning");
+    }
 }

@@ -42,8 +42,9 @@ pub fn init_resources(s: &mut Snapshot, group: &Group) {
     }
 }
 
-/// The core's and the links' view: state, peer, links, counters.
-pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &[Link]) {
+/// The core's and the links' view: state, peer, links, counters. The links' kernel drop
+/// counts are read from their sockets now (a getsockopt per UDP link).
+pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &mut [Link]) {
     s.state = core.state();
     s.role_since_ms = now.saturating_since(core.role_since()).total_millis();
     let peer = core.peer();
@@ -55,16 +56,18 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     s.peer.incarnation = peer.incarnation;
     s.incarnation_went_back = rx.own_incarnation_went_back();
     let stats = rx.stats();
-    let mut crc = 0;
+    let (mut crc, mut kernel_dropped) = (0, 0);
     for ((slot, status), (i, link)) in
-        s.peer.links.iter_mut().zip(core.links()).zip(links.iter().enumerate())
+        s.peer.links.iter_mut().zip(core.links()).zip(links.iter_mut().enumerate())
     {
         slot.up = matches!(status.health, LinkHealth::Green | LinkHealth::Yellow);
         slot.last_heard_ms = status.last_heard.map(|t| now.saturating_since(t).total_millis());
         slot.frames_rx = stats.links[i].frames_rx;
         slot.frames_lost = stats.links[i].frames_lost;
         slot.error.clone_from(&link.error);
+        slot.kernel_dropped = link.kernel_dropped();
         crc += link.crc_errors();
+        kernel_dropped += slot.kernel_dropped;
     }
     let c = core.counters();
     s.counters = status::Counters {
@@ -75,6 +78,7 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
         incarnation_resyncs: stats.incarnation_resyncs,
         malformed: stats.malformed + stats.bad_version + stats.wrong_link,
         crc_errors: crc,
+        kernel_dropped,
         late_heartbeats: c.late_heartbeats,
         failovers: c.failovers,
         handovers: c.handovers,

@@ -80,6 +80,22 @@ pub const fn version_compatible(own: u8, theirs: u8) -> bool {
     theirs != 0 && theirs.abs_diff(own) <= 1
 }
 
+/// The body lengths (bytes before the tag) a receiver of this code's version accepts in a
+/// frame of `version`, as (shortest, longest); `None` for a version it drops. One rule for
+/// `Frame::check` and for the UDP socket filter (`drivers::udp`), which applies it in the
+/// kernel, before a datagram can wake the loop: the receiver's own and older versions have
+/// exactly their body length; a newer one may append fields, never be shorter than ours.
+pub const fn body_len_range(version: u8) -> Option<(usize, usize)> {
+    if !version_compatible(VERSION, version) {
+        return None;
+    }
+    if version > VERSION {
+        Some((body_end(VERSION), FRAME_LEN_MAX - TAG_LEN))
+    } else {
+        Some((body_end(version), body_end(version)))
+    }
+}
+
 /// A read/write view of a frame in a buffer.
 #[derive(Debug, Clone)]
 pub struct Frame<T: AsRef<[u8]>> {
@@ -106,16 +122,11 @@ impl<T: AsRef<[u8]>> Frame<T> {
         if data.len() <= field::BODY_LEN || data.len() > FRAME_LEN_MAX {
             return Err(RxError::Malformed);
         }
-        let version = data[field::VERSION];
-        if !version_compatible(VERSION, version) {
+        let Some((shortest, longest)) = body_len_range(data[field::VERSION]) else {
             return Err(RxError::Version);
-        }
-        let body_len = usize::from(data[field::BODY_LEN]);
-        let body_ok = if version > VERSION {
-            body_len >= field::BODY_END_V2
-        } else {
-            body_len == body_end(version)
         };
+        let body_len = usize::from(data[field::BODY_LEN]);
+        let body_ok = (shortest..=longest).contains(&body_len);
         if !body_ok || body_len + TAG_LEN != data.len() {
             return Err(RxError::Malformed);
         }
