@@ -648,8 +648,8 @@ impl Daemon {
             self.core.handle_input(now, Input::Frame { link: index, frame });
             self.drain_core(now);
         }
-        if let Some(payload) = self.receiver.take_unfresh() {
-            self.core.handle_input(now, Input::Unfresh(payload));
+        if let Some(repr) = self.receiver.take_unfresh() {
+            self.core.handle_input(now, Input::Unfresh(repr));
             self.drain_core(now);
         }
         if self.receiver.outgoing() != session {

@@ -390,7 +390,7 @@ pub enum Input<'a> {
     /// An authentic frame of the peer that is not fresh (`wire::Receiver::take_unfresh`):
     /// proof of nothing, but while such frames arrive the group is not taken by waiting (see
     /// "The fence-watchdog margin").
-    Unfresh(crate::wire::Payload),
+    Unfresh(crate::wire::Repr),
 }
 
 /// What a notification is about (`notify EVENT NODE DETAIL`).

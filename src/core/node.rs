@@ -208,7 +208,7 @@ impl Node {
             Input::Admin(admin) => self.handle_admin(now, admin),
             Input::Shutdown => self.handle_shutdown(now),
             Input::Handshake => self.handle_handshake(now),
-            Input::Unfresh(payload) => self.handle_unfresh(now, payload),
+            Input::Unfresh(repr) => self.handle_unfresh(now, &repr),
         }
         self.update_liveness(now);
         self.decide_all(now);
@@ -411,7 +411,8 @@ impl Node {
         }
     }
 
-    fn handle_unfresh(&mut self, now: Instant, payload: Payload) {
+    fn handle_unfresh(&mut self, now: Instant, repr: &Repr) {
+        let payload = repr.payload;
         if self.peer.unfresh_at.is_none() && self.fence_mode() == FenceMode::Watchdog {
             log::warn!(
                 "frames of the peer arrive without our challenge (it does not hear us, or they \
@@ -423,6 +424,16 @@ impl Node {
         let runs = matches!(payload.state, GroupState::Starting | GroupState::Active);
         if payload.flags & FLAG_TAKING_OVER != 0 || runs {
             self.peer.unfresh_claims = Some(now);
+        }
+        // A peer that said `Leaving` and is heard again in another run (unconfirmed: it does
+        // not hear us) has restarted and may take or hold the group: no takeover on its word.
+        let other_run =
+            self.peer.incarnation != Some(repr.incarnation) || self.peer.run != repr.session.run;
+        if self.peer.left && other_run {
+            log::info!(
+                "the peer that left runs again (not yet confirmed): its leave no longer counts"
+            );
+            self.peer.left = false;
         }
     }
 

@@ -258,8 +258,8 @@ pub struct Receiver {
     legacy: LegacyWindow,
     /// The layout version of the peer's last authentic frame (0: none yet).
     peer_version: u8,
-    /// What the last authentic frame that was not fresh said (`take_unfresh`).
-    unfresh: Option<Payload>,
+    /// The last authentic frame that was not fresh (`take_unfresh`).
+    unfresh: Option<Repr>,
     stats: RxStats,
 }
 
@@ -303,7 +303,7 @@ impl Receiver {
     /// reach us while ours do not reach it sends exactly such frames, and the core must not
     /// take the group by waiting while they say the peer holds it (see `core` docs, "The
     /// fence-watchdog margin").
-    pub fn take_unfresh(&mut self) -> Option<Payload> {
+    pub fn take_unfresh(&mut self) -> Option<Repr> {
         self.unfresh.take()
     }
 
@@ -411,7 +411,7 @@ impl Receiver {
         } else {
             let result = self.handshake.admit(link, repr.incarnation, repr.seq, &repr.session);
             if let Err(RxError::Unconfirmed | RxError::OldRun) = result {
-                self.unfresh = Some(repr.payload);
+                self.unfresh = Some(repr);
             }
             let admitted = result?;
             let stats = &mut self.stats;

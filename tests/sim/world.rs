@@ -1896,7 +1896,8 @@ impl World {
             && self.replaying_until[survivor] + self.cfg.deadtime() > self.now;
         // A peer that advertised no armed watchdog is never taken over by waiting (SPEC
         // §7.3): L1 does not apply to it.
-        let unfenceable = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed == Some(n);
+        // Nor to a survivor without one, which `run` refuses: it may know no timeout to wait.
+        let unfenceable = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed.is_some();
         let quiet = self.world_healthy(survivor)
             && !replayed
             && !unfenceable
