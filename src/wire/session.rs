@@ -25,8 +25,8 @@
 //! count only then. Frames of every run pass a per-link sequence window of that run (the
 //! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
 //! run's fresh frames teach this node the challenge to echo; a candidate's teach it only
-//! when it can be a restart of the peer: a newer incarnation, or no accepted run, or one the core
-//! holds dead (a peer back after a lost statedir is heard once its old run is silent for
+//! when it can be a restart of the peer: an incarnation above every one accepted, or no
+//! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once its old run is silent for
 //! `deadtime`, so a reboot resynchronises at once). A fresh frame of the candidate makes it
 //! the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
 //!
@@ -40,10 +40,10 @@
 //! # What it does not stop
 //!
 //! A frame delayed (not replayed) by someone on the path still proves what it proved when
-//! it was sent. Frames of an old run of the peer with a *higher* incarnation than its current
-//! one (possible only after its statedir went back) can, replayed while the peer lives, make
-//! this node echo a stale challenge now and then, which delays the peer's hearing of it (a
-//! denial of service any flood on the LAN achieves too), never a wrong decision.
+//! it was sent. A run is taken for a restart of the peer (its challenge learnt while the
+//! accepted run lives) only above the highest incarnation ever accepted, so recordings of runs
+//! replaced after a resync teach nothing either; the price is that after a resync a quick
+//! restart of the peer is heard only once the core holds its old run dead (`deadtime`).
 
 use super::auth::RxError;
 use crate::limits::LINKS_MAX;
@@ -108,6 +108,9 @@ pub struct Handshake {
     challenge: u32,
     challenge_prev: u32,
     accepted: Option<Run>,
+    /// The highest incarnation of any run of the peer this node accepted: a run above it is
+    /// a restart; one below it may be a recording of a run replaced after a resync.
+    accepted_max: Option<u64>,
     candidate: Option<Run>,
     /// The peer's challenge to echo.
     echo: u32,
@@ -133,6 +136,7 @@ impl Handshake {
             challenge: challenge.max(1),
             challenge_prev: 0,
             accepted: None,
+            accepted_max: None,
             candidate: None,
             echo: 0,
             resynced: false,
@@ -196,7 +200,8 @@ impl Handshake {
         // dead (a restart after a lost statedir). Otherwise frames replayed while the peer
         // lives would make us echo a stale challenge and the live peer stop hearing us.
         let fresh = session.echo == self.challenge || self.skip_freshness();
-        let newer = self.accepted.is_none_or(|r| incarnation > r.incarnation);
+        let newer =
+            self.accepted.is_none() || self.accepted_max.is_none_or(|max| incarnation > max);
         let teach = if accepted { fresh } else { newer || !self.peer_alive };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
@@ -211,6 +216,7 @@ impl Handshake {
         }
         // INVARIANT: not the accepted run, so the candidate holds it (set above).
         let new = self.candidate.take().expect("the candidate holds the frame's run");
+        self.accepted_max = Some(self.accepted_max.map_or(incarnation, |m| m.max(incarnation)));
         let mut admitted = Admitted::default();
         match self.accepted.replace(new) {
             Some(old) => {
