@@ -26,9 +26,9 @@
 //! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
 //! run's fresh frames teach this node the challenge to echo; a candidate's teach it only
 //! when it can be a restart of the peer: an incarnation above every one accepted, or no
-//! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once its old run is silent for
-//! `deadtime`, so a reboot resynchronises at once). A fresh frame of the candidate makes it
-//! the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
+//! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once
+//! its old run is silent for `deadtime`, so a reboot resynchronises at once). A fresh frame of
+//! the candidate makes it the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
 //!
 //! The handshake therefore completes within one frame each way: a node that starts learns its
 //! peer's challenge from the first frame it hears, echoes it in its next frame, and the peer
