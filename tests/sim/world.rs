@@ -1090,6 +1090,12 @@ impl World {
                 // §7.3), so its stops do not fail in the simulated world.
                 let unarmed = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed == Some(n);
                 self.nodes[n].stop_fails = !unarmed;
+                // A node still stopping for its shutdown whose stop now fails stays up, failed
+                // and holding: it has not died after all.
+                if self.l1.as_ref().is_some_and(|w| w.survivor != n) && self.nodes[n].core.is_some()
+                {
+                    self.l1_disturbed = true;
+                }
                 Ok(())
             }
             Happening::FencesFail(fail) => {
