@@ -189,6 +189,7 @@ impl Node {
         info!("role {from:?} -> {to:?}: {reason:?}");
         self.role = to;
         self.role_since = now;
+        self.stalled_in_role = Duration::ZERO;
         self.reason = reason;
         self.tx_all = true;
         self.notify(to.event(), Detail::Reason(reason));
@@ -638,7 +639,7 @@ impl Node {
                 match self.fence_wait_due() {
                     // No wait can fence the peer: `decide_fencing` leaves `Fencing`.
                     None if watchdog => {}
-                    // We stalled meanwhile: the peer's silence counts again from our waking.
+                    // We stalled meanwhile: the wait moved on by the stall.
                     Some(due) if watchdog && now < due => self.timers.set(Timer::FenceWait, due),
                     _ if !self.peer.alive && self.me_can_run() => {
                         self.take_over(now, Reason::FenceWaitOver)
@@ -960,6 +961,27 @@ mod tests {
         assert!(node.peer().config_differs);
         frame(&mut node, ms(20), 2, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
         assert!(!node.peer().config_differs, "the same digest again clears it");
+    }
+
+    /// A machine that stalls 250 ms in every 300 (more often than once a deadtime) still
+    /// finds a silent peer dead: only the stalls are taken out of the silence. (Restarting
+    /// the silence at each stall kept a dead peer alive for good; found by the lab tests.)
+    #[test]
+    fn a_node_that_stalls_often_still_finds_a_silent_peer_dead() {
+        let mut node = Node::new(params(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        frame(&mut node, ms(10), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 4, 0));
+        assert!(node.peer().alive);
+        // The peer goes silent at 10 ms; inputs come 50 ms apart, then 250 ms apart.
+        let mut now = 10;
+        while now < 5_000 && node.peer().alive {
+            now += if (now / 50) % 6 == 5 { 250 } else { 50 };
+            node.handle_input(ms(now), Input::Timeout);
+            drain(&mut node, ms(now));
+        }
+        assert!(!node.peer().alive, "still alive at {now} ms");
+        // 500 ms of listening: about 1.7 s with the stalls taken out.
+        assert!(now < 2_500, "dead only at {now} ms");
     }
 
     /// Delivers one peer frame (incarnation 1) and returns the outputs.

@@ -68,8 +68,8 @@
 //! # The fence-watchdog margin
 //!
 //! With `fence watchdog`, a survivor enters `Fencing` only after `deadtime` of silence, from
-//! then on advertises `FLAG_TAKING_OVER`, and takes over `W + M` after it entered `Fencing`
-//! (or woke from a stall of its own, whichever is later). `W` is the larger of the peer's
+//! then on advertises `FLAG_TAKING_OVER`, and takes over `W + M` after it entered `Fencing`,
+//! moved on by the length of every stall of its own since (its frames did not go out). `W` is the larger of the peer's
 //! advertised watchdog timeout and our own; the margin is
 //! `M = deadtime + 2 x the longest link send interval + 2 x keepalive`.
 //! Why: a peer that is still up and holding learns that we take over either from our flag,
@@ -181,9 +181,11 @@
 //!   seen from the peer still proves the peer alive but does not replace what we believe of
 //!   its state.
 //! - Stalls: a gap between two inputs longer than `keepalive` plus the slowest link's send
-//!   interval means this node itself stalled (the loop wakes at least that often). The peer's
-//!   silence then counts again from the end of the stall, for liveness and for the
-//!   fence-watchdog wait: we did not listen meanwhile.
+//!   interval means this node itself stalled (the loop wakes at least that often). The stall
+//!   is taken out of the peer's silence and added to the fence-watchdog wait: we did not
+//!   listen, nor send, meanwhile. Only the stall: restarting the silence at every stall would
+//!   keep a dead peer alive on a machine that stalls more often than once a deadtime. A stall
+//!   keeps a live peer alive, but never revives a dead one.
 //! - Fence `None`: the takeover happens as soon as the peer is dead; the reason is still
 //!   called `FenceWaitOver`.
 //! - Time must not go backwards between calls (asserted: the event loop guarantees it).

@@ -84,9 +84,13 @@ pub struct Node {
     pub(super) created: Instant,
     /// The last `handle_input`: a longer gap than `stall_threshold` means this node stalled.
     pub(super) last_input: Instant,
-    /// Since when this node has been listening without a stall: silence of the peer only
-    /// counts from here (a stalled node did not hear what the peer sent meanwhile).
+    /// Where the peer's silence counts from, at the earliest: each stall of this node moves it
+    /// on by the stall's length (a stalled node did not hear what the peer sent meanwhile),
+    /// so the silence counts only the time this node listened.
     pub(super) listening_since: Instant,
+    /// How long this node stalled since its role began (the fence-watchdog wait is moved on
+    /// by it: our frames did not go out meanwhile).
+    pub(super) stalled_in_role: Duration,
     pub(super) role: Role,
     pub(super) role_since: Instant,
     pub(super) reason: Reason,
@@ -148,6 +152,7 @@ impl Node {
             created: now,
             last_input: now,
             listening_since: now,
+            stalled_in_role: Duration::ZERO,
             role: Role::Init,
             role_since: now,
             reason: Reason::Boot,
@@ -191,9 +196,16 @@ impl Node {
             return;
         }
         assert!(now >= self.last_input, "time went backwards: {now} < {}", self.last_input);
-        if now.saturating_since(self.last_input) > self.stall_threshold() {
-            log::warn!("stalled from {} to {now}: peer silence counts from now", self.last_input);
-            self.listening_since = now;
+        let gap = now.saturating_since(self.last_input);
+        if gap > self.stall_threshold() {
+            log::warn!(
+                "stalled from {} to {now}: the peer's silence does not count these {gap}",
+                self.last_input
+            );
+            // Only the stall is taken out: a busy machine with many short stalls still finds
+            // a dead peer dead (restarting the silence at every stall never would).
+            self.listening_since = (self.silent_since() + gap).min(now);
+            self.stalled_in_role = self.stalled_in_role.saturating_add(gap);
         }
         self.last_input = now;
         match input {
@@ -496,7 +508,7 @@ impl Node {
         }
         // Silence counts only while we listen: after a stall of our own the peer keeps its
         // last known state for `deadtime` (see `listening_since`).
-        // A stall of ours keeps a live peer alive (its silence counts from our waking), but
+        // A stall of ours keeps a live peer alive (the stall does not count as silence), but
         // never revives a dead one: only a frame heard since can.
         let heard_since = self.peer.last_heard.is_some_and(|t| t >= self.listening_since);
         let alive = !self.peer.left
@@ -569,12 +581,12 @@ impl Node {
     }
 
     /// When a fence-watchdog wait ends: `W + M` after we began to advertise
-    /// `FLAG_TAKING_OVER` (entered `Fencing`), woke from a stall, or last received an
-    /// authentic frame of the peer that was not fresh, whichever is latest. `None` when
+    /// `FLAG_TAKING_OVER` (entered `Fencing`) moved on by our stalls since, or after we last
+    /// received an authentic frame of the peer that was not fresh, whichever is later. `None` when
     /// waiting cannot fence the peer (`watchdog_fence_wait`).
     pub(super) fn fence_wait_due(&self) -> Option<Instant> {
         let unfresh = self.peer.unfresh_at.unwrap_or(Instant::ZERO);
-        let since = self.role_since.max(self.listening_since).max(unfresh);
+        let since = (self.role_since + self.stalled_in_role).max(unfresh);
         Some(since + self.watchdog_fence_wait()?)
     }
 
