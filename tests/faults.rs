@@ -1166,11 +1166,13 @@ fn s12_cold() -> Seen {
     let t0 = now();
     let p = &f.pair;
     let mut both = false;
-    wait_until(PATIENCE, || {
+    let one = wait_until(PATIENCE, || {
         let (a, b) = (p.state(Node::Alpha), p.state(Node::Beta));
         both |= a == "active" && b == "active";
         (a == "active") != (b == "active")
     });
+    assert!(one, "no single active node within {PATIENCE:?}");
+    // Seen by polling status; `one_owner` below reads the markers, which see any overlap.
     assert!(!both, "both active at once");
     let t = timings(&f);
     let rec = within(
