@@ -15,6 +15,12 @@ need iptables iptables
 need python3 python3
 need bc bc
 need gcc gcc            # tests/daemon_flood.rs builds scripts/lib/flood.c
+# sysctl (tests/drivers_udp.rs, tests/health_ping.rs set namespace sysctls); systemd-analyze
+# (tests/init_script.rs verifies the unit, and fails under CI=true without it); perl with
+# Time::HiRes (tests/fixtures/marker.sh stamps the group's runs with CLOCK_MONOTONIC).
+need sysctl procps
+need systemd-analyze systemd
+perl -MTime::HiRes -e 1 >/dev/null 2>&1 || need_pkgs+=(perl)
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"

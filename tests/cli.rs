@@ -242,8 +242,15 @@ fn fake_daemon(sock: &std::path::Path, reply: &'static str) -> std::thread::Join
 #[test]
 fn daemon_commands_send_their_request_and_print_the_answer() {
     let cases: &[(&[&str], &str, &str, i32, &str)] = &[
-        (&["status", "--json"], "status json\n", "ok\n{\"node\":\"alpha\"}\n", 0, "{\"node\""),
-        (&["cleanup", "web"], "cleanup web\n", "ok\ncleaned\n", 0, "cleaned"),
+        (
+            &["status", "--json"],
+            "status json\n",
+            "ok\n{\"node\":\"alpha\"}\n",
+            0,
+            "{\"node\":\"alpha\"}\n",
+        ),
+        (&["cleanup", "web"], "cleanup web\n", "ok\ncleaned\n", 0, "cleaned\n"),
+        // An answer without a body prints nothing; a refusal prints on stderr only.
         (&["maintenance", "off"], "maintenance off\n", "ok\n", 0, ""),
         (&["takeover"], "takeover\n", "error peer is not healthy\n", 1, ""),
     ];
@@ -259,7 +266,7 @@ fn daemon_commands_send_their_request_and_print_the_answer() {
         let request = daemon.join().unwrap_or_default();
         assert_eq!(request, *want_request, "{args:?}: {}", stderr(&out));
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));
-        assert!(stdout(&out).contains(want_out), "{args:?}: {}", stdout(&out));
+        assert_eq!(stdout(&out), *want_out, "{args:?}: stdout");
         if *code == 1 {
             assert!(stderr(&out).contains("peer is not healthy"), "{}", stderr(&out));
         }

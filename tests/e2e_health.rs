@@ -180,7 +180,7 @@ fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
     assert_eq!(ok, Some(false), "old active's health.ok; reasons {reasons:?}");
     assert!(reasons.iter().any(|r| r.contains(why)), "old active's reasons {reasons:?}");
     assert_eq!(health(pair, survivor).0, Some(true), "the new active is healthy");
-    assert_eq!(pair.overlaps(), Vec::<String>::new(), "VIP on both nodes");
+    pair.assert_moved(victim, survivor);
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! scripts/hapair.init, run as init would run it: start, status, stop, restart, reload,
-//! force-reload, the refusal of an invalid configuration (exit 6, with `hapair check`'s own
-//! message), a dead daemon with its pid file (status 1), SIGKILL after the stop timeout, and
-//! the LSB exit codes for usage and a missing binary.
+//! force-reload (each one's own SIGHUP seen by the daemon), the refusal of an invalid
+//! configuration (exit 6, with `hapair check`'s own message), a dead daemon with its pid file
+//! (status 1), SIGKILL after the stop timeout, and the LSB exit codes for usage and a missing
+//! binary; and the systemd unit, checked by `systemd-analyze verify`.
 //!
-//! The daemon is a fake for now (`hapair run` is not written yet): a shell script that acts
-//! like one (stays up, answers `status` while alive, records SIGHUP and SIGTERM) and hands
-//! `check` to the real binary. Swapping in the real daemon is the one line `DAEMON` below;
-//! the tests that observe only the script's contract then run unchanged.
+//! The daemon is the real `hapair run` (`DAEMON`), except where a test needs one that
+//! misbehaves: the fake, a shell script that acts like one (stays up, answers `status` while
+//! alive, records SIGHUP and SIGTERM, ignores SIGTERM on request) and hands `check` to the
+//! real binary.
 
 #[path = "fixtures/config/common.rs"]
 mod common;
@@ -22,8 +23,8 @@ const DAEMON: Daemon = Daemon::Real;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Daemon {
+    /// The shell script `FAKE`: what the real daemon never does on purpose.
     Fake,
-    #[allow(dead_code)] // Until `hapair run` exists.
     Real,
 }
 
@@ -58,7 +59,12 @@ run)
         [ -n "$child" ] && kill "$child" 2>/dev/null
         exit 0
     }
-    if [ -n "$HAPAIR_FAKE_IGNORE_TERM" ]; then trap '' TERM; else trap on_term TERM; fi
+    # Ignoring SIGTERM, it still notes each one, so that a test sees it came and was survived.
+    if [ -n "$HAPAIR_FAKE_IGNORE_TERM" ]; then
+        trap 'echo term-ignored >>"$fake/events"' TERM
+    else
+        trap on_term TERM
+    fi
     trap 'echo hup >>"$fake/events"' HUP
     echo $$ >"$fake/answering"
     while :; do
@@ -75,6 +81,7 @@ esac
 /// daemon binary and the pid file; kills the daemon it started when dropped.
 struct Rig {
     dir: TempDir,
+    daemon: Daemon,
     bin: PathBuf,
     conf: PathBuf,
     pidfile: PathBuf,
@@ -83,6 +90,11 @@ struct Rig {
 
 impl Rig {
     fn new(tag: &str) -> Rig {
+        Rig::with(tag, DAEMON)
+    }
+
+    /// A rig whose script starts `daemon`.
+    fn with(tag: &str, daemon: Daemon) -> Rig {
         let dir = TempDir::new(&format!("init-{tag}"));
         let key = dir.key("authkey", KEY, 0o600);
         let conf = dir.write(
@@ -99,7 +111,7 @@ impl Rig {
             ),
         );
         let real = PathBuf::from(env!("CARGO_BIN_EXE_hapair"));
-        let bin = match DAEMON {
+        let bin = match daemon {
             Daemon::Real => real,
             Daemon::Fake => {
                 let text = FAKE.replace("@REAL@", s(&real)).replace("@DIR@", s(&dir.0));
@@ -122,7 +134,7 @@ impl Rig {
             ("RUST_LOG".into(), "info".into()),
         ])
         .collect();
-        Rig { dir, bin, conf, pidfile, env }
+        Rig { dir, daemon, bin, conf, pidfile, env }
     }
 
     /// Runs `scripts/hapair.init ARGS` with the rig's settings.
@@ -148,14 +160,21 @@ impl Rig {
 
     /// Whether the daemon saw `event`.
     fn saw(&self, event: Event) -> bool {
-        let (file, word) = match (DAEMON, event) {
+        self.seen(event) > 0
+    }
+
+    /// How many lines of the daemon's log (the fake's event file) record `event`: one per
+    /// SIGHUP for `Reload` (the real daemon logs one `reload` line per SIGHUP with an
+    /// unchanged configuration), one per SIGTERM for `Term`.
+    fn seen(&self, event: Event) -> usize {
+        let (file, word) = match (self.daemon, event) {
             (Daemon::Fake, Event::Reload) => ("events", "hup"),
             (Daemon::Fake, Event::Term) => ("events", "term"),
             (Daemon::Real, Event::Reload) => ("daemon.log", "reload"),
             (Daemon::Real, Event::Term) => ("daemon.log", "shut"),
         };
         let text = std::fs::read_to_string(self.dir.path(file)).unwrap_or_default();
-        text.to_lowercase().contains(word)
+        text.lines().filter(|l| l.to_lowercase().contains(word)).count()
     }
 }
 
@@ -204,7 +223,7 @@ fn start_status_reload_stop() {
     assert_eq!(code(&out), Some(0), "{}", both(&out));
     let pid = rig.pid().expect("a pid file");
     assert!(alive(pid));
-    if DAEMON == Daemon::Fake {
+    if rig.daemon == Daemon::Fake {
         let args = std::fs::read_to_string(rig.dir.path("run.args")).unwrap();
         assert!(args.starts_with(&format!("run -c {} --node alpha --cmdline", s(&rig.conf))));
     }
@@ -218,10 +237,15 @@ fn start_status_reload_stop() {
     assert!(stdout(&out).contains("already running"), "{}", both(&out));
     assert_eq!(rig.pid(), Some(pid));
 
+    // Each action's own SIGHUP: the reload lines logged after it was issued, not any
+    // earlier one.
     for action in ["reload", "force-reload"] {
+        let before = rig.seen(Event::Reload);
         let out = rig.init(&[action]);
         assert_eq!(code(&out), Some(0), "{action}: {}", both(&out));
-        eventually("the daemon to see SIGHUP", || rig.saw(Event::Reload));
+        eventually(&format!("the daemon to see {action}'s SIGHUP"), || {
+            rig.seen(Event::Reload) > before
+        });
     }
     assert!(alive(pid));
 
@@ -296,20 +320,34 @@ fn a_dead_daemon_with_its_pid_file_is_status_1() {
     assert_eq!(code(&rig.init(&["stop"])), Some(0));
 }
 
+/// The script's last resort: a daemon that survives SIGTERM past HAPAIR_STOP_TIMEOUT gets
+/// SIGKILL. The real daemon honours SIGTERM, so the fake stands in, ignoring every SIGTERM
+/// (and noting each): only the SIGKILL can end it.
 #[test]
+#[allow(clippy::disallowed_methods)] // A test's clock, not the daemon's.
 fn stop_kills_a_daemon_that_ignores_sigterm() {
-    if DAEMON == Daemon::Real {
-        return; // The real daemon honours SIGTERM; this is the script's last resort.
-    }
-    let mut rig = Rig::new("kill");
+    let mut rig = Rig::with("kill", Daemon::Fake);
     rig.set("HAPAIR_FAKE_IGNORE_TERM", "1");
     rig.set("HAPAIR_STOP_TIMEOUT", "1");
-    assert_eq!(code(&rig.init(&["start"])), Some(0));
-    let pid = rig.pid().unwrap();
-    let out = rig.init(&["stop"]);
+    let out = rig.init(&["start"]);
     assert_eq!(code(&out), Some(0), "{}", both(&out));
-    assert!(stdout(&out).contains("sending SIGKILL"), "{}", both(&out));
-    assert!(!alive(pid) && !rig.pidfile.exists());
+    let pid = rig.pid().expect("a pid file");
+    assert!(alive(pid), "the fake daemon runs");
+    let t0 = Instant::now();
+    let out = rig.init(&["stop"]);
+    let took = t0.elapsed();
+    assert_eq!(code(&out), Some(0), "{}", both(&out));
+    assert!(
+        stdout(&out)
+            .contains(&format!("pid {pid} did not stop within 1s of SIGTERM: sending SIGKILL")),
+        "{}",
+        both(&out)
+    );
+    // It got the SIGTERM and lived through it: the grace was waited out, then it was killed.
+    assert!(rig.seen(Event::Term) >= 1, "the fake never got SIGTERM: {}", both(&out));
+    assert!(took >= Duration::from_secs(1), "stop returned after {took:?}, before its grace");
+    assert!(!alive(pid), "pid {pid} still runs after stop");
+    assert!(!rig.pidfile.exists());
 }
 
 #[test]
@@ -352,10 +390,11 @@ fn systemd_unit_has_the_contract_and_verifies() {
         assert!(lines.contains(&want), "{want} missing from {}", path.display());
     }
     // systemd's own parser, with the binary where the unit expects it (any complaint fails).
-    let Ok(which) = Command::new("sh").args(["-c", "command -v systemd-analyze"]).output() else {
-        return;
-    };
-    if !which.status.success() {
+    // Under CI (scripts/test.sh installs systemd) a missing one fails instead of passing.
+    let which = Command::new("sh").args(["-c", "command -v systemd-analyze"]).output();
+    if !which.is_ok_and(|w| w.status.success()) {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        assert!(!ci, "systemd-analyze missing under CI=true (scripts/test.sh installs systemd)");
         eprintln!("systemd-analyze not installed: only the keys were checked");
         return;
     }

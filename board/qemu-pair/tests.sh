@@ -1,7 +1,8 @@
 # The tests of `scripts/qemu-pair.sh test` (sourced by it; uses its functions and variables).
 # `test --busybox` checks the emulated hardware with busybox alone; `test` runs the pair with
-# hapair on it. Every wait polls a condition against a deadline; the timings are printed,
-# never asserted. Whatever happens, the trap takes everything down again.
+# hapair on it. Every wait polls a condition against a deadline; the timings are printed, and
+# the hang's takeover must also keep a loose bound derived from board/qemu-pair/hapair.conf
+# (`takeover_bound`). Whatever happens, the trap takes everything down again.
 
 TIMINGS=()
 
@@ -17,6 +18,34 @@ print_timings() {
 }
 
 fail() { log "FAIL: $*"; exit 1; }
+
+# secs DURATION: a configuration duration (200ms, 2s, 1m, or bare seconds) in seconds.
+secs() {
+    case $1 in
+        *ms) echo "scale=3; ${1%ms} / 1000" | bc ;;
+        *s) echo "${1%s}" ;;
+        *m) echo "${1%m} * 60" | bc ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# conf_word WORD N: the Nth word of the line of board/qemu-pair/hapair.conf that starts with
+# WORD (the last such line).
+conf_word() { awk -v w="$1" -v n="$2" '$1 == w { v = $n } END { print v }' "$BOARD/hapair.conf"; }
+
+# takeover_bound: the most a survivor may take, from its peer's hang to active with the VIP,
+# under `fence watchdog` (SPEC §3, L1): deadtime, then the peer's watchdog timeout plus the
+# core's margin (deadtime + 2 x the slowest link's interval + 2 x keepalive, with the serial
+# line's interval taken as keepalive), then the group's start (2 s under emulation), plus
+# 10 s of slack for a TCG guest on a busy host. Loose, but a takeover that takes ten times
+# too long fails.
+takeover_bound() {
+    local keepalive deadtime watchdog
+    keepalive=$(secs "$(conf_word keepalive 2)")
+    deadtime=$(secs "$(conf_word deadtime 2)")
+    watchdog=$(secs "$(conf_word watchdog 4)")
+    echo "$deadtime + $watchdog + $deadtime + 4 * $keepalive + 2 + 10" | bc
+}
 
 # kernels NODE: how many kernels NODE's console has shown starting (one per boot or reset).
 kernels() { grep -ac 'Linux version' "$DIR/$1.console.log" || true; }
@@ -207,6 +236,11 @@ test_hang() {
     note "hang: SIGSTOP -> $hung's console shows a new kernel (held until the takeover)" \
         "$t_kernel"
     note "hang: SIGSTOP -> $survivor active with the VIP (status)" "$t_active"
+    local bound
+    bound=$(takeover_bound)
+    [ "$(echo "$t_active <= $bound" | bc)" = 1 ] ||
+        fail "hang: $survivor took over ${t_active} s after SIGSTOP, over its bound of" \
+            "${bound} s (deadtime + watchdog + margin + start + slack)"
     wait_probe 30
     note "hang: the reset -> the client's first answer from $survivor" \
         "$(first_answer_after "$(echo "$t0 + $t_fired" | bc)")"

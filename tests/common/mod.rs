@@ -12,7 +12,8 @@
 //! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
 //!   with parsers for ARP and neighbour advertisements.
 //! - `pair`: `Pair`, two `hapair run` daemons in a `Lab` with UDP responders, a prober in the
-//!   client (who answers the VIP) and a sampler (is the VIP ever on both nodes at once).
+//!   client (who answers the VIP, and when) and the marker resource, whose monotonic start and
+//!   stop stamps show whether the group ever ran on both nodes at once (`overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.

@@ -1,13 +1,17 @@
 //! `Pair`: two real `hapair run` daemons in a `Lab`, each with a UDP responder in its
-//! namespace, a prober in the client's namespace that asks the VIP who it is every 5 ms, and a
-//! sampler that watches whether the VIP is configured on both nodes at once. For the
-//! end-to-end tests (tests/e2e_failover.rs).
+//! namespace, a prober in the client's namespace that asks the VIP who it is every 5 ms (each
+//! answer stamped), and the marker resource: tests/fixtures/marker.sh, an `exec` resource put
+//! first in each node's group, logs "NODE start NS" before the group starts and "NODE stop NS"
+//! after it stopped (CLOCK_MONOTONIC, `mono_ns`) to `<lab dir>/markers`. `overlaps` computes
+//! from that log every interval in which the group ran on both nodes at once, however short
+//! (no sampling: a double run of a millisecond shows). For the end-to-end tests
+//! (tests/e2e_*.rs, tests/faults.rs, tests/daemon_agents.rs).
 //!
 //! Everything stops on drop (daemons by pid, threads by flag), then the lab goes down; when
-//! the test panicked, the daemons' logs are printed first.
+//! the test panicked, the daemons' logs and the markers are printed first.
 //!
-//! Not here: what a test asserts (it reads `answers`, `overlaps`, `status`), and timing
-//! figures (scripts/bench-failover measures those).
+//! Not here: what a test asserts (it reads `answers`, `overlaps`, `runs`, `status`), and
+//! timing figures (scripts/bench-failover measures those).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -46,13 +50,16 @@ pub struct Pair {
     stop: Arc<AtomicBool>,
     daemons: [Option<Child>; 2],
     threads: Vec<JoinHandle<()>>,
-    answers: Arc<Mutex<Vec<String>>>,
-    samples: Arc<AtomicU64>,
-    overlaps: Arc<Mutex<Vec<String>>>,
+    /// Who answered the prober, and when (`mono_ns`).
+    answers: Arc<Mutex<Vec<(String, u64)>>>,
+    /// Overlaps that ended before this `mono_ns` are forgotten (`clear_overlaps`).
+    overlaps_since: AtomicU64,
     conf: PathBuf,
     vip: String,
     extras: [NodeExtra; 2],
-    node_confs: [Option<PathBuf>; 2],
+    /// Each node's own configuration: the given one plus its extra lines and the marker
+    /// resource (`with_marker`).
+    node_confs: [PathBuf; 2],
     /// More environment for each node's daemon (`set_env`).
     envs: [Vec<(String, String)>; 2],
     lab: Lab,
@@ -71,10 +78,10 @@ fn index(node: Node) -> usize {
 
 impl Pair {
     /// Brings a lab up (`tag` as in `Lab::up`), writes the authkey and both nodes' cmdlines,
-    /// starts the responders, the prober towards `vip`, the overlap sampler and both daemons
-    /// with board/lab/`conf` (a copy in the lab's directory, root's and 0644: `run` refuses a
-    /// configuration that is not root's or that others may write, and a checkout may be a
-    /// user's).
+    /// starts the responders, the prober towards `vip` and both daemons with board/lab/`conf`
+    /// (a copy in the lab's directory, root's and 0644: `run` refuses a configuration that is
+    /// not root's or that others may write, and a checkout may be a user's), the marker
+    /// resource first in the group.
     pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
         Pair::start_with(tag, conf, vip, Default::default())
     }
@@ -98,7 +105,8 @@ impl Pair {
 
     /// Like `start`, but starts no daemon (the caller calls `start_daemon`), and the
     /// configuration's path comes from `conf`, called once the lab is up (so that a test can
-    /// write a configuration into the lab's directory).
+    /// write a configuration into the lab's directory). The marker resource is put before the
+    /// first `resource` line unless the configuration already runs `<lab dir>/marker.sh`.
     pub fn prepare(tag: char, conf: impl FnOnce(&Lab) -> PathBuf, vip: &str) -> Pair {
         Pair::prepare_with(tag, conf, vip, Default::default())
     }
@@ -111,18 +119,21 @@ impl Pair {
         extras: [NodeExtra; 2],
     ) -> Pair {
         let lab = Lab::up(tag);
+        let marker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marker.sh");
+        let to = format!("{}/marker.sh", lab.dir());
+        std::fs::copy(&marker, &to).unwrap_or_else(|e| panic!("{}: {e}", marker.display()));
         let conf = conf(&lab);
+        let node_confs = NODES.map(|n| PathBuf::from(format!("{}/{}.conf", lab.dir(), n.as_str())));
         let mut pair = Pair {
             stop: Arc::new(AtomicBool::new(false)),
             daemons: [None, None],
             threads: Vec::new(),
             answers: Arc::new(Mutex::new(Vec::new())),
-            samples: Arc::new(AtomicU64::new(0)),
-            overlaps: Arc::new(Mutex::new(Vec::new())),
+            overlaps_since: AtomicU64::new(0),
             conf,
             vip: vip.to_owned(),
             extras,
-            node_confs: [None, None],
+            node_confs,
             envs: Default::default(),
             lab,
         };
@@ -131,7 +142,6 @@ impl Pair {
             pair.spawn_responder(node);
         }
         pair.spawn_prober();
-        pair.spawn_sampler();
         pair
     }
 
@@ -155,12 +165,10 @@ impl Pair {
         self.daemons[index(node)].as_ref().map(Child::id)
     }
 
-    /// Forgets the overlaps seen so far (a test that provokes a split brain on purpose
-    /// checks the time after it resolved).
+    /// Forgets the overlaps that ended by now (a test that provokes a split brain on purpose
+    /// checks the time after it resolved); one that still lasts is kept.
     pub fn clear_overlaps(&self) {
-        if let Ok(mut o) = self.overlaps.lock() {
-            o.clear();
-        }
+        self.overlaps_since.store(mono_ns(), Ordering::Relaxed);
     }
 
     /// The lab the pair runs in.
@@ -172,9 +180,21 @@ impl Pair {
         format!("{}/{file}", self.lab.dir())
     }
 
-    /// The config file `node` reads: its own copy when it has extra lines, else the shared.
+    /// The config file `node` reads: its own copy (`<lab dir>/<node>.conf`).
     pub fn conf_of(&self, node: Node) -> &Path {
-        self.node_confs[index(node)].as_deref().unwrap_or(&self.conf)
+        &self.node_confs[index(node)]
+    }
+
+    /// `node`'s keepalive, deadtime and initdead, from the configuration it runs (for the
+    /// bounds the tests derive from them).
+    pub fn timings(&self, node: Node) -> Timings {
+        let path = self.conf_of(node);
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let c = hapair::config::parse_str(&text, path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ms = |d: hapair::core::time::Duration| Duration::from_millis(d.total_millis());
+        Timings { keepalive: ms(c.keepalive), deadtime: ms(c.deadtime), initdead: ms(c.initdead) }
     }
 
     fn write_files(&mut self) {
@@ -199,14 +219,11 @@ impl Pair {
             std::fs::write(self.path(&format!("{name}.cmdline")), line)
                 .unwrap_or_else(|e| panic!("cmdline: {e}"));
             let extra = &self.extras[index(node)].conf;
-            if !extra.is_empty() {
-                let base = std::fs::read_to_string(&self.conf)
-                    .unwrap_or_else(|e| panic!("{}: {e}", self.conf.display()));
-                let own = PathBuf::from(self.path(&format!("{name}.conf")));
-                std::fs::write(&own, format!("{base}\n{extra}\n"))
-                    .unwrap_or_else(|e| panic!("{}: {e}", own.display()));
-                self.node_confs[index(node)] = Some(own);
-            }
+            let base = std::fs::read_to_string(&self.conf)
+                .unwrap_or_else(|e| panic!("{}: {e}", self.conf.display()));
+            let own = &self.node_confs[index(node)];
+            let text = with_marker(&format!("{base}\n{extra}\n"), &self.lab.dir());
+            std::fs::write(own, text).unwrap_or_else(|e| panic!("{}: {e}", own.display()));
         }
     }
 
@@ -249,13 +266,42 @@ impl Pair {
         }
     }
 
-    /// Node death: SIGKILL to its daemon, then its LAN and crossover cables pulled and the
-    /// serial relay stopped.
+    /// Node death: SIGKILL to its daemon, then its LAN cable pulled (from then on it serves
+    /// no one, whatever it has configured: its run ends, marked `dead`), then its crossover
+    /// cable and the serial relay.
     pub fn kill_and_cut(&self, node: Node) {
         self.signal(node, nix::sys::signal::Signal::SIGKILL);
         self.lab.cut("lan", node);
+        self.mark(node, "dead", mono_ns());
         self.lab.cut("xover", node);
         self.lab.cut("serial", node);
+    }
+
+    /// Appends "NODE KIND NS" to the markers: the test's own events (`dead`, or `reset` where
+    /// a real watchdog would have reset the node), which end the node's run as a stop does.
+    pub fn mark(&self, node: Node, kind: &str, at_ns: u64) {
+        let path = self.markers_path();
+        let mut m = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        writeln!(m, "{} {kind} {at_ns}", node.as_str()).unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    /// `<lab dir>/markers`, where marker.sh and `mark` log.
+    pub fn markers_path(&self) -> String {
+        self.path("markers")
+    }
+
+    /// The marker log so far.
+    pub fn markers(&self) -> String {
+        std::fs::read_to_string(self.markers_path()).unwrap_or_default()
+    }
+
+    /// The group's runs so far, from the markers (`runs_in`).
+    pub fn runs(&self) -> Vec<Run> {
+        runs_in(&self.markers())
     }
 
     /// `hapair ARGS... -c CONF --cmdline <node's>` from the root namespace.
@@ -287,12 +333,19 @@ impl Pair {
 
     /// The nodes that answered the prober so far, in order, one entry per answer.
     pub fn answers(&self) -> Vec<String> {
-        self.answers.lock().map(|a| a.clone()).unwrap_or_default()
+        let answers = self.answers.lock().map(|a| a.clone()).unwrap_or_default();
+        answers.into_iter().map(|(node, _)| node).collect()
     }
 
     /// The node that answered last, if any.
     pub fn last_answer(&self) -> Option<String> {
-        self.answers.lock().ok()?.last().cloned()
+        self.answers.lock().ok()?.last().map(|(node, _)| node.clone())
+    }
+
+    /// When (`mono_ns`) `node` first answered the prober at or after `since_ns`, if it has.
+    pub fn first_answer_from(&self, node: Node, since_ns: u64) -> Option<u64> {
+        let answers = self.answers.lock().ok()?;
+        answers.iter().find(|(n, at)| n == node.as_str() && *at >= since_ns).map(|(_, at)| *at)
     }
 
     /// Forgets the answers so far (so that the next ones are after an event).
@@ -302,14 +355,25 @@ impl Pair {
         }
     }
 
-    /// How many overlap checks the sampler has made.
-    pub fn samples(&self) -> u64 {
-        self.samples.load(Ordering::Relaxed)
+    /// Every interval in which the markers show the group running on both nodes at once,
+    /// described (`overlaps_in`); those that ended before the last `clear_overlaps` are left
+    /// out. A log without a single run fails the test: markers that never started could show
+    /// no double run either.
+    pub fn overlaps(&self) -> Vec<String> {
+        let text = self.markers();
+        assert!(!runs_in(&text).is_empty(), "no run in {}: {text:?}", self.markers_path());
+        overlaps_in(&text, self.overlaps_since.load(Ordering::Relaxed))
     }
 
-    /// Every moment the sampler saw the VIP on both nodes (with carrier on both), described.
-    pub fn overlaps(&self) -> Vec<String> {
-        self.overlaps.lock().map(|o| o.clone()).unwrap_or_default()
+    /// Fails the test unless the markers show the group moved from `from` to `to`: `from`'s
+    /// last run ended, `to`'s last one still runs, and never both at once.
+    pub fn assert_moved(&self, from: Node, to: Node) {
+        let runs = self.runs();
+        let last = |n: Node| runs.iter().rev().find(|r| r.node == n.as_str());
+        let moved =
+            last(from).is_some_and(|r| r.to.is_some()) && last(to).is_some_and(|r| r.to.is_none());
+        assert!(moved, "not moved from {from:?} to {to:?}: {runs:?}\n{}", self.markers());
+        assert_eq!(self.overlaps(), Vec::<String>::new(), "the group ran on both nodes");
     }
 
     /// The client's neighbour entry for the VIP on lan0: its link-layer address, if any.
@@ -374,36 +438,12 @@ impl Pair {
                 let wait = next.saturating_duration_since(now).max(Duration::from_millis(1));
                 let _ = sock.set_read_timeout(Some(wait));
                 if let Ok(n) = sock.recv(&mut buf) {
+                    let at = mono_ns();
                     let node = String::from_utf8_lossy(&buf[..n]).into_owned();
                     if let Ok(mut a) = answers.lock() {
-                        a.push(node);
+                        a.push((node, at));
                     }
                 }
-            }
-        });
-        self.threads.push(handle);
-    }
-
-    fn spawn_sampler(&mut self) {
-        let (stop, samples, overlaps) =
-            (self.stop.clone(), self.samples.clone(), self.overlaps.clone());
-        let ns = [self.lab.ns(Node::Alpha).to_owned(), self.lab.ns(Node::Beta).to_owned()];
-        let vip = self.vip.clone();
-        let handle = std::thread::spawn(move || {
-            // Samples alternate A, B, A, B...: B holding it at a sample while A held it at the
-            // samples just before and after means both held it at that moment.
-            let mut seen: Vec<bool> = Vec::new();
-            let mut i = 0usize;
-            while !stop.load(Ordering::Relaxed) {
-                seen.push(serves_vip(&ns[i % 2], &vip));
-                let n = seen.len();
-                if n >= 3 && seen[n - 1] && seen[n - 2] && seen[n - 3] {
-                    let holder = if i.is_multiple_of(2) { "alpha" } else { "beta" };
-                    let mut o = overlaps.lock().unwrap_or_else(|p| p.into_inner());
-                    o.push(format!("sample {n}: {holder} kept the VIP while the other had it"));
-                }
-                samples.fetch_add(1, Ordering::Relaxed);
-                i += 1;
             }
         });
         self.threads.push(handle);
@@ -419,19 +459,116 @@ impl Pair {
                 eprintln!("{line}");
             }
         }
+        eprintln!("---- {} ----\n{}", self.markers_path(), self.markers());
     }
 }
 
-/// Whether the VIP is on `ns`'s lan0 and lan0 has carrier (a node whose cable is pulled
-/// serves no one, whatever it has configured).
-fn serves_vip(ns: &str, vip: &str) -> bool {
-    let out = exec_in(ns, &["ip", "-j", "addr", "show", "dev", "lan0"]);
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    let dev = &json[0];
-    let carrier =
-        dev["flags"].as_array().is_some_and(|f| f.iter().any(|x| x.as_str() == Some("LOWER_UP")));
-    let infos = dev["addr_info"].as_array().cloned().unwrap_or_default();
-    carrier && infos.iter().any(|i| i["local"].as_str() == Some(vip))
+/// Keepalive, deadtime and initdead of a node's configuration (`Pair::timings`).
+#[derive(Clone, Copy, Debug)]
+pub struct Timings {
+    pub keepalive: Duration,
+    pub deadtime: Duration,
+    pub initdead: Duration,
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock of the markers (marker.sh reads the same one)
+/// and of the prober's answers.
+pub fn mono_ns() -> u64 {
+    // INVARIANT: CLOCK_MONOTONIC always exists on Linux; clock_gettime cannot fail for it.
+    let ts =
+        nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).expect("CLOCK_MONOTONIC");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
+/// `text` with the marker resource (`<dir>/marker.sh`) before its first `resource` line (or
+/// at its end when it has none), so that the marker's run encloses the whole group's;
+/// unchanged when it already runs the marker.
+fn with_marker(text: &str, dir: &str) -> String {
+    let m = format!("{dir}/marker.sh");
+    if text.contains(&m) {
+        return text.to_owned();
+    }
+    let line = format!(
+        "resource exec marker start=\"{m} start\" stop=\"{m} stop\" monitor=\"{m} monitor\" \
+         timeout 5s\n"
+    );
+    let mut out = String::new();
+    let mut placed = false;
+    for l in text.lines() {
+        if !placed && l.trim_start().starts_with("resource ") {
+            out.push_str(&line);
+            placed = true;
+        }
+        out.push_str(l);
+        out.push('\n');
+    }
+    if !placed {
+        out.push_str(&line);
+    }
+    out
+}
+
+/// One run of the group on one node, from the markers: [from, to) in `mono_ns`; `to` is
+/// `None` while it may still run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub node: String,
+    pub from: u64,
+    pub to: Option<u64>,
+}
+
+/// The runs in a marker log ("NODE KIND NS" lines), in time order. `start` opens a run on
+/// NODE; `stop`, `start-failed`, `dead` and `reset` close it; `stop-failed` leaves it open (the
+/// group still runs there). A line of any other shape fails the test: a marker script that
+/// lost its clock must not read as "never ran".
+pub fn runs_in(text: &str) -> Vec<Run> {
+    let mut events: Vec<(u64, &str, &str)> = text
+        .lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            let ns = w.get(2).and_then(|t| t.parse().ok());
+            match (w.len(), ns) {
+                (3, Some(ns)) => (ns, w[1], w[0]),
+                _ => panic!("malformed marker line {l:?} in:\n{text}"),
+            }
+        })
+        .collect();
+    events.sort();
+    let mut runs: Vec<Run> = Vec::new();
+    for (at, kind, node) in events {
+        let open = runs.iter_mut().find(|r| r.node == node && r.to.is_none());
+        match (kind, open) {
+            ("start", None) => runs.push(Run { node: node.to_owned(), from: at, to: None }),
+            ("start", Some(_)) => panic!("{node} started at {at} while it ran:\n{text}"),
+            ("stop" | "start-failed" | "dead" | "reset", Some(run)) => run.to = Some(at),
+            ("stop" | "start-failed" | "dead" | "reset" | "stop-failed", _) => {}
+            _ => panic!("unknown marker {kind:?} in:\n{text}"),
+        }
+    }
+    runs
+}
+
+/// Every interval of a marker log in which runs of two nodes overlap and that had not ended
+/// by `since_ns`, described with times in ms from the log's first marker.
+pub fn overlaps_in(text: &str, since_ns: u64) -> Vec<String> {
+    let runs = runs_in(text);
+    let t0 = runs.iter().map(|r| r.from).min().unwrap_or(0);
+    let ms = |ns: u64| format!("{:.3}", (ns - t0) as f64 / 1e6);
+    let show = |r: &Run| match r.to {
+        Some(to) => format!("{} [{} ms, {} ms)", r.node, ms(r.from), ms(to)),
+        None => format!("{} [{} ms, still running)", r.node, ms(r.from)),
+    };
+    let mut found = Vec::new();
+    for (i, a) in runs.iter().enumerate() {
+        for b in runs[i + 1..].iter().filter(|b| b.node != a.node) {
+            let from = a.from.max(b.from);
+            let to = a.to.unwrap_or(u64::MAX).min(b.to.unwrap_or(u64::MAX));
+            if from < to && to > since_ns {
+                found.push(format!("{} and {} overlap", show(a), show(b)));
+            }
+        }
+    }
+    found
 }
 
 impl Drop for Pair {
