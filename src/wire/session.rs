@@ -24,7 +24,8 @@
 //! reach the core: liveness, `Release`, `Leaving`, the peer-alive flag and everything else
 //! count only then. Frames of every run pass a per-link sequence window of that run (the
 //! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
-//! run's fresh frames teach this node the challenge to echo; a candidate's teach it only
+//! run's frames teach this node the challenge to echo when fresh or newer than one already
+//! received on their link; a candidate's teach it only
 //! when it can be a restart of the peer: an incarnation above every one accepted, or no
 //! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once
 //! its old run is silent for `deadtime`, so a reboot resynchronises at once). A fresh frame of
@@ -186,23 +187,27 @@ impl Handshake {
         // INVARIANT: the accepted run matched, or the candidate was set just above.
         let run = run.expect("the frame's run is the accepted one or the candidate");
         let slot = &mut run.seq_last[usize::from(link)];
+        let known_link = slot.is_some();
         let lost = match *slot {
             Some(last) if seq <= last => return Err(RxError::Replay),
             Some(last) => seq - last - 1,
             None => 0,
         };
         *slot = Some(seq);
-        // Whose challenge to echo: the accepted run's, from its fresh frames only (a fresh
-        // frame was sent after the peer heard our current challenge, so it carries the
-        // peer's current one; an older frame of that run replayed on a link whose window is
-        // behind would carry an old one). Another run's only when it can be a restart of the
-        // peer: a newer incarnation, or no run accepted, or the core holds the accepted one
-        // dead (a restart after a lost statedir). Otherwise frames replayed while the peer
-        // lives would make us echo a stale challenge and the live peer stop hearing us.
+        // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
+        // peer heard our current challenge) or from one that is newer than a frame we already
+        // got on its link (so no older than that one: it cannot bring back a challenge the
+        // peer has left behind, while a frame of that run recorded by an earlier run of ours
+        // and replayed on a link whose window here is still empty could; and the two nodes
+        // must be able to learn each other's challenge when both moved on at once). Another
+        // run's only when it can be a restart of the peer: an incarnation above every one
+        // accepted, or no run accepted, or the core holds the accepted one dead (a restart
+        // after a lost statedir). Otherwise frames replayed while the peer lives would make
+        // us echo a stale challenge and the live peer stop hearing us.
         let fresh = session.echo == self.challenge || self.skip_freshness();
         let newer =
             self.accepted.is_none() || self.accepted_max.is_none_or(|max| incarnation > max);
-        let teach = if accepted { fresh } else { newer || !self.peer_alive };
+        let teach = if accepted { fresh || known_link } else { newer || !self.peer_alive };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
         }
@@ -391,6 +396,17 @@ mod tests {
         // is not fresh: it must not bring back the old challenge.
         assert!(b.hs.admit(3, early.0, early.1, &early.2).is_err());
         assert_eq!(b.hs.outgoing().echo, current);
+    }
+
+    #[test]
+    fn two_nodes_whose_challenges_moved_on_at_once_learn_them_again() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        a.hs.rechallenge();
+        b.hs.rechallenge();
+        // Each one's frames now echo the other's previous challenge: not fresh, but newer
+        // than what came before on their link, so they teach; the next ones are fresh.
+        assert!(handshake(&mut a, &mut b) <= 3);
     }
 
     #[test]
