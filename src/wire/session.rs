@@ -207,7 +207,15 @@ impl Handshake {
         let fresh = session.echo == self.challenge || self.skip_freshness();
         let newer =
             self.accepted.is_none() || self.accepted_max.is_none_or(|max| incarnation > max);
-        let teach = if accepted { fresh || known_link } else { newer || !self.peer_alive };
+        // While a newer run of the peer is heard (it restarted and its old run's last frames
+        // are still in flight), the old run teaches nothing: echoing it back would hide our
+        // frames from the new run.
+        let restarting = self.candidate.is_some_and(|c| {
+            c.incarnation > self.accepted_max.unwrap_or(0)
+                && !(c.incarnation == incarnation && c.run == session.run)
+        });
+        let teach =
+            if accepted { (fresh || known_link) && !restarting } else { newer || !self.peer_alive };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
         }
