@@ -157,6 +157,8 @@ struct Daemon {
     receiver: Receiver,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
+    /// The highest incarnation of the peer recorded in the statedir.
+    peer_incarnation_stored: Option<u64>,
     /// The peer's advertised watchdog timeout as recorded in the statedir.
     peer_watchdog_stored: Option<u32>,
     links: heapless::Vec<Link, LINKS_MAX>,
@@ -280,7 +282,11 @@ impl Daemon {
         });
         let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
         let mut sender = Sender::new(key.clone(), me, incarnation);
+        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
         let mut receiver = Receiver::new(key, me, peer, run, challenge);
+        if let Some(floor) = peer_incarnation {
+            receiver = receiver.with_peer_incarnation_floor(floor);
+        }
         if let Some(legacy) = legacy {
             sender = sender.with_legacy(legacy.clone());
             receiver = receiver.with_legacy(legacy);
@@ -315,6 +321,7 @@ impl Daemon {
             sender,
             receiver,
             peer_version_stored: peer_version,
+            peer_incarnation_stored: peer_incarnation,
             peer_watchdog_stored: peer_watchdog,
             links,
             children: Children::new(KILL_GRACE),
@@ -640,7 +647,8 @@ impl Daemon {
     fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
         let mut accepted = Accepted::new();
         let session = self.receiver.outgoing();
-        self.receiver.set_peer_alive(self.core.peer().alive);
+        let recent = self.core.peer_heard_recently(now);
+        self.receiver.set_peer_alive(self.core.peer().alive, recent);
         if let Some(link) = self.links.get_mut(usize::from(index)) {
             link.receive(now, index, &mut self.receiver, hangup, &mut accepted);
         }
@@ -660,12 +668,27 @@ impl Daemon {
         if !accepted.is_empty() {
             self.note_peer_version();
             self.note_peer_watchdog();
+            self.note_peer_incarnation();
         }
         !accepted.is_empty()
     }
 
     /// Records in the statedir that the peer speaks the current frame version, once: from
     /// then on legacy frames are refused, also after a restart.
+    /// Records in the statedir the highest incarnation of the peer accepted, when it grew
+    /// (once per restart of the peer).
+    fn note_peer_incarnation(&mut self) {
+        let max = self.receiver.peer_incarnation_max();
+        if max > self.peer_incarnation_stored
+            && let Some(max) = max
+        {
+            self.peer_incarnation_stored = Some(max);
+            if let Err(e) = statefile::store_peer_incarnation(&self.config.statedir, max) {
+                warn!("{e}");
+            }
+        }
+    }
+
     fn note_peer_version(&mut self) {
         let version = self.receiver.peer_version();
         if version >= crate::wire::VERSION && self.peer_version_stored < version {

@@ -229,6 +229,9 @@ impl Node {
 
     /// The next command, or `Output::Timeout` when there is nothing more to do now.
     pub fn poll_output(&mut self, now: Instant) -> Output {
+        // The loop ran at `now`: a heartbeat sent without an input in between is no stall
+        // (the stall detector in `handle_input` measures from here too).
+        self.last_input = self.last_input.max(now);
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
@@ -639,6 +642,13 @@ impl Node {
     /// Why the last role change happened.
     pub fn reason(&self) -> Reason {
         self.reason
+    }
+
+    /// The peer's last fresh frame came within its send interval plus a keepalive: its run
+    /// is running now (`wire::Receiver::set_peer_alive`).
+    pub fn peer_heard_recently(&self, now: Instant) -> bool {
+        let window = self.longest_link().saturating_add(self.params.keepalive);
+        self.peer.last_heard.is_some_and(|t| now.saturating_since(t) <= window)
     }
 
     /// What we know of the peer.

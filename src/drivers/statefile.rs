@@ -49,6 +49,8 @@ pub const INCARNATION_FILE: &str = "incarnation";
 pub const PEER_VERSION_FILE: &str = "peer-version";
 /// The most a state file is read of: each holds one short line or two.
 const STATE_FILE_LEN_MAX: u64 = 4096;
+/// Name of the file that records the highest incarnation of the peer ever heard.
+pub const PEER_INCARNATION_FILE: &str = "peer-incarnation";
 /// Name of the file that records the watchdog timeout the peer advertised last.
 pub const PEER_WATCHDOG_FILE: &str = "peer-watchdog";
 
@@ -190,6 +192,21 @@ pub fn load_peer_version(statedir: &Path) -> Result<u8, StateError> {
 /// it is written again next time. No link is followed (module docs).
 pub fn store_peer_version(statedir: &Path, version: u8) -> Result<(), StateError> {
     replace(statedir, PEER_VERSION_FILE, format!("{version}\n").as_bytes(), false)
+}
+
+/// The highest incarnation of the peer an earlier run heard (`None`: not recorded or
+/// unreadable). A run of the peer at or below it, heard while the peer lives, is not taken for
+/// a restart (`wire::session`): a recording of a run the peer left behind when its statedir
+/// went back cannot make this node echo a dead run's challenge after its own restart.
+pub fn load_peer_incarnation(statedir: &Path) -> Option<u64> {
+    let bytes = read_state(&statedir.join(PEER_INCARNATION_FILE)).ok()?;
+    std::str::from_utf8(&bytes).ok()?.trim().parse().ok()
+}
+
+/// Records the highest incarnation of the peer heard, when it grows (at a restart of the
+/// peer). Like `store_peer_version`, no fsync: a crash before writeback only loses the floor.
+pub fn store_peer_incarnation(statedir: &Path, incarnation: u64) -> Result<(), StateError> {
+    replace(statedir, PEER_INCARNATION_FILE, format!("{incarnation}\n").as_bytes(), false)
 }
 
 /// The watchdog timeout the peer advertised when last heard, in ms (0: none armed), as an

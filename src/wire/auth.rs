@@ -288,6 +288,19 @@ impl Receiver {
         self
     }
 
+    /// The highest incarnation of the peer an earlier run of this node heard (from the
+    /// statedir): recordings of runs at or below it are not taken for a restart of the peer.
+    pub fn with_peer_incarnation_floor(mut self, incarnation: u64) -> Receiver {
+        self.handshake.set_accepted_floor(incarnation);
+        self
+    }
+
+    /// The highest incarnation of the peer heard so far in any authentic frame (to keep as
+    /// the next run's floor).
+    pub fn peer_incarnation_max(&self) -> Option<u64> {
+        self.handshake.heard_max()
+    }
+
     /// The counters.
     pub fn stats(&self) -> &RxStats {
         &self.stats
@@ -309,8 +322,8 @@ impl Receiver {
 
     /// Whether the core holds the peer alive: set before handing in frames (see
     /// `session::Handshake::set_peer_alive`).
-    pub fn set_peer_alive(&mut self, alive: bool) {
-        self.handshake.set_peer_alive(alive);
+    pub fn set_peer_alive(&mut self, alive: bool, recent: bool) {
+        self.handshake.set_peer_alive(alive, recent);
     }
 
     /// True while the peer says this node's incarnation went backwards (a lost or restored

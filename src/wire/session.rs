@@ -112,6 +112,8 @@ pub struct Handshake {
     /// The highest incarnation of any run of the peer this node accepted: a run above it is
     /// a restart; one below it may be a recording of a run replaced after a resync.
     accepted_max: Option<u64>,
+    /// The highest incarnation of any authentic frame of the peer (`heard_max`).
+    heard_max: Option<u64>,
     candidate: Option<Run>,
     /// The peer's challenge to echo.
     echo: u32,
@@ -122,6 +124,9 @@ pub struct Handshake {
     /// The core holds the accepted run alive (fed by the loop before each frame): while it
     /// is, frames of another run that is not newer teach nothing (see `admit`).
     peer_alive: bool,
+    /// The accepted run sent a fresh frame within about one send interval: it is running,
+    /// so no other run of the peer can be a live one (a peer runs one run at a time).
+    peer_recent: bool,
     /// Test only: take every frame as fresh, as version 1 did. The simulator uses it to show
     /// that its replaying adversary catches a receiver without the freshness rule.
     #[cfg(feature = "sim")]
@@ -138,11 +143,13 @@ impl Handshake {
             challenge_prev: 0,
             accepted: None,
             accepted_max: None,
+            heard_max: None,
             candidate: None,
             echo: 0,
             resynced: false,
             own_went_back: false,
             peer_alive: false,
+            peer_recent: false,
             #[cfg(feature = "sim")]
             sim_skip_freshness: false,
         }
@@ -154,6 +161,18 @@ impl Handshake {
         Session { run: self.run, challenge: self.challenge, echo: self.echo, flags }
     }
 
+    /// The highest incarnation of the peer an earlier run of this node accepted (kept in the
+    /// statedir): a run at or below it is not taken for a restart while the peer lives.
+    pub fn set_accepted_floor(&mut self, incarnation: u64) {
+        self.accepted_max = Some(self.accepted_max.map_or(incarnation, |m| m.max(incarnation)));
+    }
+
+    /// The highest incarnation of the peer heard in any authentic frame, accepted or not (to
+    /// keep in the statedir as the next run's floor: a run heard once is no restart later).
+    pub fn heard_max(&self) -> Option<u64> {
+        self.heard_max.max(self.accepted_max)
+    }
+
     /// The accepted run's incarnation.
     pub fn peer_incarnation(&self) -> Option<u64> {
         self.accepted.map(|r| r.incarnation)
@@ -161,8 +180,9 @@ impl Handshake {
 
     /// Whether the core holds the peer alive now. The loop (or the simulator) sets it before
     /// it hands in frames.
-    pub fn set_peer_alive(&mut self, alive: bool) {
+    pub fn set_peer_alive(&mut self, alive: bool, recent: bool) {
         self.peer_alive = alive;
+        self.peer_recent = alive && recent;
     }
 
     /// True while the peer's last fresh frame says our incarnation went backwards.
@@ -194,6 +214,7 @@ impl Handshake {
             None => 0,
         };
         *slot = Some(seq);
+        self.heard_max = self.heard_max.max(Some(incarnation));
         // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
         // peer heard our current challenge) or from one that is newer than a frame we already
         // got on its link (so no older than that one: it cannot bring back a challenge the
@@ -214,8 +235,14 @@ impl Handshake {
             c.incarnation > self.accepted_max.unwrap_or(0)
                 && !(c.incarnation == incarnation && c.run == session.run)
         });
-        let teach =
-            if accepted { (fresh || known_link) && !restarting } else { newer || !self.peer_alive };
+        // A newer run while the accepted one still sends fresh frames is a recording: a peer
+        // runs one run at a time (a real restart is learnt one send interval after the old
+        // run's last frame).
+        let teach = if accepted {
+            (fresh || known_link) && !restarting
+        } else {
+            (newer && !self.peer_recent) || !self.peer_alive
+        };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
         }
@@ -373,16 +400,20 @@ mod tests {
         let echo = b.hs.outgoing().echo;
         // A recording of an older run of a (lower incarnation) arrives while a lives.
         let mut old = Side::new(9, 999, 9000);
-        b.hs.set_peer_alive(true);
+        b.hs.set_peer_alive(true, true);
         assert!(deliver(&mut b, old.frame()).is_err());
         assert_eq!(b.hs.outgoing().echo, echo, "b still echoes a's live run");
         // Once the core holds a dead, the other run may be a restart after a lost statedir.
-        b.hs.set_peer_alive(false);
+        b.hs.set_peer_alive(false, false);
         assert!(deliver(&mut b, old.frame()).is_err());
         assert_eq!(b.hs.outgoing().echo, 9000);
-        // A newer incarnation teaches at once, alive or not: a plain restart.
-        b.hs.set_peer_alive(true);
+        // A newer incarnation teaches once the accepted run went quiet: a plain restart (a
+        // peer runs one run at a time; while the old one still sends, it is a recording).
+        b.hs.set_peer_alive(true, true);
         let mut newer = Side::new(11, 444, 4000);
+        assert!(deliver(&mut b, newer.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 9000, "the old run still sends: no restart");
+        b.hs.set_peer_alive(true, false);
         assert!(deliver(&mut b, newer.frame()).is_err());
         assert_eq!(b.hs.outgoing().echo, 4000);
     }

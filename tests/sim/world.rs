@@ -470,6 +470,8 @@ pub struct SimNode {
     pub statedir_lost: bool,
     /// The peer's advertised watchdog timeout as the statedir keeps it across starts.
     pub peer_watchdog_stored: Option<u32>,
+    /// The highest incarnation of the peer its statedir records (`peer-incarnation`).
+    pub peer_inc_stored: Option<u64>,
     /// Frames this node sent, as the adversary recorded them (when, link, frame).
     pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
@@ -647,6 +649,7 @@ impl World {
             rx: None,
             statedir_lost: false,
             peer_watchdog_stored: None,
+            peer_inc_stored: None,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -806,8 +809,9 @@ impl World {
             return Ok(());
         }
         let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
+        let recent = n.core.as_ref().is_some_and(|c| c.peer_heard_recently(self.now));
         let Some(rx) = n.rx.as_mut() else { return Ok(()) };
-        rx.set_peer_alive(alive);
+        rx.set_peer_alive(alive, recent);
         // The adversary records what the receiver got. (A frame it kept from the receiver and
         // delivered late would be a delay, not a replay: it proves what it proved when it was
         // sent, and no receiver can tell; see `wire::session`.)
@@ -824,6 +828,10 @@ impl World {
         let result = rx.accept_for_simulation(repr);
         let changed = rx.outgoing() != before.0;
         let unfresh = rx.take_unfresh();
+        // As the event loop does: the highest incarnation accepted goes to the statedir.
+        if rx.peer_incarnation_max() > n.peer_inc_stored {
+            n.peer_inc_stored = rx.peer_incarnation_max();
+        }
         self.coverage.resyncs += rx.stats().incarnation_resyncs - before.1;
         if matches!(result, Err(RxError::Replay | RxError::OldRun)) {
             self.coverage.replays_dropped += 1;
@@ -862,8 +870,9 @@ impl World {
             return Ok(());
         }
         let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
+        let recent = n.core.as_ref().is_some_and(|c| c.peer_heard_recently(self.now));
         let Some(rx) = n.rx.as_mut() else { return Ok(()) };
-        rx.set_peer_alive(alive);
+        rx.set_peer_alive(alive, recent);
         let frame = match rx.accept(link as u8, bytes) {
             Ok(frame) => frame,
             Err(e) => {
@@ -1293,6 +1302,12 @@ impl World {
         );
         if self.cfg.skip_freshness {
             rx.sim_skip_freshness();
+        }
+        if lost {
+            self.nodes[n].peer_inc_stored = None;
+        }
+        if let Some(floor) = self.nodes[n].peer_inc_stored {
+            rx = rx.with_peer_incarnation_floor(floor);
         }
         let node = &mut self.nodes[n];
         node.rx = Some(rx);
