@@ -17,6 +17,13 @@
 //! 10. a 9600-baud serial line carries no more frames than 9600 baud allows, and still one
 //!     per deadtime (§4, §3).
 //!
+//! Four more state what SPEC or the README promises and the daemon does not do (findings of
+//! issue 19, each failing today); they are `#[ignore]`d so that the suite stays green, and run
+//! with `cargo test --test daemon_spec -- --ignored`: a SIGHUP applies the changed resource
+//! while active (§1); `takeover` from an unhealthy node fails with exit 1 (§1 "the request
+//! failed"); a `restart_limit` above 15 is kept (README: 0 to 1000); status requests served in
+//! a heartbeat's wake are not taken for stalls of the node's own (core "Stalls").
+//!
 //! Evidence comes from markers, never from sampling: every `exec` resource is `res.sh`, whose
 //! start appends `NODE start NAME UPTIME` to one `marks` file shared by both nodes before it
 //! starts anything, and whose stop appends `NODE stop NAME UPTIME` after it stopped; the notify
@@ -131,8 +138,8 @@ fn uptime_ns() -> u64 {
 
 /// How often a condition that asks the daemons is polled. Not faster: a status request
 /// served in the wake where a heartbeat is due hides that wake from the core's stall
-/// detector, so asking every few milliseconds makes a daemon see stalls that are not there
-/// and restart its waits.
+/// detector (a finding of issue 19: `status_requests_are_no_stall`), so asking every few
+/// milliseconds makes a daemon see stalls that are not there and restart its waits.
 const POLL: Duration = Duration::from_millis(100);
 
 /// Polls `cond` every `POLL` until it holds (true) or `timeout` has passed (false).
@@ -737,6 +744,15 @@ fn restarts_exhausted_without_a_peer_leave_the_node_failed() {
     restarts_exhausted_alone('x', 1);
 }
 
+/// Finding (issue 19): `restart_limit` takes 0 to 1000 (README), but the core keeps the last
+/// 16 failures (`RESTARTS_TRACKED_MAX`) and caps the limit at 15 without a word: with
+/// `restart_limit 20 in 1m` the node gives up after 15 restarts.
+#[test]
+#[ignore = "finding of issue 19: restart_limit above 15 is silently taken as 15"]
+fn restart_limit_above_fifteen_is_kept() {
+    restarts_exhausted_alone('y', 20);
+}
+
 // --- 6. SIGHUP changing one resource while active -------------------------------------------
 
 /// Three resources on an active alpha; the third's definition changes (its monitor's tag,
@@ -790,6 +806,16 @@ fn sighup_changes_one_resource(tag: char, spec_applied: bool) {
 #[test]
 fn a_sighup_changing_one_resource_while_active_leaves_the_others_untouched() {
     sighup_changes_one_resource('h', false);
+}
+
+/// Finding (issue 19): SPEC §1 says a valid new configuration is applied without touching
+/// running resources whose definition did not change; the daemon applies no resource change
+/// while it holds the group ("reload: valid, but changes to resources (while holding, or a
+/// different count) need a restart of hapair"), so r3 keeps its old definition.
+#[test]
+#[ignore = "finding of issue 19: the daemon applies no resource change while it holds the group"]
+fn a_sighup_changing_one_resource_while_active_applies_it() {
+    sighup_changes_one_resource('g', true);
 }
 
 // --- 7. auto_failback on --------------------------------------------------------------------
@@ -860,6 +886,14 @@ fn takeover_from_an_unhealthy_node(tag: char, expect_refusal: bool) {
 #[test]
 fn takeover_asked_by_an_unhealthy_node_does_not_move_the_group() {
     takeover_from_an_unhealthy_node('t', false);
+}
+
+/// Finding (issue 19): `hapair takeover` on an unhealthy node answers ok (exit 0) and records
+/// a standing intent that health overrides; SPEC §1 gives exit 1 to a request that failed.
+#[test]
+#[ignore = "finding of issue 19: takeover from an unhealthy node exits 0 (a standing intent)"]
+fn takeover_asked_by_an_unhealthy_node_is_refused_with_exit_1() {
+    takeover_from_an_unhealthy_node('r', true);
 }
 
 // --- 9. the node's name from uname -n -------------------------------------------------------
@@ -1059,4 +1093,56 @@ fn a_9600_baud_line_is_paced_to_what_9600_baud_carries() {
     }
     assert_eq!(duo.state(ALPHA), "active");
     drop(cable);
+}
+
+// --- finding: status requests taken for stalls ----------------------------------------------
+
+/// Finding (issue 19): `Node::poll_output` sends a heartbeat that is due without any input,
+/// and the loop drains the core after each control request (and each child's exit) before
+/// `handle_due` looks at the core's deadline; finding it moved, `handle_due` feeds no
+/// `Input::Timeout`. The stall detector, which measures the gaps between inputs, misses such
+/// wakes: a node that hears no peer and is asked for its status in the wake of its heartbeats
+/// logs "stalled from ..." although its loop never stopped for as long, and counts its peer's
+/// silence again from there. A first version of this file, which asked `hapair status` every
+/// 5 ms, saw `fence watchdog` takeovers take up to 16 s instead of 7.8 s, and once none come
+/// within 22.8 s; strace of such a run showed the loop awake every few milliseconds while the
+/// core logged a stall of 401 ms. (Feeding `last_input` from `poll_output` too made this test
+/// pass: checked once, not committed.) Here the coincidence is made every time: alpha alone (no frames, no resources: timeouts
+/// are its only inputs) is stopped for 250 ms (less than its 400 ms stall threshold) with a
+/// status request waiting, so each wake finds a heartbeat due and a request to serve.
+#[test]
+#[ignore = "finding of issue 19: status requests in a heartbeat's wake are taken for stalls"]
+fn status_requests_are_no_stall() {
+    let timings = "keepalive 200ms\ndeadtime 1s\ninitdead 1s";
+    let mut duo = Duo::new('q', &conf(timings, THREE_MEDIA, REALTIME));
+    duo.start(ALPHA);
+    duo.wait_state(ALPHA, "active", START);
+    let logged = duo.nodes[ALPHA].log_text().len();
+    let socket = duo.path("alpha.sock");
+    let stop = Arc::new(AtomicBool::new(false));
+    let asking = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut asked = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                if hapair::control::request(&socket, "status json").is_err() {
+                    break;
+                }
+                asked += 1;
+            }
+            asked
+        })
+    };
+    for _ in 0..20 {
+        duo.nodes[ALPHA].signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(250));
+        duo.nodes[ALPHA].signal(libc::SIGCONT);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let asked = asking.join().unwrap_or(0);
+    let log = duo.nodes[ALPHA].log_text();
+    let stalls: Vec<&str> = log[logged..].lines().filter(|l| l.contains("stalled from")).collect();
+    eprintln!("{asked} status requests; alpha logged {} stalls", stalls.len());
+    assert!(stalls.is_empty(), "alpha took gaps under 400 ms for stalls: {stalls:?}");
 }
