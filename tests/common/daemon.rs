@@ -2,7 +2,8 @@
 //! a 0600 authkey, a kernel command line per node and a notify script into a fresh directory,
 //! starts each node's daemon in its lab namespace (by PID, stderr captured to a log file),
 //! asks `hapair status --json` from the root namespace, signals by PID, and on drop kills what
-//! still runs and removes the directory (printing the logs when the test failed).
+//! still runs and removes the directory (printing the logs when the test failed). A `Daemon`
+//! may also start through a wrapper that execs it (`start_via`: a UTS namespace of its own).
 //!
 //! Per-node files: both daemons share one filesystem, so everything per node comes from its
 //! kernel command line (`hapair.serial=`, `hapair.control=`, `hapair.statedir=`), and the
@@ -244,6 +245,32 @@ impl Daemon {
     /// Its log so far.
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Starts the daemon as `start_with_conf` does, but through `wrapper`: a command that
+    /// prepares the process and then execs its arguments (`ip netns exec ...`), e.g.
+    /// `["unshare", "--uts", "sh", "-c", "echo beta > /proc/sys/kernel/hostname && exec \"$@\"",
+    /// "sh"]` (a host name of its own). The wrapper must exec, never fork, so that the child's
+    /// pid stays the daemon's. `HAPAIR_NODE` is removed from its environment: only the wrapper
+    /// and the files name the node.
+    pub fn start_via(&mut self, conf: &Path, wrapper: &[&str]) {
+        assert!(self.child.is_none(), "{} already started", self.name);
+        let open = || fs::OpenOptions::new().create(true).append(true).open(&self.log);
+        let (out, err) = (open().expect("log"), open().expect("log"));
+        let child = Command::new(wrapper[0])
+            .args(&wrapper[1..])
+            .args(["ip", "netns", "exec", &self.ns, HAPAIR, "run", "-c"])
+            .arg(conf)
+            .arg("--cmdline")
+            .arg(&self.cmdline)
+            .env("RUST_LOG", "debug")
+            .env_remove("HAPAIR_NODE")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .expect("start hapair run");
+        self.child = Some(child);
     }
 
     fn start(&mut self, conf: &Path) {
