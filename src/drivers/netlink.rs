@@ -578,7 +578,13 @@ fn walk(mut buf: &[u8], seq: u32, dump: bool, on_msg: &mut impl FnMut(u16, &[u8]
         match kind {
             NLMSG_ERROR => {
                 let code = if body.len() >= 4 { u32_at(body, 0) as i32 } else { -libc::EIO };
-                let result = if code == 0 { Ok(()) } else { Err(Errno::from_raw(-code)) };
+                // The kernel sends 0 or a negative errno; anything else (i32::MIN, whose
+                // negation overflows, included) is a malformed answer.
+                let result = match code.checked_neg() {
+                    Some(0) => Ok(()),
+                    Some(errno) if errno > 0 => Err(Errno::from_raw(errno)),
+                    _ => Err(Errno::EBADMSG),
+                };
                 return Walk::Finished(result);
             }
             NLMSG_DONE if dump => return Walk::Finished(Ok(())),
@@ -793,6 +799,31 @@ mod tests {
         assert!(matches!(walk(&dgram, 6, false, &mut |_, _| seen += 1), Walk::More));
         assert!(matches!(walk(&dgram[..19], 5, false, &mut |_, _| {}), Walk::Finished(Err(_))));
         assert_eq!(seen, 0);
+    }
+
+    /// An error code that is no negative errno is a malformed answer, never a panic (the
+    /// fuzzer found `i32::MIN`, whose negation overflowed: tests/fuzz/corpus/netlink_reply/
+    /// crash-error-code-i32-min).
+    #[test]
+    fn error_codes_that_are_no_errno_are_malformed() {
+        for (code, expected) in [
+            (i32::MIN, Err(Errno::EBADMSG)),
+            (5, Err(Errno::EBADMSG)),
+            (-libc::EPERM, Err(Errno::EPERM)),
+            (0, Ok(())),
+        ] {
+            let mut dgram = Vec::new();
+            dgram.extend_from_slice(&20u32.to_ne_bytes());
+            dgram.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            dgram.extend_from_slice(&0u16.to_ne_bytes());
+            dgram.extend_from_slice(&1u32.to_ne_bytes());
+            dgram.extend_from_slice(&0u32.to_ne_bytes());
+            dgram.extend_from_slice(&code.to_ne_bytes());
+            match walk(&dgram, 1, false, &mut |_, _| {}) {
+                Walk::Finished(result) => assert_eq!(result, expected, "code {code}"),
+                Walk::More => panic!("code {code}: not finished"),
+            }
+        }
     }
 
     fn lan9() -> Iface {
