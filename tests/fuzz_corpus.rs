@@ -217,72 +217,87 @@ fn repo_file(path: &str) -> Vec<u8> {
     fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Seeds as (name, bytes).
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+fn text(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
 /// Writes the hand-made seeds of the other targets: valid inputs from tests/fixtures and
 /// board/ where there are some, plus edge cases. Run once with `--ignored`; the output is
 /// committed.
 #[test]
 #[ignore]
 fn write_decoder_seeds() {
-    let text = |s: &str| s.as_bytes().to_vec();
-    write_seeds(
-        "control_request",
-        &[
-            ("status", text("status")),
-            ("status-json", text("status json\n")),
-            ("status-prometheus", text("status prometheus")),
-            ("standby", text("standby\n")),
-            ("takeover", text("takeover")),
-            ("maintenance-on", text("maintenance on")),
-            ("cleanup-web", text("cleanup web\n")),
-            ("cleanup-too-long", text(&format!("cleanup {}", "r".repeat(40)))),
-            ("too-many-words", text("status json extra")),
-            ("not-utf8", vec![b's', 0xff, 0xfe]),
-        ],
-    );
-    write_seeds(
-        "config",
-        &[
-            ("lab", repo_file("board/lab/hapair.conf")),
-            ("pc-pair", repo_file("board/pc-pair/hapair.conf")),
-            ("every-directive", text(EVERY_DIRECTIVE)),
-            ("crlf", text(&EVERY_DIRECTIVE.replace('\n', "\r\n"))),
-            (
-                "keepalive-not-below-deadtime",
-                text(&format!("{MINIMAL}keepalive 2s\ndeadtime 1s\n")),
-            ),
-            ("unterminated-quote", text(&format!("{MINIMAL}check x \"true\n"))),
-            ("not-utf8", [MINIMAL.as_bytes(), b"node \xff\n"].concat()),
-        ],
-    );
-    write_seeds(
-        "cmdline",
-        &[
-            ("lab-alpha", repo_file("board/lab/alpha.cmdline")),
-            ("pc-pair-beta", repo_file("board/pc-pair/beta.cmdline")),
-            (
-                "quoted",
-                text(
-                    "ro hapair.control=\"/run/a \\\"b\\\".sock\" hapair.restart_limit=\"3 in 10m\" \
-                     hapair.watchdog=\"/dev/watchdog timeout 5s\" foo=\"x y\"\n",
-                ),
-            ),
-            (
-                "lines-and-lists",
-                text(
-                    "hapair.standby=1\nhapair.ping=192.0.2.1 hapair.ping=192.0.2.2\n\
-                      hapair.serial=/dev/ttyS1 hapair.deadtime=3s hapair.disable=0\n",
-                ),
-            ),
-            ("unknown-flag", text("quiet hapair.bogus=1")),
-            ("not-overridable", text("hapair.resource=x")),
-            ("empty-value", text("hapair.deadtime=")),
-        ],
-    );
+    write_seeds("control_request", &control_seeds());
+    write_seeds("config", &config_seeds());
+    write_seeds("cmdline", &cmdline_seeds());
     write_seeds("ping_reply", &ping_seeds());
     write_seeds("netlink_reply", &netlink_seeds());
-    let mdstat = |name: &str| repo_file(&format!("tests/fixtures/mdstat/{name}"));
-    let mut seeds = Vec::new();
-    for name in [
+    write_seeds("mdstat", &mdstat_seeds());
+    write_seeds("hwmon_value", &hwmon_seeds());
+    write_seeds("ocf_metadata", &metadata_seeds());
+    write_seeds("heartbeat_import", &heartbeat_seeds());
+}
+
+/// Every request `hapair` sends, and lines the server refuses.
+fn control_seeds() -> Seeds {
+    vec![
+        ("status", text("status")),
+        ("status-json", text("status json\n")),
+        ("status-prometheus", text("status prometheus")),
+        ("standby", text("standby\n")),
+        ("takeover", text("takeover")),
+        ("maintenance-on", text("maintenance on")),
+        ("cleanup-web", text("cleanup web\n")),
+        ("cleanup-too-long", text(&format!("cleanup {}", "r".repeat(40)))),
+        ("too-many-words", text("status json extra")),
+        ("not-utf8", vec![b's', 0xff, 0xfe]),
+    ]
+}
+
+/// The boards' configurations, every directive, and files `check` refuses.
+fn config_seeds() -> Seeds {
+    vec![
+        ("lab", repo_file("board/lab/hapair.conf")),
+        ("pc-pair", repo_file("board/pc-pair/hapair.conf")),
+        ("every-directive", text(EVERY_DIRECTIVE)),
+        ("crlf", text(&EVERY_DIRECTIVE.replace('\n', "\r\n"))),
+        ("keepalive-not-below-deadtime", text(&format!("{MINIMAL}keepalive 2s\ndeadtime 1s\n"))),
+        ("unterminated-quote", text(&format!("{MINIMAL}check x \"true\n"))),
+        ("not-utf8", [MINIMAL.as_bytes(), b"node \xff\n"].concat()),
+    ]
+}
+
+/// The boards' kernel command lines, quoting, several lines and lists, and refused flags.
+fn cmdline_seeds() -> Seeds {
+    vec![
+        ("lab-alpha", repo_file("board/lab/alpha.cmdline")),
+        ("pc-pair-beta", repo_file("board/pc-pair/beta.cmdline")),
+        (
+            "quoted",
+            text(
+                "ro hapair.control=\"/run/a \\\"b\\\".sock\" hapair.restart_limit=\"3 in 10m\" \
+                 hapair.watchdog=\"/dev/watchdog timeout 5s\" foo=\"x y\"\n",
+            ),
+        ),
+        (
+            "lines-and-lists",
+            text(
+                "hapair.standby=1\nhapair.ping=192.0.2.1 hapair.ping=192.0.2.2\n\
+                  hapair.serial=/dev/ttyS1 hapair.deadtime=3s hapair.disable=0\n",
+            ),
+        ),
+        ("unknown-flag", text("quiet hapair.bogus=1")),
+        ("not-overridable", text("hapair.resource=x")),
+        ("empty-value", text("hapair.deadtime=")),
+    ]
+}
+
+/// The md fixtures: every level, progress line and member flag.
+fn mdstat_seeds() -> Seeds {
+    [
         "raid1-clean",
         "raid1-recovery",
         "raid5-failed",
@@ -291,53 +306,55 @@ fn write_decoder_seeds() {
         "reshape-replacement",
         "resync-pending-delayed",
         "inactive",
-    ] {
-        seeds.push((name, mdstat(name)));
-    }
-    write_seeds("mdstat", &seeds);
-    write_seeds(
-        "hwmon_value",
-        &[
-            // lm78 temp1 (tests/fixtures/hwmon/lm78-ok): max 60, max_hyst 50; it warms past max.
-            (
-                "temp-over-max",
-                hwmon(
-                    "temp1_input",
-                    ["", "60000\n", "", "50000\n", "0\n"],
-                    &[
-                        "42000\n", "43000\n", "45000\n", "50000\n", "55000\n", "61000\n",
-                        "62000\n", "63000\n", "49000\n", "48000\n", "47000\n",
-                    ],
-                ),
+    ]
+    .into_iter()
+    .map(|name| (name, repo_file(&format!("tests/fixtures/mdstat/{name}"))))
+    .collect()
+}
+
+/// Inputs of the lm78 fixture (tests/fixtures/hwmon/lm78-ok) going out of their limits.
+fn hwmon_seeds() -> Seeds {
+    let temp_readings = [
+        "42000\n", "43000\n", "45000\n", "50000\n", "55000\n", "61000\n", "62000\n", "63000\n",
+        "49000\n", "48000\n", "47000\n",
+    ];
+    vec![
+        // temp1: max 60, max_hyst 50; it warms past max and cools down.
+        (
+            "temp-over-max",
+            hwmon("temp1_input", ["", "60000\n", "", "50000\n", "0\n"], &temp_readings),
+        ),
+        // in0: 1.4 to 1.6 V, a read error, then below min.
+        (
+            "voltage-below-min",
+            hwmon(
+                "in0_input",
+                ["1400\n", "1600\n", "", "", "0\n"],
+                &["1504\n", "1505\n", "x\n", "1300\n", "1301\n", "1302\n", "1504\n"],
             ),
-            // lm78 in0: 1.4 to 1.6 V, a read error, then below min.
-            (
-                "voltage-below-min",
-                hwmon(
-                    "in0_input",
-                    ["1400\n", "1600\n", "", "", "0\n"],
-                    &["1504\n", "1505\n", "x\n", "1300\n", "1301\n", "1302\n", "1504\n"],
-                ),
+        ),
+        // fan1: min 1500 RPM, alarm set, the fan stops.
+        (
+            "fan-alarm",
+            hwmon(
+                "fan1_input",
+                ["1500\n", "", "", "", "1\n"],
+                &["2657\n", "2657\n", "0\n", "0\n", "0\n", "-1\n"],
             ),
-            // lm78 fan1: min 1500 RPM, alarm set, the fan stops.
-            (
-                "fan-alarm",
-                hwmon(
-                    "fan1_input",
-                    ["1500\n", "", "", "", "1\n"],
-                    &["2657\n", "2657\n", "0\n", "0\n", "0\n", "-1\n"],
-                ),
-            ),
-            ("not-an-input", hwmon("power1_input", ["", "", "", "", ""], &["7\n"])),
-        ],
-    );
+        ),
+        ("not-an-input", hwmon("power1_input", ["", "", "", "", ""], &["7\n"])),
+    ]
+}
+
+/// The fixture agent's meta-data, the scanner's edge cases, what is not meta-data, and the
+/// real Dummy agent's when resource-agents is installed.
+fn metadata_seeds() -> Seeds {
     let mut seeds = vec![
         ("fixture", repo_file("tests/fixtures/agents/metadata/minimal.xml")),
         ("entities-comments-cdata", text(METADATA_EDGES)),
         ("unterminated", text("<resource-agent name=\"x\"><parameters><parameter name=\"a")),
         ("not-meta-data", text("<html><body>no agent</body></html>")),
     ];
-    // The real Dummy agent's meta-data, when resource-agents is installed.
     let dummy = std::process::Command::new("/usr/lib/ocf/resource.d/heartbeat/Dummy")
         .arg("meta-data")
         .env("OCF_ROOT", "/usr/lib/ocf")
@@ -345,29 +362,31 @@ fn write_decoder_seeds() {
     if let Some(out) = dummy.ok().filter(|o| o.status.success()) {
         seeds.push(("heartbeat-dummy", out.stdout));
     }
-    write_seeds("ocf_metadata", &seeds);
+    seeds
+}
+
+/// The heartbeat fixtures (ha.cf, haresources and authkeys, NUL-separated) and one with what
+/// cannot be converted, a stonith password and a secret.
+fn heartbeat_seeds() -> Seeds {
     let heartbeat = |dir: &str| {
         let file = |name: &str| repo_file(&format!("{dir}/{name}"));
         [file("ha.cf"), vec![0], file("haresources"), vec![0], file("authkeys")].concat()
     };
-    write_seeds(
-        "heartbeat_import",
-        &[
-            ("lab", heartbeat("board/lab/heartbeat")),
-            ("mcast-ucast-md5", heartbeat("tests/fixtures/heartbeat/mcast-ucast-md5")),
-            ("serial-bcast-sha1", heartbeat("tests/fixtures/heartbeat/serial-bcast-sha1")),
-            ("ucast-single-crc", heartbeat("tests/fixtures/heartbeat/ucast-single-crc")),
-            (
-                "stonith-and-gaps",
-                text(
-                    "node a\nnode b\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n\
-                      keepalive 500ms\ndeadtime 0.1\nwatchdog /dev/watchdog\nrespawn x /bin/y\n\
-                      \0a 192.0.2.9/24/eth0/192.0.2.255 Filesystem::/dev/md0::/srv::ext4 \\\n\
-                      drbddisk::r0 apache2\nb other\n\0auth 2\n2 md5 not-a-real-secret\n3 rot13 x\n",
-                ),
+    vec![
+        ("lab", heartbeat("board/lab/heartbeat")),
+        ("mcast-ucast-md5", heartbeat("tests/fixtures/heartbeat/mcast-ucast-md5")),
+        ("serial-bcast-sha1", heartbeat("tests/fixtures/heartbeat/serial-bcast-sha1")),
+        ("ucast-single-crc", heartbeat("tests/fixtures/heartbeat/ucast-single-crc")),
+        (
+            "stonith-and-gaps",
+            text(
+                "node a\nnode b\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n\
+                 keepalive 500ms\ndeadtime 0.1\nwatchdog /dev/watchdog\nrespawn x /bin/y\n\
+                 \0a 192.0.2.9/24/eth0/192.0.2.255 Filesystem::/dev/md0::/srv::ext4 \\\n\
+                 drbddisk::r0 apache2\nb other\n\0auth 2\n2 md5 not-a-real-secret\n3 rot13 x\n",
             ),
-        ],
-    );
+        ),
+    ]
 }
 
 /// A configuration that uses every directive, with quoting, IPv6 and a two-line ucast.
@@ -444,7 +463,7 @@ fn hwmon(name: &str, files: [&str; 5], readings: &[&str]) -> Vec<u8> {
 
 /// Echo replies: to a datagram socket, to a raw one (behind an IP header, also one with
 /// options), and what must not count.
-fn ping_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn ping_seeds() -> Seeds {
     let reply = |ident: u16, cookie: u64| {
         let mut echo = [0u8; ECHO_LEN];
         encode_echo(&mut echo, ident, 3, cookie, hapair::core::time::Instant::from_millis(1234));
@@ -473,7 +492,7 @@ fn ping_seeds() -> Vec<(&'static str, Vec<u8>)> {
 
 /// Answers to each kind of request (the first byte picks the request,
 /// `hapair::drivers::fuzz::netlink_request`).
-fn netlink_seeds() -> Vec<(&'static str, Vec<u8>)> {
+fn netlink_seeds() -> Seeds {
     const RTM_NEWLINK: u16 = 16;
     const RTM_NEWADDR: u16 = 20;
     const NLMSG_DONE: u16 = 3;
