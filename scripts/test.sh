@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README "Quick start"): installs what the tests need when it is missing,
-# then runs the formatter check, clippy and the whole default test suite.
+# then runs the formatter check, clippy, the whole default test suite and the fuzz targets
+# (built, then each run for a few seconds over its corpus: README "Fuzzing").
 # Run as root: the integration tests build network namespaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,7 @@ need gcc gcc            # tests/daemon_flood.rs builds scripts/lib/flood.c
 need sysctl procps
 need systemd-analyze systemd
 perl -MTime::HiRes -e 1 >/dev/null 2>&1 || need_pkgs+=(perl)
+need c++ g++ # cargo fuzz builds libFuzzer, which is C++
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
@@ -35,6 +37,39 @@ echo "test.sh: cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "test.sh: cargo test"
 cargo test --all-targets "$@"
+
+# The fuzz targets (tests/fuzz/, README "Fuzzing"), so that none of them rots: cargo-fuzz on
+# the stable toolchain, where RUSTC_BOOTSTRAP=1 lets it pass its -Z flags (the address
+# sanitizer and the coverage instrumentation); no nightly is needed. Each target then runs for
+# a few seconds, its committed corpus first, new inputs going to a scratch directory (the
+# committed corpus is never written); a crash fails the script and leaves its input in
+# tests/fuzz/artifacts/TARGET/. HAPAIR_SKIP_FUZZ=1 leaves this out, except under CI=true,
+# where a missing tool is a failure, never a skip.
+fuzz_seconds="${HAPAIR_FUZZ_SECONDS:-5}"
+if [ "${HAPAIR_SKIP_FUZZ:-0}" = 1 ] && [ "${CI:-}" != true ]; then
+    echo "test.sh: fuzz targets skipped (HAPAIR_SKIP_FUZZ=1)"
+else
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        echo "test.sh: installing cargo-fuzz"
+        cargo install cargo-fuzz --locked
+    fi
+    export RUSTC_BOOTSTRAP=1
+    echo "test.sh: cargo fuzz build --fuzz-dir tests/fuzz"
+    cargo fuzz build --fuzz-dir tests/fuzz
+    scratch="$(mktemp -d)"
+    trap 'rm -rf "$scratch"' EXIT
+    targets="$(cargo fuzz list --fuzz-dir tests/fuzz)"
+    [ -n "$targets" ] || { echo "test.sh: no fuzz targets" >&2; exit 1; }
+    for target in $targets; do
+        echo "test.sh: cargo fuzz run $target (${fuzz_seconds} s)"
+        mkdir "$scratch/$target"
+        cargo fuzz run --fuzz-dir tests/fuzz "$target" "$scratch/$target" \
+            "tests/fuzz/corpus/$target" -- -max_total_time="$fuzz_seconds" 2>"$scratch/$target.log" \
+            || { tail -n 40 "$scratch/$target.log"; exit 1; }
+        grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/$target.log" || true
+    done
+    unset RUSTC_BOOTSTRAP
+fi
 
 # The pair on two emulated PCs (real 8250 UARTs, e1000, i6300esb watchdog): about a minute
 # once built. HAPAIR_SKIP_QEMU=1 leaves it out (e.g. on a machine without /dev/net/tun).

@@ -34,12 +34,15 @@
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
 //! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
 //! (kernel flags), `authkey` (the key file), `owner` (who may change the configuration
-//! file, the statedir and the authkey's directory), `load` (reading files, node identity)
-//! and `group` (the `control_group` lookup).
+//! file, the statedir and the authkey's directory), `load` (reading files, node identity),
+//! `group` (the `control_group` lookup) and, in fuzz and test builds only, `fuzz` (the
+//! property checks of the file and kernel-flag decoders).
 
 pub mod agents;
 mod authkey;
 mod cmdline;
+#[cfg(any(fuzzing, feature = "sim"))]
+pub mod fuzz;
 mod group;
 mod lex;
 mod load;

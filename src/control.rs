@@ -28,6 +28,10 @@
 //! allocated once at `bind`, and a bounded amount of work per wake (`poll_io`: at most
 //! `CONTROL_CLIENTS_MAX` accepts, one bounded read per client). It does not act on requests:
 //! it hands permitted, parsed `Request`s to the loop and writes back what the loop replies.
+//! In fuzz and test builds only, `fuzz` holds the property checks of the request decoder.
+
+#[cfg(any(fuzzing, feature = "sim"))]
+pub mod fuzz;
 
 use std::fmt;
 use std::io::{Read, Write};

@@ -9,9 +9,12 @@
 //! (`notes`); the text repeats both as comments, and `cli` prints them on stderr.
 //!
 //! Submodules: `heartbeat` (reading the directory and assembling the configuration),
-//! `hacf`, `haresources` and `authkeys` (one per heartbeat file), `pacemaker` (the export).
+//! `hacf`, `haresources` and `authkeys` (one per heartbeat file), `pacemaker` (the export)
+//! and, in fuzz and test builds only, `fuzz` (the property checks of the import).
 
 mod authkeys;
+#[cfg(any(fuzzing, feature = "sim"))]
+pub mod fuzz;
 mod hacf;
 mod haresources;
 mod heartbeat;

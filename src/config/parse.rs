@@ -444,6 +444,9 @@ fn ip_resource(a: &mut Args) -> Result<IpResource, String> {
             "garp" => r.garp = number(v, "garp", 0, 100)? as u32,
             "garp_interval" => r.garp_interval = duration(v, "garp_interval")?,
             "garp_refresh" => r.garp_refresh = duration(v, "garp_refresh")?,
+            // The default name, the address itself, as `check --print` writes it (an IPv6
+            // address is no valid name otherwise).
+            _ if v == r.name => {}
             _ => r.name = value::name(v, "resource name")?,
         }
     }
@@ -699,6 +702,24 @@ mod tests {
             "t.conf:5: bad group name \"a/b\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
         );
         assert!(parse("bcast eth0\ncontrol_group\n").unwrap_err().contains("missing group name"));
+    }
+
+    /// `check --print` writes every ip resource's name, the default (its address) included;
+    /// that text must parse back, for IPv6 too (found by the config fuzz target:
+    /// tests/fuzz/corpus/config/crash-ipv6-ip-default-name).
+    #[test]
+    fn an_ip_resource_named_by_its_address_round_trips() {
+        let c = parse("bcast eth0\nresource ip 2001:db8::100/64 dev eth0\n").unwrap();
+        let Resource::Ip(ip) = &c.resources[0] else { panic!("{:?}", c.resources) };
+        assert_eq!(ip.name, "2001:db8::100");
+        let text = c.to_string();
+        assert!(text.contains(" name 2001:db8::100\n"), "{text}");
+        assert_eq!(parse_str(&text, Path::new("p.conf")).unwrap(), c);
+        // Only the address itself: another address, or another spelling, is no name.
+        let other = parse("bcast eth0\nresource ip 2001:db8::100/64 dev eth0 name 2001:db8::1\n");
+        assert!(other.unwrap_err().contains("bad resource name"));
+        let upper = parse("bcast eth0\nresource ip 2001:db8::100/64 dev eth0 name 2001:DB8::100\n");
+        assert!(upper.unwrap_err().contains("bad resource name"));
     }
 
     #[test]

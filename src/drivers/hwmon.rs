@@ -299,7 +299,7 @@ fn find_chip(root: &Path, name: &str) -> io::Result<Option<PathBuf>> {
 }
 
 /// `temp1_input` → (Temperature, 1).
-fn parse_input_file(file: &str) -> Option<(SensorKind, u32)> {
+pub(crate) fn parse_input_file(file: &str) -> Option<(SensorKind, u32)> {
     let stem = file.strip_suffix("_input")?;
     for kind in [SensorKind::Voltage, SensorKind::Temperature, SensorKind::Fan] {
         if let Some(n) = stem.strip_prefix(kind.prefix()) {

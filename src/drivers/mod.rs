@@ -1,11 +1,14 @@
 //! Thin I/O drivers: bytes become core inputs, core outputs become syscalls, nothing else.
-//! One file per medium or device.
+//! One file per medium or device; in fuzz and test builds only, `fuzz` holds the property
+//! checks of their decoders of outside input.
 
 pub mod adminstate;
 pub mod agents;
 pub mod arp;
 pub mod children;
 pub mod entropy;
+#[cfg(any(fuzzing, feature = "sim"))]
+pub mod fuzz;
 pub mod hwmon;
 pub mod ipaddr;
 pub mod logsink;

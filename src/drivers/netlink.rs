@@ -36,31 +36,31 @@ const TX_LEN: usize = 128;
 pub const IFNAME_LEN_MAX: usize = 15;
 
 const NLMSG_HDR_LEN: usize = 16;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
 const NLM_F_EXCL: u16 = 0x200;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_DUMP: u16 = 0x300;
-const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
-const RTM_NEWADDR: u16 = 20;
+pub(crate) const RTM_NEWADDR: u16 = 20;
 const RTM_DELADDR: u16 = 21;
 const RTM_GETADDR: u16 = 22;
 const IFADDRMSG_LEN: usize = 8;
 const IFINFOMSG_LEN: usize = 16;
-const IFA_ADDRESS: u16 = 1;
-const IFA_LOCAL: u16 = 2;
+pub(crate) const IFA_ADDRESS: u16 = 1;
+pub(crate) const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
 const IFA_FLAGS: u16 = 8;
 /// Do not run duplicate address detection: the address is usable at once.
 const IFA_F_NODAD: u32 = 0x02;
-const IFLA_ADDRESS: u16 = 1;
-const IFLA_IFNAME: u16 = 3;
-const IFLA_OPERSTATE: u16 = 16;
-const IFF_UP: u32 = 0x1;
-const IFF_LOWER_UP: u32 = 0x1_0000;
+pub(crate) const IFLA_ADDRESS: u16 = 1;
+pub(crate) const IFLA_IFNAME: u16 = 3;
+pub(crate) const IFLA_OPERSTATE: u16 = 16;
+pub(crate) const IFF_UP: u32 = 0x1;
+pub(crate) const IFF_LOWER_UP: u32 = 0x1_0000;
 /// RFC 2863 operational states as the kernel reports them (IF_OPER_*).
 const IF_OPER_UNKNOWN: u8 = 0;
 const IF_OPER_UP: u8 = 6;
@@ -274,11 +274,11 @@ pub enum Reply {
 
 /// The request awaiting its answer, and what the answer said so far.
 #[derive(Clone, Copy, Debug)]
-struct Pending {
-    req: Request,
-    seq: u32,
-    link: Option<LinkState>,
-    found: bool,
+pub(crate) struct Pending {
+    pub(crate) req: Request,
+    pub(crate) seq: u32,
+    pub(crate) link: Option<LinkState>,
+    pub(crate) found: bool,
 }
 
 /// One rtnetlink socket and its receive buffer. See the module doc for the call protocol.
@@ -362,13 +362,9 @@ impl Netlink {
                     return Some(Err(pending.req.error(errno)));
                 }
             };
-            let dump = matches!(pending.req, Request::HasAddr { .. });
-            let walked = walk(&self.rx[..len], pending.seq, dump, &mut |kind, body| {
-                collect(&mut pending, kind, body);
-            });
-            if let Walk::Finished(result) = walked {
+            if let Some(reply) = take_datagram(&mut pending, &self.rx[..len]) {
                 self.pending = None;
-                return Some(answer(pending, result));
+                return Some(reply);
             }
         }
     }
@@ -520,6 +516,20 @@ fn build(req: Request) -> Tx {
     }
 }
 
+/// Reads one datagram of answers to `pending`: its answer when the datagram ends it, else
+/// `None` (what the datagram said so far is kept in `pending`).
+pub(crate) fn take_datagram(
+    pending: &mut Pending,
+    datagram: &[u8],
+) -> Option<Result<Reply, NetlinkError>> {
+    let dump = matches!(pending.req, Request::HasAddr { .. });
+    let walked = walk(datagram, pending.seq, dump, &mut |kind, body| collect(pending, kind, body));
+    match walked {
+        Walk::Finished(result) => Some(answer(*pending, result)),
+        Walk::More => None,
+    }
+}
+
 /// Notes what one answer message of type `kind` says about the pending request.
 fn collect(pending: &mut Pending, kind: u16, body: &[u8]) {
     match pending.req {
@@ -578,7 +588,13 @@ fn walk(mut buf: &[u8], seq: u32, dump: bool, on_msg: &mut impl FnMut(u16, &[u8]
         match kind {
             NLMSG_ERROR => {
                 let code = if body.len() >= 4 { u32_at(body, 0) as i32 } else { -libc::EIO };
-                let result = if code == 0 { Ok(()) } else { Err(Errno::from_raw(-code)) };
+                // The kernel sends 0 or a negative errno; anything else (i32::MIN, whose
+                // negation overflows, included) is a malformed answer.
+                let result = match code.checked_neg() {
+                    Some(0) => Ok(()),
+                    Some(errno) if errno > 0 => Err(Errno::from_raw(errno)),
+                    _ => Err(Errno::EBADMSG),
+                };
                 return Walk::Finished(result);
             }
             NLMSG_DONE if dump => return Walk::Finished(Ok(())),
@@ -793,6 +809,31 @@ mod tests {
         assert!(matches!(walk(&dgram, 6, false, &mut |_, _| seen += 1), Walk::More));
         assert!(matches!(walk(&dgram[..19], 5, false, &mut |_, _| {}), Walk::Finished(Err(_))));
         assert_eq!(seen, 0);
+    }
+
+    /// An error code that is no negative errno is a malformed answer, never a panic (the
+    /// fuzzer found `i32::MIN`, whose negation overflowed: tests/fuzz/corpus/netlink_reply/
+    /// crash-error-code-i32-min).
+    #[test]
+    fn error_codes_that_are_no_errno_are_malformed() {
+        for (code, expected) in [
+            (i32::MIN, Err(Errno::EBADMSG)),
+            (5, Err(Errno::EBADMSG)),
+            (-libc::EPERM, Err(Errno::EPERM)),
+            (0, Ok(())),
+        ] {
+            let mut dgram = Vec::new();
+            dgram.extend_from_slice(&20u32.to_ne_bytes());
+            dgram.extend_from_slice(&NLMSG_ERROR.to_ne_bytes());
+            dgram.extend_from_slice(&0u16.to_ne_bytes());
+            dgram.extend_from_slice(&1u32.to_ne_bytes());
+            dgram.extend_from_slice(&0u32.to_ne_bytes());
+            dgram.extend_from_slice(&code.to_ne_bytes());
+            match walk(&dgram, 1, false, &mut |_, _| {}) {
+                Walk::Finished(result) => assert_eq!(result, expected, "code {code}"),
+                Walk::More => panic!("code {code}: not finished"),
+            }
+        }
     }
 
     fn lan9() -> Iface {

@@ -62,7 +62,7 @@ pub const ECHO_LEN: usize = field::SENT_MS.end;
 /// ICMP type of an echo request.
 const ECHO_REQUEST: u8 = 8;
 /// ICMP type of an echo reply.
-const ECHO_REPLY: u8 = 0;
+pub(crate) const ECHO_REPLY: u8 = 0;
 /// Replies taken per `handle_readable`, so that a flood cannot starve the loop.
 const REPLIES_PER_WAKE_MAX: usize = 64;
 
@@ -399,7 +399,7 @@ pub fn decode_reply(icmp: &[u8], ident: Option<u16>, cookie: u64) -> Option<Inst
     Some(Instant::from_millis(u64::from_be_bytes(ms)))
 }
 
-fn strip_ip_header(packet: &[u8]) -> Option<&[u8]> {
+pub(crate) fn strip_ip_header(packet: &[u8]) -> Option<&[u8]> {
     let ihl = usize::from(packet.first()? & 0x0f) * 4;
     packet.get(ihl..).filter(|_| ihl >= 20)
 }

@@ -231,7 +231,10 @@ impl SensorJudge {
     fn inside_with_margin(&self, limits: &Limits, value: i64) -> bool {
         let margin = |limit: i64| match self.kind {
             SensorKind::Temperature => TEMP_HYSTERESIS_MILLI_C,
-            SensorKind::Voltage | SensorKind::Fan => limit.abs() * HYSTERESIS_PERCENT / 100,
+            // Saturating: the limits are whatever sysfs says, i64::MIN and i64::MAX included.
+            SensorKind::Voltage | SensorKind::Fan => {
+                limit.saturating_abs().saturating_mul(HYSTERESIS_PERCENT) / 100
+            }
         };
         let max_back = match (limits.max, limits.max_hyst) {
             (Some(max), Some(hyst)) if hyst < max => value <= hyst,
@@ -350,6 +353,23 @@ mod tests {
             assert_eq!(feed(&mut j, &POLICY, &l, &mut t, 71_000), Verdict::Ok);
         }
         assert_eq!(feed(&mut j, &POLICY, &l, &mut t, 71_000), Verdict::Bad(Breach::Max(70_000)));
+    }
+
+    /// Limits are what a chip's files say, any i64: the margin is never an overflow (found
+    /// through the hwmon fuzz target: tests/fuzz/corpus/hwmon_value/crash-voltage-limit-*).
+    #[test]
+    fn extreme_limits_are_judged_without_overflow() {
+        let big = Limits { max: Some(i64::MAX), crit: Some(i64::MAX / 2 + 1), ..Limits::default() };
+        let small = Limits { min: Some(i64::MIN), ..Limits::default() };
+        for kind in [SensorKind::Voltage, SensorKind::Fan, SensorKind::Temperature] {
+            // Inside every limit, so the way back (limit minus margin) is computed.
+            for l in [big, small] {
+                let (mut j, mut t) = (SensorJudge::new(kind), 0);
+                for _ in 0..4 {
+                    assert_eq!(feed(&mut j, &POLICY, &l, &mut t, 0), Verdict::Ok);
+                }
+            }
+        }
     }
 
     #[test]

@@ -91,14 +91,16 @@
 //! of an earlier run of this node). Only then does the core see it, as an [`Authentic`],
 //! which nothing outside this module can build from bytes.
 //!
-//! Decoding never panics on any input; the fuzz entry points in `fuzz.rs` (built only under
-//! `cfg(fuzzing)`) make the tag and CRC checks pass so the fuzzer reaches the parsers.
+//! Decoding never panics on any input. The property checks in `fuzz.rs` are built for cargo
+//! fuzz (`cfg(fuzzing)`) and for the test build (the `sim` feature, which replays the
+//! committed corpus); only under `cfg(fuzzing)` do the tag and CRC checks pass, so that the
+//! fuzzer reaches the parsers.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod authentic;
 pub mod frame;
-#[cfg(fuzzing)]
+#[cfg(any(fuzzing, feature = "sim"))]
 pub mod fuzz;
 pub mod payload;
 pub mod serial;

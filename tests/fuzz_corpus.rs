@@ -1,0 +1,543 @@
+//! Replays the committed fuzz corpus (tests/fuzz/corpus/TARGET/) of every fuzz target in the
+//! default suite, through the very property checks the targets run (`hapair::*::fuzz`, built
+//! for tests by the `sim` feature), without cargo fuzz: an input that once found a bug keeps
+//! being tested, and a check that rots fails here rather than in a fuzz run months later.
+//! Each target's corpus must reach its deepest check (a round trip, an accepted frame) at
+//! least once, and every target of tests/fuzz/Cargo.toml must be replayed here. Also holds
+//! the (ignored) generator of the hand-made seeds. It does not fuzz: README "Fuzzing".
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::path::{Path, PathBuf};
+
+use hapair::drivers::fuzz::{
+    NETLINK_INDEX, NETLINK_SEQ, PING_COOKIE, PING_IDENT, nl_error, nlmsg, rtattr,
+};
+use hapair::drivers::ping::{ECHO_LEN, encode_echo, field};
+use hapair::limits::FRAME_LEN_MAX;
+use hapair::wire::serial::{self, ENCODED_LEN_MAX};
+use hapair::wire::*;
+
+/// A property check: true when the input reached its deepest path.
+type Check = fn(&[u8]) -> bool;
+
+/// Every fuzz target and its check, as in tests/fuzz/fuzz_targets/.
+const TARGETS: &[(&str, Check)] = &[
+    ("frame_decode", hapair::wire::fuzz::decode),
+    ("serial_deframer", hapair::wire::fuzz::deframe),
+    ("control_request", hapair::control::fuzz::request),
+    ("config", hapair::config::fuzz::config),
+    ("cmdline", hapair::config::fuzz::cmdline),
+    ("ping_reply", hapair::drivers::fuzz::ping_reply),
+    ("netlink_reply", hapair::drivers::fuzz::netlink_reply),
+    ("mdstat", hapair::drivers::fuzz::mdstat),
+    ("hwmon_value", hapair::drivers::fuzz::hwmon_value),
+    ("ocf_metadata", hapair::drivers::fuzz::ocf_metadata),
+    ("heartbeat_import", hapair::migrate::fuzz::heartbeat_import),
+];
+
+/// A committed input stays small: the corpus is for regressions and seeds, not for a fuzzer's
+/// whole state.
+const SEED_LEN_MAX: usize = 16 * 1024;
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz")
+}
+
+fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = fuzz_dir().join("corpus").join(target);
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    files.into_iter().map(|path| (path.clone(), fs::read(&path).unwrap())).collect()
+}
+
+/// Runs `check` over the corpus of `target`; a failing input is named. Returns how many inputs
+/// reached the deepest path.
+fn replay(target: &str, check: Check) -> usize {
+    let files = corpus(target);
+    assert!(!files.is_empty(), "the corpus of {target} is empty");
+    let mut reached = 0;
+    for (path, bytes) in &files {
+        assert!(bytes.len() <= SEED_LEN_MAX, "{}: too big for a seed", path.display());
+        match catch_unwind(AssertUnwindSafe(|| check(bytes))) {
+            Ok(deep) => reached += usize::from(deep),
+            Err(panic) => {
+                eprintln!("fuzz_corpus: {target}: {} fails its check", path.display());
+                resume_unwind(panic);
+            }
+        }
+    }
+    eprintln!("fuzz_corpus: {target}: {reached} of {} inputs reach the deepest check", files.len());
+    reached
+}
+
+macro_rules! replays {
+    ($($target:ident),* $(,)?) => {$(
+        #[test]
+        fn $target() {
+            let name = stringify!($target);
+            let (_, check) = TARGETS.iter().find(|(n, _)| *n == name).expect("a target");
+            let reached = replay(name, *check);
+            assert!(reached > 0, "no input of the {name} corpus reaches its deepest check");
+        }
+    )*};
+}
+
+replays!(
+    frame_decode,
+    serial_deframer,
+    control_request,
+    config,
+    cmdline,
+    ping_reply,
+    netlink_reply,
+    mdstat,
+    hwmon_value,
+    ocf_metadata,
+    heartbeat_import,
+);
+
+/// Every target of the fuzz crate is replayed above, has its entry file and a corpus; and
+/// every corpus belongs to a target.
+#[test]
+fn every_fuzz_target_is_replayed() {
+    let manifest = fs::read_to_string(fuzz_dir().join("Cargo.toml")).unwrap();
+    let bins: BTreeSet<&str> = manifest
+        .lines()
+        .filter_map(|l| l.strip_prefix("name = \""))
+        .filter_map(|l| l.strip_suffix('"'))
+        .filter(|name| *name != "hapair-fuzz")
+        .collect();
+    let replayed: BTreeSet<&str> = TARGETS.iter().map(|(n, _)| *n).collect();
+    assert_eq!(bins, replayed, "tests/fuzz/Cargo.toml and TARGETS differ");
+    let corpora: BTreeSet<String> = fs::read_dir(fuzz_dir().join("corpus"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let names: BTreeSet<String> = replayed.iter().map(|n| n.to_string()).collect();
+    assert_eq!(corpora, names, "corpus directories and targets differ");
+    for name in &replayed {
+        let entry = fuzz_dir().join("fuzz_targets").join(format!("{name}.rs"));
+        let text = fs::read_to_string(&entry).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(text.contains("fuzz_target!"), "{}", entry.display());
+    }
+}
+
+fn frames_payload() -> Payload {
+    Payload {
+        kind: Kind::Heartbeat,
+        state: GroupState::Standby,
+        health: Health::OK,
+        intent: Intent::None,
+        flags: 0,
+        epoch: 1,
+        watchdog_timeout_ms: 0,
+        config_digest: [1; 8],
+    }
+}
+
+/// Writes the hand-made seeds of the wire targets: valid frames of several kinds, an
+/// adjacent-version frame, and serial streams of them with noise. Run once with `--ignored`;
+/// the output is committed.
+#[test]
+#[ignore]
+fn write_frame_seeds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
+    let key = Key::new(b"fuzzing key");
+    let mut frames = Vec::new();
+    for (i, kind) in [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack]
+        .into_iter()
+        .enumerate()
+    {
+        let payload = Payload {
+            kind,
+            state: GroupState::Active,
+            health: Health(i as u16),
+            intent: Intent::Takeover,
+            flags: 1,
+            epoch: 2,
+            watchdog_timeout_ms: 10_000,
+            config_digest: [i as u8; 8],
+        };
+        let mut tx = Sender::new(key.clone(), 1, 1_700_000_000_000 + i as u64);
+        let mut buf = [0u8; FRAME_LEN_MAX];
+        let session = Session { run: 3, challenge: 3, echo: 1, flags: 0 };
+        let len = tx.emit(i as u8, &payload, &Outgoing { version: VERSION, session }, &mut buf);
+        frames.push(buf[..len].to_vec());
+    }
+    // A legacy (v1) frame, signed with the raw key, as a peer mid-upgrade sends it.
+    let mut old = Sender::new(key.clone(), 1, 1_600_000_000_000).with_legacy(key.clone());
+    let mut buf = [0u8; FRAME_LEN_MAX];
+    let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+    let len = old.emit(0, &frames_payload(), &v1, &mut buf);
+    let legacy = buf[..len].to_vec();
+    let mut newer = frames[0].clone();
+    newer.splice(55..55, [0xAB; 6]);
+    let mut frame = Frame::new_unchecked(&mut newer[..]);
+    frame.set_version(VERSION + 1);
+    frame.set_body_len(61);
+    key.sign(&mut frame);
+    frames.push(newer);
+    frames.push(legacy);
+
+    let dir = root.join("frame_decode");
+    fs::create_dir_all(&dir).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        fs::write(dir.join(format!("seed-{i}")), frame).unwrap();
+    }
+    let dir = root.join("serial_deframer");
+    fs::create_dir_all(&dir).unwrap();
+    for (i, frame) in frames.iter().enumerate() {
+        let mut stream = vec![(i * 13) as u8, 0x55, 0x00, 0x13, 0x37];
+        let mut out = [0u8; ENCODED_LEN_MAX];
+        let len = serial::encode(frame, &mut out);
+        stream.extend_from_slice(&out[..len]);
+        stream.extend_from_slice(&out[..len / 2]);
+        stream.extend_from_slice(&out[..len]);
+        fs::write(dir.join(format!("seed-{i}")), stream).unwrap();
+    }
+}
+
+/// Writes `seeds` as the hand-made corpus of `target` (`seed-NAME` files).
+fn write_seeds(target: &str, seeds: &[(&str, Vec<u8>)]) {
+    let dir = fuzz_dir().join("corpus").join(target);
+    fs::create_dir_all(&dir).unwrap();
+    for (name, bytes) in seeds {
+        fs::write(dir.join(format!("seed-{name}")), bytes).unwrap();
+    }
+}
+
+/// The contents of a file of the repository.
+fn repo_file(path: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Seeds as (name, bytes).
+type Seeds = Vec<(&'static str, Vec<u8>)>;
+
+fn text(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+/// Writes the hand-made seeds of the other targets: valid inputs from tests/fixtures and
+/// board/ where there are some, plus edge cases. Run once with `--ignored`; the output is
+/// committed.
+#[test]
+#[ignore]
+fn write_decoder_seeds() {
+    write_seeds("control_request", &control_seeds());
+    write_seeds("config", &config_seeds());
+    write_seeds("cmdline", &cmdline_seeds());
+    write_seeds("ping_reply", &ping_seeds());
+    write_seeds("netlink_reply", &netlink_seeds());
+    write_seeds("mdstat", &mdstat_seeds());
+    write_seeds("hwmon_value", &hwmon_seeds());
+    write_seeds("ocf_metadata", &metadata_seeds());
+    write_seeds("heartbeat_import", &heartbeat_seeds());
+}
+
+/// Every request `hapair` sends, and lines the server refuses.
+fn control_seeds() -> Seeds {
+    vec![
+        ("status", text("status")),
+        ("status-json", text("status json\n")),
+        ("status-prometheus", text("status prometheus")),
+        ("standby", text("standby\n")),
+        ("takeover", text("takeover")),
+        ("maintenance-on", text("maintenance on")),
+        ("cleanup-web", text("cleanup web\n")),
+        ("cleanup-too-long", text(&format!("cleanup {}", "r".repeat(40)))),
+        ("too-many-words", text("status json extra")),
+        ("not-utf8", vec![b's', 0xff, 0xfe]),
+    ]
+}
+
+/// The boards' configurations, every directive, and files `check` refuses.
+fn config_seeds() -> Seeds {
+    vec![
+        ("lab", repo_file("board/lab/hapair.conf")),
+        ("pc-pair", repo_file("board/pc-pair/hapair.conf")),
+        ("every-directive", text(EVERY_DIRECTIVE)),
+        ("crlf", text(&EVERY_DIRECTIVE.replace('\n', "\r\n"))),
+        ("keepalive-not-below-deadtime", text(&format!("{MINIMAL}keepalive 2s\ndeadtime 1s\n"))),
+        ("unterminated-quote", text(&format!("{MINIMAL}check x \"true\n"))),
+        ("not-utf8", [MINIMAL.as_bytes(), b"node \xff\n"].concat()),
+    ]
+}
+
+/// The boards' kernel command lines, quoting, several lines and lists, and refused flags.
+fn cmdline_seeds() -> Seeds {
+    vec![
+        ("lab-alpha", repo_file("board/lab/alpha.cmdline")),
+        ("pc-pair-beta", repo_file("board/pc-pair/beta.cmdline")),
+        (
+            "quoted",
+            text(
+                "ro hapair.control=\"/run/a \\\"b\\\".sock\" hapair.restart_limit=\"3 in 10m\" \
+                 hapair.watchdog=\"/dev/watchdog timeout 5s\" foo=\"x y\"\n",
+            ),
+        ),
+        (
+            "lines-and-lists",
+            text(
+                "hapair.standby=1\nhapair.ping=192.0.2.1 hapair.ping=192.0.2.2\n\
+                  hapair.serial=/dev/ttyS1 hapair.deadtime=3s hapair.disable=0\n",
+            ),
+        ),
+        ("unknown-flag", text("quiet hapair.bogus=1")),
+        ("not-overridable", text("hapair.resource=x")),
+        ("empty-value", text("hapair.deadtime=")),
+    ]
+}
+
+/// The md fixtures: every level, progress line and member flag.
+fn mdstat_seeds() -> Seeds {
+    [
+        "raid1-clean",
+        "raid1-recovery",
+        "raid5-failed",
+        "raid6-check-spare",
+        "raid10-write-mostly",
+        "reshape-replacement",
+        "resync-pending-delayed",
+        "inactive",
+    ]
+    .into_iter()
+    .map(|name| (name, repo_file(&format!("tests/fixtures/mdstat/{name}"))))
+    .collect()
+}
+
+/// Inputs of the lm78 fixture (tests/fixtures/hwmon/lm78-ok) going out of their limits.
+fn hwmon_seeds() -> Seeds {
+    let temp_readings = [
+        "42000\n", "43000\n", "45000\n", "50000\n", "55000\n", "61000\n", "62000\n", "63000\n",
+        "49000\n", "48000\n", "47000\n",
+    ];
+    vec![
+        // temp1: max 60, max_hyst 50; it warms past max and cools down.
+        (
+            "temp-over-max",
+            hwmon("temp1_input", ["", "60000\n", "", "50000\n", "0\n"], &temp_readings),
+        ),
+        // in0: 1.4 to 1.6 V, a read error, then below min.
+        (
+            "voltage-below-min",
+            hwmon(
+                "in0_input",
+                ["1400\n", "1600\n", "", "", "0\n"],
+                &["1504\n", "1505\n", "x\n", "1300\n", "1301\n", "1302\n", "1504\n"],
+            ),
+        ),
+        // fan1: min 1500 RPM, alarm set, the fan stops.
+        (
+            "fan-alarm",
+            hwmon(
+                "fan1_input",
+                ["1500\n", "", "", "", "1\n"],
+                &["2657\n", "2657\n", "0\n", "0\n", "0\n", "-1\n"],
+            ),
+        ),
+        ("not-an-input", hwmon("power1_input", ["", "", "", "", ""], &["7\n"])),
+    ]
+}
+
+/// The fixture agent's meta-data, the scanner's edge cases, what is not meta-data, and the
+/// real Dummy agent's when resource-agents is installed.
+fn metadata_seeds() -> Seeds {
+    let mut seeds = vec![
+        ("fixture", repo_file("tests/fixtures/agents/metadata/minimal.xml")),
+        ("entities-comments-cdata", text(METADATA_EDGES)),
+        ("unterminated", text("<resource-agent name=\"x\"><parameters><parameter name=\"a")),
+        ("not-meta-data", text("<html><body>no agent</body></html>")),
+    ];
+    let dummy = std::process::Command::new("/usr/lib/ocf/resource.d/heartbeat/Dummy")
+        .arg("meta-data")
+        .env("OCF_ROOT", "/usr/lib/ocf")
+        .output();
+    if let Some(out) = dummy.ok().filter(|o| o.status.success()) {
+        seeds.push(("heartbeat-dummy", out.stdout));
+    }
+    seeds
+}
+
+/// The heartbeat fixtures (ha.cf, haresources and authkeys, NUL-separated) and one with what
+/// cannot be converted, a stonith password and a secret.
+fn heartbeat_seeds() -> Seeds {
+    let heartbeat = |dir: &str| {
+        let file = |name: &str| repo_file(&format!("{dir}/{name}"));
+        [file("ha.cf"), vec![0], file("haresources"), vec![0], file("authkeys")].concat()
+    };
+    vec![
+        ("lab", heartbeat("board/lab/heartbeat")),
+        ("mcast-ucast-md5", heartbeat("tests/fixtures/heartbeat/mcast-ucast-md5")),
+        ("serial-bcast-sha1", heartbeat("tests/fixtures/heartbeat/serial-bcast-sha1")),
+        ("ucast-single-crc", heartbeat("tests/fixtures/heartbeat/ucast-single-crc")),
+        (
+            "stonith-and-gaps",
+            text(
+                "node a\nnode b\nstonith_host * baytech 10.0.0.3 mylogin mysecretpassword\n\
+                 keepalive 500ms\ndeadtime 0.1\nwatchdog /dev/watchdog\nrespawn x /bin/y\n\
+                 \0a 192.0.2.9/24/eth0/192.0.2.255 Filesystem::/dev/md0::/srv::ext4 \\\n\
+                 drbddisk::r0 apache2\nb other\n\0auth 2\n2 md5 not-a-real-secret\n3 rot13 x\n",
+            ),
+        ),
+    ]
+}
+
+/// A configuration that uses every directive, with quoting, IPv6 and a two-line ucast.
+const EVERY_DIRECTIVE: &str = r#"node alpha
+node beta   # comment
+keepalive 100ms
+warntime 300ms
+deadtime 500ms
+initdead 10s
+authkey /etc/hapair/authkey
+udpport 6694
+control "/run/hapair dir/hapair.sock"
+control_group hapair
+statedir /var/lib/hapair
+serial /dev/ttyS0 baud 9600
+bcast eth1
+mcast eth1 239.0.0.94 ttl 2
+mcast eth2 ff02::94
+ucast eth3 198.51.100.1
+ucast eth3 198.51.100.2
+home beta
+auto_failback on
+resource ip 192.0.2.100/24 dev eth0 garp 3 garp_interval 1s garp_refresh 1m
+resource ip 2001:db8:1::100/64 dev eth0 name vip6
+resource exec web start="systemctl start \"web\"" stop="systemctl stop web" timeout 30s
+resource lsb apache2
+resource ocf heartbeat:Filesystem device=/dev/md0 directory="/srv/my data" fstype=ext4 name fs0
+monitor_interval 2s
+restart_limit 0 in 1m
+watchdog /dev/watchdog timeout 5s
+hwmon lm78 root /sys/class/hwmon
+sensor lm78/temp1 max 70 crit 80.5
+sensor lm78/in0 min 3.135 max 3.465
+raid /proc/mdstat
+ping 192.0.2.254 2001:db8::fe
+check disk "test -w /srv/ok" interval 30s timeout 2s
+fence /usr/sbin/fence_ipmilan -a "192.0.2.30" -l admin
+notify /etc/hapair/notify
+realtime on priority 60
+"#;
+
+/// The least a valid configuration needs.
+const MINIMAL: &str = "node a\nnode b\nauthkey /etc/hapair/authkey\nbcast eth0\n";
+
+/// Meta-data with what the scanner skips or decodes: comments, CDATA, a processing
+/// instruction, entities, single quotes, nested elements and an empty `<parameters/>`.
+const METADATA_EDGES: &str = r#"<?xml version="1.0"?>
+<!DOCTYPE resource-agent SYSTEM "ra-api-1.dtd">
+<!-- <resource-agent name="commented-out"> -->
+<resource-agent name='a&amp;b &lt;c&gt;' version="0.1">
+<longdesc><![CDATA[ <parameter name="in-cdata"/> ]]></longdesc>
+<parameters>
+<parameter name="ip" unique='yes' required="true"><content type="string" default="&quot;x&quot;"/></parameter>
+<parameter name="nic"/>
+</parameters>
+<parameters/>
+<actions>
+<action name="monitor" timeout="20s" interval="10" depth="0"/>
+<action name="monitor" timeout="1min" interval="1h" depth="10"/>
+<action name="start" timeout="90msec"/>
+<action name="stop" timeout="soon"/>
+</actions>
+</resource-agent>
+"#;
+
+/// An hwmon input: its file name, its `_min`, `_max`, `_crit`, `_max_hyst` and `_alarm`
+/// files, and its readings, NUL-separated (`hapair::drivers::fuzz::hwmon_value`).
+fn hwmon(name: &str, files: [&str; 5], readings: &[&str]) -> Vec<u8> {
+    let mut parts = vec![name];
+    parts.extend(files);
+    parts.extend(readings);
+    parts.join("\0").into_bytes()
+}
+
+/// Echo replies: to a datagram socket, to a raw one (behind an IP header, also one with
+/// options), and what must not count.
+fn ping_seeds() -> Seeds {
+    let reply = |ident: u16, cookie: u64| {
+        let mut echo = [0u8; ECHO_LEN];
+        encode_echo(&mut echo, ident, 3, cookie, hapair::core::time::Instant::from_millis(1234));
+        echo[field::TYPE] = 0; // echo reply
+        echo
+    };
+    let ip_header = |words: u8| {
+        let mut h = vec![0u8; usize::from(words) * 4];
+        h[0] = 0x40 | words; // version 4, header length in 32-bit words
+        h[9] = 1; // ICMP
+        h
+    };
+    let ours = reply(PING_IDENT, PING_COOKIE);
+    let mut request = ours;
+    request[field::TYPE] = 8;
+    vec![
+        ("datagram", ours.to_vec()),
+        ("raw", [ip_header(5), ours.to_vec()].concat()),
+        ("raw-with-options", [ip_header(6), ours.to_vec()].concat()),
+        ("raw-other-id", [ip_header(5), reply(PING_IDENT ^ 1, PING_COOKIE).to_vec()].concat()),
+        ("other-cookie", reply(PING_IDENT, PING_COOKIE ^ (1 << 63)).to_vec()),
+        ("request", request.to_vec()),
+        ("truncated", ours[..ECHO_LEN - 1].to_vec()),
+    ]
+}
+
+/// Answers to each kind of request (the first byte picks the request,
+/// `hapair::drivers::fuzz::netlink_request`).
+fn netlink_seeds() -> Seeds {
+    const RTM_NEWLINK: u16 = 16;
+    const RTM_NEWADDR: u16 = 20;
+    const NLMSG_DONE: u16 = 3;
+    let seq = NETLINK_SEQ;
+    let mut link = vec![0u8, 0, 1, 0]; // ifinfomsg: family, pad, type (ARPHRD_ETHER)
+    link.extend_from_slice(&NETLINK_INDEX.to_ne_bytes());
+    link.extend_from_slice(&0x1_0003u32.to_ne_bytes()); // IFF_UP | IFF_BROADCAST | IFF_LOWER_UP
+    link.extend_from_slice(&0u32.to_ne_bytes()); // change mask
+    link.extend(rtattr(3, b"lan9\0")); // IFLA_IFNAME
+    link.extend(rtattr(16, &[6])); // IFLA_OPERSTATE: up
+    link.extend(rtattr(1, &[2, 0, 0, 0, 0, 9])); // IFLA_ADDRESS
+    let addr = |family: u8, prefix: u8, index: u32, attr: u16, octets: &[u8]| {
+        let mut body = vec![family, prefix, 0, 0];
+        body.extend_from_slice(&index.to_ne_bytes());
+        body.extend(rtattr(attr, octets));
+        nlmsg(RTM_NEWADDR, seq, &body)
+    };
+    let v4 = [192, 0, 2, 100];
+    let v6 = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00];
+    let pick = |n: u8, parts: Vec<Vec<u8>>| [vec![n], parts.concat()].concat();
+    let done = nlmsg(NLMSG_DONE, seq, &0u32.to_ne_bytes());
+    vec![
+        ("link", pick(0, vec![nlmsg(RTM_NEWLINK, seq, &link), nl_error(seq, 0)])),
+        ("link-missing", pick(0, vec![nl_error(seq, 19)])), // ENODEV
+        ("add-v4-ack", pick(1, vec![nl_error(seq, 0)])),
+        ("add-v6-exists", pick(2, vec![nl_error(seq, 17)])), // EEXIST
+        ("del-v4-late-answer-first", pick(3, vec![nl_error(seq - 1, 0), nl_error(seq, 99)])),
+        (
+            "has-v4-dump",
+            pick(
+                5,
+                vec![
+                    addr(2, 24, NETLINK_INDEX + 1, 2, &v4), // another interface
+                    addr(2, 24, NETLINK_INDEX, 2, &v4),     // IFA_LOCAL on lan9
+                    done.clone(),
+                ],
+            ),
+        ),
+        ("has-v6-dump", pick(6, vec![addr(10, 64, NETLINK_INDEX, 1, &v6), done])),
+        ("truncated", pick(4, vec![nl_error(seq, 0)[..19].to_vec()])),
+        // A late answer whose length is not a multiple of 4: the next message starts after
+        // its padding.
+        (
+            "unaligned-late-answer",
+            pick(1, vec![nlmsg(RTM_NEWADDR, seq - 1, b"late!"), nl_error(seq, 0)]),
+        ),
+    ]
+}
