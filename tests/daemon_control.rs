@@ -80,17 +80,27 @@ fn open_to_others(pair: &Pair) -> PathBuf {
 /// `hapair ARGS` for node `i`, run as `uid`:`gid` (no supplementary groups), with the copy of
 /// the binary `open_to_others` made.
 fn as_user(pair: &Pair, i: usize, uid: u32, gid: u32, args: &[&str]) -> Output {
-    Command::new(pair.dir.join("hapair"))
-        .args(args)
-        .arg("-c")
-        .arg(&pair.conf)
-        .arg("--cmdline")
-        .arg(&pair.nodes[i].cmdline)
-        .uid(uid)
-        .gid(gid)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    // The copy of the binary may be briefly "busy" (ETXTBSY): another test thread that forked
+    // while the copy's write descriptor was open holds it until its child execs. Try again.
+    for attempt in 0.. {
+        let result = Command::new(pair.dir.join("hapair"))
+            .args(args)
+            .arg("-c")
+            .arg(&pair.conf)
+            .arg("--cmdline")
+            .arg(&pair.nodes[i].cmdline)
+            .uid(uid)
+            .gid(gid)
+            .stdin(Stdio::null())
+            .output();
+        match result {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && attempt < 50 => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other.unwrap(),
+        }
+    }
+    unreachable!("the loop returns")
 }
 
 fn socket(pair: &Pair, i: usize) -> PathBuf {
