@@ -263,6 +263,13 @@ impl Daemon {
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_standby |= admin.standby;
+        params.start_self_fencing = statefile::load_self_fence(&config.statedir);
+        if params.start_self_fencing {
+            warn!(
+                "the previous run was self-fencing (statedir/self-fence): the watchdog stays \
+                 unpetted until nothing is held here"
+            );
+        }
         let peer_watchdog = statefile::load_peer_watchdog(&config.statedir);
         params.peer_watchdog_timeout_ms = peer_watchdog;
         if peer_watchdog == Some(0) && config.fence == Some(config::Fence::Watchdog) {
@@ -437,6 +444,12 @@ impl Daemon {
                         "watchdog petting {}",
                         if allow_petting { "allowed" } else { "stopped" }
                     );
+                    // A restart before the reset must not pet it away (`start_self_fencing`).
+                    if let Err(e) =
+                        statefile::store_self_fence(&self.config.statedir, !allow_petting)
+                    {
+                        warn!("{e}");
+                    }
                 }
                 Output::Exit => self.exit_code = Some(0),
             }
@@ -1188,6 +1201,7 @@ fn core_params(
         links,
         ping_configured: !config.ping.is_empty(),
         start_standby: boot.standby,
+        start_self_fencing: false,
         config_digest: config.digest(),
         #[cfg(feature = "sim")]
         sim_mutation: hcore::Mutation::None,

@@ -609,6 +609,7 @@ impl Node {
             && !self.shutting_down
             && !self.health.has(Health::PING)
             && !self.restarts_exhausted
+            && !self.self_fencing
             && !matches!(self.intent, Intent::Standby | Intent::Maintenance)
     }
 
@@ -932,6 +933,7 @@ mod tests {
             links: heapless::Vec::from_slice(&[link]).unwrap(), // one link fits LINKS_MAX
             ping_configured: true,
             start_standby: false,
+            start_self_fencing: false,
             config_digest: [0; 8],
             #[cfg(feature = "sim")]
             sim_mutation: crate::core::Mutation::None,
@@ -949,6 +951,48 @@ mod tests {
             watchdog_timeout_ms: 2000,
             config_digest: [0; 8],
         }
+    }
+
+    /// A daemon restarted while its previous run was self-fencing keeps the watchdog unpetted
+    /// and does not adopt what it finds running: it stops it, and pets again once it holds
+    /// nothing. (A restart that petted at once undid the reset the peer waited for: SIM seed
+    /// 154569.)
+    #[test]
+    fn a_restart_while_self_fencing_keeps_the_watchdog_unpetted_until_nothing_is_held() {
+        let mut p = params(0, FenceMode::Watchdog);
+        p.start_self_fencing = true;
+        let mut node = Node::new(p, ms(0));
+        assert!(!node.petting_allowed());
+        drain(&mut node, ms(0));
+        let probe =
+            |o: &Output| matches!(o, Output::ResourceAction { action: Action::Monitor, .. });
+        let monitor = Input::ResourceResult {
+            index: 0,
+            action: Action::Monitor,
+            outcome: Outcome::Ok,
+            elapsed: Duration::ZERO,
+        };
+        node.handle_input(ms(5), monitor);
+        drain(&mut node, ms(5));
+        // The live peer holds nothing and hears us: a normal start would adopt the group.
+        let out =
+            frame(&mut node, ms(10), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 4, 0));
+        assert!(!out.iter().any(probe));
+        assert!(
+            out.iter().any(|o| matches!(o, Output::ResourceAction { action: Action::Stop, .. })),
+            "what was found is stopped, not adopted: {out:?}"
+        );
+        assert!(!node.petting_allowed());
+        let stopped = Input::ResourceResult {
+            index: 0,
+            action: Action::Stop,
+            outcome: Outcome::Ok,
+            elapsed: Duration::ZERO,
+        };
+        node.handle_input(ms(20), stopped);
+        let out = drain(&mut node, ms(20));
+        assert!(node.petting_allowed(), "nothing is held: petting again");
+        assert!(out.contains(&Output::Watchdog { allow_petting: true }));
     }
 
     #[test]

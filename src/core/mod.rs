@@ -273,6 +273,11 @@ pub struct Params {
     pub ping_configured: bool,
     /// Boot into standby (`hapair.standby=1`): start with admin intent `standby`.
     pub start_standby: bool,
+    /// The previous run of this daemon was self-fencing (it had stopped petting the watchdog
+    /// to be reset while it may hold the group; `statedir/self-fence`): this run keeps the
+    /// watchdog unpetted, and takes nothing, until it holds nothing. A daemon restarted before
+    /// the watchdog fired must not undo the reset the peer is waiting for.
+    pub start_self_fencing: bool,
     /// The first 8 bytes of SHA-256 over the effective configuration.
     pub config_digest: [u8; 8],
     /// Test only: a seeded bug. The simulator uses each to prove that its oracle catches the

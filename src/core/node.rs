@@ -147,6 +147,7 @@ impl Node {
         let mut timers = Timers::default();
         timers.set(Timer::InitDead, now + params.initdead);
         let intent = if params.start_standby { Intent::Standby } else { Intent::None };
+        let self_fencing = params.start_self_fencing;
         let mut node = Node {
             params,
             created: now,
@@ -175,8 +176,8 @@ impl Node {
             tx_all: true,
             handshake_answered: None,
             counters: Counters::default(),
-            petting_allowed: true,
-            self_fencing: false,
+            petting_allowed: !self_fencing,
+            self_fencing,
             fence_running: false,
             fence_attempts: 0,
             shutting_down: false,

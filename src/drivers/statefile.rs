@@ -209,6 +209,30 @@ pub fn store_peer_incarnation(statedir: &Path, incarnation: u64) -> Result<(), S
     replace(statedir, PEER_INCARNATION_FILE, format!("{incarnation}\n").as_bytes(), false)
 }
 
+/// Name of the file whose presence says the last run was self-fencing.
+pub const SELF_FENCE_FILE: &str = "self-fence";
+
+/// True when the previous run stopped petting the watchdog to be reset and had not started
+/// petting again (`core::Params::start_self_fencing`).
+pub fn load_self_fence(statedir: &Path) -> bool {
+    read_state(&statedir.join(SELF_FENCE_FILE)).is_ok()
+}
+
+/// Records whether this run is self-fencing: the file exists exactly while it is. Written from
+/// the loop when petting stops or resumes (rare), without fsync, like `store_peer_version`.
+pub fn store_self_fence(statedir: &Path, on: bool) -> Result<(), StateError> {
+    if on {
+        replace(statedir, SELF_FENCE_FILE, b"1\n", false)
+    } else {
+        match fs::remove_file(statedir.join(SELF_FENCE_FILE)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(failed(&statedir.join(SELF_FENCE_FILE), "remove")(e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The watchdog timeout the peer advertised when last heard, in ms (0: none armed), as an
 /// earlier run stored it; `None` when never recorded or unreadable. Under `fence watchdog`
 /// a restarted node that does not hear its peer must not forget that waiting cannot fence

@@ -253,6 +253,7 @@ impl Config {
             links,
             ping_configured: true,
             start_standby: false,
+            start_self_fencing: false,
             config_digest: [7; 8],
             sim_mutation: self.mutation,
         }
@@ -472,6 +473,8 @@ pub struct SimNode {
     pub peer_watchdog_stored: Option<u32>,
     /// The highest incarnation of the peer its statedir records (`peer-incarnation`).
     pub peer_inc_stored: Option<u64>,
+    /// Its statedir says it was self-fencing (`self-fence`).
+    pub self_fence_stored: bool,
     /// Frames this node sent, as the adversary recorded them (when, link, frame).
     pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
@@ -650,6 +653,7 @@ impl World {
             statedir_lost: false,
             peer_watchdog_stored: None,
             peer_inc_stored: None,
+            self_fence_stored: false,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -1282,7 +1286,8 @@ impl World {
         node.incarnation += 1;
         node.power = Power::Up;
         node.petting = true;
-        node.watchdog_fires = None;
+        // A daemon restart leaves the hardware timer running (a power cycle cleared it).
+        let timer = node.watchdog_fires.take();
         node.in_flight = None;
         node.fence_in_flight = false;
         node.deferred.clear();
@@ -1329,8 +1334,26 @@ impl World {
         }
         let mut params = self.cfg.params(n as u8);
         params.peer_watchdog_timeout_ms = node.peer_watchdog_stored;
+        if lost {
+            node.self_fence_stored = false;
+        }
+        params.start_self_fencing = node.self_fence_stored;
+        let self_fencing = node.self_fence_stored;
         let core = Node::new(params, self.now);
         node.core = Some(core);
+        if self_fencing {
+            // It does not pet: the timer runs on from the last pet, or starts now.
+            node.petting = false;
+            match timer {
+                Some(at) => {
+                    node.watchdog_fires = Some(at);
+                    let inc = node.incarnation;
+                    self.schedule(at, Ev::WatchdogFire { node: n, inc });
+                }
+                None => self.set_petting(n, false),
+            }
+        }
+        let node = &mut self.nodes[n];
         node.last_role = Role::Init;
         tr!(self, "node {n}: boots, incarnation {}", self.nodes[n].incarnation);
         self.nodes[n].health = Health::OK;
@@ -1453,6 +1476,7 @@ impl World {
             }
             Output::Watchdog { allow_petting } => {
                 tr!(self, "node {n}: watchdog petting {allow_petting}");
+                self.nodes[n].self_fence_stored = !allow_petting;
                 self.set_petting(n, allow_petting);
                 Ok(())
             }
