@@ -600,6 +600,10 @@ pub struct World {
     replaying_until: [Instant; 2],
     /// A replayed frame is being delivered (the recorder does not record it again).
     replaying: bool,
+    /// A node is in maintenance (the operator answers for what it holds), and when the last
+    /// maintenance ended.
+    in_maintenance: bool,
+    maintenance_ended: Option<Instant>,
     connected_since: Option<Instant>,
     l1: Option<L1Watch>,
     /// Something disturbed the current L1 watch (then it is not checked).
@@ -682,6 +686,8 @@ impl World {
             ping_up: true,
             replaying_until: [Instant::ZERO; 2],
             replaying: false,
+            in_maintenance: false,
+            maintenance_ended: None,
             connected_since: Some(Instant::ZERO),
             l1: None,
             l1_disturbed: false,
@@ -1834,6 +1840,10 @@ impl World {
         // A node in maintenance manages nothing (SPEC §1): the operator answers for what it
         // holds, so an overlap with it is not the daemon's to resolve.
         let maintenance = (0..2).any(|n| self.nodes[n].intent == Intent::Maintenance);
+        if self.in_maintenance && !maintenance {
+            self.maintenance_ended = Some(self.now);
+        }
+        self.in_maintenance = maintenance;
         let both = self.holds(0) && self.holds(1) && !maintenance;
         if !both {
             self.overlap_since = None;
@@ -1847,12 +1857,17 @@ impl World {
                 .watchdog_wait()
                 .saturating_add(self.cfg.max_link_interval())
                 .saturating_add(self.cfg.max_delay());
-            self.overlap_excused = self.cfg.fence == FenceMode::Watchdog
-                && self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= horizon);
+            // An overlap the operator's maintenance held up resumes when it ends: the daemon
+            // then has the grace below to resolve it, as after the residual case.
+            let resumed = self.maintenance_ended == Some(self.now);
+            self.overlap_excused = resumed
+                || (self.cfg.fence == FenceMode::Watchdog
+                    && self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= horizon));
             self.coverage.s2_excused += u64::from(self.overlap_excused);
         }
         let grace = self.residual_grace();
-        let within = self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= grace);
+        let last = self.residual_at.max(self.maintenance_ended);
+        let within = last.is_some_and(|r| self.now.saturating_since(r) <= grace);
         if self.overlap_excused && within {
             return Ok(());
         }
