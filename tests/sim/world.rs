@@ -811,17 +811,27 @@ impl World {
         }
     }
 
+    /// Whether node `to` runs and can receive; if so, tells its receiver what its core holds
+    /// of the peer, as the event loop does before each read.
+    fn receiver_ready(&mut self, to: usize) -> bool {
+        let n = &mut self.nodes[to];
+        if n.power != Power::Up || n.rx.is_none() {
+            return false;
+        }
+        let Some(core) = n.core.as_ref() else { return false };
+        let (alive, recent) = (core.peer().alive, core.peer_heard_recently(self.now));
+        if let Some(rx) = n.rx.as_mut() {
+            rx.set_peer_alive(alive, recent);
+        }
+        true
+    }
+
     /// Hands a frame to node `to`'s real receiver (after the tag, which the simulator
     /// skips for its own pair's frames), and what passes to its core.
     fn deliver(&mut self, to: usize, link: usize, repr: Repr) -> Result<(), String> {
-        let n = &mut self.nodes[to];
-        if n.power != Power::Up || n.core.is_none() {
+        if !self.receiver_ready(to) {
             return Ok(());
         }
-        let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
-        let recent = n.core.as_ref().is_some_and(|c| c.peer_heard_recently(self.now));
-        let Some(rx) = n.rx.as_mut() else { return Ok(()) };
-        rx.set_peer_alive(alive, recent);
         // The adversary records what the receiver got. (A frame it kept from the receiver and
         // delivered late would be a delay, not a replay: it proves what it proved when it was
         // sent, and no receiver can tell; see `wire::session`.)
@@ -875,14 +885,10 @@ impl World {
 
     /// Hands bytes to node `to`'s real receiver, tag check included.
     fn deliver_bytes(&mut self, to: usize, link: usize, bytes: &[u8]) -> Result<(), String> {
-        let n = &mut self.nodes[to];
-        if n.power != Power::Up || n.core.is_none() {
+        if !self.receiver_ready(to) {
             return Ok(());
         }
-        let alive = n.core.as_ref().is_some_and(|c| c.peer().alive);
-        let recent = n.core.as_ref().is_some_and(|c| c.peer_heard_recently(self.now));
-        let Some(rx) = n.rx.as_mut() else { return Ok(()) };
-        rx.set_peer_alive(alive, recent);
+        let Some(rx) = self.nodes[to].rx.as_mut() else { return Ok(()) };
         let frame = match rx.accept(link as u8, bytes) {
             Ok(frame) => frame,
             Err(e) => {
