@@ -207,6 +207,8 @@ impl Node {
             // a dead peer dead (restarting the silence at every stall never would).
             self.listening_since = (self.silent_since() + gap).min(now);
             self.stalled_in_role = self.stalled_in_role.saturating_add(gap);
+            // The wait counted from the last unfresh frame moves on by the stall too.
+            self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
         }
         self.last_input = now;
         match input {
