@@ -360,6 +360,11 @@ enum Ev {
         node: usize,
         inc: u64,
     },
+    /// The first loop iteration after a long stall: petting resumes if the core allows it.
+    PetResume {
+        node: usize,
+        inc: u64,
+    },
     /// A hung node's hang is over (checked in `wake_hung`).
     Wake,
     /// The machine of an exited daemon reboots: what it held is freed, the daemon starts.
@@ -475,6 +480,8 @@ pub struct SimNode {
     pub peer_inc_stored: Option<u64>,
     /// Its statedir says it was self-fencing (`self-fence`).
     pub self_fence_stored: bool,
+    /// When its current (or last) hang began.
+    pub hung_since: Instant,
     /// Frames this node sent, as the adversary recorded them (when, link, frame).
     pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
@@ -658,6 +665,7 @@ impl World {
             peer_watchdog_stored: None,
             peer_inc_stored: None,
             self_fence_stored: false,
+            hung_since: Instant::ZERO,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -776,6 +784,13 @@ impl World {
                 self.finish_fence(node)
             }
             Ev::Wake => Ok(()),
+            Ev::PetResume { node, inc } => {
+                let n = &mut self.nodes[node];
+                if n.incarnation == inc && n.power == Power::Up && n.petting {
+                    n.watchdog_fires = None;
+                }
+                Ok(())
+            }
             Ev::Reboot(n, inc) | Ev::PowerOn(n, inc) => {
                 if self.nodes[n].incarnation != inc || self.nodes[n].core.is_some() {
                     return Ok(());
@@ -1389,6 +1404,7 @@ impl World {
 
     fn hang(&mut self, n: usize, d: Duration) {
         let until = self.now + d;
+        self.nodes[n].hung_since = self.now;
         self.nodes[n].power = Power::Hung(until);
         if let Some(wd) = self.cfg.watchdog_of(n) {
             let fires = self.now + wd;
@@ -2035,8 +2051,25 @@ impl World {
                         self.l1_disturbed = true;
                     }
                     tr!(self, "node {n}: wakes up");
-                    if self.nodes[n].petting {
-                        self.nodes[n].watchdog_fires = None;
+                    // The loop's lag gate (`drivers::watchdog::PetGate`): after a stall of half
+                    // the watchdog timeout or more, the wake that ends it does not pet; the next
+                    // one does, a keepalive later at most, if the core still allows it (what
+                    // waited in the sockets while it hung may have made it self-fence).
+                    let hung_for = self.now.saturating_since(self.nodes[n].hung_since);
+                    let half = self
+                        .cfg
+                        .watchdog_of(n)
+                        .map_or(Duration::MAX, |w| Duration::from_millis(w.total_millis() / 2));
+                    if hung_for < half {
+                        if self.nodes[n].petting {
+                            self.nodes[n].watchdog_fires = None;
+                        }
+                    } else {
+                        let inc = self.nodes[n].incarnation;
+                        self.schedule(
+                            self.now + self.cfg.keepalive,
+                            Ev::PetResume { node: n, inc },
+                        );
                     }
                     // Health changed while it slept: the sensors are read again on waking.
                     let health = self.nodes[n].health;
