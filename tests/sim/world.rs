@@ -482,6 +482,8 @@ pub struct SimNode {
     pub self_fence_stored: bool,
     /// When its current (or last) hang began.
     pub hung_since: Instant,
+    /// The last `takeover` asked of it (its frames carry the request until the next one).
+    pub takeover_at: Option<Instant>,
     /// Frames this node sent, as the adversary recorded them (when, link, frame).
     pub sent: std::collections::VecDeque<(Instant, usize, Repr)>,
     /// Inputs that arrived while hung (action and fence results), delivered on waking.
@@ -666,6 +668,7 @@ impl World {
             peer_inc_stored: None,
             self_fence_stored: false,
             hung_since: Instant::ZERO,
+            takeover_at: None,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -809,6 +812,8 @@ impl World {
                 let n = &self.nodes[node];
                 if n.incarnation == inc && n.watchdog_fires == Some(self.now) && n.core.is_some() {
                     tr!(self, "node {node}: WATCHDOG RESET");
+                    // A survivor reset by its own watchdog is no longer a healthy survivor.
+                    self.disturb_l1(node);
                     let back = self.now + self.reboot_time();
                     self.power_off(node, back);
                 }
@@ -1217,7 +1222,10 @@ impl World {
         let node = &mut self.nodes[n];
         match cmd {
             Admin::Standby => node.intent = Intent::Standby,
-            Admin::Takeover => node.intent = Intent::Takeover,
+            Admin::Takeover => {
+                node.intent = Intent::Takeover;
+                node.takeover_at = Some(self.now);
+            }
             Admin::Online if node.intent != Intent::Maintenance => node.intent = Intent::None,
             Admin::MaintenanceOn => node.intent = Intent::Maintenance,
             Admin::MaintenanceOff if node.intent == Intent::Maintenance => {
@@ -1936,6 +1944,7 @@ impl World {
             || recent(me.cleanup_at, window)
             || matches!(me.intent, Intent::Standby | Intent::Maintenance)
             || self.nodes[peer].intent == Intent::Takeover
+            || recent(self.nodes[peer].takeover_at, window)
             || (self.cfg.auto_failback && peer == 0)
             || me.shutdown_requested
             || recent(self.nodes[peer].last_runs_at, window)
