@@ -1106,12 +1106,11 @@ fn a_9600_baud_line_is_paced_to_what_9600_baud_carries() {
 /// silence again from there. A first version of this file, which asked `hapair status` every
 /// 5 ms, saw `fence watchdog` takeovers take up to 16 s instead of 7.8 s, and once none come
 /// within 22.8 s; strace of such a run showed the loop awake every few milliseconds while the
-/// core logged a stall of 401 ms. (Feeding `last_input` from `poll_output` too made this test
-/// pass: checked once, not committed.) Here the coincidence is made every time: alpha alone (no frames, no resources: timeouts
+/// core logged a stall of 401 ms. Fixed: `poll_output` feeds the stall detector too (the test
+/// failed before that, passes since). Here the coincidence is made every time: alpha alone (no frames, no resources: timeouts
 /// are its only inputs) is stopped for 250 ms (less than its 400 ms stall threshold) with a
 /// status request waiting, so each wake finds a heartbeat due and a request to serve.
 #[test]
-#[ignore = "finding of issue 19: status requests in a heartbeat's wake are taken for stalls"]
 fn status_requests_are_no_stall() {
     let timings = "keepalive 200ms\ndeadtime 1s\ninitdead 1s";
     let mut duo = Duo::new('q', &conf(timings, THREE_MEDIA, REALTIME));
