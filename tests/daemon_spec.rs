@@ -45,9 +45,9 @@ mod common;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -285,15 +285,7 @@ impl Duo {
 
     /// `hapair ARGS -c CONF --cmdline NODE.cmdline` from the root namespace.
     fn admin(&self, i: usize, args: &[&str]) -> Output {
-        Command::new(HAPAIR)
-            .args(args)
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("--cmdline")
-            .arg(&self.nodes[i].cmdline)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("hapair {args:?}: {e}"))
+        common::daemon::admin_command(&self.conf, &self.nodes[i].cmdline, args)
     }
 
     /// Like `admin`, and asserts exit 0.
@@ -674,14 +666,8 @@ fn fence_watchdog_waits_the_larger_of_the_two_watchdog_timeouts() {
     let mut duo = Duo::new('w', &conf(timings, THREE_MEDIA, &body));
     for i in [ALPHA, BETA] {
         let path = duo.path(&format!("{}.wd", duo.name(i)));
-        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .unwrap_or_else(|e| panic!("mkfifo: {e}"));
         // The FIFO's reader is the lab's watchdog (README "The hardware watchdog").
-        let reader = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("FIFO reader: {e}"));
+        let reader = common::watchdog_fifo(&path);
         duo.held.push(reader);
         let secs = timeouts_ms[i] / 1000;
         duo.add_flags(i, &format!("hapair.watchdog=\"{} timeout {secs}s\"", path.display()));

@@ -13,9 +13,9 @@
 
 mod common;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -129,7 +129,7 @@ fn settled(pair: &Pair) -> (Node, Node) {
         pair.last_answer().as_deref() == Some(active.as_str())
     });
     for node in NODES {
-        assert_eq!(health(pair, node).0, Some(true), "{node:?} healthy before the fault");
+        assert_eq!(pair.health(node).0, Some(true), "{node:?} healthy before the fault");
     }
     (active, other(active))
 }
@@ -148,21 +148,10 @@ fn settled_clean(pair: &Pair, scratch: &Scratch) -> (Node, Node) {
     (active, standby)
 }
 
-/// `node`'s `health.ok` (None while it does not answer) and its reasons.
-fn health(pair: &Pair, node: Node) -> (Option<bool>, Vec<String>) {
-    let Some(status) = pair.status(node) else { return (None, Vec::new()) };
-    let h = &status["health"];
-    let reasons = h["reasons"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    (h["ok"].as_bool(), reasons)
-}
-
 /// Waits until `node` reports itself unhealthy with a reason containing `why`.
 fn await_unhealthy(pair: &Pair, node: Node, why: &str) {
     assert_soon(PATIENCE, &format!("{node:?} unhealthy: {why}"), || {
-        let (ok, reasons) = health(pair, node);
+        let (ok, reasons) = pair.health(node);
         ok == Some(false) && reasons.iter().any(|r| r.contains(why))
     });
 }
@@ -176,10 +165,10 @@ fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
     assert_soon(PATIENCE, "the client answered by the new active node", || {
         pair.last_answer().as_deref() == Some(survivor.as_str())
     });
-    let (ok, reasons) = health(pair, victim);
+    let (ok, reasons) = pair.health(victim);
     assert_eq!(ok, Some(false), "old active's health.ok; reasons {reasons:?}");
     assert!(reasons.iter().any(|r| r.contains(why)), "old active's reasons {reasons:?}");
-    assert_eq!(health(pair, survivor).0, Some(true), "the new active is healthy");
+    assert_eq!(pair.health(survivor).0, Some(true), "the new active is healthy");
     pair.assert_moved(victim, survivor);
 }
 
@@ -249,14 +238,8 @@ struct Fifo {
 impl Fifo {
     fn new(scratch: &Scratch) -> Fifo {
         let path = scratch.path("watchdog");
-        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .unwrap_or_else(|e| panic!("mkfifo: {e}"));
         // Opened first and non-blocking: the daemon's O_WRONLY|O_NONBLOCK open then succeeds.
-        let reader = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("fifo reader: {e}"));
+        let reader = common::watchdog_fifo(&path);
         Fifo { path, reader }
     }
 

@@ -84,17 +84,6 @@ impl Fifo {
     }
 }
 
-/// `node`'s `health.ok` (None while it does not answer) and its reasons.
-fn health(pair: &Pair, node: Node) -> (Option<bool>, Vec<String>) {
-    let Some(status) = pair.status(node) else { return (None, Vec::new()) };
-    let h = &status["health"];
-    let reasons = h["reasons"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    (h["ok"].as_bool(), reasons)
-}
-
 #[test]
 fn a_watchdog_that_fails_later_hands_the_group_to_the_healthy_peer() {
     let scratch = Scratch::new("fails");
@@ -110,7 +99,7 @@ fn a_watchdog_that_fails_later_hands_the_group_to_the_healthy_peer() {
     assert_soon(PATIENCE, "alpha (home) active, beta standby, both healthy", || {
         pair.state(Node::Alpha) == "active"
             && pair.state(Node::Beta) == "standby"
-            && NODES.iter().all(|n| health(&pair, *n).0 == Some(true))
+            && NODES.iter().all(|n| pair.health(*n).0 == Some(true))
     });
     assert_soon(PATIENCE, "the client answered by alpha at the VIP", || {
         pair.last_answer().as_deref() == Some("alpha")
@@ -135,17 +124,17 @@ fn a_watchdog_that_fails_later_hands_the_group_to_the_healthy_peer() {
     assert_soon(PATIENCE, "beta active, alpha standby", || {
         pair.state(Node::Beta) == "active" && pair.state(Node::Alpha) == "standby"
     });
-    let (ok, reasons) = health(&pair, Node::Alpha);
+    let (ok, reasons) = pair.health(Node::Alpha);
     assert_eq!(ok, Some(false), "alpha's health; reasons {reasons:?}");
     assert!(reasons.iter().any(|r| r.contains(&why)), "alpha's reasons {reasons:?}");
-    assert_eq!(health(&pair, Node::Beta).0, Some(true), "the new active is healthy");
+    assert_eq!(pair.health(Node::Beta).0, Some(true), "the new active is healthy");
     assert_soon(PATIENCE, "the client answered by beta", || {
         pair.last_answer().as_deref() == Some("beta")
     });
     pair.assert_moved(Node::Alpha, Node::Beta);
     // The device works again: alpha pets it and is healthy; the group stays with beta.
     fifos[0].open_reader();
-    assert_soon(PATIENCE, "alpha healthy again", || health(&pair, Node::Alpha).0 == Some(true));
+    assert_soon(PATIENCE, "alpha healthy again", || pair.health(Node::Alpha).0 == Some(true));
     assert_soon(PATIENCE, "pets on alpha's FIFO again", || fifos[0].drain().contains(&b'.'));
     let moved = wait_until(Duration::from_secs(2), || pair.state(Node::Beta) != "active");
     assert!(!moved, "the group left beta when alpha recovered (auto_failback is off)");

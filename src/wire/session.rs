@@ -231,10 +231,9 @@ impl Handshake {
         // While a newer run of the peer is heard (it restarted and its old run's last frames
         // are still in flight), the old run teaches nothing: echoing it back would hide our
         // frames from the new run.
-        let restarting = self.candidate.is_some_and(|c| {
-            c.incarnation > self.accepted_max.unwrap_or(0)
-                && !(c.incarnation == incarnation && c.run == session.run)
-        });
+        // (Only read for a frame of the accepted run, which is never the candidate.)
+        let restarting =
+            self.candidate.is_some_and(|c| c.incarnation > self.accepted_max.unwrap_or(0));
         // A newer run while the accepted one still sends fresh frames is a recording: a peer
         // runs one run at a time (a real restart is learnt one send interval after the old
         // run's last frame).

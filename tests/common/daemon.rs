@@ -156,15 +156,7 @@ impl Pair {
 
     /// Runs `hapair ARGS -c CONF --cmdline NODE.cmdline` from the root namespace.
     pub fn admin(&self, i: usize, args: &[&str]) -> std::process::Output {
-        Command::new(HAPAIR)
-            .args(args)
-            .arg("-c")
-            .arg(&self.conf)
-            .arg("--cmdline")
-            .arg(&self.nodes[i].cmdline)
-            .stdin(Stdio::null())
-            .output()
-            .expect("hapair admin command")
+        admin_command(&self.conf, &self.nodes[i].cmdline, args)
     }
 
     /// Like `admin`, and asserts exit 0.
@@ -379,4 +371,22 @@ fn stamped(lines: &[String], event: &str) -> Vec<u128> {
             }
         })
         .collect()
+}
+
+/// Runs `hapair ARGS -c CONF --cmdline CMDLINE` from the root namespace (a node's admin
+/// command, as an operator types it).
+pub fn admin_command(
+    conf: &std::path::Path,
+    cmdline: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(HAPAIR)
+        .args(args)
+        .arg("-c")
+        .arg(conf)
+        .arg("--cmdline")
+        .arg(cmdline)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("hapair {args:?}: {e}"))
 }

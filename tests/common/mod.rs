@@ -33,6 +33,20 @@ pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, 
 
 use std::time::Duration;
 
+/// Makes a FIFO at `path` and opens its reader, non-blocking: the lab's stand-in for a
+/// hardware watchdog (README "The hardware watchdog"), which the daemon opens for writing.
+/// Keep the returned reader open while the daemon runs.
+pub fn watchdog_fifo(path: &std::path::Path) -> std::fs::File {
+    use std::os::unix::fs::OpenOptionsExt;
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .unwrap_or_else(|e| panic!("mkfifo {}: {e}", path.display()));
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .unwrap_or_else(|e| panic!("FIFO reader {}: {e}", path.display()))
+}
+
 /// Polls `cond` every 5 ms until it holds (true) or `timeout` has passed (false).
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     // Tests may read the real clock; the ban in clippy.toml is for the daemon.

@@ -327,6 +327,17 @@ impl Pair {
 
     /// The group state `node` reports (`active`, `standby`, ...), or "" when it does not
     /// answer.
+    /// `node`'s `health.ok` (None while it does not answer) and its reasons.
+    pub fn health(&self, node: Node) -> (Option<bool>, Vec<String>) {
+        let Some(status) = self.status(node) else { return (None, Vec::new()) };
+        let h = &status["health"];
+        let reasons = h["reasons"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        (h["ok"].as_bool(), reasons)
+    }
+
     pub fn state(&self, node: Node) -> String {
         self.status(node).and_then(|s| s["state"].as_str().map(str::to_owned)).unwrap_or_default()
     }
