@@ -325,3 +325,32 @@ fn a_failing_watchdog_hands_the_group_to_the_healthy_peer() {
         ],
     );
 }
+
+/// SIGTERM on the active node whose stop fails: under fence watchdog it stays, holding and
+/// self-fencing. An operator's cleanup before the reset stops what is left: the shutdown is
+/// still asked for, so the node then exits (and says so, so the peer takes over at once); it
+/// never lingers as a standby that may not run. (It stayed a standby forever: SIM seed
+/// 287427, L1.)
+#[test]
+fn a_shutdown_whose_stop_failed_exits_after_cleanup() {
+    let script = [
+        (1000, Happening::StopFails(0)),
+        (1000, Happening::Shutdown(0)),
+        (1300, Happening::Admin(0, Admin::Cleanup(None))),
+    ];
+    check(
+        cfg(FenceMode::Watchdog, 3),
+        &script,
+        &[
+            (10, 0, Standby, R::PeerHeard),
+            (10, 1, Standby, R::PeerHeard),
+            (15, 0, Starting, R::Elected),
+            (215, 0, Active, R::Started),
+            (1000, 0, STOPPING_EXIT, R::Shutdown),
+            (1100, 0, Role::Failed { holding: true }, R::StopFailed),
+            (1300, 0, STOPPING_EXIT, R::Cleanup),
+            (1505, 1, Starting, R::PeerLeft),
+            (1705, 1, Active, R::Started),
+        ],
+    );
+}

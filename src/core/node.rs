@@ -495,13 +495,18 @@ impl Node {
         }
         self.restarts.clear();
         self.restarts_exhausted = false;
+        // A shutdown whose stop failed stays asked for: once cleaned up, the node exits (a
+        // standby that may never run again would only look like a backup).
+        let (idle, then) = if self.shutting_down {
+            (Role::Exited, super::failover::AfterStop::Exit)
+        } else {
+            (Role::Standby, super::failover::AfterStop::Standby)
+        };
         match self.role {
-            Role::Failed { holding: false } => self.transition(now, Role::Standby, Reason::Cleanup),
-            Role::Failed { holding: true } => self.transition(
-                now,
-                Role::stopping(super::failover::AfterStop::Standby),
-                Reason::Cleanup,
-            ),
+            Role::Failed { holding: false } => self.transition(now, idle, Reason::Cleanup),
+            Role::Failed { holding: true } => {
+                self.transition(now, Role::stopping(then), Reason::Cleanup)
+            }
             _ => {}
         }
     }
