@@ -29,7 +29,10 @@
 //! when it can be a restart of the peer: an incarnation above every one accepted, or no
 //! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once
 //! its old run is silent for `deadtime`, so a reboot resynchronises at once). A fresh frame of
-//! the candidate makes it the accepted run (a restart of the peer, or a resync when its incarnation did not go up).
+//! the candidate makes it the accepted run (a restart of the peer, or a resync when its
+//! incarnation did not go up). A candidate that taught is refuted, and forgotten, when the
+//! accepted run sends two fresh frames on one link after it appeared: the old run answers on,
+//! so the candidate was a recording.
 //!
 //! The handshake therefore completes within one frame each way: a node that starts learns its
 //! peer's challenge from the first frame it hears, echoes it in its next frame, and the peer
@@ -115,6 +118,9 @@ pub struct Handshake {
     /// The highest incarnation of any authentic frame of the peer (`heard_max`).
     heard_max: Option<u64>,
     candidate: Option<Run>,
+    /// Fresh frames of the accepted run per link since the candidate appeared: two on one
+    /// link refute the candidate (see `admit`).
+    refuting: [u8; LINKS_MAX],
     /// The peer's challenge to echo.
     echo: u32,
     /// The accepted run came by a resync: say so in our frames.
@@ -145,6 +151,7 @@ impl Handshake {
             accepted_max: None,
             heard_max: None,
             candidate: None,
+            refuting: [0; LINKS_MAX],
             echo: 0,
             resynced: false,
             own_went_back: false,
@@ -202,6 +209,7 @@ impl Handshake {
         let accepted = self.accepted.is_some_and(|r| r.is(incarnation, session.run));
         if !accepted && !self.candidate.is_some_and(|r| r.is(incarnation, session.run)) {
             self.candidate = Some(Run::new(incarnation, session.run));
+            self.refuting = [0; LINKS_MAX];
         }
         let run = if accepted { self.accepted.as_mut() } else { self.candidate.as_mut() };
         // INVARIANT: the accepted run matched, or the candidate was set just above.
@@ -226,6 +234,22 @@ impl Handshake {
         // after a lost statedir). Otherwise frames replayed while the peer lives would make
         // us echo a stale challenge and the live peer stop hearing us.
         let fresh = session.echo == self.challenge || self.skip_freshness();
+        // A candidate is refuted by the accepted run answering on: two fresh frames of the
+        // accepted run on one link since the candidate appeared were both sent after the peer
+        // heard our current challenge, and a real restart is taught only once the old run has
+        // been quiet for a send interval (`peer_recent`), so no old run's frame in flight can
+        // do that. Forgotten, it no longer stops the accepted run from teaching: a recording
+        // of a run with a higher incarnation (an old run from before the peer's statedir was
+        // lost) that taught us while our peer seemed quiet (we hung) cannot keep us echoing
+        // its challenge and the live peer deaf to us (SIM seed 645244). Its next frame is a
+        // new candidate, which teaches nothing while the accepted run is recent.
+        if accepted && fresh && self.candidate.is_some() {
+            let count = &mut self.refuting[usize::from(link)];
+            *count = count.saturating_add(1);
+            if *count >= 2 {
+                self.candidate = None;
+            }
+        }
         let newer =
             self.accepted.is_none() || self.accepted_max.is_none_or(|max| incarnation > max);
         // While a newer run of the peer is heard (it restarted and its old run's last frames
@@ -390,6 +414,29 @@ mod tests {
         assert_eq!(b.hs.peer_incarnation(), Some(3));
         assert!(a2.hs.own_incarnation_went_back(), "b tells a2 its incarnation went back");
         assert!(!b.hs.own_incarnation_went_back());
+    }
+
+    /// A recording of an old run with a higher incarnation (before the peer's statedir was
+    /// lost) arrives while the live run seems quiet (we hung) and teaches its challenge; the
+    /// live run then answers fresh on: two such frames on one link refute the recording and
+    /// we echo the live run again (SIM seed 645244: the live peer stayed deaf to us).
+    #[test]
+    fn a_recording_of_a_higher_run_is_refuted_by_the_live_run_answering() {
+        let (mut a, mut b) = (Side::new(3, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let mut old = Side::new(1001, 999, 9000);
+        b.hs.set_peer_alive(true, false);
+        assert!(deliver(&mut b, old.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 9000, "quiet live run: the recording may be a restart");
+        b.hs.set_peer_alive(true, true);
+        assert!(deliver(&mut b, a.frame()).is_ok(), "a still echoes b's challenge: fresh");
+        assert_eq!(b.hs.outgoing().echo, 9000, "one frame might be in flight from before");
+        assert!(deliver(&mut b, a.frame()).is_ok());
+        assert_eq!(b.hs.outgoing().echo, 1000, "the live run answered twice: refuted");
+        // The recording goes on; while the live run is recent it teaches nothing.
+        assert!(deliver(&mut b, old.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 1000);
+        assert_eq!(b.hs.peer_incarnation(), Some(3));
     }
 
     #[test]
