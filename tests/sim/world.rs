@@ -613,6 +613,8 @@ pub struct World {
     /// maintenance ended.
     in_maintenance: bool,
     maintenance_ended: Option<Instant>,
+    /// When a hung node last woke up.
+    last_wake: Option<Instant>,
     connected_since: Option<Instant>,
     l1: Option<L1Watch>,
     /// Something disturbed the current L1 watch (then it is not checked).
@@ -699,6 +701,7 @@ impl World {
             replaying: false,
             in_maintenance: false,
             maintenance_ended: None,
+            last_wake: None,
             connected_since: Some(Instant::ZERO),
             l1: None,
             l1_disturbed: false,
@@ -1887,17 +1890,26 @@ impl World {
                 .watchdog_wait()
                 .saturating_add(self.cfg.max_link_interval())
                 .saturating_add(self.cfg.max_delay());
-            // An overlap the operator's maintenance held up resumes when it ends: the daemon
-            // then has the grace below to resolve it, as after the residual case.
-            let resumed = self.maintenance_ended == Some(self.now);
+            // An overlap the operator's maintenance held up resumes when it ends, or begins
+            // within the survivor's wait after it: a peer that started waiting while the
+            // holder, in maintenance, ignored its claims, ends its wait before the holder's
+            // self-fence (begun only when maintenance ended) can (SIM seed 661038). The
+            // daemon then has the grace below to resolve it, as after the residual case.
+            let resumed =
+                self.maintenance_ended.is_some_and(|e| self.now.saturating_since(e) <= horizon);
             self.overlap_excused = resumed
                 || (self.cfg.fence == FenceMode::Watchdog
                     && self.residual_at.is_some_and(|r| self.now.saturating_since(r) <= horizon));
             self.coverage.s2_excused += u64::from(self.overlap_excused);
         }
         let grace = self.residual_grace();
-        let last = self.residual_at.max(self.maintenance_ended);
-        let within = last.is_some_and(|r| self.now.saturating_since(r) <= grace);
+        // A node that hangs during an excused overlap cannot resolve it: the grace counts
+        // again from when it wakes (SIM seed 391870: the survivor, without a watchdog of its
+        // own, hung for 5.5 s while both held).
+        let hung = (0..2).any(|n| matches!(self.nodes[n].power, Power::Hung(_)));
+        let woke = self.last_wake.filter(|w| self.overlap_since.is_some_and(|o| *w >= o));
+        let last = self.residual_at.max(self.maintenance_ended).max(woke);
+        let within = hung || last.is_some_and(|r| self.now.saturating_since(r) <= grace);
         if self.overlap_excused && within {
             return Ok(());
         }
@@ -2053,6 +2065,7 @@ impl World {
             {
                 {
                     self.nodes[n].power = Power::Up;
+                    self.last_wake = Some(self.now);
                     // It wakes holding what it held: the question of L1 changed.
                     self.disturb_l1(n);
                     if self.l1.as_ref().is_some_and(|w| w.survivor != n) && !self.l1_disturbed {
