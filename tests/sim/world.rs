@@ -1908,7 +1908,17 @@ impl World {
         // own, hung for 5.5 s while both held).
         let hung = (0..2).any(|n| matches!(self.nodes[n].power, Power::Hung(_)));
         let woke = self.last_wake.filter(|w| self.overlap_since.is_some_and(|o| *w >= o));
-        let last = self.residual_at.max(self.maintenance_ended).max(woke);
+        // Nor can a daemon that restarts (kill -9 and start) during it before its start-up
+        // wait and probes are over: SIM seed 676334, a restart 19 ms before the holder would
+        // have released to a peer that could not hear it.
+        let initdead = self.cfg.deadtime().saturating_mul(2);
+        let probes = Duration::from_millis(self.cfg.action_ms.1 * 8);
+        let restarted = (0..2)
+            .map(|n| self.nodes[n].booted_at)
+            .filter(|b| self.overlap_since.is_some_and(|o| *b >= o))
+            .max()
+            .map(|b| b + initdead + probes);
+        let last = self.residual_at.max(self.maintenance_ended).max(woke).max(restarted);
         let within = hung || last.is_some_and(|r| self.now.saturating_since(r) <= grace);
         if self.overlap_excused && within {
             return Ok(());
