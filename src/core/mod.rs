@@ -146,11 +146,14 @@
 //!
 //! # Rules decided here
 //!
-//! - Restarts: a monitor failure or a failed start counts one failure; while the failures in
-//!   the last `restart_limit.window` are at most `restart_limit.count`, the failed resource and
-//!   those after it are stopped (reverse order) and started again in place. Past the limit the
-//!   node sets `Health::RESTARTS`, stops the group, and releases it to a peer that can run it,
-//!   or stays `failed` when there is none. `cleanup` clears the counts and the bit.
+//! - Restarts: a monitor failure or a failed start counts one failure, in a window of
+//!   `restart_limit.window` that the first failure opens and that ends that long after it
+//!   (the next failure then opens a new one: systemd's start-limit window, O(1) for any count,
+//!   `resources::RestartWindow`); while the window holds at most `restart_limit.count`
+//!   failures, the failed resource and those after it are stopped (reverse order) and started
+//!   again in place. Past the limit the node sets `Health::RESTARTS`, stops the group, and
+//!   releases it to a peer that can run it, or stays `failed` when there is none. `cleanup`
+//!   clears the counts and the bit.
 //! - A failed stop leaves this node `failed` and holding (`FLAG_HOLDING`): the peer never
 //!   starts the group without fencing it first. With `fence watchdog` the failed node also stops
 //!   petting its watchdog, so the reset makes it safe. `cleanup` retries the stop.
@@ -228,9 +231,9 @@ pub enum FenceMode {
 /// `restart_limit COUNT in WINDOW`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestartLimit {
-    /// Local restarts allowed within `window`.
+    /// Local restarts allowed within one window (0 to 1000, as the configuration allows).
     pub count: u32,
-    /// The sliding window.
+    /// How long a window lasts from the failure that opened it (`resources::RestartWindow`).
     pub window: Duration,
 }
 

@@ -453,8 +453,9 @@ pub struct SimNode {
     pub unhealthy_at: Option<Instant>,
     /// The last resource failure (a failed monitor or start).
     pub failure_at: Option<Instant>,
-    /// Failures counted against `restart_limit` since the last start or cleanup.
-    pub fail_times: Vec<Instant>,
+    /// The `restart_limit` window (README): when its first failure happened and how many
+    /// failures it holds, since the last start or cleanup.
+    pub fail_window: Option<(Instant, u32)>,
     /// More failures than `restart_limit` allows within its window happened: the node may
     /// not run the group until a cleanup or a restart (SPEC §3).
     pub exhausted: bool,
@@ -654,7 +655,7 @@ impl World {
             booted_at: Instant::ZERO,
             unhealthy_at: None,
             failure_at: None,
-            fail_times: Vec::new(),
+            fail_window: None,
             exhausted: false,
             stop_failed: false,
             cleanup_at: None,
@@ -966,9 +967,14 @@ impl World {
         if counted {
             let (now, limit) = (self.now, self.cfg.restart_limit);
             let n = &mut self.nodes[node];
-            n.fail_times.retain(|t| now.saturating_since(*t) < limit.window);
-            n.fail_times.push(now);
-            if n.fail_times.len() as u64 > u64::from(limit.count) {
+            // The first failure opens a window of `limit.window`; a failure at or after its
+            // end opens the next one.
+            let (opened, count) = match n.fail_window {
+                Some((t, c)) if now.saturating_since(t) < limit.window => (t, c + 1),
+                _ => (now, 1),
+            };
+            n.fail_window = Some((opened, count));
+            if count > limit.count {
                 n.exhausted = true;
             }
         }
@@ -1235,7 +1241,7 @@ impl World {
                 node.cleanup_at = Some(self.now);
                 node.exhausted = false;
                 node.stop_failed = false;
-                node.fail_times.clear();
+                node.fail_window = None;
             }
             Admin::Online | Admin::MaintenanceOff => {}
         }
@@ -1354,7 +1360,7 @@ impl World {
         node.booted_at = self.now;
         node.exhausted = false;
         node.stop_failed = false;
-        node.fail_times.clear();
+        node.fail_window = None;
         // The daemon does not keep admin intents across a start in the simulator.
         node.intent = Intent::None;
         // "Not yet known counts as reachable" (drivers/ping.rs): the driver judges afresh.
