@@ -203,6 +203,8 @@ struct Daemon {
     meta_data: Option<reload::MetaDataRuns>,
     /// A SIGHUP came while one waited: reload again once it is done.
     reload_again: bool,
+    /// The core's answer to the admin command just fed (`Output::AdminAnswer`).
+    admin_answer: Option<Result<(), hcore::Refusal>>,
 }
 
 impl Daemon {
@@ -357,6 +359,7 @@ impl Daemon {
             notify_gate: notify::NotifyGate::default(),
             meta_data: None,
             reload_again: false,
+            admin_answer: None,
         }))
     }
 
@@ -451,6 +454,7 @@ impl Daemon {
                         warn!("{e}");
                     }
                 }
+                Output::AdminAnswer(answer) => self.admin_answer = Some(answer),
                 Output::Exit => self.exit_code = Some(0),
             }
         }
@@ -859,13 +863,22 @@ impl Daemon {
                 }
             },
         };
-        // The core logs the command at info.
+        // The core logs the command at info (a refusal at warn) and answers it in this drain.
         if let Admin::Cleanup(index) = admin {
             self.group.cleanup(index);
         }
+        self.admin_answer = None;
         self.core.handle_input(now, Input::Admin(admin));
-        self.persist_admin(admin);
-        self.control.reply(client, true, b"");
+        self.drain_core(now);
+        match self.admin_answer.take() {
+            Some(Err(refusal)) => {
+                self.control.reply_with(client, false, |w| write!(w, "{refusal}"));
+            }
+            Some(Ok(())) | None => {
+                self.persist_admin(admin);
+                self.control.reply(client, true, b"");
+            }
+        }
     }
 
     /// Keeps `standby` and `maintenance` across restarts (statedir/admin, written atomically).

@@ -20,11 +20,12 @@
 //! Findings of issue 19 (what SPEC or the README promised and the daemon did not do), each
 //! failing before its fix and run in the default suite since: status requests served in a
 //! heartbeat's wake are not taken for stalls of the node's own (core "Stalls"); a
-//! `restart_limit` above 15 is kept (README: 0 to 1000).
+//! `restart_limit` above 15 is kept (README: 0 to 1000); `takeover` from an unhealthy node
+//! fails with exit 1 and says why (§1 "the request failed").
 //!
-//! Two more are `#[ignore]`d so that the suite stays green (failing today; run them with
+//! One more is `#[ignore]`d so that the suite stays green (failing today; run it with
 //! `cargo test --test daemon_spec -- --ignored`): a SIGHUP applies the changed resource while
-//! active (§1); `takeover` from an unhealthy node fails with exit 1 (§1 "the request failed").
+//! active (§1).
 //!
 //! Evidence comes from markers, never from sampling: every `exec` resource is `res.sh`, whose
 //! start appends `NODE start NAME UPTIME` to one `marks` file shared by both nodes before it
@@ -876,10 +877,11 @@ fn takeover_asked_by_an_unhealthy_node_does_not_move_the_group() {
     takeover_from_an_unhealthy_node('t', false);
 }
 
-/// Finding (issue 19): `hapair takeover` on an unhealthy node answers ok (exit 0) and records
-/// a standing intent that health overrides; SPEC §1 gives exit 1 to a request that failed.
+/// `hapair takeover` on an unhealthy node beside a healthy peer fails with exit 1 and says
+/// why (SPEC §1: exit 1 for a request that failed; §3: health wins). A finding of issue 19: it
+/// answered ok and recorded a standing intent that health then overrode; the core now answers
+/// every admin command (`Output::AdminAnswer`) and refuses this one.
 #[test]
-#[ignore = "finding of issue 19: takeover from an unhealthy node exits 0 (a standing intent)"]
 fn takeover_asked_by_an_unhealthy_node_is_refused_with_exit_1() {
     takeover_from_an_unhealthy_node('r', true);
 }

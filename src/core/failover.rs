@@ -1438,6 +1438,57 @@ mod tests {
     }
 
     /// One pseudo-random input of any kind, with out-of-range indexes and peers included.
+    fn answer(out: &[Output]) -> Option<Result<(), crate::core::Refusal>> {
+        out.iter().find_map(|o| match o {
+            Output::AdminAnswer(a) => Some(*a),
+            _ => None,
+        })
+    }
+
+    /// Health wins over an admin request: a `takeover` asked on an unhealthy node beside a
+    /// healthy peer is refused and changes nothing (no standing intent, no `Request`); asked
+    /// on a node that may not run the group (no ping node) it is refused whatever the peer.
+    /// Any other command is answered done.
+    #[test]
+    fn a_takeover_that_health_forbids_is_refused_and_changes_nothing() {
+        use crate::core::Refusal;
+        let mut node = standby_beside_an_active_peer(2000);
+        node.handle_input(ms(20), Input::Health(Health(Health::CHECK)));
+        drain(&mut node, ms(20));
+        node.handle_input(ms(30), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(30));
+        let refused = Refusal::UnhealthyBesideHealthyPeer(Health(Health::CHECK));
+        assert_eq!(answer(&out), Some(Err(refused)));
+        assert!(refused.to_string().contains("health"), "{refused}");
+        assert_eq!(node.intent(), Intent::None, "no standing intent");
+        assert_eq!(node.payload().kind, Kind::Heartbeat, "no request to the peer");
+
+        // The peer unhealthy too: health cannot choose, the request stands.
+        let mut sick = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
+        sick.health = Health(Health::RAID);
+        frame(&mut node, ms(40), 2, sick);
+        node.handle_input(ms(50), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(50))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
+        assert_eq!(node.payload().kind, Kind::Request);
+
+        // No ping node answers: this node may not take the group, whatever the peer.
+        node.handle_input(ms(60), Input::Admin(Admin::Online));
+        assert_eq!(answer(&drain(&mut node, ms(60))), Some(Ok(())));
+        node.handle_input(ms(70), Input::Health(Health(Health::PING)));
+        drain(&mut node, ms(70));
+        node.handle_input(ms(80), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(80));
+        assert_eq!(answer(&out), Some(Err(Refusal::MayNotRun(Health(Health::PING)))));
+        assert_eq!(node.intent(), Intent::None);
+
+        // Healthy again: done.
+        node.handle_input(ms(90), Input::Health(Health::OK));
+        node.handle_input(ms(90), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(90))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
+    }
+
     fn feed_random(node: &mut Node, t: Instant, r: u64, seq: u64) {
         match r % 7 {
             0 | 1 => {

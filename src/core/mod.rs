@@ -179,7 +179,11 @@
 //!   stop) it goes back to `failed`. Maintenance does not suspend the fence-watchdog
 //!   self-fence: the peer cannot know about it.
 //! - Health wins over an admin request: a `takeover` intent does not move the group from a
-//!   healthy node to an unhealthy one.
+//!   healthy node to an unhealthy one. So a `takeover` asked on a node that is unhealthy
+//!   while its live peer is healthy, or whose health forbids it to take the group at all (no
+//!   ping node answers, restarts exhausted), is refused (`Output::AdminAnswer` with a
+//!   `Refusal`; `hapair takeover` exits 1 saying why) and changes nothing: no intent is kept.
+//!   Other commands are always done.
 //! - Frames overtake each other across links. A frame whose epoch is older than the last one
 //!   seen from the peer still proves the peer alive but does not replace what we believe of
 //!   its state.
@@ -359,6 +363,67 @@ pub enum Admin {
     Cleanup(Option<u8>),
 }
 
+/// Why the core refused an operator command (`Output::AdminAnswer`): the request failed and
+/// changed nothing (SPEC §1: exit 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `takeover` on a node that is unhealthy (these bits) while its live peer is healthy:
+    /// health wins over an admin request (SPEC §3), so the group would not move.
+    UnhealthyBesideHealthyPeer(Health),
+    /// `takeover` on a node whose health forbids it to take the group at all (these bits):
+    /// no ping node answers (SPEC §2 `ping`), or its restarts are exhausted.
+    MayNotRun(Health),
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Refusal::UnhealthyBesideHealthyPeer(h) => write!(
+                f,
+                "this node is unhealthy ({}) and its peer is healthy: health wins over a \
+                 takeover, the group stays where it is",
+                HealthNames(h)
+            ),
+            Refusal::MayNotRun(h) => write!(
+                f,
+                "this node may not take the group, its health forbids it ({}){}",
+                HealthNames(h),
+                if h.has(Health::RESTARTS) {
+                    "; `hapair cleanup` forgets the restarts"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// Health bits by name, for messages: `check, ping`.
+struct HealthNames(Health);
+
+impl core::fmt::Display for HealthNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const NAMES: [(u16, &str); 6] = [
+            (Health::SENSOR, "sensor out of limits"),
+            (Health::RAID, "raid degraded"),
+            (Health::PING, "no ping node answers"),
+            (Health::CHECK, "a check fails"),
+            (Health::RESTARTS, "restarts exhausted"),
+            (Health::WATCHDOG, "watchdog failing"),
+        ];
+        let mut first = true;
+        for (_, name) in NAMES.iter().filter(|(bit, _)| self.0.has(*bit)) {
+            f.write_str(if first { "" } else { ", " })?;
+            f.write_str(name)?;
+            first = false;
+        }
+        if first {
+            write!(f, "health bits {:#06x}", self.0.0)?;
+        }
+        Ok(())
+    }
+}
+
 /// Something that happened, for the core to act on.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
@@ -488,6 +553,9 @@ pub enum Output {
         /// True to keep petting.
         allow_petting: bool,
     },
+    /// The answer to the last `Input::Admin`, one for each: done, or refused (the command
+    /// changed nothing; the loop tells the operator why).
+    AdminAnswer(Result<(), Refusal>),
     /// Shutdown finished: close the watchdog with the magic close and exit 0.
     Exit,
     /// Nothing more now: call `handle_input(.., Input::Timeout)` at this instant.

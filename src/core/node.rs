@@ -12,7 +12,7 @@ use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
     Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
-    Input, LinkSel, Output, Params,
+    Input, LinkSel, Output, Params, Refusal,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -471,7 +471,13 @@ impl Node {
     }
 
     fn handle_admin(&mut self, now: Instant, admin: Admin) {
+        if let Some(refusal) = self.admin_refusal(admin) {
+            log::warn!("admin command {admin:?} refused: {refusal}");
+            self.push(Output::AdminAnswer(Err(refusal)));
+            return;
+        }
         log::info!("admin command {admin:?}");
+        self.push(Output::AdminAnswer(Ok(())));
         match admin {
             Admin::Standby => self.intent = Intent::Standby,
             Admin::Takeover => self.intent = Intent::Takeover,
@@ -485,6 +491,21 @@ impl Node {
             Admin::Cleanup(index) => self.handle_cleanup(now, index),
         }
         self.tx_all = true;
+    }
+
+    /// Why `admin` cannot be done here, if it cannot (see "Rules decided here" in the module
+    /// docs): a `takeover` that health forbids. The same judgement as the policies that would
+    /// not move the group (`preferred`, `handover_reason`, `me_can_run`).
+    pub(super) fn admin_refusal(&self, admin: Admin) -> Option<Refusal> {
+        let health = self.advertised_health();
+        if admin != Admin::Takeover || health.is_ok() {
+            return None;
+        }
+        if self.health.has(Health::PING) || self.restarts_exhausted {
+            return Some(Refusal::MayNotRun(health));
+        }
+        let peer_healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
+        peer_healthy.then_some(Refusal::UnhealthyBesideHealthyPeer(health))
     }
 
     fn handle_cleanup(&mut self, now: Instant, index: Option<u8>) {

@@ -461,6 +461,8 @@ pub struct SimNode {
     pub exhausted: bool,
     /// A stop failed: the node is failed (holding) until a cleanup or a restart.
     pub stop_failed: bool,
+    /// The core refused the admin command just fed (`Output::AdminAnswer`).
+    pub admin_refused: bool,
     /// The last `cleanup` asked of it.
     pub cleanup_at: Option<Instant>,
     pub petting: bool,
@@ -554,6 +556,8 @@ pub struct Coverage {
     pub l2_not_applicable: u64,
     /// Peers that died having advertised no armed watchdog (fence watchdog): not fenced.
     pub unfenceable_deaths: u64,
+    /// Operator commands the core refused (a `takeover` that health forbids).
+    pub admin_refused: u64,
 }
 
 impl Coverage {
@@ -574,6 +578,7 @@ impl Coverage {
         self.l2_checked += o.l2_checked;
         self.l2_not_applicable += o.l2_not_applicable;
         self.unfenceable_deaths += o.unfenceable_deaths;
+        self.admin_refused += o.admin_refused;
     }
 }
 
@@ -670,6 +675,7 @@ impl World {
             self_fence_stored: false,
             hung_since: Instant::ZERO,
             takeover_at: None,
+            admin_refused: false,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -1072,10 +1078,19 @@ impl World {
                 }
                 // A command reaches a daemon that runs and is not hung (else it times out and
                 // the operator sees it fail).
+                // What the operator asked is noted first (a `standby` stops the group in this
+                // very input); a refused command changed nothing, so its note is taken back.
+                let before = (self.nodes[n].intent, self.nodes[n].takeover_at);
                 if self.nodes[n].core.is_some() && self.nodes[n].power == Power::Up {
                     self.note_admin(n, cmd);
                 }
-                self.input_if_up(n, Input::Admin(cmd))
+                self.nodes[n].admin_refused = false;
+                let result = self.input_if_up(n, Input::Admin(cmd));
+                if std::mem::take(&mut self.nodes[n].admin_refused) {
+                    self.coverage.admin_refused += 1;
+                    (self.nodes[n].intent, self.nodes[n].takeover_at) = before;
+                }
+                result
             }
             Happening::Health(n, h) => {
                 if h != Health::OK {
@@ -1536,6 +1551,11 @@ impl World {
                 node.watchdog_fires = None;
                 let inc = node.incarnation;
                 self.schedule(back, Ev::Reboot(n, inc));
+                Ok(())
+            }
+            Output::AdminAnswer(answer) => {
+                tr!(self, "node {n}: admin answer {answer:?}");
+                self.nodes[n].admin_refused = answer.is_err();
                 Ok(())
             }
             Output::Timeout(_) => Ok(()),
