@@ -203,6 +203,8 @@ struct Daemon {
     meta_data: Option<reload::MetaDataRuns>,
     /// A SIGHUP came while one waited: reload again once it is done.
     reload_again: bool,
+    /// A reload's new group, waiting for the core's switch (`Output::ApplyResources`).
+    next_group: Option<reload::NextGroup>,
     /// The core's answer to the admin command just fed (`Output::AdminAnswer`).
     admin_answer: Option<Result<(), hcore::Refusal>>,
 }
@@ -359,6 +361,7 @@ impl Daemon {
             notify_gate: notify::NotifyGate::default(),
             meta_data: None,
             reload_again: false,
+            next_group: None,
             admin_answer: None,
         }))
     }
@@ -455,6 +458,8 @@ impl Daemon {
                     }
                 }
                 Output::AdminAnswer(answer) => self.admin_answer = Some(answer),
+                // Before any action that follows: those already mean the new group.
+                Output::ApplyResources => self.switch_resources(),
                 Output::Exit => self.exit_code = Some(0),
             }
         }
@@ -975,7 +980,17 @@ impl Daemon {
             }
         };
         let new = loaded.config;
-        if new == self.config {
+        // The resources to compare with: those of a new group that waits for its switch (what
+        // the file asked for last), else those in force. The file may even be back to those
+        // in force while a new group waits: the plan then keeps them all.
+        let target = self.next_group.as_ref().map_or(&self.config.resources, |n| n.resources());
+        let resources_changed = new.resources != *target;
+        let rest_same = {
+            let mut rest = new.clone();
+            rest.resources.clone_from(&self.config.resources);
+            rest == self.config
+        };
+        if rest_same && !resources_changed {
             info!("reload: configuration unchanged");
             return;
         }
@@ -1016,7 +1031,6 @@ impl Daemon {
             || new.raid != old.raid
             || new.ping != old.ping
             || new.checks != old.checks;
-        let resources_changed = new.resources != old.resources;
         if notify_changed {
             self.config.notify.clone_from(&new.notify);
             let _ = applied.push("notify");
@@ -1042,7 +1056,7 @@ impl Daemon {
             let _ = applied.push("health");
         }
         if resources_changed {
-            self.reload_resources(now, &new, &mut applied, &mut needs_restart);
+            self.reload_resources(now, &new);
         }
         if !applied.is_empty() {
             info!("reload: applied {}", applied.join(", "));

@@ -7,7 +7,8 @@
 //! 1. `Node::new(params, now)` once, at start. It queues the first start-up probe.
 //! 2. Whenever something happens, `node.handle_input(now, input)` with the current time: an
 //!    authenticated frame, the completion of a resource action, a fence result, a health
-//!    change, an admin command, a shutdown request, or `Input::Timeout` when the last
+//!    change, an admin command (answered by `Output::AdminAnswer` in the drain that follows),
+//!    new resource definitions, a shutdown request, or `Input::Timeout` when the last
 //!    deadline passed.
 //! 3. After every `handle_input`, drain `node.poll_output(now)` until it returns
 //!    `Output::Timeout(deadline)`, and carry out each command in order. `Timeout` says when to
@@ -144,6 +145,30 @@
 //! found) is not handed the group, and with `fence watchdog` a node that is probing counts as
 //! holding for the self-fence (what it has not probed may run).
 //!
+//! # Reload: new resource definitions (SPEC §1)
+//!
+//! `Input::Resources` brings a `ResourcePlan`: which new resources keep an old one (defined
+//! exactly alike: it runs on untouched), which are new or changed (started with the new
+//! definition), which old ones are retired (changed or removed: stopped with the old
+//! definition). The core keeps the plan until it may switch, then emits
+//! `Output::ApplyResources` and takes the new group: kept resources keep their state and
+//! failure counts, the others start `Stopped`. When it may switch:
+//! - holding nothing (`Init` done probing and holding nothing, `Standby`, `Fencing`, `Failed`
+//!   or `Maintenance` without the group), with no action in flight: at once;
+//! - `Starting` or `Active`: it first stops each retired resource that may run, last first,
+//!   staying in its role (the group keeps running: no handover, no `stopping` state), then
+//!   switches, then starts each resource that does not run, in the new order. `Active`
+//!   starts them in place too; a start that fails follows the ordinary failure rules
+//!   (restart in place with `restart_limit`, then the handover);
+//! - `Stopping`, `Failed` or `Maintenance` holding the group, or `Init` while probing or
+//!   holding what it found: later, when the role allows (what is then stopped anyway is not
+//!   stopped twice).
+//!
+//! Only the retired resources are stopped: those after one in the start order keep running
+//! (SPEC §1 forbids touching them). The group's order is no dependency model the reload
+//! honours; a resource that others depend on (a filesystem under a database) is best changed
+//! by a handover (README "Reload").
+//!
 //! # Rules decided here
 //!
 //! - Restarts: a monitor failure or a failed start counts one failure, in a window of
@@ -208,7 +233,7 @@ pub mod timer;
 pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
-pub use resources::{ResourceState, ResourceStatus};
+pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
 
 use crate::limits::LINKS_MAX;
 use crate::wire::Health;
@@ -466,6 +491,10 @@ pub enum Input<'a> {
     /// proof of nothing, but while such frames arrive the group is not taken by waiting (see
     /// "The fence-watchdog margin").
     Unfresh(crate::wire::Repr),
+    /// A reload brought new resource definitions (see "Reload"): the plan maps them onto the
+    /// resources in force. It replaces a plan not yet applied (both map from the resources in
+    /// force). The core answers with `Output::ApplyResources` once it may switch.
+    Resources(&'a ResourcePlan),
 }
 
 /// What a notification is about (`notify EVENT NODE DETAIL`).
@@ -556,6 +585,10 @@ pub enum Output {
     /// The answer to the last `Input::Admin`, one for each: done, or refused (the command
     /// changed nothing; the loop tells the operator why).
     AdminAnswer(Result<(), Refusal>),
+    /// Switch to the resource definitions of the last `Input::Resources` now: from here on
+    /// resource indices are those of the new group. Nothing retired may run and no action is
+    /// in flight; what follows (`ResourceAction`s) already means the new group.
+    ApplyResources,
     /// Shutdown finished: close the watchdog with the magic close and exit 0.
     Exit,
     /// Nothing more now: call `handle_input(.., Input::Timeout)` at this instant.

@@ -7,7 +7,7 @@ use log::{debug, trace};
 
 use super::failover::{Reason, Role};
 use super::liveness::{Link, LinkStatus};
-use super::resources::{ResourceStatus, RestartWindow};
+use super::resources::{ResourcePlan, ResourceStatus, RestartWindow};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
@@ -108,6 +108,8 @@ pub struct Node {
     pub(super) resources: Vec<ResourceStatus, RESOURCES_MAX>,
     /// The one resource action in flight.
     pub(super) pending: Option<(u8, Action)>,
+    /// New resource definitions not yet switched to (see "Reload" in the module docs).
+    pub(super) reconfig: Option<ResourcePlan>,
     /// The next resource to monitor in the current monitor round.
     pub(super) monitor_next: Option<u8>,
     /// The next resource to probe at start (`None`: every probe was issued).
@@ -167,6 +169,7 @@ impl Node {
             links,
             resources,
             pending: None,
+            reconfig: None,
             monitor_next: None,
             probe_next: None,
             probe_pending: false,
@@ -224,6 +227,7 @@ impl Node {
             Input::Shutdown => self.handle_shutdown(now),
             Input::Handshake => self.handle_handshake(now),
             Input::Unfresh(repr) => self.handle_unfresh(now, &repr),
+            Input::Resources(plan) => self.handle_resources(now, plan),
         }
         self.update_liveness(now);
         self.decide_all(now);
@@ -453,6 +457,27 @@ impl Node {
             );
             self.peer.left = false;
         }
+    }
+
+    fn handle_resources(&mut self, now: Instant, plan: &ResourcePlan) {
+        let retired = (0..self.resources.len()).filter(|&i| plan.retires(i)).count();
+        let started = (0..plan.len()).filter(|&i| plan.starts(i)).count();
+        log::info!(
+            "new resource definitions: {} resources; {retired} retired (stopped first where \
+             they may run), {started} new or changed, the rest kept untouched ({:?})",
+            plan.len(),
+            self.role
+        );
+        if self.reconfig.is_some() {
+            log::info!("they replace the definitions of an earlier reload, not yet in force");
+        }
+        self.reconfig = Some(plan.clone());
+        // A monitor round under way ends here: the switch renumbers the resources, and the
+        // next round (re-armed at the switch) monitors the new group.
+        if self.role == Role::Active {
+            self.monitor_next = None;
+        }
+        self.drive_resources(now);
     }
 
     fn handle_timeout(&mut self, now: Instant) {

@@ -1,7 +1,9 @@
-//! What the core believes about each resource of the group, and the restart accounting of
-//! `restart_limit`. It does not decide what to start or stop next: `Node` does, from the role.
+//! What the core believes about each resource of the group, the restart accounting of
+//! `restart_limit`, and how a reloaded group maps onto the running one (`ResourcePlan`). It
+//! does not decide what to start or stop next: `Node` does, from the role.
 
 use super::time::{Duration, Instant};
+use crate::limits::RESOURCES_MAX;
 
 /// What the core believes about one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +39,63 @@ impl ResourceStatus {
     /// True when the resource may hold anything (must be stopped before the group moves).
     pub fn may_run(self) -> bool {
         self.state != ResourceState::Stopped
+    }
+}
+
+/// How the resources of a reloaded configuration map onto those in force (SPEC §1: a reload
+/// touches no running resource whose definition did not change). A new resource defined
+/// exactly as an old one (same kind, name and every parameter) is *kept*: it is that resource,
+/// whatever its place, and runs on untouched. Every other new resource (changed or added) is
+/// started with its new definition; every old resource that no new one keeps (changed or
+/// removed) is *retired*: stopped with its old definition. A changed resource is a retired
+/// one and a new one of the same name; the plan needs no names to say so.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourcePlan {
+    /// For each resource of the new group, in its start order: the index of the old resource
+    /// it keeps, or `None` (changed or added).
+    kept_from: heapless::Vec<Option<u8>, RESOURCES_MAX>,
+}
+
+impl ResourcePlan {
+    /// Compares the definitions in force (`old`) with the reloaded ones (`new`), each in
+    /// start order and at most `RESOURCES_MAX` (the configuration's capacity). An old
+    /// resource is kept by at most one new one.
+    pub fn new<R: PartialEq>(old: &[R], new: &[R]) -> ResourcePlan {
+        assert!(old.len() <= RESOURCES_MAX && new.len() <= RESOURCES_MAX, "too many resources");
+        let mut kept_from = heapless::Vec::new();
+        for r in new {
+            let taken = |j: usize| kept_from.contains(&Some(j as u8));
+            // `j` < RESOURCES_MAX, so it fits a u8.
+            let kept = (0..old.len()).find(|&j| old[j] == *r && !taken(j)).map(|j| j as u8);
+            // Cannot fail: `new` has at most RESOURCES_MAX resources.
+            let _ = kept_from.push(kept);
+        }
+        ResourcePlan { kept_from }
+    }
+
+    /// Resources in the new group.
+    pub fn len(&self) -> usize {
+        self.kept_from.len()
+    }
+
+    /// True for a plan of an empty new group.
+    pub fn is_empty(&self) -> bool {
+        self.kept_from.is_empty()
+    }
+
+    /// For each new resource in start order: the old resource it keeps, or `None`.
+    pub fn kept_from(&self) -> &[Option<u8>] {
+        &self.kept_from
+    }
+
+    /// True when the old resource `old` has no place in the new group: it is stopped.
+    pub fn retires(&self, old: usize) -> bool {
+        !self.kept_from.iter().any(|k| k.map(usize::from) == Some(old))
+    }
+
+    /// True when the new resource `new` is changed or added: it is started anew.
+    pub fn starts(&self, new: usize) -> bool {
+        self.kept_from.get(new).is_some_and(Option::is_none)
     }
 }
 
@@ -81,6 +140,49 @@ impl RestartWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One resource changed (the third of three): the first two are kept in place, the third
+    /// is retired and started anew.
+    #[test]
+    fn a_changed_resource_is_retired_and_started_the_others_kept() {
+        let plan = ResourcePlan::new(&["r1", "r2", "r3 v1"], &["r1", "r2", "r3 v2"]);
+        assert_eq!(plan.kept_from(), [Some(0), Some(1), None]);
+        assert!(!plan.retires(0) && !plan.retires(1) && plan.retires(2));
+        assert!(!plan.starts(0) && !plan.starts(1) && plan.starts(2));
+        let same = ResourcePlan::new(&["a", "b"], &["a", "b"]);
+        assert_eq!(same.kept_from(), [Some(0), Some(1)]);
+        assert!((0..2).all(|i| !same.retires(i) && !same.starts(i)));
+    }
+
+    /// Added and removed resources change the count; the kept ones are found wherever they
+    /// moved, so an insertion does not make the ones after it look changed.
+    #[test]
+    fn added_removed_and_moved_resources_are_matched_by_definition() {
+        let plan = ResourcePlan::new(&["ip", "fs", "db"], &["ip", "new", "fs", "db", "web"]);
+        assert_eq!(plan.kept_from(), [Some(0), None, Some(1), Some(2), None]);
+        assert!((0..3).all(|i| !plan.retires(i)));
+        assert!(plan.starts(1) && plan.starts(4) && !plan.starts(2));
+        let plan = ResourcePlan::new(&["ip", "fs", "db"], &["ip", "db"]);
+        assert_eq!(plan.kept_from(), [Some(0), Some(2)]);
+        assert!(plan.retires(1) && !plan.retires(0) && !plan.retires(2));
+        // A new order keeps every resource: nothing is stopped or started.
+        let plan = ResourcePlan::new(&["a", "b", "c"], &["c", "a", "b"]);
+        assert_eq!(plan.kept_from(), [Some(2), Some(0), Some(1)]);
+        assert!((0..3).all(|i| !plan.retires(i) && !plan.starts(i)));
+        // Every resource removed, or every resource new.
+        let plan = ResourcePlan::new(&["a", "b"], &[]);
+        assert!(plan.is_empty() && plan.retires(0) && plan.retires(1));
+        let plan = ResourcePlan::new(&[], &["a"]);
+        assert_eq!((plan.len(), plan.starts(0)), (1, true));
+    }
+
+    /// An old resource is kept at most once (a configuration never has two alike, but the
+    /// plan does not count on it).
+    #[test]
+    fn an_old_resource_is_kept_once() {
+        let plan = ResourcePlan::new(&["a"], &["a", "a"]);
+        assert_eq!(plan.kept_from(), [Some(0), None]);
+    }
 
     #[test]
     fn restart_window_allows_count_failures_per_window() {

@@ -1558,6 +1558,8 @@ impl World {
                 self.nodes[n].admin_refused = answer.is_err();
                 Ok(())
             }
+            // The simulator reloads nothing.
+            Output::ApplyResources => Err(format!("node {n} switched resources without a reload")),
             Output::Timeout(_) => Ok(()),
         }
     }
