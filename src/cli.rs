@@ -441,7 +441,8 @@ help!(
     HELP_TAKEOVER,
     "Usage: hapair takeover [OPTIONS]
 Ask the peer to hand the resources over to this node. Root only. Exit 3 when the daemon is
-not running.
+not running; exit 1, saying why, when health forbids it (this node unhealthy and its peer
+healthy, or no ping node answers, or restarts exhausted).
 "
 );
 help!(

@@ -203,6 +203,10 @@ struct Daemon {
     meta_data: Option<reload::MetaDataRuns>,
     /// A SIGHUP came while one waited: reload again once it is done.
     reload_again: bool,
+    /// A reload's new group, waiting for the core's switch (`Output::ApplyResources`).
+    next_group: Option<reload::NextGroup>,
+    /// The core's answer to the admin command just fed (`Output::AdminAnswer`).
+    admin_answer: Option<Result<(), hcore::Refusal>>,
 }
 
 impl Daemon {
@@ -357,6 +361,8 @@ impl Daemon {
             notify_gate: notify::NotifyGate::default(),
             meta_data: None,
             reload_again: false,
+            next_group: None,
+            admin_answer: None,
         }))
     }
 
@@ -451,6 +457,9 @@ impl Daemon {
                         warn!("{e}");
                     }
                 }
+                Output::AdminAnswer(answer) => self.admin_answer = Some(answer),
+                // Before any action that follows: those already mean the new group.
+                Output::ApplyResources => self.switch_resources(),
                 Output::Exit => self.exit_code = Some(0),
             }
         }
@@ -859,13 +868,22 @@ impl Daemon {
                 }
             },
         };
-        // The core logs the command at info.
+        // The core logs the command at info (a refusal at warn) and answers it in this drain.
         if let Admin::Cleanup(index) = admin {
             self.group.cleanup(index);
         }
+        self.admin_answer = None;
         self.core.handle_input(now, Input::Admin(admin));
-        self.persist_admin(admin);
-        self.control.reply(client, true, b"");
+        self.drain_core(now);
+        match self.admin_answer.take() {
+            Some(Err(refusal)) => {
+                self.control.reply_with(client, false, |w| write!(w, "{refusal}"));
+            }
+            Some(Ok(())) | None => {
+                self.persist_admin(admin);
+                self.control.reply(client, true, b"");
+            }
+        }
     }
 
     /// Keeps `standby` and `maintenance` across restarts (statedir/admin, written atomically).
@@ -962,7 +980,17 @@ impl Daemon {
             }
         };
         let new = loaded.config;
-        if new == self.config {
+        // The resources to compare with: those of a new group that waits for its switch (what
+        // the file asked for last), else those in force. The file may even be back to those
+        // in force while a new group waits: the plan then keeps them all.
+        let target = self.next_group.as_ref().map_or(&self.config.resources, |n| n.resources());
+        let resources_changed = new.resources != *target;
+        let rest_same = {
+            let mut rest = new.clone();
+            rest.resources.clone_from(&self.config.resources);
+            rest == self.config
+        };
+        if rest_same && !resources_changed {
             info!("reload: configuration unchanged");
             return;
         }
@@ -1003,7 +1031,6 @@ impl Daemon {
             || new.raid != old.raid
             || new.ping != old.ping
             || new.checks != old.checks;
-        let resources_changed = new.resources != old.resources;
         if notify_changed {
             self.config.notify.clone_from(&new.notify);
             let _ = applied.push("notify");
@@ -1029,7 +1056,7 @@ impl Daemon {
             let _ = applied.push("health");
         }
         if resources_changed {
-            self.reload_resources(now, &new, &mut applied, &mut needs_restart);
+            self.reload_resources(now, &new);
         }
         if !applied.is_empty() {
             info!("reload: applied {}", applied.join(", "));

@@ -9,7 +9,8 @@
 //!    survivor waits at least the larger of the two (§3; core "The fence-watchdog margin");
 //! 5. restarts exhausted with no peer: the node ends `failed` and stays so (§3);
 //! 6. a SIGHUP that changes one of three resources while active leaves the other two
-//!    untouched and the node active (§1);
+//!    untouched and the node active (§1), and one that removes one and adds another stops
+//!    and starts only those;
 //! 7. `auto_failback on`: the home node back and healthy gets the group by a handover, with no
 //!    deadtime wait (§3);
 //! 8. `takeover` asked by an unhealthy node does not move the group (§3: health wins);
@@ -17,12 +18,13 @@
 //! 10. a 9600-baud serial line carries no more frames than 9600 baud allows, and still one
 //!     per deadtime (§4, §3).
 //!
-//! Four more state what SPEC or the README promises and the daemon does not do (findings of
-//! issue 19, each failing today); they are `#[ignore]`d so that the suite stays green, and run
-//! with `cargo test --test daemon_spec -- --ignored`: a SIGHUP applies the changed resource
-//! while active (§1); `takeover` from an unhealthy node fails with exit 1 (§1 "the request
-//! failed"); a `restart_limit` above 15 is kept (README: 0 to 1000); status requests served in
-//! a heartbeat's wake are not taken for stalls of the node's own (core "Stalls").
+//! Findings of issue 19 (what SPEC or the README promised and the daemon did not do), each
+//! failing before its fix and run in the default suite since: status requests served in a
+//! heartbeat's wake are not taken for stalls of the node's own (core "Stalls"); a
+//! `restart_limit` above 15 is kept (README: 0 to 1000); `takeover` from an unhealthy node
+//! fails with exit 1 and says why (§1 "the request failed"); a SIGHUP applies the changed
+//! resource while active (§1). None is `#[ignore]`d now; a finding that fails today would be,
+//! so that the suite stays green (run such with `cargo test --test daemon_spec -- --ignored`).
 //!
 //! Evidence comes from markers, never from sampling: every `exec` resource is `res.sh`, whose
 //! start appends `NODE start NAME UPTIME` to one `marks` file shared by both nodes before it
@@ -730,11 +732,11 @@ fn restarts_exhausted_without_a_peer_leave_the_node_failed() {
     restarts_exhausted_alone('x', 1);
 }
 
-/// Finding (issue 19): `restart_limit` takes 0 to 1000 (README), but the core keeps the last
-/// 16 failures (`RESTARTS_TRACKED_MAX`) and caps the limit at 15 without a word: with
-/// `restart_limit 20 in 1m` the node gives up after 15 restarts.
+/// `restart_limit` takes 0 to 1000 (README), and every count is kept: with
+/// `restart_limit 20 in 1m` the node restarts 20 times in place before it gives up. (A finding
+/// of issue 19: the core kept the last 16 failures and capped the limit at 15 without a word;
+/// it now counts failures in a window, in O(1) space, `core::resources::RestartWindow`.)
 #[test]
-#[ignore = "finding of issue 19: restart_limit above 15 is silently taken as 15"]
 fn restart_limit_above_fifteen_is_kept() {
     restarts_exhausted_alone('y', 20);
 }
@@ -794,14 +796,60 @@ fn a_sighup_changing_one_resource_while_active_leaves_the_others_untouched() {
     sighup_changes_one_resource('h', false);
 }
 
-/// Finding (issue 19): SPEC §1 says a valid new configuration is applied without touching
-/// running resources whose definition did not change; the daemon applies no resource change
-/// while it holds the group ("reload: valid, but changes to resources (while holding, or a
-/// different count) need a restart of hapair"), so r3 keeps its old definition.
+/// SPEC §1: a valid new configuration is applied without touching running resources whose
+/// definition did not change: the active node stops r3 with its old definition and starts it
+/// with its new one (its v2 monitor runs), r1 and r2 run on. A finding of issue 19: the daemon
+/// applied no resource change while it held the group ("changes to resources (while holding,
+/// or a different count) need a restart of hapair"); the core now takes the new definitions
+/// in any state (core "Reload").
 #[test]
-#[ignore = "finding of issue 19: the daemon applies no resource change while it holds the group"]
 fn a_sighup_changing_one_resource_while_active_applies_it() {
     sighup_changes_one_resource('g', true);
+}
+
+/// SPEC §1 with another count of resources: r2 removed and r4 added (last) on an active alpha.
+/// r2 is stopped and r4 started, in that order; r1 and r3 run on untouched; alpha stays
+/// active, and both nodes show the new group. Beta, standby, takes it at once, touching
+/// nothing.
+#[test]
+fn a_sighup_adding_and_removing_resources_while_active_touches_only_those() {
+    let body = |names: &[&str]| names.iter().map(|r| exec(r, "")).collect::<String>();
+    let mut duo = Duo::new('k', &conf(TIMINGS, THREE_MEDIA, &body(&["r1", "r2", "r3"])));
+    duo.start_both();
+    duo.settle();
+    let d = duo.dir.display().to_string();
+    let changed = conf(TIMINGS, THREE_MEDIA, &body(&["r1", "r3", "r4"])).replace("@DIR@", &d);
+    fs::write(&duo.conf, changed).unwrap_or_else(|e| panic!("conf: {e}"));
+    for i in [BETA, ALPHA] {
+        duo.nodes[i].signal(libc::SIGHUP);
+    }
+    let names = |i: usize| -> Vec<String> {
+        let s = duo.status(i).unwrap_or_default();
+        let list = s["resources"].as_array().cloned().unwrap_or_default();
+        list.iter().filter_map(|r| r["name"].as_str().map(str::to_owned)).collect()
+    };
+    soon(STEP, "the new group in force on both nodes", || {
+        names(ALPHA) == ["r1", "r3", "r4"] && names(BETA) == ["r1", "r3", "r4"]
+    });
+    soon(STEP, "r4 started on alpha", || duo.sequence(ALPHA, "start").contains(&"r4".into()));
+    // Three monitor intervals: nothing else happens.
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(duo.state(ALPHA), "active", "alpha left `active` on the reload");
+    }
+    let count = |r: &str, event| duo.marks_of(ALPHA, event).iter().filter(|m| m.name == r).count();
+    for (r, runs) in [("r1", (1, 0)), ("r2", (1, 1)), ("r3", (1, 0)), ("r4", (1, 0))] {
+        assert_eq!((count(r, "start"), count(r, "stop")), runs, "{r}: {:?}", duo.marks());
+    }
+    let marks = duo.marks();
+    let at = |event: &str, name: &str| {
+        marks.iter().position(|m| m.node == "alpha" && m.event == event && m.name == name)
+    };
+    assert!(at("stop", "r2") < at("start", "r4"), "r2 stopped before r4 started: {marks:?}");
+    assert!(duo.marks_of(BETA, "start").is_empty(), "beta started: {marks:?}");
+    assert_eq!(duo.state(BETA), "standby");
+    let s = duo.status(ALPHA).expect("alpha answers");
+    assert!(s["resources"].as_array().is_some_and(|l| l.iter().all(|r| r["state"] == "running")));
 }
 
 // --- 7. auto_failback on --------------------------------------------------------------------
@@ -874,10 +922,11 @@ fn takeover_asked_by_an_unhealthy_node_does_not_move_the_group() {
     takeover_from_an_unhealthy_node('t', false);
 }
 
-/// Finding (issue 19): `hapair takeover` on an unhealthy node answers ok (exit 0) and records
-/// a standing intent that health overrides; SPEC §1 gives exit 1 to a request that failed.
+/// `hapair takeover` on an unhealthy node beside a healthy peer fails with exit 1 and says
+/// why (SPEC §1: exit 1 for a request that failed; §3: health wins). A finding of issue 19: it
+/// answered ok and recorded a standing intent that health then overrode; the core now answers
+/// every admin command (`Output::AdminAnswer`) and refuses this one.
 #[test]
-#[ignore = "finding of issue 19: takeover from an unhealthy node exits 0 (a standing intent)"]
 fn takeover_asked_by_an_unhealthy_node_is_refused_with_exit_1() {
     takeover_from_an_unhealthy_node('r', true);
 }

@@ -5,13 +5,14 @@
 use log::{debug, info};
 
 use super::node::Node;
-use super::resources::ResourceState;
+use super::resources::{ResourceState, ResourceStatus};
 use super::time::{Duration, Instant};
 use super::timer::Timer;
 use super::{
     Action, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Outcome,
     Output,
 };
+use crate::limits::RESOURCES_MAX;
 use crate::wire::{GroupState, Health, Intent, Kind};
 
 /// The group's state on this node.
@@ -728,6 +729,9 @@ impl Node {
         if self.pending.is_some() {
             return;
         }
+        if self.reconfig.is_some() && self.advance_reconfig(now) {
+            return;
+        }
         match self.role {
             Role::Init => {
                 if let Some(i) = self.probe_next {
@@ -754,11 +758,72 @@ impl Node {
                 }
             }
             Role::Active => {
-                if let Some(i) = self.monitor_next {
+                // Only a reload's switch leaves a resource stopped in `Active` (any failure
+                // leaves the role): it starts in place.
+                let stopped = self.resources.iter().position(|r| r.state == ResourceState::Stopped);
+                if let Some(i) = stopped {
+                    self.issue(i, Action::Start);
+                } else if let Some(i) = self.monitor_next {
                     self.issue(usize::from(i), Action::Monitor);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Moves a reload's new resource definitions on (see "Reload" in the module docs): in
+    /// `Starting` or `Active`, stops the last retired resource that may run (true: that stop
+    /// is in flight); then, where the role allows and nothing retired may run, switches.
+    fn advance_reconfig(&mut self, now: Instant) -> bool {
+        let Some(plan) = &self.reconfig else { return false };
+        let retired_running = (0..self.resources.len())
+            .rev()
+            .find(|&i| plan.retires(i) && self.resources[i].may_run());
+        let may_switch = match self.role {
+            Role::Starting | Role::Active => {
+                if let Some(i) = retired_running {
+                    info!("resource {i}: stopping its old definition (reload)");
+                    self.issue(i, Action::Stop);
+                    return true;
+                }
+                true
+            }
+            Role::Init => !self.holds(),
+            Role::Standby
+            | Role::Fencing
+            | Role::Failed { holding: false }
+            | Role::Maintenance { holding: false } => true,
+            Role::Stopping { .. }
+            | Role::Failed { holding: true }
+            | Role::Maintenance { holding: true }
+            | Role::Exited => false,
+        };
+        if may_switch && retired_running.is_none() && !self.shutting_down {
+            self.switch_resources(now);
+        }
+        false
+    }
+
+    /// Takes the new group of the reload's plan: kept resources keep their state and
+    /// failures, the others start `Stopped`; the loop switches its drivers on the output.
+    fn switch_resources(&mut self, now: Instant) {
+        let Some(plan) = self.reconfig.take() else { return };
+        assert!(self.pending.is_none(), "resources switched with an action in flight");
+        let mut resources: heapless::Vec<ResourceStatus, RESOURCES_MAX> = heapless::Vec::new();
+        for kept in plan.kept_from() {
+            let old = kept.and_then(|j| self.resources.get(usize::from(j)).copied());
+            // Cannot fail: a plan has at most RESOURCES_MAX resources.
+            let _ = resources.push(old.unwrap_or(ResourceStatus::STOPPED));
+        }
+        info!("the new resource definitions are in force ({} resources)", resources.len());
+        self.resources = resources;
+        // The plan holds at most RESOURCES_MAX (16) resources, so the count fits a u8.
+        self.params.resources = plan.len() as u8;
+        self.push(Output::ApplyResources);
+        // The renumbered group is monitored from its start, a monitor interval from now.
+        self.monitor_next = None;
+        if self.role == Role::Active {
+            self.timers.set(Timer::Monitor, now + self.params.monitor_interval);
         }
     }
 
@@ -901,7 +966,8 @@ impl Node {
 mod tests {
     use super::*;
     use crate::core::{
-        Admin, FLAG_HOLDING, FLAG_PEER_ALIVE, Input, LinkParams, LinkSel, Params, RestartLimit,
+        Admin, FLAG_HOLDING, FLAG_PEER_ALIVE, Input, LinkParams, LinkSel, Params, ResourcePlan,
+        RestartLimit,
     };
     use crate::wire::{Authentic, Payload, Repr};
 
@@ -1438,6 +1504,208 @@ mod tests {
     }
 
     /// One pseudo-random input of any kind, with out-of-range indexes and peers included.
+    fn answer(out: &[Output]) -> Option<Result<(), crate::core::Refusal>> {
+        out.iter().find_map(|o| match o {
+            Output::AdminAnswer(a) => Some(*a),
+            _ => None,
+        })
+    }
+
+    /// Health wins over an admin request: a `takeover` asked on an unhealthy node beside a
+    /// healthy peer is refused and changes nothing (no standing intent, no `Request`); asked
+    /// on a node that may not run the group (no ping node) it is refused whatever the peer.
+    /// Any other command is answered done.
+    #[test]
+    fn a_takeover_that_health_forbids_is_refused_and_changes_nothing() {
+        use crate::core::Refusal;
+        let mut node = standby_beside_an_active_peer(2000);
+        node.handle_input(ms(20), Input::Health(Health(Health::CHECK)));
+        drain(&mut node, ms(20));
+        node.handle_input(ms(30), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(30));
+        let refused = Refusal::UnhealthyBesideHealthyPeer(Health(Health::CHECK));
+        assert_eq!(answer(&out), Some(Err(refused)));
+        assert!(refused.to_string().contains("health"), "{refused}");
+        assert_eq!(node.intent(), Intent::None, "no standing intent");
+        assert_eq!(node.payload().kind, Kind::Heartbeat, "no request to the peer");
+
+        // The peer unhealthy too: health cannot choose, the request stands.
+        let mut sick = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
+        sick.health = Health(Health::RAID);
+        frame(&mut node, ms(40), 2, sick);
+        node.handle_input(ms(50), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(50))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
+        assert_eq!(node.payload().kind, Kind::Request);
+
+        // No ping node answers: this node may not take the group, whatever the peer.
+        node.handle_input(ms(60), Input::Admin(Admin::Online));
+        assert_eq!(answer(&drain(&mut node, ms(60))), Some(Ok(())));
+        node.handle_input(ms(70), Input::Health(Health(Health::PING)));
+        drain(&mut node, ms(70));
+        node.handle_input(ms(80), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(80));
+        assert_eq!(answer(&out), Some(Err(Refusal::MayNotRun(Health(Health::PING)))));
+        assert_eq!(node.intent(), Intent::None);
+
+        // Healthy again: done.
+        node.handle_input(ms(90), Input::Health(Health::OK));
+        node.handle_input(ms(90), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(90))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
+    }
+
+    /// Node 0 (home), `n` resources, found stopped, started in order beside a live standby
+    /// peer: active at 20 ms.
+    fn active_with(n: u8) -> Node {
+        let mut p = params(0, FenceMode::None);
+        p.resources = n;
+        let mut node = Node::new(p, ms(0));
+        drain(&mut node, ms(0));
+        for _ in 0..n {
+            probed(&mut node, ms(1), Outcome::NotRunning);
+        }
+        let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        frame(&mut node, ms(10), 1, hears_us);
+        for i in 0..n {
+            assert_eq!(node.pending, Some((i, Action::Start)));
+            ok(&mut node, ms(20), i, Action::Start);
+        }
+        assert_eq!(node.role(), Role::Active);
+        node
+    }
+
+    fn actions(out: &[Output]) -> std::vec::Vec<(u8, Action)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::ResourceAction { index, action } => Some((*index, *action)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn switched(out: &[Output]) -> bool {
+        out.contains(&Output::ApplyResources)
+    }
+
+    /// SPEC §1 on an active node: the changed resource (the third) is stopped with its old
+    /// definition, the core switches, and it is started with its new one; the others are not
+    /// touched, the node stays `active` all along, and monitoring goes on over the new group.
+    #[test]
+    fn a_reload_while_active_restarts_only_the_changed_resource() {
+        let mut node = active_with(3);
+        let plan = ResourcePlan::new(&["r1", "r2", "r3 v1"], &["r1", "r2", "r3 v2"]);
+        node.handle_input(ms(30), Input::Resources(&plan));
+        let out = drain(&mut node, ms(30));
+        assert_eq!(actions(&out), [(2, Action::Stop)], "the old r3 is stopped");
+        assert!(!switched(&out), "not before the old r3 stopped");
+        assert_eq!(node.role(), Role::Active);
+        let out = ok(&mut node, ms(40), 2, Action::Stop);
+        assert!(switched(&out));
+        // The switch comes before the start: the start means the new r3.
+        let at = |o: Output| out.iter().position(|x| *x == o);
+        let start = Output::ResourceAction { index: 2, action: Action::Start };
+        assert!(at(Output::ApplyResources) < at(start) && at(start).is_some());
+        assert_eq!(node.role(), Role::Active);
+        assert_eq!(node.state(), GroupState::Active);
+        let out = ok(&mut node, ms(50), 2, Action::Start);
+        assert!(actions(&out).is_empty() && node.role() == Role::Active);
+        assert!(node.resources().iter().all(|r| r.state == ResourceState::Running));
+        // Next round: every resource is monitored, none stopped or started.
+        let mut seen = std::vec::Vec::new();
+        for _ in 0..3 {
+            let out = run_until(&mut node, ms(1100));
+            let a = action(&out).or(node.pending).expect("a monitor");
+            seen.push(a);
+            ok(&mut node, ms(1100), a.0, a.1);
+        }
+        assert_eq!(seen, [(0, Action::Monitor), (1, Action::Monitor), (2, Action::Monitor)]);
+    }
+
+    /// A standby node holds nothing: it switches at once, with no action.
+    #[test]
+    fn a_reload_on_a_standby_node_switches_at_once() {
+        let mut node = standby_beside_an_active_peer(2000);
+        let plan = ResourcePlan::new(&["r1"], &["r1 v2", "r2"]);
+        node.handle_input(ms(20), Input::Resources(&plan));
+        let out = drain(&mut node, ms(20));
+        assert!(switched(&out) && actions(&out).is_empty());
+        assert_eq!(node.resources().len(), 2);
+        assert_eq!(node.role(), Role::Standby);
+    }
+
+    /// Added and removed resources while active: the removed one is stopped, the added one
+    /// started in its place in the order; the others are not touched.
+    #[test]
+    fn a_reload_while_active_stops_removed_and_starts_added_resources() {
+        let mut node = active_with(3);
+        let plan = ResourcePlan::new(&["a", "b", "c"], &["a", "c", "d", "e"]);
+        node.handle_input(ms(30), Input::Resources(&plan));
+        assert_eq!(actions(&drain(&mut node, ms(30))), [(1, Action::Stop)]);
+        let out = ok(&mut node, ms(40), 1, Action::Stop);
+        assert!(switched(&out));
+        assert_eq!(actions(&out), [(2, Action::Start)], "d, after a and c");
+        assert_eq!(actions(&ok(&mut node, ms(50), 2, Action::Start)), [(3, Action::Start)]);
+        assert!(actions(&ok(&mut node, ms(60), 3, Action::Start)).is_empty());
+        assert_eq!(node.resources().len(), 4);
+        assert!(node.resources().iter().all(|r| r.state == ResourceState::Running));
+        assert_eq!(node.role(), Role::Active);
+    }
+
+    /// A new definition that fails to start follows the ordinary rules: a restart in place
+    /// (here the failed resource is the last one), counted against `restart_limit`.
+    #[test]
+    fn a_failed_start_of_a_new_definition_is_restarted_in_place() {
+        let mut node = active_with(2);
+        let plan = ResourcePlan::new(&["a", "b"], &["a", "b v2"]);
+        node.handle_input(ms(30), Input::Resources(&plan));
+        drain(&mut node, ms(30));
+        ok(&mut node, ms(40), 1, Action::Stop);
+        let failed = Outcome::Failed(1);
+        let elapsed = Duration::from_millis(1);
+        let result =
+            Input::ResourceResult { index: 1, action: Action::Start, outcome: failed, elapsed };
+        node.handle_input(ms(50), result);
+        let out = drain(&mut node, ms(50));
+        assert_eq!(node.role(), Role::Stopping { floor: 1, then: AfterStop::Restart });
+        assert_eq!(actions(&out), [(1, Action::Stop)]);
+        ok(&mut node, ms(60), 1, Action::Stop);
+        assert_eq!(node.role(), Role::Starting);
+        assert_eq!(node.pending, Some((1, Action::Start)));
+        assert_eq!(node.resources()[0].state, ResourceState::Running, "a is not touched");
+    }
+
+    /// A monitor in flight is waited for; maintenance over the group holds the switch back
+    /// (nothing is stopped or started there) until it ends.
+    #[test]
+    fn a_reload_waits_for_the_action_in_flight_and_for_maintenance() {
+        let mut node = active_with(2);
+        run_until(&mut node, ms(1030));
+        assert_eq!(node.pending, Some((0, Action::Monitor)));
+        let plan = ResourcePlan::new(&["a", "b"], &["a", "b v2"]);
+        node.handle_input(ms(1040), Input::Resources(&plan));
+        assert!(drain(&mut node, ms(1040)).is_empty(), "the monitor first");
+        let out = ok(&mut node, ms(1050), 0, Action::Monitor);
+        assert_eq!(actions(&out), [(1, Action::Stop)], "no more monitors of the old group");
+        ok(&mut node, ms(1060), 1, Action::Stop);
+        ok(&mut node, ms(1070), 1, Action::Start);
+
+        node.handle_input(ms(2000), Input::Admin(Admin::MaintenanceOn));
+        drain(&mut node, ms(2000));
+        assert_eq!(node.role(), Role::Maintenance { holding: true });
+        let plan = ResourcePlan::new(&["a", "b v2"], &["a v2", "b v2"]);
+        node.handle_input(ms(2010), Input::Resources(&plan));
+        let out = drain(&mut node, ms(2010));
+        assert!(actions(&out).is_empty() && !switched(&out));
+        node.handle_input(ms(2020), Input::Admin(Admin::MaintenanceOff));
+        let out = drain(&mut node, ms(2020));
+        assert_eq!(node.role(), Role::Active);
+        assert_eq!(actions(&out), [(0, Action::Stop)]);
+        let out = ok(&mut node, ms(2030), 0, Action::Stop);
+        assert!(switched(&out));
+        assert_eq!(actions(&out), [(0, Action::Start)]);
+    }
+
     fn feed_random(node: &mut Node, t: Instant, r: u64, seq: u64) {
         match r % 7 {
             0 | 1 => {
@@ -1470,6 +1738,20 @@ mod tests {
                 let index = (r >> 28) as u8 % 3;
                 let elapsed = Duration::ZERO;
                 node.handle_input(t, Input::ResourceResult { index, action, outcome, elapsed });
+            }
+            4 if r & 512 != 0 => {
+                // A reload: some resources kept (in order or reversed), maybe one new one.
+                let old: std::vec::Vec<u64> = (0..node.resources().len() as u64).collect();
+                let mut new: std::vec::Vec<u64> =
+                    old.iter().copied().filter(|i| (r >> (20 + i)) & 1 == 0).collect();
+                if r & 1024 != 0 {
+                    new.reverse();
+                }
+                if r & 2048 != 0 {
+                    new.insert((r >> 30) as usize % (new.len() + 1), 100 + (r >> 40) % 3);
+                }
+                new.truncate(3);
+                node.handle_input(t, Input::Resources(&ResourcePlan::new(&old, &new)));
             }
             4 => node.handle_input(t, Input::FenceResult { ok: r & 256 != 0 }),
             5 => node.handle_input(t, Input::Health(Health((r >> 9) as u16 & 0x3f))),
@@ -1507,6 +1789,11 @@ mod tests {
                 // Only the one configured link (index 0) is ever addressed.
                 assert!(out.iter().all(
                     |o| !matches!(o, Output::Transmit { link: LinkSel::One(l), .. } if *l > 0)
+                ));
+                // Only resources of the group in force (after a reload's switch, the new one).
+                let len = node.resources().len();
+                assert!(out.iter().all(
+                    |o| !matches!(o, Output::ResourceAction { index, .. } if usize::from(*index) >= len)
                 ));
             }
             node.handle_input(ms(now + 1), Input::Shutdown);

@@ -7,7 +7,8 @@
 //! 1. `Node::new(params, now)` once, at start. It queues the first start-up probe.
 //! 2. Whenever something happens, `node.handle_input(now, input)` with the current time: an
 //!    authenticated frame, the completion of a resource action, a fence result, a health
-//!    change, an admin command, a shutdown request, or `Input::Timeout` when the last
+//!    change, an admin command (answered by `Output::AdminAnswer` in the drain that follows),
+//!    new resource definitions, a shutdown request, or `Input::Timeout` when the last
 //!    deadline passed.
 //! 3. After every `handle_input`, drain `node.poll_output(now)` until it returns
 //!    `Output::Timeout(deadline)`, and carry out each command in order. `Timeout` says when to
@@ -144,13 +145,40 @@
 //! found) is not handed the group, and with `fence watchdog` a node that is probing counts as
 //! holding for the self-fence (what it has not probed may run).
 //!
+//! # Reload: new resource definitions (SPEC §1)
+//!
+//! `Input::Resources` brings a `ResourcePlan`: which new resources keep an old one (defined
+//! exactly alike: it runs on untouched), which are new or changed (started with the new
+//! definition), which old ones are retired (changed or removed: stopped with the old
+//! definition). The core keeps the plan until it may switch, then emits
+//! `Output::ApplyResources` and takes the new group: kept resources keep their state and
+//! failure counts, the others start `Stopped`. When it may switch:
+//! - holding nothing (`Init` done probing and holding nothing, `Standby`, `Fencing`, `Failed`
+//!   or `Maintenance` without the group), with no action in flight: at once;
+//! - `Starting` or `Active`: it first stops each retired resource that may run, last first,
+//!   staying in its role (the group keeps running: no handover, no `stopping` state), then
+//!   switches, then starts each resource that does not run, in the new order. `Active`
+//!   starts them in place too; a start that fails follows the ordinary failure rules
+//!   (restart in place with `restart_limit`, then the handover);
+//! - `Stopping`, `Failed` or `Maintenance` holding the group, or `Init` while probing or
+//!   holding what it found: later, when the role allows (what is then stopped anyway is not
+//!   stopped twice).
+//!
+//! Only the retired resources are stopped: those after one in the start order keep running
+//! (SPEC §1 forbids touching them). The group's order is no dependency model the reload
+//! honours; a resource that others depend on (a filesystem under a database) is best changed
+//! by a handover (README "Reload").
+//!
 //! # Rules decided here
 //!
-//! - Restarts: a monitor failure or a failed start counts one failure; while the failures in
-//!   the last `restart_limit.window` are at most `restart_limit.count`, the failed resource and
-//!   those after it are stopped (reverse order) and started again in place. Past the limit the
-//!   node sets `Health::RESTARTS`, stops the group, and releases it to a peer that can run it,
-//!   or stays `failed` when there is none. `cleanup` clears the counts and the bit.
+//! - Restarts: a monitor failure or a failed start counts one failure, in a window of
+//!   `restart_limit.window` that the first failure opens and that ends that long after it
+//!   (the next failure then opens a new one: systemd's start-limit window, O(1) for any count,
+//!   `resources::RestartWindow`); while the window holds at most `restart_limit.count`
+//!   failures, the failed resource and those after it are stopped (reverse order) and started
+//!   again in place. Past the limit the node sets `Health::RESTARTS`, stops the group, and
+//!   releases it to a peer that can run it, or stays `failed` when there is none. `cleanup`
+//!   clears the counts and the bit.
 //! - A failed stop leaves this node `failed` and holding (`FLAG_HOLDING`): the peer never
 //!   starts the group without fencing it first. With `fence watchdog` the failed node also stops
 //!   petting its watchdog, so the reset makes it safe. `cleanup` retries the stop.
@@ -176,7 +204,11 @@
 //!   stop) it goes back to `failed`. Maintenance does not suspend the fence-watchdog
 //!   self-fence: the peer cannot know about it.
 //! - Health wins over an admin request: a `takeover` intent does not move the group from a
-//!   healthy node to an unhealthy one.
+//!   healthy node to an unhealthy one. So a `takeover` asked on a node that is unhealthy
+//!   while its live peer is healthy, or whose health forbids it to take the group at all (no
+//!   ping node answers, restarts exhausted), is refused (`Output::AdminAnswer` with a
+//!   `Refusal`; `hapair takeover` exits 1 saying why) and changes nothing: no intent is kept.
+//!   Other commands are always done.
 //! - Frames overtake each other across links. A frame whose epoch is older than the last one
 //!   seen from the peer still proves the peer alive but does not replace what we believe of
 //!   its state.
@@ -201,7 +233,7 @@ pub mod timer;
 pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
-pub use resources::{ResourceState, ResourceStatus};
+pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
 
 use crate::limits::LINKS_MAX;
 use crate::wire::Health;
@@ -228,9 +260,9 @@ pub enum FenceMode {
 /// `restart_limit COUNT in WINDOW`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RestartLimit {
-    /// Local restarts allowed within `window`.
+    /// Local restarts allowed within one window (0 to 1000, as the configuration allows).
     pub count: u32,
-    /// The sliding window.
+    /// How long a window lasts from the failure that opened it (`resources::RestartWindow`).
     pub window: Duration,
 }
 
@@ -356,6 +388,67 @@ pub enum Admin {
     Cleanup(Option<u8>),
 }
 
+/// Why the core refused an operator command (`Output::AdminAnswer`): the request failed and
+/// changed nothing (SPEC §1: exit 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `takeover` on a node that is unhealthy (these bits) while its live peer is healthy:
+    /// health wins over an admin request (SPEC §3), so the group would not move.
+    UnhealthyBesideHealthyPeer(Health),
+    /// `takeover` on a node whose health forbids it to take the group at all (these bits):
+    /// no ping node answers (SPEC §2 `ping`), or its restarts are exhausted.
+    MayNotRun(Health),
+}
+
+impl core::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Refusal::UnhealthyBesideHealthyPeer(h) => write!(
+                f,
+                "this node is unhealthy ({}) and its peer is healthy: health wins over a \
+                 takeover, the group stays where it is",
+                HealthNames(h)
+            ),
+            Refusal::MayNotRun(h) => write!(
+                f,
+                "this node may not take the group, its health forbids it ({}){}",
+                HealthNames(h),
+                if h.has(Health::RESTARTS) {
+                    "; `hapair cleanup` forgets the restarts"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}
+
+/// Health bits by name, for messages: `check, ping`.
+struct HealthNames(Health);
+
+impl core::fmt::Display for HealthNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        const NAMES: [(u16, &str); 6] = [
+            (Health::SENSOR, "sensor out of limits"),
+            (Health::RAID, "raid degraded"),
+            (Health::PING, "no ping node answers"),
+            (Health::CHECK, "a check fails"),
+            (Health::RESTARTS, "restarts exhausted"),
+            (Health::WATCHDOG, "watchdog failing"),
+        ];
+        let mut first = true;
+        for (_, name) in NAMES.iter().filter(|(bit, _)| self.0.has(*bit)) {
+            f.write_str(if first { "" } else { ", " })?;
+            f.write_str(name)?;
+            first = false;
+        }
+        if first {
+            write!(f, "health bits {:#06x}", self.0.0)?;
+        }
+        Ok(())
+    }
+}
+
 /// Something that happened, for the core to act on.
 #[derive(Clone, Copy, Debug)]
 pub enum Input<'a> {
@@ -398,6 +491,10 @@ pub enum Input<'a> {
     /// proof of nothing, but while such frames arrive the group is not taken by waiting (see
     /// "The fence-watchdog margin").
     Unfresh(crate::wire::Repr),
+    /// A reload brought new resource definitions (see "Reload"): the plan maps them onto the
+    /// resources in force. It replaces a plan not yet applied (both map from the resources in
+    /// force). The core answers with `Output::ApplyResources` once it may switch.
+    Resources(&'a ResourcePlan),
 }
 
 /// What a notification is about (`notify EVENT NODE DETAIL`).
@@ -485,6 +582,13 @@ pub enum Output {
         /// True to keep petting.
         allow_petting: bool,
     },
+    /// The answer to the last `Input::Admin`, one for each: done, or refused (the command
+    /// changed nothing; the loop tells the operator why).
+    AdminAnswer(Result<(), Refusal>),
+    /// Switch to the resource definitions of the last `Input::Resources` now: from here on
+    /// resource indices are those of the new group. Nothing retired may run and no action is
+    /// in flight; what follows (`ResourceAction`s) already means the new group.
+    ApplyResources,
     /// Shutdown finished: close the watchdog with the magic close and exit 0.
     Exit,
     /// Nothing more now: call `handle_input(.., Input::Timeout)` at this instant.

@@ -7,12 +7,12 @@ use log::{debug, trace};
 
 use super::failover::{Reason, Role};
 use super::liveness::{Link, LinkStatus};
-use super::resources::{ResourceStatus, RestartWindow};
+use super::resources::{ResourcePlan, ResourceStatus, RestartWindow};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
     Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
-    Input, LinkSel, Output, Params,
+    Input, LinkSel, Output, Params, Refusal,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -108,6 +108,8 @@ pub struct Node {
     pub(super) resources: Vec<ResourceStatus, RESOURCES_MAX>,
     /// The one resource action in flight.
     pub(super) pending: Option<(u8, Action)>,
+    /// New resource definitions not yet switched to (see "Reload" in the module docs).
+    pub(super) reconfig: Option<ResourcePlan>,
     /// The next resource to monitor in the current monitor round.
     pub(super) monitor_next: Option<u8>,
     /// The next resource to probe at start (`None`: every probe was issued).
@@ -167,6 +169,7 @@ impl Node {
             links,
             resources,
             pending: None,
+            reconfig: None,
             monitor_next: None,
             probe_next: None,
             probe_pending: false,
@@ -224,6 +227,7 @@ impl Node {
             Input::Shutdown => self.handle_shutdown(now),
             Input::Handshake => self.handle_handshake(now),
             Input::Unfresh(repr) => self.handle_unfresh(now, &repr),
+            Input::Resources(plan) => self.handle_resources(now, plan),
         }
         self.update_liveness(now);
         self.decide_all(now);
@@ -455,6 +459,27 @@ impl Node {
         }
     }
 
+    fn handle_resources(&mut self, now: Instant, plan: &ResourcePlan) {
+        let retired = (0..self.resources.len()).filter(|&i| plan.retires(i)).count();
+        let started = (0..plan.len()).filter(|&i| plan.starts(i)).count();
+        log::info!(
+            "new resource definitions: {} resources; {retired} retired (stopped first where \
+             they may run), {started} new or changed, the rest kept untouched ({:?})",
+            plan.len(),
+            self.role
+        );
+        if self.reconfig.is_some() {
+            log::info!("they replace the definitions of an earlier reload, not yet in force");
+        }
+        self.reconfig = Some(plan.clone());
+        // A monitor round under way ends here: the switch renumbers the resources, and the
+        // next round (re-armed at the switch) monitors the new group.
+        if self.role == Role::Active {
+            self.monitor_next = None;
+        }
+        self.drive_resources(now);
+    }
+
     fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.take_expired(now) {
             self.handle_timer(now, timer);
@@ -471,7 +496,13 @@ impl Node {
     }
 
     fn handle_admin(&mut self, now: Instant, admin: Admin) {
+        if let Some(refusal) = self.admin_refusal(admin) {
+            log::warn!("admin command {admin:?} refused: {refusal}");
+            self.push(Output::AdminAnswer(Err(refusal)));
+            return;
+        }
         log::info!("admin command {admin:?}");
+        self.push(Output::AdminAnswer(Ok(())));
         match admin {
             Admin::Standby => self.intent = Intent::Standby,
             Admin::Takeover => self.intent = Intent::Takeover,
@@ -485,6 +516,21 @@ impl Node {
             Admin::Cleanup(index) => self.handle_cleanup(now, index),
         }
         self.tx_all = true;
+    }
+
+    /// Why `admin` cannot be done here, if it cannot (see "Rules decided here" in the module
+    /// docs): a `takeover` that health forbids. The same judgement as the policies that would
+    /// not move the group (`preferred`, `handover_reason`, `me_can_run`).
+    pub(super) fn admin_refusal(&self, admin: Admin) -> Option<Refusal> {
+        let health = self.advertised_health();
+        if admin != Admin::Takeover || health.is_ok() {
+            return None;
+        }
+        if self.health.has(Health::PING) || self.restarts_exhausted {
+            return Some(Refusal::MayNotRun(health));
+        }
+        let peer_healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
+        peer_healthy.then_some(Refusal::UnhealthyBesideHealthyPeer(health))
     }
 
     fn handle_cleanup(&mut self, now: Instant, index: Option<u8>) {

@@ -4,8 +4,10 @@
 //! file runs it and hands back the outcome, nothing else. Outcomes never reach the core from
 //! inside `run` (the loop is draining the core then): a child's comes when it is reaped, an
 //! `ip` action's when the kernel's answers were read (`poll`), and one known at once waits
-//! in a queue for the loop's next pass (`poll_done`). At a reload, `Group::reloaded` builds
-//! the new group from the old one and the meta-data that `reload.rs` read without blocking.
+//! in a queue for the loop's next pass (`poll_done`). At a reload, `Group::prepare_reload`
+//! prepares the new and changed members (with the meta-data that `reload.rs` read without
+//! blocking) and `Group::switch` puts them in place when the core switches, moving the kept
+//! members over as they are.
 //!
 //! Probes (the core's start-up monitors, see "Adoption" in core): an agent's monitor answers
 //! them (OCF 7 and LSB status 3 read as not running); an `ip` resource reads as running when
@@ -101,6 +103,21 @@ pub struct Group {
     done: heapless::Deque<Done, RESOURCES_MAX>,
 }
 
+/// The members of a reloaded group, prepared (`Group::prepare_reload`) and waiting for the
+/// core's switch (`Group::switch`).
+pub struct Reloaded {
+    /// One per resource of the new group, in its start order.
+    slots: Vec<Slot>,
+}
+
+/// A member of a reloaded group.
+enum Slot {
+    /// This group's member at this index: it runs on untouched.
+    Kept(u8),
+    /// A new or changed resource, prepared.
+    New(Box<Member>),
+}
+
 /// An `ip` action under way.
 #[derive(Clone, Copy, Debug)]
 struct IpRunning {
@@ -132,26 +149,28 @@ impl Group {
         Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
     }
 
-    /// The group for `new`, a reloaded configuration with as many resources as `old`, the
-    /// one this group was made from. A resource defined as before keeps its prepared agent
-    /// and what status shows of it; a changed one is prepared again, an OCF agent with
-    /// `metas[i]`, its meta-data as read without blocking (`reload::MetaDataRuns`), which must
-    /// be there for every changed OCF resource. Runs nothing and reads no agent; a changed
-    /// LSB script is only looked for (one `stat`, as at start).
-    pub fn reloaded(
+    /// Prepares the members of `new`, a reloaded configuration, as `plan` maps it onto this
+    /// group: a kept resource will be this group's member, moved over at the switch with its
+    /// driver and what status shows of it (a running `ip` resource keeps its announcements);
+    /// a new or changed one is prepared now, an OCF agent with `metas[i]`, its meta-data as
+    /// read without blocking (`reload::MetaDataRuns`), which must be there for every new or
+    /// changed OCF resource. Runs nothing and reads no agent; a changed LSB script is only
+    /// looked for (one `stat`, as at start). Nothing changes here until `switch`.
+    pub fn prepare_reload(
         &self,
-        old: &config::Config,
         new: &config::Config,
+        plan: &hcore::ResourcePlan,
         node: &str,
         metas: &[Option<MetaData>],
-    ) -> Result<Group, String> {
+    ) -> Result<Reloaded, String> {
+        assert_eq!(plan.len(), new.resources.len(), "a plan of another configuration");
         let paths = agent_paths(node);
-        let mut members = heapless::Vec::new();
-        for (i, resource) in new.resources.iter().enumerate() {
-            let kept = self.members.get(i).filter(|_| old.resources.get(i) == Some(resource));
-            let member = match (kept, agent_spec(resource)) {
-                (Some(m), _) => m.same_again(resource)?,
-                (None, None) => member(resource, ip_driver(resource)?),
+        let mut slots = Vec::with_capacity(new.resources.len());
+        for (i, (resource, kept)) in new.resources.iter().zip(plan.kept_from()).enumerate() {
+            let slot = match (kept, agent_spec(resource)) {
+                (Some(j), _) if usize::from(*j) < self.members.len() => Slot::Kept(*j),
+                (Some(_), _) => return Err(format!("resource {}: not in force", resource.name())),
+                (None, None) => Slot::New(Box::new(member(resource, ip_driver(resource)?))),
                 (None, Some(spec)) => {
                     let prepared = match spec.kind {
                         AgentKind::Ocf { .. } => {
@@ -163,15 +182,35 @@ impl Group {
                         }
                         _ => prepare(&spec, &paths)?,
                     };
-                    member(resource, Driver::Agent(Box::new(prepared)))
+                    Slot::New(Box::new(member(resource, Driver::Agent(Box::new(prepared)))))
                 }
             };
-            // INVARIANT: the config holds at most RESOURCES_MAX resources.
-            if members.push(member).is_err() {
-                return Err("too many resources".into());
+            slots.push(slot);
+        }
+        Ok(Reloaded { slots })
+    }
+
+    /// Switches to the reloaded members (the core's `Output::ApplyResources`): kept ones move
+    /// to their new places, retired ones are dropped (the core stopped them), new ones come
+    /// in. From here on a resource index means the new group.
+    pub fn switch(&mut self, reloaded: Reloaded) {
+        // INVARIANT: the core switches only with no action in flight, and an `ip` action
+        // under way or a result not yet fed is one the core waits for.
+        assert!(!self.is_busy(), "resources switched while an action is under way");
+        let mut old: Vec<Option<Member>> =
+            core::mem::take(&mut self.members).into_iter().map(Some).collect();
+        for slot in reloaded.slots {
+            let member = match slot {
+                // INVARIANT: a plan keeps each resource in force at most once, and
+                // `prepare_reload` checked that it exists.
+                Slot::Kept(j) => old[usize::from(j)].take().expect("a kept member, once"),
+                Slot::New(m) => *m,
+            };
+            // INVARIANT: a configuration holds at most RESOURCES_MAX resources.
+            if self.members.push(member).is_err() {
+                panic!("more than RESOURCES_MAX resources after a reload");
             }
         }
-        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
     }
 
     /// The resources, in start order.
@@ -248,7 +287,7 @@ impl Group {
     }
 
     /// An `ip` action waits for the kernel, or a result for the core: the group must not be
-    /// replaced (a reload) before the core has it.
+    /// switched (a reload) before the core has it.
     pub fn is_busy(&self) -> bool {
         self.ip_running.is_some() || !self.done.is_empty()
     }
@@ -385,22 +424,6 @@ fn ip_outcome(
     }
 }
 
-impl Member {
-    /// A member for `resource`, defined as this one's, with its status: a prepared agent is
-    /// cloned, an `ip` resource made again (it holds nothing while the group may be reloaded).
-    fn same_again(&self, resource: &Resource) -> Result<Member, String> {
-        let driver = match &self.driver {
-            Driver::Agent(agent) => Driver::Agent(agent.clone()),
-            Driver::Ip(_) => ip_driver(resource)?,
-        };
-        let mut again = member(resource, driver);
-        again.last_exit_code = self.last_exit_code;
-        again.last_error.clone_from(&self.last_error);
-        again.started = self.started;
-        Ok(again)
-    }
-}
-
 /// A member with `driver` for `resource`, nothing known of it yet.
 fn member(resource: &Resource, driver: Driver) -> Member {
     let mut member = Member {
@@ -534,19 +557,49 @@ mod tests {
         args[1].to_string_lossy().into_owned()
     }
 
+    fn plan(old: &config::Config, new: &config::Config) -> hcore::ResourcePlan {
+        hcore::ResourcePlan::new(&old.resources, &new.resources)
+    }
+
     #[test]
     fn a_reload_keeps_what_did_not_change_and_prepares_the_rest() {
         let old = config(OLD);
         let mut group = Group::new(&old, "a").unwrap();
         set_text(&mut group.members[2].last_error, "Monitor: not running (7)");
         group.members[2].last_exit_code = Some(7);
+        group.members[2].started = true;
         let new = config(&OLD.replace("start=\"a\"", "start=\"e\""));
-        let reloaded = group.reloaded(&old, &new, "a", &[]).unwrap();
-        assert_eq!(start_command(&reloaded, 1), "e", "the changed resource is new");
-        assert_eq!(start_command(&reloaded, 2), "c");
-        assert_eq!(reloaded.members[2].last_error.as_str(), "Monitor: not running (7)");
-        assert_eq!(reloaded.members[2].last_exit_code, Some(7), "kept for status");
-        assert_eq!(reloaded.members[0].name.as_str(), group.members[0].name.as_str());
+        let reloaded = group.prepare_reload(&new, &plan(&old, &new), "a", &[]).unwrap();
+        assert_eq!(start_command(&group, 1), "a", "nothing changes before the switch");
+        group.switch(reloaded);
+        assert_eq!(start_command(&group, 1), "e", "the changed resource is new");
+        assert!(!group.members[1].started);
+        assert_eq!(start_command(&group, 2), "c");
+        assert_eq!(group.members[2].last_error.as_str(), "Monitor: not running (7)");
+        assert_eq!(group.members[2].last_exit_code, Some(7), "kept for status");
+        assert!(group.members[2].started, "a kept member is the same member");
+        assert_eq!(group.members[0].name.as_str(), "192.0.2.100");
+    }
+
+    /// Added, removed and moved resources: the kept members move to their new places, a
+    /// removed one is dropped, an added one comes in.
+    #[test]
+    fn a_reload_moves_kept_members_and_drops_removed_ones() {
+        let old = config(OLD);
+        let mut group = Group::new(&old, "a").unwrap();
+        group.members[2].last_exit_code = Some(3);
+        let new = config(
+            "resource exec db start=\"c\" stop=\"d\"\n\
+             resource exec new start=\"f\" stop=\"g\"\n\
+             resource ip 192.0.2.100/24 dev eth0\n",
+        );
+        let reloaded = group.prepare_reload(&new, &plan(&old, &new), "a", &[]).unwrap();
+        group.switch(reloaded);
+        let names: Vec<&str> = group.members().iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["db", "new", "192.0.2.100"]);
+        assert_eq!(group.members[0].last_exit_code, Some(3), "db moved with its status");
+        assert_eq!(start_command(&group, 1), "f");
+        assert_eq!(group.index_of("web"), None, "web was removed");
     }
 
     #[test]
@@ -556,16 +609,20 @@ mod tests {
         let new = config(
             &OLD.replace("resource exec db start=\"c\" stop=\"d\"", "resource ocf p:Db x=1"),
         );
-        let err = group.reloaded(&old, &new, "a", &[]).err().unwrap();
+        let plan = plan(&old, &new);
+        let err = group.prepare_reload(&new, &plan, "a", &[]).err().unwrap();
         assert!(err.contains("no meta-data was read"), "{err}");
         let xml = "<resource-agent name=\"Db\"><parameters><parameter name=\"x\"/></parameters>\
                    <actions><action name=\"start\" timeout=\"7s\"/></actions></resource-agent>";
         let metas = [None, None, Some(MetaData::parse(xml).unwrap())];
-        let reloaded = group.reloaded(&old, &new, "a", &metas).unwrap();
-        let start = agent(&reloaded, 2).action(agents::Action::Start).unwrap();
+        let mut reloaded = group.prepare_reload(&new, &plan, "a", &metas).unwrap();
+        let Slot::New(db) = &mut reloaded.slots[2] else { panic!("db is new") };
+        let Driver::Agent(db) = &db.driver else { panic!("db is an agent") };
+        let start = db.action(agents::Action::Start).unwrap();
         assert_eq!(start.timeout, Duration::from_secs(7), "the agent's advice");
         let unknown = MetaData::parse("<resource-agent name=\"Db\"/>").unwrap();
-        let err = group.reloaded(&old, &new, "a", &[None, None, Some(unknown)]).err().unwrap();
+        let metas = [None, None, Some(unknown)];
+        let err = group.prepare_reload(&new, &plan, "a", &metas).err().unwrap();
         assert!(err.contains("unknown parameter \"x\""), "{err}");
     }
 

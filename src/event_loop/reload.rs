@@ -1,20 +1,27 @@
-//! The meta-data runs of a reload (SPEC §7.3: a reload never blocks the loop). A reloaded
-//! configuration whose changed resources include OCF agents needs their meta-data (to check
-//! the parameters and pick the timeouts) before the new definitions can take effect. Each
-//! agent's `meta-data` runs as an ordinary supervised child whose stdout goes into a memfd
-//! (in memory: writing it never blocks the agent, reading it never blocks us); when the child
-//! is reaped, the memfd is read and parsed. The loop meanwhile goes on beating, serving
-//! status and running the group as before. Once every run is in, `finish` hands back the
-//! meta-data, or the reason (per resource) why the reload of the resources is refused: a run
-//! that timed out (the resource's or the default 20 s action timeout), failed, could not be
-//! executed or printed no meta-data.
+//! A reload's new resources (SPEC §1: applied without touching what did not change; §7.3: a reload
+//! never blocks the loop): the meta-data runs, the new group handed to the core, and the switch. A
+//! reloaded configuration whose new or changed resources include OCF agents needs their meta-data
+//! (to check the parameters and pick the timeouts) before the new definitions can take effect. Each
+//! agent's `meta-data` runs as an ordinary supervised child whose stdout goes into a memfd (in
+//! memory: writing it never blocks the agent, reading it never blocks us); when the child is
+//! reaped, the memfd is read and parsed. The loop meanwhile goes on beating, serving status and
+//! running the group as before. Once every run is in, `finish` hands back the meta-data, or the
+//! reason (per resource) why the reload of the resources is refused: a run that timed out (the
+//! resource's or the default 20 s action timeout), failed, could not be executed or printed no
+//! meta-data.
 //!
 //! This is stricter than start-up, which takes an agent without meta-data with the default
 //! timeouts (the daemon must come up); at a reload the running definitions stay instead.
 //!
-//! Not here: what changed and whether it may be applied (`Daemon::reload`), building the
-//! group from the meta-data (`Group::reloaded`), and parsing the XML (`agents::MetaData`).
-//! Allocates (a reload is no steady state).
+//! Then the new group is prepared (`Group::prepare_reload`) and the core gets the plan
+//! (`core::ResourcePlan`: which resources are kept, which retired, which started anew); the
+//! core stops the retired ones and switches when it may (`Output::ApplyResources`, core
+//! "Reload"), and the drivers switch with it (`Daemon::switch_resources`). The new group
+//! waits in `Daemon::next_group` meanwhile; a later reload replaces it.
+//!
+//! Not here: what else changed and whether it may be applied (`Daemon::reload`), when the
+//! core switches (`core`), and parsing the XML (`agents::MetaData`). Allocates (a reload is no
+//! steady state).
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -24,15 +31,17 @@ use std::path::PathBuf;
 use log::{debug, error, info, warn};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
-use crate::config::{Config, agents::agent_paths, agents::agent_spec};
+use crate::config::{Config, Resource, agents::agent_paths, agents::agent_spec};
 use crate::core::time::Instant;
+use crate::core::{Input, ResourcePlan};
 use crate::drivers::agents::{
     self, Action, AgentError, AgentKind, AgentSpec, Exit, MetaData, Outcome, command_for,
 };
 use crate::drivers::children::{ChildId, Children, Class, ExitStatus, Exited, Program, Spec};
+use crate::limits::RESOURCES_MAX;
 
 use super::Daemon;
-use super::group::Tag;
+use super::group::{Reloaded, Tag};
 use super::report;
 
 /// The most of an agent's meta-data that is read (as `agents::run_blocking` keeps).
@@ -59,14 +68,12 @@ struct Run {
 
 impl MetaDataRuns {
     /// The resources of `new` whose meta-data must be read before it applies: the OCF ones
-    /// whose definition differs from `old`'s at the same place.
-    pub fn needed(old: &Config, new: &Config) -> Vec<usize> {
-        let changed =
-            |(i, r): &(usize, &crate::config::Resource)| old.resources.get(*i) != Some(*r);
+    /// that `plan` starts anew (changed or added; a kept one is prepared already).
+    pub fn needed(plan: &ResourcePlan, new: &Config) -> Vec<usize> {
         new.resources
             .iter()
             .enumerate()
-            .filter(changed)
+            .filter(|(i, _)| plan.starts(*i))
             .filter(|(_, r)| agent_spec(r).is_some_and(|s| matches!(s.kind, AgentKind::Ocf { .. })))
             .map(|(i, _)| i)
             .collect()
@@ -154,27 +161,31 @@ impl MetaDataRuns {
     }
 }
 
+/// A reload's new group, prepared and handed to the core, waiting for the core's switch
+/// (`Output::ApplyResources`).
+pub struct NextGroup {
+    /// The new resource definitions, for the configuration in force after the switch.
+    resources: heapless::Vec<Resource, RESOURCES_MAX>,
+    members: Reloaded,
+}
+
+impl NextGroup {
+    /// The new resource definitions.
+    pub fn resources(&self) -> &heapless::Vec<Resource, RESOURCES_MAX> {
+        &self.resources
+    }
+}
+
 impl Daemon {
-    /// New resource definitions take effect while this node holds nothing (nothing runs that
-    /// could be touched), once the meta-data of the changed OCF agents is in; while it holds
-    /// the group, or for a different number of resources, they wait for a restart.
-    pub(super) fn reload_resources(
-        &mut self,
-        now: Instant,
-        new: &Config,
-        applied: &mut heapless::Vec<&str, 4>,
-        needs_restart: &mut heapless::Vec<&str, 8>,
-    ) {
-        let same_count = new.resources.len() == self.config.resources.len();
-        if !same_count || self.core.holds() || self.group.is_busy() {
-            let _ = needs_restart.push("resources (while holding, or a different count)");
-            return;
-        }
-        let needed = MetaDataRuns::needed(&self.config, new);
+    /// New resource definitions, whether this node holds the group or not (SPEC §1): once the
+    /// meta-data of the new and changed OCF agents is in, the new group is prepared and the
+    /// core is given the plan (`offer_resources`); the core stops what is retired and then
+    /// switches (`Output::ApplyResources`, `switch_resources`).
+    pub(super) fn reload_resources(&mut self, now: Instant, new: &Config) {
+        let plan = ResourcePlan::new(&self.config.resources, &new.resources);
+        let needed = MetaDataRuns::needed(&plan, new);
         if needed.is_empty() {
-            if self.apply_resources(new, &[]) {
-                let _ = applied.push("resources");
-            }
+            self.offer_resources(now, new, &[]);
             return;
         }
         let node = self.config.nodes[usize::from(self.me)].clone();
@@ -205,43 +216,80 @@ impl Daemon {
         }
     }
 
-    /// Applies the resources of a reload whose meta-data is all in, or refuses them; then
-    /// runs the reload that waited, if any.
+    /// Offers the resources of a reload whose meta-data is all in to the core, or refuses
+    /// them; then runs the reload that waited, if any.
     fn finish_meta_data(&mut self, now: Instant, runs: MetaDataRuns) {
         let (new, metas) = runs.finish();
         match metas {
             Err(e) => error!("reload: resources refused, the old ones stay: {e}"),
-            Ok(_) if self.core.holds() || self.group.is_busy() => warn!(
-                "reload: the group was taken while the meta-data was read; changes to \
-                 resources need a restart of hapair, running resources were not touched"
-            ),
-            Ok(metas) => {
-                if self.apply_resources(&new, &metas) {
-                    info!("reload: applied resources");
-                }
-            }
+            Ok(metas) => self.offer_resources(now, &new, &metas),
         }
         if core::mem::take(&mut self.reload_again) {
             self.reload(now);
         }
     }
 
-    /// Replaces the group with the one `new` defines; false (logged) when it cannot be made.
-    fn apply_resources(&mut self, new: &Config, metas: &[Option<MetaData>]) -> bool {
+    /// Prepares the group `new` defines and hands the core the plan from the resources in
+    /// force (a switch may have happened while meta-data was read); it replaces a new group
+    /// that still waits for its switch. A group that cannot be made is refused (logged) and
+    /// the resources in force stay, untouched.
+    fn offer_resources(&mut self, now: Instant, new: &Config, metas: &[Option<MetaData>]) {
+        let plan = ResourcePlan::new(&self.config.resources, &new.resources);
         let node = self.config.nodes[usize::from(self.me)].clone();
-        match self.group.reloaded(&self.config, new, &node, metas) {
-            Ok(group) => {
-                self.group = group;
-                self.config.resources.clone_from(&new.resources);
-                report::init_resources(&mut self.snapshot, &self.group);
-                true
-            }
+        let members = match self.group.prepare_reload(new, &plan, &node, metas) {
+            Ok(members) => members,
             Err(e) => {
                 error!("reload: resources refused, the old ones stay: {e}");
-                false
+                return;
             }
+        };
+        info!("reload: resources: {}", describe(&self.config.resources, &new.resources, &plan));
+        if self.next_group.is_some() {
+            info!("reload: these replace the resources of an earlier reload, not yet in force");
+        }
+        self.next_group = Some(NextGroup { resources: new.resources.clone(), members });
+        self.core.handle_input(now, Input::Resources(&plan));
+        // A node that holds nothing switches at once: done before anything else looks at the
+        // resources in force (a reload that waited runs next).
+        self.drain_core(now);
+    }
+
+    /// The core switched to the new resource definitions (`Output::ApplyResources`): so do
+    /// the drivers, the configuration in force and the status.
+    pub(super) fn switch_resources(&mut self) {
+        // INVARIANT: the core switches only after `Input::Resources`, which `offer_resources`
+        // gives with the new group it prepared.
+        let next = self.next_group.take().expect("a prepared group for the core's switch");
+        self.group.switch(next.members);
+        self.config.resources = next.resources;
+        report::init_resources(&mut self.snapshot, &self.group);
+        info!("reload: applied resources");
+    }
+}
+
+/// What a reload does to the resources, for the log: `r3 changed; web added; old removed;
+/// r1, r2 kept untouched`.
+fn describe(old: &[Resource], new: &[Resource], plan: &ResourcePlan) -> String {
+    let has = |list: &[Resource], name: &str| list.iter().any(|r| r.name() == name);
+    let list = |names: Vec<&str>| names.join(", ");
+    let started = (0..new.len()).filter(|&i| plan.starts(i)).map(|i| new[i].name());
+    let (changed, added): (Vec<&str>, Vec<&str>) = started.partition(|n| has(old, n));
+    let retired = (0..old.len()).filter(|&j| plan.retires(j)).map(|j| old[j].name());
+    let removed: Vec<&str> = retired.filter(|n| !has(new, n)).collect();
+    let kept: Vec<&str> =
+        (0..new.len()).filter(|&i| !plan.starts(i)).map(|i| new[i].name()).collect();
+    let mut parts = Vec::new();
+    for (names, what) in [
+        (changed, "changed (stopped with the old definition, started with the new one)"),
+        (added, "added (started)"),
+        (removed, "removed (stopped)"),
+        (kept, "kept untouched"),
+    ] {
+        if !names.is_empty() {
+            parts.push(format!("{} {what}", list(names)));
         }
     }
+    if parts.is_empty() { "none".into() } else { parts.join("; ") }
 }
 
 /// Runs `meta-data` of `run`'s agent as an ordinary child writing to `run.out`.
@@ -318,14 +366,35 @@ mod tests {
                          resource ocf p:One x=1\n\
                          resource ocf p:Two y=1\n";
 
+    fn needed(old: &Config, new: &Config) -> Vec<usize> {
+        MetaDataRuns::needed(&ResourcePlan::new(&old.resources, &new.resources), new)
+    }
+
     #[test]
     fn only_changed_ocf_resources_need_meta_data() {
         let old = config(GROUP);
-        assert!(MetaDataRuns::needed(&old, &old).is_empty());
+        assert!(needed(&old, &old).is_empty());
         let new = config(&GROUP.replace("start=\"a\"", "start=\"c\"").replace("y=1", "y=2"));
-        assert_eq!(MetaDataRuns::needed(&old, &new), [3], "exec needs none, One is the same");
+        assert_eq!(needed(&old, &new), [3], "exec needs none, One is the same");
         let new = config(&GROUP.replace("192.0.2.100", "192.0.2.101").replace("x=1", "x=2"));
-        assert_eq!(MetaDataRuns::needed(&old, &new), [2]);
+        assert_eq!(needed(&old, &new), [2]);
+        // An added OCF resource needs its meta-data; a kept one that moved does not.
+        let new = config(&format!("resource ocf p:Three z=1\n{GROUP}"));
+        assert_eq!(needed(&old, &new), [0]);
+    }
+
+    #[test]
+    fn the_log_names_what_a_reload_does_to_each_resource() {
+        let old = config(GROUP);
+        let text = GROUP.replace("start=\"a\"", "start=\"c\"");
+        let new =
+            config(&(text.replace("resource ocf p:Two y=1\n", "") + "resource lsb apache2\n"));
+        let plan = ResourcePlan::new(&old.resources, &new.resources);
+        assert_eq!(
+            describe(&old.resources, &new.resources, &plan),
+            "web changed (stopped with the old definition, started with the new one); apache2 \
+             added (started); Two removed (stopped); 192.0.2.100, One kept untouched"
+        );
     }
 
     fn run(output: &[u8]) -> Run {

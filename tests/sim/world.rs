@@ -453,13 +453,16 @@ pub struct SimNode {
     pub unhealthy_at: Option<Instant>,
     /// The last resource failure (a failed monitor or start).
     pub failure_at: Option<Instant>,
-    /// Failures counted against `restart_limit` since the last start or cleanup.
-    pub fail_times: Vec<Instant>,
+    /// The `restart_limit` window (README): when its first failure happened and how many
+    /// failures it holds, since the last start or cleanup.
+    pub fail_window: Option<(Instant, u32)>,
     /// More failures than `restart_limit` allows within its window happened: the node may
     /// not run the group until a cleanup or a restart (SPEC §3).
     pub exhausted: bool,
     /// A stop failed: the node is failed (holding) until a cleanup or a restart.
     pub stop_failed: bool,
+    /// The core refused the admin command just fed (`Output::AdminAnswer`).
+    pub admin_refused: bool,
     /// The last `cleanup` asked of it.
     pub cleanup_at: Option<Instant>,
     pub petting: bool,
@@ -553,6 +556,8 @@ pub struct Coverage {
     pub l2_not_applicable: u64,
     /// Peers that died having advertised no armed watchdog (fence watchdog): not fenced.
     pub unfenceable_deaths: u64,
+    /// Operator commands the core refused (a `takeover` that health forbids).
+    pub admin_refused: u64,
 }
 
 impl Coverage {
@@ -573,6 +578,7 @@ impl Coverage {
         self.l2_checked += o.l2_checked;
         self.l2_not_applicable += o.l2_not_applicable;
         self.unfenceable_deaths += o.unfenceable_deaths;
+        self.admin_refused += o.admin_refused;
     }
 }
 
@@ -656,7 +662,7 @@ impl World {
             booted_at: Instant::ZERO,
             unhealthy_at: None,
             failure_at: None,
-            fail_times: Vec::new(),
+            fail_window: None,
             exhausted: false,
             stop_failed: false,
             cleanup_at: None,
@@ -671,6 +677,7 @@ impl World {
             self_fence_stored: false,
             hung_since: Instant::ZERO,
             takeover_at: None,
+            admin_refused: false,
             sent: std::collections::VecDeque::new(),
             deferred: Vec::new(),
             starts_fail: false,
@@ -969,9 +976,14 @@ impl World {
         if counted {
             let (now, limit) = (self.now, self.cfg.restart_limit);
             let n = &mut self.nodes[node];
-            n.fail_times.retain(|t| now.saturating_since(*t) < limit.window);
-            n.fail_times.push(now);
-            if n.fail_times.len() as u64 > u64::from(limit.count) {
+            // The first failure opens a window of `limit.window`; a failure at or after its
+            // end opens the next one.
+            let (opened, count) = match n.fail_window {
+                Some((t, c)) if now.saturating_since(t) < limit.window => (t, c + 1),
+                _ => (now, 1),
+            };
+            n.fail_window = Some((opened, count));
+            if count > limit.count {
                 n.exhausted = true;
             }
         }
@@ -1069,10 +1081,19 @@ impl World {
                 }
                 // A command reaches a daemon that runs and is not hung (else it times out and
                 // the operator sees it fail).
+                // What the operator asked is noted first (a `standby` stops the group in this
+                // very input); a refused command changed nothing, so its note is taken back.
+                let before = (self.nodes[n].intent, self.nodes[n].takeover_at);
                 if self.nodes[n].core.is_some() && self.nodes[n].power == Power::Up {
                     self.note_admin(n, cmd);
                 }
-                self.input_if_up(n, Input::Admin(cmd))
+                self.nodes[n].admin_refused = false;
+                let result = self.input_if_up(n, Input::Admin(cmd));
+                if std::mem::take(&mut self.nodes[n].admin_refused) {
+                    self.coverage.admin_refused += 1;
+                    (self.nodes[n].intent, self.nodes[n].takeover_at) = before;
+                }
+                result
             }
             Happening::Health(n, h) => {
                 if h != Health::OK {
@@ -1238,7 +1259,7 @@ impl World {
                 node.cleanup_at = Some(self.now);
                 node.exhausted = false;
                 node.stop_failed = false;
-                node.fail_times.clear();
+                node.fail_window = None;
             }
             Admin::Online | Admin::MaintenanceOff => {}
         }
@@ -1357,7 +1378,7 @@ impl World {
         node.booted_at = self.now;
         node.exhausted = false;
         node.stop_failed = false;
-        node.fail_times.clear();
+        node.fail_window = None;
         // The daemon does not keep admin intents across a start in the simulator.
         node.intent = Intent::None;
         // "Not yet known counts as reachable" (drivers/ping.rs): the driver judges afresh.
@@ -1535,6 +1556,13 @@ impl World {
                 self.schedule(back, Ev::Reboot(n, inc));
                 Ok(())
             }
+            Output::AdminAnswer(answer) => {
+                tr!(self, "node {n}: admin answer {answer:?}");
+                self.nodes[n].admin_refused = answer.is_err();
+                Ok(())
+            }
+            // The simulator reloads nothing.
+            Output::ApplyResources => Err(format!("node {n} switched resources without a reload")),
             Output::Timeout(_) => Ok(()),
         }
     }
