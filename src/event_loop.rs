@@ -384,6 +384,9 @@ impl Daemon {
             self.build_poll_set();
             let timeout_ms = deadline.saturating_since(now).total_millis();
             let timeout = i32::try_from(timeout_ms).unwrap_or(i32::MAX);
+            // Raw poll(2): nix's `PollFd` borrows each fd for its lifetime, and this set is
+            // kept in `self` across the wake (its owners are `self`'s own fields, given as raw
+            // fds), which a borrow cannot do short of a `BorrowedFd::borrow_raw` per fd.
             // SAFETY: `fds` is a valid array of `len` pollfd structs that outlives the call.
             let n = unsafe {
                 libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, timeout)
