@@ -23,6 +23,7 @@ use nix::sys::socket::{
     AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, sendto, socket,
 };
 
+use crate::drivers::checksum::internet_checksum;
 use crate::drivers::netlink::Iface;
 
 /// Length of an Ethernet/IPv4 ARP packet (after the Ethernet header).
@@ -95,22 +96,11 @@ pub fn emit_unsolicited_na(mac: [u8; 6], ip: Ipv6Addr, buf: &mut [u8; NA_LEN]) {
 
 /// The ICMPv6 checksum of `msg` (with its checksum field zero) over the IPv6 pseudo-header.
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for pair in bytes.chunks(2) {
-            let hi = u32::from(pair[0]) << 8;
-            sum += hi | pair.get(1).map_or(0, |lo| u32::from(*lo));
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(msg.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, ICMPV6]);
-    add(msg);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    // The pseudo-header: source, destination, upper-layer length (32 bits), zeros and the
+    // next header.
+    let (src, dst) = (src.octets(), dst.octets());
+    let len = (msg.len() as u32).to_be_bytes();
+    internet_checksum(&[&src, &dst, &len, &[0, 0, 0, ICMPV6], msg])
 }
 
 /// A send-only `AF_PACKET` socket bound to one interface, with that interface's MAC.

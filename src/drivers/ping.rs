@@ -29,6 +29,7 @@
 //! Allocation-free after `open`. Send errors (no route, link down) count as a lost echo.
 
 use crate::core::time::{Duration, Instant};
+use crate::drivers::checksum::internet_checksum;
 use crate::health::Reasons;
 use crate::limits::PING_NODES_MAX;
 use core::fmt;
@@ -369,17 +370,9 @@ pub(crate) fn strip_ip_header(packet: &[u8]) -> Option<&[u8]> {
     packet.get(ihl..).filter(|_| ihl >= 20)
 }
 
-/// The Internet checksum (RFC 1071).
+/// The Internet checksum (RFC 1071) of an ICMP message.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in data.chunks(2) {
-        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
-        sum = sum.wrapping_add(u32::from(word));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    internet_checksum(&[data])
 }
 
 #[cfg(test)]
