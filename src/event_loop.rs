@@ -39,7 +39,7 @@ use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
-use crate::status::Snapshot;
+use crate::status::{CounterWords, Snapshot};
 use crate::wire::{Key, Receiver, Sender};
 
 use group::{Group, Tag};
@@ -1048,20 +1048,10 @@ impl Daemon {
 
     fn dump_stats(&mut self, now: Instant) {
         report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
-        let c = &self.snapshot.counters;
         info!(
-            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} \
-             kernel_dropped {} late {} failovers {} handovers {} polls {} log_dropped {} \
-             notify_dropped {}",
+            "stats: state {} {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
-            c.auth_failures,
-            c.replays,
-            c.malformed,
-            c.crc_errors,
-            c.kernel_dropped,
-            c.late_heartbeats,
-            c.failovers,
-            c.handovers,
+            CounterWords(&self.snapshot.counters),
             self.polls,
             crate::drivers::logsink::dropped_total(),
             self.notify_gate.dropped()
