@@ -65,6 +65,8 @@ use crate::limits::{
 pub use authkey::{AuthKey, keygen};
 pub use cmdline::Cmdline;
 pub use group::control_gid;
+/// Also how `migrate` writes the words of the configuration it produces.
+pub(crate) use lex::quote;
 pub use load::{
     Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
 };

@@ -39,7 +39,7 @@ use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
-use crate::status::Snapshot;
+use crate::status::{CounterWords, Snapshot};
 use crate::wire::{Key, Receiver, Sender};
 
 use group::{Group, Tag};
@@ -390,6 +390,9 @@ impl Daemon {
             self.build_poll_set();
             let timeout_ms = deadline.saturating_since(now).total_millis();
             let timeout = i32::try_from(timeout_ms).unwrap_or(i32::MAX);
+            // Raw poll(2): nix's `PollFd` borrows each fd for its lifetime, and this set is
+            // kept in `self` across the wake (its owners are `self`'s own fields, given as raw
+            // fds), which a borrow cannot do short of a `BorrowedFd::borrow_raw` per fd.
             // SAFETY: `fds` is a valid array of `len` pollfd structs that outlives the call.
             let n = unsafe {
                 libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, timeout)
@@ -1072,20 +1075,10 @@ impl Daemon {
 
     fn dump_stats(&mut self, now: Instant) {
         report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
-        let c = &self.snapshot.counters;
         info!(
-            "stats: state {} auth_failures {} replays {} malformed {} crc_errors {} \
-             kernel_dropped {} late {} failovers {} handovers {} polls {} log_dropped {} \
-             notify_dropped {}",
+            "stats: state {} {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
-            c.auth_failures,
-            c.replays,
-            c.malformed,
-            c.crc_errors,
-            c.kernel_dropped,
-            c.late_heartbeats,
-            c.failovers,
-            c.handovers,
+            CounterWords(&self.snapshot.counters),
             self.polls,
             crate::drivers::logsink::dropped_total(),
             self.notify_gate.dropped()

@@ -4,6 +4,9 @@
 //! state machine, `wire` the heartbeat frames, `drivers` the thin I/O around them,
 //! `event_loop` the one poll loop, `config` and `cli` the contract with the operator.
 
+// Every `unsafe` block says why it is sound (STYLE.md "Errors").
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod cli;
 pub mod config;
 pub mod control;

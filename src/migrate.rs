@@ -65,26 +65,6 @@ fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
-/// Writes `word` the way the configuration's lexer reads it back unchanged: bare when it can
-/// be, else in double quotes with `"` and `\` escaped (README "Quoting").
-fn conf_word(word: &str) -> String {
-    let plain = !word.is_empty()
-        && !word.starts_with('#')
-        && !word.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\');
-    if plain {
-        return word.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in word.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
 /// Whether `s` is a valid hapair name (nodes, resources): letters, digits, `-`, `_`, `.`,
 /// 1 to 64 bytes.
 fn is_name(s: &str) -> bool {
@@ -109,11 +89,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_names_and_durations() {
-        assert_eq!(conf_word("plain"), "plain");
-        assert_eq!(conf_word("a b"), "\"a b\"");
-        assert_eq!(conf_word(r#"q"\"#), r#""q\"\\""#);
-        assert_eq!(conf_word("#x"), "\"#x\"");
+    fn names_and_durations() {
         assert!(is_name("node-1.example_a") && !is_name("a b") && !is_name(""));
         assert!(is_ifname("eth0") && !is_ifname("eth0:1") && !is_ifname("0123456789abcdef"));
         assert_eq!((render_ms(2000), render_ms(1500)), ("2s".into(), "1500ms".into()));

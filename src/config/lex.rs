@@ -98,6 +98,10 @@ mod tests {
 
     #[test]
     fn quote_round_trips() {
+        assert_eq!(quote("plain"), "plain");
+        assert_eq!(quote("a b"), "\"a b\"");
+        assert_eq!(quote(r#"q"\"#), r#""q\"\\""#);
+        assert_eq!(quote("#x"), "\"#x\"");
         for w in ["plain", "", "a b", "#x", r#"q"\"#, "x#y", "tab\there"] {
             assert_eq!(words(&quote(w), true).unwrap(), [w], "{w:?}");
         }

@@ -16,10 +16,14 @@
 //! Not here: when to announce (that is `ipaddr`), and listening for conflicts.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, LinkAddr, MsgFlags, SockFlag, SockType, SockaddrLike, bind, sendto, socket,
+};
 
+use crate::drivers::checksum::internet_checksum;
 use crate::drivers::netlink::Iface;
 
 /// Length of an Ethernet/IPv4 ARP packet (after the Ethernet header).
@@ -92,22 +96,11 @@ pub fn emit_unsolicited_na(mac: [u8; 6], ip: Ipv6Addr, buf: &mut [u8; NA_LEN]) {
 
 /// The ICMPv6 checksum of `msg` (with its checksum field zero) over the IPv6 pseudo-header.
 pub fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut add = |bytes: &[u8]| {
-        for pair in bytes.chunks(2) {
-            let hi = u32::from(pair[0]) << 8;
-            sum += hi | pair.get(1).map_or(0, |lo| u32::from(*lo));
-        }
-    };
-    add(&src.octets());
-    add(&dst.octets());
-    add(&(msg.len() as u32).to_be_bytes());
-    add(&[0, 0, 0, ICMPV6]);
-    add(msg);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    // The pseudo-header: source, destination, upper-layer length (32 bits), zeros and the
+    // next header.
+    let (src, dst) = (src.octets(), dst.octets());
+    let len = (msg.len() as u32).to_be_bytes();
+    internet_checksum(&[&src, &dst, &len, &[0, 0, 0, ICMPV6], msg])
 }
 
 /// A send-only `AF_PACKET` socket bound to one interface, with that interface's MAC.
@@ -123,31 +116,17 @@ pub struct Announcer {
 impl Announcer {
     /// Opens the socket in the calling thread's network namespace, not yet bound.
     pub fn open() -> Result<Announcer, Errno> {
-        let kind = libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-        // SAFETY: plain socket(2); protocol 0 means this socket receives nothing.
-        let raw = unsafe { libc::socket(libc::AF_PACKET, kind, 0) };
-        if raw < 0 {
-            return Err(Errno::last());
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        // Protocol 0: this socket receives nothing.
+        let fd = socket(AddressFamily::Packet, SockType::Datagram, flags, None)?;
         Ok(Announcer { fd, bound: None })
     }
 
     /// Binds to `iface`, sending as `mac` (the interface's own MAC, from `Netlink::link`).
     pub fn bind(&mut self, iface: Iface, mac: [u8; 6]) -> Result<(), Errno> {
-        let sa = sockaddr_ll(iface.index, 0, [0; 6]);
-        // SAFETY: `sa` is a valid sockaddr_ll and the length matches it.
-        let rc = unsafe {
-            libc::bind(
-                self.fd.as_raw_fd(),
-                (&sa as *const libc::sockaddr_ll).cast(),
-                core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
+        if let Err(e) = bind(self.fd.as_raw_fd(), &link_addr(iface.index, 0, [0; 6])) {
             self.bound = None;
-            return Err(Errno::last());
+            return Err(e);
         }
         self.bound = Some((iface, mac));
         Ok(())
@@ -189,24 +168,25 @@ impl Announcer {
 
     fn send(&self, protocol: u16, dst: [u8; 6], frame: &[u8]) -> Result<(), Errno> {
         let (iface, _) = self.bound.ok_or(Errno::EDESTADDRREQ)?;
-        let sa = sockaddr_ll(iface.index, protocol, dst);
-        // SAFETY: `frame` and `sa` are valid for the lengths given.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sa as *const libc::sockaddr_ll).cast(),
-                core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            )
-        };
-        match n {
-            n if n < 0 => Err(Errno::last()),
-            n if n as usize != frame.len() => Err(Errno::EMSGSIZE),
+        let to = link_addr(iface.index, protocol, dst);
+        match sendto(self.fd.as_raw_fd(), frame, &to, MsgFlags::empty())? {
+            n if n != frame.len() => Err(Errno::EMSGSIZE),
             _ => Ok(()),
         }
     }
+}
+
+/// The `AF_PACKET` address of interface `index`, `protocol` and destination MAC `dst`.
+fn link_addr(index: u32, protocol: u16, dst: [u8; 6]) -> LinkAddr {
+    let sa = sockaddr_ll(index, protocol, dst);
+    let len = core::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // nix's LinkAddr has no constructor from its parts, only this one from a raw sockaddr.
+    // SAFETY: `sa` is a whole, initialised sockaddr_ll of `len` bytes that lives across the
+    // call, which copies it.
+    let addr = unsafe { LinkAddr::from_raw((&raw const sa).cast(), Some(len)) };
+    // INVARIANT: `sockaddr_ll` sets the family to AF_PACKET and `len` is its size, the two
+    // things from_raw checks.
+    addr.expect("a sockaddr_ll is a LinkAddr")
 }
 
 fn sockaddr_ll(index: u32, protocol: u16, dst: [u8; 6]) -> libc::sockaddr_ll {

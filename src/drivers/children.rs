@@ -25,15 +25,17 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use heapless::Vec;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, killpg, signal, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{Pid, pipe2};
+use nix::unistd::{
+    ForkResult, Pid, dup2_stderr, dup2_stdin, dup2_stdout, fork, pipe2, setpgid, write,
+};
 
 use crate::core::time::{Duration, Instant};
 use crate::limits::{CHILDREN_MAX, CHILDREN_ORDINARY_MAX};
@@ -475,6 +477,8 @@ enum Str {
     Raw(*const libc::c_char),
 }
 
+// Our environment as execve wants it, read in place: `std::env::vars_os` and nix's
+// `env` would copy it into allocated strings on every spawn.
 unsafe extern "C" {
     static environ: *const *const libc::c_char;
 }
@@ -492,13 +496,13 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<(Pid, OwnedFd), Spa
     let mut envp: Vec<Str, VECTOR_MAX> = Vec::new();
     let mut paths: Vec<usize, CANDIDATES_MAX> = Vec::new();
     prepare(spec, &mut arena, &mut argv, &mut envp, &mut paths)?;
-    let base = arena.buf.as_ptr();
+    // Every offset was returned by `push`, so it lies inside `buf`, at a NUL-terminated string.
+    let at = |off: usize| arena.buf[off..].as_ptr().cast::<libc::c_char>();
     let ptrs = |list: &Vec<Str, VECTOR_MAX>| {
         let mut out = [core::ptr::null::<libc::c_char>(); VECTOR_MAX + 1];
         for (slot, s) in out.iter_mut().zip(list.iter()) {
             *slot = match *s {
-                // SAFETY: every offset was returned by `push`, so it lies inside `buf`.
-                Str::Arena(off) => unsafe { base.add(off).cast() },
+                Str::Arena(off) => at(off),
                 Str::Raw(p) => p,
             };
         }
@@ -507,40 +511,42 @@ fn launch<T>(spec: &Spec<'_, T>, output: &OwnedFd) -> Result<(Pid, OwnedFd), Spa
     let (argv, envp) = (ptrs(&argv), ptrs(&envp));
     let mut programs = [core::ptr::null::<libc::c_char>(); CANDIDATES_MAX];
     for (slot, off) in programs.iter_mut().zip(paths.iter()) {
-        // SAFETY: every offset was returned by `push`, so it lies inside `buf`.
-        *slot = unsafe { base.add(*off).cast() };
+        *slot = at(*off);
     }
     let programs = &programs[..paths.len()];
     let devnull = stdin_for(spec.stdin)?;
     let (err_read, err_write) =
         pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).map_err(|e| SpawnError::Pipe(e as i32))?;
-    let stdout = spec.stdout.map_or(output.as_raw_fd(), |fd| fd.as_raw_fd());
-    let fds = ChildFds { stdin: devnull.as_raw_fd(), stdout, stderr: output.as_raw_fd() };
+    let fds = ChildFds {
+        stdin: devnull.as_fd(),
+        stdout: spec.stdout.unwrap_or(output.as_fd()),
+        stderr: output.as_fd(),
+        exec_error: err_write.as_fd(),
+    };
     // SAFETY: the child runs only async-signal-safe calls (`exec_child`) before execve or
     // _exit, so forking from a process that may have other threads (tests) is sound.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(SpawnError::Spawn(Errno::last() as i32));
-    }
-    if pid == 0 {
-        // SAFETY: in the child; every pointer is valid (our copy of the parent's memory).
-        unsafe {
-            exec_child(fds, err_write.as_raw_fd(), programs, &argv, &envp);
-        }
-    }
+    let pid = match unsafe { fork() } {
+        Ok(ForkResult::Parent { child }) => child,
+        // SAFETY: in the freshly forked child; every pointer is valid (our copy of the
+        // parent's memory): `programs` point at NUL-terminated strings of the arena, `argv`
+        // and `envp` (`ptrs`) at those or at our `environ`, each list ended by a null.
+        Ok(ForkResult::Child) => unsafe { exec_child(fds, programs, &argv, &envp) },
+        Err(e) => return Err(SpawnError::Spawn(e as i32)),
+    };
     drop(err_write); // the child's copy closes at its exec (or exit)
-    let pid = Pid::from_raw(pid);
     // Also here, so the group exists before any killpg of ours, whoever runs first.
-    let _ = nix::unistd::setpgid(pid, pid);
+    let _ = setpgid(pid, pid);
     Ok((pid, err_read))
 }
 
-/// The descriptors the child makes its stdin, stdout and stderr.
+/// The descriptors the child makes its stdin, stdout and stderr, and where it writes the
+/// errno of a failed exec.
 #[derive(Clone, Copy)]
-struct ChildFds {
-    stdin: RawFd,
-    stdout: RawFd,
-    stderr: RawFd,
+struct ChildFds<'a> {
+    stdin: BorrowedFd<'a>,
+    stdout: BorrowedFd<'a>,
+    stderr: BorrowedFd<'a>,
+    exec_error: BorrowedFd<'a>,
 }
 
 /// Stdin for the child: /dev/null, or a pipe already holding `data` (which fits the pipe's
@@ -604,33 +610,35 @@ fn prepare<T>(
 /// The child's side of `launch`; never returns. Tries `execve` on each candidate path in
 /// order, like `execvp`: a candidate that does not exist (or is not a directory entry one
 /// can reach) is skipped, one that may not be executed is remembered (`EACCES` is reported
-/// when nothing else ran), any other error ends the search. Then the errno goes to `err`.
+/// when nothing else ran), any other error ends the search. Then the errno goes to
+/// `fds.exec_error`. Every call here is async-signal-safe: nix's wrappers are the bare
+/// syscalls; execve and _exit are libc's own because nix's `execve` allocates (it builds its
+/// vectors) and nix has no `_exit`.
 ///
 /// # Safety
-/// Call only in a freshly forked child, with NUL-terminated, null-ended vectors.
+/// Call only in a freshly forked child, with `programs` pointing at NUL-terminated strings
+/// and `argv` and `envp` null-ended vectors of such pointers.
 unsafe fn exec_child(
-    fds: ChildFds,
-    err: RawFd,
+    fds: ChildFds<'_>,
     programs: &[*const libc::c_char],
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
 ) -> ! {
-    // SAFETY: async-signal-safe calls on valid fds and pointers (see the caller).
-    unsafe {
-        let mut empty: libc::sigset_t = core::mem::zeroed();
-        libc::sigemptyset(&mut empty);
-        libc::sigprocmask(libc::SIG_SETMASK, &empty, core::ptr::null_mut());
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        libc::setpgid(0, 0);
-        let ok = libc::dup2(fds.stdin, 0) >= 0
-            && libc::dup2(fds.stdout, 1) >= 0
-            && libc::dup2(fds.stderr, 2) >= 0;
-        let mut errno = libc::ENOENT;
-        let mut denied = false;
-        if ok {
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    // SAFETY: the default disposition runs no code of ours.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let _ = setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let stdio = dup2_stdin(fds.stdin)
+        .and_then(|()| dup2_stdout(fds.stdout))
+        .and_then(|()| dup2_stderr(fds.stderr));
+    let mut errno = libc::ENOENT;
+    let mut denied = false;
+    match stdio {
+        Ok(()) => {
             for &program in programs {
-                libc::execve(program, argv.as_ptr(), envp.as_ptr());
-                errno = *libc::__errno_location();
+                // SAFETY: the caller's contract: NUL-terminated strings, null-ended vectors.
+                unsafe { libc::execve(program, argv.as_ptr(), envp.as_ptr()) };
+                errno = Errno::last_raw();
                 match errno {
                     libc::EACCES => denied = true,
                     libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV => {}
@@ -644,13 +652,12 @@ unsafe fn exec_child(
             if denied {
                 errno = libc::EACCES;
             }
-        } else {
-            errno = *libc::__errno_location();
         }
-        let bytes = errno.to_ne_bytes();
-        libc::write(err, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127)
+        Err(e) => errno = e as i32,
     }
+    let _ = write(fds.exec_error, &errno.to_ne_bytes());
+    // SAFETY: ends this child at once, without the parent's atexit handlers or buffers.
+    unsafe { libc::_exit(127) }
 }
 
 /// The paths to try for `path`: itself when it has a slash, else `DIR/path` for each
@@ -671,6 +678,7 @@ fn candidates(
     }
     let search: &[u8] = match path_env {
         Some(p) => p.as_bytes(),
+        // Read in place (`std::env::var_os` would copy it into a new string).
         // SAFETY: getenv returns null or a NUL-terminated string of our environment, read
         // before any other change to it (the daemon has one thread).
         None if !clear_env => unsafe {

@@ -13,6 +13,7 @@ pub fn fill(buf: &mut [u8]) -> Result<(), Errno> {
     while filled < buf.len() {
         // INVARIANT: `filled <= buf.len()`: getrandom(2) writes at most what it is given.
         let rest = &mut buf[filled..];
+        // Raw libc: nix has no getrandom.
         // SAFETY: `rest` is valid for writes of `rest.len()` bytes, and getrandom(2) writes
         // at most that many; GRND_NONBLOCK makes it fail with EAGAIN instead of waiting.
         let n =

@@ -20,9 +20,14 @@
 //! how many were lost.
 
 use std::fmt::Write as _;
-use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::{self, IoSlice};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::socket::{MsgFlags, sendmsg};
+use nix::sys::stat::Mode;
 
 /// Records dropped or cut short by every sink of this process (SIGUSR1 stats print it).
 static DROPPED_TOTAL: AtomicU64 = AtomicU64::new(0);
@@ -32,21 +37,22 @@ pub fn dropped_total() -> u64 {
     DROPPED_TOTAL.load(Ordering::Relaxed)
 }
 
-/// How records reach the output.
+/// How records reach the output `F`.
 #[derive(Debug)]
-enum Out {
+enum Out<F> {
     /// A regular file, or a descriptor that could not be reopened: write(2), which may wait.
-    Plain(RawFd),
+    Plain(F),
     /// A non-blocking open of the same pipe or device.
     Reopened(OwnedFd),
     /// A socket: sendmsg with MSG_DONTWAIT.
-    Socket(RawFd),
+    Socket(F),
 }
 
-/// An `io::Write` for env_logger's `Target::Pipe` that writes to a file descriptor.
+/// An `io::Write` for env_logger's `Target::Pipe` that writes to a file descriptor: the
+/// process's stderr (`stderr`), or any other (`new`).
 #[derive(Debug)]
-pub struct LogSink {
-    out: Out,
+pub struct LogSink<F: AsFd = io::Stderr> {
+    out: Out<F>,
     /// Records dropped or cut short since the last one that got through.
     dropped: u64,
     /// The output ends inside a line (a record was cut short): the next one starts a new line.
@@ -56,15 +62,18 @@ pub struct LogSink {
 impl LogSink {
     /// The process's stderr.
     pub fn stderr() -> Self {
-        Self::new(libc::STDERR_FILENO)
+        Self::new(io::stderr())
     }
+}
 
-    /// Writes to `fd`, which must stay open as long as the sink lives (it is not closed).
-    pub fn new(fd: RawFd) -> Self {
-        let out = match file_kind(fd) {
+impl<F: AsFd> LogSink<F> {
+    /// Writes to `fd`. A pipe or a device is written through a second open of it, and `fd`
+    /// itself is then dropped (closed if `F` owns it).
+    pub fn new(fd: F) -> Self {
+        let out = match file_kind(fd.as_fd()) {
             Some(libc::S_IFREG) | None => Out::Plain(fd),
             Some(libc::S_IFSOCK) => Out::Socket(fd),
-            Some(_) => reopen_nonblocking(fd).map_or(Out::Plain(fd), Out::Reopened),
+            Some(_) => reopen_nonblocking(fd.as_fd()).map_or(Out::Plain(fd), Out::Reopened),
         };
         Self { out, dropped: 0, mid_line: false }
     }
@@ -85,12 +94,12 @@ impl LogSink {
     }
 }
 
-impl io::Write for LogSink {
+impl<F: AsFd> io::Write for LogSink<F> {
     /// Takes the whole record, always (`Ok(buf.len())`), so that env_logger's `write_all`
     /// never comes back to wait; the only error is the output's own (a closed reader).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Out::Plain(fd) = self.out {
-            return write_plain(fd, buf);
+        if let Out::Plain(fd) = &self.out {
+            return write_plain(fd.as_fd(), buf);
         }
         let mut prefix = heapless::String::<128>::new();
         if self.mid_line {
@@ -106,8 +115,8 @@ impl io::Write for LogSink {
         }
         let parts = [prefix.as_bytes(), buf];
         let result = match &self.out {
-            Out::Reopened(fd) => writev(fd.as_raw_fd(), &parts),
-            Out::Socket(fd) => send_dontwait(*fd, &parts),
+            Out::Reopened(fd) => writev(fd.as_fd(), &parts),
+            Out::Socket(fd) => send_dontwait(fd.as_fd(), &parts),
             Out::Plain(_) => unreachable!("handled above"),
         };
         match result {
@@ -135,73 +144,42 @@ impl io::Write for LogSink {
 }
 
 /// The file type bits of `fd` (`S_IFREG`, `S_IFIFO`, ...), or `None` when fstat fails.
-fn file_kind(fd: RawFd) -> Option<libc::mode_t> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: fstat writes a whole `struct stat` into `st` when it returns 0.
-    let r = unsafe { libc::fstat(fd, st.as_mut_ptr()) };
-    // SAFETY: r == 0, so the kernel filled `st`.
-    (r == 0).then(|| unsafe { st.assume_init() }.st_mode & libc::S_IFMT)
+fn file_kind(fd: BorrowedFd<'_>) -> Option<libc::mode_t> {
+    nix::sys::stat::fstat(fd).ok().map(|st| st.st_mode & libc::S_IFMT)
 }
 
 /// A second, non-blocking, close-on-exec open of what `fd` refers to.
-fn reopen_nonblocking(fd: RawFd) -> Option<OwnedFd> {
+fn reopen_nonblocking(fd: BorrowedFd<'_>) -> Option<OwnedFd> {
     let mut path = heapless::String::<32>::new();
-    write!(path, "/proc/self/fd/{fd}\0").ok()?;
-    let flags = libc::O_WRONLY | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOCTTY;
-    // SAFETY: `path` is NUL-terminated; open does not keep the pointer.
-    let new = unsafe { libc::open(path.as_ptr().cast(), flags) };
-    // SAFETY: a descriptor open just returned, owned by nobody else.
-    (new >= 0).then(|| unsafe { OwnedFd::from_raw_fd(new) })
-}
-
-fn iovecs<'a>(parts: &'a [&'a [u8]; 2]) -> [libc::iovec; 2] {
-    parts.map(|p| libc::iovec { iov_base: p.as_ptr().cast_mut().cast(), iov_len: p.len() })
+    write!(path, "/proc/self/fd/{}", fd.as_raw_fd()).ok()?;
+    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    nix::fcntl::open(path.as_str(), flags, Mode::empty()).ok()
 }
 
 /// One writev(2) of both parts; EINTR retried.
-fn writev(fd: RawFd, parts: &[&[u8]; 2]) -> io::Result<usize> {
-    let iov = iovecs(parts);
-    loop {
-        // SAFETY: two iovecs over `parts`, which outlive the call.
-        let n = unsafe { libc::writev(fd, iov.as_ptr(), 2) };
-        if let Some(n) = done(n)? {
-            return Ok(n);
-        }
-    }
+fn writev(fd: BorrowedFd<'_>, parts: &[&[u8]; 2]) -> io::Result<usize> {
+    let iov = parts.map(IoSlice::new);
+    retry(|| nix::sys::uio::writev(fd, &iov))
 }
 
 /// One sendmsg(2) of both parts without waiting (and without SIGPIPE); EINTR retried.
-fn send_dontwait(fd: RawFd, parts: &[&[u8]; 2]) -> io::Result<usize> {
-    let mut iov = iovecs(parts);
-    // SAFETY: an all-zero msghdr is valid (no name, no control data).
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_mut_ptr();
-    msg.msg_iovlen = 2;
-    loop {
-        // SAFETY: `msg` points at two iovecs over `parts`, which outlive the call.
-        let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-        if let Some(n) = done(n)? {
-            return Ok(n);
-        }
-    }
+/// (nix's `sendmsg` allocates a buffer for control messages only: there are none here.)
+fn send_dontwait(fd: BorrowedFd<'_>, parts: &[&[u8]; 2]) -> io::Result<usize> {
+    let iov = parts.map(IoSlice::new);
+    let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+    retry(|| sendmsg::<()>(fd.as_raw_fd(), &iov, &[], flags, None))
 }
 
-/// A byte count, `None` for EINTR (try again), or the error.
-fn done(n: isize) -> io::Result<Option<usize>> {
-    if n >= 0 {
-        // INVARIANT: non-negative, at most the bytes offered.
-        return Ok(Some(n as usize));
-    }
-    let e = io::Error::last_os_error();
-    if e.kind() == io::ErrorKind::Interrupted { Ok(None) } else { Err(e) }
+fn write_plain(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    retry(|| nix::unistd::write(fd, buf))
 }
 
-fn write_plain(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+/// `call` until it is not interrupted (EINTR); its byte count or its error.
+fn retry(mut call: impl FnMut() -> nix::Result<usize>) -> io::Result<usize> {
     loop {
-        // SAFETY: `buf` outlives the call; the sink's contract keeps `fd` open.
-        let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if let Some(n) = done(n)? {
-            return Ok(n);
+        match call() {
+            Err(Errno::EINTR) => {}
+            result => return result.map_err(io::Error::from),
         }
     }
 }
@@ -218,7 +196,7 @@ mod tests {
         "[WARN  hapair] 1 log records dropped or cut short: the log output had no room\n";
 
     /// Fills the pipe or socket behind `fd` until a non-blocking write finds no room.
-    fn fill(fd: RawFd) -> usize {
+    fn fill(fd: BorrowedFd<'_>) -> usize {
         let chunk = [b'x'; 4096];
         let mut total = 0;
         if file_kind(fd) == Some(libc::S_IFSOCK) {
@@ -227,7 +205,7 @@ mod tests {
             }
         } else {
             let own = reopen_nonblocking(fd).expect("reopen");
-            while let Ok(n) = writev(own.as_raw_fd(), &[&chunk, &[]]) {
+            while let Ok(n) = writev(own.as_fd(), &[&chunk, &[]]) {
                 total += n;
             }
         }
@@ -236,7 +214,10 @@ mod tests {
 
     /// `sink.write_all(record)` on a thread, which must return within 10 s (a plain write to
     /// a full pipe would wait for ever); gives the sink back.
-    fn write_without_waiting(mut sink: LogSink, record: &'static [u8]) -> LogSink {
+    fn write_without_waiting(
+        mut sink: LogSink<OwnedFd>,
+        record: &'static [u8],
+    ) -> LogSink<OwnedFd> {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::spawn(move || {
             let r = sink.write_all(record);
@@ -254,7 +235,7 @@ mod tests {
     fn drain_write_and_read_rest(
         reader: OwnedFd,
         n: usize,
-        mut sink: LogSink,
+        mut sink: LogSink<OwnedFd>,
         writer: OwnedFd,
         record: &[u8],
     ) -> (Vec<u8>, String) {
@@ -272,10 +253,10 @@ mod tests {
     #[test]
     fn a_full_pipe_drops_the_record_at_once_and_the_next_one_says_so() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
-        let mut sink = LogSink::new(w.as_raw_fd());
+        let mut sink = LogSink::new(w.try_clone().expect("dup"));
         assert!(sink.nonblocking());
         sink.write_all(b"first\n").expect("write");
-        let filled = fill(w.as_raw_fd()) + 6;
+        let filled = fill(w.as_fd()) + 6;
         let sink = write_without_waiting(sink, b"lost\n");
         assert_eq!(sink.dropped(), 1);
         assert!(dropped_total() >= 1);
@@ -288,7 +269,7 @@ mod tests {
     fn a_record_cut_short_ends_its_line_and_is_counted() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
         nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_SETPIPE_SZ(4096)).expect("pipe size");
-        let mut sink = LogSink::new(w.as_raw_fd());
+        let mut sink = LogSink::new(w.try_clone().expect("dup"));
         // Over PIPE_BUF into a one-page pipe: the first page goes, the rest cannot.
         static LONG: [u8; 6000] = [b'y'; 6000];
         sink.write_all(&LONG).expect("write");
@@ -305,9 +286,9 @@ mod tests {
         let (ours, _journal) =
             socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
                 .expect("socketpair");
-        let sink = LogSink::new(ours.as_raw_fd());
+        let sink = LogSink::new(ours.try_clone().expect("dup"));
         assert!(sink.nonblocking());
-        fill(ours.as_raw_fd());
+        fill(ours.as_fd());
         let sink = write_without_waiting(sink, b"lost\n");
         assert_eq!(sink.dropped(), 1);
     }
@@ -317,13 +298,13 @@ mod tests {
         let dir = crate::testutil::TempDir::new("logsink");
         let path = dir.path().join("log");
         let file = std::fs::File::create(&path).expect("create");
-        let mut sink = LogSink::new(file.as_raw_fd());
+        let mut sink = LogSink::new(&file);
         assert!(!sink.nonblocking());
         sink.write_all(b"one\ntwo\n").expect("write");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "one\ntwo\n");
 
         let null = std::fs::OpenOptions::new().write(true).open("/dev/null").expect("null");
-        let mut sink = LogSink::new(null.as_raw_fd());
+        let mut sink = LogSink::new(&null);
         assert!(sink.nonblocking(), "a device is reopened non-blocking");
         sink.write_all(b"gone\n").expect("write");
         assert_eq!(sink.dropped(), 0);
@@ -332,7 +313,7 @@ mod tests {
     #[test]
     fn a_closed_reader_is_an_error_not_a_drop() {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).expect("pipe");
-        let mut sink = LogSink::new(w.as_raw_fd());
+        let mut sink = LogSink::new(w.try_clone().expect("dup"));
         drop(r);
         // Rust ignores SIGPIPE: the write fails with EPIPE.
         assert!(sink.write_all(b"x\n").is_err());

@@ -5,6 +5,7 @@
 pub mod adminstate;
 pub mod agents;
 pub mod arp;
+pub mod checksum;
 pub mod children;
 pub mod entropy;
 #[cfg(any(fuzzing, feature = "sim"))]

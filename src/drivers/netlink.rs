@@ -22,9 +22,13 @@
 
 use core::fmt;
 use std::net::IpAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, poll};
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, recv, sendto, socket,
+};
 
 /// How long a request waits for the kernel's answer before it fails with `ETIMEDOUT`.
 pub const REPLY_TIMEOUT_MS: i64 = 200;
@@ -293,14 +297,9 @@ impl Netlink {
     /// Opens a non-blocking `NETLINK_ROUTE` socket in the calling thread's network namespace.
     pub fn open() -> Result<Netlink, NetlinkError> {
         let fail = |errno| NetlinkError { op: NetlinkOp::Open, dev: None, addr: None, errno };
-        let kind = libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK;
-        // SAFETY: plain socket(2); the result is checked before use.
-        let raw = unsafe { libc::socket(libc::AF_NETLINK, kind, libc::NETLINK_ROUTE) };
-        if raw < 0 {
-            return Err(fail(Errno::last()));
-        }
-        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        let fd = socket(AddressFamily::Netlink, SockType::Raw, flags, SockProtocol::NetlinkRoute)
+            .map_err(fail)?;
         Ok(Netlink { fd, seq: 0, pending: None, rx: Box::new([0; RX_LEN]) })
     }
 
@@ -323,23 +322,10 @@ impl Netlink {
         self.seq = self.seq.wrapping_add(1);
         let seq = self.seq;
         let bytes = tx.finish(seq);
-        // SAFETY: `bytes` is a valid buffer; a zeroed sockaddr_nl with the family set
-        // addresses the kernel.
-        let sent = unsafe {
-            let mut sa: libc::sockaddr_nl = core::mem::zeroed();
-            sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                bytes.as_ptr().cast(),
-                bytes.len(),
-                libc::MSG_DONTWAIT,
-                (&sa as *const libc::sockaddr_nl).cast(),
-                core::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if sent < 0 {
-            return Err(req.error(Errno::last()));
-        }
+        // Port 0, no groups: the kernel.
+        let kernel = NetlinkAddr::new(0, 0);
+        sendto(self.fd.as_raw_fd(), bytes, &kernel, MsgFlags::MSG_DONTWAIT)
+            .map_err(|errno| req.error(errno))?;
         self.pending = Some(Pending { req, seq, link: None, found: false });
         Ok(())
     }
@@ -388,10 +374,9 @@ impl Netlink {
                 self.abandon();
                 return Err(req.error(Errno::ETIMEDOUT));
             }
-            let mut pfd =
-                libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-            // SAFETY: one valid pollfd; poll(2) only writes its revents.
-            unsafe { libc::poll(&mut pfd, 1, 10) };
+            let mut pfd = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            // Readiness or not, the next pass reads (and EINTR just shortens the wait).
+            let _ = poll(&mut pfd, 10u8);
             waited_ms += 10;
         }
     }
@@ -445,19 +430,11 @@ impl Netlink {
     }
 
     fn recv(&mut self) -> Result<usize, Errno> {
-        // SAFETY: reads at most RX_LEN bytes into our own buffer.
-        let n = unsafe {
-            libc::recv(
-                self.fd.as_raw_fd(),
-                self.rx.as_mut_ptr().cast(),
-                RX_LEN,
-                libc::MSG_TRUNC | libc::MSG_DONTWAIT,
-            )
-        };
-        match n {
-            n if n < 0 => Err(Errno::last()),
-            n if n as usize > RX_LEN => Err(Errno::EMSGSIZE),
-            n => Ok(n as usize),
+        let flags = MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT;
+        // With MSG_TRUNC the kernel returns the datagram's real length, even when longer.
+        match recv(self.fd.as_raw_fd(), &mut self.rx[..], flags)? {
+            n if n > RX_LEN => Err(Errno::EMSGSIZE),
+            n => Ok(n),
         }
     }
 }

@@ -29,12 +29,17 @@
 //! Allocation-free after `open`. Send errors (no route, link down) count as a lost echo.
 
 use crate::core::time::{Duration, Instant};
+use crate::drivers::checksum::internet_checksum;
 use crate::health::Reasons;
 use crate::limits::PING_NODES_MAX;
 use core::fmt;
 use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn, recvfrom, sendto, socket,
+};
 use std::net::Ipv4Addr;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::net::SocketAddrV4;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Where each part of an echo request or reply lies.
 pub mod field {
@@ -305,67 +310,28 @@ pub fn reachable_at(
 }
 
 fn open_socket() -> Result<(OwnedFd, bool), PingError> {
-    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    for (ty, raw) in [(libc::SOCK_DGRAM, false), (libc::SOCK_RAW, true)] {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe { libc::socket(libc::AF_INET, ty | flags, libc::IPPROTO_ICMP) };
-        if fd >= 0 {
-            // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
-            return Ok((unsafe { OwnedFd::from_raw_fd(fd) }, raw));
+    let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+    for (ty, raw) in [(SockType::Datagram, false), (SockType::Raw, true)] {
+        match socket(AddressFamily::Inet, ty, flags, SockProtocol::Icmp) {
+            Ok(fd) => return Ok((fd, raw)),
+            Err(e) if raw => return Err(PingError::Socket(e)),
+            Err(e) => {
+                log::debug!("ping: ICMP datagram socket refused ({}), trying raw", e.desc());
+            }
         }
-        let e = Errno::last();
-        if raw {
-            return Err(PingError::Socket(e));
-        }
-        log::debug!("ping: ICMP datagram socket refused ({}), trying raw", e.desc());
     }
     Err(PingError::Socket(Errno::EPROTONOSUPPORT))
 }
 
-fn sockaddr(addr: Ipv4Addr) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(addr.octets()) },
-        sin_zero: [0; 8],
-    }
-}
-
 fn send_to(fd: &OwnedFd, buf: &[u8], addr: Ipv4Addr) -> Result<(), Errno> {
-    let sa = sockaddr(addr);
-    // SAFETY: `buf` and `sa` are valid for the lengths passed; the fd is open.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            buf.as_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-            (&sa as *const libc::sockaddr_in).cast(),
-            core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    if n < 0 { Err(Errno::last()) } else { Ok(()) }
+    let to = SockaddrIn::from(SocketAddrV4::new(addr, 0));
+    sendto(fd.as_raw_fd(), buf, &to, MsgFlags::MSG_DONTWAIT).map(drop)
 }
 
+/// One datagram and its source, without waiting (the socket is non-blocking: `open_socket`).
 fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Result<(usize, Ipv4Addr), Errno> {
-    let mut sa = sockaddr(Ipv4Addr::UNSPECIFIED);
-    let mut sa_len = core::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-    // SAFETY: `buf` and `sa` are valid for writes of the lengths passed; the fd is open.
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            libc::MSG_DONTWAIT,
-            (&mut sa as *mut libc::sockaddr_in).cast(),
-            &mut sa_len,
-        )
-    };
-    if n < 0 {
-        return Err(Errno::last());
-    }
-    let from = Ipv4Addr::from(sa.sin_addr.s_addr.to_ne_bytes());
-    Ok((n as usize, from))
+    let (n, from) = recvfrom::<SockaddrIn>(fd.as_raw_fd(), buf)?;
+    Ok((n, from.map_or(Ipv4Addr::UNSPECIFIED, |sa| sa.ip())))
 }
 
 /// Writes an ICMP echo request with `cookie` and `now` into `buf`.
@@ -404,17 +370,9 @@ pub(crate) fn strip_ip_header(packet: &[u8]) -> Option<&[u8]> {
     packet.get(ihl..).filter(|_| ihl >= 20)
 }
 
-/// The Internet checksum (RFC 1071).
+/// The Internet checksum (RFC 1071) of an ICMP message.
 pub fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for pair in data.chunks(2) {
-        let word = u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]);
-        sum = sum.wrapping_add(u32::from(word));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+    internet_checksum(&[data])
 }
 
 #[cfg(test)]

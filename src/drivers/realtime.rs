@@ -7,6 +7,10 @@
 //! so resource scripts run at normal priority.
 
 use std::io;
+use std::ptr::NonNull;
+
+use nix::sys::mman::{MlockAllFlags, MmapAdvise, madvise, mlockall};
+use nix::unistd::{SysconfVar, sysconf};
 
 /// What `apply` managed to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,14 +25,14 @@ pub struct Applied {
 /// locks all memory. Each step that fails is returned with its error, the other still tried.
 pub fn apply(priority: u8) -> (Applied, Option<io::Error>, Option<io::Error>) {
     let param = libc::sched_param { sched_priority: i32::from(priority) };
+    // Raw libc: nix has no sched_setscheduler.
     // SAFETY: plain syscall on our own pid (0) with a valid sched_param.
     let rc = unsafe {
         libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
     };
     let sched_err = (rc != 0).then(io::Error::last_os_error);
-    // SAFETY: mlockall takes only flags.
-    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) };
-    let lock_err = (rc != 0).then(io::Error::last_os_error);
+    let lock_err = mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE).err();
+    let lock_err = lock_err.map(io::Error::from);
     let applied = Applied { fifo: sched_err.is_none(), locked: lock_err.is_none() };
     (applied, sched_err, lock_err)
 }
@@ -87,22 +91,24 @@ fn parse_maps_line(line: &str) -> Option<(usize, usize, &str, &str)> {
 }
 
 fn dont_need(start: usize, end: usize) -> io::Result<()> {
+    let Some(addr) = NonNull::new(start as *mut libc::c_void) else {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    };
     // SAFETY: the range is page-aligned (a whole mapping, or the stack cut at a page
     // boundary) and holds no live data: clean file pages of code, which the kernel maps back
     // from the file on the next touch, or stack below every live frame, which reads back as
     // zeros.
-    let rc = unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    unsafe { madvise(addr, end - start, MmapAdvise::MADV_DONTNEED) }.map_err(io::Error::from)
 }
 
 fn page_size() -> usize {
-    // SAFETY: sysconf only reads a system constant.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let n = sysconf(SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096);
     usize::try_from(n).unwrap_or(4096).max(4096)
 }
 
 /// The scheduling policy of the calling thread (for status and tests).
 pub fn current_policy() -> i32 {
+    // Raw libc: nix has no sched_getscheduler.
     // SAFETY: plain query on our own pid.
     unsafe { libc::sched_getscheduler(0) }
 }
@@ -110,14 +116,15 @@ pub fn current_policy() -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::ForkResult;
 
     /// Runs in a child process so the test harness's own threads keep their policy.
     #[test]
     fn fifo_with_reset_on_fork_and_locked_memory() {
         // SAFETY: fork in a test; the child only makes syscalls and exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
+        let fork = unsafe { nix::unistd::fork() }.expect("fork");
+        let ForkResult::Parent { child } = fork else {
             let (applied, e1, e2) = apply(10);
             let policy = current_policy();
             let ok = applied.fifo
@@ -125,14 +132,15 @@ mod tests {
                 && e1.is_none()
                 && e2.is_none()
                 && policy & !libc::SCHED_RESET_ON_FORK == libc::SCHED_FIFO;
-            // SAFETY: leave the forked child without running the harness's atexit handlers.
+            // SAFETY: leave the forked child without running the harness's atexit handlers
+            // (nix has no _exit).
             unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        };
+        match waitpid(child, None).expect("waitpid") {
+            WaitStatus::Exited(_, 0) => {}
+            WaitStatus::Exited(..) => panic!("SCHED_FIFO or mlockall failed (run as root)"),
+            other => panic!("child did not exit: {other:?}"),
         }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFEXITED(status), "child did not exit");
-        assert_eq!(libc::WEXITSTATUS(status), 0, "SCHED_FIFO or mlockall failed (run as root)");
     }
 
     #[test]

@@ -7,14 +7,17 @@
 
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::termios::{FlushArg, tcflush};
+use nix::unistd::{read, write};
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
 use crate::core::time::Duration;
+
+nix::ioctl_read_bad!(tiocoutq, libc::TIOCOUTQ, libc::c_int);
 
 /// Bits on the wire per byte in 8N1: start, eight data bits, stop.
 const BITS_PER_BYTE: u64 = 10;
@@ -81,8 +84,8 @@ impl SerialPort {
             .timeout(std::time::Duration::ZERO)
             .open_native()
             .map_err(|e| err(e.to_string()))?;
-        // SAFETY: the fd belongs to `port`, which outlives this borrow.
-        let fd = unsafe { BorrowedFd::borrow_raw(port.as_raw_fd()) };
+        let port = SerialPort { port, stats: SerialStats::default() };
+        let fd = port.as_fd();
         let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| err(e.desc().to_string()))?;
         let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
         fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| err(e.desc().to_string()))?;
@@ -90,7 +93,7 @@ impl SerialPort {
         // a restart or a hang-up) are stale heartbeats: read first, they would show the peer
         // as it was, not as it is.
         tcflush(fd, FlushArg::TCIFLUSH).map_err(|e| err(e.desc().to_string()))?;
-        Ok(SerialPort { port, stats: SerialStats::default() })
+        Ok(port)
     }
 
     /// Reads what the line has now into `buf`; 0 when nothing is waiting. `Err` when the line
@@ -99,22 +102,16 @@ impl SerialPort {
         if buf.is_empty() {
             return Ok(0);
         }
-        // SAFETY: `buf` is valid for `buf.len()` writable bytes and the fd is open.
-        let n = unsafe { libc::read(self.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n == 0 {
+        match read(self.as_fd(), buf) {
             // Raw mode (cfmakeraw: VMIN 1, VTIME 0) and O_NONBLOCK: no data is EAGAIN, so a
             // zero-length read is end of file, a hung-up line (POLLHUP).
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "serial line hung up"));
-        }
-        if n > 0 {
-            // INVARIANT: n > 0 was checked, and read never returns more than buf.len().
-            let n = n as usize;
-            self.stats.bytes_rx += n as u64;
-            return Ok(n);
-        }
-        match Errno::last() {
-            Errno::EAGAIN | Errno::EINTR => Ok(0),
-            e => Err(io::Error::from(e)),
+            Ok(0) => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "serial line hung up")),
+            Ok(n) => {
+                self.stats.bytes_rx += n as u64;
+                Ok(n)
+            }
+            Err(Errno::EAGAIN | Errno::EINTR) => Ok(0),
+            Err(e) => Err(io::Error::from(e)),
         }
     }
 
@@ -126,19 +123,14 @@ impl SerialPort {
             self.stats.frames_dropped += 1;
             return Ok(WriteOutcome::Dropped);
         }
-        // SAFETY: `bytes` is valid for `bytes.len()` bytes and the fd is open.
-        let n = unsafe { libc::write(self.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
-        if n < 0 {
-            return match Errno::last() {
-                Errno::EAGAIN | Errno::EINTR => {
-                    self.stats.frames_dropped += 1;
-                    Ok(WriteOutcome::Dropped)
-                }
-                e => Err(io::Error::from(e)),
-            };
-        }
-        // INVARIANT: n >= 0 was checked, and write never returns more than bytes.len().
-        let n = n as usize;
+        let n = match write(self.as_fd(), bytes) {
+            Ok(n) => n,
+            Err(Errno::EAGAIN | Errno::EINTR) => {
+                self.stats.frames_dropped += 1;
+                return Ok(WriteOutcome::Dropped);
+            }
+            Err(e) => return Err(io::Error::from(e)),
+        };
         self.stats.bytes_tx += n as u64;
         if n == bytes.len() {
             Ok(WriteOutcome::Sent)
@@ -154,11 +146,9 @@ impl SerialPort {
     /// Bytes written but not yet sent by the tty (TIOCOUTQ).
     pub fn output_queued(&self) -> io::Result<usize> {
         let mut queued: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ writes one c_int through the pointer, which is valid.
-        let r = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        // SAFETY: the fd is open (`self.port`), and TIOCOUTQ writes one c_int through the
+        // pointer, which is valid for that.
+        unsafe { tiocoutq(self.port.as_raw_fd(), &mut queued) }?;
         Ok(usize::try_from(queued).unwrap_or(0))
     }
 
@@ -171,6 +161,15 @@ impl SerialPort {
 impl AsRawFd for SerialPort {
     fn as_raw_fd(&self) -> RawFd {
         self.port.as_raw_fd()
+    }
+}
+
+/// serialport's `TTYPort` offers only `AsRawFd`.
+impl AsFd for SerialPort {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor belongs to `self.port`, which keeps it open (it closes it
+        // only when dropped) for as long as `self` is borrowed.
+        unsafe { BorrowedFd::borrow_raw(self.port.as_raw_fd()) }
     }
 }
 

@@ -16,11 +16,12 @@
 //! `UdpStats::kernel_dropped`. This file does not frame, authenticate or pace anything: what
 //! passes the filter still goes through `wire::Receiver`.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::mem::size_of;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -199,6 +200,11 @@ impl UdpLink {
     /// datagram carries the kernel's drop count as it was queued (SO_RXQ_OVFL), which
     /// updates `UdpStats::kernel_dropped` without a syscall of its own.
     pub fn recv_batch(&mut self, batch: &mut Batch) {
+        // Raw recvmmsg(2), not nix's: nix 0.32 keeps its `mmsghdr`s from one call to the next
+        // without resetting `msg_controllen`, which the kernel lowers to what it wrote, so
+        // after a datagram without a SO_RXQ_OVFL count no later one would carry it (and its
+        // headers are allocated, which `preallocate` would have to do at open). These headers
+        // live on the stack and are built afresh for each call.
         batch.count = 0;
         batch.full = false;
         // SAFETY: all-zero is a valid value for these plain C structs.
@@ -268,6 +274,7 @@ impl UdpLink {
     /// Reads the kernel's drop count of the socket now (SO_MEMINFO): what `recv_batch` learns
     /// from each datagram, also while none passes the filter. Returns the total so far.
     pub fn refresh_kernel_dropped(&mut self) -> u64 {
+        // Raw getsockopt(2): nix has no SO_MEMINFO.
         let mut info = [0u32; SK_MEMINFO_VARS];
         let mut len = size_of::<[u32; SK_MEMINFO_VARS]>() as libc::socklen_t;
         // SAFETY: `info` is valid for `len` bytes; the kernel writes at most that many and
@@ -341,6 +348,12 @@ impl AsRawFd for UdpLink {
     }
 }
 
+impl AsFd for UdpLink {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+}
+
 /// Of the two `ucast` addresses the configuration lists for an interface, the one that is
 /// not an address of this machine: the peer's. `None` when both or neither are local.
 pub fn pick_peer(addrs: [IpAddr; 2]) -> io::Result<Option<IpAddr>> {
@@ -386,8 +399,8 @@ fn interface_addr(ifname: &str) -> io::Result<Option<(Ipv4Addr, Option<Ipv4Addr>
 
 fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
     let fd = new_socket(ifname, false)?;
-    set_int(&fd, libc::SOL_SOCKET, libc::SO_BROADCAST, 1).map_err(step(ifname, "SO_BROADCAST"))?;
-    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
+    setsockopt(&fd, sockopt::Broadcast, &true).map_err(nix_step(ifname, "SO_BROADCAST"))?;
+    set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, &OFF)
         .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
     let local = interface_addr(ifname).map_err(step(ifname, "getifaddrs"))?;
     let own = local.map(|(a, _)| a);
@@ -409,8 +422,8 @@ fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLi
         return Err(OpenError { ifname: ifname.to_string(), step: "group", error });
     }
     let fd = new_socket(ifname, false)?;
-    let index = nix::net::if_::if_nametoindex(ifname)
-        .map_err(|e| step(ifname, "if_nametoindex")(io::Error::from(e)))?;
+    let index =
+        nix::net::if_::if_nametoindex(ifname).map_err(nix_step(ifname, "if_nametoindex"))?;
     let mreqn = libc::ip_mreqn {
         imr_multiaddr: libc::in_addr { s_addr: u32::from(group).to_be() },
         imr_address: libc::in_addr { s_addr: 0 },
@@ -421,11 +434,10 @@ fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLi
         .map_err(step(ifname, "IP_ADD_MEMBERSHIP"))?;
     set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
         .map_err(step(ifname, "IP_MULTICAST_IF"))?;
-    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_TTL, i32::from(ttl))
-        .map_err(step(ifname, "IP_MULTICAST_TTL"))?;
-    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP, 0)
-        .map_err(step(ifname, "IP_MULTICAST_LOOP"))?;
-    set_int(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, 0)
+    setsockopt(&fd, sockopt::IpMulticastTtl, &ttl).map_err(nix_step(ifname, "IP_MULTICAST_TTL"))?;
+    setsockopt(&fd, sockopt::IpMulticastLoop, &false)
+        .map_err(nix_step(ifname, "IP_MULTICAST_LOOP"))?;
+    set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, &OFF)
         .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
     attach_filter(&fd, &filter_program(Source::Any)).map_err(step(ifname, "SO_ATTACH_FILTER"))?;
     // Bound to the group, the socket sees only that group's datagrams, not unicast or
@@ -441,11 +453,10 @@ fn open_ucast(ifname: &str, own: IpAddr, peer: IpAddr, port: u16) -> Result<UdpL
         return Err(OpenError { ifname: ifname.to_string(), step: "address family", error });
     }
     let fd = new_socket(ifname, v6)?;
-    let index = nix::net::if_::if_nametoindex(ifname)
-        .map_err(|e| step(ifname, "if_nametoindex")(io::Error::from(e)))?;
+    let index =
+        nix::net::if_::if_nametoindex(ifname).map_err(nix_step(ifname, "if_nametoindex"))?;
     if v6 {
-        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
-            .map_err(step(ifname, "IPV6_V6ONLY"))?;
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true).map_err(nix_step(ifname, "IPV6_V6ONLY"))?;
     }
     attach_filter(&fd, &filter_program(Source::From(peer)))
         .map_err(step(ifname, "SO_ATTACH_FILTER"))?;
@@ -493,35 +504,22 @@ impl UdpLink {
 fn new_socket(ifname: &str, v6: bool) -> Result<OwnedFd, OpenError> {
     let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
     let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
-    let fd = socket(family, SockType::Datagram, flags, None)
-        .map_err(|e| step(ifname, "socket")(io::Error::from(e)))?;
-    set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).map_err(step(ifname, "SO_REUSEADDR"))?;
+    let fd = socket(family, SockType::Datagram, flags, None).map_err(nix_step(ifname, "socket"))?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(nix_step(ifname, "SO_REUSEADDR"))?;
     // Past `net.core.rmem_max` only with CAP_NET_ADMIN (which the daemon has as root); without
     // it, as much as the system allows.
     if setsockopt(&fd, sockopt::RcvBufForce, &UDP_RCVBUF_BYTES).is_err() {
         setsockopt(&fd, sockopt::RcvBuf, &UDP_RCVBUF_BYTES)
-            .map_err(|e| step(ifname, "SO_RCVBUF")(io::Error::from(e)))?;
+            .map_err(nix_step(ifname, "SO_RCVBUF"))?;
     }
-    setsockopt(&fd, sockopt::RxqOvfl, &1)
-        .map_err(|e| step(ifname, "SO_RXQ_OVFL")(io::Error::from(e)))?;
+    setsockopt(&fd, sockopt::RxqOvfl, &1).map_err(nix_step(ifname, "SO_RXQ_OVFL"))?;
     let name = ifname.as_bytes();
     if name.is_empty() || name.len() >= libc::IFNAMSIZ {
         let error = io::Error::from(io::ErrorKind::InvalidInput);
         return Err(OpenError { ifname: ifname.to_string(), step: "interface name", error });
     }
-    // SAFETY: `name` is valid for `name.len()` bytes; the kernel copies at most that many.
-    let r = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_BINDTODEVICE,
-            name.as_ptr().cast(),
-            name.len() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        return Err(step(ifname, "SO_BINDTODEVICE")(io::Error::last_os_error()));
-    }
+    setsockopt(&fd, sockopt::BindToDevice, &OsString::from(ifname))
+        .map_err(nix_step(ifname, "SO_BINDTODEVICE"))?;
     Ok(fd)
 }
 
@@ -688,17 +686,26 @@ fn step(ifname: &str, step: &'static str) -> impl FnOnce(io::Error) -> OpenError
     move |error| OpenError { ifname, step, error }
 }
 
+fn nix_step(ifname: &str, step: &'static str) -> impl FnOnce(Errno) -> OpenError {
+    let ifname = ifname.to_string();
+    move |errno| OpenError { ifname, step, error: io::Error::from(errno) }
+}
+
 fn bind_to(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
     bind(fd.as_raw_fd(), &SockaddrStorage::from(addr)).map_err(io::Error::from)
 }
 
-fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: i32) -> io::Result<()> {
-    set_opt(fd, level, name, &(value as libc::c_int))
-}
+/// An int option turned off.
+const OFF: libc::c_int = 0;
 
+/// setsockopt(2) for the options nix has no setter for, or sets in another way:
+/// IP_MULTICAST_ALL, IP_MULTICAST_IF and SO_ATTACH_FILTER (none in nix), and
+/// IP_ADD_MEMBERSHIP with an `ip_mreqn` (nix's `IpAddMembership` takes an `ip_mreq`, which
+/// names the interface by an IPv4 address where we name it by index).
 fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: `value` points to a live T of `size_of::<T>()` bytes, the layout the option
-    // expects (callers pass c_int or ip_mreqn as the kernel documents for each option).
+    // expects (callers pass c_int, ip_mreqn or sock_fprog as the kernel documents for each
+    // option); the kernel only reads it, during the call.
     let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::{Findings, is_ifname, is_name};
+use crate::config::quote;
 
 /// heartbeat's serial speed when no `baud` line precedes a `serial` line.
 pub const HEARTBEAT_BAUD: u32 = 19200;
@@ -246,7 +247,7 @@ fn serial(cf: &mut HaCf, args: &[&str], baud: u32) -> Result<(), String> {
         return Err("serial devices must be absolute paths".into());
     }
     for dev in args {
-        cf.media.push(format!("serial {} baud {baud}", super::conf_word(dev)));
+        cf.media.push(format!("serial {} baud {baud}", quote(dev)));
     }
     Ok(())
 }

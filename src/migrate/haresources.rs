@@ -19,7 +19,8 @@
 
 use std::net::IpAddr;
 
-use super::{Findings, conf_word, is_ifname, is_name};
+use super::{Findings, is_ifname, is_name};
+use crate::config::quote;
 use crate::limits::RESOURCES_MAX;
 
 /// heartbeat resource scripts (/etc/ha.d/resource.d) that are not init scripts.
@@ -230,7 +231,7 @@ fn filesystem(args: &[&str], names: &mut Vec<String>) -> Result<String, String> 
         line.push_str(&format!(" name {name}"));
     }
     for (k, v) in KEYS.iter().zip(args) {
-        line.push_str(&format!(" {}", conf_word(&format!("{k}={v}"))));
+        line.push_str(&format!(" {}", quote(&format!("{k}={v}"))));
     }
     Ok(line)
 }

@@ -3,8 +3,8 @@
 //! documented in the parent module. This file checks structure only: it neither computes nor
 //! verifies the tag (see `auth.rs`) and keeps no replay state.
 
-use super::auth::RxError;
 use super::authentic::Repr;
+use super::error::RxError;
 use super::payload::{GroupState, Health, Intent, Kind, Payload};
 use super::session::Session;
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};

@@ -99,6 +99,7 @@
 
 pub mod auth;
 pub mod authentic;
+pub mod error;
 pub mod frame;
 #[cfg(any(fuzzing, feature = "sim"))]
 pub mod fuzz;
@@ -106,8 +107,9 @@ pub mod payload;
 pub mod serial;
 pub mod session;
 
-pub use auth::{Key, LinkStats, Outgoing, Receiver, RxError, RxStats, Sender};
+pub use auth::{Key, LinkStats, Outgoing, Receiver, RxStats, Sender};
 pub use authentic::{Authentic, Repr};
+pub use error::RxError;
 pub use frame::{FRAME_LEN_V1, FRAME_LEN_V2, Frame, TAG_LEN, VERSION, VERSION_LEGACY};
 pub use payload::{GroupState, Health, Intent, Kind, Payload};
 pub use session::Session;

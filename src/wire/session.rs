@@ -49,7 +49,7 @@
 //! replaced after a resync teach nothing either; the price is that after a resync a quick
 //! restart of the peer is heard only once the core holds its old run dead (`deadtime`).
 
-use super::auth::RxError;
+use super::error::RxError;
 use crate::limits::LINKS_MAX;
 
 /// Session flag: "your incarnation went backwards and I resynchronised to your new run".

@@ -1,0 +1,268 @@
+//! The human rendering of the status (`hapair status`): one screen of text, every line
+//! within 80 columns, names cut and cleaned of control characters, healthy sensors counted
+//! rather than listed, counters in the lines `COUNTER_LINES` lays out.
+
+use core::fmt::{self, Write};
+
+use heapless::String;
+
+use super::{COUNTERS, Counters, HealthStatus, Snapshot, peer_state_name, state_name};
+use Shown::{Aside, Item};
+
+/// Writes the snapshot as one screen of text, every line within 80 columns: long names are
+/// cut, and healthy sensors are counted rather than listed.
+pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
+    let since = Age(Some(s.role_since_ms));
+    writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
+    if s.incarnation_went_back {
+        writeln!(w, "  incarnation {} WENT BACK (statedir lost or restored?);", s.incarnation)?;
+        writeln!(w, "  the peer resynchronised: check the statedir and the clock")?;
+    }
+    let alive = if s.peer.alive { "alive" } else { "DEAD" };
+    let peer_state = peer_state_name(s.peer.state);
+    // A dead peer's state is only what it said last.
+    let last = if s.peer.alive { "" } else { "was " };
+    let differs = if s.peer.config_differs { ", OTHER CONFIG" } else { "" };
+    writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
+    if s.peer.unfenceable {
+        writeln!(w, "  peer has NO ARMED WATCHDOG: never taken over by waiting")?;
+    }
+    writeln!(w, "links:")?;
+    for l in &s.peer.links {
+        let up = if l.up { "up" } else { "DOWN" };
+        write!(w, "  {:<26.26} {up:<4} ", Clean(&l.medium))?;
+        match l.last_heard_ms {
+            Some(ms) => write!(w, "heard {:>8} ago", Age(Some(ms)))?,
+            None => write!(w, "{:<18}", "never heard")?,
+        }
+        writeln!(w, "  rx {:<9} lost {}", Count(l.frames_rx), Count(l.frames_lost))?;
+        if !l.error.is_empty() {
+            writeln!(w, "    {:.74}", Clean(&l.error))?;
+        }
+    }
+    writeln!(w, "resources:")?;
+    for r in &s.resources {
+        write!(w, "  {:<5.5} {:<24.24} {:<8}", Clean(&r.kind), Clean(&r.name), r.state.name())?;
+        let failures = Count(u64::from(r.failures));
+        match r.last_exit_code {
+            Some(code) => writeln!(w, " failures {failures:<5} exit {code}")?,
+            None => writeln!(w, " failures {failures}")?,
+        }
+        if !r.last_error.is_empty() {
+            writeln!(w, "    {:.74}", Clean(&r.last_error))?;
+        }
+    }
+    human_health(w, &s.health)?;
+    human_counters(w, &s.counters)
+}
+
+/// How the human screen arranges the counters: lines of a heading and `label N` items
+/// separated by commas; an `Aside` follows the item before it in brackets (`N label`).
+/// Every counter of `COUNTERS` appears once (a unit test checks).
+const COUNTER_LINES: [(&str, &[Shown]); 4] = [
+    ("frames: ", &[Item("auth_failures"), Item("replays"), Item("malformed")]),
+    ("        ", &[Item("crc_errors"), Item("late_heartbeats"), Item("kernel_dropped")]),
+    ("        ", &[Item("unconfirmed"), Item("peer_restarts"), Aside("incarnation_resyncs")]),
+    (
+        "moves: ",
+        &[
+            Item("failovers"),
+            Item("handovers"),
+            Item("split_brains"),
+            Item("fence_attempts"),
+            Aside("fence_failures"),
+        ],
+    ),
+];
+
+/// A counter on a line of `COUNTER_LINES`, by its name in `COUNTERS`.
+#[derive(Clone, Copy, Debug)]
+enum Shown {
+    /// `label N`, after a comma unless first on its line.
+    Item(&'static str),
+    /// ` (N label)`, right after the item before it.
+    Aside(&'static str),
+}
+
+fn human_counters<W: Write + ?Sized>(w: &mut W, c: &Counters) -> fmt::Result {
+    let find = |name: &str| COUNTERS.iter().find(|k| k.name == name);
+    for (heading, shown) in COUNTER_LINES {
+        w.write_str(heading)?;
+        for (i, s) in shown.iter().enumerate() {
+            let (Shown::Item(name) | Shown::Aside(name)) = *s;
+            // INVARIANT: every name in COUNTER_LINES is in COUNTERS (unit test).
+            let Some(k) = find(name) else { continue };
+            let n = Count((k.value)(c));
+            match s {
+                Shown::Item(_) if i == 0 => write!(w, "{} {n}", k.label)?,
+                Shown::Item(_) => write!(w, ", {} {n}", k.label)?,
+                Shown::Aside(_) => write!(w, " ({n} {})", k.label)?,
+            }
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
+fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
+    writeln!(w, "health: {}", if h.ok { "ok" } else { "UNHEALTHY" })?;
+    for r in &h.reasons {
+        writeln!(w, "  - {:.76}", Clean(r))?;
+    }
+    let healthy = h.sensors.iter().filter(|s| s.ok).count();
+    if !h.sensors.is_empty() {
+        writeln!(w, "  sensors: {healthy} of {} within limits", h.sensors.len())?;
+    }
+    for s in h.sensors.iter().filter(|s| !s.ok) {
+        write!(w, "    OUT {:<20.20} {:>10.1}", Clean(&s.name), Finite(s.value))?;
+        if let Some(max) = s.max {
+            write!(w, "  max {:.1}", Finite(max))?;
+        }
+        if let Some(crit) = s.crit {
+            write!(w, "  crit {:.1}", Finite(crit))?;
+        }
+        writeln!(w)?;
+    }
+    for r in &h.raid {
+        let ok = if r.ok { "ok" } else { "DEGRADED" };
+        writeln!(w, "  raid {:<12.12} {:<20.20} {ok}", Clean(&r.name), Clean(&r.state))?;
+    }
+    for p in &h.ping {
+        let ok = if p.reachable { "reachable" } else { "UNREACHABLE" };
+        let mut addr = String::<46>::new();
+        // INVARIANT: an IPv6 address prints in at most 45 characters.
+        let _ = write!(addr, "{}", p.address);
+        writeln!(w, "  ping {:<33} {ok}", addr.as_str())?;
+    }
+    let wd = &h.watchdog;
+    if wd.device.is_empty() {
+        return writeln!(w, "  watchdog: none");
+    }
+    let armed = if wd.armed { "armed" } else { "NOT ARMED" };
+    let timeout = Age(Some(wd.timeout_ms));
+    writeln!(w, "  watchdog {:.32}: {armed}, timeout {timeout}", Clean(&wd.device))
+}
+
+/// An age in milliseconds, short: `850ms`, `12.3s`, `4m05s`, `3h02m`, `12d03h`, `400d`;
+/// `never`.
+struct Age(Option<u64>);
+
+impl fmt::Display for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = String::<16>::new();
+        let Some(ms) = self.0 else { return f.pad("never") };
+        let (s, m, h, d) = (ms / 1000, ms / 60_000, ms / 3_600_000, ms / 86_400_000);
+        let r = match ms {
+            0..1000 => write!(buf, "{ms}ms"),
+            1000..60_000 => write!(buf, "{}.{}s", s, ms % 1000 / 100),
+            60_000..3_600_000 => write!(buf, "{m}m{:02}s", s % 60),
+            3_600_000..86_400_000 => write!(buf, "{h}h{:02}m", m % 60),
+            _ if d < 100 => write!(buf, "{d}d{:02}h", h % 24),
+            _ if d < 100_000 => write!(buf, "{d}d"),
+            _ => write!(buf, ">99999d"),
+        };
+        // INVARIANT: every form above is at most 8 characters.
+        debug_assert!(r.is_ok());
+        f.pad(&buf)
+    }
+}
+
+/// A counter in at most 7 characters (`999999`, `1234k`, `98M`, `18446P`), so that
+/// columns stay put.
+struct Count(u64);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const TIERS: [(u64, &str); 5] = [
+            (1_000, "k"),
+            (1_000_000, "M"),
+            (1_000_000_000, "G"),
+            (1_000_000_000_000, "T"),
+            (1_000_000_000_000_000, "P"),
+        ];
+        let mut buf = String::<24>::new();
+        let n = self.0;
+        let tier = TIERS.iter().find(|(unit, _)| n / unit < 1_000_000);
+        let r = match (n, tier) {
+            (0..1_000_000, _) => write!(buf, "{n}"),
+            (_, Some((unit, suffix))) => write!(buf, "{}{suffix}", n / unit),
+            (_, None) => write!(buf, "{}P", n / 1_000_000_000_000_000),
+        };
+        debug_assert!(r.is_ok(), "u64 fits 24 characters");
+        f.pad(&buf)
+    }
+}
+
+/// A name or message for a terminal: control characters become `?`, so that no name can
+/// break a line or move the cursor. Honours width and precision (in characters) like `str`.
+struct Clean<'a>(&'a str);
+
+impl fmt::Display for Clean<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = f.precision().unwrap_or(usize::MAX);
+        let mut written = 0;
+        for c in self.0.chars().take(limit) {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+            written += 1;
+        }
+        for _ in written..f.width().unwrap_or(0) {
+            f.write_char(' ')?;
+        }
+        Ok(())
+    }
+}
+
+/// A reading, kept to 10 characters: out-of-range or non-finite values print as `?`.
+struct Finite(f64);
+
+impl fmt::Display for Finite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_finite() && self.0.abs() < 1e7 {
+            fmt::Display::fmt(&self.0, f)
+        } else {
+            f.pad("?")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shown(v: impl fmt::Display) -> std::string::String {
+        v.to_string()
+    }
+
+    #[test]
+    fn ages_and_counts_stay_short() {
+        assert_eq!(shown(Age(None)), "never");
+        assert_eq!(shown(Age(Some(850))), "850ms");
+        assert_eq!(shown(Age(Some(12_345))), "12.3s");
+        assert_eq!(shown(Age(Some(245_000))), "4m05s");
+        assert_eq!(shown(Age(Some(10_920_000))), "3h02m");
+        assert_eq!(shown(Age(Some(u64::MAX))), ">99999d");
+        assert_eq!(shown(Count(999_999)), "999999");
+        assert_eq!(shown(Count(1_234_567)), "1234k");
+        assert_eq!(shown(Count(u64::MAX)), "18446P");
+        assert_eq!(format!("[{:<6.4}]", Clean("ab\ncdef")), "[ab?c  ]");
+    }
+
+    /// The screen shows every counter of the table exactly once, and nothing else.
+    #[test]
+    fn the_counter_lines_show_the_table() {
+        let mut names: std::vec::Vec<&str> = COUNTER_LINES
+            .iter()
+            .flat_map(|(_, shown)| shown.iter())
+            .map(|s| match *s {
+                Shown::Item(name) | Shown::Aside(name) => name,
+            })
+            .collect();
+        names.sort_unstable();
+        let mut table: std::vec::Vec<&str> = COUNTERS.iter().map(|c| c.name).collect();
+        table.sort_unstable();
+        assert_eq!(names, table);
+        for (_, shown) in COUNTER_LINES {
+            assert!(matches!(shown[0], Shown::Item(_)), "a line starts with an item");
+        }
+    }
+}

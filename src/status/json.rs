@@ -1,0 +1,152 @@
+//! The JSON rendering of the status (`hapair status --json`, SPEC §5): one object, the
+//! field names and types SPEC lists, written into a caller's `fmt::Write`. The counters come
+//! from `COUNTERS`, in its order.
+
+use core::fmt::{self, Write};
+
+use super::{COUNTERS, HealthStatus, Snapshot, peer_state_name, state_name};
+
+/// Writes the snapshot as one JSON object (SPEC §5), without a trailing newline.
+pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
+    w.write_str("{\"node\":")?;
+    json_str(w, &s.node)?;
+    w.write_str(",\"state\":")?;
+    json_str(w, state_name(s.state))?;
+    write!(
+        w,
+        ",\"role_since_ms\":{},\"incarnation\":{},\"incarnation_went_back\":{},\"peer\":{{\"name\":",
+        s.role_since_ms, s.incarnation, s.incarnation_went_back
+    )?;
+    json_str(w, &s.peer.name)?;
+    write!(w, ",\"alive\":{},\"state\":", s.peer.alive)?;
+    json_str(w, peer_state_name(s.peer.state))?;
+    w.write_str(",\"incarnation\":")?;
+    json_opt(w, s.peer.incarnation)?;
+    write!(w, ",\"config_match\":{},\"watchdog_timeout_ms\":", !s.peer.config_differs)?;
+    json_opt(w, s.peer.watchdog_timeout_ms)?;
+    write!(w, ",\"unfenceable\":{},\"links\":[", s.peer.unfenceable)?;
+    for (i, l) in s.peer.links.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"medium\":" } else { ",{\"medium\":" })?;
+        json_str(w, &l.medium)?;
+        write!(w, ",\"up\":{},\"last_heard_ms\":", l.up)?;
+        json_opt(w, l.last_heard_ms)?;
+        write!(w, ",\"frames_rx\":{},\"frames_lost\":{}", l.frames_rx, l.frames_lost)?;
+        write!(w, ",\"kernel_dropped\":{}", l.kernel_dropped)?;
+        w.write_str(",\"error\":")?;
+        json_str(w, &l.error)?;
+        w.write_str("}")?;
+    }
+    w.write_str("]},\"resources\":[")?;
+    for (i, r) in s.resources.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+        json_str(w, &r.name)?;
+        w.write_str(",\"kind\":")?;
+        json_str(w, &r.kind)?;
+        w.write_str(",\"state\":")?;
+        json_str(w, r.state.name())?;
+        write!(w, ",\"failures\":{},\"last_exit_code\":", r.failures)?;
+        json_opt(w, r.last_exit_code)?;
+        w.write_str(",\"last_error\":")?;
+        json_str(w, &r.last_error)?;
+        w.write_str("}")?;
+    }
+    w.write_str("],")?;
+    json_health(w, &s.health)?;
+    w.write_str(",\"counters\":{")?;
+    for (i, c) in COUNTERS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        write!(w, "{sep}\"{}\":{}", c.name, (c.value)(&s.counters))?;
+    }
+    w.write_str("}}")
+}
+
+fn json_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
+    write!(w, "\"health\":{{\"ok\":{},\"reasons\":[", h.ok)?;
+    for (i, r) in h.reasons.iter().enumerate() {
+        if i > 0 {
+            w.write_str(",")?;
+        }
+        json_str(w, r)?;
+    }
+    w.write_str("],\"sensors\":[")?;
+    for (i, s) in h.sensors.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+        json_str(w, &s.name)?;
+        w.write_str(",\"value\":")?;
+        json_num(w, Some(s.value))?;
+        w.write_str(",\"max\":")?;
+        json_num(w, s.max)?;
+        w.write_str(",\"crit\":")?;
+        json_num(w, s.crit)?;
+        write!(w, ",\"ok\":{}}}", s.ok)?;
+    }
+    w.write_str("],\"raid\":[")?;
+    for (i, r) in h.raid.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+        json_str(w, &r.name)?;
+        w.write_str(",\"state\":")?;
+        json_str(w, &r.state)?;
+        write!(w, ",\"ok\":{}}}", r.ok)?;
+    }
+    w.write_str("],\"ping\":[")?;
+    for (i, p) in h.ping.iter().enumerate() {
+        let sep = if i == 0 { "" } else { "," };
+        write!(w, "{sep}{{\"address\":\"{}\",\"reachable\":{}}}", p.address, p.reachable)?;
+    }
+    w.write_str("],\"watchdog\":{\"device\":")?;
+    json_str(w, &h.watchdog.device)?;
+    write!(w, ",\"armed\":{},\"timeout_ms\":{}}}}}", h.watchdog.armed, h.watchdog.timeout_ms)
+}
+
+/// A JSON string literal: quotes, backslashes and control characters escaped.
+fn json_str<W: Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
+    w.write_char('"')?;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let escape = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            c if (c as u32) < 0x20 || c == '\u{7f}' => "",
+            _ => continue,
+        };
+        w.write_str(&s[start..i])?;
+        if escape.is_empty() {
+            write!(w, "\\u{:04x}", c as u32)?;
+        } else {
+            w.write_str(escape)?;
+        }
+        start = i + c.len_utf8();
+    }
+    w.write_str(&s[start..])?;
+    w.write_char('"')
+}
+
+fn json_opt<W: Write + ?Sized, T: fmt::Display>(w: &mut W, v: Option<T>) -> fmt::Result {
+    match v {
+        Some(v) => write!(w, "{v}"),
+        None => w.write_str("null"),
+    }
+}
+
+/// A JSON number, `null` for none and for NaN or infinity (which JSON cannot carry).
+fn json_num<W: Write + ?Sized>(w: &mut W, v: Option<f64>) -> fmt::Result {
+    match v {
+        Some(v) if v.is_finite() => write!(w, "{v}"),
+        _ => w.write_str("null"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_escape_what_json_requires() {
+        let mut out = std::string::String::new();
+        json_str(&mut out, "a\"b\\c\nd\u{1}e\u{7f}ü").unwrap();
+        assert_eq!(out, r#""a\"b\\c\nd\u0001e\u007fü""#);
+    }
+}

@@ -1,0 +1,385 @@
+//! The status of the pair as this node sees it (SPEC §5): a plain-data `Snapshot` that the
+//! event loop fills in place, and three renderers, one file each, that write into a caller's
+//! `fmt::Write` without allocating: `json` (`render_json`), `human` (`render_human`, one
+//! screen of text) and `prometheus` (`render_prometheus`, the text exposition format).
+//!
+//! The counters are one table (`counters!`): the `Counters` struct and `COUNTERS`, which
+//! every rendering walks, name for name, in the same order (the JSON keys, the Prometheus
+//! families, the SIGUSR1 stats line: `CounterWords`); the human screen only arranges them
+//! in lines (`human::COUNTER_LINES`, checked against the table).
+//!
+//! Capacities come from `limits`; names and messages are fixed-length strings that truncate
+//! (`set_text`) instead of growing. These files gather and print; they decide nothing, and
+//! they read no clock: every age in them is computed by the loop.
+
+use core::fmt;
+use std::net::IpAddr;
+
+use heapless::{String, Vec};
+
+use crate::limits::{LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX, SENSORS_MAX};
+use crate::wire::GroupState;
+
+mod human;
+mod json;
+mod prometheus;
+
+pub use human::render_human;
+pub use json::render_json;
+pub use prometheus::render_prometheus;
+
+/// Longest node, resource, sensor or array name kept.
+pub const NAME_LEN_MAX: usize = 32;
+/// Longest link label (`serial /dev/ttyS0`, `ucast eth1 2001:db8::2`) or device path kept.
+pub const LABEL_LEN_MAX: usize = 64;
+/// Longest reason or error message kept.
+pub const TEXT_LEN_MAX: usize = 96;
+/// Health reasons listed at once.
+pub const REASONS_MAX: usize = 8;
+
+/// A node, resource, sensor or array name.
+pub type Name = String<NAME_LEN_MAX>;
+/// A link label or a device path.
+pub type Label = String<LABEL_LEN_MAX>;
+/// A reason or an error message.
+pub type Text = String<TEXT_LEN_MAX>;
+
+/// Everything `hapair status` shows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Snapshot {
+    /// This node's name.
+    pub node: Name,
+    /// This node's group state.
+    pub state: GroupState,
+    /// Milliseconds this node has been in `state`.
+    pub role_since_ms: u64,
+    /// This start's incarnation (the statedir's counter).
+    pub incarnation: u64,
+    /// The peer says this node's incarnation went backwards (its statedir was lost or
+    /// restored) and it resynchronised (SPEC §7.2).
+    pub incarnation_went_back: bool,
+    /// The other node.
+    pub peer: Peer,
+    /// The group's resources, in start order.
+    pub resources: Vec<Resource, RESOURCES_MAX>,
+    /// This node's health.
+    pub health: HealthStatus,
+    /// Anomaly and event counters.
+    pub counters: Counters,
+}
+
+/// The peer as this node sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Peer {
+    /// Its name.
+    pub name: Name,
+    /// A valid frame arrived on some link within deadtime.
+    pub alive: bool,
+    /// Its group state from its last frame; `None` before the first.
+    pub state: Option<GroupState>,
+    /// The incarnation of its run that this node accepted; `None` before the handshake.
+    pub incarnation: Option<u64>,
+    /// Its last frame carried another configuration digest than ours.
+    pub config_differs: bool,
+    /// The watchdog timeout its last frame advertised (0: none armed); `None` before one.
+    pub watchdog_timeout_ms: Option<u64>,
+    /// Under `fence watchdog` it advertised no armed watchdog: waiting cannot fence it, so
+    /// it is never taken over by waiting (SPEC §7.3).
+    pub unfenceable: bool,
+    /// One entry per heartbeat medium.
+    pub links: Vec<Link, LINKS_MAX>,
+}
+
+/// One heartbeat link.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Link {
+    /// The medium as configured: `serial /dev/ttyS0`, `bcast eth1`, ...
+    pub medium: Label,
+    /// The link carries the peer's frames at its own cadence.
+    pub up: bool,
+    /// Milliseconds since the last valid frame on this link; `None`: never.
+    pub last_heard_ms: Option<u64>,
+    /// Valid frames received.
+    pub frames_rx: u64,
+    /// Frames missing by sequence number.
+    pub frames_lost: u64,
+    /// Datagrams the kernel dropped on this link's socket before hapair read them: not a
+    /// frame of this pair on this link (the socket filter), or no room in the buffer. What
+    /// a flood looks like (0 for serial).
+    pub kernel_dropped: u64,
+    /// Why the link is not open (open error), empty when it is.
+    pub error: Text,
+}
+
+/// What a resource is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceState {
+    /// Not running here.
+    Stopped,
+    /// Its start action runs.
+    Starting,
+    /// Started and its monitor passes.
+    Running,
+    /// Its stop action runs.
+    Stopping,
+    /// Failed past `restart_limit`, or its stop failed.
+    Failed,
+    /// Not monitored (maintenance) or not known yet.
+    Unknown,
+}
+
+/// One resource of the group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    /// Its name (`web`, `192.0.2.100/24`, `apache2`).
+    pub name: Name,
+    /// Its kind: `ip`, `exec`, `lsb`, `ocf`.
+    pub kind: Name,
+    /// What it is doing.
+    pub state: ResourceState,
+    /// Monitor or start failures since the last cleanup.
+    pub failures: u32,
+    /// The exit code of its last failed action, if any.
+    pub last_exit_code: Option<i32>,
+    /// The last error (output tail or reason), empty when none.
+    pub last_error: Text,
+}
+
+/// This node's health (SPEC §5 `health`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HealthStatus {
+    /// Healthy: may hold or take the group.
+    pub ok: bool,
+    /// Why not, one line each.
+    pub reasons: Vec<Text, REASONS_MAX>,
+    /// Sensor readings.
+    pub sensors: Vec<Sensor, SENSORS_MAX>,
+    /// md arrays.
+    pub raid: Vec<Raid, RAID_ARRAYS_MAX>,
+    /// Ping nodes.
+    pub ping: Vec<Ping, PING_NODES_MAX>,
+    /// The hardware watchdog.
+    pub watchdog: Watchdog,
+}
+
+/// One sensor reading against its limits.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sensor {
+    /// `chip/input`, e.g. `lm78/temp1`.
+    pub name: Name,
+    /// The reading (°C, V or RPM).
+    pub value: f64,
+    /// The warning limit, if any.
+    pub max: Option<f64>,
+    /// The critical limit, if any.
+    pub crit: Option<f64>,
+    /// Within limits.
+    pub ok: bool,
+}
+
+/// One md array.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Raid {
+    /// `md0`.
+    pub name: Name,
+    /// The member map as /proc/mdstat shows it: `[UU_]`.
+    pub state: Name,
+    /// Neither degraded nor failed.
+    pub ok: bool,
+}
+
+/// One ping node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ping {
+    /// Its address.
+    pub address: IpAddr,
+    /// It answered recently.
+    pub reachable: bool,
+}
+
+/// The hardware watchdog.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Watchdog {
+    /// The device, empty when none is configured.
+    pub device: Label,
+    /// Open and being petted.
+    pub armed: bool,
+    /// Its timeout.
+    pub timeout_ms: u64,
+}
+
+/// One counter of `Counters`, as every rendering shows it.
+#[derive(Clone, Copy, Debug)]
+pub struct Counter {
+    /// Its name: the JSON key under `counters`, its word in the SIGUSR1 stats line, and
+    /// the Prometheus family `hapair_NAME_total`.
+    pub name: &'static str,
+    /// What the human screen calls it.
+    pub label: &'static str,
+    /// The Prometheus `# HELP` text.
+    pub help: &'static str,
+    /// Its value in a `Counters`.
+    pub value: fn(&Counters) -> u64,
+}
+
+/// Defines `Counters` and `COUNTERS` from one list: per counter its field doc, its name
+/// (the field), its human label and its Prometheus help, in the order every rendering
+/// lists them.
+macro_rules! counters {
+    ($($(#[doc = $doc:literal])+ $name:ident, $label:literal, $help:literal;)+) => {
+        /// Counters since start (SPEC §5 `counters`).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct Counters {
+            $($(#[doc = $doc])+ pub $name: u64,)+
+        }
+
+        /// Every counter of `Counters`, in the order of the JSON object and the Prometheus
+        /// families.
+        pub const COUNTERS: &[Counter] = &[$(Counter {
+            name: stringify!($name),
+            label: $label,
+            help: $help,
+            value: |c| c.$name,
+        }),+];
+    };
+}
+
+counters! {
+    /// Frames whose HMAC did not verify.
+    auth_failures, "auth failures", "Frames whose HMAC did not verify";
+    /// Frames that repeated or went back in sequence, or were sent before this node's
+    /// restart (recorded and replayed).
+    replays, "replays", "Frames repeated, out of order, or from before a restart";
+    /// Frames sent before the peer heard this node's challenge (the handshake at a start).
+    unconfirmed, "unconfirmed", "Frames sent before the peer heard our challenge";
+    /// Restarts of the peer seen (a new run accepted in place of another).
+    peer_restarts, "peer restarts", "Restarts of the peer seen";
+    /// Of those, restarts whose incarnation did not go up (its statedir lost or restored).
+    incarnation_resyncs, "incarnation back", "Peer restarts with its incarnation back";
+    /// Frames that did not parse.
+    malformed, "malformed", "Frames that did not parse";
+    /// Serial frames with a bad CRC.
+    crc_errors, "crc errors", "Serial frames with a bad CRC";
+    /// Datagrams the kernel dropped before hapair read them, all links together (see
+    /// `Link::kernel_dropped`).
+    kernel_dropped, "kernel dropped", "Datagrams the kernel dropped before hapair read them";
+    /// Heartbeats later than warntime.
+    late_heartbeats, "late heartbeats", "Heartbeats later than warntime";
+    /// Takeovers after the peer died.
+    failovers, "failovers", "Takeovers after the peer died";
+    /// Planned moves of the group.
+    handovers, "handovers", "Planned moves of the group";
+    /// Split brains seen (both nodes ran the group).
+    split_brains, "split brains", "Times both nodes ran the group";
+    /// Fence commands started.
+    fence_attempts, "fences", "Fence commands started";
+    /// Fence commands that failed.
+    fence_failures, "failed", "Fence commands that failed";
+}
+
+/// The counters as `name value` words, space-separated, in `COUNTERS` order (the SIGUSR1
+/// stats line).
+pub struct CounterWords<'a>(pub &'a Counters);
+
+impl fmt::Display for CounterWords<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in COUNTERS.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{} {}", c.name, (c.value)(self.0))?;
+        }
+        Ok(())
+    }
+}
+
+impl Snapshot {
+    /// An empty snapshot for `node` and `peer`, standby, nothing known yet.
+    pub fn new(node: &str, peer: &str) -> Snapshot {
+        let mut s = Snapshot {
+            node: Name::new(),
+            state: GroupState::Standby,
+            role_since_ms: 0,
+            incarnation: 0,
+            incarnation_went_back: false,
+            peer: Peer {
+                name: Name::new(),
+                alive: false,
+                state: None,
+                incarnation: None,
+                config_differs: false,
+                watchdog_timeout_ms: None,
+                unfenceable: false,
+                links: Vec::new(),
+            },
+            resources: Vec::new(),
+            health: HealthStatus::default(),
+            counters: Counters::default(),
+        };
+        set_text(&mut s.node, node);
+        set_text(&mut s.peer.name, peer);
+        s
+    }
+}
+
+/// Replaces `dst` with as much of `src` as fits, cut at a character boundary.
+pub fn set_text<const N: usize>(dst: &mut String<N>, src: &str) {
+    dst.clear();
+    for c in src.chars() {
+        if dst.push(c).is_err() {
+            break;
+        }
+    }
+}
+
+/// The name SPEC §3 gives a group state.
+pub fn state_name(state: GroupState) -> &'static str {
+    match state {
+        GroupState::Standby => "standby",
+        GroupState::Starting => "starting",
+        GroupState::Active => "active",
+        GroupState::Stopping => "stopping",
+        GroupState::Failed => "failed",
+        GroupState::Maintenance => "maintenance",
+    }
+}
+
+fn peer_state_name(state: Option<GroupState>) -> &'static str {
+    state.map_or("unknown", state_name)
+}
+
+impl ResourceState {
+    /// The lower-case name used in every output.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResourceState::Stopped => "stopped",
+            ResourceState::Starting => "starting",
+            ResourceState::Running => "running",
+            ResourceState::Stopping => "stopping",
+            ResourceState::Failed => "failed",
+            ResourceState::Unknown => "unknown",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_text_cuts_at_a_character_boundary() {
+        let mut name = Name::new();
+        set_text(&mut name, &"é".repeat(40));
+        assert_eq!(name.chars().count(), NAME_LEN_MAX / 2);
+    }
+
+    /// Each counter's accessor reads its own field, and the names are the fields'.
+    #[test]
+    fn the_table_reads_each_field_by_its_name() {
+        let c = Counters { auth_failures: 1, fence_failures: 14, ..Counters::default() };
+        let read = |name: &str| COUNTERS.iter().find(|k| k.name == name).map(|k| (k.value)(&c));
+        assert_eq!((read("auth_failures"), read("fence_failures")), (Some(1), Some(14)));
+        assert_eq!(COUNTERS.iter().map(|k| (k.value)(&c)).sum::<u64>(), 15);
+        let words = CounterWords(&c).to_string();
+        assert!(words.starts_with("auth_failures 1 replays 0 "), "{words}");
+        assert!(words.ends_with(" fence_attempts 0 fence_failures 14"), "{words}");
+    }
+}

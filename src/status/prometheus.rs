@@ -1,0 +1,163 @@
+//! The Prometheus rendering of the status (`hapair status --prometheus`): the text
+//! exposition format, version 0.0.4, each family's `# HELP` and `# TYPE` lines then its
+//! samples. One counter family per entry of `COUNTERS`, in its order.
+
+use core::fmt::{self, Write};
+
+use heapless::String;
+
+use super::{COUNTERS, HealthStatus, Link, Resource, ResourceState, Snapshot, state_name};
+use crate::wire::GroupState;
+
+/// Writes the snapshot in the Prometheus text exposition format (version 0.0.4): each
+/// family's `# HELP` and `# TYPE` lines, then its samples.
+pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
+    family(w, "hapair_state", "gauge", "1 for this node's group state")?;
+    for st in ALL_STATES {
+        let v = u8::from(s.state == st);
+        prom_sample(w, "hapair_state", &[("node", &s.node), ("state", state_name(st))], v)?;
+    }
+    family(w, "hapair_role_since_seconds", "gauge", "Seconds in the current state")?;
+    let since = Secs(s.role_since_ms);
+    writeln!(w, "hapair_role_since_seconds {since}")?;
+    family(w, "hapair_peer_alive", "gauge", "1 when the peer is alive")?;
+    prom_sample(w, "hapair_peer_alive", &[("peer", &s.peer.name)], u8::from(s.peer.alive))?;
+    prom_links(w, &s.peer.links)?;
+    prom_resources(w, &s.resources)?;
+    prom_health(w, &s.health)?;
+    for c in COUNTERS {
+        let name = Total(c.name);
+        family(w, name, "counter", c.help)?;
+        writeln!(w, "{name} {}", (c.value)(&s.counters))?;
+    }
+    Ok(())
+}
+
+/// The family name of a counter of `COUNTERS`: `hapair_NAME_total`.
+#[derive(Clone, Copy)]
+struct Total(&'static str);
+
+impl fmt::Display for Total {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hapair_{}_total", self.0)
+    }
+}
+
+const ALL_STATES: [GroupState; 6] = [
+    GroupState::Standby,
+    GroupState::Starting,
+    GroupState::Active,
+    GroupState::Stopping,
+    GroupState::Failed,
+    GroupState::Maintenance,
+];
+
+fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
+    family(w, "hapair_link_up", "gauge", "1 when the heartbeat link is up")?;
+    for l in links {
+        prom_sample(w, "hapair_link_up", &[("medium", &l.medium)], u8::from(l.up))?;
+    }
+    family(w, "hapair_link_last_heard_seconds", "gauge", "Seconds since the last frame")?;
+    for l in links.iter().filter(|l| l.last_heard_ms.is_some()) {
+        let age = Secs(l.last_heard_ms.unwrap_or(0));
+        prom_sample(w, "hapair_link_last_heard_seconds", &[("medium", &l.medium)], age)?;
+    }
+    family(w, "hapair_link_frames_received_total", "counter", "Valid frames received")?;
+    for l in links {
+        let name = "hapair_link_frames_received_total";
+        prom_sample(w, name, &[("medium", &l.medium)], l.frames_rx)?;
+    }
+    family(w, "hapair_link_frames_lost_total", "counter", "Frames missing by sequence")?;
+    for l in links {
+        prom_sample(w, "hapair_link_frames_lost_total", &[("medium", &l.medium)], l.frames_lost)?;
+    }
+    let name = "hapair_link_kernel_dropped_total";
+    family(w, name, "counter", "Datagrams dropped by the kernel: not frames, or no room")?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], l.kernel_dropped)?;
+    }
+    Ok(())
+}
+
+fn prom_resources<W: Write + ?Sized>(w: &mut W, resources: &[Resource]) -> fmt::Result {
+    family(w, "hapair_resource_running", "gauge", "1 when the resource runs here")?;
+    for r in resources {
+        let labels = [("resource", r.name.as_str()), ("kind", &r.kind), ("state", r.state.name())];
+        let running = u8::from(r.state == ResourceState::Running);
+        prom_sample(w, "hapair_resource_running", &labels, running)?;
+    }
+    family(w, "hapair_resource_failures", "gauge", "Failures since the last cleanup")?;
+    for r in resources {
+        prom_sample(w, "hapair_resource_failures", &[("resource", &r.name)], r.failures)?;
+    }
+    Ok(())
+}
+
+fn prom_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
+    family(w, "hapair_health_ok", "gauge", "1 when this node is healthy")?;
+    writeln!(w, "hapair_health_ok {}", u8::from(h.ok))?;
+    family(w, "hapair_sensor_value", "gauge", "Sensor reading (C, V or RPM)")?;
+    for s in h.sensors.iter().filter(|s| s.value.is_finite()) {
+        prom_sample(w, "hapair_sensor_value", &[("sensor", &s.name)], s.value)?;
+    }
+    family(w, "hapair_sensor_ok", "gauge", "1 when the sensor is within its limits")?;
+    for s in &h.sensors {
+        prom_sample(w, "hapair_sensor_ok", &[("sensor", &s.name)], u8::from(s.ok))?;
+    }
+    family(w, "hapair_raid_ok", "gauge", "1 when the md array is neither degraded nor failed")?;
+    for r in &h.raid {
+        prom_sample(w, "hapair_raid_ok", &[("array", &r.name)], u8::from(r.ok))?;
+    }
+    family(w, "hapair_ping_reachable", "gauge", "1 when the ping node answers")?;
+    for p in &h.ping {
+        let mut addr = String::<46>::new();
+        // INVARIANT: an IPv6 address prints in at most 45 characters.
+        let _ = write!(addr, "{}", p.address);
+        prom_sample(w, "hapair_ping_reachable", &[("address", &addr)], u8::from(p.reachable))?;
+    }
+    family(w, "hapair_watchdog_armed", "gauge", "1 when the hardware watchdog is petted")?;
+    writeln!(w, "hapair_watchdog_armed {}", u8::from(h.watchdog.armed))
+}
+
+fn family<W, N>(w: &mut W, name: N, kind: &str, help: &str) -> fmt::Result
+where
+    W: Write + ?Sized,
+    N: fmt::Display,
+{
+    writeln!(w, "# HELP {name} {help}")?;
+    writeln!(w, "# TYPE {name} {kind}")
+}
+
+fn prom_sample<W, V>(w: &mut W, name: &str, labels: &[(&str, &str)], value: V) -> fmt::Result
+where
+    W: Write + ?Sized,
+    V: fmt::Display,
+{
+    w.write_str(name)?;
+    for (i, (key, val)) in labels.iter().enumerate() {
+        w.write_str(if i == 0 { "{" } else { "," })?;
+        write!(w, "{key}=\"")?;
+        for c in val.chars() {
+            match c {
+                '\\' => w.write_str("\\\\")?,
+                '"' => w.write_str("\\\"")?,
+                '\n' => w.write_str("\\n")?,
+                c => w.write_char(c)?,
+            }
+        }
+        w.write_str("\"")?;
+    }
+    if !labels.is_empty() {
+        w.write_str("}")?;
+    }
+    writeln!(w, " {value}")
+}
+
+/// Milliseconds printed as seconds with three decimals.
+struct Secs(u64);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:03}", self.0 / 1000, self.0 % 1000)
+    }
+}
