@@ -94,7 +94,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let cmdline = read_cmdline(opts)?;
     let (config, authkey_at) = read_config(opts, &cmdline)?;
     let boot = identify(opts, &cmdline, &config)?;
-    let authkey = AuthKey::load(&config.authkey).map_err(|m| {
+    let authkey = AuthKey::load(&config.local.authkey).map_err(|m| {
         let file = if authkey_at.cmdline { &opts.cmdline } else { &opts.config };
         ConfigError::new(file, authkey_at.line, m)
     })?;
@@ -108,11 +108,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
 /// does not exist yet is fine (`run` makes it, mode 0700, and judges it then).
 fn check_trusted_dirs(config: &Config) -> Result<(), ConfigError> {
     // Paths are absolute (`value::path`) and the key file just opened, so it has a parent.
-    let key_dir = config.authkey.parent().unwrap_or(Path::new("/"));
+    let key_dir = config.local.authkey.parent().unwrap_or(Path::new("/"));
     check_trusted(key_dir, Trusted::AuthkeyDir)?;
-    match owner::check(&config.statedir, Trusted::Statedir) {
+    match owner::check(&config.local.statedir, Trusted::Statedir) {
         Ok(()) | Err(Problem::Missing) => Ok(()),
-        Err(Problem::Refused(m)) => Err(ConfigError::new(&config.statedir, 0, m)),
+        Err(Problem::Refused(m)) => Err(ConfigError::new(&config.local.statedir, 0, m)),
     }
 }
 
@@ -140,7 +140,7 @@ pub fn identify(
         (None, None) => (hostname(), &opts.config, 0, "the host name"),
     };
     let Some(node_index) = config.node_index(&node) else {
-        let nodes = config.nodes.join(" and ");
+        let nodes = config.pair.nodes.join(" and ");
         let m = format!("this node is \"{node}\" (from {source}), which is not a node ({nodes})");
         return Err(ConfigError::new(file, line, m));
     };

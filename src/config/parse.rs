@@ -658,8 +658,8 @@ mod tests {
     fn ucast_lines_merge_per_interface() {
         let c = parse("ucast eth1 192.0.2.1\nbcast eth0\nucast eth1 192.0.2.2\n").unwrap();
         let a = [IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])];
-        assert_eq!(c.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
-        assert_eq!(c.media.len(), 2);
+        assert_eq!(c.pair.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
+        assert_eq!(c.pair.media.len(), 2);
     }
 
     #[test]
@@ -684,9 +684,9 @@ mod tests {
     #[test]
     fn control_group_is_node_local_and_round_trips() {
         let without = parse("bcast eth0\n").unwrap();
-        assert_eq!(without.control_group, None);
+        assert_eq!(without.local.control_group, None);
         let with = parse("bcast eth0\ncontrol_group hapair-admins\n").unwrap();
-        assert_eq!(with.control_group.as_deref(), Some("hapair-admins"));
+        assert_eq!(with.local.control_group.as_deref(), Some("hapair-admins"));
         // Each node's own business, like `control`: the digest does not see it.
         assert_eq!(with.digest(), without.digest());
         let text = with.to_string();
@@ -696,7 +696,7 @@ mod tests {
         let flag = Cmdline::parse(b"hapair.control_group=wheel", Path::new("c")).unwrap();
         let text = format!("{BASE}bcast eth0\ncontrol_group adm\n");
         let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &flag).unwrap();
-        assert_eq!(c.control_group.as_deref(), Some("wheel"));
+        assert_eq!(c.local.control_group.as_deref(), Some("wheel"));
         assert_eq!(
             parse("bcast eth0\ncontrol_group a/b\n").unwrap_err(),
             "t.conf:5: bad group name \"a/b\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
@@ -731,8 +731,8 @@ mod tests {
         .unwrap();
         let text = format!("{BASE}serial /dev/ttyS0\nbcast eth0\n");
         let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &cmdline).unwrap();
-        let labels: Vec<String> = c.media.iter().map(Medium::label).collect();
+        let labels: Vec<String> = c.pair.media.iter().map(Medium::label).collect();
         assert_eq!(labels, ["bcast eth0", "serial /dev/pts/1", "serial /dev/pts/2"]);
-        assert_eq!(c.media[2], Medium::Serial { device: "/dev/pts/2".into(), baud: 9600 });
+        assert_eq!(c.pair.media[2], Medium::Serial { device: "/dev/pts/2".into(), baud: 9600 });
     }
 }

@@ -39,21 +39,21 @@ impl Config {
     /// Things that are allowed but weaken the guarantees; `check` prints them on stderr.
     pub fn warnings(&self) -> Vec<String> {
         let mut w = Vec::new();
-        if self.media.len() == 1 {
+        if self.pair.media.len() == 1 {
             w.push(format!(
                 "only one heartbeat medium ({}): when it fails both nodes take the group{}",
-                self.media[0].label(),
-                if self.fence == Some(Fence::Watchdog) {
+                self.pair.media[0].label(),
+                if self.pair.fence == Some(Fence::Watchdog) {
                     " (with fence watchdog this is the residual split-brain risk: add a medium)"
                 } else {
                     ""
                 }
             ));
         }
-        if self.fence.is_none() {
+        if self.pair.fence.is_none() {
             w.push("no fence configured: a hung peer may still hold the resources".into());
         }
-        if self.fence == Some(Fence::Watchdog) && self.ping.is_empty() {
+        if self.pair.fence == Some(Fence::Watchdog) && self.health.ping.is_empty() {
             w.push("fence watchdog without ping nodes: a node cut off cannot tell".into());
         }
         if self.resources.is_empty() {
@@ -63,35 +63,35 @@ impl Config {
     }
 
     fn render(&self, out: &mut String, shared_only: bool) -> fmt::Result {
-        for n in &self.nodes {
+        for n in &self.pair.nodes {
             writeln!(out, "node {}", quote(n))?;
         }
-        writeln!(out, "keepalive {}", self.keepalive)?;
-        writeln!(out, "warntime {}", self.warntime)?;
-        writeln!(out, "deadtime {}", self.deadtime)?;
-        writeln!(out, "initdead {}", self.initdead)?;
-        writeln!(out, "udpport {}", self.udpport)?;
+        writeln!(out, "keepalive {}", self.pair.keepalive)?;
+        writeln!(out, "warntime {}", self.pair.warntime)?;
+        writeln!(out, "deadtime {}", self.pair.deadtime)?;
+        writeln!(out, "initdead {}", self.pair.initdead)?;
+        writeln!(out, "udpport {}", self.pair.udpport)?;
         if !shared_only {
-            writeln!(out, "authkey {}", path(&self.authkey))?;
-            writeln!(out, "control {}", path(&self.control))?;
-            match &self.control_group {
+            writeln!(out, "authkey {}", path(&self.local.authkey))?;
+            writeln!(out, "control {}", path(&self.local.control))?;
+            match &self.local.control_group {
                 None => writeln!(out, "# control_group: none (the control socket is root's)")?,
                 Some(g) => writeln!(out, "control_group {}", quote(g))?,
             }
-            writeln!(out, "statedir {}", path(&self.statedir))?;
+            writeln!(out, "statedir {}", path(&self.local.statedir))?;
         }
-        for m in &self.media {
+        for m in &self.pair.media {
             render_medium(out, m, shared_only)?;
         }
-        writeln!(out, "home {}", quote(&self.home))?;
-        writeln!(out, "auto_failback {}", if self.auto_failback { "on" } else { "off" })?;
+        writeln!(out, "home {}", quote(&self.pair.home))?;
+        writeln!(out, "auto_failback {}", if self.pair.auto_failback { "on" } else { "off" })?;
         for r in &self.resources {
             render_resource(out, r)?;
         }
-        writeln!(out, "monitor_interval {}", self.monitor_interval)?;
-        let rl = self.restart_limit;
+        writeln!(out, "monitor_interval {}", self.pair.monitor_interval)?;
+        let rl = self.pair.restart_limit;
         writeln!(out, "restart_limit {} in {}", rl.count, rl.window)?;
-        match &self.fence {
+        match &self.pair.fence {
             None => writeln!(out, "# fence: none")?,
             Some(Fence::Watchdog) => writeln!(out, "fence watchdog")?,
             Some(Fence::Command(argv)) => writeln!(out, "fence {}", words(argv))?,
@@ -103,14 +103,14 @@ impl Config {
     }
 
     fn render_local(&self, out: &mut String) -> fmt::Result {
-        match &self.watchdog {
+        match &self.local.watchdog {
             None => writeln!(out, "# watchdog: none")?,
             Some(w) => writeln!(out, "watchdog {} timeout {}", path(&w.device), w.timeout)?,
         }
-        for h in &self.hwmon {
+        for h in &self.health.hwmon {
             writeln!(out, "hwmon {} root {}", quote(&h.chip), path(&h.root))?;
         }
-        for s in &self.sensors {
+        for s in &self.health.sensors {
             write!(out, "sensor {}/{}", s.chip, s.input)?;
             for (k, v) in [("min", s.min_milli), ("max", s.max_milli), ("crit", s.crit_milli)] {
                 if let Some(v) = v {
@@ -119,23 +119,23 @@ impl Config {
             }
             writeln!(out)?;
         }
-        match &self.raid {
+        match &self.health.raid {
             None => writeln!(out, "# raid: none")?,
             Some(p) => writeln!(out, "raid {}", path(p))?,
         }
-        if !self.ping.is_empty() {
-            let list: Vec<String> = self.ping.iter().map(|a| a.to_string()).collect();
+        if !self.health.ping.is_empty() {
+            let list: Vec<String> = self.health.ping.iter().map(|a| a.to_string()).collect();
             writeln!(out, "ping {}", list.join(" "))?;
         }
-        for c in &self.checks {
+        for c in &self.health.checks {
             let (n, cmd) = (quote(&c.name), quote(&c.command));
             writeln!(out, "check {n} {cmd} interval {} timeout {}", c.interval, c.timeout)?;
         }
-        match &self.notify {
+        match &self.local.notify {
             None => writeln!(out, "# notify: none")?,
             Some(p) => writeln!(out, "notify {}", path(p))?,
         }
-        match &self.realtime {
+        match &self.local.realtime {
             None => writeln!(out, "realtime off"),
             Some(r) => writeln!(out, "realtime on priority {}", r.priority),
         }

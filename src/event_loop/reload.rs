@@ -188,7 +188,7 @@ impl Daemon {
             self.offer_resources(now, new, &[]);
             return;
         }
-        let node = self.config.nodes[usize::from(self.me)].clone();
+        let node = self.config.pair.nodes[usize::from(self.me)].clone();
         let runs = MetaDataRuns::start(now, new.clone(), &needed, &node, &mut self.children);
         info!(
             "reload: the new resource definitions wait for the meta-data of {}; the running \
@@ -235,7 +235,7 @@ impl Daemon {
     /// the resources in force stay, untouched.
     fn offer_resources(&mut self, now: Instant, new: &Config, metas: &[Option<MetaData>]) {
         let plan = ResourcePlan::new(&self.config.resources, &new.resources);
-        let node = self.config.nodes[usize::from(self.me)].clone();
+        let node = self.config.pair.nodes[usize::from(self.me)].clone();
         let members = match self.group.prepare_reload(new, &plan, &node, metas) {
             Ok(members) => members,
             Err(e) => {
