@@ -32,7 +32,8 @@
 //! error; other kernel words are ignored.
 //!
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
-//! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
+//! (the directive table and the directives), `validate` (cross-checks, building the parts),
+//! `render` (canonical text, digest, what a reload leaves for a restart), `cmdline`
 //! (kernel flags), `authkey` (the key file), `owner` (who may change the configuration
 //! file, the statedir and the authkey's directory), `load` (reading files, node identity),
 //! `group` (the `control_group` lookup) and, in fuzz and test builds only, `fuzz` (the
@@ -69,7 +70,7 @@ pub use load::{
     Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
 };
 pub use owner::Trusted;
-pub use parse::{parse_bytes, parse_str};
+pub use parse::{Restart, parse_bytes, parse_str};
 
 /// Words after `fence` (the fence command and its arguments).
 pub const FENCE_ARGS_MAX: usize = 16;

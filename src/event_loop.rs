@@ -986,52 +986,18 @@ impl Daemon {
         // in force while a new group waits: the plan then keeps them all.
         let target = self.next_group.as_ref().map_or(&self.config.resources, |n| n.resources());
         let resources_changed = new.resources != *target;
-        let rest_same = {
-            let mut rest = new.clone();
-            rest.resources.clone_from(&self.config.resources);
-            rest == self.config
-        };
+        let old = &self.config;
+        let rest_same = new.pair == old.pair && new.local == old.local && new.health == old.health;
         if rest_same && !resources_changed {
             info!("reload: configuration unchanged");
             return;
         }
-        let mut applied: heapless::Vec<&str, 4> = heapless::Vec::new();
-        let mut needs_restart: heapless::Vec<&str, 8> = heapless::Vec::new();
-        // What the core and the peer depend on cannot change under them.
-        let old = &self.config;
-        // (The digest also covers the resources, which are judged on their own below.)
-        let core_same = new.pair.nodes == old.pair.nodes
-            && new.pair.keepalive == old.pair.keepalive
-            && new.pair.warntime == old.pair.warntime
-            && new.pair.deadtime == old.pair.deadtime
-            && new.pair.initdead == old.pair.initdead
-            && new.pair.home == old.pair.home
-            && new.pair.auto_failback == old.pair.auto_failback
-            && new.pair.fence == old.pair.fence
-            && new.pair.restart_limit == old.pair.restart_limit
-            && new.pair.monitor_interval == old.pair.monitor_interval
-            && new.pair.udpport == old.pair.udpport
-            && new.local.watchdog == old.local.watchdog
-            && new.local.realtime == old.local.realtime;
-        if !core_same {
-            let _ = needs_restart.push("timings, nodes, home, fence, port, watchdog or realtime");
-        }
-        if new.pair.media != old.pair.media {
-            let _ = needs_restart.push("media");
-        }
-        if new.local.control != old.local.control
-            || new.local.control_group != old.local.control_group
-            || new.local.statedir != old.local.statedir
-            || new.local.authkey != old.local.authkey
-        {
-            let _ = needs_restart.push("control socket or group, statedir or authkey");
-        }
+        // What the core and the peer depend on cannot change under them: the directive
+        // table says which changes wait for a restart (`Config::restarts_needed`).
+        let needs_restart = old.restarts_needed(&new);
         let notify_changed = new.local.notify != old.local.notify;
-        let health_changed = new.health.hwmon != old.health.hwmon
-            || new.health.sensors != old.health.sensors
-            || new.health.raid != old.health.raid
-            || new.health.ping != old.health.ping
-            || new.health.checks != old.health.checks;
+        let health_changed = new.health != old.health;
+        let mut applied: heapless::Vec<&str, 2> = heapless::Vec::new();
         if notify_changed {
             self.config.local.notify.clone_from(&new.local.notify);
             let _ = applied.push("notify");
@@ -1049,11 +1015,7 @@ impl Daemon {
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
             self.core.handle_input(now, Input::Health(health));
-            self.config.health.hwmon.clone_from(&new.health.hwmon);
-            self.config.health.sensors.clone_from(&new.health.sensors);
-            self.config.health.raid.clone_from(&new.health.raid);
-            self.config.health.ping.clone_from(&new.health.ping);
-            self.config.health.checks.clone_from(&new.health.checks);
+            self.config.health.clone_from(&new.health);
             let _ = applied.push("health");
         }
         if resources_changed {
@@ -1063,10 +1025,11 @@ impl Daemon {
             info!("reload: applied {}", applied.join(", "));
         }
         if !needs_restart.is_empty() {
+            let what: Vec<&str> = needs_restart.iter().map(|r| r.what()).collect();
             warn!(
                 "reload: valid, but changes to {} need a restart of hapair; running resources \
                  were not touched",
-                needs_restart.join(", ")
+                what.join(", ")
             );
         }
     }
