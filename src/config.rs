@@ -67,10 +67,11 @@ pub use authkey::{AuthKey, keygen};
 pub use cmdline::Cmdline;
 pub use group::control_gid;
 pub use load::{
-    Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
+    Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, parse_bytes, parse_str,
+    read_cmdline,
 };
 pub use owner::Trusted;
-pub use parse::{Restart, parse_bytes, parse_str};
+pub use parse::Restart;
 
 /// Words after `fence` (the fence command and its arguments).
 pub const FENCE_ARGS_MAX: usize = 16;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::parse::{self, DIRECTIVES, Lines, Override};
 use super::{ConfigError, lex};
 
 /// The `hapair.` flags of one kernel command line.
@@ -19,14 +20,6 @@ pub struct Cmdline {
     pub disable: bool,
     /// `hapair.KEY=VALUE` for directives, in order.
     pub overrides: Vec<Override>,
-}
-
-/// One `hapair.KEY=VALUE` that replaces a directive.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Override {
-    pub key: String,
-    pub value: String,
-    pub line: u32,
 }
 
 impl Cmdline {
@@ -68,7 +61,7 @@ impl Cmdline {
             "node" => self.node = Some((value.to_string(), line)),
             "standby" => self.standby = bool_flag(value)?,
             "disable" => self.disable = bool_flag(value)?,
-            _ => match super::parse::directive(key) {
+            _ => match parse::directive(key) {
                 Some(d) if d.flag_allowed() => {
                     if value.trim().is_empty() {
                         return Err(format!("empty value for hapair.{key}"));
@@ -92,9 +85,9 @@ impl Cmdline {
 
 /// The list directives a kernel flag may set: `serial and ping`.
 fn lists_with_flags() -> String {
-    let names: Vec<&str> = super::parse::DIRECTIVES
+    let names: Vec<&str> = DIRECTIVES
         .iter()
-        .filter(|d| matches!(d.lines, super::parse::Lines::Replaced(_)))
+        .filter(|d| matches!(d.lines, Lines::Replaced(_)))
         .map(|d| d.name)
         .collect();
     match names.split_last() {

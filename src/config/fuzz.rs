@@ -16,7 +16,7 @@ use std::path::Path;
 
 use super::cmdline::Cmdline;
 use super::lex::quote;
-use super::parse::{control_group_location, parse_bytes, parse_str, resource_locations};
+use super::load::{control_group_location, parse_bytes, parse_str, resource_locations};
 use super::{Config, ConfigError};
 
 /// The name the file is given in messages.

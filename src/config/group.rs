@@ -7,7 +7,7 @@
 //! that line the configuration and the kernel command line are read again (only on that error
 //! path). Nothing here touches the socket: `control::ControlServer::admit_group` does.
 
-use super::parse::control_group_location;
+use super::load::control_group_location;
 use super::{Config, ConfigError, LoadOptions, read_cmdline};
 
 /// The gid of `control_group`, `None` without one.

@@ -9,11 +9,10 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::cmdline::Cmdline;
 use super::value::{self, duration, number};
 use super::{
-    Check, Config, ConfigError, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource,
-    OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    Check, ConfigError, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource, OcfResource,
+    Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
@@ -236,42 +235,22 @@ pub struct Draft {
     replaced: Vec<&'static str>,
 }
 
-/// Parses a whole configuration, applies the kernel flags in `cmdline`, and cross-checks.
-pub fn parse_bytes(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Config, ConfigError> {
-    parse_located(text, file, cmdline).map(|(c, _)| c)
+/// A kernel flag `hapair.KEY=VALUE` that sets a directive (`Cmdline::overrides`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub key: String,
+    pub value: String,
+    pub line: u32,
 }
 
-/// As [`parse_bytes`], and also where the `authkey` directive was (for the key file's errors).
-pub fn parse_located(
+/// Reads the lines of `text` (the configuration `file`), then the kernel flags `overrides`
+/// (from `flags_file`), into a draft for the cross-checks.
+pub fn draft(
     text: &[u8],
     file: &Path,
-    cmdline: &Cmdline,
-) -> Result<(Config, Loc), ConfigError> {
-    let draft = parse_draft(text, file, cmdline)?;
-    let authkey_at = draft.authkey.as_ref().map(|(_, l)| *l).unwrap_or_default();
-    Ok((super::validate::validate(draft, file, &cmdline.path)?, authkey_at))
-}
-
-/// Where each `resource` line is, in group order (file lines, then kernel flags).
-pub fn resource_locations(
-    text: &[u8],
-    file: &Path,
-    cmdline: &Cmdline,
-) -> Result<Vec<Loc>, ConfigError> {
-    Ok(parse_draft(text, file, cmdline)?.resources.iter().map(|(_, l)| *l).collect())
-}
-
-/// Where the `control_group` directive is (file line or kernel flag), for the error when the
-/// group does not exist (`config::control_gid`).
-pub fn control_group_location(
-    text: &[u8],
-    file: &Path,
-    cmdline: &Cmdline,
-) -> Result<Option<Loc>, ConfigError> {
-    Ok(parse_draft(text, file, cmdline)?.control_group.map(|(_, l)| l))
-}
-
-fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, ConfigError> {
+    overrides: &[Override],
+    flags_file: &Path,
+) -> Result<Draft, ConfigError> {
     let mut draft = Draft::default();
     for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -286,9 +265,9 @@ fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, Con
         };
         draft.apply(d, args, loc).map_err(err)?;
     }
-    for o in &cmdline.overrides {
+    for o in overrides {
         let loc = Loc { line: o.line, cmdline: true };
-        let err = |m: String| ConfigError::new(&cmdline.path, o.line, m);
+        let err = |m: String| ConfigError::new(flags_file, o.line, m);
         let d = match directive(&o.key) {
             Some(d) if d.flag_allowed() => d,
             _ => {
@@ -310,11 +289,6 @@ fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, Con
         draft.apply(d, &words, loc).map_err(err)?;
     }
     Ok(draft)
-}
-
-/// Parses a configuration held in a string (no kernel flags).
-pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    parse_bytes(text.as_bytes(), file, &Cmdline::empty())
 }
 
 impl Draft {
@@ -717,6 +691,7 @@ fn realtime(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
 mod tests {
     use super::*;
     use crate::config::Medium;
+    use crate::config::{Cmdline, Config, parse_bytes, parse_str};
 
     const BASE: &str = "node a\nnode b\nauthkey /k\n";
 
