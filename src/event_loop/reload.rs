@@ -255,7 +255,7 @@ impl Daemon {
     }
 
     /// The core switched to the new resource definitions (`Output::ApplyResources`): so do
-    /// the drivers, the configuration in force and the status.
+    /// the drivers, the configuration in force, its digest in the heartbeats and the status.
     pub(super) fn switch_resources(&mut self) {
         // INVARIANT: the core switches only after `Input::Resources`, which `offer_resources`
         // gives with the new group it prepared.
@@ -263,7 +263,11 @@ impl Daemon {
         self.group.switch(next.members);
         self.config.resources = next.resources;
         report::init_resources(&mut self.snapshot, &self.group);
-        info!("reload: applied resources");
+        // The resources are in the digest: the peer must see that they changed.
+        let digest = self.config.digest();
+        self.core.set_config_digest(digest);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        info!("reload: applied resources (configuration digest now {hex})");
     }
 }
 
