@@ -225,7 +225,7 @@ fn run(opts: &LoadOptions) -> i32 {
             if let Err(e) = config::control_gid(opts, &l.config) {
                 return config_failed(&e);
             }
-            if let Some(w) = l.authkey.warning(&l.config.authkey) {
+            if let Some(w) = l.authkey.warning(&l.config.local.authkey) {
                 log::warn!("{w}");
             }
             crate::event_loop::run(&l.config, &l.boot, &l.authkey, opts)
@@ -242,7 +242,7 @@ fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
     if let Err(e) = config::control_gid(opts, &loaded.config) {
         return config_failed(&e);
     }
-    let key_warning = loaded.authkey.warning(&loaded.config.authkey);
+    let key_warning = loaded.authkey.warning(&loaded.config.local.authkey);
     for w in loaded.config.warnings().into_iter().chain(key_warning) {
         eprintln!("{}: warning: {w}", opts.config.display());
     }
@@ -348,7 +348,7 @@ fn talk(opts: &LoadOptions, line: &str) -> i32 {
         Ok((c, _)) => c,
         Err(e) => return config_failed(&e),
     };
-    match control::request(&config.control, line) {
+    match control::request(&config.local.control, line) {
         Ok(body) => {
             print!("{body}");
             if !body.is_empty() && !body.ends_with('\n') {

@@ -32,7 +32,8 @@
 //! error; other kernel words are ignored.
 //!
 //! The submodules: `lex` (words and quoting), `value` (durations, addresses, names), `parse`
-//! (directives), `validate` (cross-checks), `render` (canonical text and digest), `cmdline`
+//! (the directive table and the directives), `validate` (cross-checks, building the parts),
+//! `render` (canonical text, digest, what a reload leaves for a restart), `cmdline`
 //! (kernel flags), `authkey` (the key file), `owner` (who may change the configuration
 //! file, the statedir and the authkey's directory), `load` (reading files, node identity),
 //! `group` (the `control_group` lookup) and, in fuzz and test builds only, `fuzz` (the
@@ -68,10 +69,11 @@ pub use group::control_gid;
 /// Also how `migrate` writes the words of the configuration it produces.
 pub(crate) use lex::quote;
 pub use load::{
-    Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, read_cmdline,
+    Boot, LoadOptions, Loaded, check_trusted, identify, load, load_config, parse_bytes, parse_str,
+    read_cmdline,
 };
 pub use owner::Trusted;
-pub use parse::{parse_bytes, parse_str};
+pub use parse::Restart;
 
 /// Words after `fence` (the fence command and its arguments).
 pub const FENCE_ARGS_MAX: usize = 16;
@@ -81,10 +83,30 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/hapair/hapair.conf";
 /// The default kernel command line.
 pub const DEFAULT_CMDLINE_PATH: &str = "/proc/cmdline";
 
-/// The whole, validated configuration. Built only by [`parse_str`] (and [`load`]), so every
-/// value in it has passed its range and cross-checks.
+/// The whole, validated configuration, in four parts. Built only by [`parse_str`] (and
+/// [`load`]), so every value in it has passed its range and cross-checks.
+///
+/// Which directive fills which part is a column of the one directive table (`parse`), and
+/// so are what a reload does with a changed directive and whether the digest sees it: the
+/// digest covers the pair-wide part and the resources (README "Configuration digest"). One
+/// exception of storage: a `serial` line is node-local (its device is each node's own), but
+/// it sits in [`PairWide::media`] with the other media, because a medium's place in that
+/// list is its link number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
+    /// What both nodes must agree on: the pair, its timings, media and policies.
+    pub pair: PairWide,
+    /// Each node's own business: files, devices, scheduling.
+    pub local: NodeLocal,
+    /// The health sources: what makes this node unhealthy.
+    pub health: HealthSources,
+    /// The group, in start order.
+    pub resources: heapless::Vec<Resource, RESOURCES_MAX>,
+}
+
+/// The directives both nodes must agree on (in the digest, except `serial` lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PairWide {
     /// The two node names, in file order.
     pub nodes: [String; 2],
     /// Heartbeat interval.
@@ -95,10 +117,27 @@ pub struct Config {
     pub deadtime: Duration,
     /// At start, how long to wait for the peer before taking the group.
     pub initdead: Duration,
-    /// The shared key file.
-    pub authkey: PathBuf,
     /// UDP port of the bcast, mcast and ucast media.
     pub udpport: u16,
+    /// Heartbeat media, in file order (a medium's place is its link number).
+    pub media: heapless::Vec<Medium, LINKS_MAX>,
+    /// The preferred owner of the group (defaults to the first node).
+    pub home: String,
+    /// Move the group back to `home` when it returns healthy.
+    pub auto_failback: bool,
+    /// How often running resources are monitored.
+    pub monitor_interval: Duration,
+    /// Local restarts allowed before the group fails over.
+    pub restart_limit: RestartLimit,
+    /// How a dead peer is made safe before takeover.
+    pub fence: Option<Fence>,
+}
+
+/// The directives that are each node's own (not in the digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeLocal {
+    /// The shared key file.
+    pub authkey: PathBuf,
     /// The admin socket.
     pub control: PathBuf,
     /// `control_group NAME`: the socket is mode 0660 with this group, whose members may ask
@@ -106,20 +145,17 @@ pub struct Config {
     pub control_group: Option<String>,
     /// Persistent state (the incarnation counter).
     pub statedir: PathBuf,
-    /// Heartbeat media, in file order.
-    pub media: heapless::Vec<Medium, LINKS_MAX>,
-    /// The preferred owner of the group (defaults to the first node).
-    pub home: String,
-    /// Move the group back to `home` when it returns healthy.
-    pub auto_failback: bool,
-    /// The group, in start order.
-    pub resources: heapless::Vec<Resource, RESOURCES_MAX>,
-    /// How often running resources are monitored.
-    pub monitor_interval: Duration,
-    /// Local restarts allowed before the group fails over.
-    pub restart_limit: RestartLimit,
     /// The hardware watchdog, if any.
     pub watchdog: Option<Watchdog>,
+    /// Program run on every state change.
+    pub notify: Option<PathBuf>,
+    /// SCHED_FIFO priority and locked memory, when on.
+    pub realtime: Option<Realtime>,
+}
+
+/// The health sources (node-local, not in the digest; a reload applies them in place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthSources {
     /// hwmon chips watched against their own limits.
     pub hwmon: heapless::Vec<Hwmon, HWMON_CHIPS_MAX>,
     /// Sensor limits that override or add to a chip's own.
@@ -130,12 +166,6 @@ pub struct Config {
     pub ping: heapless::Vec<IpAddr, PING_NODES_MAX>,
     /// Extra health checks.
     pub checks: heapless::Vec<Check, CHECKS_MAX>,
-    /// How a dead peer is made safe before takeover.
-    pub fence: Option<Fence>,
-    /// Program run on every state change.
-    pub notify: Option<PathBuf>,
-    /// SCHED_FIFO priority and locked memory, when on.
-    pub realtime: Option<Realtime>,
 }
 
 /// One heartbeat medium.
@@ -262,7 +292,7 @@ pub struct Realtime {
 impl Config {
     /// The index (0 or 1) of the node called `name`.
     pub fn node_index(&self, name: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n == name)
+        self.pair.nodes.iter().position(|n| n == name)
     }
 
     /// The resource's name as `cleanup` and `status` show it.

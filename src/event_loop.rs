@@ -92,7 +92,7 @@ pub fn run_until(
 /// does (SPEC §7.3: root's, not writable by group or others).
 fn make_statedir(config: &Config, opts: &LoadOptions) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = &config.statedir;
+    let dir = &config.local.statedir;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -230,7 +230,7 @@ impl Daemon {
         // Signals first: blocked before anything else could spawn a thread or a child.
         let signals = Signals::new().map_err(|e| format!("signalfd: {e}"))?;
         let control_gid = config::control_gid(opts, config).map_err(|e| e.to_string())?;
-        let mut control = ControlServer::bind(&config.control, CONTROL_CLIENT_TIMEOUT)
+        let mut control = ControlServer::bind(&config.local.control, CONTROL_CLIENT_TIMEOUT)
             .map_err(|e| format!("control socket: {e}"))?;
         if let Some(gid) = control_gid {
             control.admit_group(gid).map_err(|e| format!("control socket: {e}"))?;
@@ -250,50 +250,51 @@ impl Daemon {
         };
         let now = clock.now();
         let mut links: heapless::Vec<Link, LINKS_MAX> =
-            config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
+            config.pair.media.iter().map(|m| Link::new(m, config.pair.udpport)).collect();
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
         for link in &mut links {
             link.poll_open(now);
         }
         let mut health = HealthIo::open(config, now);
-        if let (Some(c), Some(e)) = (&config.watchdog, watchdog_error) {
+        if let (Some(c), Some(e)) = (&config.local.watchdog, watchdog_error) {
             health.report_watchdog(&c.device, Some(&e));
         }
         let pet_gate = watchdog.as_ref().map(|w| PetGate::for_timeout(w.timeout()));
-        let (admin, admin_warning) = adminstate::load(&config.statedir);
+        let (admin, admin_warning) = adminstate::load(&config.local.statedir);
         if let Some(w) = admin_warning {
             warn!("{w}");
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_standby |= admin.standby;
-        params.start_self_fencing = statefile::load_self_fence(&config.statedir);
+        params.start_self_fencing = statefile::load_self_fence(&config.local.statedir);
         if params.start_self_fencing {
             warn!(
                 "the previous run was self-fencing (statedir/self-fence): the watchdog stays \
                  unpetted until nothing is held here"
             );
         }
-        let peer_watchdog = statefile::load_peer_watchdog(&config.statedir);
+        let peer_watchdog = statefile::load_peer_watchdog(&config.local.statedir);
         params.peer_watchdog_timeout_ms = peer_watchdog;
-        if peer_watchdog == Some(0) && config.fence == Some(config::Fence::Watchdog) {
+        if peer_watchdog == Some(0) && config.pair.fence == Some(config::Fence::Watchdog) {
             warn!(
                 "the peer advertised no armed watchdog when last heard ({}): it is not taken \
                  over by waiting until it is heard again",
-                config.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
+                config.local.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
             );
         }
         // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
         // frames only while the peer may still speak version 1 (a pair mid-upgrade).
-        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
-        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
-        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
-            warn!("{e}; the peer's frame version is taken as not yet known");
-            0
-        });
+        let names = [config.pair.nodes[0].as_str(), config.pair.nodes[1].as_str()];
+        let key = Key::for_pair(authkey.bytes(), names, config.pair.udpport);
+        let peer_version =
+            statefile::load_peer_version(&config.local.statedir).unwrap_or_else(|e| {
+                warn!("{e}; the peer's frame version is taken as not yet known");
+                0
+            });
         let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
         let mut sender = Sender::new(key.clone(), me, incarnation);
-        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
+        let peer_incarnation = statefile::load_peer_incarnation(&config.local.statedir);
         let mut receiver = Receiver::new(key, me, peer, run, challenge);
         if let Some(floor) = peer_incarnation {
             receiver = receiver.with_peer_incarnation_floor(floor);
@@ -311,15 +312,15 @@ impl Daemon {
             warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
             SdNotify::disabled()
         });
-        let memory_locked = config.realtime.is_some_and(|rt| apply_realtime(rt.priority));
-        let mut snapshot = Snapshot::new(&boot.node, &config.nodes[usize::from(peer)]);
+        let memory_locked = config.local.realtime.is_some_and(|rt| apply_realtime(rt.priority));
+        let mut snapshot = Snapshot::new(&boot.node, &config.pair.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
         snapshot.incarnation = incarnation;
         info!(
             "hapair {} starting as {} (incarnation {incarnation}), peer {}",
             env!("CARGO_PKG_VERSION"),
             boot.node,
-            config.nodes[usize::from(peer)]
+            config.pair.nodes[usize::from(peer)]
         );
         // On the heap: start-up's own frames (and the copies a struct this size leaves in
         // them) lie below the loop's, where `trim_resident` gives them back.
@@ -406,7 +407,7 @@ impl Daemon {
             }
             now = self.clock.now();
             let unparked =
-                self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.keepalive);
+                self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.pair.keepalive);
             if unparked {
                 // What the parked inputs hold is read before anything is judged due: the
                 // core must not miss a frame that waits in a parked socket.
@@ -455,7 +456,7 @@ impl Daemon {
                     );
                     // A restart before the reset must not pet it away (`start_self_fencing`).
                     if let Err(e) =
-                        statefile::store_self_fence(&self.config.statedir, !allow_petting)
+                        statefile::store_self_fence(&self.config.local.statedir, !allow_petting)
                     {
                         warn!("{e}");
                     }
@@ -500,13 +501,13 @@ impl Daemon {
     /// `nodename=PEER`), the configured arguments on the command line (e.g. `-o reboot` or an
     /// address), and `HAPAIR_PEER` / `HAPAIR_ACTION` in the environment for plain scripts.
     fn spawn_fence(&mut self, now: Instant) {
-        let Some(config::Fence::Command(argv)) = &self.config.fence else {
+        let Some(config::Fence::Command(argv)) = &self.config.pair.fence else {
             // The core only asks for a fence command when one is configured.
             warn!("core asked to fence without a fence command; reporting failure");
             self.core.handle_input(now, Input::FenceResult { ok: false });
             return;
         };
-        let peer = &self.config.nodes[usize::from(1 - self.me)];
+        let peer = &self.config.pair.nodes[usize::from(1 - self.me)];
         let args: heapless::Vec<&str, { config::FENCE_ARGS_MAX }> =
             argv.iter().skip(1).map(String::as_str).collect();
         let env = [("HAPAIR_PEER", peer.as_str()), ("HAPAIR_ACTION", "reboot")];
@@ -543,9 +544,9 @@ impl Daemon {
         let mut detail_text = heapless::String::<64>::new();
         report::write_detail(&mut detail_text, detail, &self.group);
         info!("event {event_name} {detail_text}");
-        let Some(path) = &self.config.notify else { return };
+        let Some(path) = &self.config.local.notify else { return };
         let Some(program) = path.to_str() else { return };
-        let node = &self.config.nodes[usize::from(self.me)];
+        let node = &self.config.pair.nodes[usize::from(self.me)];
         let args = [event_name, node.as_str(), detail_text.as_str()];
         let running = self.children.count_where(|t| *t == Tag::Notify);
         if !self.notify_gate.admit(now, running, event_name) {
@@ -708,7 +709,7 @@ impl Daemon {
             && let Some(max) = max
         {
             self.peer_incarnation_stored = Some(max);
-            if let Err(e) = statefile::store_peer_incarnation(&self.config.statedir, max) {
+            if let Err(e) = statefile::store_peer_incarnation(&self.config.local.statedir, max) {
                 warn!("{e}");
             }
         }
@@ -719,7 +720,7 @@ impl Daemon {
         if version >= crate::wire::VERSION && self.peer_version_stored < version {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
-            if let Err(e) = statefile::store_peer_version(&self.config.statedir, version) {
+            if let Err(e) = statefile::store_peer_version(&self.config.local.statedir, version) {
                 warn!("{e}");
             }
         }
@@ -734,7 +735,7 @@ impl Daemon {
             && advertised != self.peer_watchdog_stored
         {
             self.peer_watchdog_stored = advertised;
-            if let Err(e) = statefile::store_peer_watchdog(&self.config.statedir, ms) {
+            if let Err(e) = statefile::store_peer_watchdog(&self.config.local.statedir, ms) {
                 warn!("{e}");
             }
         }
@@ -902,7 +903,7 @@ impl Daemon {
         if next == self.admin {
             return;
         }
-        match adminstate::store(&self.config.statedir, next) {
+        match adminstate::store(&self.config.local.statedir, next) {
             Ok(()) => self.admin = next,
             Err(e) => warn!("admin state not saved (it will not survive a restart): {e}"),
         }
@@ -943,7 +944,7 @@ impl Daemon {
         if !gate.may_pet(self.loop_lag, self.core.petting_allowed()) {
             return;
         }
-        let Some(device) = self.config.watchdog.as_ref().map(|c| c.device.as_path()) else {
+        let Some(device) = self.config.local.watchdog.as_ref().map(|c| c.device.as_path()) else {
             return;
         };
         let was_failing = wd.failing().is_some();
@@ -988,60 +989,26 @@ impl Daemon {
         // in force while a new group waits: the plan then keeps them all.
         let target = self.next_group.as_ref().map_or(&self.config.resources, |n| n.resources());
         let resources_changed = new.resources != *target;
-        let rest_same = {
-            let mut rest = new.clone();
-            rest.resources.clone_from(&self.config.resources);
-            rest == self.config
-        };
+        let old = &self.config;
+        let rest_same = new.pair == old.pair && new.local == old.local && new.health == old.health;
         if rest_same && !resources_changed {
             info!("reload: configuration unchanged");
             return;
         }
-        let mut applied: heapless::Vec<&str, 4> = heapless::Vec::new();
-        let mut needs_restart: heapless::Vec<&str, 8> = heapless::Vec::new();
-        // What the core and the peer depend on cannot change under them.
-        let old = &self.config;
-        // (The digest also covers the resources, which are judged on their own below.)
-        let core_same = new.nodes == old.nodes
-            && new.keepalive == old.keepalive
-            && new.warntime == old.warntime
-            && new.deadtime == old.deadtime
-            && new.initdead == old.initdead
-            && new.home == old.home
-            && new.auto_failback == old.auto_failback
-            && new.fence == old.fence
-            && new.restart_limit == old.restart_limit
-            && new.monitor_interval == old.monitor_interval
-            && new.udpport == old.udpport
-            && new.watchdog == old.watchdog
-            && new.realtime == old.realtime;
-        if !core_same {
-            let _ = needs_restart.push("timings, nodes, home, fence, port, watchdog or realtime");
-        }
-        if new.media != old.media {
-            let _ = needs_restart.push("media");
-        }
-        if new.control != old.control
-            || new.control_group != old.control_group
-            || new.statedir != old.statedir
-            || new.authkey != old.authkey
-        {
-            let _ = needs_restart.push("control socket or group, statedir or authkey");
-        }
-        let notify_changed = new.notify != old.notify;
-        let health_changed = new.hwmon != old.hwmon
-            || new.sensors != old.sensors
-            || new.raid != old.raid
-            || new.ping != old.ping
-            || new.checks != old.checks;
+        // What the core and the peer depend on cannot change under them: the directive
+        // table says which changes wait for a restart (`Config::restarts_needed`).
+        let needs_restart = old.restarts_needed(&new);
+        let notify_changed = new.local.notify != old.local.notify;
+        let health_changed = new.health != old.health;
+        let mut applied: heapless::Vec<&str, 2> = heapless::Vec::new();
         if notify_changed {
-            self.config.notify.clone_from(&new.notify);
+            self.config.local.notify.clone_from(&new.local.notify);
             let _ = applied.push("notify");
         }
         if health_changed {
             self.health = HealthIo::open(&new, now);
             // The watchdog is no source the new monitor opens: report it again.
-            if let Some(c) = &self.config.watchdog {
+            if let Some(c) = &self.config.local.watchdog {
                 match self.watchdog.as_ref().map(Watchdog::failing) {
                     None => self.health.report_watchdog(&c.device, Some(&"not open")),
                     Some(Some(e)) => self.health.report_watchdog(&c.device, Some(&e)),
@@ -1051,11 +1018,7 @@ impl Daemon {
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
             self.core.handle_input(now, Input::Health(health));
-            self.config.hwmon.clone_from(&new.hwmon);
-            self.config.sensors.clone_from(&new.sensors);
-            self.config.raid.clone_from(&new.raid);
-            self.config.ping.clone_from(&new.ping);
-            self.config.checks.clone_from(&new.checks);
+            self.config.health.clone_from(&new.health);
             let _ = applied.push("health");
         }
         if resources_changed {
@@ -1065,10 +1028,11 @@ impl Daemon {
             info!("reload: applied {}", applied.join(", "));
         }
         if !needs_restart.is_empty() {
+            let what: Vec<&str> = needs_restart.iter().map(|r| r.what()).collect();
             warn!(
                 "reload: valid, but changes to {} need a restart of hapair; running resources \
                  were not touched",
-                needs_restart.join(", ")
+                what.join(", ")
             );
         }
     }
@@ -1101,9 +1065,10 @@ impl Daemon {
 /// Bit `i` for each link whose send interval is the keepalive itself.
 fn fast_links(config: &Config) -> u16 {
     let mut mask = 0u16;
-    for (i, m) in config.media.iter().enumerate() {
-        if Link::params(m, config.keepalive, config.warntime, config.deadtime).send_interval
-            == config.keepalive
+    for (i, m) in config.pair.media.iter().enumerate() {
+        if Link::params(m, config.pair.keepalive, config.pair.warntime, config.pair.deadtime)
+            .send_interval
+            == config.pair.keepalive
         {
             mask |= 1 << i;
         }
@@ -1132,8 +1097,8 @@ fn apply_realtime(priority: u8) -> bool {
 /// A `watchdog` line alone (the hung-kernel reset) is lenient: a device that does not open
 /// is returned as the error for health to report, and the daemon runs on.
 fn open_watchdog(config: &Config) -> Result<(Option<Watchdog>, Option<WatchdogError>), String> {
-    let Some(wd) = &config.watchdog else { return Ok((None, None)) };
-    let fence = config.fence == Some(config::Fence::Watchdog);
+    let Some(wd) = &config.local.watchdog else { return Ok((None, None)) };
+    let fence = config.pair.fence == Some(config::Fence::Watchdog);
     let opened = if fence {
         Watchdog::open_promised(&wd.device, wd.timeout)
     } else {
@@ -1165,7 +1130,7 @@ fn open_watchdog(config: &Config) -> Result<(Option<Watchdog>, Option<WatchdogEr
 fn prepare_state(config: &Config, boot: &Boot, opts: &LoadOptions) -> Result<(u64, Group), String> {
     make_statedir(config, opts)?;
     let (incarnation, warning) =
-        statefile::bump_incarnation(&config.statedir).map_err(|e| e.to_string())?;
+        statefile::bump_incarnation(&config.local.statedir).map_err(|e| e.to_string())?;
     if let Some(w) = warning {
         warn!("{w}");
     }
@@ -1188,38 +1153,39 @@ fn core_params(
     watchdog: Option<&Watchdog>,
 ) -> Params {
     let links = config
+        .pair
         .media
         .iter()
-        .map(|m| Link::params(m, config.keepalive, config.warntime, config.deadtime))
+        .map(|m| Link::params(m, config.pair.keepalive, config.pair.warntime, config.pair.deadtime))
         .collect();
-    let fence = match config.fence {
+    let fence = match config.pair.fence {
         None => FenceMode::None,
         Some(config::Fence::Watchdog) => FenceMode::Watchdog,
         Some(config::Fence::Command(_)) => FenceMode::External,
     };
     // INVARIANT: home is one of the two nodes (checked by config).
-    let home = config.node_index(&config.home).unwrap_or(0) as u8;
+    let home = config.node_index(&config.pair.home).unwrap_or(0) as u8;
     Params {
         me,
         peer,
         home,
-        keepalive: config.keepalive,
-        warntime: config.warntime,
-        deadtime: config.deadtime,
-        initdead: config.initdead,
-        auto_failback: config.auto_failback,
+        keepalive: config.pair.keepalive,
+        warntime: config.pair.warntime,
+        deadtime: config.pair.deadtime,
+        initdead: config.pair.initdead,
+        auto_failback: config.pair.auto_failback,
         fence,
         watchdog_timeout: watchdog.map(Watchdog::timeout),
         peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.
         resources: config.resources.len() as u8,
-        monitor_interval: config.monitor_interval,
+        monitor_interval: config.pair.monitor_interval,
         restart_limit: hcore::RestartLimit {
-            count: config.restart_limit.count,
-            window: config.restart_limit.window,
+            count: config.pair.restart_limit.count,
+            window: config.pair.restart_limit.window,
         },
         links,
-        ping_configured: !config.ping.is_empty(),
+        ping_configured: !config.health.ping.is_empty(),
         start_standby: boot.standby,
         start_self_fencing: false,
         config_digest: config.digest(),

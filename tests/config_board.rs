@@ -120,6 +120,6 @@ fn readme_configuration_example_is_valid() {
     let (_, block) = after.split_once("```\n").unwrap();
     let (example, _) = block.split_once("```").unwrap();
     let c = hapair::config::parse_str(example, std::path::Path::new("README.md")).unwrap();
-    assert_eq!(c.nodes, ["alpha", "beta"]);
+    assert_eq!(c.pair.nodes, ["alpha", "beta"]);
     assert_eq!(c.resources.len(), 2);
 }

@@ -62,9 +62,9 @@ fn parse(text: &str) -> Config {
 #[test]
 fn kitchen_sink_round_trips() {
     let c = parse(KITCHEN_SINK);
-    assert_eq!(c.media.len(), 6);
+    assert_eq!(c.pair.media.len(), 6);
     assert_eq!(c.resources.len(), 7);
-    assert_eq!(c.ping.len(), 3);
+    assert_eq!(c.health.ping.len(), 3);
     let printed = c.to_string();
     let again = parse(&printed);
     assert_eq!(again, c, "{printed}");
@@ -76,22 +76,22 @@ fn kitchen_sink_round_trips() {
 fn defaults_are_the_spec_defaults() {
     let c = parse("node a\nnode b\nauthkey /k\nbcast eth0\n");
     let ms = |d: hapair::core::time::Duration| d.total_millis();
-    assert_eq!(ms(c.keepalive), 1000);
-    assert_eq!(ms(c.warntime), 3000);
-    assert_eq!(ms(c.deadtime), 5000);
-    assert_eq!(ms(c.initdead), 10_000);
-    assert_eq!(c.udpport, 694);
-    assert_eq!(c.control, Path::new("/run/hapair/hapair.sock"));
-    assert_eq!(c.statedir, Path::new("/var/lib/hapair"));
-    assert_eq!(c.home, "a");
-    assert!(!c.auto_failback && c.fence.is_none() && c.realtime.is_none());
-    assert_eq!((c.restart_limit.count, ms(c.restart_limit.window)), (3, 600_000));
-    assert_eq!(ms(c.monitor_interval), 5000);
+    assert_eq!(ms(c.pair.keepalive), 1000);
+    assert_eq!(ms(c.pair.warntime), 3000);
+    assert_eq!(ms(c.pair.deadtime), 5000);
+    assert_eq!(ms(c.pair.initdead), 10_000);
+    assert_eq!(c.pair.udpport, 694);
+    assert_eq!(c.local.control, Path::new("/run/hapair/hapair.sock"));
+    assert_eq!(c.local.statedir, Path::new("/var/lib/hapair"));
+    assert_eq!(c.pair.home, "a");
+    assert!(!c.pair.auto_failback && c.pair.fence.is_none() && c.local.realtime.is_none());
+    assert_eq!((c.pair.restart_limit.count, ms(c.pair.restart_limit.window)), (3, 600_000));
+    assert_eq!(ms(c.pair.monitor_interval), 5000);
     assert_eq!(c.node_index("b"), Some(1));
     assert_eq!(c.node_index("c"), None);
     // Defaults derive from keepalive.
     let c = parse("node a\nnode b\nauthkey /k\nbcast eth0\nkeepalive 200ms\n");
-    assert_eq!((ms(c.warntime), ms(c.deadtime), ms(c.initdead)), (600, 1000, 2000));
+    assert_eq!((ms(c.pair.warntime), ms(c.pair.deadtime), ms(c.pair.initdead)), (600, 1000, 2000));
 }
 
 #[test]
@@ -116,16 +116,20 @@ fn kernel_flags_replace_directives() {
     )
     .unwrap();
     let c = parse_bytes(KITCHEN_SINK.as_bytes(), Path::new("k.conf"), &cmdline).unwrap();
-    let serial: Vec<_> =
-        c.media.iter().filter(|m| matches!(m, hapair::config::Medium::Serial { .. })).collect();
+    let serial: Vec<_> = c
+        .pair
+        .media
+        .iter()
+        .filter(|m| matches!(m, hapair::config::Medium::Serial { .. }))
+        .collect();
     assert_eq!(serial.len(), 1);
     assert_eq!(serial[0].label(), "serial /dev/pts/3");
-    assert_eq!(c.ping.len(), 1);
-    assert_eq!(c.fence, Some(hapair::config::Fence::Watchdog));
+    assert_eq!(c.health.ping.len(), 1);
+    assert_eq!(c.pair.fence, Some(hapair::config::Fence::Watchdog));
     // One-word directives take the whole value; the others split it at spaces.
-    assert_eq!(c.control, Path::new("/run/x y.sock"));
-    assert_eq!(c.realtime, None);
-    assert_eq!(c.restart_limit.count, 2);
+    assert_eq!(c.local.control, Path::new("/run/x y.sock"));
+    assert_eq!(c.local.realtime, None);
+    assert_eq!(c.pair.restart_limit.count, 2);
     let e = Cmdline::parse(b"hapair.home=\"alpha beta\"", Path::new("cmdline")).unwrap();
     let e = parse_bytes(KITCHEN_SINK.as_bytes(), Path::new("k.conf"), &e).unwrap_err();
     assert_eq!(

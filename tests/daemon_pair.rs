@@ -190,6 +190,46 @@ fn a_peer_with_another_configuration_is_named_in_status_and_log() {
     }
 }
 
+/// A reload that changes the resources in force changes the digest the node's heartbeats
+/// carry (the resources are in it): beta, standby, reloads another `garp` count and both
+/// nodes show `config_match: false`; alpha, active, reloads the same and both agree again.
+#[test]
+fn a_reload_of_the_resources_changes_the_digest_the_heartbeats_carry() {
+    let lab = Lab::up('g');
+    let setup = Setup { children: false, ..Setup::default() };
+    let mut pair = Pair::new(&lab, &setup);
+    let text = std::fs::read_to_string(&pair.conf).unwrap();
+    let changed = text.replace("garp 2 garp_interval", "garp 3 garp_interval");
+    assert_ne!(changed, text, "the ip resource's garp was found");
+    let confs = [pair.dir.join("alpha.conf"), pair.dir.join("beta.conf")];
+    for conf in &confs {
+        std::fs::write(conf, &text).unwrap();
+    }
+    pair.start_with_conf(ALPHA, &confs[ALPHA]);
+    pair.wait_state(ALPHA, "active", START);
+    pair.start_with_conf(BETA, &confs[BETA]);
+    pair.wait_state(BETA, "standby", STEP);
+    let config_match = |want: bool| {
+        (0..2).all(|i| {
+            pair.status(i)
+                .is_some_and(|s| s["peer"]["alive"] == true && s["peer"]["config_match"] == want)
+        })
+    };
+    assert_soon(STEP, "both alive, the same configuration", || config_match(true));
+    for (node, matching) in [(BETA, false), (ALPHA, true)] {
+        std::fs::write(&confs[node], &changed).unwrap();
+        pair.nodes[node].signal(libc::SIGHUP);
+        assert_soon(
+            STEP,
+            &format!("config_match {matching} after a reload of node {node}"),
+            || config_match(matching),
+        );
+    }
+    assert!(pair.log(BETA).contains("the peer runs another configuration"), "{}", pair.log(BETA));
+    assert!(pair.log(ALPHA).contains("matches ours again"), "{}", pair.log(ALPHA));
+    assert_eq!(pair.state(ALPHA).as_deref(), Some("active"));
+}
+
 /// Bytes waiting in the pipe behind `fd` (FIONREAD).
 fn pipe_queued(fd: &std::os::fd::OwnedFd) -> usize {
     use std::os::fd::AsRawFd;

@@ -8,7 +8,9 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigError, LoadOptions, Resource, parse};
+use super::load;
+use super::parse::Loc;
+use super::{ConfigError, LoadOptions, Resource};
 use crate::drivers::agents::{self, AgentKind, AgentPaths, AgentSpec, CheckMode, Severity};
 
 /// One problem with a resource's agent, located at the resource's line.
@@ -103,8 +105,8 @@ pub fn check_agents(
 
 /// The lines of the `resource` directives, or nothing when the files cannot be read again
 /// (the errors then point at the whole file).
-fn resource_locations(opts: &LoadOptions) -> Vec<parse::Loc> {
+fn resource_locations(opts: &LoadOptions) -> Vec<Loc> {
     let Ok(cmdline) = super::read_cmdline(opts) else { return Vec::new() };
     let Ok(text) = std::fs::read(&opts.config) else { return Vec::new() };
-    parse::resource_locations(&text, &opts.config, &cmdline).unwrap_or_default()
+    load::resource_locations(&text, &opts.config, &cmdline).unwrap_or_default()
 }

@@ -1,10 +1,10 @@
 //! The kernel command line (SPEC §2): picks the `hapair.` words out of /proc/cmdline (or the
 //! `--cmdline FILE`) and sorts them into boot flags and directive overrides. Other kernel
-//! words are ignored. Which keys may override which directive is decided in `parse`; this
-//! file only refuses `hapair.` words that are malformed.
+//! words are ignored. Which keys exist and may be set is the directive table's (`parse`).
 
 use std::path::{Path, PathBuf};
 
+use super::parse::{self, DIRECTIVES, Lines, Override};
 use super::{ConfigError, lex};
 
 /// The `hapair.` flags of one kernel command line.
@@ -20,14 +20,6 @@ pub struct Cmdline {
     pub disable: bool,
     /// `hapair.KEY=VALUE` for directives, in order.
     pub overrides: Vec<Override>,
-}
-
-/// One `hapair.KEY=VALUE` that replaces a directive.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Override {
-    pub key: String,
-    pub value: String,
-    pub line: u32,
 }
 
 impl Cmdline {
@@ -65,27 +57,43 @@ impl Cmdline {
             "0" => Ok(false),
             _ => Err(format!("bad value \"{v}\" for hapair.{key} (use 0 or 1)")),
         };
-        let known_key = key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
         match key {
             "node" => self.node = Some((value.to_string(), line)),
             "standby" => self.standby = bool_flag(value)?,
             "disable" => self.disable = bool_flag(value)?,
-            _ if known_key && super::parse::OVERRIDABLE.contains(&key) => {
-                if value.trim().is_empty() {
-                    return Err(format!("empty value for hapair.{key}"));
+            _ => match parse::directive(key) {
+                Some(d) if d.flag_allowed() => {
+                    if value.trim().is_empty() {
+                        return Err(format!("empty value for hapair.{key}"));
+                    }
+                    let o = Override { key: key.to_string(), value: value.to_string(), line };
+                    self.overrides.push(o);
                 }
-                let o = Override { key: key.to_string(), value: value.to_string(), line };
-                self.overrides.push(o);
-            }
-            _ if known_key && super::parse::KNOWN.contains(&key) => {
-                return Err(format!(
-                    "hapair.{key} cannot be set on the kernel command line \
-                     (only single-value directives, serial and ping)"
-                ));
-            }
-            _ => return Err(format!("unknown kernel flag hapair.{key}")),
+                Some(_) => {
+                    return Err(format!(
+                        "hapair.{key} cannot be set on the kernel command line \
+                         (only single-value directives, {})",
+                        lists_with_flags()
+                    ));
+                }
+                None => return Err(format!("unknown kernel flag hapair.{key}")),
+            },
         }
         Ok(())
+    }
+}
+
+/// The list directives a kernel flag may set: `serial and ping`.
+fn lists_with_flags() -> String {
+    let names: Vec<&str> = DIRECTIVES
+        .iter()
+        .filter(|d| matches!(d.lines, Lines::Replaced(_)))
+        .map(|d| d.name)
+        .collect();
+    match names.split_last() {
+        Some((last, [])) => (*last).to_string(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
     }
 }
 

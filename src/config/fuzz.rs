@@ -16,7 +16,7 @@ use std::path::Path;
 
 use super::cmdline::Cmdline;
 use super::lex::quote;
-use super::parse::{control_group_location, parse_bytes, parse_str, resource_locations};
+use super::load::{control_group_location, parse_bytes, parse_str, resource_locations};
 use super::{Config, ConfigError};
 
 /// The name the file is given in messages.
@@ -38,7 +38,7 @@ pub fn config(data: &[u8]) -> bool {
             let resources = resource_locations(data, file, &flags).map(|l| l.len());
             assert_eq!(resources, Ok(config.resources.len()), "resource lines not found again");
             let group = control_group_location(data, file, &flags).map(|l| l.is_some());
-            assert_eq!(group, Ok(config.control_group.is_some()), "control_group not found");
+            assert_eq!(group, Ok(config.local.control_group.is_some()), "control_group not found");
             true
         }
         Err(e) => {

@@ -7,12 +7,12 @@
 //! that line the configuration and the kernel command line are read again (only on that error
 //! path). Nothing here touches the socket: `control::ControlServer::admit_group` does.
 
-use super::parse::control_group_location;
+use super::load::control_group_location;
 use super::{Config, ConfigError, LoadOptions, read_cmdline};
 
 /// The gid of `control_group`, `None` without one.
 pub fn control_gid(opts: &LoadOptions, config: &Config) -> Result<Option<u32>, ConfigError> {
-    let Some(name) = &config.control_group else { return Ok(None) };
+    let Some(name) = &config.local.control_group else { return Ok(None) };
     let message = match nix::unistd::Group::from_name(name) {
         Ok(Some(group)) => return Ok(Some(group.gid.as_raw())),
         Ok(None) => format!("control_group {name}: no such group (getent group {name} finds none)"),

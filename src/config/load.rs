@@ -1,15 +1,19 @@
-//! Reading the files (configuration, kernel command line, authkey) and deciding who this node
-//! is; for `check` and `run`, also judging who may change the configuration file, the
-//! statedir and the authkey's directory (`owner`). With `authkey` and `owner`, the only files
-//! of `config` that do I/O; it runs once, before the loop (and on a reload). It creates
-//! nothing: `run` makes a missing statedir itself.
+//! From text to `Config`: the directives with their kernel flags (`parse`), then the
+//! cross-checks (`validate`); and reading the files (configuration, kernel command line,
+//! authkey) and deciding who this node is; for `check` and `run`, also judging who may change
+//! the configuration file, the statedir and the authkey's directory (`owner`). With `authkey`
+//! and `owner`, the only files of `config` that do I/O; it runs once, before the loop (and on
+//! a reload). It creates nothing: `run` makes a missing statedir itself. The top of the
+//! module's layers: `lex` and `value` below `parse`, below `cmdline`, `validate` and
+//! `render`, below this file (scripts/import-cycles shows none going back up).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::cmdline::Cmdline;
 use super::owner::{self, Problem, Trusted};
-use super::parse::parse_located;
+use super::parse::{self, Loc};
+use super::validate::validate;
 use super::{AuthKey, Config, ConfigError, DEFAULT_CMDLINE_PATH, DEFAULT_CONFIG_PATH};
 
 /// Where to read from: `-c`, `--cmdline` and `--node`; and whether to judge ownership.
@@ -56,6 +60,48 @@ pub struct Loaded {
     pub authkey: AuthKey,
 }
 
+/// Parses a whole configuration, applies the kernel flags in `cmdline`, and cross-checks.
+pub fn parse_bytes(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Config, ConfigError> {
+    parse_located(text, file, cmdline).map(|(c, _)| c)
+}
+
+/// Parses a configuration held in a string (no kernel flags).
+pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
+    parse_bytes(text.as_bytes(), file, &Cmdline::empty())
+}
+
+/// As [`parse_bytes`], and also where the `authkey` directive was (for the key file's errors).
+pub fn parse_located(
+    text: &[u8],
+    file: &Path,
+    cmdline: &Cmdline,
+) -> Result<(Config, Loc), ConfigError> {
+    let draft = parse::draft(text, file, &cmdline.overrides, &cmdline.path)?;
+    let authkey_at = draft.authkey.as_ref().map(|(_, l)| *l).unwrap_or_default();
+    Ok((validate(draft, file, &cmdline.path)?, authkey_at))
+}
+
+/// Where each `resource` line is, in group order (file lines, then kernel flags).
+pub fn resource_locations(
+    text: &[u8],
+    file: &Path,
+    cmdline: &Cmdline,
+) -> Result<Vec<Loc>, ConfigError> {
+    let draft = parse::draft(text, file, &cmdline.overrides, &cmdline.path)?;
+    Ok(draft.resources.iter().map(|(_, l)| *l).collect())
+}
+
+/// Where the `control_group` directive is (file line or kernel flag), for the error when the
+/// group does not exist (`config::control_gid`).
+pub fn control_group_location(
+    text: &[u8],
+    file: &Path,
+    cmdline: &Cmdline,
+) -> Result<Option<Loc>, ConfigError> {
+    let draft = parse::draft(text, file, &cmdline.overrides, &cmdline.path)?;
+    Ok(draft.control_group.map(|(_, l)| l))
+}
+
 /// Reads the kernel command line.
 pub fn read_cmdline(opts: &LoadOptions) -> Result<Cmdline, ConfigError> {
     let text = std::fs::read(&opts.cmdline)
@@ -71,10 +117,7 @@ pub fn load_config(opts: &LoadOptions) -> Result<(Config, Cmdline), ConfigError>
     Ok((config, cmdline))
 }
 
-fn read_config(
-    opts: &LoadOptions,
-    cmdline: &Cmdline,
-) -> Result<(Config, super::parse::Loc), ConfigError> {
+fn read_config(opts: &LoadOptions, cmdline: &Cmdline) -> Result<(Config, Loc), ConfigError> {
     let path = &opts.config;
     let cannot_read = |e: std::io::Error| ConfigError::new(path, 0, format!("cannot read: {e}"));
     let mut file = std::fs::File::open(path).map_err(cannot_read)?;
@@ -94,7 +137,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let cmdline = read_cmdline(opts)?;
     let (config, authkey_at) = read_config(opts, &cmdline)?;
     let boot = identify(opts, &cmdline, &config)?;
-    let authkey = AuthKey::load(&config.authkey).map_err(|m| {
+    let authkey = AuthKey::load(&config.local.authkey).map_err(|m| {
         let file = if authkey_at.cmdline { &opts.cmdline } else { &opts.config };
         ConfigError::new(file, authkey_at.line, m)
     })?;
@@ -108,11 +151,11 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
 /// does not exist yet is fine (`run` makes it, mode 0700, and judges it then).
 fn check_trusted_dirs(config: &Config) -> Result<(), ConfigError> {
     // Paths are absolute (`value::path`) and the key file just opened, so it has a parent.
-    let key_dir = config.authkey.parent().unwrap_or(Path::new("/"));
+    let key_dir = config.local.authkey.parent().unwrap_or(Path::new("/"));
     check_trusted(key_dir, Trusted::AuthkeyDir)?;
-    match owner::check(&config.statedir, Trusted::Statedir) {
+    match owner::check(&config.local.statedir, Trusted::Statedir) {
         Ok(()) | Err(Problem::Missing) => Ok(()),
-        Err(Problem::Refused(m)) => Err(ConfigError::new(&config.statedir, 0, m)),
+        Err(Problem::Refused(m)) => Err(ConfigError::new(&config.local.statedir, 0, m)),
     }
 }
 
@@ -140,7 +183,7 @@ pub fn identify(
         (None, None) => (hostname(), &opts.config, 0, "the host name"),
     };
     let Some(node_index) = config.node_index(&node) else {
-        let nodes = config.nodes.join(" and ");
+        let nodes = config.pair.nodes.join(" and ");
         let m = format!("this node is \"{node}\" (from {source}), which is not a node ({nodes})");
         return Err(ConfigError::new(file, line, m));
     };

@@ -1,18 +1,187 @@
-//! Directives: turns each line's words into a typed entry of a `Draft`, remembering the line
-//! of every entry so that the cross-checks (`validate`) can name it. Kernel command-line
-//! overrides go through the same directive parsers. No file I/O here.
+//! Directives: the one table of them all ([`DIRECTIVES`]: name, syntax, part, what a reload
+//! does with a change, how often it may appear, parser), and the parsers that turn each
+//! line's words into a typed entry of a `Draft`, remembering the line of every entry so that
+//! the cross-checks (`validate`) can name it. Kernel command-line overrides go through the
+//! same parsers. Every use of a directive's class derives from the table: which kernel flags
+//! exist and how their value is split (`cmdline`), the duplicate check, the digest and the
+//! reload's comparison (`render`). No file I/O here.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use super::cmdline::Cmdline;
 use super::value::{self, duration, number};
 use super::{
-    Check, Config, ConfigError, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource,
-    OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    Check, ConfigError, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource, OcfResource,
+    Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
+
+/// The part of `Config` a directive belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// What both nodes must agree on (`Config::pair`).
+    Pair,
+    /// Each node's own business (`Config::local`).
+    Local,
+    /// A health source (`Config::health`).
+    Health,
+    /// The group (`Config::resources`).
+    Resources,
+}
+
+impl Part {
+    /// The digest covers the directives of this part (README "Configuration digest").
+    pub fn digested(self) -> bool {
+        matches!(self, Part::Pair | Part::Resources)
+    }
+}
+
+/// What a reload (SIGHUP) does with a changed directive (README "Reload").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reload {
+    /// Applied in place, at once.
+    Live,
+    /// Applied through the resource plan (core "Reload").
+    Resources,
+    /// Checked, then logged as needing a restart; the running value stays in force.
+    Restart(Restart),
+}
+
+/// The groups of changes that need a restart, as a reload names them in its log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// What the core and the peer depend on.
+    Core,
+    /// The heartbeat media.
+    Media,
+    /// The files and the control socket.
+    Files,
+}
+
+impl Restart {
+    /// Every group, in the order the log names them.
+    pub const ALL: [Restart; 3] = [Restart::Core, Restart::Media, Restart::Files];
+
+    /// The group as the log names it.
+    pub fn what(self) -> &'static str {
+        match self {
+            Restart::Core => "timings, nodes, home, fence, port, watchdog or realtime",
+            Restart::Media => "media",
+            Restart::Files => "control socket or group, statedir or authkey",
+        }
+    }
+}
+
+/// How often a directive may appear, and what a kernel flag (`hapair.KEY=VALUE`) does to it.
+#[derive(Clone, Copy)]
+pub enum Lines {
+    /// At most one line: a second line is an error; a kernel flag replaces the line.
+    Once,
+    /// Any number of lines; no kernel flag.
+    Many,
+    /// Any number of lines; the first kernel flag forgets the file's lines (with this
+    /// function), further flags add to it.
+    Replaced(fn(&mut Draft)),
+}
+
+/// Reads a directive's words into the draft.
+type Parser = fn(&mut Draft, &mut Args<'_>, Loc) -> Result<(), String>;
+
+/// One directive: a row of [`DIRECTIVES`].
+pub struct Directive {
+    pub name: &'static str,
+    /// Its arguments as the README's configuration reference writes them (alternatives
+    /// separated by ` | `). A syntax of one word is one argument: a kernel flag's whole value
+    /// is that argument, spaces and all.
+    pub syntax: &'static str,
+    pub part: Part,
+    pub reload: Reload,
+    pub lines: Lines,
+    pub parse: Parser,
+}
+
+impl Directive {
+    /// A kernel flag may set it.
+    pub fn flag_allowed(&self) -> bool {
+        !matches!(self.lines, Lines::Many)
+    }
+
+    /// It takes one argument: a kernel flag's value is that argument, not split at spaces.
+    pub fn one_word(&self) -> bool {
+        !self.syntax.contains(' ')
+    }
+}
+
+/// The directive called `name`.
+pub fn directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES.iter().find(|d| d.name == name)
+}
+
+use Lines::{Many, Once};
+use Part::{Health, Local, Pair};
+
+const CORE: Reload = Reload::Restart(Restart::Core);
+const MEDIA: Reload = Reload::Restart(Restart::Media);
+const FILES: Reload = Reload::Restart(Restart::Files);
+const LIVE: Reload = Reload::Live;
+
+const RESOURCE_SYNTAX: &str = "ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR] \
+    [garp_refresh DUR] [name NAME] | exec NAME start=\"CMD\" stop=\"CMD\" [monitor=\"CMD\"] \
+    [timeout DUR] | lsb NAME | ocf PROVIDER:AGENT [name NAME] KEY=VALUE...";
+
+const fn row(
+    name: &'static str,
+    syntax: &'static str,
+    part: Part,
+    reload: Reload,
+    lines: Lines,
+    parse: Parser,
+) -> Directive {
+    Directive { name, syntax, part, reload, lines, parse }
+}
+
+/// Every directive, in the README's order. Classes (SPEC §2, README "Configuration
+/// digest"): what both nodes must agree on is `Pair`; a node's own paths, devices and
+/// scheduling are `Local` (a `serial` line too: its device is the node's own, though the line
+/// sits in the pair's list of media, whose order numbers the links); the health sources are
+/// `Health`.
+#[rustfmt::skip]
+pub const DIRECTIVES: &[Directive] = &[
+    row("node", "NAME", Pair, CORE, Many,
+        |d, a, l| push(&mut d.nodes, value::name(a.next("node name")?, "node name")?, l)),
+    row("keepalive", "DUR", Pair, CORE, Once, |d, a, l| put(&mut d.keepalive, timing(a)?, l)),
+    row("warntime", "DUR", Pair, CORE, Once, |d, a, l| put(&mut d.warntime, timing(a)?, l)),
+    row("deadtime", "DUR", Pair, CORE, Once, |d, a, l| put(&mut d.deadtime, timing(a)?, l)),
+    row("initdead", "DUR", Pair, CORE, Once, |d, a, l| put(&mut d.initdead, timing(a)?, l)),
+    row("authkey", "PATH", Local, FILES, Once, |d, a, l| put(&mut d.authkey, path(a)?, l)),
+    row("udpport", "PORT", Pair, CORE, Once, |d, a, l| put(&mut d.udpport, port(a)?, l)),
+    row("control", "PATH", Local, FILES, Once, |d, a, l| put(&mut d.control, path(a)?, l)),
+    row("control_group", "NAME", Local, FILES, Once,
+        |d, a, l| put(&mut d.control_group, value::name(a.next("group name")?, "group name")?, l)),
+    row("statedir", "PATH", Local, FILES, Once, |d, a, l| put(&mut d.statedir, path(a)?, l)),
+    row("serial", "DEVICE [baud N]", Local, MEDIA, Lines::Replaced(forget_serial), serial),
+    row("bcast", "IF", Pair, MEDIA, Many, bcast),
+    row("mcast", "IF GROUP [ttl N]", Pair, MEDIA, Many, mcast),
+    row("ucast", "IF ADDR [ADDR]", Pair, MEDIA, Many, ucast),
+    row("home", "NAME", Pair, CORE, Once,
+        |d, a, l| put(&mut d.home, value::name(a.next("node name")?, "node name")?, l)),
+    row("auto_failback", "on|off", Pair, CORE, Once,
+        |d, a, l| put(&mut d.auto_failback, value::on_off(a.next("on|off")?, a.directive)?, l)),
+    row("resource", RESOURCE_SYNTAX, Part::Resources, Reload::Resources, Many, resource),
+    row("monitor_interval", "DUR", Pair, CORE, Once,
+        |d, a, l| put(&mut d.monitor_interval, timing(a)?, l)),
+    row("restart_limit", "N in DUR", Pair, CORE, Once, restart_limit),
+    row("watchdog", "DEVICE [timeout DUR]", Local, CORE, Once, watchdog),
+    row("hwmon", "CHIP [root PATH]", Health, LIVE, Many, hwmon),
+    row("sensor", "CHIP/INPUT [min X] [max X] [crit X]", Health, LIVE, Many, sensor),
+    row("raid", "PATH", Health, LIVE, Once, |d, a, l| put(&mut d.raid, path(a)?, l)),
+    row("ping", "ADDR [ADDR...]", Health, LIVE, Lines::Replaced(|d| d.ping.clear()), ping),
+    row("check", "NAME \"CMD\" [interval DUR] [timeout DUR]", Health, LIVE, Many, check),
+    row("fence", "watchdog | CMD ARGS...", Pair, CORE, Once, fence),
+    row("notify", "PATH", Local, LIVE, Once, |d, a, l| put(&mut d.notify, path(a)?, l)),
+    row("realtime", "on|off [priority N]", Local, CORE, Once, realtime),
+];
 
 /// Where an entry came from: a line of the configuration or of the kernel command line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,122 +229,28 @@ pub struct Draft {
     pub sensors: Vec<(Sensor, Loc)>,
     pub ping: Vec<(IpAddr, Loc)>,
     pub checks: Vec<(Check, Loc)>,
-    /// List directives already replaced by a kernel flag (a second flag adds to the first).
+    /// The file line of each `Once` directive given (a second line is an error).
+    given: Vec<(&'static str, u32)>,
+    /// `Replaced` directives already set by a kernel flag (a second flag adds to the first).
     replaced: Vec<&'static str>,
 }
 
-/// Directives that `hapair.KEY=VALUE` may set: those that appear at most once, plus `serial`
-/// and `ping`, whose override replaces every line of that kind.
-pub const OVERRIDABLE: &[&str] = &[
-    "keepalive",
-    "warntime",
-    "deadtime",
-    "initdead",
-    "authkey",
-    "udpport",
-    "control",
-    "control_group",
-    "statedir",
-    "home",
-    "auto_failback",
-    "monitor_interval",
-    "restart_limit",
-    "watchdog",
-    "raid",
-    "fence",
-    "notify",
-    "realtime",
-    "serial",
-    "ping",
-];
-
-/// Overridable directives that take exactly one word: a kernel flag's whole value is that
-/// word (so a path may hold spaces). The other flags' values are split at spaces.
-const ONE_WORD: &[&str] = &[
-    "keepalive",
-    "warntime",
-    "deadtime",
-    "initdead",
-    "authkey",
-    "udpport",
-    "control",
-    "control_group",
-    "statedir",
-    "home",
-    "auto_failback",
-    "monitor_interval",
-    "raid",
-    "notify",
-];
-
-/// Every directive name.
-pub const KNOWN: &[&str] = &[
-    "node",
-    "keepalive",
-    "warntime",
-    "deadtime",
-    "initdead",
-    "authkey",
-    "udpport",
-    "control",
-    "control_group",
-    "statedir",
-    "serial",
-    "bcast",
-    "mcast",
-    "ucast",
-    "home",
-    "auto_failback",
-    "resource",
-    "monitor_interval",
-    "restart_limit",
-    "watchdog",
-    "hwmon",
-    "sensor",
-    "raid",
-    "ping",
-    "check",
-    "fence",
-    "notify",
-    "realtime",
-];
-
-/// Parses a whole configuration, applies the kernel flags in `cmdline`, and cross-checks.
-pub fn parse_bytes(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Config, ConfigError> {
-    parse_located(text, file, cmdline).map(|(c, _)| c)
+/// A kernel flag `hapair.KEY=VALUE` that sets a directive (`Cmdline::overrides`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Override {
+    pub key: String,
+    pub value: String,
+    pub line: u32,
 }
 
-/// As [`parse_bytes`], and also where the `authkey` directive was (for the key file's errors).
-pub fn parse_located(
+/// Reads the lines of `text` (the configuration `file`), then the kernel flags `overrides`
+/// (from `flags_file`), into a draft for the cross-checks.
+pub fn draft(
     text: &[u8],
     file: &Path,
-    cmdline: &Cmdline,
-) -> Result<(Config, Loc), ConfigError> {
-    let draft = parse_draft(text, file, cmdline)?;
-    let authkey_at = draft.authkey.as_ref().map(|(_, l)| *l).unwrap_or_default();
-    Ok((super::validate::validate(draft, file, &cmdline.path)?, authkey_at))
-}
-
-/// Where each `resource` line is, in group order (file lines, then kernel flags).
-pub fn resource_locations(
-    text: &[u8],
-    file: &Path,
-    cmdline: &Cmdline,
-) -> Result<Vec<Loc>, ConfigError> {
-    Ok(parse_draft(text, file, cmdline)?.resources.iter().map(|(_, l)| *l).collect())
-}
-
-/// Where the `control_group` directive is (file line or kernel flag), for the error when the
-/// group does not exist (`config::control_gid`).
-pub fn control_group_location(
-    text: &[u8],
-    file: &Path,
-    cmdline: &Cmdline,
-) -> Result<Option<Loc>, ConfigError> {
-    Ok(parse_draft(text, file, cmdline)?.control_group.map(|(_, l)| l))
-}
-
-fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, ConfigError> {
+    overrides: &[Override],
+    flags_file: &Path,
+) -> Result<Draft, ConfigError> {
     let mut draft = Draft::default();
     for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
         let line = u32::try_from(i + 1).unwrap_or(u32::MAX);
@@ -185,52 +260,56 @@ fn parse_draft(text: &[u8], file: &Path, cmdline: &Cmdline) -> Result<Draft, Con
         let words = lex::words(s, true).map_err(err)?;
         let Some((name, args)) = words.split_first() else { continue };
         let loc = Loc { line, cmdline: false };
-        directive(&mut draft, name, args, loc).map_err(err)?;
+        let Some(d) = directive(name) else {
+            return Err(err(format!("unknown directive \"{name}\"")));
+        };
+        draft.apply(d, args, loc).map_err(err)?;
     }
-    for o in &cmdline.overrides {
+    for o in overrides {
         let loc = Loc { line: o.line, cmdline: true };
-        let err = |m: String| ConfigError::new(&cmdline.path, o.line, m);
-        if !OVERRIDABLE.contains(&o.key.as_str()) {
-            return Err(err(format!("hapair.{} cannot be set on the kernel command line", o.key)));
-        }
-        let words: Vec<String> = if ONE_WORD.contains(&o.key.as_str()) {
+        let err = |m: String| ConfigError::new(flags_file, o.line, m);
+        let d = match directive(&o.key) {
+            Some(d) if d.flag_allowed() => d,
+            _ => {
+                let m = format!("hapair.{} cannot be set on the kernel command line", o.key);
+                return Err(err(m));
+            }
+        };
+        let words: Vec<String> = if d.one_word() {
             vec![o.value.clone()]
         } else {
             o.value.split_whitespace().map(str::to_string).collect()
         };
-        draft.replace_list(&o.key);
-        directive(&mut draft, &o.key, &words, loc).map_err(err)?;
+        if let Lines::Replaced(forget) = d.lines
+            && !draft.replaced.contains(&d.name)
+        {
+            draft.replaced.push(d.name);
+            forget(&mut draft);
+        }
+        draft.apply(d, &words, loc).map_err(err)?;
     }
     Ok(draft)
 }
 
-/// Parses a configuration held in a string (no kernel flags).
-pub fn parse_str(text: &str, file: &Path) -> Result<Config, ConfigError> {
-    parse_bytes(text.as_bytes(), file, &Cmdline::empty())
-}
-
 impl Draft {
-    /// Before the first kernel flag for a list directive, forgets the file's lines of it.
-    fn replace_list(&mut self, key: &str) {
-        let key: &'static str = match key {
-            "serial" => "serial",
-            "ping" => "ping",
-            _ => return,
-        };
-        if self.replaced.contains(&key) {
-            return;
+    /// Parses one line (or kernel flag) of directive `d`. A `Once` directive's second line
+    /// is an error once the line itself parsed; a kernel flag replaces the line.
+    fn apply(&mut self, d: &'static Directive, words: &[String], loc: Loc) -> Result<(), String> {
+        let mut a = Args { directive: d.name, words, pos: 0 };
+        (d.parse)(self, &mut a, loc)?;
+        if matches!(d.lines, Once) && !loc.cmdline {
+            if let Some((_, first)) = self.given.iter().find(|(n, _)| *n == d.name) {
+                return Err(format!("duplicate {} (first on line {first})", d.name));
+            }
+            self.given.push((d.name, loc.line));
         }
-        self.replaced.push(key);
-        match key {
-            "serial" => self.media.retain(|(m, _)| !matches!(m, MediumDraft::Serial { .. })),
-            _ => self.ping.clear(),
-        }
+        a.end()
     }
 }
 
 /// The words after a directive's name, read front to back.
-struct Args<'a> {
-    directive: &'a str,
+pub struct Args<'a> {
+    directive: &'static str,
     words: &'a [String],
     pos: usize,
 }
@@ -277,62 +356,31 @@ impl<'a> Args<'a> {
     }
 }
 
-/// Sets a single-value directive; a second line is an error, a kernel flag replaces.
-fn set<T>(slot: &mut Slot<T>, v: T, loc: Loc, name: &str) -> Result<(), String> {
-    if let Some((_, first)) = slot
-        && !loc.cmdline
-    {
-        return Err(format!("duplicate {name} (first on line {})", first.line));
-    }
+/// Sets a single-value directive (a second line is refused by `Draft::apply`).
+fn put<T>(slot: &mut Slot<T>, v: T, loc: Loc) -> Result<(), String> {
     *slot = Some((v, loc));
     Ok(())
 }
 
-/// Parses one directive into `d`.
-fn directive(d: &mut Draft, name: &str, words: &[String], loc: Loc) -> Result<(), String> {
-    let mut a = Args { directive: name, words, pos: 0 };
-    let a = &mut a;
-    match name {
-        "node" => {
-            let n = value::name(a.next("node name")?, "node name")?;
-            d.nodes.push((n, loc));
-        }
-        "keepalive" | "warntime" | "deadtime" | "initdead" | "monitor_interval" => {
-            timing(d, name, a, loc)?;
-        }
-        "authkey" => set(&mut d.authkey, value::path(a.next("path")?, name)?, loc, name)?,
-        "control" => set(&mut d.control, value::path(a.next("path")?, name)?, loc, name)?,
-        "control_group" => {
-            let g = value::name(a.next("group name")?, "group name")?;
-            set(&mut d.control_group, g, loc, name)?;
-        }
-        "statedir" => set(&mut d.statedir, value::path(a.next("path")?, name)?, loc, name)?,
-        "notify" => set(&mut d.notify, value::path(a.next("path")?, name)?, loc, name)?,
-        "raid" => set(&mut d.raid, value::path(a.next("path")?, name)?, loc, name)?,
-        "udpport" => {
-            let p = number(a.next("port")?, "udpport", 1, 65535)?;
-            set(&mut d.udpport, u16::try_from(p).unwrap_or(0), loc, name)?;
-        }
-        "home" => set(&mut d.home, value::name(a.next("node name")?, "node name")?, loc, name)?,
-        "auto_failback" => {
-            set(&mut d.auto_failback, value::on_off(a.next("on|off")?, name)?, loc, name)?
-        }
-        "serial" | "bcast" | "mcast" | "ucast" => medium(d, name, a, loc)?,
-        "resource" => resource(d, a, loc)?,
-        "restart_limit" => restart_limit(d, a, loc)?,
-        "watchdog" => watchdog(d, a, loc)?,
-        "hwmon" => hwmon(d, a, loc)?,
-        "sensor" => sensor(d, a, loc)?,
-        "ping" => ping(d, a, loc)?,
-        "check" => check(d, a, loc)?,
-        "fence" => fence(d, a, loc)?,
-        "realtime" => realtime(d, a, loc)?,
-        _ => return Err(format!("unknown directive \"{name}\"")),
-    }
-    a.end()
+/// Adds an entry of a list directive.
+fn push<T>(list: &mut Vec<(T, Loc)>, v: T, loc: Loc) -> Result<(), String> {
+    list.push((v, loc));
+    Ok(())
 }
 
-fn timing(d: &mut Draft, name: &str, a: &mut Args, loc: Loc) -> Result<(), String> {
+/// A path: the directive's one argument.
+fn path(a: &mut Args) -> Result<PathBuf, String> {
+    value::path(a.next("path")?, a.directive)
+}
+
+fn port(a: &mut Args) -> Result<u16, String> {
+    let p = number(a.next("port")?, "udpport", 1, 65535)?;
+    Ok(u16::try_from(p).unwrap_or(0))
+}
+
+/// A duration longer than 0 (keepalive: 10ms to 1m): the directive's one argument.
+fn timing(a: &mut Args) -> Result<Duration, String> {
+    let name = a.directive;
     let v = duration(a.next("duration")?, name)?;
     if v == Duration::ZERO {
         return Err(format!("{name} must be longer than 0"));
@@ -341,45 +389,41 @@ fn timing(d: &mut Draft, name: &str, a: &mut Args, loc: Loc) -> Result<(), Strin
     if name == "keepalive" && !(min..=max).contains(&v) {
         return Err(format!("keepalive {v} is out of range ({min} to {max})"));
     }
-    let slot = match name {
-        "keepalive" => &mut d.keepalive,
-        "warntime" => &mut d.warntime,
-        "deadtime" => &mut d.deadtime,
-        "initdead" => &mut d.initdead,
-        _ => &mut d.monitor_interval,
-    };
-    set(slot, v, loc, name)
+    Ok(v)
 }
 
-fn medium(d: &mut Draft, name: &str, a: &mut Args, loc: Loc) -> Result<(), String> {
-    let m = match name {
-        "serial" => {
-            let device = value::path(a.next("device")?, "serial")?;
-            let opts = a.options(&["baud"])?;
-            let baud = match opts.first() {
-                Some((_, b)) => baud(b)?,
-                None => 115_200,
-            };
-            MediumDraft::Serial { device, baud }
-        }
-        "bcast" => MediumDraft::Bcast { iface: value::ifname(a.next("interface")?, name)? },
-        "mcast" => {
-            let iface = value::ifname(a.next("interface")?, name)?;
-            let g = a.next("group")?;
-            let group = value::addr(g, "mcast group")?;
-            if !group.is_multicast() {
-                return Err(format!("mcast group {g} is not a multicast address"));
-            }
-            let ttl = match a.options(&["ttl"])?.first() {
-                Some((_, t)) => number(t, "mcast ttl", 1, 255)? as u8,
-                None => 1,
-            };
-            MediumDraft::Mcast { iface, group, ttl }
-        }
-        _ => return ucast(d, a, loc),
+fn serial(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let device = value::path(a.next("device")?, "serial")?;
+    let opts = a.options(&["baud"])?;
+    let baud = match opts.first() {
+        Some((_, b)) => baud(b)?,
+        None => 115_200,
     };
-    d.media.push((m, loc));
-    Ok(())
+    push(&mut d.media, MediumDraft::Serial { device, baud }, loc)
+}
+
+/// Before the first kernel flag `hapair.serial=`, the file's serial lines are forgotten.
+fn forget_serial(d: &mut Draft) {
+    d.media.retain(|(m, _)| !matches!(m, MediumDraft::Serial { .. }));
+}
+
+fn bcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let iface = value::ifname(a.next("interface")?, "bcast")?;
+    push(&mut d.media, MediumDraft::Bcast { iface }, loc)
+}
+
+fn mcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let iface = value::ifname(a.next("interface")?, "mcast")?;
+    let g = a.next("group")?;
+    let group = value::addr(g, "mcast group")?;
+    if !group.is_multicast() {
+        return Err(format!("mcast group {g} is not a multicast address"));
+    }
+    let ttl = match a.options(&["ttl"])?.first() {
+        Some((_, t)) => number(t, "mcast ttl", 1, 255)? as u8,
+        None => 1,
+    };
+    push(&mut d.media, MediumDraft::Mcast { iface, group, ttl }, loc)
 }
 
 fn baud(word: &str) -> Result<u32, String> {
@@ -535,7 +579,7 @@ fn restart_limit(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     if window == Duration::ZERO {
         return Err("restart_limit window must be longer than 0".into());
     }
-    set(&mut d.restart_limit, RestartLimit { count, window }, loc, "restart_limit")
+    put(&mut d.restart_limit, RestartLimit { count, window }, loc)
 }
 
 fn watchdog(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
@@ -548,7 +592,7 @@ fn watchdog(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
             return Err(format!("bad watchdog timeout \"{w}\" (whole seconds, 1s to 10m)"));
         }
     }
-    set(&mut d.watchdog, Watchdog { device, timeout }, loc, "watchdog")
+    put(&mut d.watchdog, Watchdog { device, timeout }, loc)
 }
 
 fn hwmon(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
@@ -631,7 +675,7 @@ fn fence(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
         a.pos = a.words.len();
         Fence::Command(argv)
     };
-    set(&mut d.fence, f, loc, "fence")
+    put(&mut d.fence, f, loc)
 }
 
 fn realtime(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
@@ -640,13 +684,14 @@ fn realtime(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     if let Some((_, w)) = a.options(&["priority"])?.first() {
         rt.priority = number(w, "realtime priority", 1, 99)? as u8;
     }
-    set(&mut d.realtime, on.then_some(rt), loc, "realtime")
+    put(&mut d.realtime, on.then_some(rt), loc)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Medium;
+    use crate::config::{Cmdline, Config, parse_bytes, parse_str};
 
     const BASE: &str = "node a\nnode b\nauthkey /k\n";
 
@@ -658,8 +703,8 @@ mod tests {
     fn ucast_lines_merge_per_interface() {
         let c = parse("ucast eth1 192.0.2.1\nbcast eth0\nucast eth1 192.0.2.2\n").unwrap();
         let a = [IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])];
-        assert_eq!(c.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
-        assert_eq!(c.media.len(), 2);
+        assert_eq!(c.pair.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
+        assert_eq!(c.pair.media.len(), 2);
     }
 
     #[test]
@@ -684,9 +729,9 @@ mod tests {
     #[test]
     fn control_group_is_node_local_and_round_trips() {
         let without = parse("bcast eth0\n").unwrap();
-        assert_eq!(without.control_group, None);
+        assert_eq!(without.local.control_group, None);
         let with = parse("bcast eth0\ncontrol_group hapair-admins\n").unwrap();
-        assert_eq!(with.control_group.as_deref(), Some("hapair-admins"));
+        assert_eq!(with.local.control_group.as_deref(), Some("hapair-admins"));
         // Each node's own business, like `control`: the digest does not see it.
         assert_eq!(with.digest(), without.digest());
         let text = with.to_string();
@@ -696,7 +741,7 @@ mod tests {
         let flag = Cmdline::parse(b"hapair.control_group=wheel", Path::new("c")).unwrap();
         let text = format!("{BASE}bcast eth0\ncontrol_group adm\n");
         let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &flag).unwrap();
-        assert_eq!(c.control_group.as_deref(), Some("wheel"));
+        assert_eq!(c.local.control_group.as_deref(), Some("wheel"));
         assert_eq!(
             parse("bcast eth0\ncontrol_group a/b\n").unwrap_err(),
             "t.conf:5: bad group name \"a/b\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
@@ -722,6 +767,146 @@ mod tests {
         assert!(upper.unwrap_err().contains("bad resource name"));
     }
 
+    /// Every directive once, each with a value that `EDITS` changes.
+    const FULL: &str = "node a\nnode b\nkeepalive 100ms\nwarntime 300ms\ndeadtime 1s\n\
+        initdead 10s\nauthkey /k\nudpport 694\ncontrol /run/h.sock\ncontrol_group adm\n\
+        statedir /var/lib/h\nserial /dev/ttyS0\nbcast eth0\nmcast eth1 239.0.0.1\n\
+        ucast eth2 192.0.2.1 192.0.2.2\nhome a\nauto_failback off\nresource lsb apache2\n\
+        monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
+        hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
+        check c \"true\"\nfence watchdog\nnotify /n\nrealtime off\n";
+
+    /// For each directive, a line of `FULL` and another value for it.
+    const EDITS: &[(&str, &str, &str)] = &[
+        ("node", "node b", "node c"),
+        ("keepalive", "keepalive 100ms", "keepalive 200ms"),
+        ("warntime", "warntime 300ms", "warntime 400ms"),
+        ("deadtime", "deadtime 1s", "deadtime 2s"),
+        ("initdead", "initdead 10s", "initdead 20s"),
+        ("authkey", "authkey /k", "authkey /k2"),
+        ("udpport", "udpport 694", "udpport 695"),
+        ("control", "control /run/h.sock", "control /run/i.sock"),
+        ("control_group", "control_group adm", "control_group wheel"),
+        ("statedir", "statedir /var/lib/h", "statedir /var/lib/i"),
+        ("serial", "serial /dev/ttyS0", "serial /dev/ttyS1"),
+        ("bcast", "bcast eth0", "bcast eth3"),
+        ("mcast", "239.0.0.1", "239.0.0.2"),
+        ("ucast", "192.0.2.2\n", "192.0.2.3\n"),
+        ("home", "home a", "home b"),
+        ("auto_failback", "auto_failback off", "auto_failback on"),
+        ("resource", "lsb apache2", "lsb nginx"),
+        ("monitor_interval", "monitor_interval 5s", "monitor_interval 6s"),
+        ("restart_limit", "restart_limit 3", "restart_limit 4"),
+        ("watchdog", "timeout 10s", "timeout 11s"),
+        ("hwmon", "hwmon lm78", "hwmon it87"),
+        ("sensor", "max 70", "max 71"),
+        ("raid", "raid /proc/mdstat", "raid /proc/md"),
+        ("ping", "192.0.2.254", "192.0.2.253"),
+        ("check", "\"true\"", "\"false\""),
+        ("fence", "fence watchdog", "fence /bin/true"),
+        ("notify", "notify /n", "notify /m"),
+        ("realtime", "realtime off", "realtime on"),
+    ];
+
+    /// The table's `part` and `reload` columns say what the code does: a change to one
+    /// directive changes its part of `Config` and nothing else, the digest exactly when the
+    /// part is digested, and what a reload reports exactly in its row's group.
+    #[test]
+    fn each_directive_lives_in_its_part_and_the_digest_and_reload_follow_its_row() {
+        let base = parse_str(FULL, Path::new("t.conf")).unwrap();
+        let printed = base.to_string();
+        assert_eq!(EDITS.len(), DIRECTIVES.len());
+        for d in DIRECTIVES {
+            let name = d.name;
+            let Some((_, from, to)) = EDITS.iter().find(|(n, ..)| *n == name) else {
+                panic!("no edit for {name}")
+            };
+            let written = printed.lines().any(|l| l.starts_with(&format!("{name} ")));
+            assert!(written, "{name} is not in the canonical text:\n{printed}");
+            assert_eq!(FULL.matches(from).count(), 1, "{from}");
+            let new = parse_str(&FULL.replace(from, to), Path::new("t.conf"));
+            let new = new.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let changed: Vec<Part> = [
+                (Part::Pair, base.pair != new.pair),
+                (Part::Local, base.local != new.local),
+                (Part::Health, base.health != new.health),
+                (Part::Resources, base.resources != new.resources),
+            ]
+            .into_iter()
+            .filter_map(|(p, c)| c.then_some(p))
+            .collect();
+            // A serial line is node-local (its device is each node's own), but it is kept
+            // among the media, whose order numbers the links (`Config`).
+            let holder = if name == "serial" { Part::Pair } else { d.part };
+            assert_eq!(changed, [holder], "{name}");
+            assert_eq!(base.digest() != new.digest(), d.part.digested(), "digest and {name}");
+            let restarts = base.restarts_needed(&new);
+            match d.reload {
+                Reload::Restart(r) => assert_eq!(restarts, [r], "{name}"),
+                Reload::Live | Reload::Resources => assert_eq!(restarts, [], "{name}"),
+            }
+            // What the loop applies in place (`Daemon::reload`): the health sources, notify.
+            let live = new.health != base.health || new.local.notify != base.local.notify;
+            assert_eq!(d.reload == Reload::Live, live, "{name}");
+            assert_eq!(d.reload == Reload::Resources, d.part == Part::Resources, "{name}");
+        }
+    }
+
+    /// The README's configuration reference documents every directive of the table, with
+    /// its syntax, and nothing else.
+    #[test]
+    fn the_readme_documents_every_directive() {
+        let readme = include_str!("../../README.md").replace("\\|", "|");
+        let (_, reference) = readme.split_once("\n## Configuration reference\n").unwrap();
+        let (reference, _) = reference.split_once("\n### Configuration digest\n").unwrap();
+        for d in DIRECTIVES {
+            for alternative in d.syntax.split(" | ") {
+                let usage = format!("`{} {alternative}`", d.name);
+                assert!(reference.contains(&usage), "the README does not document {usage}");
+            }
+        }
+        let rows = reference.lines().filter_map(|l| l.strip_prefix("| `"));
+        for row in rows {
+            let name = row.split([' ', '`']).next().unwrap_or(row);
+            assert!(directive(name).is_some(), "the README documents no directive {name}");
+        }
+    }
+
+    /// Directive names in backquotes in `text`, in order.
+    fn quoted_directives(text: &str) -> Vec<&str> {
+        text.split('`').skip(1).step_by(2).filter(|w| directive(w).is_some()).collect()
+    }
+
+    fn names(keep: impl Fn(&Directive) -> bool) -> Vec<&'static str> {
+        DIRECTIVES.iter().filter(|d| keep(d)).map(|d| d.name).collect()
+    }
+
+    /// The README's lists of kernel flags, of what the digest covers and of what a reload
+    /// applies at once are the table's.
+    #[test]
+    fn the_readme_lists_are_the_tables() {
+        let readme = include_str!("../../README.md");
+        let section = |from: &str, to: &str| {
+            let (_, s) = readme.split_once(from).unwrap();
+            s.split_once(to).unwrap().0
+        };
+        let flags = section("replaces the file's `KEY` directive", "whose flag");
+        let (once, lists) = flags.split_once(" and for ").unwrap();
+        assert_eq!(quoted_directives(once), names(|d| matches!(d.lines, Lines::Once)));
+        let replaced = names(|d| matches!(d.lines, Lines::Replaced(_)));
+        assert_eq!(quoted_directives(lists), replaced);
+        let digest = section("### Configuration digest", "`check --print` shows it");
+        let (digested, left_out) = digest.split_once("are left out").unwrap();
+        assert_eq!(quoted_directives(digested), names(|d| d.part.digested()));
+        assert_eq!(quoted_directives(left_out), names(|d| !d.part.digested()));
+        let reload = section("An invalid file is refused", "at once");
+        let mut live = quoted_directives(reload);
+        live.sort_unstable();
+        let mut want = names(|d| d.reload == Reload::Live);
+        want.sort_unstable();
+        assert_eq!(live, want);
+    }
+
     #[test]
     fn kernel_flags_replace_lists_once_then_add() {
         let cmdline = Cmdline::parse(
@@ -731,8 +916,8 @@ mod tests {
         .unwrap();
         let text = format!("{BASE}serial /dev/ttyS0\nbcast eth0\n");
         let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &cmdline).unwrap();
-        let labels: Vec<String> = c.media.iter().map(Medium::label).collect();
+        let labels: Vec<String> = c.pair.media.iter().map(Medium::label).collect();
         assert_eq!(labels, ["bcast eth0", "serial /dev/pts/1", "serial /dev/pts/2"]);
-        assert_eq!(c.media[2], Medium::Serial { device: "/dev/pts/2".into(), baud: 9600 });
+        assert_eq!(c.pair.media[2], Medium::Serial { device: "/dev/pts/2".into(), baud: 9600 });
     }
 }

@@ -15,7 +15,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use super::parse::{Draft, Loc, MediumDraft};
-use super::{Config, ConfigError, Fence, Medium, Resource, RestartLimit};
+use super::{
+    Config, ConfigError, Fence, HealthSources, Medium, NodeLocal, PairWide, Resource, RestartLimit,
+};
 use crate::core::time::Duration;
 
 /// Where errors point: the configuration file or the kernel command line.
@@ -69,37 +71,39 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         s.as_ref().map(|(p, _)| p.clone()).unwrap_or_else(|| PathBuf::from(default))
     };
     let default_limit = RestartLimit { count: 3, window: Duration::from_secs(600) };
-    Ok(Config {
+    // The lists are checked in this order: of several errors, the first is reported.
+    let media = media(&d, &f)?;
+    let resources = resources(&d, &f)?;
+    let hwmon = fill(unique(d.hwmon, &f, "hwmon chip", |h| h.chip.clone())?, &f, "hwmon")?;
+    let sensors = unique(d.sensors, &f, "sensor", |s| format!("{}/{}", s.chip, s.input))?;
+    let sensors = fill(sensors, &f, "sensor")?;
+    let ping = fill(unique(d.ping, &f, "ping node", |a| a.to_string())?, &f, "ping")?;
+    let checks = checks(d.checks, &f)?;
+    let pair = PairWide {
         nodes,
         keepalive,
         warntime,
         deadtime,
         initdead,
-        authkey,
         udpport: d.udpport.map_or(694, |(p, _)| p),
-        control: val(&d.control, "/run/hapair/hapair.sock"),
-        control_group: d.control_group.clone().map(|(g, _)| g),
-        statedir: val(&d.statedir, "/var/lib/hapair"),
-        media: media(&d, &f)?,
+        media,
         home,
         auto_failback: d.auto_failback.is_some_and(|(b, _)| b),
-        resources: resources(&d, &f)?,
         monitor_interval: d.monitor_interval.map_or(Duration::from_secs(5), |(v, _)| v),
         restart_limit: d.restart_limit.map_or(default_limit, |(v, _)| v),
-        watchdog: d.watchdog.map(|(w, _)| w),
-        hwmon: fill(unique(d.hwmon, &f, "hwmon chip", |h| h.chip.clone())?, &f, "hwmon")?,
-        sensors: fill(
-            unique(d.sensors, &f, "sensor", |s| format!("{}/{}", s.chip, s.input))?,
-            &f,
-            "sensor",
-        )?,
-        raid: d.raid.map(|(p, _)| p),
-        ping: fill(unique(d.ping, &f, "ping node", |a| a.to_string())?, &f, "ping")?,
-        checks: checks(d.checks, &f)?,
         fence: d.fence.map(|(v, _)| v),
+    };
+    let local = NodeLocal {
+        authkey,
+        control: val(&d.control, "/run/hapair/hapair.sock"),
+        control_group: d.control_group.map(|(g, _)| g),
+        statedir: val(&d.statedir, "/var/lib/hapair"),
+        watchdog: d.watchdog.map(|(w, _)| w),
         notify: d.notify.map(|(v, _)| v),
         realtime: d.realtime.and_then(|(v, _)| v),
-    })
+    };
+    let health = HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks };
+    Ok(Config { pair, local, health, resources })
 }
 
 fn nodes(d: &Draft, f: &Files) -> Result<[String; 2], ConfigError> {

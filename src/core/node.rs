@@ -297,6 +297,11 @@ impl Node {
         !self.peer.alive && now >= self.silent_since() + self.params.deadtime
     }
 
+    /// A reload put other resources in force: heartbeats carry this digest from now on.
+    pub fn set_config_digest(&mut self, digest: [u8; 8]) {
+        self.params.config_digest = digest;
+    }
+
     /// The heartbeat this node sends now.
     pub fn payload(&self) -> Payload {
         let holding = self.holds();

@@ -80,7 +80,7 @@ impl HealthIo {
             scratch: Reasons::new(),
         };
         io.open_hwmon(config);
-        if let Some(path) = &config.raid {
+        if let Some(path) = &config.health.raid {
             match MdStatReader::open(path) {
                 Ok(r) => io.mdstat = Some(r),
                 Err(e) => io.report_open_error(Source::Raid, &path.display(), &e),
@@ -92,10 +92,11 @@ impl HealthIo {
     }
 
     fn open_hwmon(&mut self, config: &Config) {
-        let Some(first) = config.hwmon.first() else { return };
+        let Some(first) = config.health.hwmon.first() else { return };
         let chips: heapless::Vec<&str, { crate::limits::HWMON_CHIPS_MAX }> =
-            config.hwmon.iter().map(|h| h.chip.as_str()).collect();
+            config.health.hwmon.iter().map(|h| h.chip.as_str()).collect();
         let overrides: Vec<SensorOverride> = config
+            .health
             .sensors
             .iter()
             .map(|s| {
@@ -121,6 +122,7 @@ impl HealthIo {
 
     fn open_ping(&mut self, config: &Config, now: Instant) {
         let addrs: heapless::Vec<std::net::Ipv4Addr, { crate::limits::PING_NODES_MAX }> = config
+            .health
             .ping
             .iter()
             .filter_map(|a| match a {
@@ -128,7 +130,7 @@ impl HealthIo {
                 IpAddr::V6(_) => None,
             })
             .collect();
-        if addrs.len() != config.ping.len() {
+        if addrs.len() != config.health.ping.len() {
             warn!("ping: IPv6 ping nodes are not supported yet and are ignored");
         }
         if addrs.is_empty() {
@@ -142,13 +144,14 @@ impl HealthIo {
 
     fn open_checks(&mut self, config: &Config, now: Instant) {
         let specs: heapless::Vec<CheckSpec, CHECKS_MAX> = config
+            .health
             .checks
             .iter()
             .map(|c| CheckSpec { interval: c.interval, timeout: c.timeout })
             .collect();
         // INVARIANT: the config holds at most CHECKS_MAX checks.
         self.checks = CheckSchedule::new(&specs, now).unwrap_or_default();
-        for c in &config.checks {
+        for c in &config.health.checks {
             let mut name = heapless::String::new();
             crate::status::set_text(&mut name, &c.name);
             let _ = self.check_cmds.push((name, c.command.clone(), c.timeout));
@@ -318,8 +321,8 @@ impl HealthIo {
 /// interval is at least a keepalive (then an echo is at most half a keepalive early and the
 /// reachability window of `PING_WINDOW` intervals still covers the reply); otherwise never.
 pub fn ping_early(config: &Config) -> Duration {
-    if config.keepalive <= ping_interval(config) {
-        Duration::from_millis(config.keepalive.total_millis() / 2)
+    if config.pair.keepalive <= ping_interval(config) {
+        Duration::from_millis(config.pair.keepalive.total_millis() / 2)
     } else {
         Duration::ZERO
     }
@@ -330,6 +333,6 @@ pub fn ping_early(config: &Config) -> Duration {
 /// the peer waits under `fence watchdog` before it takes over (see `core` docs): the isolated
 /// node must stop holding and stop petting before then.
 pub fn ping_interval(config: &Config) -> Duration {
-    let third = Duration::from_millis(config.deadtime.total_millis() / 3);
+    let third = Duration::from_millis(config.pair.deadtime.total_millis() / 3);
     third.clamp(Duration::from_millis(10), PING_INTERVAL)
 }

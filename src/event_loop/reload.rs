@@ -188,7 +188,7 @@ impl Daemon {
             self.offer_resources(now, new, &[]);
             return;
         }
-        let node = self.config.nodes[usize::from(self.me)].clone();
+        let node = self.config.pair.nodes[usize::from(self.me)].clone();
         let runs = MetaDataRuns::start(now, new.clone(), &needed, &node, &mut self.children);
         info!(
             "reload: the new resource definitions wait for the meta-data of {}; the running \
@@ -235,7 +235,7 @@ impl Daemon {
     /// the resources in force stay, untouched.
     fn offer_resources(&mut self, now: Instant, new: &Config, metas: &[Option<MetaData>]) {
         let plan = ResourcePlan::new(&self.config.resources, &new.resources);
-        let node = self.config.nodes[usize::from(self.me)].clone();
+        let node = self.config.pair.nodes[usize::from(self.me)].clone();
         let members = match self.group.prepare_reload(new, &plan, &node, metas) {
             Ok(members) => members,
             Err(e) => {
@@ -255,7 +255,7 @@ impl Daemon {
     }
 
     /// The core switched to the new resource definitions (`Output::ApplyResources`): so do
-    /// the drivers, the configuration in force and the status.
+    /// the drivers, the configuration in force, its digest in the heartbeats and the status.
     pub(super) fn switch_resources(&mut self) {
         // INVARIANT: the core switches only after `Input::Resources`, which `offer_resources`
         // gives with the new group it prepared.
@@ -263,7 +263,11 @@ impl Daemon {
         self.group.switch(next.members);
         self.config.resources = next.resources;
         report::init_resources(&mut self.snapshot, &self.group);
-        info!("reload: applied resources");
+        // The resources are in the digest: the peer must see that they changed.
+        let digest = self.config.digest();
+        self.core.set_config_digest(digest);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        info!("reload: applied resources (configuration digest now {hex})");
     }
 }
 

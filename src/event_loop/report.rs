@@ -166,7 +166,7 @@ fn fill_raid(h: &mut status::HealthStatus, health: &HealthIo) {
 pub fn fill_watchdog(s: &mut Snapshot, config: &Config, wd: Option<&Watchdog>) {
     let w = &mut s.health.watchdog;
     w.device.clear();
-    if let Some(c) = &config.watchdog {
+    if let Some(c) = &config.local.watchdog {
         let _ = write!(w.device, "{}", c.device.display());
     }
     w.armed = wd.is_some_and(Watchdog::is_armed);

@@ -39,7 +39,7 @@ pub struct Export {
 /// The `pcs` commands for `config`, read from `source` (module docs).
 pub fn export_pacemaker(config: &Config, source: &Path) -> Export {
     let mut found = Findings::default();
-    let [a, b] = &config.nodes;
+    let [a, b] = &config.pair.nodes;
     let mut out = format!(
         "# pcs commands that recreate the hapair group of {} on a Pacemaker/Corosync\n\
          # cluster of {a} and {b} (e.g. after `pcs cluster setup {GROUP} {a} {b}` and\n\
@@ -47,7 +47,7 @@ pub fn export_pacemaker(config: &Config, source: &Path) -> Export {
         one_line(&source.display().to_string())
     );
     defaults(config, &mut out);
-    let interval = render_ms(config.monitor_interval.total_millis());
+    let interval = render_ms(config.pair.monitor_interval.total_millis());
     for (i, r) in config.resources.iter().enumerate() {
         match resource(r, &interval, &mut out, &mut found) {
             Some(args) => out.push_str(&format!("{}\n", shell_line(&args))),
@@ -56,14 +56,14 @@ pub fn export_pacemaker(config: &Config, source: &Path) -> Export {
     }
     out.push_str(&format!(
         "pcs constraint location {GROUP} prefers {}\n",
-        sh(&format!("{}={HOME_SCORE}", config.home))
+        sh(&format!("{}={HOME_SCORE}", config.pair.home))
     ));
     fence(config, &mut out, &mut found);
     Export { commands: out, findings: found }
 }
 
 fn defaults(config: &Config, out: &mut String) {
-    let limit = config.restart_limit;
+    let limit = config.pair.restart_limit;
     let window = render_ms(limit.window.total_millis());
     out.push_str(&format!(
         "# restart_limit {} in {window}: {} restarts in place, the next failure moves the \
@@ -72,7 +72,7 @@ fn defaults(config: &Config, out: &mut String) {
         limit.count,
         u64::from(limit.count) + 1,
     ));
-    let (stickiness, why) = if config.auto_failback {
+    let (stickiness, why) = if config.pair.auto_failback {
         (0, "on: the group returns to its home node")
     } else {
         (STICKY, "off: the group stays where it runs")
@@ -145,7 +145,7 @@ fn exec_comment(r: &Resource, position: usize, out: &mut String, found: &mut Fin
 }
 
 fn fence(config: &Config, out: &mut String, found: &mut Findings) {
-    let (what, why) = match &config.fence {
+    let (what, why) = match &config.pair.fence {
         None => {
             out.push_str(
                 "# No fence is configured: Pacemaker starts no resources without fencing \

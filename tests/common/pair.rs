@@ -194,7 +194,11 @@ impl Pair {
         let c = hapair::config::parse_str(&text, path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let ms = |d: hapair::core::time::Duration| Duration::from_millis(d.total_millis());
-        Timings { keepalive: ms(c.keepalive), deadtime: ms(c.deadtime), initdead: ms(c.initdead) }
+        Timings {
+            keepalive: ms(c.pair.keepalive),
+            deadtime: ms(c.pair.deadtime),
+            initdead: ms(c.pair.initdead),
+        }
     }
 
     fn write_files(&mut self) {
