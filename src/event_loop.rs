@@ -149,6 +149,9 @@ enum FdOwner {
 
 struct Daemon {
     config: Config,
+    /// SHA-256 of the authkey in force: a reload that reads another key says it needs a
+    /// restart (the frame key is derived once, at start).
+    authkey_hash: [u8; 32],
     opts: LoadOptions,
     me: u8,
     clock: Clock,
@@ -326,6 +329,7 @@ impl Daemon {
         // them) lie below the loop's, where `trim_resident` gives them back.
         Ok(Box::new(Daemon {
             config: config.clone(),
+            authkey_hash: authkey_hash(authkey),
             opts: opts.clone(),
             me,
             clock,
@@ -984,6 +988,14 @@ impl Daemon {
             }
         };
         let new = loaded.config;
+        let key_changed = authkey_hash(&loaded.authkey) != self.authkey_hash;
+        if key_changed {
+            warn!(
+                "reload: the authkey {} holds another key; a new key needs a restart of hapair \
+                 on both nodes (the running key stays in force)",
+                new.local.authkey.display()
+            );
+        }
         // The resources to compare with: those of a new group that waits for its switch (what
         // the file asked for last), else those in force. The file may even be back to those
         // in force while a new group waits: the plan then keeps them all.
@@ -1192,4 +1204,10 @@ fn core_params(
         #[cfg(feature = "sim")]
         sim_mutation: hcore::Mutation::None,
     }
+}
+
+/// SHA-256 of an authkey's bytes (kept instead of the key to compare on reload).
+fn authkey_hash(key: &AuthKey) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(key.bytes()).into()
 }

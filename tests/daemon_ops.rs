@@ -326,6 +326,13 @@ fn sighup_applies_health_and_resources_and_reports_the_rest() {
     hup(&node);
     assert!(wait_until(|| node.log().contains("need a restart")), "{}", node.log());
     assert_eq!(node.state(), "active");
+    // A new key in the authkey file: the frame key is derived at start, so it is reported
+    // as needing a restart too, never silently dropped.
+    fs::write(node.dir.join("authkey"), "fedcba9876543210fedcba9876543210\n").unwrap();
+    hup(&node);
+    let said = wait_until(|| node.log().contains("holds another key"));
+    assert!(said, "a changed authkey went unreported:\n{}", node.log());
+    assert_eq!(node.state(), "active");
     node.stop();
     let _ = fs::remove_file(&marks);
 }
