@@ -10,11 +10,13 @@
 //! `status` from the drivers), so that a rising temperature does not re-notify every read.
 //!
 //! Submodules, each a judgement fed with `now` and what the drivers observed: `reach` (when
-//! the ping nodes count as reachable: cadence, window, stalls), `sensor` (debounce,
+//! the ping nodes count as reachable: cadence, window, stalls), `pet` (when the loop pets
+//! the watchdog: cadence and lag gate), `sensor` (debounce,
 //! hysteresis, trend for hwmon inputs) and `check` (when each `check` runs and what its exit
 //! means). This module does no I/O and reads no clock.
 
 pub mod check;
+pub mod pet;
 pub mod reach;
 pub mod sensor;
 
