@@ -11,11 +11,12 @@
 //!
 //! Submodules, each a judgement fed with `now` and what the drivers observed: `reach` (when
 //! the ping nodes count as reachable: cadence, window, stalls), `pet` (when the loop pets
-//! the watchdog: cadence and lag gate), `sensor` (debounce,
+//! the watchdog: cadence and lag gate), `md` (what an md array's members mean), `sensor` (debounce,
 //! hysteresis, trend for hwmon inputs) and `check` (when each `check` runs and what its exit
 //! means). This module does no I/O and reads no clock.
 
 pub mod check;
+pub mod md;
 pub mod pet;
 pub mod reach;
 pub mod sensor;
