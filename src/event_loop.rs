@@ -21,6 +21,8 @@ mod links;
 mod notify;
 mod reload;
 mod report;
+#[cfg(test)]
+mod s2_window;
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
