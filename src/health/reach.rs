@@ -448,7 +448,7 @@ mod tests {
                 r.handle_reply(last, A, at(0));
                 let mut t = at(0);
                 while r.reachable() {
-                    t = t + step;
+                    t += step;
                     r.poll_send(t, Duration::ZERO);
                 }
                 let took = t.saturating_since(last);
