@@ -21,6 +21,8 @@ mod links;
 mod notify;
 mod reload;
 mod report;
+#[cfg(test)]
+mod s2_window;
 
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,8 +38,9 @@ use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
 use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
-use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
+use crate::drivers::watchdog::{Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
+use crate::health::pet::{self, PetGate};
 use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
 use crate::status::{CounterWords, Snapshot};
 use crate::wire::{Key, Receiver, Sender};
@@ -421,9 +424,7 @@ impl Daemon {
                 unsafe { libc::poll(self.fds.as_mut_ptr(), self.fds.len() as libc::nfds_t, 0) };
                 self.polls += 1;
             }
-            // Lag is lateness past what we asked poll(2) for; a deadline already past when we
-            // polled is not lag of this wake.
-            self.loop_lag = now.saturating_since(deadline.max(before));
+            self.loop_lag = pet::loop_lag(now, deadline, before);
             self.poll_systemd(now);
             // What waited in parked sockets is not a fresh burst: it parks nothing.
             self.handle_ready(now, !unparked);

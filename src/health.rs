@@ -9,10 +9,18 @@
 //! Reasons should therefore name the problem, not carry live readings (those are shown by
 //! `status` from the drivers), so that a rising temperature does not re-notify every read.
 //!
-//! Submodules: `sensor` (debounce, hysteresis, trend for hwmon inputs) and `check` (when
-//! each `check` runs and what its exit means). This module does no I/O and reads no clock.
+//! Submodules, each a judgement fed with `now` and what the drivers observed: `reach` (when
+//! the ping nodes count as reachable: cadence, window, stalls), `pet` (when the loop pets
+//! the watchdog: cadence and lag gate), `md` (what an md array's members mean), `sensor` (debounce,
+//! hysteresis, trend for hwmon inputs) and `check` (when each `check` runs and what its exit
+//! means); and `self_fence`, the S2 window of `fence watchdog` that the ping cadence must
+//! keep. This module does no I/O and reads no clock.
 
 pub mod check;
+pub mod md;
+pub mod pet;
+pub mod reach;
+pub mod self_fence;
 pub mod sensor;
 
 pub use check::{CheckExit, CheckSchedule, CheckSpec};

@@ -4,7 +4,8 @@
 //! checked against the simulated clock, never wall time.
 
 use hapair::core::time::{Duration, Instant};
-use hapair::drivers::watchdog::{Backing, PetGate, WITHHELD_RETRY, Watchdog, WatchdogError};
+use hapair::drivers::watchdog::{Backing, Watchdog, WatchdogError};
+use hapair::health::pet::{PetGate, WITHHELD_RETRY};
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
 use std::io::Read;

@@ -84,6 +84,8 @@ fn every_seed_keeps_the_guarantees() {
         assert!(coverage.resyncs > 0, "lost statedirs must exercise the resync");
         // Peers without an armed watchdog under fence watchdog died, and were not fenced.
         assert!(coverage.unfenceable_deaths > 0, "unarmed peers must die in some seeds");
+        // Nodes cut off from their peer and every ping node had to release (fence watchdog).
+        assert!(coverage.s2_windows > 0 && coverage.isolations_judged > 0);
     }
 }
 

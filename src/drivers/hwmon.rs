@@ -8,9 +8,8 @@
 //! applied `fan*_div`, which is read once and shown). Limits come from the chip's `_min`,
 //! `_max`, `_crit` and `temp*_max_hyst` files, read once at `open` (they are registers that
 //! only the administrator changes), and are overridden or added by `sensor` lines
-//! (`SensorOverride`, in user units). The per-input `_alarm` file counts as out of limits,
-//! unless a `sensor` line overrides that input (the chip compares against its own registers,
-//! which the line has replaced). The chip-wide `alarms` bitmask (lm78 and other old drivers)
+//! (`SensorOverride`, in user units; how is `health::sensor`, as is whether the per-input
+//! `_alarm` file still counts). The chip-wide `alarms` bitmask (lm78 and other old drivers)
 //! is read and shown, not judged: the per-input files say the same thing by name.
 //! Alarm bits may also be one-shot (the lm78 raises its temperature alarm once when `max` is
 //! crossed and clears it on read), so the comparison of values with limits carries the
@@ -19,12 +18,15 @@
 //! The chip's attributes live in `hwmonN/` or, for old drivers, in `hwmonN/device/`; both are
 //! searched. When two chips have the same name, the lowest `hwmonN` wins.
 //!
-//! The judging (debounce, hysteresis, trend) is `health::sensor`; this file only reads and
-//! feeds it.
+//! The judging (limits, debounce, hysteresis, trend, the reason) is `health::sensor`; this
+//! file only reads and feeds it.
 
 use crate::core::time::Instant;
 use crate::health::Reasons;
-use crate::health::sensor::{Breach, Limits, SensorJudge, SensorKind, SensorPolicy, Verdict};
+pub use crate::health::sensor::Reading;
+use crate::health::sensor::{
+    self, Limits, SensorJudge, SensorKind, SensorPolicy, UserLimits, Verdict,
+};
 use crate::limits::{HWMON_CHIPS_MAX, SENSORS_MAX};
 use core::fmt;
 use std::fs::{self, File};
@@ -84,21 +86,6 @@ impl From<io::Error> for HwmonError {
     }
 }
 
-/// A value in kernel units printed in user units (`3.300 V`, `71.5 C`, `2500 RPM`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reading(pub SensorKind, pub i64);
-
-impl fmt::Display for Reading {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (sign, abs) = (if self.1 < 0 { "-" } else { "" }, self.1.unsigned_abs());
-        match self.0 {
-            SensorKind::Voltage => write!(f, "{sign}{}.{:03} V", abs / 1000, abs % 1000),
-            SensorKind::Temperature => write!(f, "{sign}{}.{} C", abs / 1000, abs % 1000 / 100),
-            SensorKind::Fan => write!(f, "{} RPM", self.1),
-        }
-    }
-}
-
 /// One watched input and its latest reading.
 #[derive(Debug)]
 pub struct SensorInput {
@@ -120,7 +107,8 @@ pub struct SensorInput {
     pub alarm: bool,
     /// Reads that failed or did not parse.
     pub read_errors: u32,
-    use_alarm: bool,
+    /// A `sensor` line replaced the chip's limits.
+    overridden: bool,
     judge: SensorJudge,
     value_file: File,
     alarm_file: Option<File>,
@@ -196,7 +184,7 @@ impl Hwmon {
                 (Ok(value), Ok(alarm)) => {
                     input.value = Some(value);
                     input.alarm = alarm.is_some_and(|a| a != 0);
-                    let judged_alarm = input.alarm && input.use_alarm;
+                    let judged_alarm = sensor::alarm_counts(input.alarm, input.overridden);
                     let (p, l) = (&self.policy, &input.limits);
                     input.judge.handle_sample(p, l, now, value, judged_alarm);
                 }
@@ -230,24 +218,7 @@ impl Hwmon {
     /// `lm78/in0 alarm`.
     pub fn reasons(&self, reasons: &mut Reasons) {
         for i in self.inputs.iter() {
-            let (pre, breach) = match i.verdict() {
-                Verdict::Ok => continue,
-                Verdict::Bad(b) => ("", b),
-                Verdict::Predicted(b) => ("predicted ", b),
-            };
-            let (chip, input, k) = (&i.chip, &i.input, i.kind);
-            match breach {
-                Breach::Min(l) => {
-                    reasons.push(format_args!("{chip}/{input} {pre}below min {}", Reading(k, l)))
-                }
-                Breach::Max(l) => {
-                    reasons.push(format_args!("{chip}/{input} {pre}above max {}", Reading(k, l)))
-                }
-                Breach::Crit(l) => {
-                    reasons.push(format_args!("{chip}/{input} {pre}above crit {}", Reading(k, l)))
-                }
-                Breach::Alarm => reasons.push(format_args!("{chip}/{input} {pre}alarm")),
-            }
+            sensor::reason(reasons, &i.chip, &i.input, i.kind, i.verdict());
         }
     }
 }
@@ -346,7 +317,7 @@ fn open_input(dir: &Path, chip: &str, kind: SensorKind, n: u32) -> Result<Sensor
         value: None,
         alarm: false,
         read_errors: 0,
-        use_alarm: true,
+        overridden: false,
         judge: SensorJudge::new(kind),
         value_file: File::open(attr("input"))?,
         alarm_file: File::open(attr("alarm")).ok(),
@@ -354,18 +325,10 @@ fn open_input(dir: &Path, chip: &str, kind: SensorKind, n: u32) -> Result<Sensor
 }
 
 fn apply_override(input: &mut SensorInput, o: &SensorOverride) {
-    let k = input.kind;
-    if let Some(v) = o.min_milli {
-        input.limits.min = Some(k.kernel_from_user_milli(v));
-    }
-    if let Some(v) = o.max_milli {
-        input.limits.max = Some(k.kernel_from_user_milli(v));
-        input.limits.max_hyst = None;
-    }
-    if let Some(v) = o.crit_milli {
-        input.limits.crit = Some(k.kernel_from_user_milli(v));
-    }
-    input.use_alarm = false;
+    let line =
+        UserLimits { min_milli: o.min_milli, max_milli: o.max_milli, crit_milli: o.crit_milli };
+    input.limits = input.limits.overridden(input.kind, &line);
+    input.overridden = true;
 }
 
 /// Reads a sysfs integer from offset 0 into a stack buffer.
@@ -396,11 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn readings_print_in_user_units() {
-        assert_eq!(Reading(SensorKind::Voltage, 3300).to_string(), "3.300 V");
-        assert_eq!(Reading(SensorKind::Temperature, 71_560).to_string(), "71.5 C");
-        assert_eq!(Reading(SensorKind::Temperature, -5_500).to_string(), "-5.5 C");
-        assert_eq!(Reading(SensorKind::Fan, 2500).to_string(), "2500 RPM");
+    fn sysfs_integers_parse() {
         assert_eq!(parse_int(b"-42\n"), Some(-42));
         assert_eq!(parse_int(b"x"), None);
     }

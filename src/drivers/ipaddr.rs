@@ -13,8 +13,7 @@
 //!   restart after a crash), bind the packet socket and send the first announcement round;
 //!   then the loop calls `poll(now)` whenever `next_deadline()` has passed. A round is one
 //!   gratuitous ARP request plus one reply (IPv4) or one unsolicited neighbour advertisement
-//!   (IPv6). `garp` rounds go out `garp_interval` apart, then one every `garp_refresh` while
-//!   active (never when it is zero);
+//!   (IPv6); when rounds are due is `announce::Announcements`;
 //! - monitor (also the probe at daemon start, to adopt an address a previous run left
 //!   behind): not running when there is no such interface or the address is not on it; a
 //!   failure when it is, but the link is down;
@@ -38,18 +37,13 @@ use std::os::fd::RawFd;
 use log::{debug, info};
 use nix::errno::Errno;
 
+use crate::announce::Announcements;
+pub use crate::announce::{GARP_COUNT_DEFAULT, GARP_INTERVAL_DEFAULT, GARP_REFRESH_DEFAULT};
 use crate::core::time::{Duration, Instant};
 use crate::drivers::arp::Announcer;
 use crate::drivers::netlink::{
     self, Applied, IfName, LinkState, Netlink, NetlinkError, NetlinkOp, Reply, Request,
 };
-
-/// Announcement rounds sent on start (SPEC §2 default).
-pub const GARP_COUNT_DEFAULT: u32 = 5;
-/// Time between the first rounds (SPEC §2 default).
-pub const GARP_INTERVAL_DEFAULT: Duration = Duration::from_millis(200);
-/// Time between later rounds while active; zero means none (SPEC §2 default).
-pub const GARP_REFRESH_DEFAULT: Duration = Duration::ZERO;
 
 /// What went wrong with an `ip` resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -151,14 +145,10 @@ pub struct IpResource {
     addr: IpAddr,
     prefix: u8,
     dev: IfName,
-    garp_count: u32,
-    garp_interval: Duration,
-    garp_refresh: Duration,
     netlink: Option<Netlink>,
     announcer: Option<Announcer>,
-    active: bool,
-    rounds_done: u32,
-    next_round: Option<Instant>,
+    /// When announcement rounds are due.
+    announcements: Announcements,
     running: Option<Running>,
     stats: IpStats,
 }
@@ -179,14 +169,9 @@ impl IpResource {
             addr,
             prefix,
             dev,
-            garp_count,
-            garp_interval,
-            garp_refresh,
             netlink: None,
             announcer: None,
-            active: false,
-            rounds_done: 0,
-            next_round: None,
+            announcements: Announcements::new(garp_count, garp_interval, garp_refresh),
             running: None,
             stats: IpStats::default(),
         }
@@ -204,7 +189,7 @@ impl IpResource {
 
     /// Whether `start` succeeded and `stop` has not been called since.
     pub fn is_active(&self) -> bool {
-        self.active
+        self.announcements.is_active()
     }
 
     /// Counters.
@@ -218,8 +203,7 @@ impl IpResource {
     pub fn begin(&mut self, now: Instant, action: IpAction) -> Option<Result<IpOutcome, IpError>> {
         self.running = None;
         if action == IpAction::Stop {
-            self.active = false;
-            self.next_round = None;
+            self.announcements.handle_stopped();
         }
         let running = Running { action, step: Step::Lookup, deadline: now };
         self.send(now, running, Request::Link(self.dev))
@@ -345,36 +329,22 @@ impl IpResource {
         if announcer.bound() != Some((link.iface, mac)) {
             announcer.bind(link.iface, mac).map_err(err)?;
         }
-        self.active = true;
-        self.rounds_done = 0;
-        self.next_round = if self.garp_count > 0 || self.garp_refresh > Duration::ZERO {
-            Some(now)
-        } else {
-            None
-        };
+        self.announcements.handle_started(now);
         self.poll(now)
     }
 
     /// Sends the announcement round that is due, if any. A failed send is counted and
     /// returned; the schedule moves on regardless, so a dead link does not make the loop spin.
     pub fn poll(&mut self, now: Instant) -> Result<(), IpError> {
-        match self.next_round {
-            Some(due) if self.active && due <= now => {}
-            _ => return Ok(()),
+        if !self.announcements.poll_due(now) {
+            return Ok(());
         }
         let result = match &self.announcer {
             Some(announcer) => announcer.announce(self.addr),
             None => Err(Errno::EBADF),
         };
-        self.rounds_done = self.rounds_done.saturating_add(1);
-        self.next_round = if self.rounds_done < self.garp_count {
-            Some(now + self.garp_interval)
-        } else if self.garp_refresh > Duration::ZERO {
-            Some(now + self.garp_refresh)
-        } else {
-            None
-        };
-        debug!("ip {} dev {}: announcement {} sent", self.addr, self.dev, self.rounds_done);
+        let round = self.announcements.rounds_done();
+        debug!("ip {} dev {}: announcement {round} sent", self.addr, self.dev);
         match result {
             Ok(()) => {
                 self.stats.rounds_sent += 1;
@@ -390,7 +360,7 @@ impl IpResource {
     /// When `poll` next has something to send, or the running action's request is due to
     /// be given up (`poll_action`).
     pub fn next_deadline(&self) -> Option<Instant> {
-        let round = if self.active { self.next_round } else { None };
+        let round = self.announcements.next_deadline();
         let request = self.running.map(|r| r.deadline);
         match (round, request) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -451,9 +421,7 @@ mod tests {
     /// What `start` does after the syscalls succeed; the sends fail (no socket) and are
     /// counted, which is all the schedule needs.
     fn activate(ip: &mut IpResource, now: Instant) {
-        ip.active = true;
-        ip.rounds_done = 0;
-        ip.next_round = Some(now);
+        ip.announcements.handle_started(now);
         assert!(ip.poll(now).is_err());
     }
 
@@ -483,7 +451,7 @@ mod tests {
         assert_eq!(ip.next_deadline(), Some(at(5100)));
         let _ = ip.poll(at(5100));
         assert_eq!(ip.next_deadline(), Some(at(10_100)));
-        ip.active = false;
+        ip.announcements.handle_stopped();
         assert_eq!(ip.next_deadline(), None);
         assert!(ip.poll(at(20_000)).is_ok());
         assert_eq!(ip.stats().rounds_failed, 3);

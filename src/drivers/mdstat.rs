@@ -25,17 +25,17 @@
 //! linear); then an optional progress line (`resync`, `recovery`, `check` or `reshape`, or
 //! `resync=DELAYED`/`resync=PENDING`) and an optional `bitmap:` line.
 //!
-//! State: `inactive` when the array is not running (external-metadata containers such as
-//! `super external:imsm` are always inactive and are not a problem); `failed` when fewer
-//! members are up than the level needs (raid1: 1, raid4/5: n-1, raid6: n-2, raid10: n/copies,
-//! raid0/linear: all); `degraded` when some but not too many are missing; else `clean`.
-//! Degraded, failed and inactive arrays make the node unhealthy.
+//! What an array's members mean for the node (clean, degraded, failed, inactive, and which
+//! of those are unhealthy) is `health::md`; this file reads and parses, and hands each
+//! array's facts there.
 //!
 //! The parser is pure and never panics: unknown lines and tokens are skipped, numbers that do
 //! not parse are left out. Reading the file is the only I/O here; it reuses one fd and one
 //! buffer, so it does not allocate after `open`.
 
 use crate::health::Reasons;
+use crate::health::md::{self, Facts};
+pub use crate::health::md::{ArrayState, Level};
 use crate::limits::RAID_ARRAYS_MAX;
 use std::fs::File;
 use std::io;
@@ -47,84 +47,20 @@ pub const MDSTAT_PATH: &str = "/proc/mdstat";
 /// Bytes of /proc/mdstat read; the rest is ignored (16 arrays take about 5 KiB).
 pub const MDSTAT_LEN_MAX: usize = 16 * 1024;
 
-/// A RAID level (the md personality).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Level {
-    /// `linear`: concatenation.
-    Linear,
-    /// `raid0`: striping.
-    Raid0,
-    /// `raid1`: mirroring.
-    Raid1,
-    /// `raid4`: dedicated parity.
-    Raid4,
-    /// `raid5`: distributed parity.
-    Raid5,
-    /// `raid6`: double parity.
-    Raid6,
-    /// `raid10`: striped mirrors.
-    Raid10,
-    /// `multipath`: one device, several paths.
-    Multipath,
-    /// Another personality (`faulty`, ...), or none printed (inactive arrays).
-    Other,
-}
-
-impl Level {
-    fn parse(word: &str) -> Option<Level> {
-        Some(match word {
-            "linear" => Level::Linear,
-            "raid0" => Level::Raid0,
-            "raid1" => Level::Raid1,
-            "raid4" => Level::Raid4,
-            "raid5" => Level::Raid5,
-            "raid6" => Level::Raid6,
-            "raid10" => Level::Raid10,
-            "multipath" => Level::Multipath,
-            "faulty" => Level::Other,
-            _ => return None,
-        })
-    }
-
-    /// The personality name as md prints it (`other` for anything else).
-    pub const fn name(self) -> &'static str {
-        match self {
-            Level::Linear => "linear",
-            Level::Raid0 => "raid0",
-            Level::Raid1 => "raid1",
-            Level::Raid4 => "raid4",
-            Level::Raid5 => "raid5",
-            Level::Raid6 => "raid6",
-            Level::Raid10 => "raid10",
-            Level::Multipath => "multipath",
-            Level::Other => "other",
-        }
-    }
-}
-
-/// What an array's state means for the node.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ArrayState {
-    /// Every member up.
-    Clean,
-    /// Running without full redundancy.
-    Degraded,
-    /// Fewer members than the level needs: data is lost or unreachable.
-    Failed,
-    /// Assembled but not running.
-    Inactive,
-}
-
-impl ArrayState {
-    /// `clean`, `degraded`, `failed`, `inactive`.
-    pub const fn name(self) -> &'static str {
-        match self {
-            ArrayState::Clean => "clean",
-            ArrayState::Degraded => "degraded",
-            ArrayState::Failed => "failed",
-            ArrayState::Inactive => "inactive",
-        }
-    }
+/// The personality a word of the header names, `None` for a word that names none.
+fn parse_level(word: &str) -> Option<Level> {
+    Some(match word {
+        "linear" => Level::Linear,
+        "raid0" => Level::Raid0,
+        "raid1" => Level::Raid1,
+        "raid4" => Level::Raid4,
+        "raid5" => Level::Raid5,
+        "raid6" => Level::Raid6,
+        "raid10" => Level::Raid10,
+        "multipath" => Level::Multipath,
+        "faulty" => Level::Other,
+        _ => return None,
+    })
 }
 
 /// Which background operation a progress line reports.
@@ -191,7 +127,7 @@ pub struct MdArray {
     pub name: heapless::String<16>,
     /// The personality; `None` for an inactive array.
     pub level: Option<Level>,
-    /// The state derived from the rest (see the module doc).
+    /// The state derived from the rest (`health::md::judge`).
     pub state: Option<ArrayState>,
     /// `(read-only)` or `(auto-read-only)`.
     pub read_only: ReadOnly,
@@ -231,43 +167,19 @@ impl MdArray {
         self.state.unwrap_or(ArrayState::Clean)
     }
 
-    /// True when this array makes the node unhealthy.
+    /// True when this array makes the node unhealthy (`health::md::is_unhealthy`).
     pub fn is_unhealthy(&self) -> bool {
-        match self.state() {
-            ArrayState::Clean => false,
-            ArrayState::Inactive => !self.container,
-            ArrayState::Degraded | ArrayState::Failed => true,
-        }
+        md::is_unhealthy(self.state(), self.container)
     }
 
-    fn derive_state(&mut self) {
-        self.state = Some(if self.level.is_none() {
-            ArrayState::Inactive
-        } else if let (Some(total), Some(up)) = (self.raid_disks, self.up) {
-            if up >= total {
-                ArrayState::Clean
-            } else if up < self.members_needed(total) {
-                ArrayState::Failed
-            } else {
-                ArrayState::Degraded
-            }
-        } else if self.failed > 0 {
-            match self.level {
-                Some(Level::Raid0 | Level::Linear | Level::Other) => ArrayState::Failed,
-                _ => ArrayState::Degraded,
-            }
-        } else {
-            ArrayState::Clean
-        });
-    }
-
-    fn members_needed(&self, total: u8) -> u8 {
-        match self.level {
-            Some(Level::Raid1 | Level::Multipath) => 1,
-            Some(Level::Raid4 | Level::Raid5) => total.saturating_sub(1),
-            Some(Level::Raid6) => total.saturating_sub(2),
-            Some(Level::Raid10) => total.div_ceil(self.copies.unwrap_or(2).max(1)),
-            _ => total,
+    /// What the verdict needs to know of the array.
+    pub fn facts(&self) -> Facts {
+        Facts {
+            level: self.level,
+            disks: self.raid_disks.zip(self.up),
+            failed: self.failed,
+            copies: self.copies,
+            container: self.container,
         }
     }
 }
@@ -317,7 +229,7 @@ impl MdStat {
 
     fn finish(&mut self, array: Option<MdArray>) {
         if let Some(mut a) = array {
-            a.derive_state();
+            a.state = Some(md::judge(&a.facts()));
             if self.arrays.push(a).is_err() {
                 self.dropped = self.dropped.saturating_add(1);
             }
@@ -333,14 +245,7 @@ impl MdStat {
     /// `md127 inactive`. Progress is not part of the reason (status shows it).
     pub fn reasons(&self, reasons: &mut Reasons) {
         for a in self.arrays.iter().filter(|a| a.is_unhealthy()) {
-            let state = a.state().name();
-            if !a.map.is_empty() {
-                reasons.push(format_args!("{} {state} [{}]", a.name, a.map));
-            } else if let Some(level) = a.level {
-                reasons.push(format_args!("{} {state} ({})", a.name, level.name()));
-            } else {
-                reasons.push(format_args!("{} {state}", a.name));
-            }
+            md::reason(reasons, &a.name, a.state(), &a.map, a.level);
         }
     }
 }
@@ -368,7 +273,7 @@ fn parse_header(name: &str, rest: &str) -> Option<MdArray> {
     }
     if active {
         // A running array always names its personality; an unknown one is still running.
-        a.level = Some(words.peek().and_then(|w| Level::parse(w)).unwrap_or(Level::Other));
+        a.level = Some(words.peek().and_then(|w| parse_level(w)).unwrap_or(Level::Other));
         if words.peek().is_some_and(|w| !w.contains('[')) {
             words.next();
         }

@@ -1,11 +1,7 @@
 //! Ping nodes: ICMP echo to each `ping` address from one non-blocking socket served by the
-//! loop. A node is reachable when it answered within the last `window_intervals` intervals;
-//! the node set is reachable when at least one node is (SPEC §3: a node that reaches no
-//! ping node may not take over). IPv4 only.
-//!
-//! "Not yet known" counts as reachable: a node is unreachable only once a whole window has
-//! passed since we started pinging it (or since its last reply) without a reply, so that a
-//! daemon that has just started is not briefly unhealthy before the first echo returns.
+//! loop. IPv4 only. When the nodes count as reachable (window, cadence, stalls) is
+//! `health::reach`: this driver sends the echo rounds it says are due and hands it the replies
+//! that carry our cookie, nothing else.
 //!
 //! The socket is an unprivileged ICMP datagram socket (`socket(AF_INET, SOCK_DGRAM,
 //! IPPROTO_ICMP)`, allowed by `net.ipv4.ping_group_range`; the kernel picks the echo id and
@@ -25,12 +21,15 @@
 //! cookie (8 bytes) and the send time in milliseconds (u64 big-endian).
 //!
 //! Call protocol: `send_due(now)` when `next_deadline()` is reached (sends one echo to every
-//! node and re-evaluates reachability), `handle_readable(now)` when `fd()` polls readable.
+//! node and re-evaluates reachability), `handle_readable(now)` when `fd()` polls readable,
+//! and `reach_mut().handle_wake` on every wake of the loop (stalls, see `health::reach`).
 //! Allocation-free after `open`. Send errors (no route, link down) count as a lost echo.
 
 use crate::core::time::{Duration, Instant};
 use crate::drivers::checksum::internet_checksum;
 use crate::health::Reasons;
+pub use crate::health::reach::PingNode;
+use crate::health::reach::Reach;
 use crate::limits::PING_NODES_MAX;
 use core::fmt;
 use nix::errno::Errno;
@@ -92,27 +91,6 @@ impl fmt::Display for PingError {
     }
 }
 
-/// One ping node and what we know of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PingNode {
-    /// Its address.
-    pub addr: Ipv4Addr,
-    /// When it last answered.
-    pub last_reply: Option<Instant>,
-    /// The round trip of its last answer.
-    pub last_rtt: Option<Duration>,
-    /// Answered within the window, or not pinged for a whole window yet, as of the last
-    /// evaluation.
-    pub reachable: bool,
-    /// When this node last resumed from a stall of its own while this ping node was still
-    /// reachable: its silence counts from then (`Ping::resume_after_stall`).
-    pub silent_since: Option<Instant>,
-    /// Echoes sent (including those the kernel refused).
-    pub sent: u64,
-    /// Matching replies received.
-    pub received: u64,
-}
-
 /// The ping socket and every node's state.
 #[derive(Debug)]
 pub struct Ping {
@@ -123,12 +101,8 @@ pub struct Ping {
     /// Random per run: a reply counts only when it carries it back.
     cookie: u64,
     seq: u16,
-    interval: Duration,
-    window: Duration,
-    next_send: Instant,
-    /// When the first echoes went out (`None` before): the start of the first window.
-    started: Option<Instant>,
-    nodes: heapless::Vec<PingNode, PING_NODES_MAX>,
+    /// What the replies mean: the pure judge.
+    reach: Reach,
     send_errors: u64,
 }
 
@@ -142,19 +116,8 @@ impl Ping {
         window_intervals: u32,
         now: Instant,
     ) -> Result<Ping, PingError> {
-        let mut nodes = heapless::Vec::new();
-        for &addr in addrs {
-            let node = PingNode {
-                addr,
-                last_reply: None,
-                last_rtt: None,
-                reachable: true,
-                silent_since: None,
-                sent: 0,
-                received: 0,
-            };
-            nodes.push(node).map_err(|_| PingError::TooMany)?;
-        }
+        let reach =
+            Reach::new(addrs, interval, window_intervals, now).map_err(|_| PingError::TooMany)?;
         let mut random = [0u8; 10];
         crate::drivers::entropy::fill(&mut random).map_err(PingError::Random)?;
         let [c0, c1, c2, c3, c4, c5, c6, c7, i0, i1] = random;
@@ -165,11 +128,7 @@ impl Ping {
             ident: u16::from_be_bytes([i0, i1]),
             cookie: u64::from_be_bytes([c0, c1, c2, c3, c4, c5, c6, c7]),
             seq: 0,
-            interval,
-            window: interval.saturating_mul(u64::from(window_intervals.max(1))),
-            next_send: now,
-            started: None,
-            nodes,
+            reach,
             send_errors: 0,
         })
     }
@@ -186,7 +145,7 @@ impl Ping {
 
     /// When `send_due` next has work.
     pub fn next_deadline(&self) -> Instant {
-        self.next_send
+        self.reach.next_deadline()
     }
 
     /// When due, re-evaluates reachability and sends one echo to every node; returns the
@@ -198,18 +157,14 @@ impl Ping {
     /// As `send_due`, but also when the echoes are due within `early`: the loop sends them
     /// on a wake it has anyway (a heartbeat) instead of waking once more for them.
     pub fn send_within(&mut self, now: Instant, early: Duration) -> usize {
-        if now + early < self.next_send {
+        if !self.reach.poll_send(now, early) {
             return 0;
         }
-        self.started.get_or_insert(now);
-        self.evaluate(now);
-        self.next_send = now + self.interval;
         self.seq = self.seq.wrapping_add(1);
         let mut buf = [0u8; ECHO_LEN];
         encode_echo(&mut buf, self.ident, self.seq, self.cookie, now);
         let mut sent = 0;
-        for node in self.nodes.iter_mut() {
-            node.sent = node.sent.saturating_add(1);
+        for node in self.reach.nodes() {
             match send_to(&self.fd, &buf, node.addr) {
                 Ok(()) => sent += 1,
                 Err(e) => {
@@ -221,20 +176,24 @@ impl Ping {
         sent
     }
 
-    /// This node itself stalled until `now` (its loop did not run): what a reachable ping
-    /// node did not answer meanwhile is not held against it, its silence counts from now, as
-    /// for the peer's heartbeats. Otherwise a stall of two thirds of `deadtime` could lose
-    /// every ping node at once and hand the group over from a node whose network is fine.
-    /// A node already lost stays lost: a stall never makes an isolated node look connected.
+    /// This node itself stalled until `now` (`Reach::resume_after_stall`).
     pub fn resume_after_stall(&mut self, now: Instant) {
-        for node in self.nodes.iter_mut().filter(|n| n.reachable) {
-            node.silent_since = Some(now);
-        }
+        self.reach.resume_after_stall(now);
     }
 
     /// The echo interval.
     pub fn interval(&self) -> Duration {
-        self.interval
+        self.reach.interval()
+    }
+
+    /// The judge of the replies.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
+    }
+
+    /// The judge of the replies, to tell it of the loop's wakes (`Reach::handle_wake`).
+    pub fn reach_mut(&mut self) -> &mut Reach {
+        &mut self.reach
     }
 
     /// Takes the waiting replies; returns how many matched a node.
@@ -248,36 +207,20 @@ impl Ping {
             let Some(sent_at) = icmp.and_then(|p| decode_reply(p, ident, self.cookie)) else {
                 continue;
             };
-            if sent_at > now || now.saturating_since(sent_at) > self.window {
-                continue;
-            }
-            if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == from) {
-                node.last_reply = Some(now);
-                node.last_rtt = Some(now.saturating_since(sent_at));
-                node.received = node.received.saturating_add(1);
-                node.reachable = true;
-                matched += 1;
-            }
+            matched += usize::from(self.reach.handle_reply(now, from, sent_at));
         }
         matched
-    }
-
-    fn evaluate(&mut self, now: Instant) {
-        for node in self.nodes.iter_mut() {
-            let heard = node.last_reply.max(node.silent_since);
-            node.reachable = reachable_at(heard, self.started, now, self.window);
-        }
     }
 
     /// True when at least one node answered within the window, or is not yet known to be
     /// lost (or there are no nodes).
     pub fn reachable(&self) -> bool {
-        self.nodes.is_empty() || self.nodes.iter().any(|n| n.reachable)
+        self.reach.reachable()
     }
 
     /// Every node's state.
     pub fn nodes(&self) -> &[PingNode] {
-        &self.nodes
+        self.reach.nodes()
     }
 
     /// Echoes the kernel refused (no route, link down).
@@ -290,22 +233,6 @@ impl Ping {
         if !self.reachable() {
             reasons.push(format_args!("no ping node answers"));
         }
-    }
-}
-
-/// Whether a node is reachable at `now`: it answered within `window` (or this node resumed
-/// from a stall of its own within it: `last_reply` is then the end of the stall), or pinging
-/// it `started` less than a whole `window` ago, or has not started. Unreachable only once a
-/// whole window has passed with no reply in it.
-pub fn reachable_at(
-    last_reply: Option<Instant>,
-    started: Option<Instant>,
-    now: Instant,
-    window: Duration,
-) -> bool {
-    match last_reply.or(started) {
-        Some(t) => now.saturating_since(t) <= window,
-        None => true,
     }
 }
 
@@ -443,74 +370,6 @@ mod tests {
         }
         // Four equal random 16-bit ids come once in 2^48; a pid-derived id always repeats.
         assert!(pings.iter().any(|p| p.ident != pings[0].ident), "a random id per run");
-    }
-
-    #[test]
-    fn not_yet_known_is_reachable_until_a_whole_window_passes() {
-        let w = Duration::from_secs(3);
-        let at = Instant::from_millis;
-        // Before the first echo: not known, so reachable.
-        assert!(reachable_at(None, None, at(0), w));
-        assert!(reachable_at(None, None, at(1_000_000), w));
-        // Pinging since 10 s with no reply: reachable for one whole window, then lost.
-        let started = Some(at(10_000));
-        assert!(reachable_at(None, started, at(10_000), w));
-        assert!(reachable_at(None, started, at(13_000), w));
-        assert!(!reachable_at(None, started, at(13_001), w));
-        assert!(!reachable_at(None, started, at(60_000), w));
-    }
-
-    #[test]
-    fn a_reply_counts_for_one_window() {
-        let w = Duration::from_secs(3);
-        let at = Instant::from_millis;
-        let started = Some(at(0));
-        let reply = Some(at(20_000));
-        assert!(reachable_at(reply, started, at(20_000), w));
-        assert!(reachable_at(reply, started, at(23_000), w));
-        assert!(!reachable_at(reply, started, at(23_001), w), "silent for a whole window");
-        // A reply long after the start renews the window (the start no longer matters).
-        assert!(reachable_at(Some(at(50_000)), started, at(52_000), w));
-    }
-
-    #[test]
-    fn resuming_restarts_the_window_of_reachable_nodes_only() {
-        let at = Instant::from_millis;
-        let mut ping = Ping::open(
-            &[Ipv4Addr::LOCALHOST, Ipv4Addr::new(127, 0, 0, 2)],
-            Duration::from_millis(10),
-            3,
-            at(0),
-        )
-        .expect("an ICMP socket (the tests run as root)");
-        ping.send_due(at(0));
-        // The first node answered at 5; the second never did and is lost at 31.
-        ping.nodes[0].last_reply = Some(at(5));
-        ping.send_due(at(31));
-        assert!(ping.nodes[0].reachable && !ping.nodes[1].reachable);
-        // Frozen from 31 to 100: 95 ms of silence from the first node, all but 26 our own.
-        ping.resume_after_stall(at(100));
-        ping.send_due(at(100));
-        assert!(ping.nodes[0].reachable, "its silence counts from the end of the stall");
-        assert!(!ping.nodes[1].reachable, "a lost node stays lost");
-        assert!(ping.reachable());
-        ping.send_due(at(131));
-        assert!(!ping.nodes[0].reachable, "a whole window after the stall with no reply");
-        assert!(!ping.reachable());
-        // Without the stall rule the first node would have been lost at 100 already.
-        assert!(!reachable_at(Some(at(5)), Some(at(0)), at(100), Duration::from_millis(30)));
-    }
-
-    #[test]
-    fn a_stall_before_the_first_echo_changes_nothing() {
-        let at = Instant::from_millis;
-        let mut ping = Ping::open(&[Ipv4Addr::LOCALHOST], Duration::from_millis(10), 3, at(0))
-            .expect("an ICMP socket (the tests run as root)");
-        ping.resume_after_stall(at(50));
-        ping.send_due(at(50));
-        assert!(ping.reachable());
-        ping.send_due(at(81));
-        assert!(!ping.reachable(), "one window after the first echo and the stall");
     }
 
     #[test]

@@ -18,16 +18,12 @@
 //!   another value (the message names the value to configure), because a peer that never
 //!   heard this node assumes the configured timeout (see `core` docs, "The fence-watchdog
 //!   margin").
-//! - `pet(now)` writes one byte (never 'V') when `pet_due(now)`, i.e. at most every
-//!   timeout/3; the loop sleeps no longer than `next_deadline()`. Whether the loop may pet at
-//!   all is `PetGate::may_pet` (the loop is keeping time and the core allows it): a hung or
-//!   lagging daemon stops petting and the hardware resets the node. A due pet that the loop
-//!   asked about (`pet_due`) but then withheld moves `next_deadline` to `WITHHELD_RETRY`
-//!   later instead of leaving it in the past: a loop that may not pet sleeps between
-//!   attempts instead of spinning, and measures its lag against a deadline it can meet (so
-//!   that petting resumes once the loop keeps time again, e.g. after SIGSTOP/SIGCONT). A pet
-//!   whose write fails is retried the same way; `failing()` says why the last attempt
-//!   failed (the loop makes the node unhealthy meanwhile).
+//! - `pet(now)` writes one byte (never 'V') when `pet_due(now)`; the loop sleeps no longer
+//!   than `next_deadline()`. When a pet is due, and when one withheld or failed is tried
+//!   again, is `health::pet::PetSchedule`; whether the loop may pet at all is
+//!   `health::pet::PetGate` (the loop is keeping time and the core allows it): a hung or
+//!   lagging daemon stops petting and the hardware resets the node. `failing()` says why the
+//!   last attempt failed (the loop makes the node unhealthy meanwhile).
 //! - `disarm()` writes the magic 'V' and closes: with a driver that supports magic close the
 //!   timer stops. With CONFIG_WATCHDOG_NOWAYOUT (or the `nowayout` module parameter) nothing
 //!   can stop the timer once opened: after a graceful exit the node reboots one timeout later
@@ -41,6 +37,7 @@
 //! what a failing watchdog means for the node (the loop reports it to `health`).
 
 use crate::core::time::{Duration, Instant};
+use crate::health::pet::PetSchedule;
 use core::fmt;
 use nix::errno::Errno;
 use std::fs::{File, OpenOptions};
@@ -62,8 +59,6 @@ pub const WDIOF_MAGICCLOSE: u32 = 0x0100;
 const PET_BYTE: u8 = b'.';
 /// The magic close byte.
 const MAGIC_BYTE: u8 = b'V';
-/// How long after a withheld pet the loop is woken to try again.
-pub const WITHHELD_RETRY: Duration = Duration::from_millis(100);
 
 /// `struct watchdog_info` from linux/watchdog.h.
 #[repr(C)]
@@ -179,30 +174,6 @@ fn errno_of(e: &std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Whether the loop may pet now: the pure half of the decision.
-///
-/// The loop measures its lag (how late it woke past the deadline it asked `poll` for, or how
-/// long its last iteration took, whichever is larger). Petting is allowed only while that lag
-/// stays under `lag_max` (default timeout/2: a loop that late could not pet in time anyway,
-/// and something in it is stuck) and the core allows it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PetGate {
-    /// The largest loop lag at which petting is still allowed.
-    pub lag_max: Duration,
-}
-
-impl PetGate {
-    /// The default gate for a watchdog `timeout`: lag under timeout/2.
-    pub const fn for_timeout(timeout: Duration) -> PetGate {
-        PetGate { lag_max: Duration::from_millis(timeout.total_millis() / 2) }
-    }
-
-    /// True when the loop may pet: lag under the bound and the core allows it.
-    pub const fn may_pet(&self, loop_lag: Duration, core_allows: bool) -> bool {
-        core_allows && loop_lag.total_millis() < self.lag_max.total_millis()
-    }
-}
-
 /// An open watchdog device (or a FIFO/file standing in for one).
 #[derive(Debug)]
 pub struct Watchdog {
@@ -210,9 +181,8 @@ pub struct Watchdog {
     timeout: Duration,
     /// The timeout configured (what a FIFO promises).
     configured: Duration,
-    last_pet: Option<Instant>,
-    /// When `pet_due` last answered yes (the loop's last attempt).
-    last_asked: Option<Instant>,
+    /// When pets are due (for the timeout in force).
+    schedule: PetSchedule,
     backing: Backing,
     /// The whole seconds asked for with WDIOC_SETTIMEOUT.
     asked_secs: u32,
@@ -245,8 +215,7 @@ impl Watchdog {
             file: None,
             timeout,
             configured: timeout,
-            last_pet: None,
-            last_asked: None,
+            schedule: PetSchedule::for_timeout(timeout),
             backing: Backing::Other,
             asked_secs,
             set: Ok(()),
@@ -258,6 +227,7 @@ impl Watchdog {
             failing: None,
         };
         wd.query(&file, path);
+        wd.schedule = PetSchedule::for_timeout(wd.timeout);
         if wd.backing == Backing::Device {
             log::info!(
                 "watchdog {}: {:?}, timeout {}, options {:#x}",
@@ -353,34 +323,23 @@ impl Watchdog {
 
     /// The time between pets: timeout/3.
     pub fn pet_interval(&self) -> Duration {
-        Duration::from_millis(self.timeout.total_millis() / 3)
+        self.schedule.interval()
     }
 
-    /// True when a pet is due at `now` (never petted, or timeout/3 since the last one). A yes
-    /// is taken as the loop's attempt: if no `pet` follows (the gate withheld it),
-    /// `next_deadline` is `WITHHELD_RETRY` after `now`.
+    /// True when a pet is due at `now` (`PetSchedule::poll_due`: a yes is taken as the loop's
+    /// attempt); never once disarmed.
     pub fn pet_due(&mut self, now: Instant) -> bool {
-        let due =
-            self.file.is_some() && self.last_pet.is_none_or(|t| now >= t + self.pet_interval());
-        if due {
-            self.last_asked = Some(now);
-        }
-        due
+        self.file.is_some() && self.schedule.poll_due(now)
     }
 
-    /// When the next pet is due; `None` once disarmed. Before the first pet it is
-    /// `Instant::ZERO` (due at once); after a withheld pet, `WITHHELD_RETRY` after that attempt.
+    /// When the next pet is due (`PetSchedule::next_deadline`); `None` once disarmed.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.file.as_ref()?;
-        let due = self.last_pet.map_or(Instant::ZERO, |t| t + self.pet_interval());
-        Some(match self.last_asked {
-            Some(asked) if asked >= due => due.max(asked + WITHHELD_RETRY),
-            _ => due,
-        })
+        Some(self.schedule.next_deadline())
     }
 
     /// Pets when due; returns whether a byte was written. The caller has checked
-    /// `PetGate::may_pet`.
+    /// `health::pet::PetGate::may_pet`.
     pub fn pet(&mut self, now: Instant) -> Result<bool, WatchdogError> {
         if !self.pet_due(now) {
             return Ok(false);
@@ -389,7 +348,7 @@ impl Watchdog {
         let written = file.write_all(&[PET_BYTE]).map_err(|e| WatchdogError::Write(errno_of(&e)));
         self.failing = written.err();
         written?;
-        self.last_pet = Some(now);
+        self.schedule.handle_petted(now);
         self.pets = self.pets.saturating_add(1);
         Ok(true)
     }
@@ -448,16 +407,7 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gate_needs_core_and_small_lag() {
-        let gate = PetGate::for_timeout(Duration::from_secs(10));
-        assert_eq!(gate.lag_max, Duration::from_secs(5));
-        assert!(gate.may_pet(Duration::ZERO, true));
-        assert!(gate.may_pet(Duration::from_millis(4999), true));
-        assert!(!gate.may_pet(Duration::from_secs(5), true));
-        assert!(!gate.may_pet(Duration::ZERO, false));
-    }
+    use crate::health::pet::WITHHELD_RETRY;
 
     #[test]
     fn plain_file_is_writes_only_and_cadence_is_a_third() {

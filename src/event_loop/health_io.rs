@@ -1,7 +1,8 @@
 //! The node's health sources as the loop polls them: hwmon sensors and /proc/mdstat on a
 //! fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
 //! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
-//! The judging (debounce, hysteresis, trends, mdstat forms) lives in `health` and the drivers.
+//! The judging (ping reachability and stalls, debounce, hysteresis, trends, md verdicts)
+//! lives in `health`; the drivers read and parse.
 
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -15,6 +16,7 @@ use crate::drivers::hwmon::{Hwmon, SensorOverride};
 use crate::drivers::mdstat::MdStatReader;
 use crate::drivers::ping::Ping;
 use crate::health::check::{CheckExit, CheckSchedule, CheckSpec};
+use crate::health::reach;
 use crate::health::sensor::SensorPolicy;
 use crate::health::{HealthMonitor, Reasons, Source, check_reason};
 use crate::limits::CHECKS_MAX;
@@ -23,11 +25,8 @@ use super::group::Tag;
 
 /// How often hwmon inputs and /proc/mdstat are read.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
-/// How often each ping node is sent an echo.
-/// (At most: the interval follows `deadtime`, see `ping_interval`.)
-pub const PING_INTERVAL: Duration = Duration::from_secs(1);
 /// Ping intervals without an answer after which a node is unreachable.
-pub const PING_WINDOW: u32 = 3;
+pub const PING_WINDOW: u32 = reach::PING_WINDOW;
 /// At most one warning per this long about check runs skipped for want of a child slot.
 const SKIP_WARN_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -41,9 +40,6 @@ pub struct HealthIo {
     pub mdstat: Option<MdStatReader>,
     /// The ping nodes, when configured.
     pub ping: Option<Ping>,
-    /// Until then, a ping node that has not answered yet is not held against us: the first
-    /// echo went out at start, and its answer is no more overdue than the window allows.
-    ping_grace_until: Instant,
     /// Echoes due within this long go out on the wake at hand (half a keepalive, when the
     /// ping interval is at least one): pings ride on heartbeat wakes instead of adding their
     /// own. The loop only wakes for them once they are this long overdue.
@@ -54,8 +50,6 @@ pub struct HealthIo {
     checks_skipped_warned: Option<Instant>,
     check_cmds: heapless::Vec<(heapless::String<32>, String, Duration), CHECKS_MAX>,
     next_sample: Instant,
-    /// The previous `poll`, to tell a stall of this node from silence of the ping nodes.
-    last_poll: Instant,
     scratch: Reasons,
 }
 
@@ -69,14 +63,12 @@ impl HealthIo {
             hwmon: None,
             mdstat: None,
             ping: None,
-            ping_grace_until: now + ping_interval(config).saturating_mul(u64::from(PING_WINDOW)),
             ping_early: ping_early(config),
             checks: CheckSchedule::default(),
             checks_skipped: 0,
             checks_skipped_warned: None,
             check_cmds: heapless::Vec::new(),
             next_sample: now,
-            last_poll: now,
             scratch: Reasons::new(),
         };
         io.open_hwmon(config);
@@ -182,19 +174,15 @@ impl HealthIo {
         }
     }
 
-    /// Does whatever is due: samples, echoes, check starts and timeouts. A gap since the
-    /// last call longer than `stall_after` (the core's stall threshold), or than two echo
-    /// intervals (the loop wakes for every echo), means this node stalled: the silence of
-    /// the ping nodes that were reachable then counts from now.
+    /// Does whatever is due: samples, echoes, check starts and timeouts. `stall_after` is
+    /// the core's stall threshold: a longer gap since the last call means this node stalled
+    /// (`Reach::handle_wake`).
     pub fn poll(&mut self, now: Instant, stall_after: Duration, children: &mut Children<Tag>) {
         if let Some(p) = &mut self.ping
-            && now.saturating_since(self.last_poll)
-                > stall_after.min(p.interval().saturating_mul(2))
+            && p.reach_mut().handle_wake(now, stall_after)
         {
-            debug!("stalled from {} to {now}: ping silence counts from now", self.last_poll);
-            p.resume_after_stall(now);
+            debug!("stalled until {now}: ping silence counts from now");
         }
-        self.last_poll = now;
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;
             self.sample(now);
@@ -202,9 +190,7 @@ impl HealthIo {
         if let Some(p) = &mut self.ping {
             p.send_within(now, self.ping_early);
             self.scratch.clear();
-            if now >= self.ping_grace_until || p.reachable() {
-                p.reasons(&mut self.scratch);
-            }
+            p.reasons(&mut self.scratch);
             self.monitor.handle_report(Source::Ping, &self.scratch);
         }
         while let Some(i) = self.checks.poll_start(now) {
@@ -308,7 +294,7 @@ impl HealthIo {
     pub fn next_deadline(&self) -> Instant {
         let mut next = self.next_sample;
         if let Some(p) = &self.ping {
-            next = next.min(p.next_deadline() + self.ping_early.saturating_mul(2));
+            next = next.min(p.reach().wake_at(self.ping_early));
         }
         if let Some(d) = self.checks.next_deadline() {
             next = next.min(d);
@@ -317,22 +303,12 @@ impl HealthIo {
     }
 }
 
-/// How early echoes may go out to ride on a heartbeat wake: half a keepalive, when the ping
-/// interval is at least a keepalive (then an echo is at most half a keepalive early and the
-/// reachability window of `PING_WINDOW` intervals still covers the reply); otherwise never.
+/// How early echoes may go out to ride on a heartbeat wake (`reach::ping_early`).
 pub fn ping_early(config: &Config) -> Duration {
-    if config.pair.keepalive <= ping_interval(config) {
-        Duration::from_millis(config.pair.keepalive.total_millis() / 2)
-    } else {
-        Duration::ZERO
-    }
+    reach::ping_early(config.pair.keepalive, ping_interval(config))
 }
 
-/// How often each ping node gets an echo: a third of `deadtime` (10 ms to 1 s), so that a node
-/// cut off from every ping node knows it within about one `deadtime`, well inside the margin
-/// the peer waits under `fence watchdog` before it takes over (see `core` docs): the isolated
-/// node must stop holding and stop petting before then.
+/// How often each ping node gets an echo (`reach::ping_interval`).
 pub fn ping_interval(config: &Config) -> Duration {
-    let third = Duration::from_millis(config.pair.deadtime.total_millis() / 3);
-    third.clamp(Duration::from_millis(10), PING_INTERVAL)
+    reach::ping_interval(config.pair.deadtime)
 }

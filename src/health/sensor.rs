@@ -1,7 +1,8 @@
 //! Judging hwmon readings: limits, debounce, hysteresis and trend prediction, for one input
 //! at a time. Pure: values and instants come in, a `Verdict` comes out.
 //!
-//! It does not read sysfs (that is `drivers::hwmon`) and does not format status.
+//! It does not read sysfs (that is `drivers::hwmon`) and does not format status; it writes
+//! the health reason of a verdict (`reason`), in user units (`Reading`).
 //!
 //! Units are the kernel's throughout (SPEC §2 `sensor` lines are converted on the way in):
 //! millivolts for `in*`, millidegrees Celsius for `temp*`, RPM for `fan*`.
@@ -13,12 +14,19 @@
 //!   every limit by the hysteresis margin with the alarm bit clear. The margin is 2 °C for
 //!   temperatures (or the chip's own `temp*_max_hyst` when it gives one for `max`), and 2% of
 //!   the limit for voltages and fans. A read error resets the streak but keeps the state.
+//! - Limits are the chip's (`_min`, `_max`, `_crit`, `temp*_max_hyst`), each replaced by what
+//!   a `sensor` line gives (`Limits::overridden`); a new `max` drops the chip's `max_hyst`,
+//!   which was its return threshold for the old one. The chip's alarm bit for an input counts
+//!   only while no `sensor` line overrides that input (`alarm_counts`): the chip compares
+//!   against its own registers, which the line has replaced.
 //! - Trend: the last `TREND_WINDOW` samples are fitted by least squares; when the line
 //!   crosses `crit` (or `max` when there is no `crit`) upwards, or `min` downwards, within
 //!   `horizon`, the input is "degraded (predicted)" — debounced like the limits, so one noisy
 //!   window does not flap. The fit needs `TREND_SAMPLES_MIN` samples.
 
+use super::Reasons;
 use crate::core::time::{Duration, Instant};
+use core::fmt;
 use heapless::HistoryBuf;
 
 /// Samples kept for the trend fit.
@@ -73,6 +81,39 @@ pub struct Limits {
     /// The chip's own return threshold for `max` (`temp*_max_hyst`), used instead of the
     /// default margin when present.
     pub max_hyst: Option<i64>,
+}
+
+/// The limits of a `sensor CHIP/INPUT [min X] [max X] [crit X]` line, in thousandths of the
+/// user unit (V, °C, RPM) as `parse_user_milli` gives them: `max 70` is `70_000`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserLimits {
+    /// New `min`.
+    pub min_milli: Option<i64>,
+    /// New `max`.
+    pub max_milli: Option<i64>,
+    /// New `crit`.
+    pub crit_milli: Option<i64>,
+}
+
+impl Limits {
+    /// These (the chip's) limits of an input of `kind` with a `sensor` line applied: each
+    /// limit the line gives replaces the chip's, and a new `max` drops the chip's
+    /// `max_hyst` (its return threshold for the old `max`).
+    pub fn overridden(self, kind: SensorKind, line: &UserLimits) -> Limits {
+        let kernel = |v: Option<i64>| v.map(|v| kind.kernel_from_user_milli(v));
+        Limits {
+            min: kernel(line.min_milli).or(self.min),
+            max: kernel(line.max_milli).or(self.max),
+            crit: kernel(line.crit_milli).or(self.crit),
+            max_hyst: if line.max_milli.is_some() { None } else { self.max_hyst },
+        }
+    }
+}
+
+/// Whether the chip's alarm bit for an input counts as out of limits: only while no `sensor`
+/// line `overridden` that input's limits (the chip compares against its own registers).
+pub const fn alarm_counts(alarm: bool, overridden: bool) -> bool {
+    alarm && !overridden
 }
 
 /// Which limit a bad or predicted verdict is about.
@@ -304,6 +345,44 @@ pub fn forecast(
     }
 }
 
+/// A value in kernel units printed in user units (`3.300 V`, `71.5 C`, `2500 RPM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reading(pub SensorKind, pub i64);
+
+impl fmt::Display for Reading {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (sign, abs) = (if self.1 < 0 { "-" } else { "" }, self.1.unsigned_abs());
+        match self.0 {
+            SensorKind::Voltage => write!(f, "{sign}{}.{:03} V", abs / 1000, abs % 1000),
+            SensorKind::Temperature => write!(f, "{sign}{}.{} C", abs / 1000, abs % 1000 / 100),
+            SensorKind::Fan => write!(f, "{} RPM", self.1),
+        }
+    }
+}
+
+/// Appends the reason for input `chip/input` of `kind` when `verdict` makes the node
+/// unhealthy: `lm78/temp1 above max 70.0 C`, `lm78/temp1 predicted above crit 80.0 C`,
+/// `lm78/fan1 below min 3000 RPM`, `lm78/in0 alarm`.
+pub fn reason(reasons: &mut Reasons, chip: &str, input: &str, kind: SensorKind, verdict: Verdict) {
+    let (pre, breach) = match verdict {
+        Verdict::Ok => return,
+        Verdict::Bad(b) => ("", b),
+        Verdict::Predicted(b) => ("predicted ", b),
+    };
+    match breach {
+        Breach::Min(l) => {
+            reasons.push(format_args!("{chip}/{input} {pre}below min {}", Reading(kind, l)))
+        }
+        Breach::Max(l) => {
+            reasons.push(format_args!("{chip}/{input} {pre}above max {}", Reading(kind, l)))
+        }
+        Breach::Crit(l) => {
+            reasons.push(format_args!("{chip}/{input} {pre}above crit {}", Reading(kind, l)))
+        }
+        Breach::Alarm => reasons.push(format_args!("{chip}/{input} {pre}alarm")),
+    }
+}
+
 /// Parses a `sensor` line value in user units (`70`, `1.25`, `-5.5`, `3000`) into thousandths
 /// of that unit, so `1.25` V gives 1250 and `70` °C gives 70000. At most three decimals.
 pub fn parse_user_milli(text: &str) -> Option<i64> {
@@ -469,6 +548,49 @@ mod tests {
         for i in 0..40 {
             assert_eq!(feed(&mut j, &p, &l, &mut t, 60_000 - i * 10), Verdict::Ok);
         }
+    }
+
+    #[test]
+    fn a_sensor_line_replaces_what_it_gives_and_silences_the_alarm() {
+        let chip = Limits { min: Some(1), max: Some(60_000), crit: None, max_hyst: Some(50_000) };
+        let temp = SensorKind::Temperature;
+        assert_eq!(chip.overridden(temp, &UserLimits::default()), chip, "a line with no limit");
+        let crit = UserLimits { crit_milli: Some(80_000), ..UserLimits::default() };
+        assert_eq!(chip.overridden(temp, &crit), Limits { crit: Some(80_000), ..chip });
+        let max = UserLimits { max_milli: Some(70_000), ..UserLimits::default() };
+        let want = Limits { max: Some(70_000), max_hyst: None, ..chip };
+        assert_eq!(chip.overridden(temp, &max), want, "the chip's hysteresis was for its max");
+        // Fans are written in RPM: thousandths of an RPM become RPM.
+        let fan = UserLimits { min_milli: Some(3_000_000), ..UserLimits::default() };
+        assert_eq!(Limits::default().overridden(SensorKind::Fan, &fan).min, Some(3000));
+        assert!(alarm_counts(true, false));
+        assert!(!alarm_counts(true, true), "the chip compares against replaced registers");
+        assert!(!alarm_counts(false, false));
+    }
+
+    #[test]
+    fn readings_and_reasons_are_in_user_units() {
+        assert_eq!(Reading(SensorKind::Voltage, 3300).to_string(), "3.300 V");
+        assert_eq!(Reading(SensorKind::Temperature, 71_560).to_string(), "71.5 C");
+        assert_eq!(Reading(SensorKind::Temperature, -5_500).to_string(), "-5.5 C");
+        assert_eq!(Reading(SensorKind::Fan, 2500).to_string(), "2500 RPM");
+        let mut r = Reasons::new();
+        let t = SensorKind::Temperature;
+        reason(&mut r, "lm78", "temp1", t, Verdict::Ok);
+        reason(&mut r, "lm78", "temp1", t, Verdict::Bad(Breach::Max(70_000)));
+        reason(&mut r, "lm78", "temp1", t, Verdict::Predicted(Breach::Crit(80_000)));
+        reason(&mut r, "lm78", "fan1", SensorKind::Fan, Verdict::Bad(Breach::Min(3000)));
+        reason(&mut r, "lm78", "in0", SensorKind::Voltage, Verdict::Bad(Breach::Alarm));
+        let got: Vec<&str> = r.iter().collect();
+        assert_eq!(
+            got,
+            [
+                "lm78/temp1 above max 70.0 C",
+                "lm78/temp1 predicted above crit 80.0 C",
+                "lm78/fan1 below min 3000 RPM",
+                "lm78/in0 alarm"
+            ]
+        );
     }
 
     #[test]

@@ -14,6 +14,9 @@ use hapair::core::{
     Action, Admin, Event, FenceMode, Input, LinkParams, LinkSel, Mutation, Node, Outcome, Output,
     Params, Reason, RestartLimit, Role,
 };
+use hapair::health::pet::{PetGate, PetSchedule, loop_lag};
+use hapair::health::reach::{self, PING_WINDOW, Reach};
+use hapair::health::self_fence::{Timing, Window};
 use hapair::wire::Intent;
 use hapair::wire::{
     Health, Key, Outgoing, Payload, Receiver, Repr, RxError, Sender, Session, VERSION,
@@ -25,6 +28,8 @@ const NAMES: [&str; 2] = ["alpha", "beta"];
 const UDPPORT: u16 = 694;
 /// How many of each node's sent frames the recorder keeps for replays.
 const RECORDED_MAX: usize = 400;
+/// The ping node both nodes are configured with.
+const PING_NODE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 254);
 
 /// splitmix64: tiny, fast and good enough to drive schedules.
 #[derive(Clone, Debug)]
@@ -178,16 +183,42 @@ impl Config {
         self.keepalive.saturating_mul(5)
     }
 
-    /// The ping echo interval, as the daemon takes it (`health_io::ping_interval`): a third
-    /// of deadtime, 10 ms to 1 s.
+    /// The ping echo interval, as the daemon takes it (`health::reach::ping_interval`).
     pub fn ping_interval(&self) -> Duration {
-        let third = Duration::from_millis(self.deadtime().total_millis() / 3);
-        third.max(Duration::from_millis(10)).min(Duration::from_secs(1))
+        reach::ping_interval(self.deadtime())
     }
 
-    /// A ping node is lost after this long without a reply (`health_io::PING_WINDOW`).
+    /// A ping node is lost after this long without a reply (`health::reach::PING_WINDOW`).
     pub fn ping_window(&self) -> Duration {
-        self.ping_interval().saturating_mul(3)
+        self.ping_interval().saturating_mul(u64::from(PING_WINDOW))
+    }
+
+    /// The S2 window of fence watchdog (`health::self_fence`) with node `holder` isolated and
+    /// the other surviving: the survivor's wait is its real core's (`Node::fence_wait`, the
+    /// holder's advertised timeout heard), the holder's ping cadence the real one. `None`
+    /// when no wait can fence the holder (it has no armed watchdog).
+    pub fn s2_window(&self, holder: usize) -> Option<(Window, Timing)> {
+        self.watchdog_of(holder)?;
+        let t = self.s2_timing(holder);
+        Some((Window::of(&t), t))
+    }
+
+    /// The timings of the S2 window with node `holder` isolated (zero for a watchdog it has
+    /// not, or a wait that cannot fence it).
+    pub fn s2_timing(&self, holder: usize) -> Timing {
+        let holder_watchdog = self.watchdog_of(holder).unwrap_or(Duration::ZERO);
+        let mut params = self.params(1 - holder as u8);
+        params.peer_watchdog_timeout_ms = Some(holder_watchdog.total_millis() as u32);
+        let core = Node::new(params, Instant::ZERO);
+        Timing {
+            keepalive: self.keepalive,
+            deadtime: self.deadtime(),
+            fastest_link: self.keepalive.min(self.max_link_interval()),
+            stall_after: core.stall_threshold(),
+            delay_max: self.max_delay(),
+            holder_watchdog,
+            fence_wait: core.fence_wait().unwrap_or(Duration::ZERO),
+        }
     }
 
     /// SPEC §3 and the core's docs: under fence watchdog the survivor waits the peer's
@@ -371,12 +402,10 @@ enum Ev {
     Reboot(usize, u64),
     /// A machine that went off (crash, fence, watchdog) boots again, unless it already did.
     PowerOn(usize, u64),
-    /// The node's ping driver has judged the ping nodes (un)reachable: it reports it now if
-    /// the world still agrees.
-    PingJudge {
+    /// The node's next ping echo round is due (`Reach::next_deadline`).
+    PingSend {
         node: usize,
         inc: u64,
-        reach: bool,
     },
 }
 
@@ -441,10 +470,12 @@ pub struct SimNode {
     pub health: Health,
     /// Sensor, RAID and check bits of the machine (chaos sets them).
     pub sensors: Health,
-    /// What its ping driver judges now (true: some ping node answers).
+    /// What its ping judge (`health::reach`) said last (true: some ping node answers).
     pub ping_judged: bool,
-    /// What the driver will judge next (`Ev::PingJudge` in flight).
-    pub ping_target: bool,
+    /// Its ping judge, new at every daemon start, fed the echoes the world answers.
+    pub reach: Option<Reach>,
+    /// When its next echo round is scheduled (`Ev::PingSend`).
+    pub ping_next: Option<Instant>,
     /// The standing admin intent as the operator left it (the world's own record).
     pub intent: Intent,
     /// When the daemon last started.
@@ -558,6 +589,11 @@ pub struct Coverage {
     pub unfenceable_deaths: u64,
     /// Operator commands the core refused (a `takeover` that health forbids).
     pub admin_refused: u64,
+    /// Holders whose S2 window of fence watchdog was weighed (`check_s2_window`).
+    pub s2_windows: u64,
+    /// Nodes cut off from their peer and every ping node, judged on their release
+    /// (`check_isolated_release`).
+    pub isolations_judged: u64,
 }
 
 impl Coverage {
@@ -579,7 +615,19 @@ impl Coverage {
         self.l2_not_applicable += o.l2_not_applicable;
         self.unfenceable_deaths += o.unfenceable_deaths;
         self.admin_refused += o.admin_refused;
+        self.s2_windows += o.s2_windows;
+        self.isolations_judged += o.isolations_judged;
     }
+}
+
+/// A node cut off from its peer and every ping node (`check_isolated_release`).
+#[derive(Clone, Copy, Debug)]
+struct Isolation {
+    since: Instant,
+    /// Something the world did since excuses it from releasing in time.
+    excused: bool,
+    /// Its deadline passed un-excused (counted once).
+    judged: bool,
 }
 
 struct L1Watch {
@@ -621,6 +669,10 @@ pub struct World {
     maintenance_ended: Option<Instant>,
     /// When a hung node last woke up.
     last_wake: Option<Instant>,
+    /// Per node under fence watchdog: since when it is cut off from its peer and every ping
+    /// node, and whether something the world did since excuses it from releasing in time
+    /// (`check_isolated_release`).
+    isolated_since: [Option<Isolation>; 2],
     connected_since: Option<Instant>,
     l1: Option<L1Watch>,
     /// Something disturbed the current L1 watch (then it is not checked).
@@ -657,7 +709,8 @@ impl World {
             health: Health::OK,
             sensors: Health::OK,
             ping_judged: true,
-            ping_target: true,
+            reach: None,
+            ping_next: None,
             intent: Intent::None,
             booted_at: Instant::ZERO,
             unhealthy_at: None,
@@ -709,6 +762,7 @@ impl World {
             in_maintenance: false,
             maintenance_ended: None,
             last_wake: None,
+            isolated_since: [None; 2],
             connected_since: Some(Instant::ZERO),
             l1: None,
             l1_disturbed: false,
@@ -740,6 +794,7 @@ impl World {
 
     /// Runs to the end of the configured duration; `Err` names the first violated check.
     pub fn run(&mut self) -> Result<(), String> {
+        self.check_s2_window()?;
         let end = Instant::ZERO + self.cfg.duration;
         loop {
             let next_event = self.queue.peek().map(|s| s.at);
@@ -798,8 +853,12 @@ impl World {
             }
             Ev::Wake => Ok(()),
             Ev::PetResume { node, inc } => {
+                // The loop keeps time again: its lag is nil, the gate asks the core.
+                let gate = self.cfg.watchdog_of(node).map(PetGate::for_timeout);
                 let n = &mut self.nodes[node];
-                if n.incarnation == inc && n.power == Power::Up && n.petting {
+                let lag = loop_lag(self.now, self.now, self.now);
+                let pets = gate.is_some_and(|g| g.may_pet(lag, n.petting));
+                if n.incarnation == inc && n.power == Power::Up && pets {
                     n.watchdog_fires = None;
                 }
                 Ok(())
@@ -829,14 +888,14 @@ impl World {
                 }
                 Ok(())
             }
-            Ev::PingJudge { node, inc, reach } => {
-                let n = &mut self.nodes[node];
-                if n.incarnation != inc || n.ping_target != reach || n.ping_judged == reach {
+            Ev::PingSend { node, inc } => {
+                let n = &self.nodes[node];
+                // A hung loop sends nothing: it catches up when it wakes (`wake_hung`).
+                let current = n.incarnation == inc && n.ping_next == Some(self.now);
+                if !current || n.core.is_none() || n.power != Power::Up {
                     return Ok(());
                 }
-                n.ping_judged = reach;
-                tr!(self, "node {node}: ping driver judges the ping nodes reachable={reach}");
-                self.report_health(node)
+                self.ping_step(node)
             }
         }
     }
@@ -1104,13 +1163,13 @@ impl World {
             }
             Happening::LanPort(n, up) => {
                 self.lan_up[n] = up;
-                self.judge_ping(n);
+                self.ping_world_changed(n);
                 Ok(())
             }
             Happening::PingNodes(up) => {
                 self.ping_up = up;
-                self.judge_ping(0);
-                self.judge_ping(1);
+                self.ping_world_changed(0);
+                self.ping_world_changed(1);
                 Ok(())
             }
             Happening::Partition | Happening::Isolate(_) | Happening::Reconnect => {
@@ -1126,8 +1185,8 @@ impl World {
                         *up = h == Happening::Reconnect || h != Happening::Isolate(n);
                     }
                 }
-                self.judge_ping(0);
-                self.judge_ping(1);
+                self.ping_world_changed(0);
+                self.ping_world_changed(1);
                 Ok(())
             }
             Happening::Cut { link, from, cut } => {
@@ -1205,24 +1264,42 @@ impl World {
         self.lan_up[n] && self.ping_up
     }
 
-    /// The world changed what node `n` can reach: its ping driver will notice, as the real
-    /// one does, a lost ping set after a whole window without a reply (judged at the next echo,
-    /// up to one interval later), and a regained one at the next reply.
-    fn judge_ping(&mut self, n: usize) {
-        let reach = self.reaches_ping(n);
-        if !reach {
+    /// The world changed what node `n` can reach: its ping judge notices from the echoes
+    /// (`ping_step`), as the real one does.
+    fn ping_world_changed(&mut self, n: usize) {
+        if !self.reaches_ping(n) {
             self.disturb_l1(n);
         }
-        let node = &self.nodes[n];
-        if node.core.is_none() || node.ping_target == reach {
-            return;
+    }
+
+    /// What the event loop does for the ping nodes on a wake of node `n` (`health_io`): tell
+    /// the judge of the wake (a stall restarts the silence), send the echoes due (answered at
+    /// once by the ping node when the world lets node `n` reach it), and report the verdict.
+    /// The loop's next wake for them is scheduled.
+    fn ping_step(&mut self, n: usize) -> Result<(), String> {
+        let (now, reaches) = (self.now, self.reaches_ping(n));
+        let node = &mut self.nodes[n];
+        let (Some(core), Some(reach)) = (node.core.as_ref(), node.reach.as_mut()) else {
+            return Ok(());
+        };
+        if reach.handle_wake(now, core.stall_threshold()) {
+            tr!(self, "node {n}: stalled: ping silence counts from now");
         }
-        self.nodes[n].ping_target = reach;
-        let interval = self.cfg.ping_interval().total_millis();
-        let wait = if reach { 0 } else { self.cfg.ping_window().total_millis() };
-        let at = self.now + Duration::from_millis(wait + self.rng.range(1, interval));
-        let inc = self.nodes[n].incarnation;
-        self.schedule(at, Ev::PingJudge { node: n, inc, reach });
+        let node = &mut self.nodes[n];
+        let Some(reach) = node.reach.as_mut() else { return Ok(()) };
+        if reach.poll_send(now, Duration::ZERO) && reaches {
+            reach.handle_reply(now, PING_NODE, now);
+        }
+        let (judged, next) = (reach.reachable(), reach.next_deadline());
+        node.ping_next = Some(next);
+        let inc = node.incarnation;
+        self.schedule(next, Ev::PingSend { node: n, inc });
+        if judged != self.nodes[n].ping_judged {
+            self.nodes[n].ping_judged = judged;
+            tr!(self, "node {n}: ping judge: the ping nodes reachable={judged}");
+            return self.report_health(n);
+        }
+        Ok(())
     }
 
     /// Reports node `n`'s health (sensors plus its ping driver's judgement) to its core.
@@ -1381,9 +1458,11 @@ impl World {
         node.fail_window = None;
         // The daemon does not keep admin intents across a start in the simulator.
         node.intent = Intent::None;
-        // "Not yet known counts as reachable" (drivers/ping.rs): the driver judges afresh.
+        // "Not yet known counts as reachable" (health::reach): a new judge, its first echo
+        // round due at once.
         node.ping_judged = true;
-        node.ping_target = true;
+        let interval = self.cfg.ping_interval();
+        node.reach = Some(Reach::new(&[PING_NODE], interval, PING_WINDOW, self.now).unwrap());
         if lost {
             tr!(self, "node {n}: statedir lost or restored: incarnation back to {}", node.wire_inc);
         }
@@ -1416,7 +1495,8 @@ impl World {
         node.last_role = Role::Init;
         tr!(self, "node {n}: boots, incarnation {}", self.nodes[n].incarnation);
         self.nodes[n].health = Health::OK;
-        self.judge_ping(n);
+        self.ping_world_changed(n);
+        self.ping_step(n)?;
         self.report_health(n)?;
         self.drain(n)
     }
@@ -1436,6 +1516,11 @@ impl World {
 
     fn hang(&mut self, n: usize, d: Duration) {
         let until = self.now + d;
+        // Its loop ran until now: the stall is measured from here.
+        let (now, node) = (self.now, &mut self.nodes[n]);
+        if let (Some(core), Some(reach)) = (node.core.as_ref(), node.reach.as_mut()) {
+            reach.handle_wake(now, core.stall_threshold());
+        }
         self.nodes[n].hung_since = self.now;
         self.nodes[n].power = Power::Hung(until);
         if let Some(wd) = self.cfg.watchdog_of(n) {
@@ -1806,6 +1891,30 @@ impl World {
         learn + self.cfg.stop_time() + self.cfg.watchdog.unwrap_or(Duration::ZERO)
     }
 
+    /// S2 under fence watchdog, before anything happens: whichever node holds, cut off at
+    /// once from its peer and every ping node, is safe (its ping judge and deadtime tell it,
+    /// then its watchdog fires) before the other ends its wait (`health::self_fence`). The
+    /// overlaps S2 excuses (`check_s2`) begin within that wait; this is why they may.
+    fn check_s2_window(&mut self) -> Result<(), String> {
+        if self.cfg.fence != FenceMode::Watchdog {
+            return Ok(());
+        }
+        for holder in 0..2 {
+            let Some((window, timing)) = self.cfg.s2_window(holder) else { continue };
+            if !window.holds() {
+                return Err(format!(
+                    "S2 window: node {holder} isolated is safe only {} after, node {} takes \
+                     over {} after ({window:?}, {timing:?})",
+                    window.holder_safe,
+                    1 - holder,
+                    window.survivor_takes_over
+                ));
+            }
+            self.coverage.s2_windows += 1;
+        }
+        Ok(())
+    }
+
     /// Checks that span time, for the interval from `self.now` to `until`.
     fn check_durations(&mut self, until: Instant) -> Result<(), String> {
         // S1: while any link works both ways (and both nodes run their daemon), never both in
@@ -1886,7 +1995,50 @@ impl World {
         if self.partitioned() && self.reaches_ping(0) && self.reaches_ping(1) {
             self.residual_at = Some(self.now);
         }
+        self.check_isolated_release()?;
         self.check_s2()
+    }
+
+    /// SPEC §3, fence watchdog: a node that loses its peer and every ping node releases the
+    /// group. Once every medium fails both ways and node `n` reaches no ping node, it holds
+    /// nothing after the holder's side of the S2 window (`health::self_fence`: it learns it
+    /// from its ping judge and deadtime) plus the stop of the group. Excused when its daemon
+    /// hangs or restarts meanwhile, a stop fails (its watchdog's job), or it is in
+    /// maintenance or still in its start-up wait (it manages nothing yet).
+    fn check_isolated_release(&mut self) -> Result<(), String> {
+        if self.cfg.fence != FenceMode::Watchdog {
+            return Ok(());
+        }
+        for n in 0..2 {
+            let node = &self.nodes[n];
+            let up = node.power == Power::Up && node.core.is_some();
+            if !up || !self.partitioned() || self.reaches_ping(n) {
+                self.isolated_since[n] = None;
+                continue;
+            }
+            let fresh = Isolation { since: self.now, excused: false, judged: false };
+            let Isolation { since, excused, judged } = *self.isolated_since[n].get_or_insert(fresh);
+            let role = node.core.as_ref().map_or(Role::Exited, |c| c.role());
+            let excused = excused
+                || node.booted_at >= since
+                || node.hung_since >= since
+                || node.stop_failed
+                || node.intent == Intent::Maintenance
+                || matches!(role, Role::Init | Role::Failed { .. } | Role::Maintenance { .. });
+            let window = Window::of(&self.cfg.s2_timing(n));
+            let bound = window.peer_dead.max(window.ping_lost) + self.cfg.stop_time();
+            let due = !excused && self.now > since + bound;
+            self.coverage.isolations_judged += u64::from(due && !judged);
+            self.isolated_since[n] = Some(Isolation { since, excused, judged: judged || due });
+            if due && self.holds(n) {
+                return Err(format!(
+                    "S2 window: node {n}, cut off from its peer and every ping node since \
+                     {since}, still holds the group at {} (it must release within {bound})",
+                    self.now
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// S2: with a fence configured, never both nodes hold resources at once (a hung node, or
@@ -2111,30 +2263,11 @@ impl World {
                         self.l1_disturbed = true;
                     }
                     tr!(self, "node {n}: wakes up");
-                    // The loop's lag gate (`drivers::watchdog::PetGate`): after a stall of half
-                    // the watchdog timeout or more, the wake that ends it does not pet; the next
-                    // one does, a keepalive later at most, if the core still allows it (what
-                    // waited in the sockets while it hung may have made it self-fence).
-                    let hung_for = self.now.saturating_since(self.nodes[n].hung_since);
-                    let half = self
-                        .cfg
-                        .watchdog_of(n)
-                        .map_or(Duration::MAX, |w| Duration::from_millis(w.total_millis() / 2));
-                    if hung_for < half {
-                        if self.nodes[n].petting {
-                            self.nodes[n].watchdog_fires = None;
-                        }
-                    } else {
-                        let inc = self.nodes[n].incarnation;
-                        self.schedule(
-                            self.now + self.cfg.keepalive,
-                            Ev::PetResume { node: n, inc },
-                        );
-                    }
+                    self.pet_on_waking(n);
                     // Health changed while it slept: the sensors are read again on waking.
                     let health = self.nodes[n].health;
                     self.input(n, Input::Health(health))?;
-                    self.judge_ping(n);
+                    self.ping_step(n)?;
                     let deferred = std::mem::take(&mut self.nodes[n].deferred);
                     for d in deferred {
                         match d {
@@ -2146,6 +2279,27 @@ impl World {
             }
         }
         Ok(())
+    }
+
+    /// The loop's pet on the wake that ends a hang of node `n`, by the real cadence and lag
+    /// gate (`health::pet`): the watchdog was last petted when the hang began (the world's
+    /// petting is otherwise continuous); after a stall of half the timeout or more the wake
+    /// does not pet, and the next attempt (`PetSchedule::next_deadline`, `WITHHELD_RETRY`
+    /// later) does if the core still allows it (what waited in the sockets while it hung may
+    /// have made it self-fence). A pet not yet due waits for its time.
+    fn pet_on_waking(&mut self, n: usize) {
+        let Some(timeout) = self.cfg.watchdog_of(n) else { return };
+        let (gate, mut schedule) =
+            (PetGate::for_timeout(timeout), PetSchedule::for_timeout(timeout));
+        let hung_since = self.nodes[n].hung_since;
+        schedule.handle_petted(hung_since);
+        let lag = loop_lag(self.now, hung_since, hung_since);
+        if schedule.poll_due(self.now) && gate.may_pet(lag, self.nodes[n].petting) {
+            self.nodes[n].watchdog_fires = None;
+            return;
+        }
+        let inc = self.nodes[n].incarnation;
+        self.schedule(schedule.next_deadline(), Ev::PetResume { node: n, inc });
     }
 
     fn finish_checks(&mut self, end: Instant) -> Result<(), String> {
