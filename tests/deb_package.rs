@@ -17,7 +17,7 @@
 //!
 //! Needs root, and dpkg-deb, lintian, debootstrap, man-db and systemd on the host
 //! (scripts/test.sh installs them); without them it is skipped, except under `CI=true`,
-//! where that fails. About 15 s with the root cached and the static binary built; making
+//! where that fails. About 10 s with the root cached and the static binary built; making
 //! the root takes one to two minutes more, once.
 // The test reports how long its steps take, from the wall clock (not the daemon's rule).
 #![allow(clippy::disallowed_methods)]
