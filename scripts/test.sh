@@ -23,6 +23,12 @@ need sysctl procps
 need systemd-analyze systemd
 perl -MTime::HiRes -e 1 >/dev/null 2>&1 || need_pkgs+=(perl)
 need c++ g++ # cargo fuzz builds libFuzzer, which is C++
+# The Debian package (tests/deb_package.rs): lintian judges it, debootstrap makes the fresh
+# root it is installed into, man renders its pages, strip trims the binary (scripts/build-deb).
+need lintian lintian
+need debootstrap debootstrap
+need man man-db
+need strip binutils
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
@@ -30,6 +36,10 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+# The fresh Debian root of tests/deb_package.rs, made once (a minute or two) and cached in
+# /var/cache/hapair-test/, so that the test itself takes seconds.
+echo "test.sh: scripts/deb-test-root"
+scripts/deb-test-root >/dev/null
 
 echo "test.sh: cargo fmt --check"
 cargo fmt --check

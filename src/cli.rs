@@ -9,10 +9,15 @@
 //! not admit, or who asks a member's socket for more than `status`, gets 1 and `permission
 //! denied`: the daemon may well be running. Those commands read the configuration file only
 //! (to find the socket), never the authkey, so a `control_group` member can run `status`.
+//!
+//! `check` and `run` also refuse the example configuration that the Debian package installs
+//! (scripts/deb/hapair.conf) until it has been edited: it carries the line `EXAMPLE_MARKER`,
+//! and the message says what to edit. The marker is a word the parser does not know, so every
+//! other reader of the file (the client commands, a reload) refuses it too, if less politely.
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, ConfigError, LoadOptions};
 use crate::control::{self, ControlError};
@@ -28,6 +33,16 @@ pub const EXIT_USAGE: i32 = 2;
 /// The daemon is not running.
 pub const EXIT_NOT_RUNNING: i32 = 3;
 
+/// The line of the packaged example configuration (scripts/deb/hapair.conf) that an operator
+/// deletes once the file describes the pair: `check` and `run` refuse a file that has it.
+pub const EXAMPLE_MARKER: &str = "edit_me_then_delete_this_line";
+
+/// What `check` and `run` say about a file that still has `EXAMPLE_MARKER`.
+pub const EXAMPLE_MESSAGE: &str = "this is the example configuration of the hapair package, \
+     not yet edited for this pair: set the two node names, the authkey (make it with \
+     `hapair keygen`), the heartbeat media, the resources, health and fencing \
+     (hapair.conf(5)), then delete this line";
+
 /// Runs the command line of this process; returns the exit code.
 pub fn main() -> i32 {
     // The daemon's log never makes the loop wait (drivers::logsink).
@@ -42,6 +57,10 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
     match parse(args) {
         Ok(Parsed::Help(text)) => {
             print!("{text}");
+            EXIT_OK
+        }
+        Ok(Parsed::Version) => {
+            print!("{}", version());
             EXIT_OK
         }
         Ok(Parsed::Command(cmd, opts)) => execute(cmd, &opts),
@@ -66,6 +85,7 @@ pub enum Command {
     Keygen,
     ImportHeartbeat { dir: PathBuf },
     ExportPacemaker,
+    Version,
 }
 
 /// How `status` prints.
@@ -78,6 +98,7 @@ pub enum StatusFormat {
 
 enum Parsed {
     Help(&'static str),
+    Version,
     Command(Command, LoadOptions),
 }
 
@@ -85,6 +106,7 @@ enum Parsed {
 #[derive(Default)]
 struct Flags {
     help: bool,
+    version: bool,
     print: bool,
     offline: bool,
     json: bool,
@@ -104,6 +126,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
             Long("cmdline") => opts.cmdline = p.value().map_err(e)?.into(),
             Long("node") => opts.node = Some(p.value().map_err(e)?.string().map_err(e)?),
             Short('h') | Long("help") => flags.help = true,
+            Short('V') | Long("version") => flags.version = true,
             Long("print") => flags.print = true,
             Long("offline") => flags.offline = true,
             Long("json") => flags.json = true,
@@ -111,6 +134,10 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
             Value(v) => positional.push(v.string().map_err(e)?),
             _ => return Err(arg.unexpected().to_string()),
         }
+    }
+    // Like --help, --version wins over whatever else the line says.
+    if flags.version && !flags.help {
+        return Ok(Parsed::Version);
     }
     let Some((name, rest)) = positional.split_first() else {
         return if flags.help { Ok(Parsed::Help(USAGE)) } else { Err("no command given".into()) };
@@ -149,6 +176,7 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
         "takeover" => none(Command::Takeover),
         "keygen" => none(Command::Keygen),
         "export-pacemaker" => none(Command::ExportPacemaker),
+        "version" => none(Command::Version),
         "maintenance" => match rest {
             [w] if w == "on" || w == "off" => Ok(Command::Maintenance { on: w == "on" }),
             _ => Err("maintenance takes on or off".into()),
@@ -185,6 +213,10 @@ fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
         Command::Keygen => keygen(),
         Command::ImportHeartbeat { dir } => import_heartbeat(&dir),
         Command::ExportPacemaker => export_pacemaker(opts),
+        Command::Version => {
+            print!("{}", version());
+            EXIT_OK
+        }
         Command::Status { format } => {
             let line = match format {
                 StatusFormat::Human => "status",
@@ -209,6 +241,28 @@ fn config_failed(e: &ConfigError) -> i32 {
     EXIT_FAILED
 }
 
+/// `hapair version`: the package version (Cargo.toml) and the heartbeat frame versions this
+/// binary speaks (`wire`), which decide whether two nodes can be upgraded one at a time.
+pub fn version() -> String {
+    format!(
+        "hapair {} (frame version {}; also {} with a peer that speaks only that)\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::wire::VERSION,
+        crate::wire::VERSION_LEGACY,
+    )
+}
+
+/// The example configuration's marker line in `path`, as an error at that line; `None` for a
+/// file without it, or one that cannot be read (the loader reports that).
+fn unedited_example(path: &Path) -> Option<ConfigError> {
+    let text = std::fs::read(path).ok()?;
+    let index = text.split(|&b| b == b'\n').position(|l| {
+        l.split(u8::is_ascii_whitespace).find(|w| !w.is_empty()) == Some(EXAMPLE_MARKER.as_bytes())
+    })?;
+    let line = u32::try_from(index + 1).unwrap_or(u32::MAX);
+    Some(ConfigError::new(path, line, EXAMPLE_MESSAGE))
+}
+
 fn run(opts: &LoadOptions) -> i32 {
     // A disabled node exits before it reads anything else, so a broken file cannot stop it.
     match config::read_cmdline(opts) {
@@ -218,6 +272,9 @@ fn run(opts: &LoadOptions) -> i32 {
         }
         Ok(_) => {}
         Err(e) => return config_failed(&e),
+    }
+    if let Some(e) = unedited_example(&opts.config) {
+        return config_failed(&e);
     }
     match config::load(opts) {
         Ok(l) => {
@@ -235,6 +292,9 @@ fn run(opts: &LoadOptions) -> i32 {
 }
 
 fn check(opts: &LoadOptions, print: bool, offline: bool) -> i32 {
+    if let Some(e) = unedited_example(&opts.config) {
+        return config_failed(&e);
+    }
     let loaded = match config::load(opts) {
         Ok(l) => l,
         Err(e) => return config_failed(&e),
@@ -380,6 +440,7 @@ fn help_for(name: &str) -> Option<&'static str> {
         "keygen" => HELP_KEYGEN,
         "import-heartbeat" => HELP_IMPORT,
         "export-pacemaker" => HELP_EXPORT,
+        "version" => HELP_VERSION,
         _ => return None,
     })
 }
@@ -482,6 +543,12 @@ Print the pcs commands that recreate the group on a Pacemaker cluster. What has 
 counterpart (exec resources, fencing) is listed as \"# NOT CONVERTED:\" comments and on stderr.
 "
 );
+help!(
+    HELP_VERSION,
+    "Usage: hapair version   (or hapair --version)
+Print the version of hapair and the heartbeat frame versions it speaks.
+"
+);
 
 const USAGE: &str = "Usage: hapair COMMAND [OPTIONS]
 hapair keeps one service address and the services behind it alive on a pair of Linux PCs.
@@ -498,6 +565,7 @@ Commands:
   keygen                 print a new random authentication key
   import-heartbeat DIR   convert a heartbeat v1 configuration
   export-pacemaker       print pcs commands for the group
+  version                print the version (also --version)
   help [COMMAND]         this text, or a command's
 
 Exit codes: 0 success, 1 request failed or configuration invalid, 2 usage error,
@@ -519,6 +587,7 @@ mod tests {
         match parse(args.iter().map(OsString::from))? {
             Parsed::Command(c, _) => Ok(c),
             Parsed::Help(_) => Err("help".into()),
+            Parsed::Version => Err("version".into()),
         }
     }
 
@@ -537,5 +606,31 @@ mod tests {
         assert!(p(&["frobnicate"]).is_err());
         assert!(p(&[]).is_err());
         assert_eq!(p(&["run", "--help"]), Err("help".into()));
+        assert_eq!(p(&["version"]), Ok(Command::Version));
+        assert!(p(&["version", "extra"]).is_err());
+    }
+
+    #[test]
+    fn version_names_the_package_and_frame_versions() {
+        let v = version();
+        assert!(v.starts_with(&format!("hapair {} (", env!("CARGO_PKG_VERSION"))), "{v}");
+        assert!(v.contains(&format!("frame version {}", crate::wire::VERSION)), "{v}");
+        assert!(matches!(parse(["--version"].map(OsString::from)), Ok(Parsed::Version)));
+        assert!(matches!(parse(["status", "-V"].map(OsString::from)), Ok(Parsed::Version)));
+    }
+
+    #[test]
+    fn the_example_marker_is_found_at_its_line() {
+        let dir = std::env::temp_dir().join(format!("hapair-cli-marker-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("hapair.conf");
+        std::fs::write(&file, format!("# {EXAMPLE_MARKER}\nnode a\n  {EXAMPLE_MARKER}  # x\n"))
+            .unwrap();
+        let e = unedited_example(&file).expect("marker found");
+        assert_eq!(e.line, 3);
+        std::fs::write(&file, "node a\n# edit_me_then_delete_this_line\n").unwrap();
+        assert!(unedited_example(&file).is_none());
+        assert!(unedited_example(&dir.join("missing")).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
