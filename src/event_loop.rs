@@ -30,7 +30,7 @@ use log::{debug, error, info, trace, warn};
 use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
-use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
+use crate::core::{self as hcore, Admin, FenceMode, Input, Node, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
@@ -38,13 +38,13 @@ use crate::drivers::signals::{Signal, Signals};
 use crate::drivers::statefile;
 use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
-use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use crate::limits::LINKS_MAX;
 use crate::status::{CounterWords, Snapshot};
 use crate::wire::{Key, Receiver, Sender};
 
 use group::{Group, Tag};
 use health_io::HealthIo;
-use links::{Accepted, Link};
+use links::{Link, Links};
 
 /// Grace between SIGTERM and SIGKILL for a child past its timeout.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -153,15 +153,13 @@ struct Daemon {
     me: u8,
     clock: Clock,
     core: Node,
-    sender: Sender,
-    receiver: Receiver,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
     /// The highest incarnation of the peer recorded in the statedir.
     peer_incarnation_stored: Option<u64>,
     /// The peer's advertised watchdog timeout as recorded in the statedir.
     peer_watchdog_stored: Option<u32>,
-    links: heapless::Vec<Link, LINKS_MAX>,
+    links: Links,
     children: Children<Tag>,
     group: Group,
     health: HealthIo,
@@ -249,13 +247,11 @@ impl Daemon {
             }
         };
         let now = clock.now();
-        let mut links: heapless::Vec<Link, LINKS_MAX> =
-            config.media.iter().map(|m| Link::new(m, config.udpport)).collect();
+        let ends = WireEnds::new(config, authkey, me, incarnation, (run, challenge));
+        let mut links = Links::new(&config.media, config.udpport, ends.sender, ends.receiver);
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
-        for link in &mut links {
-            link.poll_open(now);
-        }
+        links.poll_open(now);
         let mut health = HealthIo::open(config, now);
         if let (Some(c), Some(e)) = (&config.watchdog, watchdog_error) {
             health.report_watchdog(&c.device, Some(&e));
@@ -282,25 +278,6 @@ impl Daemon {
                  over by waiting until it is heard again",
                 config.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
             );
-        }
-        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
-        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
-        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
-        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
-        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
-            warn!("{e}; the peer's frame version is taken as not yet known");
-            0
-        });
-        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
-        let mut sender = Sender::new(key.clone(), me, incarnation);
-        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
-        let mut receiver = Receiver::new(key, me, peer, run, challenge);
-        if let Some(floor) = peer_incarnation {
-            receiver = receiver.with_peer_incarnation_floor(floor);
-        }
-        if let Some(legacy) = legacy {
-            sender = sender.with_legacy(legacy.clone());
-            receiver = receiver.with_legacy(legacy);
         }
         let mut core = Node::new(params, now);
         if admin.maintenance {
@@ -329,10 +306,8 @@ impl Daemon {
             me,
             clock,
             core,
-            sender,
-            receiver,
-            peer_version_stored: peer_version,
-            peer_incarnation_stored: peer_incarnation,
+            peer_version_stored: ends.peer_version,
+            peer_incarnation_stored: ends.peer_incarnation,
             peer_watchdog_stored: peer_watchdog,
             links,
             children: Children::new(KILL_GRACE),
@@ -439,7 +414,7 @@ impl Daemon {
                     self.core_deadline = deadline;
                     return;
                 }
-                Output::Transmit { link, payload } => self.transmit(link, &payload),
+                Output::Transmit { link, payload } => self.links.seal(link, &payload),
                 // Its result comes back as an input on a later pass (`handle_due`), never
                 // inside this drain.
                 Output::ResourceAction { index, action } => {
@@ -479,20 +454,6 @@ impl Daemon {
                 elapsed: done.elapsed,
             },
         );
-    }
-
-    fn transmit(&mut self, sel: LinkSel, payload: &crate::wire::Payload) {
-        let mut buf = [0u8; FRAME_LEN_MAX];
-        let out = self.receiver.outgoing();
-        for (i, link) in self.links.iter_mut().enumerate() {
-            // INVARIANT: at most LINKS_MAX (8) links, so the index fits a u8.
-            let index = i as u8;
-            if sel != LinkSel::All && sel != LinkSel::One(index) {
-                continue;
-            }
-            let n = self.sender.emit(index, payload, &out, &mut buf);
-            link.send(&buf[..n]);
-        }
     }
 
     /// Runs the fence command against the peer, in the conventions of the fence-agents
@@ -578,10 +539,8 @@ impl Daemon {
         for d in others.into_iter().flatten() {
             next = next.min(d);
         }
-        for link in &self.links {
-            if let Some(d) = link.next_deadline() {
-                next = next.min(d);
-            }
+        if let Some(d) = self.links.next_deadline() {
+            next = next.min(d);
         }
         next
     }
@@ -668,34 +627,20 @@ impl Daemon {
         }
     }
 
-    /// Takes what arrived on link `index` to the core; true when a peer frame was accepted.
+    /// Takes what link `index` delivered to the core; true when a peer frame was accepted.
     fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
-        let mut accepted = Accepted::new();
-        let session = self.receiver.outgoing();
-        let recent = self.core.peer_heard_recently(now);
-        self.receiver.set_peer_alive(self.core.peer().alive, recent);
-        if let Some(link) = self.links.get_mut(usize::from(index)) {
-            link.receive(now, index, &mut self.receiver, hangup, &mut accepted);
-        }
-        for frame in &accepted {
-            self.core.handle_input(now, Input::Frame { link: index, frame });
+        let (alive, recent) = (self.core.peer().alive, self.core.peer_heard_recently(now));
+        let opened = self.links.open(now, index, hangup, alive, recent);
+        for input in opened.inputs() {
+            self.core.handle_input(now, input);
             self.drain_core(now);
         }
-        if let Some(repr) = self.receiver.take_unfresh() {
-            self.core.handle_input(now, Input::Unfresh(repr));
-            self.drain_core(now);
-        }
-        if self.receiver.outgoing() != session {
-            // A new challenge to echo, or one of ours: the peer should hear it now.
-            self.core.handle_input(now, Input::Handshake);
-            self.drain_core(now);
-        }
-        if !accepted.is_empty() {
+        if opened.delivered() {
             self.note_peer_version();
             self.note_peer_watchdog();
             self.note_peer_incarnation();
         }
-        !accepted.is_empty()
+        opened.delivered()
     }
 
     /// Records in the statedir that the peer speaks the current frame version, once: from
@@ -703,7 +648,7 @@ impl Daemon {
     /// Records in the statedir the highest incarnation of the peer accepted, when it grew
     /// (once per restart of the peer).
     fn note_peer_incarnation(&mut self) {
-        let max = self.receiver.peer_incarnation_max();
+        let max = self.links.receiver().peer_incarnation_max();
         if max > self.peer_incarnation_stored
             && let Some(max) = max
         {
@@ -715,7 +660,7 @@ impl Daemon {
     }
 
     fn note_peer_version(&mut self) {
-        let version = self.receiver.peer_version();
+        let version = self.links.receiver().peer_version();
         if version >= crate::wire::VERSION && self.peer_version_stored < version {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
@@ -784,9 +729,7 @@ impl Daemon {
         if core::mem::take(&mut self.control_ready) || control_due {
             self.serve_control(now);
         }
-        for link in &mut self.links {
-            link.poll_open(now);
-        }
+        self.links.poll_open(now);
         // Before the health change is fed: a pet that fails reaches the core on this wake.
         self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
@@ -846,7 +789,7 @@ impl Daemon {
     fn handle_request(&mut self, now: Instant, client: crate::control::ClientId, req: Request) {
         let admin = match req {
             Request::Status(format) => {
-                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
+                report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 let snap = &self.snapshot;
@@ -1074,7 +1017,7 @@ impl Daemon {
     }
 
     fn dump_stats(&mut self, now: Instant) {
-        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
+        report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
         info!(
             "stats: state {} {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),
@@ -1095,6 +1038,48 @@ impl Daemon {
             }
         }
         info!("hapair exits");
+    }
+}
+
+/// The pair's two wire ends for this run, and what the statedir says of the peer's frames.
+struct WireEnds {
+    sender: Sender,
+    receiver: Receiver,
+    /// The peer's frame version as recorded (`statefile::load_peer_version`; 0: not known).
+    peer_version: u8,
+    /// The highest incarnation of the peer recorded.
+    peer_incarnation: Option<u64>,
+}
+
+impl WireEnds {
+    /// Node `me` in boot `incarnation`, for the daemon run and first challenge `session`.
+    fn new(
+        config: &Config,
+        authkey: &AuthKey,
+        me: u8,
+        incarnation: u64,
+        session: (u32, u32),
+    ) -> WireEnds {
+        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
+        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
+        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
+        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
+        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
+            warn!("{e}; the peer's frame version is taken as not yet known");
+            0
+        });
+        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
+        let mut sender = Sender::new(key.clone(), me, incarnation);
+        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
+        let mut receiver = Receiver::new(key, me, 1 - me, session.0, session.1);
+        if let Some(floor) = peer_incarnation {
+            receiver = receiver.with_peer_incarnation_floor(floor);
+        }
+        if let Some(legacy) = legacy {
+            sender = sender.with_legacy(legacy.clone());
+            receiver = receiver.with_legacy(legacy);
+        }
+        WireEnds { sender, receiver, peer_version, peer_incarnation }
     }
 }
 
