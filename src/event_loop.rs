@@ -205,6 +205,9 @@ struct Daemon {
     next_group: Option<reload::NextGroup>,
     /// The core's answer to the admin command just fed (`Output::AdminAnswer`).
     admin_answer: Option<Result<(), hcore::Refusal>>,
+    /// The fence the core asked for could not start: its failure waits for the next pass
+    /// (`handle_due`), as every result does, never entering the core in the drain that asked.
+    fence_refused: bool,
 }
 
 impl Daemon {
@@ -338,6 +341,7 @@ impl Daemon {
             reload_again: false,
             next_group: None,
             admin_answer: None,
+            fence_refused: false,
         }))
     }
 
@@ -420,6 +424,7 @@ impl Daemon {
                 Output::ResourceAction { index, action } => {
                     self.group.run(now, index, action, &mut self.children);
                 }
+                // Its result too: when the command exits, or (it could not start) at once.
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
                 // The core logs the change; the pet gate asks `petting_allowed` each time.
@@ -460,11 +465,12 @@ impl Daemon {
     /// package: the options on stdin (`action=reboot`, `port=PEER`, `plug=PEER`,
     /// `nodename=PEER`), the configured arguments on the command line (e.g. `-o reboot` or an
     /// address), and `HAPAIR_PEER` / `HAPAIR_ACTION` in the environment for plain scripts.
+    /// A fence that cannot start is a failed one, fed on the next pass (`fence_refused`).
     fn spawn_fence(&mut self, now: Instant) {
         let Some(config::Fence::Command(argv)) = &self.config.fence else {
             // The core only asks for a fence command when one is configured.
             warn!("core asked to fence without a fence command; reporting failure");
-            self.core.handle_input(now, Input::FenceResult { ok: false });
+            self.fence_refused = true;
             return;
         };
         let peer = &self.config.nodes[usize::from(1 - self.me)];
@@ -495,7 +501,7 @@ impl Daemon {
         );
         if let Err(e) = self.children.spawn(now, &spec) {
             warn!("fence command cannot start: {e}");
-            self.core.handle_input(now, Input::FenceResult { ok: false });
+            self.fence_refused = true;
         }
     }
 
@@ -531,6 +537,8 @@ impl Daemon {
     fn next_deadline(&self) -> Instant {
         let mut next = self.core_deadline.min(self.health.next_deadline());
         let others = [
+            // A result waits: at once.
+            self.fence_refused.then_some(Instant::ZERO),
             self.children.next_deadline(),
             self.group.next_deadline(),
             self.control.next_deadline(),
@@ -736,9 +744,14 @@ impl Daemon {
         if let Some(health) = self.health.monitor.poll_change() {
             self.core.handle_input(now, Input::Health(health));
         }
+        // Results of actions begun in an earlier drain, one input at a time.
         self.group.poll(now);
         while let Some(done) = self.group.poll_done() {
             self.feed_done(now, done);
+            self.drain_core(now);
+        }
+        if core::mem::take(&mut self.fence_refused) {
+            self.core.handle_input(now, Input::FenceResult { ok: false });
             self.drain_core(now);
         }
         if now >= self.core_deadline {
