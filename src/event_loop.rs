@@ -2,8 +2,10 @@
 //!
 //! Each wake: read CLOCK_MONOTONIC once; take what the fds have (at most
 //! `FRAMES_PER_WAKE_MAX` frames per link, so one flooded link cannot starve the others);
-//! feed every event to the core; drain the core's outputs and carry them out; then `poll(2)`
-//! until the earliest deadline of the core, the children, the links, health and the watchdog.
+//! feed every event to the core, each through `Daemon::feed`, which carries out the core's
+//! outputs before the next (a result of what they start comes back on a later pass); then
+//! `poll(2)` until the earliest deadline of the core, the children, the links, health and the
+//! watchdog.
 //! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
 //! buffers, tables and the status snapshot are fixed-size and made before the loop
@@ -15,6 +17,7 @@
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).
 
+mod gate;
 mod group;
 mod health_io;
 mod links;
@@ -42,6 +45,7 @@ use crate::limits::LINKS_MAX;
 use crate::status::{CounterWords, Snapshot};
 use crate::wire::{Key, Receiver, Sender};
 
+use gate::CoreGate;
 use group::{Group, Tag};
 use health_io::HealthIo;
 use links::{Link, Links};
@@ -152,7 +156,8 @@ struct Daemon {
     opts: LoadOptions,
     me: u8,
     clock: Clock,
-    core: Node,
+    /// The core, fed only through `feed`.
+    core: CoreGate,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
     /// The highest incarnation of the peer recorded in the statedir.
@@ -282,11 +287,7 @@ impl Daemon {
                 config.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
             );
         }
-        let mut core = Node::new(params, now);
-        if admin.maintenance {
-            info!("maintenance mode persists from before the restart");
-            core.handle_input(now, Input::Admin(Admin::MaintenanceOn));
-        }
+        let core = CoreGate::new(Node::new(params, now));
         let systemd = SdNotify::from_env().unwrap_or_else(|e| {
             warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
             SdNotify::disabled()
@@ -356,14 +357,20 @@ impl Daemon {
             }
         }
         let mut now = self.clock.now();
-        self.core.handle_input(now, Input::Health(self.health.monitor.health()));
+        // Maintenance first, as before the restart: the notifications keep their order.
+        if self.admin.maintenance {
+            info!("maintenance mode persists from before the restart");
+            self.feed(now, Input::Admin(Admin::MaintenanceOn));
+        }
+        let health = self.health.monitor.health();
+        self.feed(now, Input::Health(health));
         let mut stopping = false;
         loop {
-            self.drain_core(now);
             if let Some(code) = self.exit_code {
                 self.finish();
                 return code;
             }
+            debug_assert!(self.core.is_settled(), "the core's outputs were left undrained");
             let deadline = self.next_deadline();
             let before = now;
             self.build_poll_set();
@@ -405,12 +412,22 @@ impl Daemon {
             if !stopping && stop.load(Ordering::Relaxed) {
                 stopping = true;
                 info!("stop requested: graceful shutdown");
-                self.core.handle_input(now, Input::Shutdown);
+                self.feed(now, Input::Shutdown);
             }
         }
     }
 
-    /// Carries out the core's outputs until it has nothing more for now.
+    /// The one way an input reaches the core: it is fed, then every output it caused is
+    /// carried out, so none is left for later and none is fed while outputs are carried out
+    /// (the core's call protocol; `CoreGate` asserts it). What an output starts (a resource
+    /// action, the fence) comes back through here as a result on a later pass.
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        self.core.handle_input(now, input);
+        self.drain_core(now);
+    }
+
+    /// Carries out the core's outputs until it has nothing more for now. Only right after an
+    /// input: `feed` (and `reload::offer_resources`, which spells `feed` out).
     fn drain_core(&mut self, now: Instant) {
         loop {
             match self.core.poll_output(now) {
@@ -448,9 +465,9 @@ impl Daemon {
         }
     }
 
-    /// Feeds a finished resource action to the core; the caller drains the core after it.
+    /// Feeds a finished resource action to the core.
     fn feed_done(&mut self, now: Instant, done: group::Done) {
-        self.core.handle_input(
+        self.feed(
             now,
             Input::ResourceResult {
                 index: done.index,
@@ -640,8 +657,7 @@ impl Daemon {
         let (alive, recent) = (self.core.peer().alive, self.core.peer_heard_recently(now));
         let opened = self.links.open(now, index, hangup, alive, recent);
         for input in opened.inputs() {
-            self.core.handle_input(now, input);
-            self.drain_core(now);
+            self.feed(now, input);
         }
         if opened.delivered() {
             self.note_peer_version();
@@ -713,13 +729,12 @@ impl Daemon {
                 Signal::Term | Signal::Int => {
                     info!("{sig:?}: graceful shutdown");
                     let _ = self.systemd.send("STOPPING=1");
-                    self.core.handle_input(now, Input::Shutdown);
+                    self.feed(now, Input::Shutdown);
                 }
                 Signal::Hup => self.reload(now),
                 Signal::Chld => {}
                 Signal::Usr1 => self.dump_stats(now),
             }
-            self.drain_core(now);
         }
     }
 
@@ -729,7 +744,6 @@ impl Daemon {
         self.children.poll_timeouts(now);
         while let Some(exited) = self.children.poll_exited(now) {
             self.handle_exit(now, exited);
-            self.drain_core(now);
         }
         // The control socket is only worked when one of its fds is ready or a client timed
         // out: no accept(2) or read(2) on every heartbeat wake.
@@ -742,20 +756,18 @@ impl Daemon {
         self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(health) = self.health.monitor.poll_change() {
-            self.core.handle_input(now, Input::Health(health));
+            self.feed(now, Input::Health(health));
         }
         // Results of actions begun in an earlier drain, one input at a time.
         self.group.poll(now);
         while let Some(done) = self.group.poll_done() {
             self.feed_done(now, done);
-            self.drain_core(now);
         }
         if core::mem::take(&mut self.fence_refused) {
-            self.core.handle_input(now, Input::FenceResult { ok: false });
-            self.drain_core(now);
+            self.feed(now, Input::FenceResult { ok: false });
         }
         if now >= self.core_deadline {
-            self.core.handle_input(now, Input::Timeout);
+            self.feed(now, Input::Timeout);
         }
     }
 
@@ -764,7 +776,6 @@ impl Daemon {
         self.control.poll_io(now);
         while let Some((client, request)) = self.control.poll_request() {
             self.handle_request(now, client, request);
-            self.drain_core(now);
         }
     }
 
@@ -787,7 +798,7 @@ impl Daemon {
                 if !ok {
                     warn!("fence command failed: {}", exited.status);
                 }
-                self.core.handle_input(now, Input::FenceResult { ok });
+                self.feed(now, Input::FenceResult { ok });
             }
             Tag::Notify => {
                 if exited.status != crate::drivers::children::ExitStatus::Code(0) {
@@ -832,8 +843,7 @@ impl Daemon {
             self.group.cleanup(index);
         }
         self.admin_answer = None;
-        self.core.handle_input(now, Input::Admin(admin));
-        self.drain_core(now);
+        self.feed(now, Input::Admin(admin));
         match self.admin_answer.take() {
             Some(Err(refusal)) => {
                 self.control.reply_with(client, false, |w| write!(w, "{refusal}"));
@@ -1006,7 +1016,7 @@ impl Daemon {
             }
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
-            self.core.handle_input(now, Input::Health(health));
+            self.feed(now, Input::Health(health));
             self.config.hwmon.clone_from(&new.hwmon);
             self.config.sensors.clone_from(&new.sensors);
             self.config.raid.clone_from(&new.raid);
