@@ -43,12 +43,11 @@ use crate::drivers::watchdog::{PetGate, Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::limits::LINKS_MAX;
 use crate::status::{CounterWords, Snapshot};
-use crate::wire::{Key, Receiver, Sender};
 
 use gate::CoreGate;
 use group::{Group, Tag};
 use health_io::HealthIo;
-use links::{Link, Links};
+use links::{Link, Links, WireEnds};
 
 /// Grace between SIGTERM and SIGKILL for a child past its timeout.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -256,7 +255,8 @@ impl Daemon {
         };
         let now = clock.now();
         let ends = WireEnds::new(config, authkey, me, incarnation, (run, challenge));
-        let mut links = Links::new(&config.media, config.udpport, ends.sender, ends.receiver);
+        let (peer_version, peer_incarnation) = (ends.peer_version, ends.peer_incarnation);
+        let mut links = Links::new(&config.media, config.udpport, ends);
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
         links.poll_open(now);
@@ -310,8 +310,8 @@ impl Daemon {
             me,
             clock,
             core,
-            peer_version_stored: ends.peer_version,
-            peer_incarnation_stored: ends.peer_incarnation,
+            peer_version_stored: peer_version,
+            peer_incarnation_stored: peer_incarnation,
             peer_watchdog_stored: peer_watchdog,
             links,
             children: Children::new(KILL_GRACE),
@@ -1061,48 +1061,6 @@ impl Daemon {
             }
         }
         info!("hapair exits");
-    }
-}
-
-/// The pair's two wire ends for this run, and what the statedir says of the peer's frames.
-struct WireEnds {
-    sender: Sender,
-    receiver: Receiver,
-    /// The peer's frame version as recorded (`statefile::load_peer_version`; 0: not known).
-    peer_version: u8,
-    /// The highest incarnation of the peer recorded.
-    peer_incarnation: Option<u64>,
-}
-
-impl WireEnds {
-    /// Node `me` in boot `incarnation`, for the daemon run and first challenge `session`.
-    fn new(
-        config: &Config,
-        authkey: &AuthKey,
-        me: u8,
-        incarnation: u64,
-        session: (u32, u32),
-    ) -> WireEnds {
-        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
-        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
-        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
-        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
-        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
-            warn!("{e}; the peer's frame version is taken as not yet known");
-            0
-        });
-        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
-        let mut sender = Sender::new(key.clone(), me, incarnation);
-        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
-        let mut receiver = Receiver::new(key, me, 1 - me, session.0, session.1);
-        if let Some(floor) = peer_incarnation {
-            receiver = receiver.with_peer_incarnation_floor(floor);
-        }
-        if let Some(legacy) = legacy {
-            sender = sender.with_legacy(legacy.clone());
-            receiver = receiver.with_legacy(legacy);
-        }
-        WireEnds { sender, receiver, peer_version, peer_incarnation }
     }
 }
 

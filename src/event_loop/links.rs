@@ -2,7 +2,8 @@
 //! (serial port or UDP socket), opened at start and reopened after a failure, never blocking;
 //! and the only place where frames are sealed and opened.
 //!
-//! `Links` holds the media and the pair's two wire ends, `wire::Sender` and `wire::Receiver`.
+//! `Links` holds the media and the pair's two wire ends, `wire::Sender` and `wire::Receiver`,
+//! made at start from the pair's key and what the statedir says of the peer (`WireEnds`).
 //! The loop hands it the core's payloads (`seal`: number, sign and encode a frame per link,
 //! then send it, delimited and CRC'd on a serial line) and takes back what a link delivered
 //! as inputs for the core (`open`: read, deframe, authenticate, check the sequence and the
@@ -17,15 +18,16 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use log::{info, warn};
 
-use crate::config::Medium;
+use crate::config::{AuthKey, Config, Medium};
 use crate::core::time::{Duration, Instant};
 use crate::core::{Input, LinkParams, LinkSel};
 use crate::drivers::serial::{self as serial_drv, SerialPort};
+use crate::drivers::statefile;
 use crate::drivers::udp::{self, UdpLink, UdpMedium};
 use crate::limits::{FRAME_LEN_MAX, FRAMES_PER_WAKE_MAX, LINKS_MAX};
 use crate::status::{Label, Text, set_text};
 use crate::wire::serial::{Deframer, ENCODED_LEN_MAX, encode};
-use crate::wire::{Authentic, Outgoing, Payload, Receiver, Repr, Sender};
+use crate::wire::{Authentic, Key, Outgoing, Payload, Receiver, Repr, Sender};
 
 /// How long a link that failed waits before it is opened again.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
@@ -55,10 +57,10 @@ pub struct Opened {
 }
 
 impl Links {
-    /// The links of `media` (not yet open), sealing with `sender` and opening with `receiver`.
-    pub fn new(media: &[Medium], udpport: u16, sender: Sender, receiver: Receiver) -> Links {
+    /// The links of `media` (not yet open), sealing and opening with `ends`.
+    pub fn new(media: &[Medium], udpport: u16, ends: WireEnds) -> Links {
         let links = media.iter().map(|m| Link::new(m, udpport)).collect();
-        Links { sender, receiver, links }
+        Links { sender: ends.sender, receiver: ends.receiver, links }
     }
 
     /// Seals `payload` into a frame for each link `sel` names (its own sequence number, the
@@ -145,6 +147,48 @@ impl Opened {
         frames
             .chain(self.unfresh.map(Input::Unfresh))
             .chain(self.handshake.then_some(Input::Handshake))
+    }
+}
+
+/// The pair's two wire ends for this run, and what the statedir says of the peer's frames.
+pub struct WireEnds {
+    sender: Sender,
+    receiver: Receiver,
+    /// The peer's frame version as recorded (`statefile::load_peer_version`; 0: not known).
+    pub peer_version: u8,
+    /// The highest incarnation of the peer recorded.
+    pub peer_incarnation: Option<u64>,
+}
+
+impl WireEnds {
+    /// Node `me` in boot `incarnation`, for the daemon run and first challenge `session`.
+    pub fn new(
+        config: &Config,
+        authkey: &AuthKey,
+        me: u8,
+        incarnation: u64,
+        session: (u32, u32),
+    ) -> WireEnds {
+        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
+        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
+        let names = [config.nodes[0].as_str(), config.nodes[1].as_str()];
+        let key = Key::for_pair(authkey.bytes(), names, config.udpport);
+        let peer_version = statefile::load_peer_version(&config.statedir).unwrap_or_else(|e| {
+            warn!("{e}; the peer's frame version is taken as not yet known");
+            0
+        });
+        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
+        let mut sender = Sender::new(key.clone(), me, incarnation);
+        let peer_incarnation = statefile::load_peer_incarnation(&config.statedir);
+        let mut receiver = Receiver::new(key, me, 1 - me, session.0, session.1);
+        if let Some(floor) = peer_incarnation {
+            receiver = receiver.with_peer_incarnation_floor(floor);
+        }
+        if let Some(legacy) = legacy {
+            sender = sender.with_legacy(legacy.clone());
+            receiver = receiver.with_legacy(legacy);
+        }
+        WireEnds { sender, receiver, peer_version, peer_incarnation }
     }
 }
 
