@@ -2,8 +2,10 @@
 //!
 //! Each wake: read CLOCK_MONOTONIC once; take what the fds have (at most
 //! `FRAMES_PER_WAKE_MAX` frames per link, so one flooded link cannot starve the others);
-//! feed every event to the core; drain the core's outputs and carry them out; then `poll(2)`
-//! until the earliest deadline of the core, the children, the links, health and the watchdog.
+//! feed every event to the core, each through `Daemon::feed`, which carries out the core's
+//! outputs before the next (a result of what they start comes back on a later pass); then
+//! `poll(2)` until the earliest deadline of the core, the children, the links, health and the
+//! watchdog.
 //! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
 //! buffers, tables and the status snapshot are fixed-size and made before the loop
@@ -15,6 +17,7 @@
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).
 
+mod gate;
 mod group;
 mod health_io;
 mod links;
@@ -32,7 +35,7 @@ use log::{debug, error, info, trace, warn};
 use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
-use crate::core::{self as hcore, Admin, FenceMode, Input, LinkSel, Node, Output, Params};
+use crate::core::{self as hcore, Admin, FenceMode, Input, Node, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
@@ -41,13 +44,13 @@ use crate::drivers::statefile;
 use crate::drivers::watchdog::{Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::health::pet::{self, PetGate};
-use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use crate::limits::LINKS_MAX;
 use crate::status::{CounterWords, Snapshot};
-use crate::wire::{Key, Receiver, Sender};
 
+use gate::CoreGate;
 use group::{Group, Tag};
 use health_io::HealthIo;
-use links::{Accepted, Link};
+use links::{Link, Links, WireEnds};
 
 /// Grace between SIGTERM and SIGKILL for a child past its timeout.
 const KILL_GRACE: Duration = Duration::from_secs(5);
@@ -158,16 +161,15 @@ struct Daemon {
     opts: LoadOptions,
     me: u8,
     clock: Clock,
-    core: Node,
-    sender: Sender,
-    receiver: Receiver,
+    /// The core, fed only through `feed`.
+    core: CoreGate,
     /// The peer's frame version as recorded in the statedir (`statefile::load_peer_version`).
     peer_version_stored: u8,
     /// The highest incarnation of the peer recorded in the statedir.
     peer_incarnation_stored: Option<u64>,
     /// The peer's advertised watchdog timeout as recorded in the statedir.
     peer_watchdog_stored: Option<u32>,
-    links: heapless::Vec<Link, LINKS_MAX>,
+    links: Links,
     children: Children<Tag>,
     group: Group,
     health: HealthIo,
@@ -213,6 +215,9 @@ struct Daemon {
     next_group: Option<reload::NextGroup>,
     /// The core's answer to the admin command just fed (`Output::AdminAnswer`).
     admin_answer: Option<Result<(), hcore::Refusal>>,
+    /// The fence the core asked for could not start: its failure waits for the next pass
+    /// (`handle_due`), as every result does, never entering the core in the drain that asked.
+    fence_refused: bool,
 }
 
 impl Daemon {
@@ -255,13 +260,12 @@ impl Daemon {
             }
         };
         let now = clock.now();
-        let mut links: heapless::Vec<Link, LINKS_MAX> =
-            config.pair.media.iter().map(|m| Link::new(m, config.pair.udpport)).collect();
+        let ends = WireEnds::new(config, authkey, me, incarnation, (run, challenge));
+        let (peer_version, peer_incarnation) = (ends.peer_version, ends.peer_incarnation);
+        let mut links = Links::new(&config.pair.media, config.pair.udpport, ends);
         // Open now, so that the core's first frames (due at once) go out on the first wake,
         // not a keepalive later.
-        for link in &mut links {
-            link.poll_open(now);
-        }
+        links.poll_open(now);
         let mut health = HealthIo::open(config, now);
         if let (Some(c), Some(e)) = (&config.local.watchdog, watchdog_error) {
             health.report_watchdog(&c.device, Some(&e));
@@ -289,31 +293,7 @@ impl Daemon {
                 config.local.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
             );
         }
-        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
-        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
-        let names = [config.pair.nodes[0].as_str(), config.pair.nodes[1].as_str()];
-        let key = Key::for_pair(authkey.bytes(), names, config.pair.udpport);
-        let peer_version =
-            statefile::load_peer_version(&config.local.statedir).unwrap_or_else(|e| {
-                warn!("{e}; the peer's frame version is taken as not yet known");
-                0
-            });
-        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
-        let mut sender = Sender::new(key.clone(), me, incarnation);
-        let peer_incarnation = statefile::load_peer_incarnation(&config.local.statedir);
-        let mut receiver = Receiver::new(key, me, peer, run, challenge);
-        if let Some(floor) = peer_incarnation {
-            receiver = receiver.with_peer_incarnation_floor(floor);
-        }
-        if let Some(legacy) = legacy {
-            sender = sender.with_legacy(legacy.clone());
-            receiver = receiver.with_legacy(legacy);
-        }
-        let mut core = Node::new(params, now);
-        if admin.maintenance {
-            info!("maintenance mode persists from before the restart");
-            core.handle_input(now, Input::Admin(Admin::MaintenanceOn));
-        }
+        let core = CoreGate::new(Node::new(params, now));
         let systemd = SdNotify::from_env().unwrap_or_else(|e| {
             warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
             SdNotify::disabled()
@@ -337,8 +317,6 @@ impl Daemon {
             me,
             clock,
             core,
-            sender,
-            receiver,
             peer_version_stored: peer_version,
             peer_incarnation_stored: peer_incarnation,
             peer_watchdog_stored: peer_watchdog,
@@ -371,6 +349,7 @@ impl Daemon {
             reload_again: false,
             next_group: None,
             admin_answer: None,
+            fence_refused: false,
         }))
     }
 
@@ -385,14 +364,20 @@ impl Daemon {
             }
         }
         let mut now = self.clock.now();
-        self.core.handle_input(now, Input::Health(self.health.monitor.health()));
+        // Maintenance first, as before the restart: the notifications keep their order.
+        if self.admin.maintenance {
+            info!("maintenance mode persists from before the restart");
+            self.feed(now, Input::Admin(Admin::MaintenanceOn));
+        }
+        let health = self.health.monitor.health();
+        self.feed(now, Input::Health(health));
         let mut stopping = false;
         loop {
-            self.drain_core(now);
             if let Some(code) = self.exit_code {
                 self.finish();
                 return code;
             }
+            debug_assert!(self.core.is_settled(), "the core's outputs were left undrained");
             let deadline = self.next_deadline();
             let before = now;
             self.build_poll_set();
@@ -432,12 +417,22 @@ impl Daemon {
             if !stopping && stop.load(Ordering::Relaxed) {
                 stopping = true;
                 info!("stop requested: graceful shutdown");
-                self.core.handle_input(now, Input::Shutdown);
+                self.feed(now, Input::Shutdown);
             }
         }
     }
 
-    /// Carries out the core's outputs until it has nothing more for now.
+    /// The one way an input reaches the core: it is fed, then every output it caused is
+    /// carried out, so none is left for later and none is fed while outputs are carried out
+    /// (the core's call protocol; `CoreGate` asserts it). What an output starts (a resource
+    /// action, the fence) comes back through here as a result on a later pass.
+    fn feed(&mut self, now: Instant, input: Input<'_>) {
+        self.core.handle_input(now, input);
+        self.drain_core(now);
+    }
+
+    /// Carries out the core's outputs until it has nothing more for now. Only right after an
+    /// input, in `feed`.
     fn drain_core(&mut self, now: Instant) {
         loop {
             match self.core.poll_output(now) {
@@ -445,12 +440,13 @@ impl Daemon {
                     self.core_deadline = deadline;
                     return;
                 }
-                Output::Transmit { link, payload } => self.transmit(link, &payload),
+                Output::Transmit { link, payload } => self.links.seal(link, &payload),
                 // Its result comes back as an input on a later pass (`handle_due`), never
                 // inside this drain.
                 Output::ResourceAction { index, action } => {
                     self.group.run(now, index, action, &mut self.children);
                 }
+                // Its result too: when the command exits, or (it could not start) at once.
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
                 // The core logs the change; the pet gate asks `petting_allowed` each time.
@@ -474,9 +470,9 @@ impl Daemon {
         }
     }
 
-    /// Feeds a finished resource action to the core; the caller drains the core after it.
+    /// Feeds a finished resource action to the core.
     fn feed_done(&mut self, now: Instant, done: group::Done) {
-        self.core.handle_input(
+        self.feed(
             now,
             Input::ResourceResult {
                 index: done.index,
@@ -487,29 +483,16 @@ impl Daemon {
         );
     }
 
-    fn transmit(&mut self, sel: LinkSel, payload: &crate::wire::Payload) {
-        let mut buf = [0u8; FRAME_LEN_MAX];
-        let out = self.receiver.outgoing();
-        for (i, link) in self.links.iter_mut().enumerate() {
-            // INVARIANT: at most LINKS_MAX (8) links, so the index fits a u8.
-            let index = i as u8;
-            if sel != LinkSel::All && sel != LinkSel::One(index) {
-                continue;
-            }
-            let n = self.sender.emit(index, payload, &out, &mut buf);
-            link.send(&buf[..n]);
-        }
-    }
-
     /// Runs the fence command against the peer, in the conventions of the fence-agents
     /// package: the options on stdin (`action=reboot`, `port=PEER`, `plug=PEER`,
     /// `nodename=PEER`), the configured arguments on the command line (e.g. `-o reboot` or an
     /// address), and `HAPAIR_PEER` / `HAPAIR_ACTION` in the environment for plain scripts.
+    /// A fence that cannot start is a failed one, fed on the next pass (`fence_refused`).
     fn spawn_fence(&mut self, now: Instant) {
         let Some(config::Fence::Command(argv)) = &self.config.pair.fence else {
             // The core only asks for a fence command when one is configured.
             warn!("core asked to fence without a fence command; reporting failure");
-            self.core.handle_input(now, Input::FenceResult { ok: false });
+            self.fence_refused = true;
             return;
         };
         let peer = &self.config.pair.nodes[usize::from(1 - self.me)];
@@ -540,7 +523,7 @@ impl Daemon {
         );
         if let Err(e) = self.children.spawn(now, &spec) {
             warn!("fence command cannot start: {e}");
-            self.core.handle_input(now, Input::FenceResult { ok: false });
+            self.fence_refused = true;
         }
     }
 
@@ -576,6 +559,8 @@ impl Daemon {
     fn next_deadline(&self) -> Instant {
         let mut next = self.core_deadline.min(self.health.next_deadline());
         let others = [
+            // A result waits: at once.
+            self.fence_refused.then_some(Instant::ZERO),
             self.children.next_deadline(),
             self.group.next_deadline(),
             self.control.next_deadline(),
@@ -584,10 +569,8 @@ impl Daemon {
         for d in others.into_iter().flatten() {
             next = next.min(d);
         }
-        for link in &self.links {
-            if let Some(d) = link.next_deadline() {
-                next = next.min(d);
-            }
+        if let Some(d) = self.links.next_deadline() {
+            next = next.min(d);
         }
         next
     }
@@ -674,34 +657,19 @@ impl Daemon {
         }
     }
 
-    /// Takes what arrived on link `index` to the core; true when a peer frame was accepted.
+    /// Takes what link `index` delivered to the core; true when a peer frame was accepted.
     fn receive(&mut self, now: Instant, index: u8, hangup: bool) -> bool {
-        let mut accepted = Accepted::new();
-        let session = self.receiver.outgoing();
-        let recent = self.core.peer_heard_recently(now);
-        self.receiver.set_peer_alive(self.core.peer().alive, recent);
-        if let Some(link) = self.links.get_mut(usize::from(index)) {
-            link.receive(now, index, &mut self.receiver, hangup, &mut accepted);
+        let (alive, recent) = (self.core.peer().alive, self.core.peer_heard_recently(now));
+        let opened = self.links.open(now, index, hangup, alive, recent);
+        for input in opened.inputs() {
+            self.feed(now, input);
         }
-        for frame in &accepted {
-            self.core.handle_input(now, Input::Frame { link: index, frame });
-            self.drain_core(now);
-        }
-        if let Some(repr) = self.receiver.take_unfresh() {
-            self.core.handle_input(now, Input::Unfresh(repr));
-            self.drain_core(now);
-        }
-        if self.receiver.outgoing() != session {
-            // A new challenge to echo, or one of ours: the peer should hear it now.
-            self.core.handle_input(now, Input::Handshake);
-            self.drain_core(now);
-        }
-        if !accepted.is_empty() {
+        if opened.delivered() {
             self.note_peer_version();
             self.note_peer_watchdog();
             self.note_peer_incarnation();
         }
-        !accepted.is_empty()
+        opened.delivered()
     }
 
     /// Records in the statedir that the peer speaks the current frame version, once: from
@@ -709,7 +677,7 @@ impl Daemon {
     /// Records in the statedir the highest incarnation of the peer accepted, when it grew
     /// (once per restart of the peer).
     fn note_peer_incarnation(&mut self) {
-        let max = self.receiver.peer_incarnation_max();
+        let max = self.links.receiver().peer_incarnation_max();
         if max > self.peer_incarnation_stored
             && let Some(max) = max
         {
@@ -721,7 +689,7 @@ impl Daemon {
     }
 
     fn note_peer_version(&mut self) {
-        let version = self.receiver.peer_version();
+        let version = self.links.receiver().peer_version();
         if version >= crate::wire::VERSION && self.peer_version_stored < version {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
@@ -766,13 +734,12 @@ impl Daemon {
                 Signal::Term | Signal::Int => {
                     info!("{sig:?}: graceful shutdown");
                     let _ = self.systemd.send("STOPPING=1");
-                    self.core.handle_input(now, Input::Shutdown);
+                    self.feed(now, Input::Shutdown);
                 }
                 Signal::Hup => self.reload(now),
                 Signal::Chld => {}
                 Signal::Usr1 => self.dump_stats(now),
             }
-            self.drain_core(now);
         }
     }
 
@@ -782,7 +749,6 @@ impl Daemon {
         self.children.poll_timeouts(now);
         while let Some(exited) = self.children.poll_exited(now) {
             self.handle_exit(now, exited);
-            self.drain_core(now);
         }
         // The control socket is only worked when one of its fds is ready or a client timed
         // out: no accept(2) or read(2) on every heartbeat wake.
@@ -790,22 +756,23 @@ impl Daemon {
         if core::mem::take(&mut self.control_ready) || control_due {
             self.serve_control(now);
         }
-        for link in &mut self.links {
-            link.poll_open(now);
-        }
+        self.links.poll_open(now);
         // Before the health change is fed: a pet that fails reaches the core on this wake.
         self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(health) = self.health.monitor.poll_change() {
-            self.core.handle_input(now, Input::Health(health));
+            self.feed(now, Input::Health(health));
         }
+        // Results of actions begun in an earlier drain, one input at a time.
         self.group.poll(now);
         while let Some(done) = self.group.poll_done() {
             self.feed_done(now, done);
-            self.drain_core(now);
+        }
+        if core::mem::take(&mut self.fence_refused) {
+            self.feed(now, Input::FenceResult { ok: false });
         }
         if now >= self.core_deadline {
-            self.core.handle_input(now, Input::Timeout);
+            self.feed(now, Input::Timeout);
         }
     }
 
@@ -814,7 +781,6 @@ impl Daemon {
         self.control.poll_io(now);
         while let Some((client, request)) = self.control.poll_request() {
             self.handle_request(now, client, request);
-            self.drain_core(now);
         }
     }
 
@@ -837,7 +803,7 @@ impl Daemon {
                 if !ok {
                     warn!("fence command failed: {}", exited.status);
                 }
-                self.core.handle_input(now, Input::FenceResult { ok });
+                self.feed(now, Input::FenceResult { ok });
             }
             Tag::Notify => {
                 if exited.status != crate::drivers::children::ExitStatus::Code(0) {
@@ -852,7 +818,7 @@ impl Daemon {
     fn handle_request(&mut self, now: Instant, client: crate::control::ClientId, req: Request) {
         let admin = match req {
             Request::Status(format) => {
-                report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
+                report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 let snap = &self.snapshot;
@@ -882,8 +848,7 @@ impl Daemon {
             self.group.cleanup(index);
         }
         self.admin_answer = None;
-        self.core.handle_input(now, Input::Admin(admin));
-        self.drain_core(now);
+        self.feed(now, Input::Admin(admin));
         match self.admin_answer.take() {
             Some(Err(refusal)) => {
                 self.control.reply_with(client, false, |w| write!(w, "{refusal}"));
@@ -1030,7 +995,7 @@ impl Daemon {
             }
             // A fresh monitor reports no change for what it starts with: tell the core.
             let health = self.health.monitor.health();
-            self.core.handle_input(now, Input::Health(health));
+            self.feed(now, Input::Health(health));
             self.config.health.clone_from(&new.health);
             let _ = applied.push("health");
         }
@@ -1051,7 +1016,7 @@ impl Daemon {
     }
 
     fn dump_stats(&mut self, now: Instant) {
-        report::fill(&mut self.snapshot, now, &self.core, &self.receiver, &mut self.links);
+        report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
         info!(
             "stats: state {} {} polls {} log_dropped {} notify_dropped {}",
             crate::status::state_name(self.snapshot.state),

@@ -1,25 +1,33 @@
 //! The heartbeat links as the loop drives them: each configured medium with its driver
-//! (serial port or UDP socket), opened at start and reopened after a failure, never blocking.
+//! (serial port or UDP socket), opened at start and reopened after a failure, never blocking;
+//! and the only place where frames are sealed and opened.
+//!
+//! `Links` holds the media and the pair's two wire ends, `wire::Sender` and `wire::Receiver`,
+//! made at start from the pair's key and what the statedir says of the peer (`WireEnds`).
+//! The loop hands it the core's payloads (`seal`: number, sign and encode a frame per link,
+//! then send it, delimited and CRC'd on a serial line) and takes back what a link delivered
+//! as inputs for the core (`open`: read, deframe, authenticate, check the sequence and the
+//! freshness handshake; `Opened::inputs`). Nothing here decides anything.
 //!
 //! A link that cannot be opened is reported (its error shows in status) and retried every
-//! `REOPEN_INTERVAL`; it never stops the daemon. What arrives is turned into `Authentic`
-//! frames by the `wire::Receiver`; nothing here decides anything. A UDP link's socket admits
-//! only what can be a frame (`udp::filter_program`); what its kernel drops is counted here
-//! across reopenings, and a growing count is logged at most every `DROPS_LOG_INTERVAL`.
+//! `REOPEN_INTERVAL`; it never stops the daemon. A UDP link's socket admits only what can be a
+//! frame (`udp::filter_program`); what its kernel drops is counted here across reopenings, and
+//! a growing count is logged at most every `DROPS_LOG_INTERVAL`.
 
 use std::os::fd::{AsRawFd, RawFd};
 
 use log::{info, warn};
 
-use crate::config::Medium;
-use crate::core::LinkParams;
+use crate::config::{AuthKey, Config, Medium};
 use crate::core::time::{Duration, Instant};
+use crate::core::{Input, LinkParams, LinkSel};
 use crate::drivers::serial::{self as serial_drv, SerialPort};
+use crate::drivers::statefile;
 use crate::drivers::udp::{self, UdpLink, UdpMedium};
-use crate::limits::FRAMES_PER_WAKE_MAX;
+use crate::limits::{FRAME_LEN_MAX, FRAMES_PER_WAKE_MAX, LINKS_MAX};
 use crate::status::{Label, Text, set_text};
 use crate::wire::serial::{Deframer, ENCODED_LEN_MAX, encode};
-use crate::wire::{Authentic, Receiver};
+use crate::wire::{Authentic, Key, Outgoing, Payload, Receiver, Repr, Sender};
 
 /// How long a link that failed waits before it is opened again.
 pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
@@ -27,7 +35,163 @@ pub const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
 pub const DROPS_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Frames accepted from one link in one wake.
-pub type Accepted = heapless::Vec<Authentic, FRAMES_PER_WAKE_MAX>;
+type Accepted = heapless::Vec<Authentic, FRAMES_PER_WAKE_MAX>;
+
+/// Every heartbeat medium, and the pair's wire ends that seal and open the frames on them.
+pub struct Links {
+    sender: Sender,
+    receiver: Receiver,
+    links: heapless::Vec<Link, LINKS_MAX>,
+}
+
+/// What one link delivered in one wake, for the core.
+pub struct Opened {
+    link: u8,
+    /// Authentic, fresh frames, in the order they arrived.
+    frames: Accepted,
+    /// The last authentic frame that was not fresh (`Receiver::take_unfresh`).
+    unfresh: Option<Repr>,
+    /// The session fields of our next frame changed (a new challenge to echo, or a new one of
+    /// ours): the peer should hear them now.
+    handshake: bool,
+}
+
+impl Links {
+    /// The links of `media` (not yet open), sealing and opening with `ends`.
+    pub fn new(media: &[Medium], udpport: u16, ends: WireEnds) -> Links {
+        let links = media.iter().map(|m| Link::new(m, udpport)).collect();
+        Links { sender: ends.sender, receiver: ends.receiver, links }
+    }
+
+    /// Seals `payload` into a frame for each link `sel` names (its own sequence number, the
+    /// session fields, the tag) and sends it; never blocks.
+    pub fn seal(&mut self, sel: LinkSel, payload: &Payload) {
+        let out = self.receiver.outgoing();
+        for (i, link) in self.links.iter_mut().enumerate() {
+            // INVARIANT: at most LINKS_MAX (8) links, so the index fits a u8.
+            let index = i as u8;
+            if sel == LinkSel::All || sel == LinkSel::One(index) {
+                link.seal(index, &mut self.sender, &out, payload);
+            }
+        }
+    }
+
+    /// Opens what arrived on link `index` (at most `FRAMES_PER_WAKE_MAX` frames). `hangup`
+    /// says poll(2) reported POLLHUP/POLLERR: the driver is closed and reopened.
+    /// `peer_alive` and `peer_recent` are the core's view of the peer, which the handshake
+    /// needs before it judges frames (`wire::session::Handshake::set_peer_alive`).
+    pub fn open(
+        &mut self,
+        now: Instant,
+        index: u8,
+        hangup: bool,
+        peer_alive: bool,
+        peer_recent: bool,
+    ) -> Opened {
+        let session = self.receiver.outgoing();
+        self.receiver.set_peer_alive(peer_alive, peer_recent);
+        let mut frames = Accepted::new();
+        if let Some(link) = self.links.get_mut(usize::from(index)) {
+            link.receive(now, index, &mut self.receiver, hangup, &mut frames);
+        }
+        Opened::new(&mut self.receiver, index, session, frames)
+    }
+
+    /// The receiver: its counters, and what it learnt of the peer.
+    pub fn receiver(&self) -> &Receiver {
+        &self.receiver
+    }
+
+    /// The links, by index.
+    pub fn iter(&self) -> core::slice::Iter<'_, Link> {
+        self.links.iter()
+    }
+
+    /// The links, by index, for what changes as status reads them (kernel drop counts).
+    pub fn iter_mut(&mut self) -> core::slice::IterMut<'_, Link> {
+        self.links.iter_mut()
+    }
+
+    /// Opens each closed link whose retry time has come.
+    pub fn poll_open(&mut self, now: Instant) {
+        for link in &mut self.links {
+            link.poll_open(now);
+        }
+    }
+
+    /// When a closed link is next opened.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.links.iter().filter_map(Link::next_deadline).min()
+    }
+}
+
+impl Opened {
+    /// What `frames`, accepted on link `link` by `rx`, give the core; `session` is what
+    /// `rx.outgoing()` said before they were read.
+    fn new(rx: &mut Receiver, link: u8, session: Outgoing, frames: Accepted) -> Opened {
+        let unfresh = rx.take_unfresh();
+        let handshake = rx.outgoing() != session;
+        Opened { link, frames, unfresh, handshake }
+    }
+
+    /// True when at least one authentic, fresh frame came.
+    pub fn delivered(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    /// The inputs for the core, in order: each fresh frame, then the last unfresh one, then
+    /// `Handshake` when the session changed.
+    pub fn inputs(&self) -> impl Iterator<Item = Input<'_>> {
+        let link = self.link;
+        let frames = self.frames.iter().map(move |frame| Input::Frame { link, frame });
+        frames
+            .chain(self.unfresh.map(Input::Unfresh))
+            .chain(self.handshake.then_some(Input::Handshake))
+    }
+}
+
+/// The pair's two wire ends for this run, and what the statedir says of the peer's frames.
+pub struct WireEnds {
+    sender: Sender,
+    receiver: Receiver,
+    /// The peer's frame version as recorded (`statefile::load_peer_version`; 0: not known).
+    pub peer_version: u8,
+    /// The highest incarnation of the peer recorded.
+    pub peer_incarnation: Option<u64>,
+}
+
+impl WireEnds {
+    /// Node `me` in boot `incarnation`, for the daemon run and first challenge `session`.
+    pub fn new(
+        config: &Config,
+        authkey: &AuthKey,
+        me: u8,
+        incarnation: u64,
+        session: (u32, u32),
+    ) -> WireEnds {
+        // The frame key binds the pair's identity (SPEC §7.2); the raw authkey signs legacy
+        // frames only while the peer may still speak version 1 (a pair mid-upgrade).
+        let names = [config.pair.nodes[0].as_str(), config.pair.nodes[1].as_str()];
+        let key = Key::for_pair(authkey.bytes(), names, config.pair.udpport);
+        let peer_version =
+            statefile::load_peer_version(&config.local.statedir).unwrap_or_else(|e| {
+                warn!("{e}; the peer's frame version is taken as not yet known");
+                0
+            });
+        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
+        let mut sender = Sender::new(key.clone(), me, incarnation);
+        let peer_incarnation = statefile::load_peer_incarnation(&config.local.statedir);
+        let mut receiver = Receiver::new(key, me, 1 - me, session.0, session.1);
+        if let Some(floor) = peer_incarnation {
+            receiver = receiver.with_peer_incarnation_floor(floor);
+        }
+        if let Some(legacy) = legacy {
+            sender = sender.with_legacy(legacy.clone());
+            receiver = receiver.with_legacy(legacy);
+        }
+        WireEnds { sender, receiver, peer_version, peer_incarnation }
+    }
+}
 
 enum Io {
     Serial { port: Option<SerialPort>, deframer: Deframer },
@@ -57,7 +221,7 @@ pub struct Link {
 
 impl Link {
     /// A link for `medium`, not yet open.
-    pub fn new(medium: &Medium, udpport: u16) -> Link {
+    fn new(medium: &Medium, udpport: u16) -> Link {
         let io = match medium {
             Medium::Serial { .. } => Io::Serial { port: None, deframer: Deframer::default() },
             _ => Io::Udp { sock: None },
@@ -110,7 +274,7 @@ impl Link {
     }
 
     /// True when the driver is open.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         match &self.io {
             Io::Serial { port, .. } => port.is_some(),
             Io::Udp { sock } => sock.is_some(),
@@ -118,7 +282,7 @@ impl Link {
     }
 
     /// Opens the driver when it is closed and its retry time has come.
-    pub fn poll_open(&mut self, now: Instant) {
+    fn poll_open(&mut self, now: Instant) {
         if self.is_open() || now < self.retry_at {
             return;
         }
@@ -156,7 +320,7 @@ impl Link {
     }
 
     /// When a closed link is next opened.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    fn next_deadline(&self) -> Option<Instant> {
         (!self.is_open()).then_some(self.retry_at)
     }
 
@@ -168,8 +332,16 @@ impl Link {
         }
     }
 
+    /// Seals `payload` into this link's next frame (sequence number, session fields `out`,
+    /// tag) and sends it.
+    fn seal(&mut self, index: u8, sender: &mut Sender, out: &Outgoing, payload: &Payload) {
+        let mut buf = [0u8; FRAME_LEN_MAX];
+        let n = sender.emit(index, payload, out, &mut buf);
+        self.send(&buf[..n]);
+    }
+
     /// Sends one encoded frame; never blocks. A serial frame is delimited and CRC'd first.
-    pub fn send(&mut self, frame: &[u8]) {
+    fn send(&mut self, frame: &[u8]) {
         let sent = match &mut self.io {
             Io::Serial { port: Some(port), .. } => {
                 let mut line = [0u8; ENCODED_LEN_MAX];
@@ -193,9 +365,9 @@ impl Link {
         }
     }
 
-    /// Takes what arrived (at most `FRAMES_PER_WAKE_MAX` frames) through the receiver.
-    /// `hangup` says poll(2) reported POLLHUP/POLLERR: the driver is closed and reopened.
-    pub fn receive(
+    /// Takes what arrived (at most `FRAMES_PER_WAKE_MAX` frames) through the receiver into
+    /// `out`. `hangup`: see `Links::open`.
+    fn receive(
         &mut self,
         now: Instant,
         index: u8,
@@ -210,12 +382,7 @@ impl Link {
                     match port.read_available(&mut buf) {
                         Ok(0) => break,
                         Ok(n) => {
-                            deframer.push(&buf[..n], |frame| {
-                                if let Ok(a) = rx.accept(index, frame) {
-                                    // A full batch drops the rest; the peer repeats every beat.
-                                    let _ = out.push(a);
-                                }
-                            });
+                            deframer.push(&buf[..n], |frame| admit(rx, index, frame, out));
                             // A raw tty returns what it holds: less than asked is all of it.
                             if n < buf.len() {
                                 break;
@@ -236,9 +403,7 @@ impl Link {
                 for _ in 0..FRAMES_PER_WAKE_MAX.div_ceil(udp::BATCH) {
                     sock.recv_batch(&mut batch);
                     for datagram in batch.datagrams() {
-                        if let Ok(a) = rx.accept(index, datagram) {
-                            let _ = out.push(a);
-                        }
+                        admit(rx, index, datagram, out);
                     }
                     // A batch with room left emptied the queue: no call just to hear EAGAIN.
                     if !batch.is_full() {
@@ -305,6 +470,15 @@ impl Link {
     }
 }
 
+/// Authenticates one frame that arrived on link `index` and keeps it when it may reach the
+/// core; the receiver counts what it drops.
+fn admit(rx: &mut Receiver, index: u8, bytes: &[u8], out: &mut Accepted) {
+    if let Ok(frame) = rx.accept(index, bytes) {
+        // A full batch drops the rest; the peer repeats every beat.
+        let _ = out.push(frame);
+    }
+}
+
 fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
     let opened = match medium {
         Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port),
@@ -329,6 +503,56 @@ fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{GroupState, Health, Intent, Key, Kind, Session, VERSION};
+
+    fn payload() -> Payload {
+        Payload {
+            kind: Kind::Heartbeat,
+            state: GroupState::Standby,
+            health: Health::OK,
+            intent: Intent::None,
+            flags: 0,
+            epoch: 1,
+            watchdog_timeout_ms: 0,
+            config_digest: [0; 8],
+        }
+    }
+
+    /// What one read gives the core, in the order the core takes it: the fresh frames, then
+    /// the last authentic one that was not fresh, then the handshake its new challenge asks
+    /// for. Node 0 seals; node 1 (challenge 1234) opens a frame that does not echo its
+    /// challenge yet, one that does, and a forgery.
+    #[test]
+    fn opened_frames_reach_the_core_fresh_first_then_unfresh_then_the_handshake() {
+        let key = Key::new(b"secret");
+        let mut tx = Sender::new(key.clone(), 0, 5);
+        let mut rx = Receiver::new(key, 1, 0, 77, 1234);
+        let session = |echo| Session { run: 9, challenge: 4321, echo, flags: 0 };
+        let mut buf = [0u8; FRAME_LEN_MAX];
+        let before = rx.outgoing();
+        let mut frames = Accepted::new();
+        let mut n = 0;
+        for echo in [0, 1234] {
+            let out = Outgoing { version: VERSION, session: session(echo) };
+            n = tx.emit(2, &payload(), &out, &mut buf);
+            admit(&mut rx, 2, &buf[..n], &mut frames);
+        }
+        buf[n / 2] ^= 1;
+        admit(&mut rx, 2, &buf[..n], &mut frames);
+        let opened = Opened::new(&mut rx, 2, before, frames);
+        assert!(opened.delivered());
+        let inputs: Vec<Input<'_>> = opened.inputs().collect();
+        assert!(matches!(inputs[0], Input::Frame { link: 2, .. }), "the fresh frame first");
+        assert!(matches!(inputs[1], Input::Unfresh(r) if r.seq == 1), "then the unfresh one");
+        assert!(matches!(inputs[2], Input::Handshake), "then the echo of 4321, at once");
+        assert_eq!(inputs.len(), 3, "the forgery reaches nothing");
+        let stats = rx.stats();
+        assert_eq!((stats.unconfirmed, stats.links[2].frames_rx), (1, 1));
+        assert_eq!(stats.auth_failures + stats.malformed, 1);
+        let unchanged = rx.outgoing();
+        let nothing = Opened::new(&mut rx, 2, unchanged, Accepted::new());
+        assert!(!nothing.delivered() && nothing.inputs().next().is_none());
+    }
 
     /// A growing drop count is logged at once, then at most once per `DROPS_LOG_INTERVAL`
     /// (and only when it grew), each time with what was dropped since the last warning.

@@ -248,10 +248,9 @@ impl Daemon {
             info!("reload: these replace the resources of an earlier reload, not yet in force");
         }
         self.next_group = Some(NextGroup { resources: new.resources.clone(), members });
-        self.core.handle_input(now, Input::Resources(&plan));
-        // A node that holds nothing switches at once: done before anything else looks at the
-        // resources in force (a reload that waited runs next).
-        self.drain_core(now);
+        // A node that holds nothing switches at once, in this drain: done before anything
+        // else looks at the resources in force (a reload that waited runs next).
+        self.feed(now, Input::Resources(&plan));
     }
 
     /// The core switched to the new resource definitions (`Output::ApplyResources`): so do

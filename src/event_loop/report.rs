@@ -1,4 +1,4 @@
-//! Fills the status snapshot (SPEC §5) from the core, the receiver, the links, the resources
+//! Fills the status snapshot (SPEC §5) from the core, the links and their receiver, the resources
 //! and the health sources, in place and without allocating, and names events for `notify`.
 
 use core::fmt::Write;
@@ -9,15 +9,14 @@ use crate::core::{Detail, Event, LinkHealth, Node, ResourceState as CoreRes};
 use crate::drivers::watchdog::Watchdog;
 use crate::health::sensor::SensorKind;
 use crate::status::{self, ResourceState, Snapshot, set_text};
-use crate::wire::Receiver;
 
 use super::group::Group;
 use super::health_io::HealthIo;
-use super::links::Link;
+use super::links::Links;
 
 /// Sets the parts that never change: the links' and resources' names.
-pub fn init(s: &mut Snapshot, links: &[Link], group: &Group) {
-    for link in links {
+pub fn init(s: &mut Snapshot, links: &Links, group: &Group) {
+    for link in links.iter() {
         let mut l = status::Link::default();
         l.medium.clone_from(&link.label);
         // INVARIANT: as many links as LINKS_MAX at most, the snapshot's capacity.
@@ -44,7 +43,7 @@ pub fn init_resources(s: &mut Snapshot, group: &Group) {
 
 /// The core's and the links' view: state, peer, links, counters. The links' kernel drop
 /// counts are read from their sockets now (a getsockopt per UDP link).
-pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &mut [Link]) {
+pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, links: &mut Links) {
     s.state = core.state();
     s.role_since_ms = now.saturating_since(core.role_since()).total_millis();
     let peer = core.peer();
@@ -54,8 +53,10 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, rx: &Receiver, links: &
     s.peer.watchdog_timeout_ms = peer.last.map(|p| u64::from(p.watchdog_timeout_ms));
     s.peer.unfenceable = core.peer_unfenceable();
     s.peer.incarnation = peer.incarnation;
+    let rx = links.receiver();
     s.incarnation_went_back = rx.own_incarnation_went_back();
-    let stats = rx.stats();
+    // A copy: the links' own counters below are read through `&mut`.
+    let stats = *rx.stats();
     let (mut crc, mut kernel_dropped) = (0, 0);
     for ((slot, status), (i, link)) in
         s.peer.links.iter_mut().zip(core.links()).zip(links.iter_mut().enumerate())
