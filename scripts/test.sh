@@ -30,6 +30,11 @@ need debootstrap debootstrap
 need man man-db
 need strip binutils
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
+# tests/fence_ipmi.rs: a BMC per node (OpenIPMI's ipmi_sim), the real fence agent and the
+# IPMI client it drives (fence-agents is one package on Debian 12: all agents).
+need ipmi_sim openipmi
+need ipmitool ipmitool
+[ -x /usr/sbin/fence_ipmilan ] || need_pkgs+=(fence-agents)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need_pkgs[*]}"
     export DEBIAN_FRONTEND=noninteractive

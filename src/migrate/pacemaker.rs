@@ -12,6 +12,17 @@
 //! Pacemaker IDs must start with a letter or `_`, so a name that does not (an ip resource's
 //! default name, its address) gets the kind as prefix: `ip-192.0.2.100`. Every word is
 //! shell-quoted when it needs it.
+//!
+//! A `fence` line that runs a fence agent with long options (`fence /usr/sbin/fence_ipmilan
+//! --ip=A --username=U --password-script=F --lanplus`) becomes one stonith device per node,
+//! `pcs stonith create fence-NODE fence_ipmilan ip=A username=U password_script=F lanplus=1
+//! pcmk_host_list=NODE`, kept off that node by a location constraint: hapair runs its one line
+//! on the node that fences, against the peer, where a Pacemaker device names the node it
+//! fences. A password never appears in the output: `password_script=` passes only the
+//! script's path (the agent runs it on the fencing node), and a `--password=` is left out and
+//! listed. `--action=reboot` is Pacemaker's default; another action becomes
+//! `pcmk_reboot_action`. Short options and anything else an agent's metadata does not name
+//! leave the line not converted, with the reason (see `stonith`).
 
 use std::path::Path;
 
@@ -156,16 +167,154 @@ fn fence(config: &Config, out: &mut String, found: &mut Findings) {
         Some(Fence::Watchdog) => (
             "fence watchdog".to_string(),
             "Pacemaker's counterpart is SBD watchdog fencing: install sbd on both nodes, then \
-             `pcs stonith sbd enable` and set stonith-watchdog-timeout",
+             `pcs stonith sbd enable` and set stonith-watchdog-timeout"
+                .to_string(),
         ),
-        Some(Fence::Command(argv)) => (
-            format!("fence {}", argv.join(" ")),
-            "Pacemaker fences through stonith devices: create one with `pcs stonith create` \
-             using the fence agent (fence-agents) that does what this command does",
-        ),
+        Some(Fence::Command(argv)) => match stonith(argv) {
+            Ok(device) => return stonith_commands(&config.pair.nodes, argv, &device, out, found),
+            Err(why) => (format!("fence {}", redacted(argv)), why),
+        },
     };
     out.push_str(&format!("# NOT CONVERTED: {}: {why}\n", one_line(&what)));
-    found.skip("fence", &what, why);
+    found.skip("fence", &what, &why);
+}
+
+/// A fence agent's command line as a Pacemaker stonith device.
+#[derive(Debug, PartialEq, Eq)]
+struct Stonith {
+    /// The agent (`fence_ipmilan`).
+    agent: String,
+    /// Its instance attributes, in command-line order (`ip=192.0.2.31`, `lanplus=1`).
+    params: Vec<(String, String)>,
+    /// The command line held a password (`--password=`), which is never printed.
+    password_dropped: bool,
+    /// `--action=` other than `reboot`: Pacemaker's `pcmk_reboot_action`.
+    reboot_action: Option<String>,
+}
+
+/// Reads `argv` as a fence-agents command (`/usr/sbin/fence_X --opt=val --flag ...`): each
+/// long option becomes the parameter of the same name with `-` turned into `_` (the names
+/// of the agents' metadata: `--password-script` is `password_script`), a flag `NAME=1`.
+/// Anything else is refused with the reason: a program that is no agent, a short option
+/// (their letters differ between agents: `-P` is `lanplus` for fence_ipmilan and
+/// `snmp_priv_passwd` for others), a value in a word of its own (`--ip 192.0.2.31`: a flag
+/// followed by a stray word reads the same).
+fn stonith(argv: &[String]) -> Result<Stonith, String> {
+    let program = argv.first().map_or("", String::as_str);
+    let agent = program.rsplit('/').next().unwrap_or(program);
+    let is_agent = agent.strip_prefix("fence_").is_some_and(|rest| {
+        !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if !is_agent {
+        return Err("Pacemaker fences through stonith devices: create one with `pcs stonith \
+                    create` using the fence agent (fence-agents) that does what this command \
+                    does"
+            .into());
+    }
+    let mut device = Stonith {
+        agent: agent.to_string(),
+        params: Vec::new(),
+        password_dropped: false,
+        reboot_action: None,
+    };
+    for word in &argv[1..] {
+        let Some(option) = word.strip_prefix("--").filter(|o| !o.is_empty()) else {
+            return Err(format!(
+                "`{}`: only long options (--name=value, --flag) carry over as stonith \
+                 parameters; write this one in that form",
+                redacted(std::slice::from_ref(word))
+            ));
+        };
+        let (name, value) = option.split_once('=').unwrap_or((option, "1"));
+        let param = name.replace('-', "_");
+        match param.as_str() {
+            "password" | "passwd" => device.password_dropped = true,
+            "action" if value == "reboot" => {}
+            "action" => device.reboot_action = Some(value.to_string()),
+            _ => device.params.push((param, value.to_string())),
+        }
+    }
+    Ok(device)
+}
+
+/// One stonith device per node, each kept off the node it fences. hapair's one `fence` line
+/// runs on whichever node fences and acts on its peer; a Pacemaker device instead names the
+/// node it fences (`pcmk_host_list`) and may run anywhere else.
+fn stonith_commands(
+    nodes: &[String],
+    argv: &[String],
+    device: &Stonith,
+    out: &mut String,
+    found: &mut Findings,
+) {
+    let line = format!("fence {}", redacted(argv));
+    out.push_str(&format!(
+        "# {}\n# becomes one stonith device per node, each fencing that node (pcmk_host_list) \
+         and kept\n# off it. Both get the options of hapair's line, which each node runs \
+         against its peer:\n# check that ip= (or what names the fence device) reaches the \
+         BMC of the node it fences.\n",
+        one_line(&line)
+    ));
+    found.note("fence", &format!("{line}: both stonith devices get the same options"));
+    password_comment(device, out, found);
+    if let Some(action) = &device.reboot_action {
+        out.push_str(&format!("# --action={action}: a fence does `{action}` instead of reboot.\n"));
+    }
+    for node in nodes {
+        let id = format!("fence-{node}");
+        let mut args: Vec<String> = ["pcs", "stonith", "create"].map(String::from).to_vec();
+        args.push(id.clone());
+        args.push(device.agent.clone());
+        args.extend(device.params.iter().map(|(k, v)| format!("{k}={v}")));
+        if let Some(action) = &device.reboot_action {
+            args.push(format!("pcmk_reboot_action={action}"));
+        }
+        args.push(format!("pcmk_host_list={node}"));
+        out.push_str(&format!("{}\n", shell_line(&args)));
+        out.push_str(&format!("pcs constraint location {} avoids {}\n", sh(&id), sh(node)));
+    }
+}
+
+/// How the device gets its password: never in clear in the commands (the CIB is readable by
+/// every cluster node and its backups).
+fn password_comment(device: &Stonith, out: &mut String, found: &mut Findings) {
+    if let Some((_, script)) = device.params.iter().find(|(k, _)| k == "password_script") {
+        out.push_str(&format!(
+            "# The password is not in the commands: the agent runs password_script={}\n\
+             # on the fencing node and reads it from its output; install that script (mode \
+             0700)\n# on both nodes.\n",
+            one_line(script)
+        ));
+    }
+    if device.password_dropped {
+        let why = "the password is not printed: give each device password_script=FILE (a \
+                   script that prints it, mode 0700 on both nodes), or set it by hand with \
+                   `pcs stonith update ID password=...`";
+        out.push_str(&format!("# NOT CONVERTED: --password: {why}\n"));
+        found.skip("fence", "--password", why);
+    }
+}
+
+/// `argv` as one line for comments and findings, with what follows `--password=`,
+/// `--passwd=` or `-p` shown as `...`: the output may be mailed or pasted where the
+/// configuration file (root's) is not.
+fn redacted(argv: &[String]) -> String {
+    let mut words: Vec<String> = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for word in argv {
+        let hidden = if hide_next {
+            "...".to_string()
+        } else if let Some((name @ ("--password" | "--passwd"), _)) = word.split_once('=') {
+            format!("{name}=...")
+        } else if word.starts_with("-p") && word.len() > 2 && !word.starts_with("--") {
+            "-p...".to_string()
+        } else {
+            word.clone()
+        };
+        hide_next = word == "-p";
+        words.push(hidden);
+    }
+    words.join(" ")
 }
 
 /// The Pacemaker ID of `r`: its name, prefixed by its kind when it does not start with a
@@ -292,11 +441,88 @@ mod tests {
         assert_eq!(creates.len(), 2);
         assert!(creates[1].starts_with("pcs resource create db lsb:db"));
         assert_eq!(e.findings.not_converted.len(), 3, "{:?}", e.findings);
-        let e = export("fence /usr/sbin/fence_ipmilan -a 192.0.2.9\n");
+        let e = export("fence /usr/local/sbin/kill-peer --hard\n");
         assert!(e.commands.contains(
-            "# NOT CONVERTED: fence /usr/sbin/fence_ipmilan -a 192.0.2.9: \
+            "# NOT CONVERTED: fence /usr/local/sbin/kill-peer --hard: \
                                      Pacemaker fences through stonith devices"
         ));
+    }
+
+    #[test]
+    fn a_fence_agent_becomes_one_stonith_device_per_node() {
+        let e = export(
+            "fence /usr/sbin/fence_ipmilan --ip=203.0.113.2 --username=admin \
+             --password-script=/etc/hapair/bmc-password --lanplus --cipher=3\n",
+        );
+        let device = "fence_ipmilan ip=203.0.113.2 username=admin \
+                      password_script=/etc/hapair/bmc-password lanplus=1 cipher=3";
+        let stonith: Vec<&str> = commands(&e)
+            .into_iter()
+            .filter(|l| l.contains("stonith") || l.contains("avoids"))
+            .collect();
+        assert_eq!(
+            stonith,
+            [
+                format!("pcs stonith create fence-alpha {device} pcmk_host_list=alpha"),
+                "pcs constraint location fence-alpha avoids alpha".to_string(),
+                format!("pcs stonith create fence-beta {device} pcmk_host_list=beta"),
+                "pcs constraint location fence-beta avoids beta".to_string(),
+            ]
+        );
+        let c = &e.commands;
+        assert!(c.contains("# The password is not in the commands: the agent runs"), "{c}");
+        assert!(c.contains("# check that ip= (or what names the fence device) reaches"), "{c}");
+        assert!(!c.contains("NOT CONVERTED"), "{c}");
+        assert!(e.findings.not_converted.is_empty(), "{:?}", e.findings);
+        assert_eq!(e.findings.notes.len(), 1, "{:?}", e.findings);
+    }
+
+    #[test]
+    fn a_password_in_clear_is_never_printed() {
+        let e = export(
+            "fence /usr/sbin/fence_ipmilan --ip=bmc-peer --username=admin --password=s3cr'et \
+             --action=off --lanplus\n",
+        );
+        let c = &e.commands;
+        assert!(!c.contains("s3cr"), "{c}");
+        assert!(!format!("{:?}", e.findings).contains("s3cr"), "{:?}", e.findings);
+        assert!(
+            c.contains(
+                "pcs stonith create fence-alpha fence_ipmilan ip=bmc-peer username=admin \
+                 lanplus=1 pcmk_reboot_action=off pcmk_host_list=alpha\n"
+            ),
+            "{c}"
+        );
+        assert!(c.contains("# NOT CONVERTED: --password: the password is not printed"), "{c}");
+        assert!(c.contains("--username=admin --password=... --action=off"), "{c}");
+        assert_eq!(e.findings.not_converted.len(), 1, "{:?}", e.findings);
+        // Neither in a line that is not converted.
+        for line in
+            ["fence_ipmilan -p s3cret --ip=x", "fence_ipmilan -ps3cret", "fence_x --passwd=s3cret"]
+        {
+            let e = export(&format!("fence /usr/sbin/{line}\n"));
+            assert!(!e.commands.contains("s3cret"), "{}", e.commands);
+            assert!(!format!("{:?}", e.findings).contains("s3cret"), "{:?}", e.findings);
+        }
+    }
+
+    #[test]
+    fn fence_commands_that_are_not_converted() {
+        let cases = [
+            ("/usr/sbin/fence_ipmilan -a 192.0.2.9", "`-a`: only long options"),
+            ("/usr/sbin/fence_ipmilan --ip 192.0.2.9", "`192.0.2.9`: only long options"),
+            ("/usr/sbin/fence_ipmilan --ip=192.0.2.9 --", "`--`: only long options"),
+            ("/usr/sbin/fence_", "Pacemaker fences through stonith devices"),
+            ("/usr/sbin/fence_x.sh", "Pacemaker fences through stonith devices"),
+            ("/bin/true", "Pacemaker fences through stonith devices"),
+        ];
+        for (line, why) in cases {
+            let e = export(&format!("fence {line}\n"));
+            let c = &e.commands;
+            assert!(c.contains(&format!("# NOT CONVERTED: fence {line}: {why}")), "{c}");
+            assert!(!c.contains("\npcs stonith"), "{c}");
+            assert_eq!(e.findings.not_converted.len(), 1, "{line}: {:?}", e.findings);
+        }
     }
 
     #[test]

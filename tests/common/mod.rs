@@ -16,12 +16,16 @@
 //!   stop stamps show whether the group ever ran on both nodes at once (`overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
+//! - `bmc`: `Bmc`, an IPMI BMC per node from OpenIPMI's `ipmi_sim` (RMCP+ on a management
+//!   cable from the peer), whose power control kills and restarts that node's daemon, for
+//!   tests that fence with the real `fence_ipmilan`.
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
 //!
 //! Every test binary uses a different subset, so unused items are not warnings here.
 #![allow(dead_code, unused_imports)]
 
 pub mod alloc;
+pub mod bmc;
 pub mod capture;
 pub mod daemon;
 pub mod lab;
