@@ -20,7 +20,7 @@
 //! Every resource action (`ResourceAction`) and `Fence` must eventually be answered with its
 //! result input; the core issues at most one resource action at a time.
 //!
-//! # The group's states (see `failover::Role`)
+//! # The group's states (see `role::Role`)
 //!
 //! `Init` (waiting `initdead`), `Standby`, `Fencing` (making a dead peer safe), `Starting`,
 //! `Active`, `Stopping`, `Failed`, `Maintenance`, `Exited`. On the wire `Init` and `Fencing`
@@ -223,17 +223,23 @@
 //! - Time must not go backwards between calls (asserted: the event loop guarantees it).
 #![forbid(unsafe_code)]
 
-pub mod failover;
+mod decide;
+mod drive;
+mod fencing;
 pub mod liveness;
 pub mod node;
 pub mod resources;
+pub mod role;
+#[cfg(test)]
+mod testkit;
 pub mod time;
 pub mod timer;
+mod transition;
 
-pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
 pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
+pub use role::{AfterStop, Reason, Role};
 
 use crate::limits::LINKS_MAX;
 use crate::wire::Health;
