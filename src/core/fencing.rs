@@ -18,7 +18,9 @@ impl Node {
     /// ping node, stops petting its watchdog until it holds nothing. Maintenance does not
     /// suspend this: the peer cannot know about it.
     pub(super) fn decide_self_fence(&mut self) {
-        let isolated = !self.peer.alive && self.health.has(Health::PING);
+        let isolated = !self.peer.alive
+            && self.health.has(Health::PING)
+            && !self.mutated(super::Mutation::NoSelfFence);
         let threatened = isolated || self.peer_taking_over();
         if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
