@@ -215,6 +215,11 @@ impl Node {
             (Action::Stop, Outcome::Ok | Outcome::NotRunning) => {
                 self.resources[i].state = ResourceState::Stopped
             }
+            // A round ends with `Active`: a result that comes after the role ended (a split
+            // brain or a handover stopped the group while the monitor ran) continues nothing.
+            (Action::Monitor, Outcome::Ok) if self.role != Role::Active => {
+                debug!("resource {index}: monitored after Active ended: no round goes on");
+            }
             (Action::Monitor, Outcome::Ok) => {
                 let next = index + 1;
                 if usize::from(next) < self.resources.len() {
@@ -375,6 +380,36 @@ mod tests {
         assert_eq!(node.role(), Role::Starting);
         assert_eq!(node.pending, Some((1, Action::Start)));
         assert_eq!(node.resources()[0].state, ResourceState::Running, "a is not touched");
+    }
+
+    /// A monitor result that comes after `Active` ended (an admin standby stopped the group
+    /// while the monitor ran) continues no round: it arms no monitor timer outside `Active`,
+    /// and the next `Active` does not begin by monitoring where the old round stopped.
+    #[test]
+    fn a_monitor_result_after_active_ended_continues_no_round() {
+        let mut node = active_with(2);
+        run_until(&mut node, ms(1030));
+        assert_eq!(node.pending, Some((0, Action::Monitor)));
+        node.handle_input(ms(1040), Input::Admin(Admin::Standby));
+        drain(&mut node, ms(1040));
+        assert_eq!(node.role(), Role::stopping(AfterStop::HandOver));
+        let out = ok(&mut node, ms(1050), 0, Action::Monitor);
+        assert_eq!(actions(&out), [(1, Action::Stop)], "the stop goes on");
+        ok(&mut node, ms(1060), 1, Action::Stop);
+        ok(&mut node, ms(1070), 0, Action::Stop);
+        assert_eq!(node.role(), Role::Standby);
+        assert!(!node.timers.is_set(Timer::Monitor), "no monitor timer outside Active");
+        // Online again, the peer long dead: fenced (fence none) and taken over at once.
+        node.handle_input(ms(1080), Input::Admin(Admin::Online));
+        drain(&mut node, ms(1080));
+        run_until(&mut node, ms(1080));
+        assert_eq!(node.role(), Role::Starting);
+        ok(&mut node, ms(1090), 0, Action::Start);
+        let out = ok(&mut node, ms(1100), 1, Action::Start);
+        assert_eq!(node.role(), Role::Active);
+        assert_eq!(actions(&out), [], "the first round comes a monitor interval later");
+        let out = run_until(&mut node, ms(2100));
+        assert_eq!(actions(&out), [(0, Action::Monitor)]);
     }
 
     /// A monitor in flight is waited for; maintenance over the group holds the switch back

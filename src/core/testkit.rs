@@ -6,6 +6,7 @@ pub(super) use super::node::Node;
 pub(super) use super::resources::{ResourcePlan, ResourceState};
 pub(super) use super::role::{AfterStop, Reason, Role};
 pub(super) use super::time::{Duration, Instant};
+pub(super) use super::timer::Timer;
 pub(super) use super::{
     Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
     Input, LinkParams, LinkSel, Outcome, Output, Params, Refusal, RestartLimit,
