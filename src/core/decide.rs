@@ -8,7 +8,7 @@ use log::{debug, info};
 
 use super::node::Node;
 use super::resources::ResourceState;
-use super::role::{AfterStop, Reason, Role};
+use super::role::{AfterStop, Phase, Reason, Role};
 use super::time::Instant;
 use super::{
     Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, LinkSel, Output,
@@ -26,9 +26,9 @@ impl Node {
     /// Runs the decisions until none changes the role (bounded: each step is a real change).
     pub(super) fn decide_all(&mut self, now: Instant) {
         for _ in 0..8 {
-            let before = (self.role, self.releasing);
+            let before = (self.role(), self.releasing);
             self.decide(now);
-            if (self.role, self.releasing) == before {
+            if (self.role(), self.releasing) == before {
                 return;
             }
         }
@@ -39,7 +39,7 @@ impl Node {
         if self.decide_maintenance(now) {
             return;
         }
-        match self.role {
+        match self.role() {
             Role::Init => self.decide_init(now),
             Role::Standby => self.decide_standby(now),
             Role::Fencing => self.decide_fencing(now),
@@ -57,10 +57,10 @@ impl Node {
     /// Enters or leaves maintenance when the intent asks for it and the role is stable.
     fn decide_maintenance(&mut self, now: Instant) -> bool {
         let want = self.intent == Intent::Maintenance;
-        let to = match self.role {
+        let to = match self.role() {
             Role::Init if want && !self.probing() => Role::Maintenance { holding: self.found() },
             Role::Standby if want => Role::Maintenance { holding: false },
-            Role::Fencing if want && !self.fence_running => Role::Maintenance { holding: false },
+            Role::Fencing if want && !self.fence_running() => Role::Maintenance { holding: false },
             Role::Active if want && self.pending.is_none() => Role::Maintenance { holding: true },
             Role::Failed { holding } if want => Role::Maintenance { holding },
             // Leaving maintenance over a whole group: manage (monitor) it again. Over part of
@@ -89,17 +89,18 @@ impl Node {
         if self.probing() {
             return;
         }
+        let initdead_over = matches!(self.phase, Phase::Init { initdead_over: true, .. });
         if !self.found() {
             if self.peer.alive {
                 self.transition(now, Role::Standby, Reason::PeerHeard);
-            } else if self.initdead_over {
+            } else if initdead_over {
                 self.transition(now, Role::Standby, Reason::InitDeadExpired);
             }
             return;
         }
         let give_up = Role::stopping(AfterStop::Standby);
         if !self.peer.alive {
-            if self.initdead_over {
+            if initdead_over {
                 self.transition(now, give_up, Reason::Probed);
             }
             return;
@@ -228,14 +229,14 @@ impl Node {
 
     /// A `Release` naming an epoch newer than ours arrived.
     pub(super) fn handle_release(&mut self, now: Instant, epoch: u32) {
-        let free = self.role == Role::Standby
-            || (self.role == Role::Init && !self.holds())
-            || (self.role == Role::Fencing && !self.fence_running);
+        let free = self.role() == Role::Standby
+            || (self.role() == Role::Init && !self.holds())
+            || (self.role() == Role::Fencing && !self.fence_running());
         if free && self.releasing.is_none() && self.me_can_run() {
             self.epoch = epoch;
             self.transition(now, Role::Starting, Reason::Granted);
         } else {
-            debug!("refused a release of epoch {epoch} in {:?}", self.role);
+            debug!("refused a release of epoch {epoch} in {:?}", self.role());
         }
     }
 
@@ -294,7 +295,7 @@ impl Node {
             self.self_fencing = true;
             return self.transition(now, Role::stopping(AfterStop::Standby), Reason::Isolated);
         }
-        if self.role == Role::Active
+        if self.role() == Role::Active
             && let Some(reason) = self.handover_reason()
         {
             self.transition(now, Role::stopping(AfterStop::HandOver), reason);
@@ -338,7 +339,7 @@ impl Node {
 
     /// May this node take the group now (SPEC §3 gates: ping, restarts, admin intent)?
     pub(super) fn me_can_run(&self) -> bool {
-        matches!(self.role, Role::Init | Role::Standby | Role::Fencing)
+        matches!(self.role(), Role::Init | Role::Standby | Role::Fencing)
             && !self.shutting_down
             && !self.health.has(Health::PING)
             && !self.restarts_exhausted
@@ -360,15 +361,15 @@ impl Node {
     }
 
     pub(super) fn handle_shutdown(&mut self, now: Instant) {
-        info!("shutdown requested in {:?}", self.role);
+        info!("shutdown requested in {:?}", self.role());
         self.shutting_down = true;
-        match self.role {
+        match self.role() {
             Role::Starting | Role::Active | Role::Stopping { .. } => {
                 self.transition(now, Role::stopping(AfterStop::Exit), Reason::Shutdown)
             }
             Role::Init if self.holds() => {
                 // What was not probed yet may run: stop it too (a stop of nothing succeeds).
-                if let Some(next) = self.probe_next.take() {
+                if let Phase::Init { probe_next: Some(next), .. } = self.phase {
                     for r in &mut self.resources[usize::from(next)..] {
                         r.state = ResourceState::Failed;
                     }
@@ -412,7 +413,7 @@ impl Node {
         } else {
             (Role::Standby, AfterStop::Standby)
         };
-        match self.role {
+        match self.role() {
             Role::Failed { holding: false } => self.transition(now, idle, Reason::Cleanup),
             Role::Failed { holding: true } => {
                 self.transition(now, Role::stopping(then), Reason::Cleanup)

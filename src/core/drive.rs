@@ -7,8 +7,8 @@
 use log::{debug, info};
 
 use super::node::Node;
-use super::resources::{ResourcePlan, ResourceState, ResourceStatus};
-use super::role::{AfterStop, Reason, Role};
+use super::resources::{InFlight, ResourcePlan, ResourceState, ResourceStatus};
+use super::role::{AfterStop, Phase, Reason, Role};
 use super::time::Instant;
 use super::timer::Timer;
 use super::{Action, Detail, Event, FenceMode, Outcome, Output};
@@ -22,7 +22,7 @@ impl Node {
             "new resource definitions: {} resources; {retired} retired (stopped first where \
              they may run), {started} new or changed, the rest kept untouched ({:?})",
             plan.len(),
-            self.role
+            self.role()
         );
         if self.reconfig.is_some() {
             log::info!("they replace the definitions of an earlier reload, not yet in force");
@@ -30,15 +30,18 @@ impl Node {
         self.reconfig = Some(plan.clone());
         // A monitor round under way ends here: the switch renumbers the resources, and the
         // next round (re-armed at the switch) monitors the new group.
-        if self.role == Role::Active {
-            self.monitor_next = None;
+        if let Phase::Active { monitor_next } = &mut self.phase {
+            *monitor_next = None;
         }
         self.drive_resources(now);
     }
 
     /// `Timer::Monitor` fired in `Active`: a new monitor round begins at the first resource.
     pub(super) fn start_monitor_round(&mut self, now: Instant) {
-        self.monitor_next = Some(0);
+        let Phase::Active { monitor_next } = &mut self.phase else {
+            panic!("a monitor round begins only in Active, not {:?}", self.phase);
+        };
+        *monitor_next = Some(0);
         self.drive_resources(now);
     }
 
@@ -50,14 +53,10 @@ impl Node {
         if self.reconfig.is_some() && self.advance_reconfig(now) {
             return;
         }
-        match self.role {
+        match self.role() {
             Role::Init => {
-                if let Some(i) = self.probe_next {
-                    let next = usize::from(i) + 1;
-                    // `next` <= RESOURCES_MAX, so it fits a u8.
-                    self.probe_next = (next < self.resources.len()).then_some(next as u8);
-                    self.probe_pending = true;
-                    self.issue(usize::from(i), Action::Monitor);
+                if let Some(i) = self.take_probe() {
+                    self.issue_probe(i);
                 }
             }
             Role::Starting => {
@@ -81,7 +80,7 @@ impl Node {
                 let stopped = self.resources.iter().position(|r| r.state == ResourceState::Stopped);
                 if let Some(i) = stopped {
                     self.issue(i, Action::Start);
-                } else if let Some(i) = self.monitor_next {
+                } else if let Phase::Active { monitor_next: Some(i) } = self.phase {
                     self.issue(usize::from(i), Action::Monitor);
                 }
             }
@@ -97,7 +96,7 @@ impl Node {
         let retired_running = (0..self.resources.len())
             .rev()
             .find(|&i| plan.retires(i) && self.resources[i].may_run());
-        let may_switch = match self.role {
+        let may_switch = match self.role() {
             Role::Starting | Role::Active => {
                 if let Some(i) = retired_running {
                     info!("resource {i}: stopping its old definition (reload)");
@@ -139,13 +138,32 @@ impl Node {
         self.params.resources = plan.len() as u8;
         self.push(Output::ApplyResources);
         // The renumbered group is monitored from its start, a monitor interval from now.
-        self.monitor_next = None;
-        if self.role == Role::Active {
+        if let Phase::Active { monitor_next } = &mut self.phase {
+            *monitor_next = None;
             self.timers.set(Timer::Monitor, now + self.params.monitor_interval);
         }
     }
 
+    /// In `Init`: the next resource to probe, if any is left (and moves on past it).
+    fn take_probe(&mut self) -> Option<usize> {
+        let len = self.resources.len();
+        let Phase::Init { probe_next, .. } = &mut self.phase else { return None };
+        let i = usize::from((*probe_next)?);
+        // `i + 1` <= RESOURCES_MAX, so it fits a u8.
+        *probe_next = (i + 1 < len).then_some((i + 1) as u8);
+        Some(i)
+    }
+
     fn issue(&mut self, index: usize, action: Action) {
+        self.issue_as(index, action, false);
+    }
+
+    /// A start-up probe of `index`: a `Monitor` whose result says what runs.
+    fn issue_probe(&mut self, index: usize) {
+        self.issue_as(index, Action::Monitor, true);
+    }
+
+    fn issue_as(&mut self, index: usize, action: Action, probe: bool) {
         let r = &mut self.resources[index];
         r.state = match action {
             Action::Start => ResourceState::Starting,
@@ -155,7 +173,7 @@ impl Node {
         // `index` < RESOURCES_MAX, so it fits a u8.
         let index = index as u8;
         debug!("resource {index}: {action:?}");
-        self.pending = Some((index, action));
+        self.pending = Some(InFlight { index, action, probe });
         self.push(Output::ResourceAction { index, action });
     }
 
@@ -193,13 +211,13 @@ impl Node {
         action: Action,
         outcome: Outcome,
     ) {
-        if self.pending != Some((index, action)) {
+        let answers = |p: &InFlight| p.index == index && p.action == action;
+        let Some(flight) = self.pending.take_if(|p| answers(p)) else {
             debug!("ignored a stale result: resource {index} {action:?}");
             return;
-        }
-        self.pending = None;
+        };
         let i = usize::from(index);
-        if std::mem::take(&mut self.probe_pending) {
+        if flight.probe {
             self.resources[i].state = match outcome {
                 Outcome::Ok => ResourceState::Running,
                 Outcome::NotRunning => ResourceState::Stopped,
@@ -215,20 +233,7 @@ impl Node {
             (Action::Stop, Outcome::Ok | Outcome::NotRunning) => {
                 self.resources[i].state = ResourceState::Stopped
             }
-            // A round ends with `Active`: a result that comes after the role ended (a split
-            // brain or a handover stopped the group while the monitor ran) continues nothing.
-            (Action::Monitor, Outcome::Ok) if self.role != Role::Active => {
-                debug!("resource {index}: monitored after Active ended: no round goes on");
-            }
-            (Action::Monitor, Outcome::Ok) => {
-                let next = index + 1;
-                if usize::from(next) < self.resources.len() {
-                    self.monitor_next = Some(next);
-                } else {
-                    self.monitor_next = None;
-                    self.timers.set(Timer::Monitor, now + self.params.monitor_interval);
-                }
-            }
+            (Action::Monitor, Outcome::Ok) => self.monitored(now, index),
             (Action::Stop, Outcome::Failed(_)) => {
                 self.resource_failed(i, ResourceState::Failed);
                 self.transition(now, Role::Failed { holding: true }, Reason::StopFailed);
@@ -251,6 +256,25 @@ impl Node {
         self.drive_resources(now);
     }
 
+    /// A monitor found resource `index` well: the round goes on with the next one, or ends
+    /// and the next round is armed. A round ends with `Active`: a result that comes after the
+    /// role ended (a split brain or a handover stopped the group while the monitor ran)
+    /// continues nothing.
+    fn monitored(&mut self, now: Instant, index: u8) {
+        let len = self.resources.len();
+        let Phase::Active { monitor_next } = &mut self.phase else {
+            debug!("resource {index}: monitored after Active ended: no round goes on");
+            return;
+        };
+        let next = index + 1;
+        if usize::from(next) < len {
+            *monitor_next = Some(next);
+        } else {
+            *monitor_next = None;
+            self.timers.set(Timer::Monitor, now + self.params.monitor_interval);
+        }
+    }
+
     fn resource_failed(&mut self, i: usize, state: ResourceState) {
         self.resources[i].state = state;
         self.resources[i].failures = self.resources[i].failures.saturating_add(1);
@@ -260,10 +284,9 @@ impl Node {
 
     /// A start or monitor failed: restart in place while `restart_limit` allows, else give up.
     fn restart_or_give_up(&mut self, now: Instant, index: u8) {
-        if !matches!(self.role, Role::Starting | Role::Active) {
+        if !matches!(self.role(), Role::Starting | Role::Active) {
             return;
         }
-        self.monitor_next = None;
         let limit = self.params.restart_limit;
         if self.restarts.record(now, limit.count, limit.window) {
             self.transition(
@@ -322,7 +345,7 @@ mod tests {
         let mut seen = std::vec::Vec::new();
         for _ in 0..3 {
             let out = run_until(&mut node, ms(1100));
-            let a = action(&out).or(node.pending).expect("a monitor");
+            let a = action(&out).or(pending(&node)).expect("a monitor");
             seen.push(a);
             ok(&mut node, ms(1100), a.0, a.1);
         }
@@ -378,7 +401,7 @@ mod tests {
         assert_eq!(actions(&out), [(1, Action::Stop)]);
         ok(&mut node, ms(60), 1, Action::Stop);
         assert_eq!(node.role(), Role::Starting);
-        assert_eq!(node.pending, Some((1, Action::Start)));
+        assert_eq!(pending(&node), Some((1, Action::Start)));
         assert_eq!(node.resources()[0].state, ResourceState::Running, "a is not touched");
     }
 
@@ -389,7 +412,7 @@ mod tests {
     fn a_monitor_result_after_active_ended_continues_no_round() {
         let mut node = active_with(2);
         run_until(&mut node, ms(1030));
-        assert_eq!(node.pending, Some((0, Action::Monitor)));
+        assert_eq!(pending(&node), Some((0, Action::Monitor)));
         node.handle_input(ms(1040), Input::Admin(Admin::Standby));
         drain(&mut node, ms(1040));
         assert_eq!(node.role(), Role::stopping(AfterStop::HandOver));
@@ -418,7 +441,7 @@ mod tests {
     fn a_reload_waits_for_the_action_in_flight_and_for_maintenance() {
         let mut node = active_with(2);
         run_until(&mut node, ms(1030));
-        assert_eq!(node.pending, Some((0, Action::Monitor)));
+        assert_eq!(pending(&node), Some((0, Action::Monitor)));
         let plan = ResourcePlan::new(&["a", "b"], &["a", "b v2"]);
         node.handle_input(ms(1040), Input::Resources(&plan));
         assert!(drain(&mut node, ms(1040)).is_empty(), "the monitor first");

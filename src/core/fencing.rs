@@ -6,7 +6,7 @@
 use log::{debug, info};
 
 use super::node::Node;
-use super::role::{Reason, Role};
+use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::Timer;
 use super::{Detail, Event, FenceMode, Output};
@@ -24,14 +24,14 @@ impl Node {
         let threatened = isolated || self.peer_taking_over();
         if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
-                info!("self-fencing in {:?} (isolated: {isolated})", self.role);
+                info!("self-fencing in {:?} (isolated: {isolated})", self.role());
             }
             self.self_fencing = true;
         }
     }
 
     pub(super) fn decide_fencing(&mut self, now: Instant) {
-        if self.fence_running {
+        if self.fence_running() {
             return;
         }
         if self.peer.left && self.me_can_run() {
@@ -58,10 +58,7 @@ impl Node {
                     self.timers.set(Timer::FenceWait, due);
                 }
             }
-            FenceMode::External => {
-                self.fence_attempts = 0;
-                self.run_fence();
-            }
+            FenceMode::External => self.run_fence(),
         }
     }
 
@@ -69,23 +66,37 @@ impl Node {
         self.mutated(super::Mutation::SkipFenceWait)
     }
 
+    /// True while a fence command runs (`Output::Fence` not yet answered).
+    pub(super) fn fence_running(&self) -> bool {
+        matches!(self.phase, Phase::Fencing { fence_running: true, .. })
+    }
+
     pub(super) fn run_fence(&mut self) {
-        info!("fencing the peer (attempt {})", self.fence_attempts + 1);
-        self.fence_attempts += 1;
-        self.fence_running = true;
+        let Phase::Fencing { fence_running, fence_attempts, .. } = &mut self.phase else {
+            panic!("a fence command runs only in Fencing, not {:?}", self.phase);
+        };
+        assert!(!*fence_running, "one fence command at a time");
+        info!("fencing the peer (attempt {})", *fence_attempts + 1);
+        *fence_attempts += 1;
+        *fence_running = true;
         self.push(Output::Fence);
     }
 
     pub(super) fn handle_fence_result(&mut self, now: Instant, ok: bool) {
-        if !self.fence_running {
-            debug!("ignored a fence result nobody waits for");
-            return;
-        }
-        self.fence_running = false;
+        let attempts = match &mut self.phase {
+            Phase::Fencing { fence_running, fence_attempts, .. } if *fence_running => {
+                *fence_running = false;
+                *fence_attempts
+            }
+            _ => {
+                debug!("ignored a fence result nobody waits for");
+                return;
+            }
+        };
         if !ok {
             self.counters.fence_failures += 1;
             self.notify(Event::FenceFailed, Detail::None);
-            let backoff = self.params.keepalive.saturating_mul(1 << self.fence_attempts.min(16));
+            let backoff = self.params.keepalive.saturating_mul(1 << attempts.min(16));
             let backoff = backoff.min(self.params.deadtime.saturating_mul(8));
             self.timers.set(Timer::FenceRetry, now + backoff);
             return;
@@ -96,7 +107,7 @@ impl Node {
         self.peer.fenced = self.peer.incarnation.map(|i| (i, self.peer.run));
         self.peer.last = None;
         self.update_liveness(now);
-        if self.role == Role::Fencing && self.me_can_run() {
+        if self.role() == Role::Fencing && self.me_can_run() {
             self.take_over(now, Reason::Fenced);
         }
     }
@@ -124,8 +135,11 @@ impl Node {
     /// received an authentic frame of the peer that was not fresh, whichever is later. `None` when
     /// waiting cannot fence the peer (`watchdog_fence_wait`).
     pub(super) fn fence_wait_due(&self) -> Option<Instant> {
+        let Phase::Fencing { stalled, .. } = self.phase else {
+            panic!("a fence wait is due only in Fencing, not {:?}", self.phase);
+        };
         let unfresh = self.peer.unfresh_at.unwrap_or(Instant::ZERO);
-        let since = (self.role_since + self.stalled_in_role).max(unfresh);
+        let since = (self.role_since + stalled).max(unfresh);
         Some(since + self.watchdog_fence_wait()?)
     }
 

@@ -8,13 +8,13 @@ use heapless::{Deque, Vec};
 use log::{debug, trace};
 
 use super::liveness::{Link, LinkStatus};
-use super::resources::{ResourcePlan, ResourceStatus, RestartWindow};
-use super::role::{Reason, Role};
+use super::resources::{InFlight, ResourcePlan, ResourceStatus, RestartWindow};
+use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
-    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
-    Input, LinkSel, Output, Params, Refusal,
+    Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Input,
+    LinkSel, Output, Params, Refusal,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -90,15 +90,16 @@ pub struct Node {
     /// on by the stall's length (a stalled node did not hear what the peer sent meanwhile),
     /// so the silence counts only the time this node listened.
     pub(super) listening_since: Instant,
-    /// How long this node stalled since its role began (the fence-watchdog wait is moved on
-    /// by it: our frames did not go out meanwhile).
-    pub(super) stalled_in_role: Duration,
-    pub(super) role: Role,
+    /// The role, with the state that only it uses (see "Role-scoped state" in the core docs).
+    pub(super) phase: Phase,
     pub(super) role_since: Instant,
     pub(super) reason: Reason,
     /// The highest ownership epoch seen.
     pub(super) epoch: u32,
-    /// A granted epoch we repeat in `Release` frames until the peer's frames show it.
+    /// A granted epoch we repeat in `Release` frames until the peer's frames show it. Not
+    /// role-scoped: the grant outlives the role that made it (a node that granted in `standby`
+    /// may enter maintenance meanwhile and must go on repeating it); it only ever exists in
+    /// roles that hold nothing (asserted).
     pub(super) releasing: Option<u32>,
     pub(super) intent: Intent,
     /// Health as the event loop reports it.
@@ -108,18 +109,11 @@ pub struct Node {
     pub(super) peer: PeerStatus,
     pub(super) links: Vec<Link, LINKS_MAX>,
     pub(super) resources: Vec<ResourceStatus, RESOURCES_MAX>,
-    /// The one resource action in flight.
-    pub(super) pending: Option<(u8, Action)>,
+    /// The one resource action in flight. Not role-scoped: a role may end while its action
+    /// runs (a split brain stops the group while a monitor is out), and the result is awaited.
+    pub(super) pending: Option<InFlight>,
     /// New resource definitions not yet switched to (see "Reload" in the module docs).
     pub(super) reconfig: Option<ResourcePlan>,
-    /// The next resource to monitor in the current monitor round.
-    pub(super) monitor_next: Option<u8>,
-    /// The next resource to probe at start (`None`: every probe was issued).
-    pub(super) probe_next: Option<u8>,
-    /// The action in flight is a start-up probe.
-    pub(super) probe_pending: bool,
-    /// `initdead` ran out while this node was still in `Init` (probing).
-    pub(super) initdead_over: bool,
     pub(super) timers: Timers,
     pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
     /// Send the current heartbeat on every link at the next `poll_output`.
@@ -128,11 +122,13 @@ pub struct Node {
     pub(super) handshake_answered: Option<Instant>,
     pub(super) counters: Counters,
     pub(super) petting_allowed: bool,
-    /// Petting is forbidden until this node holds nothing (fence watchdog self-fence).
+    /// Petting is forbidden until this node holds nothing (fence watchdog self-fence): not
+    /// role-scoped, it lasts through every role until nothing is held.
     pub(super) self_fencing: bool,
-    pub(super) fence_running: bool,
-    pub(super) fence_attempts: u32,
     pub(super) shutting_down: bool,
+    /// The split brain under way was notified and counted. Not role-scoped: one split brain
+    /// lasts while the peer holds the group (or until it restarts), whichever roles this node
+    /// goes through meanwhile, and is counted once.
     pub(super) split_brain_seen: bool,
 }
 
@@ -152,13 +148,13 @@ impl Node {
         timers.set(Timer::InitDead, now + params.initdead);
         let intent = if params.start_standby { Intent::Standby } else { Intent::None };
         let self_fencing = params.start_self_fencing;
+        let phase = Phase::first(resources.len());
         let mut node = Node {
             params,
             created: now,
             last_input: now,
             listening_since: now,
-            stalled_in_role: Duration::ZERO,
-            role: Role::Init,
+            phase,
             role_since: now,
             reason: Reason::Boot,
             epoch: 0,
@@ -172,10 +168,6 @@ impl Node {
             resources,
             pending: None,
             reconfig: None,
-            monitor_next: None,
-            probe_next: None,
-            probe_pending: false,
-            initdead_over: false,
             timers,
             outputs: Deque::new(),
             tx_all: true,
@@ -183,14 +175,11 @@ impl Node {
             counters: Counters::default(),
             petting_allowed: !self_fencing,
             self_fencing,
-            fence_running: false,
-            fence_attempts: 0,
             shutting_down: false,
             split_brain_seen: false,
         };
         // Probe every resource before deciding anything (see "Adoption" in the module docs).
         if !node.resources.is_empty() {
-            node.probe_next = Some(0);
             node.drive_resources(now);
         }
         node
@@ -198,7 +187,7 @@ impl Node {
 
     /// Feeds one input at `now`. Drain `poll_output` afterwards.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
-        if self.role == Role::Exited {
+        if self.role() == Role::Exited {
             return;
         }
         assert!(now >= self.last_input, "time went backwards: {now} < {}", self.last_input);
@@ -211,7 +200,9 @@ impl Node {
             // Only the stall is taken out: a busy machine with many short stalls still finds
             // a dead peer dead (restarting the silence at every stall never would).
             self.listening_since = (self.silent_since() + gap).min(now);
-            self.stalled_in_role = self.stalled_in_role.saturating_add(gap);
+            if let Phase::Fencing { stalled, .. } = &mut self.phase {
+                *stalled = stalled.saturating_add(gap);
+            }
             // The wait counted from the last unfresh frame moves on by the stall too.
             self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
         }
@@ -244,7 +235,7 @@ impl Node {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        if self.role == Role::Exited {
+        if self.role() == Role::Exited {
             return Output::Timeout(Instant::from_millis(u64::MAX));
         }
         if self.tx_all {
@@ -313,7 +304,7 @@ impl Node {
         if holding {
             flags |= FLAG_HOLDING;
         }
-        if self.role == Role::Fencing {
+        if self.role() == Role::Fencing {
             flags |= FLAG_TAKING_OVER;
         }
         if self.peer.alive {
@@ -321,7 +312,7 @@ impl Node {
         }
         Payload {
             kind,
-            state: self.role.group_state(),
+            state: self.role().group_state(),
             health: self.advertised_health(),
             intent: self.intent,
             flags,
@@ -468,15 +459,13 @@ impl Node {
     }
 
     fn handle_timer(&mut self, now: Instant, timer: Timer) {
-        match timer {
+        match (timer, &mut self.phase) {
             // `decide_init` acts on it once the probes are in.
-            Timer::InitDead if self.role == Role::Init => self.initdead_over = true,
-            Timer::FenceWait if self.role == Role::Fencing => self.handle_fence_wait(now),
-            Timer::FenceRetry if self.role == Role::Fencing && !self.fence_running => {
-                self.run_fence()
-            }
+            (Timer::InitDead, Phase::Init { initdead_over, .. }) => *initdead_over = true,
+            (Timer::FenceWait, Phase::Fencing { .. }) => self.handle_fence_wait(now),
+            (Timer::FenceRetry, Phase::Fencing { fence_running: false, .. }) => self.run_fence(),
             // An empty group has nothing to monitor.
-            Timer::Monitor if self.role == Role::Active && !self.resources.is_empty() => {
+            (Timer::Monitor, Phase::Active { .. }) if !self.resources.is_empty() => {
                 self.start_monitor_round(now)
             }
             _ => {}
@@ -629,12 +618,12 @@ impl Node {
 
     /// This node's role now.
     pub fn role(&self) -> Role {
-        self.role
+        self.phase.role()
     }
 
     /// This node's group state as the wire and `status` name it.
     pub fn state(&self) -> GroupState {
-        self.role.group_state()
+        self.role().group_state()
     }
 
     /// Since when the role holds.
@@ -693,12 +682,14 @@ impl Node {
     /// failed stop, maintenance over a running group, and `Init` while probing or after the
     /// probes found something running).
     pub fn holds(&self) -> bool {
-        self.role.holds() || (self.role == Role::Init && (self.probing() || self.found()))
+        let role = self.role();
+        role.holds() || (role == Role::Init && (self.probing() || self.found()))
     }
 
     /// True while start-up probes are still to be issued or in flight.
     pub fn probing(&self) -> bool {
-        self.probe_next.is_some() || self.probe_pending
+        let probes_left = matches!(self.phase, Phase::Init { probe_next: Some(_), .. });
+        probes_left || self.pending.is_some_and(|p| p.probe)
     }
 
     /// True when some resource may run here (found by a probe, or started).

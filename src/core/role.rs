@@ -1,9 +1,13 @@
 //! The group's states on this node (`Role`), why a role changed (`Reason`) and what follows a
 //! stop (`AfterStop`): the plain values that `status`, the wire, the simulator and the tests
-//! see. It holds no `Node` and changes nothing: the one transition function is in
-//! `transition.rs`, the decisions that call it in `decide.rs`, `fencing.rs` and `drive.rs`.
+//! see. Beside them `Phase`, the role with the state that only that role uses, which `Node`
+//! keeps instead of a `Role` (see "Role-scoped state" in the core docs), and which timers
+//! each role may arm. It holds no `Node` and changes nothing: the one transition function is
+//! in `transition.rs`, the decisions that call it in `decide.rs`, `fencing.rs` and `drive.rs`.
 
 use super::Event;
+use super::time::Duration;
+use super::timer::Timer;
 use crate::wire::GroupState;
 
 /// The group's state on this node.
@@ -145,6 +149,16 @@ impl Role {
         }
     }
 
+    /// Whether a node in this role may have `timer` armed: each node-wide timer belongs to
+    /// one role, and a transition stops those the new role may not have.
+    pub(super) fn may_arm(self, timer: Timer) -> bool {
+        match timer {
+            Timer::InitDead => self == Role::Init,
+            Timer::FenceWait | Timer::FenceRetry => self == Role::Fencing,
+            Timer::Monitor => self == Role::Active,
+        }
+    }
+
     /// Stopping the whole group, then `then`.
     pub fn stopping(then: AfterStop) -> Role {
         Role::Stopping { floor: 0, then }
@@ -159,6 +173,97 @@ impl Role {
             Role::Stopping { .. } => Event::Stopping,
             Role::Failed { .. } => Event::Failed,
             Role::Maintenance { .. } => Event::Maintenance,
+        }
+    }
+}
+
+/// This node's role together with the state that only that role uses: `Node` keeps this, and
+/// `Phase::role` is the plain `Role` it shows. A transition enters a fresh phase
+/// (`Phase::entered`), so nothing a role kept can outlive it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// `Role::Init`, with the start-up probes.
+    Init {
+        /// The next resource to probe (`None`: every probe was issued).
+        probe_next: Option<u8>,
+        /// `initdead` ran out (`decide_init` acts on it once the probes are in).
+        initdead_over: bool,
+    },
+    /// `Role::Standby`.
+    Standby,
+    /// `Role::Fencing`, with the fence run or wait under way.
+    Fencing {
+        /// `Output::Fence` was issued and its `Input::FenceResult` has not come.
+        fence_running: bool,
+        /// Fence commands issued since `Fencing` began (the retry backoff doubles with each).
+        fence_attempts: u32,
+        /// How long this node stalled since `Fencing` began: the fence-watchdog wait moves on
+        /// by it (our frames did not go out meanwhile).
+        stalled: Duration,
+    },
+    /// `Role::Starting`.
+    Starting,
+    /// `Role::Active`, with its monitor round.
+    Active {
+        /// The next resource to monitor in the round under way (`None`: between rounds).
+        monitor_next: Option<u8>,
+    },
+    /// `Role::Stopping`.
+    Stopping {
+        /// The lowest resource to stop.
+        floor: u8,
+        /// What follows once they are all stopped.
+        then: AfterStop,
+    },
+    /// `Role::Failed`.
+    Failed {
+        /// Resources may still run here.
+        holding: bool,
+    },
+    /// `Role::Maintenance`.
+    Maintenance {
+        /// The group was running here.
+        holding: bool,
+    },
+    /// `Role::Exited`.
+    Exited,
+}
+
+impl Phase {
+    /// The first phase of a node: `Init`, probing the first of `resources` resources (if any).
+    pub(super) fn first(resources: usize) -> Phase {
+        Phase::Init { probe_next: (resources > 0).then_some(0), initdead_over: false }
+    }
+
+    /// `to` as a transition enters it: with its own state fresh.
+    pub(super) fn entered(to: Role) -> Phase {
+        match to {
+            Role::Init => panic!("no transition enters Init: it is only a node's first role"),
+            Role::Standby => Phase::Standby,
+            Role::Fencing => {
+                Phase::Fencing { fence_running: false, fence_attempts: 0, stalled: Duration::ZERO }
+            }
+            Role::Starting => Phase::Starting,
+            Role::Active => Phase::Active { monitor_next: None },
+            Role::Stopping { floor, then } => Phase::Stopping { floor, then },
+            Role::Failed { holding } => Phase::Failed { holding },
+            Role::Maintenance { holding } => Phase::Maintenance { holding },
+            Role::Exited => Phase::Exited,
+        }
+    }
+
+    /// The role this phase is.
+    pub(super) fn role(self) -> Role {
+        match self {
+            Phase::Init { .. } => Role::Init,
+            Phase::Standby => Role::Standby,
+            Phase::Fencing { .. } => Role::Fencing,
+            Phase::Starting => Role::Starting,
+            Phase::Active { .. } => Role::Active,
+            Phase::Stopping { floor, then } => Role::Stopping { floor, then },
+            Phase::Failed { holding } => Role::Failed { holding },
+            Phase::Maintenance { holding } => Role::Maintenance { holding },
+            Phase::Exited => Role::Exited,
         }
     }
 }

@@ -131,7 +131,7 @@ pub(super) fn ok(
 }
 
 pub(super) fn probed(node: &mut Node, now: Instant, outcome: Outcome) -> std::vec::Vec<Output> {
-    let (index, action) = node.pending.expect("a probe is in flight");
+    let (index, action) = pending(node).expect("a probe is in flight");
     assert_eq!(action, Action::Monitor);
     let elapsed = Duration::from_millis(1);
     node.handle_input(now, Input::ResourceResult { index, action, outcome, elapsed });
@@ -198,7 +198,7 @@ pub(super) fn active_with(n: u8) -> Node {
     let hears_us = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
     frame(&mut node, ms(10), 1, hears_us);
     for i in 0..n {
-        assert_eq!(node.pending, Some((i, Action::Start)));
+        assert_eq!(pending(&node), Some((i, Action::Start)));
         ok(&mut node, ms(20), i, Action::Start);
     }
     assert_eq!(node.role(), Role::Active);
@@ -216,4 +216,9 @@ pub(super) fn actions(out: &[Output]) -> std::vec::Vec<(u8, Action)> {
 
 pub(super) fn switched(out: &[Output]) -> bool {
     out.contains(&Output::ApplyResources)
+}
+
+/// The resource action in flight, if any.
+pub(super) fn pending(node: &Node) -> Option<(u8, Action)> {
+    node.pending.map(|p| (p.index, p.action))
 }

@@ -8,35 +8,28 @@ use log::info;
 use super::Detail;
 use super::node::Node;
 use super::resources::ResourceState;
-use super::role::{Reason, Role};
-use super::time::{Duration, Instant};
+use super::role::{Phase, Reason, Role};
+use super::time::Instant;
 use super::timer::Timer;
 
 impl Node {
-    /// The one place a role changes: logs, notifies, re-sends the heartbeat, and runs the
-    /// new role's entry actions.
+    /// The one place a role changes: logs, notifies, re-sends the heartbeat, enters the new
+    /// role's phase with its state fresh, stops the timers of the role left, and runs the new
+    /// role's entry actions.
     pub(super) fn transition(&mut self, now: Instant, to: Role, reason: Reason) {
-        let from = self.role;
+        let from = self.role();
         if from == to {
             return;
         }
         info!("role {from:?} -> {to:?}: {reason:?}");
-        self.role = to;
+        self.phase = Phase::entered(to);
         self.role_since = now;
-        self.stalled_in_role = Duration::ZERO;
         self.reason = reason;
         self.tx_all = true;
         self.notify(to.event(), Detail::Reason(reason));
-        if from == Role::Init {
-            self.timers.stop(Timer::InitDead);
-        }
-        if from == Role::Fencing {
-            self.timers.stop(Timer::FenceWait);
-            self.timers.stop(Timer::FenceRetry);
-        }
-        if from == Role::Active {
-            self.timers.stop(Timer::Monitor);
-            self.monitor_next = None;
+        // Each timer belongs to one role: those of the role left stop here.
+        for timer in Timer::ALL.into_iter().filter(|t| !to.may_arm(*t)) {
+            self.timers.stop(timer);
         }
         match to {
             Role::Active => self.timers.set(Timer::Monitor, now + self.params.monitor_interval),
