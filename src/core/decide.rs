@@ -22,16 +22,23 @@ enum Choice {
     Peer,
 }
 
+/// The most decision rounds one input may take. A round that changes something is a role
+/// change or a grant, and no chain of them after one input is longer than a few (maintenance
+/// left, a grant acknowledged, fencing begun): more is a loop between decisions, a bug.
+const DECISION_ROUNDS_MAX: usize = 8;
+
 impl Node {
-    /// Runs the decisions until none changes the role (bounded: each step is a real change).
+    /// Runs the decisions until none changes the role or the grant; asserts that they settle
+    /// within `DECISION_ROUNDS_MAX` rounds.
     pub(super) fn decide_all(&mut self, now: Instant) {
-        for _ in 0..8 {
+        for _ in 0..DECISION_ROUNDS_MAX {
             let before = (self.role(), self.releasing);
             self.decide(now);
             if (self.role(), self.releasing) == before {
                 return;
             }
         }
+        panic!("decisions did not settle in {DECISION_ROUNDS_MAX} rounds (now {:?})", self.role());
     }
 
     fn decide(&mut self, now: Instant) {

@@ -164,6 +164,7 @@ impl Node {
     }
 
     fn issue_as(&mut self, index: usize, action: Action, probe: bool) {
+        assert!(self.pending.is_none(), "one resource action at a time: {:?}", self.pending);
         let r = &mut self.resources[index];
         r.state = match action {
             Action::Start => ResourceState::Starting,

@@ -135,13 +135,17 @@ pub struct Node {
 impl Node {
     /// A node that has just started: it holds nothing and waits `initdead` for its peer.
     pub fn new(params: Params, now: Instant) -> Node {
+        // INVARIANT: `params` come from a validated configuration (two nodes, one of them
+        // home, at most RESOURCES_MAX resources).
+        assert!(params.me <= 1 && params.peer == 1 - params.me && params.home <= 1);
+        assert!(usize::from(params.resources) <= RESOURCES_MAX, "{} resources", params.resources);
         let mut links = Vec::new();
         for link in &params.links {
             // Cannot fail: `params.links` has the same capacity.
             let _ = links.push(Link::new(*link, now));
         }
         let mut resources = Vec::new();
-        for _ in 0..usize::from(params.resources).min(RESOURCES_MAX) {
+        for _ in 0..params.resources {
             let _ = resources.push(ResourceStatus::STOPPED);
         }
         let mut timers = Timers::default();
@@ -182,6 +186,7 @@ impl Node {
         if !node.resources.is_empty() {
             node.drive_resources(now);
         }
+        node.assert_invariants();
         node
     }
 
@@ -225,6 +230,7 @@ impl Node {
         self.update_liveness(now);
         self.decide_all(now);
         self.update_petting();
+        self.assert_invariants();
     }
 
     /// The next command, or `Output::Timeout` when there is nothing more to do now.

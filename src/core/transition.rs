@@ -1,5 +1,6 @@
 //! The one place a role changes (`Node::transition`): it logs, notifies, re-sends the
 //! heartbeat, stops the timers of the role left and runs the entry actions of the role entered.
+//! And what every role change and every input must leave true (`Node::assert_invariants`).
 //! It decides nothing: the decisions that call it are in `decide.rs`, `fencing.rs` and
 //! `drive.rs`.
 
@@ -43,5 +44,42 @@ impl Node {
             _ => {}
         }
         self.drive_resources(now);
+        self.assert_invariants();
+    }
+
+    /// Asserts what every role change and every input leave true; a broken one is a bug here,
+    /// never something an input may cause. Each armed timer belongs to the role
+    /// (`Role::may_arm`), and a fence retry waits only between fence runs. A grant is
+    /// repeated only while nothing is held. An action is in flight only in a role that issues
+    /// actions, names a resource of the group in force, and is a probe only in `Init` or in
+    /// the shutdown that ended it. The group in force has the size the core believes.
+    pub(super) fn assert_invariants(&self) {
+        let role = self.role();
+        for timer in Timer::ALL {
+            let armed = self.timers.is_set(timer);
+            assert!(!armed || role.may_arm(timer), "timer {timer:?} armed in {role:?}");
+        }
+        let retry = self.timers.is_set(Timer::FenceRetry);
+        assert!(!(retry && self.fence_running()), "a fence retry armed while the fence runs");
+        let idle = matches!(
+            role,
+            Role::Standby
+                | Role::Failed { holding: false }
+                | Role::Maintenance { holding: false }
+                | Role::Exited
+        );
+        assert!(self.releasing.is_none() || idle, "granting the group in {role:?}");
+        if let Some(flight) = self.pending {
+            let acting =
+                matches!(role, Role::Init | Role::Starting | Role::Active | Role::Stopping { .. });
+            assert!(acting, "{flight:?} in flight in {role:?}");
+            assert!(
+                usize::from(flight.index) < self.resources.len(),
+                "{flight:?}: no such resource"
+            );
+            let probing = role == Role::Init || self.shutting_down;
+            assert!(!flight.probe || probing, "a probe in flight in {role:?}");
+        }
+        assert_eq!(self.resources.len(), usize::from(self.params.resources));
     }
 }
