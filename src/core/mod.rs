@@ -261,6 +261,8 @@
 mod decide;
 mod drive;
 mod fencing;
+#[cfg(any(test, fuzzing, feature = "sim"))]
+pub mod fuzz;
 pub mod liveness;
 pub mod node;
 pub mod resources;

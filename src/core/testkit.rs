@@ -9,7 +9,7 @@ pub(super) use super::time::{Duration, Instant};
 pub(super) use super::timer::Timer;
 pub(super) use super::{
     Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
-    Input, LinkParams, LinkSel, Outcome, Output, Params, Refusal, RestartLimit,
+    Input, LinkParams, Outcome, Output, Params, Refusal, RestartLimit,
 };
 pub(super) use crate::wire::{Authentic, GroupState, Health, Intent, Kind, Payload, Repr};
 
