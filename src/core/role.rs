@@ -164,6 +164,7 @@ impl Role {
         Role::Stopping { floor: 0, then }
     }
 
+    /// The notification that announces this role.
     pub(super) fn event(self) -> Event {
         match self {
             Role::Init | Role::Standby | Role::Exited => Event::Standby,

@@ -22,6 +22,7 @@ impl Node {
         if from == to {
             return;
         }
+        assert!(from != Role::Exited, "no role follows Exited ({to:?}: {reason:?})");
         info!("role {from:?} -> {to:?}: {reason:?}");
         self.phase = Phase::entered(to);
         self.role_since = now;
