@@ -15,16 +15,12 @@ use world::{Config, Happening, World};
 use Reason as R;
 use Role::{Active, Fencing, Standby, Starting};
 
-const STOPPING_STANDBY: Role =
-    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Standby };
+const STOPPING_STANDBY: Role = Role::Stopping { floor: 0, then: hapair::core::AfterStop::Standby };
 const STOPPING_HANDOVER: Role =
-    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::HandOver };
-const STOPPING_RESTART: Role =
-    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Restart };
-const STOPPING_GIVEUP: Role =
-    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::GiveUp };
-const STOPPING_EXIT: Role =
-    Role::Stopping { floor: 0, then: hapair::core::failover::AfterStop::Exit };
+    Role::Stopping { floor: 0, then: hapair::core::AfterStop::HandOver };
+const STOPPING_RESTART: Role = Role::Stopping { floor: 0, then: hapair::core::AfterStop::Restart };
+const STOPPING_GIVEUP: Role = Role::Stopping { floor: 0, then: hapair::core::AfterStop::GiveUp };
+const STOPPING_EXIT: Role = Role::Stopping { floor: 0, then: hapair::core::AfterStop::Exit };
 
 /// Runs a scripted world and compares every role change with `expected`
 /// (`(ms, node, role, reason)`), printing the actual timeline when they differ.

@@ -35,6 +35,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("hwmon_value", hapair::drivers::fuzz::hwmon_value),
     ("ocf_metadata", hapair::drivers::fuzz::ocf_metadata),
     ("heartbeat_import", hapair::migrate::fuzz::heartbeat_import),
+    ("core_inputs", hapair::core::fuzz::inputs),
 ];
 
 /// A committed input stays small: the corpus is for regressions and seeds, not for a fuzzer's
@@ -99,6 +100,7 @@ replays!(
     hwmon_value,
     ocf_metadata,
     heartbeat_import,
+    core_inputs,
 );
 
 /// Every target of the fuzz crate is replayed above, has its entry file and a corpus; and
@@ -239,6 +241,159 @@ fn write_decoder_seeds() {
     write_seeds("hwmon_value", &hwmon_seeds());
     write_seeds("ocf_metadata", &metadata_seeds());
     write_seeds("heartbeat_import", &heartbeat_seeds());
+}
+
+/// Writes the hand-made seeds of `core_inputs` (the layout is in `hapair::core::fuzz`): a
+/// two-byte header, then steps `[dt, kind, a, b]`. Run once with `--ignored`; the output is
+/// committed.
+#[test]
+#[ignore]
+fn write_core_seeds() {
+    write_seeds("core_inputs", &core_seeds());
+}
+
+/// Node 0 (home) with two resources, fence none, one restart, two links, an armed watchdog,
+/// ping nodes.
+const CORE_HOME: [u8; 2] = [0x30, 0x46];
+/// Step kinds (`kind & 15`).
+const FRAME: u8 = 0;
+const TIMEOUT: u8 = 1;
+const ANSWER: u8 = 2;
+const FENCE_RESULT: u8 = 4;
+const HEALTH: u8 = 5;
+const ADMIN: u8 = 6;
+const SHUTDOWN: u8 = 7;
+const RELOAD: u8 = 10;
+/// Answers (`a` of `ANSWER`).
+const OK: u8 = 0;
+const NOT_RUNNING: u8 = 1;
+const FAILED: u8 = 2;
+/// A peer frame's `a`: heartbeat in standby, the peer hears us; and active, holding.
+const PEER_STANDBY: u8 = 0x80;
+const PEER_ACTIVE: u8 = 0x80 | 0x20 | (2 << 2);
+
+fn core_seed(header: [u8; 2], steps: &[&[[u8; 4]]]) -> Vec<u8> {
+    let mut bytes = header.to_vec();
+    steps.iter().flat_map(|part| part.iter()).for_each(|s| bytes.extend_from_slice(s));
+    bytes
+}
+
+/// `n` timeouts, each at the deadline the node gave, as the loop wakes (a link's send
+/// interval apart at most: a longer step would be a stall of this node).
+fn timeouts(n: usize) -> Vec<[u8; 4]> {
+    vec![[0, TIMEOUT, 0, 0]; n]
+}
+
+/// Probes that find nothing, then: the peer in standby hears the home node, which starts
+/// its two resources, and a second later monitors them.
+fn core_elected() -> Vec<[u8; 4]> {
+    let start = [
+        [0, ANSWER, NOT_RUNNING, 0],
+        [0, ANSWER, NOT_RUNNING, 0],
+        [10, FRAME, PEER_STANDBY, 0],
+        [10, ANSWER, OK, 0],
+        [10, ANSWER, OK, 0],
+    ];
+    [&start[..], &timeouts(14), &[[10, ANSWER, OK, 0], [10, ANSWER, OK, 0]]].concat()
+}
+
+/// Start-up, elections, fencing by command and by waiting, split brain, failures and
+/// restarts, reloads, maintenance, shutdowns.
+fn core_seeds() -> Seeds {
+    let elected = core_elected();
+    let ok = [10, ANSWER, OK, 0];
+    let failed = [10, ANSWER, FAILED, 0];
+    // Node 1 (not home), one resource, fence command, one link, ping nodes.
+    let fence_cmd = [0x0d, 0x41];
+    // Node 0, one resource, fence watchdog, one link, an armed watchdog, ping nodes.
+    let fence_wd = [0x0a, 0x45];
+    let probed = [[0, ANSWER, NOT_RUNNING, 0]];
+    vec![
+        ("empty", vec![]),
+        ("header-only", CORE_HOME.to_vec()),
+        ("elected", core_seed(CORE_HOME, &[&elected])),
+        (
+            // The second resource fails its monitor: restarted in place; fails again past
+            // the restart limit: the group is stopped and given up.
+            "monitor-fails",
+            core_seed(
+                CORE_HOME,
+                &[
+                    &elected,
+                    &timeouts(11),
+                    &[ok, failed, ok, ok],
+                    &timeouts(11),
+                    &[ok, failed, ok, ok],
+                ],
+            ),
+        ),
+        (
+            // A reload drops the second resource and adds a new one after the first.
+            "reload-active",
+            core_seed(CORE_HOME, &[&elected, &[[10, RELOAD, 0x02 | 0x20, 1], ok, ok]]),
+        ),
+        (
+            // Admin standby hands the group to the peer, which starts it; a takeover here
+            // asks for it back, and the peer grants it.
+            "standby-takeover",
+            core_seed(
+                CORE_HOME,
+                &[
+                    &elected,
+                    &[[10, ADMIN, 0, 0], ok, ok],
+                    &[[10, FRAME, 0x80 | 0x20 | (1 << 2), 1], [10, ADMIN, 2, 0]],
+                    &[[10, FRAME, 1 | 0x80, 2], ok, ok],
+                ],
+            ),
+        ),
+        (
+            // Maintenance over the running group, then back.
+            "maintenance",
+            core_seed(CORE_HOME, &[&elected, &[[10, ADMIN, 3, 0], [10, ADMIN, 4, 0]]]),
+        ),
+        (
+            // The peer says it runs the group with a newer epoch: a split brain the home node
+            // keeps; then the peer leaves.
+            "split-brain",
+            core_seed(CORE_HOME, &[&elected, &[[10, FRAME, PEER_ACTIVE, 7], [10, FRAME, 3, 7]]]),
+        ),
+        (
+            // Nothing heard: initdead, the fence command fails, its retry succeeds, the group
+            // starts.
+            "fence-command",
+            core_seed(
+                fence_cmd,
+                &[
+                    &probed,
+                    &timeouts(10),
+                    &[[100, FENCE_RESULT, 0, 0]],
+                    &timeouts(2),
+                    &[[50, FENCE_RESULT, 1, 0], ok],
+                ],
+            ),
+        ),
+        (
+            // Nothing heard: initdead, the watchdog wait (2.9 s), active; then no ping node
+            // answers: isolated, it releases the group and stops petting until it is stopped.
+            "fence-watchdog-isolated",
+            core_seed(fence_wd, &[&probed, &timeouts(10 + 29), &[ok, [10, HEALTH, 0x04, 0], ok]]),
+        ),
+        (
+            // The probe finds the resource running; the peer holds nothing and hears us: the
+            // group is adopted without a start; then a shutdown stops it.
+            "adopted-shutdown",
+            core_seed(
+                fence_wd,
+                &[&[[0, ANSWER, OK, 0], [10, FRAME, PEER_STANDBY, 0], [10, SHUTDOWN, 0, 0], ok]],
+            ),
+        ),
+        (
+            // A shutdown while probing, and a stop that fails: under fence watchdog the node
+            // stays, holding, and stops petting.
+            "shutdown-probing",
+            core_seed(fence_wd, &[&[[0, SHUTDOWN, 0, 0], ok, failed]]),
+        ),
+    ]
 }
 
 /// Every request `hapair` sends, and lines the server refuses.

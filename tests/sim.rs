@@ -38,8 +38,13 @@ fn every_seed_keeps_the_guarantees() {
     let started = WallClock::now();
     let mut steps = 0;
     let mut coverage = world::Coverage::default();
+    let mut digest = Digest::from_env();
     for seed in first..first + seeds {
-        let (result, world) = run_seed(Config::random(seed), false);
+        let traced = digest.as_ref().is_some_and(|d| seed < d.traced_below);
+        let (result, world) = run_seed(Config::random(seed), traced);
+        if let Some(d) = digest.as_mut() {
+            d.add(seed, &world);
+        }
         steps += world.steps;
         coverage.add(world.coverage);
         if let Err(violation) = result {
@@ -86,6 +91,44 @@ fn every_seed_keeps_the_guarantees() {
         assert!(coverage.unfenceable_deaths > 0, "unarmed peers must die in some seeds");
         // Nodes cut off from their peer and every ping node had to release (fence watchdog).
         assert!(coverage.s2_windows > 0 && coverage.isolations_judged > 0);
+    }
+}
+
+/// `SIM_DIGEST=FILE`: one line per seed (steps, notifications, role changes and a hash of
+/// them, and for seeds below `SIM_DIGEST_TRACE` a hash of the whole trace), so that two
+/// builds of the core can be shown to behave alike seed by seed (`diff` the files).
+struct Digest {
+    out: std::io::BufWriter<std::fs::File>,
+    traced_below: u64,
+}
+
+impl Digest {
+    fn from_env() -> Option<Digest> {
+        let path = std::env::var("SIM_DIGEST").ok()?;
+        let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let traced_below = env_u64("SIM_DIGEST_TRACE").unwrap_or(0);
+        Some(Digest { out: std::io::BufWriter::new(file), traced_below })
+    }
+
+    fn add(&mut self, seed: u64, world: &world::World) {
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        use std::io::Write;
+        // `DefaultHasher::new()` is SipHash with fixed keys: the same text hashes alike in
+        // every run of one toolchain.
+        let hash = |text: &str| {
+            let mut h = DefaultHasher::new();
+            text.hash(&mut h);
+            h.finish()
+        };
+        let changes = hash(&format!("{:?}", world.changes));
+        let trace = world.trace.as_deref().map_or(0, hash);
+        let line = format!(
+            "{seed} steps {} notifies {} changes {} {changes:016x} trace {trace:016x}",
+            world.steps,
+            world.notifies,
+            world.changes.len()
+        );
+        writeln!(self.out, "{line}").expect("digest file");
     }
 }
 

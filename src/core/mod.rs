@@ -20,12 +20,47 @@
 //! Every resource action (`ResourceAction`) and `Fence` must eventually be answered with its
 //! result input; the core issues at most one resource action at a time.
 //!
-//! # The group's states (see `failover::Role`)
+//! # The group's states (see `role::Role`)
 //!
 //! `Init` (waiting `initdead`), `Standby`, `Fencing` (making a dead peer safe), `Starting`,
 //! `Active`, `Stopping`, `Failed`, `Maintenance`, `Exited`. On the wire `Init` and `Fencing`
 //! read as `standby`. Transitions happen in one place, `Node::transition`, which logs
 //! (`info!` from, to, reason), notifies and counts.
+//!
+//! # Role-scoped state
+//!
+//! What only one role uses lives in that role's data, so no transition can leave it stale:
+//! `Node` keeps a private `role::Phase`, the role with its own state, and `Node::role` shows
+//! its plain `Role`. A transition enters a fresh phase (`Phase::entered`).
+//! - `Init { probe_next, initdead_over }`: the next resource to probe, and whether
+//!   `initdead` ran out (it is acted on once the probes are in).
+//! - `Fencing { fence_running, fence_attempts, stalled }`: the fence command under way, the
+//!   attempts that set its retry backoff, and our stalls since `Fencing` began (the
+//!   fence-watchdog wait moves on by them).
+//! - `Active { monitor_next }`: the monitor round under way. A monitor result that comes
+//!   after `Active` ended continues nothing.
+//!
+//! The state is in a private enum beside `Role`, not inside `Role`'s variants. `Role` is
+//! public: `status`, the event loop, the simulator and the scenario tables compare and print
+//! it (`Role::Active`, `ROLE Active (Started)` in traces), and a monitor index or fence
+//! attempt count inside it would make every such comparison a pattern. The pairing cannot
+//! drift because `Role` is computed from the phase, never stored beside it.
+//!
+//! Each node-wide timer belongs to one role (`Role::may_arm`): `InitDead` to `Init`,
+//! `FenceWait` and `FenceRetry` to `Fencing`, `Monitor` to `Active`. A transition stops
+//! those of the role it leaves. State that outlives a role stays on `Node`, each for a
+//! reason:
+//! - `pending`, the one resource action in flight: a role may end while its action runs,
+//!   and the result is still awaited. Whether that action is a start-up probe goes with the
+//!   action (`resources::InFlight`), not with `Init`: a shutdown while probing leaves `Init`
+//!   with the probe out, and its result still says what to stop.
+//! - `releasing`, a granted epoch repeated until the peer shows it: a node that granted in
+//!   `Standby` may enter maintenance or fail meanwhile, and goes on granting. It exists only
+//!   in roles that hold nothing.
+//! - `split_brain_seen`: one split brain lasts while the peer holds the group, whichever
+//!   roles this node passes through, and is counted and notified once.
+//! - `self_fencing` (until nothing is held), `shutting_down`, `restarts_exhausted`, `reconfig`
+//!   (a reload's plan waits for a role that may switch).
 //!
 //! # Ownership: who may start the group
 //!
@@ -223,17 +258,25 @@
 //! - Time must not go backwards between calls (asserted: the event loop guarantees it).
 #![forbid(unsafe_code)]
 
-pub mod failover;
+mod decide;
+mod drive;
+mod fencing;
+#[cfg(any(test, fuzzing, feature = "sim"))]
+pub mod fuzz;
 pub mod liveness;
 pub mod node;
 pub mod resources;
+pub mod role;
+#[cfg(test)]
+mod testkit;
 pub mod time;
 pub mod timer;
+mod transition;
 
-pub use failover::{AfterStop, Reason, Role};
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, Node, PeerStatus};
 pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
+pub use role::{AfterStop, Reason, Role};
 
 use crate::limits::LINKS_MAX;
 use crate::wire::Health;

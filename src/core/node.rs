@@ -1,18 +1,20 @@
 //! `Node`: the failover core's state and its public API (inputs in, commands out, status).
-//! The decisions and the state transitions live in `failover.rs`; this file routes inputs,
-//! tracks the peer and the links, builds heartbeats and queues outputs. It does no I/O.
+//! This file routes inputs and timers, tracks the peer and the links, builds heartbeats and
+//! queues outputs. The role changes in `transition.rs`; the decisions are in `decide.rs`
+//! (per role), `fencing.rs` (a dead peer made safe) and `drive.rs` (resource actions), each
+//! an `impl Node` block that this file does not import. It does no I/O.
 
 use heapless::{Deque, Vec};
 use log::{debug, trace};
 
-use super::failover::{Reason, Role};
 use super::liveness::{Link, LinkStatus};
-use super::resources::{ResourcePlan, ResourceStatus, RestartWindow};
+use super::resources::{InFlight, ResourcePlan, ResourceStatus, RestartWindow};
+use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::{Timer, Timers};
 use super::{
-    Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
-    Input, LinkSel, Output, Params, Refusal,
+    Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode, Input,
+    LinkSel, Output, Params, Refusal,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
 use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
@@ -88,15 +90,16 @@ pub struct Node {
     /// on by the stall's length (a stalled node did not hear what the peer sent meanwhile),
     /// so the silence counts only the time this node listened.
     pub(super) listening_since: Instant,
-    /// How long this node stalled since its role began (the fence-watchdog wait is moved on
-    /// by it: our frames did not go out meanwhile).
-    pub(super) stalled_in_role: Duration,
-    pub(super) role: Role,
+    /// The role, with the state that only it uses (see "Role-scoped state" in the core docs).
+    pub(super) phase: Phase,
     pub(super) role_since: Instant,
     pub(super) reason: Reason,
     /// The highest ownership epoch seen.
     pub(super) epoch: u32,
-    /// A granted epoch we repeat in `Release` frames until the peer's frames show it.
+    /// A granted epoch we repeat in `Release` frames until the peer's frames show it. Not
+    /// role-scoped: the grant outlives the role that made it (a node that granted in `standby`
+    /// may enter maintenance meanwhile and must go on repeating it); it only ever exists in
+    /// roles that hold nothing (asserted).
     pub(super) releasing: Option<u32>,
     pub(super) intent: Intent,
     /// Health as the event loop reports it.
@@ -106,18 +109,11 @@ pub struct Node {
     pub(super) peer: PeerStatus,
     pub(super) links: Vec<Link, LINKS_MAX>,
     pub(super) resources: Vec<ResourceStatus, RESOURCES_MAX>,
-    /// The one resource action in flight.
-    pub(super) pending: Option<(u8, Action)>,
+    /// The one resource action in flight. Not role-scoped: a role may end while its action
+    /// runs (a split brain stops the group while a monitor is out), and the result is awaited.
+    pub(super) pending: Option<InFlight>,
     /// New resource definitions not yet switched to (see "Reload" in the module docs).
     pub(super) reconfig: Option<ResourcePlan>,
-    /// The next resource to monitor in the current monitor round.
-    pub(super) monitor_next: Option<u8>,
-    /// The next resource to probe at start (`None`: every probe was issued).
-    pub(super) probe_next: Option<u8>,
-    /// The action in flight is a start-up probe.
-    pub(super) probe_pending: bool,
-    /// `initdead` ran out while this node was still in `Init` (probing).
-    pub(super) initdead_over: bool,
     pub(super) timers: Timers,
     pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
     /// Send the current heartbeat on every link at the next `poll_output`.
@@ -126,37 +122,43 @@ pub struct Node {
     pub(super) handshake_answered: Option<Instant>,
     pub(super) counters: Counters,
     pub(super) petting_allowed: bool,
-    /// Petting is forbidden until this node holds nothing (fence watchdog self-fence).
+    /// Petting is forbidden until this node holds nothing (fence watchdog self-fence): not
+    /// role-scoped, it lasts through every role until nothing is held.
     pub(super) self_fencing: bool,
-    pub(super) fence_running: bool,
-    pub(super) fence_attempts: u32,
     pub(super) shutting_down: bool,
+    /// The split brain under way was notified and counted. Not role-scoped: one split brain
+    /// lasts while the peer holds the group (or until it restarts), whichever roles this node
+    /// goes through meanwhile, and is counted once.
     pub(super) split_brain_seen: bool,
 }
 
 impl Node {
     /// A node that has just started: it holds nothing and waits `initdead` for its peer.
     pub fn new(params: Params, now: Instant) -> Node {
+        // INVARIANT: `params` come from a validated configuration (two nodes, one of them
+        // home, at most RESOURCES_MAX resources).
+        assert!(params.me <= 1 && params.peer == 1 - params.me && params.home <= 1);
+        assert!(usize::from(params.resources) <= RESOURCES_MAX, "{} resources", params.resources);
         let mut links = Vec::new();
         for link in &params.links {
             // Cannot fail: `params.links` has the same capacity.
             let _ = links.push(Link::new(*link, now));
         }
         let mut resources = Vec::new();
-        for _ in 0..usize::from(params.resources).min(RESOURCES_MAX) {
+        for _ in 0..params.resources {
             let _ = resources.push(ResourceStatus::STOPPED);
         }
         let mut timers = Timers::default();
         timers.set(Timer::InitDead, now + params.initdead);
         let intent = if params.start_standby { Intent::Standby } else { Intent::None };
         let self_fencing = params.start_self_fencing;
+        let phase = Phase::first(resources.len());
         let mut node = Node {
             params,
             created: now,
             last_input: now,
             listening_since: now,
-            stalled_in_role: Duration::ZERO,
-            role: Role::Init,
+            phase,
             role_since: now,
             reason: Reason::Boot,
             epoch: 0,
@@ -170,10 +172,6 @@ impl Node {
             resources,
             pending: None,
             reconfig: None,
-            monitor_next: None,
-            probe_next: None,
-            probe_pending: false,
-            initdead_over: false,
             timers,
             outputs: Deque::new(),
             tx_all: true,
@@ -181,22 +179,20 @@ impl Node {
             counters: Counters::default(),
             petting_allowed: !self_fencing,
             self_fencing,
-            fence_running: false,
-            fence_attempts: 0,
             shutting_down: false,
             split_brain_seen: false,
         };
         // Probe every resource before deciding anything (see "Adoption" in the module docs).
         if !node.resources.is_empty() {
-            node.probe_next = Some(0);
             node.drive_resources(now);
         }
+        node.assert_invariants();
         node
     }
 
     /// Feeds one input at `now`. Drain `poll_output` afterwards.
     pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
-        if self.role == Role::Exited {
+        if self.role() == Role::Exited {
             return;
         }
         assert!(now >= self.last_input, "time went backwards: {now} < {}", self.last_input);
@@ -209,7 +205,9 @@ impl Node {
             // Only the stall is taken out: a busy machine with many short stalls still finds
             // a dead peer dead (restarting the silence at every stall never would).
             self.listening_since = (self.silent_since() + gap).min(now);
-            self.stalled_in_role = self.stalled_in_role.saturating_add(gap);
+            if let Phase::Fencing { stalled, .. } = &mut self.phase {
+                *stalled = stalled.saturating_add(gap);
+            }
             // The wait counted from the last unfresh frame moves on by the stall too.
             self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
         }
@@ -232,6 +230,7 @@ impl Node {
         self.update_liveness(now);
         self.decide_all(now);
         self.update_petting();
+        self.assert_invariants();
     }
 
     /// The next command, or `Output::Timeout` when there is nothing more to do now.
@@ -242,7 +241,7 @@ impl Node {
         if let Some(output) = self.outputs.pop_front() {
             return output;
         }
-        if self.role == Role::Exited {
+        if self.role() == Role::Exited {
             return Output::Timeout(Instant::from_millis(u64::MAX));
         }
         if self.tx_all {
@@ -316,7 +315,7 @@ impl Node {
         if holding {
             flags |= FLAG_HOLDING;
         }
-        if self.role == Role::Fencing {
+        if self.role() == Role::Fencing {
             flags |= FLAG_TAKING_OVER;
         }
         if self.peer.alive {
@@ -324,7 +323,7 @@ impl Node {
         }
         Payload {
             kind,
-            state: self.role.group_state(),
+            state: self.role().group_state(),
             health: self.advertised_health(),
             intent: self.intent,
             flags,
@@ -464,30 +463,23 @@ impl Node {
         }
     }
 
-    fn handle_resources(&mut self, now: Instant, plan: &ResourcePlan) {
-        let retired = (0..self.resources.len()).filter(|&i| plan.retires(i)).count();
-        let started = (0..plan.len()).filter(|&i| plan.starts(i)).count();
-        log::info!(
-            "new resource definitions: {} resources; {retired} retired (stopped first where \
-             they may run), {started} new or changed, the rest kept untouched ({:?})",
-            plan.len(),
-            self.role
-        );
-        if self.reconfig.is_some() {
-            log::info!("they replace the definitions of an earlier reload, not yet in force");
-        }
-        self.reconfig = Some(plan.clone());
-        // A monitor round under way ends here: the switch renumbers the resources, and the
-        // next round (re-armed at the switch) monitors the new group.
-        if self.role == Role::Active {
-            self.monitor_next = None;
-        }
-        self.drive_resources(now);
-    }
-
     fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.take_expired(now) {
             self.handle_timer(now, timer);
+        }
+    }
+
+    fn handle_timer(&mut self, now: Instant, timer: Timer) {
+        match (timer, &mut self.phase) {
+            // `decide_init` acts on it once the probes are in.
+            (Timer::InitDead, Phase::Init { initdead_over, .. }) => *initdead_over = true,
+            (Timer::FenceWait, Phase::Fencing { .. }) => self.handle_fence_wait(now),
+            (Timer::FenceRetry, Phase::Fencing { fence_running: false, .. }) => self.run_fence(),
+            // An empty group has nothing to monitor.
+            (Timer::Monitor, Phase::Active { .. }) if !self.resources.is_empty() => {
+                self.start_monitor_round(now)
+            }
+            _ => {}
         }
     }
 
@@ -536,30 +528,6 @@ impl Node {
         }
         let peer_healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
         peer_healthy.then_some(Refusal::UnhealthyBesideHealthyPeer(health))
-    }
-
-    fn handle_cleanup(&mut self, now: Instant, index: Option<u8>) {
-        for (i, r) in self.resources.iter_mut().enumerate() {
-            if index.is_none_or(|x| usize::from(x) == i) {
-                r.failures = 0;
-            }
-        }
-        self.restarts.clear();
-        self.restarts_exhausted = false;
-        // A shutdown whose stop failed stays asked for: once cleaned up, the node exits (a
-        // standby that may never run again would only look like a backup).
-        let (idle, then) = if self.shutting_down {
-            (Role::Exited, super::failover::AfterStop::Exit)
-        } else {
-            (Role::Standby, super::failover::AfterStop::Standby)
-        };
-        match self.role {
-            Role::Failed { holding: false } => self.transition(now, idle, Reason::Cleanup),
-            Role::Failed { holding: true } => {
-                self.transition(now, Role::stopping(then), Reason::Cleanup)
-            }
-            _ => {}
-        }
     }
 
     pub(super) fn update_liveness(&mut self, now: Instant) {
@@ -642,55 +610,31 @@ impl Node {
         self.params.fence
     }
 
-    /// When a fence-watchdog wait ends: `W + M` after we began to advertise
-    /// `FLAG_TAKING_OVER` (entered `Fencing`) moved on by our stalls since, or after we last
-    /// received an authentic frame of the peer that was not fresh, whichever is later. `None` when
-    /// waiting cannot fence the peer (`watchdog_fence_wait`).
-    pub(super) fn fence_wait_due(&self) -> Option<Instant> {
-        let unfresh = self.peer.unfresh_at.unwrap_or(Instant::ZERO);
-        let since = (self.role_since + self.stalled_in_role).max(unfresh);
-        Some(since + self.watchdog_fence_wait()?)
+    /// True when the simulator seeded bug `m` (never in the daemon: see `Mutation`).
+    #[cfg(feature = "sim")]
+    pub(super) fn mutated(&self, m: super::Mutation) -> bool {
+        self.params.sim_mutation == m
     }
 
-    /// The fence-watchdog wait `W + M` (see the module docs): `W` is the larger of the
-    /// timeout the peer advertised last (in this run, else as an earlier run stored it) and
-    /// our own, or our own for a peer never heard (the pair shares one configuration). `None`
-    /// when no wait can fence the peer: it advertised no armed watchdog, or it was never
-    /// heard and we have no timeout to assume.
-    pub(super) fn watchdog_fence_wait(&self) -> Option<Duration> {
-        let own_wd = self.params.watchdog_timeout.map(|d| d.total_millis());
-        let advertised = self.peer.last.map(|p| p.watchdog_timeout_ms);
-        let w = match advertised.or(self.params.peer_watchdog_timeout_ms).map(u64::from) {
-            Some(0) => return None,
-            Some(peer_wd) => peer_wd.max(own_wd.unwrap_or(0)),
-            None => own_wd?,
-        };
-        let margin = self
-            .params
-            .deadtime
-            .saturating_add(self.longest_link().saturating_mul(2))
-            .saturating_add(self.params.keepalive.saturating_mul(2));
-        Some(Duration::from_millis(w).saturating_add(margin))
+    #[cfg(not(feature = "sim"))]
+    pub(super) fn mutated(&self, _m: super::Mutation) -> bool {
+        false
     }
 
-    /// Under `fence watchdog`: waiting can never fence the peer, because its last frame
-    /// advertised no armed watchdog (`watchdog_timeout_ms` 0: a broken or older peer). Such
-    /// a peer is never taken over by waiting (SPEC §7.3), only when it says `Leaving` or,
-    /// heard again, hands the group over.
-    pub fn peer_unfenceable(&self) -> bool {
-        self.params.fence == FenceMode::Watchdog && self.watchdog_fence_wait().is_none()
+    pub(super) fn peer_taking_over(&self) -> bool {
+        self.peer_payload().is_some_and(|p| p.flags & FLAG_TAKING_OVER != 0)
     }
 
     // ----- status accessors -----
 
     /// This node's role now.
     pub fn role(&self) -> Role {
-        self.role
+        self.phase.role()
     }
 
     /// This node's group state as the wire and `status` name it.
     pub fn state(&self) -> GroupState {
-        self.role.group_state()
+        self.role().group_state()
     }
 
     /// Since when the role holds.
@@ -749,16 +693,113 @@ impl Node {
     /// failed stop, maintenance over a running group, and `Init` while probing or after the
     /// probes found something running).
     pub fn holds(&self) -> bool {
-        self.role.holds() || (self.role == Role::Init && (self.probing() || self.found()))
+        let role = self.role();
+        role.holds() || (role == Role::Init && (self.probing() || self.found()))
     }
 
     /// True while start-up probes are still to be issued or in flight.
     pub fn probing(&self) -> bool {
-        self.probe_next.is_some() || self.probe_pending
+        let probes_left = matches!(self.phase, Phase::Init { probe_next: Some(_), .. });
+        probes_left || self.pending.is_some_and(|p| p.probe)
     }
 
     /// True when some resource may run here (found by a probe, or started).
     pub(super) fn found(&self) -> bool {
         self.resources.iter().any(|r| r.may_run())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::core::testkit::*;
+
+    #[test]
+    fn a_peer_with_another_configuration_digest_is_flagged_until_it_matches() {
+        let mut node = Node::new(params(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        let mut other = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0);
+        other.config_digest = [9; 8];
+        frame(&mut node, ms(10), 1, other);
+        assert!(node.peer().config_differs);
+        frame(&mut node, ms(20), 2, peer_says(Kind::Heartbeat, GroupState::Standby, 0, 0));
+        assert!(!node.peer().config_differs, "the same digest again clears it");
+    }
+
+    /// A machine that stalls 250 ms in every 300 (more often than once a deadtime) still
+    /// finds a silent peer dead: only the stalls are taken out of the silence. (Restarting
+    /// the silence at each stall kept a dead peer alive for good; found by the lab tests.)
+    #[test]
+    fn a_node_that_stalls_often_still_finds_a_silent_peer_dead() {
+        let mut node = Node::new(params(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        frame(&mut node, ms(10), 1, peer_says(Kind::Heartbeat, GroupState::Standby, 4, 0));
+        assert!(node.peer().alive);
+        // The peer goes silent at 10 ms; inputs come 50 ms apart, then 250 ms apart.
+        let mut now = 10;
+        while now < 5_000 && node.peer().alive {
+            now += if (now / 50) % 6 == 5 { 250 } else { 50 };
+            node.handle_input(ms(now), Input::Timeout);
+            drain(&mut node, ms(now));
+        }
+        assert!(!node.peer().alive, "still alive at {now} ms");
+        // 500 ms of listening: about 1.7 s with the stalls taken out.
+        assert!(now < 2_500, "dead only at {now} ms");
+    }
+
+    #[test]
+    fn a_frame_with_an_older_epoch_does_not_overwrite_the_peer_view() {
+        let mut node = booted(1, FenceMode::External, Outcome::NotRunning);
+        let release = peer_says(Kind::Release, GroupState::Standby, 0, 1);
+        frame(&mut node, ms(5), 1, release);
+        assert_eq!(node.role(), Role::Starting);
+        // An Active frame from before the handover overtakes on another link: no split brain.
+        let old = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 0);
+        frame(&mut node, ms(6), 2, old);
+        assert_eq!(node.role(), Role::Starting);
+        assert_eq!(node.counters().split_brains, 0);
+    }
+
+    /// Health wins over an admin request: a `takeover` asked on an unhealthy node beside a
+    /// healthy peer is refused and changes nothing (no standing intent, no `Request`); asked
+    /// on a node that may not run the group (no ping node) it is refused whatever the peer.
+    /// Any other command is answered done.
+    #[test]
+    fn a_takeover_that_health_forbids_is_refused_and_changes_nothing() {
+        use crate::core::Refusal;
+        let mut node = standby_beside_an_active_peer(2000);
+        node.handle_input(ms(20), Input::Health(Health(Health::CHECK)));
+        drain(&mut node, ms(20));
+        node.handle_input(ms(30), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(30));
+        let refused = Refusal::UnhealthyBesideHealthyPeer(Health(Health::CHECK));
+        assert_eq!(answer(&out), Some(Err(refused)));
+        assert!(refused.to_string().contains("health"), "{refused}");
+        assert_eq!(node.intent(), Intent::None, "no standing intent");
+        assert_eq!(node.payload().kind, Kind::Heartbeat, "no request to the peer");
+
+        // The peer unhealthy too: health cannot choose, the request stands.
+        let mut sick = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
+        sick.health = Health(Health::RAID);
+        frame(&mut node, ms(40), 2, sick);
+        node.handle_input(ms(50), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(50))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
+        assert_eq!(node.payload().kind, Kind::Request);
+
+        // No ping node answers: this node may not take the group, whatever the peer.
+        node.handle_input(ms(60), Input::Admin(Admin::Online));
+        assert_eq!(answer(&drain(&mut node, ms(60))), Some(Ok(())));
+        node.handle_input(ms(70), Input::Health(Health(Health::PING)));
+        drain(&mut node, ms(70));
+        node.handle_input(ms(80), Input::Admin(Admin::Takeover));
+        let out = drain(&mut node, ms(80));
+        assert_eq!(answer(&out), Some(Err(Refusal::MayNotRun(Health(Health::PING)))));
+        assert_eq!(node.intent(), Intent::None);
+
+        // Healthy again: done.
+        node.handle_input(ms(90), Input::Health(Health::OK));
+        node.handle_input(ms(90), Input::Admin(Admin::Takeover));
+        assert_eq!(answer(&drain(&mut node, ms(90))), Some(Ok(())));
+        assert_eq!(node.intent(), Intent::Takeover);
     }
 }

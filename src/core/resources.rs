@@ -1,7 +1,8 @@
-//! What the core believes about each resource of the group, the restart accounting of
-//! `restart_limit`, and how a reloaded group maps onto the running one (`ResourcePlan`). It
-//! does not decide what to start or stop next: `Node` does, from the role.
+//! What the core believes about each resource of the group, the one action in flight, the
+//! restart accounting of `restart_limit`, and how a reloaded group maps onto the running one
+//! (`ResourcePlan`). It does not decide what to start or stop next: `Node` does, from the role.
 
+use super::Action;
 use super::time::{Duration, Instant};
 use crate::limits::RESOURCES_MAX;
 
@@ -40,6 +41,19 @@ impl ResourceStatus {
     pub fn may_run(self) -> bool {
         self.state != ResourceState::Stopped
     }
+}
+
+/// The one resource action in flight (`Output::ResourceAction` not yet answered).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct InFlight {
+    /// The resource.
+    pub(super) index: u8,
+    /// What it was asked.
+    pub(super) action: Action,
+    /// A start-up probe: a `Monitor` whose result says what runs here, not how well. It
+    /// belongs to the action, not to `Init`: a shutdown while probing leaves `Init` with the
+    /// probe in flight, and its result still says what to stop.
+    pub(super) probe: bool,
 }
 
 /// How the resources of a reloaded configuration map onto those in force (SPEC §1: a reload

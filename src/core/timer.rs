@@ -19,8 +19,12 @@ pub enum Timer {
 }
 
 const TIMER_COUNT: usize = 4;
-const ALL: [Timer; TIMER_COUNT] =
-    [Timer::InitDead, Timer::FenceWait, Timer::FenceRetry, Timer::Monitor];
+
+impl Timer {
+    /// Every timer, in the order `Timers::take_expired` fires those due at once.
+    pub const ALL: [Timer; TIMER_COUNT] =
+        [Timer::InitDead, Timer::FenceWait, Timer::FenceRetry, Timer::Monitor];
+}
 
 /// The deadlines of all node-wide timers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,8 +51,9 @@ impl Timers {
 
     /// Disarms and returns the first timer whose deadline is at or before `now`.
     pub fn take_expired(&mut self, now: Instant) -> Option<Timer> {
-        let timer =
-            ALL.into_iter().find(|t| self.deadlines[*t as usize].is_some_and(|d| d <= now))?;
+        let timer = Timer::ALL
+            .into_iter()
+            .find(|t| self.deadlines[*t as usize].is_some_and(|d| d <= now))?;
         log::debug!("timer {timer:?} fired at {now}");
         self.deadlines[timer as usize] = None;
         Some(timer)

@@ -1,0 +1,400 @@
+//! Property checks of the core against arbitrary input sequences, for the fuzz target
+//! `core_inputs` (tests/fuzz/, `cfg(fuzzing)`), the replay of its corpus in the test build
+//! (`tests/fuzz_corpus.rs`, `sim` feature) and the random-sequence unit test below; never part
+//! of the shipped binary. It plays the event loop: feeds a `Node` the inputs the bytes say,
+//! at a time that only moves forward, drains `poll_output` after each as the call protocol
+//! asks, and answers its actions only when the bytes say so. It checks what the core promises
+//! its caller, beside the asserts the core runs itself (`Node::assert_invariants`, run here
+//! after every drain too):
+//! - no panic, whatever the inputs (peer frames with any fields, stale or repeated results,
+//!   admin commands and reloads at any moment);
+//! - an action names a resource of the group in force (the new one after `ApplyResources`),
+//!   one action and one fence at a time, and `ApplyResources` only after a reload and with no
+//!   action in flight;
+//! - frames go out on configured links only; `Leaving` and `Release` only from a node that
+//!   holds nothing;
+//! - one `AdminAnswer` per admin command and none otherwise; the watchdog is allowed or
+//!   forbidden only when that changes; `Exit` once, and `Exited` is final;
+//! - the role's start is never later than the time fed, which only moves forward;
+//! - a shutdown, with every action then succeeding, ends in `Exited`, except on a node that
+//!   holds resources after a failed stop under `fence watchdog`, which stays and stops petting.
+//!
+//! The bytes: a two-byte header, then steps of four bytes `[dt, kind, a, b]`.
+//! - `header[0]`: bit 0 this node's index; bits 1-2 the fence (0 none, 1 watchdog, else
+//!   command); bits 3-4 the number of resources (0 to 3); bit 5 one local restart allowed
+//!   (else none); bit 6 `auto_failback`; bit 7 boot into standby.
+//! - `header[1]`: bits 0-1 the number of links (0 is 1; the third is a slow serial link); bit 2
+//!   an armed watchdog (2 s); bits 3-4 the peer's stored watchdog timeout (none, 0, 1.5 s,
+//!   3 s); bit 5 start self-fencing; bit 6 ping nodes configured; bit 7 node 1 is home.
+//! - `dt` moves time on before the step: `dt` ms below 128, else `(dt - 128) x 50` ms.
+//! - `kind & 15` (the high bits are the frame's, see `frame`): 0 a peer frame and 9 an
+//!   unfresh one; 1 and 11 to 15 a timeout at the last deadline given (at most 60 s on); 2
+//!   the answer to the action in flight (`a % 3`: ok, not
+//!   running, failed), or a stale one when none is; 3 any resource result (index `b % 5`,
+//!   action `a % 3`, outcome `a / 4 % 3`); 4 a fence result (`a` odd: ok); 5 health (`a` bits
+//!   0-5); 6 an admin command (`a % 7`, cleanup of resource `b % 5`); 7 shutdown; 8 a handshake;
+//!   10 a reload (see `plan`).
+
+use super::node::Node;
+use super::resources::ResourcePlan;
+use super::role::Role;
+use super::time::{Duration, Instant};
+use super::{
+    Action, Admin, FLAG_HOLDING, FenceMode, Input, LinkParams, LinkSel, Outcome, Output, Params,
+    RestartLimit,
+};
+use crate::wire::{Authentic, GroupState, Health, Intent, Kind, Payload, Repr, Session, VERSION};
+
+/// Answers to the actions still in flight after the final shutdown, at most.
+const SHUTDOWN_STEPS_MAX: usize = 64;
+
+/// Runs the sequence `data` describes against a new node and checks the core's promises after
+/// every step (see the module docs). True when the node ran the group (`Active`) at some point.
+pub fn inputs(data: &[u8]) -> bool {
+    let Some((header, steps)) = data.split_first_chunk::<2>() else {
+        return false;
+    };
+    let mut run = Run::new(*header);
+    for step in steps.chunks_exact(4) {
+        run.step(step[0], step[1], step[2], step[3]);
+    }
+    run.shut_down();
+    run.ran_the_group
+}
+
+/// The node under test and what the checks remember of it, as the event loop would.
+struct Run {
+    node: Node,
+    now: Instant,
+    /// The last `Output::Timeout`.
+    deadline: Instant,
+    seq: u64,
+    links: usize,
+    fence: FenceMode,
+    /// Resources in force, and in the last reload not yet applied.
+    group: usize,
+    planned: Option<usize>,
+    /// The resource action and the fence issued and not yet answered.
+    in_flight: Option<(u8, Action)>,
+    fence_running: bool,
+    petting: bool,
+    exited: bool,
+    ran_the_group: bool,
+}
+
+impl Run {
+    fn new(header: [u8; 2]) -> Run {
+        let params = params(header);
+        let (links, fence, group) = (params.links.len(), params.fence, params.resources);
+        let petting = !params.start_self_fencing;
+        let node = Node::new(params, Instant::ZERO);
+        let mut run = Run {
+            node,
+            now: Instant::ZERO,
+            deadline: Instant::ZERO,
+            seq: 0,
+            links,
+            fence,
+            group: usize::from(group),
+            planned: None,
+            in_flight: None,
+            fence_running: false,
+            petting,
+            exited: false,
+            ran_the_group: false,
+        };
+        run.drain(false);
+        run
+    }
+
+    fn step(&mut self, dt: u8, kind: u8, a: u8, b: u8) {
+        // The loop returns on `Output::Exit`: nothing more is fed.
+        if self.exited {
+            return;
+        }
+        let dt = if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 };
+        self.now += Duration::from_millis(dt);
+        match kind & 15 {
+            0 => self.feed_frame(kind, a, b, true),
+            1 | 11.. => {
+                let latest = self.now + Duration::from_secs(60);
+                self.now = self.now.max(self.deadline.min(latest));
+                self.feed(Input::Timeout);
+            }
+            2 => {
+                let outcome = [Outcome::Ok, Outcome::NotRunning, Outcome::Failed(1)];
+                let (index, action) = self.in_flight.unwrap_or((b % 4, action_of(a >> 2)));
+                self.result(index, action, outcome[usize::from(a % 3)]);
+            }
+            3 => self.result(b % 5, action_of(a), outcome_of(a / 4)),
+            4 => {
+                self.fence_running = false;
+                self.feed(Input::FenceResult { ok: a & 1 == 1 });
+            }
+            5 => self.feed(Input::Health(Health(u16::from(a & 0x3f)))),
+            6 => {
+                let admin = [
+                    Admin::Standby,
+                    Admin::Online,
+                    Admin::Takeover,
+                    Admin::MaintenanceOn,
+                    Admin::MaintenanceOff,
+                    Admin::Cleanup(None),
+                    Admin::Cleanup(Some(b % 5)),
+                ][usize::from(a % 7)];
+                self.node.handle_input(self.now, Input::Admin(admin));
+                self.drain(true);
+            }
+            7 => self.feed(Input::Shutdown),
+            8 => self.feed(Input::Handshake),
+            9 => self.feed_frame(kind, a, b, false),
+            10 => {
+                let plan = plan(self.group, a, b);
+                self.planned = Some(plan.len());
+                self.feed(Input::Resources(&plan));
+            }
+        }
+    }
+
+    fn feed(&mut self, input: Input<'_>) {
+        self.node.handle_input(self.now, input);
+        self.drain(false);
+    }
+
+    fn result(&mut self, index: u8, action: Action, outcome: Outcome) {
+        if self.in_flight == Some((index, action)) {
+            self.in_flight = None;
+        }
+        let elapsed = Duration::ZERO;
+        self.feed(Input::ResourceResult { index, action, outcome, elapsed });
+    }
+
+    fn feed_frame(&mut self, kind: u8, a: u8, b: u8, fresh: bool) {
+        self.seq += 1;
+        let repr = frame(self.node.params.peer, self.seq, kind, a, b);
+        if fresh {
+            let link = repr.link;
+            self.feed(Input::Frame { link, frame: &Authentic::new(repr) });
+        } else {
+            self.feed(Input::Unfresh(repr));
+        }
+    }
+
+    /// Drains the outputs of one input, checking each (see the module docs).
+    fn drain(&mut self, admin: bool) {
+        let mut answers = 0;
+        loop {
+            match self.node.poll_output(self.now) {
+                Output::Timeout(deadline) => {
+                    self.deadline = deadline;
+                    break;
+                }
+                Output::ResourceAction { index, action } => {
+                    assert!(
+                        self.in_flight.is_none(),
+                        "{action:?} {index} beside {:?}",
+                        self.in_flight
+                    );
+                    assert!(usize::from(index) < self.group, "resource {index} of {}", self.group);
+                    self.in_flight = Some((index, action));
+                }
+                Output::ApplyResources => {
+                    assert!(
+                        self.in_flight.is_none(),
+                        "switched with {:?} in flight",
+                        self.in_flight
+                    );
+                    self.group = self.planned.take().expect("ApplyResources without a reload");
+                }
+                Output::Fence => {
+                    assert!(!self.fence_running, "a second fence while one runs");
+                    assert_eq!(self.fence, FenceMode::External, "a fence command without one");
+                    self.fence_running = true;
+                }
+                Output::Transmit { link, payload } => {
+                    let configured = |l: u8| usize::from(l) < self.links;
+                    assert!(
+                        matches!(link, LinkSel::All)
+                            || matches!(link, LinkSel::One(l) if configured(l))
+                    );
+                    let leaves = matches!(payload.kind, Kind::Leaving | Kind::Release);
+                    assert!(!leaves || payload.flags & FLAG_HOLDING == 0, "{payload:?}");
+                }
+                Output::Watchdog { allow_petting } => {
+                    assert_ne!(allow_petting, self.petting, "the watchdog told what it knows");
+                    self.petting = allow_petting;
+                }
+                Output::AdminAnswer(_) => answers += 1,
+                Output::Exit => {
+                    assert!(!self.exited, "a second Exit");
+                    assert_eq!(self.node.role(), Role::Exited);
+                    self.exited = true;
+                }
+                Output::Notify { .. } => {}
+            }
+        }
+        assert_eq!(answers, usize::from(admin), "one answer per admin command");
+        assert_eq!(self.petting, self.node.petting_allowed());
+        let role = self.node.role();
+        assert!(!self.exited || role == Role::Exited, "{role:?} after Exited");
+        assert!(self.node.role_since() <= self.now, "a role from the future");
+        self.node.assert_invariants();
+        self.ran_the_group |= role == Role::Active;
+    }
+
+    /// A shutdown, then every action answered as done: the node exits, or it stays holding
+    /// after a failed stop under fence watchdog, with the watchdog unpetted.
+    fn shut_down(&mut self) {
+        self.now += Duration::from_millis(1);
+        self.feed(Input::Shutdown);
+        for _ in 0..SHUTDOWN_STEPS_MAX {
+            let Some((index, action)) = self.in_flight else { break };
+            self.now += Duration::from_millis(1);
+            self.result(index, action, Outcome::Ok);
+        }
+        let role = self.node.role();
+        let self_fenced = role == Role::Failed { holding: true }
+            && self.fence == FenceMode::Watchdog
+            && !self.petting;
+        assert!(self.exited || self_fenced, "a shutdown left the node {role:?}");
+    }
+}
+
+fn params(header: [u8; 2]) -> Params {
+    let [node, more] = header;
+    let ms = Duration::from_millis;
+    let me = node & 1;
+    let link = |send: u64| LinkParams {
+        send_interval: ms(send),
+        warn_after: ms(300),
+        dead_after: ms(500),
+    };
+    let links = [link(100), link(100), link(1000)];
+    let links_used = usize::from(more & 3).clamp(1, 3);
+    Params {
+        me,
+        peer: 1 - me,
+        home: more >> 7,
+        keepalive: ms(100),
+        warntime: ms(300),
+        deadtime: ms(500),
+        initdead: ms(1000),
+        auto_failback: node & 0x40 != 0,
+        fence: [FenceMode::None, FenceMode::Watchdog, FenceMode::External, FenceMode::External]
+            [usize::from(node >> 1 & 3)],
+        watchdog_timeout: (more & 4 != 0).then_some(ms(2000)),
+        peer_watchdog_timeout_ms: [None, Some(0), Some(1500), Some(3000)]
+            [usize::from(more >> 3 & 3)],
+        resources: node >> 3 & 3,
+        monitor_interval: ms(1000),
+        restart_limit: RestartLimit { count: u32::from(node >> 5 & 1), window: ms(60_000) },
+        // Cannot fail: at most 3 links.
+        links: heapless::Vec::from_slice(&links[..links_used]).unwrap_or_default(),
+        ping_configured: more & 0x40 != 0,
+        start_standby: node & 0x80 != 0,
+        start_self_fencing: more & 0x20 != 0,
+        config_digest: [0; 8],
+        #[cfg(feature = "sim")]
+        sim_mutation: super::Mutation::None,
+    }
+}
+
+/// A frame of `sender`'s peer (or, with `kind` bit 4, of ourselves: ignored). `a`: bits 0-1
+/// the kind (heartbeat, release, request, leaving), bits 2-4 the state (standby, starting,
+/// active, stopping, failed, maintenance), bits 5-7 the flags holding, taking over, peer
+/// alive. `b`: bits 0-2 the epoch, bit 3 unhealthy (a check fails), bits 4-5 our link index
+/// (3 may not exist), bit 6 a second run of the peer, bit 7 its intent is takeover. `kind`
+/// bit 5: another configuration digest; bit 6: no armed watchdog; bit 7: a second
+/// incarnation.
+fn frame(peer: u8, seq: u64, kind: u8, a: u8, b: u8) -> Repr {
+    let states = [
+        GroupState::Standby,
+        GroupState::Starting,
+        GroupState::Active,
+        GroupState::Stopping,
+        GroupState::Failed,
+        GroupState::Maintenance,
+    ];
+    let payload = Payload {
+        kind: [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving][usize::from(a & 3)],
+        state: states[usize::from(a >> 2 & 7) % states.len()],
+        health: if b & 8 != 0 { Health(Health::CHECK) } else { Health::OK },
+        intent: if b & 0x80 != 0 { Intent::Takeover } else { Intent::None },
+        // Holding, taking over, peer alive: bits 0 to 2 of the wire's flags.
+        flags: a >> 5,
+        epoch: u32::from(b & 7),
+        watchdog_timeout_ms: if kind & 0x40 != 0 { 0 } else { 2000 },
+        config_digest: [u8::from(kind & 0x20 != 0); 8],
+    };
+    let sender = if kind & 0x10 != 0 { 1 - peer } else { peer };
+    let session = Session { run: 1 + u32::from(b >> 6 & 1), challenge: 1, echo: 1, flags: 0 };
+    let incarnation = 1 + u64::from(kind >> 7);
+    Repr { version: VERSION, sender, incarnation, seq, link: b >> 4 & 3, session, payload }
+}
+
+/// A reload of a group of `group` resources: old resource `i` is kept unless bit `i` of `a`
+/// is set; bit 4 reverses the kept ones; bit 5 adds a new resource at `b % (kept + 1)`; bit 6
+/// a second. At most 3 resources.
+fn plan(group: usize, a: u8, b: u8) -> ResourcePlan {
+    let old: heapless::Vec<u8, 16> = (0..group as u8).collect();
+    let mut new: heapless::Vec<u8, 16> = old.iter().copied().filter(|i| a >> i & 1 == 0).collect();
+    if a & 0x10 != 0 {
+        new.reverse();
+    }
+    for (bit, name) in [(0x20, 100), (0x40, 101)] {
+        if a & bit != 0 {
+            let at = usize::from(b) % (new.len() + 1);
+            // Cannot fail: at most 3 + 2 names in 16.
+            let _ = new.insert(at, name);
+        }
+    }
+    new.truncate(3);
+    ResourcePlan::new(&old, &new)
+}
+
+fn action_of(x: u8) -> Action {
+    [Action::Start, Action::Stop, Action::Monitor][usize::from(x % 3)]
+}
+
+fn outcome_of(x: u8) -> Outcome {
+    [Outcome::Ok, Outcome::NotRunning, Outcome::Failed(1)][usize::from(x % 3)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inputs;
+
+    /// Random input sequences (the fuzz target's input, from a fixed xorshift stream) keep
+    /// every promise the fuzz target checks: 300 sequences of up to 300 steps each.
+    #[test]
+    fn random_input_sequences_keep_the_core_invariants() {
+        let mut seed = 0x1234_5678_u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ran = 0;
+        for _ in 0..300 {
+            let steps = 4 + next() % 300;
+            let mut data = std::vec::Vec::new();
+            data.extend_from_slice(&next().to_le_bytes()[..2]);
+            for _ in 0..steps {
+                // Mostly short steps, as the event loop wakes; mostly frames, timeouts and
+                // answers, a shutdown rarely (it ends the sequence).
+                let r = next().to_le_bytes();
+                let dt = if r[0] & 3 == 0 { r[1] } else { r[1] & 0x7f };
+                const KINDS: [u8; 16] = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 4, 5, 6, 8, 9];
+                let kind = match r[5] {
+                    0 => 7,
+                    1..4 => 10,
+                    _ => KINDS[usize::from(r[2] & 15)],
+                };
+                data.extend_from_slice(&[dt, kind | (r[2] & 0xf0), r[3], r[4]]);
+            }
+            ran += usize::from(inputs(&data));
+        }
+        assert!(ran > 30, "only {ran} of 300 sequences ran the group: the checks see little");
+    }
+}
