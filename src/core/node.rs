@@ -118,8 +118,8 @@ pub struct Node {
     pub(super) outputs: Deque<Output, CORE_OUTPUTS_MAX>,
     /// Send the current heartbeat on every link at the next `poll_output`.
     pub(super) tx_all: bool,
-    /// When the last `Input::Handshake` was answered.
-    pub(super) handshake_answered: Option<Instant>,
+    /// When the last two `Input::Handshake`s were answered (the older first).
+    pub(super) handshake_answered: [Option<Instant>; 2],
     pub(super) counters: Counters,
     pub(super) petting_allowed: bool,
     /// Petting is forbidden until this node holds nothing (fence watchdog self-fence): not
@@ -175,7 +175,7 @@ impl Node {
             timers,
             outputs: Deque::new(),
             tx_all: true,
-            handshake_answered: None,
+            handshake_answered: [None; 2],
             counters: Counters::default(),
             petting_allowed: !self_fencing,
             self_fencing,
@@ -429,10 +429,15 @@ impl Node {
     }
 
     fn handle_handshake(&mut self, now: Instant) {
-        // Bounded, so that frames replayed to make us answer cannot make us flood the links.
-        let due = self.handshake_answered.is_none_or(|t| now >= t + self.params.keepalive);
+        // Bounded, so that frames replayed to make us answer cannot make us flood the links:
+        // two answers a keepalive. Two, because a handshake after the peer restarted takes
+        // two at once: the first teaches the new run our challenge, whose acceptance moves the
+        // peer's challenge on, which we must echo too; with one a keepalive the second waited
+        // up to a keepalive while both ran the group (SIM seed 157795, S1).
+        let [older, newer] = self.handshake_answered;
+        let due = older.is_none_or(|t| now >= t + self.params.keepalive);
         if due {
-            self.handshake_answered = Some(now);
+            self.handshake_answered = [newer, Some(now)];
             self.tx_all = true;
         }
     }
@@ -712,6 +717,27 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use crate::core::testkit::*;
+
+    /// A new challenge heard is answered at once on every link, twice a keepalive at most: a
+    /// restart's handshake needs two answers in a row (SIM seed 157795), and replayed frames
+    /// cannot make more.
+    #[test]
+    fn handshakes_are_answered_at_once_twice_a_keepalive_at_most() {
+        let mut node = Node::new(params(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        let answers = |node: &mut Node, t: u64| {
+            node.handle_input(ms(t), Input::Handshake);
+            let out = drain(node, ms(t));
+            out.iter().filter(|o| matches!(o, Output::Transmit { .. })).count()
+        };
+        assert!(answers(&mut node, 10) > 0, "the first is answered at once");
+        assert!(answers(&mut node, 11) > 0, "so is the second");
+        assert_eq!(answers(&mut node, 12), 0, "a third waits");
+        // A keepalive (100 ms in `params`) after each of the two, one more is due.
+        assert!(answers(&mut node, 110) > 0);
+        assert!(answers(&mut node, 111) > 0);
+        assert_eq!(answers(&mut node, 112), 0);
+    }
 
     #[test]
     fn a_peer_with_another_configuration_digest_is_flagged_until_it_matches() {
