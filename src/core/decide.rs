@@ -166,6 +166,7 @@ impl Node {
             if acked || !self.peer.alive {
                 debug!("release of epoch {granted} done (acknowledged: {acked})");
                 self.releasing = None;
+                self.lapsed_grant = (!acked).then_some(granted);
                 self.tx_all = true;
             }
         }
@@ -176,6 +177,12 @@ impl Node {
         let hears_us = self.peer_payload().is_some_and(|p| p.flags & FLAG_PEER_ALIVE != 0);
         if self.peer_holds() || self.peer_taking_over() || !hears_us {
             return;
+        }
+        if let Some(granted) = self.lapsed_grant.take() {
+            let shown = self.peer_payload().is_some_and(|p| p.epoch >= granted);
+            if !shown && self.peer_can_run() {
+                return self.grant(Reason::Elected);
+            }
         }
         match self.preferred() {
             Some(Choice::Me) => self.take_over(now, Reason::Elected),
@@ -218,6 +225,7 @@ impl Node {
             return;
         }
         self.epoch = self.epoch.saturating_add(1);
+        self.lapsed_grant = None;
         if !matches!(reason, Reason::Elected | Reason::Granted) {
             self.counters.failovers += 1;
             self.notify(Event::Failover, Detail::Reason(reason));
@@ -467,6 +475,34 @@ mod tests {
             .collect();
         assert!(kinds.iter().all(|k| *k == Kind::Heartbeat), "{kinds:?}");
         assert_eq!(node.role(), Role::Standby);
+    }
+
+    /// The home node grants the group to a peer that asks for it; the peer falls silent
+    /// (hung, the grant still in its sockets) and the grant lapses. Heard again, the peer is
+    /// granted the group anew: the home node never elects itself while the woken peer may
+    /// still act on the old grant (SIM seed 909225, S2).
+    #[test]
+    fn a_grant_that_lapsed_with_a_silent_peer_is_renewed_when_it_is_heard_again() {
+        let mut node = booted(0, FenceMode::Watchdog, Outcome::NotRunning);
+        let mut asks = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        asks.intent = Intent::Takeover;
+        frame(&mut node, ms(10), 1, asks);
+        assert_eq!(node.role(), Role::Standby);
+        let granted = node.epoch();
+        assert!(granted > 0, "the group is granted to the peer");
+        // Silence: the peer is dead, the grant lapses, the watchdog wait begins.
+        run_until(&mut node, ms(1500));
+        assert_eq!(node.role(), Role::Fencing);
+        // It woke before its watchdog fired; its first frame predates the grant it now reads.
+        let stale = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        let out = frame(&mut node, ms(1510), 2, stale);
+        assert_eq!(node.role(), Role::Standby, "not elected here");
+        assert!(
+            out.iter().any(|o| matches!(o,
+                Output::Transmit { payload, .. } if payload.kind == Kind::Release
+                    && payload.epoch > granted)),
+            "granted anew: {out:?}"
+        );
     }
 
     #[test]

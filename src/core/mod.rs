@@ -56,7 +56,9 @@
 //!   with the probe out, and its result still says what to stop.
 //! - `releasing`, a granted epoch repeated until the peer shows it: a node that granted in
 //!   `Standby` may enter maintenance or fail meanwhile, and goes on granting. It exists only
-//!   in roles that hold nothing.
+//!   in roles that hold nothing. When the peer falls silent first, the grant lapses into
+//!   `lapsed_grant`: a peer that only hung may act on it when it wakes, so the home node,
+//!   hearing it again, grants the group anew rather than elect itself.
 //! - `split_brain_seen`: one split brain lasts while the peer holds the group, whichever
 //!   roles this node passes through, and is counted and notified once.
 //! - `self_fencing` (until nothing is held), `shutting_down`, `restarts_exhausted`, `reconfig`

@@ -101,6 +101,12 @@ pub struct Node {
     /// may enter maintenance meanwhile and must go on repeating it); it only ever exists in
     /// roles that hold nothing (asserted).
     pub(super) releasing: Option<u32>,
+    /// A grant that lapsed because the peer fell silent before its frames showed it: a peer
+    /// that only hung still holds it in its sockets and may act on it when it wakes, so once
+    /// it is heard again and may run, the group is granted to it again, never elected here
+    /// (SIM seed 909225: the home node elected itself while the woken peer started on the
+    /// old grant).
+    pub(super) lapsed_grant: Option<u32>,
     pub(super) intent: Intent,
     /// Health as the event loop reports it.
     pub(super) health: Health,
@@ -163,6 +169,7 @@ impl Node {
             reason: Reason::Boot,
             epoch: 0,
             releasing: None,
+            lapsed_grant: None,
             intent,
             health: Health::OK,
             restarts_exhausted: false,
