@@ -17,6 +17,7 @@
 //! keep. This module does no I/O and reads no clock.
 
 pub mod check;
+pub mod errors;
 pub mod md;
 pub mod pet;
 pub mod reach;
