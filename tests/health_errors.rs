@@ -169,37 +169,43 @@ fn stays_active_and_healthy(pair: &Pair, node: Node) {
 }
 
 #[test]
-fn corrected_memory_errors_past_the_limit_hand_the_group_over() {
+fn corrected_memory_errors_past_the_limit_hand_the_group_over_and_back() {
     let scratch = Scratch::new("ce");
     for node in NODES {
         fake_edac(&scratch.sys(node), 17);
     }
-    let lines = |root: &Path| format!("errors edac max 3 in 1m root {}", root.display());
+    let lines = |root: &Path| format!("errors edac max 3 in 15s root {}", root.display());
     let pair = Pair::start_with('c', CONF, VIP, extras(&scratch, lines));
     let (active, standby) = settled(&pair);
     let sys = scratch.sys(active);
-    // 3 within the window is the limit, not past it; the 17 from before start never count.
-    set(&sys, CE, 20);
-    assert_soon(PATIENCE, "3 corrected errors in the window", || {
-        errors_of(&pair, active).first().is_some_and(|e| e["rate"] == 3)
+    // Within the limit; the 17 from before start never count.
+    set(&sys, CE, 19);
+    assert_soon(PATIENCE, "2 corrected errors in the window", || {
+        errors_of(&pair, active).first().is_some_and(|e| e["rate"] == 2)
     });
     stays_active_and_healthy(&pair, active);
-    set(&sys, CE, 21);
-    hands_over(&pair, active, standby, "errors edac: over 3 in 1m");
+    set(&sys, CE, 23);
+    hands_over(&pair, active, standby, "errors edac: over 3 in 15s");
     let e = &errors_of(&pair, active)[0];
-    assert_eq!((&e["kind"], &e["name"], &e["count"]), (&"edac".into(), &"".into(), &21.into()));
-    assert_eq!(
-        (&e["rate"], &e["limit"], &e["state"]),
-        (&4.into(), &3.into(), &"over-limit".into())
-    );
+    assert_eq!((&e["kind"], &e["name"], &e["count"]), (&"edac".into(), &"".into(), &23.into()));
+    assert_eq!((&e["limit"], &e["state"]), (&3.into(), &"over-limit".into()));
+    assert!(e["rate"].as_u64().is_some_and(|r| r >= 4), "{e}");
     // The human and Prometheus forms show it too.
     let human = pair.hapair(active, &["status"]);
     let human = String::from_utf8_lossy(&human.stdout);
     assert!(human.contains("errors edac") && human.contains("over-limit"), "{human}");
     let prom = pair.hapair(active, &["status", "--prometheus"]);
     let prom = String::from_utf8_lossy(&prom.stdout);
-    assert!(prom.contains("hapair_errors_total{kind=\"edac\",name=\"\"} 4"), "{prom}");
+    assert!(prom.contains("hapair_errors_total{kind=\"edac\",name=\"\"} 6"), "{prom}");
     assert!(prom.contains("hapair_errors_ok{kind=\"edac\",name=\"\"} 0"), "{prom}");
+    // Once the window has passed the errors the node is healthy again; with auto_failback
+    // off the group stays where it is, until the new active's own errors send it back.
+    assert_soon(PATIENCE, "the old active healthy again once the window passed", || {
+        pair.health(active).0 == Some(true)
+    });
+    assert_eq!(pair.state(standby), "active", "auto_failback off: the group stays");
+    set(&scratch.sys(standby), CE, 21);
+    hands_over(&pair, standby, active, "errors edac: over 3 in 15s");
 }
 
 #[test]
