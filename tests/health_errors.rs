@@ -21,6 +21,7 @@ use common::alloc::{self, Counting};
 use common::lab::Node;
 use common::pair::{NODES, NodeExtra, Pair};
 use common::{assert_soon, wait_until};
+use nix::sys::signal::Signal;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -220,6 +221,34 @@ fn an_uncorrected_memory_error_hands_the_group_over() {
     set(&scratch.sys(active), UE, 1);
     hands_over(&pair, active, standby, "errors edac: uncorrected memory error");
     assert_eq!(errors_of(&pair, active)[0]["uncorrected"], 1);
+}
+
+#[test]
+fn a_reload_keeps_the_window_of_an_unchanged_source() {
+    let scratch = Scratch::new("reload");
+    for node in NODES {
+        fake_edac(&scratch.sys(node), 0);
+        fake_nic(&scratch.sys(node), "eth1", 0);
+    }
+    let lines = |root: &Path| format!("errors edac max 3 in 1m root {}", root.display());
+    let pair = Pair::start_with('l', CONF, VIP, extras(&scratch, lines));
+    let (active, standby) = settled(&pair);
+    set(&scratch.sys(active), CE, 4);
+    hands_over(&pair, active, standby, "errors edac: over 3 in 1m");
+    // Another source added by a reload: the edac line is unchanged, so is its judgement.
+    let conf = pair.conf_of(active).to_path_buf();
+    let mut text = fs::read_to_string(&conf).unwrap_or_else(|e| panic!("{e}"));
+    let root = scratch.sys(active);
+    text.push_str(&format!("errors net eth1 root {}\n", root.display()));
+    fs::write(&conf, text).unwrap_or_else(|e| panic!("{e}"));
+    pair.signal(active, Signal::SIGHUP);
+    assert_soon(PATIENCE, "the reload applied: two sources", || {
+        errors_of(&pair, active).len() == 2
+    });
+    let (ok, reasons) = pair.health(active);
+    assert_eq!(ok, Some(false), "the reload forgot the window: {reasons:?}");
+    let e = &errors_of(&pair, active)[0];
+    assert_eq!((&e["rate"], &e["state"]), (&4.into(), &"over-limit".into()), "{e}");
 }
 
 #[test]

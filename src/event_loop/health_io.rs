@@ -225,21 +225,40 @@ impl HealthIo {
             self.monitor.handle_report(Source::Raid, &self.scratch);
         }
         if !self.errors.is_empty() {
-            self.scratch.clear();
             for e in &mut self.errors {
-                let verdict = e.read(now);
-                let l = &e.line;
-                crate::health::errors::reason(
-                    &mut self.scratch,
-                    l.kind,
-                    &l.name,
-                    verdict,
-                    l.max,
-                    l.window,
-                );
+                e.read(now);
             }
-            self.monitor.handle_report(Source::Errors, &self.scratch);
+            self.report_errors();
         }
+    }
+
+    fn report_errors(&mut self) {
+        self.scratch.clear();
+        for e in &self.errors {
+            let l = &e.line;
+            let verdict = e.judge.verdict();
+            crate::health::errors::reason(
+                &mut self.scratch,
+                l.kind,
+                &l.name,
+                verdict,
+                l.max,
+                l.window,
+            );
+        }
+        self.monitor.handle_report(Source::Errors, &self.scratch);
+    }
+
+    /// A reload: the `errors` sources whose line did not change keep their judges (window,
+    /// baseline, verdict) from `old`, so that a reload neither forgets errors in a window
+    /// nor counts errors from before it again.
+    pub fn keep_errors_from(&mut self, old: &mut HealthIo) {
+        for new in &mut self.errors {
+            if let Some(o) = old.errors.iter_mut().find(|o| o.line == new.line) {
+                core::mem::swap(new, o);
+            }
+        }
+        self.report_errors();
     }
 
     fn start_check(&mut self, now: Instant, i: usize, children: &mut Children<Tag>) {
