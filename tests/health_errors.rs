@@ -15,6 +15,7 @@
 mod common;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -217,11 +218,26 @@ fn an_uncorrected_memory_error_hands_the_group_over() {
         fake_edac(&scratch.sys(node), 0);
     }
     let lines = |root: &Path| format!("errors edac root {}", root.display());
-    let pair = Pair::start_with('u', CONF, VIP, extras(&scratch, lines));
+    let mut extras = extras(&scratch, lines);
+    // A notify script per node that appends its arguments to `<node>.events`.
+    for (node, extra) in NODES.iter().zip(&mut extras) {
+        let script = scratch.0.join(format!("{}.notify", node.as_str()));
+        let events = scratch.0.join(format!("{}.events", node.as_str()));
+        put(&script, &format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display()));
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+        extra.cmdline = format!("hapair.notify={}", script.display());
+    }
+    let pair = Pair::start_with('u', CONF, VIP, extras);
     let (active, standby) = settled(&pair);
     set(&scratch.sys(active), UE, 1);
     hands_over(&pair, active, standby, "errors edac: uncorrected memory error");
     assert_eq!(errors_of(&pair, active)[0]["uncorrected"], 1);
+    // The `health` notify names the source.
+    let events = scratch.0.join(format!("{}.events", active.as_str()));
+    let want = format!("health {} unhealthy:0x0040:errors", active.as_str());
+    assert_soon(PATIENCE, "a health event naming errors", || {
+        fs::read_to_string(&events).is_ok_and(|t| t.lines().any(|l| l == want))
+    });
 }
 
 #[test]

@@ -252,3 +252,17 @@ pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detai
         }
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Health;
+
+    #[test]
+    fn an_unhealthy_detail_names_its_sources() {
+        let mut out = heapless::String::<64>::new();
+        write_unhealthy(&mut out, Health(Health::ERRORS | Health::PING | Health::RESTARTS))
+            .unwrap();
+        assert_eq!(out.as_str(), "unhealthy:0x0054:ping,errors,restarts");
+    }
+}
