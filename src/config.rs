@@ -59,8 +59,8 @@ use std::path::PathBuf;
 
 use crate::core::time::Duration;
 use crate::limits::{
-    AGENT_PARAMS_MAX, CHECKS_MAX, HWMON_CHIPS_MAX, LINKS_MAX, PING_NODES_MAX, RESOURCES_MAX,
-    SENSORS_MAX,
+    AGENT_PARAMS_MAX, CHECKS_MAX, ERROR_SOURCES_MAX, HWMON_CHIPS_MAX, LINKS_MAX, PING_NODES_MAX,
+    RESOURCES_MAX, SENSORS_MAX,
 };
 
 pub use authkey::{AuthKey, keygen};
@@ -166,6 +166,8 @@ pub struct HealthSources {
     pub ping: heapless::Vec<IpAddr, PING_NODES_MAX>,
     /// Extra health checks.
     pub checks: heapless::Vec<Check, CHECKS_MAX>,
+    /// Error counters watched for their rate (SPEC §7.6).
+    pub errors: heapless::Vec<Errors, ERROR_SOURCES_MAX>,
 }
 
 /// One heartbeat medium.
@@ -269,6 +271,19 @@ pub struct Check {
     pub command: String,
     pub interval: Duration,
     pub timeout: Duration,
+}
+
+/// `errors edac|net IF|disk DEV [max N in DUR] [root PATH]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Errors {
+    pub kind: crate::health::errors::ErrorKind,
+    /// The interface or block device; empty for `edac`.
+    pub name: String,
+    /// More than this many errors within `window` make the node unhealthy.
+    pub max: u32,
+    pub window: Duration,
+    /// Where sysfs is (`/sys`; tests point it at a fake tree).
+    pub root: PathBuf,
 }
 
 /// `fence watchdog` or `fence CMD ARGS...`.

@@ -984,7 +984,9 @@ impl Daemon {
             let _ = applied.push("notify");
         }
         if health_changed {
-            self.health = HealthIo::open(&new, now);
+            let mut fresh = HealthIo::open(&new, now);
+            fresh.keep_errors_from(&mut self.health);
+            self.health = fresh;
             // The watchdog is no source the new monitor opens: report it again.
             if let Some(c) = &self.config.local.watchdog {
                 match self.watchdog.as_ref().map(Watchdog::failing) {

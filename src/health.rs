@@ -1,7 +1,7 @@
 //! The node's health: what every health source found, folded into the `wire::Health`
 //! bitmask the core reads and a bounded list of human reasons for `status` and `notify`.
 //!
-//! Pure and allocation-free. The drivers (`drivers::{hwmon, mdstat, ping, watchdog}`) and
+//! Pure and allocation-free. The drivers (`drivers::{errors, hwmon, mdstat, ping, watchdog}`) and
 //! the children supervisor (for `check`) measure; they describe what is wrong as `Reasons`;
 //! `HealthMonitor::handle_report` takes one source's reasons at a time (a source with no
 //! reason is healthy). The event loop then drains `poll_change`, which yields the new
@@ -9,7 +9,8 @@
 //! Reasons should therefore name the problem, not carry live readings (those are shown by
 //! `status` from the drivers), so that a rising temperature does not re-notify every read.
 //!
-//! Submodules, each a judgement fed with `now` and what the drivers observed: `reach` (when
+//! Submodules, each a judgement fed with `now` and what the drivers observed: `errors` (the
+//! kernel's error counters: rate over a sliding window, resets, wraps), `reach` (when
 //! the ping nodes count as reachable: cadence, window, stalls), `pet` (when the loop pets
 //! the watchdog: cadence and lag gate), `md` (what an md array's members mean), `sensor` (debounce,
 //! hysteresis, trend for hwmon inputs) and `check` (when each `check` runs and what its exit
@@ -17,6 +18,7 @@
 //! keep. This module does no I/O and reads no clock.
 
 pub mod check;
+pub mod errors;
 pub mod md;
 pub mod pet;
 pub mod reach;
@@ -50,12 +52,20 @@ pub enum Source {
     Check = 3,
     /// the hardware watchdog (`Health::WATCHDOG`).
     Watchdog = 4,
+    /// kernel error counters (`Health::ERRORS`).
+    Errors = 5,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 5] =
-        [Source::Sensor, Source::Raid, Source::Ping, Source::Check, Source::Watchdog];
+    pub const ALL: [Source; 6] = [
+        Source::Sensor,
+        Source::Raid,
+        Source::Ping,
+        Source::Check,
+        Source::Watchdog,
+        Source::Errors,
+    ];
 
     /// The `wire::Health` bit of this source.
     pub const fn bit(self) -> u16 {
@@ -65,10 +75,11 @@ impl Source {
             Source::Ping => Health::PING,
             Source::Check => Health::CHECK,
             Source::Watchdog => Health::WATCHDOG,
+            Source::Errors => Health::ERRORS,
         }
     }
 
-    /// The name used in status (`sensor`, `raid`, `ping`, `check`, `watchdog`).
+    /// The name used in status (`sensor`, `raid`, `ping`, `check`, `watchdog`, `errors`).
     pub const fn name(self) -> &'static str {
         match self {
             Source::Sensor => "sensor",
@@ -76,6 +87,7 @@ impl Source {
             Source::Ping => "ping",
             Source::Check => "check",
             Source::Watchdog => "watchdog",
+            Source::Errors => "errors",
         }
     }
 }
@@ -150,7 +162,7 @@ impl Write for Truncating<'_> {
 /// after feeding, and reads `health`/`reasons` for status.
 #[derive(Clone, Debug, Default)]
 pub struct HealthMonitor {
-    sources: [Reasons; 5],
+    sources: [Reasons; Source::ALL.len()],
     health: Health,
     changed: bool,
 }
@@ -250,9 +262,10 @@ mod tests {
             assert!(m.health().has(s.bit()));
         }
         let listed: Vec<_> = m.reasons().collect();
-        assert_eq!(listed.len(), 5);
+        assert_eq!(listed.len(), Source::ALL.len());
         assert_eq!(listed[4], (Source::Watchdog, "watchdog"));
-        assert_eq!(m.health().0.count_ones(), 5);
+        assert_eq!(listed[5], (Source::Errors, "errors"));
+        assert_eq!(m.health().0.count_ones() as usize, Source::ALL.len());
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::value::{self, duration, number};
 use super::{
-    Check, ConfigError, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource, OcfResource,
-    Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    Check, ConfigError, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource,
+    OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
@@ -130,6 +130,9 @@ const RESOURCE_SYNTAX: &str = "ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR
     [garp_refresh DUR] [name NAME] | exec NAME start=\"CMD\" stop=\"CMD\" [monitor=\"CMD\"] \
     [timeout DUR] | lsb NAME | ocf PROVIDER:AGENT [name NAME] KEY=VALUE...";
 
+const ERRORS_SYNTAX: &str = "edac [max N in DUR] [root PATH] | net IF [max N in DUR] [root PATH] \
+    | disk DEV [max N in DUR] [root PATH]";
+
 const fn row(
     name: &'static str,
     syntax: &'static str,
@@ -178,6 +181,7 @@ pub const DIRECTIVES: &[Directive] = &[
     row("raid", "PATH", Health, LIVE, Once, |d, a, l| put(&mut d.raid, path(a)?, l)),
     row("ping", "ADDR [ADDR...]", Health, LIVE, Lines::Replaced(|d| d.ping.clear()), ping),
     row("check", "NAME \"CMD\" [interval DUR] [timeout DUR]", Health, LIVE, Many, check),
+    row("errors", ERRORS_SYNTAX, Health, LIVE, Many, errors),
     row("fence", "watchdog | CMD ARGS...", Pair, CORE, Once, fence),
     row("notify", "PATH", Local, LIVE, Once, |d, a, l| put(&mut d.notify, path(a)?, l)),
     row("realtime", "on|off [priority N]", Local, CORE, Once, realtime),
@@ -229,6 +233,7 @@ pub struct Draft {
     pub sensors: Vec<(Sensor, Loc)>,
     pub ping: Vec<(IpAddr, Loc)>,
     pub checks: Vec<(Check, Loc)>,
+    pub errors: Vec<(Errors, Loc)>,
     /// The file line of each `Once` directive given (a second line is an error).
     given: Vec<(&'static str, u32)>,
     /// `Replaced` directives already set by a kernel flag (a second flag adds to the first).
@@ -661,6 +666,59 @@ fn check(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     Ok(())
 }
 
+fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    use crate::health::errors::ErrorKind;
+    let kind = match a.next("edac, net or disk")? {
+        "edac" => ErrorKind::Edac,
+        "net" => ErrorKind::Net,
+        "disk" => ErrorKind::Disk,
+        w => return Err(format!("bad errors source \"{w}\" (edac, net IF or disk DEV)")),
+    };
+    let name = match kind {
+        ErrorKind::Edac => String::new(),
+        ErrorKind::Net => value::name(a.next("interface")?, "errors net interface")?,
+        ErrorKind::Disk => value::name(a.next("block device")?, "errors disk device")?,
+    };
+    let mut e = Errors {
+        kind,
+        name,
+        max: 10,
+        window: Duration::from_secs(3600),
+        root: PathBuf::from("/sys"),
+    };
+    let (mut max_seen, mut root_seen) = (false, false);
+    while let Some(k) = a.peek() {
+        a.pos += 1;
+        match k {
+            "max" if !max_seen => {
+                max_seen = true;
+                e.max = number(a.next("count")?, "errors max", 0, 1_000_000)? as u32;
+                match a.next("\"in\"")? {
+                    "in" => {}
+                    w => {
+                        return Err(format!(
+                            "expected \"in\" after errors max {}, found \"{w}\"",
+                            e.max
+                        ));
+                    }
+                }
+                e.window = duration(a.next("window")?, "errors window")?;
+                if e.window < Duration::from_secs(1) {
+                    return Err(format!("bad errors window {} (1s to 24h)", e.window));
+                }
+            }
+            "root" if !root_seen => {
+                root_seen = true;
+                e.root = value::path(a.next("value of root")?, "errors root")?;
+            }
+            "max" | "root" => return Err(format!("option {k} given twice for errors")),
+            _ => return Err(format!("unknown option \"{k}\" for errors (expected max, root)")),
+        }
+    }
+    d.errors.push((e, loc));
+    Ok(())
+}
+
 fn fence(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let first = a.next("\"watchdog\" or a command")?;
     let f = if first == "watchdog" {
@@ -697,6 +755,40 @@ mod tests {
 
     fn parse(extra: &str) -> Result<Config, String> {
         parse_str(&format!("{BASE}{extra}"), Path::new("t.conf")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn errors_lines_take_defaults_and_name_bad_values_by_line() {
+        use crate::health::errors::ErrorKind;
+        let c =
+            parse("bcast eth0\nerrors edac\nerrors net eth1 max 3 in 10s root /tmp/s\n").unwrap();
+        let e = &c.health.errors;
+        assert_eq!((e[0].kind, e[0].name.as_str(), e[0].max), (ErrorKind::Edac, "", 10));
+        assert_eq!(
+            (e[0].window, e[0].root.as_path()),
+            (Duration::from_secs(3600), Path::new("/sys"))
+        );
+        assert_eq!((e[1].kind, e[1].name.as_str(), e[1].max), (ErrorKind::Net, "eth1", 3));
+        assert_eq!(
+            (e[1].window, e[1].root.as_path()),
+            (Duration::from_secs(10), Path::new("/tmp/s"))
+        );
+        assert_eq!(parse_str(&c.to_string(), Path::new("p.conf")).unwrap(), c);
+        for (line, want) in [
+            ("errors cpu", "t.conf:4: bad errors source \"cpu\""),
+            ("errors net", "t.conf:4: missing interface for errors"),
+            ("errors disk sda max x in 1h", "t.conf:4: bad number \"x\" for errors max"),
+            ("errors edac max 3 per 1h", "t.conf:4: expected \"in\" after errors max 3"),
+            ("errors edac max 3 in 0s", "t.conf:4: bad errors window 0s"),
+            ("errors edac max 3 in 2d", "t.conf:4: bad duration \"2d\" for errors window"),
+            ("errors edac root", "t.conf:4: missing value of root for errors"),
+            ("errors edac max 1 in 1s max 2 in 1s", "t.conf:4: option max given twice"),
+            ("errors edac limit 3", "t.conf:4: unknown option \"limit\" for errors"),
+            ("errors edac\nerrors edac max 1 in 1s", "t.conf:5: duplicate errors source edac"),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
     }
 
     #[test]
@@ -774,7 +866,7 @@ mod tests {
         ucast eth2 192.0.2.1 192.0.2.2\nhome a\nauto_failback off\nresource lsb apache2\n\
         monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
         hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
-        check c \"true\"\nfence watchdog\nnotify /n\nrealtime off\n";
+        check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nnotify /n\nrealtime off\n";
 
     /// For each directive, a line of `FULL` and another value for it.
     const EDITS: &[(&str, &str, &str)] = &[
@@ -803,6 +895,7 @@ mod tests {
         ("raid", "raid /proc/mdstat", "raid /proc/md"),
         ("ping", "192.0.2.254", "192.0.2.253"),
         ("check", "\"true\"", "\"false\""),
+        ("errors", "errors edac max 10", "errors edac max 11"),
         ("fence", "fence watchdog", "fence /bin/true"),
         ("notify", "notify /n", "notify /m"),
         ("realtime", "realtime off", "realtime on"),

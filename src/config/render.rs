@@ -153,6 +153,20 @@ impl Config {
                 format_args!("{n} {cmd} interval {} timeout {}", c.interval, c.timeout),
             )?;
         }
+        for e in &h.errors {
+            let name =
+                if e.name.is_empty() { String::new() } else { format!(" {}", quote(&e.name)) };
+            w.line(
+                "errors",
+                format_args!(
+                    "{}{name} max {} in {} root {}",
+                    e.kind,
+                    e.max,
+                    e.window,
+                    path(&e.root)
+                ),
+            )?;
+        }
         match &self.local.notify {
             None => w.none("notify", "")?,
             Some(p) => w.line("notify", format_args!("{}", path(p)))?,

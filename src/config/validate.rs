@@ -79,6 +79,8 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
     let sensors = fill(sensors, &f, "sensor")?;
     let ping = fill(unique(d.ping, &f, "ping node", |a| a.to_string())?, &f, "ping")?;
     let checks = checks(d.checks, &f)?;
+    let errors = unique(d.errors, &f, "errors source", |e| format!("{} {}", e.kind, e.name))?;
+    let errors = fill(errors, &f, "errors")?;
     let pair = PairWide {
         nodes,
         keepalive,
@@ -102,7 +104,8 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         notify: d.notify.map(|(v, _)| v),
         realtime: d.realtime.and_then(|(v, _)| v),
     };
-    let health = HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks };
+    let health =
+        HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks, errors };
     Ok(Config { pair, local, health, resources })
 }
 

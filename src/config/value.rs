@@ -10,9 +10,10 @@ use crate::core::time::Duration;
 /// The longest duration any directive takes: one day.
 pub const DURATION_MAX: Duration = Duration::from_secs(24 * 3600);
 
-/// `500ms`, `2s`, `1m` or bare seconds, at most [`DURATION_MAX`].
+/// `500ms`, `2s`, `1m`, `1h` or bare seconds, at most [`DURATION_MAX`].
 pub fn duration(word: &str, what: &str) -> Result<Duration, String> {
-    let bad = || format!("bad duration \"{word}\" for {what} (use 500ms, 2s, 1m or bare seconds)");
+    let bad =
+        || format!("bad duration \"{word}\" for {what} (use 500ms, 2s, 1m, 1h or bare seconds)");
     let split = word.find(|c: char| !c.is_ascii_digit()).unwrap_or(word.len());
     let (digits, unit) = word.split_at(split);
     if digits.is_empty() || digits.len() > 12 {
@@ -23,6 +24,7 @@ pub fn duration(word: &str, what: &str) -> Result<Duration, String> {
         "ms" => Duration::from_millis(n),
         "" | "s" => Duration::from_secs(n),
         "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
         _ => return Err(bad()),
     };
     if d > DURATION_MAX {

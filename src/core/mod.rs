@@ -473,13 +473,14 @@ struct HealthNames(Health);
 
 impl core::fmt::Display for HealthNames {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(u16, &str); 6] = [
+        const NAMES: [(u16, &str); 7] = [
             (Health::SENSOR, "sensor out of limits"),
             (Health::RAID, "raid degraded"),
             (Health::PING, "no ping node answers"),
             (Health::CHECK, "a check fails"),
             (Health::RESTARTS, "restarts exhausted"),
             (Health::WATCHDOG, "watchdog failing"),
+            (Health::ERRORS, "kernel error counters over their limit"),
         ];
         let mut first = true;
         for (_, name) in NAMES.iter().filter(|(bit, _)| self.0.has(*bit)) {

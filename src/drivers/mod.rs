@@ -8,6 +8,7 @@ pub mod arp;
 pub mod checksum;
 pub mod children;
 pub mod entropy;
+pub mod errors;
 #[cfg(any(fuzzing, feature = "sim"))]
 pub mod fuzz;
 pub mod hwmon;

@@ -1,5 +1,5 @@
-//! The node's health sources as the loop polls them: hwmon sensors and /proc/mdstat on a
-//! fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
+//! The node's health sources as the loop polls them: hwmon sensors, /proc/mdstat and the
+//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
 //! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
 //! The judging (ping reachability and stalls, debounce, hysteresis, trends, md verdicts)
 //! lives in `health`; the drivers read and parse.
@@ -12,6 +12,7 @@ use log::{debug, info, warn};
 use crate::config::Config;
 use crate::core::time::{Duration, Instant};
 use crate::drivers::children::{Children, Class, ExitStatus, Program, SpawnError, Spec};
+use crate::drivers::errors::ErrorSource;
 use crate::drivers::hwmon::{Hwmon, SensorOverride};
 use crate::drivers::mdstat::MdStatReader;
 use crate::drivers::ping::Ping;
@@ -19,11 +20,11 @@ use crate::health::check::{CheckExit, CheckSchedule, CheckSpec};
 use crate::health::reach;
 use crate::health::sensor::SensorPolicy;
 use crate::health::{HealthMonitor, Reasons, Source, check_reason};
-use crate::limits::CHECKS_MAX;
+use crate::limits::{CHECKS_MAX, ERROR_SOURCES_MAX};
 
 use super::group::Tag;
 
-/// How often hwmon inputs and /proc/mdstat are read.
+/// How often hwmon inputs, /proc/mdstat and the error counters are read.
 pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(2);
 /// Ping intervals without an answer after which a node is unreachable.
 pub const PING_WINDOW: u32 = reach::PING_WINDOW;
@@ -40,6 +41,8 @@ pub struct HealthIo {
     pub mdstat: Option<MdStatReader>,
     /// The ping nodes, when configured.
     pub ping: Option<Ping>,
+    /// The `errors` sources, in configuration order.
+    pub errors: heapless::Vec<ErrorSource, ERROR_SOURCES_MAX>,
     /// Echoes due within this long go out on the wake at hand (half a keepalive, when the
     /// ping interval is at least one): pings ride on heartbeat wakes instead of adding their
     /// own. The loop only wakes for them once they are this long overdue.
@@ -63,6 +66,7 @@ impl HealthIo {
             hwmon: None,
             mdstat: None,
             ping: None,
+            errors: heapless::Vec::new(),
             ping_early: ping_early(config),
             checks: CheckSchedule::default(),
             checks_skipped: 0,
@@ -79,6 +83,10 @@ impl HealthIo {
             }
         }
         io.open_ping(config, now);
+        for line in &config.health.errors {
+            // INVARIANT: the config holds at most ERROR_SOURCES_MAX sources.
+            let _ = io.errors.push(ErrorSource::open(line));
+        }
         io.open_checks(config, now);
         io
     }
@@ -216,6 +224,41 @@ impl HealthIo {
             }
             self.monitor.handle_report(Source::Raid, &self.scratch);
         }
+        if !self.errors.is_empty() {
+            for e in &mut self.errors {
+                e.read(now);
+            }
+            self.report_errors();
+        }
+    }
+
+    fn report_errors(&mut self) {
+        self.scratch.clear();
+        for e in &self.errors {
+            let l = &e.line;
+            let verdict = e.judge.verdict();
+            crate::health::errors::reason(
+                &mut self.scratch,
+                l.kind,
+                &l.name,
+                verdict,
+                l.max,
+                l.window,
+            );
+        }
+        self.monitor.handle_report(Source::Errors, &self.scratch);
+    }
+
+    /// A reload: the `errors` sources whose line did not change keep their judges (window,
+    /// baseline, verdict) from `old`, so that a reload neither forgets errors in a window
+    /// nor counts errors from before it again.
+    pub fn keep_errors_from(&mut self, old: &mut HealthIo) {
+        for new in &mut self.errors {
+            if let Some(o) = old.errors.iter_mut().find(|o| o.line == new.line) {
+                core::mem::swap(new, o);
+            }
+        }
+        self.report_errors();
     }
 
     fn start_check(&mut self, now: Instant, i: usize, children: &mut Children<Tag>) {

@@ -120,6 +120,7 @@ pub fn fill_local(s: &mut Snapshot, core: &Node, group: &Group, health: &HealthI
     }
     fill_sensors(h, health);
     fill_raid(h, health);
+    fill_errors(h, health);
     h.ping.clear();
     if let Some(p) = &health.ping {
         for n in p.nodes() {
@@ -163,6 +164,26 @@ fn fill_raid(h: &mut status::HealthStatus, health: &HealthIo) {
     }
 }
 
+fn fill_errors(h: &mut status::HealthStatus, health: &HealthIo) {
+    h.errors.clear();
+    for e in &health.errors {
+        let j = &e.judge;
+        let mut c = status::ErrorCounter {
+            count: j.count(),
+            total: j.total(),
+            rate: j.in_window(),
+            limit: e.line.max,
+            window_ms: e.line.window.total_millis(),
+            uncorrected: j.uncorrected(),
+            ..status::ErrorCounter::default()
+        };
+        set_text(&mut c.kind, e.line.kind.name());
+        set_text(&mut c.name, &e.line.name);
+        set_text(&mut c.state, j.verdict().name());
+        let _ = h.errors.push(c);
+    }
+}
+
 /// The watchdog line of status.
 pub fn fill_watchdog(s: &mut Snapshot, config: &Config, wd: Option<&Watchdog>) {
     let w = &mut s.health.watchdog;
@@ -198,6 +219,20 @@ pub fn event_name(event: Event) -> &'static str {
     }
 }
 
+/// `unhealthy:0x0040:errors`: the bits, then the name of each source whose bit is set.
+fn write_unhealthy(out: &mut impl Write, h: crate::wire::Health) -> core::fmt::Result {
+    use crate::wire::Health;
+    write!(out, "unhealthy:{:#06x}", h.0)?;
+    let mut sep = ':';
+    let restarts = (Health::RESTARTS, "restarts");
+    let named = crate::health::Source::ALL.into_iter().map(|s| (s.bit(), s.name()));
+    for (_, name) in named.chain(core::iter::once(restarts)).filter(|(b, _)| h.has(*b)) {
+        write!(out, "{sep}{name}")?;
+        sep = ',';
+    }
+    Ok(())
+}
+
 /// The event's detail as `notify` gets it (third argument).
 pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detail, group: &Group) {
     out.clear();
@@ -212,8 +247,22 @@ pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detai
             if h.is_ok() {
                 write!(out, "ok")
             } else {
-                write!(out, "unhealthy:{:#06x}", h.0)
+                write_unhealthy(out, h)
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Health;
+
+    #[test]
+    fn an_unhealthy_detail_names_its_sources() {
+        let mut out = heapless::String::<64>::new();
+        write_unhealthy(&mut out, Health(Health::ERRORS | Health::PING | Health::RESTARTS))
+            .unwrap();
+        assert_eq!(out.as_str(), "unhealthy:0x0054:ping,errors,restarts");
+    }
 }

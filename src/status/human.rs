@@ -127,6 +127,27 @@ fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
         let ok = if r.ok { "ok" } else { "DEGRADED" };
         writeln!(w, "  raid {:<12.12} {:<20.20} {ok}", Clean(&r.name), Clean(&r.state))?;
     }
+    for e in &h.errors {
+        let mut what = String::<48>::new();
+        let _ = write!(what, "{} {}", Clean(&e.kind), Clean(&e.name));
+        let mut count = String::<24>::new();
+        match e.count {
+            Some(c) => {
+                let _ = write!(count, "{c}");
+            }
+            None => {
+                let _ = count.push('-');
+            }
+        }
+        write!(
+            w,
+            "  errors {:<16.16} count {count:>10}  {} in window (max {})",
+            what.as_str(),
+            e.rate,
+            e.limit
+        )?;
+        writeln!(w, "  {}", Clean(&e.state))?;
+    }
     for p in &h.ping {
         let ok = if p.reachable { "reachable" } else { "UNREACHABLE" };
         let mut addr = String::<46>::new();

@@ -93,6 +93,24 @@ fn json_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
         let sep = if i == 0 { "" } else { "," };
         write!(w, "{sep}{{\"address\":\"{}\",\"reachable\":{}}}", p.address, p.reachable)?;
     }
+    w.write_str("],\"errors\":[")?;
+    for (i, e) in h.errors.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"kind\":" } else { ",{\"kind\":" })?;
+        json_str(w, &e.kind)?;
+        w.write_str(",\"name\":")?;
+        json_str(w, &e.name)?;
+        match e.count {
+            Some(c) => write!(w, ",\"count\":{c}")?,
+            None => w.write_str(",\"count\":null")?,
+        }
+        write!(
+            w,
+            ",\"total\":{},\"rate\":{},\"limit\":{},\"window_ms\":{},\"uncorrected\":{},\"state\":",
+            e.total, e.rate, e.limit, e.window_ms, e.uncorrected
+        )?;
+        json_str(w, &e.state)?;
+        w.write_char('}')?;
+    }
     w.write_str("],\"watchdog\":{\"device\":")?;
     json_str(w, &h.watchdog.device)?;
     write!(w, ",\"armed\":{},\"timeout_ms\":{}}}}}", h.watchdog.armed, h.watchdog.timeout_ms)

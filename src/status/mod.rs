@@ -17,7 +17,9 @@ use std::net::IpAddr;
 
 use heapless::{String, Vec};
 
-use crate::limits::{LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX, SENSORS_MAX};
+use crate::limits::{
+    ERROR_SOURCES_MAX, LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX, SENSORS_MAX,
+};
 use crate::wire::GroupState;
 
 mod human;
@@ -160,6 +162,31 @@ pub struct HealthStatus {
     pub ping: Vec<Ping, PING_NODES_MAX>,
     /// The hardware watchdog.
     pub watchdog: Watchdog,
+    /// The kernel's error counters (SPEC §7.6).
+    pub errors: Vec<ErrorCounter, ERROR_SOURCES_MAX>,
+}
+
+/// One `errors` source: its counter against its limit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorCounter {
+    /// `edac`, `net` or `disk`.
+    pub kind: Name,
+    /// The interface or device (empty for `edac`).
+    pub name: Name,
+    /// The kernel's counter at the last read (summed), `None` when unread.
+    pub count: Option<u64>,
+    /// Errors counted since the daemon started (across resets and wraps).
+    pub total: u64,
+    /// Errors within the window: the rate, per `window_ms`.
+    pub rate: u64,
+    /// More than this within the window is unhealthy.
+    pub limit: u32,
+    /// The window, in milliseconds.
+    pub window_ms: u64,
+    /// EDAC's uncorrected errors at the last read.
+    pub uncorrected: u64,
+    /// `ok`, `over-limit`, `uncorrected`, `gone` or `unreadable`.
+    pub state: Name,
 }
 
 /// One sensor reading against its limits.

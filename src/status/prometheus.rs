@@ -115,8 +115,48 @@ fn prom_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
         let _ = write!(addr, "{}", p.address);
         prom_sample(w, "hapair_ping_reachable", &[("address", &addr)], u8::from(p.reachable))?;
     }
+    prom_errors(w, h)?;
     family(w, "hapair_watchdog_armed", "gauge", "1 when the hardware watchdog is petted")?;
     writeln!(w, "hapair_watchdog_armed {}", u8::from(h.watchdog.armed))
+}
+
+fn prom_errors<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
+    let help = "Errors the kernel counted since hapair started (across counter resets)";
+    family(w, "hapair_errors_total", "counter", help)?;
+    for e in &h.errors {
+        let l = [("kind", e.kind.as_str()), ("name", e.name.as_str())];
+        prom_sample(w, "hapair_errors_total", &l, e.total)?;
+    }
+    family(w, "hapair_errors_in_window", "gauge", "Errors within the source's window")?;
+    for e in &h.errors {
+        let l = [("kind", e.kind.as_str()), ("name", e.name.as_str())];
+        prom_sample(w, "hapair_errors_in_window", &l, e.rate)?;
+    }
+    family(
+        w,
+        "hapair_errors_limit",
+        "gauge",
+        "More errors than this within the window is unhealthy",
+    )?;
+    for e in &h.errors {
+        let l = [("kind", e.kind.as_str()), ("name", e.name.as_str())];
+        prom_sample(w, "hapair_errors_limit", &l, e.limit)?;
+    }
+    family(w, "hapair_errors_uncorrected", "gauge", "EDAC uncorrected memory errors (ue_count)")?;
+    for e in h.errors.iter().filter(|e| e.kind == "edac") {
+        prom_sample(
+            w,
+            "hapair_errors_uncorrected",
+            &[("kind", "edac"), ("name", "")],
+            e.uncorrected,
+        )?;
+    }
+    family(w, "hapair_errors_ok", "gauge", "1 when the error source is within its limit")?;
+    for e in &h.errors {
+        let l = [("kind", e.kind.as_str()), ("name", e.name.as_str())];
+        prom_sample(w, "hapair_errors_ok", &l, u8::from(e.state == "ok"))?;
+    }
+    Ok(())
 }
 
 fn family<W, N>(w: &mut W, name: N, kind: &str, help: &str) -> fmt::Result

@@ -72,6 +72,9 @@ impl Health {
     pub const RESTARTS: u16 = 1 << 4;
     /// The watchdog could not be opened or petted.
     pub const WATCHDOG: u16 = 1 << 5;
+    /// An error counter is over its rate limit, or an uncorrected memory error is on record
+    /// (SPEC §7.6). A peer that predates this bit still reads a nonzero mask as unhealthy.
+    pub const ERRORS: u16 = 1 << 6;
 
     /// True when no problem bit is set.
     pub const fn is_ok(self) -> bool {
