@@ -151,7 +151,9 @@ impl Node {
     pub(super) fn watchdog_fence_wait(&self) -> Option<Duration> {
         let own_wd = self.params.watchdog_timeout.map(|d| d.total_millis());
         let advertised = self.peer.last.map(|p| p.watchdog_timeout_ms);
-        let w = match advertised.or(self.params.peer_watchdog_timeout_ms).map(u64::from) {
+        let advertised = advertised.or(self.params.peer_watchdog_timeout_ms);
+        let advertised = super::node::cautious_watchdog(advertised, self.peer.unfresh_watchdog_ms);
+        let w = match advertised.map(u64::from) {
             Some(0) => return None,
             Some(peer_wd) => peer_wd.max(own_wd.unwrap_or(0)),
             None => own_wd?,
@@ -182,6 +184,41 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use crate::core::testkit::*;
+
+    /// Frames that are not fresh (the peer does not hear us, or a replay) may only make a
+    /// takeover by waiting more cautious: one that says "no armed watchdog" makes the peer
+    /// unfenceable until a fresh frame says otherwise (SIM seed 973712).
+    #[test]
+    fn unfresh_frames_only_make_the_watchdog_wait_more_cautious() {
+        let mut node = booted(0, FenceMode::Watchdog, Outcome::NotRunning);
+        let ours = node.fence_wait();
+        assert!(ours.is_some(), "a peer never heard is taken to have our timeout");
+        let unfresh = |node: &mut Node, t: u64, wd: u32| {
+            let mut payload = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
+            payload.watchdog_timeout_ms = wd;
+            let repr = Repr {
+                version: crate::wire::VERSION,
+                sender: 1,
+                incarnation: 1,
+                seq: t,
+                link: 0,
+                session: crate::wire::Session { run: 1, challenge: 1, echo: 9, flags: 0 },
+                payload,
+            };
+            node.handle_input(ms(t), Input::Unfresh(repr));
+            drain(node, ms(t));
+        };
+        unfresh(&mut node, 10, 9000);
+        assert!(node.fence_wait() > ours, "a longer timeout heard unfresh lengthens the wait");
+        unfresh(&mut node, 20, 0);
+        assert_eq!(node.fence_wait(), None, "no armed watchdog: never taken over by waiting");
+        unfresh(&mut node, 30, 2000);
+        assert_eq!(node.fence_wait(), None, "0 outweighs what follows until a fresh frame");
+        let mut fresh = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 1);
+        fresh.watchdog_timeout_ms = 2000;
+        frame(&mut node, ms(40), 1, fresh);
+        assert!(node.fence_wait().is_some(), "the fresh frame is the peer's word");
+    }
 
     /// A daemon restarted while its previous run was self-fencing keeps the watchdog unpetted
     /// and does not adopt what it finds running: it stops it, and pets again once it holds

@@ -42,6 +42,11 @@ pub struct PeerStatus {
     /// ... and the last such frame that said the peer takes the group (`FLAG_TAKING_OVER`)
     /// or runs it (starting or active).
     pub unfresh_claims: Option<Instant>,
+    /// The most cautious watchdog timeout such frames advertised since the last fresh one
+    /// (0, no armed watchdog, outweighs any other; else the longest): they may be replays,
+    /// but they only ever lengthen or forbid a takeover by waiting (SIM seed 973712: a node
+    /// that lost its statedir never heard its unarmed peer fresh and took it over).
+    pub unfresh_watchdog_ms: Option<u32>,
     /// Since when the peer is alive (`None` while it is not).
     pub alive_since: Option<Instant>,
     /// Its last frame carried another configuration digest than ours: the two nodes do not
@@ -401,6 +406,7 @@ impl Node {
         } else {
             self.peer.last = Some(payload);
         }
+        self.peer.unfresh_watchdog_ms = None;
         let differs = payload.config_digest != self.params.config_digest;
         if differs != self.peer.config_differs {
             self.peer.config_differs = differs;
@@ -459,6 +465,8 @@ impl Node {
             );
         }
         self.peer.unfresh_at = Some(now);
+        let heard = Some(payload.watchdog_timeout_ms);
+        self.peer.unfresh_watchdog_ms = cautious_watchdog(self.peer.unfresh_watchdog_ms, heard);
         let runs = matches!(payload.state, GroupState::Starting | GroupState::Active);
         if payload.flags & FLAG_TAKING_OVER != 0 || runs {
             self.peer.unfresh_claims = Some(now);
@@ -718,6 +726,15 @@ impl Node {
     /// True when some resource may run here (found by a probe, or started).
     pub(super) fn found(&self) -> bool {
         self.resources.iter().any(|r| r.may_run())
+    }
+}
+
+/// The more cautious of two advertised watchdog timeouts: 0 (none armed) wins, else the longer.
+pub(super) fn cautious_watchdog(a: Option<u32>, b: Option<u32>) -> Option<u32> {
+    match (a, b) {
+        (Some(0), _) | (_, Some(0)) => Some(0),
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
     }
 }
 
