@@ -77,6 +77,7 @@ fn event(pair: &Pair, i: usize, admin: &str, active: usize) -> [(u64, u64); 2] {
 
 #[test]
 fn census_of_allocations_per_heartbeat_status_and_handover() {
+    let _counters = alloc::exclusive();
     let _ = env_logger::builder().is_test(true).filter_level(log::LevelFilter::Info).try_init();
     let lab = Lab::up('c');
     let pair = Pair::new(&lab, &Setup::default());

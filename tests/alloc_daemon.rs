@@ -35,6 +35,7 @@ fn frames_rx(pair: &Pair, i: usize) -> u64 {
 #[test]
 fn two_daemons_allocate_nothing_in_the_steady_state() {
     // Info-level logging, as the shipped daemon: a steady state logs nothing at info.
+    let _counters = alloc::exclusive();
     let _ = env_logger::builder().is_test(true).filter_level(log::LevelFilter::Info).try_init();
     let lab = Lab::up('m');
     let pair = Pair::new(&lab, &Setup::default());

@@ -92,6 +92,7 @@ fn read_all(fd: &std::os::fd::OwnedFd, buf: &mut [u8], want: usize) -> usize {
 
 #[test]
 fn steady_state_allocates_nothing() {
+    let _counters = alloc::exclusive();
     // A network namespace of this thread's own: its loopback is ours alone.
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare");
     let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();

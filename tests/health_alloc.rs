@@ -1,7 +1,6 @@
 //! Steady-state health work does not allocate: after setup, hwmon reads, /proc/mdstat reads
 //! and parses, sensor judging, check scheduling and health reports are counted by a global
-//! allocator that tallies this thread's allocations. One test per binary, so no other test
-//! thread runs while it counts.
+//! allocator that tallies this thread's allocations (`common/alloc.rs`, slot 0).
 
 use hapair::core::time::{Duration, Instant};
 use hapair::drivers::hwmon::Hwmon;
@@ -9,36 +8,15 @@ use hapair::drivers::mdstat::MdStatReader;
 use hapair::health::{
     CheckExit, CheckSchedule, CheckSpec, HealthMonitor, Reasons, SensorPolicy, Source,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::path::Path;
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: defers to the system allocator; the counter is a const-initialized thread-local
-// without destructor, so touching it never allocates.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
+#[path = "common/alloc.rs"]
+#[allow(dead_code)] // each test binary uses part of it
+mod alloc;
+use alloc::Counting;
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
 
 #[test]
 fn steady_state_health_work_allocates_nothing() {
@@ -50,7 +28,8 @@ fn steady_state_health_work_allocates_nothing() {
     let mut monitor = HealthMonitor::new();
     let mut reasons = Reasons::new();
 
-    let before = allocations();
+    let _counters = alloc::exclusive();
+    alloc::count_this_thread(Some(0));
     for i in 0..100u64 {
         let now = Instant::from_millis(i * 1000);
         assert_eq!(hw.read(now), 0);
@@ -70,7 +49,8 @@ fn steady_state_health_work_allocates_nothing() {
         monitor.handle_report(Source::Check, &reasons);
         let _ = monitor.poll_change();
     }
-    let used = allocations() - before;
+    alloc::count_this_thread(None);
+    let used = alloc::calls(0);
     assert!(monitor.health().has(hapair::wire::Health::RAID));
     assert!(monitor.health().has(hapair::wire::Health::CHECK));
     assert_eq!(used, 0, "allocations in 100 steady-state rounds");

@@ -20,6 +20,8 @@
 //!   cable from the peer), whose power control kills and restarts that node's daemon, for
 //!   tests that fence with the real `fence_ipmilan`.
 //! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
+//! - `own_process`: the calling test run again, alone, in a process of its own (for a test
+//!   that judges the whole process: its open descriptors, its pending signals).
 //!
 //! Every test binary uses a different subset, so unused items are not warnings here.
 #![allow(dead_code, unused_imports)]
@@ -70,4 +72,38 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 /// Fails the test unless `cond` holds within `timeout`, naming `what`.
 pub fn assert_soon(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
     assert!(wait_until(timeout, cond), "timed out after {timeout:?} waiting for {what}");
+}
+
+/// Set in the process `own_process` starts for one test.
+const OWN_PROCESS: &str = "HAPAIR_TEST_OWN_PROCESS";
+
+/// Gives the calling test a process of its own, for a test whose figures are the whole
+/// process's (the descriptors in /proc/self/fd, signals pending for the process), which the
+/// harness's other test threads would change. Call it first, as
+/// `if !common::own_process() { return; }`.
+///
+/// In the harness's process it runs this test binary again with only the calling test
+/// (`--exact`, one test thread), passes its output on, fails when that run fails or ran no
+/// test, and returns false: the caller returns at once. In that process it returns true:
+/// the caller runs its body there.
+pub fn own_process() -> bool {
+    if std::env::var_os(OWN_PROCESS).is_some() {
+        return true;
+    }
+    // libtest runs each test on a thread named after it (with any number of test threads).
+    let thread = std::thread::current();
+    let test = thread.name().filter(|n| *n != "main").expect("a test thread named after its test");
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new(&exe)
+        .args([test, "--exact", "--test-threads=1", "--nocapture"])
+        .env(OWN_PROCESS, "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", exe.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    print!("{stdout}");
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{test} failed in a process of its own: {}", out.status);
+    assert!(stdout.contains("test result: ok. 1 passed"), "{test} did not run in its own process");
+    false
 }
