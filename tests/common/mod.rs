@@ -1,5 +1,11 @@
-//! Shared helpers for the integration tests (include with `mod common;`).
+//! Shared helpers for the integration tests. Each test binary declares it once, in its root:
+//! `#[path = "../common/mod.rs"] mod common;` in `tests/NAME/main.rs` (`mod common;` in
+//! tests/fence_ipmi.rs, a binary of its own).
 //!
+//! - `bin`: the real binary as a command (`hapair(args)`, its output as text, a valid `KEY`)
+//!   and `TempDir`, for the tests of the offline commands.
+//! - `alloc`: the counting global allocator of `tests/alloc/`, and `exclusive()`, which lets
+//!   one test at a time count.
 //! - `netns`: `Netns` (a uniquely named network namespace deleted on drop, also on panic),
 //!   `veth`, `Lan` (a bridge in its own namespace), `Netns::run` / `spawn` (a closure on a
 //!   thread inside the namespace), `Netns::exec` (`ip netns exec`), neighbour and address
@@ -27,6 +33,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod alloc;
+pub mod bin;
 pub mod bmc;
 pub mod capture;
 pub mod daemon;
