@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use crate::common::TempDir;
 use crate::common::alloc;
 use hapair::control::{ControlServer, request};
 use hapair::core::time::{Duration, Instant};
@@ -98,8 +99,9 @@ fn steady_state_allocates_nothing() {
     let local = Ipv4Addr::LOCALHOST.into();
     let lo = UdpMedium::Ucast { ifname: "lo", own: local, peer: local };
     let udp = UdpLink::open(&lo, port).unwrap();
-    let dir = std::env::temp_dir().join(format!("hapair-alloc-{}", std::process::id()));
-    let socket = dir.join("hapair.sock");
+    // The socket's directory does not exist yet: `bind` makes it, as the daemon's does.
+    let dir = TempDir::new("alloc");
+    let socket = dir.join("run/hapair.sock");
     let control = ControlServer::bind(&socket, Duration::from_secs(10)).unwrap();
     let mut children = Children::new(Duration::from_secs(1));
     let sleeper = Spec {
@@ -157,7 +159,6 @@ fn steady_state_allocates_nothing() {
         step(&mut rig, Instant::from_millis(i));
     }
     client.join().unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
     // Our own sleeper, by its process group (still unreaped, so the id is still its).
     let _ = nix::sys::signal::killpg(sleeper, nix::sys::signal::Signal::SIGKILL);
     assert_eq!(allocations, 0, "allocations in {} steady-state wakes", i - 50);

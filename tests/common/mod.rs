@@ -2,8 +2,10 @@
 //! `#[path = "../common/mod.rs"] mod common;` in `tests/NAME/main.rs` (`mod common;` in
 //! tests/fence_ipmi.rs, a binary of its own).
 //!
-//! - `bin`: the real binary as a command (`hapair(args)`, its output as text, a valid `KEY`)
-//!   and `TempDir`, for the tests of the offline commands.
+//! - `bin`: the real binary as a command (`hapair(args)`, its output as text, a valid `KEY`),
+//!   for the tests of the offline commands.
+//! - `TempDir` (src/testutil.rs, which the unit tests use too): a fresh directory per test,
+//!   removed on drop.
 //! - `alloc`: the counting global allocator of `tests/alloc/`, and `exclusive()`, which lets
 //!   one test at a time count.
 //! - `netns`: `Netns` (a uniquely named network namespace deleted on drop, also on panic),
@@ -42,7 +44,13 @@ pub mod netns;
 pub mod pair;
 pub mod segment;
 
+// The unit tests' helpers (`cfg(test)` in the library, so out of the integration tests'
+// reach as a module of the crate): included here, so that both use the same `TempDir`.
+#[path = "../../src/testutil.rs"]
+pub mod testutil;
+
 pub use netns::{Lan, Netns, cmd, exec_in, ping_from, run_in, spawn_in, try_cmd, veth};
+pub use testutil::TempDir;
 
 use std::time::Duration;
 

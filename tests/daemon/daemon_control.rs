@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::TempDir;
 use crate::common::assert_soon;
+use crate::common::bin::KEY;
 use crate::common::daemon::{HAPAIR, Pair, Setup};
 use crate::common::lab::Lab;
 
@@ -273,12 +275,8 @@ fn clients_that_write_without_end_or_never_read_do_not_hold_the_loop() {
 
 #[test]
 fn an_unknown_control_group_stops_check_and_run_naming_the_line() {
-    let dir = std::env::temp_dir().join(format!("hapair-ctlgroup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("authkey");
-    std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dir = TempDir::new("ctlgroup");
+    let key = dir.write_mode("authkey", KEY, 0o600);
     let conf = dir.join("hapair.conf");
     let sock = dir.join("run/hapair.sock");
     std::fs::write(
@@ -313,5 +311,4 @@ fn an_unknown_control_group_stops_check_and_run_naming_the_line() {
     }
     assert!(!sock.exists(), "run bound the socket before refusing");
     assert!(!dir.join("state").exists(), "run touched the statedir before refusing");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,12 +5,14 @@
 #![allow(clippy::disallowed_methods)] // tests wait on the wall clock
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::common::TempDir;
+use crate::common::bin::KEY;
 
 const HAPAIR: &str = env!("CARGO_BIN_EXE_hapair");
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -19,7 +21,7 @@ static NEXT: AtomicU16 = AtomicU16::new(0);
 
 /// A temporary directory with a config, a key and a kernel command line for node alpha.
 struct Node {
-    dir: PathBuf,
+    dir: TempDir,
     conf: PathBuf,
     cmdline: PathBuf,
     child: Option<Child>,
@@ -28,12 +30,8 @@ struct Node {
 impl Node {
     fn new(tag: &str, extra_conf: &str, extra_flags: &str) -> Node {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("hapair-ops-{tag}-{}-{n}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        let key = dir.join("authkey");
-        fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        let dir = TempDir::new(&format!("ops-{tag}"));
+        let key = dir.write_mode("authkey", KEY, 0o600);
         // A port of our own, so parallel tests do not hear each other.
         let port = 20000 + (std::process::id() % 20000) as u16 + n * 7;
         let conf = dir.join("hapair.conf");
@@ -133,7 +131,6 @@ impl Drop for Node {
         if std::thread::panicking() {
             eprintln!("daemon log:\n{}", self.log());
         }
-        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -293,8 +290,8 @@ fn rewrite_conf(node: &Node, from: &str, to: &str) {
 
 #[test]
 fn sighup_applies_health_and_resources_and_reports_the_rest() {
-    let marks = std::env::temp_dir().join(format!("hapair-ops-marks-{}", std::process::id()));
-    let _ = fs::remove_file(&marks);
+    let scratch = TempDir::new("ops-marks");
+    let marks = scratch.join("marks");
     let m = marks.display();
     let extra = format!(
         "check probe \"true\" interval 200ms timeout 100ms\n\
@@ -334,5 +331,4 @@ fn sighup_applies_health_and_resources_and_reports_the_rest() {
     assert!(said, "a changed authkey went unreported:\n{}", node.log());
     assert_eq!(node.state(), "active");
     node.stop();
-    let _ = fs::remove_file(&marks);
 }

@@ -28,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Instant;
 
+use crate::common::TempDir;
 use hapair::cli::{EXAMPLE_MARKER, EXAMPLE_MESSAGE};
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
@@ -107,8 +108,9 @@ fn example_passes_check_once_the_marker_line_is_gone() {
         eprintln!("skipped: needs root (the configuration must be root's)");
         return;
     }
-    let dir = Scratch::new("deb-example");
-    let key = dir.0.join("authkey");
+    let dir = TempDir::new("deb-example");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let key = dir.join("authkey");
     std::fs::write(&key, "0123456789abcdef0123456789abcdef\n").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let example = std::fs::read_to_string(Path::new(REPO).join(EXAMPLE)).unwrap();
@@ -124,9 +126,9 @@ fn example_passes_check_once_the_marker_line_is_gone() {
             }
         })
         .collect();
-    let conf = dir.0.join("hapair.conf");
+    let conf = dir.join("hapair.conf");
     std::fs::write(&conf, edited).unwrap();
-    let cmdline = dir.0.join("cmdline");
+    let cmdline = dir.join("cmdline");
     std::fs::write(&cmdline, "").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_hapair"))
         .args(["check", "--node", "alpha", "-c"])
@@ -456,25 +458,6 @@ fn file_list(dir: &Path) -> BTreeSet<String> {
         }
     }
     out
-}
-
-/// A scratch directory under the system temp dir, removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("hapair-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        Scratch(dir)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn ok(out: &Output, what: &str) {

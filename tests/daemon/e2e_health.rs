@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common;
+use crate::common::TempDir;
 use crate::common::lab::Node;
 use crate::common::pair::{NODES, NodeExtra, Pair};
 use crate::common::{assert_soon, wait_until};
@@ -32,29 +33,6 @@ const CONF: &str = "hapair.conf";
 const VIP: &str = "192.0.2.100";
 /// The lab's client, which the daemons ping (Pair sets `hapair.ping=192.0.2.10`).
 const PING_NODE: &str = "192.0.2.10/32";
-
-/// A scratch directory for one test, removed on drop (also when the test fails).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(test: &str) -> Scratch {
-        let dir =
-            std::env::temp_dir().join(format!("hapair-e2e-health-{}-{test}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-        Scratch(dir)
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
@@ -87,13 +65,13 @@ fn set_mdstat(path: &Path, name: &str) {
 
 /// What each node is given: a clean mdstat of its own (`hapair.raid`), a notify script that
 /// appends its arguments to `<node>.events`, and optionally its own lm78 tree.
-fn extras(scratch: &Scratch, hwmon: bool) -> [NodeExtra; 2] {
+fn extras(scratch: &TempDir, hwmon: bool) -> [NodeExtra; 2] {
     NODES.map(|node| {
         let name = node.as_str();
-        let mdstat = scratch.path(&format!("{name}.mdstat"));
+        let mdstat = scratch.join(&format!("{name}.mdstat"));
         set_mdstat(&mdstat, "raid1-clean");
-        let notify = scratch.path(&format!("{name}.notify"));
-        let events = scratch.path(&format!("{name}.events"));
+        let notify = scratch.join(&format!("{name}.notify"));
+        let events = scratch.join(&format!("{name}.events"));
         let script = format!("#!/bin/sh\necho \"$@\" >> {}\n", events.display());
         fs::write(&notify, script).unwrap_or_else(|e| panic!("notify: {e}"));
         fs::set_permissions(&notify, fs::Permissions::from_mode(0o755))
@@ -103,7 +81,7 @@ fn extras(scratch: &Scratch, hwmon: bool) -> [NodeExtra; 2] {
             conf: String::new(),
         };
         if hwmon {
-            let root = scratch.path(&format!("{name}.hwmon"));
+            let root = scratch.join(&format!("{name}.hwmon"));
             copy_dir(&fixture("hwmon/lm78-ok"), &root);
             extra.conf = format!("hwmon lm78 root {}", root.display());
         }
@@ -135,10 +113,10 @@ fn settled(pair: &Pair) -> (Node, Node) {
 
 /// `settled`, and the start was clean: the home node (alpha) holds the group and neither
 /// node notified a health change (a ping node not answering yet is not a lost one).
-fn settled_clean(pair: &Pair, scratch: &Scratch) -> (Node, Node) {
+fn settled_clean(pair: &Pair, scratch: &TempDir) -> (Node, Node) {
     let (active, standby) = settled(pair);
     for node in NODES {
-        let events = fs::read_to_string(scratch.path(&format!("{}.events", node.as_str())))
+        let events = fs::read_to_string(scratch.join(&format!("{}.events", node.as_str())))
             .unwrap_or_default();
         let blips: Vec<&str> = events.lines().filter(|l| l.starts_with("health ")).collect();
         assert!(blips.is_empty(), "{node:?} notified health changes at start: {blips:?}");
@@ -173,24 +151,24 @@ fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
 
 #[test]
 fn hot_lm78_temp1_hands_the_group_to_the_healthy_peer() {
-    let scratch = Scratch::new("hwmon");
+    let scratch = TempDir::new("e2e-health-hwmon");
     let pair = Pair::start_with('h', CONF, VIP, extras(&scratch, true));
     let (active, standby) = settled_clean(&pair, &scratch);
     // temp1_max is 60 °C in the fixture: 75 °C is out of limits.
-    let input = scratch.path(&format!("{}.hwmon/hwmon0/temp1_input", active.as_str()));
+    let input = scratch.join(&format!("{}.hwmon/hwmon0/temp1_input", active.as_str()));
     write_in_place(&input, "75000\n");
     hands_over(&pair, active, standby, "lm78/temp1 above max");
 }
 
 #[test]
 fn degraded_raid_hands_the_group_to_the_healthy_peer_and_is_notified() {
-    let scratch = Scratch::new("raid");
+    let scratch = TempDir::new("e2e-health-raid");
     let pair = Pair::start_with('r', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
-    set_mdstat(&scratch.path(&format!("{}.mdstat", active.as_str())), "raid1-failed-member");
+    set_mdstat(&scratch.join(&format!("{}.mdstat", active.as_str())), "raid1-failed-member");
     hands_over(&pair, active, standby, "md0 degraded");
     // The health change was notified: `health NODE DETAIL`.
-    let events = scratch.path(&format!("{}.events", active.as_str()));
+    let events = scratch.join(&format!("{}.events", active.as_str()));
     let want = format!("health {} unhealthy", active.as_str());
     assert_soon(PATIENCE, "a health event from the old active", || {
         fs::read_to_string(&events).is_ok_and(|t| t.lines().any(|l| l.starts_with(&want)))
@@ -199,7 +177,7 @@ fn degraded_raid_hands_the_group_to_the_healthy_peer_and_is_notified() {
 
 #[test]
 fn lost_ping_node_hands_the_group_to_the_healthy_peer() {
-    let scratch = Scratch::new("ping");
+    let scratch = TempDir::new("e2e-health-ping");
     let pair = Pair::start_with('p', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
     // The active node loses its route to the ping node (echoes fail at send); the peer
@@ -211,10 +189,10 @@ fn lost_ping_node_hands_the_group_to_the_healthy_peer() {
 
 #[test]
 fn an_unhealthy_peer_does_not_get_the_group() {
-    let scratch = Scratch::new("both");
+    let scratch = TempDir::new("e2e-health-both");
     let pair = Pair::start_with('b', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
-    let mdstat = |node: Node| scratch.path(&format!("{}.mdstat", node.as_str()));
+    let mdstat = |node: Node| scratch.join(&format!("{}.mdstat", node.as_str()));
     set_mdstat(&mdstat(standby), "raid1-failed-member");
     await_unhealthy(&pair, standby, "md0 degraded");
     set_mdstat(&mdstat(active), "raid5-failed");
@@ -235,8 +213,8 @@ struct Fifo {
 }
 
 impl Fifo {
-    fn new(scratch: &Scratch) -> Fifo {
-        let path = scratch.path("watchdog");
+    fn new(scratch: &TempDir) -> Fifo {
+        let path = scratch.join("watchdog");
         // Opened first and non-blocking: the daemon's O_WRONLY|O_NONBLOCK open then succeeds.
         let reader = common::watchdog_fifo(&path);
         Fifo { path, reader }
@@ -255,7 +233,7 @@ impl Fifo {
 
 #[test]
 fn watchdog_fifo_is_petted_while_the_loop_runs_and_closed_with_v_on_sigterm() {
-    let scratch = Scratch::new("watchdog");
+    let scratch = TempDir::new("e2e-health-watchdog");
     let mut fifo = Fifo::new(&scratch);
     let mut extras: [NodeExtra; 2] = Default::default();
     // Whole seconds, at least 3 x keepalive (100 ms): pets every second.

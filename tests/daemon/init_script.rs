@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 /// Which daemon the init script starts. `Daemon::Real` runs the real `hapair run`.
@@ -93,7 +94,7 @@ impl Rig {
     /// A rig whose script starts `daemon`.
     fn with(tag: &str, daemon: Daemon) -> Rig {
         let dir = TempDir::new(&format!("init-{tag}"));
-        let key = dir.key("authkey", KEY, 0o600);
+        let key = dir.write_mode("authkey", KEY, 0o600);
         let conf = dir.write(
             "hapair.conf",
             "node alpha\nnode beta\nauthkey /etc/hapair/authkey\nucast lo 127.0.0.1 127.0.0.2\n",
@@ -103,25 +104,25 @@ impl Rig {
             &format!(
                 "hapair.authkey={} hapair.control={} hapair.statedir={}\n",
                 s(&key),
-                s(&dir.path("hapair.sock")),
-                s(&dir.0),
+                s(&dir.join("hapair.sock")),
+                s(dir.path()),
             ),
         );
         let real = PathBuf::from(env!("CARGO_BIN_EXE_hapair"));
         let bin = match daemon {
             Daemon::Real => real,
             Daemon::Fake => {
-                let text = FAKE.replace("@REAL@", s(&real)).replace("@DIR@", s(&dir.0));
-                dir.key("fake-hapair", &text, 0o755)
+                let text = FAKE.replace("@REAL@", s(&real)).replace("@DIR@", s(dir.path()));
+                dir.write_mode("fake-hapair", &text, 0o755)
             }
         };
-        let pidfile = dir.path("hapair.pid");
+        let pidfile = dir.join("hapair.pid");
         let env = [
-            ("HAPAIR_DEFAULTS", dir.path("defaults")),
+            ("HAPAIR_DEFAULTS", dir.join("defaults")),
             ("HAPAIR_BIN", bin.clone()),
             ("HAPAIR_CONF", conf.clone()),
             ("HAPAIR_PIDFILE", pidfile.clone()),
-            ("HAPAIR_LOG", dir.path("daemon.log")),
+            ("HAPAIR_LOG", dir.join("daemon.log")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), s(&v).to_string()))
@@ -170,7 +171,7 @@ impl Rig {
             (Daemon::Real, Event::Reload) => ("daemon.log", "reload"),
             (Daemon::Real, Event::Term) => ("daemon.log", "shut"),
         };
-        let text = std::fs::read_to_string(self.dir.path(file)).unwrap_or_default();
+        let text = std::fs::read_to_string(self.dir.join(file)).unwrap_or_default();
         text.lines().filter(|l| l.to_lowercase().contains(word)).count()
     }
 }
@@ -221,7 +222,7 @@ fn start_status_reload_stop() {
     let pid = rig.pid().expect("a pid file");
     assert!(alive(pid));
     if rig.daemon == Daemon::Fake {
-        let args = std::fs::read_to_string(rig.dir.path("run.args")).unwrap();
+        let args = std::fs::read_to_string(rig.dir.join("run.args")).unwrap();
         assert!(args.starts_with(&format!("run -c {} --node alpha --cmdline", s(&rig.conf))));
     }
 
@@ -351,7 +352,7 @@ fn stop_kills_a_daemon_that_ignores_sigterm() {
 fn settings_usage_and_missing_binary() {
     let mut rig = Rig::new("settings");
     // The defaults file is read, and a setting there wins.
-    let other = rig.dir.path("other.pid");
+    let other = rig.dir.join("other.pid");
     rig.dir.write("defaults", &format!("HAPAIR_PIDFILE={}\n", s(&other)));
     assert_eq!(code(&rig.init(&["start"])), Some(0));
     assert!(other.exists() && !rig.pidfile.exists());

@@ -13,7 +13,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::common;
-use crate::common::bin::{KEY, TempDir, s, stderr};
+use crate::common::TempDir;
+use crate::common::bin::{KEY, s, stderr};
 use crate::common::{Netns, assert_soon, wait_until};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -37,13 +38,13 @@ struct Files {
 impl Files {
     fn new(tag: &str) -> Files {
         let dir = TempDir::new(tag);
-        let keydir = dir.path("keys");
+        let keydir = dir.join("keys");
         fs::create_dir(&keydir).unwrap();
         chmod(&keydir, 0o700);
         let key = keydir.join("authkey");
         fs::write(&key, KEY).unwrap();
         chmod(&key, 0o600);
-        let statedir = dir.path("state");
+        let statedir = dir.join("state");
         let conf = dir.write(
             "hapair.conf",
             &format!(
@@ -57,7 +58,7 @@ impl Files {
             "cmdline",
             &format!(
                 "hapair.node=alpha hapair.control={} hapair.statedir={}\n",
-                s(&dir.path("sock")),
+                s(&dir.join("sock")),
                 s(&statedir)
             ),
         );
@@ -138,7 +139,7 @@ fn a_configuration_file_not_roots_or_writable_by_others_is_refused() {
 #[test]
 fn a_symlinked_configuration_file_is_judged_by_its_target() {
     let f = Files::new("trust-link");
-    let link = f.dir.path("linked.conf");
+    let link = f.dir.join("linked.conf");
     symlink(&f.conf, &link).unwrap();
     let out = f.hapair_with(&link, &["check"]);
     assert_eq!(out.status.code(), Some(0), "a link to a good file: {}", stderr(&out));
@@ -167,7 +168,7 @@ fn a_statedir_not_roots_or_writable_by_others_is_refused() {
     f.assert_accepted();
     fs::remove_dir(&f.statedir).unwrap();
     // A link is judged by the directory it points at.
-    let real = f.dir.path("real-state");
+    let real = f.dir.join("real-state");
     fs::create_dir(&real).unwrap();
     chmod(&real, 0o777);
     symlink(&real, &f.statedir).unwrap();
@@ -194,7 +195,7 @@ fn an_authkey_directory_not_roots_or_writable_by_others_is_refused() {
 
 /// `hapair run` of `f` in `ns`, its stderr in `DIR/daemon.log`.
 fn start(f: &Files, ns: &Netns) -> Child {
-    let log = fs::OpenOptions::new().create(true).append(true).open(f.dir.path("daemon.log"));
+    let log = fs::OpenOptions::new().create(true).append(true).open(f.dir.join("daemon.log"));
     let child = Command::new("ip")
         .args(["netns", "exec", ns.name(), common::daemon::HAPAIR, "run", "-c"])
         .arg(&f.conf)
@@ -235,7 +236,7 @@ impl Drop for Running<'_> {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            let log = fs::read_to_string(self.1.dir.path("daemon.log")).unwrap_or_default();
+            let log = fs::read_to_string(self.1.dir.join("daemon.log")).unwrap_or_default();
             eprintln!("---- daemon log ----\n{log}");
         }
     }
@@ -250,7 +251,7 @@ fn run_makes_the_statedir_0700_and_reads_and_writes_through_no_link() {
     let f = Files::new("trust-daemon");
     let ns = &f.ns;
     ns.add_addr("lo", "192.0.2.1/32");
-    let log = || fs::read_to_string(f.dir.path("daemon.log")).unwrap_or_default();
+    let log = || fs::read_to_string(f.dir.join("daemon.log")).unwrap_or_default();
 
     let mut run = Running(Some(start(&f, ns)), &f);
     let meta = fs::metadata(&f.statedir).unwrap();
@@ -260,7 +261,7 @@ fn run_makes_the_statedir_0700_and_reads_and_writes_through_no_link() {
 
     // Links planted in the statedir, pointing outside it. Read through them, the daemon
     // would start in maintenance with an incarnation of 10^16 and take the peer for v2.
-    let outside = f.dir.path("outside");
+    let outside = f.dir.join("outside");
     fs::create_dir(&outside).unwrap();
     let plant = |name: &str, content: &str| {
         let victim = outside.join(name);

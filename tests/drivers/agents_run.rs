@@ -4,6 +4,7 @@
 //! (scripts/test.sh installs it). IPaddr2 only ever runs inside a network namespace of the
 //! test's own (its `network_namespace` parameter), on a veth pair, with 203.0.113.0/24.
 
+use crate::common::TempDir;
 use hapair::core::time::Duration;
 use hapair::drivers::agents::{
     Action, AgentError, AgentKind, AgentPaths, AgentSpec, CheckMode, Exit, MetaData, OcfError,
@@ -11,35 +12,12 @@ use hapair::drivers::agents::{
     timeout_for, validate,
 };
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
 const REAL_OCF_ROOT: &str = "/usr/lib/ocf";
 /// Generous: only a broken agent comes near it.
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        // Tests run in parallel threads of one process: a counter keeps their directories apart.
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let name = format!("hapair-agents-{}-{n}-{tag}", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn fixture_paths() -> AgentPaths {
     AgentPaths {
@@ -68,8 +46,8 @@ fn run(agent: &PreparedAgent, action: Action) -> Outcome {
 
 #[test]
 fn real_dummy_start_monitor_stop() {
-    let dir = TempDir::new("dummy");
-    let state = dir.0.join("dummy.state");
+    let dir = TempDir::new("agents-dummy");
+    let state = dir.join("dummy.state");
     let spec = ocf("dummy1", "heartbeat", "Dummy", &[("state", state.to_str().unwrap())]);
     let paths = real_paths();
     locate(&spec, &paths).unwrap();
@@ -143,8 +121,8 @@ fn real_ipaddr2_meta_data_and_validation() {
 
 #[test]
 fn fixture_meta_data_gives_timeouts_below_the_resource_own() {
-    let dir = TempDir::new("stateful");
-    let state = dir.0.join("s");
+    let dir = TempDir::new("agents-stateful");
+    let state = dir.join("s");
     let mut spec = ocf("s", "hapair-test", "Stateful", &[("state", state.to_str().unwrap())]);
     let meta = fetch_meta_data(&spec, &fixture_paths()).unwrap().unwrap();
     let file = std::fs::read(Path::new(FIXTURES).join("metadata/minimal.xml")).unwrap();
@@ -226,8 +204,8 @@ fn failing_agent_and_its_meta_data() {
 
 #[test]
 fn hanging_start_times_out_and_its_process_group_dies() {
-    let dir = TempDir::new("hang");
-    let pidfile = dir.0.join("pid");
+    let dir = TempDir::new("agents-hang");
+    let pidfile = dir.join("pid");
     let mut spec = ocf("h", "hapair-test", "Hang", &[("pidfile", pidfile.to_str().unwrap())]);
     spec.timeout = Some(Duration::from_millis(300));
     let agent = PreparedAgent::prepare(&spec, &fixture_paths(), None).unwrap();
@@ -283,14 +261,14 @@ struct LsbFixture {
 
 impl LsbFixture {
     fn new() -> LsbFixture {
-        let dir = TempDir::new("lsb");
+        let dir = TempDir::new("agents-lsb");
         let spec = AgentSpec {
             name: "svc".into(),
             kind: AgentKind::Lsb { name: "hapair-lsb".into() },
             timeout: Some(TIMEOUT),
         };
         // The fixture finds its state directory in its environment.
-        let state = dir.0.to_str().unwrap().to_owned();
+        let state = dir.path().to_str().unwrap().to_owned();
         let paths =
             AgentPaths { extra_env: vec![("HAPAIR_LSB_STATE".into(), state)], ..fixture_paths() };
         locate(&spec, &paths).unwrap();
@@ -325,7 +303,7 @@ fn lsb_fixture_start_status_stop_status() {
 fn lsb_fixture_dead_with_pid_file() {
     let lsb = LsbFixture::new();
     assert_eq!(lsb.run(Action::Start), Outcome::Ok);
-    let pidfile = lsb.dir.0.join("hapair-lsb.pid");
+    let pidfile = lsb.dir.join("hapair-lsb.pid");
     let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
     // The service is a process this test started (through the script): end it by its pid.
     let service = nix::unistd::Pid::from_raw(pid);

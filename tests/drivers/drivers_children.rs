@@ -8,7 +8,7 @@
 
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use crate::common;
+use crate::common::{self, TempDir};
 use hapair::core::time::{Duration, Instant};
 use hapair::drivers::children::{
     ChildId, Children, Class, ExitStatus, Exited, Program, SpawnError, Spec,
@@ -136,9 +136,7 @@ fn a_program_that_cannot_be_executed_ends_as_a_result_not_a_spawn_error() {
     let _serial = serial();
     let clock = Clock::new();
     let mut children: Children<u32> = Children::new(Duration::from_secs(1));
-    let dir = std::env::temp_dir().join(format!("hapair-children-exec-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("children-exec");
     let plain = dir.join("not-executable");
     std::fs::write(&plain, "#!/bin/sh\nexit 0\n").unwrap();
     let plain = plain.to_str().unwrap();
@@ -159,7 +157,6 @@ fn a_program_that_cannot_be_executed_ends_as_a_result_not_a_spawn_error() {
     }
     assert!(done[0].status.to_string().contains("No such file or directory"), "{}", done[0].status);
     assert!(children.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -167,8 +164,7 @@ fn a_name_is_looked_up_along_path_by_the_child() {
     let _serial = serial();
     let clock = Clock::new();
     let mut children: Children<u32> = Children::new(Duration::from_secs(1));
-    let dir = std::env::temp_dir().join(format!("hapair-children-path-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = TempDir::new("children-path");
     for sub in ["a", "b", "c"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
@@ -177,7 +173,7 @@ fn a_name_is_looked_up_along_path_by_the_child() {
     let tool = dir.join("c/hapair-tool");
     std::fs::write(&tool, "#!/bin/sh\necho found \"$1\"\n").unwrap();
     std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!("{0}/a:{0}/b:{0}/c", dir.display());
+    let path = format!("{0}/a:{0}/b:{0}/c", dir.path().display());
     let env = [("PATH", path.as_str())];
     let spec = Spec {
         program: Program::Exec("hapair-tool"),
@@ -191,12 +187,11 @@ fn a_name_is_looked_up_along_path_by_the_child() {
     assert_eq!(done[0].status, ExitStatus::Code(0));
     assert_eq!(&done[0].output_tail[..], b"found it\n");
     // Only b: found but not executable is EACCES, not "not found".
-    let only_b = format!("{}/a:{}/b", dir.display(), dir.display());
+    let only_b = format!("{0}/a:{0}/b", dir.path().display());
     let env = [("PATH", only_b.as_str())];
     children.spawn(clock.now(), &Spec { env: &env, ..spec }).unwrap();
     let done = run_until(&mut children, &clock, 1);
     assert_eq!(done[0].status, ExitStatus::ExecFailed(nix::libc::EACCES));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -13,11 +13,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use crate::common::TempDir;
 use hapair::control::{
     BindError, ClientId, ControlError, ControlServer, DRAIN_LEN_MAX, Format, REPLY_LEN_MAX,
     REQUEST_LEN_MAX, Request, request,
@@ -27,30 +28,17 @@ use hapair::limits::CONTROL_CLIENTS_MAX;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("hapair-control-{}-{n}", std::process::id()));
-        // Searchable by nobody whatever the umask (the socket's own directory is made 0755
-        // by `bind`; those above it are the test's).
-        for d in [dir.clone(), dir.join("run")] {
-            std::fs::create_dir_all(&d).unwrap();
-            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        TempDir(dir)
+/// A fresh directory with the path of a control socket in it, `run/hapair/hapair.sock`. The
+/// directories above the socket's own are searchable by nobody whatever the umask (the
+/// socket's own directory is made 0755 by `bind`; those above it are the test's).
+fn socket_dir() -> (TempDir, PathBuf) {
+    let dir = TempDir::new("control");
+    for d in [dir.path().to_path_buf(), dir.join("run")] {
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    fn socket(&self) -> PathBuf {
-        self.0.join("run/hapair/hapair.sock")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    let socket = dir.join("run/hapair/hapair.sock");
+    (dir, socket)
 }
 
 fn client(path: &Path, line: &'static str) -> JoinHandle<Result<String, ControlError>> {
@@ -89,8 +77,7 @@ fn finish<T>(server: &mut ControlServer, now: Instant, client: JoinHandle<T>) ->
 
 #[test]
 fn requests_and_replies_round_trip_with_the_real_client() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).expect("bind");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -122,8 +109,7 @@ fn requests_and_replies_round_trip_with_the_real_client() {
 
 #[test]
 fn bad_and_too_long_requests_get_error_replies() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let now = Instant::ZERO;
     match finish(&mut server, now, client(&path, "reboot")) {
@@ -146,8 +132,7 @@ fn bad_and_too_long_requests_get_error_replies() {
 
 #[test]
 fn a_reply_too_big_for_the_buffer_becomes_an_error() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let c = client(&path, "status");
     let (id, _) = next_request(&mut server, Instant::ZERO);
@@ -157,8 +142,7 @@ fn a_reply_too_big_for_the_buffer_becomes_an_error() {
 
 #[test]
 fn a_stale_socket_is_replaced_and_a_live_daemon_is_refused() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (dir, path) = socket_dir();
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     drop(UnixListener::bind(&path).unwrap()); // a dead daemon's leftover
     assert!(path.exists());
@@ -177,7 +161,7 @@ fn a_stale_socket_is_replaced_and_a_live_daemon_is_refused() {
     drop(server);
     assert!(!path.exists(), "the socket file goes with the server");
 
-    let file = dir.0.join("not-a-socket");
+    let file = dir.join("not-a-socket");
     std::fs::write(&file, b"keep me").unwrap();
     assert!(matches!(ControlServer::bind(&file, TIMEOUT), Err(BindError::NotASocket(_))));
     assert_eq!(std::fs::read(&file).unwrap(), b"keep me");
@@ -185,8 +169,7 @@ fn a_stale_socket_is_replaced_and_a_live_daemon_is_refused() {
 
 #[test]
 fn a_silent_client_is_dropped_after_the_timeout() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let mut silent = UnixStream::connect(&path).unwrap();
     let t0 = Instant::from_millis(500);
@@ -206,8 +189,7 @@ fn a_silent_client_is_dropped_after_the_timeout() {
 
 #[test]
 fn clients_beyond_the_table_are_turned_away_busy_and_try_again() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let now = Instant::ZERO;
     let clients: Vec<_> = (0..CONTROL_CLIENTS_MAX + 2).map(|_| client(&path, "standby")).collect();
@@ -309,8 +291,7 @@ impl Drop for Stranger {
 
 #[test]
 fn the_group_may_connect_and_ask_for_status_but_changes_need_root() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     server.admit_group(NOBODY).expect("admit the group");
     let meta = std::fs::metadata(&path).unwrap();
@@ -336,8 +317,7 @@ fn the_group_may_connect_and_ask_for_status_but_changes_need_root() {
 
 #[test]
 fn without_the_group_others_cannot_connect() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let _server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let out = Command::new("python3")
         .args(["-c", STRANGER])
@@ -353,8 +333,7 @@ fn without_the_group_others_cannot_connect() {
 
 #[test]
 fn root_takes_a_members_slot_and_members_beyond_the_table_are_turned_away() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     server.admit_group(NOBODY).unwrap();
     let now = Instant::ZERO;
@@ -402,8 +381,7 @@ fn root_takes_a_members_slot_and_members_beyond_the_table_are_turned_away() {
 #[test]
 fn a_client_that_writes_without_end_is_cut_off_within_one_poll() {
     use nix::sys::socket::{setsockopt, sockopt::SndBufForce};
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     // A 64 MiB socket buffer (the kernel doubles it), full before the server first looks and
     // kept full for up to 20 s: a reader that took whatever is there would read for the whole
@@ -450,8 +428,7 @@ fn a_client_that_writes_without_end_is_cut_off_within_one_poll() {
 #[test]
 fn a_polite_client_with_leftovers_reads_the_error_not_a_reset() {
     // More than a request, less than the drain bound: the reply still arrives whole.
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let raw = std::thread::spawn({
         let path = path.clone();
@@ -469,8 +446,7 @@ fn a_polite_client_with_leftovers_reads_the_error_not_a_reset() {
 
 #[test]
 fn a_slow_writer_is_dropped_at_its_deadline_from_connect() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     let mut slow = UnixStream::connect(&path).unwrap();
     let t0 = Instant::from_millis(100);
@@ -493,8 +469,7 @@ fn a_slow_writer_is_dropped_at_its_deadline_from_connect() {
 
 #[test]
 fn one_poll_accepts_at_most_a_table_of_clients() {
-    let dir = TempDir::new();
-    let path = dir.socket();
+    let (_dir, path) = socket_dir();
     let mut server = ControlServer::bind(&path, TIMEOUT).unwrap();
     // Twice the table waits in the backlog before the first poll.
     let waiting: Vec<UnixStream> =

@@ -3,32 +3,31 @@
 //! into its own temporary directory and rewrites attribute files between reads, as the
 //! kernel would change them; time is passed by hand.
 
+use crate::common::TempDir;
 use hapair::core::time::{Duration, Instant};
 use hapair::drivers::hwmon::{Hwmon, HwmonError, SensorInput, SensorOverride};
 use hapair::health::{Breach, Limits, Reasons, SensorKind, SensorPolicy, Verdict};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A copy of a fixture tree, removed on drop (also when the test fails).
-struct Tree(PathBuf);
+/// A copy of a fixture tree in a directory of its own, removed on drop (also when the test
+/// fails).
+struct Tree(TempDir);
 
 impl Tree {
     fn copy(fixture: &str, test: &str) -> Tree {
-        let dst = std::env::temp_dir().join(format!("hapair-hwmon-{}-{test}", std::process::id()));
-        let _ = fs::remove_dir_all(&dst);
+        let dst = TempDir::new(&format!("hwmon-{test}"));
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hwmon").join(fixture);
-        copy_dir(&src, &dst);
+        copy_dir(&src, dst.path());
         Tree(dst)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
     }
 
     fn set(&self, rel: &str, value: i64) {
         fs::write(self.0.join(rel), format!("{value}\n")).unwrap();
-    }
-}
-
-impl Drop for Tree {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
     }
 }
 
@@ -68,7 +67,7 @@ fn read_n(hw: &mut Hwmon, t: &mut u64, n: usize) {
 #[test]
 fn lm78_tree_is_found_by_name_with_every_input_and_limit() {
     let tree = Tree::copy("lm78-ok", "find");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     let names: Vec<&str> = hw.inputs().iter().map(|i| i.input.as_str()).collect();
     assert_eq!(
         names,
@@ -97,7 +96,7 @@ fn lm78_tree_is_found_by_name_with_every_input_and_limit() {
 #[test]
 fn every_kind_goes_bad_after_debounce_and_says_why() {
     let tree = Tree::copy("lm78-ok", "kinds");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     let mut t = 0;
     read_n(&mut hw, &mut t, 1);
     tree.set("hwmon0/in2_input", 3600); // +3.3V too high
@@ -122,7 +121,7 @@ fn every_kind_goes_bad_after_debounce_and_says_why() {
 #[test]
 fn alarm_files_count_as_out_of_limits() {
     let tree = Tree::copy("lm78-ok", "alarm");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     let mut t = 0;
     tree.set("hwmon0/in5_alarm", 1);
     tree.set("hwmon0/alarms", 1 << 5);
@@ -139,7 +138,7 @@ fn alarm_files_count_as_out_of_limits() {
 #[test]
 fn temperature_returns_only_below_the_chips_max_hyst() {
     let tree = Tree::copy("lm78-ok", "hyst");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     let mut t = 0;
     tree.set("hwmon0/temp1_input", 65_000);
     read_n(&mut hw, &mut t, 3);
@@ -157,7 +156,7 @@ fn temperature_returns_only_below_the_chips_max_hyst() {
 #[test]
 fn voltage_returns_after_two_percent_margin() {
     let tree = Tree::copy("lm78-ok", "vmargin");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     let mut t = 0;
     tree.set("hwmon0/in0_input", 1350);
     read_n(&mut hw, &mut t, 3);
@@ -188,7 +187,7 @@ fn sensor_lines_override_and_add_limits_and_mute_the_chip_alarm() {
             ..SensorOverride::default()
         },
     ];
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &overrides, POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &overrides, POLICY).unwrap();
     let temp1 = input(&hw, "temp1");
     assert_eq!(temp1.limits.max, Some(45_000));
     assert_eq!(temp1.limits.crit, Some(50_000));
@@ -207,7 +206,7 @@ fn sensor_lines_override_and_add_limits_and_mute_the_chip_alarm() {
 #[test]
 fn unknown_chips_and_inputs_are_refused() {
     let tree = Tree::copy("lm78-ok", "unknown");
-    let err = Hwmon::open(&tree.0, &["it87"], &[], POLICY).unwrap_err();
+    let err = Hwmon::open(tree.path(), &["it87"], &[], POLICY).unwrap_err();
     assert_eq!(err, HwmonError::ChipNotFound("it87".try_into().unwrap()));
     let bad = SensorOverride {
         chip: "lm78".try_into().unwrap(),
@@ -215,7 +214,7 @@ fn unknown_chips_and_inputs_are_refused() {
         max_milli: Some(1),
         ..SensorOverride::default()
     };
-    let err = Hwmon::open(&tree.0, &["lm78"], &[bad], POLICY).unwrap_err();
+    let err = Hwmon::open(tree.path(), &["lm78"], &[bad], POLICY).unwrap_err();
     assert_eq!(err.to_string(), "no hwmon input lm78/temp2");
     let missing = tree.0.join("nowhere");
     assert!(matches!(Hwmon::open(&missing, &["lm78"], &[], POLICY), Err(HwmonError::Io(_))));
@@ -224,7 +223,7 @@ fn unknown_chips_and_inputs_are_refused() {
 #[test]
 fn crit_labels_and_device_subdirectory() {
     let tree = Tree::copy("crit", "crit");
-    let mut hw = Hwmon::open(&tree.0, &["nct6775", "w83627hf", "acpitz"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["nct6775", "w83627hf", "acpitz"], &[], POLICY).unwrap();
     assert_eq!(hw.chips().len(), 3);
     assert!(hw.chips()[1].dir.ends_with("hwmon1/device"));
     let temp2 = &hw.inputs()[2];
@@ -248,7 +247,7 @@ fn crit_labels_and_device_subdirectory() {
 fn rising_temperature_is_predicted_before_the_limit() {
     let tree = Tree::copy("lm78-ok", "trend");
     let policy = SensorPolicy { debounce_reads: 3, horizon: Duration::from_secs(60) };
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], policy).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], policy).unwrap();
     let mut t = 0;
     // +0.25 °C per 1 s read from 42 °C: max (60 °C) at 72 s; a 60 s horizon sees it early.
     let mut predicted_at = None;
@@ -273,7 +272,7 @@ fn rising_temperature_is_predicted_before_the_limit() {
 #[test]
 fn a_read_error_is_counted_and_keeps_the_state() {
     let tree = Tree::copy("lm78-ok", "readerr");
-    let mut hw = Hwmon::open(&tree.0, &["lm78"], &[], POLICY).unwrap();
+    let mut hw = Hwmon::open(tree.path(), &["lm78"], &[], POLICY).unwrap();
     fs::write(tree.0.join("hwmon0/temp1_input"), "garbage\n").unwrap();
     assert_eq!(hw.read(Instant::from_millis(1)), 1);
     assert_eq!(input(&hw, "temp1").read_errors, 1);

@@ -3,6 +3,7 @@
 //! is absent, on a fixture, never passing without a check), and a property test that no
 //! input makes the parser panic.
 
+use crate::common::TempDir;
 use hapair::drivers::mdstat::{
     ArrayState, Level, MdArray, MdStat, MdStatReader, ProgressKind, ReadOnly, Sync,
 };
@@ -169,8 +170,8 @@ fn no_arrays() {
 
 #[test]
 fn reader_rereads_the_file_and_caps_the_array_count() {
-    let path = std::env::temp_dir().join(format!("hapair-mdstat-{}", std::process::id()));
-    let guard = Removal(path.clone());
+    let dir = TempDir::new("mdstat");
+    let path = dir.join("mdstat");
     std::fs::copy(fixture_path("raid1-clean"), &path).unwrap();
     let mut reader = MdStatReader::open(&path).unwrap();
     assert!(reader.read().unwrap().is_healthy());
@@ -185,7 +186,6 @@ fn reader_rereads_the_file_and_caps_the_array_count() {
     let s = reader.read().unwrap();
     assert_eq!((s.arrays.len(), s.dropped), (RAID_ARRAYS_MAX, 3));
     assert_eq!(reader.last().arrays.len(), RAID_ARRAYS_MAX);
-    drop(guard);
 }
 
 /// The reader on the kernel's own /proc/mdstat. Where md is loaded, the kernel's text must
@@ -211,14 +211,6 @@ fn the_reader_on_proc_mdstat_parses_it_or_finds_it_absent() {
             let names: Vec<&str> = s.arrays.iter().map(|a| a.name.as_str()).collect();
             assert_eq!(names, ["md0", "md1"], "{s:?}");
         }
-    }
-}
-
-struct Removal(PathBuf);
-
-impl Drop for Removal {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
     }
 }
 

@@ -3,6 +3,7 @@
 //! EPIPE). Time is simulated: a loop of 100 ms steps passes `now` by hand, so the cadence is
 //! checked against the simulated clock, never wall time.
 
+use crate::common::TempDir;
 use hapair::core::time::{Duration, Instant};
 use hapair::drivers::watchdog::{Backing, Watchdog, WatchdogError};
 use hapair::health::pet::{PetGate, WITHHELD_RETRY};
@@ -17,15 +18,13 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A temporary directory with a FIFO in it, removed on drop.
 struct Fifo {
-    dir: PathBuf,
+    dir: TempDir,
     path: PathBuf,
 }
 
 impl Fifo {
     fn new(test: &str) -> Fifo {
-        let dir = std::env::temp_dir().join(format!("hapair-wd-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = TempDir::new(&format!("wd-{test}"));
         let path = dir.join("watchdog");
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         Fifo { dir, path }
@@ -34,12 +33,6 @@ impl Fifo {
     /// The read end, non-blocking (opening it first lets the writer open without a wait).
     fn reader(&self) -> File {
         OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&self.path).unwrap()
-    }
-}
-
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -8,17 +8,18 @@
 
 use std::process::{Command, Output};
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
 
 /// A configuration whose lines 5.. are `resources`; returns (config, cmdline) paths.
 fn setup(dir: &TempDir, resources: &str) -> (String, String) {
-    let key = dir.key("authkey", KEY, 0o600);
+    let key = dir.write_mode("authkey", KEY, 0o600);
     let text = format!("node alpha\nnode beta\nauthkey {}\nbcast eth1\n{resources}", s(&key));
     let conf = dir.write("hapair.conf", &text);
-    let sock = dir.path("hapair.sock");
-    let state = dir.path("state");
+    let sock = dir.join("hapair.sock");
+    let state = dir.join("state");
     let cmdline = dir
         .write("cmdline", &format!("hapair.control={} hapair.statedir={}\n", s(&sock), s(&state)));
     (s(&conf).to_string(), s(&cmdline).to_string())

@@ -2,6 +2,7 @@
 //! command, the admin commands exit 3 when no daemon answers, `keygen` makes a valid key,
 //! and `run` honours `hapair.disable=1` and refuses a bad configuration.
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 const COMMANDS: &[&str] = &[
@@ -67,10 +68,10 @@ fn idle_setup(dir: &TempDir) -> (String, String) {
 
 /// `idle_setup` with `key` as the authkey file's content.
 fn idle_setup_with_key(dir: &TempDir, key: &str) -> (String, String) {
-    let key = dir.key("authkey", key, 0o600);
+    let key = dir.write_mode("authkey", key, 0o600);
     let conf = dir
         .write("hapair.conf", &format!("node alpha\nnode beta\nauthkey {}\nbcast eth1\n", s(&key)));
-    let sock = dir.path("hapair.sock");
+    let sock = dir.join("hapair.sock");
     let cmdline = dir.write("cmdline", &format!("hapair.control={}\n", s(&sock)));
     (s(&conf).to_string(), s(&cmdline).to_string())
 }
@@ -121,7 +122,7 @@ fn keygen_output_is_accepted_as_an_authkey() {
     assert_ne!(stdout(&hapair(&["keygen"])), key, "two keys are different");
 
     let dir = TempDir::new("cli-keygen");
-    let path = dir.key("authkey", &key, 0o600);
+    let path = dir.write_mode("authkey", &key, 0o600);
     let conf = dir.write(
         "hapair.conf",
         &format!("node alpha\nnode beta\nauthkey {}\nbcast eth1\n", s(&path)),
@@ -181,7 +182,7 @@ fn a_short_authkey_is_warned_about_by_check_and_run() {
         let message = format!(
             "authkey {} holds 16 bytes of key; 32 or more are recommended \
              (make a new one with hapair keygen)",
-            s(&dir.path("authkey"))
+            s(&dir.join("authkey"))
         );
         let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline, "--node", "alpha"]);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -254,12 +255,12 @@ fn daemon_commands_send_their_request_and_print_the_answer() {
     for (args, want_request, reply, code, want_out) in cases {
         let dir = TempDir::new("cli-talk");
         let (conf, cmdline) = idle_setup(&dir);
-        let daemon = fake_daemon(&dir.path("hapair.sock"), reply);
+        let daemon = fake_daemon(&dir.join("hapair.sock"), reply);
         let mut full = args.to_vec();
         full.extend(["-c", &conf, "--cmdline", &cmdline]);
         let out = hapair(&full);
         // Should hapair not have connected, this connection ends the fake daemon's wait.
-        drop(std::os::unix::net::UnixStream::connect(dir.path("hapair.sock")));
+        drop(std::os::unix::net::UnixStream::connect(dir.join("hapair.sock")));
         let request = daemon.join().unwrap_or_default();
         assert_eq!(request, *want_request, "{args:?}: {}", stderr(&out));
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {}", stderr(&out));

@@ -2,11 +2,12 @@
 //! flag, `check --print` shows the kernel-flag overrides, and the printed configuration is
 //! itself a valid configuration that prints the same.
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 /// The board's cmdline for `node`, plus `hapair.authkey=` pointing at a fresh 0600 key.
 fn cmdline_with_key(dir: &TempDir, board_cmdline: &str) -> String {
-    let key = dir.key("authkey", KEY, 0o600);
+    let key = dir.write_mode("authkey", KEY, 0o600);
     let base = std::fs::read_to_string(board_cmdline).unwrap();
     let p = dir.write("cmdline", &format!("{} hapair.authkey={}\n", base.trim(), s(&key)));
     s(&p).to_string()
@@ -17,7 +18,7 @@ fn cmdline_with_key(dir: &TempDir, board_cmdline: &str) -> String {
 /// be a user's.
 fn board(dir: &TempDir, path: &str) -> String {
     let name = path.replace('/', "-");
-    let p = dir.path(&name);
+    let p = dir.join(&name);
     std::fs::copy(path, &p).unwrap();
     std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     s(&p).to_string()
@@ -54,7 +55,7 @@ fn lab_configs_pass_check_with_per_node_overrides() {
         assert!(!print.contains("/dev/ttyS0"), "the file's serial line is replaced: {print}");
         assert!(print.contains(&format!("\ncontrol /run/hapair-lab/{node}.sock\n")), "{print}");
         assert!(print.contains(&format!("\nstatedir /run/hapair-lab/{node}\n")), "{print}");
-        assert!(print.contains(&format!("\nauthkey {}\n", s(&dir.path("authkey")))), "{print}");
+        assert!(print.contains(&format!("\nauthkey {}\n", s(&dir.join("authkey")))), "{print}");
         // Defaults are written out.
         assert!(print.contains("\nudpport 694\n") && print.contains("\nrealtime off\n"));
         digests.push(digest_of(&print).to_string());
@@ -76,7 +77,7 @@ fn pc_pair_config_passes_check_on_both_nodes() {
 #[test]
 fn kernel_flags_override_timings_and_boot_flags() {
     let dir = TempDir::new("board-flags");
-    let key = dir.key("authkey", KEY, 0o600);
+    let key = dir.write_mode("authkey", KEY, 0o600);
     let cmdline = dir.write(
         "cmdline",
         &format!(

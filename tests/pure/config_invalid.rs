@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::chown;
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 /// Lines 1..=8; cases append from line 9 or replace a line.
@@ -302,17 +303,17 @@ const CASES: &[Case] = &[
 
 fn make_key(dir: &TempDir, key: Key) -> String {
     let p = match key {
-        Key::Good => dir.key("authkey", KEY, 0o600),
-        Key::Missing => dir.path("no-such-key"),
-        Key::Mode(m) => dir.key("authkey", KEY, m),
-        Key::Short => dir.key("authkey", "short\n", 0o600),
+        Key::Good => dir.write_mode("authkey", KEY, 0o600),
+        Key::Missing => dir.join("no-such-key"),
+        Key::Mode(m) => dir.write_mode("authkey", KEY, m),
+        Key::Short => dir.write_mode("authkey", "short\n", 0o600),
         Key::Dir => {
-            let d = dir.path("keydir");
+            let d = dir.join("keydir");
             std::fs::create_dir(&d).unwrap();
             d
         }
         Key::NotRoot => {
-            let p = dir.key("authkey", KEY, 0o600);
+            let p = dir.write_mode("authkey", KEY, 0o600);
             chown(&p, Some(65534), Some(65534)).unwrap();
             p
         }
@@ -387,12 +388,12 @@ fn every_invalid_configuration_is_refused_with_file_and_line() {
 fn unreadable_files_are_named() {
     let dir = TempDir::new("invalid-files");
     let cmdline = dir.write("cmdline", "hapair.node=alpha\n");
-    let missing = dir.path("missing.conf");
+    let missing = dir.join("missing.conf");
     let out = hapair(&["check", "-c", s(&missing), "--cmdline", s(&cmdline)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with(&format!("{}: cannot read", s(&missing))), "{}", stderr(&out));
     let conf = dir.write("hapair.conf", "node alpha\n");
-    let no_cmdline = dir.path("missing.cmdline");
+    let no_cmdline = dir.join("missing.cmdline");
     let out = hapair(&["check", "-c", s(&conf), "--cmdline", s(&no_cmdline)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).starts_with(&format!("{}: cannot read", s(&no_cmdline))));
@@ -401,7 +402,7 @@ fn unreadable_files_are_named() {
 #[test]
 fn invalid_utf8_names_the_line() {
     let dir = TempDir::new("invalid-utf8");
-    let conf = dir.path("hapair.conf");
+    let conf = dir.join("hapair.conf");
     std::fs::write(&conf, b"node alpha\nnode \xff\n").unwrap();
     let cmdline = dir.write("cmdline", "hapair.node=alpha\n");
     let out = hapair(&["check", "-c", s(&conf), "--cmdline", s(&cmdline)]);

@@ -3,6 +3,7 @@
 //! `hapair check` accepts the result with the key import-heartbeat generated, what cannot be
 //! converted is listed in the output and on stderr, and no old secret survives.
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 /// A fixture: its directory, a node to check as, what must be listed as not converted and
@@ -67,7 +68,7 @@ fn every_fixture_converts_to_a_configuration_check_accepts() {
         assert_eq!(out.status.code(), Some(0), "{}: {err}", f.dir);
         let dir = TempDir::new(&format!("import-{}", f.dir));
         let conf = dir.write("hapair.conf", &conf_text);
-        let key = dir.key("authkey", &format!("{}\n", new_key(&err)), 0o600);
+        let key = dir.write_mode("authkey", &format!("{}\n", new_key(&err)), 0o600);
         let cmdline = dir.write("cmdline", &format!("hapair.authkey={}\n", s(&key)));
         // Offline: the converted init scripts (apache2, ...) live on the heartbeat cluster,
         // not on the test machine; a missing agent is then a warning.
@@ -106,12 +107,12 @@ fn a_missing_file_is_named_and_exits_1() {
     let dir = TempDir::new("import-missing");
     let src = fixture_dir("serial-bcast-sha1");
     for name in ["ha.cf", "haresources"] {
-        std::fs::copy(format!("{src}/{name}"), dir.path(name)).unwrap();
+        std::fs::copy(format!("{src}/{name}"), dir.join(name)).unwrap();
     }
-    let out = hapair(&["import-heartbeat", s(&dir.0)]);
+    let out = hapair(&["import-heartbeat", s(dir.path())]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty());
-    let want = format!("hapair: import-heartbeat: {}: cannot read", s(&dir.path("authkeys")));
+    let want = format!("hapair: import-heartbeat: {}: cannot read", s(&dir.join("authkeys")));
     assert!(stderr(&out).starts_with(&want), "{}", stderr(&out));
     let out = hapair(&["import-heartbeat", "/nonexistent-hapair-dir"]);
     assert_eq!(out.status.code(), Some(1));

@@ -2,6 +2,7 @@
 //! resources and fencing listed on stderr, a bad configuration refused with exit 1. The
 //! exact lines for a table of configurations are unit tests in src/migrate/pacemaker.rs.
 
+use crate::common::TempDir;
 use crate::common::bin::*;
 
 #[test]
