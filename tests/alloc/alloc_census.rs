@@ -15,17 +15,13 @@
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::common;
 use crate::common::alloc;
-use crate::common::daemon::{Pair, Setup};
-use crate::common::lab::Lab;
-use crate::common::{assert_soon, spawn_in};
-use hapair::config::{self, LoadOptions};
-
-static STOP: AtomicBool = AtomicBool::new(false);
+use crate::common::assert_soon;
+use crate::common::pair::{Pair, Setup};
+use crate::{Loops, frames_rx};
 
 /// (calls, bytes) per node so far.
 fn snapshot() -> [(u64, u64); 2] {
@@ -34,12 +30,6 @@ fn snapshot() -> [(u64, u64); 2] {
 
 fn delta(a: [(u64, u64); 2], b: [(u64, u64); 2]) -> [(u64, u64); 2] {
     [0, 1].map(|i| (b[i].0 - a[i].0, b[i].1 - a[i].1))
-}
-
-fn frames_rx(pair: &Pair, i: usize) -> u64 {
-    let Some(s) = pair.socket_status(i) else { return 0 };
-    let links = s["peer"]["links"].as_array().cloned().unwrap_or_default();
-    links.iter().filter_map(|l| l["frames_rx"].as_u64()).min().unwrap_or(0)
 }
 
 fn state(pair: &Pair, i: usize) -> String {
@@ -75,31 +65,8 @@ fn event(pair: &Pair, i: usize, admin: &str, active: usize) -> [(u64, u64); 2] {
 fn census_of_allocations_per_heartbeat_status_and_handover() {
     let _counters = alloc::exclusive();
     let _ = env_logger::builder().is_test(true).filter_level(log::LevelFilter::Info).try_init();
-    let lab = Lab::up('c');
-    let pair = Pair::new(&lab, &Setup::default());
-    let mut threads = Vec::new();
-    for (i, node) in pair.nodes.iter().enumerate() {
-        // As `hapair run` loads it (ownership judged too).
-        let opts = LoadOptions {
-            config: pair.conf.clone(),
-            cmdline: node.cmdline.clone(),
-            check_ownership: true,
-            ..LoadOptions::default()
-        };
-        let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
-        threads.push(spawn_in(&node.ns, move || {
-            alloc::count_this_thread(Some(i));
-            let code = hapair::event_loop::run_until(
-                &loaded.config,
-                &loaded.boot,
-                &loaded.authkey,
-                &opts,
-                &STOP,
-            );
-            alloc::count_this_thread(None);
-            code
-        }));
-    }
+    let pair = Pair::new('c', &Setup::default());
+    let loops = Loops::start(&pair);
     assert_soon(Duration::from_secs(30), "alpha active, beta standby", || roles(&pair, 0));
     let start = snapshot();
     assert!(start[0].0 > 0 && start[1].0 > 0, "the counter sees both daemon threads");
@@ -146,11 +113,7 @@ fn census_of_allocations_per_heartbeat_status_and_handover() {
     report("online on alpha (no failback)", "event", 1, event(&pair, 0, "online", 1));
     report("takeover on alpha", "event", 1, event(&pair, 0, "takeover", 0));
 
-    STOP.store(true, Ordering::SeqCst);
-    for t in threads {
-        let code = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        assert_eq!(code, 0, "a daemon thread ended with {code}");
-    }
+    loops.stop();
     // Whole calls: a fraction left over means a status request does not cost the same each
     // time, and the figure is not a census any more.
     let leftover = corrected[0].abs() + corrected[1].abs();

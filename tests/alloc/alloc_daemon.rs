@@ -10,53 +10,20 @@
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::common::alloc;
-use crate::common::daemon::{Pair, Setup};
-use crate::common::lab::Lab;
-use crate::common::{assert_soon, spawn_in};
-use hapair::config::{self, LoadOptions};
-
-static STOP: AtomicBool = AtomicBool::new(false);
-
-fn frames_rx(pair: &Pair, i: usize) -> u64 {
-    let Some(s) = pair.socket_status(i) else { return 0 };
-    let links = s["peer"]["links"].as_array().cloned().unwrap_or_default();
-    links.iter().filter_map(|l| l["frames_rx"].as_u64()).min().unwrap_or(0)
-}
+use crate::common::assert_soon;
+use crate::common::pair::{Pair, Setup};
+use crate::{Loops, frames_rx};
 
 #[test]
 fn two_daemons_allocate_nothing_in_the_steady_state() {
     // Info-level logging, as the shipped daemon: a steady state logs nothing at info.
     let _counters = alloc::exclusive();
     let _ = env_logger::builder().is_test(true).filter_level(log::LevelFilter::Info).try_init();
-    let lab = Lab::up('m');
-    let pair = Pair::new(&lab, &Setup::default());
-    let mut threads = Vec::new();
-    for (slot, node) in pair.nodes.iter().enumerate() {
-        // As `hapair run` loads it (ownership judged too).
-        let opts = LoadOptions {
-            config: pair.conf.clone(),
-            cmdline: node.cmdline.clone(),
-            check_ownership: true,
-            ..LoadOptions::default()
-        };
-        let loaded = config::load(&opts).unwrap_or_else(|e| panic!("config: {e}"));
-        threads.push(spawn_in(&node.ns, move || {
-            alloc::count_this_thread(Some(slot));
-            let code = hapair::event_loop::run_until(
-                &loaded.config,
-                &loaded.boot,
-                &loaded.authkey,
-                &opts,
-                &STOP,
-            );
-            alloc::count_this_thread(None);
-            code
-        }));
-    }
+    let pair = Pair::new('m', &Setup::default());
+    let loops = Loops::start(&pair);
     let settled = || {
         let (Some(a), Some(b)) = (pair.socket_status(0), pair.socket_status(1)) else {
             return false;
@@ -87,11 +54,7 @@ fn two_daemons_allocate_nothing_in_the_steady_state() {
     assert!(monitored >= 5, "the exec monitor ran {monitored} times while measured");
     assert!(settled(), "the pair stayed settled while measured");
 
-    STOP.store(true, Ordering::SeqCst);
-    for t in threads {
-        let code = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-        assert_eq!(code, 0, "a daemon thread ended with {code}");
-    }
+    loops.stop();
     let first = alloc::first_trace();
     assert_eq!(
         after - before,

@@ -27,6 +27,15 @@ pub enum Node {
 }
 
 impl Node {
+    /// The other daemon node: beta for alpha, alpha for beta.
+    pub fn other(self) -> Node {
+        match self {
+            Node::Alpha => Node::Beta,
+            Node::Beta => Node::Alpha,
+            other => panic!("{other:?} runs no daemon"),
+        }
+    }
+
     /// The name lab.sh uses on its command line.
     pub fn as_str(self) -> &'static str {
         match self {

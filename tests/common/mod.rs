@@ -15,19 +15,21 @@
 //!   `spawn_in`, `exec_in`, `ping_from`.
 //! - `lab`: `Lab`, scripts/lab.sh up on `Lab::up`, down on drop, with its namespaces, ttys
 //!   and addresses (`Node::{Alpha, Beta, Client, Lan}`).
-//! - `daemon`: `Pair`, two real `hapair run` processes on a `Lab` (config, authkey, cmdlines,
-//!   notify script and marker logs written for them), status JSON, signals by pid, kill on drop.
+//! - `daemon`: `Daemon`, one real `hapair run` process in a namespace: started, asked
+//!   (`hapair status --json` and the other admin commands), signalled and killed by pid.
 //! - `capture`: `Capture`, an `AF_PACKET` socket that records the frames one interface sees,
 //!   with parsers for ARP and neighbour advertisements.
-//! - `pair`: `Pair`, two `hapair run` daemons in a `Lab` with UDP responders, a prober in the
-//!   client (who answers the VIP, and when) and the marker resource, whose monotonic start and
-//!   stop stamps show whether the group ever ran on both nodes at once (`overlaps`).
+//! - `pair`: `Pair`, two `Daemon`s in a `Lab` (authkey, cmdlines and configuration written
+//!   for them: from a `Setup`, the test's own, or board/lab/ with the VIP probed from the
+//!   client and the marker resource, whose monotonic start and stop stamps show whether the
+//!   group ever ran on both nodes at once, `overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
 //! - `bmc`: `Bmc`, an IPMI BMC per node from OpenIPMI's `ipmi_sim` (RMCP+ on a management
 //!   cable from the peer), whose power control kills and restarts that node's daemon, for
 //!   tests that fence with the real `fence_ipmilan`.
-//! - `wait_until`: poll a condition until a deadline — tests never sleep a fixed time.
+//! - `wait_until`, `wait_every`, `assert_soon`: poll a condition until a deadline — tests
+//!   never sleep a fixed time.
 //! - `own_process`: the calling test run again, alone, in a process of its own (for a test
 //!   that judges the whole process: its open descriptors, its pending signals).
 //!
@@ -68,8 +70,16 @@ pub fn watchdog_fifo(path: &std::path::Path) -> std::fs::File {
         .unwrap_or_else(|e| panic!("FIFO reader {}: {e}", path.display()))
 }
 
+/// How often `wait_until` and `assert_soon` poll.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(5);
+
 /// Polls `cond` every 5 ms until it holds (true) or `timeout` has passed (false).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+pub fn wait_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    wait_every(POLL_INTERVAL, timeout, cond)
+}
+
+/// Polls `cond` every `interval` until it holds (true) or `timeout` has passed (false).
+pub fn wait_every(interval: Duration, timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     // Tests may read the real clock; the ban in clippy.toml is for the daemon.
     #[allow(clippy::disallowed_methods)]
     let start = std::time::Instant::now();
@@ -80,7 +90,7 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
         if start.elapsed() >= timeout {
             return false;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(interval);
     }
 }
 

@@ -24,9 +24,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common;
-use crate::common::assert_soon;
 use crate::common::lab::Node;
 use crate::common::pair::{NODES, NodeExtra, Pair};
+use crate::common::{TempDir, assert_soon};
 use nix::sys::signal::Signal;
 
 /// Generous: the machine may be busy building; nothing here measures time.
@@ -38,12 +38,13 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agen
 /// Declare it before the `Pair` so that the daemons are gone first.
 struct Files {
     dir: String,
+    _removed_on_drop: TempDir,
 }
 
 impl Files {
     fn new(tag: char) -> Files {
-        let dir = format!("/tmp/hapair-daemon-agents-{}-{tag}", std::process::id());
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = TempDir::new(&format!("daemon-agents-{tag}"));
+        let dir = tmp.path().display().to_string();
         let root = format!("{dir}/ocf");
         std::fs::create_dir_all(format!("{root}/resource.d")).unwrap();
         std::fs::create_dir_all(format!("{dir}/init.d")).unwrap();
@@ -68,18 +69,12 @@ impl Files {
         let script = format!("{dir}/init.d/hapair-lsb");
         std::fs::write(&script, wrapper).unwrap();
         common::cmd(&["chmod", "755", &script]);
-        Files { dir }
+        Files { dir, _removed_on_drop: tmp }
     }
 
     /// `node`'s file `what`.
     fn of(&self, node: Node, what: &str) -> String {
         file(&self.dir, node, what)
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -125,7 +120,7 @@ fn start(
     for node in NODES {
         pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{}/ocf", files.dir));
         pair.set_env(node, "HAPAIR_INITD", &format!("{}/init.d", files.dir));
-        pair.start_daemon(node);
+        pair.start(node);
     }
     (files, pair)
 }
@@ -170,23 +165,6 @@ fn resource(pair: &Pair, node: Node, name: &str) -> serde_json::Value {
     list.into_iter().find(|r| r["name"] == name).unwrap_or_default()
 }
 
-/// Waits until one node is active, the other standby, and the client is answered by the
-/// active one; returns (active, standby). Usually alpha (home) is active, but a node whose
-/// first ping has not answered yet is unhealthy and the home node grants its peer.
-fn settled(pair: &Pair) -> (Node, Node) {
-    let mut active = Node::Alpha;
-    assert_soon(PATIENCE, "one node active, the other standby", || {
-        let (a, b) = (pair.state(Node::Alpha), pair.state(Node::Beta));
-        active = if a == "active" { Node::Alpha } else { Node::Beta };
-        (a == "active" && b == "standby") || (a == "standby" && b == "active")
-    });
-    let standby = if active == Node::Alpha { Node::Beta } else { Node::Alpha };
-    assert_soon(PATIENCE, "the client answered by the active node at the VIP", || {
-        pair.last_answer().as_deref() == Some(active.as_str())
-    });
-    (active, standby)
-}
-
 /// SIGTERM to both daemons (they stop their resources) and wait for them to exit.
 fn shut_down(pair: &mut Pair) {
     for node in [Node::Beta, Node::Alpha] {
@@ -198,7 +176,7 @@ fn shut_down(pair: &mut Pair) {
 #[test]
 fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
     let (files, mut pair) = start('g', full_group, "200ms", "2 in 1m");
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     assert!(exists(&files, a, "dummy.state"), "Dummy runs on the active node");
     assert!(!exists(&files, b, "dummy.state"), "Dummy does not run on the standby node");
     assert!(exists(&files, a, "lsb/hapair-lsb.pid"), "the LSB service runs on the active node");
@@ -207,11 +185,11 @@ fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
 
     // kill -9 of the active daemon, and a restart: the group is adopted, not started again.
     pair.clear_answers();
-    let old_pid = pair.daemon_pid(a).unwrap();
+    let old_pid = pair.pid(a).unwrap();
     pair.signal(a, Signal::SIGKILL);
     assert_soon(PATIENCE, "the active daemon is gone", || pair.exited(a).is_some());
-    pair.start_daemon(a);
-    assert_ne!(pair.daemon_pid(a).unwrap(), old_pid);
+    pair.start(a);
+    assert_ne!(pair.pid(a).unwrap(), old_pid);
     assert_soon(PATIENCE, "active again after the restart", || pair.state(a) == "active");
     assert_soon(PATIENCE, "answers after the restart", || pair.answers().len() >= 20);
     assert_eq!(count(&files, a, "start"), 1, "the restart ran no second start");
@@ -228,7 +206,7 @@ fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
     assert!(log.contains("role Init -> Active: Adopted"), "the restarted node adopted the group");
 
     // A planned handover: the state files move with the group, IPaddr2 moves the VIP.
-    let out = pair.hapair(a, &["standby"]);
+    let out = pair.admin(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
     assert_soon(PATIENCE, "the other node active", || pair.state(b) == "active");
     assert_soon(PATIENCE, "the client answered by the other node", || {
@@ -246,7 +224,7 @@ fn the_group_follows_the_active_node_and_a_daemon_restart_adopts_it() {
 #[test]
 fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
     let (files, mut pair) = start('m', logged_only, "200ms", "2 in 1m");
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     let state = files.of(a, "logged.state");
 
     // One monitor that fails (OCF_ERR_GENERIC): stop and start in place, counted.
@@ -284,7 +262,7 @@ fn monitor_failures_restart_in_place_then_hand_over_and_cleanup_resets() {
 
     // cleanup resets the counts and the last exit code.
     std::fs::remove_file(format!("{state}.fail")).unwrap();
-    let out = pair.hapair(a, &["cleanup", "Logged"]);
+    let out = pair.admin(a, &["cleanup", "Logged"]);
     assert!(out.status.success(), "cleanup: {out:?}");
     let r = resource(&pair, a, "Logged");
     assert_eq!(
@@ -332,8 +310,8 @@ fn zombies_of(pid: u32) -> Vec<String> {
 #[test]
 fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
     let (files, mut pair) = start('z', logged_only, "10ms", "2 in 1m");
-    let (a, b) = settled(&pair);
-    let pid = pair.daemon_pid(a).unwrap();
+    let (a, b) = pair.settled(PATIENCE);
+    let pid = pair.pid(a).unwrap();
     let start = count(&files, a, "monitor");
     assert_soon(PATIENCE, "a few monitor cycles", || count(&files, a, "monitor") > start + 20);
     // An agent child may be running at any one sample (its pipe open; a zombie for the moment
@@ -358,7 +336,7 @@ fn a_thousand_monitor_cycles_leave_no_zombie_and_no_leaked_descriptor() {
 #[test]
 fn every_ocf_code_of_a_failed_monitor_restarts_in_place_and_shows_in_status() {
     let (files, mut pair) = start('c', logged_only, "200ms", "9 in 1m");
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     let state = files.of(a, "logged.state");
     let codes = [
         (1, "OCF_ERR_GENERIC"),
@@ -397,10 +375,10 @@ fn frames_rx(pair: &Pair, node: Node) -> u64 {
 #[test]
 fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
     let (files, mut pair) = start('s', logged_only, "200ms", "2 in 1m");
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     let state = files.of(a, "logged.state");
     std::fs::write(format!("{state}.stop-fails"), "").unwrap();
-    let out = pair.hapair(a, &["standby"]);
+    let out = pair.admin(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
     assert_soon(PATIENCE, "the active node failed", || pair.state(a) == "failed");
     let r = resource(&pair, a, "Logged");
@@ -417,7 +395,7 @@ fn a_failed_stop_leaves_the_node_failed_and_the_peer_starts_nothing() {
     assert!(exists(&files, a, "logged.state"));
 
     std::fs::remove_file(format!("{state}.stop-fails")).unwrap();
-    let out = pair.hapair(a, &["cleanup"]);
+    let out = pair.admin(a, &["cleanup"]);
     assert!(out.status.success(), "cleanup: {out:?}");
     assert_soon(PATIENCE, "the group runs again on one node", || {
         let (sa, sb) = (pair.state(a), pair.state(b));
@@ -478,7 +456,7 @@ fn unstalled_until(pair: &Pair, node: Node, peer: Node, done: &str) -> usize {
 #[test]
 fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     let (files, mut pair) = start('r', logged_only, "200ms", "2 in 1m");
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     let old = format!("state={}", files.of(b, "logged.state"));
     let new = format!("state={} meta_delay=5", files.of(b, "logged-new.state"));
     #[allow(clippy::disallowed_methods)]
@@ -502,7 +480,7 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     println!("reload with a 5 s meta-data: {samples} samples, applied after {took:?}");
 
     // The new definition is in effect: the group moves to b, whose agent uses the new file.
-    let out = pair.hapair(a, &["standby"]);
+    let out = pair.admin(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
     assert_soon(PATIENCE, "b active", || pair.state(b) == "active");
     assert!(exists(&files, b, "logged-new.state"), "the reloaded state file is used");
@@ -525,9 +503,9 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     assert!(took >= Duration::from_secs(19), "refused after {took:?}, before the 20 s timeout");
     println!("reload with a hung meta-data: {samples} samples, refused after {took:?}: {line}");
     // The old definition stays: the group moves back to a, whose agent uses the old file.
-    let out = pair.hapair(a, &["online"]);
+    let out = pair.admin(a, &["online"]);
     assert!(out.status.success(), "online: {out:?}");
-    let out = pair.hapair(b, &["standby"]);
+    let out = pair.admin(b, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
     assert_soon(PATIENCE, "a active again", || pair.state(a) == "active");
     assert!(exists(&files, a, "logged.state"), "the old state file is used");
@@ -536,7 +514,7 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     // The node takes the group while its meta-data is read: once it is in, the new
     // definition applies under the running group (SPEC §1): Logged, changed, is stopped with
     // its old definition and started with its new one; the node stays active.
-    let out = pair.hapair(b, &["online"]);
+    let out = pair.admin(b, &["online"]);
     assert!(out.status.success(), "online: {out:?}");
     let log_before = log_of(&pair, b).len();
     let (starts, stops) = (count(&files, b, "start"), count(&files, b, "stop"));
@@ -544,7 +522,7 @@ fn a_reload_waits_for_slow_meta_data_without_stalling_and_refuses_a_hung_one() {
     assert_soon(PATIENCE, "b's reload waits", || {
         log_of(&pair, b)[log_before..].contains("wait for the meta-data of Logged")
     });
-    let out = pair.hapair(a, &["standby"]);
+    let out = pair.admin(a, &["standby"]);
     assert!(out.status.success(), "standby: {out:?}");
     assert_soon(PATIENCE, "b active during the reload", || pair.state(b) == "active");
     assert_soon(PATIENCE, "b applies the new definition", || {
@@ -637,13 +615,13 @@ fn hung_notify_commands_leave_fencing_and_resource_actions_their_slots() {
     let mut pair = Pair::prepare_with('n', |_| conf, VIP, extras);
     for node in NODES {
         pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
-        pair.start_daemon(node);
+        pair.start(node);
     }
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     // Maintenance on and off on the standby node: two notifies a time, more than its share.
     for _ in 0..NOTIFY_CHILDREN_MAX {
         for mode in ["on", "off"] {
-            let out = pair.hapair(b, &["maintenance", mode]);
+            let out = pair.admin(b, &["maintenance", mode]);
             assert!(out.status.success(), "maintenance {mode}: {out:?}");
             let running = live_notifies(&dir, b).len();
             assert!(running <= NOTIFY_CHILDREN_MAX, "{running} notify commands run at once");
@@ -693,9 +671,9 @@ fn a_command_that_cannot_be_executed_fails_as_its_action() {
     let mut pair = Pair::prepare_with('x', |_| conf, VIP, extras);
     for node in NODES {
         pair.set_env(node, "HAPAIR_OCF_ROOT", &format!("{dir}/ocf"));
-        pair.start_daemon(node);
+        pair.start(node);
     }
-    let (a, b) = settled(&pair);
+    let (a, b) = pair.settled(PATIENCE);
     pair.kill_and_cut(a);
     assert_soon(PATIENCE, "two failed fence attempts", || {
         log_of(&pair, b).matches("fence command failed: could not be executed").count() >= 2

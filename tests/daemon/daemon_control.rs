@@ -21,17 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::TempDir;
-use crate::common::assert_soon;
 use crate::common::bin::KEY;
-use crate::common::daemon::{HAPAIR, Pair, Setup};
-use crate::common::lab::Lab;
+use crate::common::daemon::HAPAIR;
+use crate::common::pair::{Pair, STEP, Setup};
 
 const ALPHA: usize = 0;
 const BETA: usize = 1;
-/// Start-up: lab, initdead and the first decisions, on a loaded 2-core machine.
-const START: Duration = Duration::from_secs(30);
-/// Any single step after that.
-const STEP: Duration = Duration::from_secs(15);
 /// nobody, and the group whose gid is 65534 (the members' group in these tests).
 const NOBODY: u32 = 65534;
 /// A gid that is not the control group's: a user outside it.
@@ -43,29 +38,25 @@ fn members_group() -> String {
     group.unwrap().expect("a group with gid 65534 (nogroup)").name
 }
 
-/// A lab and a pair started with `flags` added to each node's kernel command line: alpha
-/// active, beta standby, each hearing the other.
-fn running_pair(tag: char, setup: &Setup, flags: [&str; 2]) -> (Lab, Pair) {
-    let lab = Lab::up(tag);
-    let mut pair = Pair::new(&lab, setup);
-    for (node, flags) in pair.nodes.iter().zip(flags) {
-        let line = std::fs::read_to_string(&node.cmdline).unwrap();
-        std::fs::write(&node.cmdline, format!("{} {flags}\n", line.trim_end())).unwrap();
+/// A pair started with `flags` added to each node's kernel command line: alpha active, beta
+/// standby, each hearing the other.
+fn running_pair(tag: char, setup: &Setup, flags: [&str; 2]) -> Pair {
+    let mut pair = Pair::new(tag, setup);
+    for (i, flags) in flags.into_iter().enumerate() {
+        pair.add_cmdline(i, flags);
     }
     pair.start_both();
-    pair.wait_state(ALPHA, "active", START);
-    pair.wait_state(BETA, "standby", STEP);
-    assert_soon(STEP, "both see the peer alive", || {
-        (0..2).all(|i| pair.status(i).is_some_and(|s| s["peer"]["alive"] == true))
-    });
-    (lab, pair)
+    pair.settle();
+    pair
 }
 
-/// Makes the pair's directory, configuration and command lines readable by anyone whatever
-/// the umask, and copies the binary there (a checkout under /root is out of nobody's reach).
-/// The authkey stays 0600: a member's `status` must not need it.
+/// Makes the pair's directory (the lab's, and the labs' state root above it), configuration
+/// and command lines readable by anyone whatever the umask, and copies the binary there (a
+/// checkout under /root is out of nobody's reach). The authkey stays 0600: a member's
+/// `status` must not need it.
 fn open_to_others(pair: &Pair) -> PathBuf {
     let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(pair.dir.parent().expect("the labs' state root"), 0o755).unwrap();
     mode(&pair.dir, 0o755).unwrap();
     mode(&pair.conf, 0o644).unwrap();
     for node in &pair.nodes {
@@ -121,7 +112,7 @@ fn members_may_read_status_and_only_root_changes_state() {
     // Beta lets the group in; alpha has no control_group and stays root's.
     let flags = ["", &format!("hapair.control_group={group}")];
     let setup = Setup { children: false, ..Setup::default() };
-    let (_lab, pair) = running_pair('g', &setup, flags);
+    let pair = running_pair('g', &setup, flags);
     open_to_others(&pair);
 
     let beta_sock = std::fs::metadata(socket(&pair, BETA)).unwrap();
@@ -158,8 +149,8 @@ fn members_may_read_status_and_only_root_changes_state() {
     // a few keepalives the group is still where it was.
     assert!(!pair.dir.join("beta/admin").exists(), "a refused request was saved");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(pair.state(BETA).as_deref(), Some("standby"), "beta moved");
-    assert_eq!(pair.state(ALPHA).as_deref(), Some("active"), "alpha moved");
+    assert_eq!(pair.state(BETA), "standby", "beta moved");
+    assert_eq!(pair.state(ALPHA), "active", "alpha moved");
 
     // Outside the group: no connection at all, on beta (0660) nor on alpha (0600).
     let out = as_user(&pair, BETA, NOBODY, OTHER_GID, &["status"]);
@@ -208,7 +199,7 @@ fn clients_that_write_without_end_or_never_read_do_not_hold_the_loop() {
         children: false,
         ..Setup::default()
     };
-    let (_lab, pair) = running_pair('w', &setup, ["", ""]);
+    let pair = running_pair('w', &setup, ["", ""]);
     let path = socket(&pair, ALPHA);
 
     // Two clients that send `status` and never read the reply, nor shut their side down.
@@ -264,8 +255,8 @@ fn clients_that_write_without_end_or_never_read_do_not_hold_the_loop() {
         s.read_to_string(&mut reply).unwrap_or_else(|e| panic!("silent client {i}: {e}"));
         assert!(reply.starts_with("ok\n"), "silent client {i}: {reply:?}");
     }
-    assert_eq!(pair.state(ALPHA).as_deref(), Some("active"));
-    assert_eq!(pair.state(BETA).as_deref(), Some("standby"));
+    assert_eq!(pair.state(ALPHA), "active");
+    assert_eq!(pair.state(BETA), "standby");
     for i in [ALPHA, BETA] {
         let s = pair.status(i).unwrap();
         assert_eq!(s["counters"]["failovers"], 0, "{}: {s}", pair.nodes[i].name);

@@ -146,8 +146,8 @@ fn two_pairs_sharing_an_authkey_on_one_lan_each_hear_only_their_own_peer() {
         assert_y_undisturbed(&seg, gamma, delta);
         now() >= frames_until
     });
-    assert_eq!(seg.state(alpha).as_deref(), Some("active"), "alpha still active");
-    assert_eq!(seg.state(beta).as_deref(), Some("standby"), "beta still standby");
+    assert_eq!(seg.state(alpha), "active", "alpha still active");
+    assert_eq!(seg.state(beta), "standby", "beta still standby");
     assert!(seg.has_addr(alpha, "192.0.2.100"), "alpha holds X's VIP");
 
     // alpha dies: its daemon killed by the pid we started it with, its cable pulled, and the
@@ -191,8 +191,8 @@ fn two_pairs_sharing_an_authkey_on_one_lan_each_hear_only_their_own_peer() {
         assert_y_undisturbed(&seg, gamma, delta);
         now() >= settle_until
     });
-    assert_eq!(seg.state(gamma).as_deref(), Some("active"));
-    assert_eq!(seg.state(delta).as_deref(), Some("standby"));
+    assert_eq!(seg.state(gamma), "active");
+    assert_eq!(seg.state(delta), "standby");
     assert!(seg.has_addr(gamma, "192.0.2.101") && !seg.has_addr(delta, "192.0.2.101"));
     assert!(counter(&seg, gamma, "auth_failures") > 0, "X's frames dropped on gamma too");
 }
@@ -269,7 +269,7 @@ fn a_restarted_node_does_not_take_a_replayed_recording_for_a_live_peer() {
     assert!(frames.len() >= 50, "alpha beat on the LAN: {} datagrams recorded", frames.len());
     let bound = INITDEAD + MARGIN + SLACK;
     assert!(span > bound + Duration::from_secs(3), "the replay outlasts the bound");
-    assert_eq!(seg.state(alpha).as_deref(), Some("active"), "alpha active while recorded");
+    assert_eq!(seg.state(alpha), "active", "alpha active while recorded");
 
     // Both die, beta first (so that it takes nothing over in between); alpha stays dead, and
     // its VIP goes with it.
@@ -317,7 +317,7 @@ fn a_restarted_node_does_not_take_a_replayed_recording_for_a_live_peer() {
         // For the message: how long beta believed the recording, if it ever let go.
         replayer.join().unwrap();
         let replay_end = now();
-        let later = wait_until(STEP, || seg.state(beta).as_deref() == Some("active"));
+        let later = wait_until(STEP, || seg.state(beta) == "active");
         let after = if later {
             format!("active {} ms after the replay ended", replay_end.elapsed().as_millis())
         } else {

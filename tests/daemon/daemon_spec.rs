@@ -47,23 +47,20 @@ use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::common;
-use crate::common::daemon::{Daemon, HAPAIR};
 use crate::common::exec_in;
 use crate::common::lab::{Lab, Node};
+use crate::common::pair::{Pair, START, STEP};
+use nix::sys::signal::Signal;
 
 const ALPHA: usize = 0;
 const BETA: usize = 1;
-/// Start-up: the lab, initdead and the first start, on a loaded 2-core machine.
-const START: Duration = Duration::from_secs(30);
-/// Any single step after that.
-const STEP: Duration = Duration::from_secs(15);
 /// The service address every `ip` resource here holds.
 const VIP: &str = "192.0.2.100";
 /// The lab's three media; each node's serial device comes from its kernel command line.
@@ -144,17 +141,8 @@ fn uptime_ns() -> u64 {
 const POLL: Duration = Duration::from_millis(100);
 
 /// Polls `cond` every `POLL` until it holds (true) or `timeout` has passed (false).
-fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = uptime_ns().saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
-    loop {
-        if cond() {
-            return true;
-        }
-        if uptime_ns() >= end {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
+fn poll_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    common::wait_every(POLL, timeout, cond)
 }
 
 /// Fails the test unless `cond` holds within `timeout`, naming `what`.
@@ -197,16 +185,26 @@ struct Mark {
     at_ns: u64,
 }
 
-/// Two daemons in a lab, with the configuration, scripts and kernel command lines the test
-/// wrote into the lab's directory (removed with the lab).
+/// A `Pair` with this file's scripts and marks: `res.sh`, `notify.sh`, `fence.sh` and `stamp`
+/// in the lab's directory, the configuration the test wrote, and files held open while the
+/// daemons run (the watchdog FIFOs' read ends). Its conditions ask the daemons every `POLL`.
 struct Duo {
-    dir: PathBuf,
-    conf: PathBuf,
-    nodes: [Daemon; 2],
+    pair: Pair,
     /// Files held open while the daemons run (the watchdog FIFOs' read ends).
     held: Vec<File>,
-    /// Dropped last: `lab.sh down` after the daemons are gone.
-    lab: Lab,
+}
+
+impl std::ops::Deref for Duo {
+    type Target = Pair;
+    fn deref(&self) -> &Pair {
+        &self.pair
+    }
+}
+
+impl std::ops::DerefMut for Duo {
+    fn deref_mut(&mut self) -> &mut Pair {
+        &mut self.pair
+    }
 }
 
 impl Duo {
@@ -214,35 +212,24 @@ impl Duo {
     /// configuration `text` and each node's kernel command line (its name, serial device,
     /// control socket, statedir, authkey); starts nothing.
     fn new(tag: char, text: &str) -> Duo {
-        let lab = Lab::up(tag);
-        let dir = PathBuf::from(lab.dir());
-        let d = dir.display().to_string();
-        let write = |file: &str, text: &str, mode: u32| {
-            let path = dir.join(file);
-            fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-                .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
-            path
-        };
-        let key = Command::new(HAPAIR).arg("keygen").output().expect("hapair keygen");
-        assert!(key.status.success(), "hapair keygen failed");
-        write("authkey", &String::from_utf8_lossy(&key.stdout), 0o600);
-        write("res.sh", &RES_SH.replace("@DIR@", &d), 0o755);
-        write("notify.sh", &NOTIFY_SH.replace("@DIR@", &d), 0o755);
-        write("fence.sh", &FENCE_SH.replace("@DIR@", &d), 0o755);
-        write("stamp", STAMP, 0o755);
-        let conf = write("hapair.conf", &text.replace("@DIR@", &d), 0o644);
-        let daemon = |name: &'static str, node: Node| {
-            let cmdline = dir.join(format!("{name}.cmdline"));
-            Daemon::new(name, lab.ns(node), cmdline, dir.join(format!("{name}.log")))
-        };
-        let nodes = [daemon("alpha", Node::Alpha), daemon("beta", Node::Beta)];
-        let duo = Duo { dir, conf, nodes, held: Vec::new(), lab };
-        for i in [ALPHA, BETA] {
-            let serial = duo.lab.tty(lab_node(i)).to_owned();
-            duo.write_cmdline(i, &format!("hapair.node={} hapair.serial={serial}", duo.name(i)));
-        }
-        duo
+        let mut pair = Pair::with_conf(tag, |lab| {
+            let dir = PathBuf::from(lab.dir());
+            let d = dir.display().to_string();
+            let write = |file: &str, text: &str, mode: u32| {
+                let path = dir.join(file);
+                fs::write(&path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                fs::set_permissions(&path, fs::Permissions::from_mode(mode))
+                    .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+                path
+            };
+            write("res.sh", &RES_SH.replace("@DIR@", &d), 0o755);
+            write("notify.sh", &NOTIFY_SH.replace("@DIR@", &d), 0o755);
+            write("fence.sh", &FENCE_SH.replace("@DIR@", &d), 0o755);
+            write("stamp", STAMP, 0o755);
+            write("hapair.conf", &text.replace("@DIR@", &d), 0o644)
+        });
+        pair.poll = POLL;
+        Duo { pair, held: Vec::new() }
     }
 
     fn name(&self, i: usize) -> &'static str {
@@ -251,84 +238,6 @@ impl Duo {
 
     fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
-    }
-
-    /// Writes node `i`'s kernel command line: `words`, then its control socket, statedir and
-    /// authkey in the lab's directory.
-    fn write_cmdline(&self, i: usize, words: &str) {
-        let (d, name) = (self.dir.display(), self.name(i));
-        let line = format!(
-            "ro quiet {words} hapair.control={d}/{name}.sock hapair.statedir={d}/{name} \
-             hapair.authkey={d}/authkey\n"
-        );
-        fs::write(&self.nodes[i].cmdline, line).unwrap_or_else(|e| panic!("cmdline: {e}"));
-    }
-
-    /// Appends `words` to node `i`'s kernel command line.
-    fn add_flags(&self, i: usize, words: &str) {
-        let path = &self.nodes[i].cmdline;
-        let old = fs::read_to_string(path).unwrap_or_else(|e| panic!("cmdline: {e}"));
-        fs::write(path, format!("{} {words}\n", old.trim_end()))
-            .unwrap_or_else(|e| panic!("cmdline: {e}"));
-    }
-
-    /// Starts node `i` with the shared configuration.
-    fn start(&mut self, i: usize) {
-        let conf = self.conf.clone();
-        self.nodes[i].start_with_conf(&conf);
-    }
-
-    /// Starts both nodes, alpha first.
-    fn start_both(&mut self) {
-        self.start(ALPHA);
-        self.start(BETA);
-    }
-
-    /// `hapair ARGS -c CONF --cmdline NODE.cmdline` from the root namespace.
-    fn admin(&self, i: usize, args: &[&str]) -> Output {
-        common::daemon::admin_command(&self.conf, &self.nodes[i].cmdline, args)
-    }
-
-    /// Like `admin`, and asserts exit 0.
-    fn admin_ok(&self, i: usize, args: &[&str]) {
-        let out = self.admin(i, args);
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "hapair {args:?} on {}: {err}", self.name(i));
-    }
-
-    /// Node `i`'s `status --json`, or `None` while it does not answer.
-    fn status(&self, i: usize) -> Option<serde_json::Value> {
-        let out = self.admin(i, &["status", "--json"]);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
-    }
-
-    /// Node `i`'s group state, or "" while it does not answer.
-    fn state(&self, i: usize) -> String {
-        self.status(i).and_then(|s| s["state"].as_str().map(str::to_owned)).unwrap_or_default()
-    }
-
-    /// Waits until node `i` reports `state`; fails naming what it saw last.
-    fn wait_state(&self, i: usize, state: &str, timeout: Duration) {
-        let mut last = String::new();
-        let ok = poll_until(timeout, || {
-            last = self.state(i);
-            last == state
-        });
-        assert!(ok, "{} not {state} within {timeout:?}: last {last:?}", self.name(i));
-    }
-
-    /// Both nodes running: alpha (home) active, beta standby, each hearing the other.
-    fn settle(&self) {
-        self.wait_state(ALPHA, "active", START);
-        self.wait_state(BETA, "standby", STEP);
-        soon(STEP, "both nodes hearing the peer", || {
-            [ALPHA, BETA]
-                .iter()
-                .all(|&i| self.status(i).is_some_and(|s| s["peer"]["alive"] == true))
-        });
     }
 
     /// Every line of the marks file, in the order written.
@@ -375,7 +284,7 @@ impl Duo {
     fn kill_and_cut(&mut self, i: usize) -> (u64, u64) {
         let killed = self.kill(i);
         for what in ["lan", "xover", "serial"] {
-            self.lab.cut(what, lab_node(i));
+            self.lab().cut(what, lab_node(i));
         }
         killed
     }
@@ -386,7 +295,7 @@ impl Duo {
     /// bound is measured from the first and a lower bound from the second.
     fn kill(&mut self, i: usize) -> (u64, u64) {
         let sent = uptime_ns();
-        self.nodes[i].signal(libc::SIGKILL);
+        self.nodes[i].signal(Signal::SIGKILL);
         assert!(self.nodes[i].wait_exit(STEP).is_some(), "{} gone after SIGKILL", self.name(i));
         let gone = uptime_ns();
         let mut marks = OpenOptions::new()
@@ -403,7 +312,7 @@ impl Duo {
     /// plugged back in.
     fn reboot(&self, i: usize) {
         if self.has_vip(i) {
-            let ns = self.lab.ns(lab_node(i));
+            let ns = self.lab().ns(lab_node(i));
             let out = exec_in(ns, &["ip", "addr", "del", &format!("{VIP}/24"), "dev", "lan0"]);
             assert!(out.status.success(), "remove the VIP: {out:?}");
         }
@@ -416,43 +325,15 @@ impl Duo {
             }
         }
         for what in ["lan", "xover", "serial"] {
-            self.lab.restore(what, lab_node(i));
+            self.lab().restore(what, lab_node(i));
         }
     }
 
     /// Whether the VIP is on node `i`'s lan0.
     fn has_vip(&self, i: usize) -> bool {
-        let out = exec_in(self.lab.ns(lab_node(i)), &["ip", "-br", "addr", "show", "dev", "lan0"]);
+        let out =
+            exec_in(self.lab().ns(lab_node(i)), &["ip", "-br", "addr", "show", "dev", "lan0"]);
         String::from_utf8_lossy(&out.stdout).contains(&format!("{VIP}/"))
-    }
-
-    /// Node `i`'s log lines at info and up.
-    fn log(&self, i: usize) -> String {
-        let log = self.nodes[i].log_text();
-        let keep = |l: &&str| !l.starts_with("[DEBUG") && !l.starts_with("[TRACE");
-        log.lines().filter(keep).collect::<Vec<_>>().join("\n")
-    }
-}
-
-impl Drop for Duo {
-    fn drop(&mut self) {
-        // Only our own children, by pid.
-        for n in &mut self.nodes {
-            n.kill();
-        }
-        if std::thread::panicking() {
-            for i in [ALPHA, BETA] {
-                let log = self.log(i);
-                let lines: Vec<&str> = log.lines().collect();
-                let tail = &lines[lines.len().saturating_sub(80)..];
-                eprintln!("---- {} log (info and up, last {}) ----", self.name(i), tail.len());
-                eprintln!("{}", tail.join("\n"));
-            }
-            for f in ["marks", "notify.log", "fence.log", "monitors"] {
-                let text = fs::read_to_string(self.path(f)).unwrap_or_default();
-                eprintln!("---- {f} ----\n{text}");
-            }
-        }
     }
 }
 
@@ -526,7 +407,7 @@ fn a_group_starts_in_order_and_stops_in_reverse_on_handover_and_sigterm() {
 
     // SIGTERM: beta stops r3, r2, r1 and exits 0; alpha, online again, starts r1, r2, r3.
     duo.admin_ok(ALPHA, &["online"]);
-    duo.nodes[BETA].signal(libc::SIGTERM);
+    duo.nodes[BETA].signal(Signal::SIGTERM);
     assert_eq!(duo.nodes[BETA].wait_exit(STEP), Some(0), "beta's exit code after SIGTERM");
     assert_eq!(duo.sequence(BETA, "stop"), reverse, "beta's stops on SIGTERM");
     duo.wait_state(ALPHA, "active", STEP);
@@ -579,13 +460,13 @@ fn s2_a_partition_of_two_live_nodes_with_a_real_fence_never_runs_the_group_twice
     for i in [ALPHA, BETA] {
         let pid = duo.nodes[i].pid().expect("started");
         fs::write(duo.path(&format!("{}.pid", duo.name(i))), pid.to_string()).expect("pid file");
-        fs::write(duo.path(&format!("{}.ns", duo.name(i))), duo.lab.ns(lab_node(i)))
+        fs::write(duo.path(&format!("{}.ns", duo.name(i))), duo.lab().ns(lab_node(i)))
             .expect("ns file");
     }
 
     let cut = uptime_ns();
-    duo.lab.cut("serial", Node::Alpha);
-    duo.lab.cut("xover", Node::Alpha);
+    duo.lab().cut("serial", Node::Alpha);
+    duo.lab().cut("xover", Node::Alpha);
     duo.wait_state(BETA, "active", STEP);
     let code = duo.nodes[ALPHA].wait_exit(STEP);
     assert!(code.is_some(), "alpha's daemon still runs: the fence did not stop it");
@@ -671,7 +552,7 @@ fn fence_watchdog_waits_the_larger_of_the_two_watchdog_timeouts() {
         let reader = common::watchdog_fifo(&path);
         duo.held.push(reader);
         let secs = timeouts_ms[i] / 1000;
-        duo.add_flags(i, &format!("hapair.watchdog=\"{} timeout {secs}s\"", path.display()));
+        duo.add_cmdline(i, &format!("hapair.watchdog=\"{} timeout {secs}s\"", path.display()));
     }
     duo.start_both();
     duo.settle();
@@ -706,7 +587,7 @@ fn restarts_exhausted_alone(tag: char, limit: usize) {
     );
     let mut duo = Duo::new(tag, &conf(TIMINGS, THREE_MEDIA, &body));
     // Each restart waits a monitor interval: a short one keeps the test short.
-    duo.add_flags(ALPHA, "hapair.monitor_interval=200ms");
+    duo.add_cmdline(ALPHA, "hapair.monitor_interval=200ms");
     // Alone, alpha takes the group after initdead.
     duo.start(ALPHA);
     duo.wait_state(ALPHA, "failed", START);
@@ -764,7 +645,7 @@ fn sighup_changes_one_resource(tag: char, spec_applied: bool) {
     let changed = conf(TIMINGS, THREE_MEDIA, &body("v2")).replace("@DIR@", &d);
     fs::write(&duo.conf, changed).unwrap_or_else(|e| panic!("conf: {e}"));
     for i in [BETA, ALPHA] {
-        duo.nodes[i].signal(libc::SIGHUP);
+        duo.nodes[i].signal(Signal::SIGHUP);
     }
     soon(STEP, "alpha's reload logged", || {
         duo.nodes[ALPHA].log_text()[logged..].contains("reload")
@@ -820,7 +701,7 @@ fn a_sighup_adding_and_removing_resources_while_active_touches_only_those() {
     let changed = conf(TIMINGS, THREE_MEDIA, &body(&["r1", "r3", "r4"])).replace("@DIR@", &d);
     fs::write(&duo.conf, changed).unwrap_or_else(|e| panic!("conf: {e}"));
     for i in [BETA, ALPHA] {
-        duo.nodes[i].signal(libc::SIGHUP);
+        duo.nodes[i].signal(Signal::SIGHUP);
     }
     let names = |i: usize| -> Vec<String> {
         let s = duo.status(i).unwrap_or_default();
@@ -936,7 +817,7 @@ fn takeover_asked_by_an_unhealthy_node_is_refused_with_exit_1() {
 fn without_node_or_flag_the_node_is_the_host_name() {
     let mut duo = Duo::new('u', &conf(TIMINGS, THREE_MEDIA, &exec("r1", "")));
     // beta's command line names no node; its host name, in a UTS namespace of its own, does.
-    let serial = duo.lab.tty(Node::Beta).to_owned();
+    let serial = duo.lab().tty(Node::Beta).to_owned();
     duo.write_cmdline(BETA, &format!("hapair.serial={serial}"));
     let cmdline = fs::read_to_string(&duo.nodes[BETA].cmdline).expect("cmdline");
     assert!(!cmdline.contains("hapair.node"), "{cmdline}");
@@ -1066,13 +947,13 @@ fn a_9600_baud_line_is_paced_to_what_9600_baud_carries() {
     let timings = "keepalive 50ms\ndeadtime 1s\ninitdead 3s";
     let mut duo = Duo::new('s', &conf(timings, "serial /dev/ttyS0 baud 9600", ""));
     for i in [ALPHA, BETA] {
-        let tty = duo.lab.tty(lab_node(i)).to_owned();
+        let tty = duo.lab().tty(lab_node(i)).to_owned();
         duo.write_cmdline(
             i,
             &format!("hapair.node={} hapair.serial=\"{tty} baud 9600\"", duo.name(i)),
         );
     }
-    let cable = Cable::start(&duo.lab);
+    let cable = Cable::start(duo.lab());
     duo.start_both();
     duo.settle();
 
@@ -1167,9 +1048,9 @@ fn status_requests_are_no_stall() {
         })
     };
     for _ in 0..20 {
-        duo.nodes[ALPHA].signal(libc::SIGSTOP);
+        duo.nodes[ALPHA].signal(Signal::SIGSTOP);
         std::thread::sleep(Duration::from_millis(250));
-        duo.nodes[ALPHA].signal(libc::SIGCONT);
+        duo.nodes[ALPHA].signal(Signal::SIGCONT);
         std::thread::sleep(Duration::from_millis(30));
     }
     stop.store(true, Ordering::Relaxed);

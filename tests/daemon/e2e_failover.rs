@@ -47,17 +47,8 @@ enum Fault {
 /// (home), but a node whose first ping has not answered yet is unhealthy and leaves the group
 /// to its peer.
 fn settled(tag: char, (conf, vip): (&str, &str)) -> (Pair, Node, Node) {
-    let pair = Pair::start(tag, conf, vip);
-    let mut active = Node::Alpha;
-    assert_soon(PATIENCE, "one node active, the other standby", || {
-        let (a, b) = (pair.state(Node::Alpha), pair.state(Node::Beta));
-        active = if a == "active" { Node::Alpha } else { Node::Beta };
-        (a == "active" && b == "standby") || (a == "standby" && b == "active")
-    });
-    let survivor = if active == Node::Alpha { Node::Beta } else { Node::Alpha };
-    assert_soon(PATIENCE, "the client answered by the active node at the VIP", || {
-        pair.last_answer().as_deref() == Some(active.as_str())
-    });
+    let pair = Pair::board(tag, conf, vip);
+    let (active, survivor) = pair.settled(PATIENCE);
     assert_eq!(pair.client_neigh(), Some(pair.mac(active)), "client's entry for the VIP");
     (pair, active, survivor)
 }
@@ -79,7 +70,7 @@ fn fails_over(tag: char, family: (&str, &str), fault: Fault) {
     match fault {
         Fault::Death => pair.kill_and_cut(victim),
         Fault::Standby => {
-            let out = pair.hapair(victim, &["standby"]);
+            let out = pair.admin(victim, &["standby"]);
             assert!(out.status.success(), "standby: {}", String::from_utf8_lossy(&out.stderr));
         }
         Fault::Term => pair.signal(victim, Signal::SIGTERM),

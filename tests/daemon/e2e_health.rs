@@ -89,26 +89,14 @@ fn extras(scratch: &TempDir, hwmon: bool) -> [NodeExtra; 2] {
     })
 }
 
-fn other(node: Node) -> Node {
-    if node == Node::Alpha { Node::Beta } else { Node::Alpha }
-}
-
 /// Waits until one node is active, the other standby, and the client is answered by the
 /// active one at the VIP; returns (active, standby).
 fn settled(pair: &Pair) -> (Node, Node) {
-    let mut active = Node::Alpha;
-    assert_soon(PATIENCE, "one node active, the other standby", || {
-        let (a, b) = (pair.state(Node::Alpha), pair.state(Node::Beta));
-        active = if a == "active" { Node::Alpha } else { Node::Beta };
-        (a == "active" && b == "standby") || (a == "standby" && b == "active")
-    });
-    assert_soon(PATIENCE, "the client answered by the active node at the VIP", || {
-        pair.last_answer().as_deref() == Some(active.as_str())
-    });
+    let (active, standby) = pair.settled(PATIENCE);
     for node in NODES {
         assert_eq!(pair.health(node).0, Some(true), "{node:?} healthy before the fault");
     }
-    (active, other(active))
+    (active, standby)
 }
 
 /// `settled`, and the start was clean: the home node (alpha) holds the group and neither
@@ -152,7 +140,7 @@ fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
 #[test]
 fn hot_lm78_temp1_hands_the_group_to_the_healthy_peer() {
     let scratch = TempDir::new("e2e-health-hwmon");
-    let pair = Pair::start_with('h', CONF, VIP, extras(&scratch, true));
+    let pair = Pair::board_with('h', CONF, VIP, extras(&scratch, true));
     let (active, standby) = settled_clean(&pair, &scratch);
     // temp1_max is 60 °C in the fixture: 75 °C is out of limits.
     let input = scratch.join(&format!("{}.hwmon/hwmon0/temp1_input", active.as_str()));
@@ -163,7 +151,7 @@ fn hot_lm78_temp1_hands_the_group_to_the_healthy_peer() {
 #[test]
 fn degraded_raid_hands_the_group_to_the_healthy_peer_and_is_notified() {
     let scratch = TempDir::new("e2e-health-raid");
-    let pair = Pair::start_with('r', CONF, VIP, extras(&scratch, false));
+    let pair = Pair::board_with('r', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
     set_mdstat(&scratch.join(&format!("{}.mdstat", active.as_str())), "raid1-failed-member");
     hands_over(&pair, active, standby, "md0 degraded");
@@ -178,7 +166,7 @@ fn degraded_raid_hands_the_group_to_the_healthy_peer_and_is_notified() {
 #[test]
 fn lost_ping_node_hands_the_group_to_the_healthy_peer() {
     let scratch = TempDir::new("e2e-health-ping");
-    let pair = Pair::start_with('p', CONF, VIP, extras(&scratch, false));
+    let pair = Pair::board_with('p', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
     // The active node loses its route to the ping node (echoes fail at send); the peer
     // still reaches it.
@@ -190,7 +178,7 @@ fn lost_ping_node_hands_the_group_to_the_healthy_peer() {
 #[test]
 fn an_unhealthy_peer_does_not_get_the_group() {
     let scratch = TempDir::new("e2e-health-both");
-    let pair = Pair::start_with('b', CONF, VIP, extras(&scratch, false));
+    let pair = Pair::board_with('b', CONF, VIP, extras(&scratch, false));
     let (active, standby) = settled_clean(&pair, &scratch);
     let mdstat = |node: Node| scratch.join(&format!("{}.mdstat", node.as_str()));
     set_mdstat(&mdstat(standby), "raid1-failed-member");
@@ -238,7 +226,7 @@ fn watchdog_fifo_is_petted_while_the_loop_runs_and_closed_with_v_on_sigterm() {
     let mut extras: [NodeExtra; 2] = Default::default();
     // Whole seconds, at least 3 x keepalive (100 ms): pets every second.
     extras[0].cmdline = format!("hapair.watchdog=\"{} timeout 3s\"", fifo.path.display());
-    let mut pair = Pair::start_with('w', CONF, VIP, extras);
+    let mut pair = Pair::board_with('w', CONF, VIP, extras);
     let _ = settled(&pair);
     // Pets arrive, one byte each, never the magic 'V', and not faster than timeout/3.
     fifo.drain();

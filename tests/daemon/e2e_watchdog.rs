@@ -93,7 +93,7 @@ fn a_watchdog_that_fails_later_hands_the_group_to_the_healthy_peer() {
         ),
         conf: String::new(),
     });
-    let pair = Pair::start_with('g', CONF, VIP, extras);
+    let pair = Pair::board_with('g', CONF, VIP, extras);
     assert_soon(PATIENCE, "alpha (home) active, beta standby, both healthy", || {
         pair.state(Node::Alpha) == "active"
             && pair.state(Node::Beta) == "standby"

@@ -72,10 +72,6 @@ fn now() -> Instant {
     Instant::now()
 }
 
-fn other(node: Node) -> Node {
-    if node == Node::Alpha { Node::Beta } else { Node::Alpha }
-}
-
 // --- the table ------------------------------------------------------------------------------
 
 /// What a scenario saw when it passed: a description and its recovery time with the bound
@@ -209,7 +205,7 @@ impl Faults {
     fn start(tag: char, fence: Fence) -> Faults {
         let mut f = Faults::prepare(tag, fence);
         for node in NODES {
-            f.pair.start_daemon(node);
+            f.pair.start(node);
         }
         f
     }
@@ -400,17 +396,7 @@ fn hold_for(dur: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 /// Starts the pair's checks off: one node active, the other standby, the client answered by
 /// the active one. Returns (active, standby).
 fn settle(f: &Faults) -> (Node, Node) {
-    let p = &f.pair;
-    let mut active = Node::Alpha;
-    wait_for("one node active, the other standby", || {
-        let (a, b) = (p.state(Node::Alpha), p.state(Node::Beta));
-        active = if a == "active" { Node::Alpha } else { Node::Beta };
-        (a == "active" && b == "standby") || (a == "standby" && b == "active")
-    });
-    wait_for("the client answered by the active node", || {
-        p.last_answer().as_deref() == Some(active.as_str())
-    });
-    (active, other(active))
+    f.pair.settled(PATIENCE)
 }
 
 /// The closing check of every scenario: exactly one node `active` among those that answer,
@@ -1047,7 +1033,7 @@ fn s10_nostop() -> Seen {
     let f = Faults::start('l', Fence::None);
     let (active, standby) = settle(&f);
     f.touch(&format!("fail-stop-{}", active.as_str()));
-    let out = f.pair.hapair(active, &["standby"]);
+    let out = f.pair.admin(active, &["standby"]);
     assert!(out.status.success(), "standby: {}", String::from_utf8_lossy(&out.stderr));
     wait_for("the active node failed", || f.pair.state(active) == "failed");
     let p = &f.pair;
@@ -1057,7 +1043,7 @@ fn s10_nostop() -> Seen {
     std::fs::remove_file(f.file(&format!("fail-stop-{}", active.as_str())))
         .unwrap_or_else(|e| panic!("rm: {e}"));
     let t0 = now();
-    let out = f.pair.hapair(active, &["cleanup"]);
+    let out = f.pair.admin(active, &["cleanup"]);
     assert!(out.status.success(), "cleanup: {}", String::from_utf8_lossy(&out.stderr));
     wait_for("the peer answering", || f.pair.last_answer().as_deref() == Some(standby.as_str()));
     let rec = within(
@@ -1088,7 +1074,7 @@ fn s11_restart() -> Seen {
     let t0 = now();
     f.pair.signal(active, Signal::SIGKILL);
     wait_for("the daemon gone", || f.pair.exited(active).is_some());
-    f.pair.start_daemon(active);
+    f.pair.start(active);
     let restarted = t0.elapsed();
     wait_for("the restarted daemon answering", || !f.pair.state(active).is_empty());
     let p = &f.pair;
@@ -1133,7 +1119,7 @@ fn s11b_term() -> Seen {
     let t0 = now();
     f.pair.signal(active, Signal::SIGTERM);
     wait_for("the daemon exiting 0", || f.pair.exited(active) == Some(Some(0)));
-    f.pair.start_daemon(active);
+    f.pair.start(active);
     wait_for("the peer answering", || f.pair.last_answer().as_deref() == Some(standby.as_str()));
     let rec = within(
         "the handover on SIGTERM",
@@ -1159,7 +1145,7 @@ fn s11b_term() -> Seen {
 fn s12_cold() -> Seen {
     let mut f = Faults::prepare('n', Fence::None);
     for node in NODES {
-        f.pair.start_daemon(node);
+        f.pair.start(node);
     }
     let t0 = now();
     let p = &f.pair;
@@ -1368,8 +1354,8 @@ mod nfqueue {
     //! no sch_netem: an NFQUEUE listener (nfnetlink_queue, raw netlink, no library) that holds
     //! each queued packet for a random 0..=`jitter_ms` before accepting it. The suite sends a
     //! node's heartbeats to it with `iptables -j NFQUEUE --queue-num N --queue-bypass` (so that
-    //! packets pass untouched when no listener is bound). Packets may overtake each other, as
-    //! with netem's jitter.
+    //! packets pass untouched when no listener is bound). Packets may overtake each other, as with
+    //! netem's jitter.
     //!
     //! Not here: loss (iptables `statistic` does it), and anything but IPv4.
 
