@@ -25,6 +25,7 @@
 //!   group ever ran on both nodes at once, `overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
+//! - `rng`: `Rng`, splitmix64 (the simulator's generator), for noise and coin tosses.
 //! - `bmc`: `Bmc`, an IPMI BMC per node from OpenIPMI's `ipmi_sim` (RMCP+ on a management
 //!   cable from the peer), whose power control kills and restarts that node's daemon, for
 //!   tests that fence with the real `fence_ipmilan`.
@@ -44,6 +45,7 @@ pub mod daemon;
 pub mod lab;
 pub mod netns;
 pub mod pair;
+pub mod rng;
 pub mod segment;
 
 // The unit tests' helpers (`cfg(test)` in the library, so out of the integration tests'

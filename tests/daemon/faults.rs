@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::lab::Node;
 use crate::common::pair::{NODES, Pair, Timings, mono_ns};
+use crate::common::rng::Rng;
 use crate::common::{exec_in, spawn_in, wait_until};
 use hapair::wire::{
     GroupState, Health, Intent, Key, Kind, Outgoing, Payload, Sender, Session, VERSION,
@@ -791,8 +792,8 @@ fn s6_soak() -> Seen {
         delay_heartbeats(&f, node);
         let stop = delay_stop.clone();
         delays.push(spawn_in(f.pair.lab().ns(node), move || {
-            let mut rng = Rng::new();
-            nfqueue::delay_queue(0, 50, &stop, || rng.next())
+            let mut rng = Rng::from_clock();
+            nfqueue::delay_queue(0, 50, &stop, || rng.next_u64())
         }));
     }
     let secs = soak_secs();
@@ -854,14 +855,14 @@ fn s7_noise() -> Seen {
         .custom_flags(libc::O_NOCTTY)
         .open(&tty)
         .unwrap_or_else(|e| panic!("open {tty}: {e}"));
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_clock();
     let beta = Node::Beta;
     // Raw noise (framing errors: not shown in status) and records that are well delimited
     // and stuffed but whose bytes were hit on the line (CRC errors).
     for _ in 0..40 {
-        let noise: Vec<u8> = (0..100).map(|_| rng.next() as u8).collect();
+        let noise: Vec<u8> = (0..100).map(|_| rng.next_u64() as u8).collect();
         let _ = port.write_all(&noise);
-        let record: Vec<u8> = (0..78).map(|_| rng.next() as u8).collect();
+        let record: Vec<u8> = (0..78).map(|_| rng.next_u64() as u8).collect();
         let mut line = vec![0u8];
         line.extend(cobs(&record));
         line.push(0);
@@ -1305,7 +1306,7 @@ fn relay(masters: [OwnedFd; 2], stop: &AtomicBool) {
     for m in &masters {
         let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK));
     }
-    let mut rng = Rng::new();
+    let mut rng = Rng::from_clock();
     // Per direction: (deliver at, bytes), in order.
     let mut queues: [VecDeque<(Instant, Vec<u8>)>; 2] = [VecDeque::new(), VecDeque::new()];
     let mut buf = [0u8; 512];
@@ -1313,10 +1314,10 @@ fn relay(masters: [OwnedFd; 2], stop: &AtomicBool) {
         for from in 0..2 {
             if let Ok(n) = nix::unistd::read(&masters[from], &mut buf)
                 && n > 0
-                && rng.next() % 100 >= 30
+                && !rng.chance(30)
             {
                 let q = &mut queues[from];
-                let at = now() + Duration::from_millis(rng.next() % 51);
+                let at = now() + Duration::from_millis(rng.range(0, 50));
                 let at = q.back().map_or(at, |b| b.0.max(at));
                 q.push_back((at, buf[..n].to_vec()));
             }
@@ -1328,22 +1329,6 @@ fn relay(masters: [OwnedFd; 2], stop: &AtomicBool) {
             }
         }
         std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
-/// xorshift64, seeded from the clock: good enough for noise and coin tosses.
-struct Rng(u64);
-
-impl Rng {
-    fn new() -> Rng {
-        Rng(mono_ns() | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
     }
 }
 
