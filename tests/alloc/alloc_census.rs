@@ -8,9 +8,9 @@
 //!   the group; `hapair online`; and `hapair takeover` back.
 //! It asserts only what makes the census meaningful: the counter sees the daemon threads,
 //! every event happened, and the steady state allocates nothing (the target). Event counts
-//! are reported, not asserted (tests/alloc_daemon.rs owns the steady-state guarantee).
+//! are reported, not asserted (tests/alloc/alloc_daemon.rs owns the steady-state guarantee).
 //!
-//! Run: `cargo test --test alloc_census -- --nocapture` (root: it builds a lab).
+//! Run: `cargo test --test alloc alloc_census:: -- --nocapture` (root: it builds a lab).
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]

@@ -17,8 +17,8 @@
 //! a meta-data run that hangs past its timeout refuses the reload and the old definition
 //! stays. Needs root and the resource-agents package (scripts/test.sh installs it).
 //!
-//! Not here: the agent layer alone (tests/agents_run.rs), `check` (tests/agents_check.rs),
-//! timing figures.
+//! Not here: the agent layer alone (tests/drivers/agents_run.rs), `check`
+//! (tests/pure/agents_check.rs), timing figures.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -4,9 +4,10 @@
 //! without end, one that never reads its reply).
 //!
 //! Other users are the test's own `hapair` children run with `uid`/`gid` 65534 (nobody, and the
-//! group of gid 65534, `nogroup` on Debian): no user or group is added to the system. Each test
-//! has its own lab (tag letter + pid) and directory, removed on drop, also on failure (then the
-//! daemons' logs are printed). Every bound is generous; nothing here measures time.
+//! group of gid 65534, `nogroup` on Debian): no user or group is added to the system. Each test has
+//! its own lab (`Lab::up`: tag letter, pid and count), its files in the lab's directory, removed on
+//! drop, also on failure (then the daemons' logs are printed). Every bound is generous; nothing
+//! here measures time.
 #![allow(clippy::unwrap_used)]
 #![allow(clippy::disallowed_methods)] // tests wait on the wall clock
 

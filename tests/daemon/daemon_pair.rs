@@ -3,11 +3,11 @@
 //! resource and an `exec` resource whose start and stop commands log wall-clock stamps to a
 //! marker file per node (`$HAPAIR_NODE`), and a notify script that logs every event.
 //!
-//! Each test has its own lab (tag letter + pid) and directory, torn down on drop, also when it
-//! fails (then the daemons' logs are printed). Waits are conditions with generous deadlines;
-//! the only time comparisons are orderings of stamps, "before deadtime" with a 3 s deadtime
-//! where a handover takes a fraction of a second, and a loose bound on the takeover after a
-//! kill (deadtime + 1 s of start + 2 s of slack).
+//! Each test has its own lab (`Lab::up`: tag letter, pid and count), its files in the lab's
+//! directory, torn down on drop, also when it fails (then the daemons' logs are printed). Waits are
+//! conditions with generous deadlines; the only time comparisons are orderings of stamps, "before
+//! deadtime" with a 3 s deadtime where a handover takes a fraction of a second, and a loose bound
+//! on the takeover after a kill (deadtime + 1 s of start + 2 s of slack).
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! SPEC behaviours on real `hapair run` processes that no other test exercised (issue 19), one
-//! test each, every test in a namespace lab of its own (scripts/lab.sh, named `<tag><pid>`):
+//! test each, every test in a namespace lab of its own (scripts/lab.sh, named
+//! `<tag><pid>n<count>`):
 //!
 //! 1. a group starts in file order and stops in reverse, on a handover and on SIGTERM (§2, §1);
 //! 2. L1: an active node SIGKILLed and cut off is replaced within deadtime + 2 s (§3);
@@ -24,7 +25,8 @@
 //! `restart_limit` above 15 is kept (README: 0 to 1000); `takeover` from an unhealthy node
 //! fails with exit 1 and says why (§1 "the request failed"); a SIGHUP applies the changed
 //! resource while active (§1). None is `#[ignore]`d now; a finding that fails today would be,
-//! so that the suite stays green (run such with `cargo test --test daemon_spec -- --ignored`).
+//! so that the suite stays green (run such with
+//! `cargo test --test daemon daemon_spec:: -- --ignored`).
 //!
 //! Evidence comes from markers, never from sampling: every `exec` resource is `res.sh`, whose
 //! start appends `NODE start NAME UPTIME` to one `marks` file shared by both nodes before it
@@ -39,8 +41,8 @@
 //! 100 ms (`POLL`): both keep the daemons from seeing stalls of their own that would restart
 //! their waits.
 //!
-//! Not here: the core's decisions in detail (tests/sim.rs), the fault suite (tests/faults.rs),
-//! the figures of record (scripts/bench-*).
+//! Not here: the core's decisions in detail (tests/sim.rs), the fault suite
+//! (tests/daemon/faults.rs), the figures of record (scripts/bench-*).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;

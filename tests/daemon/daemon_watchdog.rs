@@ -13,10 +13,10 @@
 //! - A node whose statedir remembers that its peer advertised no armed watchdog never takes
 //!   the group from it alone, since no wait can fence such a peer; `status` says why.
 //!
-//! One node alone in a namespace of its own (a veth pair, 192.0.2.1/24 on one end; its peer
-//! never answers), started and ended by PID; its files in a scratch directory removed on drop.
-//! Not here: a watchdog that fails later and what a pair records (tests/e2e_watchdog.rs), and
-//! the driver (tests/health_watchdog.rs).
+//! One node alone in a namespace of its own (a veth pair, 192.0.2.1/24 on one end; its peer never
+//! answers), started and ended by PID; its files in a scratch directory removed on drop. Not here:
+//! a watchdog that fails later and what a pair records (tests/daemon/e2e_watchdog.rs), and the
+//! driver (tests/drivers/health_watchdog.rs).
 
 use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

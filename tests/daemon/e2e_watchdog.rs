@@ -6,9 +6,9 @@
 //! again: the node pets again and is healthy. Each node also keeps the watchdog timeout its
 //! peer advertises in its statedir (`peer-watchdog`), so a restart does not forget it.
 //!
-//! Needs root (CI is root). Not here: the refusal to start (tests/daemon_watchdog.rs), the
-//! driver (tests/health_watchdog.rs), and timing figures: every wait polls a condition with a
-//! generous deadline.
+//! Needs root (CI is root). Not here: the refusal to start (tests/daemon/daemon_watchdog.rs), the
+//! driver (tests/drivers/health_watchdog.rs), and timing figures: every wait polls a condition with
+//! a generous deadline.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;

@@ -1335,8 +1335,8 @@ fn relay(masters: [OwnedFd; 2], stop: &AtomicBool) {
 // --- the UDP delay element -------------------------------------------------------------------
 
 mod nfqueue {
-    //! A userspace delay element for the fault suite (tests/faults.rs), because this kernel has
-    //! no sch_netem: an NFQUEUE listener (nfnetlink_queue, raw netlink, no library) that holds
+    //! A userspace delay element for the fault suite (tests/daemon/faults.rs), because this kernel
+    //! has no sch_netem: an NFQUEUE listener (nfnetlink_queue, raw netlink, no library) that holds
     //! each queued packet for a random 0..=`jitter_ms` before accepting it. The suite sends a
     //! node's heartbeats to it with `iptables -j NFQUEUE --queue-num N --queue-bypass` (so that
     //! packets pass untouched when no listener is bound). Packets may overtake each other, as with

@@ -36,7 +36,8 @@ enum Event {
 const DEADLINE: Duration = Duration::from_secs(30);
 
 const FAKE: &str = r#"#!/bin/sh
-# Fake hapair for tests/init_script.rs: `check` is the real binary; `run` acts like the daemon.
+# Fake hapair for tests/daemon/init_script.rs: `check` is the real binary; `run` acts like the
+# daemon.
 real=@REAL@
 fake=@DIR@
 cmd=$1
@@ -400,7 +401,7 @@ fn systemd_unit_has_the_contract_and_verifies() {
     let unit = dir
         .write("hapair.service", &unit.replace("/usr/sbin/hapair", env!("CARGO_BIN_EXE_hapair")));
     // Documentation= names the man pages, which only the package installs: there
-    // (tests/deb_package.rs) the unit is verified with them, here without.
+    // (tests/daemon/deb_package.rs) the unit is verified with them, here without.
     let out =
         Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&unit).output().unwrap();
     assert_eq!(code(&out), Some(0), "{}", both(&out));

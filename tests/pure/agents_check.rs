@@ -4,7 +4,8 @@
 //! for `check --offline`. The agents are the fixtures of tests/fixtures/agents
 //! (`HAPAIR_OCF_ROOT`, `HAPAIR_INITD`) and the real `ocf:heartbeat:Dummy`.
 //!
-//! Not here: the validation rules themselves (`drivers::agents::validate`, tests/agents_run.rs).
+//! Not here: the validation rules themselves (`drivers::agents::validate`,
+//! tests/drivers/agents_run.rs).
 
 use std::process::{Command, Output};
 
