@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault-injection suite (issue 9) on its own: runs tests/faults.rs, which brings up the
+# The fault-injection suite (issue 9) on its own: runs tests/daemon/faults.rs, which brings up the
 # namespace lab (scripts/lab.sh) for each scenario, runs the real hapair binary in it with
 # board/lab/faults.conf (keepalive 100ms, deadtime 500ms), and prints the table: scenario,
 # expected, observed, recovery time, PASS/FAIL. The same test runs in the default test
@@ -40,6 +40,6 @@ fi
 
 start=$(date +%s)
 status=0
-cargo test "${profile[@]}" --test faults -- --nocapture --test-threads=1 || status=$?
+cargo test "${profile[@]}" --test daemon faults:: -- --nocapture --test-threads=1 || status=$?
 echo "faults.sh: $(( $(date +%s) - start )) s in all, exit $status"
 exit $status

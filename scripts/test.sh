@@ -15,15 +15,16 @@ need socat socat
 need iptables iptables
 need python3 python3
 need bc bc
-need gcc gcc            # tests/daemon_flood.rs builds scripts/lib/flood.c
-# sysctl (tests/drivers_udp.rs, tests/health_ping.rs set namespace sysctls); systemd-analyze
-# (tests/init_script.rs verifies the unit, and fails under CI=true without it); perl with
-# Time::HiRes (tests/fixtures/marker.sh stamps the group's runs with CLOCK_MONOTONIC).
+need gcc gcc            # tests/daemon/daemon_flood.rs builds scripts/lib/flood.c
+# sysctl (tests/drivers/drivers_udp.rs, tests/drivers/health_ping.rs set namespace sysctls);
+# systemd-analyze (tests/daemon/init_script.rs verifies the unit, and fails under CI=true
+# without it); perl with Time::HiRes (tests/fixtures/marker.sh stamps the group's runs with
+# CLOCK_MONOTONIC).
 need sysctl procps
 need systemd-analyze systemd
 perl -MTime::HiRes -e 1 >/dev/null 2>&1 || need_pkgs+=(perl)
 need c++ g++ # cargo fuzz builds libFuzzer, which is C++
-# The Debian package (tests/deb_package.rs): lintian judges it, debootstrap makes the fresh
+# The Debian package (tests/daemon/deb_package.rs): lintian judges it, debootstrap makes the fresh
 # root it is installed into, man renders its pages, strip trims the binary (scripts/build-deb).
 need lintian lintian
 need debootstrap debootstrap
@@ -41,7 +42,7 @@ if [ "${#need_pkgs[@]}" -gt 0 ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
-# The fresh Debian root of tests/deb_package.rs, made once (a minute or two) and cached in
+# The fresh Debian root of tests/daemon/deb_package.rs, made once (a minute or two) and cached in
 # /var/cache/hapair-test/, so that the test itself takes seconds.
 echo "test.sh: scripts/deb-test-root"
 scripts/deb-test-root >/dev/null

@@ -9,7 +9,7 @@
 //! Every fd is non-blocking and children are reaped with WNOHANG, so nothing in the loop
 //! waits on a peer, a line or a script. After start-up, a heartbeat allocates nothing: the
 //! buffers, tables and the status snapshot are fixed-size and made before the loop
-//! (tests/alloc_daemon.rs runs two whole daemons for 10 s under a counting allocator).
+//! (tests/alloc/alloc_daemon.rs runs two whole daemons for 10 s under a counting allocator).
 //! That includes child processes: an `exec`/LSB/OCF monitor every `monitor_interval`, a
 //! `check`, a notify are fork and execve with their strings in stack buffers
 //! (`drivers::children`). Only a failure allocates (its message for status and the log).

@@ -178,7 +178,7 @@ fn corrected_memory_errors_past_the_limit_hand_the_group_over_and_back() {
         fake_edac(&scratch.sys(node), 17);
     }
     let lines = |root: &Path| format!("errors edac max 3 in 15s root {}", root.display());
-    let pair = Pair::start_with('c', CONF, VIP, extras(&scratch, lines));
+    let pair = Pair::board_with('c', CONF, VIP, extras(&scratch, lines));
     let (active, standby) = settled(&pair);
     let sys = scratch.sys(active);
     // Within the limit; the 17 from before start never count.
@@ -194,10 +194,10 @@ fn corrected_memory_errors_past_the_limit_hand_the_group_over_and_back() {
     assert_eq!((&e["limit"], &e["state"]), (&3.into(), &"over-limit".into()));
     assert!(e["rate"].as_u64().is_some_and(|r| r >= 4), "{e}");
     // The human and Prometheus forms show it too.
-    let human = pair.hapair(active, &["status"]);
+    let human = pair.admin(active, &["status"]);
     let human = String::from_utf8_lossy(&human.stdout);
     assert!(human.contains("errors edac") && human.contains("over-limit"), "{human}");
-    let prom = pair.hapair(active, &["status", "--prometheus"]);
+    let prom = pair.admin(active, &["status", "--prometheus"]);
     let prom = String::from_utf8_lossy(&prom.stdout);
     assert!(prom.contains("hapair_errors_total{kind=\"edac\",name=\"\"} 6"), "{prom}");
     assert!(prom.contains("hapair_errors_ok{kind=\"edac\",name=\"\"} 0"), "{prom}");
@@ -227,7 +227,7 @@ fn an_uncorrected_memory_error_hands_the_group_over() {
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
         extra.cmdline = format!("hapair.notify={}", script.display());
     }
-    let pair = Pair::start_with('u', CONF, VIP, extras);
+    let pair = Pair::board_with('u', CONF, VIP, extras);
     let (active, standby) = settled(&pair);
     set(&scratch.sys(active), UE, 1);
     hands_over(&pair, active, standby, "errors edac: uncorrected memory error");
@@ -248,7 +248,7 @@ fn a_reload_keeps_the_window_of_an_unchanged_source() {
         fake_nic(&scratch.sys(node), "eth1", 0);
     }
     let lines = |root: &Path| format!("errors edac max 3 in 1m root {}", root.display());
-    let pair = Pair::start_with('l', CONF, VIP, extras(&scratch, lines));
+    let pair = Pair::board_with('l', CONF, VIP, extras(&scratch, lines));
     let (active, standby) = settled(&pair);
     set(&scratch.sys(active), CE, 4);
     hands_over(&pair, active, standby, "errors edac: over 3 in 1m");
@@ -275,7 +275,7 @@ fn a_counter_reset_is_no_false_alarm() {
         fake_edac(&scratch.sys(node), 5000);
     }
     let lines = |root: &Path| format!("errors edac max 3 in 1m root {}", root.display());
-    let pair = Pair::start_with('z', CONF, VIP, extras(&scratch, lines));
+    let pair = Pair::board_with('z', CONF, VIP, extras(&scratch, lines));
     let (active, _) = settled(&pair);
     let sys = scratch.sys(active);
     assert_soon(PATIENCE, "the baseline read", || {
@@ -304,7 +304,7 @@ fn nic_errors_climbing_make_a_node_unhealthy_only_as_its_line_says() {
         let max = if root == scratch.sys(Node::Alpha) { 1000 } else { 5 };
         format!("errors net eth1 max {max} in 1m root {}", root.display())
     };
-    let pair = Pair::start_with('n', CONF, VIP, extras(&scratch, lines));
+    let pair = Pair::board_with('n', CONF, VIP, extras(&scratch, lines));
     let (active, standby) = settled(&pair);
     let stats = "class/net/eth1/statistics";
     let sys = scratch.sys(active);

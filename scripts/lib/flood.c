@@ -1,5 +1,5 @@
 /* flood.c: the fastest flood one core can send at a hapair heartbeat port (or at a VRRP
- * node), for scripts/bench-flood and tests/daemon_flood.rs. Build: gcc -O2 -o flood flood.c
+ * node), for scripts/bench-flood and tests/daemon/daemon_flood.rs. Build: gcc -O2 -o flood flood.c
  *
  * Usage: flood TARGET_ADDR PORT SECONDS KINDS [CAPTURE_SECONDS SENDER LINK]
  *        flood TARGET_ADDR vrrp SECONDS KINDS IFACE TARGET_MAC CAPTURE_SECONDS

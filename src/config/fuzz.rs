@@ -1,6 +1,6 @@
 //! Property checks of the configuration's decoders of outside input, for the fuzz targets
 //! (tests/fuzz/, `cfg(fuzzing)`) and for the replay of their committed corpus in the test
-//! build (`tests/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary.
+//! build (`tests/pure/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary.
 //!
 //! - `config`: any bytes as the configuration file (`parse_bytes`: lexing, directives and the
 //!   cross-checks). An error is one line naming the file; a valid configuration's canonical

@@ -1,6 +1,6 @@
 //! Property checks of the control request decoder (`parse_request`, what the server makes
 //! of a client's line), for the fuzz target (tests/fuzz/, `cfg(fuzzing)`) and for the replay
-//! of its committed corpus in the test build (`tests/fuzz_corpus.rs`, `sim` feature); never
+//! of its committed corpus in the test build (`tests/pure/fuzz_corpus.rs`, `sim` feature); never
 //! part of the shipped binary. It does not touch sockets: the server's bounds (line length,
 //! drain, timeouts) are tested on real sockets elsewhere.
 

@@ -1,6 +1,6 @@
 //! Property checks of the core against arbitrary input sequences, for the fuzz target
 //! `core_inputs` (tests/fuzz/, `cfg(fuzzing)`), the replay of its corpus in the test build
-//! (`tests/fuzz_corpus.rs`, `sim` feature) and the random-sequence unit test below; never part
+//! (`tests/pure/fuzz_corpus.rs`, `sim` feature) and the random-sequence unit test below; never part
 //! of the shipped binary. It plays the event loop: feeds a `Node` the inputs the bytes say,
 //! at a time that only moves forward, drains `poll_output` after each as the call protocol
 //! asks, and answers its actions only when the bytes say so. It checks what the core promises

@@ -1,6 +1,6 @@
 //! Property checks of the drivers' decoders of outside input, for the fuzz targets
 //! (tests/fuzz/, `cfg(fuzzing)`) and for the replay of their committed corpus in the test
-//! build (`tests/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary. Each takes
+//! build (`tests/pure/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary. Each takes
 //! arbitrary bytes as what the kernel, sysfs or an agent could hand the driver, checks the
 //! decoder's promises and returns true when the input reached its deepest path (a reply
 //! counted, an answer finished, an array or a sample judged, meta-data read).

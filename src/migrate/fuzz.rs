@@ -1,7 +1,7 @@
 //! Property checks of the heartbeat v1 import (`hapair import-heartbeat`: the ha.cf,
 //! haresources and authkeys readers and the assembly), for the fuzz target (tests/fuzz/,
 //! `cfg(fuzzing)`) and for the replay of its committed corpus in the test build
-//! (`tests/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary. No I/O: the
+//! (`tests/pure/fuzz_corpus.rs`, `sim` feature); never part of the shipped binary. No I/O: the
 //! three files come in as one input, NUL-separated, and are taken as `read_heartbeat` takes
 //! them (bytes that are not UTF-8 replaced).
 //!

@@ -1,5 +1,5 @@
 //! Property checks of the wire decoders, for the fuzz targets (tests/fuzz/, `cfg(fuzzing)`)
-//! and for the replay of their committed corpus in the test build (`tests/fuzz_corpus.rs`,
+//! and for the replay of their committed corpus in the test build (`tests/pure/fuzz_corpus.rs`,
 //! `sim` feature). Only under `cfg(fuzzing)` do `Key::verify` and the serial CRC check always
 //! pass, so that the fuzzer's mutations reach the field decoder and the replay logic instead
 //! of dying at the tag; never ship such a build. In the test build the checks are the real

@@ -2,11 +2,16 @@
 //! `#[global_allocator] static GLOBAL: Counting = Counting;` and marks the threads it wants
 //! counted with `count_this_thread(Some(slot))`. Calls and bytes are kept per slot; after
 //! `arm_trap`, the first counted allocation records its backtrace for the failure message.
+//!
+//! Only marked threads count, so the harness's other test threads never add to a slot; but
+//! the slots are the whole process's, so a test that counts holds `exclusive()` from before
+//! it marks a thread until it has read its figures: one counting test at a time, each
+//! starting from zero.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 /// Slots (e.g. one per daemon thread).
 pub const SLOTS: usize = 2;
@@ -18,6 +23,22 @@ static FIRST: Mutex<Option<String>> = Mutex::new(None);
 
 thread_local! {
     static SLOT: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+/// The counters for the calling test alone: waits until no other test of this process holds
+/// them, then zeroes every slot and disarms the trap. Keep the guard until the figures are read.
+pub fn exclusive() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    // A test that failed while holding the counters leaves them to the next one all the same.
+    let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    for counter in CALLS.iter().chain(&BYTES) {
+        counter.store(0, Ordering::SeqCst);
+    }
+    TRAP.store(false, Ordering::SeqCst);
+    if let Ok(mut first) = FIRST.lock() {
+        *first = None;
+    }
+    guard
 }
 
 /// Counts this thread's allocations in `slot` (`None`: stop counting them).

@@ -1,13 +1,15 @@
 //! `Lab`: scripts/lab.sh from a test — `up` on `Lab::up`, `down` on drop (also when the test
 //! panics) — with the lab's names and addresses read back from `lab.sh env`.
 //!
-//! Lab names are `<tag><pid>` (tag: one lowercase letter or digit), so parallel test binaries
-//! never share a lab. Not here: hapair itself; end-to-end tests start their daemons with
+//! Lab names are `<tag><pid>n<count>` (tag: one lowercase letter or digit; count: labs this
+//! process brought up before), so neither parallel test binaries nor the parallel tests of one
+//! binary ever share a lab, whatever tags they pick. Not here: hapair itself; end-to-end tests start their daemons with
 //! `exec_in(lab.ns(Node::Alpha), ...)` and the lab's `down` ends whatever they leave running.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::try_cmd;
 
@@ -25,6 +27,15 @@ pub enum Node {
 }
 
 impl Node {
+    /// The other daemon node: beta for alpha, alpha for beta.
+    pub fn other(self) -> Node {
+        match self {
+            Node::Alpha => Node::Beta,
+            Node::Beta => Node::Alpha,
+            other => panic!("{other:?} runs no daemon"),
+        }
+    }
+
     /// The name lab.sh uses on its command line.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -43,9 +54,14 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// `lab.sh up --name <tag><pid>`; panics (after cleaning up) when it fails.
+    /// `lab.sh up --name <tag><pid>n<count>`; panics (after cleaning up) when it fails.
     pub fn up(tag: char) -> Lab {
-        let mut lab = Lab { name: format!("{tag}{}", std::process::id()), env: HashMap::new() };
+        static COUNT: AtomicU32 = AtomicU32::new(0);
+        let count = COUNT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{tag}{}n{count}", std::process::id());
+        // lab.sh takes 1 to 12 of [a-z0-9]: a 7-digit pid leaves 3 digits for the count.
+        assert!(name.len() <= 12, "lab name {name} too long for lab.sh");
+        let mut lab = Lab { name, env: HashMap::new() };
         lab.ok(&["up"]);
         let text = lab.ok(&["env"]);
         lab.env = text

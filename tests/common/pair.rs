@@ -1,112 +1,238 @@
-//! `Pair`: two real `hapair run` daemons in a `Lab`, each with a UDP responder in its
-//! namespace, a prober in the client's namespace that asks the VIP who it is every 5 ms (each
-//! answer stamped), and the marker resource: tests/fixtures/marker.sh, an `exec` resource put
-//! first in each node's group, logs "NODE start NS" before the group starts and "NODE stop NS"
-//! after it stopped (CLOCK_MONOTONIC, `mono_ns`) to `<lab dir>/markers`. `overlaps` computes
-//! from that log every interval in which the group ran on both nodes at once, however short
-//! (no sampling: a double run of a millisecond shows). For the end-to-end tests
-//! (tests/e2e_*.rs, tests/faults.rs, tests/daemon_agents.rs).
+//! `Pair`: two real `hapair run` daemons (`daemon::Daemon`), alpha and beta, in a `Lab`, with
+//! their files in the lab's directory (gone with the lab): one authkey (`hapair keygen`,
+//! 0600), a kernel command line per node and a configuration. Both daemons share one
+//! filesystem, so everything per node comes from its kernel command line (`hapair.node=`,
+//! `hapair.serial=`, `hapair.control=`, `hapair.statedir=`, `hapair.authkey=`), and resources
+//! tell the nodes apart by `$HAPAIR_NODE`, which the daemon puts in every agent's environment.
 //!
-//! Everything stops on drop (daemons by pid, threads by flag), then the lab goes down; when
-//! the test panicked, the daemons' logs and the markers are printed first.
+//! Two ways to make one, which share everything else (starting, asking, signalling, logs):
+//! - `Pair::new(tag, &Setup)`: a configuration written from a `Setup` (the lab's three media, a
+//!   VIP, the client as ping node and, with `children`, an `exec` resource whose start and stop
+//!   log `date +%s%N` stamps to `NODE.marks`, and a notify script logging to `notify-NODE`),
+//!   for tests that order events across the nodes by those stamps (`marks`, `notified`);
+//!   `Pair::with_conf` writes the test's own instead. The daemons log at debug level.
+//! - `Pair::board(tag, conf, vip)` and `Pair::prepare`: board/lab/CONF (or the test's), with
+//!   the VIP watched from the client: a UDP responder in each node's namespace and a prober in
+//!   the client's that asks the VIP who it is every 5 ms (each answer stamped); and the marker
+//!   resource: tests/fixtures/marker.sh, an `exec` resource put first in each node's own copy
+//!   of the configuration, logs "NODE start NS" before the group starts and "NODE stop NS"
+//!   after it stopped (CLOCK_MONOTONIC, `mono_ns`) to `<lab dir>/markers`. `overlaps` computes
+//!   from that log every interval in which the group ran on both nodes at once, however short
+//!   (no sampling: a double run of a millisecond shows). The daemons log at info level.
 //!
-//! Not here: what a test asserts (it reads `answers`, `overlaps`, `runs`, `status`), and
+//! A node is named by its index (0 alpha, 1 beta) or its `lab::Node` (`Which`). Everything
+//! stops on drop (daemons by pid, threads by flag), then the lab goes down; when the test
+//! panicked, the daemons' logs (info and up) and the marker files are printed first.
+//!
+//! Not here: what a test asserts (it reads `status`, `marks`, `answers`, `overlaps`, ...), and
 //! timing figures (scripts/bench-failover measures those).
 
-use std::fs::OpenOptions;
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use nix::sys::signal::Signal;
+
+use super::daemon::{Daemon, HAPAIR, log_tail};
 use super::lab::{Lab, Node};
-use super::{exec_in, spawn_in};
+use super::{POLL_INTERVAL, exec_in, spawn_in, wait_every};
 
 /// The UDP port the responders answer on.
 pub const PROBE_PORT: u16 = 7007;
 /// How often the prober asks.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(5);
-/// A fixed test key (the authkey file is made 0600 by `Pair::start`).
-const AUTHKEY: &str = "6e2e6661696c6f7665722d746573742d6b65792d6f662d7468652d6c61622121";
+/// Start-up of a pair: the lab, initdead and the first decisions, on a loaded 2-core machine.
+pub const START: Duration = Duration::from_secs(30);
+/// Any single step after that.
+pub const STEP: Duration = Duration::from_secs(15);
+/// Lines of each daemon's log (info and up) printed when a test fails.
+const LOG_TAIL_LINES: usize = 80;
+/// The files of the lab's directory printed when a test fails, those that exist.
+const SHOWN_ON_FAILURE: [&str; 9] = [
+    "markers",
+    "alpha.marks",
+    "beta.marks",
+    "notify-alpha",
+    "notify-beta",
+    "marks",
+    "notify.log",
+    "fence.log",
+    "monitors",
+];
 
-/// Per-node additions for `Pair::start_with`.
+/// The two daemon nodes, in config order.
+pub const NODES: [Node; 2] = [Node::Alpha, Node::Beta];
+
+/// A node of a pair: its index (0 alpha, 1 beta) or its `lab::Node`.
+pub trait Which: Copy {
+    /// 0 for alpha, 1 for beta.
+    fn index(self) -> usize;
+}
+
+impl Which for usize {
+    fn index(self) -> usize {
+        assert!(self < 2, "a pair has nodes 0 and 1, not {self}");
+        self
+    }
+}
+
+impl Which for Node {
+    fn index(self) -> usize {
+        match self {
+            Node::Alpha => 0,
+            Node::Beta => 1,
+            other => panic!("{other:?} runs no daemon"),
+        }
+    }
+}
+
+/// Timings and extras of a configuration written by `Pair::new`.
+pub struct Setup {
+    /// `keepalive`, `deadtime` and `initdead` directives, as written in the file.
+    pub timings: &'static str,
+    /// Extra directives appended to the file.
+    pub extra: &'static str,
+    /// The `exec` resource and the notify script; without them the daemons spawn no child.
+    pub children: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup { timings: "keepalive 100ms\ndeadtime 500ms\ninitdead 2s", extra: "", children: true }
+    }
+}
+
+/// Per-node additions for `Pair::prepare_with` and `Pair::board_with`.
 #[derive(Clone, Debug, Default)]
 pub struct NodeExtra {
     /// More words for the node's kernel command line (`hapair.raid=/tmp/x/mdstat`).
     pub cmdline: String,
     /// Lines appended to the node's own copy of the config, `<lab dir>/<node>.conf` (for
-    /// directives the command line cannot set, like `hwmon`); empty: the shared config.
+    /// directives the command line cannot set, like `hwmon`).
     pub conf: String,
 }
 
-/// The two daemons of a lab pair, and the client's view of the VIP.
+/// Two daemons on a lab, their files in its directory.
 pub struct Pair {
-    /// Declared first: dropped last, after the daemons and threads are gone.
+    /// The lab's directory: authkey, configurations, cmdlines, logs, statedirs, sockets.
+    pub dir: PathBuf,
+    /// The configuration the test gave (each node runs `nodes[i].conf`: this one, or its own
+    /// copy with the marker resource and its extras).
+    pub conf: PathBuf,
+    /// alpha, then beta.
+    pub nodes: [Daemon; 2],
+    /// How often `wait_state` and `settle` ask the daemons (`POLL_INTERVAL` unless set).
+    pub poll: Duration,
+    /// The VIP the prober asks, when there is one.
+    vip: Option<String>,
     stop: Arc<AtomicBool>,
-    daemons: [Option<Child>; 2],
     threads: Vec<JoinHandle<()>>,
     /// Who answered the prober, and when (`mono_ns`).
     answers: Arc<Mutex<Vec<(String, u64)>>>,
     /// Overlaps that ended before this `mono_ns` are forgotten (`clear_overlaps`).
     overlaps_since: AtomicU64,
-    conf: PathBuf,
-    vip: String,
-    extras: [NodeExtra; 2],
-    /// Each node's own configuration: the given one plus its extra lines and the marker
-    /// resource (`with_marker`).
-    node_confs: [PathBuf; 2],
-    /// More environment for each node's daemon (`set_env`).
-    envs: [Vec<(String, String)>; 2],
+    /// Declared last, so dropped last: `lab.sh down` after the daemons and threads are gone.
     lab: Lab,
 }
 
-/// The two daemon nodes, in config order.
-pub const NODES: [Node; 2] = [Node::Alpha, Node::Beta];
-
-fn index(node: Node) -> usize {
-    match node {
-        Node::Alpha => 0,
-        Node::Beta => 1,
-        other => panic!("{other:?} runs no daemon"),
-    }
-}
-
 impl Pair {
-    /// Brings a lab up (`tag` as in `Lab::up`), writes the authkey and both nodes' cmdlines,
-    /// starts the responders, the prober towards `vip` and both daemons with board/lab/`conf`
-    /// (a copy in the lab's directory, root's and 0644: `run` refuses a configuration that is
-    /// not root's or that others may write, and a checkout may be a user's), the marker
-    /// resource first in the group.
-    pub fn start(tag: char, conf: &str, vip: &str) -> Pair {
-        Pair::start_with(tag, conf, vip, Default::default())
-    }
-
-    /// `start`, with `extras` (alpha's, beta's) added to each node's command line and config.
-    pub fn start_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
-        let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
-        let copy = |lab: &Lab| {
-            let to = Path::new(&lab.dir()).join(format!("board-{conf}"));
-            std::fs::copy(&board, &to).unwrap_or_else(|e| panic!("{}: {e}", board.display()));
-            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
-            std::fs::set_permissions(&to, mode).unwrap_or_else(|e| panic!("chmod: {e}"));
-            to
+    /// Brings lab `tag` up (as `Lab::up`) and writes into its directory a new authkey, each
+    /// node's kernel command line and the configuration `conf` writes, called once the lab is
+    /// up (so that it can name the lab's directory); it returns the file's path. Starts
+    /// nothing.
+    pub fn with_conf(tag: char, conf: impl FnOnce(&Lab) -> PathBuf) -> Pair {
+        let lab = Lab::up(tag);
+        let dir = PathBuf::from(lab.dir());
+        let key = Command::new(HAPAIR).arg("keygen").output().expect("hapair keygen");
+        assert!(key.status.success(), "hapair keygen failed");
+        let mut authkey = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(dir.join("authkey"))
+            .unwrap_or_else(|e| panic!("authkey: {e}"));
+        authkey.write_all(&key.stdout).unwrap_or_else(|e| panic!("authkey: {e}"));
+        let conf = conf(&lab);
+        let nodes = NODES.map(|node| {
+            let name = node.as_str();
+            let cmdline = dir.join(format!("{name}.cmdline"));
+            let log = dir.join(format!("{name}.log"));
+            Daemon::new(name, lab.ns(node), conf.clone(), cmdline, log)
+        });
+        let pair = Pair {
+            dir,
+            conf,
+            nodes,
+            poll: POLL_INTERVAL,
+            vip: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            answers: Arc::new(Mutex::new(Vec::new())),
+            overlaps_since: AtomicU64::new(0),
+            lab,
         };
-        let mut pair = Pair::prepare_with(tag, copy, vip, extras);
         for node in NODES {
-            pair.start_daemon(node);
+            let words =
+                format!("hapair.node={} hapair.serial={}", node.as_str(), pair.lab.tty(node));
+            pair.write_cmdline(node, &words);
         }
         pair
     }
 
-    /// Like `start`, but starts no daemon (the caller calls `start_daemon`), and the
-    /// configuration's path comes from `conf`, called once the lab is up (so that a test can
-    /// write a configuration into the lab's directory). The marker resource is put before the
-    /// first `resource` line unless the configuration already runs `<lab dir>/marker.sh`.
+    /// `with_conf` with the configuration `setup` describes, `<lab dir>/hapair.conf`, and its
+    /// notify script. Starts nothing.
+    pub fn new(tag: char, setup: &Setup) -> Pair {
+        Pair::with_conf(tag, |lab| {
+            let dir = PathBuf::from(lab.dir());
+            let d = dir.display();
+            let notify = dir.join("notify");
+            fs::write(
+                &notify,
+                format!("#!/bin/sh\necho \"$(date +%s%N) $1 $3\" >> {d}/notify-$2\n"),
+            )
+            .expect("notify script");
+            fs::set_permissions(&notify, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("chmod");
+            let conf = dir.join("hapair.conf");
+            fs::write(&conf, config_text(&dir, setup)).expect("config");
+            conf
+        })
+    }
+
+    /// A pair running board/lab/`conf` (a copy in the lab's directory, root's and 0644: `run`
+    /// refuses a configuration that is not root's or that others may write, and a checkout may
+    /// be a user's), with the marker resource first in its group and the prober asking `vip`;
+    /// both daemons started, alpha first.
+    pub fn board(tag: char, conf: &str, vip: &str) -> Pair {
+        Pair::board_with(tag, conf, vip, Default::default())
+    }
+
+    /// `board`, with `extras` (alpha's, beta's) added to each node's command line and config.
+    pub fn board_with(tag: char, conf: &str, vip: &str, extras: [NodeExtra; 2]) -> Pair {
+        let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("board/lab").join(conf);
+        let copy = |lab: &Lab| {
+            let to = Path::new(&lab.dir()).join(format!("board-{conf}"));
+            fs::copy(&board, &to).unwrap_or_else(|e| panic!("{}: {e}", board.display()));
+            let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
+            fs::set_permissions(&to, mode).unwrap_or_else(|e| panic!("chmod: {e}"));
+            to
+        };
+        let mut pair = Pair::prepare_with(tag, copy, vip, extras);
+        pair.start_both();
+        pair
+    }
+
+    /// Like `board`, but starts no daemon (the caller calls `start`), and the configuration's
+    /// path comes from `conf`, called once the lab is up (so that a test can write a
+    /// configuration into the lab's directory). The marker resource is put before the first
+    /// `resource` line unless the configuration already runs `<lab dir>/marker.sh`.
     pub fn prepare(tag: char, conf: impl FnOnce(&Lab) -> PathBuf, vip: &str) -> Pair {
         Pair::prepare_with(tag, conf, vip, Default::default())
     }
@@ -118,57 +244,29 @@ impl Pair {
         vip: &str,
         extras: [NodeExtra; 2],
     ) -> Pair {
-        let lab = Lab::up(tag);
-        let marker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marker.sh");
-        let to = format!("{}/marker.sh", lab.dir());
-        std::fs::copy(&marker, &to).unwrap_or_else(|e| panic!("{}: {e}", marker.display()));
-        let conf = conf(&lab);
-        let node_confs = NODES.map(|n| PathBuf::from(format!("{}/{}.conf", lab.dir(), n.as_str())));
-        let mut pair = Pair {
-            stop: Arc::new(AtomicBool::new(false)),
-            daemons: [None, None],
-            threads: Vec::new(),
-            answers: Arc::new(Mutex::new(Vec::new())),
-            overlaps_since: AtomicU64::new(0),
-            conf,
-            vip: vip.to_owned(),
-            extras,
-            node_confs,
-            envs: Default::default(),
-            lab,
-        };
-        pair.write_files();
+        let mut pair = Pair::with_conf(tag, |lab| {
+            let marker = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/marker.sh");
+            let to = format!("{}/marker.sh", lab.dir());
+            fs::copy(&marker, &to).unwrap_or_else(|e| panic!("{}: {e}", marker.display()));
+            conf(lab)
+        });
+        let base = fs::read_to_string(&pair.conf)
+            .unwrap_or_else(|e| panic!("{}: {e}", pair.conf.display()));
+        for (node, extra) in NODES.into_iter().zip(extras) {
+            let own = pair.dir.join(format!("{}.conf", node.as_str()));
+            let text = with_marker(&format!("{base}\n{}\n", extra.conf), &pair.lab.dir());
+            fs::write(&own, text).unwrap_or_else(|e| panic!("{}: {e}", own.display()));
+            pair.add_cmdline(node, &format!("hapair.ping=192.0.2.10 {}", extra.cmdline));
+            let daemon = &mut pair.nodes[node.index()];
+            daemon.conf = own;
+            daemon.rust_log = "info";
+        }
+        pair.vip = Some(vip.to_owned());
         for node in NODES {
             pair.spawn_responder(node);
         }
-        pair.spawn_prober();
+        pair.spawn_prober(vip);
         pair
-    }
-
-    /// Appends `words` (kernel flags such as `hapair.fence=watchdog`) to `node`'s cmdline
-    /// file; takes effect at the daemon's next start.
-    pub fn add_cmdline(&self, node: Node, words: &str) {
-        let path = self.path(&format!("{}.cmdline", node.as_str()));
-        let old = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cmdline: {e}"));
-        let line = format!("{} {words}\n", old.trim_end());
-        std::fs::write(&path, line).unwrap_or_else(|e| panic!("cmdline: {e}"));
-    }
-
-    /// Sets `key=value` in the environment of `node`'s daemon from its next start on (e.g.
-    /// `HAPAIR_OCF_ROOT`).
-    pub fn set_env(&mut self, node: Node, key: &str, value: &str) {
-        self.envs[index(node)].push((key.to_owned(), value.to_owned()));
-    }
-
-    /// The pid of `node`'s daemon (the last one started), whether it still runs or not.
-    pub fn daemon_pid(&self, node: Node) -> Option<u32> {
-        self.daemons[index(node)].as_ref().map(Child::id)
-    }
-
-    /// Forgets the overlaps that ended by now (a test that provokes a split brain on purpose
-    /// checks the time after it resolved); one that still lasts is kept.
-    pub fn clear_overlaps(&self) {
-        self.overlaps_since.store(mono_ns(), Ordering::Relaxed);
     }
 
     /// The lab the pair runs in.
@@ -176,21 +274,43 @@ impl Pair {
         &self.lab
     }
 
-    fn path(&self, file: &str) -> String {
-        format!("{}/{file}", self.lab.dir())
+    /// Writes node `which`'s kernel command line: `ro quiet`, `words`, then its control
+    /// socket, statedir and authkey in the lab's directory. Takes effect at its next start.
+    pub fn write_cmdline(&self, which: impl Which, words: &str) {
+        let (d, name) = (self.dir.display(), self.nodes[which.index()].name);
+        let line = format!(
+            "ro quiet {words} hapair.control={d}/{name}.sock hapair.statedir={d}/{name} \
+             hapair.authkey={d}/authkey\n"
+        );
+        fs::write(&self.nodes[which.index()].cmdline, line)
+            .unwrap_or_else(|e| panic!("cmdline: {e}"));
     }
 
-    /// The config file `node` reads: its own copy (`<lab dir>/<node>.conf`).
-    pub fn conf_of(&self, node: Node) -> &Path {
-        &self.node_confs[index(node)]
+    /// Appends `words` (kernel flags such as `hapair.fence=watchdog`) to node `which`'s
+    /// cmdline file; takes effect at the daemon's next start.
+    pub fn add_cmdline(&self, which: impl Which, words: &str) {
+        let path = &self.nodes[which.index()].cmdline;
+        let old = fs::read_to_string(path).unwrap_or_else(|e| panic!("cmdline: {e}"));
+        fs::write(path, format!("{} {words}\n", old.trim_end()))
+            .unwrap_or_else(|e| panic!("cmdline: {e}"));
     }
 
-    /// `node`'s keepalive, deadtime and initdead, from the configuration it runs (for the
-    /// bounds the tests derive from them).
-    pub fn timings(&self, node: Node) -> Timings {
-        let path = self.conf_of(node);
-        let text =
-            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    /// Sets `key=value` in the environment of node `which`'s daemon from its next start on
+    /// (e.g. `HAPAIR_OCF_ROOT`).
+    pub fn set_env(&mut self, which: impl Which, key: &str, value: &str) {
+        self.nodes[which.index()].env.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// The configuration node `which` runs.
+    pub fn conf_of(&self, which: impl Which) -> &Path {
+        &self.nodes[which.index()].conf
+    }
+
+    /// Node `which`'s keepalive, deadtime and initdead, from the configuration it runs (for
+    /// the bounds the tests derive from them).
+    pub fn timings(&self, which: impl Which) -> Timings {
+        let path = self.conf_of(which);
+        let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let c = hapair::config::parse_str(&text, path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let ms = |d: hapair::core::time::Duration| Duration::from_millis(d.total_millis());
@@ -201,139 +321,75 @@ impl Pair {
         }
     }
 
-    fn write_files(&mut self) {
-        let mut key = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(self.path("authkey"))
-            .unwrap_or_else(|e| panic!("authkey: {e}"));
-        writeln!(key, "{AUTHKEY}").unwrap_or_else(|e| panic!("authkey: {e}"));
+    /// Starts (or, once the last one exited, starts again) node `which`'s daemon.
+    pub fn start(&mut self, which: impl Which) {
+        self.nodes[which.index()].start();
+    }
+
+    /// Starts both daemons, alpha first.
+    pub fn start_both(&mut self) {
         for node in NODES {
-            let name = node.as_str();
-            let line = format!(
-                "hapair.node={name} hapair.serial={} hapair.control={} hapair.statedir={} \
-                 hapair.authkey={} hapair.ping=192.0.2.10 {}\n",
-                self.lab.tty(node),
-                self.path(&format!("{name}.sock")),
-                self.path(name),
-                self.path("authkey"),
-                self.extras[index(node)].cmdline,
-            );
-            std::fs::write(self.path(&format!("{name}.cmdline")), line)
-                .unwrap_or_else(|e| panic!("cmdline: {e}"));
-            let extra = &self.extras[index(node)].conf;
-            let base = std::fs::read_to_string(&self.conf)
-                .unwrap_or_else(|e| panic!("{}: {e}", self.conf.display()));
-            let own = &self.node_confs[index(node)];
-            let text = with_marker(&format!("{base}\n{extra}\n"), &self.lab.dir());
-            std::fs::write(own, text).unwrap_or_else(|e| panic!("{}: {e}", own.display()));
+            self.start(node);
         }
     }
 
-    /// Starts (or starts again) `node`'s daemon; its log goes to `<lab dir>/<node>.log`.
-    pub fn start_daemon(&mut self, node: Node) {
-        let name = node.as_str();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(&format!("{name}.log")))
-            .unwrap_or_else(|e| panic!("log: {e}"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.lab.ns(node), env!("CARGO_BIN_EXE_hapair"), "run"])
-            .arg("-c")
-            .arg(self.conf_of(node))
-            .args(["--cmdline", &self.path(&format!("{name}.cmdline"))])
-            .envs(self.envs[index(node)].iter().map(|(k, v)| (k, v)))
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {name}: {e}"));
-        self.daemons[index(node)] = Some(child);
+    /// Starts node `which` with another configuration file than its own.
+    pub fn start_with_conf(&mut self, which: impl Which, conf: &Path) {
+        self.nodes[which.index()].start_with_conf(conf);
     }
 
-    /// Sends `signal` to `node`'s daemon (`ip netns exec` execs, so the child is hapair).
-    pub fn signal(&self, node: Node, signal: nix::sys::signal::Signal) {
-        let child = self.daemons[index(node)].as_ref().expect("daemon was started");
-        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-        nix::sys::signal::kill(pid, signal).unwrap_or_else(|e| panic!("kill: {e}"));
+    /// Starts node `which` with its stderr (the log) on `stderr` and `RUST_LOG=rust_log`.
+    pub fn start_with_stderr(&mut self, which: impl Which, stderr: Stdio, rust_log: &str) {
+        self.nodes[which.index()].start_with_stderr(stderr, rust_log);
     }
 
-    /// Whether `node`'s daemon has exited (and reaps it); its exit code if it has.
-    pub fn exited(&mut self, node: Node) -> Option<Option<i32>> {
-        let child = self.daemons[index(node)].as_mut()?;
-        match child.try_wait() {
-            Ok(Some(status)) => Some(status.code()),
-            _ => None,
-        }
+    /// The pid of node `which`'s daemon (the last one started), whether it still runs or not.
+    pub fn pid(&self, which: impl Which) -> Option<u32> {
+        self.nodes[which.index()].pid()
     }
 
-    /// Node death: SIGKILL to its daemon, then its LAN cable pulled (from then on it serves
-    /// no one, whatever it has configured: its run ends, marked `dead`), then its crossover
-    /// cable and the serial relay.
-    pub fn kill_and_cut(&self, node: Node) {
-        self.signal(node, nix::sys::signal::Signal::SIGKILL);
-        self.lab.cut("lan", node);
-        self.mark(node, "dead", mono_ns());
-        self.lab.cut("xover", node);
-        self.lab.cut("serial", node);
+    /// Sends `signal` to node `which`'s daemon, by pid.
+    pub fn signal(&self, which: impl Which, signal: Signal) {
+        self.nodes[which.index()].signal(signal);
     }
 
-    /// Appends "NODE KIND NS" to the markers: the test's own events (`dead`, or `reset` where
-    /// a real watchdog would have reset the node), which end the node's run as a stop does.
-    pub fn mark(&self, node: Node, kind: &str, at_ns: u64) {
-        let path = self.markers_path();
-        let mut m = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
-        writeln!(m, "{} {kind} {at_ns}", node.as_str()).unwrap_or_else(|e| panic!("{path}: {e}"));
+    /// Whether node `which`'s daemon has exited (and reaps it); its exit code if it has.
+    pub fn exited(&mut self, which: impl Which) -> Option<Option<i32>> {
+        self.nodes[which.index()].exited()
     }
 
-    /// `<lab dir>/markers`, where marker.sh and `mark` log.
-    pub fn markers_path(&self) -> String {
-        self.path("markers")
+    /// `hapair ARGS -c CONF --cmdline CMDLINE` for node `which`, from the root namespace.
+    pub fn admin(&self, which: impl Which, args: &[&str]) -> Output {
+        self.nodes[which.index()].admin(args)
     }
 
-    /// The marker log so far.
-    pub fn markers(&self) -> String {
-        std::fs::read_to_string(self.markers_path()).unwrap_or_default()
+    /// Like `admin`, and asserts exit 0.
+    pub fn admin_ok(&self, which: impl Which, args: &[&str]) {
+        self.nodes[which.index()].admin_ok(args);
     }
 
-    /// The group's runs so far, from the markers (`runs_in`).
-    pub fn runs(&self) -> Vec<Run> {
-        runs_in(&self.markers())
+    /// `status --json` of node `which`, or `None` while its daemon does not answer.
+    pub fn status(&self, which: impl Which) -> Option<serde_json::Value> {
+        self.nodes[which.index()].status()
     }
 
-    /// `hapair ARGS... -c CONF --cmdline <node's>` from the root namespace.
-    pub fn hapair(&self, node: Node, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_hapair"))
-            .args(args)
-            .arg("-c")
-            .arg(self.conf_of(node))
-            .args(["--cmdline", &self.path(&format!("{}.cmdline", node.as_str()))])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("hapair {args:?}: {e}"))
+    /// Status JSON of node `which` straight from its control socket, without the CLI (which
+    /// reads the configuration file first, so it fails while a test has made that invalid).
+    pub fn socket_status(&self, which: impl Which) -> Option<serde_json::Value> {
+        let socket = self.dir.join(format!("{}.sock", self.nodes[which.index()].name));
+        let body = hapair::control::request(&socket, "status json").ok()?;
+        Some(serde_json::from_str(&body).expect("status json is JSON"))
     }
 
-    /// `status --json` of `node`, or `None` while its daemon does not answer.
-    pub fn status(&self, node: Node) -> Option<serde_json::Value> {
-        let out = self.hapair(node, &["status", "--json"]);
-        if !out.status.success() {
-            return None;
-        }
-        serde_json::from_slice(&out.stdout).ok()
+    /// The group state node `which` reports (`active`, `standby`, ...), or "" while it does
+    /// not answer.
+    pub fn state(&self, which: impl Which) -> String {
+        self.nodes[which.index()].state()
     }
 
-    /// The group state `node` reports (`active`, `standby`, ...), or "" when it does not
-    /// answer.
-    /// `node`'s `health.ok` (None while it does not answer) and its reasons.
-    pub fn health(&self, node: Node) -> (Option<bool>, Vec<String>) {
-        let Some(status) = self.status(node) else { return (None, Vec::new()) };
+    /// Node `which`'s `health.ok` (None while it does not answer) and its reasons.
+    pub fn health(&self, which: impl Which) -> (Option<bool>, Vec<String>) {
+        let Some(status) = self.status(which) else { return (None, Vec::new()) };
         let h = &status["health"];
         let reasons = h["reasons"]
             .as_array()
@@ -342,8 +398,135 @@ impl Pair {
         (h["ok"].as_bool(), reasons)
     }
 
-    pub fn state(&self, node: Node) -> String {
-        self.status(node).and_then(|s| s["state"].as_str().map(str::to_owned)).unwrap_or_default()
+    /// Waits until node `which` reports `state`, asking every `poll`; fails naming what it
+    /// saw last.
+    pub fn wait_state(&self, which: impl Which, state: &str, timeout: Duration) {
+        let mut last = String::new();
+        let ok = wait_every(self.poll, timeout, || {
+            last = self.state(which);
+            last == state
+        });
+        let name = self.nodes[which.index()].name;
+        assert!(ok, "{name} not {state} within {timeout:?}: last {last:?}");
+    }
+
+    /// Waits until alpha (home) is active, beta standby, and each hears the other.
+    pub fn settle(&self) {
+        self.wait_state(0, "active", START);
+        self.wait_state(1, "standby", STEP);
+        let heard = wait_every(self.poll, STEP, || {
+            (0..2).all(|i| self.status(i).is_some_and(|s| s["peer"]["alive"] == true))
+        });
+        assert!(heard, "timed out after {STEP:?} waiting for both to see the peer alive");
+    }
+
+    /// Waits until one node is active, the other standby, and the client is answered by the
+    /// active one at the VIP; returns (active, standby). Usually alpha (home) is active, but a
+    /// node whose first ping has not answered yet is unhealthy and leaves the group to its
+    /// peer.
+    pub fn settled(&self, patience: Duration) -> (Node, Node) {
+        let mut active = Node::Alpha;
+        super::assert_soon(patience, "one node active, the other standby", || {
+            let (a, b) = (self.state(Node::Alpha), self.state(Node::Beta));
+            active = if a == "active" { Node::Alpha } else { Node::Beta };
+            (a == "active" && b == "standby") || (a == "standby" && b == "active")
+        });
+        super::assert_soon(patience, "the client answered by the active node at the VIP", || {
+            self.last_answer().as_deref() == Some(active.as_str())
+        });
+        (active, active.other())
+    }
+
+    /// Node `which`'s log so far.
+    pub fn log(&self, which: impl Which) -> String {
+        self.nodes[which.index()].log_text()
+    }
+
+    /// Lines of `DIR/NAME`, empty when the file does not exist.
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        fs::read_to_string(self.dir.join(name))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Timestamps (ns) of the `event` lines (`start`, `stop`) of node `which`'s marker log
+    /// (`Setup`'s exec resource).
+    pub fn marks(&self, which: impl Which, event: &str) -> Vec<u128> {
+        stamped(&self.lines(&format!("{}.marks", self.nodes[which.index()].name)), event)
+    }
+
+    /// Timestamps (ns) of node `which`'s notify events called `event` (`Setup`'s script).
+    pub fn notified(&self, which: impl Which, event: &str) -> Vec<u128> {
+        stamped(&self.lines(&format!("notify-{}", self.nodes[which.index()].name)), event)
+    }
+
+    /// Node death: SIGKILL to its daemon, then its LAN cable pulled (from then on it serves
+    /// no one, whatever it has configured: its run ends, marked `dead`), then its crossover
+    /// cable and the serial relay.
+    pub fn kill_and_cut(&self, which: impl Which) {
+        let node = NODES[which.index()];
+        self.signal(node, Signal::SIGKILL);
+        self.lab.cut("lan", node);
+        self.mark(node, "dead", mono_ns());
+        self.lab.cut("xover", node);
+        self.lab.cut("serial", node);
+    }
+
+    /// Appends "NODE KIND NS" to the markers: the test's own events (`dead`, or `reset` where
+    /// a real watchdog would have reset the node), which end the node's run as a stop does.
+    pub fn mark(&self, which: impl Which, kind: &str, at_ns: u64) {
+        let path = self.markers_path();
+        let mut m = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let name = self.nodes[which.index()].name;
+        writeln!(m, "{name} {kind} {at_ns}").unwrap_or_else(|e| panic!("{path}: {e}"));
+    }
+
+    /// `<lab dir>/markers`, where marker.sh and `mark` log.
+    pub fn markers_path(&self) -> String {
+        format!("{}/markers", self.lab.dir())
+    }
+
+    /// The marker log so far.
+    pub fn markers(&self) -> String {
+        fs::read_to_string(self.markers_path()).unwrap_or_default()
+    }
+
+    /// The group's runs so far, from the markers (`runs_in`).
+    pub fn runs(&self) -> Vec<Run> {
+        runs_in(&self.markers())
+    }
+
+    /// Forgets the overlaps that ended by now (a test that provokes a split brain on purpose
+    /// checks the time after it resolved); one that still lasts is kept.
+    pub fn clear_overlaps(&self) {
+        self.overlaps_since.store(mono_ns(), Ordering::Relaxed);
+    }
+
+    /// Every interval in which the markers show the group running on both nodes at once,
+    /// described (`overlaps_in`); those that ended before the last `clear_overlaps` are left
+    /// out. A log without a single run fails the test: markers that never started could show
+    /// no double run either.
+    pub fn overlaps(&self) -> Vec<String> {
+        let text = self.markers();
+        assert!(!runs_in(&text).is_empty(), "no run in {}: {text:?}", self.markers_path());
+        overlaps_in(&text, self.overlaps_since.load(Ordering::Relaxed))
+    }
+
+    /// Fails the test unless the markers show the group moved from `from` to `to`: `from`'s
+    /// last run ended, `to`'s last one still runs, and never both at once.
+    pub fn assert_moved(&self, from: Node, to: Node) {
+        let runs = self.runs();
+        let last = |n: Node| runs.iter().rev().find(|r| r.node == n.as_str());
+        let moved =
+            last(from).is_some_and(|r| r.to.is_some()) && last(to).is_some_and(|r| r.to.is_none());
+        assert!(moved, "not moved from {from:?} to {to:?}: {runs:?}\n{}", self.markers());
+        assert_eq!(self.overlaps(), Vec::<String>::new(), "the group ran on both nodes");
     }
 
     /// The nodes that answered the prober so far, in order, one entry per answer.
@@ -370,35 +553,15 @@ impl Pair {
         }
     }
 
-    /// Every interval in which the markers show the group running on both nodes at once,
-    /// described (`overlaps_in`); those that ended before the last `clear_overlaps` are left
-    /// out. A log without a single run fails the test: markers that never started could show
-    /// no double run either.
-    pub fn overlaps(&self) -> Vec<String> {
-        let text = self.markers();
-        assert!(!runs_in(&text).is_empty(), "no run in {}: {text:?}", self.markers_path());
-        overlaps_in(&text, self.overlaps_since.load(Ordering::Relaxed))
-    }
-
-    /// Fails the test unless the markers show the group moved from `from` to `to`: `from`'s
-    /// last run ended, `to`'s last one still runs, and never both at once.
-    pub fn assert_moved(&self, from: Node, to: Node) {
-        let runs = self.runs();
-        let last = |n: Node| runs.iter().rev().find(|r| r.node == n.as_str());
-        let moved =
-            last(from).is_some_and(|r| r.to.is_some()) && last(to).is_some_and(|r| r.to.is_none());
-        assert!(moved, "not moved from {from:?} to {to:?}: {runs:?}\n{}", self.markers());
-        assert_eq!(self.overlaps(), Vec::<String>::new(), "the group ran on both nodes");
-    }
-
     /// The client's neighbour entry for the VIP on lan0: its link-layer address, if any.
     pub fn client_neigh(&self) -> Option<String> {
+        let vip = self.vip.as_deref().expect("a pair with a probed VIP (`prepare`, `board`)");
         let out = exec_in(
             self.lab.ns(Node::Client),
-            &["ip", "-j", "neigh", "show", "to", &self.vip, "dev", "lan0"],
+            &["ip", "-j", "neigh", "show", "to", vip, "dev", "lan0"],
         );
         let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        let entry = json.as_array()?.iter().find(|e| e["dst"].as_str() == Some(&self.vip))?;
+        let entry = json.as_array()?.iter().find(|e| e["dst"].as_str() == Some(vip))?;
         entry["lladdr"].as_str().map(str::to_owned)
     }
 
@@ -429,12 +592,10 @@ impl Pair {
         self.threads.push(handle);
     }
 
-    fn spawn_prober(&mut self) {
+    fn spawn_prober(&mut self, vip: &str) {
         let (stop, answers) = (self.stop.clone(), self.answers.clone());
-        let vip: SocketAddr = SocketAddr::new(
-            self.vip.parse().unwrap_or_else(|e| panic!("vip {}: {e}", self.vip)),
-            PROBE_PORT,
-        );
+        let vip: SocketAddr =
+            SocketAddr::new(vip.parse().unwrap_or_else(|e| panic!("vip {vip}: {e}")), PROBE_PORT);
         let handle = spawn_in(self.lab.ns(Node::Client), move || {
             let local = if vip.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
             let sock = UdpSocket::bind(local).unwrap_or_else(|e| panic!("prober bind: {e}"));
@@ -465,17 +626,82 @@ impl Pair {
     }
 
     fn print_logs(&self) {
-        for node in NODES {
-            let path = self.path(&format!("{}.log", node.as_str()));
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
-            eprintln!("---- {path} (last {} lines)", tail.len());
-            for line in tail.iter().rev() {
+        for daemon in &self.nodes {
+            let log = daemon.log_text();
+            let tail = log_tail(&log, LOG_TAIL_LINES);
+            eprintln!("---- {} log (info and up, last {} lines) ----", daemon.name, tail.len());
+            for line in tail {
                 eprintln!("{line}");
             }
         }
-        eprintln!("---- {} ----\n{}", self.markers_path(), self.markers());
+        for file in SHOWN_ON_FAILURE {
+            if let Ok(text) = fs::read_to_string(self.dir.join(file)) {
+                eprintln!("---- {file} ----\n{text}");
+            }
+        }
     }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for daemon in &mut self.nodes {
+            // Only our own children, by pid.
+            daemon.kill();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+        if std::thread::panicking() {
+            self.print_logs();
+        }
+    }
+}
+
+/// The configuration of `Pair::new`: the lab's three media, a VIP, the lab client as ping
+/// node, and (with `children`) one `exec` resource whose start and stop log to
+/// `DIR/$HAPAIR_NODE.marks` (and each passing monitor to `.monitors`) and a notify script.
+fn config_text(dir: &Path, setup: &Setup) -> String {
+    let d = dir.display();
+    let m = format!("{d}/$HAPAIR_NODE");
+    let children = if setup.children {
+        format!(
+            "resource exec web start=\"echo start $(date +%s%N) >> {m}.marks; touch {m}.running\" \
+             stop=\"echo stop $(date +%s%N) >> {m}.marks; rm -f {m}.running\" \
+             monitor=\"test -e {m}.running && date +%s%N >> {m}.monitors\" timeout 10s\n\
+             notify {d}/notify\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "node alpha\nnode beta\n{timings}\nauthkey /etc/hapair/authkey\nudpport 694\n\
+         serial /dev/ttyS0 baud 115200\nucast xover0 198.51.100.1 198.51.100.2\nbcast lan0\n\
+         home alpha\nauto_failback off\n\
+         resource ip 192.0.2.100/24 dev lan0 garp 2 garp_interval 100ms\n{children}\
+         monitor_interval 1s\nrestart_limit 2 in 1m\nping 192.0.2.10\n{extra}\n",
+        timings = setup.timings,
+        extra = setup.extra,
+    )
+}
+
+/// The timestamps of the `WORD NS ...` lines whose word is `event` (`start 123`), or of the
+/// `NS WORD ...` lines of notify logs (`123 active`).
+fn stamped(lines: &[String], event: &str) -> Vec<u128> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (a, b) = (w.next()?, w.next()?);
+            if a == event {
+                b.parse().ok()
+            } else if b == event {
+                a.parse().ok()
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// Keepalive, deadtime and initdead of a node's configuration (`Pair::timings`).
@@ -584,21 +810,4 @@ pub fn overlaps_in(text: &str, since_ns: u64) -> Vec<String> {
         }
     }
     found
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.print_logs();
-        }
-        for child in self.daemons.iter_mut().flatten() {
-            // Only our own children, by pid.
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.stop.store(true, Ordering::Relaxed);
-        for handle in self.threads.drain(..) {
-            let _ = handle.join();
-        }
-    }
 }

@@ -4,22 +4,22 @@
 //! host beside it that records or replays their frames.
 //!
 //! Every file (authkeys, configurations, kernel command lines, statedirs, control sockets,
-//! logs) lives in one fresh directory per segment. As in `daemon::Pair`, the nodes of a pair
+//! logs) lives in one fresh directory per segment. As in `pair::Pair`, the nodes of a pair
 //! share one configuration file and everything per node comes from its kernel command line
 //! (`hapair.node=`, `hapair.control=`, `hapair.statedir=`). Daemons are `daemon::Daemon`s:
 //! started in their namespace by `ip netns exec` (which execs, so the child's pid is the
-//! daemon's), signalled and reaped by that pid. On drop every daemon still running is killed
-//! and reaped, the tails of their logs are printed when the test failed, the directory is
-//! removed, and then the namespaces are deleted.
+//! daemon's), asked, signalled and reaped by that pid. On drop every daemon still running is
+//! killed and reaped, the tails of their logs are printed when the test failed, the directory
+//! is removed, and then the namespaces are deleted.
 //!
 //! Not here: what a test asserts, and any timing.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
-use super::daemon::{Daemon, HAPAIR};
+use super::daemon::{Daemon, HAPAIR, log_tail};
 use super::netns::{Lan, Netns};
 
 /// The interface of every host on the segment.
@@ -36,8 +36,7 @@ pub struct Host {
     pub addr: String,
     /// Its port on the switch (in the LAN's namespace): setting it down pulls the cable.
     pub port: String,
-    /// The configuration file its daemon reads (`None`: no daemon on this host).
-    pub conf: Option<PathBuf>,
+    /// Its daemon, with the configuration it reads (`None`: no daemon on this host).
     daemon: Option<Daemon>,
 }
 
@@ -87,7 +86,7 @@ impl Segment {
         let port = self.lan.attach(&ns, DEV);
         ns.add_addr(DEV, cidr);
         let addr = cidr.split('/').next().unwrap_or(cidr).to_owned();
-        self.hosts.push(Host { ns, addr, port, conf: None, daemon: None });
+        self.hosts.push(Host { ns, addr, port, daemon: None });
         self.hosts.len() - 1
     }
 
@@ -106,8 +105,7 @@ impl Segment {
         );
         let log = self.dir.join(format!("{name}.log"));
         let host = &mut self.hosts[i];
-        host.daemon = Some(Daemon::new(name, host.ns.name(), cmdline, log));
-        host.conf = Some(conf.to_owned());
+        host.daemon = Some(Daemon::new(name, host.ns.name(), conf.to_owned(), cmdline, log));
         i
     }
 
@@ -130,24 +128,23 @@ impl Segment {
         self.hosts[i].daemon.as_ref().unwrap_or_else(|| panic!("host {i} runs no daemon"))
     }
 
-    /// Starts (or starts again) host `i`'s daemon.
-    pub fn start(&mut self, i: usize) {
-        let host = &mut self.hosts[i];
-        let (Some(daemon), Some(conf)) = (host.daemon.as_mut(), host.conf.as_ref()) else {
-            panic!("host {i} runs no daemon");
-        };
-        daemon.start_with_conf(conf);
+    fn daemon_mut(&mut self, i: usize) -> &mut Daemon {
+        self.hosts[i].daemon.as_mut().unwrap_or_else(|| panic!("host {i} runs no daemon"))
     }
 
-    /// The pid of host `i`'s daemon while the test has not reaped it.
+    /// Starts (or starts again) host `i`'s daemon.
+    pub fn start(&mut self, i: usize) {
+        self.daemon_mut(i).start();
+    }
+
+    /// The pid of host `i`'s daemon last started.
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.daemon(i).pid()
     }
 
     /// SIGKILL to host `i`'s daemon, by the pid this segment started it with, and reaps it.
     pub fn kill(&mut self, i: usize) {
-        let host = &mut self.hosts[i];
-        host.daemon.as_mut().unwrap_or_else(|| panic!("host {i} runs no daemon")).kill();
+        self.daemon_mut(i).kill();
     }
 
     /// Pulls host `i`'s cable: its switch port goes down and `lan0` loses carrier.
@@ -175,30 +172,17 @@ impl Segment {
 
     /// `hapair ARGS -c CONF --cmdline CMDLINE` for host `i`'s node, from the root namespace.
     pub fn admin(&self, i: usize, args: &[&str]) -> Output {
-        let conf = self.hosts[i].conf.as_ref().unwrap_or_else(|| panic!("host {i}: no conf"));
-        Command::new(HAPAIR)
-            .args(args)
-            .arg("-c")
-            .arg(conf)
-            .arg("--cmdline")
-            .arg(&self.daemon(i).cmdline)
-            .stdin(Stdio::null())
-            .output()
-            .expect("hapair admin command")
+        self.daemon(i).admin(args)
     }
 
     /// `hapair status --json` of host `i`'s node, parsed; `None` when it does not exit 0.
     pub fn status(&self, i: usize) -> Option<serde_json::Value> {
-        let out = self.admin(i, &["status", "--json"]);
-        if !out.status.success() {
-            return None;
-        }
-        Some(serde_json::from_slice(&out.stdout).expect("status --json is JSON"))
+        self.daemon(i).status()
     }
 
-    /// Host `i`'s group state from status, `None` when its daemon does not answer.
-    pub fn state(&self, i: usize) -> Option<String> {
-        Some(self.status(i)?["state"].as_str()?.to_owned())
+    /// Host `i`'s group state from status, "" when its daemon does not answer.
+    pub fn state(&self, i: usize) -> String {
+        self.daemon(i).state()
     }
 
     /// Host `i`'s daemon's log so far.
@@ -224,8 +208,7 @@ impl Drop for Segment {
         if std::thread::panicking() {
             for daemon in self.hosts.iter().filter_map(|h| h.daemon.as_ref()) {
                 let log = daemon.log_text();
-                let lines: Vec<&str> = log.lines().filter(|l| !is_chatter(l)).collect();
-                let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+                let tail = log_tail(&log, LOG_TAIL_LINES);
                 eprintln!("---- {} log (last {} lines, info and up) ----", daemon.name, tail.len());
                 for line in tail {
                     eprintln!("{line}");
@@ -234,9 +217,4 @@ impl Drop for Segment {
         }
         let _ = fs::remove_dir_all(&self.dir);
     }
-}
-
-/// A debug or trace record (the daemons log at debug level; those fill any tail).
-fn is_chatter(line: &str) -> bool {
-    line.starts_with("[DEBUG") || line.starts_with("[TRACE")
 }

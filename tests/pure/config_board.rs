@@ -1,0 +1,123 @@
+//! Every example in board/ passes the real `hapair check` with a test key supplied by a kernel
+//! flag, `check --print` shows the kernel-flag overrides, and the printed configuration is
+//! itself a valid configuration that prints the same.
+
+use crate::common::TempDir;
+use crate::common::bin::*;
+
+/// The board's cmdline for `node`, plus `hapair.authkey=` pointing at a fresh 0600 key.
+fn cmdline_with_key(dir: &TempDir, board_cmdline: &str) -> String {
+    let key = dir.write_mode("authkey", KEY, 0o600);
+    let base = std::fs::read_to_string(board_cmdline).unwrap();
+    let p = dir.write("cmdline", &format!("{} hapair.authkey={}\n", base.trim(), s(&key)));
+    s(&p).to_string()
+}
+
+/// A copy of the board file `path` in `dir`, root's and mode 0644: `check` refuses a
+/// configuration that is not root's or that others may write (SPEC §7.3), and a checkout may
+/// be a user's.
+fn board(dir: &TempDir, path: &str) -> String {
+    let name = path.replace('/', "-");
+    let p = dir.join(&name);
+    std::fs::copy(path, &p).unwrap();
+    std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    s(&p).to_string()
+}
+
+fn check_print(config: &str, cmdline: &str) -> String {
+    // The PC pair's agents (apache2's init script) live on those PCs, not on the test
+    // machine: configurations are printed offline, where a missing agent is only a warning.
+    // (The lab test below also runs the full, online check.)
+    let out = hapair(&["check", "-c", config, "--cmdline", cmdline, "--print", "--offline"]);
+    assert_eq!(out.status.code(), Some(0), "{config} {cmdline}: {}", stderr(&out));
+    stdout(&out)
+}
+
+fn digest_of(print: &str) -> &str {
+    print.lines().next().unwrap().rsplit(' ').next().unwrap()
+}
+
+#[test]
+fn lab_configs_pass_check_with_per_node_overrides() {
+    let mut digests = Vec::new();
+    for node in ["alpha", "beta"] {
+        let dir = TempDir::new("board-lab");
+        let cmdline = cmdline_with_key(&dir, &format!("board/lab/{node}.cmdline"));
+        let conf = board(&dir, "board/lab/hapair.conf");
+        let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("node {node}")), "{}", stdout(&out));
+
+        let print = check_print(&conf, &cmdline);
+        assert!(print.starts_with("# effective configuration"), "{print}");
+        assert!(print.contains(&format!("for node {node} ")), "{print}");
+        assert!(print.contains(&format!("\nserial /run/hapair-lab/{node}.tty baud 115200\n")));
+        assert!(!print.contains("/dev/ttyS0"), "the file's serial line is replaced: {print}");
+        assert!(print.contains(&format!("\ncontrol /run/hapair-lab/{node}.sock\n")), "{print}");
+        assert!(print.contains(&format!("\nstatedir /run/hapair-lab/{node}\n")), "{print}");
+        assert!(print.contains(&format!("\nauthkey {}\n", s(&dir.join("authkey")))), "{print}");
+        // Defaults are written out.
+        assert!(print.contains("\nudpport 694\n") && print.contains("\nrealtime off\n"));
+        digests.push(digest_of(&print).to_string());
+    }
+    assert_eq!(digests[0], digests[1], "per-node flags must not change the shared digest");
+}
+
+#[test]
+fn pc_pair_config_passes_check_on_both_nodes() {
+    for node in ["alpha", "beta"] {
+        let dir = TempDir::new("board-pc");
+        let cmdline = cmdline_with_key(&dir, &format!("board/pc-pair/{node}.cmdline"));
+        let print = check_print(&board(&dir, "board/pc-pair/hapair.conf"), &cmdline);
+        assert!(print.contains(&format!("for node {node} ")), "{print}");
+        assert!(print.contains("\nfence watchdog\n") && print.contains("\nhwmon lm78 root"));
+    }
+}
+
+#[test]
+fn kernel_flags_override_timings_and_boot_flags() {
+    let dir = TempDir::new("board-flags");
+    let key = dir.write_mode("authkey", KEY, 0o600);
+    let cmdline = dir.write(
+        "cmdline",
+        &format!(
+            "ro hapair.node=beta hapair.standby=1 hapair.deadtime=2s \
+             hapair.restart_limit=\"5 in 1m\" hapair.authkey={}\n",
+            s(&key)
+        ),
+    );
+    let print = check_print(&board(&dir, "board/pc-pair/hapair.conf"), s(&cmdline));
+    assert!(print.contains("for node beta (standby=1, disable=0)"), "{print}");
+    assert!(print.contains("\ndeadtime 2s\n") && print.contains("\nrestart_limit 5 in 1m\n"));
+}
+
+#[test]
+fn printed_configuration_is_valid_and_prints_the_same() {
+    for (conf, cmd) in [
+        ("board/lab/hapair.conf", "board/lab/alpha.cmdline"),
+        ("board/pc-pair/hapair.conf", "board/pc-pair/beta.cmdline"),
+    ] {
+        let dir = TempDir::new("board-reprint");
+        let cmdline = cmdline_with_key(&dir, cmd);
+        let first = check_print(&board(&dir, conf), &cmdline);
+        let printed = dir.write("printed.conf", &first);
+        // The printed file already has every override applied: only the node is still needed.
+        let node = if cmd.contains("alpha") { "alpha" } else { "beta" };
+        let node_only = dir.write("node.cmdline", &format!("hapair.node={node}\n"));
+        let second = check_print(s(&printed), s(&node_only));
+        let body = |t: &str| t.split_once('\n').unwrap().1.to_string();
+        assert_eq!(body(&first), body(&second));
+        assert_eq!(digest_of(&first), digest_of(&second));
+    }
+}
+
+#[test]
+fn readme_configuration_example_is_valid() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let (_, after) = readme.split_once("## A configuration").unwrap();
+    let (_, block) = after.split_once("```\n").unwrap();
+    let (example, _) = block.split_once("```").unwrap();
+    let c = hapair::config::parse_str(example, std::path::Path::new("README.md")).unwrap();
+    assert_eq!(c.pair.nodes, ["alpha", "beta"]);
+    assert_eq!(c.resources.len(), 2);
+}
