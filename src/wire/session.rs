@@ -82,11 +82,13 @@ struct Run {
     incarnation: u64,
     run: u32,
     seq_last: [Option<u64>; LINKS_MAX],
+    /// A fresh frame of this run came on the link: a later frame there is no recording.
+    fresh_seen: [bool; LINKS_MAX],
 }
 
 impl Run {
     fn new(incarnation: u64, run: u32) -> Run {
-        Run { incarnation, run, seq_last: [None; LINKS_MAX] }
+        Run { incarnation, run, seq_last: [None; LINKS_MAX], fresh_seen: [false; LINKS_MAX] }
     }
 
     fn is(&self, incarnation: u64, run: u32) -> bool {
@@ -211,17 +213,22 @@ impl Handshake {
             self.candidate = Some(Run::new(incarnation, session.run));
             self.refuting = [0; LINKS_MAX];
         }
+        let fresh = session.echo == self.challenge || self.skip_freshness();
         let run = if accepted { self.accepted.as_mut() } else { self.candidate.as_mut() };
         // INVARIANT: the accepted run matched, or the candidate was set just above.
         let run = run.expect("the frame's run is the accepted one or the candidate");
         let slot = &mut run.seq_last[usize::from(link)];
-        let known_link = slot.is_some();
         let lost = match *slot {
             Some(last) if seq <= last => return Err(RxError::Replay),
             Some(last) => seq - last - 1,
             None => 0,
         };
         *slot = Some(seq);
+        // Newer than a fresh frame on this link, so no recording: a frame newer only than
+        // another that was not fresh proves nothing (both may be replayed, on a link that
+        // delivered nothing of this run since we heard it last: SIM seed 8008 of issue 22).
+        let known_link = run.fresh_seen[usize::from(link)];
+        run.fresh_seen[usize::from(link)] |= fresh;
         self.heard_max = self.heard_max.max(Some(incarnation));
         // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
         // peer heard our current challenge) or from one that is newer than a frame we already
@@ -233,7 +240,6 @@ impl Handshake {
         // accepted, or no run accepted, or the core holds the accepted one dead (a restart
         // after a lost statedir). Otherwise frames replayed while the peer lives would make
         // us echo a stale challenge and the live peer stop hearing us.
-        let fresh = session.echo == self.challenge || self.skip_freshness();
         // A candidate is refuted by the accepted run answering on: two fresh frames of the
         // accepted run on one link since the candidate appeared were both sent after the peer
         // heard our current challenge, and a real restart is taught only once the old run has
@@ -414,6 +420,32 @@ mod tests {
         assert_eq!(b.hs.peer_incarnation(), Some(3));
         assert!(a2.hs.own_incarnation_went_back(), "b tells a2 its incarnation went back");
         assert!(!b.hs.own_incarnation_went_back());
+    }
+
+    /// Frames of the accepted run recorded before this node restarted, replayed on a link
+    /// that has carried nothing of that run since: the window there is empty, so they pass
+    /// it, but only a fresh frame makes a link known. Two of them in order once taught the
+    /// old challenge, which b then echoed: a, alive and heard both ways, stopped hearing b
+    /// (SIM seed 8008, issue 22; under `fence CMD` a then fenced its healthy peer).
+    #[test]
+    fn replayed_frames_on_a_link_without_a_fresh_one_teach_nothing() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
+        // b restarts; a answers its new challenge on link 0 (and moves its own on, which b
+        // learns from a's next frame).
+        let mut b = Side::new(21, 333, 3000);
+        handshake(&mut a, &mut b);
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok());
+        let echo = b.hs.outgoing().echo;
+        assert_eq!(echo, a.hs.outgoing().challenge);
+        for f in recorded {
+            assert_eq!(b.hs.admit(1, f.0, f.1, &f.2), Err(RxError::OldRun));
+            assert_eq!(b.hs.outgoing().echo, echo, "a recording taught its challenge");
+        }
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok(), "a still hears b");
     }
 
     /// A recording of an old run with a higher incarnation (before the peer's statedir was
