@@ -865,7 +865,7 @@ impl Daemon {
         let mut next = self.admin;
         match admin {
             Admin::Standby => next.standby = true,
-            Admin::Online | Admin::Takeover => next.standby = false,
+            Admin::Online | Admin::Takeover | Admin::TakeoverForce => next.standby = false,
             Admin::MaintenanceOn => next.maintenance = true,
             Admin::MaintenanceOff => next.maintenance = false,
             Admin::Cleanup(_) => {}
@@ -1153,6 +1153,8 @@ fn core_params(
         initdead: config.pair.initdead,
         auto_failback: config.pair.auto_failback,
         fence,
+        fence_delay: config.pair.fence_delay,
+        start_unclean: false,
         watchdog_timeout: watchdog.map(Watchdog::timeout),
         peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.

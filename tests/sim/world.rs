@@ -276,6 +276,9 @@ impl Config {
             initdead: self.deadtime().saturating_mul(2),
             auto_failback: self.auto_failback,
             fence: self.fence,
+            // No delay and no wait after an unclean stop yet: the world does not model them.
+            fence_delay: Duration::ZERO,
+            start_unclean: false,
             watchdog_timeout: self.watchdog_of(usize::from(me)),
             peer_watchdog_timeout_ms: None,
             resources: self.resources,
@@ -1323,7 +1326,7 @@ impl World {
         let node = &mut self.nodes[n];
         match cmd {
             Admin::Standby => node.intent = Intent::Standby,
-            Admin::Takeover => {
+            Admin::Takeover | Admin::TakeoverForce => {
                 node.intent = Intent::Takeover;
                 node.takeover_at = Some(self.now);
             }
