@@ -832,6 +832,7 @@ impl Daemon {
             Request::Standby => Admin::Standby,
             Request::Online => Admin::Online,
             Request::Takeover => Admin::Takeover,
+            Request::TakeoverForce => Admin::TakeoverForce,
             Request::Maintenance(true) => Admin::MaintenanceOn,
             Request::Maintenance(false) => Admin::MaintenanceOff,
             Request::Cleanup(None) => Admin::Cleanup(None),
