@@ -191,6 +191,28 @@ fn oracle_catches_a_handover_without_a_policy() {
     catches(Mutation::HandOverAtWill, None, "L2", 3000);
 }
 
+/// No mutual kill (SPEC §7.4): every node fences the moment it enters `Fencing` (no
+/// `fence_delay`), and a partition of two nodes that both hold nothing resets both.
+#[test]
+fn oracle_catches_a_fence_race_without_fence_delay() {
+    catches(Mutation::NoFenceDelay, Some(FenceMode::External), "fences: both nodes", 5000);
+}
+
+/// No fence loop (SPEC §7.4): a node back from an unclean stop fences its peer before it
+/// could have heard it.
+#[test]
+fn oracle_catches_a_fence_after_an_unclean_boot() {
+    catches(Mutation::FenceAfterUncleanBoot, Some(FenceMode::External), "fence loop", 5000);
+}
+
+/// A fenced node is heard again: a fence's success taken for the run heard last (the next
+/// run, when the reboot came back before the agent returned) leaves the survivor deaf to its
+/// peer for good (issue 22's lab finding).
+#[test]
+fn oracle_catches_a_fenced_node_never_heard_again() {
+    catches(Mutation::FenceTheRunHeardLast, Some(FenceMode::External), "hearing", 5000);
+}
+
 /// Finds the first seed below `seeds` whose run, with `knob` applied, breaks a guarantee.
 fn first_violation(seeds: u64, knob: impl Fn(&mut Config)) -> Option<(u64, String)> {
     (0..seeds).find_map(|seed| {
@@ -227,12 +249,13 @@ fn adversary_world(fence: hapair::core::FenceMode, secs: u64) -> world::World {
     world::World::new(cfg, true)
 }
 
-/// Node 0 (home) runs the group; at 8 s it dies for good and node 1's daemon restarts; then
-/// the adversary plays node 0's recorded frames (about 8 s of them) back at node 1. Node 1
-/// must take over within initdead (1 s) + fence (0.5 s) + two starts (0.2 s) of its restart,
-/// and count the replays. With the knob that trusts every frame (as before frame version 2)
-/// the same script leaves node 1 standby while the recording plays, believing a dead peer
-/// alive: the scenario can fail.
+/// Node 0 (home) runs the group; at 8 s it dies for good and node 1's daemon restarts (a
+/// clean restart: a kill -9 would make it wait for its peer, SPEC §7.4); then the adversary
+/// plays node 0's recorded frames (about 8 s of them) back at node 1. Node 1 must take over
+/// within initdead (1 s) + fence (0.5 s) + two starts (0.2 s) of its restart, and count the
+/// replays. With the knob that trusts every frame (as before frame version 2) the same script
+/// leaves node 1 standby while the recording plays, believing a dead peer alive: the scenario
+/// can fail.
 #[test]
 fn replayed_frames_after_a_restart_keep_no_dead_peer_alive() {
     use hapair::core::{FenceMode, Role};
@@ -242,7 +265,7 @@ fn replayed_frames_after_a_restart_keep_no_dead_peer_alive() {
         w.cfg.skip_freshness = trust_all;
         let day = hapair::core::time::Duration::from_secs(3600);
         w.at(8000, H::Crash(0, day));
-        w.at(8000, H::Restart(1));
+        w.at(8000, H::CleanRestart(1));
         w.at(8000, H::Replay { to: 1, count: 400, oldest: true });
         let result = w.run();
         assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));
