@@ -109,8 +109,8 @@ fn human_counters<W: Write + ?Sized>(w: &mut W, c: &Counters) -> fmt::Result {
     Ok(())
 }
 
-/// `fence: command, delay 1.0s; last ok 12.3s ago (exit code 0)`, on one line (a second for
-/// the output of a failed run); nothing without a fence.
+/// `fence: command, delay 3.0s`, then `  last ok 12.3s ago: exit code 0` once it ran (and
+/// the agent's last line when that failed); nothing without a fence.
 fn human_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
     match f.mode {
         "none" => return Ok(()),
@@ -123,9 +123,10 @@ fn human_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
     if f.peer_vouched_down {
         w.write_str(", peer VOUCHED DOWN")?;
     }
-    let Some(l) = &f.last else { return writeln!(w) };
+    writeln!(w)?;
+    let Some(l) = &f.last else { return Ok(()) };
     let ok = if l.ok { "ok" } else { "FAILED" };
-    writeln!(w, "; last {ok} {} ago ({:.24})", Age(Some(l.ago_ms)), Clean(&l.status))?;
+    writeln!(w, "  last {ok} {} ago: {:.50}", Age(Some(l.ago_ms)), Clean(&l.status))?;
     if !l.ok && !l.output.is_empty() {
         writeln!(w, "    {:.74}", Clean(&l.output))?;
     }

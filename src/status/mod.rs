@@ -420,6 +420,53 @@ mod tests {
         assert_eq!(name.chars().count(), NAME_LEN_MAX / 2);
     }
 
+    /// The fence part of the status at its longest: every rendering stays in its bounds (80
+    /// columns, valid JSON, one Prometheus sample per family).
+    #[test]
+    fn the_fence_status_at_its_worst_fits_every_rendering() {
+        let mut s = Snapshot::new("alpha", "beta");
+        let long = "é\n\"x\"".repeat(40);
+        let mut text = Text::new();
+        set_text(&mut text, &long);
+        s.waits_for_peer = Some(WAIT_UNCLEAN_STOP);
+        s.fence = Fence {
+            mode: "command",
+            delay_ms: u64::MAX,
+            delay_left_ms: Some(u64::MAX),
+            peer_vouched_down: true,
+            last: Some(FenceRun {
+                ago_ms: u64::MAX,
+                ok: false,
+                status: text.clone(),
+                took_ms: u64::MAX,
+                output: text,
+            }),
+        };
+        let mut human = std::string::String::new();
+        render_human(&s, &mut human).unwrap();
+        assert!(human.contains("WAITS FOR ITS PEER") && human.contains("last FAILED"), "{human}");
+        for line in human.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+        let mut json = std::string::String::new();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["waits_for_peer"], WAIT_UNCLEAN_STOP);
+        assert_eq!(v["fence"]["last"]["ok"], false);
+        assert_eq!(v["fence"]["delay_left_ms"], u64::MAX);
+        let mut prom = std::string::String::new();
+        render_prometheus(&s, &mut prom).unwrap();
+        for family in ["hapair_waits_for_peer 1", "hapair_fence_last_ok 0"] {
+            assert!(prom.contains(family), "{family}:\n{prom}");
+        }
+        // Before the first run: `last` is null, and Prometheus has no last-run families.
+        s.fence.last = None;
+        json.clear();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["fence"]["last"].is_null());
+    }
+
     /// Each counter's accessor reads its own field, and the names are the fields'.
     #[test]
     fn the_table_reads_each_field_by_its_name() {
