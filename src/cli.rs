@@ -571,7 +571,8 @@ Commands:
   status [--json|--prometheus]  the pair as this node sees it
   standby                hand the resources to the peer and stay standby
   online                 leave standby
-  takeover               ask the peer to hand the resources over to this node
+  takeover [--force]     ask the peer to hand the resources over to this node;
+                         --force: you vouch that the peer is down
   maintenance on|off     stop/resume managing resources; heartbeats go on
   cleanup [RESOURCE]     forget failure counts and the failed state
   keygen                 print a new random authentication key
