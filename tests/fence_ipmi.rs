@@ -651,6 +651,37 @@ fn a_fenced_node_back_in_the_partition_waits_then_rejoins_as_standby() {
     eprintln!("scenario 3: links restored at {} ms", ms(restored - t0));
 }
 
+/// After scenario 2 the survivor (beta) is powered off for good through its BMC while alpha,
+/// back in the partition, waits for it. `hapair takeover --force` on alpha, the operator
+/// vouching that beta is down, ends the wait: alpha takes the group without a fence.
+#[test]
+fn takeover_force_on_a_waiting_node_whose_peer_is_off_takes_the_group_without_a_fence() {
+    let Some(rig) = Rig::new('r', PARTITIONABLE, BMC_PASSWORD) else { return };
+    let t0 = partition_and_fence(&rig);
+    let off = rig.bmcs[BETA].ipmitool(&["chassis", "power", "off"]);
+    assert!(off.status.success(), "power beta off: {}", String::from_utf8_lossy(&off.stderr));
+    assert!(poll_until(START, || rig.bmcs[BETA].machine_pid().is_none()), "beta is off");
+    let s = rig.status(ALPHA).expect("alpha answers");
+    assert!(s["waits_for_peer"].is_string(), "alpha still waits: {s}");
+    let vouched = uptime_ns();
+    let out = admin_command(&rig.conf, &rig.cmdlines[ALPHA], &["takeover", "--force"]);
+    assert!(out.status.success(), "takeover --force: {}", String::from_utf8_lossy(&out.stderr));
+    rig.wait_state(ALPHA, "active", FAILOVER);
+    let timeline =
+        rig.timeline(t0, "scenario 2, then beta off for good, takeover --force on alpha");
+    eprintln!("{timeline}");
+    let s = rig.status(ALPHA).expect("alpha answers");
+    assert_eq!(s["counters"]["fence_attempts"], 0, "no fence: {s}");
+    assert!(s["waits_for_peer"].is_null(), "{s}");
+    assert!(overlaps(&rig.marks()).is_empty(), "the group ran twice: {:?}", rig.marks());
+    let started = rig
+        .marks()
+        .into_iter()
+        .find(|m| m.node == "alpha" && m.event == "start" && m.at_ns > vouched);
+    let started = started.unwrap_or_else(|| panic!("alpha started nothing: {timeline}"));
+    eprintln!("takeover --force: alpha's first start {} ms after it", ms(started.at_ns - vouched));
+}
+
 // --- 4. a cold start in a partition ---------------------------------------------------------
 
 /// Scenario 4: both machines powered on (first starts, so no wait for the peer) with every
