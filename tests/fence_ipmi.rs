@@ -12,7 +12,8 @@
 //!    cables to the BMCs intact): the node that does not own the group waits `fence_delay`,
 //!    then fences: exactly one fence, one node holding the group;
 //! 3. after 2, the fenced node comes back still partitioned: it waits for its peer (`status`
-//!    says so) and fences nobody; the links restored, it rejoins as standby;
+//!    says so) and fences nobody; the links restored, it rejoins as standby (or, the survivor
+//!    powered off for good, `hapair takeover --force` makes it take the group, no fence);
 //! 4. both nodes powered on (first starts) into a partition: the home node fences, the other
 //!    waits `fence_delay` and is powered off first: one fence at most, one owner;
 //! 5. a fence that fails (the agent has a wrong password): `status` shows the fence's last
@@ -36,8 +37,8 @@
 //!
 //! `fence_delay 3s`: more than the agent takes to have `ipmi_sim` power a node off (up to
 //! 1.7 s here: the agent's start, then the simulator's one-second tick) plus a keepalive, as
-//! README asks. Not here: `takeover --force` (core and simulator tests), the QEMU pair
-//! (`ipmi-bmc-extern`), fencing by scripts of our own (tests/daemon_spec.rs).
+//! README asks. Not here: the QEMU pair (`ipmi-bmc-extern`), fencing by scripts of our own
+//! (tests/daemon_spec.rs).
 
 mod common;
 
