@@ -82,13 +82,14 @@ struct Run {
     incarnation: u64,
     run: u32,
     seq_last: [Option<u64>; LINKS_MAX],
-    /// A fresh frame of this run came on the link: a later frame there is no recording.
-    fresh_seen: [bool; LINKS_MAX],
+    /// A frame of this run that answered a challenge of this node's current run (the current
+    /// one or the one before) came on the link: a later frame there is no recording.
+    answered: [bool; LINKS_MAX],
 }
 
 impl Run {
     fn new(incarnation: u64, run: u32) -> Run {
-        Run { incarnation, run, seq_last: [None; LINKS_MAX], fresh_seen: [false; LINKS_MAX] }
+        Run { incarnation, run, seq_last: [None; LINKS_MAX], answered: [false; LINKS_MAX] }
     }
 
     fn is(&self, incarnation: u64, run: u32) -> bool {
@@ -214,6 +215,9 @@ impl Handshake {
             self.refuting = [0; LINKS_MAX];
         }
         let fresh = session.echo == self.challenge || self.skip_freshness();
+        // Sent after the peer heard a challenge of this run of ours: fresh, or the answer to
+        // the challenge before (the rest of the burst whose fresh frame moved it on).
+        let answers = fresh || (self.challenge_prev != 0 && session.echo == self.challenge_prev);
         let run = if accepted { self.accepted.as_mut() } else { self.candidate.as_mut() };
         // INVARIANT: the accepted run matched, or the candidate was set just above.
         let run = run.expect("the frame's run is the accepted one or the candidate");
@@ -224,11 +228,12 @@ impl Handshake {
             None => 0,
         };
         *slot = Some(seq);
-        // Newer than a fresh frame on this link, so no recording: a frame newer only than
-        // another that was not fresh proves nothing (both may be replayed, on a link that
-        // delivered nothing of this run since we heard it last: SIM seed 8008 of issue 22).
-        let known_link = run.fresh_seen[usize::from(link)];
-        run.fresh_seen[usize::from(link)] |= fresh;
+        // Newer than a frame on this link that answered a challenge of this run of ours, so
+        // no recording: a frame newer only than another that answered none proves nothing
+        // (both may be replayed from before our restart, on a link that delivered nothing of
+        // this run since: SIM seed 8008 of issue 22).
+        let known_link = run.answered[usize::from(link)];
+        run.answered[usize::from(link)] |= answers;
         self.heard_max = self.heard_max.max(Some(incarnation));
         // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
         // peer heard our current challenge) or from one that is newer than a frame we already
@@ -424,7 +429,7 @@ mod tests {
 
     /// Frames of the accepted run recorded before this node restarted, replayed on a link
     /// that has carried nothing of that run since: the window there is empty, so they pass
-    /// it, but only a fresh frame makes a link known. Two of them in order once taught the
+    /// it, but only a frame that answered a challenge of this run makes a link known. Two of them in order once taught the
     /// old challenge, which b then echoed: a, alive and heard both ways, stopped hearing b
     /// (SIM seed 8008, issue 22; under `fence CMD` a then fenced its healthy peer).
     #[test]
