@@ -235,12 +235,12 @@ impl Handshake {
         let known_link = run.answered[usize::from(link)];
         run.answered[usize::from(link)] |= answers;
         self.heard_max = self.heard_max.max(Some(incarnation));
-        // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
-        // peer heard our current challenge) or from one that is newer than a frame we already
-        // got on its link (so no older than that one: it cannot bring back a challenge the
-        // peer has left behind, while a frame of that run recorded by an earlier run of ours
-        // and replayed on a link whose window here is still empty could; and the two nodes
-        // must be able to learn each other's challenge when both moved on at once). Another
+        // Whose challenge to echo: the accepted run's, from a frame that answers a challenge
+        // of this run of ours (sent after the peer heard it) or from one that is newer than
+        // such a frame on its link (so no older than that one: it cannot bring back a
+        // challenge the peer has left behind, while frames of that run recorded by an earlier
+        // run of ours and replayed on a link whose window here is still empty could; and the
+        // two nodes must be able to learn each other's challenge when both moved on at once). Another
         // run's only when it can be a restart of the peer: an incarnation above every one
         // accepted, or no run accepted, or the core holds the accepted one dead (a restart
         // after a lost statedir). Otherwise frames replayed while the peer lives would make
@@ -273,7 +273,7 @@ impl Handshake {
         // runs one run at a time (a real restart is learnt one send interval after the old
         // run's last frame).
         let teach = if accepted {
-            (fresh || known_link) && !restarting
+            (answers || known_link) && !restarting
         } else {
             (newer && !self.peer_recent) || !self.peer_alive
         };
