@@ -621,6 +621,8 @@ pub struct SimNode {
     /// Since this boot the pair was connected both ways for the hearing bound: it surely
     /// heard its peer (the hearing check holds the daemon to that).
     pub met: bool,
+    /// The peer's frames reach it now (some link carries them, both nodes running).
+    pub reached: bool,
     /// Since this boot, the operator vouched its peer down (`takeover --force`).
     pub vouched: bool,
     /// The last moment it held resources (the world's truth).
@@ -883,6 +885,7 @@ impl World {
             carried_in: false,
             carried_out: false,
             met: false,
+            reached: false,
             vouched: false,
             held_at: None,
             fenced_at: None,
@@ -2319,20 +2322,21 @@ impl World {
     }
 
     /// What each node may have heard since its boot (`SimNode::could_hear`), and when it held
-    /// resources last. A node that may have heard its peer again may fence once more in the
-    /// partition event under way.
+    /// resources last. A node whose peer's frames reach it again may hear it again, and fence
+    /// once more after it loses it again, in the partition event under way (SIM seed 359720:
+    /// a link that came back one way).
     fn note_carried(&mut self) {
         let both = self.both_up();
         for n in 0..2 {
-            let (into, out) =
-                ((0..3).any(|l| self.carries(l, 1 - n)), (0..3).any(|l| self.carries(l, n)));
+            let into = both && (0..3).any(|l| self.carries(l, 1 - n));
+            let out = both && (0..3).any(|l| self.carries(l, n));
             let node = &mut self.nodes[n];
-            let before = node.could_hear();
-            node.carried_in |= both && into;
-            node.carried_out |= both && out;
-            if node.could_hear() && !before {
+            node.carried_in |= into;
+            node.carried_out |= out;
+            if into && !node.reached {
                 self.event_allowance += 1;
             }
+            node.reached = into;
             if node.truth.iter().any(|t| *t != Truth::Stopped) {
                 node.held_at = Some(self.now);
             }
