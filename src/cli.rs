@@ -79,7 +79,7 @@ pub enum Command {
     Status { format: StatusFormat },
     Standby,
     Online,
-    Takeover,
+    Takeover { force: bool },
     Maintenance { on: bool },
     Cleanup { resource: Option<String> },
     Keygen,
@@ -111,6 +111,7 @@ struct Flags {
     offline: bool,
     json: bool,
     prometheus: bool,
+    force: bool,
 }
 
 fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
@@ -131,6 +132,7 @@ fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, String> {
             Long("offline") => flags.offline = true,
             Long("json") => flags.json = true,
             Long("prometheus") => flags.prometheus = true,
+            Long("force") => flags.force = true,
             Value(v) => positional.push(v.string().map_err(e)?),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -163,6 +165,9 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
     if (flags.json || flags.prometheus) && name != "status" {
         return Err(format!("--json and --prometheus are options of status, not of {name}"));
     }
+    if flags.force && name != "takeover" {
+        return Err(format!("--force is an option of takeover, not of {name}"));
+    }
     let none = |c: Command| match rest {
         [] => Ok(c),
         [x, ..] => Err(format!("unexpected argument \"{x}\" for {name}")),
@@ -173,7 +178,7 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
         "status" => none(Command::Status { format: status_format(flags)? }),
         "standby" => none(Command::Standby),
         "online" => none(Command::Online),
-        "takeover" => none(Command::Takeover),
+        "takeover" => none(Command::Takeover { force: flags.force }),
         "keygen" => none(Command::Keygen),
         "export-pacemaker" => none(Command::ExportPacemaker),
         "version" => none(Command::Version),
@@ -227,7 +232,9 @@ fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
         }
         Command::Standby => talk(opts, "standby"),
         Command::Online => talk(opts, "online"),
-        Command::Takeover => talk(opts, "takeover"),
+        Command::Takeover { force } => {
+            talk(opts, if force { "takeover force" } else { "takeover" })
+        }
         Command::Maintenance { on } => {
             talk(opts, if on { "maintenance on" } else { "maintenance off" })
         }
@@ -500,10 +507,15 @@ Leave standby. Root only. Exit 3 when the daemon is not running.
 );
 help!(
     HELP_TAKEOVER,
-    "Usage: hapair takeover [OPTIONS]
+    "Usage: hapair takeover [OPTIONS] [--force]
 Ask the peer to hand the resources over to this node. Root only. Exit 3 when the daemon is
 not running; exit 1, saying why, when health forbids it (this node unhealthy and its peer
 healthy, or no ping node answers, or restarts exhausted).
+
+  --force        you vouch that the peer is down (powered off, with its fence device):
+                 a node waiting for its peer after an unclean stop stops waiting, and while
+                 the peer is not heard this node takes the resources WITHOUT fencing it.
+                 Wrong about the peer, you run the resources twice.
 "
 );
 help!(
@@ -559,7 +571,8 @@ Commands:
   status [--json|--prometheus]  the pair as this node sees it
   standby                hand the resources to the peer and stay standby
   online                 leave standby
-  takeover               ask the peer to hand the resources over to this node
+  takeover [--force]     ask the peer to hand the resources over to this node;
+                         --force: you vouch that the peer is down
   maintenance on|off     stop/resume managing resources; heartbeats go on
   cleanup [RESOURCE]     forget failure counts and the failed state
   keygen                 print a new random authentication key
@@ -603,6 +616,9 @@ mod tests {
         assert!(p(&["status", "--json", "--prometheus"]).is_err());
         assert!(p(&["standby", "--print"]).is_err());
         assert!(p(&["maintenance", "maybe"]).is_err());
+        assert_eq!(p(&["takeover"]), Ok(Command::Takeover { force: false }));
+        assert_eq!(p(&["takeover", "--force"]), Ok(Command::Takeover { force: true }));
+        assert!(p(&["standby", "--force"]).is_err());
         assert!(p(&["frobnicate"]).is_err());
         assert!(p(&[]).is_err());
         assert_eq!(p(&["run", "--help"]), Err("help".into()));

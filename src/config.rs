@@ -131,6 +131,9 @@ pub struct PairWide {
     pub restart_limit: RestartLimit,
     /// How a dead peer is made safe before takeover.
     pub fence: Option<Fence>,
+    /// Under `fence CMD`, how long a node that does not win a fence race waits before it
+    /// fences (default: deadtime; core "Fence races and loops").
+    pub fence_delay: Duration,
 }
 
 /// The directives that are each node's own (not in the digest).

@@ -3,7 +3,8 @@
 //! A Unix stream socket, mode 0600 (root only), or 0660 with the group of `control_group`
 //! (`ControlServer::admit_group`). The client connects, writes one request line, shuts down
 //! its write half and reads the reply until EOF. Requests: `status`, `status json`,
-//! `status prometheus`, `standby`, `online`, `takeover`, `maintenance on`, `maintenance off`,
+//! `status prometheus`, `standby`, `online`, `takeover`, `takeover force`, `maintenance on`,
+//! `maintenance off`,
 //! `cleanup [RESOURCE]`. A reply's first line is `ok` or `error MESSAGE`; the rest is the body.
 //!
 //! Who may ask what (SPEC §7.3): the server reads each client's uid from the kernel
@@ -199,6 +200,9 @@ pub enum Request {
     Online,
     /// `takeover`: ask the peer to hand the group over.
     Takeover,
+    /// `takeover force` (`hapair takeover --force`): `takeover`, and the operator vouches that
+    /// the peer is down (core `Admin::TakeoverForce`).
+    TakeoverForce,
     /// `maintenance on` (true) or `maintenance off` (false).
     Maintenance(bool),
     /// `cleanup [RESOURCE]`: forget failures of one resource, or all.
@@ -218,7 +222,7 @@ impl Request {
             Request::Status(_) => "status",
             Request::Standby => "standby",
             Request::Online => "online",
-            Request::Takeover => "takeover",
+            Request::Takeover | Request::TakeoverForce => "takeover",
             Request::Maintenance(_) => "maintenance",
             Request::Cleanup(_) => "cleanup",
         }
@@ -242,6 +246,7 @@ pub fn parse_request(line: &[u8]) -> Result<Request, &'static str> {
         ("standby", None) => Request::Standby,
         ("online", None) => Request::Online,
         ("takeover", None) => Request::Takeover,
+        ("takeover", Some("force")) => Request::TakeoverForce,
         ("maintenance", Some("on")) => Request::Maintenance(true),
         ("maintenance", Some("off")) => Request::Maintenance(false),
         ("cleanup", None) => Request::Cleanup(None),
@@ -776,6 +781,7 @@ mod tests {
         assert_eq!(parse_request(b"standby"), Ok(Request::Standby));
         assert_eq!(parse_request(b"online"), Ok(Request::Online));
         assert_eq!(parse_request(b"takeover"), Ok(Request::Takeover));
+        assert_eq!(parse_request(b"takeover force\n"), Ok(Request::TakeoverForce));
         assert_eq!(parse_request(b"maintenance on"), Ok(Request::Maintenance(true)));
         assert_eq!(parse_request(b"maintenance off"), Ok(Request::Maintenance(false)));
         assert_eq!(parse_request(b"cleanup"), Ok(Request::Cleanup(None)));
@@ -803,6 +809,7 @@ mod tests {
             "standby",
             "online",
             "takeover",
+            "takeover force",
             "maintenance on",
             "maintenance off",
             "cleanup",

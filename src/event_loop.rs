@@ -218,6 +218,8 @@ struct Daemon {
     /// The fence the core asked for could not start: its failure waits for the next pass
     /// (`handle_due`), as every result does, never entering the core in the drain that asked.
     fence_refused: bool,
+    /// How the last fence command ended, for `status` (`fence.last`).
+    fence_last: Option<report::FenceLast>,
 }
 
 impl Daemon {
@@ -252,7 +254,7 @@ impl Daemon {
         // before anything is written, probed, opened or started (SPEC §7.3); a start that
         // fails after this point disarms it again.
         let (mut watchdog, watchdog_error) = open_watchdog(config)?;
-        let (incarnation, group) = match prepare_state(config, boot, opts) {
+        let (incarnation, group, unclean) = match prepare_state(config, boot, opts) {
             Ok(prepared) => prepared,
             Err(e) => {
                 disarm_after_failed_start(watchdog.as_mut());
@@ -276,6 +278,7 @@ impl Daemon {
             warn!("{w}");
         }
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
+        params.start_unclean = unclean;
         params.start_standby |= admin.standby;
         params.start_self_fencing = statefile::load_self_fence(&config.local.statedir);
         if params.start_self_fencing {
@@ -301,6 +304,7 @@ impl Daemon {
         let memory_locked = config.local.realtime.is_some_and(|rt| apply_realtime(rt.priority));
         let mut snapshot = Snapshot::new(&boot.node, &config.pair.nodes[usize::from(peer)]);
         report::init(&mut snapshot, &links, &group);
+        report::init_fence(&mut snapshot, config);
         snapshot.incarnation = incarnation;
         info!(
             "hapair {} starting as {} (incarnation {incarnation}), peer {}",
@@ -350,6 +354,7 @@ impl Daemon {
             next_group: None,
             admin_answer: None,
             fence_refused: false,
+            fence_last: None,
         }))
     }
 
@@ -800,9 +805,16 @@ impl Daemon {
             }
             Tag::Fence => {
                 let ok = exited.status == crate::drivers::children::ExitStatus::Code(0);
-                if !ok {
-                    warn!("fence command failed: {}", exited.status);
+                let output = report::Tail(&exited.output_tail);
+                if ok {
+                    info!("fence command succeeded after {}: {output}", exited.elapsed);
+                } else {
+                    warn!(
+                        "fence command failed: {} after {}: {output}",
+                        exited.status, exited.elapsed
+                    );
                 }
+                self.fence_last = Some(report::FenceLast::new(now, ok, &exited));
                 self.feed(now, Input::FenceResult { ok });
             }
             Tag::Notify => {
@@ -821,6 +833,7 @@ impl Daemon {
                 report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
+                report::fill_fence(&mut self.snapshot, now, &self.core, self.fence_last.as_ref());
                 let snap = &self.snapshot;
                 self.control.reply_with(client, true, |w| match format {
                     Format::Human => crate::status::render_human(snap, w),
@@ -832,6 +845,7 @@ impl Daemon {
             Request::Standby => Admin::Standby,
             Request::Online => Admin::Online,
             Request::Takeover => Admin::Takeover,
+            Request::TakeoverForce => Admin::TakeoverForce,
             Request::Maintenance(true) => Admin::MaintenanceOn,
             Request::Maintenance(false) => Admin::MaintenanceOff,
             Request::Cleanup(None) => Admin::Cleanup(None),
@@ -865,7 +879,7 @@ impl Daemon {
         let mut next = self.admin;
         match admin {
             Admin::Standby => next.standby = true,
-            Admin::Online | Admin::Takeover => next.standby = false,
+            Admin::Online | Admin::Takeover | Admin::TakeoverForce => next.standby = false,
             Admin::MaintenanceOn => next.maintenance = true,
             Admin::MaintenanceOff => next.maintenance = false,
             Admin::Cleanup(_) => {}
@@ -1029,9 +1043,16 @@ impl Daemon {
         );
     }
 
-    /// After the core said `Exit`: magic close of the watchdog, the control socket goes
-    /// with `self`.
+    /// After the core said `Exit`: the clean-exit marker when nothing is left running (the
+    /// next start is not one after a crash, `statefile`), magic close of the watchdog; the
+    /// control socket goes with `self`.
     fn finish(&mut self) {
+        if self.core.exited_clean() {
+            match statefile::store_clean_exit(&self.config.local.statedir) {
+                Ok(()) => debug!("clean exit recorded in the statedir"),
+                Err(e) => warn!("{e}: the next start will wait for the peer as after a crash"),
+            }
+        }
         if let Some(wd) = &mut self.watchdog {
             match wd.disarm() {
                 Ok(()) => info!("watchdog disarmed (magic close)"),
@@ -1106,15 +1127,28 @@ fn open_watchdog(config: &Config) -> Result<(Option<Watchdog>, Option<WatchdogEr
     }
 }
 
-/// The statedir with this start's incarnation, and the resource group.
-fn prepare_state(config: &Config, boot: &Boot, opts: &LoadOptions) -> Result<(u64, Group), String> {
+/// The statedir with this start's incarnation, the resource group, and whether the previous
+/// run stopped uncleanly: it ran (an incarnation was stored) and left no clean-exit marker,
+/// which is taken away now (a crash of this run must not look clean).
+fn prepare_state(
+    config: &Config,
+    boot: &Boot,
+    opts: &LoadOptions,
+) -> Result<(u64, Group, bool), String> {
     make_statedir(config, opts)?;
     let (incarnation, warning) =
         statefile::bump_incarnation(&config.local.statedir).map_err(|e| e.to_string())?;
+    let first_start = matches!(warning, Some(statefile::Warning::Missing(_)));
     if let Some(w) = warning {
         warn!("{w}");
     }
-    Ok((incarnation, Group::new(config, &boot.node)?))
+    let group = Group::new(config, &boot.node)?;
+    let clean = statefile::take_clean_exit(&config.local.statedir).map_err(|e| e.to_string())?;
+    let unclean = !first_start && !clean;
+    if unclean {
+        info!("the previous run did not exit cleanly (no clean-exit marker in the statedir)");
+    }
+    Ok((incarnation, group, unclean))
 }
 
 /// A start that fails after the watchdog opened stops its timer (magic close): a daemon that
@@ -1155,6 +1189,8 @@ fn core_params(
         initdead: config.pair.initdead,
         auto_failback: config.pair.auto_failback,
         fence,
+        fence_delay: config.pair.fence_delay,
+        start_unclean: false,
         watchdog_timeout: watchdog.map(Watchdog::timeout),
         peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.

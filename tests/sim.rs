@@ -91,6 +91,11 @@ fn every_seed_keeps_the_guarantees() {
         assert!(coverage.unfenceable_deaths > 0, "unarmed peers must die in some seeds");
         // Nodes cut off from their peer and every ping node had to release (fence watchdog).
         assert!(coverage.s2_windows > 0 && coverage.isolations_judged > 0);
+        // Fences reset live machines, which rebooted unclean and waited; fences waited their
+        // delay; fenced nodes were heard again; operators vouched for dead peers.
+        assert!(coverage.fence_kills > 0 && coverage.unclean_boots > 0);
+        assert!(coverage.fence_delays > 0 && coverage.reheard_after_kill > 0);
+        assert!(coverage.forced_takeovers > 0);
     }
 }
 
@@ -191,6 +196,142 @@ fn oracle_catches_a_handover_without_a_policy() {
     catches(Mutation::HandOverAtWill, None, "L2", 3000);
 }
 
+/// No mutual kill (SPEC §7.4): every node fences the moment it enters `Fencing` (no
+/// `fence_delay`), and a partition of two nodes that both hold nothing resets both.
+#[test]
+fn oracle_catches_a_fence_race_without_fence_delay() {
+    catches(Mutation::NoFenceDelay, Some(FenceMode::External), "fences: both nodes", 5000);
+}
+
+/// No fence loop (SPEC §7.4): a node back from an unclean stop fences its peer before it
+/// could have heard it.
+#[test]
+fn oracle_catches_a_fence_after_an_unclean_boot() {
+    catches(Mutation::FenceAfterUncleanBoot, Some(FenceMode::External), "fence loop", 5000);
+}
+
+/// A fenced node is heard again: a fence's success taken for the run heard last (the next
+/// run, when the reboot came back before the agent returned) leaves the survivor deaf to its
+/// peer for good (issue 22's lab finding).
+#[test]
+fn oracle_catches_a_fenced_node_never_heard_again() {
+    catches(Mutation::FenceTheRunHeardLast, Some(FenceMode::External), "hearing", 5000);
+}
+
+/// A quiet scripted world with fences that kill: `fence_delay` = deadtime (500 ms), a fence
+/// reaches the peer's device 100 ms after it starts, which resets the peer 50 ms later, and
+/// returns at 500 ms; a reset machine's daemon starts 2 s later. `knob` changes the rest.
+fn fencing_world(secs: u64, knob: impl FnOnce(&mut Config)) -> world::World {
+    use hapair::core::time::Duration;
+    let mut cfg = Config::scripted(FenceMode::External);
+    cfg.duration = Duration::from_secs(secs);
+    cfg.fence_delay = Duration::from_millis(500);
+    cfg.fence_commit_ms = (100, 100);
+    cfg.fence_act_ms = (50, 50);
+    knob(&mut cfg);
+    world::World::new(cfg, true)
+}
+
+/// Runs `w`, prints its role changes as a timeline, and returns them as `(ms, node, role,
+/// reason)`, failing with the trace when a check broke.
+fn timeline(w: &mut world::World, title: &str) -> Vec<(u64, usize, String)> {
+    let result = w.run();
+    assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));
+    println!("{title}");
+    let rows: Vec<_> = w
+        .changes
+        .iter()
+        .map(|c| (c.at_ms, c.node, format!("{:?} ({:?})", c.role, c.reason)))
+        .collect();
+    for (at, node, what) in &rows {
+        println!("  {at:>6} ms  node {node}: {what}");
+    }
+    rows
+}
+
+/// Issue 22, scenario 2 (and 3), in the simulator: node 0 (home) runs the group; every medium
+/// fails at 2 s while both nodes live. Node 1 does not own the group: it waits `fence_delay`,
+/// fences node 0 (reset at 3.07 s) and takes over; node 0 holds on until it is reset and never
+/// fences. Back at 5.07 s after an unclean stop, node 0 waits for its peer and fences nobody;
+/// when the links come back at 12 s it hears node 1 and stays standby.
+#[test]
+fn a_partition_of_two_live_nodes_ends_in_one_fence_and_the_fenced_node_rejoins() {
+    use hapair::core::{Reason, Role};
+    use world::Happening as H;
+    let mut w = fencing_world(16, |_| {});
+    w.at(2000, H::Partition);
+    w.at(12_000, H::Reconnect);
+    let rows = timeline(&mut w, "partition of two live nodes, healed at 12 s");
+    assert_eq!(w.coverage.fence_kills, 1, "one fence");
+    let fencing: Vec<_> = w.changes.iter().filter(|c| c.role == Role::Fencing).collect();
+    assert_eq!(fencing.len(), 1, "{rows:?}");
+    assert_eq!((fencing[0].node, fencing[0].at_ms), (1, 2420));
+    let taken = w.changes.iter().find(|c| c.node == 1 && c.role == Role::Starting);
+    assert_eq!(taken.map(|c| (c.at_ms, c.reason)), Some((3420, Reason::Fenced)));
+    let core = |n: usize| w.nodes[n].core.as_ref().expect("runs");
+    assert_eq!((core(0).role(), core(1).role()), (Role::Standby, Role::Active));
+    assert!(!core(0).waits_for_peer() && core(0).peer().alive && core(1).peer().alive);
+    // While partitioned, node 0 (back at 5.07 s) waited and did not fence.
+    assert!(w.changes.iter().all(|c| c.node == 1 || c.role != Role::Fencing));
+}
+
+/// The same partition, and node 0 comes back still partitioned: it waits for its peer for
+/// good (no fence, no takeover) until the operator vouches that the peer is down.
+#[test]
+fn a_fenced_node_back_in_a_partition_waits_until_the_operator_vouches() {
+    use hapair::core::{Admin, Reason, Role};
+    use world::Happening as H;
+    let mut w = fencing_world(40, |_| {});
+    w.at(2000, H::Partition);
+    let rows = timeline(&mut w, "partition of two live nodes, not healed");
+    assert_eq!(w.coverage.fence_kills, 1);
+    let node0 = w.nodes[0].core.as_ref().expect("node 0 runs");
+    assert!(node0.waits_for_peer(), "{rows:?}");
+    assert_eq!(node0.role(), Role::Standby);
+    assert!(rows.iter().filter(|r| r.1 == 0).all(|r| !r.2.starts_with("Fencing")));
+    // Node 1 crashes for good; the operator, who knows, vouches for it on node 0.
+    let mut w = fencing_world(40, |_| {});
+    w.at(2000, H::Partition);
+    w.at(20_000, H::Crash(1, hapair::core::time::Duration::from_secs(3600)));
+    w.at(25_000, H::Admin(0, Admin::TakeoverForce));
+    timeline(&mut w, "... node 1 dies, takeover --force on node 0");
+    let taken = w.changes.iter().find(|c| c.node == 0 && c.at_ms >= 25_000);
+    assert_eq!(
+        taken.map(|c| (c.at_ms, c.role, c.reason)),
+        Some((25_000, Role::Starting, Reason::Forced))
+    );
+    assert_eq!(w.coverage.fence_kills, 1, "no fence for the vouched peer");
+}
+
+/// Issue 22, scenario 4, in the simulator: both nodes start in a partition (clean, first
+/// starts), together or 300 ms apart: after initdead the home node fences at once, the
+/// other waits `fence_delay` and is reset before it fences. One fence, one owner; the reset
+/// node waits for its peer and rejoins when the partition heals.
+#[test]
+fn a_cold_start_in_a_partition_fences_once() {
+    use hapair::core::time::Duration;
+    use hapair::core::{Reason, Role};
+    for apart in [0, 300] {
+        let mut w = fencing_world(20, |c| {
+            c.second_boot = Duration::from_millis(apart);
+            c.start_partitioned = Some(Duration::from_secs(15));
+        });
+        let rows = timeline(&mut w, &format!("cold start in a partition, {apart} ms apart"));
+        assert_eq!(w.coverage.fence_kills, 1, "{rows:?}");
+        let owner = w.changes.iter().find(|c| c.role == Role::Starting);
+        assert_eq!(owner.map(|c| (c.node, c.at_ms, c.reason)), Some((0, 1500, Reason::Fenced)));
+        let core = |n: usize| w.nodes[n].core.as_ref().expect("runs");
+        assert_eq!((core(0).role(), core(1).role()), (Role::Active, Role::Standby));
+    }
+    // Without the delay both fence at once: both reset (the oracle's mutual kill).
+    let mut w = fencing_world(20, |c| {
+        c.fence_delay = Duration::ZERO;
+        c.start_partitioned = Some(Duration::from_secs(15));
+    });
+    let err = w.run().expect_err("two fences at once");
+    assert!(err.starts_with("fences: both nodes reset"), "{err}");
+}
+
 /// Finds the first seed below `seeds` whose run, with `knob` applied, breaks a guarantee.
 fn first_violation(seeds: u64, knob: impl Fn(&mut Config)) -> Option<(u64, String)> {
     (0..seeds).find_map(|seed| {
@@ -227,12 +368,13 @@ fn adversary_world(fence: hapair::core::FenceMode, secs: u64) -> world::World {
     world::World::new(cfg, true)
 }
 
-/// Node 0 (home) runs the group; at 8 s it dies for good and node 1's daemon restarts; then
-/// the adversary plays node 0's recorded frames (about 8 s of them) back at node 1. Node 1
-/// must take over within initdead (1 s) + fence (0.5 s) + two starts (0.2 s) of its restart,
-/// and count the replays. With the knob that trusts every frame (as before frame version 2)
-/// the same script leaves node 1 standby while the recording plays, believing a dead peer
-/// alive: the scenario can fail.
+/// Node 0 (home) runs the group; at 8 s it dies for good and node 1's daemon restarts (a
+/// clean restart: a kill -9 would make it wait for its peer, SPEC §7.4); then the adversary
+/// plays node 0's recorded frames (about 8 s of them) back at node 1. Node 1 must take over
+/// within initdead (1 s) + fence (0.5 s) + two starts (0.2 s) of its restart, and count the
+/// replays. With the knob that trusts every frame (as before frame version 2) the same script
+/// leaves node 1 standby while the recording plays, believing a dead peer alive: the scenario
+/// can fail.
 #[test]
 fn replayed_frames_after_a_restart_keep_no_dead_peer_alive() {
     use hapair::core::{FenceMode, Role};
@@ -242,7 +384,7 @@ fn replayed_frames_after_a_restart_keep_no_dead_peer_alive() {
         w.cfg.skip_freshness = trust_all;
         let day = hapair::core::time::Duration::from_secs(3600);
         w.at(8000, H::Crash(0, day));
-        w.at(8000, H::Restart(1));
+        w.at(8000, H::CleanRestart(1));
         w.at(8000, H::Replay { to: 1, count: 400, oldest: true });
         let result = w.run();
         assert_eq!(result, Ok(()), "{}", w.trace.as_deref().unwrap_or(""));

@@ -183,6 +183,8 @@ pub const DIRECTIVES: &[Directive] = &[
     row("check", "NAME \"CMD\" [interval DUR] [timeout DUR]", Health, LIVE, Many, check),
     row("errors", ERRORS_SYNTAX, Health, LIVE, Many, errors),
     row("fence", "watchdog | CMD ARGS...", Pair, CORE, Once, fence),
+    row("fence_delay", "DUR", Pair, CORE, Once,
+        |d, a, l| put(&mut d.fence_delay, duration(a.next("duration")?, a.directive)?, l)),
     row("notify", "PATH", Local, LIVE, Once, |d, a, l| put(&mut d.notify, path(a)?, l)),
     row("realtime", "on|off [priority N]", Local, CORE, Once, realtime),
 ];
@@ -225,6 +227,7 @@ pub struct Draft {
     pub watchdog: Slot<Watchdog>,
     pub raid: Slot<PathBuf>,
     pub fence: Slot<Fence>,
+    pub fence_delay: Slot<Duration>,
     pub notify: Slot<PathBuf>,
     pub realtime: Slot<Option<Realtime>>,
     pub media: Vec<(MediumDraft, Loc)>,
@@ -866,7 +869,7 @@ mod tests {
         ucast eth2 192.0.2.1 192.0.2.2\nhome a\nauto_failback off\nresource lsb apache2\n\
         monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
         hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
-        check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nnotify /n\nrealtime off\n";
+        check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
 
     /// For each directive, a line of `FULL` and another value for it.
     const EDITS: &[(&str, &str, &str)] = &[
@@ -897,6 +900,7 @@ mod tests {
         ("check", "\"true\"", "\"false\""),
         ("errors", "errors edac max 10", "errors edac max 11"),
         ("fence", "fence watchdog", "fence /bin/true"),
+        ("fence_delay", "fence_delay 3s", "fence_delay 4s"),
         ("notify", "notify /n", "notify /m"),
         ("realtime", "realtime off", "realtime on"),
     ];

@@ -69,6 +69,13 @@ impl Config {
         if self.pair.fence.is_none() {
             w.push("no fence configured: a hung peer may still hold the resources".into());
         }
+        if matches!(self.pair.fence, Some(Fence::Command(_)))
+            && self.pair.fence_delay == crate::core::time::Duration::ZERO
+        {
+            w.push(
+                "fence_delay 0: in a full partition both nodes may fence each other at once".into(),
+            );
+        }
         if self.pair.fence == Some(Fence::Watchdog) && self.health.ping.is_empty() {
             w.push("fence watchdog without ping nodes: a node cut off cannot tell".into());
         }
@@ -115,6 +122,7 @@ impl Config {
             Some(Fence::Watchdog) => w.line("fence", format_args!("watchdog"))?,
             Some(Fence::Command(argv)) => w.line("fence", format_args!("{}", words(argv)))?,
         }
+        w.line("fence_delay", format_args!("{}", p.fence_delay))?;
         self.render_local(w)
     }
 

@@ -94,6 +94,7 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         monitor_interval: d.monitor_interval.map_or(Duration::from_secs(5), |(v, _)| v),
         restart_limit: d.restart_limit.map_or(default_limit, |(v, _)| v),
         fence: d.fence.map(|(v, _)| v),
+        fence_delay: d.fence_delay.map_or(deadtime, |(v, _)| v),
     };
     let local = NodeLocal {
         authkey,

@@ -37,6 +37,7 @@ fn canonical(request: &Request) -> String {
         Request::Standby => "standby".into(),
         Request::Online => "online".into(),
         Request::Takeover => "takeover".into(),
+        Request::TakeoverForce => "takeover force".into(),
         Request::Maintenance(on) => format!("maintenance {}", if *on { "on" } else { "off" }),
         Request::Cleanup(None) => "cleanup".into(),
         Request::Cleanup(Some(name)) => format!("cleanup {name}"),

@@ -97,17 +97,21 @@ impl Node {
             return;
         }
         let initdead_over = matches!(self.phase, Phase::Init { initdead_over: true, .. });
+        // The operator vouched that the peer is down: no need to wait for it any longer.
+        let vouched = self.peer_vouched_down;
         if !self.found() {
             if self.peer.alive {
                 self.transition(now, Role::Standby, Reason::PeerHeard);
             } else if initdead_over {
                 self.transition(now, Role::Standby, Reason::InitDeadExpired);
+            } else if vouched {
+                self.transition(now, Role::Standby, Reason::Forced);
             }
             return;
         }
         let give_up = Role::stopping(AfterStop::Standby);
         if !self.peer.alive {
-            if initdead_over {
+            if initdead_over || vouched {
                 self.transition(now, give_up, Reason::Probed);
             }
             return;
@@ -151,10 +155,21 @@ impl Node {
             }
         } else if self.me_can_run() && self.peer.left {
             self.take_over(now, Reason::PeerLeft);
-        } else if self.me_can_run() && self.peer_surely_dead(now) && !self.peer_unfenceable() {
+        } else if self.me_can_run() && self.peer_vouched_down {
+            self.take_over(now, Reason::Forced);
+        } else if self.me_can_run() && self.peer_still_fenced && !self.peer.alive {
+            // Fenced, and not heard since: its next run waits to hear us (it stopped
+            // uncleanly) and holds nothing. No second fence to take the group again.
+            self.take_over(now, Reason::Fenced);
+        } else if self.me_can_run()
+            && self.peer_surely_dead(now)
+            && !self.peer_unfenceable()
+            && !self.unclean_wait()
+        {
             // A peer that waiting cannot fence is not fenced at all: no `Fencing`, whose
             // `FLAG_TAKING_OVER` would make a holder that still hears us release the group
-            // to nobody.
+            // to nobody. After an unclean stop the peer must be heard first (the fenced node
+            // that reboots into a partition never fences the survivor back).
             self.transition(now, Role::Fencing, Reason::PeerDead);
         }
     }
@@ -224,6 +239,8 @@ impl Node {
         if after_fence && self.mutated(super::Mutation::NeverTakeOver) {
             return;
         }
+        // The operator's word that the peer is down allows one takeover, this one.
+        self.peer_vouched_down = false;
         self.epoch = self.epoch.saturating_add(1);
         self.lapsed_grant = None;
         if !matches!(reason, Reason::Elected | Reason::Granted) {

@@ -1,16 +1,18 @@
 //! Making a dead peer safe before a takeover (SPEC §3, §7.4): `Fencing` runs the fence
-//! command with backoff, or waits the fence-watchdog margin (see "The fence-watchdog margin"
-//! in the core docs), and a holder that may be taken over fences itself by no longer petting
-//! its watchdog. It decides when the peer is safe, not what follows: that is `decide.rs`.
+//! command with backoff, after `fence_delay` unless this node wins the fence race (see
+//! "Fence races and loops" in the core docs), or waits the fence-watchdog margin (see "The
+//! fence-watchdog margin"), and a holder that may be taken over fences itself by no longer
+//! petting its watchdog. Also the operator's `takeover --force`. It decides when the peer is
+//! safe, not what follows: that is `decide.rs`.
 
-use log::{debug, info};
+use log::{debug, info, warn};
 
 use super::node::Node;
 use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Detail, Event, FenceMode, Output};
-use crate::wire::Health;
+use super::{Detail, Event, FLAG_HOLDING, FenceMode, Output};
+use crate::wire::{GroupState, Health};
 
 impl Node {
     /// Fence watchdog: a node that holds resources in any role (failed and maintenance too)
@@ -40,6 +42,8 @@ impl Node {
             self.transition(now, Role::Standby, Reason::PeerAlive);
         } else if !self.me_can_run() {
             self.transition(now, Role::Standby, Reason::CannotRun);
+        } else if self.peer_vouched_down {
+            self.take_over(now, Reason::Forced);
         } else if self.peer_unfenceable() && !self.skip_fence_wait() {
             self.transition(now, Role::Standby, Reason::PeerUnfenceable);
         }
@@ -58,8 +62,72 @@ impl Node {
                     self.timers.set(Timer::FenceWait, due);
                 }
             }
-            FenceMode::External => self.run_fence(),
+            FenceMode::External => {
+                let delay = self.fence_delay_on_entry(now);
+                if delay == Duration::ZERO {
+                    self.run_fence();
+                } else {
+                    info!("fencing the peer in {delay} unless it is heard (fence_delay)");
+                    self.timers.set(Timer::FenceDelay, now + delay);
+                }
+            }
         }
+    }
+
+    /// How long a node entering `Fencing` waits before it runs the fence command: the fence
+    /// race of a full partition (see "Fence races and loops" in the core docs). In slots of
+    /// `fence_delay`: 0 for the home node when neither node held the group, 1 when the peer
+    /// held it or we are not home, 2 (home) or 3 when this node held it within deadtime plus
+    /// `fence_delay` before the peer was lost (it may still look like the owner to the peer).
+    /// Holding means what the frames show: `FLAG_HOLDING` in a state other than `standby`
+    /// (an `Init` that probes or found something reads `standby`, on both sides alike).
+    pub(super) fn fence_delay_on_entry(&self, now: Instant) -> Duration {
+        if self.mutated(super::Mutation::NoFenceDelay) {
+            return Duration::ZERO;
+        }
+        let delay = self.params.fence_delay;
+        let lost = self.peer.lost_at.unwrap_or(now);
+        let window = self.params.deadtime.saturating_add(delay);
+        let held_recently = self.held_at.is_some_and(|t| t + window >= lost);
+        let peer_held = self
+            .peer
+            .last
+            .is_some_and(|p| p.flags & FLAG_HOLDING != 0 && p.state != GroupState::Standby);
+        let slots = match (held_recently, peer_held, self.is_home()) {
+            (true, _, true) => 2,
+            (true, _, false) => 3,
+            (false, true, _) | (false, false, false) => 1,
+            (false, false, true) => 0,
+        };
+        delay.saturating_mul(slots)
+    }
+
+    /// `hapair takeover --force`: the operator vouches that the peer is down. The wait after
+    /// an unclean stop ends, and while the peer is not heard the group is taken without
+    /// fencing it (`decide_fencing`, `decide_standby`): a manual fence confirmation, for a
+    /// peer that is off with its fence device (a dead power supply takes the BMC along).
+    pub(super) fn vouch_peer_down(&mut self) {
+        if core::mem::take(&mut self.unclean_wait) {
+            info!("takeover --force: the wait after an unclean stop is over");
+        }
+        if !self.peer.alive {
+            warn!(
+                "takeover --force: the operator vouches that the peer is down; the group is \
+                 taken without fencing it"
+            );
+            self.peer_vouched_down = true;
+        }
+    }
+
+    /// Under `fence CMD`, after an unclean stop of the previous run and before the peer was
+    /// heard: no fence and no takeover (see "Fence races and loops").
+    pub(super) fn unclean_wait(&self) -> bool {
+        self.unclean_wait && !self.mutated(super::Mutation::FenceAfterUncleanBoot)
+    }
+
+    /// How long the fence of a node in its `fence_delay` still waits (`None`: not waiting).
+    pub fn fence_delay_left(&self, now: Instant) -> Option<Duration> {
+        self.timers.deadline(Timer::FenceDelay).map(|at| at.saturating_since(now))
     }
 
     fn skip_fence_wait(&self) -> bool {
@@ -72,21 +140,23 @@ impl Node {
     }
 
     pub(super) fn run_fence(&mut self) {
-        let Phase::Fencing { fence_running, fence_attempts, .. } = &mut self.phase else {
+        let heard = self.peer.incarnation.map(|i| (i, self.peer.run));
+        let Phase::Fencing { fence_running, target, fence_attempts, .. } = &mut self.phase else {
             panic!("a fence command runs only in Fencing, not {:?}", self.phase);
         };
         assert!(!*fence_running, "one fence command at a time");
-        info!("fencing the peer (attempt {})", *fence_attempts + 1);
+        info!("fencing the peer (attempt {}, run {heard:?})", *fence_attempts + 1);
         *fence_attempts += 1;
         *fence_running = true;
+        *target = heard;
         self.push(Output::Fence);
     }
 
     pub(super) fn handle_fence_result(&mut self, now: Instant, ok: bool) {
-        let attempts = match &mut self.phase {
-            Phase::Fencing { fence_running, fence_attempts, .. } if *fence_running => {
+        let (attempts, target) = match &mut self.phase {
+            Phase::Fencing { fence_running, target, fence_attempts, .. } if *fence_running => {
                 *fence_running = false;
-                *fence_attempts
+                (*fence_attempts, *target)
             }
             _ => {
                 debug!("ignored a fence result nobody waits for");
@@ -101,11 +171,20 @@ impl Node {
             self.timers.set(Timer::FenceRetry, now + backoff);
             return;
         }
-        info!("peer fenced (incarnation {:?})", self.peer.incarnation);
+        let heard = self.peer.incarnation.map(|i| (i, self.peer.run));
+        info!("peer fenced (run {target:?}; heard last: {heard:?})");
         self.notify(Event::Fenced, Detail::None);
-        // Whatever the fenced incarnation still has in flight was sent before it died.
-        self.peer.fenced = self.peer.incarnation.map(|i| (i, self.peer.run));
-        self.peer.last = None;
+        // The run the fence was started against is safe now, and what it still has in flight
+        // was sent before it died: its frames are ignored. A later run heard meanwhile (a
+        // reboot that came back before the agent returned) is the peer's next life, heard as
+        // any: taking it for the fenced one would ignore the peer for good.
+        let fenced =
+            if self.mutated(super::Mutation::FenceTheRunHeardLast) { heard } else { target };
+        self.peer.fenced = fenced;
+        if heard == fenced {
+            self.peer.last = None;
+            self.peer_still_fenced = true;
+        }
         self.update_liveness(now);
         if self.role() == Role::Fencing && self.me_can_run() {
             self.take_over(now, Reason::Fenced);
@@ -262,6 +341,169 @@ mod tests {
         assert!(out.contains(&Output::Watchdog { allow_petting: true }));
     }
 
+    /// Node 1 (not home) beside an active peer (run 1, last frame at 10 ms): dead at 510 ms,
+    /// `Fencing`, and the fence runs `fence_delay` (500 ms) later.
+    fn fencing_an_active_peer() -> Node {
+        let mut node = booted(1, FenceMode::External, Outcome::NotRunning);
+        frame(
+            &mut node,
+            ms(10),
+            1,
+            peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1),
+        );
+        assert!(!run_until(&mut node, ms(1009)).contains(&Output::Fence));
+        assert_eq!((node.role(), node.role_since()), (Role::Fencing, ms(510)));
+        assert!(run_until(&mut node, ms(1010)).contains(&Output::Fence));
+        node
+    }
+
+    /// Issue 22's lab finding: `fence_ipmilan` reboots the peer, whose next daemon is heard
+    /// before the agent returns. The success makes the run the fence was started against
+    /// safe, not the run heard last: the survivor takes the group and hears the new run on.
+    /// (Recording the run heard last, the bug, ignores the peer for good.)
+    #[test]
+    fn a_peer_rebooted_by_the_fence_is_heard_again() {
+        use crate::core::Mutation;
+        for mutation in [Mutation::None, Mutation::FenceTheRunHeardLast] {
+            let mut node = fencing_an_active_peer();
+            node.params.sim_mutation = mutation;
+            // The fence reboots the peer; its next run (incarnation 2) starts and is heard.
+            let booting = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_HOLDING, 0);
+            frame_of_run(&mut node, ms(1500), (2, 7), 1, booting);
+            assert!(node.peer().alive);
+            node.handle_input(ms(2000), Input::FenceResult { ok: true });
+            drain(&mut node, ms(2000));
+            assert_eq!((node.role(), node.reason()), (Role::Starting, Reason::Fenced));
+            assert_eq!(
+                node.peer().fenced,
+                Some(if mutation == Mutation::None { (1, 1) } else { (2, 7) })
+            );
+            let standby = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 1);
+            frame_of_run(&mut node, ms(2100), (2, 7), 2, standby);
+            let heard = node.peer().last_heard == Some(ms(2100));
+            assert_eq!(heard, mutation == Mutation::None, "{mutation:?}");
+            assert_eq!(node.counters().stale_frames, u64::from(mutation != Mutation::None));
+        }
+    }
+
+    /// `fence_delay` slots (core docs "Fence races and loops"): the home node fences at once
+    /// when neither held the group, the other after one slot; a peer that held the group
+    /// makes either wait one slot; a node that held it lately waits two (home) or three.
+    #[test]
+    fn the_fence_delay_orders_the_two_nodes_of_a_fence_race() {
+        let standby = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 1);
+        let active = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
+        // Both standby: home 0, the other 1 slot (500 ms). Dead at 510 ms.
+        for (me, peer, slots) in [(0, standby, 0), (1, standby, 1), (0, active, 1), (1, active, 1)]
+        {
+            let mut node = booted(me, FenceMode::External, Outcome::NotRunning);
+            frame(&mut node, ms(10), 1, peer);
+            let out = run_until(&mut node, ms(510));
+            assert_eq!(node.role(), Role::Fencing);
+            assert_eq!(out.contains(&Output::Fence), slots == 0, "{me} {slots}");
+            let left = node.fence_delay_left(ms(510)).map(|d| d.total_millis());
+            assert_eq!(left, (slots > 0).then_some(500 * slots), "{me}");
+            if slots > 0 {
+                assert!(!run_until(&mut node, ms(509 + 500 * slots)).contains(&Output::Fence));
+                assert!(run_until(&mut node, ms(510 + 500 * slots)).contains(&Output::Fence));
+            }
+        }
+        // Held the group until the peer died: two slots for the home node, three otherwise.
+        for (me, slots) in [(0, 2), (1, 3)] {
+            let mut node = booted(me, FenceMode::External, Outcome::NotRunning);
+            frame(&mut node, ms(10), 1, peer_says(Kind::Release, GroupState::Standby, 0, 1));
+            assert_eq!(node.role(), Role::Starting);
+            ok(&mut node, ms(20), 0, Action::Start);
+            node.handle_input(ms(30), Input::Admin(Admin::Standby));
+            drain(&mut node, ms(30));
+            ok(&mut node, ms(40), 0, Action::Stop);
+            node.handle_input(ms(50), Input::Admin(Admin::Online));
+            drain(&mut node, ms(50));
+            run_until(&mut node, ms(510));
+            assert_eq!(node.role(), Role::Fencing, "{me}");
+            assert_eq!(node.fence_delay_left(ms(510)), Some(Duration::from_millis(500 * slots)));
+        }
+    }
+
+    /// The peer heard again during `fence_delay`: no fence at all.
+    #[test]
+    fn a_peer_heard_within_the_fence_delay_is_not_fenced() {
+        let mut node = booted(1, FenceMode::External, Outcome::NotRunning);
+        frame(
+            &mut node,
+            ms(10),
+            1,
+            peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1),
+        );
+        run_until(&mut node, ms(900));
+        assert_eq!(node.role(), Role::Fencing);
+        let out = frame(
+            &mut node,
+            ms(900),
+            2,
+            peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1),
+        );
+        assert_eq!((node.role(), node.reason()), (Role::Standby, Reason::PeerAlive));
+        let out = [out, run_until(&mut node, ms(1300))].concat();
+        assert!(!out.contains(&Output::Fence));
+    }
+
+    /// After an unclean stop (SPEC §7.4) the node neither fences nor takes the group before it
+    /// hears its peer: a fenced node rebooting into a partition never fences back. Heard once,
+    /// the wait is over; `takeover --force` ends it too, and takes the group without a fence.
+    #[test]
+    fn after_an_unclean_stop_nothing_is_fenced_or_taken_before_the_peer_is_heard() {
+        let unclean = || {
+            let mut p = params(1, FenceMode::External);
+            p.start_unclean = true;
+            let mut node = Node::new(p, ms(0));
+            drain(&mut node, ms(0));
+            probed(&mut node, ms(1), Outcome::NotRunning);
+            node
+        };
+        let mut node = unclean();
+        assert!(node.waits_for_peer());
+        let out = run_until(&mut node, ms(60_000));
+        assert_eq!((node.role(), node.reason()), (Role::Standby, Reason::InitDeadExpired));
+        assert!(!out.contains(&Output::Fence) && action(&out).is_none());
+        // Heard once: the wait is over; dead again, it is fenced as usual.
+        frame(
+            &mut node,
+            ms(60_010),
+            1,
+            peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1),
+        );
+        assert!(!node.waits_for_peer());
+        assert!(run_until(&mut node, ms(61_010)).contains(&Output::Fence));
+        // The operator vouches that the peer is down: the group is taken, no fence.
+        let mut node = unclean();
+        run_until(&mut node, ms(5_000));
+        node.handle_input(ms(5_000), Input::Admin(Admin::TakeoverForce));
+        let out = drain(&mut node, ms(5_000));
+        assert_eq!(answer(&out), Some(Ok(())));
+        assert_eq!((node.role(), node.reason()), (Role::Starting, Reason::Forced));
+        assert!(!out.contains(&Output::Fence) && !node.waits_for_peer());
+        assert_eq!(node.intent(), Intent::Takeover);
+    }
+
+    /// A dead peer fenced once and not heard since is not fenced again when this node takes
+    /// the group again (its next run waits, unclean, to hear us).
+    #[test]
+    fn a_peer_fenced_and_unheard_is_not_fenced_twice() {
+        let mut node = fencing_an_active_peer();
+        node.handle_input(ms(1500), Input::FenceResult { ok: true });
+        drain(&mut node, ms(1500));
+        ok(&mut node, ms(1600), 0, Action::Start);
+        node.handle_input(ms(1700), Input::Admin(Admin::Standby));
+        drain(&mut node, ms(1700));
+        ok(&mut node, ms(1800), 0, Action::Stop);
+        assert_eq!(node.role(), Role::Standby);
+        node.handle_input(ms(1900), Input::Admin(Admin::Online));
+        let out = drain(&mut node, ms(1900));
+        assert_eq!((node.role(), node.reason()), (Role::Starting, Reason::Fenced));
+        assert!(!out.contains(&Output::Fence));
+    }
+
     #[test]
     fn external_fence_failure_is_retried_with_backoff() {
         let mut node = booted(0, FenceMode::External, Outcome::NotRunning);
@@ -371,7 +613,10 @@ mod tests {
         active.watchdog_timeout_ms = 0;
         frame(&mut node, ms(10), 1, active);
         assert!(!node.peer_unfenceable());
-        assert!(run_until(&mut node, ms(510)).contains(&Output::Fence));
+        // Dead at 510 ms; the peer held the group: `fence_delay` (500 ms) first.
+        assert!(!run_until(&mut node, ms(1009)).contains(&Output::Fence));
+        assert_eq!(node.role(), Role::Fencing);
+        assert!(run_until(&mut node, ms(1010)).contains(&Output::Fence));
     }
 
     #[test]

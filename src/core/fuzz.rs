@@ -25,14 +25,15 @@
 //!   (else none); bit 6 `auto_failback`; bit 7 boot into standby.
 //! - `header[1]`: bits 0-1 the number of links (0 is 1; the third is a slow serial link); bit 2
 //!   an armed watchdog (2 s); bits 3-4 the peer's stored watchdog timeout (none, 0, 1.5 s,
-//!   3 s); bit 5 start self-fencing; bit 6 ping nodes configured; bit 7 node 1 is home.
+//!   3 s); bit 5 start self-fencing, and after an unclean stop (`start_unclean`); bit 6 ping
+//!   nodes configured; bit 7 node 1 is home. `fence_delay` is deadtime.
 //! - `dt` moves time on before the step: `dt` ms below 128, else `(dt - 128) x 50` ms.
 //! - `kind & 15` (the high bits are the frame's, see `frame`): 0 a peer frame and 9 an
 //!   unfresh one; 1 and 11 to 15 a timeout at the last deadline given (at most 60 s on); 2
 //!   the answer to the action in flight (`a % 3`: ok, not
 //!   running, failed), or a stale one when none is; 3 any resource result (index `b % 5`,
 //!   action `a % 3`, outcome `a / 4 % 3`); 4 a fence result (`a` odd: ok); 5 health (`a` bits
-//!   0-5); 6 an admin command (`a % 7`, cleanup of resource `b % 5`); 7 shutdown; 8 a handshake;
+//!   0-5); 6 an admin command (`a % 8`, cleanup of resource `b % 5`); 7 shutdown; 8 a handshake;
 //!   10 a reload (see `plan`).
 
 use super::node::Node;
@@ -141,7 +142,8 @@ impl Run {
                     Admin::MaintenanceOff,
                     Admin::Cleanup(None),
                     Admin::Cleanup(Some(b % 5)),
-                ][usize::from(a % 7)];
+                    Admin::TakeoverForce,
+                ][usize::from(a % 8)];
                 self.node.handle_input(self.now, Input::Admin(admin));
                 self.drain(true);
             }
@@ -282,6 +284,8 @@ fn params(header: [u8; 2]) -> Params {
         auto_failback: node & 0x40 != 0,
         fence: [FenceMode::None, FenceMode::Watchdog, FenceMode::External, FenceMode::External]
             [usize::from(node >> 1 & 3)],
+        fence_delay: ms(500),
+        start_unclean: more & 0x20 != 0,
         watchdog_timeout: (more & 4 != 0).then_some(ms(2000)),
         peer_watchdog_timeout_ms: [None, Some(0), Some(1500), Some(3000)]
             [usize::from(more >> 3 & 3)],

@@ -34,9 +34,9 @@
 //! its plain `Role`. A transition enters a fresh phase (`Phase::entered`).
 //! - `Init { probe_next, initdead_over }`: the next resource to probe, and whether
 //!   `initdead` ran out (it is acted on once the probes are in).
-//! - `Fencing { fence_running, fence_attempts, stalled }`: the fence command under way, the
-//!   attempts that set its retry backoff, and our stalls since `Fencing` began (the
-//!   fence-watchdog wait moves on by them).
+//! - `Fencing { fence_running, target, fence_attempts, stalled }`: the fence command under
+//!   way and the peer's run it was started against, the attempts that set its retry backoff,
+//!   and our stalls since `Fencing` began (the fence-watchdog wait moves on by them).
 //! - `Active { monitor_next }`: the monitor round under way. A monitor result that comes
 //!   after `Active` ended continues nothing.
 //!
@@ -47,9 +47,9 @@
 //! drift because `Role` is computed from the phase, never stored beside it.
 //!
 //! Each node-wide timer belongs to one role (`Role::may_arm`): `InitDead` to `Init`,
-//! `FenceWait` and `FenceRetry` to `Fencing`, `Monitor` to `Active`. A transition stops
-//! those of the role it leaves. State that outlives a role stays on `Node`, each for a
-//! reason:
+//! `FenceWait`, `FenceDelay` and `FenceRetry` to `Fencing`, `Monitor` to `Active`. A
+//! transition stops those of the role it leaves. State that outlives a role stays on `Node`,
+//! each for a reason:
 //! - `pending`, the one resource action in flight: a role may end while its action runs,
 //!   and the result is still awaited. Whether that action is a start-up probe goes with the
 //!   action (`resources::InFlight`), not with `Init`: a shutdown while probing leaves `Init`
@@ -63,6 +63,8 @@
 //!   roles this node passes through, and is counted and notified once.
 //! - `self_fencing` (until nothing is held), `shutting_down`, `restarts_exhausted`, `reconfig`
 //!   (a reload's plan waits for a role that may switch).
+//! - `held_at`, `unclean_wait`, `peer_vouched_down`, `peer_still_fenced`: what the fence race
+//!   and the fence loop need to know across roles (see "Fence races and loops").
 //!
 //! # Ownership: who may start the group
 //!
@@ -154,6 +156,53 @@
 //! is an older peer without an armed watchdog that this node has never heard. Refusing to
 //! wait for a peer never heard would instead leave a pair whose other node is gone without
 //! the group for good.
+//!
+//! # Fence races and loops (SPEC §7.4)
+//!
+//! Under `fence CMD` a full partition of two live nodes that both hold nothing would end with
+//! each fencing the other (a fence race: nobody survives), and a fenced node that reboots into
+//! the partition would fence the survivor back (a fence loop). Three rules prevent them.
+//!
+//! *The run being fenced.* A fence is started against the peer's run heard last
+//! (`Phase::Fencing::target`); its success makes that run safe (`PeerStatus::fenced`: its
+//! frames in flight are ignored). A later run heard meanwhile is the peer's next life: an
+//! agent that reboots (`fence_ipmilan`'s default) may return after the peer's new daemon was
+//! heard, and taking that run for the fenced one would ignore the peer for good. After the
+//! success, until anything of the peer is heard fresh, the peer stays safe
+//! (`peer_still_fenced`): its next run waits for us (below), so the group may be taken again
+//! (after a `standby`, say) without a second fence.
+//!
+//! *`fence_delay` (`Params::fence_delay`, default deadtime).* A node entering `Fencing` runs
+//! the fence command after a wait, in slots of `fence_delay` (`fence_delay_on_entry`):
+//! 0 for the home node when neither node holds the group; 1 for a node whose peer held the
+//! group when last heard, and for the non-home node when neither did; 2 (home) or 3 for a node
+//! that held the group itself within deadtime plus `fence_delay` before it lost the peer.
+//! Holding means what the frames show: `FLAG_HOLDING` in a state other than `standby` (a node
+//! in `Init` that probes or found something shows `standby`; both sides ignore it alike).
+//! After the wait the fence runs only if the peer is still unheard (`decide_fencing` leaves
+//! `Fencing` when it is heard). Why the slots: the two nodes judge "who owns the group" from
+//! what each heard last, which a partition cuts at different moments. A node that held the
+//! group lately may still look like the owner to its peer, whatever it thinks of the peer:
+//! its peer then waits one slot (it heard it holding), so it takes two or three. Going
+//! through the cases, whenever the frames each node heard last were sent within deadtime
+//! plus `fence_delay` of the partition, the two nodes land in different slots; so, when
+//! `fence_delay` exceeds the time a fence takes to reset the peer plus the skew between the
+//! moments the two notice the partition (about a link interval), one fence resets its peer
+//! before the other starts: one fence per partition, never a mutual kill. The owner of the
+//! group does not fence at all while it holds it; the other fences after `fence_delay`, so a
+//! partition that heals within it fences nobody. The residual (README "Fence races and
+//! loops"): a node that starts (cleanly) into a partition cannot know when its peer began to
+//! fence, so two fences of independent timelines may still cross.
+//!
+//! *No fence and no takeover after an unclean stop before the peer is heard.* When the
+//! statedir shows no clean exit of the previous run (`Params::start_unclean`: a crash, reset,
+//! power loss or kill of the daemon), this node does not enter `Fencing` (nor take the group)
+//! until a fresh frame of its peer arrives (`unclean_wait`, in `status`). A node fenced by its
+//! peer therefore never fences the survivor back when it reboots into the partition, and
+//! rejoins as standby when the links come back. `Admin::TakeoverForce` (`hapair takeover
+//! --force`) is the operator vouching that the peer is down: it ends the wait, and while the
+//! peer is not heard the group is taken once without fencing it (a manual fence confirmation,
+//! for a peer that is off with its fence device); anything heard of the peer cancels it.
 //!
 //! # Adoption: probes at start
 //!
@@ -332,6 +381,13 @@ pub struct Params {
     pub auto_failback: bool,
     /// How a dead peer is made safe.
     pub fence: FenceMode,
+    /// `fence_delay`: under `fence CMD`, how long a node that is not the winner of a fence
+    /// race waits before it fences (see "Fence races and loops").
+    pub fence_delay: Duration,
+    /// The statedir shows no clean exit of the previous run (a crash, reset or power loss):
+    /// under `fence CMD` this run neither fences nor takes the group before it has heard its
+    /// peer (see "Fence races and loops"). False on a first start.
+    pub start_unclean: bool,
     /// This node's hardware watchdog timeout (advertised in every frame).
     pub watchdog_timeout: Option<Duration>,
     /// The watchdog timeout the peer advertised last, as an earlier run of this node stored
@@ -382,6 +438,13 @@ pub enum Mutation {
     /// S2 under fence watchdog: a holder cut off from its peer and every ping node keeps the
     /// group and its watchdog petted (no self-fence).
     NoSelfFence,
+    /// No mutual kill: every node fences at once, whoever owns the group (no `fence_delay`).
+    NoFenceDelay,
+    /// No fence loop: a node back from an unclean stop fences without having heard its peer.
+    FenceAfterUncleanBoot,
+    /// A fenced node is heard again: a fence's success marks the run heard last as fenced,
+    /// not the run that was being fenced when the fence started (the bug of issue 22).
+    FenceTheRunHeardLast,
 }
 
 /// Which links a frame goes out on.
@@ -425,6 +488,10 @@ pub enum Admin {
     Online,
     /// Ask for the group (a standing intent until `online` or `standby`).
     Takeover,
+    /// `takeover --force`: `Takeover`, and the operator vouches that the peer is down: the
+    /// wait after an unclean stop ends, and while the peer is not heard the group is taken
+    /// without fencing it (a manual fence confirmation; see "Fence races and loops").
+    TakeoverForce,
     /// Stop managing resources.
     MaintenanceOn,
     /// Manage resources again.

@@ -49,6 +49,8 @@ pub struct PeerStatus {
     pub unfresh_watchdog_ms: Option<u32>,
     /// Since when the peer is alive (`None` while it is not).
     pub alive_since: Option<Instant>,
+    /// When it last became dead (`None`: never, in this run).
+    pub lost_at: Option<Instant>,
     /// Its last frame carried another configuration digest than ours: the two nodes do not
     /// agree on nodes, timings, media, resources or fencing (README "Configuration digest").
     pub config_differs: bool,
@@ -141,6 +143,21 @@ pub struct Node {
     /// lasts while the peer holds the group (or until it restarts), whichever roles this node
     /// goes through meanwhile, and is counted once.
     pub(super) split_brain_seen: bool,
+    /// The last moment this node held the group past `Init` (its frames said holding, in a
+    /// state other than `standby`): who may look like the owner to the peer in a fence race
+    /// (`fencing.rs`). Not role-scoped: it is about the roles left.
+    pub(super) held_at: Option<Instant>,
+    /// Under `fence CMD`, after an unclean stop: no fence and no takeover before the peer is
+    /// heard (or the operator vouches it is down). Lasts through every role until then.
+    pub(super) unclean_wait: bool,
+    /// `hapair takeover --force` while the peer was not heard: the operator vouches that it is
+    /// down, so the group is taken without fencing it, once. Ends with that takeover, or when
+    /// anything of the peer arrives (an unconfirmed frame too).
+    pub(super) peer_vouched_down: bool,
+    /// Under `fence CMD`: the fence made the peer safe and nothing of it was heard fresh since
+    /// (its next run, back from that unclean stop, waits to hear this node before it fences
+    /// or takes anything): a dead peer is not fenced again to take the group again.
+    pub(super) peer_still_fenced: bool,
 }
 
 impl Node {
@@ -163,6 +180,14 @@ impl Node {
         timers.set(Timer::InitDead, now + params.initdead);
         let intent = if params.start_standby { Intent::Standby } else { Intent::None };
         let self_fencing = params.start_self_fencing;
+        let unclean_wait = params.start_unclean && params.fence == FenceMode::External;
+        if unclean_wait {
+            log::warn!(
+                "the last run did not stop cleanly (a crash, reset or power loss): this node \
+                 neither fences nor takes the group before it has heard its peer \
+                 (`hapair takeover --force` if the peer is down)"
+            );
+        }
         let phase = Phase::first(resources.len());
         let mut node = Node {
             params,
@@ -193,6 +218,10 @@ impl Node {
             self_fencing,
             shutting_down: false,
             split_brain_seen: false,
+            held_at: None,
+            unclean_wait,
+            peer_vouched_down: false,
+            peer_still_fenced: false,
         };
         // Probe every resource before deciding anything (see "Adoption" in the module docs).
         if !node.resources.is_empty() {
@@ -224,6 +253,8 @@ impl Node {
             self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
         }
         self.last_input = now;
+        // It held the group until now (the roles are constant between inputs).
+        self.note_holding(now);
         match input {
             Input::Frame { link, frame } => self.handle_frame(now, link, frame.repr()),
             Input::Timeout => self.handle_timeout(now),
@@ -242,7 +273,16 @@ impl Node {
         self.update_liveness(now);
         self.decide_all(now);
         self.update_petting();
+        self.note_holding(now);
         self.assert_invariants();
+    }
+
+    /// Notes that this node holds the group in a role past `Init`: what its frames show the
+    /// peer as holding (state not `standby`), for the fence race (`fence_delay_on_entry`).
+    fn note_holding(&mut self, now: Instant) {
+        if self.role().holds() {
+            self.held_at = Some(now);
+        }
     }
 
     /// The next command, or `Output::Timeout` when there is nothing more to do now.
@@ -389,6 +429,13 @@ impl Node {
             self.counters.late_heartbeats += 1;
         }
         self.links[usize::from(link)].handle_frame(now);
+        if core::mem::take(&mut self.unclean_wait) {
+            log::info!("the peer is heard: the wait after an unclean stop is over");
+        }
+        if core::mem::take(&mut self.peer_vouched_down) {
+            log::warn!("the peer the operator vouched down is heard again");
+        }
+        self.peer_still_fenced = false;
         self.peer.incarnation = Some(repr.incarnation);
         self.peer.run = repr.session.run;
         self.peer.unfresh_at = None;
@@ -457,6 +504,10 @@ impl Node {
 
     fn handle_unfresh(&mut self, now: Instant, repr: &Repr) {
         let payload = repr.payload;
+        // Whatever the operator said, the peer sends: it is not down.
+        if core::mem::take(&mut self.peer_vouched_down) {
+            log::warn!("the peer the operator vouched down sends frames: no takeover on that word");
+        }
         if self.peer.unfresh_at.is_none() && self.fence_mode() == FenceMode::Watchdog {
             log::warn!(
                 "frames of the peer arrive without our challenge (it does not hear us, or they \
@@ -494,7 +545,10 @@ impl Node {
             // `decide_init` acts on it once the probes are in.
             (Timer::InitDead, Phase::Init { initdead_over, .. }) => *initdead_over = true,
             (Timer::FenceWait, Phase::Fencing { .. }) => self.handle_fence_wait(now),
-            (Timer::FenceRetry, Phase::Fencing { fence_running: false, .. }) => self.run_fence(),
+            (
+                Timer::FenceRetry | Timer::FenceDelay,
+                Phase::Fencing { fence_running: false, .. },
+            ) => self.run_fence(),
             // An empty group has nothing to monitor.
             (Timer::Monitor, Phase::Active { .. }) if !self.resources.is_empty() => {
                 self.start_monitor_round(now)
@@ -523,6 +577,10 @@ impl Node {
         match admin {
             Admin::Standby => self.intent = Intent::Standby,
             Admin::Takeover => self.intent = Intent::Takeover,
+            Admin::TakeoverForce => {
+                self.intent = Intent::Takeover;
+                self.vouch_peer_down();
+            }
             Admin::Online if self.intent != Intent::Maintenance => self.intent = Intent::None,
             Admin::Online => {}
             Admin::MaintenanceOn => self.intent = Intent::Maintenance,
@@ -540,7 +598,8 @@ impl Node {
     /// not move the group (`preferred`, `handover_reason`, `me_can_run`).
     pub(super) fn admin_refusal(&self, admin: Admin) -> Option<Refusal> {
         let health = self.advertised_health();
-        if admin != Admin::Takeover || health.is_ok() {
+        let takeover = matches!(admin, Admin::Takeover | Admin::TakeoverForce);
+        if !takeover || health.is_ok() {
             return None;
         }
         if self.health.has(Health::PING) || self.restarts_exhausted {
@@ -568,6 +627,9 @@ impl Node {
         if alive != self.peer.alive {
             self.peer.alive = alive;
             self.peer.alive_since = alive.then_some(now);
+            if !alive {
+                self.peer.lost_at = Some(now);
+            }
             log::info!("peer is now {}", if alive { "alive" } else { "dead" });
             let event = if alive { Event::PeerAlive } else { Event::PeerDead };
             let unfenceable = !alive && !self.peer.left && self.peer_unfenceable();
@@ -707,6 +769,24 @@ impl Node {
     /// Whether the watchdog may be petted now.
     pub fn petting_allowed(&self) -> bool {
         self.petting_allowed
+    }
+
+    /// Under `fence CMD`, after an unclean stop of the previous run: this node neither fences
+    /// nor takes the group until it hears its peer or `hapair takeover --force` (`status`).
+    pub fn waits_for_peer(&self) -> bool {
+        self.unclean_wait
+    }
+
+    /// `hapair takeover --force` vouched that the peer is down, and it has not been heard
+    /// since.
+    pub fn peer_vouched_down(&self) -> bool {
+        self.peer_vouched_down
+    }
+
+    /// The node exited leaving nothing that may run (it said `Leaving`): what the statedir's
+    /// clean-exit marker records.
+    pub fn exited_clean(&self) -> bool {
+        self.role() == Role::Exited && !self.found()
     }
 
     /// True while the node may hold resources (starting, active, stopping, failed after a

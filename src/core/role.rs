@@ -88,6 +88,8 @@ pub enum Reason {
     Fenced,
     /// The fence-watchdog wait passed.
     FenceWaitOver,
+    /// `hapair takeover --force`: the operator vouched that the peer is down.
+    Forced,
     /// All resources started.
     Started,
     /// All resources stopped.
@@ -154,7 +156,7 @@ impl Role {
     pub(super) fn may_arm(self, timer: Timer) -> bool {
         match timer {
             Timer::InitDead => self == Role::Init,
-            Timer::FenceWait | Timer::FenceRetry => self == Role::Fencing,
+            Timer::FenceWait | Timer::FenceDelay | Timer::FenceRetry => self == Role::Fencing,
             Timer::Monitor => self == Role::Active,
         }
     }
@@ -196,6 +198,10 @@ pub(super) enum Phase {
     Fencing {
         /// `Output::Fence` was issued and its `Input::FenceResult` has not come.
         fence_running: bool,
+        /// The peer's run (incarnation, run number) that the fence under way was started
+        /// against: the run its success makes safe, whatever run is heard meanwhile (a fence
+        /// that reboots the peer may return after its next run was heard).
+        target: Option<(u64, u32)>,
         /// Fence commands issued since `Fencing` began (the retry backoff doubles with each).
         fence_attempts: u32,
         /// How long this node stalled since `Fencing` began: the fence-watchdog wait moves on
@@ -241,9 +247,12 @@ impl Phase {
         match to {
             Role::Init => panic!("no transition enters Init: it is only a node's first role"),
             Role::Standby => Phase::Standby,
-            Role::Fencing => {
-                Phase::Fencing { fence_running: false, fence_attempts: 0, stalled: Duration::ZERO }
-            }
+            Role::Fencing => Phase::Fencing {
+                fence_running: false,
+                target: None,
+                fence_attempts: 0,
+                stalled: Duration::ZERO,
+            },
             Role::Starting => Phase::Starting,
             Role::Active => Phase::Active { monitor_next: None },
             Role::Stopping { floor, then } => Phase::Stopping { floor, then },

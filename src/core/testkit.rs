@@ -33,6 +33,8 @@ pub(super) fn params(me: u8, fence: FenceMode) -> Params {
         initdead: Duration::from_millis(1000),
         auto_failback: false,
         fence,
+        fence_delay: Duration::from_millis(500),
+        start_unclean: false,
         watchdog_timeout: Some(Duration::from_secs(2)),
         peer_watchdog_timeout_ms: None,
         resources: 1,
@@ -68,13 +70,24 @@ pub(super) fn frame(
     seq: u64,
     payload: Payload,
 ) -> std::vec::Vec<Output> {
+    frame_of_run(node, now, (1, 1), seq, payload)
+}
+
+/// Delivers one frame of the peer's run `(incarnation, run number)` and returns the outputs.
+pub(super) fn frame_of_run(
+    node: &mut Node,
+    now: Instant,
+    (incarnation, run): (u64, u32),
+    seq: u64,
+    payload: Payload,
+) -> std::vec::Vec<Output> {
     let repr = Repr {
         version: crate::wire::VERSION,
         sender: 1 - node.params.me,
-        incarnation: 1,
+        incarnation,
         seq,
         link: 0,
-        session: crate::wire::Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+        session: crate::wire::Session { run, challenge: 1, echo: 1, flags: 0 },
         payload,
     };
     let authentic = Authentic::new(repr);

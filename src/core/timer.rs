@@ -16,14 +16,16 @@ pub enum Timer {
     FenceRetry = 2,
     /// Time to monitor the running resources again.
     Monitor = 3,
+    /// `fence_delay` passed and the peer is still unheard: run the fence command.
+    FenceDelay = 4,
 }
 
-const TIMER_COUNT: usize = 4;
+const TIMER_COUNT: usize = 5;
 
 impl Timer {
     /// Every timer, in the order `Timers::take_expired` fires those due at once.
     pub const ALL: [Timer; TIMER_COUNT] =
-        [Timer::InitDead, Timer::FenceWait, Timer::FenceRetry, Timer::Monitor];
+        [Timer::InitDead, Timer::FenceWait, Timer::FenceRetry, Timer::Monitor, Timer::FenceDelay];
 }
 
 /// The deadlines of all node-wide timers.
@@ -57,6 +59,11 @@ impl Timers {
         log::debug!("timer {timer:?} fired at {now}");
         self.deadlines[timer as usize] = None;
         Some(timer)
+    }
+
+    /// When `timer` fires, if armed.
+    pub fn deadline(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
     }
 
     /// The earliest armed deadline.

@@ -60,7 +60,7 @@ impl Node {
             let armed = self.timers.is_set(timer);
             assert!(!armed || role.may_arm(timer), "timer {timer:?} armed in {role:?}");
         }
-        let retry = self.timers.is_set(Timer::FenceRetry);
+        let retry = self.timers.is_set(Timer::FenceRetry) || self.timers.is_set(Timer::FenceDelay);
         assert!(!(retry && self.fence_running()), "a fence retry armed while the fence runs");
         let idle = matches!(
             role,

@@ -1,10 +1,19 @@
 //! Persistent state in `statedir`: an atomic file writer and a reader that follow no links,
 //! the incarnation counter that names each start in every frame, the highest frame version
-//! the peer spoke and the watchdog timeout it advertised last. Runs at start-up (it
-//! allocates and blocks); the poll loop calls only `store_peer_version`, once, and
-//! `store_peer_watchdog` when the peer's advertised timeout changes. It does not decide what
-//! a warning means: the caller logs it, and it does not judge the statedir itself
-//! (`config::owner` does).
+//! the peer spoke and the watchdog timeout it advertised last, and the clean-exit marker.
+//! Runs at start-up (it allocates and blocks); the poll loop calls only `store_peer_version`,
+//! once, `store_peer_watchdog` when the peer's advertised timeout changes, and
+//! `store_clean_exit` as the daemon exits. It does not decide what a warning means: the
+//! caller logs it, and it does not judge the statedir itself (`config::owner` does).
+//!
+//! # The clean-exit marker
+//!
+//! `statedir/clean-exit` exists only between a graceful exit that left nothing running
+//! (`store_clean_exit`, written durably as the daemon exits) and the next start, which reads
+//! and removes it (`take_clean_exit`, durably too, before the loop runs): a start that finds
+//! a previous run (an incarnation file) but no marker follows a crash, a reset or a power
+//! loss (SPEC §7.4, core "Fence races and loops"). Read without following a link, like every
+//! state file.
 //!
 //! # No links
 //!
@@ -207,6 +216,31 @@ pub fn load_peer_incarnation(statedir: &Path) -> Option<u64> {
 /// peer). Like `store_peer_version`, no fsync: a crash before writeback only loses the floor.
 pub fn store_peer_incarnation(statedir: &Path, incarnation: u64) -> Result<(), StateError> {
     replace(statedir, PEER_INCARNATION_FILE, format!("{incarnation}\n").as_bytes(), false)
+}
+
+/// Name of the file whose presence says the previous run exited cleanly.
+pub const CLEAN_EXIT_FILE: &str = "clean-exit";
+
+/// Whether the previous run exited cleanly (the marker is there, a regular file), removing
+/// the marker so that this run, should it crash, is not taken for a clean one. The removal
+/// is made durable (the directory is fsynced): a failure is an error, since a marker left
+/// behind would hide the next crash.
+pub fn take_clean_exit(statedir: &Path) -> Result<bool, StateError> {
+    let path = statedir.join(CLEAN_EXIT_FILE);
+    let clean = read_state(&path).is_ok();
+    match fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(clean),
+        Err(e) => return Err(failed(&path, "remove")(e)),
+    }
+    File::open(statedir).and_then(|d| d.sync_all()).map_err(failed(statedir, "fsync directory"))?;
+    Ok(clean)
+}
+
+/// Records that this run exits cleanly, durably (the file and the directory are fsynced):
+/// the next start may act as after a planned stop. Called once, as the daemon exits.
+pub fn store_clean_exit(statedir: &Path) -> Result<(), StateError> {
+    write_atomic(statedir, CLEAN_EXIT_FILE, b"1\n")
 }
 
 /// Name of the file whose presence says the last run was self-fencing.
@@ -443,6 +477,26 @@ mod tests {
         let big = dir.path().join("big");
         fs::write(&big, vec![b'7'; 10_000]).unwrap();
         assert_eq!(read_state(&big).unwrap().len(), STATE_FILE_LEN_MAX as usize);
+    }
+
+    #[test]
+    fn the_clean_exit_marker_is_taken_once_and_follows_no_link() {
+        let dir = TempDir::new("state-clean-exit");
+        assert!(!take_clean_exit(dir.path()).unwrap(), "none: not clean");
+        store_clean_exit(dir.path()).unwrap();
+        assert!(take_clean_exit(dir.path()).unwrap(), "a graceful exit");
+        assert!(!dir.path().join(CLEAN_EXIT_FILE).exists(), "removed at start");
+        assert!(!take_clean_exit(dir.path()).unwrap(), "a crash after that start: not clean");
+        // A link planted at the marker is no marker, and is removed, not followed.
+        let victim = plant_link(&dir, CLEAN_EXIT_FILE);
+        assert!(!take_clean_exit(dir.path()).unwrap());
+        assert!(victim.exists() && !dir.path().join(CLEAN_EXIT_FILE).exists());
+        // Written through no link either.
+        std::os::unix::fs::symlink(&victim, dir.path().join(CLEAN_EXIT_FILE)).unwrap();
+        store_clean_exit(dir.path()).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert!(!is_link(&dir.path().join(CLEAN_EXIT_FILE)));
+        assert!(take_clean_exit(dir.path()).unwrap());
     }
 
     #[test]

@@ -3,9 +3,10 @@
 
 use core::fmt::Write;
 
-use crate::config::Config;
-use crate::core::time::Instant;
+use crate::config::{self, Config};
+use crate::core::time::{Duration, Instant};
 use crate::core::{Detail, Event, LinkHealth, Node, ResourceState as CoreRes};
+use crate::drivers::children::{ExitStatus, Exited};
 use crate::drivers::watchdog::Watchdog;
 use crate::health::sensor::SensorKind;
 use crate::status::{self, ResourceState, Snapshot, set_text};
@@ -193,6 +194,95 @@ pub fn fill_watchdog(s: &mut Snapshot, config: &Config, wd: Option<&Watchdog>) {
     }
     w.armed = wd.is_some_and(Watchdog::is_armed);
     w.timeout_ms = wd.map_or(0, |w| w.timeout().total_millis());
+}
+
+/// How the last fence command ended (`status` `fence.last`), kept by the loop.
+#[derive(Clone, Debug)]
+pub struct FenceLast {
+    at: Instant,
+    ok: bool,
+    status: ExitStatus,
+    took: Duration,
+    output: status::Text,
+}
+
+impl FenceLast {
+    /// The fence command `exited` at `now`.
+    pub fn new<T>(now: Instant, ok: bool, exited: &Exited<T>) -> FenceLast {
+        let mut output = status::Text::new();
+        let _ = write!(output, "{}", LastLine(&exited.output_tail));
+        FenceLast { at: now, ok, status: exited.status, took: exited.elapsed, output }
+    }
+}
+
+/// The fence part of the status, and whether the node waits for its peer.
+pub fn fill_fence(s: &mut Snapshot, now: Instant, core: &Node, last: Option<&FenceLast>) {
+    s.waits_for_peer = core.waits_for_peer().then_some(status::WAIT_UNCLEAN_STOP);
+    let f = &mut s.fence;
+    f.delay_left_ms = core.fence_delay_left(now).map(Duration::total_millis);
+    f.peer_vouched_down = core.peer_vouched_down();
+    f.last = last.map(|l| {
+        let mut text = status::Text::new();
+        let _ = write!(text, "{}", l.status);
+        status::FenceRun {
+            ago_ms: now.saturating_since(l.at).total_millis(),
+            ok: l.ok,
+            status: text,
+            took_ms: l.took.total_millis(),
+            output: l.output.clone(),
+        }
+    });
+}
+
+/// The fence's configuration in the status (set once at start: a change needs a restart).
+pub fn init_fence(s: &mut Snapshot, config: &Config) {
+    s.fence.mode = match config.pair.fence {
+        None => "none",
+        Some(config::Fence::Watchdog) => "watchdog",
+        Some(config::Fence::Command(_)) => "command",
+    };
+    s.fence.delay_ms = config.pair.fence_delay.total_millis();
+}
+
+/// A child's output tail for a log line: its non-empty lines, trimmed and joined with ` | `,
+/// control characters as `?`, invalid UTF-8 as U+FFFD. Writes without allocating.
+pub struct Tail<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Tail<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut first = true;
+        for line in self.0.split(|&b| b == b'\n').map(<[u8]>::trim_ascii) {
+            if line.is_empty() {
+                continue;
+            }
+            f.write_str(if first { "" } else { " | " })?;
+            first = false;
+            write_clean(f, line)?;
+        }
+        if first { f.write_str("(no output)") } else { Ok(()) }
+    }
+}
+
+/// The last non-empty line of a child's output tail, cleaned as `Tail` does.
+struct LastLine<'a>(&'a [u8]);
+
+impl core::fmt::Display for LastLine<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let last = self.0.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).rfind(|l| !l.is_empty());
+        write_clean(f, last.unwrap_or_default())
+    }
+}
+
+fn write_clean(f: &mut core::fmt::Formatter<'_>, bytes: &[u8]) -> core::fmt::Result {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            f.write_char(if c.is_control() { '?' } else { c })?;
+        }
+        if !chunk.invalid().is_empty() {
+            f.write_char(char::REPLACEMENT_CHARACTER)?;
+        }
+    }
+    Ok(())
 }
 
 /// The event's name as `notify` gets it (first argument).

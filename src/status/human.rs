@@ -6,7 +6,7 @@ use core::fmt::{self, Write};
 
 use heapless::String;
 
-use super::{COUNTERS, Counters, HealthStatus, Snapshot, peer_state_name, state_name};
+use super::{COUNTERS, Counters, Fence, HealthStatus, Snapshot, peer_state_name, state_name};
 use Shown::{Aside, Item};
 
 /// Writes the snapshot as one screen of text, every line within 80 columns: long names are
@@ -26,6 +26,10 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
     if s.peer.unfenceable {
         writeln!(w, "  peer has NO ARMED WATCHDOG: never taken over by waiting")?;
+    }
+    if s.waits_for_peer.is_some() {
+        writeln!(w, "  WAITS FOR ITS PEER: last run did not exit cleanly; no fence, no takeover")?;
+        writeln!(w, "  until the peer is heard (hapair takeover --force if it is down)")?;
     }
     writeln!(w, "links:")?;
     for l in &s.peer.links {
@@ -52,6 +56,7 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
             writeln!(w, "    {:.74}", Clean(&r.last_error))?;
         }
     }
+    human_fence(w, &s.fence)?;
     human_health(w, &s.health)?;
     human_counters(w, &s.counters)
 }
@@ -100,6 +105,30 @@ fn human_counters<W: Write + ?Sized>(w: &mut W, c: &Counters) -> fmt::Result {
             }
         }
         writeln!(w)?;
+    }
+    Ok(())
+}
+
+/// `fence: command, delay 3.0s`, then `  last ok 12.3s ago: exit code 0` once it ran (and
+/// the agent's last line when that failed); nothing without a fence.
+fn human_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
+    match f.mode {
+        "none" => return Ok(()),
+        "command" => write!(w, "fence: command, delay {}", Age(Some(f.delay_ms)))?,
+        mode => write!(w, "fence: {mode}")?,
+    }
+    if let Some(left) = f.delay_left_ms {
+        write!(w, ", fencing in {}", Age(Some(left)))?;
+    }
+    if f.peer_vouched_down {
+        w.write_str(", peer VOUCHED DOWN")?;
+    }
+    writeln!(w)?;
+    let Some(l) = &f.last else { return Ok(()) };
+    let ok = if l.ok { "ok" } else { "FAILED" };
+    writeln!(w, "  last {ok} {} ago: {:.50}", Age(Some(l.ago_ms)), Clean(&l.status))?;
+    if !l.ok && !l.output.is_empty() {
+        writeln!(w, "    {:.74}", Clean(&l.output))?;
     }
     Ok(())
 }

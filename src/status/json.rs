@@ -4,7 +4,7 @@
 
 use core::fmt::{self, Write};
 
-use super::{COUNTERS, HealthStatus, Snapshot, peer_state_name, state_name};
+use super::{COUNTERS, Fence, HealthStatus, Snapshot, peer_state_name, state_name};
 
 /// Writes the snapshot as one JSON object (SPEC §5), without a trailing newline.
 pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
@@ -14,9 +14,15 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     json_str(w, state_name(s.state))?;
     write!(
         w,
-        ",\"role_since_ms\":{},\"incarnation\":{},\"incarnation_went_back\":{},\"peer\":{{\"name\":",
+        ",\"role_since_ms\":{},\"incarnation\":{},\"incarnation_went_back\":{}",
         s.role_since_ms, s.incarnation, s.incarnation_went_back
     )?;
+    w.write_str(",\"waits_for_peer\":")?;
+    match s.waits_for_peer {
+        Some(why) => json_str(w, why)?,
+        None => w.write_str("null")?,
+    }
+    w.write_str(",\"peer\":{\"name\":")?;
     json_str(w, &s.peer.name)?;
     write!(w, ",\"alive\":{},\"state\":", s.peer.alive)?;
     json_str(w, peer_state_name(s.peer.state))?;
@@ -51,12 +57,30 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         w.write_str("}")?;
     }
     w.write_str("],")?;
+    json_fence(w, &s.fence)?;
+    w.write_str(",")?;
     json_health(w, &s.health)?;
     w.write_str(",\"counters\":{")?;
     for (i, c) in COUNTERS.iter().enumerate() {
         let sep = if i == 0 { "" } else { "," };
         write!(w, "{sep}\"{}\":{}", c.name, (c.value)(&s.counters))?;
     }
+    w.write_str("}}")
+}
+
+/// `"fence":{"mode","delay_ms","delay_left_ms","peer_vouched_down","last"}`, `last` null
+/// or `{"ago_ms","ok","status","took_ms","output"}`.
+fn json_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
+    w.write_str("\"fence\":{\"mode\":")?;
+    json_str(w, f.mode)?;
+    write!(w, ",\"delay_ms\":{},\"delay_left_ms\":", f.delay_ms)?;
+    json_opt(w, f.delay_left_ms)?;
+    write!(w, ",\"peer_vouched_down\":{},\"last\":", f.peer_vouched_down)?;
+    let Some(l) = &f.last else { return w.write_str("null}") };
+    write!(w, "{{\"ago_ms\":{},\"ok\":{},\"status\":", l.ago_ms, l.ok)?;
+    json_str(w, &l.status)?;
+    write!(w, ",\"took_ms\":{},\"output\":", l.took_ms)?;
+    json_str(w, &l.output)?;
     w.write_str("}}")
 }
 

@@ -60,14 +60,55 @@ pub struct Snapshot {
     /// The peer says this node's incarnation went backwards (its statedir was lost or
     /// restored) and it resynchronised (SPEC §7.2).
     pub incarnation_went_back: bool,
+    /// Why this node waits for its peer before it fences or takes the group (SPEC §7.4: its
+    /// previous run stopped uncleanly); `None` when it does not wait.
+    pub waits_for_peer: Option<&'static str>,
     /// The other node.
     pub peer: Peer,
     /// The group's resources, in start order.
     pub resources: Vec<Resource, RESOURCES_MAX>,
+    /// The fence device (SPEC §7.4).
+    pub fence: Fence,
     /// This node's health.
     pub health: HealthStatus,
     /// Anomaly and event counters.
     pub counters: Counters,
+}
+
+/// The reason `status` gives for `Snapshot::waits_for_peer` after an unclean stop.
+pub const WAIT_UNCLEAN_STOP: &str = "the last run did not exit cleanly (crash, reset or power \
+    loss): no fence and no takeover before the peer is heard; `hapair takeover --force` if \
+    the peer is down";
+
+/// How this node makes a dead peer safe, and how that went last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fence {
+    /// `none`, `watchdog` or `command`.
+    pub mode: &'static str,
+    /// `fence_delay`, in milliseconds (it applies to a fence command only).
+    pub delay_ms: u64,
+    /// A fence command waits its delay: it runs in this many milliseconds unless the peer
+    /// is heard first.
+    pub delay_left_ms: Option<u64>,
+    /// `hapair takeover --force` vouched that the peer is down (not heard since).
+    pub peer_vouched_down: bool,
+    /// How the last fence command ended; `None` before the first.
+    pub last: Option<FenceRun>,
+}
+
+/// One finished run of the fence command.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FenceRun {
+    /// Milliseconds since it ended.
+    pub ago_ms: u64,
+    /// It succeeded (exit 0): the peer is safe.
+    pub ok: bool,
+    /// How it ended: `exit code 0`, `killed by signal 9`, `timed out ...`.
+    pub status: Text,
+    /// How long it ran, in milliseconds.
+    pub took_ms: u64,
+    /// The last line it wrote (stdout or stderr), e.g. `Success: Rebooted`.
+    pub output: Text,
 }
 
 /// The peer as this node sees it.
@@ -327,6 +368,7 @@ impl Snapshot {
             role_since_ms: 0,
             incarnation: 0,
             incarnation_went_back: false,
+            waits_for_peer: None,
             peer: Peer {
                 name: Name::new(),
                 alive: false,
@@ -338,6 +380,13 @@ impl Snapshot {
                 links: Vec::new(),
             },
             resources: Vec::new(),
+            fence: Fence {
+                mode: "none",
+                delay_ms: 0,
+                delay_left_ms: None,
+                peer_vouched_down: false,
+                last: None,
+            },
             health: HealthStatus::default(),
             counters: Counters::default(),
         };
@@ -396,6 +445,53 @@ mod tests {
         let mut name = Name::new();
         set_text(&mut name, &"é".repeat(40));
         assert_eq!(name.chars().count(), NAME_LEN_MAX / 2);
+    }
+
+    /// The fence part of the status at its longest: every rendering stays in its bounds (80
+    /// columns, valid JSON, one Prometheus sample per family).
+    #[test]
+    fn the_fence_status_at_its_worst_fits_every_rendering() {
+        let mut s = Snapshot::new("alpha", "beta");
+        let long = "é\n\"x\"".repeat(40);
+        let mut text = Text::new();
+        set_text(&mut text, &long);
+        s.waits_for_peer = Some(WAIT_UNCLEAN_STOP);
+        s.fence = Fence {
+            mode: "command",
+            delay_ms: u64::MAX,
+            delay_left_ms: Some(u64::MAX),
+            peer_vouched_down: true,
+            last: Some(FenceRun {
+                ago_ms: u64::MAX,
+                ok: false,
+                status: text.clone(),
+                took_ms: u64::MAX,
+                output: text,
+            }),
+        };
+        let mut human = std::string::String::new();
+        render_human(&s, &mut human).unwrap();
+        assert!(human.contains("WAITS FOR ITS PEER") && human.contains("last FAILED"), "{human}");
+        for line in human.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+        let mut json = std::string::String::new();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["waits_for_peer"], WAIT_UNCLEAN_STOP);
+        assert_eq!(v["fence"]["last"]["ok"], false);
+        assert_eq!(v["fence"]["delay_left_ms"], u64::MAX);
+        let mut prom = std::string::String::new();
+        render_prometheus(&s, &mut prom).unwrap();
+        for family in ["hapair_waits_for_peer 1", "hapair_fence_last_ok 0"] {
+            assert!(prom.contains(family), "{family}:\n{prom}");
+        }
+        // Before the first run: `last` is null, and Prometheus has no last-run families.
+        s.fence.last = None;
+        json.clear();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["fence"]["last"].is_null());
     }
 
     /// Each counter's accessor reads its own field, and the names are the fields'.

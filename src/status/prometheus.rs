@@ -6,7 +6,7 @@ use core::fmt::{self, Write};
 
 use heapless::String;
 
-use super::{COUNTERS, HealthStatus, Link, Resource, ResourceState, Snapshot, state_name};
+use super::{COUNTERS, Fence, HealthStatus, Link, Resource, ResourceState, Snapshot, state_name};
 use crate::wire::GroupState;
 
 /// Writes the snapshot in the Prometheus text exposition format (version 0.0.4): each
@@ -22,6 +22,9 @@ pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Res
     writeln!(w, "hapair_role_since_seconds {since}")?;
     family(w, "hapair_peer_alive", "gauge", "1 when the peer is alive")?;
     prom_sample(w, "hapair_peer_alive", &[("peer", &s.peer.name)], u8::from(s.peer.alive))?;
+    family(w, "hapair_waits_for_peer", "gauge", "1 while waiting for the peer (unclean stop)")?;
+    writeln!(w, "hapair_waits_for_peer {}", u8::from(s.waits_for_peer.is_some()))?;
+    prom_fence(w, &s.fence)?;
     prom_links(w, &s.peer.links)?;
     prom_resources(w, &s.resources)?;
     prom_health(w, &s.health)?;
@@ -77,6 +80,16 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
         prom_sample(w, name, &[("medium", &l.medium)], l.kernel_dropped)?;
     }
     Ok(())
+}
+
+fn prom_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
+    family(w, "hapair_fence_delay_seconds", "gauge", "fence_delay of the fence command")?;
+    prom_sample(w, "hapair_fence_delay_seconds", &[("mode", f.mode)], Secs(f.delay_ms))?;
+    let Some(l) = &f.last else { return Ok(()) };
+    family(w, "hapair_fence_last_ok", "gauge", "1 when the last fence command succeeded")?;
+    writeln!(w, "hapair_fence_last_ok {}", u8::from(l.ok))?;
+    family(w, "hapair_fence_last_seconds", "gauge", "Seconds since the last fence command ended")?;
+    writeln!(w, "hapair_fence_last_seconds {}", Secs(l.ago_ms))
 }
 
 fn prom_resources<W: Write + ?Sized>(w: &mut W, resources: &[Resource]) -> fmt::Result {

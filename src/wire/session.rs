@@ -82,11 +82,14 @@ struct Run {
     incarnation: u64,
     run: u32,
     seq_last: [Option<u64>; LINKS_MAX],
+    /// A frame of this run that answered a challenge of this node's current run (the current
+    /// one or the one before) came on the link: a later frame there is no recording.
+    answered: [bool; LINKS_MAX],
 }
 
 impl Run {
     fn new(incarnation: u64, run: u32) -> Run {
-        Run { incarnation, run, seq_last: [None; LINKS_MAX] }
+        Run { incarnation, run, seq_last: [None; LINKS_MAX], answered: [false; LINKS_MAX] }
     }
 
     fn is(&self, incarnation: u64, run: u32) -> bool {
@@ -211,29 +214,37 @@ impl Handshake {
             self.candidate = Some(Run::new(incarnation, session.run));
             self.refuting = [0; LINKS_MAX];
         }
+        let fresh = session.echo == self.challenge || self.skip_freshness();
+        // Sent after the peer heard a challenge of this run of ours: fresh, or the answer to
+        // the challenge before (the rest of the burst whose fresh frame moved it on).
+        let answers = fresh || (self.challenge_prev != 0 && session.echo == self.challenge_prev);
         let run = if accepted { self.accepted.as_mut() } else { self.candidate.as_mut() };
         // INVARIANT: the accepted run matched, or the candidate was set just above.
         let run = run.expect("the frame's run is the accepted one or the candidate");
         let slot = &mut run.seq_last[usize::from(link)];
-        let known_link = slot.is_some();
         let lost = match *slot {
             Some(last) if seq <= last => return Err(RxError::Replay),
             Some(last) => seq - last - 1,
             None => 0,
         };
         *slot = Some(seq);
+        // Newer than a frame on this link that answered a challenge of this run of ours, so
+        // no recording: a frame newer only than another that answered none proves nothing
+        // (both may be replayed from before our restart, on a link that delivered nothing of
+        // this run since: SIM seed 8008 of issue 22).
+        let known_link = run.answered[usize::from(link)];
+        run.answered[usize::from(link)] |= answers;
         self.heard_max = self.heard_max.max(Some(incarnation));
-        // Whose challenge to echo: the accepted run's, from a fresh frame (sent after the
-        // peer heard our current challenge) or from one that is newer than a frame we already
-        // got on its link (so no older than that one: it cannot bring back a challenge the
-        // peer has left behind, while a frame of that run recorded by an earlier run of ours
-        // and replayed on a link whose window here is still empty could; and the two nodes
-        // must be able to learn each other's challenge when both moved on at once). Another
+        // Whose challenge to echo: the accepted run's, from a frame that answers a challenge
+        // of this run of ours (sent after the peer heard it) or from one that is newer than
+        // such a frame on its link (so no older than that one: it cannot bring back a
+        // challenge the peer has left behind, while frames of that run recorded by an earlier
+        // run of ours and replayed on a link whose window here is still empty could; and the
+        // two nodes must be able to learn each other's challenge when both moved on at once). Another
         // run's only when it can be a restart of the peer: an incarnation above every one
         // accepted, or no run accepted, or the core holds the accepted one dead (a restart
         // after a lost statedir). Otherwise frames replayed while the peer lives would make
         // us echo a stale challenge and the live peer stop hearing us.
-        let fresh = session.echo == self.challenge || self.skip_freshness();
         // A candidate is refuted by the accepted run answering on: two fresh frames of the
         // accepted run on one link since the candidate appeared were both sent after the peer
         // heard our current challenge, and a real restart is taught only once the old run has
@@ -262,7 +273,7 @@ impl Handshake {
         // runs one run at a time (a real restart is learnt one send interval after the old
         // run's last frame).
         let teach = if accepted {
-            (fresh || known_link) && !restarting
+            (answers || known_link) && !restarting
         } else {
             (newer && !self.peer_recent) || !self.peer_alive
         };
@@ -414,6 +425,32 @@ mod tests {
         assert_eq!(b.hs.peer_incarnation(), Some(3));
         assert!(a2.hs.own_incarnation_went_back(), "b tells a2 its incarnation went back");
         assert!(!b.hs.own_incarnation_went_back());
+    }
+
+    /// Frames of the accepted run recorded before this node restarted, replayed on a link
+    /// that has carried nothing of that run since: the window there is empty, so they pass
+    /// it, but only a frame that answered a challenge of this run makes a link known. Two of them in order once taught the
+    /// old challenge, which b then echoed: a, alive and heard both ways, stopped hearing b
+    /// (SIM seed 8008, issue 22; under `fence CMD` a then fenced its healthy peer).
+    #[test]
+    fn replayed_frames_on_a_link_without_a_fresh_one_teach_nothing() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
+        // b restarts; a answers its new challenge on link 0 (and moves its own on, which b
+        // learns from a's next frame).
+        let mut b = Side::new(21, 333, 3000);
+        handshake(&mut a, &mut b);
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok());
+        let echo = b.hs.outgoing().echo;
+        assert_eq!(echo, a.hs.outgoing().challenge);
+        for f in recorded {
+            assert_eq!(b.hs.admit(1, f.0, f.1, &f.2), Err(RxError::OldRun));
+            assert_eq!(b.hs.outgoing().echo, echo, "a recording taught its challenge");
+        }
+        let f = a.frame();
+        assert!(deliver(&mut b, f).is_ok(), "a still hears b");
     }
 
     /// A recording of an old run with a higher incarnation (before the peer's statedir was

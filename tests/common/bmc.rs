@@ -14,7 +14,7 @@
 //! daemon's pid: a reset starts a new one); at power off it SIGKILLs everything in that
 //! namespace (a power loss), runs the test's power-off lines, and appends `power-off STAMP`
 //! to `power.log`, whose `power-on STAMP pid PID` lines record each start. STAMP is
-//! CLOCK_BOOTTIME in ns (`stamp`, as tests/daemon_spec.rs stamps its marks; `uptime_ns`).
+//! CLOCK_BOOTTIME in ns (`stamp`, as tests/daemon/daemon_spec.rs stamps its marks; `uptime_ns`).
 //! The configuration templates are in tests/fixtures/bmc/.
 //!
 //! Cleanup, on drop and also when the test panics: `ipmi_sim` (our child), then `power.sh`

@@ -100,6 +100,20 @@ pub struct Config {
     /// Under fence watchdog, this node runs without an armed watchdog (a broken peer, or one
     /// of an older version): it advertises timeout 0 and no watchdog ever resets it.
     pub unarmed: Option<usize>,
+    /// `fence_delay`: how long a node that does not win a fence race waits before it fences.
+    /// README asks for more than the fence takes to reset the peer plus a keepalive: the
+    /// random worlds keep to that (at least deadtime, the resets within 0.3 deadtime).
+    pub fence_delay: Duration,
+    /// A fence command reaches the peer's fence device this long after it starts (min, max
+    /// ms), if its node still runs: from then on the reset comes whatever becomes of the
+    /// fencer (two fences under way at once can reset both nodes) ...
+    pub fence_commit_ms: (u64, u64),
+    /// ... and the device resets the peer this much later (min, max ms). The command's
+    /// result comes after the reset, `fence_ms` after its start at the earliest.
+    pub fence_act_ms: (u64, u64),
+    /// The world starts with every medium cut both ways, until this long after 0 (`None`:
+    /// connected): a start-up in a partition.
+    pub start_partitioned: Option<Duration>,
 }
 
 impl Config {
@@ -128,6 +142,12 @@ impl Config {
             foreign_same_key: false,
             skip_freshness: false,
             unarmed: None,
+            // The tables of tests/core_scenarios.rs predate `fence_delay`: no delay, and the
+            // fence resets the peer as it returns (tests/sim.rs sets its own).
+            fence_delay: Duration::ZERO,
+            fence_commit_ms: (500, 500),
+            fence_act_ms: (0, 0),
+            start_partitioned: None,
         }
     }
 
@@ -166,12 +186,53 @@ impl Config {
             foreign_same_key: false,
             skip_freshness: false,
             unarmed: None,
+            fence_delay: Duration::ZERO,
+            fence_commit_ms: (0, 0),
+            fence_act_ms: (0, 0),
+            start_partitioned: None,
         };
         // Drawn last, so that every other choice of a seed stays what it was.
         if fence == FenceMode::Watchdog && rng.chance(25) {
             cfg.unarmed = Some(rng.range(0, 1) as usize);
         }
+        let dt = cfg.deadtime().total_millis();
+        cfg.fence_delay = if rng.chance(80) {
+            cfg.deadtime()
+        } else {
+            Duration::from_millis(rng.range(dt, 2 * dt))
+        };
+        cfg.fence_commit_ms = (rng.range(5, 50), rng.range(50, dt * 15 / 100));
+        cfg.fence_act_ms = (0, rng.range(0, dt * 15 / 100));
+        // Machines that boot in moments (VMs, the namespace lab): a fence's reboot brings the
+        // peer's next run before the agent returns.
+        if rng.chance(30) {
+            cfg.reboot_ms = (300, 3000);
+        }
+        if rng.chance(10) {
+            cfg.start_partitioned = Some(Duration::from_millis(rng.range(2000, 60_000)));
+            if rng.chance(50) {
+                cfg.second_boot = Duration::from_millis(rng.range(0, 100));
+            }
+        }
         cfg
+    }
+
+    /// The longest a fence command takes to reset the peer from its start.
+    pub fn fence_kill_max(&self) -> Duration {
+        Duration::from_millis(self.fence_commit_ms.1 + self.fence_act_ms.1)
+    }
+
+    /// The longest a fence command takes to return.
+    pub fn fence_max(&self) -> Duration {
+        Duration::from_millis(self.fence_ms.1.max(self.fence_commit_ms.1 + self.fence_act_ms.1))
+    }
+
+    /// How long a pair connected both ways takes at most to hear each other (a restart's
+    /// handshake, an old run's frames to outlive): the bound of the oracle's hearing check.
+    pub fn hearing_bound(&self) -> Duration {
+        self.deadtime().saturating_mul(2)
+            + self.max_link_interval().saturating_mul(2)
+            + self.max_delay().saturating_mul(4)
     }
 
     /// Node `n`'s armed watchdog timeout, if any.
@@ -276,6 +337,8 @@ impl Config {
             initdead: self.deadtime().saturating_mul(2),
             auto_failback: self.auto_failback,
             fence: self.fence,
+            fence_delay: self.fence_delay,
+            start_unclean: false,
             watchdog_timeout: self.watchdog_of(usize::from(me)),
             peer_watchdog_timeout_ms: None,
             resources: self.resources,
@@ -302,8 +365,12 @@ pub enum Happening {
     Hang(usize, Duration),
     /// SIGTERM.
     Shutdown(usize),
-    /// SIGKILL of the daemon, started again at once: what it ran keeps running.
+    /// SIGKILL of the daemon, started again at once: what it ran keeps running (an unclean
+    /// stop: no clean-exit marker).
     Restart(usize),
+    /// A graceful stop of a daemon that holds nothing and a start at once (`systemctl restart`
+    /// of a standby node): a clean exit.
+    CleanRestart(usize),
     Admin(usize, Admin),
     Health(usize, Health),
     /// Cut (`true`) or heal the direction `from` → other on a link.
@@ -380,6 +447,18 @@ enum Ev {
         inc: u64,
         index: u8,
         action: Action,
+    },
+    /// The fence command of `node` reaches the peer's fence device (if `node` still runs).
+    FenceCommit {
+        node: usize,
+        inc: u64,
+        started: Instant,
+    },
+    /// The fence device resets `target`, as `by` asked when its fence committed at `committed`.
+    FenceAct {
+        target: usize,
+        by: usize,
+        committed: Instant,
     },
     FenceDone {
         node: usize,
@@ -529,9 +608,42 @@ pub struct SimNode {
     pub last_fencing_at: Option<Instant>,
     pub resource_failures: u64,
     pub shutdown_requested: bool,
+    /// Its last run ended in a graceful exit that left nothing running: the statedir's
+    /// clean-exit marker.
+    pub exited_clean: bool,
+    /// This boot may fence before it hears its peer: it followed a clean exit, or it is the
+    /// first (its statedir is new, or was lost).
+    pub boot_clean: bool,
+    /// Since this boot, while both nodes ran: a link carried the peer's frames to it, and one
+    /// carried its own to the peer (at the same moment or not): it may have heard the peer.
+    pub carried_in: bool,
+    pub carried_out: bool,
+    /// Since this boot the pair was connected both ways for the hearing bound: it surely
+    /// heard its peer (the hearing check holds the daemon to that).
+    pub met: bool,
+    /// The peer's frames reach it now (some link carries them, both nodes running).
+    pub reached: bool,
+    /// Since this boot, the operator vouched its peer down (`takeover --force`).
+    pub vouched: bool,
+    /// The last moment it held resources (the world's truth).
+    pub held_at: Option<Instant>,
+    /// When a fence reset this machine last (it was up or hung).
+    pub fenced_at: Option<Instant>,
+    /// Its fence command that committed last: when, and whether it was a clean start that had
+    /// not surely heard its peer since its boot (a start-up in a partition).
+    pub committed: Option<(Instant, bool)>,
+    /// Its daemon hung since this boot (its start-up no longer keeps time with its peer's).
+    pub hung_since_boot: bool,
+    /// The fence command under way committed and the device acted (its result is `ok`).
+    pub fence_ok: bool,
 }
 
 impl SimNode {
+    /// It may have heard its peer since its boot (`carried_in` and `carried_out`).
+    pub fn could_hear(&self) -> bool {
+        self.carried_in && self.carried_out
+    }
+
     /// The daemon has run for at least `d` at `now`.
     pub fn now_booted_for(&self, now: Instant, d: Duration) -> bool {
         now >= self.booted_at + d
@@ -594,6 +706,20 @@ pub struct Coverage {
     /// Nodes cut off from their peer and every ping node, judged on their release
     /// (`check_isolated_release`).
     pub isolations_judged: u64,
+    /// Live machines reset by a fence (the fenced node reboots unclean).
+    pub fence_kills: u64,
+    /// Boots after an unclean stop under a fence command (the wait for the peer).
+    pub unclean_boots: u64,
+    /// Fence commands that waited `fence_delay` (or a multiple) before they ran.
+    pub fence_delays: u64,
+    /// Resets of both nodes by each other's fences that the documented residual excused:
+    /// clean starts in a partition, apart in time, neither having heard the other.
+    pub mutual_kills_excused: u64,
+    /// Pairs connected both ways for the hearing bound after a fence reset one of them: the
+    /// survivor heard the fenced node's next run.
+    pub reheard_after_kill: u64,
+    /// `takeover --force` on a node whose peer was down.
+    pub forced_takeovers: u64,
 }
 
 impl Coverage {
@@ -617,6 +743,12 @@ impl Coverage {
         self.admin_refused += o.admin_refused;
         self.s2_windows += o.s2_windows;
         self.isolations_judged += o.isolations_judged;
+        self.fence_kills += o.fence_kills;
+        self.unclean_boots += o.unclean_boots;
+        self.fence_delays += o.fence_delays;
+        self.mutual_kills_excused += o.mutual_kills_excused;
+        self.reheard_after_kill += o.reheard_after_kill;
+        self.forced_takeovers += o.forced_takeovers;
     }
 }
 
@@ -684,6 +816,14 @@ pub struct World {
     /// What the run exercised (so a test can insist that the simulator covers the ground).
     pub coverage: Coverage,
     outputs: Vec<Output>,
+    /// The partition event under way (the pair not connected): live machines fenced in it,
+    /// and how many it may take (one, and one more for each start that may fence at once or
+    /// node that may have heard its peer again meanwhile).
+    event_kills: u64,
+    event_allowance: u64,
+    /// A fence reset a live machine since the pair was last connected: the hearing check
+    /// counts it as a re-hearing.
+    killed_since_connected: bool,
 }
 
 macro_rules! tr {
@@ -740,6 +880,18 @@ impl World {
             last_fencing_at: None,
             resource_failures: 0,
             shutdown_requested: false,
+            exited_clean: false,
+            boot_clean: true,
+            carried_in: false,
+            carried_out: false,
+            met: false,
+            reached: false,
+            vouched: false,
+            held_at: None,
+            fenced_at: None,
+            committed: None,
+            hung_since_boot: false,
+            fence_ok: false,
         };
         let mut w = World {
             now: Instant::ZERO,
@@ -771,8 +923,17 @@ impl World {
             notifies: 0,
             coverage: Coverage::default(),
             outputs: Vec::with_capacity(64),
+            event_kills: 0,
+            event_allowance: 1,
+            killed_since_connected: false,
             cfg,
         };
+        if let Some(until) = w.cfg.start_partitioned {
+            for link in &mut w.links {
+                link.cut = [true; 2];
+            }
+            w.schedule(Instant::ZERO + until, Ev::Happen(Happening::Reconnect));
+        }
         w.schedule(Instant::ZERO, Ev::Happen(Happening::Boot(0)));
         let second = Instant::ZERO + w.cfg.second_boot;
         w.schedule(second, Ev::Happen(Happening::Boot(1)));
@@ -845,6 +1006,8 @@ impl World {
                 }
                 self.finish_action(node, index, action)
             }
+            Ev::FenceCommit { node, inc, started } => self.commit_fence(node, inc, started),
+            Ev::FenceAct { target, by, committed } => self.fence_act(target, by, committed),
             Ev::FenceDone { node, inc } => {
                 if self.nodes[node].incarnation != inc || self.nodes[node].core.is_none() {
                     return Ok(());
@@ -1065,18 +1228,101 @@ impl World {
         self.input(node, Input::ResourceResult { index, action, outcome, elapsed })
     }
 
-    fn finish_fence(&mut self, node: usize) -> Result<(), String> {
-        let ok = !self.fences_fail;
-        let peer = 1 - node;
-        if ok {
-            // The fence device resets the peer's machine, whatever its daemon is doing.
-            tr!(self, "node {node}: fence resets node {peer}");
-            let back = self.now + self.reboot_time();
-            self.power_off(peer, back);
+    /// The fence command of `node` reaches the peer's fence device, if the machine of `node`
+    /// still runs (a hung daemon's agent runs on): unless fences fail, the device resets the
+    /// peer a moment later whatever becomes of `node`, and the command returns after that.
+    fn commit_fence(&mut self, node: usize, inc: u64, started: Instant) -> Result<(), String> {
+        let n = &self.nodes[node];
+        if n.incarnation != inc || n.core.is_none() {
+            return Ok(());
         }
-        if !ok {
+        let ok = !self.fences_fail;
+        // A clean start that has not surely heard its peer (links that worked a moment since
+        // its boot may not have completed the handshake: SIM seed 289158).
+        let blind = n.boot_clean && !n.met;
+        self.nodes[node].fence_ok = ok;
+        let act =
+            Duration::from_millis(self.rng.range(self.cfg.fence_act_ms.0, self.cfg.fence_act_ms.1));
+        if ok {
+            self.nodes[node].committed = Some((self.now, blind));
+            tr!(self, "node {node}: fence reaches node {}'s device (resets in {act})", 1 - node);
+            let committed = self.now;
+            self.schedule(self.now + act, Ev::FenceAct { target: 1 - node, by: node, committed });
+        } else {
             self.disturb_l1(node);
         }
+        let done = (started
+            + Duration::from_millis(self.rng.range(self.cfg.fence_ms.0, self.cfg.fence_ms.1)))
+        .max(self.now + act);
+        self.schedule(done, Ev::FenceDone { node, inc });
+        Ok(())
+    }
+
+    /// The fence device resets `target`'s machine, whatever its daemon is doing; a machine
+    /// that was up (or hung) reboots after an unclean stop. The oracle's fence checks: no
+    /// two nodes reset by each other's fences (a mutual kill), and no more resets in a
+    /// partition event than it may take.
+    fn fence_act(&mut self, target: usize, by: usize, committed: Instant) -> Result<(), String> {
+        let live = matches!(self.nodes[target].power, Power::Up | Power::Hung(_))
+            && self.nodes[target].core.is_some();
+        tr!(self, "node {by}'s fence resets node {target} (live: {live})");
+        if live {
+            self.coverage.fence_kills += 1;
+            self.event_kills += 1;
+            self.killed_since_connected = true;
+            self.check_mutual_kill(target, by, committed)?;
+            if self.event_kills > self.event_allowance {
+                return Err(format!(
+                    "fences: {} live machines reset in one partition event (it may take {}): \
+                     node {by} reset node {target}",
+                    self.event_kills, self.event_allowance
+                ));
+            }
+            self.nodes[target].fenced_at = Some(self.now);
+        }
+        let back = self.now + self.reboot_time();
+        self.power_off(target, back);
+        Ok(())
+    }
+
+    /// `by`, whose fence committed at `committed`, resets `target`: a mutual kill when a fence
+    /// of `target` reset `by` after that commit (both commands were under way at once). The
+    /// documented residual (README "Fence races and loops"): one of the two fenced as a clean
+    /// start in a partition, not having heard its peer since its boot, so nothing ordered its
+    /// fence against the peer's; except two such starts within a keepalive of each other
+    /// whose daemons did not hang since (SIM seed 280358: a hang of 4.5 s during one's
+    /// start-up), which `fence_delay` orders as it orders two nodes that lose each other at
+    /// once.
+    fn check_mutual_kill(
+        &mut self,
+        target: usize,
+        by: usize,
+        committed: Instant,
+    ) -> Result<(), String> {
+        let Some(at) = self.nodes[by].fenced_at.filter(|at| *at >= committed) else {
+            return Ok(());
+        };
+        let blind_by = self.nodes[by].committed.is_some_and(|(t, blind)| t == committed && blind);
+        let blind_target = self.nodes[target].committed.is_some_and(|(_, blind)| blind);
+        let apart = self.nodes[0]
+            .booted_at
+            .saturating_since(self.nodes[1].booted_at)
+            .max(self.nodes[1].booted_at.saturating_since(self.nodes[0].booted_at));
+        let steady = !self.nodes[by].hung_since_boot && !self.nodes[target].hung_since_boot;
+        let together = blind_by && blind_target && apart < self.cfg.keepalive && steady;
+        if (blind_by || blind_target) && !together {
+            self.coverage.mutual_kills_excused += 1;
+            tr!(self, "MUTUAL KILL excused: a clean start in a partition (starts {apart} apart)");
+            return Ok(());
+        }
+        Err(format!(
+            "fences: both nodes reset by each other's fences (node {by} at {at} by node \
+             {target}'s fence, node {target} now by node {by}'s, committed at {committed})"
+        ))
+    }
+
+    fn finish_fence(&mut self, node: usize) -> Result<(), String> {
+        let ok = std::mem::take(&mut self.nodes[node].fence_ok);
         if matches!(self.nodes[node].power, Power::Hung(_)) {
             // The fence device acted; the daemon learns it when it wakes.
             self.nodes[node].deferred.push(Deferred::Fence(ok));
@@ -1109,9 +1355,12 @@ impl World {
                 }
                 Ok(())
             }
-            Happening::Restart(n) => {
+            Happening::Restart(n) | Happening::CleanRestart(n) => {
                 if self.nodes[n].power == Power::Up && self.nodes[n].core.is_some() {
                     self.disturb_l1(n);
+                    let nothing_held = self.nodes[n].truth.iter().all(|t| *t == Truth::Stopped);
+                    self.nodes[n].exited_clean =
+                        matches!(h, Happening::CleanRestart(_)) && nothing_held;
                     self.nodes[n].core = None;
                     return self.boot(n);
                 }
@@ -1135,6 +1384,18 @@ impl World {
                 Ok(())
             }
             Happening::Admin(n, cmd) => {
+                // The operator vouches that the peer is down only when it is: off, and
+                // running nothing (else it is an ordinary `takeover`).
+                let peer = &self.nodes[1 - n];
+                let down = matches!(peer.power, Power::Down(_)) && !self.holds(1 - n);
+                let cmd = match cmd {
+                    Admin::TakeoverForce if !down => Admin::Takeover,
+                    cmd => cmd,
+                };
+                if cmd == Admin::TakeoverForce && self.nodes[n].core.is_some() {
+                    self.nodes[n].vouched = true;
+                    self.coverage.forced_takeovers += 1;
+                }
                 if !matches!(cmd, Admin::Online | Admin::Cleanup(_)) {
                     self.disturb_l1(n);
                 }
@@ -1323,7 +1584,7 @@ impl World {
         let node = &mut self.nodes[n];
         match cmd {
             Admin::Standby => node.intent = Intent::Standby,
-            Admin::Takeover => {
+            Admin::Takeover | Admin::TakeoverForce => {
                 node.intent = Intent::Takeover;
                 node.takeover_at = Some(self.now);
             }
@@ -1472,6 +1733,23 @@ impl World {
         }
         let mut params = self.cfg.params(n as u8);
         params.peer_watchdog_timeout_ms = node.peer_watchdog_stored;
+        // The clean-exit marker: this start follows a graceful exit, or is a first start
+        // (a new or lost statedir). It is taken away now: a crash of this run is unclean.
+        let clean = node.incarnation == 1 || lost || node.exited_clean;
+        params.start_unclean = !clean;
+        node.exited_clean = false;
+        node.boot_clean = clean;
+        node.carried_in = false;
+        node.carried_out = false;
+        node.met = false;
+        node.hung_since_boot = false;
+        node.vouched = false;
+        if !clean && self.cfg.fence == FenceMode::External {
+            self.coverage.unclean_boots += 1;
+        }
+        // A start that may fence at once is a start-up sequence of its own: it may take one
+        // fence more in the partition event under way.
+        self.event_allowance += u64::from(clean);
         if lost {
             node.self_fence_stored = false;
         }
@@ -1522,6 +1800,7 @@ impl World {
             reach.handle_wake(now, core.stall_threshold());
         }
         self.nodes[n].hung_since = self.now;
+        self.nodes[n].hung_since_boot = true;
         self.nodes[n].power = Power::Hung(until);
         if let Some(wd) = self.cfg.watchdog_of(n) {
             let fires = self.now + wd;
@@ -1585,11 +1864,25 @@ impl World {
                 if self.nodes[n].fence_in_flight {
                     return Err(format!("node {n} runs a second fence while one is running"));
                 }
+                let node = &self.nodes[n];
+                if !node.boot_clean && !node.could_hear() && !node.vouched {
+                    return Err(format!(
+                        "fence loop: node {n}, back from an unclean stop at {}, fences its peer \
+                         before it could have heard it",
+                        node.booted_at
+                    ));
+                }
+                // Coverage only: the first fence of a `Fencing` that began earlier waited.
+                let since = node.core.as_ref().map_or(self.now, Node::role_since);
+                let first = node.committed.is_none_or(|(t, _)| t < since);
+                self.coverage.fence_delays += u64::from(self.now > since && first);
                 self.nodes[n].fence_in_flight = true;
-                let d = self.rng.range(self.cfg.fence_ms.0, self.cfg.fence_ms.1);
+                let c = self.rng.range(self.cfg.fence_commit_ms.0, self.cfg.fence_commit_ms.1);
                 let inc = self.nodes[n].incarnation;
-                tr!(self, "node {n}: FENCE the peer ({d} ms)");
-                self.schedule(self.now + Duration::from_millis(d), Ev::FenceDone { node: n, inc });
+                tr!(self, "node {n}: FENCE the peer (reaches its device in {c} ms)");
+                let started = self.now;
+                let at = self.now + Duration::from_millis(c);
+                self.schedule(at, Ev::FenceCommit { node: n, inc, started });
                 Ok(())
             }
             Output::Notify { event, detail } => {
@@ -1637,6 +1930,8 @@ impl World {
                 node.core = None;
                 node.power = Power::Down(back);
                 node.watchdog_fires = None;
+                // The statedir's clean-exit marker: a graceful exit that left nothing running.
+                node.exited_clean = node.truth.iter().all(|t| *t == Truth::Stopped);
                 let inc = node.incarnation;
                 self.schedule(back, Ev::Reboot(n, inc));
                 Ok(())
@@ -1768,6 +2063,7 @@ impl World {
                     Admin::MaintenanceOff,
                     Admin::Cleanup(None),
                     Admin::Cleanup(None),
+                    Admin::TakeoverForce,
                 ]);
                 Happening::Admin(n, cmd)
             }
@@ -1930,6 +2226,29 @@ impl World {
                 ));
             }
         }
+        // Hearing: a pair connected both ways hears each other within the hearing bound
+        // (`status` shows the peer alive on both): a fenced node's next run too.
+        // A daemon's restart (which leaves the pair connected) starts the count again.
+        let since = self
+            .connected_since
+            .map(|c| c.max(self.nodes[0].booted_at).max(self.nodes[1].booted_at));
+        if let Some(conn) = since
+            && until.saturating_since(conn) > self.cfg.hearing_bound()
+        {
+            for n in 0..2 {
+                let alive = self.nodes[n].core.as_ref().is_some_and(|c| c.peer().alive);
+                if !alive {
+                    return Err(format!(
+                        "hearing: node {n} does not hear its peer, connected since {conn}"
+                    ));
+                }
+            }
+            if std::mem::take(&mut self.killed_since_connected) {
+                self.coverage.reheard_after_kill += 1;
+            }
+            self.nodes[0].met = true;
+            self.nodes[1].met = true;
+        }
         // L1: after the active node died, a healthy survivor is active within the bound.
         if let Some(w) = self.l1.as_ref()
             && until > w.deadline
@@ -1976,13 +2295,16 @@ impl World {
             w.met |= survivor.power == Power::Up
                 && survivor.core.as_ref().is_some_and(|c| c.role() == Role::Active);
         }
-        // Connectivity for S1 and L2.
+        // Connectivity for S1, L2 and the hearing check; the partition events of the fence
+        // checks end when the pair is connected.
         let connected = self.both_up() && (0..3).any(|l| self.link_works(l));
         if connected && self.connected_since.is_none() {
             self.connected_since = Some(self.now);
+            (self.event_kills, self.event_allowance) = (0, 1);
         } else if !connected {
             self.connected_since = None;
         }
+        self.note_carried();
         let maintenance = (0..2).any(|n| self.nodes[n].intent == Intent::Maintenance);
         let both_run = self.runs(0) && self.runs(1) && !maintenance;
         if both_run && self.runs_overlap_since.is_none() {
@@ -1997,6 +2319,28 @@ impl World {
         }
         self.check_isolated_release()?;
         self.check_s2()
+    }
+
+    /// What each node may have heard since its boot (`SimNode::could_hear`), and when it held
+    /// resources last. A node whose peer's frames reach it again may hear it again, and fence
+    /// once more after it loses it again, in the partition event under way (SIM seed 359720:
+    /// a link that came back one way).
+    fn note_carried(&mut self) {
+        let both = self.both_up();
+        for n in 0..2 {
+            let into = both && (0..3).any(|l| self.carries(l, 1 - n));
+            let out = both && (0..3).any(|l| self.carries(l, n));
+            let node = &mut self.nodes[n];
+            node.carried_in |= into;
+            node.carried_out |= out;
+            if into && !node.reached {
+                self.event_allowance += 1;
+            }
+            node.reached = into;
+            if node.truth.iter().any(|t| *t != Truth::Stopped) {
+                node.held_at = Some(self.now);
+            }
+        }
     }
 
     /// SPEC §3, fence watchdog: a node that loses its peer and every ping node releases the
@@ -2191,9 +2535,13 @@ impl World {
         // §7.3): L1 does not apply to it.
         // Nor to a survivor without one, which `run` refuses: it may know no timeout to wait.
         let unfenceable = self.cfg.fence == FenceMode::Watchdog && self.cfg.unarmed.is_some();
+        // A survivor back from an unclean stop that has not surely heard its peer since may
+        // wait for it (SPEC §7.4): no takeover of a peer it never heard.
+        let waits = self.cfg.fence == FenceMode::External && !s.boot_clean && !s.met;
         let quiet = self.world_healthy(survivor)
             && !replayed
             && !unfenceable
+            && !waits
             && s.intent == Intent::None
             && !s.starts_fail
             && (!self.fences_fail || self.cfg.fence != FenceMode::External);
@@ -2201,9 +2549,16 @@ impl World {
             self.coverage.l1_not_applicable += 1;
             return;
         }
+        // `fence_delay` once (the survivor does not own the group), three times when it held
+        // the group itself lately (it may still look like the owner to its peer).
+        let window = self.cfg.deadtime().saturating_mul(2) + self.cfg.fence_delay;
+        let held = s.held_at.is_some_and(|t| t + window >= self.now);
+        let slots = if held { 3 } else { 1 };
         let fence = match self.cfg.fence {
             FenceMode::None => Duration::ZERO,
-            FenceMode::External => Duration::from_millis(self.cfg.fence_ms.1),
+            FenceMode::External => {
+                self.cfg.fence_delay.saturating_mul(slots) + self.cfg.fence_max()
+            }
             FenceMode::Watchdog => self.cfg.watchdog_wait(),
         };
         let initdead = self.cfg.deadtime().saturating_mul(2);
