@@ -91,6 +91,8 @@ fn completion_knows_every_command_of_the_help() {
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| !l.is_empty())
+        // A command's line is indented by two; its continuation lines by more.
+        .filter_map(|l| l.strip_prefix("  ").filter(|l| !l.starts_with(' ')))
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert!(commands.contains("version") && commands.contains("run"), "{commands:?}");
