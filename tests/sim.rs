@@ -453,3 +453,37 @@ fn another_pair_with_the_same_authkey_does_not_hide_a_dead_peer() {
         }
     }
 }
+
+/// S2 under `fence watchdog` across a stall of the holder (SIM seed 122811): node 0 holds
+/// the group, its stops fail from 2 s on (it cannot release), it loses every cable at 3 s,
+/// and its daemon hangs at `hang_at` for most of its watchdog timeout, so it wakes after its
+/// peer began the fence wait. On waking it must not pet before it hears its peer (it never
+/// does here): its watchdog resets it before the peer's wait is over. Each hang start is one
+/// world; `mutation` is the code under test.
+fn holder_stalls_while_cut_off(hang_at: u64, mutation: Mutation) -> Result<(), String> {
+    use hapair::core::time::Duration;
+    use world::Happening as H;
+    let mut cfg = Config::scripted(FenceMode::Watchdog);
+    cfg.duration = Duration::from_secs(14);
+    cfg.mutation = mutation;
+    let mut w = world::World::new(cfg, false);
+    w.at(2000, H::StopFails(0));
+    w.at(3000, H::Isolate(0));
+    w.at(hang_at, H::Hang(0, Duration::from_millis(1600)));
+    w.run()
+}
+
+#[test]
+fn a_holder_that_stalls_while_cut_off_pets_only_after_hearing_its_peer() {
+    let starts = (3000..=3600).step_by(50);
+    for at in starts.clone() {
+        assert_eq!(holder_stalls_while_cut_off(at, Mutation::None), Ok(()), "hang at {at} ms");
+    }
+    let caught = starts
+        .filter_map(|at| holder_stalls_while_cut_off(at, Mutation::PetAfterStall).err())
+        .find(|v| v.starts_with("S2"));
+    assert!(
+        caught.is_some(),
+        "PetAfterStall broke S2 in none of the hang starts: the check is blind"
+    );
+}

@@ -121,7 +121,10 @@
 //! second interval and keepalive cover a stall of the peer's loop shorter than the stall
 //! detector (`keepalive + interval`) and one-way delay, assumed under one keepalive.
 //! A node that stalls longer restarts its own wait on waking: the peer's silence only counts
-//! while we listen. A node that reaches a ping node and hears nothing from us keeps the
+//! while we listen. A holder that stalls longer does not pet again before it hears its peer
+//! (`stall_unheard`), unless the peer has been silent for longer than its deadtime and wait:
+//! its own deadtime and the ping nodes' silence count again from the wake, so only the
+//! watchdog, last petted before the stall, keeps it inside the peer's wait. A node that reaches a ping node and hears nothing from us keeps the
 //! group: that is the residual case of SPEC §3 S2.
 //!
 //! Authentic frames that are not fresh restart the wait too (`Input::Unfresh`). Since frame
@@ -445,6 +448,9 @@ pub enum Mutation {
     /// A fenced node is heard again: a fence's success marks the run heard last as fenced,
     /// not the run that was being fenced when the fence started (the bug of issue 22).
     FenceTheRunHeardLast,
+    /// S2 under fence watchdog: a holder that stalled past the stall threshold pets again on
+    /// waking, before it hears its peer.
+    PetAfterStall,
 }
 
 /// Which links a frame goes out on.

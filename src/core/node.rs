@@ -138,6 +138,15 @@ pub struct Node {
     /// Petting is forbidden until this node holds nothing (fence watchdog self-fence): not
     /// role-scoped, it lasts through every role until nothing is held.
     pub(super) self_fencing: bool,
+    /// Petting waits for a frame of the peer: under `fence watchdog` this node stalled longer
+    /// than the stall threshold while it held the group, and its peer, heard within its
+    /// deadtime and fence wait before the wake, may be waiting to take over. Its frames did
+    /// not go out meanwhile, so the peer may have begun its fence wait, whose margin covers
+    /// only our stalls under the threshold, while our own deadtime and the ping nodes'
+    /// silence count again from the wake (SIM seed 122811: a holder cut off, then hung for
+    /// most of its watchdog timeout, petted on for a deadtime after waking and outlived its
+    /// peer's wait). Cleared by a frame of the peer, or when nothing is held.
+    pub(super) stall_unheard: bool,
     pub(super) shutting_down: bool,
     /// The split brain under way was notified and counted. Not role-scoped: one split brain
     /// lasts while the peer holds the group (or until it restarts), whichever roles this node
@@ -216,6 +225,7 @@ impl Node {
             counters: Counters::default(),
             petting_allowed: !self_fencing,
             self_fencing,
+            stall_unheard: false,
             shutting_down: false,
             split_brain_seen: false,
             held_at: None,
@@ -251,6 +261,24 @@ impl Node {
             }
             // The wait counted from the last unfresh frame moves on by the stall too.
             self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
+            // A peer heard within its deadtime and fence wait before now may be waiting;
+            // one silent longer has ended any wait it began.
+            let wait = self.watchdog_fence_wait().unwrap_or(Duration::ZERO);
+            let may_wait = self.peer.alive
+                || self
+                    .peer
+                    .last_heard
+                    .is_some_and(|t| now < t + self.params.deadtime.saturating_add(wait));
+            if self.fence_mode() == FenceMode::Watchdog
+                && self.holds()
+                && may_wait
+                && !self.mutated(super::Mutation::PetAfterStall)
+            {
+                log::warn!(
+                    "stalled while holding: the watchdog is not petted until the peer is heard"
+                );
+                self.stall_unheard = true;
+            }
         }
         self.last_input = now;
         // It held the group until now (the roles are constant between inputs).
@@ -441,6 +469,7 @@ impl Node {
         self.peer.unfresh_at = None;
         self.peer.unfresh_claims = None;
         self.peer.last_heard = Some(now);
+        self.stall_unheard = false;
         let payload = repr.payload;
         // Frames overtake each other across links. Within one incarnation a node's epoch only
         // grows, and within one epoch it goes from holding to not holding, never back (a new
@@ -650,8 +679,9 @@ impl Node {
     fn update_petting(&mut self) {
         if !self.holds() {
             self.self_fencing = false;
+            self.stall_unheard = false;
         }
-        let allow = !self.self_fencing;
+        let allow = !self.self_fencing && !self.stall_unheard;
         if allow != self.petting_allowed {
             log::info!("watchdog petting {}", if allow { "allowed" } else { "forbidden" });
             self.petting_allowed = allow;
