@@ -25,7 +25,8 @@
 //!   group ever ran on both nodes at once, `overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
-//! - `rng`: `Rng`, splitmix64 (the simulator's generator), for noise and coin tosses.
+//! - `rng`: `Rng`, splitmix64 (`splitmix.rs`, the simulator's generator, the same file), with
+//!   `from_clock`, for noise and coin tosses.
 //! - `bmc`: `Bmc`, an IPMI BMC per node from OpenIPMI's `ipmi_sim` (RMCP+ on a management
 //!   cable from the peer), whose power control kills and restarts that node's daemon, for
 //!   tests that fence with the real `fence_ipmilan`.
