@@ -2304,6 +2304,16 @@ impl World {
         if self.partitioned() && self.reaches_ping(0) && self.reaches_ping(1) {
             self.residual_at = Some(self.now);
         }
+        // So is a node without an armed watchdog (outside the contract: `run` refuses it
+        // under fence watchdog) that its peer has not heard since the peer's statedir began:
+        // a peer never heard is taken to have our own timeout (README "The hardware
+        // watchdog"), and no wait makes an unarmed node safe. It lasts until the two meet
+        // (SIM seed 297369: a start into a partition, the unarmed node never heard).
+        let unheard_unarmed = self.cfg.fence == FenceMode::Watchdog
+            && self.cfg.unarmed.is_some_and(|u| self.nodes[1 - u].peer_watchdog_stored.is_none());
+        if unheard_unarmed {
+            self.residual_at = Some(self.now);
+        }
         self.check_isolated_release()?;
         self.check_s2()
     }
