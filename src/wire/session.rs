@@ -275,7 +275,15 @@ impl Handshake {
         let teach = if accepted {
             (answers || known_link) && !restarting
         } else {
-            (newer && !self.peer_recent) || !self.peer_alive
+            // A frame that echoes a challenge of an earlier run of ours (neither none, nor
+            // this run's current or last) was sent before we restarted. A run that is not
+            // newer than the accepted one and heard an earlier run of ours is a recording,
+            // even while the core holds the accepted run dead: a restart of the peer after a
+            // lost statedir began after that run, so it never heard our earlier runs (SIM
+            // seed 337837: frames of the peer's run before last, replayed, taught their old
+            // challenge once its run was held dead, and the live peer stopped hearing us).
+            let earlier_echo = session.echo != 0 && !answers;
+            (newer && !self.peer_recent) || (!self.peer_alive && !earlier_echo)
         };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
@@ -451,6 +459,33 @@ mod tests {
         }
         let f = a.frame();
         assert!(deliver(&mut b, f).is_ok(), "a still hears b");
+    }
+
+    /// Frames of the peer's run before last (incarnation 10), recorded while they answered an
+    /// earlier run of b, are replayed after b accepted the peer's next run (11) and its core
+    /// holds that run dead: they echo a challenge of an earlier run of b, so they are a
+    /// recording, and teach nothing (SIM seed 337837: b echoed the old challenge, the live
+    /// peer stopped hearing it, and both fenced each other).
+    #[test]
+    fn an_older_run_that_heard_an_earlier_run_of_ours_teaches_nothing_when_ours_is_dead() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
+        // b restarts, then a restarts (11); they meet again.
+        let mut b = Side::new(21, 333, 3000);
+        let mut a = Side::new(11, 444, 4000);
+        handshake(&mut a, &mut b);
+        let echo = b.hs.outgoing().echo;
+        assert_eq!(echo, a.hs.outgoing().challenge);
+        b.hs.set_peer_alive(false, false);
+        for f in recorded {
+            assert_eq!(b.hs.admit(1, f.0, f.1, &f.2), Err(RxError::OldRun));
+            assert_eq!(b.hs.outgoing().echo, echo, "a recording taught its challenge");
+        }
+        // A restart of the peer after a lost statedir (10 again, a new run) still teaches.
+        let mut again = Side::new(10, 555, 5000);
+        assert!(deliver(&mut b, again.frame()).is_err());
+        assert_eq!(b.hs.outgoing().echo, 5000, "a new run of the dead peer is heard");
     }
 
     /// A recording of an old run with a higher incarnation (before the peer's statedir was
