@@ -327,6 +327,7 @@ qemu_args() {
     local mine=$((XOVER_PORT + n - 1)) peer=$((XOVER_PORT + 2 - n))
     append="$(cat "$BOARD/$node.cmdline")"
     [ "$BUSYBOX_ONLY" = 1 ] && append="$append board.hapair=0"
+    # shellcheck disable=SC2054  # the commas are QEMU's option syntax
     QEMU_ARGS=(qemu-system-x86_64 -name "hq-$NAME-$node"
         -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none
         -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$log,logappend=on"
@@ -348,6 +349,7 @@ qemu_args() {
         # to the machine; the guest sees a KCS interface (no driver loaded).
         append="$append board.conf=ipmi"
         initrd=$CACHE/initramfs-ipmi.cpio.gz
+        # shellcheck disable=SC2054
         QEMU_ARGS+=(-chardev "socket,id=ipmi0,host=127.0.0.1,port=$((BMC_PORT + n - 1)),reconnect=1"
             -device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0)
     fi
@@ -382,6 +384,7 @@ start_bmc() {
     local node=$1 n=$2 guid
     guid=$(printf '%s' "$node" | od -An -tx1 | tr -d ' \n')
     guid=$(printf '%-32s' "$guid" | tr ' ' 0)
+    # shellcheck disable=SC2016  # the power script's own expansions
     {
         echo "#!/bin/bash"
         echo "# $node's power (ipmi_sim's startcmd, scripts/qemu-pair.sh start_bmc): QEMU as a"
@@ -524,8 +527,8 @@ cmd_up() {
 
 # wait_file FILE SECONDS: until FILE exists and is not empty.
 wait_file() {
-    local i
-    for i in $(seq $(($2 * 10))); do [ -s "$1" ] && return 0; sleep 0.1; done
+    local _
+    for _ in $(seq $(($2 * 10))); do [ -s "$1" ] && return 0; sleep 0.1; done
     return 1
 }
 
