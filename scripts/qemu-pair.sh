@@ -2,25 +2,32 @@
 # The hapair pair on two emulated PCs (board/qemu-pair/README.md): two QEMU guests (TCG) with a
 # real 16550 null-modem on ttyS1, an e1000 crossover on eth1, the service LAN on eth0 (a bridge
 # in a lab network namespace with a client) and an Intel 6300ESB watchdog that resets the guest.
+# With --ipmi each PC also has an IPMI BMC (OpenIPMI's ipmi_sim, QEMU's ipmi-bmc-extern) that
+# powers its QEMU off and on, and the pair fences with fence_ipmilan (hapair-ipmi.conf).
 # Run as root. Only loopback and Unix sockets are used; no user-mode networking.
 #
-# Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox]   (NAME: 1-12 of [a-z0-9], default qp)
+# Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox|--ipmi] (NAME: 1-12 of [a-z0-9], default qp)
 #   build                 install missing packages, unpack the kernel, build hapair (static)
 #                         and the initramfs into target/qemu-pair/ (also done by up)
-#   up                    build, then boot the pair (with --busybox: without hapair)
+#   up                    build, then boot the pair (with --busybox: without hapair; with
+#                         --ipmi: each QEMU started by its BMC, the pair fencing through it)
 #   down                  stop what up started (by pid) and remove the namespaces and sockets
 #   status                what runs; exit 0 up, 1 degraded, 3 not up
 #   exec NODE CMD         run CMD in NODE's console shell (NODE alpha|beta), print its output
 #   qmp NODE CMD [JSON]   one QMP command to NODE's QEMU
 #   serial cut|restore    stop (start) the null-modem relay between the two ttyS1
 #   xover cut|restore     take beta's crossover NIC link down (up) from QEMU, as a pulled cable
-#   test                  up, the pair tests with hapair, down; prints the timings
+#   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC fence
+#                         test, down; prints the timings
+#   test --ipmi           only the second part: up --ipmi, the BMC fence test, down
 #   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
 #
 # State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
 # a second QMP monitor, NODE.tty null-modem end), NODE.console.log (everything each console
-# printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces.
-# `test` keeps these logs (and the guests' /var/log/hapair.log) in target/qemu-pair/last-test/.
+# printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces;
+# with --ipmi also NODE.lan.conf, NODE.bmc.log (ipmi_sim's output) and NODE.power.log (each
+# power on and off of NODE's QEMU). `test` keeps these logs (and the guests'
+# /var/log/hapair.log) in target/qemu-pair/last-test/ (the --ipmi part in last-test/ipmi/).
 set -Eeuo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,8 +36,11 @@ CACHE=${QEMU_PAIR_CACHE:-$REPO/target/qemu-pair}
 STATE_ROOT=/run/hapair-qemu
 NAME=qp
 BUSYBOX_ONLY=0
+IPMI=0
 KPKG_PREFIX=linux-image-
-XOVER_PORT=10694
+XOVER_PORT=10694            # alpha's crossover UDP port in the lab namespace; beta's is +1
+BMC_PORT=9002               # alpha's BMC system interface (ipmi-bmc-extern); beta's is +1
+BMC_USER=hapair
 VIP=192.0.2.100
 T0=$(date +%s.%N)
 
@@ -47,6 +57,7 @@ parse_args() {
         case "$1" in
             --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
             --busybox) BUSYBOX_ONLY=1; shift ;;
+            --ipmi) IPMI=1; shift ;;
             *) ARGS+=("$1"); shift ;;
         esac
     done
@@ -69,6 +80,12 @@ install_packages() {
     command -v ip >/dev/null || need+=(iproute2)
     command -v ping >/dev/null || need+=(iputils-ping)
     command -v python3 >/dev/null || need+=(python3)
+    # The IPMI mode: the BMC simulator, the agent (and its ipmitool), and strace, which finds
+    # the files the agent needs in the guest.
+    [ -x /usr/bin/ipmi_sim ] || need+=(openipmi)
+    [ -x /usr/sbin/fence_ipmilan ] || need+=(fence-agents)
+    [ -x /usr/bin/ipmitool ] || need+=(ipmitool)
+    command -v strace >/dev/null || need+=(strace)
     [ "${#need[@]}" -eq 0 ] && return 0
     echo "qemu-pair: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -173,6 +190,7 @@ build_initramfs() {
     install -m 0755 "$BOARD/init" "$root/init"
     install -m 0755 "$BOARD/run" "$root/etc/hapair/run"
     install -m 0644 "$BOARD/hapair.conf" "$root/etc/hapair/hapair.conf"
+    install -m 0644 "$BOARD/hapair-ipmi.conf" "$root/etc/hapair/hapair-ipmi.conf"
     install -m 0755 "$HAPAIR_BIN" "$root/usr/sbin/hapair"
     if ldd "$HAPAIR_BIN" >/dev/null 2>&1; then
         local lib
@@ -194,6 +212,71 @@ build_initramfs() {
     mv "$CACHE/initramfs.cpio.gz.new" "$CACHE/initramfs.cpio.gz"
     log "initramfs: $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)" \
         "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")"
+    if [ "$IPMI" = 1 ]; then
+        build_fence_cpio
+        # The kernel unpacks concatenated archives in turn: the IPMI image is the plain one
+        # plus the fence agent's files.
+        cat "$CACHE/initramfs.cpio.gz" "$CACHE/fence.cpio.gz" >"$CACHE/initramfs-ipmi.cpio.gz"
+        log "initramfs with fence_ipmilan: $(du -h "$CACHE/initramfs-ipmi.cpio.gz" | cut -f1)"
+    fi
+}
+
+# fence_ipmilan in the guest (IPMI mode only: it quadruples the image, and unpacking it costs
+# every boot under TCG). The agent is Debian's python3 with fence-agents' fencing.py, pycurl,
+# and /usr/bin/ipmitool with their shared libraries: the files are whatever one run of the
+# agent on this host opens, stats or executes (strace; a run that cannot reach a BMC goes
+# through the same imports as one that can), symbolic links kept as links, modification times
+# kept (python then uses the compiled .pyc as they are), plus the dynamic loader and
+# /etc/ld.so.cache. No other /etc file of the host goes in (resolv.conf, hosts, ssl): /init
+# writes hosts and nsswitch.conf. The BMC password is made once per build, the same for both
+# BMCs: /etc/hapair/bmc-password prints it (root's, 0700, the agent's --password-script),
+# and the host keeps it in $CACHE/bmc.password for the BMCs' lan.conf (16 characters: IPMI
+# 2.0 allows 20, ipmi_sim's md5 user 16).
+build_fence_cpio() {
+    local root=$CACHE/fence-root trace=$CACHE/fence.trace path
+    rm -rf "$root"
+    mkdir -p "$root/etc/hapair"
+    chmod 0755 "$root" "$root/etc" "$root/etc/hapair"
+    unshare -n strace -f -qq -o "$trace" -e trace=openat,execve,stat,newfstatat,lstat \
+        /usr/sbin/fence_ipmilan --lanplus --cipher=3 --ip=127.0.0.1 --username=x \
+        --password=y --action=status >/dev/null 2>&1 || true
+    add_traced() {
+        local p=$1 target
+        [ -e "$root$p" ] || [ -L "$root$p" ] && return 0
+        mkdir -p "$root$(dirname "$p")"
+        if [ -L "$p" ]; then
+            target=$(readlink "$p")
+            ln -s "$target" "$root$p"
+            case $target in /*) ;; *) target=$(dirname "$p")/$target ;; esac
+            add_traced "$(realpath -s -m "$target")"
+        else
+            cp -p "$p" "$root$p"
+        fi
+    }
+    for path in $(sed -nE 's/^[0-9]+ +(openat|execve|stat|newfstatat|lstat)\((AT_FDCWD, )?"(\/[^"]+)".* = [0-9]+$/\3/p' \
+            "$trace" | LC_ALL=C sort -u) /usr/bin/python3 /lib64/ld-linux-x86-64.so.2 \
+            /etc/ld.so.cache; do
+        case $path in
+            /etc/ld.so.cache) ;;
+            /etc/* | /usr/local/* | /proc/* | /sys/* | /dev/* | /tmp/* | /run/* | /root/*) continue ;;
+            "$CACHE"/* | "$REPO"/*) continue ;;
+            # Other packages' .pth hooks (google-auth's): the agent needs none of them.
+            *.pth) continue ;;
+            # Busybox is the guest's shell and tools: none of the host's.
+            /bin/* | /sbin/* | /usr/sbin/*) [ "$path" = /usr/sbin/fence_ipmilan ] || continue ;;
+            /usr/bin/*) case $path in /usr/bin/python3* | /usr/bin/ipmitool) ;; *) continue ;; esac ;;
+        esac
+        [ -f "$path" ] && add_traced "$path"
+    done
+    [ -f "$CACHE/bmc.password" ] ||
+        (umask 077; od -An -N8 -tx1 /dev/urandom | tr -d ' \n' >"$CACHE/bmc.password")
+    (umask 077; printf '#!/bin/sh\necho %s\n' "$(cat "$CACHE/bmc.password")" \
+        >"$root/etc/hapair/bmc-password")
+    chmod 0700 "$root/etc/hapair/bmc-password"
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 \
+        >"$CACHE/fence.cpio.gz"
+    log "fence_ipmilan for the guest: $(find "$root" -type f | wc -l) files," \
+        "$(du -sh "$root" | cut -f1)"
 }
 
 cmd_build() {
@@ -228,40 +311,140 @@ make_lan() {
     ip -n "$NS_CLIENT" addr add 192.0.2.10/24 dev lan0
     ip -n "$NS_CLIENT" addr add 192.0.2.254/24 dev lan0   # the ping node
     ip -n "$NS_CLIENT" link set lan0 up
+    if [ "$IPMI" = 1 ]; then
+        # The BMCs' LAN interfaces, on the service LAN (a management LAN the nodes share).
+        ip -n "$NS_LAB" addr add 192.0.2.201/24 dev br0
+        ip -n "$NS_LAB" addr add 192.0.2.202/24 dev br0
+    fi
 }
 
-# boot_vm NODE NUMBER XOVER_NETDEV
-boot_vm() {
-    local node=$1 n=$2 xover=$3 append log=$DIR/$1.console.log
+# qemu_args NODE NUMBER: QEMU's command line for NODE into QEMU_ARGS. The crossover is a UDP
+# socket pair on the lab namespace's loopback (alpha XOVER_PORT, beta XOVER_PORT+1):
+# connectionless, so either QEMU may stop and start again (a BMC's power cycle) and the cable
+# still works. The console log is appended to, across the QEMUs of one run.
+qemu_args() {
+    local node=$1 n=$2 append log=$DIR/$1.console.log initrd=$CACHE/initramfs.cpio.gz
+    local mine=$((XOVER_PORT + n - 1)) peer=$((XOVER_PORT + 2 - n))
     append="$(cat "$BOARD/$node.cmdline")"
     [ "$BUSYBOX_ONLY" = 1 ] && append="$append board.hapair=0"
-    : >"$log"
-    ip netns exec "$NS_LAB" qemu-system-x86_64 -name "hq-$NAME-$node" \
-        -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none \
-        -kernel "$KERNEL" -initrd "$CACHE/initramfs.cpio.gz" -append "$append" \
-        -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$log" \
-        -serial chardev:con \
-        -chardev "socket,id=nullmodem,path=$DIR/$node.tty,server=on,wait=off" \
-        -serial chardev:nullmodem \
-        -netdev "tap,id=lan,ifname=tap-$node,script=no,downscript=no" \
-        -device "e1000,netdev=lan,mac=52:54:00:00:0$n:01,addr=0x3" \
-        -netdev "socket,id=xover,$xover" \
-        -device "e1000,netdev=xover,mac=52:54:00:00:0$n:02,addr=0x4" \
-        -device i6300esb,addr=0x5 -action watchdog=reset \
-        -qmp "unix:$DIR/$node.qmp,server=on,wait=off" \
-        -chardev "socket,id=events,path=$DIR/$node.events,server=on,wait=off" \
-        -mon chardev=events,mode=control \
-        -daemonize -pidfile "$DIR/$node.pid"
+    # shellcheck disable=SC2054  # the commas are QEMU's option syntax
+    QEMU_ARGS=(qemu-system-x86_64 -name "hq-$NAME-$node"
+        -accel tcg -m 256 -smp 1 -nodefaults -no-user-config -display none
+        -chardev "socket,id=con,path=$DIR/$node.con,server=on,wait=off,logfile=$log,logappend=on"
+        -serial chardev:con
+        -chardev "socket,id=nullmodem,path=$DIR/$node.tty,server=on,wait=off"
+        -serial chardev:nullmodem
+        -netdev "tap,id=lan,ifname=tap-$node,script=no,downscript=no"
+        -device "e1000,netdev=lan,mac=52:54:00:00:0$n:01,addr=0x3"
+        -netdev "socket,id=xover,udp=127.0.0.1:$peer,localaddr=127.0.0.1:$mine"
+        -device "e1000,netdev=xover,mac=52:54:00:00:0$n:02,addr=0x4"
+        -device i6300esb,addr=0x5 -action watchdog=reset
+        -qmp "unix:$DIR/$node.qmp,server=on,wait=off"
+        -chardev "socket,id=events,path=$DIR/$node.events,server=on,wait=off"
+        -mon chardev=events,mode=control
+        -pidfile "$DIR/$node.pid")
+    if [ "$IPMI" = 1 ]; then
+        # The BMC: ipmi_sim's system interface on the lab namespace's loopback; QEMU connects
+        # (again after ipmi_sim restarts) and its ipmi-bmc-extern carries power off and reset
+        # to the machine; the guest sees a KCS interface (no driver loaded).
+        append="$append board.conf=ipmi"
+        initrd=$CACHE/initramfs-ipmi.cpio.gz
+        # shellcheck disable=SC2054
+        QEMU_ARGS+=(-chardev "socket,id=ipmi0,host=127.0.0.1,port=$((BMC_PORT + n - 1)),reconnect=1"
+            -device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0)
+    fi
+    QEMU_ARGS+=(-kernel "$KERNEL" -initrd "$initrd" -append "$append")
+}
+
+# boot_vm NODE NUMBER: QEMU in the lab namespace, daemonized; with --ipmi, NODE's BMC instead,
+# which starts QEMU itself (as its power on) and keeps it as its child.
+boot_vm() {
+    local node=$1 n=$2
+    : >"$DIR/$node.console.log"
+    qemu_args "$node" "$n"
+    if [ "$IPMI" = 1 ]; then
+        start_bmc "$node" "$n"
+    else
+        ip netns exec "$NS_LAB" "${QEMU_ARGS[@]}" -daemonize
+    fi
     setsid python3 "$BOARD/vmctl.py" events "$DIR/$node.events" "$DIR/$node.events.log" \
         </dev/null >>"$DIR/$node.events.err" 2>&1 &
     echo $! >"$DIR/$node-events.pid"
 }
 
-# The null-modem cable: a relay joining the two ttyS1 sockets, so that it can be pulled.
+# start_bmc NODE NUMBER: NODE's BMC, OpenIPMI's ipmi_sim in the lab namespace (the BMC has
+# power of its own: it lives outside the guest). Its RMCP+ LAN interface listens on the
+# service LAN, at 192.0.2.201 (alpha's) or .202 (beta's) on br0; its system interface (channel
+# 15, codec VM) on 127.0.0.1:BMC_PORT(+1), where QEMU's ipmi-bmc-extern connects. In that mode
+# ipmi_sim owns the machine: it runs `startcmd` (NODE.power: log, then QEMU in the foreground)
+# at its start and at every power on; power is on while QEMU is connected; a power off sends
+# the VM a power-off command (QEMU shuts the guest down and exits; SIGTERM after
+# poweroff_wait s, SIGKILL kill_wait s later), a hard reset a reset command.
+start_bmc() {
+    local node=$1 n=$2 guid
+    guid=$(printf '%s' "$node" | od -An -tx1 | tr -d ' \n')
+    guid=$(printf '%-32s' "$guid" | tr ' ' 0)
+    # shellcheck disable=SC2016  # the power script's own expansions
+    {
+        echo "#!/bin/bash"
+        echo "# $node's power (ipmi_sim's startcmd, scripts/qemu-pair.sh start_bmc): QEMU as a"
+        echo "# child, a SIGTERM passed on to it; one line per power on and per QEMU exit."
+        echo "log=$(printf '%q' "$DIR/$node.power.log")"
+        echo "echo \"\$(date +%s.%N) power-on\" >>\"\$log\""
+        printf '%q ' "${QEMU_ARGS[@]}"
+        echo '& qemu=$!'
+        echo "trap 'kill -TERM \$qemu 2>/dev/null' TERM"
+        echo 'wait $qemu; rc=$?'
+        echo 'while kill -0 $qemu 2>/dev/null; do wait $qemu; rc=$?; done'
+        echo "echo \"\$(date +%s.%N) power-off qemu-exit \$rc\" >>\"\$log\""
+    } >"$DIR/$node.power"
+    chmod 0755 "$DIR/$node.power"
+    (umask 077; cat >"$DIR/$node.lan.conf" <<EOT
+# $node's BMC (scripts/qemu-pair.sh start_bmc)
+name "$node-bmc"
+set_working_mc 0x20
+  startlan 1
+    addr 192.0.2.20$n 623
+    priv_limit admin
+    allowed_auths_callback md5
+    allowed_auths_user md5
+    allowed_auths_operator md5
+    allowed_auths_admin md5
+    guid $guid
+  endlan
+  serial 15 127.0.0.1 $((BMC_PORT + n - 1)) codec VM
+  startcmd "$DIR/$node.power"
+  startnow true
+  poweroff_wait 5
+  kill_wait 2
+  user 2 true "$BMC_USER" "$(cat "$CACHE/bmc.password")" admin 10 md5
+EOT
+)
+    cat >"$DIR/bmc.emu" <<'EOT'
+mc_setbmc 0x20
+mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
+sel_enable 0x20 1000 0x0a
+mc_enable 0x20
+EOT
+    mkdir -p "$DIR/$node.bmc-state"
+    : >"$DIR/$node.power.log"
+    setsid ip netns exec "$NS_LAB" ipmi_sim -n -c "$DIR/$node.lan.conf" -f "$DIR/bmc.emu" \
+        -s "$DIR/$node.bmc-state" </dev/null >>"$DIR/$node.bmc.log" 2>&1 &
+    echo $! >"$DIR/$node-bmc.pid"
+}
+
+# The null-modem cable: a relay joining the two ttyS1 sockets, so that it can be pulled. It
+# connects again whenever a QEMU went away and came back (a BMC's power cycle); stopping the
+# loop (its pid in relay.pid) stops the socat under way too.
 serial_restore() {
     [ -f "$DIR/relay.pid" ] && pid_alive "$DIR/relay.pid" && return 0
-    setsid socat "UNIX-CONNECT:$DIR/alpha.tty" "UNIX-CONNECT:$DIR/beta.tty" \
-        </dev/null >>"$DIR/relay.log" 2>&1 &
+    # shellcheck disable=SC2016
+    setsid bash -c 'trap "kill \$relay 2>/dev/null; exit 0" TERM
+        while :; do
+            socat "UNIX-CONNECT:$1" "UNIX-CONNECT:$2" & relay=$!
+            wait $relay
+            sleep 0.2
+        done' relay "$DIR/alpha.tty" "$DIR/beta.tty" </dev/null >>"$DIR/relay.log" 2>&1 &
     echo $! >"$DIR/relay.pid"
 }
 
@@ -295,7 +478,11 @@ stop_pid() {
 cmd_down() {
     [ -d "$DIR" ] || return 0
     local f ns
-    for f in probe relay alpha beta alpha-events beta-events; do stop_pid "$DIR/$f.pid"; done
+    # The BMCs first, so that nothing powers a QEMU on again; then the QEMUs by their pid
+    # files (with --ipmi, the BMC's child), whose exit ends their power scripts too.
+    for f in probe relay alpha-bmc beta-bmc alpha beta alpha-events beta-events; do
+        stop_pid "$DIR/$f.pid"
+    done
     if [ -f "$DIR/namespaces" ]; then
         while read -r ns; do ip netns del "$ns" 2>/dev/null || true; done <"$DIR/namespaces"
     fi
@@ -317,18 +504,32 @@ cmd_up() {
     run=$(printf '%05d' $$)
     NS_LAB=hq-$NAME-$run-lab
     NS_CLIENT=hq-$NAME-$run-client
-    printf 'NS_LAB=%s\nNS_CLIENT=%s\nBUSYBOX_ONLY=%s\n' "$NS_LAB" "$NS_CLIENT" "$BUSYBOX_ONLY" \
-        >"$DIR/env"
+    printf 'NS_LAB=%s\nNS_CLIENT=%s\nBUSYBOX_ONLY=%s\nIPMI=%s\n' "$NS_LAB" "$NS_CLIENT" \
+        "$BUSYBOX_ONLY" "$IPMI" >"$DIR/env"
     make_lan
     BOOT_T0=$(now)
-    boot_vm alpha 1 "listen=127.0.0.1:$XOVER_PORT"
-    boot_vm beta 2 "connect=127.0.0.1:$XOVER_PORT"
+    boot_vm alpha 1
+    boot_vm beta 2
+    if [ "$IPMI" = 1 ]; then
+        local node
+        for node in alpha beta; do
+            wait_file "$DIR/$node.pid" 10 ||
+                die "$node's BMC did not start QEMU: $(cat "$DIR/$node.bmc.log")"
+        done
+    fi
     serial_restore
     start_probe
     log "booting alpha (pid $(cat "$DIR/alpha.pid")) and beta (pid $(cat "$DIR/beta.pid"))"
     wait_shell alpha 90
     wait_shell beta 90
     log "both shells answer $(since "$BOOT_T0")s after the start of QEMU"
+}
+
+# wait_file FILE SECONDS: until FILE exists and is not empty.
+wait_file() {
+    local _
+    for _ in $(seq $(($2 * 10))); do [ -s "$1" ] && return 0; sleep 0.1; done
+    return 1
 }
 
 vm_exec() {
@@ -353,7 +554,9 @@ cmd_status() {
     [ -f "$DIR/env" ] || { echo "qemu-pair '$NAME': not up"; return 3; }
     . "$DIR/env"
     local bad=0 f
-    for f in alpha beta relay probe; do
+    local procs=(alpha beta relay probe)
+    [ "${IPMI:-0}" = 1 ] && procs+=(alpha-bmc beta-bmc)
+    for f in "${procs[@]}"; do
         if pid_alive "$DIR/$f.pid"; then
             echo "$f: running (pid $(cat "$DIR/$f.pid"))"
         else

@@ -1,15 +1,20 @@
 # The tests of `scripts/qemu-pair.sh test` (sourced by it; uses its functions and variables).
 # `test --busybox` checks the emulated hardware with busybox alone; `test` runs the pair with
-# hapair on it. Every wait polls a condition against a deadline; the timings are printed, and
-# the hang's takeover must also keep a loose bound derived from board/qemu-pair/hapair.conf
-# (`takeover_bound`). Whatever happens, the trap takes everything down again.
+# hapair on it (`fence watchdog`), then boots it again with --ipmi (each PC powered by its BMC,
+# `fence_ipmilan`) for the BMC fence test; `test --ipmi` runs only that part. Every wait polls
+# a condition against a deadline; the timings are printed, and each hang's takeover must also
+# keep a loose bound derived from the configuration (`takeover_bound`, `ipmi_takeover_bound`).
+# Whatever happens, the trap takes everything down again.
 
 TIMINGS=()
 
+# The prefix of the timing lines of the part under way ("ipmi " for the --ipmi boot).
+PART=''
+
 # note WHAT SECONDS: one line of the closing timing table.
 note() {
-    TIMINGS+=("$(printf '%-58s %6ss' "$1" "$2")")
-    log "$1: $2 s"
+    TIMINGS+=("$(printf '%-72s %6ss' "$PART$1" "$2")")
+    log "$PART$1: $2 s"
 }
 
 print_timings() {
@@ -29,9 +34,13 @@ secs() {
     esac
 }
 
-# conf_word WORD N: the Nth word of the line of board/qemu-pair/hapair.conf that starts with
-# WORD (the last such line).
-conf_word() { awk -v w="$1" -v n="$2" '$1 == w { v = $n } END { print v }' "$BOARD/hapair.conf"; }
+# conf_word WORD N: the Nth word of the line of the guests' configuration (board/qemu-pair/
+# hapair.conf, or hapair-ipmi.conf with --ipmi) that starts with WORD (the last such line).
+conf_word() {
+    local conf=$BOARD/hapair.conf
+    [ "$IPMI" = 1 ] && conf=$BOARD/hapair-ipmi.conf
+    awk -v w="$1" -v n="$2" '$1 == w { v = $n } END { print v }' "$conf"
+}
 
 # takeover_bound: the most a survivor may take, from its peer's hang to active with the VIP,
 # under `fence watchdog` (SPEC §3, L1): deadtime, then the peer's watchdog timeout plus the
@@ -146,8 +155,10 @@ other() { [ "$1" = alpha ] && echo beta || echo alpha; }
 
 test_pair_up() {
     local t0=$BOOT_T0 node active=
-    wait_status alpha 120 peer_alive=true serial=up ucast=up wd_armed=true wd_timeout_ms=6000
-    wait_status beta 60 peer_alive=true serial=up ucast=up wd_armed=true wd_timeout_ms=6000
+    local wd_ms
+    wd_ms=$(echo "$(secs "$(conf_word watchdog 4)") * 1000 / 1" | bc)
+    wait_status alpha 120 peer_alive=true serial=up ucast=up wd_armed=true wd_timeout_ms="$wd_ms"
+    wait_status beta 60 peer_alive=true serial=up ucast=up wd_armed=true wd_timeout_ms="$wd_ms"
     note "boot: QEMU start -> both see the peer on ttyS1 and eth1" "$(since "$t0")"
     local deadline=$(( $(date +%s) + 60 ))
     while [ -z "$active" ]; do
@@ -274,12 +285,140 @@ cable_test() {
     expect_status "$ACTIVE" state=active vip=running
 }
 
-# keep_logs: the run's evidence into target/qemu-pair/last-test/ before the teardown.
+# --- the pair fenced through its BMCs (--ipmi) ---------------------------------------------------
+
+# test_ipmi_status: each node's fence line, as hapair would run it but with --action=status,
+# reaches its peer's BMC: the real fence_ipmilan in the guest, `peer-bmc` from /etc/hosts, the
+# password from the password script, RMCP+ to ipmi_sim on the service LAN.
+test_ipmi_status() {
+    local node out t0
+    for node in alpha beta; do
+        t0=$(now)
+        out=$(vm_exec "$node" 60 \
+            '$(sed -n "s/^fence //p" /etc/hapair/hapair.conf) --action=status 2>&1') ||
+            fail "$node: fence_ipmilan --action=status against $(other "$node")'s BMC: $out"
+        case "$out" in *"Status: ON"*) ;; *) fail "$node: fence_ipmilan status: $out" ;; esac
+        note "fence_ipmilan --action=status in $node -> 'Status: ON'" "$(since "$t0")"
+    done
+}
+
+# ipmi_takeover_bound: the most a survivor may take, from its peer's hang to active with the
+# VIP, under `fence CMD`: deadtime, fence_delay, the agent's reboot (power off, 2 s, power on,
+# 2 s, its polls: 10 s allowed under TCG), the group's start (2 s), plus 10 s of slack.
+ipmi_takeover_bound() {
+    local deadtime delay
+    deadtime=$(secs "$(conf_word deadtime 2)")
+    delay=$(secs "$(conf_word fence_delay 2)")
+    echo "$deadtime + $delay + 10 + 2 + 10" | bc
+}
+
+# power_after NODE WHAT SINCE: seconds from SINCE to NODE's first power-on or power-off
+# (WHAT) line after it in NODE.power.log (written by the BMC's startcmd), "" when none yet.
+power_after() {
+    awk -v e="$2" -v t="$3" '$2 == e && $1 >= t { printf "%.1f\n", $1 - t; exit }' \
+        "$DIR/$1.power.log" 2>/dev/null
+}
+
+# The hang, fenced by the BMC: the active node's hapair gets SIGSTOP; the survivor's hapair
+# runs fence_ipmilan (in the survivor guest) against the hung node's BMC, which powers the
+# hung node's QEMU off (QEMU exits) and on (a new QEMU, a new kernel); the survivor takes the
+# group once the agent reports success. One loop watches everything, as in test_hang.
+test_ipmi_hang() {
+    local hung=$ACTIVE survivor t0 pid words deadline qemu_before
+    local t_dead='' t_fence='' t_done='' t_off='' t_on='' t_qemu='' t_boot='' t_active='' now_t
+    local fence_words=''
+    survivor=$(other "$hung")
+    local boots_before
+    boots_before=$(boots "$hung")
+    qemu_before=$(cat "$DIR/$hung.pid")
+    pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
+    t0=$(now)
+    vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
+    log "hang: hapair (pid $pid in $hung, QEMU pid $qemu_before) stopped with SIGSTOP"
+    deadline=$(( $(date +%s) + 120 ))
+    while [ -z "$t_dead" ] || [ -z "$t_done" ] || [ -z "$t_off" ] || [ -z "$t_on" ] ||
+        [ -z "$t_qemu" ] || [ -z "$t_boot" ] || [ -z "$t_active" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "ipmi hang: dead '$t_dead' fence done" \
+            "'$t_done' power off '$t_off' on '$t_on' QEMU '$t_qemu' boot '$t_boot' takeover" \
+            "'$t_active' (seconds after SIGSTOP)"
+        now_t=$(now)
+        words=" $(summary "$survivor") "
+        [ -n "$t_off" ] || t_off=$(power_after "$hung" power-off "$t0")
+        [ -n "$t_on" ] || t_on=$(power_after "$hung" power-on "$t0")
+        if [ -z "$t_qemu" ] && [ -s "$DIR/$hung.pid" ] && [ "$(cat "$DIR/$hung.pid")" != "$qemu_before" ] &&
+            pid_alive "$DIR/$hung.pid"; then
+            t_qemu=$(since "$t0")
+        fi
+        [ -n "$t_boot" ] || [ "$(boots "$hung")" -le "$boots_before" ] || t_boot=$(since "$t0")
+        case "$words" in *" peer_alive=false "*) [ -n "$t_dead" ] || t_dead=$(since "$t0") ;; esac
+        if [ -z "$t_done" ]; then
+            case "$words" in *" fence_ok="*)
+                # The run's start and end from the status: `ago` and `took` before the poll.
+                fence_words=$words
+                local ago took
+                ago=$(echo "$words" | sed -n 's/.* fence_ago_ms=\([0-9]*\) .*/\1/p')
+                took=$(echo "$words" | sed -n 's/.* fence_took_ms=\([0-9]*\) .*/\1/p')
+                t_done=$(printf '%.1f' "$(echo "$now_t - $t0 - $ago / 1000" | bc -l)")
+                t_fence=$(printf '%.1f' "$(echo "$t_done - $took / 1000" | bc -l)")
+                ;;
+            esac
+        fi
+        case "$words" in *" state=active "*" vip=running "*)
+            if [ -z "$t_active" ]; then
+                t_active=$(since "$t0")
+                # The BMC's power off is logged when the hung node's QEMU has exited.
+                [ -n "$(power_after "$hung" power-off "$t0")" ] ||
+                    fail "$survivor took the VIP before $hung's BMC powered it off"
+            fi ;;
+        esac
+        sleep 0.2
+    done
+    note "hang: SIGSTOP -> $survivor sees $hung dead (status)" "$t_dead"
+    note "hang: SIGSTOP -> $survivor starts fence_ipmilan (status: fence.last)" "$t_fence"
+    note "hang: SIGSTOP -> $hung's BMC: power off, its QEMU exited (power log)" "$t_off"
+    note "hang: SIGSTOP -> QEMU got the BMC's power off (SHUTDOWN event)" \
+        "$(event_after "$hung" SHUTDOWN "$t0")"
+    note "hang: SIGSTOP -> $hung's BMC: power on, a new QEMU (power log)" "$t_on"
+    note "hang: SIGSTOP -> the new QEMU's pid file (pid $(cat "$DIR/$hung.pid"))" "$t_qemu"
+    note "hang: SIGSTOP -> fence_ipmilan succeeded (status: fence.last)" "$t_done"
+    note "hang: SIGSTOP -> $hung's console shows a new boot" "$t_boot"
+    note "hang: SIGSTOP -> $survivor active with the VIP (status)" "$t_active"
+    case "$fence_words" in *" fence_ok=true "*" fence_output=Success:_Rebooted "*) ;;
+        *) fail "$survivor: the fence did not succeed:$fence_words" ;; esac
+    log "$survivor: fence.last:$(echo "$fence_words" | grep -o ' fence_[a-z_]*=[^ ]*' | tr -d '\n')"
+    # The order that makes the takeover safe, from the host's own records.
+    [ "$(echo "$t_fence < $t_off && $t_off < $t_on && $t_off <= $t_active" | bc)" = 1 ] ||
+        fail "ipmi hang: out of order: fence $t_fence, power off $t_off, on $t_on, takeover $t_active"
+    [ -z "$(event_after "$hung" WATCHDOG "$t0")" ] ||
+        fail "$hung: the i6300esb fired: the reset was not (only) the BMC's"
+    local bound
+    bound=$(ipmi_takeover_bound)
+    [ "$(echo "$t_active <= $bound" | bc)" = 1 ] ||
+        fail "ipmi hang: $survivor took over ${t_active} s after SIGSTOP, over its bound of" \
+            "${bound} s (deadtime + fence_delay + agent + start + slack)"
+    wait_probe 30
+    note "hang: the power off -> the client's first answer from $survivor" \
+        "$(first_answer_after "$(echo "$t0 + $t_off" | bc)")"
+    # Never twice: no duplicate answer to the client's probe (two hosts with the VIP).
+    ! grep -q 'DUP!' "$DIR/probe.log" || fail "the client got duplicate answers from the VIP"
+    wait_status "$survivor" 120 peer_alive=true serial=up ucast=up
+    expect_status "$survivor" state=active vip=running
+    wait_status "$hung" 30 state=standby peer_state=active vip=stopped
+    note "hang: SIGSTOP -> $hung rebooted, back as standby (peer alive)" "$(since "$t0")"
+    note "hang: longest silence of the client's probe from SIGSTOP on" \
+        "$(python3 "$BOARD/vmctl.py" gap "$DIR/probe.log" "$t0" | cut -d' ' -f1)"
+    ! grep -q "power-off" "$DIR/$survivor.power.log" || fail "$survivor was powered off too"
+    log "$hung's power log: $(tr '\n' ';' <"$DIR/$hung.power.log")"
+    ACTIVE=$survivor
+}
+
+# keep_logs DIR: the run's evidence into DIR (target/qemu-pair/last-test/, last-test/ipmi/)
+# before the teardown.
 keep_logs() {
-    local keep=$CACHE/last-test node
+    local keep=$1 node
     rm -rf "$keep"
     mkdir -p "$keep"
-    cp "$DIR"/*.log "$keep/" 2>/dev/null || true
+    cp "$DIR"/*.log "$DIR"/*.lan.conf "$keep/" 2>/dev/null || true
     for node in alpha beta; do
         vm_exec "$node" 10 'cat /var/log/hapair.log' >"$keep/$node.hapair.log" 2>/dev/null || true
     done
@@ -287,23 +426,52 @@ keep_logs() {
     log "logs kept in $keep"
 }
 
+# test_plain: the pair with `fence watchdog`: up, hang, cables.
+test_plain() {
+    test_pair_up
+    test_hang
+    cable_test "serial (null-modem relay stopped)" serial serial_cut serial_restore
+    cable_test "crossover (beta's e1000 link down)" ucast "set_xover off" "set_xover on"
+    local failovers
+    failovers=$(vm_exec "$ACTIVE" 10 'hapair status --json' | grep -o '"failovers":[0-9]*')
+    log "$ACTIVE: $failovers (the hang's takeover only)"
+}
+
+# test_ipmi: the pair fenced through its BMCs: up, each node's agent reaches the peer's BMC,
+# the hang fenced by power; the links come back after the power cycle.
+test_ipmi() {
+    test_pair_up
+    test_ipmi_status
+    test_ipmi_hang
+}
+
 cmd_test() {
     local t0
     t0=$(now)
-    trap 'rc=$?; keep_logs; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' \
+    KEEP=$CACHE/last-test
+    rm -rf "$KEEP"
+    trap 'rc=$?; keep_logs "$KEEP"; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' \
         EXIT
-    cmd_up
-    note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
-    if [ "$BUSYBOX_ONLY" = 1 ]; then
-        test_busybox
-    else
-        test_pair_up
-        test_hang
-        cable_test "serial (null-modem relay stopped)" serial serial_cut serial_restore
-        cable_test "crossover (beta's e1000 link down)" ucast "set_xover off" "set_xover on"
-        local failovers
-        failovers=$(vm_exec "$ACTIVE" 10 'hapair status --json' | grep -o '"failovers":[0-9]*')
-        log "$ACTIVE: $failovers (the hang's takeover only)"
+    if [ "$IPMI" = 0 ]; then
+        cmd_up
+        note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
+        if [ "$BUSYBOX_ONLY" = 1 ]; then
+            test_busybox
+        else
+            test_plain
+            # Then the pair again, each PC powered by its BMC.
+            keep_logs "$KEEP"
+            cmd_down
+            IPMI=1
+        fi
+    fi
+    if [ "$IPMI" = 1 ]; then
+        PART='ipmi '
+        KEEP=$CACHE/last-test/ipmi
+        cmd_up
+        note "up: BMCs start QEMU -> both console shells answer" "$(since "$BOOT_T0")"
+        test_ipmi
+        PART=''
     fi
     note "total, build included" "$(since "$t0")"
     print_timings

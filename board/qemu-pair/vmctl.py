@@ -8,15 +8,19 @@
   vmctl.py summary < STATUS_JSON
       Prints `hapair status --json` as one line of KEY=VALUE words for the test script:
       state peer_alive peer_state serial ucast (up|down) wd_armed wd_timeout_ms vip (the
-      state of the ip resource).
+      state of the ip resource), and the fence's: fence_mode, fence_delay_left_ms (while a
+      fence command waits its delay), fence_ok fence_ago_ms fence_took_ms fence_output (its
+      last run, the output's blanks as _; absent before the first).
   vmctl.py gap PROBE_LOG [SINCE]
       The longest silence in a `ping -D -O` log, the time between two answers in seconds,
       counting only answers from SINCE (seconds since the epoch) on, and the answer count.
   vmctl.py qmp QMP_SOCKET COMMAND [JSON_ARGUMENTS]
       Runs one QMP command, prints the "return" value as JSON; exit 1 on a QMP error.
   vmctl.py events QMP_SOCKET LOG
-      Appends every QMP event (WATCHDOG, RESET, ...) to LOG as "HOST_EPOCH_SECONDS EVENT
-      DATA", until QEMU closes the socket: the host's own record of when a guest was reset.
+      Appends every QMP event (WATCHDOG, RESET, SHUTDOWN, ...) to LOG as "HOST_EPOCH_SECONDS
+      EVENT DATA": the host's own record of when a guest was reset. When QEMU closes the
+      socket it logs "CLOSED {}" and connects again as soon as a new QEMU listens there (a
+      BMC's power on relaunches QEMU), logging "CONNECTED {}"; it runs until killed.
 
 It is a tiny expect: it brackets the command with markers and waits for the closing one. The
 console echoes what is typed, so the markers are written split ("@@QP""END") and only the
@@ -118,6 +122,16 @@ def summary(text):
     for resource in status["resources"]:
         if resource["kind"] == "ip":
             words["vip"] = resource["state"]
+    fence = status["fence"]
+    words["fence_mode"] = fence["mode"]
+    if fence["delay_left_ms"] is not None:
+        words["fence_delay_left_ms"] = fence["delay_left_ms"]
+    last = fence["last"]
+    if last is not None:
+        words["fence_ok"] = str(last["ok"]).lower()
+        words["fence_ago_ms"] = last["ago_ms"]
+        words["fence_took_ms"] = last["took_ms"]
+        words["fence_output"] = "_".join(str(last["output"]).split()) or "-"
     return " ".join(f"{key}={value}" for key, value in words.items())
 
 
@@ -134,20 +148,34 @@ def gap(path, since):
 
 
 def events(path, log_path):
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(path)
-    stream = sock.makefile("rwb")
-    json.loads(stream.readline())  # the greeting
-    stream.write(b'{"execute": "qmp_capabilities"}\n')
-    stream.flush()
     with open(log_path, "a", encoding="utf-8") as log:
-        for line in stream:
-            message = json.loads(line)
-            if "event" in message:
-                data = json.dumps(message.get("data", {}))
-                log.write(f"{time.time():.3f} {message['event']} {data}\n")
-                log.flush()
-    return 0
+
+        def write(event, data):
+            log.write(f"{time.time():.3f} {event} {json.dumps(data)}\n")
+            log.flush()
+
+        connected = False
+        while True:
+            try:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.connect(path)
+                stream = sock.makefile("rwb")
+                json.loads(stream.readline())  # the greeting
+                stream.write(b'{"execute": "qmp_capabilities"}\n')
+                stream.flush()
+                connected = True
+                write("CONNECTED", {})
+                for line in stream:
+                    message = json.loads(line)
+                    if "event" in message:
+                        write(message["event"], message.get("data", {}))
+            except (OSError, ValueError):
+                pass
+            sock.close()
+            if connected:
+                write("CLOSED", {})
+                connected = False
+            time.sleep(0.1)
 
 
 def main(argv):
@@ -166,7 +194,7 @@ def main(argv):
     if len(argv) == 3 and argv[0] == "events":
         try:
             return events(argv[1], argv[2])
-        except (OSError, ValueError) as error:
+        except OSError as error:
             print(f"vmctl: events {argv[1]}: {error}", file=sys.stderr)
             return 125
     if len(argv) in (3, 4) and argv[0] == "qmp":
