@@ -604,6 +604,9 @@ pub struct SimNode {
     pub reached: bool,
     /// Since this boot, the operator vouched its peer down (`takeover --force`).
     pub vouched: bool,
+    /// Since this boot, when the operator last let it take part again (`online` after
+    /// `standby`, maintenance off): from then on it may fence, as after a start.
+    pub rejoined_at: Option<Instant>,
     /// The last moment it held resources (the world's truth).
     pub held_at: Option<Instant>,
     /// When a fence reset this machine last (it was up or hung).
@@ -866,6 +869,7 @@ impl World {
             met: false,
             reached: false,
             vouched: false,
+            rejoined_at: None,
             held_at: None,
             fenced_at: None,
             committed: None,
@@ -1267,7 +1271,7 @@ impl World {
     /// `by`, whose fence committed at `committed`, resets `target`: a mutual kill when a fence
     /// of `target` reset `by` after that commit (both commands were under way at once). The
     /// documented residual (README "Fence races and loops"): one of the two fenced as a clean
-    /// start in a partition, not having heard its peer since its boot, so nothing ordered its
+    /// start (or one the operator put online) in a partition, not having heard its peer since its boot, so nothing ordered its
     /// fence against the peer's; except two such starts within a keepalive of each other
     /// whose daemons did not hang since (SIM seed 280358: a hang of 4.5 s during one's
     /// start-up), which `fence_delay` orders as it orders two nodes that lose each other at
@@ -1283,10 +1287,13 @@ impl World {
         };
         let blind_by = self.nodes[by].committed.is_some_and(|(t, blind)| t == committed && blind);
         let blind_target = self.nodes[target].committed.is_some_and(|(_, blind)| blind);
-        let apart = self.nodes[0]
-            .booted_at
-            .saturating_since(self.nodes[1].booted_at)
-            .max(self.nodes[1].booted_at.saturating_since(self.nodes[0].booted_at));
+        // A node the operator let take part again (`online`, maintenance off) started then,
+        // as far as fencing goes (SIM seed 365508: a standby node put online in a partition
+        // fenced at once as the home node, just as its peer's `fence_delay` ran out).
+        let start = |n: usize| {
+            self.nodes[n].booted_at.max(self.nodes[n].rejoined_at.unwrap_or(Instant::ZERO))
+        };
+        let apart = start(0).saturating_since(start(1)).max(start(1).saturating_since(start(0)));
         let steady = !self.nodes[by].hung_since_boot && !self.nodes[target].hung_since_boot;
         let together = blind_by && blind_target && apart < self.cfg.keepalive && steady;
         if (blind_by || blind_target) && !together {
@@ -1567,9 +1574,15 @@ impl World {
                 node.intent = Intent::Takeover;
                 node.takeover_at = Some(self.now);
             }
-            Admin::Online if node.intent != Intent::Maintenance => node.intent = Intent::None,
+            Admin::Online if node.intent != Intent::Maintenance => {
+                if node.intent == Intent::Standby {
+                    node.rejoined_at = Some(self.now);
+                }
+                node.intent = Intent::None
+            }
             Admin::MaintenanceOn => node.intent = Intent::Maintenance,
             Admin::MaintenanceOff if node.intent == Intent::Maintenance => {
+                node.rejoined_at = Some(self.now);
                 node.intent = Intent::None
             }
             Admin::Cleanup(_) => {
@@ -1731,6 +1744,7 @@ impl World {
         node.met = false;
         node.hung_since_boot = false;
         node.vouched = false;
+        node.rejoined_at = None;
         if !clean && self.cfg.fence == FenceMode::External {
             self.coverage.unclean_boots += 1;
         }
