@@ -194,8 +194,9 @@
 //! before the other starts: one fence per partition, never a mutual kill. The owner of the
 //! group does not fence at all while it holds it; the other fences after `fence_delay`, so a
 //! partition that heals within it fences nobody. The residual (README "Fence races and
-//! loops"): a node that starts (cleanly) into a partition cannot know when its peer began to
-//! fence, so two fences of independent timelines may still cross.
+//! loops"): a node that starts (cleanly) into a partition, or becomes able to fence only well
+//! after it lost its peer (put online, out of maintenance, healthy again), cannot know when
+//! its peer began to fence, so two fences of independent timelines may still cross.
 //!
 //! *No fence and no takeover after an unclean stop before the peer is heard.* When the
 //! statedir shows no clean exit of the previous run (`Params::start_unclean`: a crash, reset,

@@ -611,9 +611,9 @@ pub struct SimNode {
     pub held_at: Option<Instant>,
     /// When a fence reset this machine last (it was up or hung).
     pub fenced_at: Option<Instant>,
-    /// Its fence command that committed last: when, and whether it was a clean start that had
-    /// not surely heard its peer since its boot (a start-up in a partition).
-    pub committed: Option<(Instant, bool)>,
+    /// Its fence command that committed last: when, and, when that fence ran on a timeline of
+    /// its own, since when (`World::own_timeline`).
+    pub committed: Option<(Instant, Option<Instant>)>,
     /// Its daemon hung since this boot (its start-up no longer keeps time with its peer's).
     pub hung_since_boot: bool,
     /// The fence command under way committed and the device acted (its result is `ok`).
@@ -1220,9 +1220,7 @@ impl World {
             return Ok(());
         }
         let ok = !self.fences_fail;
-        // A clean start that has not surely heard its peer (links that worked a moment since
-        // its boot may not have completed the handshake: SIM seed 289158).
-        let blind = n.boot_clean && !n.met;
+        let blind = self.own_timeline(node);
         self.nodes[node].fence_ok = ok;
         let act =
             Duration::from_millis(self.rng.range(self.cfg.fence_act_ms.0, self.cfg.fence_act_ms.1));
@@ -1268,6 +1266,33 @@ impl World {
         Ok(())
     }
 
+    /// Whether the fence `node` commits now runs on a timeline of its own, which `fence_delay`
+    /// cannot order against its peer's, and since when:
+    /// - a clean start that has not surely heard its peer (links that worked a moment since
+    ///   its boot may not have completed the handshake: SIM seed 289158): since its boot, or
+    ///   since the operator let it take part again (`online`, maintenance off), which counts as
+    ///   a start (SIM seed 365508: a standby home node put online in a partition fenced at
+    ///   once, just as its peer's delay ran out);
+    /// - a node that entered `Fencing` well after it last heard its peer (its deadtime, plus
+    ///   the skew of two nodes noticing a partition): it could not fence when it lost the
+    ///   peer (ill, in standby or maintenance) and became able later (SIM seed 802629: cut off
+    ///   from the LAN as it received a handover, it recovered 2 s later and fenced after one
+    ///   slot, as its peer's three slots ran out): since it entered `Fencing`.
+    fn own_timeline(&self, node: usize) -> Option<Instant> {
+        let n = &self.nodes[node];
+        if n.boot_clean && !n.met {
+            return Some(n.booted_at.max(n.rejoined_at.unwrap_or(Instant::ZERO)));
+        }
+        let core = n.core.as_ref()?;
+        let skew = self.cfg.keepalive
+            + self.cfg.max_link_interval().saturating_mul(2)
+            + self.cfg.max_delay().saturating_mul(2);
+        let heard = core.peer().last_heard?;
+        let entered = core.role_since();
+        (core.role() == Role::Fencing && entered > heard + self.cfg.deadtime() + skew)
+            .then_some(entered)
+    }
+
     /// `by`, whose fence committed at `committed`, resets `target`: a mutual kill when a fence
     /// of `target` reset `by` after that commit (both commands were under way at once). The
     /// documented residual (README "Fence races and loops"): one of the two fenced as a clean
@@ -1285,20 +1310,19 @@ impl World {
         let Some(at) = self.nodes[by].fenced_at.filter(|at| *at >= committed) else {
             return Ok(());
         };
-        let blind_by = self.nodes[by].committed.is_some_and(|(t, blind)| t == committed && blind);
-        let blind_target = self.nodes[target].committed.is_some_and(|(_, blind)| blind);
-        // A node the operator let take part again (`online`, maintenance off) started then,
-        // as far as fencing goes (SIM seed 365508: a standby node put online in a partition
-        // fenced at once as the home node, just as its peer's `fence_delay` ran out).
-        let start = |n: usize| {
-            self.nodes[n].booted_at.max(self.nodes[n].rejoined_at.unwrap_or(Instant::ZERO))
-        };
-        let apart = start(0).saturating_since(start(1)).max(start(1).saturating_since(start(0)));
+        let own_by = self.nodes[by].committed.and_then(|(t, own)| own.filter(|_| t == committed));
+        let own_target = self.nodes[target].committed.and_then(|(_, own)| own);
+        let (blind_by, blind_target) = (own_by.is_some(), own_target.is_some());
+        let (a, b) = (own_by.unwrap_or(Instant::ZERO), own_target.unwrap_or(Instant::ZERO));
+        let apart = a.saturating_since(b).max(b.saturating_since(a));
         let steady = !self.nodes[by].hung_since_boot && !self.nodes[target].hung_since_boot;
         let together = blind_by && blind_target && apart < self.cfg.keepalive && steady;
         if (blind_by || blind_target) && !together {
             self.coverage.mutual_kills_excused += 1;
-            tr!(self, "MUTUAL KILL excused: a clean start in a partition (starts {apart} apart)");
+            tr!(
+                self,
+                "MUTUAL KILL excused: a fence on a timeline of its own (starts {apart} apart)"
+            );
             return Ok(());
         }
         Err(format!(
