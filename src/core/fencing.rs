@@ -78,7 +78,8 @@ impl Node {
     /// race of a full partition (see "Fence races and loops" in the core docs). In slots of
     /// `fence_delay`: 0 for the home node when neither node held the group, 1 when the peer
     /// held it or we are not home, 2 (home) or 3 when this node held it within deadtime plus
-    /// `fence_delay` before the peer was lost (it may still look like the owner to the peer).
+    /// `fence_delay` before the peer was lost (it may still look like the owner to the peer);
+    /// three more when this node enters `Fencing` well after it lost the peer.
     /// Holding means what the frames show: `FLAG_HOLDING` in a state other than `standby`
     /// (an `Init` that probes or found something reads `standby`, on both sides alike).
     pub(super) fn fence_delay_on_entry(&self, now: Instant) -> Duration {
@@ -99,6 +100,17 @@ impl Node {
             (false, true, _) | (false, false, false) => 1,
             (false, false, true) => 0,
         };
+        // Entering `Fencing` well after the peer was lost (this node could not run the group
+        // then: ill, in standby or maintenance), it comes after every slot a peer that lost it
+        // at the same moment may have taken, so that peer's fence, if any, comes first; and of
+        // two nodes that become able together, the slots still order the two (SIM seed
+        // 802629: back in health 2 s after it lost its peer, one slot crossed the peer's
+        // three). Since entering a role is an input's moment, "well after" is beyond the skew
+        // of two nodes noticing a partition.
+        let skew = self.params.keepalive.saturating_add(self.longest_link().saturating_mul(2));
+        let late =
+            !self.mutated(super::Mutation::NoLateFenceSlots) && now.saturating_since(lost) > skew;
+        let slots = if late { slots + 3 } else { slots };
         delay.saturating_mul(slots)
     }
 
@@ -422,6 +434,28 @@ mod tests {
             run_until(&mut node, ms(510));
             assert_eq!(node.role(), Role::Fencing, "{me}");
             assert_eq!(node.fence_delay_left(ms(510)), Some(Duration::from_millis(500 * slots)));
+        }
+    }
+
+    /// A node that could not fence when it lost its peer (here in standby) and can later
+    /// (`online` 1.5 s after): three slots more than it would take at once, so a peer that
+    /// lost it at the same moment and fenced after its own slots came first (SIM seed 802629).
+    #[test]
+    fn a_node_able_to_fence_only_well_after_it_lost_its_peer_waits_three_slots_more() {
+        let standby = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 1);
+        for (me, slots) in [(0, 3), (1, 4)] {
+            let mut node = booted(me, FenceMode::External, Outcome::NotRunning);
+            frame(&mut node, ms(10), 1, standby);
+            node.handle_input(ms(20), Input::Admin(Admin::Standby));
+            drain(&mut node, ms(20));
+            run_until(&mut node, ms(2000));
+            assert_eq!(node.role(), Role::Standby, "{me}: in standby it does not fence");
+            node.handle_input(ms(2000), Input::Admin(Admin::Online));
+            let out = drain(&mut node, ms(2000));
+            assert_eq!(node.role(), Role::Fencing, "{me}");
+            assert!(!out.contains(&Output::Fence), "{me}");
+            let left = node.fence_delay_left(ms(2000)).map(|d| d.total_millis());
+            assert_eq!(left, Some(500 * slots), "{me}");
         }
     }
 

@@ -179,7 +179,10 @@
 //! the fence command after a wait, in slots of `fence_delay` (`fence_delay_on_entry`):
 //! 0 for the home node when neither node holds the group; 1 for a node whose peer held the
 //! group when last heard, and for the non-home node when neither did; 2 (home) or 3 for a node
-//! that held the group itself within deadtime plus `fence_delay` before it lost the peer.
+//! that held the group itself within deadtime plus `fence_delay` before it lost the peer;
+//! three more for a node that enters `Fencing` well after it lost the peer (it could not run
+//! the group then: ill, in standby or maintenance), so a peer that lost it at the same moment
+//! fences first, and two nodes that become able together are still ordered.
 //! Holding means what the frames show: `FLAG_HOLDING` in a state other than `standby` (a node
 //! in `Init` that probes or found something shows `standby`; both sides ignore it alike).
 //! After the wait the fence runs only if the peer is still unheard (`decide_fencing` leaves
@@ -194,9 +197,8 @@
 //! before the other starts: one fence per partition, never a mutual kill. The owner of the
 //! group does not fence at all while it holds it; the other fences after `fence_delay`, so a
 //! partition that heals within it fences nobody. The residual (README "Fence races and
-//! loops"): a node that starts (cleanly) into a partition, or becomes able to fence only well
-//! after it lost its peer (put online, out of maintenance, healthy again), cannot know when
-//! its peer began to fence, so two fences of independent timelines may still cross.
+//! loops"): a node that starts (cleanly) into a partition, or is put online in one, cannot
+//! know when its peer began to fence, so two fences of independent timelines may still cross.
 //!
 //! *No fence and no takeover after an unclean stop before the peer is heard.* When the
 //! statedir shows no clean exit of the previous run (`Params::start_unclean`: a crash, reset,
@@ -452,6 +454,9 @@ pub enum Mutation {
     /// S2 under fence watchdog: a holder that stalled past the stall threshold pets again on
     /// waking, before it hears its peer.
     PetAfterStall,
+    /// No mutual kill: a node that enters `Fencing` well after it lost its peer takes the
+    /// slots of one that lost it just now (no three more).
+    NoLateFenceSlots,
 }
 
 /// Which links a frame goes out on.

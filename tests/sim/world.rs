@@ -1272,25 +1272,10 @@ impl World {
     ///   its boot may not have completed the handshake: SIM seed 289158): since its boot, or
     ///   since the operator let it take part again (`online`, maintenance off), which counts as
     ///   a start (SIM seed 365508: a standby home node put online in a partition fenced at
-    ///   once, just as its peer's delay ran out);
-    /// - a node that entered `Fencing` well after it last heard its peer (its deadtime, plus
-    ///   the skew of two nodes noticing a partition): it could not fence when it lost the
-    ///   peer (ill, in standby or maintenance) and became able later (SIM seed 802629: cut off
-    ///   from the LAN as it received a handover, it recovered 2 s later and fenced after one
-    ///   slot, as its peer's three slots ran out): since it entered `Fencing`.
+    ///   once, just as its peer's delay ran out).
     fn own_timeline(&self, node: usize) -> Option<Instant> {
         let n = &self.nodes[node];
-        if n.boot_clean && !n.met {
-            return Some(n.booted_at.max(n.rejoined_at.unwrap_or(Instant::ZERO)));
-        }
-        let core = n.core.as_ref()?;
-        let skew = self.cfg.keepalive
-            + self.cfg.max_link_interval().saturating_mul(2)
-            + self.cfg.max_delay().saturating_mul(2);
-        let heard = core.peer().last_heard?;
-        let entered = core.role_since();
-        (core.role() == Role::Fencing && entered > heard + self.cfg.deadtime() + skew)
-            .then_some(entered)
+        (n.boot_clean && !n.met).then(|| n.booted_at.max(n.rejoined_at.unwrap_or(Instant::ZERO)))
     }
 
     /// `by`, whose fence committed at `committed`, resets `target`: a mutual kill when a fence
