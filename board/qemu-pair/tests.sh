@@ -203,6 +203,13 @@ first_answer_after() {
         awk -v t="$1" '$1 >= t { printf "%.1f\n", $1 - t; exit }'
 }
 
+# took_over_within WHAT SURVIVOR SECONDS BOUND WHY: the takeover, SECONDS after the SIGSTOP,
+# came within its BOUND (WHY names its parts).
+took_over_within() {
+    [ "$(echo "$3 <= $4" | bc)" = 1 ] ||
+        fail "$1: $2 took over $3 s after SIGSTOP, over its bound of $4 s ($5)"
+}
+
 # The hang test. One loop watches everything at once, so each step's time is when it was
 # first seen: the survivor's verdict and takeover (its status), the i6300esb firing (QEMU's
 # WATCHDOG event), the new kernel (the hung node's console).
@@ -247,11 +254,8 @@ test_hang() {
     note "hang: SIGSTOP -> $hung's console shows a new kernel (held until the takeover)" \
         "$t_kernel"
     note "hang: SIGSTOP -> $survivor active with the VIP (status)" "$t_active"
-    local bound
-    bound=$(takeover_bound)
-    [ "$(echo "$t_active <= $bound" | bc)" = 1 ] ||
-        fail "hang: $survivor took over ${t_active} s after SIGSTOP, over its bound of" \
-            "${bound} s (deadtime + watchdog + margin + start + slack)"
+    took_over_within hang "$survivor" "$t_active" "$(takeover_bound)" \
+        "deadtime + watchdog + margin + start + slack"
     wait_probe 30
     note "hang: the reset -> the client's first answer from $survivor" \
         "$(first_answer_after "$(echo "$t0 + $t_fired" | bc)")"
@@ -391,11 +395,8 @@ test_ipmi_hang() {
         fail "ipmi hang: out of order: fence $t_fence, power off $t_off, on $t_on, takeover $t_active"
     [ -z "$(event_after "$hung" WATCHDOG "$t0")" ] ||
         fail "$hung: the i6300esb fired: the reset was not (only) the BMC's"
-    local bound
-    bound=$(ipmi_takeover_bound)
-    [ "$(echo "$t_active <= $bound" | bc)" = 1 ] ||
-        fail "ipmi hang: $survivor took over ${t_active} s after SIGSTOP, over its bound of" \
-            "${bound} s (deadtime + fence_delay + agent + start + slack)"
+    took_over_within "ipmi hang" "$survivor" "$t_active" "$(ipmi_takeover_bound)" \
+        "deadtime + fence_delay + agent + start + slack"
     wait_probe 30
     note "hang: the power off -> the client's first answer from $survivor" \
         "$(first_answer_after "$(echo "$t0 + $t_off" | bc)")"
