@@ -2574,6 +2574,10 @@ impl World {
         let window = self.cfg.deadtime().saturating_mul(2) + self.cfg.fence_delay;
         let held = s.held_at.is_some_and(|t| t + window >= self.now);
         let slots = if held { 3 } else { 1 };
+        // A survivor that lost its peer before this death (a partition first) may enter
+        // `Fencing` late, after it could not run the group: three slots more (SIM seed 97421).
+        let lost_before = s.core.as_ref().is_some_and(|c| !c.peer().alive);
+        let slots = if lost_before { slots + 3 } else { slots };
         let fence = match self.cfg.fence {
             FenceMode::None => Duration::ZERO,
             FenceMode::External => {
