@@ -222,7 +222,20 @@ fn health(cf: &HaCf, out: &mut String) {
             out.push_str(&format!("{l}\n"));
         }
     }
+    out.push_str(NO_HEARTBEAT_COUNTERPART);
 }
+
+/// What heartbeat had nothing for (SPEC §7.6): the kernel's error counters, so that a node
+/// hands its group over before a DIMM, a NIC or a disk fails. Commented out: the devices are
+/// the operator's to name.
+const NO_HEARTBEAT_COUNTERPART: &str = "
+# heartbeat had nothing like these: hand the group over while the kernel counts errors that
+# come before a failure (README \"Health and fencing\", `errors`). Name your devices, then
+# uncomment:
+# errors edac max 10 in 1h             # memory errors corrected by ECC; any uncorrected one
+# errors net eth0 max 100 in 10m       # the service LAN's NIC
+# errors disk sda max 5 in 1h          # SCSI I/O errors
+";
 
 #[cfg(test)]
 mod tests {
@@ -274,10 +287,17 @@ resource lsb apache2
 
 watchdog /dev/watchdog
 ping 192.0.2.254
-";
+"
+        .to_string()
+            + NO_HEARTBEAT_COUNTERPART;
         assert_eq!(i.config, expected);
         assert_eq!(i.findings, Findings::default());
         assert!(!i.config.contains("secret"));
+        // The suggested `errors` lines, uncommented, are accepted as they stand.
+        let uncommented = i.config.replace("\n# errors ", "\nerrors ");
+        assert_eq!(uncommented.matches("\nerrors ").count(), 3);
+        let parsed = crate::config::parse_str(&uncommented, Path::new("hapair.conf"));
+        assert!(parsed.is_ok(), "{parsed:?}");
     }
 
     /// A keepalive of any size gives a watchdog line, never an overflow (found through the
