@@ -109,6 +109,9 @@ pub struct Admitted {
 }
 
 /// This node's side of the handshake with its peer.
+/// How many replaced runs of the peer a handshake remembers (`Handshake::retired`).
+const RETIRED_MAX: usize = 4;
+
 #[derive(Clone, Debug)]
 pub struct Handshake {
     run: u32,
@@ -121,6 +124,9 @@ pub struct Handshake {
     /// The highest incarnation of any authentic frame of the peer (`heard_max`).
     heard_max: Option<u64>,
     candidate: Option<Run>,
+    /// Runs of the peer this node accepted and then saw replaced (the newest first): a peer
+    /// runs one run at a time, so none of them runs again, and their frames are recordings.
+    retired: [Option<(u64, u32)>; RETIRED_MAX],
     /// Fresh frames of the accepted run per link since the candidate appeared: two on one
     /// link refute the candidate (see `admit`).
     refuting: [u8; LINKS_MAX],
@@ -154,6 +160,7 @@ impl Handshake {
             accepted_max: None,
             heard_max: None,
             candidate: None,
+            retired: [None; RETIRED_MAX],
             refuting: [0; LINKS_MAX],
             echo: 0,
             resynced: false,
@@ -283,7 +290,11 @@ impl Handshake {
             // seed 337837: frames of the peer's run before last, replayed, taught their old
             // challenge once its run was held dead, and the live peer stopped hearing us).
             let earlier_echo = session.echo != 0 && !answers;
-            (newer && !self.peer_recent) || (!self.peer_alive && !earlier_echo)
+            // Nor does a run we accepted once and saw replaced (SIM seed 841592: replays of
+            // the peer's run before its restart, which had answered our previous challenge,
+            // taught it once the restarted run was held dead).
+            let retired = self.retired.contains(&Some((incarnation, session.run)));
+            !retired && ((newer && !self.peer_recent) || (!self.peer_alive && !earlier_echo))
         };
         if teach && session.challenge != 0 {
             self.echo = session.challenge;
@@ -302,6 +313,8 @@ impl Handshake {
         let mut admitted = Admitted::default();
         match self.accepted.replace(new) {
             Some(old) => {
+                self.retired.rotate_right(1);
+                self.retired[0] = Some((old.incarnation, old.run));
                 admitted.restarted = true;
                 admitted.resynced = new.incarnation <= old.incarnation;
                 self.resynced = admitted.resynced;
@@ -486,6 +499,25 @@ mod tests {
         let mut again = Side::new(10, 555, 5000);
         assert!(deliver(&mut b, again.frame()).is_err());
         assert_eq!(b.hs.outgoing().echo, 5000, "a new run of the dead peer is heard");
+    }
+
+    /// The peer restarts (run 10 replaced by 11); frames of run 10 recorded while it answered
+    /// b's previous challenge are replayed once b's core holds run 11 dead: a run accepted
+    /// once and replaced never runs again, so they teach nothing (SIM seed 841592).
+    #[test]
+    fn a_replaced_run_teaches_nothing_when_the_new_one_is_dead() {
+        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
+        handshake(&mut a, &mut b);
+        let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
+        let mut a = Side::new(11, 444, 4000);
+        handshake(&mut a, &mut b);
+        let echo = b.hs.outgoing().echo;
+        assert_eq!(echo, a.hs.outgoing().challenge);
+        b.hs.set_peer_alive(false, false);
+        for f in recorded {
+            assert!(b.hs.admit(1, f.0, f.1, &f.2).is_err());
+            assert_eq!(b.hs.outgoing().echo, echo, "the replaced run taught its challenge");
+        }
     }
 
     /// A recording of an old run with a higher incarnation (before the peer's statedir was
