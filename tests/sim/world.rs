@@ -788,6 +788,8 @@ pub struct World {
     /// (`check_isolated_release`).
     isolated_since: [Option<Isolation>; 2],
     connected_since: Option<Instant>,
+    /// Per link: since when it works both ways with both daemons running (S1's deadline).
+    link_works_since: [Option<Instant>; 3],
     l1: Option<L1Watch>,
     /// Something disturbed the current L1 watch (then it is not checked).
     l1_disturbed: bool,
@@ -899,6 +901,7 @@ impl World {
             last_wake: None,
             isolated_since: [None; 2],
             connected_since: Some(Instant::ZERO),
+            link_works_since: [None; 3],
             l1: None,
             l1_disturbed: false,
             l1_back: false,
@@ -2169,6 +2172,24 @@ impl World {
     /// slower serial line paces itself), plus three one-way delays (the frame that shows the
     /// overlap, and a handshake answer and its echo when a node restarted meanwhile), plus
     /// the stop time (the action in flight, then every resource).
+    /// S1's deadline for an overlap that began at `since`: the first frame a working link
+    /// carries after both the overlap and that link's working began (a link that began to
+    /// work later sends on its own cadence: SIM seed 914660, the slow serial link worked
+    /// first, the fast crossover 300 ms later), its delays, and a stop.
+    fn s1_deadline(&self, since: Instant) -> Instant {
+        let first = (0..3)
+            .filter_map(|l| {
+                let from = self.link_works_since[l]?.max(since);
+                Some(from + self.cfg.link_params(l).send_interval)
+            })
+            .min()
+            .unwrap_or(since + self.cfg.max_link_interval());
+        first
+            + self.cfg.max_delay().saturating_mul(3)
+            + self.cfg.stop_time()
+            + Duration::from_millis(1)
+    }
+
     fn s1_bound(&self) -> Duration {
         let fastest = (0..3)
             .filter(|&l| self.link_works(l))
@@ -2227,12 +2248,11 @@ impl World {
         // starting/active for longer than the S1 bound, counted from when both the overlap and
         // the connection began.
         if let (Some(since), Some(conn)) = (self.runs_overlap_since, self.connected_since) {
-            let from = since.max(conn);
-            if until.saturating_since(from) > self.s1_bound() {
+            let deadline = self.s1_deadline(since);
+            if until > deadline {
                 return Err(format!(
                     "S1: both nodes starting/active since {since} while connected since {conn} \
-                     (bound {})",
-                    self.s1_bound()
+                     (deadline {deadline})"
                 ));
             }
         }
@@ -2308,6 +2328,14 @@ impl World {
         // Connectivity for S1, L2 and the hearing check; the partition events of the fence
         // checks end when the pair is connected.
         let connected = self.both_up() && (0..3).any(|l| self.link_works(l));
+        for l in 0..3 {
+            let works = self.both_up() && self.link_works(l);
+            match (works, self.link_works_since[l]) {
+                (true, None) => self.link_works_since[l] = Some(self.now),
+                (false, Some(_)) => self.link_works_since[l] = None,
+                _ => {}
+            }
+        }
         if connected && self.connected_since.is_none() {
             self.connected_since = Some(self.now);
             (self.event_kills, self.event_allowance) = (0, 1);
