@@ -474,23 +474,30 @@ mod tests {
         assert!(deliver(&mut b, f).is_ok(), "a still hears b");
     }
 
-    /// Frames of the peer's run before last (incarnation 10), recorded while they answered an
-    /// earlier run of b, are replayed after b accepted the peer's next run (11) and its core
-    /// holds that run dead: they echo a challenge of an earlier run of b, so they are a
-    /// recording, and teach nothing (SIM seed 337837: b echoed the old challenge, the live
-    /// peer stopped hearing it, and both fenced each other).
-    #[test]
-    fn an_older_run_that_heard_an_earlier_run_of_ours_teaches_nothing_when_ours_is_dead() {
+    /// Frames of the peer's run 10, recorded while they answered b, then the peer's next run
+    /// (11) accepted by b (which restarted meanwhile when `b_restarts`) and held dead by b's
+    /// core. Returns b, the recording, and what b echoes (run 11's challenge).
+    fn replay_after_the_next_run_died(b_restarts: bool) -> (Side, Vec<(u64, u64, Session)>, u32) {
         let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
         handshake(&mut a, &mut b);
         let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
-        // b restarts, then a restarts (11); they meet again.
-        let mut b = Side::new(21, 333, 3000);
+        if b_restarts {
+            b = Side::new(21, 333, 3000);
+        }
         let mut a = Side::new(11, 444, 4000);
         handshake(&mut a, &mut b);
         let echo = b.hs.outgoing().echo;
         assert_eq!(echo, a.hs.outgoing().challenge);
         b.hs.set_peer_alive(false, false);
+        (b, recorded, echo)
+    }
+
+    /// Run 10's frames echo a challenge of an earlier run of b: a recording, which teaches
+    /// nothing (SIM seed 337837: b echoed the old challenge, the live peer stopped hearing it,
+    /// and both fenced each other).
+    #[test]
+    fn an_older_run_that_heard_an_earlier_run_of_ours_teaches_nothing_when_ours_is_dead() {
+        let (mut b, recorded, echo) = replay_after_the_next_run_died(true);
         for f in recorded {
             assert_eq!(b.hs.admit(1, f.0, f.1, &f.2), Err(RxError::OldRun));
             assert_eq!(b.hs.outgoing().echo, echo, "a recording taught its challenge");
@@ -501,19 +508,11 @@ mod tests {
         assert_eq!(b.hs.outgoing().echo, 5000, "a new run of the dead peer is heard");
     }
 
-    /// The peer restarts (run 10 replaced by 11); frames of run 10 recorded while it answered
-    /// b's previous challenge are replayed once b's core holds run 11 dead: a run accepted
-    /// once and replaced never runs again, so they teach nothing (SIM seed 841592).
+    /// Run 10's frames answered b's previous challenge, but b accepted run 10 once and saw it
+    /// replaced: a peer runs one run at a time, so they teach nothing (SIM seed 841592).
     #[test]
     fn a_replaced_run_teaches_nothing_when_the_new_one_is_dead() {
-        let (mut a, mut b) = (Side::new(10, 111, 1000), Side::new(20, 222, 2000));
-        handshake(&mut a, &mut b);
-        let recorded: Vec<_> = (0..3).map(|_| a.frame()).collect();
-        let mut a = Side::new(11, 444, 4000);
-        handshake(&mut a, &mut b);
-        let echo = b.hs.outgoing().echo;
-        assert_eq!(echo, a.hs.outgoing().challenge);
-        b.hs.set_peer_alive(false, false);
+        let (mut b, recorded, echo) = replay_after_the_next_run_died(false);
         for f in recorded {
             assert!(b.hs.admit(1, f.0, f.1, &f.2).is_err());
             assert_eq!(b.hs.outgoing().echo, echo, "the replaced run taught its challenge");
