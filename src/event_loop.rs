@@ -169,6 +169,8 @@ struct Daemon {
     peer_incarnation_stored: Option<u64>,
     /// The peer's advertised watchdog timeout as recorded in the statedir.
     peer_watchdog_stored: Option<u32>,
+    /// Whether the statedir says this node self-fences (`statedir/self-fence`).
+    self_fence_stored: bool,
     links: Links,
     children: Children<Tag>,
     group: Group,
@@ -280,7 +282,8 @@ impl Daemon {
         let mut params = core_params(config, boot, me, peer, watchdog.as_ref());
         params.start_unclean = unclean;
         params.start_standby |= admin.standby;
-        params.start_self_fencing = statefile::load_self_fence(&config.local.statedir);
+        let self_fencing = statefile::load_self_fence(&config.local.statedir);
+        params.start_self_fencing = self_fencing;
         if params.start_self_fencing {
             warn!(
                 "the previous run was self-fencing (statedir/self-fence): the watchdog stays \
@@ -324,6 +327,7 @@ impl Daemon {
             peer_version_stored: peer_version,
             peer_incarnation_stored: peer_incarnation,
             peer_watchdog_stored: peer_watchdog,
+            self_fence_stored: self_fencing,
             links,
             children: Children::new(KILL_GRACE),
             group,
@@ -455,16 +459,20 @@ impl Daemon {
                 Output::Fence => self.spawn_fence(now),
                 Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
                 // The core logs the change; the pet gate asks `petting_allowed` each time.
-                Output::Watchdog { allow_petting } => {
+                Output::Watchdog { allow_petting, self_fence } => {
                     debug!(
                         "watchdog petting {}",
                         if allow_petting { "allowed" } else { "stopped" }
                     );
-                    // A restart before the reset must not pet it away (`start_self_fencing`).
-                    if let Err(e) =
-                        statefile::store_self_fence(&self.config.local.statedir, !allow_petting)
-                    {
-                        warn!("{e}");
+                    // A restart before the reset must not pet it away (`start_self_fencing`);
+                    // a pause after a stall is not kept (no write in the loop per stall).
+                    if self_fence != self.self_fence_stored {
+                        self.self_fence_stored = self_fence;
+                        if let Err(e) =
+                            statefile::store_self_fence(&self.config.local.statedir, self_fence)
+                        {
+                            warn!("{e}");
+                        }
                     }
                 }
                 Output::AdminAnswer(answer) => self.admin_answer = Some(answer),

@@ -350,7 +350,7 @@ mod tests {
         node.handle_input(ms(20), stopped);
         let out = drain(&mut node, ms(20));
         assert!(node.petting_allowed(), "nothing is held: petting again");
-        assert!(out.contains(&Output::Watchdog { allow_petting: true }));
+        assert!(out.contains(&Output::Watchdog { allow_petting: true, self_fence: false }));
     }
 
     /// Node 1 (not home) beside an active peer (run 1, last frame at 10 ms): dead at 510 ms,
@@ -664,7 +664,7 @@ mod tests {
         // Then no ping node answers either: isolated.
         node.handle_input(ms(600), Input::Health(Health(Health::PING)));
         let out = drain(&mut node, ms(600));
-        assert!(out.contains(&Output::Watchdog { allow_petting: false }));
+        assert!(out.contains(&Output::Watchdog { allow_petting: false, self_fence: true }));
         assert_eq!(node.reason(), Reason::Isolated);
         ok(&mut node, ms(650), 0, Action::Stop);
         assert_eq!(node.role(), Role::Standby);

@@ -79,6 +79,7 @@ struct Run {
     in_flight: Option<(u8, Action)>,
     fence_running: bool,
     petting: bool,
+    self_fence: bool,
     exited: bool,
     ran_the_group: bool,
 }
@@ -101,6 +102,7 @@ impl Run {
             in_flight: None,
             fence_running: false,
             petting,
+            self_fence: !petting,
             exited: false,
             ran_the_group: false,
         };
@@ -222,9 +224,11 @@ impl Run {
                     let leaves = matches!(payload.kind, Kind::Leaving | Kind::Release);
                     assert!(!leaves || payload.flags & FLAG_HOLDING == 0, "{payload:?}");
                 }
-                Output::Watchdog { allow_petting } => {
-                    assert_ne!(allow_petting, self.petting, "the watchdog told what it knows");
-                    self.petting = allow_petting;
+                Output::Watchdog { allow_petting, self_fence } => {
+                    let told = (allow_petting, self_fence) != (self.petting, self.self_fence);
+                    assert!(told, "the watchdog told what it knows");
+                    assert!(!self_fence || !allow_petting, "a self-fence that pets");
+                    (self.petting, self.self_fence) = (allow_petting, self_fence);
                 }
                 Output::AdminAnswer(_) => answers += 1,
                 Output::Exit => {

@@ -706,6 +706,11 @@ pub enum Output {
     Watchdog {
         /// True to keep petting.
         allow_petting: bool,
+        /// It self-fences (`fence watchdog`: no pet until it holds nothing), which the loop
+        /// keeps in the statedir so that a restart does not pet the reset away. A pause
+        /// waiting for the peer after a stall (`allow_petting` false, this false) is not
+        /// kept: it ends at the next frame of the peer, and comes often at fast heartbeats.
+        self_fence: bool,
     },
     /// The answer to the last `Input::Admin`, one for each: done, or refused (the command
     /// changed nothing; the loop tells the operator why).

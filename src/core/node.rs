@@ -147,6 +147,8 @@ pub struct Node {
     /// most of its watchdog timeout, petted on for a deadtime after waking and outlived its
     /// peer's wait). Cleared by a frame of the peer, or when nothing is held.
     pub(super) stall_unheard: bool,
+    /// The last `self_fence` of `Output::Watchdog` (the statedir's, at start).
+    pub(super) self_fence_reported: bool,
     pub(super) shutting_down: bool,
     /// The split brain under way was notified and counted. Not role-scoped: one split brain
     /// lasts while the peer holds the group (or until it restarts), whichever roles this node
@@ -226,6 +228,7 @@ impl Node {
             petting_allowed: !self_fencing,
             self_fencing,
             stall_unheard: false,
+            self_fence_reported: self_fencing,
             shutting_down: false,
             split_brain_seen: false,
             held_at: None,
@@ -274,9 +277,7 @@ impl Node {
                 && may_wait
                 && !self.mutated(super::Mutation::PetAfterStall)
             {
-                log::warn!(
-                    "stalled while holding: the watchdog is not petted until the peer is heard"
-                );
+                debug!("stalled while holding: no pet until the peer is heard");
                 self.stall_unheard = true;
             }
         }
@@ -682,10 +683,16 @@ impl Node {
             self.stall_unheard = false;
         }
         let allow = !self.self_fencing && !self.stall_unheard;
-        if allow != self.petting_allowed {
-            log::info!("watchdog petting {}", if allow { "allowed" } else { "forbidden" });
+        let self_fence = self.self_fencing;
+        if allow != self.petting_allowed || self_fence != self.self_fence_reported {
+            if self_fence != self.self_fence_reported {
+                log::info!("watchdog petting {}", if allow { "allowed" } else { "forbidden" });
+            } else {
+                debug!("watchdog petting {}", if allow { "resumed" } else { "paused" });
+            }
             self.petting_allowed = allow;
-            self.push(Output::Watchdog { allow_petting: allow });
+            self.self_fence_reported = self_fence;
+            self.push(Output::Watchdog { allow_petting: allow, self_fence });
         }
     }
 

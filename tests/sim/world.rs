@@ -1925,9 +1925,10 @@ impl World {
                 }
                 Ok(())
             }
-            Output::Watchdog { allow_petting } => {
-                tr!(self, "node {n}: watchdog petting {allow_petting}");
-                self.nodes[n].self_fence_stored = !allow_petting;
+            Output::Watchdog { allow_petting, self_fence } => {
+                tr!(self, "node {n}: watchdog petting {allow_petting} self-fence {self_fence}");
+                // As the event loop does: only the self-fence goes to the statedir.
+                self.nodes[n].self_fence_stored = self_fence;
                 self.set_petting(n, allow_petting);
                 Ok(())
             }
