@@ -42,15 +42,17 @@
 
 mod common;
 
+use common::lab::{THREE_MEDIA, VIP};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::bmc::{self, Bmc, uptime_ns};
+use common::bmc::{self, Bmc};
 use common::daemon::{HAPAIR, admin_command};
 use common::lab::{Lab, Node};
+use common::marks::{self, Mark, ms, overlaps, uptime_ns};
 
 const ALPHA: usize = 0;
 const BETA: usize = 1;
@@ -64,12 +66,10 @@ const FAILOVER: Duration = Duration::from_secs(30);
 /// daemon see stalls of its own).
 const POLL: Duration = Duration::from_millis(100);
 const TIMINGS: &str = "keepalive 100ms\ndeadtime 1s\ninitdead 3s\nfence_delay 3s";
-const THREE_MEDIA: &str = "serial /dev/ttyS0\nucast xover0 198.51.100.1 198.51.100.2\nbcast lan0";
 /// The BMCs' administrator.
 const BMC_USER: &str = "admin";
 /// The BMCs' password.
 const BMC_PASSWORD: &str = "s3cret-of-the-bmc";
-const VIP: &str = "192.0.2.100";
 
 /// `res.sh start|stop|monitor NAME`: the exec resource; it runs while `DIR/NODE.NAME.running`
 /// exists.
@@ -129,15 +129,6 @@ fn fence_argv() -> Vec<String> {
         ["--password-script=@DIR@/bmc-password", "--lanplus", "--cipher=3"].map(String::from),
     );
     argv
-}
-
-/// One line of the marks file.
-#[derive(Clone, Debug)]
-struct Mark {
-    node: String,
-    event: String,
-    name: String,
-    at_ns: u64,
 }
 
 /// A lab whose two nodes are powered by their BMCs.
@@ -300,30 +291,12 @@ impl Rig {
 
     /// Every line of the marks file, in the order written.
     fn marks(&self) -> Vec<Mark> {
-        let text = fs::read_to_string(self.dir.join("marks")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                Some(Mark {
-                    node: (*w.first()?).to_owned(),
-                    event: (*w.get(1)?).to_owned(),
-                    name: (*w.get(2)?).to_owned(),
-                    at_ns: w.get(3)?.parse().ok()?,
-                })
-            })
-            .collect()
+        marks::read(&self.dir.join("marks"))
     }
 
     /// Stamps of node `i`'s notify events called `event`.
     fn notified(&self, i: usize, event: &str) -> Vec<u64> {
-        let text = fs::read_to_string(self.dir.join("notify.log")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                let hit = *w.first()? == NAMES[i] && *w.get(1)? == event;
-                if hit { w.get(2)?.parse().ok() } else { None }
-            })
-            .collect()
+        marks::notified(&self.dir.join("notify.log"), NAMES[i], event)
     }
 
     /// Whether the VIP is on node `i`'s lan0.
@@ -401,55 +374,8 @@ fn lab_node(i: usize) -> Node {
 }
 
 /// Polls `cond` every `POLL` until it holds (true) or `timeout` has passed (false).
-fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = uptime_ns().saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX));
-    loop {
-        if cond() {
-            return true;
-        }
-        if uptime_ns() >= end {
-            return false;
-        }
-        std::thread::sleep(POLL);
-    }
-}
-
-/// The runs in `marks`: per node and resource, [start, stop) in ns; a stop named `*` (a power
-/// off) ends every open run of its node; a run never stopped lasts until `u64::MAX`.
-fn runs(marks: &[Mark]) -> Vec<(String, String, u64, u64)> {
-    let mut out: Vec<(String, String, u64, u64)> = Vec::new();
-    for m in marks {
-        match m.event.as_str() {
-            "start" => out.push((m.node.clone(), m.name.clone(), m.at_ns, u64::MAX)),
-            "stop" => {
-                for r in out.iter_mut().filter(|r| r.0 == m.node && r.3 == u64::MAX) {
-                    if m.name == "*" || r.1 == m.name {
-                        r.3 = m.at_ns;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Every two runs of different nodes that overlap in time.
-fn overlaps(marks: &[Mark]) -> Vec<String> {
-    let runs = runs(marks);
-    let mut bad = Vec::new();
-    for (i, a) in runs.iter().enumerate() {
-        for b in &runs[i + 1..] {
-            if a.0 != b.0 && a.2 < b.3 && b.2 < a.3 {
-                bad.push(format!("{a:?} and {b:?}"));
-            }
-        }
-    }
-    bad
-}
-
-fn ms(ns: u64) -> u64 {
-    ns / 1_000_000
+fn poll_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
+    common::wait_every(POLL, timeout, cond)
 }
 
 // --- 1. the active node hangs ----------------------------------------------------------------

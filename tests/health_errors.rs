@@ -14,6 +14,7 @@
 
 mod common;
 
+use common::lab::VIP;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,6 @@ const PATIENCE: Duration = Duration::from_secs(40);
 /// How long a decision not to move is watched: several health samples (2 s apart).
 const HOLD: Duration = Duration::from_secs(7);
 const CONF: &str = "hapair.conf";
-const VIP: &str = "192.0.2.100";
 
 /// A scratch directory for one test, removed on drop (also when the test fails).
 struct Scratch(PathBuf);

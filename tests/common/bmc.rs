@@ -69,13 +69,7 @@ pub fn tools_present() -> bool {
     false
 }
 
-/// CLOCK_BOOTTIME in nanoseconds: the clock of `stamp`.
-pub fn uptime_ns() -> u64 {
-    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .unwrap_or_else(|e| panic!("clock_gettime: {e}"));
-    let (s, ns) = (u64::try_from(t.tv_sec()), u64::try_from(t.tv_nsec()));
-    s.unwrap_or(0) * 1_000_000_000 + ns.unwrap_or(0)
-}
+pub use super::marks::uptime_ns;
 
 /// What one BMC controls and who reaches it.
 pub struct Spec<'a> {

@@ -13,6 +13,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::try_cmd;
 
+/// The lab's service address, held by the `ip` resources of the tests (board/lab/).
+pub const VIP: &str = "192.0.2.100";
+/// The lab's three media; each node's serial device comes from its kernel command line.
+pub const THREE_MEDIA: &str =
+    "serial /dev/ttyS0\nucast xover0 198.51.100.1 198.51.100.2\nbcast lan0";
+
 /// A lab node (namespace).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Node {

@@ -25,6 +25,8 @@
 //!   group ever ran on both nodes at once, `overlaps`).
 //! - `segment`: `Segment`, daemons of one or more pairs on one bridged LAN (`Lan`), each node
 //!   in a namespace of its own, with hosts beside them (two pairs sharing a LAN, a recorder).
+//! - `marks`: the stamped logs of the lab's exec resource and notify script (`Mark`, `read`,
+//!   `notified`, `runs`, `overlaps`, `uptime_ns`), shared by daemon_spec and fence_ipmi.
 //! - `rng`: `Rng`, splitmix64 (`splitmix.rs`, the simulator's generator, the same file), with
 //!   `from_clock`, for noise and coin tosses.
 //! - `bmc`: `Bmc`, an IPMI BMC per node from OpenIPMI's `ipmi_sim` (RMCP+ on a management
@@ -44,6 +46,7 @@ pub mod bmc;
 pub mod capture;
 pub mod daemon;
 pub mod lab;
+pub mod marks;
 pub mod netns;
 pub mod pair;
 pub mod rng;

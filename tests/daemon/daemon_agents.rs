@@ -20,6 +20,7 @@
 //! Not here: the agent layer alone (tests/drivers/agents_run.rs), `check`
 //! (tests/pure/agents_check.rs), timing figures.
 
+use crate::common::lab::VIP;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -31,7 +32,6 @@ use nix::sys::signal::Signal;
 
 /// Generous: the machine may be busy building; nothing here measures time.
 const PATIENCE: Duration = Duration::from_secs(40);
-const VIP: &str = "192.0.2.100";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
 
 /// The test's own files (OCF root, init.d, per-node state files and logs), removed on drop.

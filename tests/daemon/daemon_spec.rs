@@ -44,6 +44,7 @@
 //! Not here: the core's decisions in detail (tests/sim.rs), the fault suite
 //! (tests/daemon/faults.rs), the figures of record (scripts/bench-*).
 
+use crate::common::lab::{THREE_MEDIA, VIP};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
@@ -58,15 +59,12 @@ use std::time::Duration;
 use crate::common;
 use crate::common::exec_in;
 use crate::common::lab::{Lab, Node};
+use crate::common::marks::{self, Mark, ms, overlaps, runs, uptime_ns};
 use crate::common::pair::{Pair, START, STEP};
 use nix::sys::signal::Signal;
 
 const ALPHA: usize = 0;
 const BETA: usize = 1;
-/// The service address every `ip` resource here holds.
-const VIP: &str = "192.0.2.100";
-/// The lab's three media; each node's serial device comes from its kernel command line.
-const THREE_MEDIA: &str = "serial /dev/ttyS0\nucast xover0 198.51.100.1 198.51.100.2\nbcast lan0";
 /// The timings most tests use.
 const TIMINGS: &str = "keepalive 100ms\ndeadtime 1s\ninitdead 3s";
 /// The `ip` resource.
@@ -128,14 +126,6 @@ echo "$peer stop * $("$d/stamp") fenced" >> "$d/marks"
 
 // --- the harness ----------------------------------------------------------------------------
 
-/// CLOCK_BOOTTIME in nanoseconds: the clock of the scripts' stamps.
-fn uptime_ns() -> u64 {
-    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_BOOTTIME)
-        .unwrap_or_else(|e| panic!("clock_gettime: {e}"));
-    let (s, ns) = (u64::try_from(t.tv_sec()), u64::try_from(t.tv_nsec()));
-    s.unwrap_or(0) * 1_000_000_000 + ns.unwrap_or(0)
-}
-
 /// How often a condition that asks the daemons is polled. Not faster: a status request
 /// served in the wake where a heartbeat is due hides that wake from the core's stall
 /// detector (a finding of issue 19: `status_requests_are_no_stall`), so asking every few
@@ -150,11 +140,6 @@ fn poll_until(timeout: Duration, cond: impl FnMut() -> bool) -> bool {
 /// Fails the test unless `cond` holds within `timeout`, naming `what`.
 fn soon(timeout: Duration, what: &str, cond: impl FnMut() -> bool) {
     assert!(poll_until(timeout, cond), "timed out after {timeout:?} waiting for {what}");
-}
-
-/// Nanoseconds in whole milliseconds, for bounds and messages.
-fn ms(ns: u64) -> u64 {
-    ns / 1_000_000
 }
 
 /// The configuration both nodes share: `timings`, `media`, the lab client as ping node, the
@@ -176,15 +161,6 @@ fn exec(name: &str, tag: &str) -> String {
         cmd("stop"),
         cmd("monitor")
     )
-}
-
-/// One line of the marks file.
-#[derive(Clone, Debug)]
-struct Mark {
-    node: String,
-    event: String,
-    name: String,
-    at_ns: u64,
 }
 
 /// A `Pair` with this file's scripts and marks: `res.sh`, `notify.sh`, `fence.sh` and `stamp`
@@ -244,18 +220,7 @@ impl Duo {
 
     /// Every line of the marks file, in the order written.
     fn marks(&self) -> Vec<Mark> {
-        let text = fs::read_to_string(self.path("marks")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                Some(Mark {
-                    node: (*w.first()?).to_owned(),
-                    event: (*w.get(1)?).to_owned(),
-                    name: (*w.get(2)?).to_owned(),
-                    at_ns: w.get(3)?.parse().ok()?,
-                })
-            })
-            .collect()
+        marks::read(&self.path("marks"))
     }
 
     /// The `event` marks (`start`, `stop`) of node `i`, in the order written.
@@ -271,14 +236,7 @@ impl Duo {
 
     /// Stamps (ns) of node `i`'s notify events called `event`.
     fn notified(&self, i: usize, event: &str) -> Vec<u64> {
-        let text = fs::read_to_string(self.path("notify.log")).unwrap_or_default();
-        text.lines()
-            .filter_map(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                let hit = *w.first()? == self.name(i) && *w.get(1)? == event;
-                if hit { w.get(2)?.parse().ok() } else { None }
-            })
-            .collect()
+        marks::notified(&self.path("notify.log"), self.name(i), event)
     }
 
     /// Node death: SIGKILL to its daemon (reaped), then its LAN and crossover cables pulled
@@ -348,41 +306,6 @@ fn assert_in_time_order(marks: &[Mark]) {
     for w in marks.windows(2) {
         assert!(w[0].at_ns <= w[1].at_ns, "marks out of time order: {:?} then {:?}", w[0], w[1]);
     }
-}
-
-/// The runs in `marks`: per node and resource, [start, stop) in ns; a stop named `*` (the
-/// fence's) ends every open run of its node; a run never stopped lasts until `u64::MAX`.
-fn runs(marks: &[Mark]) -> Vec<(String, String, u64, u64)> {
-    let mut out: Vec<(String, String, u64, u64)> = Vec::new();
-    for m in marks {
-        match m.event.as_str() {
-            "start" => out.push((m.node.clone(), m.name.clone(), m.at_ns, u64::MAX)),
-            "stop" => {
-                let end = m.at_ns;
-                for r in out.iter_mut().filter(|r| r.0 == m.node && r.3 == u64::MAX) {
-                    if m.name == "*" || r.1 == m.name {
-                        r.3 = end;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// Every two runs of different nodes that overlap in time.
-fn overlaps(marks: &[Mark]) -> Vec<String> {
-    let runs = runs(marks);
-    let mut bad = Vec::new();
-    for (i, a) in runs.iter().enumerate() {
-        for b in &runs[i + 1..] {
-            if a.0 != b.0 && a.2 < b.3 && b.2 < a.3 {
-                bad.push(format!("{a:?} and {b:?}"));
-            }
-        }
-    }
-    bad
 }
 
 // --- 1. start order, reverse stop order -----------------------------------------------------

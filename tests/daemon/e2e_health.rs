@@ -11,6 +11,7 @@
 //! Needs root (CI is root). Not here: the judging details (tests/health_*.rs), and timing
 //! figures: every wait polls a condition with a generous deadline.
 
+use crate::common::lab::VIP;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -30,7 +31,6 @@ const PATIENCE: Duration = Duration::from_secs(40);
 /// plus a handover, so a wrong move would show.
 const HOLD: Duration = Duration::from_secs(6);
 const CONF: &str = "hapair.conf";
-const VIP: &str = "192.0.2.100";
 /// The lab's client, which the daemons ping (Pair sets `hapair.ping=192.0.2.10`).
 const PING_NODE: &str = "192.0.2.10/32";
 

@@ -10,6 +10,7 @@
 //! driver (tests/drivers/health_watchdog.rs), and timing figures: every wait polls a condition with
 //! a generous deadline.
 
+use crate::common::lab::VIP;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
@@ -23,7 +24,6 @@ use crate::common::{assert_soon, wait_until};
 /// Generous: the machine may be busy building; nothing here measures time.
 const PATIENCE: Duration = Duration::from_secs(40);
 const CONF: &str = "hapair.conf";
-const VIP: &str = "192.0.2.100";
 
 /// A scratch directory (short: a health reason keeps 64 bytes and names the device path),
 /// removed on drop, also when the test fails.

@@ -26,6 +26,7 @@
 //! Not here: the core's decisions in detail (tests/sim.rs) and timing figures (the bounds are
 //! loose on purpose; scripts/bench-failover measures).
 
+use crate::common::lab::VIP;
 use std::io::{Read, Write};
 use std::net::UdpSocket;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -64,7 +65,6 @@ const WATCHDOG_TIMEOUT: Duration = Duration::from_secs(1);
 /// Longer than the fence-watchdog wait (timeout + 2 x deadtime + interval + keepalive): a
 /// takeover that was going to happen has happened by then.
 const WATCHDOG_HOLD: Duration = Duration::from_millis(3500);
-const VIP: &str = "192.0.2.100";
 /// The scenario's length when FAULTS_SOAK_SECS is not set.
 const SOAK_DEFAULT_SECS: u64 = 60;
 
