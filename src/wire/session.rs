@@ -24,11 +24,15 @@
 //! reach the core: liveness, `Release`, `Leaving`, the peer-alive flag and everything else
 //! count only then. Frames of every run pass a per-link sequence window of that run (the
 //! *accepted* run's, or one *candidate* run's: the newest other run heard). The accepted
-//! run's frames teach this node the challenge to echo when fresh or newer than one already
-//! received on their link; a candidate's teach it only
+//! run's frames teach this node the challenge to echo when they answer a challenge of this
+//! run (the current one, or the one before: the rest of the burst that moved it on), or are
+//! newer than such a frame received on their link; a candidate's teach it only
 //! when it can be a restart of the peer: an incarnation above every one accepted, or no
 //! accepted run, or one the core holds dead (a peer back after a lost statedir is heard once
-//! its old run is silent for `deadtime`, so a reboot resynchronises at once). A fresh frame of
+//! its old run is silent for `deadtime`, so a reboot resynchronises at once). Never a run this
+//! node accepted once and saw replaced (a peer runs one run at a time), and, while the core
+//! holds the accepted run dead, never a run no newer than it whose frames echo a challenge of
+//! an earlier run of this node (a restart after a lost statedir began later). A fresh frame of
 //! the candidate makes it the accepted run (a restart of the peer, or a resync when its
 //! incarnation did not go up). A candidate that taught is refuted, and forgotten, when the
 //! accepted run sends two fresh frames on one link after it appeared: the old run answers on,
