@@ -134,20 +134,10 @@ fn settled(pair: &Pair) -> (Node, Node) {
     (Node::Alpha, Node::Beta)
 }
 
-/// After a fault on the active `victim`: the group handed over to `survivor` (no failover
-/// counted on either node), the client answered by it, the victim's status naming `why`.
+/// After a fault on the active `victim`: the group handed over to `survivor`
+/// (`Pair::assert_handed_over`), and counted as a handover, no failover on either node.
 fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
-    assert_soon(PATIENCE, "the healthy peer active, the unhealthy node standby", || {
-        pair.state(survivor) == "active" && pair.state(victim) == "standby"
-    });
-    assert_soon(PATIENCE, "the client answered by the new active node", || {
-        pair.last_answer().as_deref() == Some(survivor.as_str())
-    });
-    let (ok, reasons) = pair.health(victim);
-    assert_eq!(ok, Some(false), "old active's health.ok; reasons {reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains(why)), "old active's reasons {reasons:?}");
-    assert_eq!(pair.health(survivor).0, Some(true), "the new active is healthy");
-    pair.assert_moved(victim, survivor);
+    pair.assert_handed_over(victim, survivor, why, PATIENCE);
     let mut handovers = 0;
     for node in NODES {
         let s = pair.status(node).unwrap_or_else(|| panic!("{node:?} status"));

@@ -518,6 +518,23 @@ impl Pair {
         overlaps_in(&text, self.overlaps_since.load(Ordering::Relaxed))
     }
 
+    /// After a fault on the active `victim`: within `patience` the group is handed over to
+    /// `survivor` and the client answered by it; the victim's health reasons name `why`, the
+    /// survivor is healthy, and the group never ran on both (`assert_moved`).
+    pub fn assert_handed_over(&self, victim: Node, survivor: Node, why: &str, patience: Duration) {
+        super::assert_soon(patience, "the healthy peer active, the unhealthy node standby", || {
+            self.state(survivor) == "active" && self.state(victim) == "standby"
+        });
+        super::assert_soon(patience, "the client answered by the new active node", || {
+            self.last_answer().as_deref() == Some(survivor.as_str())
+        });
+        let (ok, reasons) = self.health(victim);
+        assert_eq!(ok, Some(false), "old active's health.ok; reasons {reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains(why)), "old active's reasons {reasons:?}");
+        assert_eq!(self.health(survivor).0, Some(true), "the new active is healthy");
+        self.assert_moved(victim, survivor);
+    }
+
     /// Fails the test unless the markers show the group moved from `from` to `to`: `from`'s
     /// last run ended, `to`'s last one still runs, and never both at once.
     pub fn assert_moved(&self, from: Node, to: Node) {

@@ -121,20 +121,10 @@ fn await_unhealthy(pair: &Pair, node: Node, why: &str) {
     });
 }
 
-/// After a fault on the active `victim`: the group handed over to `survivor`, the client
-/// answered by it, and the victim's status naming `why`.
+/// After a fault on the active `victim`: the group handed over to `survivor`
+/// (`Pair::assert_handed_over`).
 fn hands_over(pair: &Pair, victim: Node, survivor: Node, why: &str) {
-    assert_soon(PATIENCE, "the healthy peer active, the unhealthy node standby", || {
-        pair.state(survivor) == "active" && pair.state(victim) == "standby"
-    });
-    assert_soon(PATIENCE, "the client answered by the new active node", || {
-        pair.last_answer().as_deref() == Some(survivor.as_str())
-    });
-    let (ok, reasons) = pair.health(victim);
-    assert_eq!(ok, Some(false), "old active's health.ok; reasons {reasons:?}");
-    assert!(reasons.iter().any(|r| r.contains(why)), "old active's reasons {reasons:?}");
-    assert_eq!(pair.health(survivor).0, Some(true), "the new active is healthy");
-    pair.assert_moved(victim, survivor);
+    pair.assert_handed_over(victim, survivor, why, PATIENCE);
 }
 
 #[test]
