@@ -79,7 +79,8 @@ pub enum Command {
     Status { format: StatusFormat },
     Standby,
     Online,
-    Takeover { force: bool },
+    Takeover { force: bool, group: Option<String> },
+    Move { group: String },
     Maintenance { on: bool },
     Cleanup { resource: Option<String> },
     Keygen,
@@ -178,7 +179,16 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
         "status" => none(Command::Status { format: status_format(flags)? }),
         "standby" => none(Command::Standby),
         "online" => none(Command::Online),
-        "takeover" => none(Command::Takeover { force: flags.force }),
+        "takeover" => match rest {
+            [] => Ok(Command::Takeover { force: flags.force, group: None }),
+            [g] if !flags.force => Ok(Command::Takeover { force: false, group: Some(g.clone()) }),
+            [_] => Err("takeover --force takes every group, not one".into()),
+            _ => Err("takeover takes at most one group".into()),
+        },
+        "move" => match rest {
+            [g] => Ok(Command::Move { group: g.clone() }),
+            _ => Err("move takes one group".into()),
+        },
         "keygen" => none(Command::Keygen),
         "export-pacemaker" => none(Command::ExportPacemaker),
         "version" => none(Command::Version),
@@ -232,9 +242,11 @@ fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
         }
         Command::Standby => talk(opts, "standby"),
         Command::Online => talk(opts, "online"),
-        Command::Takeover { force } => {
+        Command::Takeover { force, group: None } => {
             talk(opts, if force { "takeover force" } else { "takeover" })
         }
+        Command::Takeover { group: Some(g), .. } => talk(opts, &format!("takeover-group {g}")),
+        Command::Move { group } => talk(opts, &format!("move {group}")),
         Command::Maintenance { on } => {
             talk(opts, if on { "maintenance on" } else { "maintenance off" })
         }
@@ -442,6 +454,7 @@ fn help_for(name: &str) -> Option<&'static str> {
         "standby" => HELP_STANDBY,
         "online" => HELP_ONLINE,
         "takeover" => HELP_TAKEOVER,
+        "move" => HELP_MOVE,
         "maintenance" => HELP_MAINTENANCE,
         "cleanup" => HELP_CLEANUP,
         "keygen" => HELP_KEYGEN,
@@ -507,15 +520,25 @@ Leave standby. Root only. Exit 3 when the daemon is not running.
 );
 help!(
     HELP_TAKEOVER,
-    "Usage: hapair takeover [OPTIONS] [--force]
-Ask the peer to hand the resources over to this node. Root only. Exit 3 when the daemon is
-not running; exit 1, saying why, when health forbids it (this node unhealthy and its peer
-healthy, or no ping node answers, or restarts exhausted).
+    "Usage: hapair takeover [OPTIONS] [--force] [GROUP]
+Ask the peer to hand the resources over to this node: every group, or only GROUP. A standing
+request until `online` or `standby`. Root only. Exit 3 when the daemon is not running; exit
+1, saying why, when health forbids it (this node unhealthy and its peer healthy, or no ping
+node answers, or restarts exhausted) or there is no such group.
 
   --force        you vouch that the peer is down (powered off, with its fence device):
                  a node waiting for its peer after an unclean stop stops waiting, and while
                  the peer is not heard this node takes the resources WITHOUT fencing it.
                  Wrong about the peer, you run the resources twice.
+"
+);
+help!(
+    HELP_MOVE,
+    "Usage: hapair move [OPTIONS] GROUP
+Hand one group to the peer (a planned handover); the others stay where they run. The group
+stays on the peer until `hapair online` here (or `hapair takeover GROUP`). Root only. Exit 3
+when the daemon is not running; exit 1, saying why, when the peer cannot take the group (not
+heard, in standby or maintenance, unhealthy) or there is no such group.
 "
 );
 help!(
@@ -571,8 +594,9 @@ Commands:
   status [--json|--prometheus]  the pair as this node sees it
   standby                hand the resources to the peer and stay standby
   online                 leave standby
-  takeover [--force]     ask the peer to hand the resources over to this node;
-                         --force: you vouch that the peer is down
+  takeover [--force] [GROUP]  ask the peer to hand the resources (or one group) over
+                         to this node; --force: you vouch that the peer is down
+  move GROUP             hand one group to the peer
   maintenance on|off     stop/resume managing resources; heartbeats go on
   cleanup [RESOURCE]     forget failure counts and the failed state
   keygen                 print a new random authentication key
@@ -616,8 +640,8 @@ mod tests {
         assert!(p(&["status", "--json", "--prometheus"]).is_err());
         assert!(p(&["standby", "--print"]).is_err());
         assert!(p(&["maintenance", "maybe"]).is_err());
-        assert_eq!(p(&["takeover"]), Ok(Command::Takeover { force: false }));
-        assert_eq!(p(&["takeover", "--force"]), Ok(Command::Takeover { force: true }));
+        assert_eq!(p(&["takeover"]), Ok(Command::Takeover { force: false, group: None }));
+        assert_eq!(p(&["takeover", "--force"]), Ok(Command::Takeover { force: true, group: None }));
         assert!(p(&["standby", "--force"]).is_err());
         assert!(p(&["frobnicate"]).is_err());
         assert!(p(&[]).is_err());

@@ -203,6 +203,10 @@ pub enum Request {
     /// `takeover force` (`hapair takeover --force`): `takeover`, and the operator vouches that
     /// the peer is down (core `Admin::TakeoverForce`).
     TakeoverForce,
+    /// `takeover-group NAME` (`hapair takeover GROUP`): ask for one group.
+    TakeoverGroup(Name),
+    /// `move NAME`: hand one group to the peer.
+    Move(Name),
     /// `maintenance on` (true) or `maintenance off` (false).
     Maintenance(bool),
     /// `cleanup [RESOURCE]`: forget failures of one resource, or all.
@@ -222,7 +226,8 @@ impl Request {
             Request::Status(_) => "status",
             Request::Standby => "standby",
             Request::Online => "online",
-            Request::Takeover | Request::TakeoverForce => "takeover",
+            Request::Takeover | Request::TakeoverForce | Request::TakeoverGroup(_) => "takeover",
+            Request::Move(_) => "move",
             Request::Maintenance(_) => "maintenance",
             Request::Cleanup(_) => "cleanup",
         }
@@ -247,6 +252,12 @@ pub fn parse_request(line: &[u8]) -> Result<Request, &'static str> {
         ("online", None) => Request::Online,
         ("takeover", None) => Request::Takeover,
         ("takeover", Some("force")) => Request::TakeoverForce,
+        ("takeover-group", Some(name)) => {
+            Request::TakeoverGroup(Name::try_from(name).map_err(|_| "group name too long")?)
+        }
+        ("move", Some(name)) => {
+            Request::Move(Name::try_from(name).map_err(|_| "group name too long")?)
+        }
         ("maintenance", Some("on")) => Request::Maintenance(true),
         ("maintenance", Some("off")) => Request::Maintenance(false),
         ("cleanup", None) => Request::Cleanup(None),

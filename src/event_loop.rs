@@ -35,7 +35,7 @@ use log::{debug, error, info, trace, warn};
 use crate::config::{self, AuthKey, Boot, Config, LoadOptions};
 use crate::control::{ControlServer, Format, Interest, Request};
 use crate::core::time::{Duration, Instant};
-use crate::core::{self as hcore, Admin, FenceMode, Input, Node, Output, Params};
+use crate::core::{self as hcore, Admin, FenceMode, Groups, Input, Output, Params};
 use crate::drivers::adminstate::{self, AdminState};
 use crate::drivers::children::{Children, Class, Exited, Program, Spec};
 use crate::drivers::sdnotify::SdNotify;
@@ -44,7 +44,7 @@ use crate::drivers::statefile;
 use crate::drivers::watchdog::{Watchdog, WatchdogError};
 use crate::drivers::{entropy, realtime};
 use crate::health::pet::{self, PetGate};
-use crate::limits::LINKS_MAX;
+use crate::limits::{GROUPS_MAX, LINKS_MAX};
 use crate::status::{CounterWords, Snapshot};
 
 use gate::CoreGate;
@@ -61,9 +61,13 @@ const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Fds polled at most: signals, ping, links, control clients and listener, child pipes, and
-/// the netlink socket of the running `ip` action.
-const POLL_FDS_MAX: usize =
-    2 + LINKS_MAX + crate::limits::CONTROL_CLIENTS_MAX + 1 + crate::limits::CHILDREN_MAX + 1;
+/// the netlink sockets of the running `ip` actions (one per group).
+const POLL_FDS_MAX: usize = 2
+    + LINKS_MAX
+    + crate::limits::CONTROL_CLIENTS_MAX
+    + 1
+    + crate::limits::CHILDREN_MAX
+    + GROUPS_MAX;
 
 /// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
 /// configuration came from, for SIGHUP reloads.
@@ -299,7 +303,7 @@ impl Daemon {
                 config.local.statedir.join(statefile::PEER_WATCHDOG_FILE).display()
             );
         }
-        let core = CoreGate::new(Node::new(params, now));
+        let core = CoreGate::new(Groups::new(&group_params(config, &params), now));
         let systemd = SdNotify::from_env().unwrap_or_else(|e| {
             warn!("NOTIFY_SOCKET: {e}; not reporting to systemd");
             SdNotify::disabled()
@@ -457,7 +461,9 @@ impl Daemon {
                 }
                 // Its result too: when the command exits, or (it could not start) at once.
                 Output::Fence => self.spawn_fence(now),
-                Output::Notify { event, detail } => self.spawn_notify(now, event, detail),
+                Output::Notify { event, detail, group } => {
+                    self.spawn_notify(now, event, detail, group)
+                }
                 // The core logs the change; the pet gate asks `petting_allowed` each time.
                 Output::Watchdog { allow_petting, self_fence } => {
                     debug!(
@@ -477,7 +483,7 @@ impl Daemon {
                 }
                 Output::AdminAnswer(answer) => self.admin_answer = Some(answer),
                 // Before any action that follows: those already mean the new group.
-                Output::ApplyResources => self.switch_resources(),
+                Output::ApplyResources { .. } => self.switch_resources(),
                 Output::Exit => self.exit_code = Some(0),
             }
         }
@@ -540,22 +546,33 @@ impl Daemon {
         }
     }
 
-    fn spawn_notify(&mut self, now: Instant, event: hcore::Event, detail: hcore::Detail) {
+    fn spawn_notify(
+        &mut self,
+        now: Instant,
+        event: hcore::Event,
+        detail: hcore::Detail,
+        group: Option<u8>,
+    ) {
         let event_name = report::event_name(event);
         let mut detail_text = heapless::String::<64>::new();
         report::write_detail(&mut detail_text, detail, &self.group);
-        info!("event {event_name} {detail_text}");
+        // The group an event is about, by name: the fourth argument (SPEC §7.1).
+        let group_name = group
+            .and_then(|g| self.config.groups.get(usize::from(g)))
+            .map_or("", |g| g.name.as_str());
+        info!("event {event_name} {detail_text}{}{group_name}", if group_name.is_empty() { "" } else { " group " });
         let Some(path) = &self.config.local.notify else { return };
         let Some(program) = path.to_str() else { return };
         let node = &self.config.pair.nodes[usize::from(self.me)];
-        let args = [event_name, node.as_str(), detail_text.as_str()];
+        let all = [event_name, node.as_str(), detail_text.as_str(), group_name];
+        let args = if group_name.is_empty() { &all[..3] } else { &all[..] };
         let running = self.children.count_where(|t| *t == Tag::Notify);
         if !self.notify_gate.admit(now, running, event_name) {
             return;
         }
         let spec = Spec {
             program: Program::Exec(program),
-            args: &args,
+            args,
             env: &[],
             clear_env: false,
             stdin: &[],
@@ -624,7 +641,7 @@ impl Daemon {
         for fd in self.children.output_fds() {
             add(fds, owners, fd, libc::POLLIN, FdOwner::ChildOutput);
         }
-        if let Some(fd) = self.group.fd() {
+        for fd in self.group.fds() {
             add(fds, owners, fd, libc::POLLIN, FdOwner::Group);
         }
     }
@@ -854,6 +871,16 @@ impl Daemon {
             Request::Online => Admin::Online,
             Request::Takeover => Admin::Takeover,
             Request::TakeoverForce => Admin::TakeoverForce,
+            Request::TakeoverGroup(name) | Request::Move(name) => {
+                let Some(g) = self.config.groups.iter().position(|g| g.name == name.as_str())
+                else {
+                    self.control.reply(client, false, b"no such group");
+                    return;
+                };
+                // INVARIANT: at most GROUPS_MAX (8) groups.
+                let g = g as u8;
+                if matches!(req, Request::Move(_)) { Admin::Move(g) } else { Admin::TakeoverGroup(g) }
+            }
             Request::Maintenance(true) => Admin::MaintenanceOn,
             Request::Maintenance(false) => Admin::MaintenanceOff,
             Request::Cleanup(None) => Admin::Cleanup(None),
@@ -888,6 +915,8 @@ impl Daemon {
         match admin {
             Admin::Standby => next.standby = true,
             Admin::Online | Admin::Takeover | Admin::TakeoverForce => next.standby = false,
+            // A group's own intent is not kept: it lasts until `online` or a restart.
+            Admin::Move(_) | Admin::TakeoverGroup(_) => {}
             Admin::MaintenanceOn => next.maintenance = true,
             Admin::MaintenanceOff => next.maintenance = false,
             Admin::Cleanup(_) => {}
@@ -1165,6 +1194,23 @@ fn disarm_after_failed_start(watchdog: Option<&mut Watchdog>) {
     if let Some(Err(e)) = watchdog.map(Watchdog::disarm) {
         warn!("watchdog: magic close failed: {e}");
     }
+}
+
+/// One `Params` per group (SPEC §7.1): the pair's, with the group's home, failback and
+/// resource count.
+fn group_params(config: &Config, base: &Params) -> heapless::Vec<Params, GROUPS_MAX> {
+    let mut all = heapless::Vec::new();
+    for g in &config.groups {
+        let mut p = base.clone();
+        // INVARIANT: home is one of the two nodes (checked by config).
+        p.home = config.node_index(&g.home).unwrap_or(0) as u8;
+        p.auto_failback = g.auto_failback;
+        // INVARIANT: at most RESOURCES_MAX (32) resources.
+        p.resources = g.resources.len() as u8;
+        // Cannot fail: config has at most GROUPS_MAX groups.
+        let _ = all.push(p);
+    }
+    all
 }
 
 fn core_params(

@@ -136,7 +136,7 @@ impl Node {
         self.resources = resources;
         // The plan holds at most RESOURCES_MAX (16) resources, so the count fits a u8.
         self.params.resources = plan.len() as u8;
-        self.push(Output::ApplyResources);
+        self.push(Output::ApplyResources { group: 0 });
         // The renumbered group is monitored from its start, a monitor interval from now.
         if let Phase::Active { monitor_next } = &mut self.phase {
             *monitor_next = None;
@@ -336,7 +336,7 @@ mod tests {
         // The switch comes before the start: the start means the new r3.
         let at = |o: Output| out.iter().position(|x| *x == o);
         let start = Output::ResourceAction { index: 2, action: Action::Start };
-        assert!(at(Output::ApplyResources) < at(start) && at(start).is_some());
+        assert!(at(Output::ApplyResources { group: 0 }) < at(start) && at(start).is_some());
         assert_eq!(node.role(), Role::Active);
         assert_eq!(node.state(), GroupState::Active);
         let out = ok(&mut node, ms(50), 2, Action::Start);

@@ -11,8 +11,8 @@ use super::node::Node;
 use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::Timer;
-use super::{Detail, Event, FLAG_HOLDING, FenceMode, Output};
-use crate::wire::{GroupState, Health};
+use super::{Detail, Event, FenceMode, Output};
+use crate::wire::Health;
 
 impl Node {
     /// Fence watchdog: a node that holds resources in any role (failed and maintenance too)
@@ -88,13 +88,8 @@ impl Node {
         }
         let delay = self.params.fence_delay;
         let lost = self.peer.lost_at.unwrap_or(now);
-        let window = self.params.deadtime.saturating_add(delay);
-        let held_recently = self.held_at.is_some_and(|t| t + window >= lost);
-        let peer_held = self
-            .peer
-            .last
-            .is_some_and(|p| p.flags & FLAG_HOLDING != 0 && p.state != GroupState::Standby);
-        let slots = match (held_recently, peer_held, self.is_home()) {
+        let order = self.fence_order.unwrap_or_else(|| self.fence_order(now));
+        let slots = match (order.held_recently, order.peer_held, order.home) {
             (true, _, true) => 2,
             (true, _, false) => 3,
             (false, true, _) | (false, false, false) => 1,

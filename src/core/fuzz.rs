@@ -202,7 +202,7 @@ impl Run {
                     assert!(usize::from(index) < self.group, "resource {index} of {}", self.group);
                     self.in_flight = Some((index, action));
                 }
-                Output::ApplyResources => {
+                Output::ApplyResources { .. } => {
                     assert!(
                         self.in_flight.is_none(),
                         "switched with {:?} in flight",

@@ -320,6 +320,7 @@ mod drive;
 mod fencing;
 #[cfg(any(test, fuzzing, feature = "sim"))]
 pub mod fuzz;
+pub mod groups;
 pub mod liveness;
 pub mod node;
 pub mod resources;
@@ -331,7 +332,8 @@ pub mod timer;
 mod transition;
 
 pub use liveness::{LinkHealth, LinkParams, LinkStatus};
-pub use node::{Counters, Node, PeerStatus};
+pub use groups::Groups;
+pub use node::{Counters, FenceOrder, Node, PeerStatus};
 pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
 pub use role::{AfterStop, Reason, Role};
 
@@ -510,6 +512,13 @@ pub enum Admin {
     MaintenanceOff,
     /// Forget failure counts (of one resource, or all) and the failed state.
     Cleanup(Option<u8>),
+    /// `hapair move GROUP`: hand this group (by index) to the peer; it stays there until
+    /// `online` (the group's own `standby`). `core::groups` gives it to that group only; a
+    /// lone `Node` takes it as `Standby`.
+    Move(u8),
+    /// `hapair takeover GROUP`: ask for this group only (a standing intent until `online` or
+    /// `standby`). A lone `Node` takes it as `Takeover`.
+    TakeoverGroup(u8),
 }
 
 /// Why the core refused an operator command (`Output::AdminAnswer`): the request failed and
@@ -522,6 +531,11 @@ pub enum Refusal {
     /// `takeover` on a node whose health forbids it to take the group at all (these bits):
     /// no ping node answers (SPEC §2 `ping`), or its restarts are exhausted.
     MayNotRun(Health),
+    /// `move` while the peer is not heard, or cannot take the group (its own `standby`,
+    /// maintenance, or health): the group would stop and run nowhere.
+    PeerCannotTake,
+    /// `move` or `takeover` of a group this configuration does not have.
+    NoSuchGroup,
 }
 
 impl core::fmt::Display for Refusal {
@@ -543,6 +557,11 @@ impl core::fmt::Display for Refusal {
                     ""
                 }
             ),
+            Refusal::PeerCannotTake => f.write_str(
+                "the peer cannot take the group (it is not heard, in standby or maintenance, \
+                 or unhealthy): it stays here",
+            ),
+            Refusal::NoSuchGroup => f.write_str("no such group"),
         }
     }
 }
@@ -663,6 +682,23 @@ pub enum Event {
     Exit,
 }
 
+impl Event {
+    /// What is about the node or its peer, not one group: a node with several groups notifies
+    /// it once (`core::groups`).
+    pub const fn node_wide(self) -> bool {
+        matches!(
+            self,
+            Event::PeerDead
+                | Event::PeerAlive
+                | Event::PeerRestarted
+                | Event::Fenced
+                | Event::FenceFailed
+                | Event::Health
+                | Event::Exit
+        )
+    }
+}
+
 /// The small datum that goes with an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Detail {
@@ -701,6 +737,9 @@ pub enum Output {
         event: Event,
         /// Detail.
         detail: Detail,
+        /// The group it is about (its index), `None` for what is about the node or its peer
+        /// (`Event::node_wide`). A lone `Node` says `None`; `core::groups` names the group.
+        group: Option<u8>,
     },
     /// Allow or forbid petting the hardware watchdog (forbidden: it resets the machine).
     Watchdog {
@@ -718,7 +757,10 @@ pub enum Output {
     /// Switch to the resource definitions of the last `Input::Resources` now: from here on
     /// resource indices are those of the new group. Nothing retired may run and no action is
     /// in flight; what follows (`ResourceAction`s) already means the new group.
-    ApplyResources,
+    ApplyResources {
+        /// The group whose resources switch (its index; 0 from a lone `Node`).
+        group: u8,
+    },
     /// Shutdown finished: close the watchdog with the magic close and exit 0.
     Exit,
     /// Nothing more now: call `handle_input(.., Input::Timeout)` at this instant.

@@ -169,6 +169,22 @@ pub struct Node {
     /// (its next run, back from that unclean stop, waits to hear this node before it fences
     /// or takes anything): a dead peer is not fenced again to take the group again.
     pub(super) peer_still_fenced: bool,
+    /// The fence order this node follows instead of its own (a group after the first follows
+    /// the first group's, `core::groups`: a node fences once, whatever group needs it, so the
+    /// two nodes' fence slots must come from one group's view). `None`: its own.
+    pub(super) fence_order: Option<FenceOrder>,
+}
+
+/// What orders the two nodes of a fence race (`fence_delay_on_entry`): whether this node held
+/// the group lately, whether the peer held it when last heard, and whether this node is home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FenceOrder {
+    /// This node held the group within deadtime plus `fence_delay` before the peer was lost.
+    pub held_recently: bool,
+    /// The peer's last frame showed it holding the group.
+    pub peer_held: bool,
+    /// This node is the group's home.
+    pub home: bool,
 }
 
 impl Node {
@@ -235,6 +251,7 @@ impl Node {
             unclean_wait,
             peer_vouched_down: false,
             peer_still_fenced: false,
+            fence_order: None,
         };
         // Probe every resource before deciding anything (see "Adoption" in the module docs).
         if !node.resources.is_empty() {
@@ -605,8 +622,8 @@ impl Node {
         log::info!("admin command {admin:?}");
         self.push(Output::AdminAnswer(Ok(())));
         match admin {
-            Admin::Standby => self.intent = Intent::Standby,
-            Admin::Takeover => self.intent = Intent::Takeover,
+            Admin::Standby | Admin::Move(_) => self.intent = Intent::Standby,
+            Admin::Takeover | Admin::TakeoverGroup(_) => self.intent = Intent::Takeover,
             Admin::TakeoverForce => {
                 self.intent = Intent::Takeover;
                 self.vouch_peer_down();
@@ -628,7 +645,8 @@ impl Node {
     /// not move the group (`preferred`, `handover_reason`, `me_can_run`).
     pub(super) fn admin_refusal(&self, admin: Admin) -> Option<Refusal> {
         let health = self.advertised_health();
-        let takeover = matches!(admin, Admin::Takeover | Admin::TakeoverForce);
+        let takeover =
+            matches!(admin, Admin::Takeover | Admin::TakeoverGroup(_) | Admin::TakeoverForce);
         if !takeover || health.is_ok() {
             return None;
         }
@@ -704,7 +722,7 @@ impl Node {
     }
 
     pub(super) fn notify(&mut self, event: Event, detail: Detail) {
-        self.push(Output::Notify { event, detail });
+        self.push(Output::Notify { event, detail, group: None });
     }
 
     /// Health as advertised: the event loop's bits plus our own restart exhaustion.
@@ -801,6 +819,32 @@ impl Node {
     /// The ownership epoch this node knows.
     pub fn epoch(&self) -> u32 {
         self.epoch
+    }
+
+    /// Petting is forbidden until this node holds nothing (the `fence watchdog` self-fence).
+    pub fn self_fencing(&self) -> bool {
+        self.self_fencing
+    }
+
+    /// This node's fence order now (see `fence_delay_on_entry`): what a group that follows
+    /// this one's order takes as its own.
+    pub fn fence_order(&self, now: Instant) -> FenceOrder {
+        let lost = self.peer.lost_at.unwrap_or(now);
+        let window = self.params.deadtime.saturating_add(self.params.fence_delay);
+        FenceOrder {
+            held_recently: self.held_at.is_some_and(|t| t + window >= lost),
+            peer_held: self
+                .peer
+                .last
+                .is_some_and(|p| p.flags & FLAG_HOLDING != 0 && p.state != GroupState::Standby),
+            home: self.is_home(),
+        }
+    }
+
+    /// Follow `order` when this node enters `Fencing`, instead of its own (set before every
+    /// input by `core::groups` for each group after the first).
+    pub fn follow_fence_order(&mut self, order: FenceOrder) {
+        self.fence_order = Some(order);
     }
 
     /// Whether the watchdog may be petted now.

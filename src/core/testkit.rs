@@ -185,7 +185,7 @@ pub(super) fn standby_beside_an_active_peer(peer_wd: u32) -> Node {
 
 pub(super) fn became(out: &[Output], event: Event) -> Option<Detail> {
     out.iter().find_map(|o| match o {
-        Output::Notify { event: e, detail } if *e == event => Some(*detail),
+        Output::Notify { event: e, detail, .. } if *e == event => Some(*detail),
         _ => None,
     })
 }
@@ -228,7 +228,7 @@ pub(super) fn actions(out: &[Output]) -> std::vec::Vec<(u8, Action)> {
 }
 
 pub(super) fn switched(out: &[Output]) -> bool {
-    out.contains(&Output::ApplyResources)
+    out.contains(&Output::ApplyResources { group: 0 })
 }
 
 /// The resource action in flight, if any.

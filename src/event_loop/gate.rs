@@ -9,7 +9,7 @@
 use core::ops::Deref;
 
 use crate::core::time::Instant;
-use crate::core::{Input, Node, Output};
+use crate::core::{Groups, Input, Output};
 
 /// Where the loop stands in the core's call protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,14 +24,14 @@ enum Phase {
 
 /// The core, fed and drained in the order its call protocol asks.
 pub struct CoreGate {
-    node: Node,
+    node: Groups,
     phase: Phase,
 }
 
 impl CoreGate {
-    /// The gate of a new node. What `Node::new` queued (the first probe) is drained with the
+    /// The gate of a new node's groups. What `Node::new` queued (the first probe) is drained with the
     /// outputs of the first input.
-    pub fn new(node: Node) -> CoreGate {
+    pub fn new(node: Groups) -> CoreGate {
         CoreGate { node, phase: Phase::Settled }
     }
 
@@ -49,6 +49,14 @@ impl CoreGate {
         );
         self.phase = Phase::Fed;
         self.node.handle_input(now, input);
+    }
+
+    /// Feeds a reload's new resource definitions of one group (`Groups::handle_resources`),
+    /// under the same protocol as `handle_input`.
+    pub fn handle_resources(&mut self, now: Instant, group: u8, plan: &crate::core::ResourcePlan) {
+        debug_assert!(self.phase == Phase::Settled, "resources fed out of turn");
+        self.phase = Phase::Fed;
+        self.node.handle_resources(now, group, plan);
     }
 
     /// The core's next output; until it is `Output::Timeout`, the caller is draining.
@@ -74,9 +82,9 @@ impl CoreGate {
 }
 
 impl Deref for CoreGate {
-    type Target = Node;
+    type Target = Groups;
 
-    fn deref(&self) -> &Node {
+    fn deref(&self) -> &Groups {
         &self.node
     }
 }
@@ -94,7 +102,7 @@ mod tests {
         let config = config::parse_str(text, std::path::Path::new("t.conf")).unwrap();
         let boot = Boot { node: "a".into(), node_index: 0, standby: false, disable: false };
         let params = super::super::core_params(&config, &boot, 0, 1, None);
-        CoreGate::new(Node::new(params, Instant::ZERO))
+        CoreGate::new(crate::core::Groups::new(&[params], Instant::ZERO))
     }
 
     fn drain(gate: &mut CoreGate, now: Instant) -> usize {

@@ -34,7 +34,7 @@ use crate::drivers::agents::{
 use crate::drivers::children::{Children, Class, ExitStatus, Program, Spec};
 use crate::drivers::ipaddr::{IpAction, IpError, IpOutcome, IpResource};
 use crate::drivers::netlink::IfName;
-use crate::limits::RESOURCES_MAX;
+use crate::limits::{GROUPS_MAX, RESOURCES_MAX};
 use crate::status::{Name, Text, set_text};
 
 /// What a child process is running, handed back when it exits.
@@ -97,8 +97,9 @@ pub struct Done {
 /// The group's resources, in start order.
 pub struct Group {
     members: heapless::Vec<Member, RESOURCES_MAX>,
-    /// The `ip` action waiting for the kernel's answers.
-    ip_running: Option<IpRunning>,
+    /// The `ip` actions waiting for the kernel's answers: one per group at most (each group
+    /// runs one action at a time, `core::groups`), each on its resource's own netlink socket.
+    ip_running: heapless::Vec<IpRunning, GROUPS_MAX>,
     /// Finished actions waiting for the loop's next pass (`poll_done`).
     done: heapless::Deque<Done, RESOURCES_MAX>,
 }
@@ -146,7 +147,7 @@ impl Group {
                 return Err("too many resources".into());
             }
         }
-        Ok(Group { members, ip_running: None, done: heapless::Deque::new() })
+        Ok(Group { members, ip_running: heapless::Vec::new(), done: heapless::Deque::new() })
     }
 
     /// Prepares the members of `new`, a reloaded configuration, as `plan` maps it onto this
@@ -256,7 +257,10 @@ impl Group {
                 };
                 match ip.begin(now, ip_action) {
                     None => {
-                        self.ip_running = Some(IpRunning { index, action, started: now });
+                        // INVARIANT: one action per group in flight, at most GROUPS_MAX.
+                        let running = IpRunning { index, action, started: now };
+                        let pushed = self.ip_running.push(running);
+                        debug_assert!(pushed.is_ok(), "more ip actions than groups");
                         return;
                     }
                     Some(result) => ip_outcome(member, action, result),
@@ -289,7 +293,7 @@ impl Group {
     /// An `ip` action waits for the kernel, or a result for the core: the group must not be
     /// switched (a reload) before the core has it.
     pub fn is_busy(&self) -> bool {
-        self.ip_running.is_some() || !self.done.is_empty()
+        !self.ip_running.is_empty() || !self.done.is_empty()
     }
 
     /// A finished action for the core, one per call; `None` when none waits.
@@ -369,23 +373,33 @@ impl Group {
                 warn!("resource {}: announcement: {e}", m.name);
             }
         }
-        let Some(running) = self.ip_running else { return };
-        let Some(member) = self.members.get_mut(usize::from(running.index)) else { return };
-        let Driver::Ip(ip) = &mut member.driver else { return };
-        let Some(result) = ip.poll_action(now) else { return };
-        self.ip_running = None;
-        let outcome = ip_outcome(member, running.action, result);
-        let elapsed = now.saturating_since(running.started);
-        self.queue(Done { index: running.index, action: running.action, outcome, elapsed });
+        let mut i = 0;
+        while i < self.ip_running.len() {
+            let running = self.ip_running[i];
+            let result = match self.members.get_mut(usize::from(running.index)) {
+                Some(Member { driver: Driver::Ip(ip), .. }) => ip.poll_action(now),
+                _ => None,
+            };
+            let Some(result) = result else {
+                i += 1;
+                continue;
+            };
+            self.ip_running.swap_remove(i);
+            let Some(member) = self.members.get_mut(usize::from(running.index)) else { continue };
+            let outcome = ip_outcome(member, running.action, result);
+            let elapsed = now.saturating_since(running.started);
+            self.queue(Done { index: running.index, action: running.action, outcome, elapsed });
+        }
     }
 
-    /// The netlink socket of the running `ip` action, to poll for its answers.
-    pub fn fd(&self) -> Option<RawFd> {
-        let running = self.ip_running?;
-        match &self.members.get(usize::from(running.index))?.driver {
-            Driver::Ip(ip) => ip.fd(),
-            Driver::Agent(_) => None,
-        }
+    /// The netlink sockets of the running `ip` actions, to poll for their answers.
+    pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.ip_running.iter().filter_map(|running| {
+            match &self.members.get(usize::from(running.index))?.driver {
+                Driver::Ip(ip) => ip.fd(),
+                Driver::Agent(_) => None,
+            }
+        })
     }
 
     /// The next announcement due or running `ip` request to give up; at once while a result

@@ -182,6 +182,14 @@ impl Daemon {
     /// core is given the plan (`offer_resources`); the core stops what is retired and then
     /// switches (`Output::ApplyResources`, `switch_resources`).
     pub(super) fn reload_resources(&mut self, now: Instant, new: &Config) {
+        if self.config.groups.len() > 1 {
+            // Each group switches on its own (`Groups::handle_resources`), which the drivers'
+            // one reloaded group cannot follow yet: README "Reload".
+            error!(
+                "reload: the resources of a configuration with several groups change only at                  a restart; the running ones stay"
+            );
+            return;
+        }
         let plan = ResourcePlan::new(&self.config.resources, &new.resources);
         let needed = MetaDataRuns::needed(&plan, new);
         if needed.is_empty() {

@@ -5,7 +5,7 @@ use core::fmt::Write;
 
 use crate::config::{self, Config};
 use crate::core::time::{Duration, Instant};
-use crate::core::{Detail, Event, LinkHealth, Node, ResourceState as CoreRes};
+use crate::core::{Detail, Event, Groups, LinkHealth, ResourceState as CoreRes};
 use crate::drivers::children::{ExitStatus, Exited};
 use crate::drivers::watchdog::Watchdog;
 use crate::health::sensor::SensorKind;
@@ -44,7 +44,7 @@ pub fn init_resources(s: &mut Snapshot, group: &Group) {
 
 /// The core's and the links' view: state, peer, links, counters. The links' kernel drop
 /// counts are read from their sockets now (a getsockopt per UDP link).
-pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, links: &mut Links) {
+pub fn fill(s: &mut Snapshot, now: Instant, core: &Groups, links: &mut Links) {
     s.state = core.state();
     s.role_since_ms = now.saturating_since(core.role_since()).total_millis();
     let peer = core.peer();
@@ -92,8 +92,13 @@ pub fn fill(s: &mut Snapshot, now: Instant, core: &Node, links: &mut Links) {
 }
 
 /// Resources and health.
-pub fn fill_local(s: &mut Snapshot, core: &Node, group: &Group, health: &HealthIo) {
-    for ((slot, st), m) in s.resources.iter_mut().zip(core.resources()).zip(group.members()) {
+pub fn fill_local(s: &mut Snapshot, core: &Groups, group: &Group, health: &HealthIo) {
+    for ((slot, st), m) in s
+        .resources
+        .iter_mut()
+        .zip(core.nodes().iter().flat_map(|n| n.resources()))
+        .zip(group.members())
+    {
         slot.state = match st.state {
             CoreRes::Stopped => ResourceState::Stopped,
             CoreRes::Starting => ResourceState::Starting,
@@ -216,7 +221,7 @@ impl FenceLast {
 }
 
 /// The fence part of the status, and whether the node waits for its peer.
-pub fn fill_fence(s: &mut Snapshot, now: Instant, core: &Node, last: Option<&FenceLast>) {
+pub fn fill_fence(s: &mut Snapshot, now: Instant, core: &Groups, last: Option<&FenceLast>) {
     s.waits_for_peer = core.waits_for_peer().then_some(status::WAIT_UNCLEAN_STOP);
     let f = &mut s.fence;
     f.delay_left_ms = core.fence_delay_left(now).map(Duration::total_millis);

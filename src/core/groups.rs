@@ -1,0 +1,494 @@
+//! `Groups`: one node's resource groups (SPEC §7.1, active/active), each run by its own
+//! failover state machine (`Node`), behind the same call protocol as one `Node`
+//! (`handle_input(now, input)`, then `poll_output(now)` until `Output::Timeout`).
+//!
+//! # What is per group and what is per node
+//!
+//! Each group has its own `Node`: its role, owner, epoch, start and stop order, restarts and
+//! `restart_limit`, handovers, failback (`home`, `auto_failback`) and its admin intent
+//! (`move`, `takeover GROUP`). Every `Node` is fed every input that concerns the node (frames,
+//! timeouts, health, `standby`/`online`, maintenance, shutdown), so they all judge the peer
+//! alike: their liveness, stall detector and unclean-start wait see the same inputs at the same
+//! instants. What is the node's, not a group's, is decided here:
+//!
+//! - **Frames.** One frame carries every group (`wire::Groups`, layout in `wire`): the frame's
+//!   main fields are the first group's, each further group's state, kind, intent, holding and
+//!   taking-over bits, restart exhaustion and epoch follow. A received frame is shown to group
+//!   `k` as the peer's frame about group `k` (`Authentic::group`). The first group's `Node`
+//!   paces the heartbeats; a further group's own `Transmit` goes out only when what it says
+//!   about its group differs from what the last frame on that link said (a `Release`, a new
+//!   state), so the frame rate is one group's, whatever the number of groups.
+//! - **Fencing.** A dead peer is fenced once. Every group that needs the peer made safe asks
+//!   (`Output::Fence`); the first ask runs the fence command, later ones wait for its result,
+//!   and a group that asks after a success, while nothing of a newer run of the peer was
+//!   heard, is told at once that the peer is safe. Frames of the run a success made safe are
+//!   shown to no group (what it had in flight was sent before it died). The order of a fence
+//!   race (`fence_delay` slots, core docs "Fence races and loops") is the first group's for
+//!   every group (`Node::follow_fence_order`): of two nodes that each run a group, both may
+//!   need the other fenced, and only one group's view gives them different slots. So the node
+//!   that holds the first group, or held it lately, fences later, as a one-group node that
+//!   held its group does. Each group takes over when the result reaches it, in file order.
+//! - **The watchdog** may be petted only while every group allows it; the node self-fences
+//!   when any group does.
+//! - **Notifications** about the node or its peer (`Event::node_wide`) are sent once; the
+//!   others name their group.
+//! - **Admin answers**: one per command, the first refusal of the groups it went to.
+//! - **Exit** once every group has exited.
+//!
+//! A node that takes over its dead peer's groups does not touch the ones it runs: each group's
+//! `Node` drives only its own resources, and they run one action at a time each.
+
+use heapless::{Deque, Vec};
+use log::info;
+
+use super::node::{Counters, Node};
+use super::time::Instant;
+use super::{Admin, Detail, Event, Input, LinkSel, Output, Params, Refusal, Role};
+use crate::limits::{GROUPS_MAX, LINKS_MAX};
+use crate::wire::{GroupPart, Groups as WireGroups, Health, Intent, Payload, Repr};
+
+/// A run of the peer: (incarnation, run number).
+type Run = (u64, u32);
+
+/// The fence command, one for the node.
+#[derive(Debug, Default)]
+struct Fence {
+    /// Groups waiting for the result of the command under way (bit per group); none: idle.
+    waiters: u8,
+    /// The peer's run heard last when the command started.
+    target: Option<Run>,
+    /// A success made this run safe, and nothing of another run was heard since.
+    safe: Option<Option<Run>>,
+    /// Groups to tell that the peer is safe, once their outputs are drained.
+    tell_safe: u8,
+    /// Fence commands that failed.
+    failures: u64,
+    /// A fence command is under way.
+    running: bool,
+}
+
+/// One admin command on its way through the groups it went to.
+#[derive(Debug)]
+struct AdminFold {
+    /// Answers still to come.
+    left: u8,
+    /// The first refusal, else done.
+    answer: Result<(), Refusal>,
+}
+
+/// A node's groups, each with its own failover state machine (see the module docs).
+#[derive(Debug)]
+pub struct Groups {
+    nodes: Vec<Node, GROUPS_MAX>,
+    /// The first resource index of each group (in the configuration's flat order), then the
+    /// number of resources.
+    first: [u8; GROUPS_MAX + 1],
+    outputs: Deque<Output, 8>,
+    fence: Fence,
+    /// What the last frame on each link said about each group after the first.
+    sent: [[Option<GroupPart>; GROUPS_MAX]; LINKS_MAX],
+    admin: Option<AdminFold>,
+    /// The watchdog state last reported: (allow petting, self-fence).
+    watchdog: (bool, bool),
+    exited: bool,
+    /// The peer's run heard last (fresh frames only).
+    heard: Option<Run>,
+    /// Frames of a fenced run shown to no group.
+    stale_frames: u64,
+}
+
+impl Groups {
+    /// The groups of a node that has just started, one `Params` each, in the configuration's
+    /// order (at least one, at most `GROUPS_MAX`; `Params::resources` is each group's count).
+    pub fn new(params: &[Params], now: Instant) -> Groups {
+        assert!(!params.is_empty() && params.len() <= GROUPS_MAX, "{} groups", params.len());
+        let mut first = [0u8; GROUPS_MAX + 1];
+        let mut nodes = Vec::new();
+        let mut next = 0u8;
+        for (k, p) in params.iter().enumerate() {
+            first[k] = next;
+            next = next.checked_add(p.resources).expect("resource count fits u8");
+            // Cannot fail: at most GROUPS_MAX groups (asserted).
+            let _ = nodes.push(Node::new(p.clone(), now));
+        }
+        first[params.len()..].iter_mut().for_each(|f| *f = next);
+        let allow = nodes.iter().all(Node::petting_allowed);
+        let self_fence = nodes.iter().any(Node::self_fencing);
+        Groups {
+            nodes,
+            first,
+            outputs: Deque::new(),
+            fence: Fence::default(),
+            sent: [[None; GROUPS_MAX]; LINKS_MAX],
+            admin: None,
+            watchdog: (allow, self_fence),
+            exited: false,
+            heard: None,
+            stale_frames: 0,
+        }
+    }
+
+    /// Feeds one input at `now`. Drain `poll_output` afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        if self.exited {
+            return;
+        }
+        match input {
+            Input::Frame { link, frame } => {
+                let run = run_of(frame.repr());
+                if self.fence.safe == Some(Some(run)) {
+                    self.stale_frames += 1;
+                    return;
+                }
+                if self.fence.safe.is_some() {
+                    self.fence.safe = None;
+                }
+                self.heard = Some(run);
+                for k in 0..self.nodes.len() {
+                    let frame = frame.group(k as u8);
+                    self.feed(now, k, Input::Frame { link, frame: &frame });
+                }
+            }
+            Input::Unfresh(repr) => {
+                for k in 0..self.nodes.len() {
+                    self.feed(now, k, Input::Unfresh(repr.group(k as u8)));
+                }
+            }
+            Input::ResourceResult { index, action, outcome, elapsed } => {
+                let (k, local) = self.locate(index);
+                self.feed(now, k, Input::ResourceResult { index: local, action, outcome, elapsed });
+            }
+            Input::FenceResult { ok } => self.handle_fence_result(now, ok),
+            Input::Admin(admin) => self.handle_admin(now, admin),
+            Input::Resources(_) => {
+                // One group: its plan. Several: `handle_resources` names the group.
+                self.feed(now, 0, input);
+            }
+            Input::Timeout
+            | Input::Health(_)
+            | Input::Shutdown
+            | Input::Handshake => self.feed_all(now, input),
+        }
+    }
+
+    /// A reload's new resource definitions for group `group` (see "Reload" in the core docs);
+    /// it answers with `Output::ApplyResources` naming the group.
+    pub fn handle_resources(&mut self, now: Instant, group: u8, plan: &super::ResourcePlan) {
+        if !self.exited {
+            self.feed(now, usize::from(group), Input::Resources(plan));
+        }
+    }
+
+    fn feed_all(&mut self, now: Instant, input: Input<'_>) {
+        for k in 0..self.nodes.len() {
+            self.feed(now, k, input);
+        }
+    }
+
+    /// Feeds group `k`; a group after the first follows the first group's fence order, as it
+    /// stands after the first group took the same input.
+    fn feed(&mut self, now: Instant, k: usize, input: Input<'_>) {
+        if k > 0 {
+            let order = self.nodes[0].fence_order(now);
+            self.nodes[k].follow_fence_order(order);
+        }
+        self.nodes[k].handle_input(now, input);
+    }
+
+    fn handle_fence_result(&mut self, now: Instant, ok: bool) {
+        if !self.fence.running {
+            log::debug!("ignored a fence result nobody waits for");
+            return;
+        }
+        self.fence.running = false;
+        let waiters = core::mem::take(&mut self.fence.waiters);
+        if ok {
+            info!("peer fenced (run {:?}), for groups {waiters:#04x}", self.fence.target);
+            self.fence.safe = Some(self.fence.target);
+            self.push(Output::Notify { event: Event::Fenced, detail: Detail::None, group: None });
+        } else {
+            self.fence.failures += 1;
+            let event = Event::FenceFailed;
+            self.push(Output::Notify { event, detail: Detail::None, group: None });
+        }
+        for k in 0..self.nodes.len() {
+            if waiters & (1 << k) != 0 {
+                self.feed(now, k, Input::FenceResult { ok });
+            }
+        }
+    }
+
+    fn handle_admin(&mut self, now: Instant, admin: Admin) {
+        let n = self.nodes.len();
+        let one = |g: u8| (usize::from(g) < n).then_some(usize::from(g));
+        let targets: (usize, usize, Admin) = match admin {
+            Admin::Move(g) | Admin::TakeoverGroup(g) => {
+                let Some(k) = one(g) else {
+                    self.push(Output::AdminAnswer(Err(Refusal::NoSuchGroup)));
+                    return;
+                };
+                if matches!(admin, Admin::Move(_)) && !self.peer_can_take(k) {
+                    log::warn!("admin command {admin:?} refused: the peer cannot take it");
+                    self.push(Output::AdminAnswer(Err(Refusal::PeerCannotTake)));
+                    return;
+                }
+                (k, k + 1, admin)
+            }
+            Admin::Cleanup(Some(index)) if usize::from(index) < usize::from(self.first[n]) => {
+                let (k, local) = self.locate(index);
+                (k, k + 1, Admin::Cleanup(Some(local)))
+            }
+            _ => (0, n, admin),
+        };
+        let (from, to, admin) = targets;
+        self.admin = Some(AdminFold { left: (to - from) as u8, answer: Ok(()) });
+        for k in from..to {
+            self.feed(now, k, Input::Admin(admin));
+        }
+    }
+
+    /// The peer could take group `k` now: heard, neither in standby nor in maintenance for it,
+    /// and healthy.
+    fn peer_can_take(&self, k: usize) -> bool {
+        let node = &self.nodes[k];
+        let peer = node.peer();
+        peer.alive
+            && peer.last.is_some_and(|p| {
+                p.health.is_ok() && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
+            })
+    }
+
+    /// Group and index within it of resource `index` (the configuration's flat order).
+    fn locate(&self, index: u8) -> (usize, u8) {
+        let n = self.nodes.len();
+        let k = (0..n).rev().find(|&k| self.first[k] <= index).unwrap_or(0);
+        (k, index - self.first[k])
+    }
+
+    fn push(&mut self, output: Output) {
+        let pushed = self.outputs.push_back(output);
+        assert!(pushed.is_ok(), "groups output queue overflow: drain poll_output after each input");
+    }
+
+    /// The next command, or `Output::Timeout` when there is nothing more to do now.
+    pub fn poll_output(&mut self, now: Instant) -> Output {
+        loop {
+            if let Some(output) = self.outputs.pop_front() {
+                return output;
+            }
+            let mut next = Instant::from_millis(u64::MAX);
+            let mut routed = false;
+            for k in 0..self.nodes.len() {
+                match self.nodes[k].poll_output(now) {
+                    Output::Timeout(t) => next = next.min(t),
+                    output => {
+                        self.route(k, output);
+                        routed = true;
+                        break;
+                    }
+                }
+            }
+            if routed {
+                continue;
+            }
+            // Every group is drained: tell the groups that asked after a success.
+            let tell = core::mem::take(&mut self.fence.tell_safe);
+            if tell != 0 {
+                for k in 0..self.nodes.len() {
+                    if tell & (1 << k) != 0 {
+                        self.feed(now, k, Input::FenceResult { ok: true });
+                    }
+                }
+                continue;
+            }
+            if self.settle() {
+                continue;
+            }
+            return Output::Timeout(if self.exited { Instant::from_millis(u64::MAX) } else { next });
+        }
+    }
+
+    /// Reports what the groups say together (the watchdog, the exit): true when it queued
+    /// something.
+    fn settle(&mut self) -> bool {
+        let allow = self.nodes.iter().all(Node::petting_allowed);
+        let self_fence = self.nodes.iter().any(Node::self_fencing);
+        if (allow, self_fence) != self.watchdog {
+            self.watchdog = (allow, self_fence);
+            self.push(Output::Watchdog { allow_petting: allow, self_fence });
+            return true;
+        }
+        if !self.exited && self.nodes.iter().all(|n| n.role() == Role::Exited) {
+            self.exited = true;
+            self.push(Output::Exit);
+            return true;
+        }
+        false
+    }
+
+    fn route(&mut self, k: usize, output: Output) {
+        match output {
+            Output::Transmit { link, payload } => self.transmit(k, link, payload),
+            Output::ResourceAction { index, action } => {
+                let index = self.first[k] + index;
+                self.push(Output::ResourceAction { index, action });
+            }
+            Output::Fence => self.ask_fence(k),
+            Output::Notify { event, detail, .. } => {
+                let group = if event.node_wide() {
+                    // Once for the node; the fence's result is told by `handle_fence_result`.
+                    if k > 0 || matches!(event, Event::Fenced | Event::FenceFailed) {
+                        return;
+                    }
+                    None
+                } else {
+                    Some(k as u8)
+                };
+                let detail = match detail {
+                    Detail::Resource(i) => Detail::Resource(self.first[k] + i),
+                    other => other,
+                };
+                self.push(Output::Notify { event, detail, group });
+            }
+            Output::Watchdog { .. } | Output::Exit => {} // `settle` reports them for the node.
+            Output::AdminAnswer(answer) => {
+                let Some(fold) = &mut self.admin else {
+                    panic!("an admin answer from group {k} without a command");
+                };
+                if fold.answer.is_ok() {
+                    fold.answer = answer;
+                }
+                fold.left -= 1;
+                if fold.left == 0 {
+                    let answer = fold.answer;
+                    self.admin = None;
+                    self.push(Output::AdminAnswer(answer));
+                }
+            }
+            Output::ApplyResources { .. } => {
+                self.push(Output::ApplyResources { group: k as u8 });
+            }
+            Output::Timeout(_) => unreachable!("routed only outputs that are not Timeout"),
+        }
+    }
+
+    fn ask_fence(&mut self, k: usize) {
+        let bit = 1u8 << k;
+        if self.fence.running {
+            self.fence.waiters |= bit;
+        } else if self.fence.safe.is_some() {
+            self.fence.tell_safe |= bit;
+        } else {
+            self.fence.running = true;
+            self.fence.waiters = bit;
+            self.fence.target = self.heard;
+            self.push(Output::Fence);
+        }
+    }
+
+    /// One frame for every group: the first group's fields, then each further group's part.
+    /// A further group's own frame goes out only when its part changed on some link it goes to.
+    fn transmit(&mut self, k: usize, link: LinkSel, payload: Payload) {
+        let mut frame = if k == 0 { payload } else { self.nodes[0].payload() };
+        let n = self.nodes.len();
+        let mut groups = WireGroups::new(n as u8).expect("1 to GROUPS_MAX groups");
+        for j in 1..n {
+            let p = if j == k { payload } else { self.nodes[j].payload() };
+            groups.set(j as u8, GroupPart::of(&p));
+        }
+        frame.groups = groups;
+        let links = match link {
+            LinkSel::All => 0..self.nodes[0].links().count(),
+            LinkSel::One(i) => usize::from(i)..usize::from(i) + 1,
+        };
+        if k > 0 {
+            let part = groups.part(k as u8);
+            if links.clone().all(|l| self.sent[l][k] == part) {
+                return;
+            }
+        }
+        for l in links {
+            for j in 1..n {
+                self.sent[l][j] = groups.part(j as u8);
+            }
+        }
+        self.push(Output::Transmit { link, payload: frame });
+    }
+
+    /// A reload put other resources in force: heartbeats carry this digest from now on.
+    pub fn set_config_digest(&mut self, digest: [u8; 8]) {
+        self.nodes.iter_mut().for_each(|n| n.set_config_digest(digest));
+    }
+
+    // ----- status: the node's view and each group's -----
+
+    /// The groups, in the configuration's order.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// The first group's state machine: the node's view of its peer and links is the same in
+    /// every group.
+    pub fn first(&self) -> &Node {
+        &self.nodes[0]
+    }
+
+    /// The range of resource indices (the configuration's flat order) of group `k`.
+    pub fn resource_range(&self, k: usize) -> core::ops::Range<usize> {
+        usize::from(self.first[k])..usize::from(self.first[k + 1])
+    }
+
+    /// Event counters of the node: takeovers, handovers and split brains of every group.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.nodes[0].counters();
+        for node in &self.nodes[1..] {
+            let g = node.counters();
+            c.failovers += g.failovers;
+            c.handovers += g.handovers;
+            c.split_brains += g.split_brains;
+        }
+        c.fence_failures = self.fence.failures;
+        c.stale_frames += self.stale_frames;
+        c
+    }
+
+    /// Whether the watchdog may be petted now (every group allows it).
+    pub fn petting_allowed(&self) -> bool {
+        self.watchdog.0
+    }
+
+    /// The node exited leaving nothing that may run in any group.
+    pub fn exited_clean(&self) -> bool {
+        self.nodes.iter().all(Node::exited_clean)
+    }
+
+    /// True while some group may hold resources.
+    pub fn holds(&self) -> bool {
+        self.nodes.iter().any(Node::holds)
+    }
+
+    /// A fence command is under way.
+    pub fn fence_running(&self) -> bool {
+        self.fence.running
+    }
+
+    /// Health as the first group advertises it (a group's restart exhaustion is its own).
+    pub fn advertised_health(&self) -> Health {
+        self.nodes[0].advertised_health()
+    }
+}
+
+/// The run a frame belongs to.
+fn run_of(repr: &Repr) -> Run {
+    (repr.incarnation, repr.session.run)
+}
+
+impl core::ops::Deref for Groups {
+    type Target = Node;
+
+    /// The first group: what is the node's (peer, links, stall threshold, the unclean wait) is
+    /// the same in every group.
+    fn deref(&self) -> &Node {
+        &self.nodes[0]
+    }
+}
