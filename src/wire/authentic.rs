@@ -26,6 +26,15 @@ pub struct Repr {
     pub payload: Payload,
 }
 
+impl Repr {
+    /// The same frame as it would read if it described group `group` (below
+    /// `limits::GROUPS_MAX`) alone: every field kept, the payload projected by
+    /// [`Payload::group`].
+    pub fn group(&self, group: u8) -> Repr {
+        Repr { payload: self.payload.group(group), ..*self }
+    }
+}
+
 /// A frame that passed every check. Built only by `wire` (or the simulator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Authentic {
@@ -47,5 +56,12 @@ impl Authentic {
     /// The verified fields.
     pub fn repr(&self) -> &Repr {
         &self.repr
+    }
+
+    /// The view of group `group` (below `limits::GROUPS_MAX`): the same verified frame, its
+    /// payload projected by [`Payload::group`]. A projection of a verified frame is verified
+    /// too: it says nothing the frame did not.
+    pub fn group(&self, group: u8) -> Authentic {
+        Authentic { repr: self.repr.group(group) }
     }
 }

@@ -139,6 +139,7 @@ fn frames_payload() -> Payload {
         epoch: 1,
         watchdog_timeout_ms: 0,
         config_digest: [1; 8],
+        groups: Groups::ONE,
     }
 }
 
@@ -164,6 +165,7 @@ fn write_frame_seeds() {
             epoch: 2,
             watchdog_timeout_ms: 10_000,
             config_digest: [i as u8; 8],
+            groups: Groups::ONE,
         };
         let mut tx = Sender::new(key.clone(), 1, 1_700_000_000_000 + i as u64);
         let mut buf = [0u8; FRAME_LEN_MAX];
