@@ -10,7 +10,9 @@ use super::session::Session;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Repr {
     /// The layout version: `VERSION`, or `VERSION_LEGACY` to or from a peer that speaks
-    /// only that (a frame of a newer version parses with its own number).
+    /// only that. A received frame of another version this code reads (the one before ours
+    /// or the one after) parses with its own number; `emit` writes the versions this code
+    /// knows as they are and a newer one as `VERSION`.
     pub version: u8,
     /// The sender's index in the configuration's `node` lines (0 or 1).
     pub sender: u8,
