@@ -720,7 +720,7 @@ impl Daemon {
 
     fn note_peer_version(&mut self) {
         let version = self.links.receiver().peer_version();
-        if version >= crate::wire::VERSION && self.peer_version_stored < version {
+        if version >= crate::wire::VERSION_SESSION && self.peer_version_stored < version {
             self.peer_version_stored = version;
             info!("the peer speaks frame version {version}: legacy frames are refused from now on");
             if let Err(e) = statefile::store_peer_version(&self.config.local.statedir, version) {

@@ -3,6 +3,8 @@
 
 /// Heartbeat media (serial ports, bcast, mcast and ucast sockets) one node may have.
 pub const LINKS_MAX: usize = 8;
+/// Resource groups of a pair (SPEC §7.1); a heartbeat frame describes them all.
+pub const GROUPS_MAX: usize = 8;
 /// Resources in the group.
 pub const RESOURCES_MAX: usize = 16;
 /// `ping` nodes.

@@ -44,7 +44,9 @@ use super::{
     Action, Admin, FLAG_HOLDING, FenceMode, Input, LinkParams, LinkSel, Outcome, Output, Params,
     RestartLimit,
 };
-use crate::wire::{Authentic, GroupState, Health, Intent, Kind, Payload, Repr, Session, VERSION};
+use crate::wire::{
+    Authentic, GroupState, Groups, Health, Intent, Kind, Payload, Repr, Session, VERSION,
+};
 
 /// Answers to the actions still in flight after the final shutdown, at most.
 const SHUTDOWN_STEPS_MAX: usize = 64;
@@ -333,6 +335,7 @@ fn frame(peer: u8, seq: u64, kind: u8, a: u8, b: u8) -> Repr {
         epoch: u32::from(b & 7),
         watchdog_timeout_ms: if kind & 0x40 != 0 { 0 } else { 2000 },
         config_digest: [u8::from(kind & 0x20 != 0); 8],
+        groups: Groups::ONE,
     };
     let sender = if kind & 0x10 != 0 { 1 - peer } else { peer };
     let session = Session { run: 1 + u32::from(b >> 6 & 1), challenge: 1, echo: 1, flags: 0 };

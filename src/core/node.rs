@@ -17,7 +17,7 @@ use super::{
     LinkSel, Output, Params, Refusal,
 };
 use crate::limits::{CORE_OUTPUTS_MAX, LINKS_MAX, RESOURCES_MAX};
-use crate::wire::{GroupState, Health, Intent, Kind, Payload, Repr};
+use crate::wire::{GroupState, Groups, Health, Intent, Kind, Payload, Repr};
 
 /// What this node knows about its peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -431,6 +431,7 @@ impl Node {
                 .watchdog_timeout
                 .map_or(0, |d| u32::try_from(d.total_millis()).unwrap_or(u32::MAX)),
             config_digest: self.params.config_digest,
+            groups: Groups::ONE,
         }
     }
 

@@ -11,7 +11,7 @@ pub(super) use super::{
     Action, Admin, Detail, Event, FLAG_HOLDING, FLAG_PEER_ALIVE, FLAG_TAKING_OVER, FenceMode,
     Input, LinkParams, Outcome, Output, Params, Refusal, RestartLimit,
 };
-pub(super) use crate::wire::{Authentic, GroupState, Health, Intent, Kind, Payload, Repr};
+pub(super) use crate::wire::{Authentic, GroupState, Groups, Health, Intent, Kind, Payload, Repr};
 
 pub(super) fn ms(n: u64) -> Instant {
     Instant::from_millis(n)
@@ -60,6 +60,7 @@ pub(super) fn peer_says(kind: Kind, state: GroupState, flags: u8, epoch: u32) ->
         epoch,
         watchdog_timeout_ms: 2000,
         config_digest: [0; 8],
+        groups: Groups::ONE,
     }
 }
 

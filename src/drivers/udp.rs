@@ -31,7 +31,7 @@ use nix::sys::socket::{
 
 use crate::limits::{LINKS_MAX, UDP_RCVBUF_BYTES};
 use crate::wire::frame::{body_len_range, field};
-use crate::wire::{TAG_LEN, VERSION};
+use crate::wire::{TAG_LEN, VERSION, VERSION_LEGACY};
 
 /// The heartbeat medium of one UDP link, as the configuration names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -553,8 +553,8 @@ const TO_DROP: u8 = u8::MAX;
 ///
 /// - the version is one this code accepts, and the body length byte is one
 ///   `wire::frame::body_len_range` allows for it (per version: a v1 frame is exactly 74 bytes,
-///   a v2 frame 87, a newer one 87 to `FRAME_LEN_MAX`), and equals the datagram's length less
-///   the tag: what `wire::Frame::check` refuses, the filter drops;
+///   a v2 frame 87, a v3 frame 125, a v4 one 125 to `FRAME_LEN_MAX`), and equals the
+///   datagram's length less the tag: what `wire::Frame::check` refuses, the filter drops;
 /// - the sender byte is 0 or 1 and the link byte below `LINKS_MAX`: what the receiver would
 ///   find malformed in any frame, whatever its key;
 /// - the source address (from the IP header, at SKF_NET_OFF: offset 12 in IPv4, 8 to 24 in
@@ -567,7 +567,7 @@ const TO_DROP: u8 = u8::MAX;
 pub fn filter_program(source: Source) -> Program {
     let mut p = Program::new();
     let mut emit = |code: u32, jt: u8, jf: u8, k: u32| {
-        // INVARIANT: the longest program (three versions, an IPv6 source) is well under
+        // INVARIANT: the longest program (four versions, an IPv6 source) is well under
         // FILTER_LEN_MAX instructions; the unit tests build every shape.
         let pushed = p.push(Insn { code: code as u16, jt, jf, k });
         assert!(pushed.is_ok(), "socket filter longer than FILTER_LEN_MAX");
@@ -582,9 +582,10 @@ pub fn filter_program(source: Source) -> Program {
     // The datagram length the kernel sees, UDP header included, of a frame whose body is
     // `body` bytes long.
     let datagram = |body: usize| UDP_HEADER_LEN + (body + TAG_LEN) as u32;
-    // Per version this code accepts, its lengths; any other version is dropped below.
+    // Per version this code accepts (the legacy one up to the next after ours, every one in
+    // between readable), its lengths; any other version is dropped below.
     let (mut lowest, mut highest) = (u8::MAX, 0u8);
-    for version in VERSION.saturating_sub(1)..=VERSION.saturating_add(1) {
+    for version in VERSION_LEGACY..=VERSION.saturating_add(1) {
         let Some((shortest, longest)) = body_len_range(version) else { continue };
         lowest = lowest.min(version);
         highest = highest.max(version);
@@ -722,7 +723,7 @@ fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) ->
 mod tests {
     use super::*;
     use crate::limits::FRAME_LEN_MAX;
-    use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, Frame};
+    use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame};
     use std::net::Ipv6Addr;
 
     /// Runs `program` as the kernel runs a UDP socket's classic BPF filter: absolute loads
@@ -839,10 +840,10 @@ mod tests {
     #[test]
     fn the_filter_admits_what_the_receiver_could_accept_and_nothing_else() {
         for (program, src) in every_shape() {
-            for version in (0..=5).chain([0x7f, 0x80, 0xff]) {
+            for version in (0..=6).chain([0x7f, 0x80, 0xff]) {
                 for len in 0..=FRAME_LEN_MAX + 16_usize {
                     let right = len.wrapping_sub(TAG_LEN) as u8;
-                    for body_len in [right, right.wrapping_add(1), 42, 55, 0, 0xff] {
+                    for body_len in [right, right.wrapping_add(1), 42, 55, 93, 0, 0xff] {
                         for (sender, link) in [(1, 3), (0, 0), (0, 7), (2, 3), (1, 8), (0xff, 0xff)]
                         {
                             let payload = shaped(len, version, body_len, sender, link);
@@ -867,11 +868,14 @@ mod tests {
         for (program, src) in every_shape() {
             assert!(passes(&program, src, &frame(FRAME_LEN_V1, 1)), "v1: 74 bytes");
             assert!(passes(&program, src, &frame(FRAME_LEN_V2, 2)), "v2: 87 bytes");
-            assert!(passes(&program, src, &frame(FRAME_LEN_V2 + 1, 3)), "v3 appends fields");
-            assert!(passes(&program, src, &frame(FRAME_LEN_MAX, 3)), "up to FRAME_LEN_MAX");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 3)), "not beyond");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V2, 4)), "v4 is too new");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V2 - 1, 3)), "shorter than v2");
+            assert!(passes(&program, src, &frame(FRAME_LEN_V3, 3)), "v3: 125 bytes");
+            assert!(passes(&program, src, &frame(FRAME_LEN_V3 + 1, 4)), "v4 appends fields");
+            assert!(passes(&program, src, &frame(FRAME_LEN_MAX, 4)), "up to FRAME_LEN_MAX");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 4)), "not beyond");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 5)), "v5 is too new");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V3 - 1, 4)), "shorter than v3");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V3 + 1, 3)), "v3 has 125 bytes");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 2)), "v2 has 87 bytes");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V2, 1)), "v1 has 74 bytes");
             assert!(!passes(&program, src, &[]), "nothing at all");
         }

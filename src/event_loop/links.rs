@@ -178,7 +178,10 @@ impl WireEnds {
                 warn!("{e}; the peer's frame version is taken as not yet known");
                 0
             });
-        let legacy = (peer_version < crate::wire::VERSION).then(|| Key::new(authkey.bytes()));
+        // Any version from 2 on is signed with the frame key: a peer heard in one of them
+        // never needs the legacy key again.
+        let legacy =
+            (peer_version < crate::wire::VERSION_SESSION).then(|| Key::new(authkey.bytes()));
         let mut sender = Sender::new(key.clone(), me, incarnation);
         let peer_incarnation = statefile::load_peer_incarnation(&config.local.statedir);
         let mut receiver = Receiver::new(key, me, 1 - me, session.0, session.1);
@@ -503,7 +506,7 @@ fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{GroupState, Health, Intent, Key, Kind, Session, VERSION};
+    use crate::wire::{GroupState, Groups, Health, Intent, Key, Kind, Session, VERSION};
 
     fn payload() -> Payload {
         Payload {
@@ -515,6 +518,7 @@ mod tests {
             epoch: 1,
             watchdog_timeout_ms: 0,
             config_digest: [0; 8],
+            groups: Groups::ONE,
         }
     }
 

@@ -11,7 +11,7 @@ use sha2::Sha256;
 
 use super::authentic::{Authentic, Repr};
 use super::error::RxError;
-use super::frame::{Frame, VERSION, VERSION_LEGACY};
+use super::frame::{Frame, VERSION, VERSION_LEGACY, VERSION_SESSION};
 use super::payload::Payload;
 use super::session::{Handshake, Session};
 use crate::limits::LINKS_MAX;
@@ -358,8 +358,9 @@ impl Receiver {
         if !key.verify(&frame) {
             return Err(RxError::BadTag);
         }
-        if frame.version() >= VERSION {
-            // The peer speaks the current version: a legacy frame from now on is a downgrade.
+        if frame.version() >= VERSION_SESSION {
+            // The peer speaks version 2 or later, under the frame key: a legacy frame from now
+            // on is a downgrade.
             self.legacy_key = None;
         }
         let repr = Repr::parse(&frame)?;
@@ -425,7 +426,7 @@ impl Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::payload::{GroupState, Health, Intent, Kind};
+    use crate::wire::payload::{GroupState, Groups, Health, Intent, Kind};
 
     fn payload() -> Payload {
         Payload {
@@ -437,6 +438,7 @@ mod tests {
             epoch: 1,
             watchdog_timeout_ms: 0,
             config_digest: [0; 8],
+            groups: Groups::ONE,
         }
     }
 
@@ -549,6 +551,36 @@ mod tests {
         let len = old.emit(0, &payload(), &out, &mut buf);
         assert!(rx.accept(0, &buf[..len]).is_ok());
         assert_eq!(rx.outgoing().version, VERSION);
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
+    }
+
+    /// A peer that still runs version 2 signs with the frame key too: its first frame retires
+    /// the legacy key as one of ours would, and reads as one group.
+    #[test]
+    fn a_v2_frame_is_accepted_and_retires_the_legacy_key() {
+        let legacy = Key::new(b"authkey");
+        let pair_key = Key::for_pair(b"authkey", ["a", "b"], 694);
+        let mut rx = Receiver::new(pair_key.clone(), 1, 0, 7, 1234).with_legacy(legacy.clone());
+        let (_, out, _) = pair(&pair_key);
+        let repr = Repr {
+            version: 2,
+            sender: 0,
+            incarnation: 5,
+            seq: 1,
+            link: 0,
+            session: out.session,
+            payload: payload(),
+        };
+        let mut buf = [0u8; 128];
+        let mut frame = Frame::new_unchecked(&mut buf[..repr.buffer_len()]);
+        repr.emit(&mut frame);
+        pair_key.sign(&mut frame);
+        let authentic = rx.accept(0, &buf[..crate::wire::FRAME_LEN_V2]).unwrap();
+        assert_eq!(*authentic.repr(), repr);
+        assert_eq!((rx.peer_version(), rx.outgoing().version), (2, VERSION));
+        let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+        let mut old = Sender::new(pair_key, 0, 5).with_legacy(legacy);
         let len = old.emit(0, &payload(), &v1, &mut buf);
         assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
     }

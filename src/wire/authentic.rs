@@ -10,7 +10,9 @@ use super::session::Session;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Repr {
     /// The layout version: `VERSION`, or `VERSION_LEGACY` to or from a peer that speaks
-    /// only that (a frame of a newer version parses with its own number).
+    /// only that. A received frame of another version this code reads (the one before ours
+    /// or the one after) parses with its own number; `emit` writes the versions this code
+    /// knows as they are and a newer one as `VERSION`.
     pub version: u8,
     /// The sender's index in the configuration's `node` lines (0 or 1).
     pub sender: u8,
@@ -24,6 +26,15 @@ pub struct Repr {
     pub session: Session,
     /// What the sender says about itself.
     pub payload: Payload,
+}
+
+impl Repr {
+    /// The same frame as it would read if it described group `group` (below
+    /// `limits::GROUPS_MAX`) alone: every field kept, the payload projected by
+    /// [`Payload::group`].
+    pub fn group(&self, group: u8) -> Repr {
+        Repr { payload: self.payload.group(group), ..*self }
+    }
 }
 
 /// A frame that passed every check. Built only by `wire` (or the simulator).
@@ -47,5 +58,12 @@ impl Authentic {
     /// The verified fields.
     pub fn repr(&self) -> &Repr {
         &self.repr
+    }
+
+    /// The view of group `group` (below `limits::GROUPS_MAX`): the same verified frame, its
+    /// payload projected by [`Payload::group`]. A projection of a verified frame is verified
+    /// too: it says nothing the frame did not.
+    pub fn group(&self, group: u8) -> Authentic {
+        Authentic { repr: self.repr.group(group) }
     }
 }

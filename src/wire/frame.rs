@@ -5,22 +5,37 @@
 
 use super::authentic::Repr;
 use super::error::RxError;
-use super::payload::{GroupState, Health, Intent, Kind, Payload};
+use super::payload::{GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Payload};
 use super::session::Session;
-use crate::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use crate::limits::{FRAME_LEN_MAX, GROUPS_MAX, LINKS_MAX};
 
 /// The layout version this code emits.
-pub const VERSION: u8 = 2;
-/// The older version this code still reads and, to a peer that speaks only it, writes.
+pub const VERSION: u8 = 3;
+/// The old version this code still reads and, to a peer that speaks only it, writes, under
+/// the legacy key (see the parent module): not adjacent to `VERSION`, admitted by name.
 pub const VERSION_LEGACY: u8 = 1;
+/// The first version with the session fields (`run` to `session_flags`).
+pub const VERSION_SESSION: u8 = 2;
+/// The first version with the group fields (`groups` to the parts).
+pub const VERSION_GROUPS: u8 = 3;
 /// Length of the HMAC-SHA256 tag that ends every frame.
 pub const TAG_LEN: usize = 32;
 /// Length of a version 1 frame, tag included.
 pub const FRAME_LEN_V1: usize = field::BODY_END_V1 + TAG_LEN;
 /// Length of a version 2 frame, tag included.
 pub const FRAME_LEN_V2: usize = field::BODY_END_V2 + TAG_LEN;
+/// Length of a version 3 frame, tag included: the frame this code sends.
+pub const FRAME_LEN_V3: usize = field::BODY_END_V3 + TAG_LEN;
 
 const _: () = assert!(FRAME_LEN_V1 <= FRAME_LEN_MAX && FRAME_LEN_V2 <= FRAME_LEN_MAX);
+// SPEC §7.1: a frame still fits in 128 bytes with every group.
+const _: () = assert!(FRAME_LEN_V3 <= FRAME_LEN_MAX);
+// Every group but group 0 has a part, and the intents field has two bits for each.
+const _: () = assert!(field::GROUP_PARTS == GROUPS_MAX - 1 && 2 * field::GROUP_PARTS <= 16);
+// A part's byte holds every state and kind code in three bits, the intents field every intent
+// code in two.
+const _: () = assert!(GroupState::Maintenance as u8 <= 7 && Kind::Ack as u8 <= 7);
+const _: () = assert!(Intent::Maintenance as u8 <= 3);
 
 /// Byte offsets of the fields (see the table in the module docs).
 pub mod field {
@@ -67,11 +82,47 @@ pub mod field {
     pub const SESSION_FLAGS: usize = 54;
     /// End of the version 2 body: where a v2 tag starts.
     pub const BODY_END_V2: usize = 55;
+    /// How many groups the frame describes, 1 to `GROUPS_MAX` (v3).
+    pub const GROUPS: usize = 55;
+    /// The intents of groups 1 to 7, two bits each, group k at bits 2(k-1) and up (v3).
+    pub const INTENTS: Field = 56..58;
+    /// Where the parts of groups 1 to 7 start, each `GROUP_PART_LEN` bytes (v3).
+    pub const GROUP_PART_START: usize = 58;
+    /// Length of one group's part: state, kind and flags in one byte, then the epoch.
+    pub const GROUP_PART_LEN: usize = 5;
+    /// Parts in a frame: one for each group but group 0.
+    pub const GROUP_PARTS: usize = 7;
+    /// End of the version 3 body: where a v3 tag starts.
+    pub const BODY_END_V3: usize = GROUP_PART_START + GROUP_PARTS * GROUP_PART_LEN;
+
+    /// The part of group `group` (1 to `GROUP_PARTS`).
+    pub const fn group_part(group: u8) -> Field {
+        let start = GROUP_PART_START + (group as usize - 1) * GROUP_PART_LEN;
+        start..start + GROUP_PART_LEN
+    }
 }
 
-/// Where the tag starts in a frame of `version`, for the versions this code knows.
+/// A group part's first byte: the `GroupState` code in bits 0 to 2, the `Kind` code in bits 3
+/// to 5, and the group's flags (`payload::GROUP_FLAGS`) in bits 6 and 7.
+mod part_bits {
+    /// Where the state code starts.
+    pub const STATE_SHIFT: u32 = 0;
+    /// Where the kind code starts.
+    pub const KIND_SHIFT: u32 = 3;
+    /// Where the flags start.
+    pub const FLAGS_SHIFT: u32 = 6;
+    /// The width of the state and kind codes.
+    pub const CODE_MASK: u8 = 0b111;
+}
+
+/// Where the tag starts in a frame of `version`, for the versions this code knows (a newer
+/// one has at least our fields).
 pub const fn body_end(version: u8) -> usize {
-    if version <= VERSION_LEGACY { field::BODY_END_V1 } else { field::BODY_END_V2 }
+    match version {
+        0..=VERSION_LEGACY => field::BODY_END_V1,
+        VERSION_SESSION => field::BODY_END_V2,
+        _ => field::BODY_END_V3,
+    }
 }
 
 /// True when a receiver of version `own` accepts frames of version `theirs`: the same or an
@@ -80,13 +131,19 @@ pub const fn version_compatible(own: u8, theirs: u8) -> bool {
     theirs != 0 && theirs.abs_diff(own) <= 1
 }
 
+/// True when this code reads frames of `version`: an adjacent one, or the legacy version
+/// (whose frames `auth::Receiver` then admits only under the legacy key).
+pub const fn version_readable(version: u8) -> bool {
+    version == VERSION_LEGACY || version_compatible(VERSION, version)
+}
+
 /// The body lengths (bytes before the tag) a receiver of this code's version accepts in a
 /// frame of `version`, as (shortest, longest); `None` for a version it drops. One rule for
 /// `Frame::check` and for the UDP socket filter (`drivers::udp`), which applies it in the
 /// kernel, before a datagram can wake the loop: the receiver's own and older versions have
 /// exactly their body length; a newer one may append fields, never be shorter than ours.
 pub const fn body_len_range(version: u8) -> Option<(usize, usize)> {
-    if !version_compatible(VERSION, version) {
+    if !version_readable(version) {
         return None;
     }
     if version > VERSION {
@@ -210,7 +267,7 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// The session fields (v2 and later; all zero in a v1 frame).
     pub fn session(&self) -> Session {
-        if self.version() <= VERSION_LEGACY {
+        if self.version() < VERSION_SESSION {
             return Session::NONE;
         }
         Session {
@@ -219,6 +276,39 @@ impl<T: AsRef<[u8]>> Frame<T> {
             echo: u32::from_be_bytes(self.array(field::ECHO)),
             flags: self.buffer.as_ref()[field::SESSION_FLAGS],
         }
+    }
+
+    /// How many groups the frame describes (v3 and later; 1 in an older frame). Not checked
+    /// here: 0 or more than `GROUPS_MAX` makes the frame malformed in `Repr::parse`.
+    pub fn group_count(&self) -> u8 {
+        if self.version() < VERSION_GROUPS {
+            return 1;
+        }
+        self.buffer.as_ref()[field::GROUPS]
+    }
+
+    /// The intent codes of groups 1 to 7, two bits each (v3 and later, 0 in an older frame).
+    pub fn group_intents(&self) -> u16 {
+        if self.version() < VERSION_GROUPS {
+            return 0;
+        }
+        u16::from_be_bytes(self.array(field::INTENTS))
+    }
+
+    /// Raw intent code of group `group` (1 to 7).
+    pub fn group_intent_code(&self, group: u8) -> u8 {
+        (self.group_intents() >> (2 * (u32::from(group) - 1)) & 0b11) as u8
+    }
+
+    /// Raw first byte of group `group`'s part (1 to 7; v3 and later): state, kind and flags.
+    pub fn group_part_byte(&self, group: u8) -> u8 {
+        self.buffer.as_ref()[field::group_part(group).start]
+    }
+
+    /// Ownership epoch of group `group` (1 to 7; v3 and later).
+    pub fn group_epoch(&self, group: u8) -> u32 {
+        let part = field::group_part(group);
+        u32::from_be_bytes(self.array(part.start + 1..part.end))
     }
 
     /// Everything the tag covers.
@@ -293,6 +383,25 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         data[field::SESSION_FLAGS] = session.flags;
     }
 
+    /// Writes the group count, the intents and every group part (v3 and later only). The
+    /// parts past the count are written as zero (idle).
+    pub fn set_groups(&mut self, groups: &Groups) {
+        let data = self.buffer.as_mut();
+        data[field::GROUPS] = groups.count();
+        let mut intents = 0u16;
+        for group in 1..=field::GROUP_PARTS as u8 {
+            let part = groups.part(group).unwrap_or(GroupPart::IDLE);
+            intents |= u16::from(part.intent as u8) << (2 * (group - 1));
+            let byte = (part.state as u8) << part_bits::STATE_SHIFT
+                | (part.kind as u8) << part_bits::KIND_SHIFT
+                | (part.flags & GROUP_FLAGS) << part_bits::FLAGS_SHIFT;
+            let range = field::group_part(group);
+            data[range.start] = byte;
+            data[range.start + 1..range.end].copy_from_slice(&part.epoch.to_be_bytes());
+        }
+        data[field::INTENTS].copy_from_slice(&intents.to_be_bytes());
+    }
+
     /// The body and the tag, split, for signing in place.
     pub fn body_and_tag_mut(&mut self) -> (&[u8], &mut [u8]) {
         let start = self.body_len();
@@ -319,6 +428,7 @@ impl Repr {
             epoch: frame.epoch(),
             watchdog_timeout_ms: frame.watchdog_timeout_ms(),
             config_digest: frame.config_digest(),
+            groups: parse_groups(frame)?,
         };
         Ok(Repr {
             version: frame.version(),
@@ -331,28 +441,66 @@ impl Repr {
         })
     }
 
-    /// Length of the frame `emit` writes, tag included: by `self.version`, which must be
-    /// `VERSION` or `VERSION_LEGACY` (a newer version's frame is read, never written).
+    /// The version `emit` writes: `self.version` for the versions this code knows (1 to
+    /// `VERSION`), a newer one as `VERSION` (its frames are read, never written).
+    pub const fn emitted_version(&self) -> u8 {
+        if self.version <= VERSION_LEGACY {
+            VERSION_LEGACY
+        } else if self.version >= VERSION {
+            VERSION
+        } else {
+            self.version
+        }
+    }
+
+    /// Length of the frame `emit` writes, tag included.
     pub const fn buffer_len(&self) -> usize {
-        body_end(self.version) + TAG_LEN
+        body_end(self.emitted_version()) + TAG_LEN
     }
 
     /// Writes every field before the tag (version, body length and the fields of `self`) into
-    /// a buffer of at least `buffer_len()` bytes. The tag is left for `Key::sign`.
+    /// a buffer of at least `buffer_len()` bytes, in the layout of `emitted_version()`: a
+    /// version without session or group fields leaves out `self`'s. The tag is left for
+    /// `Key::sign`.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, frame: &mut Frame<T>) {
-        let legacy = self.version <= VERSION_LEGACY;
-        frame.set_version(if legacy { VERSION_LEGACY } else { VERSION });
-        // INVARIANT: both body ends are below 128, so they fit the u8.
-        frame.set_body_len(body_end(self.version) as u8);
+        let version = self.emitted_version();
+        frame.set_version(version);
+        // INVARIANT: every body end is below 128, so it fits the u8.
+        frame.set_body_len(body_end(version) as u8);
         frame.set_sender(self.sender);
         frame.set_link(self.link);
         frame.set_incarnation(self.incarnation);
         frame.set_seq(self.seq);
         frame.set_payload(&self.payload);
-        if !legacy {
+        if version >= VERSION_SESSION {
             frame.set_session(&self.session);
         }
+        if version >= VERSION_GROUPS {
+            frame.set_groups(&self.payload.groups);
+        }
     }
+}
+
+/// The groups of a checked frame: [`Groups::ONE`] before version 3. A count of 0 or above
+/// `GROUPS_MAX`, or an unknown state or kind code in the part of a group within the count,
+/// makes the frame malformed; the parts past the count are not read (the tag covers them).
+fn parse_groups<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Groups, RxError> {
+    let count = frame.group_count();
+    let mut groups = Groups::new(count).ok_or(RxError::Malformed)?;
+    for group in 1..count {
+        let byte = frame.group_part_byte(group);
+        let code = |shift: u32| byte >> shift & part_bits::CODE_MASK;
+        let part = GroupPart {
+            kind: kind_from_code(code(part_bits::KIND_SHIFT)).ok_or(RxError::Malformed)?,
+            state: state_from_code(code(part_bits::STATE_SHIFT)).ok_or(RxError::Malformed)?,
+            // Never malformed: two bits hold only the four intent codes.
+            intent: intent_from_code(frame.group_intent_code(group)).ok_or(RxError::Malformed)?,
+            flags: byte >> part_bits::FLAGS_SHIFT,
+            epoch: frame.group_epoch(group),
+        };
+        groups.set(group, part);
+    }
+    Ok(groups)
 }
 
 fn kind_from_code(code: u8) -> Option<Kind> {
@@ -430,6 +578,7 @@ mod tests {
                 epoch: 9,
                 watchdog_timeout_ms: 10_000,
                 config_digest: [1, 2, 3, 4, 5, 6, 7, 8],
+                groups: Groups::ONE,
             },
         }
     }
@@ -461,12 +610,68 @@ mod tests {
         Repr { version: 2, session, ..repr() }
     }
 
+    /// The same frame in version 3 with three groups: the v2 fields, then the count 3, the
+    /// intents (group 1 takeover = 2 in bits 0-1, group 2 standby = 1 in bits 2-3), group 1's
+    /// part (state Active 2, kind Request 2 << 3, holding 1 << 6; epoch 0x01020304) and
+    /// group 2's (state Stopping 3, kind Ack 4 << 3, taking over 1 << 7; epoch 0xfffffffe).
+    /// The five parts past the count are zero.
+    const BYTES_V3: [u8; FRAME_LEN_V3] = {
+        let mut b = [0u8; FRAME_LEN_V3];
+        let mut i = 0;
+        while i < field::BODY_END_V2 {
+            b[i] = BYTES_V2[i];
+            i += 1;
+        }
+        b[0] = 3;
+        b[1] = 93;
+        let tail: [u8; 13] =
+            [3, 0x00, 0x06, 0x52, 0x01, 0x02, 0x03, 0x04, 0xa3, 0xff, 0xff, 0xff, 0xfe];
+        let mut k = 0;
+        while k < tail.len() {
+            b[field::BODY_END_V2 + k] = tail[k];
+            k += 1;
+        }
+        b
+    };
+
+    fn groups_v3() -> Groups {
+        let mut groups = Groups::new(3).unwrap();
+        let one = GroupPart {
+            kind: Kind::Request,
+            state: GroupState::Active,
+            intent: Intent::Takeover,
+            flags: 1,
+            epoch: 0x0102_0304,
+        };
+        groups.set(1, one);
+        let two = GroupPart {
+            kind: Kind::Ack,
+            state: GroupState::Stopping,
+            intent: Intent::Standby,
+            flags: 2,
+            epoch: 0xffff_fffe,
+        };
+        groups.set(2, two);
+        groups
+    }
+
+    fn repr_v3() -> Repr {
+        let repr = repr_v2();
+        Repr { version: 3, payload: Payload { groups: groups_v3(), ..repr.payload }, ..repr }
+    }
+
+    fn parse(bytes: &[u8]) -> Result<Repr, RxError> {
+        Repr::parse(&Frame::new_unchecked(bytes))
+    }
+
     #[test]
     fn parse_byte_literal() {
         let frame = Frame::new_checked(&BYTES[..]).unwrap();
         assert_eq!(Repr::parse(&frame), Ok(repr()));
         let frame = Frame::new_checked(&BYTES_V2[..]).unwrap();
         assert_eq!(Repr::parse(&frame), Ok(repr_v2()));
+        let frame = Frame::new_checked(&BYTES_V3[..]).unwrap();
+        assert_eq!(Repr::parse(&frame), Ok(repr_v3()));
     }
 
     #[test]
@@ -479,6 +684,27 @@ mod tests {
         repr_v2().emit(&mut Frame::new_unchecked(&mut buf[..]));
         assert_eq!(buf, BYTES_V2);
         assert_eq!(repr_v2().buffer_len(), 87);
+        // Into a dirty buffer: every byte before the tag is written, the idle parts as zero.
+        let mut buf = [0xeeu8; FRAME_LEN_V3];
+        repr_v3().emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf[..field::BODY_END_V3], BYTES_V3[..field::BODY_END_V3]);
+        assert_eq!(repr_v3().buffer_len(), 125);
+        assert_eq!(FRAME_LEN_V3, 125);
+    }
+
+    /// Each version writes its own fields only: a v2 or v1 frame leaves the groups out (a v1
+    /// frame the session too), and a newer version's fields are written as ours.
+    #[test]
+    fn emit_writes_the_layout_of_the_version() {
+        let mut buf = [0u8; FRAME_LEN_V2];
+        let v2 = Repr { version: 2, ..repr_v3() };
+        v2.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf, BYTES_V2);
+        let mut buf = [0u8; FRAME_LEN_V3];
+        let v4 = Repr { version: 4, ..repr_v3() };
+        assert_eq!(v4.buffer_len(), FRAME_LEN_V3);
+        v4.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf[..field::BODY_END_V3], BYTES_V3[..field::BODY_END_V3]);
     }
 
     #[test]
@@ -492,6 +718,97 @@ mod tests {
     }
 
     #[test]
+    fn a_group_count_of_0_or_past_8_is_malformed() {
+        for count in [0, 9, 0xff] {
+            let mut bytes = BYTES_V3;
+            bytes[field::GROUPS] = count;
+            assert_eq!(parse(&bytes), Err(RxError::Malformed), "count {count}");
+        }
+        for count in 1..=8 {
+            let mut bytes = BYTES_V3;
+            bytes[field::GROUPS] = count;
+            let groups = parse(&bytes).unwrap().payload.groups;
+            assert_eq!(groups.count(), count);
+        }
+    }
+
+    #[test]
+    fn an_unknown_state_or_kind_in_a_used_part_is_malformed() {
+        // Group 2's part: state 6 or 7, kind 5, 6 or 7, each with the other code valid.
+        for byte in [0xa6, 0xa7, 0xab, 0x73, 0x33, 0x3b] {
+            let mut bytes = BYTES_V3;
+            bytes[field::group_part(2).start] = byte;
+            assert_eq!(parse(&bytes), Err(RxError::Malformed), "byte {byte:#x}");
+        }
+        // Every valid state and kind, with any flags, parses.
+        for (state, kind, flags) in [(0, 0, 0), (5, 4, 3), (4, 1, 1), (1, 3, 2)] {
+            let mut bytes = BYTES_V3;
+            bytes[field::group_part(2).start] = state | kind << 3 | flags << 6;
+            let part = parse(&bytes).unwrap().payload.groups.part(2).unwrap();
+            assert_eq!((part.state as u8, part.kind as u8, part.flags), (state, kind, flags));
+        }
+    }
+
+    /// The parts and intents of groups past the count may hold anything, even unknown codes:
+    /// they are not read (the tag covers them).
+    #[test]
+    fn parts_past_the_count_are_ignored() {
+        let mut bytes = BYTES_V3;
+        bytes[field::group_part(3).start..field::BODY_END_V3].fill(0xff);
+        // The intents of groups 3 to 7 and the two spare bits.
+        bytes[field::INTENTS.start] = 0xff;
+        bytes[field::INTENTS.start + 1] |= 0xf0;
+        assert_eq!(parse(&bytes), Ok(repr_v3()));
+        // With a count of one, no part is read at all.
+        bytes[field::group_part(1).start..field::BODY_END_V3].fill(0xff);
+        bytes[field::GROUPS] = 1;
+        let one =
+            Repr { payload: Payload { groups: Groups::ONE, ..repr_v3().payload }, ..repr_v3() };
+        assert_eq!(parse(&bytes), Ok(one));
+    }
+
+    /// Every count from 1 to 8, every group's fields distinct: emitted and parsed back.
+    #[test]
+    fn round_trip_of_every_group_count() {
+        let states = [GroupState::Starting, GroupState::Failed, GroupState::Maintenance];
+        let kinds = [Kind::Leaving, Kind::Heartbeat, Kind::Release, Kind::Ack];
+        let intents = [Intent::Maintenance, Intent::None, Intent::Takeover, Intent::Standby];
+        for count in 1..=GROUPS_MAX as u8 {
+            let mut groups = Groups::new(count).unwrap();
+            for group in 1..count {
+                let g = usize::from(group);
+                let part = GroupPart {
+                    kind: kinds[g % kinds.len()],
+                    state: states[g % states.len()],
+                    intent: intents[g % intents.len()],
+                    flags: group & GROUP_FLAGS,
+                    epoch: u32::from(group) << 24 | 0x00ab_cdef,
+                };
+                groups.set(group, part);
+            }
+            let repr = Repr { payload: Payload { groups, ..repr_v3().payload }, ..repr_v3() };
+            let mut buf = [0xeeu8; FRAME_LEN_V3];
+            repr.emit(&mut Frame::new_unchecked(&mut buf[..]));
+            let frame = Frame::new_checked(&buf[..]).unwrap();
+            assert_eq!(Repr::parse(&frame), Ok(repr), "{count} groups");
+            // The parts past the count went out as zero.
+            let idle = field::GROUP_PART_START + usize::from(count - 1) * field::GROUP_PART_LEN;
+            assert!(buf[idle..field::BODY_END_V3].iter().all(|&b| b == 0), "{count} groups");
+        }
+    }
+
+    #[test]
+    fn a_v2_frame_reads_as_one_group_and_a_v4_frame_as_v3() {
+        assert_eq!(parse(&BYTES_V2).unwrap().payload.groups, Groups::ONE);
+        let mut v4 = [0u8; FRAME_LEN_MAX];
+        v4[..field::BODY_END_V3].copy_from_slice(&BYTES_V3[..field::BODY_END_V3]);
+        v4[0] = 4;
+        v4[1] = 96;
+        v4[field::BODY_END_V3..96].copy_from_slice(&[0xab; 3]);
+        assert_eq!(parse(&v4), Ok(Repr { version: 4, ..repr_v3() }));
+    }
+
+    #[test]
     fn version_rule() {
         assert!(version_compatible(5, 4));
         assert!(version_compatible(5, 5));
@@ -500,26 +817,42 @@ mod tests {
         assert!(!version_compatible(5, 7));
         assert!(!version_compatible(1, 0));
         assert!(version_compatible(255, 254));
+        // This code: the legacy version, and the adjacent ones.
+        let readable: Vec<u8> = (0..=255).filter(|&v| version_readable(v)).collect();
+        assert_eq!(readable, [1, 2, 3, 4]);
+        assert_eq!(body_len_range(1), Some((42, 42)));
+        assert_eq!(body_len_range(2), Some((55, 55)));
+        assert_eq!(body_len_range(3), Some((93, 93)));
+        assert_eq!(body_len_range(4), Some((93, 96)));
+        assert_eq!(body_len_range(5), None);
     }
 
     #[test]
     fn lengths_are_checked() {
         assert_eq!(Frame::new_checked(&BYTES[..73]).err(), Some(RxError::Malformed));
         assert_eq!(Frame::new_checked(&BYTES_V2[..86]).err(), Some(RxError::Malformed));
-        let mut long = [0u8; FRAME_LEN_V2 + 1];
-        long[..FRAME_LEN_V2].copy_from_slice(&BYTES_V2);
+        assert_eq!(Frame::new_checked(&BYTES_V3[..124]).err(), Some(RxError::Malformed));
+        let mut long = [0u8; FRAME_LEN_V3 + 1];
+        long[..FRAME_LEN_V3].copy_from_slice(&BYTES_V3);
         assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
         // A newer version may carry one extra byte before the tag.
-        long[0] = 3;
-        long[1] = 56;
+        long[0] = 4;
+        long[1] = 94;
         assert!(Frame::new_checked(&long[..]).is_ok());
         // But not a shorter body than ours.
-        let mut short = BYTES_V2;
-        short[0] = 3;
-        short[1] = 54;
-        assert_eq!(Frame::new_checked(&short[..86]).err(), Some(RxError::Malformed));
-        // A v1 body length in a v2 frame, and the other way round, are malformed.
+        let mut short = BYTES_V3;
+        short[0] = 4;
+        short[1] = 92;
+        assert_eq!(Frame::new_checked(&short[..124]).err(), Some(RxError::Malformed));
+        // A v1 body length in a v2 frame, a v2 one in a v3 frame, and the other way round,
+        // are malformed.
         let mut mixed = BYTES;
+        mixed[0] = 2;
+        assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
+        let mut mixed = BYTES_V2;
+        mixed[0] = 3;
+        assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
+        let mut mixed = BYTES_V3;
         mixed[0] = 2;
         assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
         assert_eq!(Frame::new_checked(&[][..]).err(), Some(RxError::Malformed));

@@ -2,36 +2,60 @@
 //! the serial line framing around it. Nothing here does I/O or reads a clock: drivers hand in
 //! bytes and take bytes out; the incarnation counter is persisted by `drivers::statefile`.
 //!
-//! # Frame layout (version 2)
+//! # Frame layout (version 3)
 //!
 //! All integers are big-endian. Offsets are in bytes from the start of the frame.
 //!
 //! | offset | len | field                 | meaning                                             |
 //! |-------:|----:|-----------------------|-----------------------------------------------------|
-//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 2) for this code      |
-//! |      1 |   1 | `body_len`            | bytes before the tag (55 in v2, 42 in v1)           |
+//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 3) for this code      |
+//! |      1 |   1 | `body_len`            | bytes before the tag (93 in v3, 55 in v2, 42 in v1) |
 //! |      2 |   1 | `sender`              | sender's index in the `node` lines: 0 or 1          |
 //! |      3 |   1 | `link`                | link index the frame was sent on (< `LINKS_MAX`)    |
 //! |      4 |   8 | `incarnation`         | sender's start counter (persisted in its statedir)  |
 //! |     12 |   8 | `seq`                 | per-link sequence, strictly increasing per run      |
-//! |     20 |   1 | `kind`                | [`Kind`] code                                       |
-//! |     21 |   1 | `state`               | [`GroupState`] code                                 |
-//! |     22 |   1 | `intent`              | [`Intent`] code                                     |
+//! |     20 |   1 | `kind`                | [`Kind`] code (group 0)                             |
+//! |     21 |   1 | `state`               | [`GroupState`] code (group 0)                       |
+//! |     22 |   1 | `intent`              | [`Intent`] code (group 0)                           |
 //! |     23 |   1 | `flags`               | core-defined bits, unknown bits ignored             |
 //! |     24 |   2 | `health`              | [`Health`] bits, zero = healthy                     |
-//! |     26 |   4 | `epoch`               | sender's group ownership epoch                      |
+//! |     26 |   4 | `epoch`               | sender's ownership epoch of group 0                 |
 //! |     30 |   4 | `watchdog_timeout_ms` | sender's hardware watchdog timeout, 0 = none        |
 //! |     34 |   8 | `config_digest`       | first 8 bytes of SHA-256 of the effective config    |
 //! |     42 |   4 | `run`                 | v2: random per daemon start, never 0                |
 //! |     46 |   4 | `challenge`           | v2: the sender's current challenge, never 0         |
 //! |     50 |   4 | `echo`                | v2: the receiver's challenge as last heard, 0: none |
 //! |     54 |   1 | `session_flags`       | v2: bit 0 "your incarnation went back"              |
-//! |     55 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..55    |
+//! |     55 |   1 | `groups`              | v3: groups described, 1..=8 (group 0 included)      |
+//! |     56 |   2 | `intents`             | v3: [`Intent`] codes of groups 1..=7, 2 bits each   |
+//! |     58 |  35 | `parts`               | v3: groups 1..=7, 5 bytes each (below)              |
+//! |     93 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..93    |
 //!
-//! A v2 frame is 87 bytes, a v1 frame (bytes 0..42, then the tag) 74: both well under
-//! `limits::FRAME_LEN_MAX` (128). The frame length is the whole datagram (UDP) or the whole
-//! deframed record (serial, see [`serial`]): it must equal `body_len + 32` exactly, so
+//! A v3 frame is 125 bytes, a v2 frame (bytes 0..55, then the tag) 87, a v1 frame (bytes
+//! 0..42, then the tag) 74: all within `limits::FRAME_LEN_MAX` (128), the v3 frame with every
+//! group a pair may have (SPEC §7.1). The frame length is the whole datagram (UDP) or the
+//! whole deframed record (serial, see [`serial`]): it must equal `body_len + 32` exactly, so
 //! trailing bytes and short frames are malformed.
+//!
+//! # Groups (v3)
+//!
+//! A pair runs up to `limits::GROUPS_MAX` (8) resource groups (SPEC §7.1). The fields from
+//! `kind` to `epoch` describe group 0, as in every version; `health`, `watchdog_timeout_ms`,
+//! `config_digest` and the flag bits other than [`GROUP_FLAGS`] are the node's and hold for
+//! every group. Group k (1..=7) has:
+//! - its intent in bits 2(k-1) and 2(k-1)+1 of `intents` (bits 14 and 15 are zero, ignored);
+//! - its part at offset 58 + 5(k-1): byte 0 is the [`GroupState`] code in bits 0-2, the
+//!   [`Kind`] code in bits 3-5, the group's flag bit 0 (holding) in bit 6 and flag bit 1
+//!   (taking over) in bit 7; bytes 1-4 are the group's epoch.
+//!
+//! `groups` of 0 or above 8, or an unknown state or kind code in the part of a group below
+//! `groups`, make the frame malformed (all four 2-bit intent values are codes). The parts and
+//! intents of groups at or past `groups` are sent as zero and ignored on receipt, though the
+//! tag covers them. [`Payload::groups`] holds the parts; [`Payload::group`],
+//! [`Repr::group`] and [`Authentic::group`] give the view of one group as a frame of that
+//! group alone would read. A group a frame does not describe (past `groups`, or any group
+//! but 0 in a v1 or v2 frame) reads as [`GroupPart::IDLE`]: a heartbeat in standby, not
+//! holding, epoch 0.
 //!
 //! # The frame key
 //!
@@ -59,7 +83,8 @@
 //! # Versions and the upgrade of a pair
 //!
 //! A receiver of version `v` accepts frames of versions `v - 1`, `v` and `v + 1` and drops
-//! any other version (counted as `bad_version`; version 0 is reserved and never valid). The
+//! any other version (counted as `bad_version`; version 0 is reserved and never valid), but
+//! for the legacy version 1 below. The
 //! rule that makes this work: a new version may only *append* fields between the old fields
 //! and the tag, never move, remove or re-purpose one, and it announces where the tag starts
 //! in `body_len`. So an older receiver reads the fields it knows, skips the extra bytes (which
@@ -69,17 +94,24 @@
 //! than ours. Within the fields a version knows, an unknown `kind`, `state` or `intent` code,
 //! a `sender` other than 0/1 or a `link` out of range makes the frame malformed.
 //!
-//! Version 2 also changed the key, which a v1 node cannot know. So a v2 node keeps the raw
+//! So this code (v3) reads v2, v3 and v4 frames and sends v3. A v2 frame reads as one group
+//! ([`Groups::ONE`]); a v4 frame is read for its v3 fields, the bytes it appends skipped. A
+//! v2 node reads a v3 frame's v2 fields (group 0, the session) and skips the group fields by
+//! `body_len`: it sees this node's group 0 only, so a pair upgrades one node at a time as
+//! before, and uses groups past the first once both nodes run v3.
+//!
+//! Version 2 also changed the key, which a v1 node cannot know. So this code keeps the raw
 //! authkey as a *legacy key* while its peer may still run v1: it checks a v1 frame's tag
 //! under it (with v1's rule: strictly increasing (incarnation, seq), no handshake) and, while
-//! its peer's last frame was v1, writes v1 frames under it. The first v2 frame that
-//! authenticates from the peer retires the legacy key for good: it is recorded in
-//! `statedir/peer-version`, and from then on a v1 frame is a `bad_version`, so nobody can
-//! talk a finished pair down to v1. Upgrading a pair one node at a time: upgrade the standby
-//! node and restart it (it hears v1, answers in v1; the pair works as before), move the group
-//! to it if wanted, upgrade and restart the other node (both now speak v2 and record it).
-//! During the upgrade the pair has v1's protection only; the frame key and the handshake
-//! apply once both run v2.
+//! its peer's last frame was v1, writes v1 frames under it (group 0 only, no session). Version
+//! 1 is not adjacent to 3; it is read by this exception alone, [`VERSION_LEGACY`]. The first
+//! frame of v2 or later that authenticates from the peer retires the legacy key for good: it
+//! is recorded in `statedir/peer-version`, and from then on a v1 frame is a `bad_version`, so
+//! nobody can talk a finished pair down to v1. Upgrading a v1 pair one node at a time:
+//! upgrade the standby node and restart it (it hears v1, answers in v1; the pair works as
+//! before), move the group to it if wanted, upgrade and restart the other node (both now
+//! speak v3 and record it). During the upgrade the pair has v1's protection only; the frame
+//! key and the handshake apply once both run v2 or later.
 //!
 //! # Checks, in order
 //!
@@ -110,6 +142,9 @@ pub mod session;
 pub use auth::{Key, LinkStats, Outgoing, Receiver, RxStats, Sender};
 pub use authentic::{Authentic, Repr};
 pub use error::RxError;
-pub use frame::{FRAME_LEN_V1, FRAME_LEN_V2, Frame, TAG_LEN, VERSION, VERSION_LEGACY};
-pub use payload::{GroupState, Health, Intent, Kind, Payload};
+pub use frame::{
+    FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame, TAG_LEN, VERSION, VERSION_GROUPS,
+    VERSION_LEGACY, VERSION_SESSION,
+};
+pub use payload::{GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Payload};
 pub use session::Session;

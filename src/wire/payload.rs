@@ -3,6 +3,12 @@
 //!
 //! Every enum has a fixed numeric code that goes on the wire. Decoding an unknown code is an
 //! error in `wire` (the frame is malformed), so the core only ever sees these variants.
+//!
+//! A frame describes up to `limits::GROUPS_MAX` resource groups (SPEC §7.1): group 0 in the
+//! payload's main fields, groups 1 and up in its [`Groups`] (version 3 and later; a frame of
+//! an older version describes group 0 only). [`Payload::group`] gives the view of one group.
+
+use crate::limits::GROUPS_MAX;
 
 /// A node's group state (SPEC §3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -108,4 +114,201 @@ pub struct Payload {
     pub watchdog_timeout_ms: u32,
     /// The first 8 bytes of SHA-256 over the sender's effective configuration.
     pub config_digest: [u8; 8],
+    /// The groups the sender describes: how many, and groups 1 and up (the fields above are
+    /// group 0's). A node with one group, and every frame older than version 3, has
+    /// [`Groups::ONE`].
+    pub groups: Groups,
+}
+
+impl Payload {
+    /// The view of group `group` (below `GROUPS_MAX`, a caller invariant), as one frame of a
+    /// single group would carry it: group 0 is this payload with [`Groups::ONE`]; group k takes
+    /// its kind, state, intent and epoch from part k, and its flags from the per-group bits of
+    /// part k ([`GROUP_FLAGS`]) and the node-wide bits of this payload. Health, watchdog
+    /// timeout and configuration digest are the node's and stay. A group the sender does not
+    /// describe (a peer with fewer groups, or one older than version 3) reads as
+    /// [`GroupPart::IDLE`].
+    pub fn group(&self, group: u8) -> Payload {
+        assert!(usize::from(group) < GROUPS_MAX, "group {group} out of range");
+        let one = Payload { groups: Groups::ONE, ..*self };
+        if group == 0 {
+            return one;
+        }
+        let part = self.groups.part(group).unwrap_or(GroupPart::IDLE);
+        Payload {
+            kind: part.kind,
+            state: part.state,
+            intent: part.intent,
+            flags: (self.flags & !GROUP_FLAGS) | (part.flags & GROUP_FLAGS),
+            epoch: part.epoch,
+            ..one
+        }
+    }
+}
+
+/// The bits of `Payload::flags` that belong to one group (`core`'s `FLAG_HOLDING`, bit 0, and
+/// `FLAG_TAKING_OVER`, bit 1); the others are the node's and hold for every group.
+pub const GROUP_FLAGS: u8 = 0b11;
+
+/// One further group's part of a frame (groups 1 and up; group 0 is the frame's main fields).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GroupPart {
+    /// Why this frame was sent, for this group.
+    pub kind: Kind,
+    /// The sender's state of this group.
+    pub state: GroupState,
+    /// The sender's standing admin intent for this group.
+    pub intent: Intent,
+    /// Only the per-group flag bits ([`GROUP_FLAGS`]): bit 0 holding, bit 1 taking over.
+    /// `Groups::set` drops any other bit.
+    pub flags: u8,
+    /// The sender's view of this group's ownership epoch.
+    pub epoch: u32,
+}
+
+impl GroupPart {
+    /// A group the sender does not describe: a heartbeat in standby, no intent, not holding,
+    /// epoch 0. On the wire it is all zero.
+    pub const IDLE: GroupPart = GroupPart {
+        kind: Kind::Heartbeat,
+        state: GroupState::Standby,
+        intent: Intent::None,
+        flags: 0,
+        epoch: 0,
+    };
+}
+
+/// The groups a frame describes: `count` (1 to `GROUPS_MAX`; 1 for a frame without group
+/// parts) and the parts of groups 1 to `count - 1`. The parts past `count` are always
+/// [`GroupPart::IDLE`], so two values that describe the same groups are equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Groups {
+    count: u8,
+    parts: [GroupPart; GROUPS_MAX - 1],
+}
+
+impl Groups {
+    /// One group: the payload's main fields, and no parts.
+    pub const ONE: Groups = Groups { count: 1, parts: [GroupPart::IDLE; GROUPS_MAX - 1] };
+
+    /// `count` groups, the parts of groups 1 and up idle; `None` for 0 or more than
+    /// `GROUPS_MAX`.
+    pub const fn new(count: u8) -> Option<Groups> {
+        if count == 0 || count as usize > GROUPS_MAX {
+            return None;
+        }
+        Some(Groups { count, ..Groups::ONE })
+    }
+
+    /// How many groups (1 to `GROUPS_MAX`), group 0 included.
+    pub const fn count(&self) -> u8 {
+        self.count
+    }
+
+    /// The part of group `group` (1 to `count - 1`); `None` for group 0 (the payload's main
+    /// fields) and for a group past `count`.
+    pub fn part(&self, group: u8) -> Option<GroupPart> {
+        if group == 0 || group >= self.count {
+            return None;
+        }
+        Some(self.parts[usize::from(group) - 1])
+    }
+
+    /// Sets the part of group `group`, which must be 1 to `count - 1` (a caller invariant).
+    /// Flag bits outside [`GROUP_FLAGS`] are dropped: they are node-wide, in the payload's
+    /// own flags.
+    pub fn set(&mut self, group: u8, part: GroupPart) {
+        assert!(group >= 1 && group < self.count, "group {group} of {}", self.count);
+        let flags = part.flags & GROUP_FLAGS;
+        self.parts[usize::from(group) - 1] = GroupPart { flags, ..part };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payload() -> Payload {
+        Payload {
+            kind: Kind::Heartbeat,
+            state: GroupState::Active,
+            health: Health(Health::PING),
+            intent: Intent::None,
+            // Holding, and the node-wide bit 2 and an unknown bit 7.
+            flags: 0b1000_0101,
+            epoch: 4,
+            watchdog_timeout_ms: 5000,
+            config_digest: [3; 8],
+            groups: Groups::ONE,
+        }
+    }
+
+    const TAKING_OVER: GroupPart = GroupPart {
+        kind: Kind::Request,
+        state: GroupState::Standby,
+        intent: Intent::Takeover,
+        flags: 0b10,
+        epoch: 77,
+    };
+
+    #[test]
+    fn groups_count_from_1_to_8() {
+        assert_eq!(Groups::new(0), None);
+        assert_eq!(Groups::new(9), None);
+        assert_eq!(Groups::new(1), Some(Groups::ONE));
+        let eight = Groups::new(8).unwrap();
+        assert_eq!(eight.count(), 8);
+        assert_eq!(eight.part(0), None, "group 0 is the payload's main fields");
+        assert_eq!(eight.part(7), Some(GroupPart::IDLE));
+        assert_eq!(eight.part(8), None);
+        assert_eq!(Groups::ONE.part(1), None);
+    }
+
+    #[test]
+    fn set_keeps_only_the_group_flag_bits() {
+        let mut groups = Groups::new(3).unwrap();
+        groups.set(2, GroupPart { flags: 0xff, ..TAKING_OVER });
+        assert_eq!(groups.part(2), Some(GroupPart { flags: 0b11, ..TAKING_OVER }));
+        assert_eq!(groups.part(1), Some(GroupPart::IDLE));
+    }
+
+    #[test]
+    #[should_panic(expected = "group 3 of 3")]
+    fn set_past_the_count_is_a_bug() {
+        Groups::new(3).unwrap().set(3, TAKING_OVER);
+    }
+
+    #[test]
+    fn group_0_is_the_main_fields_and_others_merge_the_flags() {
+        let mut groups = Groups::new(3).unwrap();
+        groups.set(1, TAKING_OVER);
+        let multi = Payload { groups, ..payload() };
+        assert_eq!(multi.group(0), payload());
+        // Group 1: its kind, state, intent and epoch; its own holding and taking-over bits
+        // (not holding, taking over) beside the node's bits 2 and 7; the node's health,
+        // watchdog and digest.
+        let one = Payload {
+            kind: Kind::Request,
+            state: GroupState::Standby,
+            intent: Intent::Takeover,
+            flags: 0b1000_0110,
+            epoch: 77,
+            ..payload()
+        };
+        assert_eq!(multi.group(1), one);
+        // Group 2 is described, idle; groups 3 to 7 are not: both read as idle.
+        let idle = Payload {
+            kind: Kind::Heartbeat,
+            state: GroupState::Standby,
+            intent: Intent::None,
+            flags: 0b1000_0100,
+            epoch: 0,
+            ..payload()
+        };
+        for group in 2..8 {
+            assert_eq!(multi.group(group), idle, "group {group}");
+        }
+        // A frame of one group (or of version 2) says nothing of group 1.
+        assert_eq!(payload().group(1), idle);
+    }
 }

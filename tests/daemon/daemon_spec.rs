@@ -882,9 +882,9 @@ fn a_9600_baud_line_is_paced_to_what_9600_baud_carries() {
     duo.start_both();
     duo.settle();
 
-    // A frame on the line: the v2 frame, CRC, COBS and both delimiters.
+    // A frame on the line: the v3 frame, CRC, COBS and both delimiters.
     let mut line = [0u8; hapair::wire::serial::ENCODED_LEN_MAX];
-    let encoded = hapair::wire::serial::encode(&[0x55; hapair::wire::FRAME_LEN_V2], &mut line);
+    let encoded = hapair::wire::serial::encode(&[0x55; hapair::wire::FRAME_LEN_V3], &mut line);
     // 9600 baud, 8N1: 10 bits a byte.
     let bytes_per_s = 9600 / 10;
     let rx0 = [ALPHA, BETA].map(|i| serial_rx(&duo, i));

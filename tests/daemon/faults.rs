@@ -42,7 +42,7 @@ use crate::common::pair::{NODES, Pair, Timings, mono_ns};
 use crate::common::rng::Rng;
 use crate::common::{exec_in, spawn_in, wait_until};
 use hapair::wire::{
-    GroupState, Health, Intent, Key, Kind, Outgoing, Payload, Sender, Session, VERSION,
+    GroupState, Groups, Health, Intent, Key, Kind, Outgoing, Payload, Sender, Session, VERSION,
 };
 use nix::sys::signal::Signal;
 
@@ -968,6 +968,7 @@ fn attack(stop: &AtomicBool) -> usize {
         epoch: u32::MAX - 1,
         watchdog_timeout_ms: 0,
         config_digest: [0; 8],
+        groups: Groups::ONE,
     };
     let mut sent = 0;
     let mut frame = [0u8; hapair::limits::FRAME_LEN_MAX];

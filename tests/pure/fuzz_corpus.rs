@@ -139,18 +139,22 @@ fn frames_payload() -> Payload {
         epoch: 1,
         watchdog_timeout_ms: 0,
         config_digest: [1; 8],
+        groups: Groups::ONE,
     }
 }
 
-/// Writes the hand-made seeds of the wire targets: valid frames of several kinds, an
-/// adjacent-version frame, and serial streams of them with noise. Run once with `--ignored`;
-/// the output is committed.
+/// Writes the hand-made seeds of the wire targets: valid frames of several kinds with 1 to 8
+/// groups (`seed-0` to `seed-4`), a newer-version frame (`seed-5`), a legacy one (`seed-6`),
+/// the frames a v2 node sends (`seed-v2-0` to `seed-v2-4`, the seeds of before version 3) and
+/// a v3 frame of a v2 receiver's "newer" length, now malformed (`seed-v2-5`); and serial
+/// streams of them with noise. Run once with `--ignored`; the output is committed.
 #[test]
 #[ignore]
 fn write_frame_seeds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
     let key = Key::new(b"fuzzing key");
     let mut frames = Vec::new();
+    let mut frames_v2 = Vec::new();
     for (i, kind) in [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack]
         .into_iter()
         .enumerate()
@@ -164,12 +168,24 @@ fn write_frame_seeds() {
             epoch: 2,
             watchdog_timeout_ms: 10_000,
             config_digest: [i as u8; 8],
+            groups: Groups::ONE,
         };
-        let mut tx = Sender::new(key.clone(), 1, 1_700_000_000_000 + i as u64);
-        let mut buf = [0u8; FRAME_LEN_MAX];
+        let incarnation = 1_700_000_000_000 + i as u64;
         let session = Session { run: 3, challenge: 3, echo: 1, flags: 0 };
-        let len = tx.emit(i as u8, &payload, &Outgoing { version: VERSION, session }, &mut buf);
+        let mut tx = Sender::new(key.clone(), 1, incarnation);
+        let mut buf = [0u8; FRAME_LEN_MAX];
+        let with_groups = Payload { groups: seed_groups([1, 2, 3, 5, 8][i]), ..payload };
+        let out = Outgoing { version: VERSION, session };
+        let len = tx.emit(i as u8, &with_groups, &out, &mut buf);
         frames.push(buf[..len].to_vec());
+        // The same frame as a v2 node sends it (its first on the link).
+        let repr =
+            Repr { version: 2, sender: 1, incarnation, seq: 1, link: i as u8, session, payload };
+        let mut v2 = vec![0u8; repr.buffer_len()];
+        let mut frame = Frame::new_unchecked(&mut v2[..]);
+        repr.emit(&mut frame);
+        key.sign(&mut frame);
+        frames_v2.push(v2);
     }
     // A legacy (v1) frame, signed with the raw key, as a peer mid-upgrade sends it.
     let mut old = Sender::new(key.clone(), 1, 1_600_000_000_000).with_legacy(key.clone());
@@ -177,19 +193,56 @@ fn write_frame_seeds() {
     let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
     let len = old.emit(0, &frames_payload(), &v1, &mut buf);
     let legacy = buf[..len].to_vec();
-    let mut newer = frames[0].clone();
-    newer.splice(55..55, [0xAB; 6]);
-    let mut frame = Frame::new_unchecked(&mut newer[..]);
-    frame.set_version(VERSION + 1);
-    frame.set_body_len(61);
-    key.sign(&mut frame);
-    frames.push(newer);
+    // A newer version's frame: three bytes appended, the most that fits 128 bytes.
+    frames.push(appended(&key, &frames[4], VERSION + 1, 3));
     frames.push(legacy);
+    // What a v2 receiver took for a newer version: 6 bytes after the v2 fields.
+    frames_v2.push(appended(&key, &frames_v2[0], 3, 6));
+    write_frames(&root, "", &frames);
+    write_frames(&root, "v2-", &frames_v2);
+}
 
+/// 1 to 8 groups whose parts differ in every field.
+fn seed_groups(count: u8) -> Groups {
+    let kinds = [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack];
+    let states =
+        [GroupState::Standby, GroupState::Active, GroupState::Stopping, GroupState::Failed];
+    let intents = [Intent::None, Intent::Standby, Intent::Takeover, Intent::Maintenance];
+    let mut groups = Groups::new(count).unwrap();
+    for group in 1..count {
+        let g = usize::from(group);
+        let part = GroupPart {
+            kind: kinds[g % kinds.len()],
+            state: states[g % states.len()],
+            intent: intents[g % intents.len()],
+            flags: group & GROUP_FLAGS,
+            epoch: 100 + u32::from(group),
+        };
+        groups.set(group, part);
+    }
+    groups
+}
+
+/// `frame` as version `version` with `extra` bytes of 0xAB between its fields and the tag,
+/// signed again.
+fn appended(key: &Key, frame: &[u8], version: u8, extra: usize) -> Vec<u8> {
+    let body_end = frame.len() - TAG_LEN;
+    let mut newer = frame.to_vec();
+    newer.splice(body_end..body_end, vec![0xAB; extra]);
+    let mut frame = Frame::new_unchecked(&mut newer[..]);
+    frame.set_version(version);
+    frame.set_body_len((body_end + extra) as u8);
+    key.sign(&mut frame);
+    newer
+}
+
+/// Writes `frames` as `seed-PREFIXi` of frame_decode, and serial streams of them as those of
+/// serial_deframer.
+fn write_frames(root: &Path, prefix: &str, frames: &[Vec<u8>]) {
     let dir = root.join("frame_decode");
     fs::create_dir_all(&dir).unwrap();
     for (i, frame) in frames.iter().enumerate() {
-        fs::write(dir.join(format!("seed-{i}")), frame).unwrap();
+        fs::write(dir.join(format!("seed-{prefix}{i}")), frame).unwrap();
     }
     let dir = root.join("serial_deframer");
     fs::create_dir_all(&dir).unwrap();
@@ -200,7 +253,7 @@ fn write_frame_seeds() {
         stream.extend_from_slice(&out[..len]);
         stream.extend_from_slice(&out[..len / 2]);
         stream.extend_from_slice(&out[..len]);
-        fs::write(dir.join(format!("seed-{i}")), stream).unwrap();
+        fs::write(dir.join(format!("seed-{prefix}{i}")), stream).unwrap();
     }
 }
 

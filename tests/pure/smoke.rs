@@ -12,6 +12,7 @@ fn simulator_can_build_authentic_frames() {
         epoch: 0,
         watchdog_timeout_ms: 0,
         config_digest: [0; 8],
+        groups: Groups::ONE,
     };
     let session = Session::NONE;
     let repr =

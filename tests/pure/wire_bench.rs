@@ -21,6 +21,7 @@ fn payload() -> Payload {
         epoch: 1,
         watchdog_timeout_ms: 10_000,
         config_digest: [7; 8],
+        groups: Groups::ONE,
     }
 }
 
@@ -46,7 +47,7 @@ fn wire_bench() {
     let out =
         Outgoing { version: VERSION, session: Session { run: 2, challenge: 2, echo: 1, flags: 0 } };
     let mut buf = [0u8; FRAME_LEN_MAX];
-    let mut frames = vec![[0u8; FRAME_LEN_V2]; FRAMES_PER_BATCH as usize];
+    let mut frames = vec![[0u8; FRAME_LEN_V3]; FRAMES_PER_BATCH as usize];
     let (mut sign, mut verify) = (Vec::new(), Vec::new());
     for _ in 0..BATCHES {
         let start = Instant::now();
@@ -61,7 +62,7 @@ fn wire_bench() {
         }
         verify.push(start.elapsed().as_nanos() as f64 / FRAMES_PER_BATCH as f64);
     }
-    println!("{BATCHES} batches of {FRAMES_PER_BATCH} frames of {FRAME_LEN_V2} bytes");
+    println!("{BATCHES} batches of {FRAMES_PER_BATCH} frames of {FRAME_LEN_V3} bytes");
     report("sign+encode", sign);
     report("verify+decode", verify);
 }

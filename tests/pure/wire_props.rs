@@ -1,8 +1,9 @@
-//! Property and scenario tests of the wire layer through its public API: frame round trips,
-//! bit flips and truncations, the receiver's drop rules and counters, the version rule, and
-//! the serial deframer's resynchronisation. Does not test the fuzz entry points (tests/fuzz/).
+//! Property and scenario tests of the wire layer through its public API: frame round trips
+//! (with 1 to 8 groups), bit flips and truncations, the receiver's drop rules and counters,
+//! the version rule, and the serial deframer's resynchronisation. Does not test the fuzz entry
+//! points (tests/fuzz/).
 
-use hapair::limits::{FRAME_LEN_MAX, LINKS_MAX};
+use hapair::limits::{FRAME_LEN_MAX, GROUPS_MAX, LINKS_MAX};
 use hapair::wire::serial::{self, Deframer, ENCODED_LEN_MAX};
 use hapair::wire::*;
 use proptest::prelude::*;
@@ -19,6 +20,7 @@ fn payload() -> Payload {
         epoch: 3,
         watchdog_timeout_ms: 10_000,
         config_digest: [9; 8],
+        groups: Groups::ONE,
     }
 }
 
@@ -56,28 +58,61 @@ fn emit_to(sender: &mut Sender, link: u8, run: u32, rx: &Receiver) -> Vec<u8> {
     emit_with(sender, link, &out)
 }
 
-fn arb_payload() -> impl Strategy<Value = Payload> {
-    let kinds = [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack];
-    let states = [
-        GroupState::Standby,
-        GroupState::Starting,
-        GroupState::Active,
-        GroupState::Stopping,
-        GroupState::Failed,
-        GroupState::Maintenance,
-    ];
-    let intents = [Intent::None, Intent::Standby, Intent::Takeover, Intent::Maintenance];
+const KINDS: [Kind; 5] = [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack];
+const STATES: [GroupState; 6] = [
+    GroupState::Standby,
+    GroupState::Starting,
+    GroupState::Active,
+    GroupState::Stopping,
+    GroupState::Failed,
+    GroupState::Maintenance,
+];
+const INTENTS: [Intent; 4] = [Intent::None, Intent::Standby, Intent::Takeover, Intent::Maintenance];
+
+fn arb_part() -> impl Strategy<Value = GroupPart> {
     (
-        proptest::sample::select(kinds.to_vec()),
-        proptest::sample::select(states.to_vec()),
+        proptest::sample::select(KINDS.to_vec()),
+        proptest::sample::select(STATES.to_vec()),
+        proptest::sample::select(INTENTS.to_vec()),
+        any::<u8>(),
+        any::<u32>(),
+    )
+        .prop_map(|(kind, state, intent, flags, epoch)| GroupPart {
+            kind,
+            state,
+            intent,
+            flags,
+            epoch,
+        })
+}
+
+/// 1 to 8 groups, the parts of all but group 0 arbitrary (`Groups::set` keeps only the
+/// group flag bits).
+fn arb_groups() -> impl Strategy<Value = Groups> {
+    (1..=GROUPS_MAX as u8, proptest::collection::vec(arb_part(), GROUPS_MAX - 1)).prop_map(
+        |(count, parts)| {
+            let mut groups = Groups::new(count).unwrap();
+            for group in 1..count {
+                groups.set(group, parts[usize::from(group) - 1]);
+            }
+            groups
+        },
+    )
+}
+
+fn arb_payload() -> impl Strategy<Value = Payload> {
+    (
+        proptest::sample::select(KINDS.to_vec()),
+        proptest::sample::select(STATES.to_vec()),
         any::<u16>(),
-        proptest::sample::select(intents.to_vec()),
+        proptest::sample::select(INTENTS.to_vec()),
         any::<u8>(),
         any::<u32>(),
         any::<u32>(),
         any::<[u8; 8]>(),
+        arb_groups(),
     )
-        .prop_map(|(kind, state, health, intent, flags, epoch, wd, digest)| Payload {
+        .prop_map(|(kind, state, health, intent, flags, epoch, wd, digest, groups)| Payload {
             kind,
             state,
             health: Health(health),
@@ -86,6 +121,7 @@ fn arb_payload() -> impl Strategy<Value = Payload> {
             epoch,
             watchdog_timeout_ms: wd,
             config_digest: digest,
+            groups,
         })
 }
 
@@ -120,6 +156,7 @@ proptest! {
     #[test]
     fn round_trip_any_fields(repr in arb_repr()) {
         let bytes = signed(&repr);
+        prop_assert_eq!(bytes.len(), FRAME_LEN_V3);
         let frame = Frame::new_checked(&bytes[..]).unwrap();
         prop_assert!(Key::new(SECRET).verify(&frame));
         prop_assert_eq!(Repr::parse(&frame), Ok(repr));
@@ -132,8 +169,8 @@ proptest! {
     #[test]
     fn any_bit_flip_or_truncation_of_any_frame_is_rejected(
         repr in arb_repr(),
-        bit in 0..FRAME_LEN_V2 * 8,
-        len in 0..FRAME_LEN_V2,
+        bit in 0..FRAME_LEN_V3 * 8,
+        len in 0..FRAME_LEN_V3,
     ) {
         let frame = signed(&repr);
         let mut rx = receiver(1 - repr.sender);
@@ -153,6 +190,23 @@ proptest! {
         deframer.push(&bytes, |frame| {
             assert!(rx.accept(0, frame).is_err());
         });
+    }
+
+    /// What a v2 node sends: the same fields, no groups. Accepted, read as one group.
+    #[test]
+    fn a_v2_frame_is_accepted_as_one_group(repr in arb_repr()) {
+        let v2 = Repr { version: 2, ..repr };
+        let bytes = signed(&v2);
+        prop_assert_eq!(bytes.len(), FRAME_LEN_V2);
+        let mut rx = receiver(1 - repr.sender);
+        let authentic = rx.accept(repr.link, &bytes).unwrap();
+        let one = Repr { payload: Payload { groups: Groups::ONE, ..repr.payload }, ..v2 };
+        prop_assert_eq!(*authentic.repr(), one);
+        // Group 0 reads as the sender's; every other group as idle.
+        prop_assert_eq!(*authentic.group(0).repr(), Repr { version: 2, ..repr.group(0) });
+        let idle = authentic.group(1).repr().payload;
+        let expected = (Kind::Heartbeat, GroupState::Standby, 0);
+        prop_assert_eq!((idle.kind, idle.state, idle.epoch), expected);
     }
 
     #[test]
@@ -308,7 +362,21 @@ fn own_frames_are_dropped_and_counted_separately() {
     assert_eq!(rx.stats().auth_failures + rx.stats().replays, 0);
 }
 
-/// A frame of `version` with `extra` bytes between the v2 fields and the tag, signed.
+/// `payload()` with three groups, group 2 active and holding.
+fn payload_of_three_groups() -> Payload {
+    let mut groups = Groups::new(3).unwrap();
+    let active = GroupPart {
+        kind: Kind::Heartbeat,
+        state: GroupState::Active,
+        intent: Intent::None,
+        flags: 1,
+        epoch: 12,
+    };
+    groups.set(2, active);
+    Payload { groups, ..payload() }
+}
+
+/// A frame of `version` with `extra` bytes between the v3 fields and the tag, signed.
 fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
     let session = heard(5).session;
     let repr = Repr {
@@ -318,9 +386,9 @@ fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
         seq: 1,
         link: 0,
         session,
-        payload: payload(),
+        payload: payload_of_three_groups(),
     };
-    let body_len = FRAME_LEN_V2 - TAG_LEN + extra;
+    let body_len = FRAME_LEN_V3 - TAG_LEN + extra;
     let mut buf = vec![0xEE; body_len + TAG_LEN];
     let mut frame = Frame::new_unchecked(&mut buf[..]);
     repr.emit(&mut frame);
@@ -332,18 +400,38 @@ fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
 
 #[test]
 fn adjacent_version_is_accepted_with_extra_fields() {
-    for extra in [0, 1, 20, FRAME_LEN_MAX - FRAME_LEN_V2] {
+    for extra in [0, 1, FRAME_LEN_MAX - FRAME_LEN_V3] {
         let mut rx = pair(7).1;
         let frame = frame_of_version(VERSION + 1, extra);
         let authentic = rx.accept(0, &frame).unwrap();
-        assert_eq!(authentic.repr().payload, payload(), "extra {extra}");
+        assert_eq!(authentic.repr().version, VERSION + 1);
+        assert_eq!(authentic.repr().payload, payload_of_three_groups(), "extra {extra}");
+        assert_eq!(authentic.group(2).repr().payload.state, GroupState::Active);
     }
     // Our own version must not carry extra bytes: only a newer one may.
     let mut rx = pair(7).1;
     assert_eq!(rx.accept(0, &frame_of_version(VERSION, 1)), Err(RxError::Malformed));
     // Over the 128-byte limit.
-    let too_long = frame_of_version(VERSION + 1, FRAME_LEN_MAX - FRAME_LEN_V2 + 1);
+    let too_long = frame_of_version(VERSION + 1, FRAME_LEN_MAX - FRAME_LEN_V3 + 1);
     assert_eq!(rx.accept(0, &too_long), Err(RxError::Malformed));
+}
+
+/// SPEC §7.1: a frame with every group a pair may have still fits in 128 bytes.
+#[test]
+fn a_frame_of_eight_groups_is_125_bytes() {
+    let (mut tx, mut rx) = pair(7);
+    let mut groups = Groups::new(GROUPS_MAX as u8).unwrap();
+    for group in 1..GROUPS_MAX as u8 {
+        let part = GroupPart { epoch: u32::from(group), ..GroupPart::IDLE };
+        groups.set(group, part);
+    }
+    let eight = Payload { groups, ..payload() };
+    let mut buf = [0u8; FRAME_LEN_MAX];
+    let len = tx.emit(0, &eight, &heard(5), &mut buf);
+    assert_eq!((len, FRAME_LEN_V3), (125, 125));
+    let authentic = rx.accept(0, &buf[..len]).unwrap();
+    assert_eq!(authentic.repr().payload, eight);
+    assert_eq!(authentic.group(7).repr().payload.epoch, 7);
 }
 
 #[test]

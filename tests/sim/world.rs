@@ -19,7 +19,7 @@ use hapair::health::reach::{self, PING_WINDOW, Reach};
 use hapair::health::self_fence::{Timing, Window};
 use hapair::wire::Intent;
 use hapair::wire::{
-    Health, Key, Outgoing, Payload, Receiver, Repr, RxError, Sender, Session, VERSION,
+    Groups, Health, Key, Outgoing, Payload, Receiver, Repr, RxError, Sender, Session, VERSION,
 };
 
 /// The pair's authkey in the simulated world, and the node names its frame key binds.
@@ -1657,6 +1657,7 @@ impl World {
                 epoch: epoch.unwrap_or(0).saturating_add(1 + i as u32),
                 watchdog_timeout_ms: 0,
                 config_digest: [7; 8],
+                groups: Groups::ONE,
             };
             let out = Outgoing {
                 version: VERSION,
