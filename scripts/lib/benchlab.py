@@ -225,7 +225,7 @@ class FloorPair:
     keepalive and a read of the peer's, nothing else (bench-footprint's "floor" column; with
     timer_only, one wake per keepalive: "floor-1")."""
 
-    FRAME_LEN = 125  # hapair's heartbeat datagram (src/wire/frame.rs FRAME_LEN_V3)
+    FRAME_LEN = 126  # hapair's heartbeat datagram (src/wire/frame.rs FRAME_LEN_V3)
 
     def __init__(self, lab, keepalive_ms, timer_only=False, crossover=False):
         """crossover: unicast to the peer on xover0 instead of broadcasting on lan0."""

@@ -553,7 +553,7 @@ const TO_DROP: u8 = u8::MAX;
 ///
 /// - the version is one this code accepts, and the body length byte is one
 ///   `wire::frame::body_len_range` allows for it (per version: a v1 frame is exactly 74 bytes,
-///   a v2 frame 87, a v3 frame 125, a v4 one 125 to `FRAME_LEN_MAX`), and equals the
+///   a v2 frame 87, a v3 frame 126, a v4 one 126 to `FRAME_LEN_MAX`), and equals the
 ///   datagram's length less the tag: what `wire::Frame::check` refuses, the filter drops;
 /// - the sender byte is 0 or 1 and the link byte below `LINKS_MAX`: what the receiver would
 ///   find malformed in any frame, whatever its key;
@@ -868,13 +868,13 @@ mod tests {
         for (program, src) in every_shape() {
             assert!(passes(&program, src, &frame(FRAME_LEN_V1, 1)), "v1: 74 bytes");
             assert!(passes(&program, src, &frame(FRAME_LEN_V2, 2)), "v2: 87 bytes");
-            assert!(passes(&program, src, &frame(FRAME_LEN_V3, 3)), "v3: 125 bytes");
+            assert!(passes(&program, src, &frame(FRAME_LEN_V3, 3)), "v3: 126 bytes");
             assert!(passes(&program, src, &frame(FRAME_LEN_V3 + 1, 4)), "v4 appends fields");
             assert!(passes(&program, src, &frame(FRAME_LEN_MAX, 4)), "up to FRAME_LEN_MAX");
             assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 4)), "not beyond");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 5)), "v5 is too new");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V3 - 1, 4)), "shorter than v3");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V3 + 1, 3)), "v3 has 125 bytes");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V3 + 1, 3)), "v3 has 126 bytes");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 2)), "v2 has 87 bytes");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V2, 1)), "v1 has 74 bytes");
             assert!(!passes(&program, src, &[]), "nothing at all");

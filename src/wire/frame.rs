@@ -92,8 +92,11 @@ pub mod field {
     pub const GROUP_PART_LEN: usize = 5;
     /// Parts in a frame: one for each group but group 0.
     pub const GROUP_PARTS: usize = 7;
+    /// Restart exhaustion of groups 1 to 7: bit k for group k (v3; bit 0 is zero, ignored:
+    /// group 0's is `Health::RESTARTS` in `health`).
+    pub const RESTARTS: usize = GROUP_PART_START + GROUP_PARTS * GROUP_PART_LEN;
     /// End of the version 3 body: where a v3 tag starts.
-    pub const BODY_END_V3: usize = GROUP_PART_START + GROUP_PARTS * GROUP_PART_LEN;
+    pub const BODY_END_V3: usize = RESTARTS + 1;
 
     /// The part of group `group` (1 to `GROUP_PARTS`).
     pub const fn group_part(group: u8) -> Field {
@@ -295,6 +298,15 @@ impl<T: AsRef<[u8]>> Frame<T> {
         u16::from_be_bytes(self.array(field::INTENTS))
     }
 
+    /// Restart exhaustion of groups 1 to 7, bit k for group k (v3 and later, 0 in an older
+    /// frame).
+    pub fn group_restarts(&self) -> u8 {
+        if self.version() < VERSION_GROUPS {
+            return 0;
+        }
+        self.buffer.as_ref()[field::RESTARTS]
+    }
+
     /// Raw intent code of group `group` (1 to 7).
     pub fn group_intent_code(&self, group: u8) -> u8 {
         (self.group_intents() >> (2 * (u32::from(group) - 1)) & 0b11) as u8
@@ -389,9 +401,11 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         let data = self.buffer.as_mut();
         data[field::GROUPS] = groups.count();
         let mut intents = 0u16;
+        let mut restarts = 0u8;
         for group in 1..=field::GROUP_PARTS as u8 {
             let part = groups.part(group).unwrap_or(GroupPart::IDLE);
             intents |= u16::from(part.intent as u8) << (2 * (group - 1));
+            restarts |= u8::from(part.restarts) << group;
             let byte = (part.state as u8) << part_bits::STATE_SHIFT
                 | (part.kind as u8) << part_bits::KIND_SHIFT
                 | (part.flags & GROUP_FLAGS) << part_bits::FLAGS_SHIFT;
@@ -400,6 +414,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
             data[range.start + 1..range.end].copy_from_slice(&part.epoch.to_be_bytes());
         }
         data[field::INTENTS].copy_from_slice(&intents.to_be_bytes());
+        data[field::RESTARTS] = restarts;
     }
 
     /// The body and the tag, split, for signing in place.
@@ -497,6 +512,7 @@ fn parse_groups<T: AsRef<[u8]>>(frame: &Frame<T>) -> Result<Groups, RxError> {
             intent: intent_from_code(frame.group_intent_code(group)).ok_or(RxError::Malformed)?,
             flags: byte >> part_bits::FLAGS_SHIFT,
             epoch: frame.group_epoch(group),
+            restarts: frame.group_restarts() >> group & 1 != 0,
         };
         groups.set(group, part);
     }
@@ -623,7 +639,7 @@ mod tests {
             i += 1;
         }
         b[0] = 3;
-        b[1] = 93;
+        b[1] = 94;
         let tail: [u8; 13] =
             [3, 0x00, 0x06, 0x52, 0x01, 0x02, 0x03, 0x04, 0xa3, 0xff, 0xff, 0xff, 0xfe];
         let mut k = 0;
@@ -688,8 +704,8 @@ mod tests {
         let mut buf = [0xeeu8; FRAME_LEN_V3];
         repr_v3().emit(&mut Frame::new_unchecked(&mut buf[..]));
         assert_eq!(buf[..field::BODY_END_V3], BYTES_V3[..field::BODY_END_V3]);
-        assert_eq!(repr_v3().buffer_len(), 125);
-        assert_eq!(FRAME_LEN_V3, 125);
+        assert_eq!(repr_v3().buffer_len(), 126);
+        assert_eq!(FRAME_LEN_V3, 126);
     }
 
     /// Each version writes its own fields only: a v2 or v1 frame leaves the groups out (a v1
@@ -804,7 +820,7 @@ mod tests {
         v4[..field::BODY_END_V3].copy_from_slice(&BYTES_V3[..field::BODY_END_V3]);
         v4[0] = 4;
         v4[1] = 96;
-        v4[field::BODY_END_V3..96].copy_from_slice(&[0xab; 3]);
+        v4[field::BODY_END_V3..96].copy_from_slice(&[0xab; 2]);
         assert_eq!(parse(&v4), Ok(Repr { version: 4, ..repr_v3() }));
     }
 
@@ -822,8 +838,8 @@ mod tests {
         assert_eq!(readable, [1, 2, 3, 4]);
         assert_eq!(body_len_range(1), Some((42, 42)));
         assert_eq!(body_len_range(2), Some((55, 55)));
-        assert_eq!(body_len_range(3), Some((93, 93)));
-        assert_eq!(body_len_range(4), Some((93, 96)));
+        assert_eq!(body_len_range(3), Some((94, 94)));
+        assert_eq!(body_len_range(4), Some((94, 96)));
         assert_eq!(body_len_range(5), None);
     }
 

@@ -9,7 +9,7 @@
 //! | offset | len | field                 | meaning                                             |
 //! |-------:|----:|-----------------------|-----------------------------------------------------|
 //! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 3) for this code      |
-//! |      1 |   1 | `body_len`            | bytes before the tag (93 in v3, 55 in v2, 42 in v1) |
+//! |      1 |   1 | `body_len`            | bytes before the tag (94 in v3, 55 in v2, 42 in v1) |
 //! |      2 |   1 | `sender`              | sender's index in the `node` lines: 0 or 1          |
 //! |      3 |   1 | `link`                | link index the frame was sent on (< `LINKS_MAX`)    |
 //! |      4 |   8 | `incarnation`         | sender's start counter (persisted in its statedir)  |
@@ -29,9 +29,10 @@
 //! |     55 |   1 | `groups`              | v3: groups described, 1..=8 (group 0 included)      |
 //! |     56 |   2 | `intents`             | v3: [`Intent`] codes of groups 1..=7, 2 bits each   |
 //! |     58 |  35 | `parts`               | v3: groups 1..=7, 5 bytes each (below)              |
-//! |     93 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..93    |
+//! |     93 |   1 | `restarts`            | v3: bit k: group k's restarts exhausted (k 1..=7)  |
+//! |     94 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..94    |
 //!
-//! A v3 frame is 125 bytes, a v2 frame (bytes 0..55, then the tag) 87, a v1 frame (bytes
+//! A v3 frame is 126 bytes, a v2 frame (bytes 0..55, then the tag) 87, a v1 frame (bytes
 //! 0..42, then the tag) 74: all within `limits::FRAME_LEN_MAX` (128), the v3 frame with every
 //! group a pair may have (SPEC §7.1). The frame length is the whole datagram (UDP) or the
 //! whole deframed record (serial, see [`serial`]): it must equal `body_len + 32` exactly, so
@@ -46,7 +47,9 @@
 //! - its intent in bits 2(k-1) and 2(k-1)+1 of `intents` (bits 14 and 15 are zero, ignored);
 //! - its part at offset 58 + 5(k-1): byte 0 is the [`GroupState`] code in bits 0-2, the
 //!   [`Kind`] code in bits 3-5, the group's flag bit 0 (holding) in bit 6 and flag bit 1
-//!   (taking over) in bit 7; bytes 1-4 are the group's epoch.
+//!   (taking over) in bit 7; bytes 1-4 are the group's epoch;
+//! - its restart exhaustion in bit k of `restarts` (group 0's is `Health::RESTARTS` in
+//!   `health`: restarts are a group's own, the other health bits the node's).
 //!
 //! `groups` of 0 or above 8, or an unknown state or kind code in the part of a group below
 //! `groups`, make the frame malformed (all four 2-bit intent values are codes). The parts and

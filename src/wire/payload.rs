@@ -141,6 +141,10 @@ impl Payload {
             intent: part.intent,
             flags: (self.flags & !GROUP_FLAGS) | (part.flags & GROUP_FLAGS),
             epoch: part.epoch,
+            health: Health(
+                self.health.0 & !Health::RESTARTS
+                    | if part.restarts { Health::RESTARTS } else { 0 },
+            ),
             ..one
         }
     }
@@ -164,6 +168,9 @@ pub struct GroupPart {
     pub flags: u8,
     /// The sender's view of this group's ownership epoch.
     pub epoch: u32,
+    /// The sender's restarts of this group are exhausted (`Health::RESTARTS`, which is a
+    /// group's own: the frame's `health` carries group 0's).
+    pub restarts: bool,
 }
 
 impl GroupPart {
@@ -175,7 +182,20 @@ impl GroupPart {
         intent: Intent::None,
         flags: 0,
         epoch: 0,
+        restarts: false,
     };
+
+    /// The part of a payload that describes its (one) group.
+    pub fn of(payload: &Payload) -> GroupPart {
+        GroupPart {
+            kind: payload.kind,
+            state: payload.state,
+            intent: payload.intent,
+            flags: payload.flags & GROUP_FLAGS,
+            epoch: payload.epoch,
+            restarts: payload.health.has(Health::RESTARTS),
+        }
+    }
 }
 
 /// The groups a frame describes: `count` (1 to `GROUPS_MAX`; 1 for a frame without group

@@ -358,10 +358,10 @@ fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
         f
     };
     refused.push(shaped(0, 55, 1, 0, 87)); // version 0 is reserved
-    refused.push(shaped(5, 93, 1, 0, 125)); // two versions ahead
+    refused.push(shaped(5, 94, 1, 0, 126)); // two versions ahead
     refused.push(shaped(2, 54, 1, 0, 87)); // body length and datagram length disagree
     refused.push(shaped(1, 42, 1, 0, 87)); // a v1 frame is 74 bytes
-    refused.push(shaped(3, 55, 1, 0, 87)); // a v3 frame is 125 bytes
+    refused.push(shaped(3, 55, 1, 0, 87)); // a v3 frame is 126 bytes
     refused.push(shaped(4, 92, 1, 0, 124)); // a newer frame is no shorter than a v3 one
     refused.push(shaped(2, 55, 2, 0, 87)); // no node 2
     refused.push(shaped(2, 55, 1, 8, 87)); // no link 8
@@ -372,7 +372,7 @@ fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
     // Frames as any pair could send them: only the key tells whose they are.
     let admitted = [
         shaped(1, 42, 1, 0, 74),
-        shaped(3, 93, 1, 0, 125),
+        shaped(3, 94, 1, 0, 126),
         shaped(4, 96, 1, 0, 128),
         shaped(4, 94, 1, 0, 126),
         shaped(2, 55, 0, 0, 87), // as a's own node index

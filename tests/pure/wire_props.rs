@@ -428,7 +428,7 @@ fn a_frame_of_eight_groups_is_125_bytes() {
     let eight = Payload { groups, ..payload() };
     let mut buf = [0u8; FRAME_LEN_MAX];
     let len = tx.emit(0, &eight, &heard(5), &mut buf);
-    assert_eq!((len, FRAME_LEN_V3), (125, 125));
+    assert_eq!((len, FRAME_LEN_V3), (126, 126));
     let authentic = rx.accept(0, &buf[..len]).unwrap();
     assert_eq!(authentic.repr().payload, eight);
     assert_eq!(authentic.group(7).repr().payload.epoch, 7);
