@@ -527,7 +527,8 @@ mod tests {
         // Fifteen bytes is a name; 32 resources in all, over groups.
         assert!(parse("group abcdefghijklmno\nresource lsb x\n").is_ok());
         let line = |i: usize| {
-            let group = if i % 4 == 0 { format!("group g{}\n", i / 4) } else { String::new() };
+            let group =
+                if i.is_multiple_of(4) { format!("group g{}\n", i / 4) } else { String::new() };
             format!("{group}resource lsb r{i}\n")
         };
         let full: String = (0..32).map(line).collect();
