@@ -20,6 +20,13 @@
 //! is an unterminated quote. Outside quotes a backslash is an ordinary character. The kernel
 //! command line uses the same rules.
 //!
+//! # Groups
+//!
+//! A `group` line starts a resource group (SPEC §7.1): the resources after it, up to the next
+//! `group` line, are its; `home` and `auto_failback` before the first one are the defaults of
+//! every group. Without `group` lines all resources are the one group `main`, which prints and
+//! digests as the file did before groups existed ([`Config::groups`]).
+//!
 //! # Kernel command line
 //!
 //! `hapair.KEY=VALUE` replaces the file's `KEY` directive. For a directive of one argument
@@ -55,12 +62,13 @@ mod value;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::Range;
 use std::path::PathBuf;
 
 use crate::core::time::Duration;
 use crate::limits::{
-    AGENT_PARAMS_MAX, CHECKS_MAX, ERROR_SOURCES_MAX, HWMON_CHIPS_MAX, LINKS_MAX, PING_NODES_MAX,
-    RESOURCES_MAX, SENSORS_MAX,
+    AGENT_PARAMS_MAX, CHECKS_MAX, ERROR_SOURCES_MAX, GROUPS_MAX, HWMON_CHIPS_MAX, LINKS_MAX,
+    PING_NODES_MAX, RESOURCES_MAX, SENSORS_MAX,
 };
 
 pub use authkey::{AuthKey, keygen};
@@ -78,20 +86,25 @@ pub use parse::Restart;
 /// Words after `fence` (the fence command and its arguments).
 pub const FENCE_ARGS_MAX: usize = 16;
 
+/// The name of the one group of a file without `group` lines (SPEC §7.1).
+pub const MAIN_GROUP: &str = "main";
+/// The longest group name, in bytes.
+pub const GROUP_NAME_MAX: usize = 15;
+
 /// The default configuration file.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/hapair/hapair.conf";
 /// The default kernel command line.
 pub const DEFAULT_CMDLINE_PATH: &str = "/proc/cmdline";
 
-/// The whole, validated configuration, in four parts. Built only by [`parse_str`] (and
+/// The whole, validated configuration, in five parts. Built only by [`parse_str`] (and
 /// [`load`]), so every value in it has passed its range and cross-checks.
 ///
 /// Which directive fills which part is a column of the one directive table (`parse`), and
 /// so are what a reload does with a changed directive and whether the digest sees it: the
-/// digest covers the pair-wide part and the resources (README "Configuration digest"). One
-/// exception of storage: a `serial` line is node-local (its device is each node's own), but
-/// it sits in [`PairWide::media`] with the other media, because a medium's place in that
-/// list is its link number.
+/// digest covers the pair-wide part, the groups and the resources (README "Configuration
+/// digest"). One exception of storage: a `serial` line is node-local (its device is each
+/// node's own), but it sits in [`PairWide::media`] with the other media, because a medium's
+/// place in that list is its link number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// What both nodes must agree on: the pair, its timings, media and policies.
@@ -100,8 +113,28 @@ pub struct Config {
     pub local: NodeLocal,
     /// The health sources: what makes this node unhealthy.
     pub health: HealthSources,
-    /// The group, in start order.
+    /// The resource groups, in file order (SPEC §7.1): never empty, a file without `group`
+    /// lines has the one group [`MAIN_GROUP`] with the pair's `home` and `auto_failback`.
+    /// Their ranges tile `0..resources.len()` in order: the first starts at 0, each starts
+    /// where the one before ends, and none is empty (but `main` when there is no resource).
+    pub groups: heapless::Vec<Group, GROUPS_MAX>,
+    /// The resources of every group, in file order: each group's, in its start order, are
+    /// the slice its [`Group::resources`] range picks.
     pub resources: heapless::Vec<Resource, RESOURCES_MAX>,
+}
+
+/// One resource group (SPEC §7.1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Its name: from its `group` line, or [`MAIN_GROUP`].
+    pub name: String,
+    /// Its preferred owner, one of the nodes (the `home` line's when its line names none).
+    pub home: String,
+    /// Move it back to `home` when that returns healthy (the `auto_failback` line's when its
+    /// line says nothing).
+    pub auto_failback: bool,
+    /// Its resources: indices into [`Config::resources`], in start order.
+    pub resources: Range<usize>,
 }
 
 /// The directives both nodes must agree on (in the digest, except `serial` lines).
@@ -121,9 +154,10 @@ pub struct PairWide {
     pub udpport: u16,
     /// Heartbeat media, in file order (a medium's place is its link number).
     pub media: heapless::Vec<Medium, LINKS_MAX>,
-    /// The preferred owner of the group (defaults to the first node).
+    /// The preferred owner of every group whose line names none (defaults to the first node).
     pub home: String,
-    /// Move the group back to `home` when it returns healthy.
+    /// Move a group back to `home` when it returns healthy: for every group whose line says
+    /// nothing.
     pub auto_failback: bool,
     /// How often running resources are monitored.
     pub monitor_interval: Duration,
@@ -316,6 +350,35 @@ impl Config {
     /// The resource's name as `cleanup` and `status` show it.
     pub fn resource_names(&self) -> impl Iterator<Item = &str> {
         self.resources.iter().map(Resource::name)
+    }
+
+    /// The index in [`Config::groups`] of the group that holds the resource at `resource`
+    /// (an index into [`Config::resources`]).
+    pub fn group_of(&self, resource: usize) -> usize {
+        assert!(resource < self.resources.len(), "resource {resource} of {}", self.resources.len());
+        // The ranges are contiguous from 0 (`Config::groups`): the last group that starts at
+        // or before the resource holds it. The first starts at 0, so there is one.
+        self.groups.iter().rposition(|g| g.resources.start <= resource).unwrap_or(0)
+    }
+
+    /// The index in [`Config::groups`] of the group called `name`.
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.groups.iter().position(|g| g.name == name)
+    }
+
+    /// The file has `group` lines, as far as its meaning goes: anything but the one group
+    /// [`MAIN_GROUP`] with the pair's `home` and `auto_failback` (what a file without `group`
+    /// lines means, and what a lone `group main` line without options means too). The
+    /// canonical text writes `group` lines exactly then.
+    pub(crate) fn has_group_lines(&self) -> bool {
+        match self.groups.as_slice() {
+            [g] => {
+                g.name != MAIN_GROUP
+                    || g.home != self.pair.home
+                    || g.auto_failback != self.pair.auto_failback
+            }
+            _ => true,
+        }
     }
 }
 

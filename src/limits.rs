@@ -3,10 +3,10 @@
 
 /// Heartbeat media (serial ports, bcast, mcast and ucast sockets) one node may have.
 pub const LINKS_MAX: usize = 8;
-/// Resource groups of a pair (SPEC §7.1); a heartbeat frame describes them all.
+/// Resources of all groups together (SPEC §7.1).
+pub const RESOURCES_MAX: usize = 32;
+/// Resource groups (SPEC §7.1): `group` lines, or the one implicit group `main`.
 pub const GROUPS_MAX: usize = 8;
-/// Resources in the group.
-pub const RESOURCES_MAX: usize = 16;
 /// `ping` nodes.
 pub const PING_NODES_MAX: usize = 8;
 /// `check` commands.
@@ -26,12 +26,13 @@ pub const FRAME_LEN_MAX: usize = 128;
 /// Actions the core may queue between two drains by the event loop.
 pub const CORE_OUTPUTS_MAX: usize = 32;
 /// Child processes (resource actions, notify, fence, checks, meta-data) supervised at once.
-pub const CHILDREN_MAX: usize = 32;
+pub const CHILDREN_MAX: usize = 64;
 /// Child slots only resource actions and the fence command may use (SPEC §7.3: notify and
-/// checks cannot use them up). The core runs at most one resource action at a time and one
-/// fence attempt at a time, and a child's slot is free before its result reaches the core, so
-/// two slots always suffice for them.
-pub const CHILDREN_RESERVED: usize = 2;
+/// checks cannot use them up). The core runs at most one resource action at a time per group
+/// (groups move independently, SPEC §7.1) and one fence attempt at a time, and a child's slot
+/// is free before its result reaches the core, so one slot per group plus one for the fence
+/// always suffice for them.
+pub const CHILDREN_RESERVED: usize = GROUPS_MAX + 1;
 /// Notify, check and meta-data children at once: the rest of the table.
 pub const CHILDREN_ORDINARY_MAX: usize = CHILDREN_MAX - CHILDREN_RESERVED;
 /// Notify commands running at once. A state change past it is not notified: the notify is

@@ -26,14 +26,16 @@ pub enum Part {
     Local,
     /// A health source (`Config::health`).
     Health,
-    /// The group (`Config::resources`).
+    /// The resource groups (`Config::groups`).
+    Groups,
+    /// The resources (`Config::resources`).
     Resources,
 }
 
 impl Part {
     /// The digest covers the directives of this part (README "Configuration digest").
     pub fn digested(self) -> bool {
-        matches!(self, Part::Pair | Part::Resources)
+        matches!(self, Part::Pair | Part::Groups | Part::Resources)
     }
 }
 
@@ -66,7 +68,7 @@ impl Restart {
     /// The group as the log names it.
     pub fn what(self) -> &'static str {
         match self {
-            Restart::Core => "timings, nodes, home, fence, port, watchdog or realtime",
+            Restart::Core => "timings, nodes, home, groups, fence, port, watchdog or realtime",
             Restart::Media => "media",
             Restart::Files => "control socket or group, statedir or authkey",
         }
@@ -130,6 +132,8 @@ const RESOURCE_SYNTAX: &str = "ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR
     [garp_refresh DUR] [name NAME] | exec NAME start=\"CMD\" stop=\"CMD\" [monitor=\"CMD\"] \
     [timeout DUR] | lsb NAME | ocf PROVIDER:AGENT [name NAME] KEY=VALUE...";
 
+const GROUP_SYNTAX: &str = "NAME [home NODE] [auto_failback on|off]";
+
 const ERRORS_SYNTAX: &str = "edac [max N in DUR] [root PATH] | net IF [max N in DUR] [root PATH] \
     | disk DEV [max N in DUR] [root PATH]";
 
@@ -148,7 +152,7 @@ const fn row(
 /// digest"): what both nodes must agree on is `Pair`; a node's own paths, devices and
 /// scheduling are `Local` (a `serial` line too: its device is the node's own, though the line
 /// sits in the pair's list of media, whose order numbers the links); the health sources are
-/// `Health`.
+/// `Health`; the `group` lines, which say which resources move together, are `Groups`.
 #[rustfmt::skip]
 pub const DIRECTIVES: &[Directive] = &[
     row("node", "NAME", Pair, CORE, Many,
@@ -167,10 +171,15 @@ pub const DIRECTIVES: &[Directive] = &[
     row("bcast", "IF", Pair, MEDIA, Many, bcast),
     row("mcast", "IF GROUP [ttl N]", Pair, MEDIA, Many, mcast),
     row("ucast", "IF ADDR [ADDR]", Pair, MEDIA, Many, ucast),
-    row("home", "NAME", Pair, CORE, Once,
-        |d, a, l| put(&mut d.home, value::name(a.next("node name")?, "node name")?, l)),
-    row("auto_failback", "on|off", Pair, CORE, Once,
-        |d, a, l| put(&mut d.auto_failback, value::on_off(a.next("on|off")?, a.directive)?, l)),
+    row("home", "NAME", Pair, CORE, Once, |d, a, l| {
+        let (home, l) = (value::name(a.next("node name")?, "node name")?, before_groups(d, a, l)?);
+        put(&mut d.home, home, l)
+    }),
+    row("auto_failback", "on|off", Pair, CORE, Once, |d, a, l| {
+        let (on, l) = (value::on_off(a.next("on|off")?, a.directive)?, before_groups(d, a, l)?);
+        put(&mut d.auto_failback, on, l)
+    }),
+    row("group", GROUP_SYNTAX, Part::Groups, CORE, Many, group),
     row("resource", RESOURCE_SYNTAX, Part::Resources, Reload::Resources, Many, resource),
     row("monitor_interval", "DUR", Pair, CORE, Once,
         |d, a, l| put(&mut d.monitor_interval, timing(a)?, l)),
@@ -205,6 +214,19 @@ pub enum MediumDraft {
     Ucast { iface: String, addrs: Vec<IpAddr> },
 }
 
+/// A `group` line before the cross-checks: what it says, and where its resources start.
+#[derive(Clone, Debug)]
+pub struct GroupDraft {
+    pub name: String,
+    /// `home NODE` on the line (the pair's `home` otherwise).
+    pub home: Option<String>,
+    /// `auto_failback on|off` on the line (the pair's otherwise).
+    pub auto_failback: Option<bool>,
+    /// The index in `Draft::resources` of its first resource: the resources after the line,
+    /// up to the next `group` line, are its.
+    pub first: usize,
+}
+
 type Slot<T> = Option<(T, Loc)>;
 
 /// Everything the lines said, with the line of each entry, before the cross-checks.
@@ -231,6 +253,7 @@ pub struct Draft {
     pub notify: Slot<PathBuf>,
     pub realtime: Slot<Option<Realtime>>,
     pub media: Vec<(MediumDraft, Loc)>,
+    pub groups: Vec<(GroupDraft, Loc)>,
     pub resources: Vec<(Resource, Loc)>,
     pub hwmon: Vec<(Hwmon, Loc)>,
     pub sensors: Vec<(Sensor, Loc)>,
@@ -461,6 +484,34 @@ fn ucast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     }
     d.media.push((MediumDraft::Ucast { iface, addrs }, loc));
     Ok(())
+}
+
+/// `home` and `auto_failback` are the defaults of every group: in the file they come before
+/// the first `group` line, where they cannot be mistaken for a group's own (a kernel flag is
+/// pair-wide, so it sets the default too). Returns `loc` for the line to be kept.
+fn before_groups(d: &Draft, a: &Args, loc: Loc) -> Result<Loc, String> {
+    match d.groups.first() {
+        Some((_, first)) if !loc.cmdline => Err(format!(
+            "{0} after a group line: the default of every group goes before the first one \
+             (line {1}), a group's own on its line (group NAME {0} ...)",
+            a.directive, first.line
+        )),
+        _ => Ok(loc),
+    }
+}
+
+/// `group NAME [home NODE] [auto_failback on|off]`: the resources after it are its. The
+/// cross-checks (`validate`) see to the rest (names, homes, empty groups).
+fn group(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let name = value::group_name(a.next("group name")?)?;
+    let mut g = GroupDraft { name, home: None, auto_failback: None, first: d.resources.len() };
+    for (k, v) in a.options(&["home", "auto_failback"])? {
+        match k {
+            "home" => g.home = Some(value::name(v, "node name")?),
+            _ => g.auto_failback = Some(value::on_off(v, "auto_failback")?),
+        }
+    }
+    push(&mut d.groups, g, loc)
 }
 
 fn resource(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
@@ -866,7 +917,8 @@ mod tests {
     const FULL: &str = "node a\nnode b\nkeepalive 100ms\nwarntime 300ms\ndeadtime 1s\n\
         initdead 10s\nauthkey /k\nudpport 694\ncontrol /run/h.sock\ncontrol_group adm\n\
         statedir /var/lib/h\nserial /dev/ttyS0\nbcast eth0\nmcast eth1 239.0.0.1\n\
-        ucast eth2 192.0.2.1 192.0.2.2\nhome a\nauto_failback off\nresource lsb apache2\n\
+        ucast eth2 192.0.2.1 192.0.2.2\nhome a\nauto_failback off\n\
+        group g home a auto_failback on\nresource lsb apache2\n\
         monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
         hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
         check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
@@ -887,8 +939,9 @@ mod tests {
         ("bcast", "bcast eth0", "bcast eth3"),
         ("mcast", "239.0.0.1", "239.0.0.2"),
         ("ucast", "192.0.2.2\n", "192.0.2.3\n"),
-        ("home", "home a", "home b"),
+        ("home", "\nhome a", "\nhome b"),
         ("auto_failback", "auto_failback off", "auto_failback on"),
+        ("group", "group g ", "group h "),
         ("resource", "lsb apache2", "lsb nginx"),
         ("monitor_interval", "monitor_interval 5s", "monitor_interval 6s"),
         ("restart_limit", "restart_limit 3", "restart_limit 4"),
@@ -927,6 +980,7 @@ mod tests {
                 (Part::Pair, base.pair != new.pair),
                 (Part::Local, base.local != new.local),
                 (Part::Health, base.health != new.health),
+                (Part::Groups, base.groups != new.groups),
                 (Part::Resources, base.resources != new.resources),
             ]
             .into_iter()

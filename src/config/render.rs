@@ -4,10 +4,15 @@
 //!
 //! The digest is the first 8 bytes of SHA-256 over the canonical text of the directives both
 //! nodes must agree on: those whose row of the directive table (`parse::DIRECTIVES`) puts
-//! them in a digested part (`Part::digested`: the pair-wide part and the resources). The
-//! node-local directives and the health sources are left out, so per-node kernel flags for
-//! them do not make the digests differ. Each line of the canonical text is written with the
-//! name of its directive, which picks it for the digest (or not) by that row alone.
+//! them in a digested part (`Part::digested`: the pair-wide part, the groups and the
+//! resources). The node-local directives and the health sources are left out, so per-node
+//! kernel flags for them do not make the digests differ. Each line of the canonical text is
+//! written with the name of its directive, which picks it for the digest (or not) by that row
+//! alone.
+//!
+//! `group` lines are written, each before its resources and with every option, exactly when
+//! the groups are not those of a file without them (`Config::has_group_lines`): a file
+//! without `group` lines prints, and digests, as it did before groups existed.
 
 use std::fmt::{self, Write};
 
@@ -41,7 +46,10 @@ impl Config {
     /// What a reload from `self` to `new` leaves for a restart (README "Reload"): each group
     /// of directives (the table's `reload` column) whose canonical text differs, in the order
     /// the log names them. A group is compared as one text, so media that only moved in the
-    /// file (a link is numbered by its place) differ too.
+    /// file (a link is numbered by its place) differ too. The `group` lines are in
+    /// `Restart::Core`, and so is a resource (by name) that is in both and moved to another
+    /// group; a resource added to or removed from a group is the resource plan's, as in the
+    /// one group of a file without `group` lines.
     pub fn restarts_needed(&self, new: &Config) -> Vec<Restart> {
         let text = |c: &Config, r: Restart| {
             let mut s = String::new();
@@ -49,7 +57,21 @@ impl Config {
             let _ = c.render(&mut s, &|d| d.reload == Reload::Restart(r));
             s
         };
-        Restart::ALL.into_iter().filter(|&r| text(self, r) != text(new, r)).collect()
+        let moved = self.moved_between_groups(new);
+        Restart::ALL
+            .into_iter()
+            .filter(|&r| text(self, r) != text(new, r) || (r == Restart::Core && moved))
+            .collect()
+    }
+
+    /// A resource of both `self` and `new` (by name) is in groups of different names.
+    fn moved_between_groups(&self, new: &Config) -> bool {
+        self.resources.iter().enumerate().any(|(i, r)| {
+            let Some(j) = new.resources.iter().position(|n| n.name() == r.name()) else {
+                return false;
+            };
+            self.groups[self.group_of(i)].name != new.groups[new.group_of(j)].name
+        })
     }
 
     /// Things that are allowed but weaken the guarantees; `check` prints them on stderr.
@@ -110,9 +132,19 @@ impl Config {
             render_medium(w, m)?;
         }
         w.line("home", format_args!("{}", quote(&p.home)))?;
-        w.line("auto_failback", format_args!("{}", if p.auto_failback { "on" } else { "off" }))?;
-        for r in &self.resources {
-            w.line("resource", format_args!("{}", resource(r)?))?;
+        w.line("auto_failback", format_args!("{}", on_off(p.auto_failback)))?;
+        if self.has_group_lines() {
+            for g in &self.groups {
+                let (name, home, back) = (quote(&g.name), quote(&g.home), on_off(g.auto_failback));
+                w.line("group", format_args!("{name} home {home} auto_failback {back}"))?;
+                for r in &self.resources[g.resources.clone()] {
+                    w.line("resource", format_args!("{}", resource(r)?))?;
+                }
+            }
+        } else {
+            for r in &self.resources {
+                w.line("resource", format_args!("{}", resource(r)?))?;
+            }
         }
         w.line("monitor_interval", format_args!("{}", p.monitor_interval))?;
         let rl = p.restart_limit;
@@ -259,6 +291,10 @@ fn resource(r: &Resource) -> Result<String, fmt::Error> {
     Ok(out)
 }
 
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
 fn path(p: &std::path::Path) -> String {
     quote(&p.to_string_lossy())
 }
@@ -271,4 +307,89 @@ fn words(list: &[String]) -> String {
 fn quote_always(s: &str) -> String {
     let q = quote(s);
     if q.starts_with('"') { q } else { format!("\"{q}\"") }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, Restart, parse_str};
+
+    fn parse(text: &str) -> Config {
+        parse_str(text, Path::new("t.conf")).unwrap_or_else(|e| panic!("{e}\n{text}"))
+    }
+
+    fn hex(digest: [u8; 8]) -> String {
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    const PLAIN: &str = "node alpha\nnode beta\nauthkey /k\nbcast eth1\nhome beta\n\
+        auto_failback on\nresource ip 192.0.2.100/24 dev eth0\nresource lsb apache2\n\
+        resource exec web start=\"w start\" stop=\"w stop\"\n";
+
+    /// A file without `group` lines prints and digests exactly as before groups existed: the
+    /// text and digest below are what `check --print` of the version before them printed.
+    #[test]
+    fn a_file_without_group_lines_prints_and_digests_as_before() {
+        let c = parse(PLAIN);
+        assert_eq!(
+            c.to_string(),
+            "node alpha\nnode beta\nkeepalive 1s\nwarntime 3s\ndeadtime 5s\ninitdead 10s\n\
+             udpport 694\nauthkey /k\ncontrol /run/hapair/hapair.sock\n\
+             # control_group: none (the control socket is root's)\nstatedir /var/lib/hapair\n\
+             bcast eth1\nhome beta\nauto_failback on\nresource ip 192.0.2.100/24 dev eth0 \
+             garp 5 garp_interval 200ms garp_refresh 0s name 192.0.2.100\n\
+             resource lsb apache2\nresource exec web start=\"w start\" stop=\"w stop\" \
+             timeout 20s\nmonitor_interval 5s\nrestart_limit 3 in 10m\n# fence: none\n\
+             fence_delay 5s\n# watchdog: none\n# raid: none\n# notify: none\nrealtime off\n"
+        );
+        assert_eq!(hex(c.digest()), "41766e4ca1f677c0");
+    }
+
+    /// SPEC §7.1 with §1's reload: the group lines are the core's business, so any change to
+    /// them (a name, the order, a home, a failback, a resource moved to another group) is
+    /// left for a restart; a resource added to, changed in or removed from a group is the
+    /// resource plan's, as in a file without groups.
+    #[test]
+    fn a_reload_that_changes_a_group_line_needs_a_restart() {
+        const GROUPS: &str = "node alpha\nnode beta\nauthkey /k\nbcast eth1\n\
+            group web home alpha\nresource lsb nginx\nresource lsb php\n\
+            group db home beta auto_failback on\nresource lsb mysql\n";
+        let old = parse(GROUPS);
+        for (from, to) in [
+            ("group web home alpha", "group www home alpha"),
+            ("group db home beta", "group db home alpha"),
+            ("auto_failback on\n", "auto_failback off\n"),
+            ("group db home beta auto_failback on\n", "group db home beta\n"),
+            (
+                "resource lsb php\ngroup db home beta auto_failback on\n",
+                "group db home beta auto_failback on\nresource lsb php\n",
+            ),
+            // The order of the groups.
+            (
+                "group web home alpha\nresource lsb nginx\nresource lsb php\n\
+                 group db home beta auto_failback on\nresource lsb mysql\n",
+                "group db home beta auto_failback on\nresource lsb mysql\n\
+                 group web home alpha\nresource lsb nginx\nresource lsb php\n",
+            ),
+            // A group line removed: its resources join the group before it.
+            ("group db home beta auto_failback on\n", ""),
+        ] {
+            assert_eq!(GROUPS.matches(from).count(), 1, "{from}");
+            let new = parse(&GROUPS.replace(from, to));
+            assert_eq!(old.restarts_needed(&new), [Restart::Core], "{from:?} -> {to:?}");
+            assert_eq!(new.restarts_needed(&old), [Restart::Core], "{to:?} -> {from:?}");
+        }
+        let plain = parse(PLAIN);
+        let grouped = parse(&PLAIN.replace("resource ip", "group g\nresource ip"));
+        assert_eq!(plain.restarts_needed(&grouped), [Restart::Core]);
+        for (from, to) in [
+            ("resource lsb php\n", ""),
+            ("resource lsb mysql\n", "resource lsb mysql\nresource lsb postgresql\n"),
+            ("resource lsb nginx\n", "resource lsb apache2\n"),
+        ] {
+            let new = parse(&GROUPS.replace(from, to));
+            assert_eq!(old.restarts_needed(&new), [], "{from:?} -> {to:?}");
+        }
+    }
 }

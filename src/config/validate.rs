@@ -8,7 +8,10 @@
 //! - at least one medium, no medium twice, at most `LINKS_MAX`;
 //! - every `ucast` interface lists exactly two distinct addresses of one family (one per node);
 //! - no two resources with the same name or the same address, no duplicate check, hwmon chip,
-//!   sensor or ping node; lists fit their `limits`.
+//!   sensor or ping node; lists fit their `limits`;
+//! - groups (SPEC §7.1): without `group` lines, every resource is in the one group `main`;
+//!   with them, no resource before the first, no group without a resource, no two groups of
+//!   one name, at most `GROUPS_MAX`, and each `home` is a node.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -16,9 +19,11 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{Draft, Loc, MediumDraft};
 use super::{
-    Config, ConfigError, Fence, HealthSources, Medium, NodeLocal, PairWide, Resource, RestartLimit,
+    Config, ConfigError, Fence, Group, HealthSources, MAIN_GROUP, Medium, NodeLocal, PairWide,
+    Resource, RestartLimit,
 };
 use crate::core::time::Duration;
+use crate::limits::GROUPS_MAX;
 
 /// Where errors point: the configuration file or the kernel command line.
 struct Files<'a> {
@@ -74,6 +79,8 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
     // The lists are checked in this order: of several errors, the first is reported.
     let media = media(&d, &f)?;
     let resources = resources(&d, &f)?;
+    let auto_failback = d.auto_failback.is_some_and(|(b, _)| b);
+    let groups = groups(&d, &f, &nodes, (&home, auto_failback))?;
     let hwmon = fill(unique(d.hwmon, &f, "hwmon chip", |h| h.chip.clone())?, &f, "hwmon")?;
     let sensors = unique(d.sensors, &f, "sensor", |s| format!("{}/{}", s.chip, s.input))?;
     let sensors = fill(sensors, &f, "sensor")?;
@@ -90,7 +97,7 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         udpport: d.udpport.map_or(694, |(p, _)| p),
         media,
         home,
-        auto_failback: d.auto_failback.is_some_and(|(b, _)| b),
+        auto_failback,
         monitor_interval: d.monitor_interval.map_or(Duration::from_secs(5), |(v, _)| v),
         restart_limit: d.restart_limit.map_or(default_limit, |(v, _)| v),
         fence: d.fence.map(|(v, _)| v),
@@ -107,7 +114,7 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
     };
     let health =
         HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks, errors };
-    Ok(Config { pair, local, health, resources })
+    Ok(Config { pair, local, health, groups, resources })
 }
 
 fn nodes(d: &Draft, f: &Files) -> Result<[String; 2], ConfigError> {
@@ -242,6 +249,79 @@ fn resources(
     Ok(out)
 }
 
+/// The groups of the resources (`Config::groups`), `defaults` being the pair's `home` and
+/// `auto_failback`.
+fn groups(
+    d: &Draft,
+    f: &Files,
+    nodes: &[String; 2],
+    defaults: (&String, bool),
+) -> Result<heapless::Vec<Group, GROUPS_MAX>, ConfigError> {
+    let mut out = heapless::Vec::new();
+    let (home, auto_failback) = defaults;
+    let count = d.resources.len();
+    let Some((first, _)) = d.groups.first() else {
+        let main = Group {
+            name: MAIN_GROUP.into(),
+            home: home.clone(),
+            auto_failback,
+            resources: 0..count,
+        };
+        // INVARIANT: `GROUPS_MAX` is at least 1.
+        out.push(main).expect("room for one group");
+        return Ok(out);
+    };
+    if first.first > 0 {
+        let (r, loc) = &d.resources[0];
+        let m = format!(
+            "resource {} before the first group line: with groups, every resource \
+                         follows the group line of its group",
+            r.name()
+        );
+        return Err(f.at(*loc, m));
+    }
+    for (i, (g, loc)) in d.groups.iter().enumerate() {
+        if let Some((_, at)) = d.groups[..i].iter().find(|(o, _)| o.name == g.name) {
+            return Err(
+                f.at(*loc, format!("duplicate group {} (first on line {})", g.name, at.line))
+            );
+        }
+        let end = d.groups.get(i + 1).map_or(count, |(next, _)| next.first);
+        if end == g.first {
+            return Err(f.at(
+                *loc,
+                format!(
+                    "group {} has no resource (a resource line after \
+                                           it is its)",
+                    g.name
+                ),
+            ));
+        }
+        let home = match &g.home {
+            Some(h) if !nodes.contains(h) => {
+                let m = format!(
+                    "group {}: home {h} is not a node (nodes: {})",
+                    g.name,
+                    nodes.join(", ")
+                );
+                return Err(f.at(*loc, m));
+            }
+            Some(h) => h.clone(),
+            None => home.clone(),
+        };
+        let group = Group {
+            name: g.name.clone(),
+            home,
+            auto_failback: g.auto_failback.unwrap_or(auto_failback),
+            resources: g.first..end,
+        };
+        if out.push(group).is_err() {
+            return Err(f.at(*loc, format!("too many groups (at most {GROUPS_MAX})")));
+        }
+    }
+    Ok(out)
+}
+
 fn checks<const N: usize>(
     list: Vec<(super::Check, Loc)>,
     f: &Files,
@@ -292,4 +372,182 @@ fn fill<T, const N: usize>(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::{Config, Group, MAIN_GROUP, parse_str};
+
+    const BASE: &str = "node a\nnode b\nauthkey /k\nbcast eth0\n";
+
+    fn parse(extra: &str) -> Result<Config, String> {
+        parse_str(&format!("{BASE}{extra}"), Path::new("t.conf")).map_err(|e| e.to_string())
+    }
+
+    fn group(
+        name: &str,
+        home: &str,
+        auto_failback: bool,
+        resources: std::ops::Range<usize>,
+    ) -> Group {
+        Group { name: name.into(), home: home.into(), auto_failback, resources }
+    }
+
+    #[test]
+    fn without_group_lines_every_resource_is_in_main() {
+        let c = parse("home b\nauto_failback on\nresource lsb x\nresource lsb y\n").unwrap();
+        assert_eq!(c.groups.as_slice(), [group(MAIN_GROUP, "b", true, 0..2)]);
+        assert_eq!((c.group_of(0), c.group_of(1)), (0, 0));
+        let empty = parse("").unwrap();
+        assert_eq!(empty.groups.as_slice(), [group(MAIN_GROUP, "a", false, 0..0)]);
+    }
+
+    /// SPEC §7.1: the resources after a `group` line are its; `home` and `auto_failback`
+    /// before the first one are the defaults of every group.
+    #[test]
+    fn groups_take_the_resources_after_them_and_the_defaults_before() {
+        let c = parse(
+            "home b\nauto_failback on\n\
+             group web\nresource ip 192.0.2.100/24 dev eth0\nresource lsb nginx\n\
+             group db home a\nresource ip 192.0.2.101/24 dev eth0\nresource lsb mysql\n\
+             resource ocf heartbeat:Filesystem name fs device=/dev/drbd0 directory=/srv\n\
+             group mail auto_failback off\nresource lsb postfix\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.groups.as_slice(),
+            [
+                group("web", "b", true, 0..2),
+                group("db", "a", true, 2..5),
+                group("mail", "b", false, 5..6)
+            ]
+        );
+        let owners: Vec<usize> = (0..c.resources.len()).map(|i| c.group_of(i)).collect();
+        assert_eq!(owners, [0, 0, 1, 1, 1, 2]);
+        assert_eq!((c.group_index("db"), c.group_index("main")), (Some(1), None));
+        assert_eq!(c.resources[c.groups[1].resources.clone()][1].name(), "mysql");
+        // The canonical text writes each group line, with every option, before its resources,
+        // and reads back the same.
+        let text = c.to_string();
+        assert!(
+            text.contains(
+                "\nhome b\nauto_failback on\ngroup web home b auto_failback on\nresource ip \
+                 192.0.2.100/24"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nresource lsb nginx\ngroup db home a auto_failback on\n"),
+            "{text}"
+        );
+        assert_eq!(parse_str(&text, Path::new("p.conf")).unwrap(), c);
+    }
+
+    /// The README's example (SPEC §7.1's) is valid, and means what it says.
+    #[test]
+    fn the_readme_example_of_groups_is_valid() {
+        let readme = include_str!("../../README.md");
+        let (_, after) = readme.split_once("Several groups (active/active)").unwrap();
+        let (_, block) = after.split_once("```\n").unwrap();
+        let (example, _) = block.split_once("```").unwrap();
+        let c = parse(&example.replace("alpha", "a").replace("beta", "b")).unwrap();
+        assert_eq!(
+            c.groups.as_slice(),
+            [group("web", "a", false, 0..2), group("db", "b", false, 2..4)]
+        );
+    }
+
+    /// A lone `group main` without options means what no `group` line means: the same
+    /// configuration, printed (and digested) the same.
+    #[test]
+    fn a_lone_group_main_is_no_group_line() {
+        let plain = parse("resource lsb x\n").unwrap();
+        let main = parse("group main\nresource lsb x\n").unwrap();
+        assert_eq!(main, plain);
+        assert_eq!(main.to_string(), plain.to_string());
+        assert!(!plain.to_string().contains("\ngroup "));
+        // With its own home it is a group line of its own.
+        let homed = parse("group main home b\nresource lsb x\n").unwrap();
+        assert!(homed.to_string().contains("\ngroup main home b auto_failback off\n"));
+        assert_ne!(homed.digest(), plain.digest());
+    }
+
+    /// Two nodes with different group layouts of the same resources have different digests.
+    #[test]
+    fn the_digest_sees_the_group_lines() {
+        let one = parse("group g\nresource lsb x\nresource lsb y\n").unwrap();
+        let two = parse("group g\nresource lsb x\ngroup h\nresource lsb y\n").unwrap();
+        let homed = parse("group g home b\nresource lsb x\nresource lsb y\n").unwrap();
+        let back = parse("group g auto_failback on\nresource lsb x\nresource lsb y\n").unwrap();
+        let named = parse("group h\nresource lsb x\nresource lsb y\n").unwrap();
+        let plain = parse("resource lsb x\nresource lsb y\n").unwrap();
+        let digests = [&one, &two, &homed, &back, &named, &plain].map(|c| c.digest());
+        for (i, a) in digests.iter().enumerate() {
+            for b in &digests[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn group_errors_name_the_line() {
+        let many: String = (1..=9).map(|i| format!("group g{i}\nresource lsb r{i}\n")).collect();
+        for (extra, want) in [
+            ("group web\n", "t.conf:5: group web has no resource"),
+            ("group web\ngroup db\nresource lsb x\n", "t.conf:5: group web has no resource"),
+            (
+                "group web\nresource lsb x\ngroup web\nresource lsb y\n",
+                "t.conf:7: duplicate group web (first on line 5)",
+            ),
+            (
+                "resource lsb x\ngroup web\nresource lsb y\n",
+                "t.conf:5: resource x before the first group line",
+            ),
+            ("group web home c\nresource lsb x\n", "t.conf:5: group web: home c is not a node"),
+            ("group a/b\nresource lsb x\n", "t.conf:5: bad group name \"a/b\""),
+            ("group abcdefghijklmnop\nresource lsb x\n", "t.conf:5: bad group name"),
+            ("group .x\nresource lsb x\n", "t.conf:5: bad group name"),
+            ("group\n", "t.conf:5: missing group name for group"),
+            ("group g home\nresource lsb x\n", "t.conf:5: missing value of home for group"),
+            ("group g auto_failback yes\n", "t.conf:5: bad value \"yes\" for auto_failback"),
+            ("group g owner a\n", "t.conf:5: unknown option \"owner\" for group"),
+            (
+                "group g\nresource lsb x\nhome b\n",
+                "t.conf:7: home after a group line: the default of every group goes before \
+                 the first one (line 5)",
+            ),
+            ("group g\nresource lsb x\nauto_failback on\n", "t.conf:7: auto_failback after a"),
+            (&many, "t.conf:21: too many groups (at most 8)"),
+        ] {
+            let got = parse(extra).unwrap_err();
+            assert!(got.starts_with(want), "{extra}: {got}");
+        }
+        // Fifteen bytes is a name; 32 resources in all, over groups.
+        assert!(parse("group abcdefghijklmno\nresource lsb x\n").is_ok());
+        let line = |i: usize| {
+            let group =
+                if i.is_multiple_of(4) { format!("group g{}\n", i / 4) } else { String::new() };
+            format!("{group}resource lsb r{i}\n")
+        };
+        let full: String = (0..32).map(line).collect();
+        assert_eq!(parse(&full).unwrap().groups.len(), 8);
+        let err = parse(&format!("{full}resource lsb r32\n")).unwrap_err();
+        assert!(err.contains("too many resources (at most 32)"), "{err}");
+    }
+
+    /// A group line is pair-wide: no kernel flag sets it; `hapair.home=` sets the default,
+    /// which the groups without a home of their own take.
+    #[test]
+    fn kernel_flags_set_the_defaults_not_the_groups() {
+        use crate::config::{Cmdline, parse_bytes};
+        let text = format!("{BASE}group g\nresource lsb x\ngroup h home a\nresource lsb y\n");
+        let flags =
+            Cmdline::parse(b"hapair.home=b hapair.auto_failback=on", Path::new("c")).unwrap();
+        let c = parse_bytes(text.as_bytes(), Path::new("t.conf"), &flags).unwrap();
+        assert_eq!(c.groups.as_slice(), [group("g", "b", true, 0..1), group("h", "a", true, 1..2)]);
+        let err = Cmdline::parse(b"hapair.group=g", Path::new("c")).unwrap_err();
+        assert!(err.to_string().contains("hapair.group cannot be set"), "{err}");
+    }
 }

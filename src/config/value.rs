@@ -106,10 +106,21 @@ pub fn path(word: &str, what: &str) -> Result<PathBuf, String> {
 
 /// A name (node, resource, check, chip): letters, digits, `-`, `_`, `.`, at most 64 bytes.
 pub fn name(word: &str, what: &str) -> Result<String, String> {
+    short_name(word, what, 64)
+}
+
+/// A group's name: a name of at most [`GROUP_NAME_MAX`](super::GROUP_NAME_MAX) bytes (it
+/// is shown in status columns and Prometheus labels).
+pub fn group_name(word: &str) -> Result<String, String> {
+    short_name(word, "group name", super::GROUP_NAME_MAX)
+}
+
+/// A name of at most `max` bytes: letters, digits, `-`, `_`, `.`, not starting with `.`.
+fn short_name(word: &str, what: &str, max: usize) -> Result<String, String> {
     let ok = word.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if word.is_empty() || word.len() > 64 || !ok || word.starts_with('.') {
+    if word.is_empty() || word.len() > max || !ok || word.starts_with('.') {
         return Err(format!(
-            "bad {what} \"{word}\" (letters, digits, '-', '_' and '.', at most 64 bytes)"
+            "bad {what} \"{word}\" (letters, digits, '-', '_' and '.', at most {max} bytes)"
         ));
     }
     Ok(word.to_string())

@@ -1,6 +1,6 @@
-//! Reads a heartbeat v1 `haresources` into hapair `resource` lines. It does not write the
-//! rest of the configuration and never fails: what it cannot map is recorded in
-//! [`Findings`].
+//! Reads a heartbeat v1 `haresources` into hapair groups of `resource` lines (SPEC §7.1). It
+//! does not write the rest of the configuration and never fails: what it cannot map is
+//! recorded in [`Findings`].
 //!
 //! The format: one group per logical line (a trailing `\` continues it), `#` comments; the
 //! first word is the home node, the others are resources started left to right. A resource
@@ -15,13 +15,20 @@
 //! - `Filesystem::DEV::DIR[::FSTYPE[::OPTIONS]]` → `resource ocf heartbeat:Filesystem
 //!   device= directory= fstype= options=`.
 //! - a plain name → `resource lsb NAME`, except heartbeat's own resource scripts.
-//! - anything else is listed as not converted. hapair has one group: later lines are listed.
+//! - anything else is listed as not converted.
+//!
+//! Every line is a group, at home on its first word, named after its first resource (the
+//! name cut to what a group name may be: other characters become `-`, at most 15 bytes) or,
+//! when that gives no name or a name taken, `gN` for the Nth line. Resource names are unique
+//! across all lines. With more than one line, a line of which no resource converts is listed
+//! (a group needs one); past `GROUPS_MAX` groups or `RESOURCES_MAX` resources in all, the rest
+//! is listed too.
 
 use std::net::IpAddr;
 
 use super::{Findings, is_ifname, is_name};
-use crate::config::quote;
-use crate::limits::RESOURCES_MAX;
+use crate::config::{GROUP_NAME_MAX, quote};
+use crate::limits::{GROUPS_MAX, RESOURCES_MAX};
 
 /// heartbeat resource scripts (/etc/ha.d/resource.d) that are not init scripts.
 const HEARTBEAT_SCRIPTS: [&str; 14] = [
@@ -41,45 +48,97 @@ const HEARTBEAT_SCRIPTS: [&str; 14] = [
     "portblock",
 ];
 
-/// The converted group.
+/// One converted line: a group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Group {
+    /// The line of haresources it comes from.
+    pub line: usize,
+    /// Its name, for a `group` line (module docs).
+    pub name: String,
     /// The first word of the line, when it is a valid name.
     pub home: Option<String>,
     /// `resource ...` lines, in start order.
     pub resources: Vec<String>,
 }
 
-/// Reads `text` (the file haresources); only the first group is converted.
-pub fn parse(text: &str, found: &mut Findings) -> Group {
-    let mut group = Group::default();
+/// Reads `text` (the file haresources): one group per line. With one line, its group is
+/// returned even without resources (today's single-group form); with more, a group needs a
+/// resource.
+pub fn parse(text: &str, found: &mut Findings) -> Vec<Group> {
+    let lines = logical_lines(text);
+    let several = lines.len() > 1;
+    let mut groups: Vec<Group> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    for (n, (line, words)) in logical_lines(text).into_iter().enumerate() {
+    for (line, words) in lines {
         let at = format!("haresources:{line}");
-        if n > 0 {
-            let why = "hapair manages one group: move these resources into the first line if \
-                       they may run with it";
+        if groups.len() == GROUPS_MAX {
+            let why = format!("hapair takes at most {GROUPS_MAX} groups (one per line)");
+            found.skip(&at, &words.join(" "), &why);
+            continue;
+        }
+        let first_name = names.len();
+        let Some(group) = group(line, &words, &mut names, found) else { continue };
+        if several && group.resources.is_empty() {
+            let why = "no resource of the line converts, and a group needs one";
             found.skip(&at, &words.join(" "), why);
             continue;
         }
-        let Some((home, resources)) = words.split_first() else { continue };
-        if is_name(home) {
-            group.home = Some(home.clone());
+        let name = names.get(first_name).map_or(String::new(), |n| group_name(n));
+        let taken = |n: &str| groups.iter().any(|g| g.name == n);
+        let name = if name.is_empty() || taken(&name) {
+            // `gN` with N the group's place, or the first N after it that is free.
+            let free = (groups.len() + 1..).map(|n| format!("g{n}")).find(|n| !taken(n));
+            // INVARIANT: at most GROUPS_MAX names are taken, so one of the first is free.
+            free.expect("a free gN")
         } else {
-            found.skip(&at, home, "the home node is not a valid hapair name");
+            name
+        };
+        groups.push(Group { name, ..group });
+    }
+    groups
+}
+
+/// The group of one line (unnamed yet): its home and the resources that convert, `names`
+/// holding those of the lines before. `None` for a line without words.
+fn group(
+    line: usize,
+    words: &[String],
+    names: &mut Vec<String>,
+    found: &mut Findings,
+) -> Option<Group> {
+    let at = format!("haresources:{line}");
+    let (home, resources) = words.split_first()?;
+    let mut group = Group { line, ..Group::default() };
+    if is_name(home) {
+        group.home = Some(home.clone());
+    } else {
+        found.skip(&at, home, "the home node is not a valid hapair name");
+    }
+    for r in resources {
+        if names.len() == RESOURCES_MAX {
+            let why = format!("hapair takes at most {RESOURCES_MAX} resources in all");
+            found.skip(&at, r, &why);
+            continue;
         }
-        for r in resources {
-            if group.resources.len() == RESOURCES_MAX {
-                found.skip(&at, r, &format!("hapair takes at most {RESOURCES_MAX} resources"));
-                continue;
-            }
-            match resource(r, &mut names, found, &at) {
-                Ok(line) => group.resources.push(line),
-                Err(why) => found.skip(&at, r, &why),
-            }
+        match resource(r, names, found, &at) {
+            Ok(line) => group.resources.push(line),
+            Err(why) => found.skip(&at, r, &why),
         }
     }
-    group
+    Some(group)
+}
+
+/// A resource's name as a group name: other characters than letters, digits, `-`, `_` and
+/// `.` become `-`, a leading `.` goes, and at most [`GROUP_NAME_MAX`] bytes stay. Empty when
+/// nothing is left.
+fn group_name(resource: &str) -> String {
+    let clean: String = resource
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .collect();
+    let clean = clean.trim_start_matches('.');
+    // All ASCII now: any byte is a char boundary.
+    clean[..clean.len().min(GROUP_NAME_MAX)].to_string()
 }
 
 /// Lines joined at trailing backslashes, without comments: (first line number, words).
@@ -240,7 +299,7 @@ fn filesystem(args: &[&str], names: &mut Vec<String>) -> Result<String, String> 
 mod tests {
     use super::*;
 
-    fn conv(text: &str) -> (Group, Findings) {
+    fn conv(text: &str) -> (Vec<Group>, Findings) {
         let mut f = Findings::default();
         (parse(text, &mut f), f)
     }
@@ -251,9 +310,10 @@ mod tests {
             "# c\nalpha IPaddr::192.0.2.100/24/eth0 \\\n  Filesystem::/dev/md0::/srv::ext4 \
              apache2 # web\n",
         );
-        assert_eq!(g.home.as_deref(), Some("alpha"));
+        assert_eq!(g.len(), 1);
+        assert_eq!((g[0].line, g[0].home.as_deref()), (2, Some("alpha")));
         assert_eq!(
-            g.resources,
+            g[0].resources,
             [
                 "resource ip 192.0.2.100/24 dev eth0",
                 "resource ocf heartbeat:Filesystem device=/dev/md0 directory=/srv fstype=ext4",
@@ -268,7 +328,7 @@ mod tests {
         let (g, f) =
             conv("a 192.0.2.7 IPaddr2::192.0.2.8/25/192.0.2.127 192.0.2.9/24/eth1/192.0.2.255\n");
         assert_eq!(
-            g.resources,
+            g[0].resources,
             [
                 "resource ocf heartbeat:IPaddr name 192.0.2.7 ip=192.0.2.7",
                 "resource ocf heartbeat:IPaddr2 name 192.0.2.8 ip=192.0.2.8 cidr_netmask=25 \
@@ -287,7 +347,7 @@ mod tests {
              Filesystem::/dev/a::/a Filesystem::/dev/b::/srv/b\nb other\n",
         );
         assert_eq!(
-            g.resources,
+            g[0].resources,
             [
                 "resource lsb web",
                 "resource ocf heartbeat:Filesystem device=/dev/a directory=/a",
@@ -295,19 +355,89 @@ mod tests {
                  directory=/srv/b",
             ]
         );
+        assert_eq!(g[1].resources, ["resource lsb other"]);
         let skipped: Vec<&str> =
             f.not_converted.iter().map(|s| s.split(": ").nth(1).unwrap()).collect();
         assert_eq!(
             skipped,
+            ["MailTo::root::failover", "drbddisk", "Filesystem::/dev/x", "bad/name", "web"]
+        );
+    }
+
+    /// SPEC §7.1: every line is a group, at home on its first word and named after its first
+    /// resource; resource names stay unique across the lines.
+    #[test]
+    fn every_line_is_a_group() {
+        let (g, f) = conv(
+            "alpha 192.0.2.100/24/eth0 apache2\n\
+             beta IPaddr2::192.0.2.101/24/eth0 Filesystem::/dev/drbd0::/srv::ext4 mysql\n\
+             alpha postfix apache2\n\
+             beta 2001:db8::1/64/eth0\n\
+             alpha MailTo::root\n\
+             beta Filesystem::/dev/sdb1::/b Filesystem::/dev/sdc1::/c\n",
+        );
+        let summary: Vec<(usize, &str, Option<&str>, usize)> = g
+            .iter()
+            .map(|g| (g.line, g.name.as_str(), g.home.as_deref(), g.resources.len()))
+            .collect();
+        assert_eq!(
+            summary,
             [
-                "MailTo::root::failover",
-                "drbddisk",
-                "Filesystem::/dev/x",
-                "bad/name",
-                "web",
-                "b other"
+                (1, "192.0.2.100", Some("alpha"), 2),
+                (2, "192.0.2.101", Some("beta"), 3),
+                (3, "postfix", Some("alpha"), 1),
+                (4, "2001-db8--1", Some("beta"), 1),
+                (6, "Filesystem-b", Some("beta"), 2),
             ]
         );
-        assert!(f.not_converted[5].starts_with("haresources:2: b other: hapair manages one group"));
+        let skipped: Vec<String> = f
+            .not_converted
+            .iter()
+            .map(|s| s.splitn(3, ": ").take(2).collect::<Vec<_>>().join(": "))
+            .collect();
+        assert_eq!(
+            skipped,
+            [
+                "haresources:3: apache2",
+                "haresources:5: MailTo::root",
+                "haresources:5: alpha MailTo::root",
+            ]
+        );
+        assert!(
+            f.not_converted[2].ends_with("no resource of the line converts, and a group needs one")
+        );
+    }
+
+    #[test]
+    fn group_names_are_short_and_unique() {
+        assert_eq!(group_name("a-very-long-resource-name"), "a-very-long-res");
+        assert_eq!(group_name(".hidden"), "hidden");
+        assert_eq!(group_name("..."), "");
+        // A name taken, or none: `gN` for the Nth group.
+        let (g, _) = conv("a abcdefghijklmnop-1\nb abcdefghijklmnop-2\nc 192.0.2.1/24/eth0\n");
+        let names: Vec<&str> = g.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["abcdefghijklmno", "g2", "192.0.2.1"]);
+    }
+
+    #[test]
+    fn at_most_eight_groups_and_32_resources() {
+        let text: String = (0..10).map(|i| format!("a s{i}a s{i}b s{i}c s{i}d\n")).collect();
+        let (g, f) = conv(&text);
+        assert_eq!(g.len(), 8);
+        assert_eq!(g.iter().map(|g| g.resources.len()).sum::<usize>(), 32);
+        assert_eq!(f.not_converted.len(), 2, "{f:?}");
+        assert!(
+            f.not_converted[0]
+                .starts_with("haresources:9: a s8a s8b s8c s8d: hapair takes at most 8 groups")
+        );
+        let text: String = (0..5)
+            .map(|i| {
+                format!("a {}\n", (0..7).map(|j| format!("r{i}-{j}")).collect::<Vec<_>>().join(" "))
+            })
+            .collect();
+        let (g, f) = conv(&text);
+        assert_eq!(g.iter().map(|g| g.resources.len()).collect::<Vec<_>>(), [7, 7, 7, 7, 4]);
+        assert_eq!(f.not_converted.len(), 3);
+        assert!(f.not_converted[0].ends_with("hapair takes at most 32 resources in all"));
     }
 }

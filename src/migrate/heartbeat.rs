@@ -81,7 +81,7 @@ pub fn read_heartbeat(dir: &Path) -> Result<HeartbeatFiles, ImportError> {
 pub fn convert_heartbeat(files: &HeartbeatFiles) -> Import {
     let mut found = Findings::default();
     let cf = hacf::parse(&files.ha_cf, &mut found);
-    let group = haresources::parse(&files.haresources, &mut found);
+    let groups = haresources::parse(&files.haresources, &mut found);
     let keys = authkeys::parse(&files.authkeys, &mut found);
     let mut out = format!(
         "# hapair.conf converted by `hapair import-heartbeat` from the heartbeat v1 files\n\
@@ -92,7 +92,7 @@ pub fn convert_heartbeat(files: &HeartbeatFiles) -> Import {
     nodes_and_timing(&cf, &mut out, &mut found);
     authkey(&keys, &mut out);
     media(&cf, &mut out, &mut found);
-    group_lines(&cf, &group, &mut out, &mut found);
+    group_lines(&cf, &groups, &mut out, &mut found);
     health(&cf, &mut out);
     if let Err(e) = crate::config::parse_str(&out, Path::new("hapair.conf")) {
         found.note("hapair check", &format!("the result does not pass yet: {e}: fix it by hand"));
@@ -178,12 +178,17 @@ fn ucast(dev: &str, addrs: &[(usize, IpAddr)], out: &mut String, found: &mut Fin
     }
 }
 
-fn group_lines(cf: &HaCf, group: &Group, out: &mut String, found: &mut Findings) {
+/// The resources: one haresources line is the one group of a file without `group` lines, at
+/// `home`; several are a `group` line each, at home on its line's node (SPEC §7.1).
+fn group_lines(cf: &HaCf, groups: &[Group], out: &mut String, found: &mut Findings) {
     out.push('\n');
-    match &group.home {
-        Some(h) if cf.nodes.contains(h) => out.push_str(&format!("home {h}\n")),
-        Some(h) => found.skip("haresources", &format!("home {h}"), "not a node of ha.cf"),
-        None => {}
+    let single = if let [one] = groups { Some(one) } else { None };
+    if let Some(h) = single.and_then(|g| g.home.as_ref()) {
+        if cf.nodes.contains(h) {
+            out.push_str(&format!("home {h}\n"));
+        } else {
+            found.skip("haresources", &format!("home {h}"), "not a node of ha.cf");
+        }
     }
     match cf.auto_failback {
         Some(b) => out.push_str(&format!("auto_failback {}\n", if b { "on" } else { "off" })),
@@ -192,8 +197,23 @@ fn group_lines(cf: &HaCf, group: &Group, out: &mut String, found: &mut Findings)
             out.push_str("auto_failback on\n");
         }
     }
-    for r in &group.resources {
-        out.push_str(&format!("{r}\n"));
+    for g in groups {
+        if single.is_none() {
+            out.push_str(&format!("group {}", g.name));
+            match &g.home {
+                Some(h) if cf.nodes.contains(h) => out.push_str(&format!(" home {h}")),
+                Some(h) => {
+                    let at = format!("haresources:{}", g.line);
+                    let why = "not a node of ha.cf: the group is at home on the first node";
+                    found.skip(&at, &format!("home {h}"), why);
+                }
+                None => {}
+            }
+            out.push('\n');
+        }
+        for r in &g.resources {
+            out.push_str(&format!("{r}\n"));
+        }
     }
 }
 
@@ -298,6 +318,34 @@ ping 192.0.2.254
         assert_eq!(uncommented.matches("\nerrors ").count(), 3);
         let parsed = crate::config::parse_str(&uncommented, Path::new("hapair.conf"));
         assert!(parsed.is_ok(), "{parsed:?}");
+    }
+
+    /// SPEC §7.1: every haresources line is a group at home on its node, and the result
+    /// passes `check` with the groups in it.
+    #[test]
+    fn several_haresources_lines_are_groups() {
+        let i = convert_heartbeat(&files(
+            "node alpha\nnode beta\nbcast eth1\nauto_failback off\n",
+            "alpha 192.0.2.100/24/eth0 apache2\nbeta 192.0.2.101/24/eth0 mysql\n\
+             gamma 192.0.2.102/24/eth0\n",
+            "auth 1\n1 sha1 secret\n",
+        ));
+        let (_, groups) = i.config.split_once("\nauto_failback off\n").unwrap();
+        let (groups, _) = groups.split_once("\n\n").unwrap();
+        assert_eq!(
+            groups,
+            "group 192.0.2.100 home alpha\nresource ip 192.0.2.100/24 dev eth0\n\
+             resource lsb apache2\ngroup 192.0.2.101 home beta\n\
+             resource ip 192.0.2.101/24 dev eth0\nresource lsb mysql\n\
+             group 192.0.2.102\nresource ip 192.0.2.102/24 dev eth0"
+        );
+        assert!(!i.config.contains("\nhome "), "{}", i.config);
+        let gamma = "haresources:3: home gamma: not a node of ha.cf: the group is at home on \
+                     the first node";
+        assert_eq!(i.findings.not_converted, [gamma]);
+        let c = crate::config::parse_str(&i.config, Path::new("hapair.conf")).unwrap();
+        let homes: Vec<&str> = c.groups.iter().map(|g| g.home.as_str()).collect();
+        assert_eq!(homes, ["alpha", "beta", "alpha"]);
     }
 
     /// A keepalive of any size gives a watchdog line, never an overflow (found through the

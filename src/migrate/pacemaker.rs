@@ -1,17 +1,20 @@
-//! `hapair export-pacemaker`: the `pcs` commands that recreate the configured group on a
+//! `hapair export-pacemaker`: the `pcs` commands that recreate the configured groups on a
 //! Pacemaker/Corosync cluster, for a pair that grows into a cluster. Pure: it prints text for
 //! the operator to review and run; it runs nothing and talks to no cluster.
 //!
-//! The mapping: each resource in group order becomes `pcs resource create ID AGENT PARAMS op
-//! monitor interval=MONITOR_INTERVAL --group hapair` (`ip` → `ocf:heartbeat:IPaddr2`, `lsb`
-//! → `lsb:NAME`, `ocf` → `ocf:PROVIDER:AGENT`); an `exec` resource has no counterpart and
-//! becomes a comment (listed, not dropped). `restart_limit N in W` becomes
-//! `migration-threshold=N+1 failure-timeout=W` (N restarts in place, the next failure moves
-//! the group); `home` a location preference of score 100; `auto_failback off` a stickiness of
-//! 200 (above the preference, so the group stays where it runs), `on` a stickiness of 0.
-//! Pacemaker IDs must start with a letter or `_`, so a name that does not (an ip resource's
-//! default name, its address) gets the kind as prefix: `ip-192.0.2.100`. Every word is
-//! shell-quoted when it needs it.
+//! The mapping: each group becomes a Pacemaker group, `hapair` for the one group of a file
+//! without `group` lines, else the group's name (SPEC §7.1). Each resource in group order
+//! becomes `pcs resource create ID AGENT PARAMS op monitor interval=MONITOR_INTERVAL --group
+//! GROUP` (`ip` → `ocf:heartbeat:IPaddr2`, `lsb` → `lsb:NAME`, `ocf` → `ocf:PROVIDER:AGENT`);
+//! an `exec` resource has no counterpart and becomes a comment (listed, not dropped).
+//! `restart_limit N in W` becomes `migration-threshold=N+1 failure-timeout=W` (N restarts in
+//! place, the next failure moves the group); each group's home a location preference of score
+//! 100; the pair's `auto_failback off` a default stickiness of 200 (above the preference, so a
+//! group stays where it runs), `on` a stickiness of 0, and a group whose own differs the same
+//! as its meta attribute. Pacemaker IDs must start with a letter or `_` and be unique, so a
+//! resource name that does not start so (an ip resource's default name, its address) or that
+//! is a group's ID gets the kind as prefix (`ip-192.0.2.100`), and a group name that does not
+//! start so gets `group-`. Every word is shell-quoted when it needs it.
 //!
 //! A `fence` line that runs a fence agent with long options (`fence /usr/sbin/fence_ipmilan
 //! --ip=A --username=U --password-script=F --lanplus`) becomes one stonith device per node,
@@ -27,9 +30,9 @@
 use std::path::Path;
 
 use super::{Findings, one_line, render_ms};
-use crate::config::{Config, Fence, IpResource, Resource};
+use crate::config::{Config, Fence, Group, IpResource, Resource};
 
-/// The Pacemaker group the commands create.
+/// The Pacemaker group the commands create for the one group of a file without `group` lines.
 pub const GROUP: &str = "hapair";
 /// Location score of the home node.
 const HOME_SCORE: u32 = 100;
@@ -51,26 +54,88 @@ pub struct Export {
 pub fn export_pacemaker(config: &Config, source: &Path) -> Export {
     let mut found = Findings::default();
     let [a, b] = &config.pair.nodes;
+    let named = config.has_group_lines();
+    let ids: Vec<String> = if named {
+        config.groups.iter().map(|g| group_id(&g.name)).collect()
+    } else {
+        vec![GROUP.to_string()]
+    };
+    let what = if named { format!("groups {}", ids.join(", ")) } else { "group".to_string() };
     let mut out = format!(
-        "# pcs commands that recreate the hapair group of {} on a Pacemaker/Corosync\n\
+        "# pcs commands that recreate the hapair {what} of {} on a Pacemaker/Corosync\n\
          # cluster of {a} and {b} (e.g. after `pcs cluster setup {GROUP} {a} {b}` and\n\
          # `pcs cluster start --all`). Review them before running them on one node.\n",
         one_line(&source.display().to_string())
     );
     defaults(config, &mut out);
+    for (g, gid) in config.groups.iter().zip(&ids) {
+        let group = PcsGroup { gid, ids: &ids, named };
+        group_commands(config, g, &group, &mut out, &mut found);
+    }
+    fence(config, &mut out, &mut found);
+    Export { commands: out, findings: found }
+}
+
+/// A group as Pacemaker names it.
+struct PcsGroup<'a> {
+    /// Its Pacemaker ID.
+    gid: &'a str,
+    /// Every group's ID (a resource may not take one).
+    ids: &'a [String],
+    /// The file has `group` lines: the group has a name of its own.
+    named: bool,
+}
+
+/// The commands of one group: its resources, its location preference and, when it differs
+/// from the default, its stickiness.
+fn group_commands(
+    config: &Config,
+    g: &Group,
+    group: &PcsGroup,
+    out: &mut String,
+    found: &mut Findings,
+) {
+    let gid = group.gid;
+    if group.named {
+        out.push_str(&format!("# Group {}, at home on {}.\n", g.name, g.home));
+    }
     let interval = render_ms(config.pair.monitor_interval.total_millis());
-    for (i, r) in config.resources.iter().enumerate() {
-        match resource(r, &interval, &mut out, &mut found) {
+    for (i, r) in config.resources[g.resources.clone()].iter().enumerate() {
+        match resource(r, &interval, group, out, found) {
             Some(args) => out.push_str(&format!("{}\n", shell_line(&args))),
-            None => exec_comment(r, i + 1, &mut out, &mut found),
+            None => exec_comment(r, i + 1, group.named.then_some(gid), out, found),
         }
     }
     out.push_str(&format!(
-        "pcs constraint location {GROUP} prefers {}\n",
-        sh(&format!("{}={HOME_SCORE}", config.pair.home))
+        "pcs constraint location {} prefers {}\n",
+        sh(gid),
+        sh(&format!("{}={HOME_SCORE}", g.home))
     ));
-    fence(config, &mut out, &mut found);
-    Export { commands: out, findings: found }
+    if g.auto_failback != config.pair.auto_failback {
+        let (stickiness, why) = stickiness(g.auto_failback);
+        out.push_str(&format!(
+            "# Group {}: auto_failback {why}.\npcs resource meta {} \
+             resource-stickiness={stickiness}\n",
+            g.name,
+            sh(gid)
+        ));
+    }
+}
+
+/// The stickiness for `auto_failback`, and what it does.
+fn stickiness(auto_failback: bool) -> (u32, &'static str) {
+    if auto_failback {
+        (0, "on: the group returns to its home node")
+    } else {
+        (STICKY, "off: the group stays where it runs")
+    }
+}
+
+/// The Pacemaker ID of the group called `name`: the name, with `group-` before it when it does
+/// not start with a letter or `_`.
+fn group_id(name: &str) -> String {
+    let starts_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    if starts_ok { name.to_string() } else { format!("group-{name}") }
 }
 
 fn defaults(config: &Config, out: &mut String) {
@@ -83,11 +148,7 @@ fn defaults(config: &Config, out: &mut String) {
         limit.count,
         u64::from(limit.count) + 1,
     ));
-    let (stickiness, why) = if config.pair.auto_failback {
-        (0, "on: the group returns to its home node")
-    } else {
-        (STICKY, "off: the group stays where it runs")
-    };
+    let (stickiness, why) = stickiness(config.pair.auto_failback);
     out.push_str(&format!(
         "# auto_failback {why}.\npcs resource defaults update resource-stickiness={stickiness}\n"
     ));
@@ -97,11 +158,12 @@ fn defaults(config: &Config, out: &mut String) {
 fn resource(
     r: &Resource,
     interval: &str,
+    group: &PcsGroup,
     out: &mut String,
     found: &mut Findings,
 ) -> Option<Vec<String>> {
     let mut args: Vec<String> = ["pcs", "resource", "create"].map(String::from).to_vec();
-    args.push(id(r));
+    args.push(id(r, group.ids));
     match r {
         Resource::Ip(ip) => ip_args(ip, &mut args, out, found),
         Resource::Lsb { name } => args.push(format!("lsb:{name}")),
@@ -113,7 +175,7 @@ fn resource(
     }
     args.extend(["op", "monitor"].map(String::from));
     args.push(format!("interval={interval}"));
-    args.extend(["--group".to_string(), GROUP.to_string()]);
+    args.extend(["--group".to_string(), group.gid.to_string()]);
     Some(args)
 }
 
@@ -136,10 +198,18 @@ fn ip_args(ip: &IpResource, args: &mut Vec<String>, out: &mut String, found: &mu
     }
 }
 
-/// The comment that stands in for an exec resource.
-fn exec_comment(r: &Resource, position: usize, out: &mut String, found: &mut Findings) {
+/// The comment that stands in for an exec resource, the `position`th of its group (`group`:
+/// that group's ID, when the file names its groups).
+fn exec_comment(
+    r: &Resource,
+    position: usize,
+    group: Option<&str>,
+    out: &mut String,
+    found: &mut Findings,
+) {
     let Resource::Exec(e) = r else { return };
-    let what = format!("exec resource {} (position {position} of the group)", e.name);
+    let of = group.map_or("the group".to_string(), |g| format!("group {g}"));
+    let what = format!("exec resource {} (position {position} of {of})", e.name);
     let why = "Pacemaker has no resource made of shell commands: wrap them in an LSB script \
                (lsb:NAME) or an OCF agent; for a long-running program use \
                ocf:heartbeat:anything binfile=PROGRAM";
@@ -318,11 +388,15 @@ fn redacted(argv: &[String]) -> String {
 }
 
 /// The Pacemaker ID of `r`: its name, prefixed by its kind when it does not start with a
-/// letter or `_`, or when it is the group's own ID.
-fn id(r: &Resource) -> String {
+/// letter or `_`, or when it is a group's ID (`groups`).
+fn id(r: &Resource, groups: &[String]) -> String {
     let name = r.name();
     let starts_ok = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
-    if starts_ok && name != GROUP { name.to_string() } else { format!("{}-{name}", r.kind()) }
+    if starts_ok && !groups.iter().any(|g| g == name) {
+        name.to_string()
+    } else {
+        format!("{}-{name}", r.kind())
+    }
 }
 
 /// `args` as one shell command line.
@@ -408,6 +482,49 @@ mod tests {
             assert!(e.commands.contains("# No fence is configured"), "{}", e.commands);
             assert_eq!(e.findings, Findings::default());
         }
+    }
+
+    /// SPEC §7.1: one Pacemaker group per group, each preferring its own home; a group whose
+    /// auto_failback differs from the default gets its own stickiness; IDs stay unique.
+    #[test]
+    fn one_pcs_group_per_group() {
+        let e = export(
+            "home alpha\ngroup web\nresource ip 192.0.2.100/24 dev eth0\nresource lsb db\n\
+             resource exec x start=a stop=b\n\
+             group db home beta auto_failback on\nresource ip 192.0.2.101/24 dev eth0\n\
+             resource lsb web\ngroup 2nd\nresource lsb mail\n",
+        );
+        assert_eq!(
+            commands(&e),
+            [
+                "pcs resource defaults update migration-threshold=4 failure-timeout=600s",
+                "pcs resource defaults update resource-stickiness=200",
+                "pcs resource create ip-192.0.2.100 ocf:heartbeat:IPaddr2 ip=192.0.2.100 \
+                 cidr_netmask=24 nic=eth0 op monitor interval=5s --group web",
+                "pcs resource create lsb-db lsb:db op monitor interval=5s --group web",
+                "pcs constraint location web prefers alpha=100",
+                "pcs resource create ip-192.0.2.101 ocf:heartbeat:IPaddr2 ip=192.0.2.101 \
+                 cidr_netmask=24 nic=eth0 op monitor interval=5s --group db",
+                "pcs resource create lsb-web lsb:web op monitor interval=5s --group db",
+                "pcs constraint location db prefers beta=100",
+                "pcs resource meta db resource-stickiness=0",
+                "pcs resource create mail lsb:mail op monitor interval=5s --group group-2nd",
+                "pcs constraint location group-2nd prefers alpha=100",
+            ]
+        );
+        let c = &e.commands;
+        assert!(
+            c.starts_with("# pcs commands that recreate the hapair groups web, db, group-2nd of")
+        );
+        assert!(c.contains("\n# Group db, at home on beta.\n"), "{c}");
+        assert!(
+            c.contains("\n# Group db: auto_failback on: the group returns to its home node.\n")
+        );
+        assert!(c.contains("# NOT CONVERTED: exec resource x (position 3 of group web)"), "{c}");
+        // A lone `group main` without options is no group line: today's one group `hapair`.
+        let e = export("group main\nresource lsb apache2\n");
+        assert!(commands(&e).contains(&"pcs constraint location hapair prefers alpha=100"));
+        assert!(!e.commands.contains("# Group"), "{}", e.commands);
     }
 
     #[test]

@@ -74,6 +74,36 @@ fn pc_pair_config_passes_check_on_both_nodes() {
     }
 }
 
+/// SPEC §7.1: the active/active example passes on both nodes with one digest; its group lines
+/// are printed before their resources, with every option.
+#[test]
+fn pc_pair_active_active_config_passes_check_on_both_nodes() {
+    let mut digests = Vec::new();
+    for node in ["alpha", "beta"] {
+        let dir = TempDir::new("board-pc-aa");
+        let cmdline = cmdline_with_key(&dir, &format!("board/pc-pair/{node}.cmdline"));
+        let print = check_print(&board(&dir, "board/pc-pair/active-active.conf"), &cmdline);
+        assert!(print.contains(&format!("for node {node} ")), "{print}");
+        let groups: Vec<&str> = print.lines().filter(|l| l.starts_with("group ")).collect();
+        assert_eq!(
+            groups,
+            ["group web home alpha auto_failback off", "group db home beta auto_failback on"]
+        );
+        assert!(
+            print.contains("\ngroup db home beta auto_failback on\nresource ip 192.0.2.101/24")
+        );
+        digests.push(digest_of(&print).to_string());
+    }
+    assert_eq!(digests[0], digests[1]);
+    let config = std::fs::read_to_string("board/pc-pair/active-active.conf").unwrap();
+    let c = hapair::config::parse_str(&config, std::path::Path::new("active-active.conf")).unwrap();
+    let names: Vec<&str> = c.groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(
+        (names, c.groups[0].resources.clone(), c.groups[1].resources.clone()),
+        (vec!["web", "db"], 0..2, 2..4)
+    );
+}
+
 #[test]
 fn kernel_flags_override_timings_and_boot_flags() {
     let dir = TempDir::new("board-flags");
@@ -96,6 +126,7 @@ fn printed_configuration_is_valid_and_prints_the_same() {
     for (conf, cmd) in [
         ("board/lab/hapair.conf", "board/lab/alpha.cmdline"),
         ("board/pc-pair/hapair.conf", "board/pc-pair/beta.cmdline"),
+        ("board/pc-pair/active-active.conf", "board/pc-pair/alpha.cmdline"),
     ] {
         let dir = TempDir::new("board-reprint");
         let cmdline = cmdline_with_key(&dir, cmd);

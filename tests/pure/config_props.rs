@@ -6,7 +6,7 @@ use std::path::Path;
 use hapair::config::{Cmdline, Config, parse_bytes, parse_str};
 use proptest::prelude::*;
 
-/// Every directive, with every option, IPv6, quoting and a two-line ucast.
+/// Every directive, with every option, IPv6, quoting, a two-line ucast and two groups.
 const KITCHEN_SINK: &str = r#"
 node alpha
 node beta   # comment
@@ -27,9 +27,11 @@ ucast eth3 198.51.100.2
 ucast eth4 2001:db8::1 2001:db8::2
 home beta
 auto_failback on
+group www
 resource ip 192.0.2.100/24 dev eth0 garp 3 garp_interval 1s garp_refresh 1m
 resource ip 2001:db8:1::100/64 dev eth0 name vip6
 resource exec web start="systemctl start \"web\"" stop="systemctl stop web" timeout 30s
+group data home alpha auto_failback off
 resource exec db start=/bin/db-start stop=/bin/db-stop monitor="curl -fs http://192.0.2.100/"
 resource exec backup start=/usr/bin/true stop=/usr/bin/true
 resource lsb apache2
@@ -64,6 +66,8 @@ fn kitchen_sink_round_trips() {
     let c = parse(KITCHEN_SINK);
     assert_eq!(c.pair.media.len(), 6);
     assert_eq!(c.resources.len(), 7);
+    let groups: Vec<_> = c.groups.iter().map(|g| (g.name.as_str(), g.resources.clone())).collect();
+    assert_eq!(groups, [("www", 0..3), ("data", 3..7)]);
     assert_eq!(c.health.ping.len(), 3);
     let printed = c.to_string();
     let again = parse(&printed);
@@ -206,6 +210,8 @@ const VOCABULARY: &[&str] = &[
     "home",
     "auto_failback",
     "monitor_interval",
+    "group",
+    "web",
     "#",
     "\"",
     "\\",

@@ -470,6 +470,7 @@ fn config_seeds() -> Seeds {
     vec![
         ("lab", repo_file("board/lab/hapair.conf")),
         ("pc-pair", repo_file("board/pc-pair/hapair.conf")),
+        ("pc-pair-active-active", repo_file("board/pc-pair/active-active.conf")),
         ("every-directive", text(EVERY_DIRECTIVE)),
         ("crlf", text(&EVERY_DIRECTIVE.replace('\n', "\r\n"))),
         ("keepalive-not-below-deadtime", text(&format!("{MINIMAL}keepalive 2s\ndeadtime 1s\n"))),
@@ -585,6 +586,7 @@ fn heartbeat_seeds() -> Seeds {
         ("mcast-ucast-md5", heartbeat("tests/fixtures/heartbeat/mcast-ucast-md5")),
         ("serial-bcast-sha1", heartbeat("tests/fixtures/heartbeat/serial-bcast-sha1")),
         ("ucast-single-crc", heartbeat("tests/fixtures/heartbeat/ucast-single-crc")),
+        ("active-active", heartbeat("tests/fixtures/heartbeat/active-active")),
         (
             "stonith-and-gaps",
             text(

@@ -34,7 +34,6 @@ const FIXTURES: &[Fixture] = &[
             "ha.cf:20: respawn hacluster",
             "ha.cf:21: apiauth ipfail",
             "haresources:2: MailTo::postmaster@example.net::gateway",
-            "haresources:6: gw-b.example.net 192.0.2.26 named: hapair manages one group",
         ],
         secret: Some("OldHeartbeatSecretThree"),
         method: "method md5 (id 3)",
@@ -45,6 +44,13 @@ const FIXTURES: &[Fixture] = &[
         not_converted: &["ha.cf:10: ucast eth2 203.0.113.2: hapair lists both nodes' addresses"],
         secret: None,
         method: "method crc (id 1), which authenticated nothing",
+    },
+    Fixture {
+        dir: "active-active",
+        node: "selene",
+        not_converted: &[],
+        secret: Some("OldHeartbeatSecretTwo"),
+        method: "method sha1 (id 2)",
     },
 ];
 
@@ -100,6 +106,34 @@ fn unconvertible_items_are_listed_in_the_output_and_on_stderr() {
     // The password on the stonith line is named nowhere.
     let out = hapair(&["import-heartbeat", &fixture_dir("mcast-ucast-md5")]);
     assert!(!stdout(&out).contains("TopSecretPowerPw") && !stderr(&out).contains("TopSecret"));
+}
+
+/// SPEC §7.1: every haresources line becomes a group at home on its line's node; a file of
+/// one line keeps the form without `group` lines.
+#[test]
+fn every_haresources_line_becomes_a_group() {
+    let out = hapair(&["import-heartbeat", &fixture_dir("active-active")]);
+    let text = stdout(&out);
+    let (_, groups) = text.split_once("\nauto_failback on\n").unwrap();
+    let (groups, _) = groups.split_once("\n\n").unwrap();
+    assert_eq!(
+        groups,
+        "group 192.0.2.100 home helios\nresource ip 192.0.2.100/24 dev eth0\n\
+         resource lsb apache2\ngroup 192.0.2.101 home selene\n\
+         resource ip 192.0.2.101/24 dev eth0\nresource ocf heartbeat:Filesystem \
+         device=/dev/sdb1 directory=/var/lib/postgresql fstype=ext4\nresource lsb postgresql"
+    );
+    let c = hapair::config::parse_str(&text, std::path::Path::new("hapair.conf")).unwrap();
+    let homes: Vec<(&str, &str)> =
+        c.groups.iter().map(|g| (g.name.as_str(), g.home.as_str())).collect();
+    assert_eq!(homes, [("192.0.2.100", "helios"), ("192.0.2.101", "selene")]);
+    // Two groups in the mail gateway's file too; one in the file-server pair's.
+    let out = hapair(&["import-heartbeat", &fixture_dir("mcast-ucast-md5")]);
+    let text = stdout(&out);
+    assert!(text.contains("\ngroup 192.0.2.26 home gw-b.example.net\n"), "{text}");
+    let out = hapair(&["import-heartbeat", &fixture_dir("serial-bcast-sha1")]);
+    let text = stdout(&out);
+    assert!(!text.contains("\ngroup ") && text.contains("\nhome castor\n"), "{text}");
 }
 
 #[test]

@@ -47,3 +47,46 @@ fn an_invalid_configuration_exits_1() {
     assert!(stdout(&out).is_empty());
     assert!(stderr(&out).contains(s(&conf)), "{}", stderr(&out));
 }
+
+/// SPEC §7.1: one `pcs` group per group, named by it, each with a location preference for
+/// its own home, and its own stickiness where its auto_failback is not the default's.
+#[test]
+fn prints_one_pcs_group_per_group() {
+    let dir = TempDir::new("export-groups");
+    let conf = dir.write(
+        "hapair.conf",
+        "node alpha\nnode beta\nauthkey /etc/hapair/authkey\nbcast eth1\n\
+         group web\nresource ip 192.0.2.100/24 dev eth0\nresource lsb apache2\n\
+         group db home beta auto_failback on\nresource ip 192.0.2.101/24 dev eth0\n\
+         resource lsb postgresql\n",
+    );
+    let cmdline = dir.write("cmdline", "quiet\n");
+    let out = hapair(&["export-pacemaker", "-c", s(&conf), "--cmdline", s(&cmdline)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let commands: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        commands,
+        [
+            "pcs resource defaults update migration-threshold=4 failure-timeout=600s",
+            "pcs resource defaults update resource-stickiness=200",
+            "pcs resource create ip-192.0.2.100 ocf:heartbeat:IPaddr2 ip=192.0.2.100 \
+             cidr_netmask=24 nic=eth0 op monitor interval=5s --group web",
+            "pcs resource create apache2 lsb:apache2 op monitor interval=5s --group web",
+            "pcs constraint location web prefers alpha=100",
+            "pcs resource create ip-192.0.2.101 ocf:heartbeat:IPaddr2 ip=192.0.2.101 \
+             cidr_netmask=24 nic=eth0 op monitor interval=5s --group db",
+            "pcs resource create postgresql lsb:postgresql op monitor interval=5s --group db",
+            "pcs constraint location db prefers beta=100",
+            "pcs resource meta db resource-stickiness=0",
+        ]
+    );
+    assert!(text.contains("recreate the hapair groups web, db of"), "{text}");
+    // The board's active/active example exports too.
+    let board = format!("{}/board/pc-pair/active-active.conf", env!("CARGO_MANIFEST_DIR"));
+    let out = hapair(&["export-pacemaker", "-c", &board, "--cmdline", s(&cmdline)]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("\npcs constraint location web prefers alpha=100\n"), "{text}");
+    assert!(text.contains("\npcs constraint location db prefers beta=100\n"), "{text}");
+}
