@@ -871,7 +871,7 @@ impl Daemon {
             Request::Online => Admin::Online,
             Request::Takeover => Admin::Takeover,
             Request::TakeoverForce => Admin::TakeoverForce,
-            Request::TakeoverGroup(name) | Request::Move(name) => {
+            Request::TakeoverGroup(ref name) | Request::Move(ref name) => {
                 let Some(g) = self.config.groups.iter().position(|g| g.name == name.as_str())
                 else {
                     self.control.reply(client, false, b"no such group");

@@ -51,14 +51,6 @@ impl CoreGate {
         self.node.handle_input(now, input);
     }
 
-    /// Feeds a reload's new resource definitions of one group (`Groups::handle_resources`),
-    /// under the same protocol as `handle_input`.
-    pub fn handle_resources(&mut self, now: Instant, group: u8, plan: &crate::core::ResourcePlan) {
-        debug_assert!(self.phase == Phase::Settled, "resources fed out of turn");
-        self.phase = Phase::Fed;
-        self.node.handle_resources(now, group, plan);
-    }
-
     /// The core's next output; until it is `Output::Timeout`, the caller is draining.
     pub fn poll_output(&mut self, now: Instant) -> Output {
         let output = self.node.poll_output(now);
