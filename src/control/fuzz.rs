@@ -38,6 +38,8 @@ fn canonical(request: &Request) -> String {
         Request::Online => "online".into(),
         Request::Takeover => "takeover".into(),
         Request::TakeoverForce => "takeover force".into(),
+        Request::TakeoverGroup(name) => format!("takeover-group {name}"),
+        Request::Move(name) => format!("move {name}"),
         Request::Maintenance(on) => format!("maintenance {}", if *on { "on" } else { "off" }),
         Request::Cleanup(None) => "cleanup".into(),
         Request::Cleanup(Some(name)) => format!("cleanup {name}"),

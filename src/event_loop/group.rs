@@ -672,7 +672,7 @@ mod tests {
         group.run(Instant::ZERO, 0, Action::Monitor, &mut children);
         assert!(group.poll_done().is_none(), "no answer read inside run");
         assert!(group.is_busy());
-        let Some(fd) = group.fd() else {
+        let Some(fd) = group.fds().next() else {
             // No packet socket without CAP_NET_RAW: the failure still waits for a pass.
             let done = group.poll_done();
             assert!(matches!(done, Some(Done { outcome: hcore::Outcome::Failed(_), .. })));
@@ -697,7 +697,7 @@ mod tests {
         assert_eq!((done.index, done.action), (0, Action::Monitor));
         assert_eq!(done.outcome, hcore::Outcome::NotRunning);
         assert_eq!(done.elapsed, Duration::from_millis(1));
-        assert!(!group.is_busy() && group.fd().is_none());
+        assert!(!group.is_busy() && group.fds().next().is_none());
         assert_eq!(group.members()[0].last_error.as_str(), "Monitor: address not configured");
     }
 }

@@ -166,6 +166,8 @@ impl MetaDataRuns {
 pub struct NextGroup {
     /// The new resource definitions, for the configuration in force after the switch.
     resources: heapless::Vec<Resource, RESOURCES_MAX>,
+    /// The new group ranges over them (one group: its range grows or shrinks with them).
+    groups: heapless::Vec<crate::config::Group, crate::limits::GROUPS_MAX>,
     members: Reloaded,
 }
 
@@ -255,7 +257,11 @@ impl Daemon {
         if self.next_group.is_some() {
             info!("reload: these replace the resources of an earlier reload, not yet in force");
         }
-        self.next_group = Some(NextGroup { resources: new.resources.clone(), members });
+        self.next_group = Some(NextGroup {
+            resources: new.resources.clone(),
+            groups: new.groups.clone(),
+            members,
+        });
         // A node that holds nothing switches at once, in this drain: done before anything
         // else looks at the resources in force (a reload that waited runs next).
         self.feed(now, Input::Resources(&plan));
@@ -269,6 +275,7 @@ impl Daemon {
         let next = self.next_group.take().expect("a prepared group for the core's switch");
         self.group.switch(next.members);
         self.config.resources = next.resources;
+        self.config.groups = next.groups;
         report::init_resources(&mut self.snapshot, &self.group);
         // The resources are in the digest: the peer must see that they changed.
         let digest = self.config.digest();

@@ -630,7 +630,8 @@ mod tests {
     /// intents (group 1 takeover = 2 in bits 0-1, group 2 standby = 1 in bits 2-3), group 1's
     /// part (state Active 2, kind Request 2 << 3, holding 1 << 6; epoch 0x01020304) and
     /// group 2's (state Stopping 3, kind Ack 4 << 3, taking over 1 << 7; epoch 0xfffffffe).
-    /// The five parts past the count are zero.
+    /// The five parts past the count are zero; group 2's restarts are exhausted (bit 2 of
+    /// `restarts`).
     const BYTES_V3: [u8; FRAME_LEN_V3] = {
         let mut b = [0u8; FRAME_LEN_V3];
         let mut i = 0;
@@ -647,6 +648,8 @@ mod tests {
             b[field::BODY_END_V2 + k] = tail[k];
             k += 1;
         }
+        // Group 2's restarts are exhausted: bit 2 of `restarts`.
+        b[field::RESTARTS] = 1 << 2;
         b
     };
 
@@ -658,6 +661,7 @@ mod tests {
             intent: Intent::Takeover,
             flags: 1,
             epoch: 0x0102_0304,
+            restarts: false,
         };
         groups.set(1, one);
         let two = GroupPart {
@@ -666,6 +670,7 @@ mod tests {
             intent: Intent::Standby,
             flags: 2,
             epoch: 0xffff_fffe,
+            restarts: true,
         };
         groups.set(2, two);
         groups
@@ -770,7 +775,9 @@ mod tests {
     #[test]
     fn parts_past_the_count_are_ignored() {
         let mut bytes = BYTES_V3;
-        bytes[field::group_part(3).start..field::BODY_END_V3].fill(0xff);
+        bytes[field::group_part(3).start..field::RESTARTS].fill(0xff);
+        // The restarts of groups 3 to 7 and the spare bit 0.
+        bytes[field::RESTARTS] |= 0xf9;
         // The intents of groups 3 to 7 and the two spare bits.
         bytes[field::INTENTS.start] = 0xff;
         bytes[field::INTENTS.start + 1] |= 0xf0;
@@ -799,6 +806,7 @@ mod tests {
                     intent: intents[g % intents.len()],
                     flags: group & GROUP_FLAGS,
                     epoch: u32::from(group) << 24 | 0x00ab_cdef,
+                    restarts: group % 3 == 1,
                 };
                 groups.set(group, part);
             }
@@ -809,7 +817,8 @@ mod tests {
             assert_eq!(Repr::parse(&frame), Ok(repr), "{count} groups");
             // The parts past the count went out as zero.
             let idle = field::GROUP_PART_START + usize::from(count - 1) * field::GROUP_PART_LEN;
-            assert!(buf[idle..field::BODY_END_V3].iter().all(|&b| b == 0), "{count} groups");
+            assert!(buf[idle..field::RESTARTS].iter().all(|&b| b == 0), "{count} groups");
+            assert_eq!(u16::from(buf[field::RESTARTS]) >> count, 0, "{count} groups");
         }
     }
 
@@ -847,19 +856,19 @@ mod tests {
     fn lengths_are_checked() {
         assert_eq!(Frame::new_checked(&BYTES[..73]).err(), Some(RxError::Malformed));
         assert_eq!(Frame::new_checked(&BYTES_V2[..86]).err(), Some(RxError::Malformed));
-        assert_eq!(Frame::new_checked(&BYTES_V3[..124]).err(), Some(RxError::Malformed));
+        assert_eq!(Frame::new_checked(&BYTES_V3[..125]).err(), Some(RxError::Malformed));
         let mut long = [0u8; FRAME_LEN_V3 + 1];
         long[..FRAME_LEN_V3].copy_from_slice(&BYTES_V3);
         assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
         // A newer version may carry one extra byte before the tag.
         long[0] = 4;
-        long[1] = 94;
+        long[1] = 95;
         assert!(Frame::new_checked(&long[..]).is_ok());
         // But not a shorter body than ours.
         let mut short = BYTES_V3;
         short[0] = 4;
-        short[1] = 92;
-        assert_eq!(Frame::new_checked(&short[..124]).err(), Some(RxError::Malformed));
+        short[1] = 93;
+        assert_eq!(Frame::new_checked(&short[..125]).err(), Some(RxError::Malformed));
         // A v1 body length in a v2 frame, a v2 one in a v3 frame, and the other way round,
         // are malformed.
         let mut mixed = BYTES;

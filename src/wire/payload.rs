@@ -269,6 +269,7 @@ mod tests {
         intent: Intent::Takeover,
         flags: 0b10,
         epoch: 77,
+        restarts: false,
     };
 
     #[test]
