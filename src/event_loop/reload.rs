@@ -167,7 +167,7 @@ pub struct NextGroup {
     /// The new resource definitions, for the configuration in force after the switch.
     resources: heapless::Vec<Resource, RESOURCES_MAX>,
     /// The new group ranges over them (one group: its range grows or shrinks with them).
-    groups: heapless::Vec<crate::config::Group, crate::limits::GROUPS_MAX>,
+    groups: heapless::Vec<crate::config::Group, { crate::limits::GROUPS_MAX }>,
     members: Reloaded,
 }
 
