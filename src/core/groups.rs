@@ -188,7 +188,7 @@ impl Groups {
     /// Feeds group `k`; a group after the first follows the first group's fence order, as it
     /// stands after the first group took the same input.
     fn feed(&mut self, now: Instant, k: usize, input: Input<'_>) {
-        if k > 0 {
+        if k > 0 && !self.nodes[0].mutated(super::Mutation::OwnFenceOrder) {
             let order = self.nodes[0].fence_order(now);
             self.nodes[k].follow_fence_order(order);
         }

@@ -459,6 +459,9 @@ pub enum Mutation {
     /// No mutual kill: a node that enters `Fencing` well after it lost its peer takes the
     /// slots of one that lost it just now (no three more).
     NoLateFenceSlots,
+    /// No mutual kill with several groups: each group fences in its own order
+    /// (`core::groups` does not make the groups after the first follow the first one's).
+    OwnFenceOrder,
 }
 
 /// Which links a frame goes out on.
