@@ -33,6 +33,11 @@
 //! - **Notifications** about the node or its peer (`Event::node_wide`) are sent once; the
 //!   others name their group.
 //! - **Admin answers**: one per command, the first refusal of the groups it went to.
+//! - **`move GROUP`** is that group's own `standby` while the peer it went to is heard: it
+//!   does not come back by failback, and `online` or `takeover GROUP` end it. When that peer
+//!   is lost the move ends, so the group is taken over like every group of a dead peer
+//!   (unlike Pacemaker's `move`, which bans the node until cleared: a pair of two has no
+//!   third node to run a banned group). It is refused while the peer cannot take the group.
 //! - **Exit** once every group has exited.
 //!
 //! A node that takes over its dead peer's groups does not touch the ones it runs: each group's
@@ -95,6 +100,11 @@ pub struct Groups {
     heard: Option<Run>,
     /// Frames of a fenced run shown to no group.
     stale_frames: u64,
+    /// Groups moved to the peer (`move`, bit per group): their own standby lasts while the
+    /// peer is heard, so a dead peer's groups are all taken over (see `handle_admin`).
+    moved: u8,
+    /// Admin answers of groups to swallow (a moved group's standby lifted by this code).
+    silent_answers: u8,
 }
 
 impl Groups {
@@ -125,6 +135,8 @@ impl Groups {
             exited: false,
             heard: None,
             stale_frames: 0,
+            moved: 0,
+            silent_answers: 0,
         }
     }
 
@@ -241,6 +253,12 @@ impl Groups {
             _ => (0, n, admin),
         };
         let (from, to, admin) = targets;
+        match admin {
+            Admin::Move(_) => self.moved |= 1 << from,
+            // Whatever the operator says of a group next replaces the move.
+            Admin::Cleanup(_) | Admin::MaintenanceOn | Admin::MaintenanceOff => {}
+            _ => (from..to).for_each(|k| self.moved &= !(1 << k)),
+        }
         self.admin = Some(AdminFold { left: (to - from) as u8, answer: Ok(()) });
         for k in from..to {
             self.feed(now, k, Input::Admin(admin));
@@ -301,6 +319,17 @@ impl Groups {
                 }
                 continue;
             }
+            // A moved group's peer is lost: the move ends, and the group is the survivor's to
+            // take like any other (a `move` is no ban: the pair keeps the group running).
+            let lost = (0..self.nodes.len())
+                .find(|&k| self.moved & (1 << k) != 0 && !self.nodes[k].peer().alive);
+            if let Some(k) = lost {
+                info!("group {k}: the peer it was moved to is lost; it may run here again");
+                self.moved &= !(1 << k);
+                self.silent_answers += 1;
+                self.feed(now, k, Input::Admin(Admin::Online));
+                continue;
+            }
             if self.settle() {
                 continue;
             }
@@ -351,6 +380,7 @@ impl Groups {
                 self.push(Output::Notify { event, detail, group });
             }
             Output::Watchdog { .. } | Output::Exit => {} // `settle` reports them for the node.
+            Output::AdminAnswer(_) if self.silent_answers > 0 => self.silent_answers -= 1,
             Output::AdminAnswer(answer) => {
                 let Some(fold) = &mut self.admin else {
                     panic!("an admin answer from group {k} without a command");
@@ -490,5 +520,310 @@ impl core::ops::Deref for Groups {
     /// the same in every group.
     fn deref(&self) -> &Node {
         &self.nodes[0]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Two nodes with two groups each, wired together by a perfect link that can be cut, with
+    //! resources that do what they are told at once: the node-wide rules of `Groups`.
+    use super::*;
+    use crate::core::testkit::{Action, FenceMode, Outcome, Role, ms, params};
+    use crate::core::time::Duration;
+    use crate::wire::{Authentic, Session, VERSION};
+
+    /// A pair: `g[n]` is node `n`; `up[n]` its machine runs; `cut` no frame passes.
+    struct Pair {
+        g: [Groups; 2],
+        up: [bool; 2],
+        cut: bool,
+        now: Instant,
+        seq: u64,
+        /// Resources running on each node, by flat index (a resource action's truth).
+        running: [[bool; 2]; 2],
+        /// Fence commands each node ran.
+        fences: [u32; 2],
+        /// Each node's fence under way, and when it resets the peer.
+        fence_due: [Option<Instant>; 2],
+        /// Stops of each node's resources, by flat index.
+        stops: [[u32; 2]; 2],
+        deadlines: [Instant; 2],
+        /// The last admin answer of each node.
+        answers: [Option<Result<(), Refusal>>; 2],
+    }
+
+    /// Node `me`'s groups: group 0 homed on node 0, group 1 on node 1, one resource each.
+    fn groups_of(me: u8, fence: FenceMode, failback: bool) -> Groups {
+        let mut all = std::vec::Vec::new();
+        for home in 0..2 {
+            let mut p = params(me, fence);
+            p.home = home;
+            p.auto_failback = failback;
+            all.push(p);
+        }
+        Groups::new(&all, ms(0))
+    }
+
+    impl Pair {
+        fn new(fence: FenceMode, failback: bool) -> Pair {
+            Pair {
+                g: [groups_of(0, fence, failback), groups_of(1, fence, failback)],
+                up: [true; 2],
+                cut: false,
+                now: ms(0),
+                seq: 0,
+                running: [[false; 2]; 2],
+                fences: [0; 2],
+                fence_due: [None; 2],
+                stops: [[0; 2]; 2],
+                deadlines: [ms(0); 2],
+                answers: [None; 2],
+            }
+        }
+
+        /// Drains node `n`, carrying out its outputs (frames to the peer, actions at once).
+        fn drain(&mut self, n: usize) {
+            let mut results = std::vec::Vec::new();
+            loop {
+                match self.g[n].poll_output(self.now) {
+                    Output::Timeout(t) => {
+                        self.deadlines[n] = t;
+                        break;
+                    }
+                    Output::Transmit { payload, .. } => {
+                        if !self.cut && self.up[1 - n] {
+                            self.seq += 1;
+                            let repr = Repr {
+                                version: VERSION,
+                                sender: n as u8,
+                                incarnation: 1,
+                                seq: self.seq,
+                                link: 0,
+                                session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+                                payload,
+                            };
+                            let frame = Authentic::new(repr);
+                            let now = self.now;
+                            self.g[1 - n].handle_input(now, Input::Frame { link: 0, frame: &frame });
+                            self.drain(1 - n);
+                        }
+                    }
+                    Output::ResourceAction { index, action } => {
+                        let i = usize::from(index);
+                        let outcome = match action {
+                            Action::Start => {
+                                self.running[n][i] = true;
+                                Outcome::Ok
+                            }
+                            Action::Stop => {
+                                self.running[n][i] = false;
+                                self.stops[n][i] += 1;
+                                Outcome::Ok
+                            }
+                            Action::Monitor if self.running[n][i] => Outcome::Ok,
+                            Action::Monitor => Outcome::NotRunning,
+                        };
+                        let elapsed = Duration::from_millis(1);
+                        results.push(Input::ResourceResult { index, action, outcome, elapsed });
+                    }
+                    Output::AdminAnswer(answer) => self.answers[n] = Some(answer),
+                    Output::Fence => {
+                        self.fences[n] += 1;
+                        self.fence_due[n] = Some(self.now + Duration::from_millis(50));
+                    }
+                    _ => {}
+                }
+            }
+            for input in results {
+                let now = self.now;
+                self.g[n].handle_input(now, input);
+                self.drain(n);
+            }
+        }
+
+        /// Runs both nodes until `until`.
+        fn run(&mut self, until: Instant) {
+            for n in 0..2 {
+                self.drain(n);
+            }
+            for _ in 0..100_000 {
+                let fence = self.fence_due.iter().flatten().min().copied();
+                let live = (0..2).filter(|&n| self.up[n]).map(|n| self.deadlines[n]).min();
+                let next = [fence, live].into_iter().flatten().min().unwrap_or(until);
+                if next > until || self.up == [false; 2] {
+                    self.now = until;
+                    return;
+                }
+                self.now = next.max(self.now);
+                for n in 0..2 {
+                    if self.fence_due[n].is_some_and(|t| t <= self.now) {
+                        self.fence_due[n] = None;
+                        // The fence resets the peer: its machine is off from now on.
+                        self.up[1 - n] = false;
+                        self.running[1 - n] = [false; 2];
+                        let now = self.now;
+                        if self.up[n] {
+                            self.g[n].handle_input(now, Input::FenceResult { ok: true });
+                            self.drain(n);
+                        }
+                    }
+                }
+                for n in 0..2 {
+                    if self.up[n] && self.deadlines[n] <= self.now {
+                        let now = self.now;
+                        self.g[n].handle_input(now, Input::Timeout);
+                        self.drain(n);
+                    }
+                }
+            }
+            panic!(
+                "the pair did not settle by {until}: at {} deadlines {:?} up {:?} fence {:?} roles {:?}",
+                self.now,
+                self.deadlines,
+                self.up,
+                self.fence_due,
+                [0, 1].map(|n| [0, 1].map(|k| self.role(n, k)))
+            );
+        }
+
+        fn admin(&mut self, n: usize, admin: Admin) -> Result<(), Refusal> {
+            let now = self.now;
+            self.answers[n] = None;
+            self.g[n].handle_input(now, Input::Admin(admin));
+            self.drain(n);
+            self.answers[n].take().expect("one admin answer")
+        }
+
+        fn role(&self, n: usize, k: usize) -> Role {
+            self.g[n].nodes()[k].role()
+        }
+    }
+
+    fn started() -> Pair {
+        let mut pair = Pair::new(FenceMode::External, false);
+        pair.run(ms(3000));
+        pair
+    }
+
+    #[test]
+    fn each_group_starts_on_its_home() {
+        let pair = started();
+        assert_eq!((pair.role(0, 0), pair.role(0, 1)), (Role::Active, Role::Standby));
+        assert_eq!((pair.role(1, 0), pair.role(1, 1)), (Role::Standby, Role::Active));
+        assert_eq!(pair.running, [[true, false], [false, true]]);
+        assert_eq!(pair.fences, [0, 0]);
+    }
+
+    /// The survivor fences once and takes the dead node's group; its own is never stopped.
+    #[test]
+    fn a_dead_peer_is_fenced_once_and_its_group_taken_without_touching_ours() {
+        let mut pair = started();
+        pair.up[1] = false;
+        pair.run(ms(10_000));
+        assert_eq!(pair.fences, [1, 0]);
+        assert_eq!((pair.role(0, 0), pair.role(0, 1)), (Role::Active, Role::Active));
+        assert_eq!(pair.running[0], [true, true]);
+        assert_eq!(pair.stops[0], [0, 0], "the survivor's own group untouched");
+    }
+
+    /// Both groups without an owner need the peer fenced: one fence command serves them.
+    #[test]
+    fn two_groups_that_need_the_peer_fenced_share_one_fence() {
+        let mut pair = started();
+        // Both groups on beta, then alpha loses it.
+        pair.admin(0, Admin::Move(0)).unwrap();
+        pair.run(ms(5000));
+        assert_eq!(pair.running, [[false, false], [true, true]]);
+        pair.up[1] = false;
+        pair.run(ms(12_000));
+        assert_eq!(pair.fences, [1, 0], "one fence for two groups");
+        assert_eq!((pair.role(0, 0), pair.role(0, 1)), (Role::Active, Role::Active));
+    }
+
+    /// A full partition with one group on each node: each needs the other's group, and the
+    /// first group's order decides: beta (it does not hold the first group) fences first,
+    /// and only one fence runs.
+    #[test]
+    fn a_partition_of_two_active_nodes_ends_with_one_fence() {
+        let mut pair = started();
+        pair.cut = true;
+        pair.run(ms(12_000));
+        assert_eq!(pair.fences, [0, 1], "beta fenced alpha, alpha never fenced");
+        assert!(!pair.up[0]);
+        assert_eq!((pair.role(1, 0), pair.role(1, 1)), (Role::Active, Role::Active));
+        assert_eq!(pair.stops[1], [0, 0]);
+    }
+
+    /// `move` hands over one group; the other stays; `online` lets it come back by policy.
+    #[test]
+    fn move_hands_over_one_group_only() {
+        let mut pair = started();
+        assert_eq!(pair.admin(0, Admin::Move(0)), Ok(()));
+        pair.run(ms(5000));
+        assert_eq!(pair.running, [[false, false], [true, true]]);
+        assert_eq!(pair.stops[1], [0, 0], "beta's own group untouched");
+        assert_eq!(pair.admin(0, Admin::Move(5)), Err(Refusal::NoSuchGroup));
+        assert_eq!(pair.admin(0, Admin::TakeoverGroup(0)), Ok(()));
+        pair.run(ms(8000));
+        assert_eq!(pair.running, [[true, false], [false, true]]);
+    }
+
+    /// `move` to a peer that cannot take the group is refused and changes nothing.
+    #[test]
+    fn move_to_a_peer_in_standby_is_refused() {
+        let mut pair = started();
+        assert_eq!(pair.admin(1, Admin::Standby), Ok(()));
+        pair.run(ms(5000));
+        assert_eq!(pair.running, [[true, true], [false, false]]);
+        assert_eq!(pair.admin(0, Admin::Move(1)), Err(Refusal::PeerCannotTake));
+        pair.run(ms(6000));
+        assert_eq!(pair.running[0], [true, true]);
+    }
+
+    /// Node-wide standby: every group leaves; online with failback: each comes home.
+    #[test]
+    fn standby_hands_over_every_group_and_failback_brings_each_home() {
+        let mut pair = Pair::new(FenceMode::External, true);
+        pair.run(ms(3000));
+        assert_eq!(pair.admin(0, Admin::Standby), Ok(()));
+        pair.run(ms(6000));
+        assert_eq!(pair.running, [[false, false], [true, true]]);
+        assert_eq!(pair.admin(0, Admin::Online), Ok(()));
+        pair.run(ms(9000));
+        assert_eq!(pair.running, [[true, false], [false, true]]);
+        assert_eq!(pair.fences, [0, 0]);
+    }
+
+    /// One frame per send for every group: the further group's periodic frames add nothing.
+    #[test]
+    fn the_frame_rate_is_one_groups() {
+        let mut one = Groups::new(&[params(0, FenceMode::None)], ms(0));
+        let mut two = groups_of(0, FenceMode::None, false);
+        let count = |g: &mut Groups| {
+            let mut frames = 0;
+            let mut now = ms(0);
+            // Past the start (each group's state changes send frames of their own).
+            while now < ms(4000) {
+                loop {
+                    match g.poll_output(now) {
+                        Output::Transmit { .. } if now >= ms(2000) => frames += 1,
+                        Output::Timeout(t) => {
+                            now = t.max(now);
+                            break;
+                        }
+                        Output::ResourceAction { index, action } => {
+                            let outcome = Outcome::NotRunning;
+                            let elapsed = Duration::ZERO;
+                            let input = Input::ResourceResult { index, action, outcome, elapsed };
+                            g.handle_input(now, input);
+                        }
+                        _ => {}
+                    }
+                }
+                g.handle_input(now, Input::Timeout);
+            }
+            frames
+        };
+        assert_eq!(count(&mut one), count(&mut two));
     }
 }
