@@ -310,7 +310,7 @@ impl Daemon {
         });
         let memory_locked = config.local.realtime.is_some_and(|rt| apply_realtime(rt.priority));
         let mut snapshot = Snapshot::new(&boot.node, &config.pair.nodes[usize::from(peer)]);
-        report::init(&mut snapshot, &links, &group);
+        report::init(&mut snapshot, config, &links, &group);
         report::init_fence(&mut snapshot, config);
         snapshot.incarnation = incarnation;
         info!(
@@ -560,7 +560,10 @@ impl Daemon {
         let group_name = group
             .and_then(|g| self.config.groups.get(usize::from(g)))
             .map_or("", |g| g.name.as_str());
-        info!("event {event_name} {detail_text}{}{group_name}", if group_name.is_empty() { "" } else { " group " });
+        info!(
+            "event {event_name} {detail_text}{}{group_name}",
+            if group_name.is_empty() { "" } else { " group " }
+        );
         let Some(path) = &self.config.local.notify else { return };
         let Some(program) = path.to_str() else { return };
         let node = &self.config.pair.nodes[usize::from(self.me)];
@@ -879,7 +882,11 @@ impl Daemon {
                 };
                 // INVARIANT: at most GROUPS_MAX (8) groups.
                 let g = g as u8;
-                if matches!(req, Request::Move(_)) { Admin::Move(g) } else { Admin::TakeoverGroup(g) }
+                if matches!(req, Request::Move(_)) {
+                    Admin::Move(g)
+                } else {
+                    Admin::TakeoverGroup(g)
+                }
             }
             Request::Maintenance(true) => Admin::MaintenanceOn,
             Request::Maintenance(false) => Admin::MaintenanceOff,

@@ -176,10 +176,9 @@ impl Groups {
                 // One group: its plan. Several: `handle_resources` names the group.
                 self.feed(now, 0, input);
             }
-            Input::Timeout
-            | Input::Health(_)
-            | Input::Shutdown
-            | Input::Handshake => self.feed_all(now, input),
+            Input::Timeout | Input::Health(_) | Input::Shutdown | Input::Handshake => {
+                self.feed_all(now, input)
+            }
         }
     }
 
@@ -333,7 +332,11 @@ impl Groups {
             if self.settle() {
                 continue;
             }
-            return Output::Timeout(if self.exited { Instant::from_millis(u64::MAX) } else { next });
+            return Output::Timeout(if self.exited {
+                Instant::from_millis(u64::MAX)
+            } else {
+                next
+            });
         }
     }
 

@@ -331,8 +331,8 @@ pub mod time;
 pub mod timer;
 mod transition;
 
-pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use groups::Groups;
+pub use liveness::{LinkHealth, LinkParams, LinkStatus};
 pub use node::{Counters, FenceOrder, Node, PeerStatus};
 pub use resources::{ResourcePlan, ResourceState, ResourceStatus};
 pub use role::{AfterStop, Reason, Role};

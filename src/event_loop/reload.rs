@@ -276,7 +276,7 @@ impl Daemon {
         self.group.switch(next.members);
         self.config.resources = next.resources;
         self.config.groups = next.groups;
-        report::init_resources(&mut self.snapshot, &self.group);
+        report::init_resources(&mut self.snapshot, &self.config, &self.group);
         // The resources are in the digest: the peer must see that they changed.
         let digest = self.config.digest();
         self.core.set_config_digest(digest);

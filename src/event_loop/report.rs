@@ -5,29 +5,33 @@ use core::fmt::Write;
 
 use crate::config::{self, Config};
 use crate::core::time::{Duration, Instant};
-use crate::core::{Detail, Event, Groups, LinkHealth, ResourceState as CoreRes};
+use crate::core::{
+    Detail, Event, FLAG_HOLDING, Groups, LinkHealth, PeerStatus, ResourceState as CoreRes, Role,
+};
 use crate::drivers::children::{ExitStatus, Exited};
 use crate::drivers::watchdog::Watchdog;
 use crate::health::sensor::SensorKind;
-use crate::status::{self, ResourceState, Snapshot, set_text};
+use crate::status::{self, Owner, ResourceState, Snapshot, set_text};
+use crate::wire::{GroupState, Payload};
 
 use super::group::Group;
 use super::health_io::HealthIo;
 use super::links::Links;
 
-/// Sets the parts that never change: the links' and resources' names.
-pub fn init(s: &mut Snapshot, links: &Links, group: &Group) {
+/// Sets the parts that never change: the links' names, and the groups' and resources'.
+pub fn init(s: &mut Snapshot, config: &Config, links: &Links, group: &Group) {
     for link in links.iter() {
         let mut l = status::Link::default();
         l.medium.clone_from(&link.label);
         // INVARIANT: as many links as LINKS_MAX at most, the snapshot's capacity.
         let _ = s.peer.links.push(l);
     }
-    init_resources(s, group);
+    init_resources(s, config, group);
 }
 
-/// Sets the resources' names (again, after a reload).
-pub fn init_resources(s: &mut Snapshot, group: &Group) {
+/// Sets the groups' names, homes and resource ranges (`config.groups`), and the resources'
+/// names (again, after a reload).
+pub fn init_resources(s: &mut Snapshot, config: &Config, group: &Group) {
     s.resources.clear();
     for m in group.members() {
         let r = status::Resource {
@@ -40,13 +44,49 @@ pub fn init_resources(s: &mut Snapshot, group: &Group) {
         };
         let _ = s.resources.push(r);
     }
+    s.groups.clear();
+    for g in &config.groups {
+        let mut status = status::GroupStatus::new(&g.name, &g.home);
+        status.auto_failback = g.auto_failback;
+        status.resources = g.resources.clone();
+        // INVARIANT: at most GROUPS_MAX groups (the configuration's and the snapshot's).
+        let _ = s.groups.push(status);
+    }
+}
+
+/// Who holds a group (`status` `groups[].owner`), from its `Node`'s role and view of the peer:
+/// - this node when its role holds the group (`Role::holds`: starting, active, stopping,
+///   failed after a failed stop, maintenance over a group that ran here). Not `Init` while it
+///   probes or keeps what its probes found (`Node::holds` counts it, for safety): it has not
+///   taken the group, and its state reads `standby`;
+/// - else the peer, when it is alive and its last frame about the group shows it holding
+///   (`FLAG_HOLDING` in a state other than `standby`: what the core calls holding, which
+///   leaves out a peer in its own `Init`);
+/// - else nobody (a dead peer's last word is not ownership; the survivor shows `null` until
+///   it starts the group).
+///
+/// This node comes first: in a split brain both hold, and it knows its own role for sure.
+pub fn owner(role: Role, peer: &PeerStatus) -> Option<Owner> {
+    if role.holds() {
+        return Some(Owner::This);
+    }
+    let holding = |p: &Payload| p.flags & FLAG_HOLDING != 0 && p.state != GroupState::Standby;
+    (peer.alive && peer.last.as_ref().is_some_and(holding)).then_some(Owner::Peer)
 }
 
 /// The core's and the links' view: state, peer, links, counters. The links' kernel drop
 /// counts are read from their sockets now (a getsockopt per UDP link).
 pub fn fill(s: &mut Snapshot, now: Instant, core: &Groups, links: &mut Links) {
+    // The first group's (SPEC §7.1: the top-level state describes it).
     s.state = core.state();
     s.role_since_ms = now.saturating_since(core.role_since()).total_millis();
+    for (g, node) in s.groups.iter_mut().zip(core.nodes()) {
+        g.state = node.state();
+        g.role_since_ms = now.saturating_since(node.role_since()).total_millis();
+        g.owner = owner(node.role(), &node.peer());
+        g.epoch = node.epoch();
+        g.intent = node.intent();
+    }
     let peer = core.peer();
     s.peer.alive = peer.alive;
     s.peer.state = peer.last.map(|p| p.state);
@@ -352,6 +392,67 @@ pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detai
 mod tests {
     use super::*;
     use crate::wire::Health;
+
+    /// The peer's last frame about a group: `state`, holding or not.
+    fn peer(alive: bool, state: GroupState, holding: bool) -> PeerStatus {
+        let payload = Payload {
+            kind: crate::wire::Kind::Heartbeat,
+            state,
+            health: Health(0),
+            intent: crate::wire::Intent::None,
+            flags: if holding { FLAG_HOLDING } else { 0 },
+            epoch: 1,
+            watchdog_timeout_ms: 0,
+            config_digest: [0; 8],
+            groups: crate::wire::Groups::ONE,
+        };
+        PeerStatus { alive, last: Some(payload), ..PeerStatus::default() }
+    }
+
+    /// The owner rule (`owner`): this node while its role holds the group, else a live peer
+    /// whose last frame shows it holding, else nobody.
+    #[test]
+    fn the_owner_is_who_holds_the_group() {
+        use crate::core::{AfterStop, Role};
+        let idle = peer(true, GroupState::Standby, false);
+        let holding = [
+            Role::Starting,
+            Role::Active,
+            Role::Stopping { floor: 0, then: AfterStop::HandOver },
+            Role::Failed { holding: true },
+            Role::Maintenance { holding: true },
+        ];
+        for role in holding {
+            assert_eq!(owner(role, &idle), Some(Owner::This), "{role:?}");
+            // First even when the peer holds it too (a split brain).
+            let both = peer(true, GroupState::Active, true);
+            assert_eq!(owner(role, &both), Some(Owner::This), "{role:?}");
+        }
+        let not_holding = [
+            Role::Init,
+            Role::Standby,
+            Role::Fencing,
+            Role::Failed { holding: false },
+            Role::Maintenance { holding: false },
+            Role::Exited,
+        ];
+        for role in not_holding {
+            assert_eq!(owner(role, &idle), None, "{role:?}");
+            assert_eq!(owner(role, &PeerStatus::default()), None, "{role:?}: never heard");
+            for state in [GroupState::Starting, GroupState::Active, GroupState::Stopping] {
+                assert_eq!(owner(role, &peer(true, state, true)), Some(Owner::Peer), "{state:?}");
+                // A dead peer's last word is not ownership.
+                assert_eq!(owner(role, &peer(false, state, true)), None, "{state:?}");
+            }
+            // Failed or in maintenance over a group that ran there: the peer holds it.
+            for state in [GroupState::Failed, GroupState::Maintenance] {
+                assert_eq!(owner(role, &peer(true, state, true)), Some(Owner::Peer));
+                assert_eq!(owner(role, &peer(true, state, false)), None);
+            }
+            // A peer in its `Init` that probes or found something reads `standby` holding.
+            assert_eq!(owner(role, &peer(true, GroupState::Standby, true)), None);
+        }
+    }
 
     #[test]
     fn an_unhealthy_detail_names_its_sources() {

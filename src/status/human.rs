@@ -1,19 +1,33 @@
 //! The human rendering of the status (`hapair status`): one screen of text, every line
 //! within 80 columns, names cut and cleaned of control characters, healthy sensors counted
-//! rather than listed, counters in the lines `COUNTER_LINES` lays out.
+//! rather than listed, counters in the lines `COUNTER_LINES` lays out. With several groups
+//! (SPEC §7.1), a section per group (its state, owner, home and resources) takes the place
+//! of the one `resources:` list.
 
 use core::fmt::{self, Write};
 
 use heapless::String;
 
-use super::{COUNTERS, Counters, Fence, HealthStatus, Snapshot, peer_state_name, state_name};
+use super::{
+    COUNTERS, Counters, Fence, GroupStatus, HealthStatus, Owner, Resource, Snapshot,
+    peer_state_name, state_name,
+};
 use Shown::{Aside, Item};
 
 /// Writes the snapshot as one screen of text, every line within 80 columns: long names are
 /// cut, and healthy sensors are counted rather than listed.
 pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
-    let since = Age(Some(s.role_since_ms));
-    writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
+    // Several groups: each has a section of its own (state, owner, home, resources) and the
+    // node and peer lines count the groups they hold; one group: its state on the node line.
+    let several = s.groups.len() > 1;
+    let held = |who| s.groups.iter().filter(|g| g.owner == Some(who)).count();
+    if several {
+        let (here, of) = (held(Owner::This), s.groups.len());
+        writeln!(w, "node {:.32}: holds {here} of {of} groups", Clean(&s.node))?;
+    } else {
+        let since = Age(Some(s.role_since_ms));
+        writeln!(w, "node {:.32}: {} for {since}", Clean(&s.node), state_name(s.state))?;
+    }
     if s.incarnation_went_back {
         writeln!(w, "  incarnation {} WENT BACK (statedir lost or restored?);", s.incarnation)?;
         writeln!(w, "  the peer resynchronised: check the statedir and the clock")?;
@@ -23,7 +37,18 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     // A dead peer's state is only what it said last.
     let last = if s.peer.alive { "" } else { "was " };
     let differs = if s.peer.config_differs { ", OTHER CONFIG" } else { "" };
-    writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
+    if !several {
+        writeln!(w, "peer {:.32}: {alive}, {last}{peer_state}{differs}", Clean(&s.peer.name))?;
+    } else if s.peer.alive {
+        let (there, of) = (held(Owner::Peer), s.groups.len());
+        writeln!(
+            w,
+            "peer {:.32}: alive, holds {there} of {of} groups{differs}",
+            Clean(&s.peer.name)
+        )?;
+    } else {
+        writeln!(w, "peer {:.32}: DEAD{differs}", Clean(&s.peer.name))?;
+    }
     if s.peer.unfenceable {
         writeln!(w, "  peer has NO ARMED WATCHDOG: never taken over by waiting")?;
     }
@@ -44,8 +69,40 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
             writeln!(w, "    {:.74}", Clean(&l.error))?;
         }
     }
-    writeln!(w, "resources:")?;
-    for r in &s.resources {
+    if several {
+        for g in &s.groups {
+            human_group(w, s, g)?;
+            human_resources(w, s.group_resources(g))?;
+        }
+    } else {
+        writeln!(w, "resources:")?;
+        human_resources(w, s.first_resources())?;
+    }
+    human_fence(w, &s.fence)?;
+    human_health(w, &s.health)?;
+    human_counters(w, &s.counters)
+}
+
+/// `group web: active for 1h02m, owner alpha, home alpha` (`owner none`: nobody holds it),
+/// cut at 80 columns.
+fn human_group<W: Write + ?Sized>(w: &mut W, s: &Snapshot, g: &GroupStatus) -> fmt::Result {
+    let mut line = String::<512>::new();
+    let since = Age(Some(g.role_since_ms));
+    let owner = g.owner.map_or("none", |o| s.owner_name(o));
+    // A line too long for the buffer is cut like one too wide for the screen.
+    let _ = write!(
+        line,
+        "group {}: {} for {since}, owner {owner}, home {}",
+        g.name,
+        state_name(g.state),
+        g.home
+    );
+    writeln!(w, "{:.80}", Clean(&line))
+}
+
+/// One line per resource (and its last error under it).
+fn human_resources<W: Write + ?Sized>(w: &mut W, resources: &[Resource]) -> fmt::Result {
+    for r in resources {
         write!(w, "  {:<5.5} {:<24.24} {:<8}", Clean(&r.kind), Clean(&r.name), r.state.name())?;
         let failures = Count(u64::from(r.failures));
         match r.last_exit_code {
@@ -56,9 +113,7 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
             writeln!(w, "    {:.74}", Clean(&r.last_error))?;
         }
     }
-    human_fence(w, &s.fence)?;
-    human_health(w, &s.health)?;
-    human_counters(w, &s.counters)
+    Ok(())
 }
 
 /// How the human screen arranges the counters: lines of a heading and `label N` items

@@ -1,10 +1,13 @@
 //! The JSON rendering of the status (`hapair status --json`, SPEC §5): one object, the
-//! field names and types SPEC lists, written into a caller's `fmt::Write`. The counters come
-//! from `COUNTERS`, in its order.
+//! field names and types SPEC lists, written into a caller's `fmt::Write`. The top-level
+//! `state` and `resources` are the first group's, `groups` lists every group with its own
+//! (SPEC §7.1). The counters come from `COUNTERS`, in its order.
 
 use core::fmt::{self, Write};
 
-use super::{COUNTERS, Fence, HealthStatus, Snapshot, peer_state_name, state_name};
+use super::{
+    COUNTERS, Fence, HealthStatus, Resource, Snapshot, intent_name, peer_state_name, state_name,
+};
 
 /// Writes the snapshot as one JSON object (SPEC §5), without a trailing newline.
 pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
@@ -42,18 +45,26 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         json_str(w, &l.error)?;
         w.write_str("}")?;
     }
-    w.write_str("]},\"resources\":[")?;
-    for (i, r) in s.resources.iter().enumerate() {
+    w.write_str("]},\"resources\":")?;
+    json_resources(w, s.first_resources())?;
+    w.write_str(",\"groups\":[")?;
+    for (i, g) in s.groups.iter().enumerate() {
         w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
-        json_str(w, &r.name)?;
-        w.write_str(",\"kind\":")?;
-        json_str(w, &r.kind)?;
+        json_str(w, &g.name)?;
+        w.write_str(",\"home\":")?;
+        json_str(w, &g.home)?;
+        w.write_str(",\"owner\":")?;
+        match g.owner {
+            Some(o) => json_str(w, s.owner_name(o))?,
+            None => w.write_str("null")?,
+        }
         w.write_str(",\"state\":")?;
-        json_str(w, r.state.name())?;
-        write!(w, ",\"failures\":{},\"last_exit_code\":", r.failures)?;
-        json_opt(w, r.last_exit_code)?;
-        w.write_str(",\"last_error\":")?;
-        json_str(w, &r.last_error)?;
+        json_str(w, state_name(g.state))?;
+        write!(w, ",\"role_since_ms\":{},\"auto_failback\":{}", g.role_since_ms, g.auto_failback)?;
+        write!(w, ",\"epoch\":{},\"intent\":", g.epoch)?;
+        json_str(w, intent_name(g.intent))?;
+        w.write_str(",\"resources\":")?;
+        json_resources(w, s.group_resources(g))?;
         w.write_str("}")?;
     }
     w.write_str("],")?;
@@ -66,6 +77,25 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         write!(w, "{sep}\"{}\":{}", c.name, (c.value)(&s.counters))?;
     }
     w.write_str("}}")
+}
+
+/// `[{"name","kind","state","failures","last_exit_code","last_error"}, ...]`.
+fn json_resources<W: Write + ?Sized>(w: &mut W, resources: &[Resource]) -> fmt::Result {
+    w.write_str("[")?;
+    for (i, r) in resources.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+        json_str(w, &r.name)?;
+        w.write_str(",\"kind\":")?;
+        json_str(w, &r.kind)?;
+        w.write_str(",\"state\":")?;
+        json_str(w, r.state.name())?;
+        write!(w, ",\"failures\":{},\"last_exit_code\":", r.failures)?;
+        json_opt(w, r.last_exit_code)?;
+        w.write_str(",\"last_error\":")?;
+        json_str(w, &r.last_error)?;
+        w.write_str("}")?;
+    }
+    w.write_str("]")
 }
 
 /// `"fence":{"mode","delay_ms","delay_left_ms","peer_vouched_down","last"}`, `last` null

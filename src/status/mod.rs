@@ -3,6 +3,11 @@
 //! `fmt::Write` without allocating: `json` (`render_json`), `human` (`render_human`, one
 //! screen of text) and `prometheus` (`render_prometheus`, the text exposition format).
 //!
+//! Several groups (SPEC §7.1): `groups` describes each (name, home, owner, this node's state,
+//! its range of the one `resources` list, which holds every group's resources in the
+//! configuration's order); every rendering shows the first group's state and resources at
+//! the top level, as one group had them.
+//!
 //! The counters are one table (`counters!`): the `Counters` struct and `COUNTERS`, which
 //! every rendering walks, name for name, in the same order (the JSON keys, the Prometheus
 //! families, the SIGUSR1 stats line: `CounterWords`); the human screen only arranges them
@@ -13,14 +18,16 @@
 //! they read no clock: every age in them is computed by the loop.
 
 use core::fmt;
+use core::ops::Range;
 use std::net::IpAddr;
 
 use heapless::{String, Vec};
 
 use crate::limits::{
-    ERROR_SOURCES_MAX, LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX, SENSORS_MAX,
+    ERROR_SOURCES_MAX, GROUPS_MAX, LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX,
+    SENSORS_MAX,
 };
-use crate::wire::GroupState;
+use crate::wire::{GroupState, Intent};
 
 mod human;
 mod json;
@@ -51,7 +58,7 @@ pub type Text = String<TEXT_LEN_MAX>;
 pub struct Snapshot {
     /// This node's name.
     pub node: Name,
-    /// This node's group state.
+    /// This node's state of the first group (SPEC §7.1: the top-level `state` describes it).
     pub state: GroupState,
     /// Milliseconds this node has been in `state`.
     pub role_since_ms: u64,
@@ -65,14 +72,74 @@ pub struct Snapshot {
     pub waits_for_peer: Option<&'static str>,
     /// The other node.
     pub peer: Peer,
-    /// The group's resources, in start order.
+    /// Every group's resources, in the configuration's order (each group's in its start
+    /// order): `Snapshot::group_resources` picks a group's, `first_resources` the first
+    /// group's, which the top-level `resources` of every rendering lists (SPEC §7.1).
     pub resources: Vec<Resource, RESOURCES_MAX>,
+    /// The resource groups, in the configuration's order (SPEC §7.1): at least one in the
+    /// daemon's snapshot (a file without `group` lines has the one group `main`). Empty only
+    /// in a snapshot made by hand: every rendering then shows `resources` as the one group's,
+    /// without a `groups` section (JSON: `"groups":[]`) nor `group` labels.
+    pub groups: Vec<GroupStatus, GROUPS_MAX>,
     /// The fence device (SPEC §7.4).
     pub fence: Fence,
     /// This node's health.
     pub health: HealthStatus,
     /// Anomaly and event counters.
     pub counters: Counters,
+}
+
+/// One resource group as this node sees it (SPEC §7.1 `groups`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupStatus {
+    /// Its name (`main` without `group` lines).
+    pub name: Name,
+    /// Its preferred node.
+    pub home: Name,
+    /// Who holds it (`report::owner` in the event loop has the rule); `None`: nobody, as far
+    /// as this node knows.
+    pub owner: Option<Owner>,
+    /// This node's state of the group (the words of the top-level `state`).
+    pub state: GroupState,
+    /// Milliseconds this node has been in `state` for this group.
+    pub role_since_ms: u64,
+    /// It moves back to `home` when that returns healthy.
+    pub auto_failback: bool,
+    /// The ownership epoch this node knows for the group.
+    pub epoch: u32,
+    /// This node's standing admin intent for the group (`hapair standby`, `takeover`, ...).
+    pub intent: Intent,
+    /// Its resources: indices into `Snapshot::resources`.
+    pub resources: Range<usize>,
+}
+
+impl GroupStatus {
+    /// A group called `name` at home on `home`: standby, held by nobody, no resource.
+    pub fn new(name: &str, home: &str) -> GroupStatus {
+        let mut g = GroupStatus {
+            name: Name::new(),
+            home: Name::new(),
+            owner: None,
+            state: GroupState::Standby,
+            role_since_ms: 0,
+            auto_failback: false,
+            epoch: 0,
+            intent: Intent::None,
+            resources: 0..0,
+        };
+        set_text(&mut g.name, name);
+        set_text(&mut g.home, home);
+        g
+    }
+}
+
+/// Which node holds a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// This node (`Snapshot::node`).
+    This,
+    /// The peer (`Peer::name`).
+    Peer,
 }
 
 /// The reason `status` gives for `Snapshot::waits_for_peer` after an unclean stop.
@@ -118,7 +185,7 @@ pub struct Peer {
     pub name: Name,
     /// A valid frame arrived on some link within deadtime.
     pub alive: bool,
-    /// Its group state from its last frame; `None` before the first.
+    /// Its state of the first group from its last frame; `None` before the first.
     pub state: Option<GroupState>,
     /// The incarnation of its run that this node accepted; `None` before the handshake.
     pub incarnation: Option<u64>,
@@ -380,6 +447,7 @@ impl Snapshot {
                 links: Vec::new(),
             },
             resources: Vec::new(),
+            groups: Vec::new(),
             fence: Fence {
                 mode: "none",
                 delay_ms: 0,
@@ -393,6 +461,33 @@ impl Snapshot {
         set_text(&mut s.node, node);
         set_text(&mut s.peer.name, peer);
         s
+    }
+
+    /// The resources of `group`, in its start order (none for a range out of bounds).
+    pub fn group_resources(&self, group: &GroupStatus) -> &[Resource] {
+        self.resources.get(group.resources.clone()).unwrap_or_default()
+    }
+
+    /// The first group's resources: what the top-level `resources` lists (every resource in a
+    /// snapshot without groups).
+    pub fn first_resources(&self) -> &[Resource] {
+        match self.groups.first() {
+            Some(g) => self.group_resources(g),
+            None => &self.resources,
+        }
+    }
+
+    /// The name of the node that `owner` names.
+    pub fn owner_name(&self, owner: Owner) -> &str {
+        match owner {
+            Owner::This => &self.node,
+            Owner::Peer => &self.peer.name,
+        }
+    }
+
+    /// The resource group of resource `index` (of `Snapshot::resources`), if any.
+    pub fn group_of(&self, index: usize) -> Option<&GroupStatus> {
+        self.groups.iter().find(|g| g.resources.contains(&index))
     }
 }
 
@@ -420,6 +515,16 @@ pub fn state_name(state: GroupState) -> &'static str {
 
 fn peer_state_name(state: Option<GroupState>) -> &'static str {
     state.map_or("unknown", state_name)
+}
+
+/// The name of an admin intent: `none`, `standby`, `takeover`, `maintenance`.
+pub fn intent_name(intent: Intent) -> &'static str {
+    match intent {
+        Intent::None => "none",
+        Intent::Standby => "standby",
+        Intent::Takeover => "takeover",
+        Intent::Maintenance => "maintenance",
+    }
 }
 
 impl ResourceState {

@@ -1,32 +1,29 @@
 //! The Prometheus rendering of the status (`hapair status --prometheus`): the text
 //! exposition format, version 0.0.4, each family's `# HELP` and `# TYPE` lines then its
-//! samples. One counter family per entry of `COUNTERS`, in its order.
+//! samples. One counter family per entry of `COUNTERS`, in its order. A series about a group
+//! or one of its resources has a `group` label first (SPEC §7.1: `hapair_state{group="web",
+//! ...}`, `hapair_resource_running{group="web",resource="...",...}`); the node's own series
+//! (peer, links, fence, health, counters) have none.
 
 use core::fmt::{self, Write};
 
 use heapless::String;
 
-use super::{COUNTERS, Fence, HealthStatus, Link, Resource, ResourceState, Snapshot, state_name};
+use super::{COUNTERS, Fence, HealthStatus, Link, Owner, ResourceState, Snapshot, state_name};
+use crate::limits::GROUPS_MAX;
 use crate::wire::GroupState;
 
 /// Writes the snapshot in the Prometheus text exposition format (version 0.0.4): each
 /// family's `# HELP` and `# TYPE` lines, then its samples.
 pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
-    family(w, "hapair_state", "gauge", "1 for this node's group state")?;
-    for st in ALL_STATES {
-        let v = u8::from(s.state == st);
-        prom_sample(w, "hapair_state", &[("node", &s.node), ("state", state_name(st))], v)?;
-    }
-    family(w, "hapair_role_since_seconds", "gauge", "Seconds in the current state")?;
-    let since = Secs(s.role_since_ms);
-    writeln!(w, "hapair_role_since_seconds {since}")?;
+    prom_groups(w, s)?;
     family(w, "hapair_peer_alive", "gauge", "1 when the peer is alive")?;
     prom_sample(w, "hapair_peer_alive", &[("peer", &s.peer.name)], u8::from(s.peer.alive))?;
     family(w, "hapair_waits_for_peer", "gauge", "1 while waiting for the peer (unclean stop)")?;
     writeln!(w, "hapair_waits_for_peer {}", u8::from(s.waits_for_peer.is_some()))?;
     prom_fence(w, &s.fence)?;
     prom_links(w, &s.peer.links)?;
-    prom_resources(w, &s.resources)?;
+    prom_resources(w, s)?;
     prom_health(w, &s.health)?;
     for c in COUNTERS {
         let name = Total(c.name);
@@ -92,16 +89,67 @@ fn prom_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
     writeln!(w, "hapair_fence_last_seconds {}", Secs(l.ago_ms))
 }
 
-fn prom_resources<W: Write + ?Sized>(w: &mut W, resources: &[Resource]) -> fmt::Result {
+/// `labels` when the series has a group (its `group` label first), else `labels[1..]`.
+fn grouped<'l, T>(group: Option<&str>, labels: &'l [T]) -> &'l [T] {
+    if group.is_some() { labels } else { &labels[1..] }
+}
+
+/// This node's state of each group, how long it has been in it, and who holds each group.
+/// Without groups (a snapshot made by hand) the first two have no `group` label.
+fn prom_groups<W: Write + ?Sized>(w: &mut W, s: &Snapshot) -> fmt::Result {
+    let mut rows = heapless::Vec::<(GroupState, u64, Option<&str>), GROUPS_MAX>::new();
+    if s.groups.is_empty() {
+        let _ = rows.push((s.state, s.role_since_ms, None));
+    }
+    for g in &s.groups {
+        // INVARIANT: `rows` has the groups' capacity.
+        let _ = rows.push((g.state, g.role_since_ms, Some(g.name.as_str())));
+    }
+    family(w, "hapair_state", "gauge", "1 for this node's state of the group")?;
+    for &(state, _, group) in &rows {
+        for st in ALL_STATES {
+            let labels = [
+                ("group", group.unwrap_or_default()),
+                ("node", s.node.as_str()),
+                ("state", state_name(st)),
+            ];
+            prom_sample(w, "hapair_state", grouped(group, &labels), u8::from(state == st))?;
+        }
+    }
+    family(w, "hapair_role_since_seconds", "gauge", "Seconds in the current state of the group")?;
+    for &(_, ms, group) in &rows {
+        let labels = [("group", group.unwrap_or_default())];
+        prom_sample(w, "hapair_role_since_seconds", grouped(group, &labels), Secs(ms))?;
+    }
+    let help = "1 for the node that holds the group (0 for both: nobody)";
+    family(w, "hapair_group_owner", "gauge", help)?;
+    for g in &s.groups {
+        for who in [Owner::This, Owner::Peer] {
+            let labels = [("group", g.name.as_str()), ("node", s.owner_name(who))];
+            prom_sample(w, "hapair_group_owner", &labels, u8::from(g.owner == Some(who)))?;
+        }
+    }
+    Ok(())
+}
+
+fn prom_resources<W: Write + ?Sized>(w: &mut W, s: &Snapshot) -> fmt::Result {
     family(w, "hapair_resource_running", "gauge", "1 when the resource runs here")?;
-    for r in resources {
-        let labels = [("resource", r.name.as_str()), ("kind", &r.kind), ("state", r.state.name())];
+    for (i, r) in s.resources.iter().enumerate() {
+        let group = s.group_of(i).map(|g| g.name.as_str());
+        let labels = [
+            ("group", group.unwrap_or_default()),
+            ("resource", r.name.as_str()),
+            ("kind", &r.kind),
+            ("state", r.state.name()),
+        ];
         let running = u8::from(r.state == ResourceState::Running);
-        prom_sample(w, "hapair_resource_running", &labels, running)?;
+        prom_sample(w, "hapair_resource_running", grouped(group, &labels), running)?;
     }
     family(w, "hapair_resource_failures", "gauge", "Failures since the last cleanup")?;
-    for r in resources {
-        prom_sample(w, "hapair_resource_failures", &[("resource", &r.name)], r.failures)?;
+    for (i, r) in s.resources.iter().enumerate() {
+        let group = s.group_of(i).map(|g| g.name.as_str());
+        let labels = [("group", group.unwrap_or_default()), ("resource", r.name.as_str())];
+        prom_sample(w, "hapair_resource_failures", grouped(group, &labels), r.failures)?;
     }
     Ok(())
 }

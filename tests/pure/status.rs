@@ -385,3 +385,190 @@ fn prometheus_lines_are_well_formed() {
     let serial = "hapair_link_kernel_dropped_total{medium=\"serial /dev/ttyS0\"} 0\n";
     assert!(out.contains(serial), "{out}");
 }
+
+/// Three groups (SPEC §7.1): `web` held here, `db` held by the peer, `mail` by nobody (its
+/// resource failed here).
+fn groups() -> Snapshot {
+    let mut s = typical();
+    s.resources.push(resource("lsb", "postfix", ResourceState::Failed, 4)).unwrap();
+    let mut web = GroupStatus::new("web", "alpha");
+    (web.owner, web.state, web.role_since_ms) = (Some(Owner::This), GroupState::Active, 3_725_000);
+    (web.epoch, web.intent, web.resources) = (7, hapair::wire::Intent::Takeover, 0..2);
+    let mut db = GroupStatus::new("db", "beta");
+    (db.owner, db.auto_failback, db.epoch, db.resources) = (Some(Owner::Peer), true, 3, 2..3);
+    db.role_since_ms = 42_000;
+    let mut mail = GroupStatus::new("mail", "beta");
+    (mail.state, mail.resources) = (GroupState::Failed, 3..4);
+    s.groups.extend([web, db, mail]);
+    s
+}
+
+#[test]
+fn json_has_each_group_and_the_first_at_the_top() {
+    let v = json(&groups());
+    let fields: &[(&str, &[&str])] = &[
+        ("groups", &["array"]),
+        ("groups.0.name", &["string"]),
+        ("groups.0.home", &["string"]),
+        ("groups.0.owner", &["string"]),
+        ("groups.2.owner", &["null"]),
+        ("groups.0.state", &["string"]),
+        ("groups.0.resources", &["array"]),
+        ("groups.0.resources.0.name", &["string"]),
+        ("groups.0.resources.0.kind", &["string"]),
+        ("groups.0.resources.0.state", &["string"]),
+        ("groups.0.resources.0.failures", &["number"]),
+        ("groups.0.role_since_ms", &["number"]),
+        ("groups.0.auto_failback", &["bool"]),
+        ("groups.0.epoch", &["number"]),
+        ("groups.0.intent", &["string"]),
+    ];
+    for (path, want) in fields {
+        expect(&v, path, want);
+    }
+    let g = v["groups"].as_array().unwrap();
+    let names: Vec<&str> = g.iter().map(|g| g["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["web", "db", "mail"]);
+    assert_eq!((&g[0]["home"], &g[1]["home"]), (&Value::from("alpha"), &Value::from("beta")));
+    assert_eq!((&g[0]["owner"], &g[1]["owner"]), (&Value::from("alpha"), &Value::from("beta")));
+    assert_eq!(
+        (&g[0]["state"], &g[1]["state"], &g[2]["state"]),
+        (&Value::from("active"), &Value::from("standby"), &Value::from("failed"))
+    );
+    assert_eq!(
+        (&g[0]["intent"], &g[1]["intent"]),
+        (&Value::from("takeover"), &Value::from("none"))
+    );
+    assert_eq!((&g[0]["epoch"], &g[1]["auto_failback"]), (&Value::from(7), &Value::Bool(true)));
+    let rnames = |list: &Value| -> Vec<String> {
+        list.as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(rnames(&g[0]["resources"]), ["192.0.2.100/24", "heartbeat:Filesystem"]);
+    assert_eq!(rnames(&g[1]["resources"]), ["web"]);
+    assert_eq!(rnames(&g[2]["resources"]), ["postfix"]);
+    assert_eq!(g[2]["resources"][0]["state"], "failed");
+    assert_eq!(g[2]["resources"][0]["failures"], 4);
+    // The top level is the first group: its state and its resources, the same objects.
+    assert_eq!(v["state"], g[0]["state"]);
+    assert_eq!(v["resources"], g[0]["resources"]);
+    // A snapshot without groups (made by hand) lists every resource at the top.
+    let v = json(&typical());
+    assert_eq!(v["groups"], Value::Array(vec![]));
+    assert_eq!(v["resources"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn prometheus_labels_group_series_and_leaves_node_series_alone() {
+    let mut out = String::new();
+    render_prometheus(&groups(), &mut out).unwrap();
+    for line in out.lines() {
+        check_prometheus_line(line);
+    }
+    for needle in [
+        "hapair_state{group=\"web\",node=\"alpha\",state=\"active\"} 1\n",
+        "hapair_state{group=\"db\",node=\"alpha\",state=\"standby\"} 1\n",
+        "hapair_state{group=\"mail\",node=\"alpha\",state=\"failed\"} 1\n",
+        "hapair_role_since_seconds{group=\"db\"} 42.000\n",
+        "hapair_group_owner{group=\"web\",node=\"alpha\"} 1\n",
+        "hapair_group_owner{group=\"web\",node=\"beta\"} 0\n",
+        "hapair_group_owner{group=\"db\",node=\"beta\"} 1\n",
+        "hapair_group_owner{group=\"mail\",node=\"alpha\"} 0\n",
+        "hapair_group_owner{group=\"mail\",node=\"beta\"} 0\n",
+        "hapair_resource_running{group=\"web\",resource=\"192.0.2.100/24\",kind=\"ip\",\
+         state=\"running\"} 1\n",
+        "hapair_resource_failures{group=\"mail\",resource=\"postfix\"} 4\n",
+        "hapair_resource_failures{group=\"db\",resource=\"web\"} 2\n",
+        // The node's own series: no group label.
+        "hapair_peer_alive{peer=\"beta\"} 1\n",
+        "hapair_link_up{medium=\"bcast eth1\"} 1\n",
+        "hapair_health_ok 0\n",
+        "hapair_handovers_total 7\n",
+    ] {
+        assert!(out.contains(needle), "{needle}:\n{out}");
+    }
+    // Every state and resource series names its group.
+    for line in out.lines().filter(|l| !l.starts_with('#')) {
+        if line.starts_with("hapair_state") || line.starts_with("hapair_resource_") {
+            assert!(line.contains("{group=\""), "{line}");
+        }
+    }
+}
+
+#[test]
+fn the_human_form_has_a_section_per_group() {
+    let out = human(&groups());
+    println!("{out}");
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+    assert!(out.contains("node alpha: holds 1 of 3 groups\n"), "{out}");
+    assert!(out.contains("peer beta: alive, holds 1 of 3 groups\n"), "{out}");
+    for needle in [
+        "group web: active for 1h02m, owner alpha, home alpha\n",
+        "group db: standby for 42.0s, owner beta, home beta\n",
+        "group mail: failed for 0ms, owner none, home beta\n",
+    ] {
+        assert!(out.contains(needle), "{needle}:\n{out}");
+    }
+    assert!(!out.contains("resources:"), "the groups list them:\n{out}");
+    // Each group's resources follow its heading.
+    let at = |needle: &str| out.find(needle).unwrap_or_else(|| panic!("{needle}:\n{out}"));
+    assert!(
+        at("group web:") < at("192.0.2.100/24") && at("heartbeat:Filesystem") < at("group db:")
+    );
+    assert!(at("group db:") < at(" web ") && at(" web ") < at("group mail:"));
+    assert!(at("group mail:") < at("postfix") && at("postfix") < at("health:"));
+}
+
+/// One group (a file without `group` lines: `main`): the human screen is the one it always
+/// was, and the other forms show the group.
+#[test]
+fn one_group_reads_as_before() {
+    let bare = typical();
+    let mut one = typical();
+    let mut main = GroupStatus::new("main", "alpha");
+    (main.owner, main.state, main.resources) = (Some(Owner::This), GroupState::Active, 0..3);
+    one.groups.push(main).unwrap();
+    assert_eq!(human(&one), human(&bare));
+    let v = json(&one);
+    assert_eq!(v["resources"], json(&bare)["resources"]);
+    assert_eq!(v["groups"][0]["name"], "main");
+    assert_eq!(v["groups"][0]["owner"], "alpha");
+    assert_eq!(v["groups"][0]["resources"], v["resources"]);
+    let mut out = String::new();
+    render_prometheus(&one, &mut out).unwrap();
+    assert!(out.contains("hapair_state{group=\"main\",node=\"alpha\",state=\"active\"} 1\n"));
+}
+
+/// The most groups and resources, with the longest and oddest names: the JSON still fits the
+/// control socket's reply and parses, the screen stays within 80 columns, Prometheus within
+/// its grammar; with one group holding every resource too (the top level repeats them all).
+#[test]
+fn groups_at_their_worst_fit_every_rendering() {
+    let mut eight = worst();
+    let long = eight.node.clone();
+    let per = eight.resources.len() / hapair::limits::GROUPS_MAX;
+    for k in 0..hapair::limits::GROUPS_MAX {
+        let mut g = GroupStatus::new(&long, &long);
+        g.owner = Some(if k % 2 == 0 { Owner::This } else { Owner::Peer });
+        (g.role_since_ms, g.epoch, g.resources) = (u64::MAX, u32::MAX, k * per..(k + 1) * per);
+        eight.groups.push(g).unwrap();
+    }
+    let mut one = worst();
+    let mut g = GroupStatus::new(&long, &long);
+    g.resources = 0..one.resources.len();
+    one.groups.push(g).unwrap();
+    for s in [eight, one] {
+        let mut out = String::new();
+        render_json(&s, &mut out).unwrap();
+        assert!(out.len() < hapair::control::REPLY_LEN_MAX, "{} bytes", out.len());
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["groups"][0]["name"].as_str(), Some(long.as_str()));
+        for line in human(&s).lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+        let mut out = String::new();
+        render_prometheus(&s, &mut out).unwrap();
+        out.lines().for_each(|l| drop(check_prometheus_line(l)));
+    }
+}
