@@ -217,6 +217,7 @@ fn seed_groups(count: u8) -> Groups {
             intent: intents[g % intents.len()],
             flags: group & GROUP_FLAGS,
             epoch: 100 + u32::from(group),
+            restarts: group == 2,
         };
         groups.set(group, part);
     }

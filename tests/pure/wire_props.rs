@@ -76,13 +76,15 @@ fn arb_part() -> impl Strategy<Value = GroupPart> {
         proptest::sample::select(INTENTS.to_vec()),
         any::<u8>(),
         any::<u32>(),
+        any::<bool>(),
     )
-        .prop_map(|(kind, state, intent, flags, epoch)| GroupPart {
+        .prop_map(|(kind, state, intent, flags, epoch, restarts)| GroupPart {
             kind,
             state,
             intent,
             flags,
             epoch,
+            restarts,
         })
 }
 
@@ -371,6 +373,7 @@ fn payload_of_three_groups() -> Payload {
         intent: Intent::None,
         flags: 1,
         epoch: 12,
+        restarts: false,
     };
     groups.set(2, active);
     Payload { groups, ..payload() }
