@@ -607,7 +607,8 @@ mod tests {
                             };
                             let frame = Authentic::new(repr);
                             let now = self.now;
-                            self.g[1 - n].handle_input(now, Input::Frame { link: 0, frame: &frame });
+                            self.g[1 - n]
+                                .handle_input(now, Input::Frame { link: 0, frame: &frame });
                             self.drain(1 - n);
                         }
                     }

@@ -21,6 +21,7 @@ mod daemon_spec;
 mod daemon_watchdog;
 mod deb_package;
 mod e2e_failover;
+mod e2e_groups;
 mod e2e_health;
 mod e2e_watchdog;
 mod faults;
