@@ -500,6 +500,22 @@ impl Groups {
         self.nodes.iter().any(Node::holds)
     }
 
+    /// The shortest wait left before some group fences (`fence_delay`), if one waits.
+    pub fn fence_delay_left(&self, now: Instant) -> Option<super::time::Duration> {
+        self.nodes.iter().filter_map(|n| n.fence_delay_left(now)).min()
+    }
+
+    /// After an unclean stop, no group fences or takes anything before the peer is heard
+    /// (every group judges it alike: they see the same inputs).
+    pub fn waits_for_peer(&self) -> bool {
+        self.nodes.iter().any(Node::waits_for_peer)
+    }
+
+    /// `takeover --force` vouched that the peer is down, and it has not been heard since.
+    pub fn peer_vouched_down(&self) -> bool {
+        self.nodes.iter().any(Node::peer_vouched_down)
+    }
+
     /// A fence command is under way.
     pub fn fence_running(&self) -> bool {
         self.fence.running
