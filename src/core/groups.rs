@@ -17,7 +17,8 @@
 //!   `k` as the peer's frame about group `k` (`Authentic::group`). The first group's `Node`
 //!   paces the heartbeats; a further group's own `Transmit` goes out only when what it says
 //!   about its group differs from what the last frame on that link said (a `Release`, a new
-//!   state), so the frame rate is one group's, whatever the number of groups.
+//!   state), so the frame rate is one group's, whatever the number of groups. Once the first
+//!   group has exited (a shutdown), the others pace their own frames until they exit too.
 //! - **Fencing.** A dead peer is fenced once. Every group that needs the peer made safe asks
 //!   (`Output::Fence`); the first ask runs the fence command, later ones wait for its result,
 //!   and a group that asks after a success, while nothing of a newer run of the peer was
@@ -434,7 +435,10 @@ impl Groups {
             LinkSel::All => 0..self.nodes[0].links().count(),
             LinkSel::One(i) => usize::from(i)..usize::from(i) + 1,
         };
-        if k > 0 {
+        // The first group paces the frames while it runs; once it has exited (a shutdown that
+        // stops the others later), each group's own frames go out, or the peer would hear
+        // nothing while they stop.
+        if k > 0 && self.nodes[0].role() != Role::Exited {
             let part = groups.part(k as u8);
             if links.clone().all(|l| self.sent[l][k] == part) {
                 return;
@@ -845,5 +849,39 @@ mod tests {
             frames
         };
         assert_eq!(count(&mut one), count(&mut two));
+    }
+
+    /// A shutdown whose first group exits before another has stopped: the peer goes on
+    /// hearing the node until the last group has left (else it would find it dead and fence).
+    #[test]
+    fn frames_go_on_while_a_later_group_still_stops() {
+        let mut pair = started();
+        // db's stop on beta takes long: its resource answers only when the test says.
+        let now = pair.now;
+        pair.g[1].handle_input(now, Input::Shutdown);
+        // Drain beta by hand, holding back db's stop (flat index 1).
+        let mut held = None;
+        loop {
+            match pair.g[1].poll_output(now) {
+                Output::Timeout(t) => {
+                    pair.deadlines[1] = t;
+                    break;
+                }
+                Output::ResourceAction { index: 1, action: Action::Stop } => held = Some(()),
+                Output::ResourceAction { index, action } => {
+                    let elapsed = Duration::from_millis(1);
+                    let outcome = Outcome::Ok;
+                    let input = Input::ResourceResult { index, action, outcome, elapsed };
+                    pair.g[1].handle_input(now, input);
+                }
+                _ => {}
+            }
+        }
+        assert!(held.is_some(), "db's stop asked for");
+        // Alpha hears beta for far longer than deadtime while db stops.
+        pair.run(ms(6000));
+        assert!(pair.g[0].first().peer().alive || pair.g[0].nodes()[1].peer().alive);
+        assert!(pair.g[0].nodes()[1].peer().alive, "alpha's db still hears beta");
+        assert_eq!(pair.fences, [0, 0]);
     }
 }
