@@ -536,7 +536,8 @@ help!(
     HELP_MOVE,
     "Usage: hapair move [OPTIONS] GROUP
 Hand one group to the peer (a planned handover); the others stay where they run. The group
-stays on the peer until `hapair online` here (or `hapair takeover GROUP`). Root only. Exit 3
+stays on the peer until `hapair online` here (or `hapair takeover GROUP`), or until that peer
+is lost: then it is taken over here like any group of a dead peer. Root only. Exit 3
 when the daemon is not running; exit 1, saying why, when the peer cannot take the group (not
 heard, in standby or maintenance, unhealthy) or there is no such group.
 "
