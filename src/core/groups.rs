@@ -259,8 +259,15 @@ impl Groups {
             Admin::Cleanup(_) | Admin::MaintenanceOn | Admin::MaintenanceOff => {}
             _ => (from..to).for_each(|k| self.moved &= !(1 << k)),
         }
-        self.admin = Some(AdminFold { left: (to - from) as u8, answer: Ok(()) });
-        for k in from..to {
+        // An exited group answers nothing (a shutdown under way in the others).
+        let live: heapless::Vec<usize, GROUPS_MAX> =
+            (from..to).filter(|&k| self.nodes[k].role() != Role::Exited).collect();
+        if live.is_empty() {
+            self.push(Output::AdminAnswer(Ok(())));
+            return;
+        }
+        self.admin = Some(AdminFold { left: live.len() as u8, answer: Ok(()) });
+        for k in live {
             self.feed(now, k, Input::Admin(admin));
         }
     }
@@ -324,10 +331,13 @@ impl Groups {
             let lost = (0..self.nodes.len())
                 .find(|&k| self.moved & (1 << k) != 0 && !self.nodes[k].peer().alive);
             if let Some(k) = lost {
-                info!("group {k}: the peer it was moved to is lost; it may run here again");
                 self.moved &= !(1 << k);
-                self.silent_answers += 1;
-                self.feed(now, k, Input::Admin(Admin::Online));
+                // An exited group answers nothing and needs nothing.
+                if self.nodes[k].role() != Role::Exited {
+                    info!("group {k}: the peer it was moved to is lost; it may run here again");
+                    self.silent_answers += 1;
+                    self.feed(now, k, Input::Admin(Admin::Online));
+                }
                 continue;
             }
             if self.settle() {
@@ -883,5 +893,34 @@ mod tests {
         assert!(pair.g[0].first().peer().alive || pair.g[0].nodes()[1].peer().alive);
         assert!(pair.g[0].nodes()[1].peer().alive, "alpha's db still hears beta");
         assert_eq!(pair.fences, [0, 0]);
+    }
+
+    /// An admin command while a shutdown has exited one group and another still stops: one
+    /// answer, from the groups that still run (the fuzz target `groups_inputs` found it).
+    #[test]
+    fn admin_during_a_shutdown_is_answered_once() {
+        let mut pair = started();
+        let now = pair.now;
+        pair.g[1].handle_input(now, Input::Shutdown);
+        loop {
+            match pair.g[1].poll_output(now) {
+                Output::Timeout(_) => break,
+                // db's stop is never answered: beta's db stays stopping.
+                _ => {}
+            }
+        }
+        assert_eq!(pair.role(1, 0), Role::Exited);
+        for admin in [Admin::Standby, Admin::Move(0), Admin::Online] {
+            pair.g[1].handle_input(now, Input::Admin(admin));
+            let mut answers = 0;
+            loop {
+                match pair.g[1].poll_output(now) {
+                    Output::AdminAnswer(_) => answers += 1,
+                    Output::Timeout(_) => break,
+                    _ => {}
+                }
+            }
+            assert_eq!(answers, 1, "{admin:?}");
+        }
     }
 }

@@ -36,6 +36,7 @@ const TARGETS: &[(&str, Check)] = &[
     ("ocf_metadata", hapair::drivers::fuzz::ocf_metadata),
     ("heartbeat_import", hapair::migrate::fuzz::heartbeat_import),
     ("core_inputs", hapair::core::fuzz::inputs),
+    ("groups_inputs", hapair::core::fuzz::groups_inputs),
 ];
 
 /// A committed input stays small: the corpus is for regressions and seeds, not for a fuzzer's
@@ -101,6 +102,7 @@ replays!(
     ocf_metadata,
     heartbeat_import,
     core_inputs,
+    groups_inputs,
 );
 
 /// Every target of the fuzz crate is replayed above, has its entry file and a corpus; and
@@ -304,6 +306,38 @@ fn write_decoder_seeds() {
 #[ignore]
 fn write_core_seeds() {
     write_seeds("core_inputs", &core_seeds());
+}
+
+/// Writes the hand-made seeds of `groups_inputs`: `core_inputs`'s seeds with a third header
+/// byte (two groups homed apart, three and four groups, two resources each), and a shutdown
+/// whose later group still stops while admin commands come. Run once with `--ignored`.
+#[test]
+#[ignore]
+fn write_groups_seeds() {
+    let mut seeds: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    for (name, bytes) in core_seeds() {
+        if bytes.len() < 2 {
+            continue;
+        }
+        for (tag, third) in
+            [("two", 0x01 | 0x08), ("three-two-each", 0x02 | 0x40), ("four", 0x03 | 0x14)]
+        {
+            let mut b = bytes[..2].to_vec();
+            b.push(third);
+            b.extend_from_slice(&bytes[2..]);
+            let name: &'static str = Box::leak(format!("{name}-{tag}").into_boxed_str());
+            seeds.push((name, b));
+        }
+    }
+    let mut shutdown = vec![CORE_HOME[0], CORE_HOME[1], 0x01 | 0x08];
+    for step in core_elected() {
+        shutdown.extend_from_slice(&step);
+    }
+    for step in [[10, SHUTDOWN, 0, 0], [0, ADMIN, 0, 0], [0, ADMIN, 8, 1], [0, ADMIN, 1, 1]] {
+        shutdown.extend_from_slice(&step);
+    }
+    seeds.push(("shutdown-admin", shutdown));
+    write_seeds("groups_inputs", &seeds);
 }
 
 /// Node 0 (home) with two resources, fence none, one restart, two links, an armed watchdog,
