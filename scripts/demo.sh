@@ -7,9 +7,18 @@
 # and the client's ARP entry moving to the survivor. Then the dead node comes back
 # (auto_failback as the configuration says) and the lab is torn down, also on failure or ^C.
 #
-# Usage: scripts/demo.sh [--config FILE]     (default board/lab/hapair.conf)
+# --active-active (board/lab/active-active.conf, SPEC §7.1): two resource groups, web (VIP
+# 192.0.2.100) at home on alpha and db (192.0.2.101) at home on beta, each node active for its
+# own. Waits until each group runs on its home (status --json: groups[].owner), shows both
+# nodes, and two clients, one per VIP. alpha dies: beta holds both groups, and db's client saw
+# no gap. alpha comes back: web fails back to it, db stays. Then `hapair move db` on beta
+# hands db to alpha while web stays (web's client sees no gap), and `hapair online` on beta
+# brings db home again.
+#
+# Usage: scripts/demo.sh [--config FILE | --active-active]  (default board/lab/hapair.conf)
 # The client's view comes from scripts/lib/probe.py: a UDP responder in each node's namespace
-# answers with its node name; the prober in the client's namespace asks the VIP every 5 ms.
+# answers with its node name (on any of its addresses); a prober in the client's namespace
+# asks a VIP every 5 ms.
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,11 +30,15 @@ PIDS=()
 PROBER=
 PID_ALPHA=
 PID_BETA=
+PROBER_DB=
+ACTIVE_ACTIVE=
 
+usage() { echo "usage: $0 [--config FILE | --active-active]" >&2; exit 2; }
 case "${1:-}" in
-    --config) [ $# -ge 2 ] || { echo "usage: $0 [--config FILE]" >&2; exit 2; }; CONF=$2 ;;
+    --config) [ $# -eq 2 ] || usage; CONF=$2 ;;
+    --active-active) [ $# -eq 1 ] || usage; CONF=board/lab/active-active.conf ACTIVE_ACTIVE=1 ;;
     "") ;;
-    *) echo "usage: $0 [--config FILE]" >&2; exit 2 ;;
+    *) usage ;;
 esac
 
 START=$(date +%s%N)
@@ -88,11 +101,13 @@ settled_at() {
     state_is "$1" active && state_is "$other" standby && peer_alive "$1"
 }
 settled_either() { settled_at alpha || settled_at beta; }
+# neigh [VIP]: the client's ARP entry for VIP (default the VIP), MACs named.
 neigh() {
-    ip -n "$LAB_NS_CLIENT" neigh show "$LAB_VIP4" dev lan0 |
+    ip -n "$LAB_NS_CLIENT" neigh show "${1:-$LAB_VIP4}" dev lan0 |
         sed "s/$LAB_MAC_ALPHA/& (alpha)/I; s/$LAB_MAC_BETA/& (beta)/I"
 }
-neigh_is() { neigh | grep -qi "lladdr $1"; }
+# neigh_is MAC [VIP]
+neigh_is() { neigh "${2:-$LAB_VIP4}" | grep -qi "lladdr $1"; }
 
 start_node() {
     local node=$1 ns
@@ -115,7 +130,12 @@ setup() {
     scripts/lab.sh up --name "$NAME" >/dev/null
     eval "$(scripts/lab.sh --name "$NAME" env)"
     note "service LAN 192.0.2.0/24: alpha .1 ($LAB_MAC_ALPHA), beta .2 ($LAB_MAC_BETA),"
-    note "client .10; the VIP is $LAB_VIP4; crossover 198.51.100.0/30; serial: a pty pair"
+    if [ -n "$ACTIVE_ACTIVE" ]; then
+        note "client .10; the VIPs are $LAB_VIP4 (web) and $LAB_VIP4_2 (db); crossover"
+        note "198.51.100.0/30; serial: a pty pair"
+    else
+        note "client .10; the VIP is $LAB_VIP4; crossover 198.51.100.0/30; serial: a pty pair"
+    fi
     (umask 077; "$BIN" keygen >"$LAB_DIR/authkey")
     # The daemons run as root and the file holds commands they run: hapair refuses one that
     # is not root's or that others may write (SPEC §7.3), as a user's checkout may be. They
@@ -210,4 +230,119 @@ main() {
     wait "$PROBER" 2>/dev/null || true
 }
 
-main
+# --- active/active (--active-active) ------------------------------------------------------
+
+# groups_of NODE: every group as NODE sees it, "NAME=OWNER/STATE ..." in file order (OWNER: the
+# node that holds it, - for nobody; STATE: NODE's own state of it), from status --json.
+groups_of() {
+    hp "$1" status --json | python3 -c '
+import json, sys
+print(" ".join("%s=%s/%s" % (g["name"], g["owner"] or "-", g["state"])
+               for g in json.load(sys.stdin)["groups"]))'
+}
+groups_are() { [ "$(groups_of "$1")" = "$2" ]; }
+role_for() { [ "$1" = "$2" ] && echo active || echo standby; }
+# placed WEB DB: both nodes alive and agreeing that web runs on WEB and db on DB, each group
+# active where it runs and standby on the other node.
+placed() {
+    local web=$1 db=$2 node
+    for node in alpha beta; do
+        peer_alive "$node" || return 1
+        groups_are "$node" "web=$web/$(role_for "$node" "$web") db=$db/$(role_for "$node" "$db")" ||
+            return 1
+    done
+}
+neighs() { neigh "$LAB_VIP4" | sed 's/^/    web: /'; neigh "$LAB_VIP4_2" | sed 's/^/    db:  /'; }
+
+# start_prober VAR LABEL VIP: a client prober of VIP whose lines carry LABEL; its pid in VAR.
+start_prober() {
+    ip netns exec "$LAB_NS_CLIENT" python3 -u scripts/lib/probe.py watch "$3" $PORT \
+        --label "$2" &
+    eval "$1=$!"
+    PIDS+=($!)
+}
+
+# stop_prober PID: its summary, then it is gone.
+stop_prober() {
+    kill -TERM "$1"
+    wait "$1" 2>/dev/null || true
+}
+
+main_active_active() {
+    setup
+    say "Starting the pair with $CONF_FROM: group web (VIP $LAB_VIP4) at home on alpha,"
+    note "group db (VIP $LAB_VIP4_2) at home on beta, both auto_failback on"
+    start_node alpha
+    start_node beta
+    wait_for 30 "each group on its home node (web on alpha, db on beta)" placed alpha beta
+    note "each node is active for its own group (status --json: groups[].owner)"
+    show_status alpha
+    show_status beta
+
+    say "Two clients ask who answers every 5 ms: one $LAB_VIP4 (web), one $LAB_VIP4_2 (db)"
+    start_prober PROBER "web client" "$LAB_VIP4"
+    start_prober PROBER_DB "db client " "$LAB_VIP4_2"
+    wait_for 10 "an answer from alpha for web" neigh_is "$LAB_MAC_ALPHA" "$LAB_VIP4"
+    wait_for 10 "an answer from beta for db" neigh_is "$LAB_MAC_BETA" "$LAB_VIP4_2"
+    sleep 0.5
+    say "The client's ARP entries: web's VIP at alpha's MAC, db's at beta's"
+    neighs
+
+    say "Killing alpha: SIGKILL to its daemon, and all its cables pulled (LAN, crossover, serial)"
+    kill -USR1 "$PROBER" "$PROBER_DB"
+    kill -KILL "$PID_ALPHA"
+    scripts/lab.sh cut lan alpha --name "$NAME" 2>/dev/null
+    scripts/lab.sh cut xover alpha --name "$NAME" 2>/dev/null
+    scripts/lab.sh cut serial --name "$NAME" 2>/dev/null
+    wait_for 30 "beta to hold both groups" groups_are beta "web=beta/active db=beta/active"
+    wait_for 10 "the client's entry for web at beta's MAC" neigh_is "$LAB_MAC_BETA" "$LAB_VIP4"
+    sleep 0.5   # let the reader see a steady state (not a wait for a condition)
+    say "beta holds both groups; db's client, answered by beta all along, since the fault:"
+    kill -USR2 "$PROBER_DB"
+    sleep 0.2
+    neighs
+    show_status beta
+
+    say "alpha comes back: rebooted (its VIP gone), cables plugged in, daemon started"
+    ip -n "$LAB_NS_ALPHA" addr del "$LAB_VIP4/24" dev lan0 2>/dev/null || true
+    scripts/lab.sh restore lan alpha --name "$NAME" 2>/dev/null
+    scripts/lab.sh restore xover alpha --name "$NAME" 2>/dev/null
+    scripts/lab.sh restore serial --name "$NAME" 2>/dev/null
+    start_node alpha
+    wait_for 30 "alpha to see its peer" peer_alive alpha
+    wait_for 30 "web back on alpha, db still on beta" placed alpha beta
+    wait_for 10 "the client's entry for web at alpha's MAC" neigh_is "$LAB_MAC_ALPHA" "$LAB_VIP4"
+    sleep 0.5
+    note "auto_failback on: web went back home to alpha; db did not move"
+    neighs
+    show_status alpha
+
+    say "On beta: hapair move db (db goes to alpha; web stays where it runs)"
+    kill -RTMIN "$PROBER" "$PROBER_DB"
+    hp beta move db | sed 's/^/    /'
+    wait_for 30 "db on alpha, web still on alpha" placed alpha alpha
+    wait_for 10 "the client's entry for db at alpha's MAC" neigh_is "$LAB_MAC_ALPHA" "$LAB_VIP4_2"
+    sleep 0.5
+    say "db moved to alpha; web's client, answered by alpha all along, since the move:"
+    kill -USR2 "$PROBER"
+    sleep 0.2
+    neighs
+    show_status beta
+
+    say "On beta: hapair online (the move ends; db goes home to beta by auto_failback)"
+    kill -RTMIN "$PROBER_DB"
+    hp beta online | sed 's/^/    /'
+    wait_for 30 "db back on beta, web on alpha" placed alpha beta
+    wait_for 10 "the client's entry for db at beta's MAC" neigh_is "$LAB_MAC_BETA" "$LAB_VIP4_2"
+    sleep 0.5
+    neighs
+    show_status alpha
+    show_status beta
+
+    say "What the web client ($LAB_VIP4) saw:"
+    stop_prober "$PROBER"
+    say "What the db client ($LAB_VIP4_2) saw:"
+    stop_prober "$PROBER_DB"
+}
+
+if [ -n "$ACTIVE_ACTIVE" ]; then main_active_active; else main; fi

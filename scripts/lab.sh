@@ -22,11 +22,12 @@
 #   LAN         bridge br0 in -lan, ports alpha, beta, client; 192.0.2.0/24 and 2001:db8::/64
 #               alpha lan0 192.0.2.1  2001:db8::1 | beta lan0 192.0.2.2  2001:db8::2
 #               client lan0 192.0.2.10 2001:db8::10 | VIP 192.0.2.100, 2001:db8::100 (not set)
+#               a second VIP for two resource groups (active/active): 192.0.2.101 (not set)
 #   crossover   alpha xover0 198.51.100.1/30 <-> beta xover0 198.51.100.2/30
 #   serial      /run/hapair-lab/NAME/alpha-tty <-> beta-tty (socat pty relay, pid in relay.pid)
 # State lives in /run/hapair-lab/NAME/: env (the variables below), namespaces, relay.pid.
 #   LAB_NAME LAB_RUN LAB_DIR LAB_NS_ALPHA LAB_NS_BETA LAB_NS_CLIENT LAB_NS_LAN
-#   LAB_TTY_ALPHA LAB_TTY_BETA LAB_VIP4 LAB_VIP6 LAB_MAC_ALPHA LAB_MAC_BETA
+#   LAB_TTY_ALPHA LAB_TTY_BETA LAB_VIP4 LAB_VIP4_2 LAB_VIP6 LAB_MAC_ALPHA LAB_MAC_BETA
 set -Eeuo pipefail
 
 STATE_ROOT=/run/hapair-lab
@@ -146,6 +147,7 @@ LAB_NS_LAN=$LAB_NS_LAN
 LAB_TTY_ALPHA=$DIR/alpha-tty
 LAB_TTY_BETA=$DIR/beta-tty
 LAB_VIP4=192.0.2.100
+LAB_VIP4_2=192.0.2.101
 LAB_VIP6=2001:db8::100
 LAB_MAC_ALPHA=$(mac_of "$LAB_NS_ALPHA" lan0)
 LAB_MAC_BETA=$(mac_of "$LAB_NS_BETA" lan0)

@@ -356,7 +356,7 @@ impl Daemon {
             ready_sent: false,
             systemd_state: None,
             admin,
-            notify_gate: notify::NotifyGate::default(),
+            notify_gate: notify::NotifyGate::new(config.groups.len()),
             meta_data: None,
             reload_again: false,
             next_group: None,
@@ -557,7 +557,10 @@ impl Daemon {
         let mut detail_text = heapless::String::<64>::new();
         report::write_detail(&mut detail_text, detail, &self.group);
         // The group an event is about, by name: the fourth argument (SPEC §7.1).
+        // Only with `group` lines: a notify script of a file without them gets the three
+        // arguments it always got.
         let group_name = group
+            .filter(|_| self.config.has_group_lines())
             .and_then(|g| self.config.groups.get(usize::from(g)))
             .map_or("", |g| g.name.as_str());
         info!(

@@ -26,7 +26,7 @@ pub const FRAME_LEN_MAX: usize = 128;
 /// Actions the core may queue between two drains by the event loop.
 pub const CORE_OUTPUTS_MAX: usize = 32;
 /// Child processes (resource actions, notify, fence, checks, meta-data) supervised at once.
-pub const CHILDREN_MAX: usize = 64;
+pub const CHILDREN_MAX: usize = 80;
 /// Child slots only resource actions and the fence command may use (SPEC §7.3: notify and
 /// checks cannot use them up). The core runs at most one resource action at a time per group
 /// (groups move independently, SPEC §7.1) and one fence attempt at a time, and a child's slot
@@ -35,12 +35,19 @@ pub const CHILDREN_MAX: usize = 64;
 pub const CHILDREN_RESERVED: usize = GROUPS_MAX + 1;
 /// Notify, check and meta-data children at once: the rest of the table.
 pub const CHILDREN_ORDINARY_MAX: usize = CHILDREN_MAX - CHILDREN_RESERVED;
-/// Notify commands running at once. A state change past it is not notified: the notify is
-/// dropped, counted and warned about (rate-limited), never queued, so that hung notify scripts
-/// cannot take the slots of checks or of a reload's meta-data runs either. With the checks
-/// (one child each) and the meta-data runs of one reload (one per resource) the ordinary
-/// share is never exceeded in normal operation.
-pub const NOTIFY_CHILDREN_MAX: usize = 6;
+/// Notify commands running at once, at most: `notify_children_max` of the configuration's
+/// groups. A state change past it is not notified: the notify is dropped, counted and warned
+/// about (rate-limited), never queued, so that hung notify scripts cannot take the slots of
+/// checks or of a reload's meta-data runs either. With the checks (one child each) and the
+/// meta-data runs of one reload (one per resource) the ordinary share is never exceeded in
+/// normal operation.
+pub const NOTIFY_CHILDREN_MAX: usize = notify_children_max(GROUPS_MAX);
+
+/// Notify commands running at once with `groups` groups: 6, and 3 per group, for a takeover
+/// notifies failover, starting and active of each group at once (SPEC §7.1).
+pub const fn notify_children_max(groups: usize) -> usize {
+    6 + 3 * groups
+}
 const _: () = assert!(NOTIFY_CHILDREN_MAX + CHECKS_MAX + RESOURCES_MAX <= CHILDREN_ORDINARY_MAX);
 /// Control-socket clients served at once.
 pub const CONTROL_CLIENTS_MAX: usize = 4;

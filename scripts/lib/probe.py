@@ -8,13 +8,19 @@ Two small programs in one file (Python 3 standard library only):
       with "NAME SEQ", SEQ being the request's text. Run one in each node's namespace: only
       the node that holds the VIP gets the client's packets for it.
 
-  probe.py watch ADDR PORT [--interval-ms 5] [--raw]
-      The prober: sends one datagram to ADDR:PORT every interval and reads the answers.
+  probe.py watch ADDR PORT [--interval-ms 5] [--raw] [--label TEXT]
+      The prober: sends one datagram to ADDR:PORT every interval (its text: a sequence
+      number) and reads the answers.
       Human form (default): prints who answers, and every change of answering node or silence
-      with the measured gap in ms; SIGUSR1 marks "fault now" and the next answer from another
-      node is reported as time since the mark; SIGINT/SIGTERM print a summary and exit 0.
-      --raw: one line per answer, "MONOTONIC_NS NODE", for programs (CLOCK_MONOTONIC is the
-      same in every namespace, so a caller can compare it with its own clock).
+      with the measured gap in ms; SIGUSR1 marks "fault now" (SIGRTMIN: "handover now") and
+      the next answer from another node is reported as time since the mark; SIGUSR2 prints
+      what was seen since the mark (or the start): answers, by whom, the longest gap between
+      two answers and the probes left unanswered; SIGINT/SIGTERM print a summary and exit 0.
+      --label TEXT names the prober on every line instead of "client" (two probers on one
+      terminal).
+      --raw: one line per answer, "MONOTONIC_NS NODE SEQ", for programs (CLOCK_MONOTONIC is
+      the same in every namespace, so a caller can compare it with its own clock; SEQ is the
+      probe's sequence number, so a caller can count the probes left unanswered).
 
 It never sends anywhere but ADDR:PORT (prober) or back to a sender (responder).
 """
@@ -52,11 +58,13 @@ def open_prober(addr):
     return sock
 
 
-def watch(addr, port, interval_ms, raw):
+def watch(addr, port, interval_ms, raw, label):
     sock = open_prober(addr)
     interval = interval_ms / 1000.0
-    state = Watcher(raw, interval_ms)
-    signal.signal(signal.SIGUSR1, lambda *_: state.mark_fault())
+    state = Watcher(raw, interval_ms, label)
+    signal.signal(signal.SIGUSR1, lambda *_: state.mark("fault", "fault injected"))
+    signal.signal(signal.SIGRTMIN, lambda *_: state.mark("handover", "handover asked"))
+    signal.signal(signal.SIGUSR2, lambda *_: state.report_since_mark())
     signal.signal(signal.SIGTERM, lambda *_: state.stop())
     signal.signal(signal.SIGINT, lambda *_: state.stop())
     seq = 0
@@ -90,35 +98,65 @@ def drain(sock, state):
             return
         except OSError:
             return  # an ICMP error from an earlier probe: nothing to read
-        node = data.split(b" ", 1)[0].decode(errors="replace") or "?"
-        state.answer(time.monotonic_ns(), node)
+        parts = data.split(b" ", 2)
+        node = parts[0].decode(errors="replace") or "?"
+        try:
+            seq = int(parts[1]) if len(parts) > 1 else None
+        except ValueError:
+            seq = None
+        state.answer(time.monotonic_ns(), node, seq)
 
 
 class Watcher:
     """What the prober has seen, and the human report of it."""
 
-    def __init__(self, raw, interval_ms):
+    def __init__(self, raw, interval_ms, label="client"):
         self.raw = raw
+        self.label = label
         self.silence_ns = int(interval_ms * 10 * 1e6)  # ten probes unanswered: say so
         self.start_ns = time.monotonic_ns()
         self.node = None
         self.last_ns = None
         self.silent = False
         self.fault_ns = None
+        self.mark_kind = "start"
         self.answers = 0
         self.stopping = False
         self.gaps = []
+        self.last_seq = None
+        # Since the last mark (or the start): answers, by whom, the longest time between
+        # two answers (the one that straddles the mark included), probes skipped in sequence.
+        self.since_ns = self.start_ns
+        self.since_answers = 0
+        self.since_nodes = []
+        self.since_gap_ms = 0.0
+        self.since_unanswered = 0
 
     def stamp(self, t_ns):
-        return "    client %8.3f s" % ((t_ns - self.start_ns) / 1e9)
+        return "    %s %8.3f s" % (self.label, (t_ns - self.start_ns) / 1e9)
 
     def say(self, text):
         if not self.raw:
             print(text, flush=True)
 
-    def mark_fault(self):
+    def mark(self, kind, text):
         self.fault_ns = time.monotonic_ns()
-        self.say("%s  -- fault injected --" % self.stamp(self.fault_ns))
+        self.mark_kind = kind
+        self.since_ns = self.fault_ns
+        self.since_answers = 0
+        self.since_nodes = []
+        self.since_gap_ms = 0.0
+        self.since_unanswered = 0
+        self.say("%s  -- %s --" % (self.stamp(self.fault_ns), text))
+
+    def report_since_mark(self):
+        now = time.monotonic_ns()
+        ago = (now - self.since_ns) / 1e9
+        who = " then ".join(self.since_nodes) or "nobody"
+        self.say("%s  since the %s (%.3f s ago): %d answers, from %s; longest gap between two "
+                 "answers %.1f ms; probes unanswered: %d" % (
+                     self.stamp(now), self.mark_kind, ago, self.since_answers, who,
+                     self.since_gap_ms, self.since_unanswered))
 
     def stop(self):
         self.stopping = True
@@ -129,11 +167,20 @@ class Watcher:
             self.silent = True
             self.say("%s  no answer (last from %s)" % (self.stamp(now), self.node))
 
-    def answer(self, t_ns, node):
+    def answer(self, t_ns, node, seq=None):
         self.answers += 1
         if self.raw:
-            sys.stdout.write("%d %s\n" % (t_ns, node))
+            sys.stdout.write("%d %s %s\n" % (t_ns, node, "-" if seq is None else seq))
             sys.stdout.flush()
+        self.since_answers += 1
+        if not self.since_nodes or self.since_nodes[-1] != node:
+            self.since_nodes.append(node)
+        if self.last_ns is not None:
+            self.since_gap_ms = max(self.since_gap_ms, (t_ns - self.last_ns) / 1e6)
+        if seq is not None:
+            if self.last_seq is not None and seq > self.last_seq:
+                self.since_unanswered += seq - self.last_seq - 1
+            self.last_seq = max(seq, self.last_seq or 0)
         if self.node is None:
             self.say("%s  answered by %s" % (self.stamp(t_ns), node))
         elif node != self.node or self.silent:
@@ -142,7 +189,8 @@ class Watcher:
             text = "%s  answered by %s after %.1f ms without an answer" % (
                 self.stamp(t_ns), node, gap_ms)
             if self.fault_ns is not None and node != self.node:
-                text += " (%.1f ms after the fault)" % ((t_ns - self.fault_ns) / 1e6)
+                text += " (%.1f ms after the %s)" % ((t_ns - self.fault_ns) / 1e6,
+                                                     self.mark_kind)
                 self.fault_ns = None
             self.say(text)
         self.node = node
@@ -168,11 +216,12 @@ def main():
     p.add_argument("port", type=int)
     p.add_argument("--interval-ms", type=float, default=5.0)
     p.add_argument("--raw", action="store_true")
+    p.add_argument("--label", default="client")
     args = parser.parse_args()
     if args.cmd == "serve":
         serve(args.name, args.port)
     else:
-        watch(args.addr, args.port, args.interval_ms, args.raw)
+        watch(args.addr, args.port, args.interval_ms, args.raw, args.label)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-//! The notify commands' share of the child table: at most `limits::NOTIFY_CHILDREN_MAX` run at
-//! once; a state change past that is not notified. The notify is dropped (not queued: a queue
+//! The notify commands' share of the child table: at most `limits::notify_children_max` of the
+//! configuration's groups run at once; a state change past that is not notified. The notify is dropped (not queued: a queue
 //! behind hung scripts would only deliver stale events late), counted, and warned about at
 //! most once per `WARN_INTERVAL` with the count so far, so a flood of state changes cannot
 //! flood the log either.
@@ -10,25 +10,44 @@
 use log::warn;
 
 use crate::core::time::{Duration, Instant};
-use crate::limits::NOTIFY_CHILDREN_MAX;
+use crate::limits::notify_children_max;
 
 /// At most one warning about dropped notifies per this long.
 pub const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Admits notify commands while fewer than `NOTIFY_CHILDREN_MAX` run; counts the rest.
-#[derive(Debug, Default)]
+/// Admits notify commands while fewer than `limit` run; counts the rest.
+#[derive(Debug)]
 pub struct NotifyGate {
+    /// Notify commands at once (`limits::notify_children_max` of the groups).
+    limit: usize,
     dropped: u64,
     /// Drops since the last warning.
     unreported: u64,
     warned_at: Option<Instant>,
 }
 
+impl Default for NotifyGate {
+    /// The gate of one group.
+    fn default() -> NotifyGate {
+        NotifyGate::new(1)
+    }
+}
+
 impl NotifyGate {
+    /// The gate of a configuration of `groups` groups.
+    pub fn new(groups: usize) -> NotifyGate {
+        NotifyGate {
+            limit: notify_children_max(groups),
+            dropped: 0,
+            unreported: 0,
+            warned_at: None,
+        }
+    }
+
     /// Whether a notify for `event` may start now, with `running` notify commands running.
     /// A refusal is counted and warned about (rate-limited).
     pub fn admit(&mut self, now: Instant, running: usize, event: &str) -> bool {
-        if running < NOTIFY_CHILDREN_MAX {
+        if running < self.limit {
             return true;
         }
         self.refuse(now, event, &"notify commands still running");
@@ -44,9 +63,9 @@ impl NotifyGate {
             return;
         }
         warn!(
-            "notify {event} dropped: {why} ({NOTIFY_CHILDREN_MAX} at most; {} dropped since the \
+            "notify {event} dropped: {why} ({} at most; {} dropped since the \
              last warning, {} in all)",
-            self.unreported, self.dropped
+            self.limit, self.unreported, self.dropped
         );
         self.warned_at = Some(now);
         self.unreported = 0;
@@ -66,9 +85,11 @@ mod tests {
     fn admits_below_the_share_and_counts_the_rest() {
         let mut gate = NotifyGate::default();
         let t = Instant::from_millis(1000);
-        assert!(gate.admit(t, NOTIFY_CHILDREN_MAX - 1, "active"));
-        assert!(!gate.admit(t, NOTIFY_CHILDREN_MAX, "active"));
-        assert!(!gate.admit(t, NOTIFY_CHILDREN_MAX + 3, "standby"));
+        assert!(gate.admit(t, 8, "active"));
+        assert!(!gate.admit(t, 9, "active"));
+        assert!(!gate.admit(t, 12, "standby"));
+        let two = NotifyGate::new(2);
+        assert!(two.limit == 12, "6 and 3 per group");
         assert_eq!(gate.dropped(), 2);
     }
 

@@ -104,6 +104,57 @@ fn pc_pair_active_active_config_passes_check_on_both_nodes() {
     );
 }
 
+/// SPEC §7.1: the lab's active/active pairs (`scripts/demo.sh --active-active` and the
+/// active/active benchmark, board/lab/active-active.conf and active-active-fast.conf) pass the
+/// full check on both nodes with one digest: web with 192.0.2.100 at home on alpha, db with
+/// 192.0.2.101 at home on beta, both failing back.
+#[test]
+fn lab_active_active_configs_pass_check_on_both_nodes() {
+    for (file, keepalive) in
+        [("board/lab/active-active.conf", "100ms"), ("board/lab/active-active-fast.conf", "10ms")]
+    {
+        let mut digests = Vec::new();
+        for node in ["alpha", "beta"] {
+            let dir = TempDir::new("board-lab-aa");
+            let cmdline = cmdline_with_key(&dir, &format!("board/lab/{node}.cmdline"));
+            let conf = board(&dir, file);
+            let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline]);
+            assert_eq!(out.status.code(), Some(0), "{file} {node}: {}", stderr(&out));
+            assert!(stdout(&out).contains(&format!("node {node}")), "{}", stdout(&out));
+
+            let print = check_print(&conf, &cmdline);
+            assert!(print.contains(&format!("for node {node} ")), "{print}");
+            assert!(
+                print.contains(&format!(
+                    "
+keepalive {keepalive}
+"
+                )),
+                "{print}"
+            );
+            let groups: Vec<&str> = print.lines().filter(|l| l.starts_with("group ")).collect();
+            assert_eq!(
+                groups,
+                ["group web home alpha auto_failback on", "group db home beta auto_failback on"],
+                "{file}"
+            );
+            for (group, vip) in [("web home alpha", "100"), ("db home beta", "101")] {
+                let lines = format!(
+                    "\ngroup {group} auto_failback on\nresource ip 192.0.2.{vip}/24 dev lan0 "
+                );
+                assert!(print.contains(&lines), "{file}: {print}");
+            }
+            digests.push(digest_of(&print).to_string());
+        }
+        assert_eq!(digests[0], digests[1], "{file}: per-node flags must not change the digest");
+        let config = std::fs::read_to_string(file).unwrap();
+        let c = hapair::config::parse_str(&config, std::path::Path::new(file)).unwrap();
+        let groups: Vec<_> =
+            c.groups.iter().map(|g| (g.name.as_str(), g.resources.clone())).collect();
+        assert_eq!(groups, [("web", 0..1), ("db", 1..2)], "{file}");
+    }
+}
+
 #[test]
 fn kernel_flags_override_timings_and_boot_flags() {
     let dir = TempDir::new("board-flags");
@@ -125,6 +176,7 @@ fn kernel_flags_override_timings_and_boot_flags() {
 fn printed_configuration_is_valid_and_prints_the_same() {
     for (conf, cmd) in [
         ("board/lab/hapair.conf", "board/lab/alpha.cmdline"),
+        ("board/lab/active-active.conf", "board/lab/beta.cmdline"),
         ("board/pc-pair/hapair.conf", "board/pc-pair/beta.cmdline"),
         ("board/pc-pair/active-active.conf", "board/pc-pair/alpha.cmdline"),
     ] {
