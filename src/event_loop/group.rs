@@ -425,9 +425,17 @@ fn ip_outcome(
     result: Result<IpOutcome, IpError>,
 ) -> hcore::Outcome {
     match result {
-        Ok(IpOutcome::Ok) => hcore::Outcome::Ok,
+        Ok(IpOutcome::Ok) => {
+            // Running after a start, or found running (an adopted address).
+            member.started = action != Action::Stop;
+            hcore::Outcome::Ok
+        }
         Ok(IpOutcome::NotRunning) => {
-            set_text(&mut member.last_error, "Monitor: address not configured");
+            // Gone after it ran: a failure to show; a start-up probe that finds nothing (the
+            // address not here yet) is none.
+            if std::mem::take(&mut member.started) {
+                set_text(&mut member.last_error, "Monitor: address not configured");
+            }
             hcore::Outcome::NotRunning
         }
         Err(e) => {
@@ -698,6 +706,7 @@ mod tests {
         assert_eq!(done.outcome, hcore::Outcome::NotRunning);
         assert_eq!(done.elapsed, Duration::from_millis(1));
         assert!(!group.is_busy() && group.fds().next().is_none());
-        assert_eq!(group.members()[0].last_error.as_str(), "Monitor: address not configured");
+        // A probe that finds nothing is no error to show (the address is not there yet).
+        assert_eq!(group.members()[0].last_error.as_str(), "");
     }
 }
