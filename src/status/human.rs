@@ -97,6 +97,13 @@ fn human_group<W: Write + ?Sized>(w: &mut W, s: &Snapshot, g: &GroupStatus) -> f
         state_name(g.state),
         g.home
     );
+    // This node's own word on the group, when it has one (`move` reads as standby).
+    let _ = match g.intent {
+        crate::wire::Intent::None => Ok(()),
+        crate::wire::Intent::Standby => line.push_str(", standby here"),
+        crate::wire::Intent::Takeover => line.push_str(", takeover asked"),
+        crate::wire::Intent::Maintenance => line.push_str(", maintenance"),
+    };
     writeln!(w, "{:.80}", Clean(&line))
 }
 
