@@ -60,9 +60,10 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fds polled at most: signals, ping, links, control clients and listener, child pipes, and
-/// the netlink sockets of the running `ip` actions (one per group).
-const POLL_FDS_MAX: usize = 2
+/// Fds polled at most: signals, ping (an ICMP and an ICMPv6 socket), links, control clients
+/// and listener, child pipes, and the netlink sockets of the running `ip` actions (one per
+/// group).
+const POLL_FDS_MAX: usize = 3
     + LINKS_MAX
     + crate::limits::CONTROL_CLIENTS_MAX
     + 1
@@ -626,8 +627,10 @@ impl Daemon {
         };
         let (fds, owners) = (&mut self.fds, &mut self.owners);
         add(fds, owners, self.signals.as_raw_fd(), libc::POLLIN, FdOwner::Signals);
-        if let Some(fd) = self.health.ping_fd().filter(|_| self.parked & PARK_PING == 0) {
-            add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
+        if self.parked & PARK_PING == 0 {
+            for fd in self.health.ping_fds() {
+                add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
+            }
         }
         for (i, link) in self.links.iter().enumerate() {
             if self.parked & (1 << i) != 0 {
@@ -655,6 +658,7 @@ impl Daemon {
     /// Handles every fd poll(2) marked ready.
     fn handle_ready(&mut self, now: Instant, may_park: bool) {
         let mut signals = false;
+        let mut ping = false;
         let mut child_output = false;
         let mut delivered = 0u16;
         for i in 0..self.fds.len() {
@@ -664,7 +668,12 @@ impl Daemon {
             }
             match self.owners[i] {
                 FdOwner::Signals => signals = true,
-                FdOwner::Ping => self.health.handle_ping_readable(now),
+                // One read of both ping sockets (ICMP, ICMPv6), however many are ready.
+                FdOwner::Ping if !ping => {
+                    ping = true;
+                    self.health.handle_ping_readable(now);
+                }
+                FdOwner::Ping => {}
                 FdOwner::Link(l) => {
                     let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
                     if self.receive(now, l, hangup) {

@@ -6,8 +6,10 @@
 //! counted, an answer finished, an array or a sample judged, meta-data read).
 //!
 //! - `ping_reply`: an ICMP message as a datagram socket gives it, and as a raw socket gives
-//!   it (behind an IP header). A reply counts only when it is our echo, byte for byte (the
-//!   checksum aside), with our cookie, and the echo we would send for it decodes the same.
+//!   it (behind an IP header); and the same bytes as an ICMPv6 message, which both kinds of
+//!   ICMPv6 socket give without a header. A reply counts only when it is our echo of its
+//!   family, byte for byte (the checksum aside), with our cookie, and the echo we would send
+//!   for it decodes the same; no message counts in both families.
 //! - `netlink_reply`: one datagram of rtnetlink answers to each kind of request (the first
 //!   byte picks it). An answer matches its request; an error names it; the same messages one
 //!   per datagram, as a long dump comes, give the same answer; and the kernel's own datagram
@@ -34,7 +36,7 @@ use super::netlink::{
     IFLA_OPERSTATE, IfName, Iface, NLMSG_DONE, NLMSG_ERROR, NetlinkError, Pending, RTM_NEWADDR,
     RTM_NEWLINK, Reply, Request, take_datagram,
 };
-use super::ping::{ECHO_LEN, ECHO_REPLY, decode_reply, encode_echo, field, strip_ip_header};
+use super::ping::{ECHO_LEN, Icmp, decode_reply, encode_echo, field, icmp_message};
 use crate::core::time::{Duration, Instant};
 use crate::health::Reasons;
 use crate::health::sensor::{
@@ -50,37 +52,43 @@ pub const NETLINK_SEQ: u32 = 7;
 /// The interface of the netlink requests (`lan9`, index 9).
 pub const NETLINK_INDEX: u32 = 9;
 
-/// Checks `data` as a ping reply on a datagram socket and on a raw one. True when it counted.
+/// Checks `data` as a ping reply on each socket the driver may have: ICMP datagram and raw,
+/// ICMPv6 datagram and raw. True when it counted on one.
 pub fn ping_reply(data: &[u8]) -> bool {
-    let datagram = decode_reply(data, None, PING_COOKIE);
-    if let Some(sent) = datagram {
-        our_echo_answered(data, None, sent);
+    let mut counted = [false; 2];
+    for (icmp, slot) in [Icmp::V4, Icmp::V6].into_iter().zip(&mut counted) {
+        for (raw, ident) in [(false, None), (true, Some(PING_IDENT))] {
+            let Some(message) = icmp_message(data, icmp, raw) else { continue };
+            if let Some(sent) = decode_reply(message, icmp, ident, PING_COOKIE) {
+                our_echo_answered(message, icmp, ident, sent);
+                *slot = true;
+            }
+        }
     }
-    let raw = strip_ip_header(data).and_then(|icmp| {
-        let sent = decode_reply(icmp, Some(PING_IDENT), PING_COOKIE)?;
-        our_echo_answered(icmp, Some(PING_IDENT), sent);
-        Some(sent)
-    });
-    datagram.is_some() || raw.is_some()
+    // The two families' reply types differ, and a raw ICMP socket's header is no message of
+    // our length: one input never counts as both.
+    assert!(!(counted[0] && counted[1]), "a reply counted as ICMP and as ICMPv6");
+    counted[0] || counted[1]
 }
 
-/// `icmp`, which counted as a reply sent at `sent`, is the echo we send with its id and
-/// sequence number, answered; that echo decodes the same, and with another cookie not at all.
-fn our_echo_answered(icmp: &[u8], ident: Option<u16>, sent: Instant) {
-    assert_eq!(icmp.len(), ECHO_LEN, "a reply of another length counted");
-    let word = |at: usize| u16::from_be_bytes([icmp[at], icmp[at + 1]]);
+/// `message`, which counted as an `icmp` reply sent at `sent`, is the echo we send with its id
+/// and sequence number, answered; that echo decodes the same, and with another cookie not at
+/// all.
+fn our_echo_answered(message: &[u8], icmp: Icmp, ident: Option<u16>, sent: Instant) {
+    assert_eq!(message.len(), ECHO_LEN, "a reply of another length counted");
+    let word = |at: usize| u16::from_be_bytes([message[at], message[at + 1]]);
     let id = word(field::IDENT.start);
     assert!(ident.is_none_or(|ours| ours == id), "another id counted on a raw socket");
     let mut echo = [0u8; ECHO_LEN];
-    encode_echo(&mut echo, id, word(field::SEQ.start), PING_COOKIE, sent);
-    echo[field::TYPE] = ECHO_REPLY;
+    encode_echo(&mut echo, icmp, id, word(field::SEQ.start), PING_COOKIE, sent);
+    echo[field::TYPE] = icmp.echo_reply();
     // The checksum is not the decoder's to judge: the kernel checks it before a datagram
     // socket sees the reply, and the cookie, not the checksum, is what a forger lacks.
-    echo[field::CHECKSUM].copy_from_slice(&icmp[field::CHECKSUM]);
-    assert_eq!(&echo[..], icmp, "a reply that is not our echo counted");
-    assert_eq!(decode_reply(&echo, ident, PING_COOKIE), Some(sent));
+    echo[field::CHECKSUM].copy_from_slice(&message[field::CHECKSUM]);
+    assert_eq!(&echo[..], message, "a reply that is not our echo counted");
+    assert_eq!(decode_reply(&echo, icmp, ident, PING_COOKIE), Some(sent));
     echo[field::COOKIE.start] ^= 1;
-    assert_eq!(decode_reply(&echo, ident, PING_COOKIE), None, "another cookie counted");
+    assert_eq!(decode_reply(&echo, icmp, ident, PING_COOKIE), None, "another cookie counted");
 }
 
 /// Checks `data[1..]` as one datagram of answers to the request `data[0]` picks. True when

@@ -1,10 +1,10 @@
 //! The node's health sources as the loop polls them: hwmon sensors, /proc/mdstat and the
-//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
-//! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
-//! The judging (ping reachability and stalls, debounce, hysteresis, trends, md verdicts)
-//! lives in `health`; the drivers read and parse.
+//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own sockets (ICMP
+//! and ICMPv6), `check` commands as child processes. Each source reports its reasons to the
+//! `HealthMonitor`, whose changes the loop feeds the core. The judging (ping reachability and
+//! stalls, debounce, hysteresis, trends, md verdicts) lives in `health`; the drivers read and
+//! parse.
 
-use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 
 use log::{debug, info, warn};
@@ -121,22 +121,11 @@ impl HealthIo {
     }
 
     fn open_ping(&mut self, config: &Config, now: Instant) {
-        let addrs: heapless::Vec<std::net::Ipv4Addr, { crate::limits::PING_NODES_MAX }> = config
-            .health
-            .ping
-            .iter()
-            .filter_map(|a| match a {
-                IpAddr::V4(v4) => Some(*v4),
-                IpAddr::V6(_) => None,
-            })
-            .collect();
-        if addrs.len() != config.health.ping.len() {
-            warn!("ping: IPv6 ping nodes are not supported yet and are ignored");
-        }
+        let addrs = &config.health.ping;
         if addrs.is_empty() {
             return;
         }
-        match Ping::open(&addrs, ping_interval(config), PING_WINDOW, now) {
+        match Ping::open(addrs, ping_interval(config), PING_WINDOW, now) {
             Ok(p) => self.ping = Some(p),
             Err(e) => self.report_open_error(Source::Ping, &"ping socket", &e),
         }
@@ -170,12 +159,12 @@ impl HealthIo {
         self.monitor.handle_report(source, &self.scratch);
     }
 
-    /// The ping socket, to poll for replies.
-    pub fn ping_fd(&self) -> Option<RawFd> {
-        self.ping.as_ref().map(|p| p.fd().as_raw_fd())
+    /// The ping sockets (one per address family in use), to poll for replies.
+    pub fn ping_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.ping.iter().flat_map(|p| p.fds().map(|fd| fd.as_raw_fd()))
     }
 
-    /// Reads replies on the ping socket.
+    /// Reads replies on the ping sockets.
     pub fn handle_ping_readable(&mut self, now: Instant) {
         if let Some(p) = &mut self.ping {
             p.handle_readable(now);

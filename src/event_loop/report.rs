@@ -170,7 +170,7 @@ pub fn fill_local(s: &mut Snapshot, core: &Groups, group: &Group, health: &Healt
     h.ping.clear();
     if let Some(p) = &health.ping {
         for n in p.nodes() {
-            let node = status::Ping { address: n.addr.into(), reachable: n.reachable };
+            let node = status::Ping { address: n.addr, reachable: n.reachable };
             let _ = h.ping.push(node);
         }
     }

@@ -30,7 +30,7 @@
 
 use crate::core::time::{Duration, Instant};
 use crate::limits::PING_NODES_MAX;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 /// The longest echo interval.
 pub const PING_INTERVAL_MAX: Duration = Duration::from_secs(1);
@@ -100,8 +100,8 @@ pub fn reachable_at(
 /// One ping node and what we know of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PingNode {
-    /// Its address.
-    pub addr: Ipv4Addr,
+    /// Its address, IPv4 or IPv6.
+    pub addr: IpAddr,
     /// When it last answered.
     pub last_reply: Option<Instant>,
     /// The round trip of its last answer.
@@ -141,10 +141,11 @@ pub struct Reach {
 }
 
 impl Reach {
-    /// The nodes `addrs`, one echo every `interval`, reachable while they answered within
-    /// `window_intervals` intervals (at least 1). The first echoes are due at `now`.
-    pub fn new(
-        addrs: &[Ipv4Addr],
+    /// The nodes `addrs` (of either family, in any mix), one echo every `interval`, reachable
+    /// while they answered within `window_intervals` intervals (at least 1). The first echoes
+    /// are due at `now`.
+    pub fn new<A: Copy + Into<IpAddr>>(
+        addrs: &[A],
         interval: Duration,
         window_intervals: u32,
         now: Instant,
@@ -152,7 +153,7 @@ impl Reach {
         let mut nodes = heapless::Vec::new();
         for &addr in addrs {
             let node = PingNode {
-                addr,
+                addr: addr.into(),
                 last_reply: None,
                 last_rtt: None,
                 reachable: true,
@@ -207,7 +208,13 @@ impl Reach {
     /// A reply from `from` to our echo sent at `sent_at` arrived at `now`. Counts (and makes
     /// its node reachable) only when `from` is a ping node and the echo was sent within the
     /// window, not after `now`.
-    pub fn handle_reply(&mut self, now: Instant, from: Ipv4Addr, sent_at: Instant) -> bool {
+    pub fn handle_reply(
+        &mut self,
+        now: Instant,
+        from: impl Into<IpAddr>,
+        sent_at: Instant,
+    ) -> bool {
+        let from = from.into();
         if sent_at > now || now.saturating_since(sent_at) > self.window {
             return false;
         }
@@ -261,6 +268,7 @@ impl Reach {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
     const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -367,9 +375,33 @@ mod tests {
         assert!(r.nodes()[1].reachable);
     }
 
+    /// IPv4 and IPv6 nodes in one set are judged alike, each by its own replies; an address
+    /// of the other family that names the same host (IPv4-mapped) is another node.
+    #[test]
+    fn nodes_of_both_families_are_judged_alike() {
+        let v6: Ipv6Addr = "2001:db8::fe".parse().unwrap();
+        let mut r = Reach::new(&[IpAddr::from(A), IpAddr::from(v6)], ms(100), 3, at(0)).unwrap();
+        assert_eq!(r.nodes()[1].addr, IpAddr::from(v6));
+        r.poll_send(at(0), Duration::ZERO);
+        assert!(r.handle_reply(at(2), v6, at(0)));
+        assert!(!r.handle_reply(at(2), A.to_ipv6_mapped(), at(0)), "not the IPv4 node");
+        assert_eq!((r.nodes()[0].received, r.nodes()[1].received), (0, 1));
+        // Only the IPv6 node answers: it alone keeps the set reachable.
+        for t in (100..=1000).step_by(100) {
+            r.poll_send(at(t), Duration::ZERO);
+            r.handle_reply(at(t), v6, at(t));
+        }
+        assert!(r.reachable() && !r.nodes()[0].reachable && r.nodes()[1].reachable);
+        // Then it falls silent too: lost a whole window after its last reply.
+        r.poll_send(at(1300), Duration::ZERO);
+        assert!(r.reachable());
+        r.poll_send(at(1400), Duration::ZERO);
+        assert!(!r.reachable());
+    }
+
     #[test]
     fn no_nodes_is_reachable() {
-        let mut r = Reach::new(&[], ms(10), 3, at(0)).unwrap();
+        let mut r = Reach::new::<IpAddr>(&[], ms(10), 3, at(0)).unwrap();
         for t in 0..10 {
             r.poll_send(at(t * 10), Duration::ZERO);
         }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use hapair::drivers::fuzz::{
     NETLINK_INDEX, NETLINK_SEQ, PING_COOKIE, PING_IDENT, nl_error, nlmsg, rtattr,
 };
-use hapair::drivers::ping::{ECHO_LEN, encode_echo, field};
+use hapair::drivers::ping::{ECHO_LEN, Icmp, encode_echo, field};
 use hapair::limits::FRAME_LEN_MAX;
 use hapair::wire::serial::{self, ENCODED_LEN_MAX};
 use hapair::wire::*;
@@ -707,12 +707,13 @@ fn hwmon(name: &str, files: [&str; 5], readings: &[&str]) -> Vec<u8> {
 }
 
 /// Echo replies: to a datagram socket, to a raw one (behind an IP header, also one with
-/// options), and what must not count.
+/// options), ICMPv6 replies (no header on either kind of socket), and what must not count.
 fn ping_seeds() -> Seeds {
-    let reply = |ident: u16, cookie: u64| {
+    let reply = |icmp: Icmp, ident: u16, cookie: u64| {
         let mut echo = [0u8; ECHO_LEN];
-        encode_echo(&mut echo, ident, 3, cookie, hapair::core::time::Instant::from_millis(1234));
-        echo[field::TYPE] = 0; // echo reply
+        let sent = hapair::core::time::Instant::from_millis(1234);
+        encode_echo(&mut echo, icmp, ident, 3, cookie, sent);
+        echo[field::TYPE] = icmp.echo_reply();
         echo
     };
     let ip_header = |words: u8| {
@@ -721,17 +722,26 @@ fn ping_seeds() -> Seeds {
         h[9] = 1; // ICMP
         h
     };
-    let ours = reply(PING_IDENT, PING_COOKIE);
+    let ours = reply(Icmp::V4, PING_IDENT, PING_COOKIE);
     let mut request = ours;
-    request[field::TYPE] = 8;
+    request[field::TYPE] = Icmp::V4.echo_request();
+    let ours6 = reply(Icmp::V6, PING_IDENT, PING_COOKIE);
+    let mut request6 = ours6;
+    request6[field::TYPE] = Icmp::V6.echo_request();
+    let other = |icmp, ident| reply(icmp, ident, PING_COOKIE).to_vec();
     vec![
         ("datagram", ours.to_vec()),
         ("raw", [ip_header(5), ours.to_vec()].concat()),
         ("raw-with-options", [ip_header(6), ours.to_vec()].concat()),
-        ("raw-other-id", [ip_header(5), reply(PING_IDENT ^ 1, PING_COOKIE).to_vec()].concat()),
-        ("other-cookie", reply(PING_IDENT, PING_COOKIE ^ (1 << 63)).to_vec()),
+        ("raw-other-id", [ip_header(5), other(Icmp::V4, PING_IDENT ^ 1)].concat()),
+        ("other-cookie", reply(Icmp::V4, PING_IDENT, PING_COOKIE ^ (1 << 63)).to_vec()),
         ("request", request.to_vec()),
         ("truncated", ours[..ECHO_LEN - 1].to_vec()),
+        ("v6", ours6.to_vec()),
+        ("v6-other-id", other(Icmp::V6, PING_IDENT ^ 1)),
+        ("v6-other-cookie", reply(Icmp::V6, PING_IDENT, PING_COOKIE ^ 1).to_vec()),
+        ("v6-request", request6.to_vec()),
+        ("v6-behind-a-header", [vec![0x60; 40], ours6.to_vec()].concat()),
     ]
 }
 
