@@ -1,5 +1,7 @@
 //! UDP heartbeat links: one non-blocking socket per `bcast`, `mcast` or `ucast` line, bound
-//! to the udpport with SO_REUSEADDR and to its interface with SO_BINDTODEVICE.
+//! to the udpport with SO_REUSEADDR and to its interface with SO_BINDTODEVICE. `bcast` is
+//! IPv4; `mcast` and `ucast` are IPv4 or IPv6, as their addresses say (an IPv6 socket is
+//! IPV6_V6ONLY, and a link-scope address is scoped to the line's interface).
 //!
 //! The socket is set up once (an event, so it may allocate); `recv_batch` and `send` then never
 //! block and never allocate. Transient send errors (full buffers, an unreachable network, a
@@ -9,9 +11,13 @@
 //! socket is bound) drops what cannot be a frame ([`filter_program`]): a length, version or
 //! body length `wire::Frame::check` refuses, a sender or link byte no frame has, and for
 //! `ucast` any source but the peer's configured address (IPv4 and IPv6), for `bcast` our own
-//! looped-back broadcasts. It does not tell this pair's frames from another pair's: only the
-//! key does (they are `auth_failures`, SPEC §7.2). The receive buffer is sized for a burst (`limits::UDP_RCVBUF_BYTES`), and the kernel's
-//! count of what it dropped on the socket, the filter's drops and those for a full buffer
+//! looped-back broadcasts (an `mcast` socket, of either family, has the kernel's multicast
+//! loopback turned off instead). A UDP socket's filter sees the datagram from its UDP header
+//! on, whatever the family, so the frame checks are the same for IPv4 and IPv6; only the
+//! source checks read the IP header, at offsets of its family. It does not tell this pair's
+//! frames from another pair's: only the key does (they are `auth_failures`, SPEC §7.2). The
+//! receive buffer is sized for a burst (`limits::UDP_RCVBUF_BYTES`), and the kernel's count
+//! of what it dropped on the socket, the filter's drops and those for a full buffer
 //! alike, is read from each datagram (SO_RXQ_OVFL) and on demand (SO_MEMINFO):
 //! `UdpStats::kernel_dropped`. This file does not frame, authenticate or pace anything: what
 //! passes the filter still goes through `wire::Receiver`.
@@ -20,7 +26,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::io;
 use std::mem::size_of;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -41,13 +47,13 @@ pub enum UdpMedium<'a> {
         /// The interface name.
         ifname: &'a str,
     },
-    /// `mcast IF GROUP [ttl N]`: IPv4 multicast joined on the interface.
+    /// `mcast IF GROUP [ttl N]`: IPv4 or IPv6 multicast joined on the interface.
     Mcast {
         /// The interface name.
         ifname: &'a str,
-        /// The multicast group.
-        group: Ipv4Addr,
-        /// IP_MULTICAST_TTL.
+        /// The multicast group, IPv4 or IPv6.
+        group: IpAddr,
+        /// IP_MULTICAST_TTL, or for an IPv6 group IPV6_MULTICAST_HOPS.
         ttl: u8,
     },
     /// `ucast IF ADDR ADDR`: unicast to the peer's address, IPv4 or IPv6.
@@ -416,34 +422,83 @@ fn open_bcast(ifname: &str, port: u16) -> Result<UdpLink, OpenError> {
     Ok(link)
 }
 
-fn open_mcast(ifname: &str, group: Ipv4Addr, ttl: u8, port: u16) -> Result<UdpLink, OpenError> {
+fn open_mcast(ifname: &str, group: IpAddr, ttl: u8, port: u16) -> Result<UdpLink, OpenError> {
     if !group.is_multicast() {
         let error = io::Error::from(io::ErrorKind::InvalidInput);
         return Err(OpenError { ifname: ifname.to_string(), step: "group", error });
     }
-    let fd = new_socket(ifname, false)?;
+    let fd = new_socket(ifname, group.is_ipv6())?;
     let index =
         nix::net::if_::if_nametoindex(ifname).map_err(nix_step(ifname, "if_nametoindex"))?;
+    match group {
+        IpAddr::V4(group) => join_mcast4(&fd, ifname, index, group, ttl)?,
+        IpAddr::V6(group) => join_mcast6(&fd, ifname, index, group, ttl)?,
+    }
+    attach_filter(&fd, &filter_program(Source::Any)).map_err(step(ifname, "SO_ATTACH_FILTER"))?;
+    // Bound to the group, the socket sees only that group's datagrams, not unicast or
+    // broadcast meant for a sibling link on the same port. A link-scope IPv6 group is
+    // scoped to the interface, and frames go to [group%IF]:port.
+    let at = scoped(group, port, index);
+    bind_to(&fd, at).map_err(step(ifname, "bind"))?;
+    Ok(UdpLink::new(fd, at))
+}
+
+/// Joins an IPv4 group on interface `index` and sends there with `ttl`, without looping our
+/// own datagrams back to us.
+fn join_mcast4(
+    fd: &OwnedFd,
+    ifname: &str,
+    index: u32,
+    group: Ipv4Addr,
+    ttl: u8,
+) -> Result<(), OpenError> {
     let mreqn = libc::ip_mreqn {
         imr_multiaddr: libc::in_addr { s_addr: u32::from(group).to_be() },
         imr_address: libc::in_addr { s_addr: 0 },
         // INVARIANT: interface indexes are small positive ints in the kernel.
         imr_ifindex: index as libc::c_int,
     };
-    set_opt(&fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
+    set_opt(fd, libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP, &mreqn)
         .map_err(step(ifname, "IP_ADD_MEMBERSHIP"))?;
-    set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
+    set_opt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)
         .map_err(step(ifname, "IP_MULTICAST_IF"))?;
-    setsockopt(&fd, sockopt::IpMulticastTtl, &ttl).map_err(nix_step(ifname, "IP_MULTICAST_TTL"))?;
-    setsockopt(&fd, sockopt::IpMulticastLoop, &false)
+    setsockopt(fd, sockopt::IpMulticastTtl, &ttl).map_err(nix_step(ifname, "IP_MULTICAST_TTL"))?;
+    setsockopt(fd, sockopt::IpMulticastLoop, &false)
         .map_err(nix_step(ifname, "IP_MULTICAST_LOOP"))?;
-    set_opt(&fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, &OFF)
-        .map_err(step(ifname, "IP_MULTICAST_ALL"))?;
-    attach_filter(&fd, &filter_program(Source::Any)).map_err(step(ifname, "SO_ATTACH_FILTER"))?;
-    // Bound to the group, the socket sees only that group's datagrams, not unicast or
-    // broadcast meant for a sibling link on the same port.
-    bind_to(&fd, SocketAddr::from((group, port))).map_err(step(ifname, "bind"))?;
-    Ok(UdpLink::new(fd, SocketAddr::from((group, port))))
+    set_opt(fd, libc::IPPROTO_IP, libc::IP_MULTICAST_ALL, &OFF)
+        .map_err(step(ifname, "IP_MULTICAST_ALL"))
+}
+
+/// The IPv6 twin of `join_mcast4`: IPV6_JOIN_GROUP on interface `index`, sent from it with
+/// `hops` as the hop limit, our own datagrams not looped back.
+fn join_mcast6(
+    fd: &OwnedFd,
+    ifname: &str,
+    index: u32,
+    group: Ipv6Addr,
+    hops: u8,
+) -> Result<(), OpenError> {
+    setsockopt(fd, sockopt::Ipv6V6Only, &true).map_err(nix_step(ifname, "IPV6_V6ONLY"))?;
+    let mreq = libc::ipv6_mreq {
+        ipv6mr_multiaddr: libc::in6_addr { s6_addr: group.octets() },
+        ipv6mr_interface: index,
+    };
+    set_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP, &mreq)
+        .map_err(step(ifname, "IPV6_JOIN_GROUP"))?;
+    // INVARIANT: interface indexes are small positive ints in the kernel.
+    let index = index as libc::c_int;
+    set_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_IF, &index)
+        .map_err(step(ifname, "IPV6_MULTICAST_IF"))?;
+    set_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, &libc::c_int::from(hops))
+        .map_err(step(ifname, "IPV6_MULTICAST_HOPS"))?;
+    set_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP, &OFF)
+        .map_err(step(ifname, "IPV6_MULTICAST_LOOP"))?;
+    // Only what the socket joined (Linux 4.20 and later; bound to the group, an older
+    // kernel's socket takes no other group's datagrams either).
+    match set_opt(fd, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_ALL, &OFF) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOPROTOOPT) => Ok(()),
+        other => other.map_err(step(ifname, "IPV6_MULTICAST_ALL")),
+    }
 }
 
 fn open_ucast(ifname: &str, own: IpAddr, peer: IpAddr, port: u16) -> Result<UdpLink, OpenError> {
@@ -468,13 +523,16 @@ fn open_ucast(ifname: &str, own: IpAddr, peer: IpAddr, port: u16) -> Result<UdpL
     Ok(UdpLink::new(fd, scoped(peer, port, index)))
 }
 
-/// `addr`:`port`, with `index` as the scope of an IPv6 link-local address.
+/// `addr`:`port`, with `index` as the scope of an IPv6 address that needs one: a link-local
+/// unicast address, or a multicast group of interface-local or link-local scope (`ff02::`).
 fn scoped(addr: IpAddr, port: u16, index: u32) -> SocketAddr {
     match addr {
         IpAddr::V4(a) => SocketAddr::from((a, port)),
         IpAddr::V6(a) => {
             let link_local = a.segments()[0] & 0xffc0 == 0xfe80;
-            SocketAddr::V6(SocketAddrV6::new(a, port, 0, if link_local { index } else { 0 }))
+            let link_scope_group = a.is_multicast() && a.segments()[0] & 0x000f <= 2;
+            let scope = if link_local || link_scope_group { index } else { 0 };
+            SocketAddr::V6(SocketAddrV6::new(a, port, 0, scope))
         }
     }
 }
@@ -700,13 +758,15 @@ fn bind_to(fd: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
 const OFF: libc::c_int = 0;
 
 /// setsockopt(2) for the options nix has no setter for, or sets in another way:
-/// IP_MULTICAST_ALL, IP_MULTICAST_IF and SO_ATTACH_FILTER (none in nix), and
-/// IP_ADD_MEMBERSHIP with an `ip_mreqn` (nix's `IpAddMembership` takes an `ip_mreq`, which
-/// names the interface by an IPv4 address where we name it by index).
+/// IP_MULTICAST_ALL, IP_MULTICAST_IF, IPV6_MULTICAST_ALL, IPV6_MULTICAST_IF,
+/// IPV6_MULTICAST_LOOP and SO_ATTACH_FILTER (none in nix), IP_ADD_MEMBERSHIP with an
+/// `ip_mreqn` (nix's `IpAddMembership` takes an `ip_mreq`, which names the interface by an
+/// IPv4 address where we name it by index), and IPV6_ADD_MEMBERSHIP and IPV6_MULTICAST_HOPS
+/// beside them, so that the two families read alike.
 fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: `value` points to a live T of `size_of::<T>()` bytes, the layout the option
-    // expects (callers pass c_int, ip_mreqn or sock_fprog as the kernel documents for each
-    // option); the kernel only reads it, during the call.
+    // expects (callers pass c_int, ip_mreqn, ipv6_mreq or sock_fprog as the kernel documents
+    // for each option); the kernel only reads it, during the call.
     let r = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
@@ -724,7 +784,6 @@ mod tests {
     use super::*;
     use crate::limits::FRAME_LEN_MAX;
     use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame};
-    use std::net::Ipv6Addr;
 
     /// Runs `program` as the kernel runs a UDP socket's classic BPF filter: absolute loads
     /// read `udp` (the UDP header, then the datagram) big-endian, or `ip` (the IP header)
@@ -820,10 +879,13 @@ mod tests {
     const PEER_V4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
     const PEER_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 2);
 
-    fn every_shape() -> [(Program, IpAddr); 5] {
+    /// Every filter with a datagram source it admits; `mcast` (`Source::Any`) of both
+    /// families: the frame checks read the UDP payload, the same behind either IP header.
+    fn every_shape() -> [(Program, IpAddr); 6] {
         let own = Ipv4Addr::new(192, 0, 2, 1);
         [
             (filter_program(Source::Any), PEER_V4.into()),
+            (filter_program(Source::Any), PEER_V6.into()),
             (filter_program(Source::NotFrom(None)), PEER_V4.into()),
             (filter_program(Source::NotFrom(Some(own))), PEER_V4.into()),
             (filter_program(Source::From(PEER_V4.into())), PEER_V4.into()),

@@ -486,10 +486,7 @@ fn open_udp(medium: &Medium, port: u16) -> Result<UdpLink, String> {
     let opened = match medium {
         Medium::Bcast { iface } => UdpLink::open(&UdpMedium::Bcast { ifname: iface }, port),
         Medium::Mcast { iface, group, ttl } => {
-            let std::net::IpAddr::V4(group) = *group else {
-                return Err("multicast is IPv4 only".into());
-            };
-            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group, ttl: *ttl }, port)
+            UdpLink::open(&UdpMedium::Mcast { ifname: iface, group: *group, ttl: *ttl }, port)
         }
         Medium::Ucast { iface, addrs } => {
             let peer = udp::pick_peer(*addrs)

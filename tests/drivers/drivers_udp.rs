@@ -4,13 +4,14 @@
 //!
 //! Every socket admits only what can be a frame, so what the tests send is shaped like one
 //! (`frame`; node `a` sends as node 0, `b` as node 1). The socket filter itself, and the
-//! kernel's count of what it drops, are tested here on real sockets (the filter's logic,
-//! instruction by instruction, in `src/drivers/udp.rs`).
+//! kernel's count of what it drops, are tested here on real sockets, IPv4 and IPv6 (the
+//! filter's logic, instruction by instruction, in `src/drivers/udp.rs`). IPv6 multicast runs
+//! over the veths' link-local addresses (duplicate detection is off in these namespaces).
 
 // Test deadlines are wall-clock time; the daemon itself reads the clock only in event_loop.rs.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,7 +23,11 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::CloneFlags;
 
 const PORT: u16 = 6694;
-const GROUP: Ipv4Addr = Ipv4Addr::new(239, 0, 0, 94);
+const GROUP: IpAddr = IpAddr::V4(Ipv4Addr::new(239, 0, 0, 94));
+/// The SPEC's IPv6 group: link-local scope, so bound and sent to as [ff02::1:694%IF].
+const GROUP6: IpAddr = IpAddr::V6(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 0x694));
+/// A site-local group (no interface scope in its address; the socket's interface decides).
+const GROUP6_SITE: IpAddr = IpAddr::V6(Ipv6Addr::new(0xff05, 0, 0, 0, 0, 0, 1, 0x694));
 const A1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 const B1: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 2);
 const A2: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -223,6 +228,76 @@ fn multicast_crosses_both_ways_without_loopback() {
     exchange(&mut a, &mut b, A1.into(), B1.into());
 }
 
+/// SPEC §7.7: `mcast IF ff02::1:694`. Each side joins the group on its interface, sends to
+/// [group%IF] from its link-local address, hears the other, and never its own frames (the
+/// kernel's multicast loopback is off, as for IPv4).
+#[test]
+fn ipv6_multicast_crosses_both_ways_without_loopback() {
+    let lab = Lab::new();
+    let medium = |ifname, group| UdpMedium::Mcast { ifname, group, ttl: 1 };
+    let (a6, b6) = (link_local(&lab.a, "va"), link_local(&lab.b, "vb"));
+    for group in [GROUP6, GROUP6_SITE] {
+        let mut a = open(&lab.a, medium("va", group));
+        let mut b = open(&lab.b, medium("vb", group));
+        let IpAddr::V6(g) = group else { unreachable!() };
+        // Only the link-scope group carries the interface in its address.
+        let scope = if group == GROUP6 { index_of(&lab.a, "va") } else { 0 };
+        let dest = SocketAddr::V6(SocketAddrV6::new(g, PORT, 0, scope));
+        assert_eq!((a.destination(), a.local_addr().unwrap()), (dest, dest), "{group}");
+        exchange(&mut a, &mut b, a6.into(), b6.into());
+        exchange(&mut a, &mut b, a6.into(), b6.into());
+        assert_eq!(a.stats().datagrams_rx, 2, "{group}: the peer's two, none of our own");
+    }
+}
+
+/// `ttl N` of an IPv6 `mcast` line is the hop limit its datagrams leave with
+/// (IPV6_MULTICAST_HOPS), read off a datagram by a plain listener on the peer's side.
+#[test]
+fn ipv6_multicast_sends_with_the_ttl_as_hop_limit() {
+    let lab = Lab::new();
+    let index = index_of(&lab.b, "vb");
+    for (group, ttl) in [(GROUP6, 1), (GROUP6, 7), (GROUP6_SITE, 64)] {
+        let mut a = open(&lab.a, UdpMedium::Mcast { ifname: "va", group, ttl });
+        let IpAddr::V6(g) = group else { unreachable!() };
+        let listener = in_ns(&lab.b, move || hop_limit_listener(g, index));
+        assert_eq!(a.send(&frame(0, ttl)), SendOutcome::Sent);
+        assert_eq!(receive_hop_limit(&listener), (frame(0, ttl), i32::from(ttl)), "{group}");
+    }
+}
+
+/// A plain IPv6 UDP socket in the current namespace that joined `group` on interface `index`
+/// and reports each datagram's hop limit.
+fn hop_limit_listener(group: Ipv6Addr, index: u32) -> std::os::fd::OwnedFd {
+    use nix::sys::socket::*;
+    let fd = socket(AddressFamily::Inet6, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .expect("a UDP socket");
+    setsockopt(&fd, sockopt::ReuseAddr, &true).unwrap();
+    setsockopt(&fd, sockopt::Ipv6RecvHopLimit, &true).unwrap();
+    setsockopt(&fd, sockopt::ReceiveTimeout, &nix::sys::time::TimeVal::new(10, 0)).unwrap();
+    let join = Ipv6MembershipRequest::new(group);
+    setsockopt(&fd, sockopt::Ipv6AddMembership, &join).unwrap();
+    let at = SockaddrIn6::from(SocketAddrV6::new(group, PORT, 0, index));
+    bind(fd.as_raw_fd(), &at).expect("bind the listener");
+    fd
+}
+
+/// One datagram from `listener` and the hop limit it arrived with.
+fn receive_hop_limit(listener: &std::os::fd::OwnedFd) -> (Vec<u8>, i32) {
+    use nix::sys::socket::*;
+    let mut buf = [0u8; 256];
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let mut cmsg = nix::cmsg_space!(libc::c_int);
+    let msg =
+        recvmsg::<SockaddrIn6>(listener.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::empty())
+            .expect("a datagram within 10 s");
+    let hops = msg.cmsgs().unwrap().find_map(|c| match c {
+        ControlMessageOwned::Ipv6HopLimit(h) => Some(h),
+        _ => None,
+    });
+    let len = msg.bytes;
+    (buf[..len].to_vec(), hops.expect("a hop limit"))
+}
+
 #[test]
 fn unicast_ipv4_crosses_both_ways() {
     let lab = Lab::new();
@@ -239,18 +314,25 @@ fn ucast(
     UdpMedium::Ucast { ifname, own: own.into(), peer: peer.into() }
 }
 
+/// The IPv6 link-local address of `ifname` in namespace `ns` (its only IPv6 address).
+fn link_local(ns: &str, ifname: &'static str) -> Ipv6Addr {
+    in_ns(ns, move || {
+        nix::ifaddrs::getifaddrs()
+            .unwrap()
+            .filter(|i| i.interface_name == ifname)
+            .find_map(|i| i.address.and_then(|a| a.as_sockaddr_in6().map(|a| a.ip())))
+            .expect("an IPv6 link-local address")
+    })
+}
+
+/// The index of `ifname` in namespace `ns`.
+fn index_of(ns: &str, ifname: &'static str) -> u32 {
+    in_ns(ns, move || nix::net::if_::if_nametoindex(ifname).unwrap())
+}
+
 #[test]
 fn unicast_ipv6_link_local_crosses_both_ways() {
     let lab = Lab::new();
-    let link_local = |ns: &str, ifname: &'static str| {
-        in_ns(ns, move || {
-            nix::ifaddrs::getifaddrs()
-                .unwrap()
-                .filter(|i| i.interface_name == ifname)
-                .find_map(|i| i.address.and_then(|a| a.as_sockaddr_in6().map(|a| a.ip())))
-                .expect("an IPv6 link-local address")
-        })
-    };
     let (a6, b6) = (link_local(&lab.a, "va"), link_local(&lab.b, "vb"));
     let mut a = open(&lab.a, ucast("va", a6, b6));
     let mut b = open(&lab.b, ucast("vb", b6, a6));
@@ -299,8 +381,11 @@ fn setup_errors_name_the_interface() {
     let err = in_ns(&lab.a, move || UdpLink::open(&nosuch, PORT));
     let err = err.err().expect("no such interface");
     assert_eq!((err.ifname.as_str(), err.step), ("nosuch0", "SO_BINDTODEVICE"));
-    let bad_group = UdpMedium::Mcast { ifname: "va", group: A1, ttl: 1 };
-    assert!(in_ns(&lab.a, move || UdpLink::open(&bad_group, PORT)).is_err());
+    for group in [IpAddr::from(A1), "2001:db8::1".parse().unwrap()] {
+        let bad_group = UdpMedium::Mcast { ifname: "va", group, ttl: 1 };
+        let err = in_ns(&lab.a, move || UdpLink::open(&bad_group, PORT));
+        assert_eq!(err.err().expect("not a group").step, "group");
+    }
     // An own address that is not this machine's: bind fails, naming the step.
     let elsewhere = ucast("va", Ipv4Addr::new(203, 0, 113, 9), B1);
     let err = in_ns(&lab.a, move || UdpLink::open(&elsewhere, PORT));
@@ -341,12 +426,9 @@ fn drain(link: &mut UdpLink, n: usize) -> Vec<Vec<u8>> {
     got
 }
 
-#[test]
-fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
-    let lab = Lab::new();
-    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
-    let sender = raw_sender(&lab.b, B1.into());
-    let to = SocketAddr::from((A1, PORT));
+/// Datagrams the socket filter must refuse (garbage, and frames no receiver could accept),
+/// and frames as any pair could send them (only the key tells whose they are).
+fn filter_cases() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut refused: Vec<Vec<u8>> = Vec::new();
     for len in [0, 1, 4, 42, 73, 75, 86, 88, 129, 200, 1400] {
         refused.push(vec![0xa5; len]); // garbage of any length but a frame's
@@ -366,11 +448,7 @@ fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
     refused.push(shaped(2, 55, 2, 0, 87)); // no node 2
     refused.push(shaped(2, 55, 1, 8, 87)); // no link 8
     refused.push(shaped(4, 97, 1, 0, 129)); // longer than any frame
-    for d in &refused {
-        sender.send_to(d, to).expect("send");
-    }
-    // Frames as any pair could send them: only the key tells whose they are.
-    let admitted = [
+    let admitted = vec![
         shaped(1, 42, 1, 0, 74),
         shaped(3, 94, 1, 0, 126),
         shaped(4, 96, 1, 0, 128),
@@ -379,24 +457,54 @@ fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
         shaped(2, 55, 1, 7, 87), // on another link
         frame(1, 9),
     ];
-    for d in &admitted {
+    (refused, admitted)
+}
+
+/// Sends `filter_cases` from `sender` to `to`; `link` takes only the admitted ones, in order,
+/// and the kernel counts the others, which never wake anyone.
+fn the_filter_drops_and_counts(link: &mut UdpLink, sender: &std::net::UdpSocket, to: SocketAddr) {
+    let (refused, admitted) = filter_cases();
+    for d in refused.iter().chain(&admitted) {
         sender.send_to(d, to).expect("send");
     }
-    assert_eq!(drain(&mut a, admitted.len()), admitted, "only the frame-shaped ones, in order");
-    assert!(nothing_waits(&mut a));
+    assert_eq!(drain(link, admitted.len()), admitted, "only the frame-shaped ones, in order");
+    assert!(nothing_waits(link));
     // Each admitted datagram carried the kernel's count (SO_RXQ_OVFL), before any getsockopt.
     let n = refused.len() as u64;
-    assert_eq!(a.stats().kernel_dropped, n, "counted from the datagrams themselves");
-    assert_eq!(a.refresh_kernel_dropped(), n, "and SO_MEMINFO agrees");
-    assert_eq!(a.stats().datagrams_rx, admitted.len() as u64);
+    assert_eq!(link.stats().kernel_dropped, n, "counted from the datagrams themselves");
+    assert_eq!(link.refresh_kernel_dropped(), n, "and SO_MEMINFO agrees");
+    assert_eq!(link.stats().datagrams_rx, admitted.len() as u64);
     // With nothing admitted, the count still moves (read from the socket).
     sender.send_to(b"more garbage", to).expect("send");
     let until = Instant::now() + Duration::from_secs(10);
-    while a.refresh_kernel_dropped() == n && Instant::now() < until {
+    while link.refresh_kernel_dropped() == n && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(a.refresh_kernel_dropped(), n + 1);
-    assert!(!readable(&a, 100), "the garbage never woke anyone");
+    assert_eq!(link.refresh_kernel_dropped(), n + 1);
+    assert!(!readable(link, 100), "the garbage never woke anyone");
+}
+
+#[test]
+fn the_filter_drops_what_cannot_be_a_frame_and_the_kernel_counts_it() {
+    let lab = Lab::new();
+    let mut a = open(&lab.a, UdpMedium::Bcast { ifname: "va" });
+    let sender = raw_sender(&lab.b, B1.into());
+    the_filter_drops_and_counts(&mut a, &sender, SocketAddr::from((A1, PORT)));
+}
+
+/// A UDP socket's filter sees the datagram from the UDP header on, behind an IPv6 header as
+/// behind an IPv4 one: the same program keeps the same datagrams on an IPv6 `mcast` socket.
+#[test]
+fn the_filter_works_the_same_on_an_ipv6_multicast_socket() {
+    let lab = Lab::new();
+    let mut a = open(&lab.a, UdpMedium::Mcast { ifname: "va", group: GROUP6, ttl: 1 });
+    let b6 = link_local(&lab.b, "vb");
+    let index = index_of(&lab.b, "vb");
+    let sender = in_ns(&lab.b, move || {
+        std::net::UdpSocket::bind(SocketAddrV6::new(b6, 0, 0, index)).expect("bind the sender")
+    });
+    let IpAddr::V6(g) = GROUP6 else { unreachable!() };
+    the_filter_drops_and_counts(&mut a, &sender, SocketAddrV6::new(g, PORT, 0, index).into());
 }
 
 #[test]
