@@ -446,10 +446,7 @@ fn bcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
 fn mcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let iface = value::ifname(a.next("interface")?, "mcast")?;
     let g = a.next("group")?;
-    let group = value::addr(g, "mcast group")?;
-    if !group.is_multicast() {
-        return Err(format!("mcast group {g} is not a multicast address"));
-    }
+    let group = value::multicast(g, "mcast group")?;
     let ttl = match a.options(&["ttl"])?.first() {
         Some((_, t)) => number(t, "mcast ttl", 1, 255)? as u8,
         None => 1,
@@ -693,10 +690,10 @@ fn sensor(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
 }
 
 fn ping(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
-    d.ping.push((value::unicast(a.next("address")?, "ping")?, loc));
+    d.ping.push((value::ping_node(a.next("address")?)?, loc));
     while let Some(w) = a.peek() {
         a.pos += 1;
-        d.ping.push((value::unicast(w, "ping")?, loc));
+        d.ping.push((value::ping_node(w)?, loc));
     }
     Ok(())
 }
@@ -851,6 +848,54 @@ mod tests {
         let a = [IpAddr::from([192, 0, 2, 1]), IpAddr::from([192, 0, 2, 2])];
         assert_eq!(c.pair.media[0], Medium::Ucast { iface: "eth1".into(), addrs: a });
         assert_eq!(c.pair.media.len(), 2);
+    }
+
+    /// SPEC §7.7: `mcast` takes IPv6 groups (the hop limit from `ttl`) and `ping` IPv6
+    /// addresses, mixed with IPv4 ones; both print and parse back as they were.
+    #[test]
+    fn ipv6_mcast_groups_and_ping_nodes() {
+        let c = parse(
+            "mcast eth1 ff02::1:694\nmcast eth2 ff05::694 ttl 4\nmcast eth1 239.0.0.94\n\
+             ping 192.0.2.254 2001:db8::fe\n",
+        )
+        .unwrap();
+        let group = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mcast =
+            |iface: &str, g: &str, ttl| Medium::Mcast { iface: iface.into(), group: group(g), ttl };
+        assert_eq!(
+            c.pair.media[..],
+            [
+                mcast("eth1", "ff02::1:694", 1),
+                mcast("eth2", "ff05::694", 4),
+                mcast("eth1", "239.0.0.94", 1)
+            ]
+        );
+        assert_eq!(c.pair.media[0].label(), "mcast eth1 ff02::1:694");
+        assert_eq!(c.health.ping[..], [group("192.0.2.254"), group("2001:db8::fe")]);
+        let text = c.to_string();
+        assert!(text.contains("\nmcast eth2 ff05::694 ttl 4\n"), "{text}");
+        assert_eq!(parse_str(&text, Path::new("p.conf")).unwrap(), c);
+        // Another interface or another group is another medium; the same one twice is not.
+        assert!(
+            parse("mcast eth1 ff02::1:694\nmcast eth1 ff02::1:694\n")
+                .unwrap_err()
+                .starts_with("t.conf:5: duplicate medium mcast eth1 ff02::1:694")
+        );
+        for (line, want) in [
+            ("mcast eth1 2001:db8::1", "mcast group 2001:db8::1 is not a multicast address"),
+            ("mcast eth1 ff01::694", "mcast group ff01::694 is interface-local"),
+            ("mcast eth1 ff00::694", "mcast group ff00::694 has a reserved scope"),
+            ("mcast eth1 ff0f::694", "mcast group ff0f::694 has a reserved scope"),
+            ("mcast eth1 ff02::1:694%eth1", "bad address \"ff02::1:694%eth1\" for mcast group"),
+            ("mcast eth1 ff02::1:694 ttl 0", "mcast ttl 0 is out of range (1..255)"),
+            ("mcast eth1 ff02::1:694 ttl 256", "mcast ttl 256 is out of range (1..255)"),
+            ("ping fe80::1", "ping node fe80::1 is link-local"),
+            ("ping 2001:db8::fe ff02::1", "address ff02::1 for ping is not a unicast address"),
+            ("ping ::ffff:192.0.2.1", "ping node ::ffff:192.0.2.1 is IPv4-mapped"),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(&format!("t.conf:4: {want}")), "{line}: {got}");
+        }
     }
 
     #[test]

@@ -69,6 +69,41 @@ pub fn unicast(word: &str, what: &str) -> Result<IpAddr, String> {
     Ok(a)
 }
 
+/// A multicast group of either family. An IPv6 group's scope (its second byte's low nibble)
+/// must reach beyond this node: interface-local groups (`ff01::`) never leave it, and scopes
+/// 0 and f are reserved (RFC 4291). A link-local group (`ff02::`) is scoped to the line's
+/// interface, which every `mcast` line names.
+pub fn multicast(word: &str, what: &str) -> Result<IpAddr, String> {
+    let a = addr(word, what)?;
+    match a {
+        _ if !a.is_multicast() => Err(format!("{what} {word} is not a multicast address")),
+        IpAddr::V6(v6) => match v6.segments()[0] & 0x000f {
+            1 => {
+                Err(format!("{what} {word} is interface-local (ff01::): it never leaves the node"))
+            }
+            0 | 0xf => Err(format!("{what} {word} has a reserved scope (ff00::, ff0f::)")),
+            _ => Ok(a),
+        },
+        IpAddr::V4(_) => Ok(a),
+    }
+}
+
+/// A ping node: a unicast address an echo can reach without naming an interface, so not an
+/// IPv6 link-local one (`fe80::/10`), nor an IPv4-mapped one (written as IPv4, it is pinged).
+pub fn ping_node(word: &str) -> Result<IpAddr, String> {
+    let a = unicast(word, "ping")?;
+    match a {
+        IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80 => Err(format!(
+            "ping node {word} is link-local: a ping line names no interface (use a global \
+             address)"
+        )),
+        IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some() => {
+            Err(format!("ping node {word} is IPv4-mapped: write it as an IPv4 address"))
+        }
+        _ => Ok(a),
+    }
+}
+
 /// `ADDR/PREFIX` with the prefix in range for the family.
 pub fn prefix(word: &str, what: &str) -> Result<(IpAddr, u8), String> {
     let Some((a, p)) = word.split_once('/') else {

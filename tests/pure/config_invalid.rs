@@ -206,6 +206,48 @@ const CASES: &[Case] = &[
         Conf(9),
         "mcast group 192.0.2.1 is not a multicast address",
     ),
+    case(
+        "IPv6 mcast group not multicast",
+        &[(0, "mcast eth1 2001:db8::1")],
+        Conf(9),
+        "mcast group 2001:db8::1 is not a multicast address",
+    ),
+    case(
+        "IPv6 mcast group of interface-local scope",
+        &[(0, "mcast eth1 ff01::1:694")],
+        Conf(9),
+        "mcast group ff01::1:694 is interface-local",
+    ),
+    case(
+        "IPv6 mcast group of reserved scope",
+        &[(0, "mcast eth1 ff00::1:694")],
+        Conf(9),
+        "mcast group ff00::1:694 has a reserved scope",
+    ),
+    case(
+        "IPv6 mcast group with a zone",
+        &[(0, "mcast eth1 ff02::1:694%eth1")],
+        Conf(9),
+        "bad address \"ff02::1:694%eth1\" for mcast group",
+    ),
+    case(
+        "IPv6 mcast hop limit out of range",
+        &[(0, "mcast eth1 ff02::1:694 ttl 256")],
+        Conf(9),
+        "mcast ttl 256 is out of range",
+    ),
+    case(
+        "link-local ping node",
+        &[(0, "ping 2001:db8::fe fe80::1")],
+        Conf(9),
+        "ping node fe80::1 is link-local",
+    ),
+    case(
+        "IPv4-mapped ping node",
+        &[(0, "ping ::ffff:192.0.2.254")],
+        Conf(9),
+        "ping node ::ffff:192.0.2.254 is IPv4-mapped",
+    ),
     case("bad baud rate", &[(0, "serial /dev/ttyS0 baud 1234")], Conf(9), "bad baud rate \"1234\""),
     case(
         "relative path",
