@@ -59,7 +59,14 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     writeln!(w, "links:")?;
     for l in &s.peer.links {
         let up = if l.up { "up" } else { "DOWN" };
-        write!(w, "  {:<26.26} {up:<4} ", Clean(&l.medium))?;
+        // A label past its column (an IPv6 multicast group, a long interface name) gets a
+        // line of its own rather than losing its end, where the group is.
+        if l.medium.chars().count() > LINK_COLUMN {
+            writeln!(w, "  {:.76}", Clean(&l.medium))?;
+            write!(w, "  {:<LINK_COLUMN$} {up:<4} ", "")?;
+        } else {
+            write!(w, "  {:<LINK_COLUMN$} {up:<4} ", Clean(&l.medium))?;
+        }
         match l.last_heard_ms {
             Some(ms) => write!(w, "heard {:>8} ago", Age(Some(ms)))?,
             None => write!(w, "{:<18}", "never heard")?,
@@ -307,6 +314,9 @@ impl fmt::Display for Count {
 
 /// A name or message for a terminal: control characters become `?`, so that no name can
 /// break a line or move the cursor. Honours width and precision (in characters) like `str`.
+/// The width of the links' label column.
+const LINK_COLUMN: usize = 26;
+
 struct Clean<'a>(&'a str);
 
 impl fmt::Display for Clean<'_> {

@@ -292,6 +292,40 @@ fn the_human_form_is_one_screen_of_80_columns() {
     assert!(out.contains(", kernel dropped 1234k\n"), "in the counters:\n{out}");
 }
 
+/// SPEC §7.7: an IPv6 multicast link and IPv6 ping nodes show like the others; a link label
+/// past its column (a long interface name and group) gets a line of its own, whole, and the
+/// link's line keeps its columns.
+#[test]
+fn ipv6_links_and_ping_nodes_show_whole() {
+    let mut s = typical();
+    s.peer.links.clear();
+    s.peer.links.push(link("mcast lan0 ff02::1:694", true, Some(95), "")).unwrap();
+    s.peer.links.push(link("mcast enp3s0f1 ff02::1:ff00:694", true, Some(95), "")).unwrap();
+    s.health.ping.clear();
+    for (addr, reachable) in [("192.0.2.254", true), ("2001:db8::fe", false)] {
+        s.health.ping.push(Ping { address: addr.parse::<IpAddr>().unwrap(), reachable }).unwrap();
+    }
+    let out = human(&s);
+    let lines: Vec<&str> = out.lines().collect();
+    let at = |needle: &str| lines.iter().position(|l| l.contains(needle)).expect(needle);
+    let short = lines[at("mcast lan0 ff02::1:694")];
+    assert!(short.starts_with("  mcast lan0 ff02::1:694     up   heard"), "{out}");
+    let long = at("mcast enp3s0f1 ff02::1:ff00:694");
+    assert_eq!(lines[long], "  mcast enp3s0f1 ff02::1:ff00:694", "{out}");
+    let columns = |l: &str| l.find("up   heard");
+    assert_eq!(columns(lines[long + 1]), columns(short), "{out}");
+    assert!(lines[long + 1].trim_start().starts_with("up   heard"), "{out}");
+    assert!(out.contains("\n  ping 2001:db8::fe"), "{out}");
+    assert!(lines[at("ping 2001:db8::fe")].ends_with("UNREACHABLE"), "{out}");
+    let v = json(&s);
+    assert_eq!(v["peer"]["links"][1]["medium"], "mcast enp3s0f1 ff02::1:ff00:694");
+    assert_eq!(v["health"]["ping"][1]["address"], "2001:db8::fe");
+    let mut prom = String::new();
+    render_prometheus(&s, &mut prom).unwrap();
+    assert!(prom.contains("hapair_link_up{medium=\"mcast lan0 ff02::1:694\"} 1\n"), "{prom}");
+    assert!(prom.contains("hapair_ping_reachable{address=\"2001:db8::fe\"} 0\n"), "{prom}");
+}
+
 #[test]
 fn the_human_form_stays_within_80_columns_at_its_worst() {
     let out = human(&worst());
