@@ -155,6 +155,32 @@ keepalive {keepalive}
     }
 }
 
+/// SPEC §7.7: the lab's IPv6 configuration (IPv6 multicast heartbeats on the LAN, an IPv6
+/// ping node, the IPv6 VIP) passes the full check on both nodes with one digest, and prints
+/// its IPv6 lines as written.
+#[test]
+fn lab_v6_config_passes_check_on_both_nodes() {
+    let mut digests = Vec::new();
+    for node in ["alpha", "beta"] {
+        let dir = TempDir::new("board-lab-v6");
+        let cmdline = cmdline_with_key(&dir, &format!("board/lab/{node}.cmdline"));
+        let conf = board(&dir, "board/lab/v6.conf");
+        let out = hapair(&["check", "-c", &conf, "--cmdline", &cmdline]);
+        assert_eq!(out.status.code(), Some(0), "{node}: {}", stderr(&out));
+        let print = check_print(&conf, &cmdline);
+        for line in [
+            "\nmcast lan0 ff02::1:694 ttl 1\n",
+            "\nping 2001:db8::10\n",
+            "\nresource ip 2001:db8::100/64 dev lan0 ",
+        ] {
+            assert!(print.contains(line), "{line:?} missing: {print}");
+        }
+        assert!(!print.contains("\nbcast "), "{print}");
+        digests.push(digest_of(&print).to_string());
+    }
+    assert_eq!(digests[0], digests[1], "per-node flags must not change the shared digest");
+}
+
 #[test]
 fn kernel_flags_override_timings_and_boot_flags() {
     let dir = TempDir::new("board-flags");
