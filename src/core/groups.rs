@@ -623,24 +623,21 @@ mod tests {
                         self.deadlines[n] = t;
                         break;
                     }
-                    Output::Transmit { payload, .. } => {
-                        if !self.cut && self.up[1 - n] {
-                            self.seq += 1;
-                            let repr = Repr {
-                                version: VERSION,
-                                sender: n as u8,
-                                incarnation: 1,
-                                seq: self.seq,
-                                link: 0,
-                                session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
-                                payload,
-                            };
-                            let frame = Authentic::new(repr);
-                            let now = self.now;
-                            self.g[1 - n]
-                                .handle_input(now, Input::Frame { link: 0, frame: &frame });
-                            self.drain(1 - n);
-                        }
+                    Output::Transmit { payload, .. } if !self.cut && self.up[1 - n] => {
+                        self.seq += 1;
+                        let repr = Repr {
+                            version: VERSION,
+                            sender: n as u8,
+                            incarnation: 1,
+                            seq: self.seq,
+                            link: 0,
+                            session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+                            payload,
+                        };
+                        let frame = Authentic::new(repr);
+                        let now = self.now;
+                        self.g[1 - n].handle_input(now, Input::Frame { link: 0, frame: &frame });
+                        self.drain(1 - n);
                     }
                     Output::ResourceAction { index, action } => {
                         let i = usize::from(index);
@@ -903,10 +900,9 @@ mod tests {
         let now = pair.now;
         pair.g[1].handle_input(now, Input::Shutdown);
         loop {
-            match pair.g[1].poll_output(now) {
-                Output::Timeout(_) => break,
-                // db's stop is never answered: beta's db stays stopping.
-                _ => {}
+            // db's stop is never answered: beta's db stays stopping.
+            if let Output::Timeout(_) = pair.g[1].poll_output(now) {
+                break;
             }
         }
         assert_eq!(pair.role(1, 0), Role::Exited);

@@ -281,15 +281,17 @@ fn ordinary_children_leave_the_reserved_slots_to_actions_and_the_fence() {
     assert!(refused.unwrap_err().to_string().contains("kept for resource actions and fencing"));
     assert_eq!(children.stats().refused_share, 1);
     assert_eq!(children.count_where(|t| *t < 1000), CHILDREN_ORDINARY_MAX);
-    // The reserved slots: a resource stop and a fence.
-    let stop = children.spawn(clock.now(), &shell("exit 0", 10_000, 1000)).unwrap();
-    let fence = children.spawn(clock.now(), &shell("exit 0", 10_000, 1001)).unwrap();
+    // The reserved slots: a resource action of each group at once (SPEC §7.1) and a fence.
+    let mut reserved: Vec<ChildId> = (0..CHILDREN_RESERVED as u32)
+        .map(|i| children.spawn(clock.now(), &shell("exit 0", 10_000, 1000 + i)).unwrap())
+        .collect();
     assert_eq!(children.len(), CHILDREN_ORDINARY_MAX + CHILDREN_RESERVED);
     assert_eq!(children.len(), CHILDREN_MAX);
-    let done = run_until(&mut children, &clock, 2);
+    let done = run_until(&mut children, &clock, CHILDREN_RESERVED);
     let mut ids: Vec<ChildId> = done.iter().map(|e| e.id).collect();
     ids.sort_unstable();
-    assert_eq!(ids, [stop, fence]);
+    reserved.sort_unstable();
+    assert_eq!(ids, reserved);
     assert!(done.iter().all(|e| e.status == ExitStatus::Code(0)));
     // Still no room for an ordinary child while the hung ones run; room once one is reaped.
     assert_eq!(children.spawn(clock.now(), &hang(99)), Err(SpawnError::ShareFull));

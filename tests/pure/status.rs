@@ -538,7 +538,7 @@ fn the_human_form_has_a_section_per_group() {
     assert!(out.contains("node alpha: holds 1 of 3 groups\n"), "{out}");
     assert!(out.contains("peer beta: alive, holds 1 of 3 groups\n"), "{out}");
     for needle in [
-        "group web: active for 1h02m, owner alpha, home alpha\n",
+        "group web: active for 1h02m, owner alpha, home alpha, takeover asked\n",
         "group db: standby for 42.0s, owner beta, home beta\n",
         "group mail: failed for 0ms, owner none, home beta\n",
     ] {
