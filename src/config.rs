@@ -205,6 +205,8 @@ pub struct HealthSources {
     pub checks: heapless::Vec<Check, CHECKS_MAX>,
     /// Error counters watched for their rate (SPEC §7.6).
     pub errors: heapless::Vec<Errors, ERROR_SOURCES_MAX>,
+    /// The BMC's sensors and event log (SPEC §7.6 `ipmi`).
+    pub ipmi: Option<Ipmi>,
 }
 
 /// One heartbeat medium.
@@ -308,6 +310,13 @@ pub struct Check {
     pub command: String,
     pub interval: Duration,
     pub timeout: Duration,
+}
+
+/// `ipmi [device PATH]`: the BMC, through the kernel's IPMI device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipmi {
+    /// The device (`/dev/ipmi0`).
+    pub device: PathBuf,
 }
 
 /// `errors edac|net IF|disk DEV [max N in DUR] [root PATH]`.

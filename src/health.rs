@@ -19,6 +19,7 @@
 
 pub mod check;
 pub mod errors;
+pub mod ipmi;
 pub mod md;
 pub mod pet;
 pub mod reach;

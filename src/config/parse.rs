@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::value::{self, duration, number};
 use super::{
-    Check, ConfigError, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource,
+    Check, ConfigError, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource, Ipmi,
     OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
@@ -191,6 +191,7 @@ pub const DIRECTIVES: &[Directive] = &[
     row("ping", "ADDR [ADDR...]", Health, LIVE, Lines::Replaced(|d| d.ping.clear()), ping),
     row("check", "NAME \"CMD\" [interval DUR] [timeout DUR]", Health, LIVE, Many, check),
     row("errors", ERRORS_SYNTAX, Health, LIVE, Many, errors),
+    row("ipmi", "[device PATH]", Health, LIVE, Once, ipmi),
     row("fence", "watchdog | CMD ARGS...", Pair, CORE, Once, fence),
     row("fence_delay", "DUR", Pair, CORE, Once,
         |d, a, l| put(&mut d.fence_delay, duration(a.next("duration")?, a.directive)?, l)),
@@ -248,6 +249,7 @@ pub struct Draft {
     pub restart_limit: Slot<RestartLimit>,
     pub watchdog: Slot<Watchdog>,
     pub raid: Slot<PathBuf>,
+    pub ipmi: Slot<Ipmi>,
     pub fence: Slot<Fence>,
     pub fence_delay: Slot<Duration>,
     pub notify: Slot<PathBuf>,
@@ -773,6 +775,14 @@ fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     Ok(())
 }
 
+fn ipmi(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let mut device = PathBuf::from("/dev/ipmi0");
+    if let Some((_, w)) = a.options(&["device"])?.first() {
+        device = value::path(w, "ipmi device")?;
+    }
+    put(&mut d.ipmi, Ipmi { device }, loc)
+}
+
 fn fence(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let first = a.next("\"watchdog\" or a command")?;
     let f = if first == "watchdog" {
@@ -839,6 +849,28 @@ mod tests {
             ("errors edac max 1 in 1s max 2 in 1s", "t.conf:4: option max given twice"),
             ("errors edac limit 3", "t.conf:4: unknown option \"limit\" for errors"),
             ("errors edac\nerrors edac max 1 in 1s", "t.conf:5: duplicate errors source edac"),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
+    #[test]
+    fn an_ipmi_line_takes_its_device_and_round_trips() {
+        let c = parse("bcast eth0\nipmi\n").unwrap();
+        let device = c.health.ipmi.as_ref().map(|i| i.device.as_path());
+        assert_eq!(device, Some(Path::new("/dev/ipmi0")));
+        assert!(c.to_string().contains("\nipmi device /dev/ipmi0\n"));
+        assert_eq!(parse_str(&c.to_string(), Path::new("p.conf")).unwrap(), c);
+        let d = parse("bcast eth0\nipmi device /dev/ipmi1\n").unwrap();
+        let device = d.health.ipmi.as_ref().map(|i| i.device.as_path());
+        assert_eq!(device, Some(Path::new("/dev/ipmi1")));
+        assert_eq!(parse("bcast eth0\n").unwrap().health.ipmi, None);
+        for (line, want) in [
+            ("ipmi dev /dev/ipmi0", "t.conf:4: unknown option \"dev\" for ipmi (expected device)"),
+            ("ipmi device", "t.conf:4: missing value of device for ipmi"),
+            ("ipmi device ipmi0", "t.conf:4: path \"ipmi0\" for ipmi device must be absolute"),
+            ("ipmi\nipmi", "t.conf:5: "),
         ] {
             let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
             assert!(got.starts_with(want), "{line}: {got}");
@@ -921,7 +953,7 @@ mod tests {
         group g home a auto_failback on\nresource lsb apache2\n\
         monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
         hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
-        check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
+        check c \"true\"\nerrors edac max 10 in 1h\nipmi device /dev/ipmi0\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
 
     /// For each directive, a line of `FULL` and another value for it.
     const EDITS: &[(&str, &str, &str)] = &[
@@ -952,6 +984,7 @@ mod tests {
         ("ping", "192.0.2.254", "192.0.2.253"),
         ("check", "\"true\"", "\"false\""),
         ("errors", "errors edac max 10", "errors edac max 11"),
+        ("ipmi", "ipmi device /dev/ipmi0", "ipmi device /dev/ipmi1"),
         ("fence", "fence watchdog", "fence /bin/true"),
         ("fence_delay", "fence_delay 3s", "fence_delay 4s"),
         ("notify", "notify /n", "notify /m"),

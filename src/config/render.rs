@@ -207,6 +207,9 @@ impl Config {
                 ),
             )?;
         }
+        if let Some(i) = &h.ipmi {
+            w.line("ipmi", format_args!("device {}", path(&i.device)))?;
+        }
         match &self.local.notify {
             None => w.none("notify", "")?,
             Some(p) => w.line("notify", format_args!("{}", path(p)))?,

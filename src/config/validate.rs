@@ -112,8 +112,15 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         notify: d.notify.map(|(v, _)| v),
         realtime: d.realtime.and_then(|(v, _)| v),
     };
-    let health =
-        HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks, errors };
+    let health = HealthSources {
+        hwmon,
+        sensors,
+        raid: d.raid.map(|(p, _)| p),
+        ping,
+        checks,
+        errors,
+        ipmi: d.ipmi.map(|(i, _)| i),
+    };
     Ok(Config { pair, local, health, groups, resources })
 }
 
