@@ -1102,7 +1102,9 @@ pub(crate) mod tests {
                 let mut r = CPU_TEMP_SDR;
                 r[i] = v;
                 if let Ok(Some(s)) = parse_sdr(&r) {
-                    let _ = (0..=255).map(|x| s.conversion.milli(x)).count();
+                    for x in 0..=255 {
+                        let _ = s.conversion.milli(x);
+                    }
                 }
             }
         }
