@@ -60,9 +60,9 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fds polled at most: signals, ping, links, control clients and listener, child pipes, and
-/// the netlink sockets of the running `ip` actions (one per group).
-const POLL_FDS_MAX: usize = 2
+/// Fds polled at most: signals, ping, the IPMI device, links, control clients and listener,
+/// child pipes, and the netlink sockets of the running `ip` actions (one per group).
+const POLL_FDS_MAX: usize = 3
     + LINKS_MAX
     + crate::limits::CONTROL_CLIENTS_MAX
     + 1
@@ -155,6 +155,8 @@ enum FdOwner {
     ChildOutput,
     /// The netlink socket of the running `ip` action (`Group::poll` reads it).
     Group,
+    /// The BMC's IPMI device.
+    Ipmi,
 }
 
 struct Daemon {
@@ -626,6 +628,9 @@ impl Daemon {
         if let Some(fd) = self.health.ping_fd().filter(|_| self.parked & PARK_PING == 0) {
             add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
         }
+        if let Some(fd) = self.health.ipmi_fd() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::Ipmi);
+        }
         for (i, link) in self.links.iter().enumerate() {
             if self.parked & (1 << i) != 0 {
                 continue;
@@ -662,6 +667,7 @@ impl Daemon {
             match self.owners[i] {
                 FdOwner::Signals => signals = true,
                 FdOwner::Ping => self.health.handle_ping_readable(now),
+                FdOwner::Ipmi => self.health.handle_ipmi_readable(now),
                 FdOwner::Link(l) => {
                     let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
                     if self.receive(now, l, hangup) {
@@ -902,6 +908,9 @@ impl Daemon {
         // The core logs the command at info (a refusal at warn) and answers it in this drain.
         if let Admin::Cleanup(index) = admin {
             self.group.cleanup(index);
+            if index.is_none() {
+                self.health.handle_cleanup();
+            }
         }
         self.admin_answer = None;
         self.feed(now, Input::Admin(admin));
@@ -1043,7 +1052,7 @@ impl Daemon {
         }
         if health_changed {
             let mut fresh = HealthIo::open(&new, now);
-            fresh.keep_errors_from(&mut self.health);
+            fresh.keep_judges_from(&mut self.health);
             self.health = fresh;
             // The watchdog is no source the new monitor opens: report it again.
             if let Some(c) = &self.config.local.watchdog {

@@ -1,5 +1,8 @@
 //! The node's health sources as the loop polls them: hwmon sensors, /proc/mdstat and the
-//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own socket, `check` commands as child processes. Each
+//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own socket,
+//! the BMC (`ipmi`) on its device, whose answers come when they come and are read when it
+//! polls readable (one request at a time, a round of them every 2 s: nothing per heartbeat),
+//! `check` commands as child processes. Each
 //! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
 //! The judging (ping reachability and stalls, debounce, hysteresis, trends, md verdicts)
 //! lives in `health`; the drivers read and parse.
@@ -14,6 +17,7 @@ use crate::core::time::{Duration, Instant};
 use crate::drivers::children::{Children, Class, ExitStatus, Program, SpawnError, Spec};
 use crate::drivers::errors::ErrorSource;
 use crate::drivers::hwmon::{Hwmon, SensorOverride};
+use crate::drivers::ipmi::IpmiSource;
 use crate::drivers::mdstat::MdStatReader;
 use crate::drivers::ping::Ping;
 use crate::health::check::{CheckExit, CheckSchedule, CheckSpec};
@@ -43,6 +47,8 @@ pub struct HealthIo {
     pub ping: Option<Ping>,
     /// The `errors` sources, in configuration order.
     pub errors: heapless::Vec<ErrorSource, ERROR_SOURCES_MAX>,
+    /// The BMC, when `ipmi` is configured.
+    pub ipmi: Option<IpmiSource>,
     /// Echoes due within this long go out on the wake at hand (half a keepalive, when the
     /// ping interval is at least one): pings ride on heartbeat wakes instead of adding their
     /// own. The loop only wakes for them once they are this long overdue.
@@ -67,6 +73,7 @@ impl HealthIo {
             mdstat: None,
             ping: None,
             errors: heapless::Vec::new(),
+            ipmi: None,
             ping_early: ping_early(config),
             checks: CheckSchedule::default(),
             checks_skipped: 0,
@@ -86,6 +93,10 @@ impl HealthIo {
         for line in &config.health.errors {
             // INVARIANT: the config holds at most ERROR_SOURCES_MAX sources.
             let _ = io.errors.push(ErrorSource::open(line));
+        }
+        if let Some(line) = &config.health.ipmi {
+            io.ipmi = Some(IpmiSource::open(&line.device, now));
+            io.report_ipmi();
         }
         io.open_checks(config, now);
         io
@@ -175,6 +186,35 @@ impl HealthIo {
         self.ping.as_ref().map(|p| p.fd().as_raw_fd())
     }
 
+    /// The BMC's device, to poll for answers.
+    pub fn ipmi_fd(&self) -> Option<RawFd> {
+        self.ipmi.as_ref().and_then(IpmiSource::fd)
+    }
+
+    /// Takes the BMC's answers, sends what follows, and reports what they say.
+    pub fn handle_ipmi_readable(&mut self, now: Instant) {
+        if let Some(i) = &mut self.ipmi {
+            i.handle_readable(now);
+            self.report_ipmi();
+        }
+    }
+
+    fn report_ipmi(&mut self) {
+        let Some(i) = &self.ipmi else { return };
+        self.scratch.clear();
+        i.reasons(&mut self.scratch);
+        self.monitor.handle_report(Source::Ipmi, &self.scratch);
+    }
+
+    /// `hapair cleanup` (of the node, not of one resource): a SEL failure latched by the BMC
+    /// source is released (the operator has looked).
+    pub fn handle_cleanup(&mut self) {
+        if let Some(i) = &mut self.ipmi {
+            i.handle_cleanup();
+            self.report_ipmi();
+        }
+    }
+
     /// Reads replies on the ping socket.
     pub fn handle_ping_readable(&mut self, now: Instant) {
         if let Some(p) = &mut self.ping {
@@ -194,6 +234,12 @@ impl HealthIo {
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;
             self.sample(now);
+        }
+        if let Some(i) = &mut self.ipmi
+            && now >= i.next_deadline()
+        {
+            i.poll(now);
+            self.report_ipmi();
         }
         if let Some(p) = &mut self.ping {
             p.send_within(now, self.ping_early);
@@ -251,14 +297,21 @@ impl HealthIo {
 
     /// A reload: the `errors` sources whose line did not change keep their judges (window,
     /// baseline, verdict) from `old`, so that a reload neither forgets errors in a window
-    /// nor counts errors from before it again.
-    pub fn keep_errors_from(&mut self, old: &mut HealthIo) {
+    /// nor counts errors from before it again; an `ipmi` source on the same device keeps its
+    /// conversation (the records read, the SEL's baseline and a latched failure).
+    pub fn keep_judges_from(&mut self, old: &mut HealthIo) {
         for new in &mut self.errors {
             if let Some(o) = old.errors.iter_mut().find(|o| o.line == new.line) {
                 core::mem::swap(new, o);
             }
         }
         self.report_errors();
+        if let (Some(new), Some(o)) = (&mut self.ipmi, &mut old.ipmi)
+            && new.device == o.device
+        {
+            core::mem::swap(new, o);
+            self.report_ipmi();
+        }
     }
 
     fn start_check(&mut self, now: Instant, i: usize, children: &mut Children<Tag>) {
@@ -341,6 +394,9 @@ impl HealthIo {
         }
         if let Some(d) = self.checks.next_deadline() {
             next = next.min(d);
+        }
+        if let Some(i) = &self.ipmi {
+            next = next.min(i.next_deadline());
         }
         next
     }

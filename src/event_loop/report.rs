@@ -460,5 +460,8 @@ mod tests {
         write_unhealthy(&mut out, Health(Health::ERRORS | Health::PING | Health::RESTARTS))
             .unwrap();
         assert_eq!(out.as_str(), "unhealthy:0x0054:ping,errors,restarts");
+        out.clear();
+        write_unhealthy(&mut out, Health(Health::IPMI | Health::SENSOR)).unwrap();
+        assert_eq!(out.as_str(), "unhealthy:0x0081:sensor,ipmi");
     }
 }
