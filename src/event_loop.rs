@@ -866,6 +866,7 @@ impl Daemon {
             Request::Status(format) => {
                 report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
+                report::fill_nic_errors(&mut self.snapshot, &self.config, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 report::fill_fence(&mut self.snapshot, now, &self.core, self.fence_last.as_ref());
                 let snap = &self.snapshot;

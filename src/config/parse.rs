@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::value::{self, duration, number};
 use super::{
-    Check, ConfigError, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource, Ipmi,
-    OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    Check, ConfigError, ErrorReport, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon,
+    IpResource, Ipmi, OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
@@ -135,7 +135,7 @@ const RESOURCE_SYNTAX: &str = "ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR
 const GROUP_SYNTAX: &str = "NAME [home NODE] [auto_failback on|off]";
 
 const ERRORS_SYNTAX: &str = "edac [max N in DUR] [root PATH] | net IF [max N in DUR] [root PATH] \
-    | disk DEV [max N in DUR] [root PATH]";
+    [report link|node] | disk DEV [max N in DUR] [root PATH]";
 
 const fn row(
     name: &'static str,
@@ -741,6 +741,7 @@ fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
         max: 10,
         window: Duration::from_secs(3600),
         root: PathBuf::from("/sys"),
+        report: None,
     };
     let (mut max_seen, mut root_seen) = (false, false);
     while let Some(k) = a.peek() {
@@ -767,8 +768,24 @@ fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
                 root_seen = true;
                 e.root = value::path(a.next("value of root")?, "errors root")?;
             }
-            "max" | "root" => return Err(format!("option {k} given twice for errors")),
-            _ => return Err(format!("unknown option \"{k}\" for errors (expected max, root)")),
+            "report" if e.report.is_none() && kind == ErrorKind::Net => {
+                e.report = Some(match a.next("link or node")? {
+                    "link" => ErrorReport::Link,
+                    "node" => ErrorReport::Node,
+                    w => return Err(format!("bad errors report \"{w}\" (link or node)")),
+                });
+            }
+            "report" if kind != ErrorKind::Net => {
+                return Err(format!("report is for errors net only, not {kind}"));
+            }
+            "max" | "root" | "report" => {
+                return Err(format!("option {k} given twice for errors"));
+            }
+            _ => {
+                let options =
+                    if kind == ErrorKind::Net { "max, root, report" } else { "max, root" };
+                return Err(format!("unknown option \"{k}\" for errors (expected {options})"));
+            }
         }
     }
     d.errors.push((e, loc));
@@ -849,6 +866,39 @@ mod tests {
             ("errors edac max 1 in 1s max 2 in 1s", "t.conf:4: option max given twice"),
             ("errors edac limit 3", "t.conf:4: unknown option \"limit\" for errors"),
             ("errors edac\nerrors edac max 1 in 1s", "t.conf:5: duplicate errors source edac"),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
+    /// `errors net IF` reports to the links of a crossover (an interface with heartbeats and
+    /// no `ip` resource) and to the node elsewhere, unless its line says.
+    #[test]
+    fn nic_errors_report_to_the_crossover_links_or_the_node() {
+        let text = "ucast xover0 192.0.2.1 192.0.2.2\nbcast lan0\n\
+            resource ip 198.51.100.9/24 dev lan0\nerrors net xover0\nerrors net lan0\n\
+            errors net eth9\nerrors edac\n";
+        let c = parse(text).unwrap();
+        let reports: Vec<_> = c.health.errors.iter().map(|e| e.report).collect();
+        let (link, node) = (Some(ErrorReport::Link), Some(ErrorReport::Node));
+        assert_eq!(reports, [link, node, node, None], "crossover, service LAN, other, edac");
+        assert!(c.health.errors[0].on_link() && !c.health.errors[1].on_link());
+        // Written out, so `check --print` shows what applies; and it parses back.
+        let printed = c.to_string();
+        assert!(printed.contains("errors net xover0 max 10 in 60m root /sys report link\n"));
+        assert_eq!(parse_str(&printed, Path::new("p.conf")).unwrap(), c);
+        // Said on the line, it stands.
+        let said = parse(&text.replace("errors net xover0", "errors net xover0 report node"));
+        assert_eq!(said.unwrap().health.errors[0].report, node);
+        for (line, want) in [
+            ("errors net eth1 report both", "t.conf:4: bad errors report \"both\" (link or node)"),
+            ("errors edac report link", "t.conf:4: report is for errors net only, not edac"),
+            ("errors net eth1 report link report node", "t.conf:4: option report given twice"),
+            (
+                "errors net eth1 limit 1",
+                "t.conf:4: unknown option \"limit\" for errors (expected max, root, report)",
+            ),
         ] {
             let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
             assert!(got.starts_with(want), "{line}: {got}");

@@ -272,15 +272,21 @@ impl HealthIo {
         }
         if !self.errors.is_empty() {
             for e in &mut self.errors {
-                e.read(now);
+                let before = e.judge.verdict();
+                let after = e.read(now);
+                if e.line.on_link() && after != before {
+                    log_link_errors(&e.line, after);
+                }
             }
             self.report_errors();
         }
     }
 
+    /// The node's reasons from the `errors` sources: those that report to their links
+    /// (`report link`) give none; `status` shows them on the links (`report::fill_nic_errors`).
     fn report_errors(&mut self) {
         self.scratch.clear();
-        for e in &self.errors {
+        for e in self.errors.iter().filter(|e| !e.line.on_link()) {
             let l = &e.line;
             let verdict = e.judge.verdict();
             crate::health::errors::reason(
@@ -399,6 +405,23 @@ impl HealthIo {
             next = next.min(i.next_deadline());
         }
         next
+    }
+}
+
+/// Logs a change of an `errors net` source that reports to its links: the node's health does
+/// not say it, so the log does.
+fn log_link_errors(line: &crate::config::Errors, verdict: crate::health::errors::Verdict) {
+    if verdict.is_unhealthy() {
+        warn!(
+            "errors net {}: {} (limit {} in {}): reported on its heartbeat links, the node \
+             stays healthy",
+            line.name,
+            verdict.name(),
+            line.max,
+            line.window
+        );
+    } else {
+        info!("errors net {}: ok again", line.name);
     }
 }
 

@@ -229,6 +229,7 @@ fn fill_errors(h: &mut status::HealthStatus, health: &HealthIo) {
         set_text(&mut c.kind, e.line.kind.name());
         set_text(&mut c.name, &e.line.name);
         set_text(&mut c.state, j.verdict().name());
+        c.report = if e.line.on_link() { "link" } else { "node" };
         let _ = h.errors.push(c);
     }
 }
@@ -286,6 +287,30 @@ fn fill_ipmi(h: &mut status::HealthStatus, health: &HealthIo) {
     i.last_failure.clear();
     if let Some(e) = sel.latched().or(sel.last_failure()) {
         let _ = write!(i.last_failure, "{e}");
+    }
+}
+
+/// Each link's `nic_errors`: the `errors net` sources that report to the links of their
+/// interface (`report link`) and are not ok, on every link whose medium uses that interface.
+pub fn fill_nic_errors(s: &mut Snapshot, config: &Config, health: &HealthIo) {
+    for (slot, medium) in s.peer.links.iter_mut().zip(&config.pair.media) {
+        slot.nic_errors.clear();
+        let iface = match medium {
+            config::Medium::Serial { .. } => continue,
+            config::Medium::Bcast { iface }
+            | config::Medium::Mcast { iface, .. }
+            | config::Medium::Ucast { iface, .. } => iface,
+        };
+        let bad = health.errors.iter().find(|e| {
+            e.line.on_link() && e.line.name == *iface && e.judge.verdict().is_unhealthy()
+        });
+        if let Some(e) = bad {
+            let mut reasons = crate::health::Reasons::new();
+            let l = &e.line;
+            let verdict = e.judge.verdict();
+            crate::health::errors::reason(&mut reasons, l.kind, &l.name, verdict, l.max, l.window);
+            set_text(&mut slot.nic_errors, reasons.iter().next().unwrap_or("errors"));
+        }
     }
 }
 

@@ -68,6 +68,9 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         if !l.error.is_empty() {
             writeln!(w, "    {:.74}", Clean(&l.error))?;
         }
+        if !l.nic_errors.is_empty() {
+            writeln!(w, "    NIC: {:.69}", Clean(&l.nic_errors))?;
+        }
     }
     if several {
         for g in &s.groups {
@@ -270,7 +273,8 @@ fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
             e.rate,
             e.limit
         )?;
-        writeln!(w, "  {}", Clean(&e.state))?;
+        let report = if e.report == "link" { " (link)" } else { "" };
+        writeln!(w, "  {}{report}", Clean(&e.state))?;
     }
     if let Some(i) = &h.ipmi {
         human_ipmi(w, i)?;

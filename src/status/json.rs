@@ -44,6 +44,8 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         write!(w, ",\"kernel_dropped\":{}", l.kernel_dropped)?;
         w.write_str(",\"error\":")?;
         json_str(w, &l.error)?;
+        w.write_str(",\"nic_errors\":")?;
+        json_opt_str(w, &l.nic_errors)?;
         w.write_str("}")?;
     }
     w.write_str("]},\"resources\":")?;
@@ -164,6 +166,8 @@ fn json_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
             e.total, e.rate, e.limit, e.window_ms, e.uncorrected
         )?;
         json_str(w, &e.state)?;
+        w.write_str(",\"report\":")?;
+        json_str(w, e.report)?;
         w.write_char('}')?;
     }
     w.write_str("],\"ipmi\":")?;

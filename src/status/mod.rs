@@ -219,6 +219,10 @@ pub struct Link {
     pub kernel_dropped: u64,
     /// Why the link is not open (open error), empty when it is.
     pub error: Text,
+    /// The error counters of the link's interface over their limit, reported here and not
+    /// to the node (`errors net IF report link`, the crossover's default): `errors net eth1:
+    /// over 10 in 60m`; empty when none is.
+    pub nic_errors: Text,
 }
 
 /// What a resource is doing.
@@ -364,6 +368,9 @@ pub struct ErrorCounter {
     pub uncorrected: u64,
     /// `ok`, `over-limit`, `uncorrected`, `gone` or `unreadable`.
     pub state: Name,
+    /// What a state other than `ok` makes unhealthy: `node`, or `link` (the heartbeat links
+    /// on the interface, `Link::nic_errors`; the node stays healthy).
+    pub report: &'static str,
 }
 
 /// One sensor reading against its limits.

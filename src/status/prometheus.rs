@@ -78,6 +78,12 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
     for l in links {
         prom_sample(w, name, &[("medium", &l.medium)], l.kernel_dropped)?;
     }
+    let name = "hapair_link_nic_errors_ok";
+    let help = "0 while the link's interface has errors over the limit of its `errors net` line";
+    family(w, name, "gauge", help)?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], u8::from(l.nic_errors.is_empty()))?;
+    }
     Ok(())
 }
 
