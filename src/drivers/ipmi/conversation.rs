@@ -549,6 +549,7 @@ impl Conversation {
 mod tests {
     use super::*;
     use crate::health::ipmi::tests::{CPU_TEMP_SDR, RAIL_SDR, sel};
+    use proptest::prop_assert;
 
     /// The MC device locator of the BMC (SDR type 0x12) as `sdrcomp -r` compiles it.
     const LOCATOR_SDR: [u8; 26] = [
@@ -617,8 +618,10 @@ mod tests {
                 }
                 (NETFN_STORAGE, CMD_GET_SDR) => self.get_sdr(d),
                 (NETFN_SENSOR, CMD_GET_SENSOR_READING) => {
-                    let (raw, status) = self.readings[usize::from(d[0])];
-                    vec![0, raw, 0xc0, status, 0]
+                    match self.readings.get(usize::from(d[0])) {
+                        Some(&(raw, status)) => vec![0, raw, 0xc0, status, 0],
+                        None => vec![CC_NOT_PRESENT],
+                    }
                 }
                 (NETFN_STORAGE, CMD_GET_SEL_INFO) => {
                     let (a, e) = (self.added.to_le_bytes(), self.erased.to_le_bytes());
@@ -655,6 +658,9 @@ mod tests {
             let r = &self.sdrs[at];
             let next = self.sdrs.get(at + 1).map_or(LAST, |n| u16::from_le_bytes([n[0], n[1]]));
             let (offset, count) = (usize::from(d[4]), usize::from(d[5]));
+            if offset >= r.len() {
+                return vec![0xc9];
+            }
             let end = (offset + count).min(r.len());
             let mut v = vec![0];
             v.extend_from_slice(&next.to_le_bytes());
@@ -853,5 +859,45 @@ mod tests {
         // The BMC is back: one answer.
         converse(&mut c, &mut bmc, secs(10));
         assert_eq!(reasons(&c), Vec::<String>::new());
+    }
+
+    proptest::proptest! {
+        /// A BMC's answers are outside input: answers mangled any way (cut short, a byte
+        /// changed, another completion code) never panic the conversation or its judges, and
+        /// one request at a time stays the rule.
+        #[test]
+        fn mangled_answers_never_panic(
+            edits in proptest::collection::vec((0u8..4, 0usize..64, proptest::num::u8::ANY), 1..300),
+        ) {
+            let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+            bmc.add_sel(sel(0, 0x01, 0x0c, 9, 0x6f, 0xa1));
+            let mut t = 0u64;
+            for (kind, at, value) in edits {
+                let now = Instant::from_millis(t);
+                match c.poll_request(now) {
+                    Some((msgid, request)) => {
+                        prop_assert!(c.poll_request(now).is_none());
+                        let mut a = bmc.answer(&request);
+                        match kind {
+                            0 => {}
+                            1 => a.truncate(at % (a.len() + 1)),
+                            2 if !a.is_empty() => {
+                                let i = at % a.len();
+                                a[i] = value;
+                            }
+                            _ => a[0] = value,
+                        }
+                        c.handle_response(now, msgid, &a);
+                    }
+                    None => t += 700,
+                }
+                if value % 7 == 0 {
+                    bmc.add_sel(sel(0, value, value % 16, 9, 0x6f, value));
+                }
+                c.handle_timeouts(now);
+                let mut r = Reasons::new();
+                c.reasons(&mut r, &"/dev/ipmi0");
+            }
+        }
     }
 }
