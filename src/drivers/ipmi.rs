@@ -26,18 +26,19 @@
 mod conversation;
 
 pub use conversation::{
-    BMC_ADDRESS, Conversation, REQUEST_TIMEOUT, ROUND_INTERVAL, Request, SdrState, Sensor,
+    BMC_ADDRESS, Conversation, REQUEST_TIMEOUT, ROUND_INTERVAL, Request, SdrState, SelMark, Sensor,
 };
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use log::{info, warn};
 use nix::errno::Errno;
 
 use crate::core::time::Instant;
+use crate::drivers::statefile;
 use crate::health::Reasons;
 
 /// `IPMI_SYSTEM_INTERFACE_ADDR_TYPE`.
@@ -105,6 +106,9 @@ nix::ioctl_readwrite!(ipmictl_receive_msg_trunc, b'i', 11, IpmiRecv);
 pub struct IpmiSource {
     /// The device, as configured.
     pub device: PathBuf,
+    /// Where the event log's acknowledged position is kept (`statefile::IPMI_SEL_FILE`);
+    /// `None`: nowhere (tests).
+    statedir: Option<PathBuf>,
     file: Option<File>,
     open_error: Option<Errno>,
     conversation: Conversation,
@@ -113,13 +117,20 @@ pub struct IpmiSource {
 }
 
 impl IpmiSource {
-    /// Opens `device` (a failure is a reason, and it is tried again every round).
-    pub fn open(device: &std::path::Path, now: Instant) -> IpmiSource {
+    /// Opens `device` (a failure is a reason, and it is tried again every round); the event
+    /// log is judged from where the last run left it in `statedir` (read here, at start-up).
+    pub fn open(device: &Path, statedir: Option<&Path>, now: Instant) -> IpmiSource {
+        let resume = statedir.and_then(statefile::load_ipmi_sel);
+        let resume = resume.map(|(erased, last)| SelMark { erased, last });
+        if let Some(m) = resume {
+            info!("ipmi {}: judging the event log from {m:?} on", device.display());
+        }
         let mut source = IpmiSource {
             device: device.to_path_buf(),
+            statedir: statedir.map(Path::to_path_buf),
             file: None,
             open_error: None,
-            conversation: Conversation::new(now),
+            conversation: Conversation::new(now, resume),
             next_open: now,
             answer: [0; MSG_LEN_MAX],
         };
@@ -189,6 +200,20 @@ impl IpmiSource {
         self.poll(now);
     }
 
+    /// Keeps the event log's acknowledged position when it moved: rare (a new entry, a
+    /// cleanup, a clear), never per reading; the write is the one allocation of this source
+    /// after start-up (`statefile::store_ipmi_sel`: a path and a few bytes).
+    fn store_mark(&mut self) {
+        let Some(mark) = self.conversation.poll_mark() else { return };
+        let Some(dir) = &self.statedir else { return };
+        if let Err(e) = statefile::store_ipmi_sel(dir, mark.erased, mark.last) {
+            warn!(
+                "ipmi {}: {e}: the next start judges the log from further back",
+                self.device.display()
+            );
+        }
+    }
+
     /// Does what is due: opens the device again, gives up late answers, sends requests.
     pub fn poll(&mut self, now: Instant) {
         if self.file.is_none() && now >= self.next_open {
@@ -207,6 +232,7 @@ impl IpmiSource {
             }
         }
         self.log_changes(self.conversation.sdr(), silent);
+        self.store_mark();
         match failed {
             Some(e @ (Errno::ENODEV | Errno::EIO | Errno::EBADF)) => self.close(e),
             Some(e) => warn!("ipmi {}: send: {}", self.device.display(), e.desc()),
@@ -254,6 +280,7 @@ impl IpmiSource {
     /// `hapair cleanup`: a latched SEL failure is released.
     pub fn handle_cleanup(&mut self) {
         self.conversation.handle_cleanup();
+        self.store_mark();
     }
 
     /// The conversation: sensors, SEL, reachability, for status.
@@ -349,7 +376,7 @@ mod tests {
     #[test]
     fn a_missing_device_is_a_reason_and_is_tried_again() {
         let now = Instant::from_millis(1000);
-        let mut s = IpmiSource::open(std::path::Path::new("/nonexistent/ipmi0"), now);
+        let mut s = IpmiSource::open(Path::new("/nonexistent/ipmi0"), None, now);
         assert_eq!((s.fd(), s.open_error()), (None, Some(Errno::ENOENT)));
         let mut r = Reasons::new();
         s.reasons(&mut r);
@@ -365,7 +392,7 @@ mod tests {
     #[test]
     fn a_device_that_is_no_bmc_does_not_answer() {
         let now = Instant::from_millis(0);
-        let mut s = IpmiSource::open(std::path::Path::new("/dev/null"), now);
+        let mut s = IpmiSource::open(Path::new("/dev/null"), None, now);
         assert!(s.fd().is_some());
         s.poll(now);
         s.poll(now + ROUND_INTERVAL);

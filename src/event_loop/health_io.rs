@@ -95,7 +95,8 @@ impl HealthIo {
             let _ = io.errors.push(ErrorSource::open(line));
         }
         if let Some(line) = &config.health.ipmi {
-            io.ipmi = Some(IpmiSource::open(&line.device, now));
+            let statedir = Some(config.local.statedir.as_path());
+            io.ipmi = Some(IpmiSource::open(&line.device, statedir, now));
             io.report_ipmi();
         }
         io.open_checks(config, now);

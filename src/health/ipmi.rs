@@ -41,9 +41,9 @@
 //!   lower ones), else `sensor`'s (2 °C for temperatures, 2 % of the threshold otherwise).
 //!   Non-critical thresholds are shown, not judged (SPEC §7.6: critical). A reading that
 //!   fails or is unavailable restarts the streak and keeps the state.
-//! - SEL: entries present when hapair starts are history, not news (an operator who wants
-//!   them judged clears them, or they would keep a repaired node out of service forever).
-//!   Of each new entry, an assertion (not a deassertion) of a failure type latches the node
+//! - SEL: entries logged before a node's first run are history, not news (or they would keep
+//!   a repaired node out of service forever); a later run goes on from where the earlier one
+//!   acknowledged the log (`drivers::ipmi`). Of each new entry, an assertion (not a deassertion) of a failure type latches the node
 //!   unhealthy until `hapair cleanup` (without a resource) or until the SEL is cleared (its
 //!   erase timestamp moves): a failed DIMM or supply does not heal when the BMC stops
 //!   logging, and an operator who has looked, or replaced the part, says so. Failure types,

@@ -162,10 +162,10 @@ fn ipmi_rounds_allocate_nothing() {
         sel_len: 0,
         out: [0; 64],
     };
-    let mut c = Conversation::new(Instant::ZERO);
+    let mut c = Conversation::new(Instant::ZERO, None);
     converse(&mut c, &mut bmc, Instant::ZERO);
     assert_eq!(c.sensors().len(), 2, "the records read at setup");
-    let mut device = IpmiSource::open(Path::new("/dev/null"), Instant::ZERO);
+    let mut device = IpmiSource::open(Path::new("/dev/null"), None, Instant::ZERO);
     let mut monitor = HealthMonitor::new();
     let mut reasons = Reasons::new();
 

@@ -14,8 +14,13 @@
 //!    `BMC_ADDRESS`) are kept, up to `IPMI_SENSORS_MAX`; those of satellite controllers would
 //!    need IPMB bridging and are left out.
 //! 2. Every `ROUND_INTERVAL`, a round: Get Sensor Reading of each kept sensor, then Get SEL
-//!    Info. The first Get SEL Info is the baseline: Get SEL Entry of 0xffff (the last record)
-//!    says where the log ends, and what came before is history. Later, when the entry count or
+//!    Info. The first Get SEL Info of a node's first run is the baseline: Get SEL Entry of
+//!    0xffff (the last record) says where the log ends, and what came before is history. A
+//!    later run starts from the position the earlier one acknowledged (`SelMark`, kept in the
+//!    statedir: the last record judged while nothing held the node, or acknowledged by
+//!    `hapair cleanup`), so a failure logged before a restart, or before the crash that caused
+//!    it, holds the node again; a log cleared in between is news from its start. Later, when
+//!    the entry count or
 //!    the addition timestamp moved, the last record seen is read again for the ID of the one
 //!    after it, and each new one is read and judged, at most `SEL_ENTRIES_PER_ROUND` a round
 //!    (the rest the next round); when the erase timestamp moved, the log was cleared: the latch
@@ -129,6 +134,17 @@ pub enum SdrState {
     },
 }
 
+/// A position in the event log: the log's erase timestamp (a clear makes every position
+/// before it meaningless) and the last record ID up to which it was judged with nothing held,
+/// or acknowledged by `hapair cleanup` (`None`: none, the log was empty).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelMark {
+    /// The log's erase timestamp then.
+    pub erased: u32,
+    /// The last record acknowledged.
+    pub last: Option<u16>,
+}
+
 /// One BMC sensor: its record and its judgement.
 #[derive(Clone, Debug)]
 pub struct Sensor {
@@ -163,6 +179,11 @@ pub struct Conversation {
     /// Entries are left to read from `sel_last` on (a walk cut at its round's bound).
     sel_walk: bool,
     sel_unsupported: Option<ResponseError>,
+    /// Where an earlier run acknowledged the log, until the first Get SEL Info.
+    sel_resume: Option<SelMark>,
+    /// Where this run acknowledged it, and whether that is yet to be kept.
+    acked: Option<SelMark>,
+    mark_due: bool,
     reach: BmcReach,
     /// The step whose request is to be sent next; `None` between rounds.
     step: Option<Step>,
@@ -173,8 +194,9 @@ pub struct Conversation {
 }
 
 impl Conversation {
-    /// A conversation whose first round is due at `now`.
-    pub fn new(now: Instant) -> Conversation {
+    /// A conversation whose first round is due at `now`; `resume` is where an earlier run
+    /// acknowledged the event log (`poll_mark`), `None` for a first run.
+    pub fn new(now: Instant, resume: Option<SelMark>) -> Conversation {
         Conversation {
             sensors: heapless::Vec::new(),
             sdr: SdrState::Reading,
@@ -190,6 +212,9 @@ impl Conversation {
             sel_last: None,
             sel_walk: false,
             sel_unsupported: None,
+            sel_resume: resume,
+            acked: None,
+            mark_due: false,
             reach: BmcReach::default(),
             step: None,
             awaited: None,
@@ -290,6 +315,7 @@ impl Conversation {
                     Ok((_, r)) => Some(u16::from_le_bytes([r[0], r[1]])),
                     Err(_) => None,
                 };
+                self.acknowledge();
                 None
             }
             Step::SelEntry { fresh, left, .. } => self.handle_sel_entry(now, fresh, left, data),
@@ -404,15 +430,27 @@ impl Conversation {
             }
         };
         self.sel_unsupported = None;
-        let Some(before) = self.sel_info.replace(info) else {
-            // The first look: what is there is history.
-            return Some(Step::SelLast);
-        };
         let left = SEL_ENTRIES_PER_ROUND;
+        let Some(before) = self.sel_info.replace(info) else {
+            return match self.sel_resume.take() {
+                // The first look of the first run: what is there is history.
+                None => Some(Step::SelLast),
+                // An earlier run acknowledged the log up to a record: from there on, what is
+                // in the log is news (a failure logged before a crash holds again).
+                Some(m) if m.erased == info.erased => {
+                    self.sel_last = m.last;
+                    Some(match m.last {
+                        Some(id) => Step::SelEntry { id, fresh: false, left },
+                        None => Step::SelEntry { id: FIRST, fresh: true, left },
+                    })
+                }
+                // Cleared since: everything in it is news.
+                Some(_) => self.sel_cleared(),
+            };
+        };
         if info.erased != before.erased {
             self.sel.handle_cleanup();
-            self.sel_last = None;
-            return Some(Step::SelEntry { id: FIRST, fresh: true, left });
+            return self.sel_cleared();
         }
         if info == before && !self.sel_walk {
             return None;
@@ -421,6 +459,27 @@ impl Conversation {
             Some(id) => Step::SelEntry { id, fresh: false, left },
             None => Step::SelEntry { id: FIRST, fresh: true, left },
         })
+    }
+
+    /// The log was cleared: every entry in it is new, and what was acknowledged is gone.
+    fn sel_cleared(&mut self) -> Option<Step> {
+        self.sel_last = None;
+        self.acknowledge();
+        Some(Step::SelEntry { id: FIRST, fresh: true, left: SEL_ENTRIES_PER_ROUND })
+    }
+
+    /// Moves the acknowledged position to the last record read, when nothing holds the node
+    /// (a failure held keeps the position before it, so that a restart judges it again).
+    fn acknowledge(&mut self) {
+        let Some(info) = self.sel_info else { return };
+        if self.sel.latched().is_some() {
+            return;
+        }
+        let mark = SelMark { erased: info.erased, last: self.sel_last };
+        if self.acked != Some(mark) {
+            self.acked = Some(mark);
+            self.mark_due = true;
+        }
     }
 
     fn handle_sel_entry(
@@ -452,6 +511,7 @@ impl Conversation {
             };
             self.sel.handle_entry(now, &record, watched);
             self.sel_last = Some(u16::from_le_bytes([record[0], record[1]]));
+            self.acknowledge();
         }
         let left = if fresh { left.saturating_sub(1) } else { left };
         self.sel_walk = next != LAST && left == 0;
@@ -494,9 +554,17 @@ impl Conversation {
         }
     }
 
-    /// The operator has looked (`hapair cleanup`): a latched SEL failure is released.
+    /// The operator has looked (`hapair cleanup`): a latched SEL failure is released, and
+    /// the log is acknowledged up to the last record read.
     pub fn handle_cleanup(&mut self) {
         self.sel.handle_cleanup();
+        self.acknowledge();
+    }
+
+    /// The acknowledged position of the log, once after each change, to keep in the statedir
+    /// for the next run (`new`'s `resume`).
+    pub fn poll_mark(&mut self) -> Option<SelMark> {
+        core::mem::take(&mut self.mark_due).then_some(self.acked).flatten()
     }
 
     /// Appends every reason the BMC gives to be unhealthy.
@@ -715,7 +783,7 @@ mod tests {
 
     #[test]
     fn the_first_round_reads_the_records_then_the_sensors_and_the_sel() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         assert_eq!(c.next_deadline(), secs(0));
         let n = converse(&mut c, &mut bmc, secs(0));
         assert_eq!(c.sdr(), SdrState::Read { records: 3, dropped: 0 });
@@ -735,7 +803,7 @@ mod tests {
 
     #[test]
     fn a_cancelled_reservation_reserves_again_and_reads_the_record_again() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         bmc.cancel_once = true;
         converse(&mut c, &mut bmc, secs(0));
         assert_eq!(names(&c), ["CPU Temp", "12V"]);
@@ -745,13 +813,13 @@ mod tests {
 
     #[test]
     fn an_empty_or_unreadable_repository() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         bmc.sdrs.clear();
         converse(&mut c, &mut bmc, secs(0));
         assert_eq!(c.sdr(), SdrState::Read { records: 0, dropped: 0 });
         assert!(c.sensors().is_empty());
         // A BMC without a repository answers "invalid command": a reason once it lasted.
-        let mut d = Conversation::new(secs(0));
+        let mut d = Conversation::new(secs(0), None);
         for round in 0..SDR_FAILURES_MAX {
             let got = reasons(&d);
             assert!(got.is_empty(), "round {round}: {got:?}");
@@ -767,7 +835,7 @@ mod tests {
 
     #[test]
     fn a_sensor_past_critical_makes_a_reason_until_it_is_back() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         converse(&mut c, &mut bmc, secs(0));
         bmc.readings[1] = (85, 0x18);
         for round in 1..=3 {
@@ -783,7 +851,7 @@ mod tests {
 
     #[test]
     fn sel_entries_from_before_the_start_are_history_and_new_ones_are_judged() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         bmc.add_sel(sel(0, 0x01, 0x0c, 9, 0x6f, 0xa1));
         bmc.add_sel(sel(0, 0x01, 0x0c, 9, 0x6f, 0xa0));
         converse(&mut c, &mut bmc, secs(0));
@@ -819,7 +887,7 @@ mod tests {
 
     #[test]
     fn a_long_walk_is_cut_and_resumed_and_a_vanished_last_entry_is_a_new_baseline() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         bmc.add_sel(sel(0, 0x01, 0x12, 1, 0x6f, 0x01));
         converse(&mut c, &mut bmc, secs(0));
         for _ in 0..20 {
@@ -838,7 +906,7 @@ mod tests {
 
     #[test]
     fn a_silent_bmc_is_a_reason_and_late_answers_are_dropped() {
-        let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+        let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
         converse(&mut c, &mut bmc, secs(0));
         // Round 1: the first reading is never answered.
         let (lost, _) = c.poll_request(secs(2)).unwrap();
@@ -861,6 +929,44 @@ mod tests {
         assert_eq!(reasons(&c), Vec::<String>::new());
     }
 
+    /// A failure logged before a restart (a crash it may have caused) holds the next run too:
+    /// the position kept is before it until `hapair cleanup`; a log cleared meanwhile is news
+    /// from its start.
+    #[test]
+    fn the_acknowledged_position_carries_a_failure_over_a_restart() {
+        let (mut a, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
+        bmc.add_sel(sel(0, 0x01, 0x12, 1, 0x6f, 0x01));
+        converse(&mut a, &mut bmc, secs(0));
+        let history = SelMark { erased: 0, last: Some(1) };
+        assert_eq!(a.poll_mark(), Some(history), "the first run's baseline");
+        assert_eq!(a.poll_mark(), None, "once");
+        bmc.add_sel(sel(0, 0x01, 0x12, 1, 0x6f, 0x01));
+        converse(&mut a, &mut bmc, secs(2));
+        assert_eq!(a.poll_mark(), Some(SelMark { erased: 0, last: Some(2) }), "harmless: on");
+        bmc.add_sel(sel(0, 0x01, 0x0c, 9, 0x6f, 0xa1));
+        bmc.add_sel(sel(0, 0x01, 0x12, 1, 0x6f, 0x01));
+        converse(&mut a, &mut bmc, secs(4));
+        assert_eq!(a.poll_mark(), None, "held: the position stays before the failure");
+        // The node crashes and its next run starts from the position kept.
+        let kept = SelMark { erased: 0, last: Some(2) };
+        let mut b = Conversation::new(secs(100), Some(kept));
+        converse(&mut b, &mut bmc, secs(100));
+        assert_eq!(reasons(&b), ["ipmi SEL: memory #9: uncorrectable ECC"]);
+        assert_eq!(b.poll_mark(), None);
+        b.handle_cleanup();
+        assert_eq!(b.poll_mark(), Some(SelMark { erased: 0, last: Some(4) }));
+        let mut c = Conversation::new(secs(200), Some(SelMark { erased: 0, last: Some(4) }));
+        converse(&mut c, &mut bmc, secs(200));
+        assert_eq!((reasons(&c).len(), c.sel().entries()), (0, 0));
+        // Cleared while no run looked: what is in it is news.
+        bmc.clear_sel();
+        bmc.add_sel(sel(0, 0x20, 0x08, 3, 0x6f, 0x01));
+        let mut d = Conversation::new(secs(300), Some(SelMark { erased: 0, last: Some(4) }));
+        converse(&mut d, &mut bmc, secs(300));
+        assert_eq!(reasons(&d), ["ipmi SEL: power supply #3: failure detected"]);
+        assert_eq!(d.poll_mark(), Some(SelMark { erased: 1, last: None }));
+    }
+
     proptest::proptest! {
         /// A BMC's answers are outside input: answers mangled any way (cut short, a byte
         /// changed, another completion code) never panic the conversation or its judges, and
@@ -869,7 +975,7 @@ mod tests {
         fn mangled_answers_never_panic(
             edits in proptest::collection::vec((0u8..4, 0usize..64, proptest::num::u8::ANY), 1..300),
         ) {
-            let (mut c, mut bmc) = (Conversation::new(secs(0)), FakeBmc::new());
+            let (mut c, mut bmc) = (Conversation::new(secs(0), None), FakeBmc::new());
             bmc.add_sel(sel(0, 0x01, 0x0c, 9, 0x6f, 0xa1));
             let mut t = 0u64;
             for (kind, at, value) in edits {
