@@ -512,8 +512,8 @@ test_ipmi_sensor() {
 
 # test_ipmi_sel: an uncorrectable memory error in the active node's SEL (Add SEL Entry through
 # the BMC's LAN interface, as BIOS or an operator would log it: memory, sensor 9, DIMM 3)
-# latches the node unhealthy: it hands the group over and stays unhealthy until
-# `hapair cleanup`.
+# latches the node unhealthy: it hands the group over and stays unhealthy, across a restart
+# of hapair, until `hapair cleanup`.
 test_ipmi_sel() {
     local victim=$ACTIVE t0 id
     moves_before "$victim"
@@ -526,6 +526,21 @@ test_ipmi_sel() {
     sleep 5
     expect_status "$victim" health=unhealthy sel_latched=true
     log "$victim's BMC's SEL: $(bmc_ipmitool "$victim" sel list | tr '\n' ';')"
+    # A restart of hapair (SIGTERM; init starts it again) judges the log from the position
+    # kept in the statedir, before the failure: it holds again.
+    local pid new='' deadline
+    pid=$(vm_exec "$victim" 10 'pidof hapair') || fail "$victim: no hapair"
+    t0=$(now)
+    vm_exec "$victim" 10 "kill $pid" >/dev/null || fail "$victim: kill hapair"
+    deadline=$(( $(date +%s) + 30 ))
+    until [ -n "$new" ] && [ "$new" != "$pid" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$victim: hapair did not start again"
+        sleep 0.2
+        new=$(vm_exec "$victim" 10 'pidof hapair' 2>/dev/null) || new=''
+    done
+    wait_status "$victim" 60 state=standby health=unhealthy sel_latched=true
+    note "BMC SEL: hapair restarted in $victim -> unhealthy again (the failure holds)" \
+        "$(since "$t0")"
     t0=$(now)
     vm_exec "$victim" 10 'hapair cleanup' >/dev/null || fail "$victim: hapair cleanup"
     wait_status "$victim" 30 health=ok sel_latched=false

@@ -593,25 +593,23 @@ mod tests {
                         self.deadlines[n] = t;
                         break;
                     }
-                    Output::Transmit { payload, .. } => {
-                        if !self.cut && self.up[1 - n] {
-                            self.seq += 1;
-                            let repr = Repr {
-                                version: VERSION,
-                                sender: n as u8,
-                                incarnation: 1,
-                                seq: self.seq,
-                                link: 0,
-                                session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
-                                payload,
-                            };
-                            let frame = Authentic::new(repr);
-                            let now = self.now;
-                            self.g[1 - n]
-                                .handle_input(now, Input::Frame { link: 0, frame: &frame });
-                            self.drain(1 - n);
-                        }
+                    Output::Transmit { payload, .. } if !self.cut && self.up[1 - n] => {
+                        self.seq += 1;
+                        let repr = Repr {
+                            version: VERSION,
+                            sender: n as u8,
+                            incarnation: 1,
+                            seq: self.seq,
+                            link: 0,
+                            session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+                            payload,
+                        };
+                        let frame = Authentic::new(repr);
+                        let now = self.now;
+                        self.g[1 - n].handle_input(now, Input::Frame { link: 0, frame: &frame });
+                        self.drain(1 - n);
                     }
+                    Output::Transmit { .. } => {}
                     Output::ResourceAction { index, action } => {
                         let i = usize::from(index);
                         let outcome = match action {
