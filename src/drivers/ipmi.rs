@@ -111,6 +111,9 @@ pub struct IpmiSource {
     statedir: Option<PathBuf>,
     file: Option<File>,
     open_error: Option<Errno>,
+    /// The last failure of the device's ioctls warned about: the same one is not warned
+    /// again until an answer comes (a device that fails every round logs once).
+    warned: Option<Errno>,
     conversation: Conversation,
     next_open: Instant,
     answer: [u8; MSG_LEN_MAX],
@@ -130,6 +133,7 @@ impl IpmiSource {
             statedir: statedir.map(Path::to_path_buf),
             file: None,
             open_error: None,
+            warned: None,
             conversation: Conversation::new(now, resume),
             next_open: now,
             answer: [0; MSG_LEN_MAX],
@@ -163,15 +167,19 @@ impl IpmiSource {
         }
     }
 
-    fn close(&mut self, why: Errno) {
-        warn!(
-            "ipmi {}: {} ({why:?}): closed, to be opened again",
-            self.device.display(),
-            why.desc()
-        );
+    /// The device's ioctls fail with `why`: closed, opened again at the next round.
+    fn close(&mut self, now: Instant, why: Errno) {
+        self.warn_once("closed, to be opened again", why);
         self.file = None;
-        self.open_error = Some(why);
+        self.next_open = now + ROUND_INTERVAL;
         self.conversation.handle_closed();
+    }
+
+    fn warn_once(&mut self, what: &str, e: Errno) {
+        if self.warned != Some(e) {
+            warn!("ipmi {}: {} ({e:?}): {what}", self.device.display(), e.desc());
+            self.warned = Some(e);
+        }
     }
 
     /// The device, to poll for answers.
@@ -187,12 +195,13 @@ impl IpmiSource {
             match receive(file.as_raw_fd(), &mut self.answer) {
                 Ok(None) => break,
                 Ok(Some((msgid, len))) => {
+                    self.warned = None;
                     let (sdr, silent) = (self.conversation.sdr(), self.conversation.reach());
                     self.conversation.handle_response(now, msgid, &self.answer[..len]);
                     self.log_changes(sdr, silent.is_silent());
                 }
                 Err(e) => {
-                    self.close(e);
+                    self.close(now, e);
                     return;
                 }
             }
@@ -234,8 +243,8 @@ impl IpmiSource {
         self.log_changes(self.conversation.sdr(), silent);
         self.store_mark();
         match failed {
-            Some(e @ (Errno::ENODEV | Errno::EIO | Errno::EBADF)) => self.close(e),
-            Some(e) => warn!("ipmi {}: send: {}", self.device.display(), e.desc()),
+            Some(e @ (Errno::ENODEV | Errno::EIO | Errno::EBADF)) => self.close(now, e),
+            Some(e) => self.warn_once("cannot send", e),
             None => {}
         }
     }
