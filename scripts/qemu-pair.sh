@@ -3,7 +3,8 @@
 # real 16550 null-modem on ttyS1, an e1000 crossover on eth1, the service LAN on eth0 (a bridge
 # in a lab network namespace with a client) and an Intel 6300ESB watchdog that resets the guest.
 # With --ipmi each PC also has an IPMI BMC (OpenIPMI's ipmi_sim, QEMU's ipmi-bmc-extern) that
-# powers its QEMU off and on, and the pair fences with fence_ipmilan (hapair-ipmi.conf).
+# powers its QEMU off and on, and the pair fences with fence_ipmilan (hapair-ipmi.conf); each
+# node watches its own BMC's sensors and event log through /dev/ipmi0 (hapair's `ipmi`).
 # Run as root. Only loopback and Unix sockets are used; no user-mode networking.
 #
 # Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox|--ipmi] (NAME: 1-12 of [a-z0-9], default qp)
@@ -17,16 +18,18 @@
 #   qmp NODE CMD [JSON]   one QMP command to NODE's QEMU
 #   serial cut|restore    stop (start) the null-modem relay between the two ttyS1
 #   xover cut|restore     take beta's crossover NIC link down (up) from QEMU, as a pulled cable
-#   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC fence
-#                         test, down; prints the timings
-#   test --ipmi           only the second part: up --ipmi, the BMC fence test, down
+#   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC tests
+#                         (a sensor past critical, a SEL failure, the fence), down; prints
+#                         the timings
+#   test --ipmi           only the second part: up --ipmi, the BMC tests, down
 #   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
 #
 # State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
 # a second QMP monitor, NODE.tty null-modem end), NODE.console.log (everything each console
 # printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces;
-# with --ipmi also NODE.lan.conf, NODE.bmc.log (ipmi_sim's output) and NODE.power.log (each
-# power on and off of NODE's QEMU). `test` keeps these logs (and the guests'
+# with --ipmi also NODE.lan.conf, NODE.bmc.emu (its sensors and records), NODE.cpu-temp and
+# NODE.12v (the sensors' raw readings, which the tests write), NODE.bmc.log (ipmi_sim's output)
+# and NODE.power.log (each power on and off of NODE's QEMU). `test` keeps these logs (and the guests'
 # /var/log/hapair.log) in target/qemu-pair/last-test/ (the --ipmi part in last-test/ipmi/).
 set -Eeuo pipefail
 
