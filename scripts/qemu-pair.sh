@@ -3,7 +3,8 @@
 # real 16550 null-modem on ttyS1, an e1000 crossover on eth1, the service LAN on eth0 (a bridge
 # in a lab network namespace with a client) and an Intel 6300ESB watchdog that resets the guest.
 # With --ipmi each PC also has an IPMI BMC (OpenIPMI's ipmi_sim, QEMU's ipmi-bmc-extern) that
-# powers its QEMU off and on, and the pair fences with fence_ipmilan (hapair-ipmi.conf).
+# powers its QEMU off and on, and the pair fences with fence_ipmilan (hapair-ipmi.conf); each
+# node watches its own BMC's sensors and event log through /dev/ipmi0 (hapair's `ipmi`).
 # Run as root. Only loopback and Unix sockets are used; no user-mode networking.
 #
 # Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox|--ipmi] (NAME: 1-12 of [a-z0-9], default qp)
@@ -17,16 +18,18 @@
 #   qmp NODE CMD [JSON]   one QMP command to NODE's QEMU
 #   serial cut|restore    stop (start) the null-modem relay between the two ttyS1
 #   xover cut|restore     take beta's crossover NIC link down (up) from QEMU, as a pulled cable
-#   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC fence
-#                         test, down; prints the timings
-#   test --ipmi           only the second part: up --ipmi, the BMC fence test, down
+#   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC tests
+#                         (a sensor past critical, a SEL failure, the fence), down; prints
+#                         the timings
+#   test --ipmi           only the second part: up --ipmi, the BMC tests, down
 #   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
 #
 # State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
 # a second QMP monitor, NODE.tty null-modem end), NODE.console.log (everything each console
 # printed), NODE.events.log (QMP events with the host time), probe.log, pids, namespaces;
-# with --ipmi also NODE.lan.conf, NODE.bmc.log (ipmi_sim's output) and NODE.power.log (each
-# power on and off of NODE's QEMU). `test` keeps these logs (and the guests'
+# with --ipmi also NODE.lan.conf, NODE.bmc.emu (its sensors and records), NODE.cpu-temp and
+# NODE.12v (the sensors' raw readings, which the tests write), NODE.bmc.log (ipmi_sim's output)
+# and NODE.power.log (each power on and off of NODE's QEMU). `test` keeps these logs (and the guests'
 # /var/log/hapair.log) in target/qemu-pair/last-test/ (the --ipmi part in last-test/ipmi/).
 set -Eeuo pipefail
 
@@ -207,11 +210,19 @@ build_initramfs() {
         cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
         echo "${path##*/}" >>"$root/lib/modules/load.list"
     done
+    # The kernel's IPMI device (the BMC's KCS interface, /dev/ipmi0): /init loads these only
+    # in the IPMI mode (board.conf=ipmi), where QEMU has the isa-ipmi-kcs the driver finds.
+    : >"$root/lib/modules/load-ipmi.list"
+    for path in $(modules_for ipmi_msghandler ipmi_si ipmi_devintf); do
+        cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
+        echo "${path##*/}" >>"$root/lib/modules/load-ipmi.list"
+    done
     (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
         gzip -1 >"$CACHE/initramfs.cpio.gz.new"
     mv "$CACHE/initramfs.cpio.gz.new" "$CACHE/initramfs.cpio.gz"
     log "initramfs: $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)" \
-        "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")"
+        "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")" \
+        "(IPMI mode: $(tr '\n' ' ' <"$root/lib/modules/load-ipmi.list"))"
     if [ "$IPMI" = 1 ]; then
         build_fence_cpio
         # The kernel unpacks concatenated archives in turn: the IPMI image is the plain one
@@ -420,17 +431,49 @@ set_working_mc 0x20
   user 2 true "$BMC_USER" "$(cat "$CACHE/bmc.password")" admin 10 md5
 EOT
 )
-    cat >"$DIR/bmc.emu" <<'EOT'
-mc_setbmc 0x20
-mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02
-sel_enable 0x20 1000 0x0a
-mc_enable 0x20
-EOT
+    bmc_emu "$node"
     mkdir -p "$DIR/$node.bmc-state"
     : >"$DIR/$node.power.log"
-    setsid ip netns exec "$NS_LAB" ipmi_sim -n -c "$DIR/$node.lan.conf" -f "$DIR/bmc.emu" \
+    setsid ip netns exec "$NS_LAB" ipmi_sim -n -c "$DIR/$node.lan.conf" -f "$DIR/$node.bmc.emu" \
         -s "$DIR/$node.bmc-state" </dev/null >>"$DIR/$node.bmc.log" 2>&1 &
     echo $! >"$DIR/$node-bmc.pid"
+}
+
+# bmc_emu NODE: NODE's BMC's command file ($DIR/NODE.bmc.emu): the BMC with a SEL, the sensor
+# records of board/qemu-pair/bmc.sdrs (compiled by sdrcomp, one main_sdr_add each), and their
+# two sensors, whose raw readings ipmi_sim reads every second from a file the test writes:
+# NODE.cpu-temp (degrees C; 45 at start) and NODE.12v (counts of 0.06 V; 200, 12 V). Each has
+# the BMC's own thresholds, the same as its record's, so that Get Sensor Reading's status bits
+# and the BMC's threshold events (logged in its SEL: CPU Temp's upper ones) agree with them.
+bmc_emu() {
+    local node=$1 emu=$DIR/$1.bmc.emu
+    echo 45 >"$DIR/$node.cpu-temp"
+    echo 200 >"$DIR/$node.12v"
+    [ -s "$DIR/bmc.bsdr" ] || sdrcomp -r -o "$DIR/bmc.bsdr" "$BOARD/bmc.sdrs" ||
+        die "sdrcomp cannot compile $BOARD/bmc.sdrs"
+    {
+        echo "mc_setbmc 0x20"
+        echo "mc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02"
+        echo "sel_enable 0x20 1000 0x0a"
+        python3 - "$DIR/bmc.bsdr" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+i = 0
+while i + 5 <= len(data):
+    n = 5 + data[i + 4]
+    print("main_sdr_add 0x20 " + " ".join(f"0x{b:02x}" for b in data[i:i + n]))
+    i += n
+PY
+        echo "sensor_add 0x20 0 1 0x01 0x01 poll 1000 file \"$DIR/$node.cpu-temp\""
+        echo "sensor_set_threshold 0x20 0 1 readable 111000 0x5a 0x50 0x46 0 0 0"
+        echo "sensor_set_event_support 0x20 0 1 enable scanning per-state" \
+            "000111111000000 000111111000000 000111111000000 000111111000000"
+        echo "sensor_add 0x20 0 2 0x02 0x01 poll 1000 file \"$DIR/$node.12v\""
+        echo "sensor_set_threshold 0x20 0 2 readable 010010 0 0xdc 0 0 0xb4 0"
+        echo "sensor_set_event_support 0x20 0 2 enable scanning per-state" \
+            "000000000000000 000000000000000 000000000000000 000000000000000"
+        echo "mc_enable 0x20"
+    } >"$emu"
 }
 
 # The null-modem cable: a relay joining the two ttyS1 sockets, so that it can be pulled. It

@@ -205,6 +205,8 @@ pub struct HealthSources {
     pub checks: heapless::Vec<Check, CHECKS_MAX>,
     /// Error counters watched for their rate (SPEC §7.6).
     pub errors: heapless::Vec<Errors, ERROR_SOURCES_MAX>,
+    /// The BMC's sensors and event log (SPEC §7.6 `ipmi`).
+    pub ipmi: Option<Ipmi>,
 }
 
 /// One heartbeat medium.
@@ -310,7 +312,41 @@ pub struct Check {
     pub timeout: Duration,
 }
 
-/// `errors edac|net IF|disk DEV [max N in DUR] [root PATH]`.
+/// Where an `errors net` source over its limit is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorReport {
+    /// The node is unhealthy (a planned handover to a healthy peer).
+    Node,
+    /// The heartbeat links on the interface show it (`status`); the node stays healthy:
+    /// a failing crossover is both nodes' link, which moving the group does not mend.
+    Link,
+}
+
+impl ErrorReport {
+    /// The keyword of the `report` option.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ErrorReport::Node => "node",
+            ErrorReport::Link => "link",
+        }
+    }
+}
+
+impl Errors {
+    /// It reports to the links on its interface, not to the node's health.
+    pub fn on_link(&self) -> bool {
+        self.report == Some(ErrorReport::Link)
+    }
+}
+
+/// `ipmi [device PATH]`: the BMC, through the kernel's IPMI device.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ipmi {
+    /// The device (`/dev/ipmi0`).
+    pub device: PathBuf,
+}
+
+/// `errors edac|net IF|disk DEV [max N in DUR] [root PATH] [report link|node]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Errors {
     pub kind: crate::health::errors::ErrorKind,
@@ -321,6 +357,11 @@ pub struct Errors {
     pub window: Duration,
     /// Where sysfs is (`/sys`; tests point it at a fake tree).
     pub root: PathBuf,
+    /// `errors net` only: what a source over its limit makes unhealthy, the node or the
+    /// heartbeat links on its interface. `None` before validation, which resolves it
+    /// (`validate`: `Link` on an interface that carries a heartbeat medium and no `ip`
+    /// resource, the crossover; `Node` otherwise); a hand-built `None` reports to the node.
+    pub report: Option<ErrorReport>,
 }
 
 /// `fence watchdog` or `fence CMD ARGS...`.

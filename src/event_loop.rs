@@ -60,10 +60,10 @@ const NOTIFY_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A control client that does not finish its request in this time is dropped.
 const CONTROL_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Fds polled at most: signals, ping (an ICMP and an ICMPv6 socket), links, control clients
-/// and listener, child pipes, and the netlink sockets of the running `ip` actions (one per
-/// group).
-const POLL_FDS_MAX: usize = 3
+/// Fds polled at most: signals, ping (an ICMP and an ICMPv6 socket), the IPMI device, links,
+/// control clients and listener, child pipes, and the netlink sockets of the running `ip`
+/// actions (one per group).
+const POLL_FDS_MAX: usize = 4
     + LINKS_MAX
     + crate::limits::CONTROL_CLIENTS_MAX
     + 1
@@ -156,6 +156,8 @@ enum FdOwner {
     ChildOutput,
     /// The netlink socket of the running `ip` action (`Group::poll` reads it).
     Group,
+    /// The BMC's IPMI device.
+    Ipmi,
 }
 
 struct Daemon {
@@ -632,6 +634,9 @@ impl Daemon {
                 add(fds, owners, fd, libc::POLLIN, FdOwner::Ping);
             }
         }
+        if let Some(fd) = self.health.ipmi_fd() {
+            add(fds, owners, fd, libc::POLLIN, FdOwner::Ipmi);
+        }
         for (i, link) in self.links.iter().enumerate() {
             if self.parked & (1 << i) != 0 {
                 continue;
@@ -674,6 +679,7 @@ impl Daemon {
                     self.health.handle_ping_readable(now);
                 }
                 FdOwner::Ping => {}
+                FdOwner::Ipmi => self.health.handle_ipmi_readable(now),
                 FdOwner::Link(l) => {
                     let hangup = revents & (libc::POLLHUP | libc::POLLERR) != 0;
                     if self.receive(now, l, hangup) {
@@ -872,6 +878,7 @@ impl Daemon {
             Request::Status(format) => {
                 report::fill(&mut self.snapshot, now, &self.core, &mut self.links);
                 report::fill_local(&mut self.snapshot, &self.core, &self.group, &self.health);
+                report::fill_nic_errors(&mut self.snapshot, &self.config, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 report::fill_fence(&mut self.snapshot, now, &self.core, self.fence_last.as_ref());
                 let snap = &self.snapshot;
@@ -914,6 +921,9 @@ impl Daemon {
         // The core logs the command at info (a refusal at warn) and answers it in this drain.
         if let Admin::Cleanup(index) = admin {
             self.group.cleanup(index);
+            if index.is_none() {
+                self.health.handle_cleanup();
+            }
         }
         self.admin_answer = None;
         self.feed(now, Input::Admin(admin));
@@ -1055,7 +1065,7 @@ impl Daemon {
         }
         if health_changed {
             let mut fresh = HealthIo::open(&new, now);
-            fresh.keep_errors_from(&mut self.health);
+            fresh.keep_judges_from(&mut self.health);
             self.health = fresh;
             // The watchdog is no source the new monitor opens: report it again.
             if let Some(c) = &self.config.local.watchdog {

@@ -1,7 +1,8 @@
 //! The node's health: what every health source found, folded into the `wire::Health`
 //! bitmask the core reads and a bounded list of human reasons for `status` and `notify`.
 //!
-//! Pure and allocation-free. The drivers (`drivers::{errors, hwmon, mdstat, ping, watchdog}`) and
+//! Pure and allocation-free. The drivers (`drivers::{errors, hwmon, ipmi, mdstat, ping,
+//! watchdog}`) and
 //! the children supervisor (for `check`) measure; they describe what is wrong as `Reasons`;
 //! `HealthMonitor::handle_report` takes one source's reasons at a time (a source with no
 //! reason is healthy). The event loop then drains `poll_change`, which yields the new
@@ -10,7 +11,8 @@
 //! `status` from the drivers), so that a rising temperature does not re-notify every read.
 //!
 //! Submodules, each a judgement fed with `now` and what the drivers observed: `errors` (the
-//! kernel's error counters: rate over a sliding window, resets, wraps), `reach` (when
+//! kernel's error counters: rate over a sliding window, resets, wraps), `ipmi` (the BMC's
+//! sensor records, readings against their thresholds, its event log's failures), `reach` (when
 //! the ping nodes count as reachable: cadence, window, stalls), `pet` (when the loop pets
 //! the watchdog: cadence and lag gate), `md` (what an md array's members mean), `sensor` (debounce,
 //! hysteresis, trend for hwmon inputs) and `check` (when each `check` runs and what its exit
@@ -19,6 +21,7 @@
 
 pub mod check;
 pub mod errors;
+pub mod ipmi;
 pub mod md;
 pub mod pet;
 pub mod reach;
@@ -54,17 +57,20 @@ pub enum Source {
     Watchdog = 4,
     /// kernel error counters (`Health::ERRORS`).
     Errors = 5,
+    /// the BMC (`Health::IPMI`).
+    Ipmi = 6,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 6] = [
+    pub const ALL: [Source; 7] = [
         Source::Sensor,
         Source::Raid,
         Source::Ping,
         Source::Check,
         Source::Watchdog,
         Source::Errors,
+        Source::Ipmi,
     ];
 
     /// The `wire::Health` bit of this source.
@@ -76,10 +82,12 @@ impl Source {
             Source::Check => Health::CHECK,
             Source::Watchdog => Health::WATCHDOG,
             Source::Errors => Health::ERRORS,
+            Source::Ipmi => Health::IPMI,
         }
     }
 
-    /// The name used in status (`sensor`, `raid`, `ping`, `check`, `watchdog`, `errors`).
+    /// The name used in status (`sensor`, `raid`, `ping`, `check`, `watchdog`, `errors`,
+    /// `ipmi`).
     pub const fn name(self) -> &'static str {
         match self {
             Source::Sensor => "sensor",
@@ -88,6 +96,7 @@ impl Source {
             Source::Check => "check",
             Source::Watchdog => "watchdog",
             Source::Errors => "errors",
+            Source::Ipmi => "ipmi",
         }
     }
 }
@@ -265,6 +274,7 @@ mod tests {
         assert_eq!(listed.len(), Source::ALL.len());
         assert_eq!(listed[4], (Source::Watchdog, "watchdog"));
         assert_eq!(listed[5], (Source::Errors, "errors"));
+        assert_eq!(listed[6], (Source::Ipmi, "ipmi"));
         assert_eq!(m.health().0.count_ones() as usize, Source::ALL.len());
     }
 

@@ -17,6 +17,8 @@ pub const SENSORS_MAX: usize = 64;
 pub const HWMON_CHIPS_MAX: usize = 4;
 /// `errors` sources (EDAC, NICs, disks) watched.
 pub const ERROR_SOURCES_MAX: usize = 8;
+/// Threshold sensors of the BMC watched (`ipmi`); more are left out and counted.
+pub const IPMI_SENSORS_MAX: usize = 64;
 /// md arrays followed in /proc/mdstat.
 pub const RAID_ARRAYS_MAX: usize = 16;
 /// Agent parameters (`key=value`) on one `resource ocf` line.

@@ -5,8 +5,9 @@
 //! own config. The active node's corrected memory errors climbing past the limit hand the
 //! group over to the healthy peer (a handover: no failover counted, never both running); an
 //! uncorrected error does the same; a counter reset is no false alarm; a NIC whose errors
-//! climb makes a node unhealthy only as its line says, and is shown in `status`; a reload
-//! keeps an unchanged source's window. And the
+//! climb makes a node unhealthy only as its line says, and is shown in `status`; NIC errors
+//! on the crossover are reported on its link and leave the node healthy unless its line says
+//! `report node`; a reload keeps an unchanged source's window. And the
 //! reads and judging allocate nothing once set up.
 //!
 //! Needs root (CI is root). Not here: the judging details (`health::errors` unit tests) and
@@ -328,6 +329,64 @@ fn nic_errors_climbing_make_a_node_unhealthy_only_as_its_line_says() {
     assert_eq!(pair.state(active), "active", "an unhealthy standby takes nothing");
 }
 
+/// `node`'s link whose medium starts with `medium`: its `nic_errors` (`None`: null).
+fn link_nic_errors(pair: &Pair, node: Node, medium: &str) -> Option<String> {
+    let s = pair.status(node).unwrap_or_else(|| panic!("{node:?} status"));
+    let links = s["peer"]["links"].as_array().cloned().unwrap_or_default();
+    let link = links.iter().find(|l| l["medium"].as_str().is_some_and(|m| m.starts_with(medium)));
+    let link = link.unwrap_or_else(|| panic!("no link {medium} in {s}"));
+    link["nic_errors"].as_str().map(str::to_string)
+}
+
+#[test]
+fn nic_errors_on_the_crossover_are_the_links_and_the_node_stays_healthy() {
+    let scratch = Scratch::new("xover");
+    for node in NODES {
+        fake_nic(&scratch.sys(node), "xover0", 0);
+    }
+    // The lab's crossover is xover0 (a ucast medium, no `ip` resource on it). Alpha's line
+    // leaves the report to the default (the links), beta's says `report node`.
+    let lines = |root: &Path| {
+        let report = if root == scratch.sys(Node::Alpha) { "" } else { " report node" };
+        format!("errors net xover0 max 5 in 1m root {}{report}", root.display())
+    };
+    let pair = Pair::board_with('x', CONF, VIP, extras(&scratch, lines));
+    let (active, standby) = settled(&pair);
+    let rx_errors = "class/net/xover0/statistics/rx_errors";
+    set(&scratch.sys(active), rx_errors, 40);
+    let want = "errors net xover0: over 5 in 1m";
+    assert_soon(PATIENCE, "the crossover's link shows its NIC's errors", || {
+        link_nic_errors(&pair, active, "ucast xover0").as_deref() == Some(want)
+    });
+    let e = &errors_of(&pair, active)[0];
+    assert_eq!(
+        (&e["state"], &e["report"], &e["rate"]),
+        (&"over-limit".into(), &"link".into(), &40.into())
+    );
+    assert_eq!(
+        link_nic_errors(&pair, active, "bcast lan0"),
+        None,
+        "the LAN's link is not concerned"
+    );
+    stays_active_and_healthy(&pair, active);
+    let human = pair.admin(active, &["status"]);
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains(&format!("    NIC: {want}")), "{human}");
+    let prom = pair.admin(active, &["status", "--prometheus"]);
+    let prom = String::from_utf8_lossy(&prom.stdout);
+    let sample =
+        prom.lines().find(|l| l.starts_with("hapair_link_nic_errors_ok{medium=\"ucast xover0"));
+    assert!(sample.is_some_and(|l| l.ends_with(" 0")), "{prom}");
+    // Configured to report to the node, the same climb makes beta unhealthy.
+    set(&scratch.sys(standby), rx_errors, 40);
+    assert_soon(PATIENCE, "the standby unhealthy: its line says report node", || {
+        let (ok, reasons) = pair.health(standby);
+        ok == Some(false) && reasons.iter().any(|r| r == want)
+    });
+    assert_eq!(link_nic_errors(&pair, standby, "ucast xover0"), None);
+    assert_eq!(pair.state(active), "active", "an unhealthy standby takes nothing");
+}
+
 /// Reading and judging every kind of source, once set up, allocates nothing.
 #[test]
 fn reads_and_judging_allocate_nothing() {
@@ -348,6 +407,7 @@ fn reads_and_judging_allocate_nothing() {
         max: 10,
         window: D::from_secs(60),
         root: root.clone(),
+        report: None,
     };
     let mut sources = [
         ErrorSource::open(&line(ErrorKind::Edac, "")),

@@ -413,6 +413,142 @@ test_ipmi_hang() {
     ACTIVE=$survivor
 }
 
+# --- the BMC's own view (--ipmi, hapair's `ipmi` source) -----------------------------------------
+
+# word WORDS KEY: the value of KEY=VALUE in a summary, "" when absent.
+word() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# node_number NODE: 1 for alpha, 2 for beta (its BMC is 192.0.2.20N).
+node_number() { [ "$1" = alpha ] && echo 1 || echo 2; }
+
+# bmc_ipmitool NODE ARGS...: ipmitool against NODE's BMC over RMCP+ from the lab namespace,
+# as an operator's console would (the password from its file, never on the command line).
+bmc_ipmitool() {
+    local node=$1
+    shift
+    ip netns exec "$NS_LAB" ipmitool -I lanplus -C 3 -H "192.0.2.20$(node_number "$node")" \
+        -U "$BMC_USER" -f "$CACHE/bmc.password" "$@"
+}
+
+# test_ipmi_ready: both nodes read their BMC's two sensors through /dev/ipmi0, healthy.
+test_ipmi_ready() {
+    local node
+    for node in alpha beta; do
+        wait_status "$node" 60 ipmi=reachable ipmi_sensors=2 health=ok
+        expect_status "$node" ipmi_CPU_Temp=45.0 ipmi_12V=12.0 sel_latched=false
+    done
+    note "BMC: both nodes read CPU Temp 45 C and 12V 12 V through /dev/ipmi0" \
+        "$(since "$BOOT_T0")"
+}
+
+# moves_before VICTIM: VICTIM's handovers and its peer's failovers, before a fault, into
+# HANDOVERS_BEFORE and FAILOVERS_BEFORE.
+moves_before() {
+    HANDOVERS_BEFORE=$(word "$(summary "$1")" handovers)
+    FAILOVERS_BEFORE=$(word "$(summary "$(other "$1")")" failovers)
+    if [ -z "$HANDOVERS_BEFORE" ] || [ -z "$FAILOVERS_BEFORE" ]; then
+        fail "no counters in status"
+    fi
+}
+
+# ipmi_handover WHAT VICTIM REASON T0: after a fault of VICTIM's BMC at T0, watches both
+# nodes until VICTIM is unhealthy for ipmi (status) and its peer active with the VIP, checks
+# that it was a handover (VICTIM counts one more than `moves_before` saw, the peer no failover
+# more) and that the human status of VICTIM says REASON; notes the times and the client's
+# longest silence.
+ipmi_handover() {
+    local what=$1 victim=$2 reason=$3 t0=$4 peer words deadline
+    local t_unhealthy='' t_active=''
+    peer=$(other "$victim")
+    deadline=$(( $(date +%s) + 60 ))
+    while [ -z "$t_unhealthy" ] || [ -z "$t_active" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            fail "$what: unhealthy '$t_unhealthy' handover '$t_active' (seconds after the fault)"
+        if [ -z "$t_unhealthy" ]; then
+            words=" $(summary "$victim") "
+            case "$words" in *" health=unhealthy health_sources=ipmi "*)
+                t_unhealthy=$(since "$t0") ;;
+            esac
+        fi
+        if [ -z "$t_active" ]; then
+            words=" $(summary "$peer") "
+            case "$words" in *" state=active "*" vip=running "*) t_active=$(since "$t0") ;; esac
+        fi
+        if [ -z "$t_unhealthy" ] || [ -z "$t_active" ]; then sleep 0.2; fi
+    done
+    note "$what -> $victim unhealthy, status names ipmi" "$t_unhealthy"
+    note "$what -> $peer active with the VIP (handover)" "$t_active"
+    vm_exec "$victim" 10 'hapair status' | grep -qF -- "- $reason" ||
+        fail "$victim: the human status does not say '$reason'"
+    wait_status "$victim" 30 state=standby vip=stopped "handovers=$((HANDOVERS_BEFORE + 1))"
+    expect_status "$peer" "failovers=$FAILOVERS_BEFORE"
+    wait_probe 30
+    note "$what -> longest silence of the client's probe" \
+        "$(python3 "$BOARD/vmctl.py" gap "$DIR/probe.log" "$t0" | cut -d' ' -f1)"
+}
+
+# test_ipmi_sensor: the active node's BMC reads its CPU past the critical threshold of the
+# sensor's record (85 C over 80 C): hapair reads it through /dev/ipmi0, the node is unhealthy
+# (after 3 readings, 2 s apart) and hands the group over; back at 45 C the node is healthy
+# again (by the hysteresis) and, auto_failback off, the group stays with the peer.
+test_ipmi_sensor() {
+    local hot=$ACTIVE t0
+    moves_before "$hot"
+    t0=$(now)
+    echo 85 >"$DIR/$hot.cpu-temp"
+    log "ipmi: $hot's BMC reads CPU Temp 85 C (critical 80 C)"
+    ipmi_handover "BMC sensor: CPU Temp 85 C in $hot's BMC" "$hot" \
+        "ipmi CPU Temp: above upper critical 80.0 C" "$t0"
+    expect_status "$hot" ipmi_CPU_Temp=85.0 sel_latched=false
+    t0=$(now)
+    echo 45 >"$DIR/$hot.cpu-temp"
+    wait_status "$hot" 60 health=ok ipmi_CPU_Temp=45.0
+    note "BMC sensor: CPU Temp back to 45 C -> $hot healthy (3 readings back)" "$(since "$t0")"
+    # The BMC logged CPU Temp's threshold events; the live reading judges them, no latch.
+    expect_status "$hot" sel_latched=false state=standby
+    ACTIVE=$(other "$hot")
+    expect_status "$ACTIVE" state=active vip=running
+}
+
+# test_ipmi_sel: an uncorrectable memory error in the active node's SEL (Add SEL Entry through
+# the BMC's LAN interface, as BIOS or an operator would log it: memory, sensor 9, DIMM 3)
+# latches the node unhealthy: it hands the group over and stays unhealthy, across a restart
+# of hapair, until `hapair cleanup`.
+test_ipmi_sel() {
+    local victim=$ACTIVE t0 id
+    moves_before "$victim"
+    t0=$(now)
+    id=$(bmc_ipmitool "$victim" raw 0x0a 0x44 0x00 0x00 0x02 0x00 0x00 0x00 0x00 0x01 0x00 \
+        0x04 0x0c 0x09 0x6f 0xa1 0xff 0x03) || fail "$victim's BMC: Add SEL Entry failed"
+    log "ipmi: $victim's BMC logged an uncorrectable ECC error (record$id)"
+    ipmi_handover "BMC SEL: uncorrectable ECC in $victim's BMC" "$victim" \
+        "ipmi SEL: memory #9: uncorrectable ECC" "$t0"
+    sleep 5
+    expect_status "$victim" health=unhealthy sel_latched=true
+    log "$victim's BMC's SEL: $(bmc_ipmitool "$victim" sel list | tr '\n' ';')"
+    # A restart of hapair (SIGTERM; init starts it again) judges the log from the position
+    # kept in the statedir, before the failure: it holds again.
+    local pid new='' deadline
+    pid=$(vm_exec "$victim" 10 'pidof hapair') || fail "$victim: no hapair"
+    t0=$(now)
+    vm_exec "$victim" 10 "kill $pid" >/dev/null || fail "$victim: kill hapair"
+    deadline=$(( $(date +%s) + 30 ))
+    until [ -n "$new" ] && [ "$new" != "$pid" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$victim: hapair did not start again"
+        sleep 0.2
+        new=$(vm_exec "$victim" 10 'pidof hapair' 2>/dev/null) || new=''
+    done
+    wait_status "$victim" 60 state=standby health=unhealthy sel_latched=true
+    note "BMC SEL: hapair restarted in $victim -> unhealthy again (the failure holds)" \
+        "$(since "$t0")"
+    t0=$(now)
+    vm_exec "$victim" 10 'hapair cleanup' >/dev/null || fail "$victim: hapair cleanup"
+    wait_status "$victim" 30 health=ok sel_latched=false
+    note "BMC SEL: hapair cleanup -> $victim healthy" "$(since "$t0")"
+    ACTIVE=$(other "$victim")
+    expect_status "$ACTIVE" state=active vip=running
+}
+
 # keep_logs DIR: the run's evidence into DIR (target/qemu-pair/last-test/, last-test/ipmi/)
 # before the teardown.
 keep_logs() {
@@ -438,11 +574,16 @@ test_plain() {
     log "$ACTIVE: $failovers (the hang's takeover only)"
 }
 
-# test_ipmi: the pair fenced through its BMCs: up, each node's agent reaches the peer's BMC,
-# the hang fenced by power; the links come back after the power cycle.
+# test_ipmi: the pair fenced through its BMCs: up, each node's agent reaches the peer's BMC;
+# each node watches its own BMC (`ipmi`): a CPU past its critical temperature, then an
+# uncorrectable memory error in the SEL, each hands the group over; then the hang fenced by
+# power; the links come back after the power cycle.
 test_ipmi() {
     test_pair_up
     test_ipmi_status
+    test_ipmi_ready
+    test_ipmi_sensor
+    test_ipmi_sel
     test_ipmi_hang
 }
 

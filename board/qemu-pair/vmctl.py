@@ -10,7 +10,11 @@
       state peer_alive peer_state serial ucast (up|down) wd_armed wd_timeout_ms vip (the
       state of the ip resource), and the fence's: fence_mode, fence_delay_left_ms (while a
       fence command waits its delay), fence_ok fence_ago_ms fence_took_ms fence_output (its
-      last run, the output's blanks as _; absent before the first).
+      last run, the output's blanks as _; absent before the first); health (ok|unhealthy),
+      health_sources (the sources its reasons name: ipmi,errors; - when none), handovers,
+      failovers; with an `ipmi` source: ipmi (reachable|unreachable), ipmi_sensors (how
+      many), ipmi_NAME (each sensor's reading, the name's blanks as _), sel_latched,
+      sel_failures.
   vmctl.py gap PROBE_LOG [SINCE]
       The longest silence in a `ping -D -O` log, the time between two answers in seconds,
       counting only answers from SINCE (seconds since the epoch) on, and the answer count.
@@ -116,9 +120,28 @@ def summary(text):
     for link in peer["links"]:
         medium = link["medium"].split()[0]
         words[medium] = "up" if link["up"] else "down"
-    watchdog = status["health"]["watchdog"]
+    health = status["health"]
+    words["health"] = "ok" if health["ok"] else "unhealthy"
+    # The sources named by the reasons (each begins with its source: "ipmi CPU Temp: ...").
+    sources = sorted({reason.split()[0] for reason in health["reasons"] if reason})
+    words["health_sources"] = ",".join(sources) or "-"
+    watchdog = health["watchdog"]
     words["wd_armed"] = str(watchdog["armed"]).lower()
     words["wd_timeout_ms"] = watchdog["timeout_ms"]
+    ipmi = health.get("ipmi")
+    if ipmi is not None:
+        words["ipmi"] = "reachable" if ipmi["reachable"] else "unreachable"
+        words["ipmi_sensors"] = len(ipmi["sensors"])
+        for sensor in ipmi["sensors"]:
+            # ipmi_CPU_Temp=45.0, ipmi_12V=12.0 (none: no reading)
+            name = "_".join(sensor["name"].split())
+            value = sensor["value"]
+            words[f"ipmi_{name}"] = "none" if value is None else f"{float(value):.1f}"
+        words["sel_latched"] = str(ipmi["sel"]["latched"]).lower()
+        words["sel_failures"] = ipmi["sel"]["failures"]
+    counters = status["counters"]
+    words["handovers"] = counters["handovers"]
+    words["failovers"] = counters["failovers"]
     for resource in status["resources"]:
         if resource["kind"] == "ip":
             words["vip"] = resource["state"]

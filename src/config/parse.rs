@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use super::value::{self, duration, number};
 use super::{
-    Check, ConfigError, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon, IpResource,
-    OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    Check, ConfigError, ErrorReport, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon,
+    IpResource, Ipmi, OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
@@ -135,7 +135,7 @@ const RESOURCE_SYNTAX: &str = "ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR
 const GROUP_SYNTAX: &str = "NAME [home NODE] [auto_failback on|off]";
 
 const ERRORS_SYNTAX: &str = "edac [max N in DUR] [root PATH] | net IF [max N in DUR] [root PATH] \
-    | disk DEV [max N in DUR] [root PATH]";
+    [report link|node] | disk DEV [max N in DUR] [root PATH]";
 
 const fn row(
     name: &'static str,
@@ -191,6 +191,7 @@ pub const DIRECTIVES: &[Directive] = &[
     row("ping", "ADDR [ADDR...]", Health, LIVE, Lines::Replaced(|d| d.ping.clear()), ping),
     row("check", "NAME \"CMD\" [interval DUR] [timeout DUR]", Health, LIVE, Many, check),
     row("errors", ERRORS_SYNTAX, Health, LIVE, Many, errors),
+    row("ipmi", "[device PATH]", Health, LIVE, Once, ipmi),
     row("fence", "watchdog | CMD ARGS...", Pair, CORE, Once, fence),
     row("fence_delay", "DUR", Pair, CORE, Once,
         |d, a, l| put(&mut d.fence_delay, duration(a.next("duration")?, a.directive)?, l)),
@@ -248,6 +249,7 @@ pub struct Draft {
     pub restart_limit: Slot<RestartLimit>,
     pub watchdog: Slot<Watchdog>,
     pub raid: Slot<PathBuf>,
+    pub ipmi: Slot<Ipmi>,
     pub fence: Slot<Fence>,
     pub fence_delay: Slot<Duration>,
     pub notify: Slot<PathBuf>,
@@ -736,6 +738,7 @@ fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
         max: 10,
         window: Duration::from_secs(3600),
         root: PathBuf::from("/sys"),
+        report: None,
     };
     let (mut max_seen, mut root_seen) = (false, false);
     while let Some(k) = a.peek() {
@@ -762,12 +765,36 @@ fn errors(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
                 root_seen = true;
                 e.root = value::path(a.next("value of root")?, "errors root")?;
             }
-            "max" | "root" => return Err(format!("option {k} given twice for errors")),
-            _ => return Err(format!("unknown option \"{k}\" for errors (expected max, root)")),
+            "report" if e.report.is_none() && kind == ErrorKind::Net => {
+                e.report = Some(match a.next("link or node")? {
+                    "link" => ErrorReport::Link,
+                    "node" => ErrorReport::Node,
+                    w => return Err(format!("bad errors report \"{w}\" (link or node)")),
+                });
+            }
+            "report" if kind != ErrorKind::Net => {
+                return Err(format!("report is for errors net only, not {kind}"));
+            }
+            "max" | "root" | "report" => {
+                return Err(format!("option {k} given twice for errors"));
+            }
+            _ => {
+                let options =
+                    if kind == ErrorKind::Net { "max, root, report" } else { "max, root" };
+                return Err(format!("unknown option \"{k}\" for errors (expected {options})"));
+            }
         }
     }
     d.errors.push((e, loc));
     Ok(())
+}
+
+fn ipmi(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
+    let mut device = PathBuf::from("/dev/ipmi0");
+    if let Some((_, w)) = a.options(&["device"])?.first() {
+        device = value::path(w, "ipmi device")?;
+    }
+    put(&mut d.ipmi, Ipmi { device }, loc)
 }
 
 fn fence(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
@@ -836,6 +863,61 @@ mod tests {
             ("errors edac max 1 in 1s max 2 in 1s", "t.conf:4: option max given twice"),
             ("errors edac limit 3", "t.conf:4: unknown option \"limit\" for errors"),
             ("errors edac\nerrors edac max 1 in 1s", "t.conf:5: duplicate errors source edac"),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
+    /// `errors net IF` reports to the links of a crossover (an interface with heartbeats and
+    /// no `ip` resource) and to the node elsewhere, unless its line says.
+    #[test]
+    fn nic_errors_report_to_the_crossover_links_or_the_node() {
+        let text = "ucast xover0 192.0.2.1 192.0.2.2\nbcast lan0\n\
+            resource ip 198.51.100.9/24 dev lan0\nerrors net xover0\nerrors net lan0\n\
+            errors net eth9\nerrors edac\n";
+        let c = parse(text).unwrap();
+        let reports: Vec<_> = c.health.errors.iter().map(|e| e.report).collect();
+        let (link, node) = (Some(ErrorReport::Link), Some(ErrorReport::Node));
+        assert_eq!(reports, [link, node, node, None], "crossover, service LAN, other, edac");
+        assert!(c.health.errors[0].on_link() && !c.health.errors[1].on_link());
+        // Written out, so `check --print` shows what applies; and it parses back.
+        let printed = c.to_string();
+        assert!(printed.contains("errors net xover0 max 10 in 60m root /sys report link\n"));
+        assert_eq!(parse_str(&printed, Path::new("p.conf")).unwrap(), c);
+        // Said on the line, it stands.
+        let said = parse(&text.replace("errors net xover0", "errors net xover0 report node"));
+        assert_eq!(said.unwrap().health.errors[0].report, node);
+        for (line, want) in [
+            ("errors net eth1 report both", "t.conf:4: bad errors report \"both\" (link or node)"),
+            ("errors edac report link", "t.conf:4: report is for errors net only, not edac"),
+            ("errors net eth1 report link report node", "t.conf:4: option report given twice"),
+            (
+                "errors net eth1 limit 1",
+                "t.conf:4: unknown option \"limit\" for errors (expected max, root, report)",
+            ),
+        ] {
+            let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
+            assert!(got.starts_with(want), "{line}: {got}");
+        }
+    }
+
+    #[test]
+    fn an_ipmi_line_takes_its_device_and_round_trips() {
+        let c = parse("bcast eth0\nipmi\n").unwrap();
+        let device = c.health.ipmi.as_ref().map(|i| i.device.as_path());
+        assert_eq!(device, Some(Path::new("/dev/ipmi0")));
+        assert!(c.to_string().contains("\nipmi device /dev/ipmi0\n"));
+        assert_eq!(parse_str(&c.to_string(), Path::new("p.conf")).unwrap(), c);
+        let d = parse("bcast eth0\nipmi device /dev/ipmi1\n").unwrap();
+        let device = d.health.ipmi.as_ref().map(|i| i.device.as_path());
+        assert_eq!(device, Some(Path::new("/dev/ipmi1")));
+        assert_eq!(parse("bcast eth0\n").unwrap().health.ipmi, None);
+        for (line, want) in [
+            ("ipmi dev /dev/ipmi0", "t.conf:4: unknown option \"dev\" for ipmi (expected device)"),
+            ("ipmi device", "t.conf:4: missing value of device for ipmi"),
+            ("ipmi device ipmi0", "t.conf:4: path \"ipmi0\" for ipmi device must be absolute"),
+            ("ipmi\nipmi", "t.conf:5: "),
         ] {
             let got = parse(&format!("{line}\nbcast eth0\n")).unwrap_err();
             assert!(got.starts_with(want), "{line}: {got}");
@@ -966,7 +1048,7 @@ mod tests {
         group g home a auto_failback on\nresource lsb apache2\n\
         monitor_interval 5s\nrestart_limit 3 in 10m\nwatchdog /dev/watchdog timeout 10s\n\
         hwmon lm78\nsensor lm78/temp1 max 70\nraid /proc/mdstat\nping 192.0.2.254\n\
-        check c \"true\"\nerrors edac max 10 in 1h\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
+        check c \"true\"\nerrors edac max 10 in 1h\nipmi device /dev/ipmi0\nfence watchdog\nfence_delay 3s\nnotify /n\nrealtime off\n";
 
     /// For each directive, a line of `FULL` and another value for it.
     const EDITS: &[(&str, &str, &str)] = &[
@@ -997,6 +1079,7 @@ mod tests {
         ("ping", "192.0.2.254", "192.0.2.253"),
         ("check", "\"true\"", "\"false\""),
         ("errors", "errors edac max 10", "errors edac max 11"),
+        ("ipmi", "ipmi device /dev/ipmi0", "ipmi device /dev/ipmi1"),
         ("fence", "fence watchdog", "fence /bin/true"),
         ("fence_delay", "fence_delay 3s", "fence_delay 4s"),
         ("notify", "notify /n", "notify /m"),

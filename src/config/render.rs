@@ -196,16 +196,20 @@ impl Config {
         for e in &h.errors {
             let name =
                 if e.name.is_empty() { String::new() } else { format!(" {}", quote(&e.name)) };
+            let report = e.report.map_or(String::new(), |r| format!(" report {}", r.name()));
             w.line(
                 "errors",
                 format_args!(
-                    "{}{name} max {} in {} root {}",
+                    "{}{name} max {} in {} root {}{report}",
                     e.kind,
                     e.max,
                     e.window,
                     path(&e.root)
                 ),
             )?;
+        }
+        if let Some(i) = &h.ipmi {
+            w.line("ipmi", format_args!("device {}", path(&i.device)))?;
         }
         match &self.local.notify {
             None => w.none("notify", "")?,

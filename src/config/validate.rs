@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{Draft, Loc, MediumDraft};
 use super::{
-    Config, ConfigError, Fence, Group, HealthSources, MAIN_GROUP, Medium, NodeLocal, PairWide,
-    Resource, RestartLimit,
+    Config, ConfigError, ErrorReport, Errors, Fence, Group, HealthSources, MAIN_GROUP, Medium,
+    NodeLocal, PairWide, Resource, RestartLimit,
 };
 use crate::core::time::Duration;
 use crate::limits::GROUPS_MAX;
@@ -87,7 +87,8 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
     let ping = fill(unique(d.ping, &f, "ping node", |a| a.to_string())?, &f, "ping")?;
     let checks = checks(d.checks, &f)?;
     let errors = unique(d.errors, &f, "errors source", |e| format!("{} {}", e.kind, e.name))?;
-    let errors = fill(errors, &f, "errors")?;
+    let errors = errors.into_iter().map(|(e, loc)| (report_to(e, &media, &resources), loc));
+    let errors = fill(errors.collect(), &f, "errors")?;
     let pair = PairWide {
         nodes,
         keepalive,
@@ -112,8 +113,15 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         notify: d.notify.map(|(v, _)| v),
         realtime: d.realtime.and_then(|(v, _)| v),
     };
-    let health =
-        HealthSources { hwmon, sensors, raid: d.raid.map(|(p, _)| p), ping, checks, errors };
+    let health = HealthSources {
+        hwmon,
+        sensors,
+        raid: d.raid.map(|(p, _)| p),
+        ping,
+        checks,
+        errors,
+        ipmi: d.ipmi.map(|(i, _)| i),
+    };
     Ok(Config { pair, local, health, groups, resources })
 }
 
@@ -210,6 +218,25 @@ fn ucast(iface: &str, addrs: &[IpAddr], loc: Loc, f: &Files) -> Result<Medium, C
         )),
         _ => Err(f.at(loc, format!("ucast {iface} lists {} addresses (exactly two)", addrs.len()))),
     }
+}
+
+/// Resolves where an `errors net` source reports when its line does not say: to the links
+/// on an interface that carries a heartbeat medium and no `ip` resource (the crossover: both
+/// nodes' cable, which a handover does not mend), else to the node. Other kinds: the node.
+fn report_to(mut e: Errors, media: &[Medium], resources: &[Resource]) -> Errors {
+    if e.kind != crate::health::errors::ErrorKind::Net {
+        return e;
+    }
+    let medium = media.iter().any(|m| match m {
+        Medium::Serial { .. } => false,
+        Medium::Bcast { iface } | Medium::Mcast { iface, .. } | Medium::Ucast { iface, .. } => {
+            *iface == e.name
+        }
+    });
+    let service = resources.iter().any(|r| matches!(r, Resource::Ip(ip) if ip.dev == e.name));
+    let default = if medium && !service { ErrorReport::Link } else { ErrorReport::Node };
+    e.report.get_or_insert(default);
+    e
 }
 
 /// Two media that would use the same device, interface socket or group.

@@ -639,6 +639,7 @@ mod tests {
                         self.g[1 - n].handle_input(now, Input::Frame { link: 0, frame: &frame });
                         self.drain(1 - n);
                     }
+                    Output::Transmit { .. } => {}
                     Output::ResourceAction { index, action } => {
                         let i = usize::from(index);
                         let outcome = match action {

@@ -574,7 +574,7 @@ struct HealthNames(Health);
 
 impl core::fmt::Display for HealthNames {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        const NAMES: [(u16, &str); 7] = [
+        const NAMES: [(u16, &str); 8] = [
             (Health::SENSOR, "sensor out of limits"),
             (Health::RAID, "raid degraded"),
             (Health::PING, "no ping node answers"),
@@ -582,6 +582,7 @@ impl core::fmt::Display for HealthNames {
             (Health::RESTARTS, "restarts exhausted"),
             (Health::WATCHDOG, "watchdog failing"),
             (Health::ERRORS, "kernel error counters over their limit"),
+            (Health::IPMI, "the BMC reports a problem"),
         ];
         let mut first = true;
         for (_, name) in NAMES.iter().filter(|(bit, _)| self.0.has(*bit)) {

@@ -162,6 +162,7 @@ mod tests {
             max: 2,
             window: Duration::from_secs(64),
             root: root.into(),
+            report: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod errors;
 pub mod fuzz;
 pub mod hwmon;
 pub mod ipaddr;
+pub mod ipmi;
 pub mod logsink;
 pub mod mdstat;
 pub mod netlink;

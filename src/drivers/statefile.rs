@@ -2,8 +2,9 @@
 //! the incarnation counter that names each start in every frame, the highest frame version
 //! the peer spoke and the watchdog timeout it advertised last, and the clean-exit marker.
 //! Runs at start-up (it allocates and blocks); the poll loop calls only `store_peer_version`,
-//! once, `store_peer_watchdog` when the peer's advertised timeout changes, and
-//! `store_clean_exit` as the daemon exits. It does not decide what a warning means: the
+//! once, `store_peer_watchdog` when the peer's advertised timeout changes, `store_ipmi_sel`
+//! when the BMC's event log was read further or cleaned up, and `store_clean_exit` as the
+//! daemon exits. It does not decide what a warning means: the
 //! caller logs it, and it does not judge the statedir itself (`config::owner` does).
 //!
 //! # The clean-exit marker
@@ -221,6 +222,32 @@ pub fn store_peer_incarnation(statedir: &Path, incarnation: u64) -> Result<(), S
 /// Name of the file whose presence says the previous run exited cleanly.
 pub const CLEAN_EXIT_FILE: &str = "clean-exit";
 
+/// Name of the file with the BMC event log's position judged and acknowledged (`ipmi`).
+pub const IPMI_SEL_FILE: &str = "ipmi-sel";
+
+/// Where the BMC's event log was judged up to with nothing held, or acknowledged by
+/// `hapair cleanup` (`drivers::ipmi::Conversation`): `None` when the file is missing or
+/// unreadable (the next start takes the log as history), else the erase timestamp of the log
+/// and the ID of the last record acknowledged (`None`: none, the log was empty).
+pub fn load_ipmi_sel(statedir: &Path) -> Option<(u32, Option<u16>)> {
+    let bytes = read_state(&statedir.join(IPMI_SEL_FILE)).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    let (erased, last) = text.trim().split_once(' ')?;
+    let last = if last == "-" { None } else { Some(last.parse().ok()?) };
+    Some((erased.parse().ok()?, last))
+}
+
+/// Records the event log's acknowledged position. Without fsync, like `store_peer_version`:
+/// a crash before writeback leaves the older position, from which the next run judges the
+/// same entries again (a failure among them held again), never fewer.
+pub fn store_ipmi_sel(statedir: &Path, erased: u32, last: Option<u16>) -> Result<(), StateError> {
+    let text = match last {
+        Some(id) => format!("{erased} {id}\n"),
+        None => format!("{erased} -\n"),
+    };
+    replace(statedir, IPMI_SEL_FILE, text.as_bytes(), false)
+}
+
 /// Whether the previous run exited cleanly (the marker is there, a regular file), removing
 /// the marker so that this run, should it crash, is not taken for a clean one. The removal
 /// is made durable (the directory is fsynced): a failure is an error, since a marker left
@@ -332,6 +359,19 @@ mod tests {
 
     fn stored(dir: &Path) -> String {
         fs::read_to_string(dir.join(INCARNATION_FILE)).unwrap()
+    }
+
+    #[test]
+    fn the_ipmi_sel_position_round_trips() {
+        let dir = TempDir::new("state");
+        assert_eq!(load_ipmi_sel(dir.path()), None, "a first run");
+        store_ipmi_sel(dir.path(), 1_700_000_000, Some(17)).unwrap();
+        assert_eq!(load_ipmi_sel(dir.path()), Some((1_700_000_000, Some(17))));
+        store_ipmi_sel(dir.path(), 0, None).unwrap();
+        assert_eq!(fs::read_to_string(dir.path().join(IPMI_SEL_FILE)).unwrap(), "0 -\n");
+        assert_eq!(load_ipmi_sel(dir.path()), Some((0, None)));
+        fs::write(dir.path().join(IPMI_SEL_FILE), "garbage\n").unwrap();
+        assert_eq!(load_ipmi_sel(dir.path()), None, "unreadable: the log is history");
     }
 
     #[test]

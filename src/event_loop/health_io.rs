@@ -1,9 +1,11 @@
 //! The node's health sources as the loop polls them: hwmon sensors, /proc/mdstat and the
-//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own sockets (ICMP
-//! and ICMPv6), `check` commands as child processes. Each source reports its reasons to the
-//! `HealthMonitor`, whose changes the loop feeds the core. The judging (ping reachability and
-//! stalls, debounce, hysteresis, trends, md verdicts) lives in `health`; the drivers read and
-//! parse.
+//! kernel's error counters (`errors`) on a fixed cadence, ping nodes on their own sockets (ICMP and ICMPv6),
+//! the BMC (`ipmi`) on its device, whose answers come when they come and are read when it
+//! polls readable (one request at a time, a round of them every 2 s: nothing per heartbeat),
+//! `check` commands as child processes. Each
+//! source reports its reasons to the `HealthMonitor`, whose changes the loop feeds the core.
+//! The judging (ping reachability and stalls, debounce, hysteresis, trends, md verdicts)
+//! lives in `health`; the drivers read and parse.
 
 use std::os::fd::{AsRawFd, RawFd};
 
@@ -14,6 +16,7 @@ use crate::core::time::{Duration, Instant};
 use crate::drivers::children::{Children, Class, ExitStatus, Program, SpawnError, Spec};
 use crate::drivers::errors::ErrorSource;
 use crate::drivers::hwmon::{Hwmon, SensorOverride};
+use crate::drivers::ipmi::IpmiSource;
 use crate::drivers::mdstat::MdStatReader;
 use crate::drivers::ping::Ping;
 use crate::health::check::{CheckExit, CheckSchedule, CheckSpec};
@@ -43,6 +46,8 @@ pub struct HealthIo {
     pub ping: Option<Ping>,
     /// The `errors` sources, in configuration order.
     pub errors: heapless::Vec<ErrorSource, ERROR_SOURCES_MAX>,
+    /// The BMC, when `ipmi` is configured.
+    pub ipmi: Option<IpmiSource>,
     /// Echoes due within this long go out on the wake at hand (half a keepalive, when the
     /// ping interval is at least one): pings ride on heartbeat wakes instead of adding their
     /// own. The loop only wakes for them once they are this long overdue.
@@ -67,6 +72,7 @@ impl HealthIo {
             mdstat: None,
             ping: None,
             errors: heapless::Vec::new(),
+            ipmi: None,
             ping_early: ping_early(config),
             checks: CheckSchedule::default(),
             checks_skipped: 0,
@@ -86,6 +92,11 @@ impl HealthIo {
         for line in &config.health.errors {
             // INVARIANT: the config holds at most ERROR_SOURCES_MAX sources.
             let _ = io.errors.push(ErrorSource::open(line));
+        }
+        if let Some(line) = &config.health.ipmi {
+            let statedir = Some(config.local.statedir.as_path());
+            io.ipmi = Some(IpmiSource::open(&line.device, statedir, now));
+            io.report_ipmi();
         }
         io.open_checks(config, now);
         io
@@ -164,6 +175,35 @@ impl HealthIo {
         self.ping.iter().flat_map(|p| p.fds().map(|fd| fd.as_raw_fd()))
     }
 
+    /// The BMC's device, to poll for answers.
+    pub fn ipmi_fd(&self) -> Option<RawFd> {
+        self.ipmi.as_ref().and_then(IpmiSource::fd)
+    }
+
+    /// Takes the BMC's answers, sends what follows, and reports what they say.
+    pub fn handle_ipmi_readable(&mut self, now: Instant) {
+        if let Some(i) = &mut self.ipmi {
+            i.handle_readable(now);
+            self.report_ipmi();
+        }
+    }
+
+    fn report_ipmi(&mut self) {
+        let Some(i) = &self.ipmi else { return };
+        self.scratch.clear();
+        i.reasons(&mut self.scratch);
+        self.monitor.handle_report(Source::Ipmi, &self.scratch);
+    }
+
+    /// `hapair cleanup` (of the node, not of one resource): a SEL failure latched by the BMC
+    /// source is released (the operator has looked).
+    pub fn handle_cleanup(&mut self) {
+        if let Some(i) = &mut self.ipmi {
+            i.handle_cleanup();
+            self.report_ipmi();
+        }
+    }
+
     /// Reads replies on the ping sockets.
     pub fn handle_ping_readable(&mut self, now: Instant) {
         if let Some(p) = &mut self.ping {
@@ -183,6 +223,12 @@ impl HealthIo {
         if now >= self.next_sample {
             self.next_sample = now + SAMPLE_INTERVAL;
             self.sample(now);
+        }
+        if let Some(i) = &mut self.ipmi
+            && now >= i.next_deadline()
+        {
+            i.poll(now);
+            self.report_ipmi();
         }
         if let Some(p) = &mut self.ping {
             p.send_within(now, self.ping_early);
@@ -215,15 +261,21 @@ impl HealthIo {
         }
         if !self.errors.is_empty() {
             for e in &mut self.errors {
-                e.read(now);
+                let before = e.judge.verdict();
+                let after = e.read(now);
+                if e.line.on_link() && after != before {
+                    log_link_errors(&e.line, after);
+                }
             }
             self.report_errors();
         }
     }
 
+    /// The node's reasons from the `errors` sources: those that report to their links
+    /// (`report link`) give none; `status` shows them on the links (`report::fill_nic_errors`).
     fn report_errors(&mut self) {
         self.scratch.clear();
-        for e in &self.errors {
+        for e in self.errors.iter().filter(|e| !e.line.on_link()) {
             let l = &e.line;
             let verdict = e.judge.verdict();
             crate::health::errors::reason(
@@ -240,14 +292,21 @@ impl HealthIo {
 
     /// A reload: the `errors` sources whose line did not change keep their judges (window,
     /// baseline, verdict) from `old`, so that a reload neither forgets errors in a window
-    /// nor counts errors from before it again.
-    pub fn keep_errors_from(&mut self, old: &mut HealthIo) {
+    /// nor counts errors from before it again; an `ipmi` source on the same device keeps its
+    /// conversation (the records read, the SEL's baseline and a latched failure).
+    pub fn keep_judges_from(&mut self, old: &mut HealthIo) {
         for new in &mut self.errors {
             if let Some(o) = old.errors.iter_mut().find(|o| o.line == new.line) {
                 core::mem::swap(new, o);
             }
         }
         self.report_errors();
+        if let (Some(new), Some(o)) = (&mut self.ipmi, &mut old.ipmi)
+            && new.device == o.device
+        {
+            core::mem::swap(new, o);
+            self.report_ipmi();
+        }
     }
 
     fn start_check(&mut self, now: Instant, i: usize, children: &mut Children<Tag>) {
@@ -331,7 +390,27 @@ impl HealthIo {
         if let Some(d) = self.checks.next_deadline() {
             next = next.min(d);
         }
+        if let Some(i) = &self.ipmi {
+            next = next.min(i.next_deadline());
+        }
         next
+    }
+}
+
+/// Logs a change of an `errors net` source that reports to its links: the node's health does
+/// not say it, so the log does.
+fn log_link_errors(line: &crate::config::Errors, verdict: crate::health::errors::Verdict) {
+    if verdict.is_unhealthy() {
+        warn!(
+            "errors net {}: {} (limit {} in {}): reported on its heartbeat links, the node \
+             stays healthy",
+            line.name,
+            verdict.name(),
+            line.max,
+            line.window
+        );
+    } else {
+        info!("errors net {}: ok again", line.name);
     }
 }
 

@@ -9,7 +9,9 @@ use crate::core::{
     Detail, Event, FLAG_HOLDING, Groups, LinkHealth, PeerStatus, ResourceState as CoreRes, Role,
 };
 use crate::drivers::children::{ExitStatus, Exited};
+use crate::drivers::ipmi::SdrState;
 use crate::drivers::watchdog::Watchdog;
+use crate::health::ipmi::SensorVerdict;
 use crate::health::sensor::SensorKind;
 use crate::status::{self, Owner, ResourceState, Snapshot, set_text};
 use crate::wire::{GroupState, Payload};
@@ -167,6 +169,7 @@ pub fn fill_local(s: &mut Snapshot, core: &Groups, group: &Group, health: &Healt
     fill_sensors(h, health);
     fill_raid(h, health);
     fill_errors(h, health);
+    fill_ipmi(h, health);
     h.ping.clear();
     if let Some(p) = &health.ping {
         for n in p.nodes() {
@@ -226,7 +229,88 @@ fn fill_errors(h: &mut status::HealthStatus, health: &HealthIo) {
         set_text(&mut c.kind, e.line.kind.name());
         set_text(&mut c.name, &e.line.name);
         set_text(&mut c.state, j.verdict().name());
+        c.report = if e.line.on_link() { "link" } else { "node" };
         let _ = h.errors.push(c);
+    }
+}
+
+fn fill_ipmi(h: &mut status::HealthStatus, health: &HealthIo) {
+    let Some(source) = &health.ipmi else {
+        h.ipmi = None;
+        return;
+    };
+    let i = h.ipmi.get_or_insert_with(status::IpmiStatus::default);
+    let c = source.conversation();
+    i.device.clear();
+    let _ = write!(i.device, "{}", source.device.display());
+    i.reachable = source.open_error().is_none() && !c.reach().is_silent();
+    i.error.clear();
+    if let Some(e) = source.open_error() {
+        let _ = write!(i.error, "cannot open: {}", e.desc());
+    } else if c.reach().is_silent() {
+        let _ = write!(i.error, "the BMC does not answer");
+    } else if let SdrState::Failed(e) = c.sdr() {
+        let _ = write!(i.error, "sensor records unreadable: {e}");
+    } else if let Some(e) = c.sel_unsupported() {
+        let _ = write!(i.error, "event log unreadable: {e}");
+    }
+    i.records = match c.sdr() {
+        SdrState::Read { records, .. } => Some(records),
+        SdrState::Reading | SdrState::Failed(_) => None,
+    };
+    i.sensors.clear();
+    let real = |v: Option<i64>| v.map(|v| v as f64 / 1000.0);
+    for s in c.sensors() {
+        let (r, t) = (&s.record, &s.record.thresholds);
+        let mut sensor = status::IpmiSensor {
+            unit: r.unit.symbol(),
+            value: real(s.judge.value()),
+            lower_nr: real(t.lower_nr),
+            lower_crit: real(t.lower_crit),
+            lower_noncrit: real(t.lower_noncrit),
+            upper_noncrit: real(t.upper_noncrit),
+            upper_crit: real(t.upper_crit),
+            upper_nr: real(t.upper_nr),
+            ok: s.judge.verdict() == SensorVerdict::Ok,
+            ..status::IpmiSensor::default()
+        };
+        set_text(&mut sensor.name, &r.name);
+        // INVARIANT: at most IPMI_SENSORS_MAX sensors, the capacity of both.
+        let _ = i.sensors.push(sensor);
+    }
+    let sel = c.sel();
+    i.sel_entries = sel.entries();
+    i.sel_failures = sel.failures();
+    i.sel_correctable = sel.correctable();
+    i.sel_correctable_in_window = sel.correctable_in_window();
+    i.sel_latched = sel.latched().is_some();
+    i.last_failure.clear();
+    if let Some(e) = sel.latched().or(sel.last_failure()) {
+        let _ = write!(i.last_failure, "{e}");
+    }
+}
+
+/// Each link's `nic_errors`: the `errors net` sources that report to the links of their
+/// interface (`report link`) and are not ok, on every link whose medium uses that interface.
+pub fn fill_nic_errors(s: &mut Snapshot, config: &Config, health: &HealthIo) {
+    for (slot, medium) in s.peer.links.iter_mut().zip(&config.pair.media) {
+        slot.nic_errors.clear();
+        let iface = match medium {
+            config::Medium::Serial { .. } => continue,
+            config::Medium::Bcast { iface }
+            | config::Medium::Mcast { iface, .. }
+            | config::Medium::Ucast { iface, .. } => iface,
+        };
+        let bad = health.errors.iter().find(|e| {
+            e.line.on_link() && e.line.name == *iface && e.judge.verdict().is_unhealthy()
+        });
+        if let Some(e) = bad {
+            let mut reasons = crate::health::Reasons::new();
+            let l = &e.line;
+            let verdict = e.judge.verdict();
+            crate::health::errors::reason(&mut reasons, l.kind, &l.name, verdict, l.max, l.window);
+            set_text(&mut slot.nic_errors, reasons.iter().next().unwrap_or("errors"));
+        }
     }
 }
 
@@ -460,5 +544,8 @@ mod tests {
         write_unhealthy(&mut out, Health(Health::ERRORS | Health::PING | Health::RESTARTS))
             .unwrap();
         assert_eq!(out.as_str(), "unhealthy:0x0054:ping,errors,restarts");
+        out.clear();
+        write_unhealthy(&mut out, Health(Health::IPMI | Health::SENSOR)).unwrap();
+        assert_eq!(out.as_str(), "unhealthy:0x0081:sensor,ipmi");
     }
 }

@@ -245,9 +245,9 @@ fn health(cf: &HaCf, out: &mut String) {
     out.push_str(NO_HEARTBEAT_COUNTERPART);
 }
 
-/// What heartbeat had nothing for (SPEC §7.6): the kernel's error counters, so that a node
-/// hands its group over before a DIMM, a NIC or a disk fails. Commented out: the devices are
-/// the operator's to name.
+/// What heartbeat had nothing for (SPEC §7.6): the kernel's error counters and the BMC's own
+/// sensors and event log, so that a node hands its group over before a DIMM, a NIC, a disk,
+/// a fan or a supply fails. Commented out: the devices are the operator's to name.
 const NO_HEARTBEAT_COUNTERPART: &str = "
 # heartbeat had nothing like these: hand the group over while the kernel counts errors that
 # come before a failure (README \"Health and fencing\", `errors`). Name your devices, then
@@ -255,6 +255,7 @@ const NO_HEARTBEAT_COUNTERPART: &str = "
 # errors edac max 10 in 1h             # memory errors corrected by ECC; any uncorrected one
 # errors net eth0 max 100 in 10m       # the service LAN's NIC
 # errors disk sda max 5 in 1h          # SCSI I/O errors
+# ipmi device /dev/ipmi0               # the BMC's sensors and event log (ipmi_si, ipmi_devintf)
 ";
 
 #[cfg(test)]
@@ -314,8 +315,10 @@ ping 192.0.2.254
         assert_eq!(i.findings, Findings::default());
         assert!(!i.config.contains("secret"));
         // The suggested `errors` lines, uncommented, are accepted as they stand.
-        let uncommented = i.config.replace("\n# errors ", "\nerrors ");
+        let uncommented =
+            i.config.replace("\n# errors ", "\nerrors ").replace("\n# ipmi ", "\nipmi ");
         assert_eq!(uncommented.matches("\nerrors ").count(), 3);
+        assert_eq!(uncommented.matches("\nipmi ").count(), 1);
         let parsed = crate::config::parse_str(&uncommented, Path::new("hapair.conf"));
         assert!(parsed.is_ok(), "{parsed:?}");
     }

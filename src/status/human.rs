@@ -9,7 +9,7 @@ use core::fmt::{self, Write};
 use heapless::String;
 
 use super::{
-    COUNTERS, Counters, Fence, GroupStatus, HealthStatus, Owner, Resource, Snapshot,
+    COUNTERS, Counters, Fence, GroupStatus, HealthStatus, IpmiStatus, Owner, Resource, Snapshot,
     peer_state_name, state_name,
 };
 use Shown::{Aside, Item};
@@ -74,6 +74,9 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         writeln!(w, "  rx {:<9} lost {}", Count(l.frames_rx), Count(l.frames_lost))?;
         if !l.error.is_empty() {
             writeln!(w, "    {:.74}", Clean(&l.error))?;
+        }
+        if !l.nic_errors.is_empty() {
+            writeln!(w, "    NIC: {:.69}", Clean(&l.nic_errors))?;
         }
     }
     if several {
@@ -202,6 +205,46 @@ fn human_fence<W: Write + ?Sized>(w: &mut W, f: &Fence) -> fmt::Result {
     Ok(())
 }
 
+/// The BMC: one line, then each sensor out of its thresholds and a latched SEL failure.
+fn human_ipmi<W: Write + ?Sized>(w: &mut W, i: &IpmiStatus) -> fmt::Result {
+    write!(w, "  ipmi {:.24}: ", Clean(&i.device))?;
+    if !i.reachable {
+        return writeln!(w, "NOT ANSWERING: {:.48}", Clean(&i.error));
+    }
+    let out = i.sensors.iter().filter(|s| !s.ok).count();
+    write!(w, "{} sensors", i.sensors.len())?;
+    if out > 0 {
+        write!(w, " ({out} OUT)")?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "    SEL: {} new, {} failures, {} correctable in 1h",
+        Count(i.sel_entries),
+        Count(i.sel_failures),
+        Count(i.sel_correctable_in_window)
+    )?;
+    if !i.error.is_empty() {
+        writeln!(w, "    {:.74}", Clean(&i.error))?;
+    }
+    for s in i.sensors.iter().filter(|s| !s.ok) {
+        let value = s.value.unwrap_or(f64::NAN);
+        write!(w, "    OUT {:<16.16} {:>9.1} {:<3.3}", Clean(&s.name), Finite(value), s.unit)?;
+        for (name, v) in
+            [("crit", s.upper_crit.or(s.lower_crit)), ("nr", s.upper_nr.or(s.lower_nr))]
+        {
+            if let Some(v) = v {
+                write!(w, "  {name} {:.1}", Finite(v))?;
+            }
+        }
+        writeln!(w)?;
+    }
+    if i.sel_latched {
+        writeln!(w, "    SEL {:.50} (until cleanup)", Clean(&i.last_failure))?;
+    }
+    Ok(())
+}
+
 fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
     writeln!(w, "health: {}", if h.ok { "ok" } else { "UNHEALTHY" })?;
     for r in &h.reasons {
@@ -244,7 +287,11 @@ fn human_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
             e.rate,
             e.limit
         )?;
-        writeln!(w, "  {}", Clean(&e.state))?;
+        let report = if e.report == "link" { " (link)" } else { "" };
+        writeln!(w, "  {}{report}", Clean(&e.state))?;
+    }
+    if let Some(i) = &h.ipmi {
+        human_ipmi(w, i)?;
     }
     for p in &h.ping {
         let ok = if p.reachable { "reachable" } else { "UNREACHABLE" };

@@ -6,7 +6,8 @@
 use core::fmt::{self, Write};
 
 use super::{
-    COUNTERS, Fence, HealthStatus, Resource, Snapshot, intent_name, peer_state_name, state_name,
+    COUNTERS, Fence, HealthStatus, IpmiStatus, Resource, Snapshot, intent_name, peer_state_name,
+    state_name,
 };
 
 /// Writes the snapshot as one JSON object (SPEC §5), without a trailing newline.
@@ -43,6 +44,8 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         write!(w, ",\"kernel_dropped\":{}", l.kernel_dropped)?;
         w.write_str(",\"error\":")?;
         json_str(w, &l.error)?;
+        w.write_str(",\"nic_errors\":")?;
+        json_opt_str(w, &l.nic_errors)?;
         w.write_str("}")?;
     }
     w.write_str("]},\"resources\":")?;
@@ -163,11 +166,60 @@ fn json_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
             e.total, e.rate, e.limit, e.window_ms, e.uncorrected
         )?;
         json_str(w, &e.state)?;
+        w.write_str(",\"report\":")?;
+        json_str(w, e.report)?;
         w.write_char('}')?;
     }
-    w.write_str("],\"watchdog\":{\"device\":")?;
+    w.write_str("],\"ipmi\":")?;
+    match &h.ipmi {
+        None => w.write_str("null")?,
+        Some(i) => json_ipmi(w, i)?,
+    }
+    w.write_str(",\"watchdog\":{\"device\":")?;
     json_str(w, &h.watchdog.device)?;
     write!(w, ",\"armed\":{},\"timeout_ms\":{}}}}}", h.watchdog.armed, h.watchdog.timeout_ms)
+}
+
+fn json_ipmi<W: Write + ?Sized>(w: &mut W, i: &IpmiStatus) -> fmt::Result {
+    w.write_str("{\"device\":")?;
+    json_str(w, &i.device)?;
+    write!(w, ",\"reachable\":{},\"error\":", i.reachable)?;
+    json_opt_str(w, &i.error)?;
+    match i.records {
+        Some(n) => write!(w, ",\"records\":{n}")?,
+        None => w.write_str(",\"records\":null")?,
+    }
+    w.write_str(",\"sensors\":[")?;
+    for (k, s) in i.sensors.iter().enumerate() {
+        w.write_str(if k == 0 { "{\"name\":" } else { ",{\"name\":" })?;
+        json_str(w, &s.name)?;
+        w.write_str(",\"unit\":")?;
+        json_str(w, s.unit)?;
+        w.write_str(",\"value\":")?;
+        json_num(w, s.value)?;
+        for (name, v) in s.thresholds() {
+            write!(w, ",\"{name}\":")?;
+            json_num(w, v)?;
+        }
+        write!(w, ",\"ok\":{}}}", s.ok)?;
+    }
+    write!(
+        w,
+        "],\"sel\":{{\"entries\":{},\"failures\":{},\"correctable\":{},\
+         \"correctable_in_window\":{},\"latched\":{},\"last_failure\":",
+        i.sel_entries,
+        i.sel_failures,
+        i.sel_correctable,
+        i.sel_correctable_in_window,
+        i.sel_latched
+    )?;
+    json_opt_str(w, &i.last_failure)?;
+    w.write_str("}}")
+}
+
+/// A JSON string, or `null` for an empty one.
+fn json_opt_str<W: Write + ?Sized>(w: &mut W, s: &str) -> fmt::Result {
+    if s.is_empty() { w.write_str("null") } else { json_str(w, s) }
 }
 
 /// A JSON string literal: quotes, backslashes and control characters escaped.

@@ -24,8 +24,8 @@ use std::net::IpAddr;
 use heapless::{String, Vec};
 
 use crate::limits::{
-    ERROR_SOURCES_MAX, GROUPS_MAX, LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX, RESOURCES_MAX,
-    SENSORS_MAX,
+    ERROR_SOURCES_MAX, GROUPS_MAX, IPMI_SENSORS_MAX, LINKS_MAX, PING_NODES_MAX, RAID_ARRAYS_MAX,
+    RESOURCES_MAX, SENSORS_MAX,
 };
 use crate::wire::{GroupState, Intent};
 
@@ -219,6 +219,10 @@ pub struct Link {
     pub kernel_dropped: u64,
     /// Why the link is not open (open error), empty when it is.
     pub error: Text,
+    /// The error counters of the link's interface over their limit, reported here and not
+    /// to the node (`errors net IF report link`, the crossover's default): `errors net eth1:
+    /// over 10 in 60m`; empty when none is.
+    pub nic_errors: Text,
 }
 
 /// What a resource is doing.
@@ -272,6 +276,75 @@ pub struct HealthStatus {
     pub watchdog: Watchdog,
     /// The kernel's error counters (SPEC §7.6).
     pub errors: Vec<ErrorCounter, ERROR_SOURCES_MAX>,
+    /// The BMC (SPEC §7.6 `ipmi`), when configured.
+    pub ipmi: Option<IpmiStatus>,
+}
+
+/// The BMC as the `ipmi` source sees it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IpmiStatus {
+    /// The device.
+    pub device: Label,
+    /// The device is open and the BMC answers.
+    pub reachable: bool,
+    /// Why not (the device cannot be opened, the BMC does not answer, its records cannot be
+    /// read), empty when all is well.
+    pub error: Text,
+    /// Records in its sensor data repository; `None` until they are read.
+    pub records: Option<u16>,
+    /// Its threshold sensors.
+    pub sensors: Vec<IpmiSensor, IPMI_SENSORS_MAX>,
+    /// New SEL entries read since start.
+    pub sel_entries: u64,
+    /// Of those, failures.
+    pub sel_failures: u64,
+    /// Of those, correctable errors.
+    pub sel_correctable: u64,
+    /// Correctable errors within the hour.
+    pub sel_correctable_in_window: u64,
+    /// A failure holds the node unhealthy until `hapair cleanup`.
+    pub sel_latched: bool,
+    /// The last failure read (`memory #9: uncorrectable ECC`), empty when none.
+    pub last_failure: Text,
+}
+
+/// One threshold sensor of the BMC, in its unit.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IpmiSensor {
+    /// Its ID string.
+    pub name: Name,
+    /// Its unit (`C`, `V`, `A`, `W`, `RPM`, empty for others).
+    pub unit: &'static str,
+    /// The last reading; `None` before one or when it failed.
+    pub value: Option<f64>,
+    /// Lower non-recoverable threshold.
+    pub lower_nr: Option<f64>,
+    /// Lower critical threshold.
+    pub lower_crit: Option<f64>,
+    /// Lower non-critical threshold.
+    pub lower_noncrit: Option<f64>,
+    /// Upper non-critical threshold.
+    pub upper_noncrit: Option<f64>,
+    /// Upper critical threshold.
+    pub upper_crit: Option<f64>,
+    /// Upper non-recoverable threshold.
+    pub upper_nr: Option<f64>,
+    /// Inside its critical thresholds.
+    pub ok: bool,
+}
+
+impl IpmiSensor {
+    /// Its thresholds by name, lowest first, as JSON and Prometheus name them.
+    pub fn thresholds(&self) -> [(&'static str, Option<f64>); 6] {
+        [
+            ("lower_nr", self.lower_nr),
+            ("lower_crit", self.lower_crit),
+            ("lower_noncrit", self.lower_noncrit),
+            ("upper_noncrit", self.upper_noncrit),
+            ("upper_crit", self.upper_crit),
+            ("upper_nr", self.upper_nr),
+        ]
+    }
 }
 
 /// One `errors` source: its counter against its limit.
@@ -295,6 +368,9 @@ pub struct ErrorCounter {
     pub uncorrected: u64,
     /// `ok`, `over-limit`, `uncorrected`, `gone` or `unreadable`.
     pub state: Name,
+    /// What a state other than `ok` makes unhealthy: `node`, or `link` (the heartbeat links
+    /// on the interface, `Link::nic_errors`; the node stays healthy).
+    pub report: &'static str,
 }
 
 /// One sensor reading against its limits.
@@ -597,6 +673,107 @@ mod tests {
         render_json(&s, &mut json).unwrap();
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert!(v["fence"]["last"].is_null());
+    }
+
+    #[test]
+    fn the_bmc_shows_in_every_rendering() {
+        let mut s = Snapshot::new("alpha", "beta");
+        let mut hot = IpmiSensor {
+            unit: "C",
+            value: Some(85.0),
+            upper_noncrit: Some(70.0),
+            upper_crit: Some(80.0),
+            upper_nr: Some(90.0),
+            ..IpmiSensor::default()
+        };
+        set_text(&mut hot.name, "CPU Temp \"0\"");
+        let mut rail = IpmiSensor {
+            unit: "V",
+            lower_crit: Some(10.8),
+            upper_crit: Some(13.2),
+            ok: true,
+            ..IpmiSensor::default()
+        };
+        set_text(&mut rail.name, "12V");
+        let mut i = IpmiStatus {
+            reachable: true,
+            records: Some(3),
+            sel_entries: 4,
+            sel_failures: 1,
+            sel_correctable: 2,
+            sel_correctable_in_window: 2,
+            sel_latched: true,
+            ..IpmiStatus::default()
+        };
+        set_text(&mut i.device, "/dev/ipmi0");
+        set_text(&mut i.last_failure, "memory #9: uncorrectable ECC");
+        let _ = i.sensors.push(hot);
+        let _ = i.sensors.push(rail);
+        s.health.ipmi = Some(i);
+        let mut human = std::string::String::new();
+        render_human(&s, &mut human).unwrap();
+        for want in [
+            "  ipmi /dev/ipmi0: 2 sensors (1 OUT)",
+            "    SEL: 4 new, 1 failures, 2 correctable in 1h",
+            "    OUT CPU Temp \"0\"          85.0 C    crit 80.0  nr 90.0",
+            "    SEL memory #9: uncorrectable ECC (until cleanup)",
+        ] {
+            assert!(human.lines().any(|l| l == want), "{want:?} in\n{human}");
+        }
+        for line in human.lines() {
+            assert!(line.chars().count() <= 80, "too wide: {line:?}");
+        }
+        let mut json = std::string::String::new();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let i = &v["health"]["ipmi"];
+        assert_eq!(
+            (&i["device"], &i["reachable"], &i["records"]),
+            (&"/dev/ipmi0".into(), &true.into(), &3.into())
+        );
+        assert!(i["error"].is_null());
+        let t = &i["sensors"][0];
+        assert_eq!(
+            (&t["name"], &t["unit"], &t["ok"]),
+            (&"CPU Temp \"0\"".into(), &"C".into(), &false.into())
+        );
+        let num = |v: &serde_json::Value| v.as_f64();
+        assert_eq!(
+            (num(&t["value"]), num(&t["upper_crit"]), num(&t["upper_nr"])),
+            (Some(85.0), Some(80.0), Some(90.0))
+        );
+        assert!(t["lower_crit"].is_null() && i["sensors"][1]["value"].is_null());
+        let sel = &i["sel"];
+        assert_eq!(
+            (&sel["entries"], &sel["failures"], &sel["latched"]),
+            (&4.into(), &1.into(), &true.into())
+        );
+        assert_eq!(sel["last_failure"], "memory #9: uncorrectable ECC");
+        let mut prom = std::string::String::new();
+        render_prometheus(&s, &mut prom).unwrap();
+        for want in [
+            "hapair_ipmi_bmc_reachable 1",
+            "hapair_ipmi_sensor_value{sensor=\"CPU Temp \\\"0\\\"\",unit=\"C\"} 85",
+            "hapair_ipmi_sensor_threshold{sensor=\"12V\",unit=\"V\",threshold=\"lower_crit\"} 10.8",
+            "hapair_ipmi_sensor_ok{sensor=\"12V\"} 1",
+            "hapair_ipmi_sel_failures_total 1",
+            "hapair_ipmi_sel_latched 1",
+        ] {
+            assert!(prom.lines().any(|l| l == want), "{want:?} in\n{prom}");
+        }
+        // Not configured: JSON null, no family.
+        s.health.ipmi = None;
+        json.clear();
+        render_json(&s, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(v["health"]["ipmi"].is_null());
+        // Not answering: the human line says why.
+        let mut silent = IpmiStatus::default();
+        set_text(&mut silent.error, "the BMC does not answer");
+        s.health.ipmi = Some(silent);
+        human.clear();
+        render_human(&s, &mut human).unwrap();
+        assert!(human.contains("NOT ANSWERING: the BMC does not answer"), "{human}");
     }
 
     /// Each counter's accessor reads its own field, and the names are the fields'.

@@ -9,7 +9,9 @@ use core::fmt::{self, Write};
 
 use heapless::String;
 
-use super::{COUNTERS, Fence, HealthStatus, Link, Owner, ResourceState, Snapshot, state_name};
+use super::{
+    COUNTERS, Fence, HealthStatus, IpmiStatus, Link, Owner, ResourceState, Snapshot, state_name,
+};
 use crate::limits::GROUPS_MAX;
 use crate::wire::GroupState;
 
@@ -75,6 +77,12 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
     family(w, name, "counter", "Datagrams dropped by the kernel: not frames, or no room")?;
     for l in links {
         prom_sample(w, name, &[("medium", &l.medium)], l.kernel_dropped)?;
+    }
+    let name = "hapair_link_nic_errors_ok";
+    let help = "0 while the link's interface has errors over the limit of its `errors net` line";
+    family(w, name, "gauge", help)?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], u8::from(l.nic_errors.is_empty()))?;
     }
     Ok(())
 }
@@ -177,8 +185,54 @@ fn prom_health<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {
         prom_sample(w, "hapair_ping_reachable", &[("address", &addr)], u8::from(p.reachable))?;
     }
     prom_errors(w, h)?;
+    if let Some(i) = &h.ipmi {
+        prom_ipmi(w, i)?;
+    }
     family(w, "hapair_watchdog_armed", "gauge", "1 when the hardware watchdog is petted")?;
     writeln!(w, "hapair_watchdog_armed {}", u8::from(h.watchdog.armed))
+}
+
+fn prom_ipmi<W: Write + ?Sized>(w: &mut W, i: &IpmiStatus) -> fmt::Result {
+    let help = "1 when the BMC's device is open and the BMC answers";
+    family(w, "hapair_ipmi_bmc_reachable", "gauge", help)?;
+    writeln!(w, "hapair_ipmi_bmc_reachable {}", u8::from(i.reachable))?;
+    family(w, "hapair_ipmi_sensor_value", "gauge", "BMC sensor reading, in its unit")?;
+    for s in &i.sensors {
+        if let Some(v) = s.value.filter(|v| v.is_finite()) {
+            let l = [("sensor", s.name.as_str()), ("unit", s.unit)];
+            prom_sample(w, "hapair_ipmi_sensor_value", &l, v)?;
+        }
+    }
+    let help = "BMC sensor threshold from its sensor record, in its unit";
+    family(w, "hapair_ipmi_sensor_threshold", "gauge", help)?;
+    for s in &i.sensors {
+        for (name, v) in s.thresholds() {
+            if let Some(v) = v {
+                let l = [("sensor", s.name.as_str()), ("unit", s.unit), ("threshold", name)];
+                prom_sample(w, "hapair_ipmi_sensor_threshold", &l, v)?;
+            }
+        }
+    }
+    let help = "1 when the BMC sensor is inside its critical thresholds";
+    family(w, "hapair_ipmi_sensor_ok", "gauge", help)?;
+    for s in &i.sensors {
+        prom_sample(w, "hapair_ipmi_sensor_ok", &[("sensor", s.name.as_str())], u8::from(s.ok))?;
+    }
+    for (name, kind, help, v) in [
+        ("hapair_ipmi_sel_entries_total", "counter", "New SEL entries read", i.sel_entries),
+        ("hapair_ipmi_sel_failures_total", "counter", "SEL failure entries", i.sel_failures),
+        ("hapair_ipmi_sel_correctable_total", "counter", "SEL corrected errors", i.sel_correctable),
+        (
+            "hapair_ipmi_sel_latched",
+            "gauge",
+            "1 while a SEL failure awaits cleanup",
+            u64::from(i.sel_latched),
+        ),
+    ] {
+        family(w, name, kind, help)?;
+        writeln!(w, "{name} {v}")?;
+    }
+    Ok(())
 }
 
 fn prom_errors<W: Write + ?Sized>(w: &mut W, h: &HealthStatus) -> fmt::Result {

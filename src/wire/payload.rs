@@ -81,6 +81,10 @@ impl Health {
     /// An error counter is over its rate limit, or an uncorrected memory error is on record
     /// (SPEC §7.6). A peer that predates this bit still reads a nonzero mask as unhealthy.
     pub const ERRORS: u16 = 1 << 6;
+    /// The BMC reports a problem (SPEC §7.6 `ipmi`): a sensor past a critical threshold, a
+    /// failure in its event log, or it does not answer. Added to frames v3 without a layout
+    /// change: a peer of any version reads a nonzero mask as unhealthy.
+    pub const IPMI: u16 = 1 << 7;
 
     /// True when no problem bit is set.
     pub const fn is_ok(self) -> bool {

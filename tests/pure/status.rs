@@ -23,6 +23,7 @@ fn link(medium: &str, up: bool, heard: Option<u64>, error: &str) -> Link {
         frames_lost: 7,
         kernel_dropped: 0,
         error: text(error),
+        nic_errors: text(""),
     }
 }
 
