@@ -750,3 +750,22 @@ fn known_limitation_a_hang_through_the_fence_delay_fences_on_waking() {
          make `check_mutual_kill` fail it again and turn this test around"
     );
 }
+
+/// A `takeover` that one group refuses is refused as a whole and changes nothing (SIM seed
+/// 689): group 0's restarts are exhausted on node 0 (its starts fail), so node 0 may not take
+/// group 0, while group 1 could come. The operator is told the command failed; group 1 must
+/// stay on node 1 (the oracle's L2 names a handover for an intent the world took back).
+#[test]
+fn a_takeover_that_one_group_refuses_changes_nothing() {
+    use hapair::core::{Admin, Role};
+    use world::Happening as H;
+    let mut w = active_active(8, |_| {});
+    w.at(1500, H::StartsFail(0, true));
+    w.at(1500, H::Break(0, 0));
+    w.at(3500, H::StartsFail(0, false));
+    w.at(4000, H::Admin(0, Admin::Takeover));
+    timeline(&mut w, "group 0's restarts exhausted on node 0, then takeover on node 0 at 4 s");
+    assert_eq!(w.coverage.admin_refused, 1);
+    assert!(changes_of(&w, 1, 1, 1000).is_empty(), "group 1 stays on node 1");
+    assert_eq!((role_of(&w, 1, 0), role_of(&w, 1, 1)), (Role::Active, Role::Active));
+}

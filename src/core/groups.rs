@@ -32,7 +32,9 @@
 //!   when any group does.
 //! - **Notifications** about the node or its peer (`Event::node_wide`) are sent once; the
 //!   others name their group.
-//! - **Admin answers**: one per command, the first refusal of the groups it went to.
+//! - **Admin answers**: one per command. A command that any group it goes to refuses is
+//!   refused as a whole (the first group's refusal) and no group takes it: a refused command
+//!   changes nothing.
 //! - **Exit** once every group has exited.
 //!
 //! A node that takes over its dead peer's groups does not touch the ones it runs: each group's
@@ -164,10 +166,9 @@ impl Groups {
                 // One group: its plan. Several: `handle_resources` names the group.
                 self.feed(now, 0, input);
             }
-            Input::Timeout
-            | Input::Health(_)
-            | Input::Shutdown
-            | Input::Handshake => self.feed_all(now, input),
+            Input::Timeout | Input::Health(_) | Input::Shutdown | Input::Handshake => {
+                self.feed_all(now, input)
+            }
         }
     }
 
@@ -241,6 +242,16 @@ impl Groups {
             _ => (0, n, admin),
         };
         let (from, to, admin) = targets;
+        // A command that some group it goes to refuses is refused as a whole, before any
+        // group takes it: the operator is told that it failed, so it must change nothing
+        // (`Refusal`). A group's restarts are its own, so a node-wide `takeover` may be
+        // refused by one group (restarts exhausted) and not by another, which would otherwise
+        // keep the standing intent and pull its group over (SIM seed 689).
+        if let Some(refusal) = (from..to).find_map(|k| self.nodes[k].admin_refusal(admin)) {
+            log::warn!("admin command {admin:?} refused: {refusal}");
+            self.push(Output::AdminAnswer(Err(refusal)));
+            return;
+        }
         self.admin = Some(AdminFold { left: (to - from) as u8, answer: Ok(()) });
         for k in from..to {
             self.feed(now, k, Input::Admin(admin));
@@ -304,7 +315,11 @@ impl Groups {
             if self.settle() {
                 continue;
             }
-            return Output::Timeout(if self.exited { Instant::from_millis(u64::MAX) } else { next });
+            return Output::Timeout(if self.exited {
+                Instant::from_millis(u64::MAX)
+            } else {
+                next
+            });
         }
     }
 
