@@ -769,3 +769,36 @@ fn a_takeover_that_one_group_refuses_changes_nothing() {
     assert!(changes_of(&w, 1, 1, 1000).is_empty(), "group 1 stays on node 1");
     assert_eq!((role_of(&w, 1, 0), role_of(&w, 1, 1)), (Role::Active, Role::Active));
 }
+
+/// A run of the peer heard while a fence command ran is not made safe by it (SIM seeds 1434
+/// and 2139, one group: a lone `Node` fenced again there, `core::groups` did not). Node 1
+/// fences node 0 (reset at 3.07 s), whose next run boots at 3.17 s, before the command
+/// returns (a machine that boots in moments), and is heard. The fence made the old run safe,
+/// not this one: when node 1 loses node 0 again (after it handed group 0 back to its home,
+/// over a link that then failed), it must fence again before it takes the group; told "safe"
+/// at once it would start the group beside node 0 (S2).
+#[test]
+fn a_run_heard_while_the_fence_ran_is_fenced_again() {
+    use hapair::core::{Reason, Role};
+    use world::Happening as H;
+    let mut w = fencing_world(10, |c| {
+        c.reboot_ms = (100, 100);
+        c.groups[0].auto_failback = true;
+    });
+    w.at(2000, H::Partition);
+    w.at(3100, H::Reconnect);
+    for (at, from) in [(3421, 0), (3850, 1)] {
+        for link in 0..3 {
+            w.at(at, H::Cut { link, from, cut: true });
+        }
+    }
+    timeline(&mut w, "node 0's next run heard during node 1's fence, then lost again");
+    let starts: Vec<_> = changes_of(&w, 1, 0, 0)
+        .into_iter()
+        .filter(|c| c.role == Role::Starting)
+        .map(|c| (c.at_ms, c.reason))
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(starts.iter().all(|s| s.1 == Reason::Fenced), "{starts:?}");
+    assert_eq!(w.coverage.fence_kills, 2, "node 0's next run was fenced too");
+}

@@ -391,7 +391,11 @@ impl Groups {
         let bit = 1u8 << k;
         if self.fence.running {
             self.fence.waiters |= bit;
-        } else if self.fence.safe.is_some() {
+        } else if self.fence.safe == Some(self.heard) {
+            // Safe only while the run heard last is the one the fence made safe, as a lone
+            // `Node` holds it (`peer_still_fenced`): a run heard while the command ran (the
+            // peer's next life, if the agent rebooted it) is not (SIM seeds 1434 and 2139 of
+            // one group, beside a lone `Node`: a second takeover without a fence).
             self.fence.tell_safe |= bit;
         } else {
             self.fence.running = true;
