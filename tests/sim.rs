@@ -802,3 +802,31 @@ fn a_run_heard_while_the_fence_ran_is_fenced_again() {
     assert!(starts.iter().all(|s| s.1 == Reason::Fenced), "{starts:?}");
     assert_eq!(w.coverage.fence_kills, 2, "node 0's next run was fenced too");
 }
+
+/// A group whose stop failed, at a shutdown that stops the node's other groups (SIM seed
+/// 1254): under `fence CMD` it exits holding, without `Leaving`, as a lone node does to be
+/// fenced by its peer. While the node runs on for its other group, its frames must not show
+/// that group idle, or its home node starts it beside what still runs (S2): they show it
+/// failed and holding, and the peer takes it only after the node exited, by fencing it.
+#[test]
+fn a_group_that_exits_holding_is_not_started_beside_it() {
+    use hapair::core::{Admin, Reason, Role};
+    use world::Happening as H;
+    let mut w = active_active(8, |c| {
+        c.groups[0].home = 1;
+        c.groups[1].home = 0;
+        c.groups[1].auto_failback = true;
+    });
+    w.at(1000, H::Admin(0, Admin::Move(1)));
+    w.at(2000, H::StopFails(1));
+    w.at(2100, H::Admin(0, Admin::Online));
+    w.at(3000, H::Shutdown(1));
+    timeline(&mut w, "group 1 moved to node 1, its failback stop fails, node 1 shuts down at 3 s");
+    let failed = changes_of(&w, 1, 1, 2100);
+    assert!(failed.iter().any(|c| c.role == Role::Failed { holding: true }), "{failed:?}");
+    let taken = changes_of(&w, 0, 1, 3000);
+    let start = taken.iter().find(|c| c.role == Role::Starting).expect("group 1 taken over");
+    assert_eq!(start.reason, Reason::Fenced, "only by fencing node 1, after it exited");
+    // Node 1 exits once group 0 is stopped (two resources, 100 ms each).
+    assert!(start.at_ms > 3200, "{start:?}");
+}

@@ -47,7 +47,7 @@ use super::node::{Counters, Node};
 use super::time::Instant;
 use super::{Admin, Detail, Event, Input, LinkSel, Output, Params, Refusal, Role};
 use crate::limits::{GROUPS_MAX, LINKS_MAX};
-use crate::wire::{GroupPart, Groups as WireGroups, Health, Intent, Payload, Repr};
+use crate::wire::{GroupPart, GroupState, Groups as WireGroups, Health, Intent, Payload, Repr};
 
 /// A run of the peer: (incarnation, run number).
 type Run = (u64, u32);
@@ -408,11 +408,11 @@ impl Groups {
     /// One frame for every group: the first group's fields, then each further group's part.
     /// A further group's own frame goes out only when its part changed on some link it goes to.
     fn transmit(&mut self, k: usize, link: LinkSel, payload: Payload) {
-        let mut frame = if k == 0 { payload } else { self.nodes[0].payload() };
+        let mut frame = if k == 0 { payload } else { self.payload_of(0) };
         let n = self.nodes.len();
         let mut groups = WireGroups::new(n as u8).expect("1 to GROUPS_MAX groups");
         for j in 1..n {
-            let p = if j == k { payload } else { self.nodes[j].payload() };
+            let p = if j == k { payload } else { self.payload_of(j) };
             groups.set(j as u8, GroupPart::of(&p));
         }
         frame.groups = groups;
@@ -432,6 +432,23 @@ impl Groups {
             }
         }
         self.push(Output::Transmit { link, payload: frame });
+    }
+
+    /// What group `j` says in the node's frames: its heartbeat, except for a group that
+    /// exited while what it ran may still run (a stop failed and a shutdown came, under
+    /// `fence CMD`: a lone node then exits without `Leaving` and lets its peer fence it). Its
+    /// heartbeat would read `standby`, holding nothing, and while the node runs on for its
+    /// other groups the peer would start the group beside what still runs (SIM seed 1254). It
+    /// says `failed` and holding instead: the peer takes it only after the node has exited
+    /// and been fenced, as it takes a lone node's.
+    fn payload_of(&self, j: usize) -> Payload {
+        let node = &self.nodes[j];
+        let mut payload = node.payload();
+        if node.role() == Role::Exited && !node.exited_clean() {
+            payload.state = GroupState::Failed;
+            payload.flags |= super::FLAG_HOLDING;
+        }
+        payload
     }
 
     /// A reload put other resources in force: heartbeats carry this digest from now on.
