@@ -830,3 +830,25 @@ fn a_group_that_exits_holding_is_not_started_beside_it() {
     // Node 1 exits once group 0 is stopped (two resources, 100 ms each).
     assert!(start.at_ms > 3200, "{start:?}");
 }
+
+/// A node that shuts down keeps its heartbeats going while any of its groups still stops: the
+/// first group paces them, and when it exits first (it ran nothing here), the next one that
+/// still runs does. Node 1 runs group 1 (four resources of 500 ms) and shuts down at 3 s:
+/// its group 0 exits at once, group 1 stops for 2 s, much longer than deadtime. Without
+/// heartbeats in between node 0 would find node 1 dead and fence it in the middle of its
+/// clean shutdown; with them it takes group 1 on its `Leaving`.
+#[test]
+fn a_node_shutting_down_beats_until_its_last_group_stopped() {
+    use hapair::core::{Reason, Role};
+    use world::Happening as H;
+    let mut w = active_active(8, |c| {
+        c.action_ms = (500, 500);
+        c.groups[1].resources = 4;
+    });
+    w.at(3000, H::Shutdown(1));
+    timeline(&mut w, "node 1 shuts down at 3 s, its group 1 stops for 2 s");
+    assert_eq!(w.coverage.fence_kills, 0, "no fence of a node that shuts down cleanly");
+    let taken = changes_of(&w, 0, 1, 3000);
+    let start = taken.iter().find(|c| c.role == Role::Starting).expect("group 1 taken over");
+    assert_eq!((start.at_ms, start.reason), (5005, Reason::PeerLeft), "{taken:?}");
+}

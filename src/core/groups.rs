@@ -406,7 +406,11 @@ impl Groups {
     }
 
     /// One frame for every group: the first group's fields, then each further group's part.
-    /// A further group's own frame goes out only when its part changed on some link it goes to.
+    /// The first group still running paces the heartbeats: the first group, until it exits
+    /// while the others still stop at a shutdown. Then the next one does, or the peer, which
+    /// hears nothing while a group stops for longer than its deadtime, would fence a node
+    /// that shuts down cleanly. Another group's own frame goes out only when its part changed
+    /// on some link it goes to.
     fn transmit(&mut self, k: usize, link: LinkSel, payload: Payload) {
         let mut frame = if k == 0 { payload } else { self.payload_of(0) };
         let n = self.nodes.len();
@@ -420,7 +424,8 @@ impl Groups {
             LinkSel::All => 0..self.nodes[0].links().count(),
             LinkSel::One(i) => usize::from(i)..usize::from(i) + 1,
         };
-        if k > 0 {
+        let pacer = self.nodes.iter().position(|n| n.role() != Role::Exited).unwrap_or(0);
+        if k > 0 && k != pacer {
             let part = groups.part(k as u8);
             if links.clone().all(|l| self.sent[l][k] == part) {
                 return;
