@@ -852,3 +852,31 @@ fn a_node_shutting_down_beats_until_its_last_group_stopped() {
     let start = taken.iter().find(|c| c.role == Role::Starting).expect("group 1 taken over");
     assert_eq!((start.at_ms, start.reason), (5005, Reason::PeerLeft), "{taken:?}");
 }
+
+/// A group's `Leaving` lost on the links while the node still stops its other groups (SIM
+/// seed 79742: a later frame overtook it and the receiver dropped it as reordered). A lone
+/// node's `Leaving` is its last frame; a group's is followed by the node's next ones, which
+/// must keep saying that the group left, or the peer takes it only once the node has gone and
+/// been silent for deadtime, and fenced. Node 1 runs groups 1 (one resource) and 2 (four)
+/// and shuts down at 2 s; group 1's `Leaving` (at 2.1 s) is lost; the peer takes group 1 on
+/// node 1's next frame, at once.
+#[test]
+fn a_groups_lost_leaving_is_said_again() {
+    use hapair::core::{Reason, Role};
+    use world::Happening as H;
+    let mut w = active_active(8, |c| {
+        let group = |home, resources| world::GroupCfg { home, auto_failback: false, resources };
+        c.groups = vec![group(0, 2), group(1, 1), group(1, 4)];
+    });
+    w.at(2000, H::Shutdown(1));
+    for (at, cut) in [(2100, true), (2101, false)] {
+        for link in 0..3 {
+            w.at(at, H::Cut { link, from: 1, cut });
+        }
+    }
+    timeline(&mut w, "node 1 shuts down at 2 s, group 1's Leaving (2.1 s) is lost");
+    let taken = changes_of(&w, 0, 1, 2000);
+    let start = taken.iter().find(|c| c.role == Role::Starting).expect("group 1 taken over");
+    assert_eq!(start.reason, Reason::PeerLeft, "{taken:?}");
+    assert!(start.at_ms < 2400, "before node 1 exits: {start:?}");
+}

@@ -47,7 +47,9 @@ use super::node::{Counters, Node};
 use super::time::Instant;
 use super::{Admin, Detail, Event, Input, LinkSel, Output, Params, Refusal, Role};
 use crate::limits::{GROUPS_MAX, LINKS_MAX};
-use crate::wire::{GroupPart, GroupState, Groups as WireGroups, Health, Intent, Payload, Repr};
+use crate::wire::{
+    GROUP_FLAGS, GroupPart, GroupState, Groups as WireGroups, Health, Intent, Kind, Payload, Repr,
+};
 
 /// A run of the peer: (incarnation, run number).
 type Run = (u64, u32);
@@ -439,19 +441,30 @@ impl Groups {
         self.push(Output::Transmit { link, payload: frame });
     }
 
-    /// What group `j` says in the node's frames: its heartbeat, except for a group that
-    /// exited while what it ran may still run (a stop failed and a shutdown came, under
-    /// `fence CMD`: a lone node then exits without `Leaving` and lets its peer fence it). Its
-    /// heartbeat would read `standby`, holding nothing, and while the node runs on for its
-    /// other groups the peer would start the group beside what still runs (SIM seed 1254). It
-    /// says `failed` and holding instead: the peer takes it only after the node has exited
-    /// and been fenced, as it takes a lone node's.
+    /// What group `j` says in the node's frames: its heartbeat, except for a group that has
+    /// exited while the node runs on for its other groups (a shutdown stops them side by
+    /// side). Its heartbeat would read `standby`, holding nothing, but:
+    /// - a group that exited holding nothing said `Leaving` once, in a frame that a later one
+    ///   may overtake (every frame goes out on every link, and a receiver drops an older frame
+    ///   after a newer one): lost, the peer would take the group only when the node is gone
+    ///   and silent for deadtime (SIM seed 79742). It keeps saying `Leaving`, as the frame a
+    ///   lone node exits with is its last;
+    /// - a group that exited while what it ran may still run (a stop failed and a shutdown
+    ///   came, under `fence CMD`: a lone node then exits without `Leaving` and lets its peer
+    ///   fence it) would let the peer start the group beside what still runs (SIM seed 1254).
+    ///   It says `failed` and holding: the peer takes it only after the node has exited and
+    ///   been fenced, as it takes a lone node's.
     fn payload_of(&self, j: usize) -> Payload {
         let node = &self.nodes[j];
         let mut payload = node.payload();
-        if node.role() == Role::Exited && !node.exited_clean() {
-            payload.state = GroupState::Failed;
-            payload.flags |= super::FLAG_HOLDING;
+        if node.role() == Role::Exited {
+            if node.exited_clean() {
+                payload.kind = Kind::Leaving;
+                payload.flags &= !GROUP_FLAGS;
+            } else {
+                payload.state = GroupState::Failed;
+                payload.flags |= super::FLAG_HOLDING;
+            }
         }
         payload
     }
