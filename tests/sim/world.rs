@@ -334,7 +334,6 @@ impl Config {
         Duration::from_millis(self.action_ms.1).saturating_add(self.group_action_time(g))
     }
 
-
     fn link_params(&self, link: usize) -> LinkParams {
         // The serial cable is slower than the Ethernet links.
         let send_interval =
@@ -723,9 +722,10 @@ pub struct SimNode {
     /// Its daemon hung since this boot (its start-up no longer keeps time with its peer's).
     pub hung_since_boot: bool,
     /// When its daemon last woke from a hang, and whether the fence command under way (or
-    /// last) was started at such a wake (`check_mutual_kill`).
+    /// last) was started at such a wake, or after one in the partition event under way
+    /// (`check_mutual_kill`).
     pub woke_at: Option<Instant>,
-    pub fence_on_waking: bool,
+    pub fence_after_hang: bool,
     /// The fence command under way committed and the device acted (its result is `ok`).
     pub fence_ok: bool,
 }
@@ -813,8 +813,8 @@ pub struct Coverage {
     pub reheard_after_kill: u64,
     /// `takeover --force` on a node whose peer was down.
     pub forced_takeovers: u64,
-    /// Resets of both nodes where one fence ran the moment its node woke from a hang that
-    /// its `fence_delay` ran out in (`check_mutual_kill`: a limitation of the core).
+    /// Resets of both nodes where one fencer hung in the partition (`check_mutual_kill`: a
+    /// limitation of the core).
     pub mutual_kills_after_hang: u64,
     /// Seeds with several groups, and of those, seeds where both nodes were active at once,
     /// each for its own groups (active/active).
@@ -882,6 +882,10 @@ struct Isolation {
 struct L1Watch {
     since: Instant,
     deadline: Instant,
+    /// The deadline if the survivor holds a group before it notices the death (a grant the
+    /// dead node sent before it died arrives after: SIM seeds 780293, 808208), and until
+    /// when that counts; `None` once the deadline counts the slots of a holder.
+    held_deadline: Option<(Instant, Instant)>,
     survivor: usize,
     /// The survivor was `active` at some step since the death.
     met: bool,
@@ -938,6 +942,8 @@ pub struct World {
     /// (`check_isolated_release`).
     isolated_since: [Option<Isolation>; 2],
     connected_since: Option<Instant>,
+    /// When the pair was last connected (the partition event under way began).
+    disconnected_at: Option<Instant>,
     /// Per link: since when it works both ways with both daemons running (S1's deadline).
     link_works_since: [Option<Instant>; 3],
     /// Per group: the L1 watch under way.
@@ -1019,7 +1025,7 @@ impl World {
             fenced_at: None,
             committed: None,
             woke_at: None,
-            fence_on_waking: false,
+            fence_after_hang: false,
             hung_since_boot: false,
             fence_ok: false,
         };
@@ -1047,6 +1053,7 @@ impl World {
             last_wake: None,
             isolated_since: [None; 2],
             connected_since: Some(Instant::ZERO),
+            disconnected_at: None,
             link_works_since: [None; 3],
             l1: (0..groups).map(|_| None).collect(),
             keep: [None; 2],
@@ -1463,15 +1470,16 @@ impl World {
             );
             return Ok(());
         }
-        // NOT A GUARANTEE OF THE CORE (found by SIM seed 24865, one group or several alike:
-        // `a_hang_through_the_fence_delay_fences_on_waking` in tests/sim.rs): a node whose
-        // loop hangs while its `fence_delay` runs out fences the moment it wakes, off the
-        // schedule that orders it against its peer's; a peer whose own, longer delay ends
-        // then fences too. Counted and traced, not failed, until the core decides what a
-        // fence delay that a stall overran means.
-        if self.nodes[by].fence_on_waking || self.nodes[target].fence_on_waking {
+        // NOT A GUARANTEE OF THE CORE (found by SIM seeds 24865 and 363577, one group or
+        // several alike: `known_limitation_a_hang_through_the_fence_delay_fences_on_waking` in
+        // tests/sim.rs): `fence_delay` orders the two nodes' fences in time, and a node whose
+        // loop hangs in the partition falls off that schedule: it notices the partition late
+        // (the stall is taken out of its peer's silence), or fences the moment it wakes when
+        // its delay ran out meanwhile; a peer whose own delay ends then fences too. Counted
+        // and traced, not failed, until the core decides what a stall in a fence race means.
+        if self.nodes[by].fence_after_hang || self.nodes[target].fence_after_hang {
             self.coverage.mutual_kills_after_hang += 1;
-            tr!(self, "MUTUAL KILL after a hang: a fence ran the moment its node woke");
+            tr!(self, "MUTUAL KILL after a hang: a fence of a node that hung in the partition");
             return Ok(());
         }
         Err(format!(
@@ -1734,13 +1742,21 @@ impl World {
         Ok(())
     }
 
-    /// Reports node `n`'s health (sensors plus its ping driver's judgement) to its core.
+    /// Reports node `n`'s health (sensors plus its ping driver's judgement) to its core. A
+    /// node that reaches its ping nodes again may take groups again: for the fence checks
+    /// that counts as a start (`own_timeline`), as `online` does (SIM seeds 362499, 802094:
+    /// clean starts into a partition, one of which could not run its group at `initdead` and
+    /// could 1.5 s and 2.5 s later, and fenced at once, as its peer's one slot ran out).
     fn report_health(&mut self, n: usize) -> Result<(), String> {
+        let now = self.now;
         let node = &mut self.nodes[n];
         let ping = if node.ping_judged { 0 } else { Health::PING };
         let health = Health(node.sensors.0 | ping);
         if health == node.health {
             return Ok(());
+        }
+        if node.health.has(Health::PING) && !health.has(Health::PING) {
+            node.rejoined_at = Some(now);
         }
         node.health = health;
         if !matches!(node.power, Power::Up) {
@@ -1756,14 +1772,16 @@ impl World {
     /// their group's only, and `cleanup RESOURCE` cleans its group.
     ///
     /// A group that may run again (out of standby or maintenance: `online`, maintenance off,
-    /// and a `takeover`, which leaves both) counts as a start for the fence checks
-    /// (`own_timeline`: SIM seed 44801, a `takeover` out of maintenance in a partition).
+    /// and a `takeover`, which leaves both; its restarts cleaned up) counts as a start for the
+    /// fence checks (`own_timeline`: SIM seed 44801, a `takeover` out of maintenance in a
+    /// partition).
     fn note_admin(&mut self, n: usize, cmd: Admin) {
-        let idle = |i: Intent| matches!(i, Intent::Standby | Intent::Maintenance);
-        let before: Vec<bool> = self.nodes[n].groups.iter().map(|g| idle(g.intent)).collect();
+        let idle =
+            |g: &SimGroup| g.exhausted || matches!(g.intent, Intent::Standby | Intent::Maintenance);
+        let before: Vec<bool> = self.nodes[n].groups.iter().map(idle).collect();
         self.note_intents(n, cmd);
         let node = &mut self.nodes[n];
-        if node.groups.iter().zip(before).any(|(g, was)| was && !idle(g.intent)) {
+        if node.groups.iter().zip(before).any(|(g, was)| was && !idle(g)) {
             node.rejoined_at = Some(self.now);
         }
     }
@@ -2169,7 +2187,9 @@ impl World {
                 let first = node.committed.is_none_or(|(t, _)| t < since);
                 self.coverage.fence_delays += u64::from(self.now > since && first);
                 self.nodes[n].fence_in_flight = true;
-                self.nodes[n].fence_on_waking = self.nodes[n].woke_at == Some(self.now);
+                let woke = self.nodes[n].woke_at;
+                let in_event = self.disconnected_at.is_some_and(|d| woke.is_some_and(|w| w >= d));
+                self.nodes[n].fence_after_hang = woke == Some(self.now) || in_event;
                 let c = self.rng.range(self.cfg.fence_commit_ms.0, self.cfg.fence_commit_ms.1);
                 let inc = self.nodes[n].incarnation;
                 tr!(self, "node {n}: FENCE the peer (reaches its device in {c} ms)");
@@ -2691,8 +2711,17 @@ impl World {
             let Some(survivor) = self.l1[g].as_ref().map(|w| w.survivor) else { continue };
             let active = self.nodes[survivor].power == Power::Up
                 && self.role(survivor, g) == Some(Role::Active);
+            let holds = (0..count).any(|h| self.role(survivor, h).is_some_and(Role::holds));
+            let now = self.now;
             if let Some(w) = self.l1[g].as_mut() {
                 w.met |= active;
+                // It came to hold a group before it noticed the death: a holder's slots.
+                if let Some((deadline, until)) = w.held_deadline.filter(|_| holds)
+                    && now <= until
+                {
+                    w.deadline = deadline;
+                    w.held_deadline = None;
+                }
             }
         }
         // Connectivity for S1, L2 and the hearing check; the partition events of the fence
@@ -2710,6 +2739,9 @@ impl World {
             self.connected_since = Some(self.now);
             (self.event_kills, self.event_allowance) = (0, 1);
         } else if !connected {
+            if self.connected_since.is_some() {
+                self.disconnected_at = Some(self.now);
+            }
             self.connected_since = None;
         }
         let held = [self.held(0), self.held(1)];
@@ -3090,31 +3122,44 @@ impl World {
         // fences in the first group's order, `core::groups`).
         let window = self.cfg.deadtime().saturating_mul(2) + self.cfg.fence_delay;
         let held = s.groups.iter().any(|h| h.held_at.is_some_and(|t| t + window >= self.now));
-        let slots = if held { 3 } else { 1 };
         // A survivor that lost its peer before this death (a partition first) may enter
         // `Fencing` late, after it could not run the group: three slots more (SIM seed 97421).
         let lost_before = s.core.as_ref().is_some_and(|c| !c.peer().alive);
-        let slots = if lost_before { slots + 3 } else { slots };
-        let fence = match self.cfg.fence {
-            FenceMode::None => Duration::ZERO,
-            FenceMode::External => {
-                self.cfg.fence_delay.saturating_mul(slots) + self.cfg.fence_max()
-            }
-            FenceMode::Watchdog => self.cfg.watchdog_wait(),
-        };
         let initdead = self.cfg.deadtime().saturating_mul(2);
         let starting = s.booted_at + initdead + Duration::from_millis(self.cfg.action_ms.1 * 8);
         let wait = if self.now < starting { initdead } else { Duration::ZERO };
-        let deadline = self.now
-            + self.cfg.deadtime()
-            + fence
-            + wait
-            + self.cfg.group_action_time(g)
-            + self.cfg.keepalive
-            + self.cfg.max_link_interval()
-            + self.cfg.max_delay();
+        let deadline = |held: bool| {
+            let slots = if held { 3 } else { 1 } + if lost_before { 3 } else { 0 };
+            let fence = match self.cfg.fence {
+                FenceMode::None => Duration::ZERO,
+                FenceMode::External => {
+                    self.cfg.fence_delay.saturating_mul(slots) + self.cfg.fence_max()
+                }
+                FenceMode::Watchdog => self.cfg.watchdog_wait(),
+            };
+            self.now
+                + self.cfg.deadtime()
+                + fence
+                + wait
+                + self.cfg.group_action_time(g)
+                + self.cfg.keepalive
+                + self.cfg.max_link_interval()
+                + self.cfg.max_delay()
+        };
+        // The survivor notices the death a deadtime after the last frame, at the latest.
+        let notices = self.now + self.cfg.deadtime() + self.cfg.max_link_interval();
+        let held_deadline = (!held).then(|| (deadline(true), notices));
         let since = self.now;
-        Some(L1Watch { since, deadline, survivor, met: false, disturbed: false, back: false })
+        let (met, disturbed, back) = (false, false, false);
+        Some(L1Watch {
+            since,
+            deadline: deadline(held),
+            held_deadline,
+            survivor,
+            met,
+            disturbed,
+            back,
+        })
     }
 
     /// Something the world knows excuses the survivor of every L1 watch whose survivor is
