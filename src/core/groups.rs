@@ -33,7 +33,9 @@
 //!   when any group does.
 //! - **Notifications** about the node or its peer (`Event::node_wide`) are sent once; the
 //!   others name their group.
-//! - **Admin answers**: one per command, the first refusal of the groups it went to.
+//! - **Admin answers**: one per command. A command that any group it goes to refuses is
+//!   refused as a whole (the first group's refusal) and no group takes it: a refused command
+//!   changes nothing.
 //! - **`move GROUP`** is that group's own `standby` while the peer it went to is heard: it
 //!   does not come back by failback, and `online` or `takeover GROUP` end it. When that peer
 //!   is lost the move ends, so the group is taken over like every group of a dead peer
@@ -51,7 +53,9 @@ use super::node::{Counters, Node};
 use super::time::Instant;
 use super::{Admin, Detail, Event, Input, LinkSel, Output, Params, Refusal, Role};
 use crate::limits::{GROUPS_MAX, LINKS_MAX};
-use crate::wire::{GroupPart, Groups as WireGroups, Health, Intent, Payload, Repr};
+use crate::wire::{
+    GROUP_FLAGS, GroupPart, GroupState, Groups as WireGroups, Health, Intent, Kind, Payload, Repr,
+};
 
 /// A run of the peer: (incarnation, run number).
 type Run = (u64, u32);
@@ -253,6 +257,16 @@ impl Groups {
             _ => (0, n, admin),
         };
         let (from, to, admin) = targets;
+        // A command that some group it goes to refuses is refused as a whole, before any
+        // group takes it: the operator is told that it failed, so it must change nothing
+        // (`Refusal`). A group's restarts are its own, so a node-wide `takeover` may be
+        // refused by one group (restarts exhausted) and not by another, which would otherwise
+        // keep the standing intent and pull its group over (SIM seed 689).
+        if let Some(refusal) = (from..to).find_map(|k| self.nodes[k].admin_refusal(admin)) {
+            log::warn!("admin command {admin:?} refused: {refusal}");
+            self.push(Output::AdminAnswer(Err(refusal)));
+            return;
+        }
         match admin {
             Admin::Move(_) => self.moved |= 1 << from,
             // Whatever the operator says of a group next replaces the move.
@@ -420,7 +434,11 @@ impl Groups {
         let bit = 1u8 << k;
         if self.fence.running {
             self.fence.waiters |= bit;
-        } else if self.fence.safe.is_some() {
+        } else if self.fence.safe == Some(self.heard) {
+            // Safe only while the run heard last is the one the fence made safe, as a lone
+            // `Node` holds it (`peer_still_fenced`): a run heard while the command ran (the
+            // peer's next life, if the agent rebooted it) is not (SIM seeds 1434 and 2139 of
+            // one group, beside a lone `Node`: a second takeover without a fence).
             self.fence.tell_safe |= bit;
         } else {
             self.fence.running = true;
@@ -431,13 +449,17 @@ impl Groups {
     }
 
     /// One frame for every group: the first group's fields, then each further group's part.
-    /// A further group's own frame goes out only when its part changed on some link it goes to.
+    /// The first group still running paces the heartbeats: the first group, until it exits
+    /// while the others still stop at a shutdown. Then the next one does, or the peer, which
+    /// hears nothing while a group stops for longer than its deadtime, would fence a node
+    /// that shuts down cleanly. Another group's own frame goes out only when its part changed
+    /// on some link it goes to.
     fn transmit(&mut self, k: usize, link: LinkSel, payload: Payload) {
-        let mut frame = if k == 0 { payload } else { self.nodes[0].payload() };
+        let mut frame = if k == 0 { payload } else { self.payload_of(0) };
         let n = self.nodes.len();
         let mut groups = WireGroups::new(n as u8).expect("1 to GROUPS_MAX groups");
         for j in 1..n {
-            let p = if j == k { payload } else { self.nodes[j].payload() };
+            let p = if j == k { payload } else { self.payload_of(j) };
             groups.set(j as u8, GroupPart::of(&p));
         }
         frame.groups = groups;
@@ -445,10 +467,8 @@ impl Groups {
             LinkSel::All => 0..self.nodes[0].links().count(),
             LinkSel::One(i) => usize::from(i)..usize::from(i) + 1,
         };
-        // The first group paces the frames while it runs; once it has exited (a shutdown that
-        // stops the others later), each group's own frames go out, or the peer would hear
-        // nothing while they stop.
-        if k > 0 && self.nodes[0].role() != Role::Exited {
+        let pacer = self.nodes.iter().position(|n| n.role() != Role::Exited).unwrap_or(0);
+        if k > 0 && k != pacer {
             let part = groups.part(k as u8);
             if links.clone().all(|l| self.sent[l][k] == part) {
                 return;
@@ -460,6 +480,34 @@ impl Groups {
             }
         }
         self.push(Output::Transmit { link, payload: frame });
+    }
+
+    /// What group `j` says in the node's frames: its heartbeat, except for a group that has
+    /// exited while the node runs on for its other groups (a shutdown stops them side by
+    /// side). Its heartbeat would read `standby`, holding nothing, but:
+    /// - a group that exited holding nothing said `Leaving` once, in a frame that a later one
+    ///   may overtake (every frame goes out on every link, and a receiver drops an older frame
+    ///   after a newer one): lost, the peer would take the group only when the node is gone
+    ///   and silent for deadtime (SIM seed 79742). It keeps saying `Leaving`, as the frame a
+    ///   lone node exits with is its last;
+    /// - a group that exited while what it ran may still run (a stop failed and a shutdown
+    ///   came, under `fence CMD`: a lone node then exits without `Leaving` and lets its peer
+    ///   fence it) would let the peer start the group beside what still runs (SIM seed 1254).
+    ///   It says `failed` and holding: the peer takes it only after the node has exited and
+    ///   been fenced, as it takes a lone node's.
+    fn payload_of(&self, j: usize) -> Payload {
+        let node = &self.nodes[j];
+        let mut payload = node.payload();
+        if node.role() == Role::Exited {
+            if node.exited_clean() {
+                payload.kind = Kind::Leaving;
+                payload.flags &= !GROUP_FLAGS;
+            } else {
+                payload.state = GroupState::Failed;
+                payload.flags |= super::FLAG_HOLDING;
+            }
+        }
+        payload
     }
 
     /// A reload put other resources in force: heartbeats carry this digest from now on.

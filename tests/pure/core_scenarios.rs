@@ -105,7 +105,7 @@ fn planned_handover_starts_on_release_not_deadtime() {
 #[test]
 fn failback_with_auto_failback_on() {
     let mut c = cfg(FenceMode::External, 8);
-    c.auto_failback = true;
+    c.groups[0].auto_failback = true;
     check(
         c,
         &[(2000, Happening::Crash(0, Duration::from_millis(1000)))],
