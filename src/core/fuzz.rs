@@ -73,24 +73,20 @@ struct Run {
     deadline: Instant,
     seq: u64,
     links: usize,
-    fence: FenceMode,
     /// Resources in force, and in the last reload not yet applied.
     group: usize,
     planned: Option<usize>,
     /// The resource action and the fence issued and not yet answered.
     in_flight: Option<(u8, Action)>,
-    fence_running: bool,
-    petting: bool,
-    self_fence: bool,
-    exited: bool,
+    promises: Promises,
     ran_the_group: bool,
 }
 
 impl Run {
     fn new(header: [u8; 2]) -> Run {
         let params = params(header);
-        let (links, fence, group) = (params.links.len(), params.fence, params.resources);
-        let petting = !params.start_self_fencing;
+        let (links, group) = (params.links.len(), params.resources);
+        let promises = Promises::new(params.fence, params.start_self_fencing);
         let node = Node::new(params, Instant::ZERO);
         let mut run = Run {
             node,
@@ -98,14 +94,10 @@ impl Run {
             deadline: Instant::ZERO,
             seq: 0,
             links,
-            fence,
             group: usize::from(group),
             planned: None,
             in_flight: None,
-            fence_running: false,
-            petting,
-            self_fence: !petting,
-            exited: false,
+            promises,
             ran_the_group: false,
         };
         run.drain(false);
@@ -114,7 +106,7 @@ impl Run {
 
     fn step(&mut self, dt: u8, kind: u8, a: u8, b: u8) {
         // The loop returns on `Output::Exit`: nothing more is fed.
-        if self.exited {
+        if self.promises.exited {
             return;
         }
         let dt = if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 };
@@ -133,21 +125,12 @@ impl Run {
             }
             3 => self.result(b % 5, action_of(a), outcome_of(a / 4)),
             4 => {
-                self.fence_running = false;
+                self.promises.fence_running = false;
                 self.feed(Input::FenceResult { ok: a & 1 == 1 });
             }
             5 => self.feed(Input::Health(Health(u16::from(a & 0x3f)))),
             6 => {
-                let admin = [
-                    Admin::Standby,
-                    Admin::Online,
-                    Admin::Takeover,
-                    Admin::MaintenanceOn,
-                    Admin::MaintenanceOff,
-                    Admin::Cleanup(None),
-                    Admin::Cleanup(Some(b % 5)),
-                    Admin::TakeoverForce,
-                ][usize::from(a % 8)];
+                let admin = admin_of(a, b, 8, 5);
                 self.node.handle_input(self.now, Input::Admin(admin));
                 self.drain(true);
             }
@@ -212,10 +195,8 @@ impl Run {
                     );
                     self.group = self.planned.take().expect("ApplyResources without a reload");
                 }
-                Output::Fence => {
-                    assert!(!self.fence_running, "a second fence while one runs");
-                    assert_eq!(self.fence, FenceMode::External, "a fence command without one");
-                    self.fence_running = true;
+                ref o @ (Output::Fence | Output::Watchdog { .. }) => {
+                    self.promises.check(o);
                 }
                 Output::Transmit { link, payload } => {
                     let configured = |l: u8| usize::from(l) < self.links;
@@ -226,25 +207,18 @@ impl Run {
                     let leaves = matches!(payload.kind, Kind::Leaving | Kind::Release);
                     assert!(!leaves || payload.flags & FLAG_HOLDING == 0, "{payload:?}");
                 }
-                Output::Watchdog { allow_petting, self_fence } => {
-                    let told = (allow_petting, self_fence) != (self.petting, self.self_fence);
-                    assert!(told, "the watchdog told what it knows");
-                    assert!(!self_fence || !allow_petting, "a self-fence that pets");
-                    (self.petting, self.self_fence) = (allow_petting, self_fence);
-                }
                 Output::AdminAnswer(_) => answers += 1,
                 Output::Exit => {
-                    assert!(!self.exited, "a second Exit");
+                    self.promises.check(&Output::Exit);
                     assert_eq!(self.node.role(), Role::Exited);
-                    self.exited = true;
                 }
                 Output::Notify { .. } => {}
             }
         }
         assert_eq!(answers, usize::from(admin), "one answer per admin command");
-        assert_eq!(self.petting, self.node.petting_allowed());
+        assert_eq!(self.promises.petting, self.node.petting_allowed());
         let role = self.node.role();
-        assert!(!self.exited || role == Role::Exited, "{role:?} after Exited");
+        assert!(!self.promises.exited || role == Role::Exited, "{role:?} after Exited");
         assert!(self.node.role_since() <= self.now, "a role from the future");
         self.node.assert_invariants();
         self.ran_the_group |= role == Role::Active;
@@ -262,10 +236,67 @@ impl Run {
         }
         let role = self.node.role();
         let self_fenced = role == Role::Failed { holding: true }
-            && self.fence == FenceMode::Watchdog
-            && !self.petting;
-        assert!(self.exited || self_fenced, "a shutdown left the node {role:?}");
+            && self.promises.fence == FenceMode::Watchdog
+            && !self.promises.petting;
+        assert!(self.promises.exited || self_fenced, "a shutdown left the node {role:?}");
     }
+}
+
+/// What both runs check of the node as a whole: one fence at a time, and only under `fence
+/// CMD`; the watchdog told only what changed, never a self-fence that pets; `Exit` once.
+struct Promises {
+    fence: FenceMode,
+    fence_running: bool,
+    petting: bool,
+    self_fence: bool,
+    exited: bool,
+}
+
+impl Promises {
+    fn new(fence: FenceMode, start_self_fencing: bool) -> Promises {
+        let petting = !start_self_fencing;
+        Promises { fence, fence_running: false, petting, self_fence: !petting, exited: false }
+    }
+
+    /// Checks `output` when it is one of the node's; false when it is not (the run checks it).
+    fn check(&mut self, output: &Output) -> bool {
+        match *output {
+            Output::Fence => {
+                assert!(!self.fence_running, "a second fence while one runs");
+                assert_eq!(self.fence, FenceMode::External, "a fence command without one");
+                self.fence_running = true;
+            }
+            Output::Watchdog { allow_petting, self_fence } => {
+                let told = (allow_petting, self_fence) != (self.petting, self.self_fence);
+                assert!(told, "the watchdog told what it knows");
+                assert!(!self_fence || !allow_petting, "a self-fence that pets");
+                (self.petting, self.self_fence) = (allow_petting, self_fence);
+            }
+            Output::Exit => {
+                assert!(!self.exited, "a second Exit");
+                self.exited = true;
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// The admin command of step kind 6: `a % choices` of the table (8 for one group; 10 with
+/// `move` and `takeover GROUP` of group `b % 5`), cleanup of resource `b % resources`.
+fn admin_of(a: u8, b: u8, choices: u8, resources: u8) -> Admin {
+    [
+        Admin::Standby,
+        Admin::Online,
+        Admin::Takeover,
+        Admin::MaintenanceOn,
+        Admin::MaintenanceOff,
+        Admin::Cleanup(None),
+        Admin::Cleanup(Some(b % resources)),
+        Admin::TakeoverForce,
+        Admin::Move(b % 5),
+        Admin::TakeoverGroup(b % 5),
+    ][usize::from(a % choices)]
 }
 
 fn params(header: [u8; 2]) -> Params {
@@ -409,13 +440,9 @@ struct GroupsRun {
     now: Instant,
     deadline: Instant,
     seq: u64,
-    fence: FenceMode,
     peer: u8,
     in_flight: [Option<(u8, Action)>; 4],
-    fence_running: bool,
-    petting: bool,
-    self_fence: bool,
-    exited: bool,
+    promises: Promises,
     ran_a_group: bool,
 }
 
@@ -432,7 +459,7 @@ impl GroupsRun {
             // Cannot fail: at most 4 groups.
             let _ = all.push(p);
         }
-        let petting = !base.start_self_fencing;
+        let promises = Promises::new(base.fence, base.start_self_fencing);
         let mut run = GroupsRun {
             groups: super::Groups::new(&all, Instant::ZERO),
             count,
@@ -440,13 +467,9 @@ impl GroupsRun {
             now: Instant::ZERO,
             deadline: Instant::ZERO,
             seq: 0,
-            fence: base.fence,
             peer: base.peer,
             in_flight: [None; 4],
-            fence_running: false,
-            petting,
-            self_fence: !petting,
-            exited: false,
+            promises,
             ran_a_group: false,
         };
         run.drain(false);
@@ -454,7 +477,7 @@ impl GroupsRun {
     }
 
     fn step(&mut self, dt: u8, kind: u8, a: u8, b: u8) {
-        if self.exited {
+        if self.promises.exited {
             return;
         }
         let dt = if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 };
@@ -486,23 +509,12 @@ impl GroupsRun {
             }
             3 => self.result(b % 9, action_of(a), outcome_of(a / 4)),
             4 => {
-                self.fence_running = false;
+                self.promises.fence_running = false;
                 self.feed(Input::FenceResult { ok: a & 1 == 1 });
             }
             5 => self.feed(Input::Health(Health(u16::from(a & 0x3f)))),
             6 => {
-                let admin = [
-                    Admin::Standby,
-                    Admin::Online,
-                    Admin::Takeover,
-                    Admin::MaintenanceOn,
-                    Admin::MaintenanceOff,
-                    Admin::Cleanup(None),
-                    Admin::Cleanup(Some(b % 9)),
-                    Admin::TakeoverForce,
-                    Admin::Move(b % 5),
-                    Admin::TakeoverGroup(b % 5),
-                ][usize::from(a % 10)];
+                let admin = admin_of(a, b, 10, 9);
                 self.groups.handle_input(self.now, Input::Admin(admin));
                 self.drain(true);
             }
@@ -556,10 +568,8 @@ impl GroupsRun {
                 Output::ApplyResources { group } => {
                     assert_eq!((group, self.count), (0, 1), "a switch without a reload");
                 }
-                Output::Fence => {
-                    assert!(!self.fence_running, "a second fence while one runs");
-                    assert_eq!(self.fence, FenceMode::External, "a fence command without one");
-                    self.fence_running = true;
+                ref o @ (Output::Fence | Output::Watchdog { .. }) => {
+                    self.promises.check(o);
                 }
                 Output::Transmit { payload, .. } => {
                     assert_eq!(usize::from(payload.groups.count()), self.count);
@@ -569,18 +579,11 @@ impl GroupsRun {
                         assert!(!leaves || p.flags & FLAG_HOLDING == 0, "group {k}: {p:?}");
                     }
                 }
-                Output::Watchdog { allow_petting, self_fence } => {
-                    let told = (allow_petting, self_fence) != (self.petting, self.self_fence);
-                    assert!(told, "the watchdog told what it knows");
-                    assert!(!self_fence || !allow_petting, "a self-fence that pets");
-                    (self.petting, self.self_fence) = (allow_petting, self_fence);
-                }
                 Output::AdminAnswer(_) => answers += 1,
                 Output::Exit => {
-                    assert!(!self.exited, "a second Exit");
+                    self.promises.check(&Output::Exit);
                     let nodes = self.groups.nodes();
                     assert!(nodes.iter().all(|n| n.role() == Role::Exited), "Exit early");
-                    self.exited = true;
                 }
                 Output::Notify { event, group, .. } => {
                     assert_eq!(event.node_wide(), group.is_none(), "{event:?} {group:?}");
@@ -589,7 +592,7 @@ impl GroupsRun {
             }
         }
         assert_eq!(answers, usize::from(admin), "one answer per admin command");
-        assert_eq!(self.petting, self.groups.petting_allowed());
+        assert_eq!(self.promises.petting, self.groups.petting_allowed());
         for node in self.groups.nodes() {
             node.assert_invariants();
             assert!(node.role_since() <= self.now, "a role from the future");
@@ -607,10 +610,10 @@ impl GroupsRun {
             self.now += Duration::from_millis(1);
             self.result(index, action, Outcome::Ok);
         }
-        let self_fenced = self.fence == FenceMode::Watchdog
-            && !self.petting
+        let self_fenced = self.promises.fence == FenceMode::Watchdog
+            && !self.promises.petting
             && self.groups.nodes().iter().any(|n| n.role() == Role::Failed { holding: true });
-        assert!(self.exited || self_fenced, "a shutdown left the groups running");
+        assert!(self.promises.exited || self_fenced, "a shutdown left the groups running");
     }
 }
 
