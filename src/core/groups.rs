@@ -110,6 +110,8 @@ pub struct Groups {
     moved: u8,
     /// Admin answers of groups to swallow (a moved group's standby lifted by this code).
     silent_answers: u8,
+    /// `PeerAlive` was told last (not `PeerDead`): each is told once for the node.
+    peer_told: bool,
 }
 
 impl Groups {
@@ -142,6 +144,7 @@ impl Groups {
             stale_frames: 0,
             moved: 0,
             silent_answers: 0,
+            peer_told: false,
         }
     }
 
@@ -394,7 +397,18 @@ impl Groups {
             Output::Notify { event, detail, .. } => {
                 let group = if event.node_wide() {
                     // Once for the node; the fence's result is told by `handle_fence_result`.
-                    if k > 0 || matches!(event, Event::Fenced | Event::FenceFailed) {
+                    // The peer is alive once a group hears it, dead once none does (a peer
+                    // that shuts down leaves group by group).
+                    let told = match event {
+                        Event::Fenced | Event::FenceFailed => true,
+                        Event::PeerAlive => core::mem::replace(&mut self.peer_told, true),
+                        Event::PeerDead => {
+                            self.nodes.iter().any(|n| n.peer().alive)
+                                || !core::mem::replace(&mut self.peer_told, false)
+                        }
+                        _ => k > 0,
+                    };
+                    if told {
                         return;
                     }
                     None
@@ -578,6 +592,14 @@ impl Groups {
         self.nodes.iter().any(Node::peer_vouched_down)
     }
 
+    /// The node's view of its peer: the first group's, unless another group still hears it
+    /// (a peer shutting down says `Leaving` group by group, and is alive until its last one
+    /// has left).
+    pub fn peer(&self) -> super::PeerStatus {
+        let alive = self.nodes.iter().find(|n| n.peer().alive);
+        alive.unwrap_or(&self.nodes[0]).peer()
+    }
+
     /// A fence command is under way.
     pub fn fence_running(&self) -> bool {
         self.fence.running
@@ -631,6 +653,8 @@ mod tests {
         deadlines: [Instant; 2],
         /// The last admin answer of each node.
         answers: [Option<Result<(), Refusal>>; 2],
+        /// Each node's node-wide notifications, in order.
+        node_events: [std::vec::Vec<Event>; 2],
     }
 
     /// Node `me`'s groups: group 0 homed on node 0, group 1 on node 1, one resource each.
@@ -659,6 +683,7 @@ mod tests {
                 stops: [[0; 2]; 2],
                 deadlines: [ms(0); 2],
                 answers: [None; 2],
+                node_events: [std::vec::Vec::new(), std::vec::Vec::new()],
             }
         }
 
@@ -707,6 +732,7 @@ mod tests {
                         results.push(Input::ResourceResult { index, action, outcome, elapsed });
                     }
                     Output::AdminAnswer(answer) => self.answers[n] = Some(answer),
+                    Output::Notify { event, group: None, .. } => self.node_events[n].push(event),
                     Output::Fence => {
                         self.fences[n] += 1;
                         self.fence_due[n] = Some(self.now + Duration::from_millis(50));
@@ -939,6 +965,10 @@ mod tests {
         assert!(pair.g[0].first().peer().alive || pair.g[0].nodes()[1].peer().alive);
         assert!(pair.g[0].nodes()[1].peer().alive, "alpha's db still hears beta");
         assert_eq!(pair.fences, [0, 0]);
+        // The node's view: the peer is alive while a group hears it, told once each way.
+        assert!(pair.g[0].peer().alive, "the node's view of a peer that still stops a group");
+        let told = |e: Event| pair.node_events[0].iter().filter(|&&x| x == e).count();
+        assert_eq!((told(Event::PeerAlive), told(Event::PeerDead)), (1, 0));
     }
 
     /// An admin command while a shutdown has exited one group and another still stops: one
