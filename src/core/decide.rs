@@ -6,7 +6,7 @@
 
 use log::{debug, info};
 
-use super::node::Node;
+use super::node::{GroupLabel, Node};
 use super::resources::ResourceState;
 use super::role::{AfterStop, Phase, Reason, Role};
 use super::time::Instant;
@@ -132,7 +132,11 @@ impl Node {
     /// are stopped (when they may hold anything) and started again, like a restart in place.
     fn adopt(&mut self, now: Instant) {
         self.epoch = self.epoch.saturating_add(1);
-        info!("adopting the group found running here (epoch {})", self.epoch);
+        info!(
+            "{}adopting the group found running here (epoch {})",
+            GroupLabel(self.log_group),
+            self.epoch
+        );
         let first = self.resources.iter().position(|r| r.state != ResourceState::Running);
         match first {
             None => self.transition(now, Role::Active, Reason::Adopted),
@@ -254,7 +258,11 @@ impl Node {
     /// Grants the group to the peer: a new epoch, repeated in `Release` frames until acked.
     pub(super) fn grant(&mut self, reason: Reason) {
         self.epoch = self.epoch.saturating_add(1);
-        info!("granting the group to the peer (epoch {}): {reason:?}", self.epoch);
+        info!(
+            "{}granting the group to the peer (epoch {}): {reason:?}",
+            GroupLabel(self.log_group),
+            self.epoch
+        );
         self.releasing = Some(self.epoch);
         self.tx_all = true;
     }
@@ -393,7 +401,7 @@ impl Node {
     }
 
     pub(super) fn handle_shutdown(&mut self, now: Instant) {
-        info!("shutdown requested in {:?}", self.role());
+        info!("{}shutdown requested in {:?}", GroupLabel(self.log_group), self.role());
         self.shutting_down = true;
         match self.role() {
             Role::Starting | Role::Active | Role::Stopping { .. } => {

@@ -6,7 +6,7 @@
 
 use log::{debug, info};
 
-use super::node::Node;
+use super::node::{GroupLabel, Node};
 use super::resources::{InFlight, ResourcePlan, ResourceState, ResourceStatus};
 use super::role::{AfterStop, Phase, Reason, Role};
 use super::time::Instant;
@@ -99,7 +99,10 @@ impl Node {
         let may_switch = match self.role() {
             Role::Starting | Role::Active => {
                 if let Some(i) = retired_running {
-                    info!("resource {i}: stopping its old definition (reload)");
+                    info!(
+                        "{}resource {i}: stopping its old definition (reload)",
+                        GroupLabel(self.log_group)
+                    );
                     self.issue(i, Action::Stop);
                     return true;
                 }
@@ -225,7 +228,7 @@ impl Node {
                 // It may hold something: it must be stopped before it runs anywhere.
                 Outcome::Failed(_) => ResourceState::Failed,
             };
-            info!("resource {index}: probe: {outcome:?}");
+            info!("{}resource {index}: probe: {outcome:?}", GroupLabel(self.log_group));
             self.drive_resources(now);
             return;
         }

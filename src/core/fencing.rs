@@ -7,7 +7,7 @@
 
 use log::{debug, info, warn};
 
-use super::node::Node;
+use super::node::{GroupLabel, Node};
 use super::role::{Phase, Reason, Role};
 use super::time::{Duration, Instant};
 use super::timer::Timer;
@@ -26,7 +26,11 @@ impl Node {
         let threatened = isolated || self.peer_taking_over();
         if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
-                info!("self-fencing in {:?} (isolated: {isolated})", self.role());
+                info!(
+                    "{}self-fencing in {:?} (isolated: {isolated})",
+                    GroupLabel(self.log_group),
+                    self.role()
+                );
             }
             self.self_fencing = true;
         }
@@ -67,7 +71,10 @@ impl Node {
                 if delay == Duration::ZERO {
                     self.run_fence();
                 } else {
-                    info!("fencing the peer in {delay} unless it is heard (fence_delay)");
+                    info!(
+                        "{}fencing the peer in {delay} unless it is heard (fence_delay)",
+                        GroupLabel(self.log_group)
+                    );
                     self.timers.set(Timer::FenceDelay, now + delay);
                 }
             }

@@ -125,8 +125,12 @@ impl Groups {
         for (k, p) in params.iter().enumerate() {
             first[k] = next;
             next = next.checked_add(p.resources).expect("resource count fits u8");
+            let mut node = Node::new(p.clone(), now);
+            if params.len() > 1 {
+                node.set_log_group(k as u8);
+            }
             // Cannot fail: at most GROUPS_MAX groups (asserted).
-            let _ = nodes.push(Node::new(p.clone(), now));
+            let _ = nodes.push(node);
         }
         first[params.len()..].iter_mut().for_each(|f| *f = next);
         let allow = nodes.iter().all(Node::petting_allowed);

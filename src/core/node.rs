@@ -173,6 +173,33 @@ pub struct Node {
     /// the first group's, `core::groups`: a node fences once, whatever group needs it, so the
     /// two nodes' fence slots must come from one group's view). `None`: its own.
     pub(super) fence_order: Option<FenceOrder>,
+    /// This node's group among several (`core::groups`), for log lines: what is about the
+    /// group names it, what is about the node is logged at info by the first group only.
+    pub(super) log_group: Option<u8>,
+}
+
+/// `group N: ` before a log line of one group among several, nothing for a lone group.
+pub(super) struct GroupLabel(pub(super) Option<u8>);
+
+impl core::fmt::Display for GroupLabel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Some(k) => write!(f, "group {k}: "),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A log line about the node, not a group: at info from a lone group or the first of
+/// several, at debug from the others (each group's `Node` sees the same inputs).
+macro_rules! node_info {
+    ($node:expr, $($arg:tt)*) => {
+        if $node.log_group.unwrap_or(0) == 0 {
+            log::info!($($arg)*)
+        } else {
+            log::debug!($($arg)*)
+        }
+    };
 }
 
 /// What orders the two nodes of a fence race (`fence_delay_on_entry`): whether this node held
@@ -252,6 +279,7 @@ impl Node {
             peer_vouched_down: false,
             peer_still_fenced: false,
             fence_order: None,
+            log_group: None,
         };
         // Probe every resource before deciding anything (see "Adoption" in the module docs).
         if !node.resources.is_empty() {
@@ -457,7 +485,7 @@ impl Node {
         if known.is_some_and(|k| k != this) {
             let before = known.map_or(0, |k| k.0);
             if repr.incarnation > before {
-                log::info!("peer restarted: incarnation {before} -> {}", repr.incarnation);
+                node_info!(self, "peer restarted: incarnation {before} -> {}", repr.incarnation);
             } else {
                 log::warn!(
                     "peer restarted with incarnation {} after {before}: its statedir was lost \
@@ -477,7 +505,7 @@ impl Node {
         }
         self.links[usize::from(link)].handle_frame(now);
         if core::mem::take(&mut self.unclean_wait) {
-            log::info!("the peer is heard: the wait after an unclean stop is over");
+            node_info!(self, "the peer is heard: the wait after an unclean stop is over");
         }
         if core::mem::take(&mut self.peer_vouched_down) {
             log::warn!("the peer the operator vouched down is heard again");
@@ -513,7 +541,7 @@ impl Node {
                     Hex(&payload.config_digest)
                 );
             } else {
-                log::info!("the peer's configuration digest matches ours again");
+                node_info!(self, "the peer's configuration digest matches ours again");
             }
         }
         let unfenceable = self.peer_unfenceable();
@@ -524,7 +552,7 @@ impl Node {
                      failed): under fence watchdog it is never taken over by waiting"
                 );
             } else {
-                log::info!("the peer advertises an armed watchdog again");
+                node_info!(self, "the peer advertises an armed watchdog again");
             }
         }
         if payload.kind == Kind::Leaving && payload.flags & FLAG_HOLDING == 0 {
@@ -607,7 +635,7 @@ impl Node {
 
     fn handle_health(&mut self, health: Health) {
         if health != self.health {
-            log::info!("health {:#06x} -> {:#06x}", self.health.0, health.0);
+            node_info!(self, "health {:#06x} -> {:#06x}", self.health.0, health.0);
             self.health = health;
             self.notify(Event::Health, Detail::Health(self.advertised_health()));
             self.tx_all = true;
@@ -620,7 +648,7 @@ impl Node {
             self.push(Output::AdminAnswer(Err(refusal)));
             return;
         }
-        log::info!("admin command {admin:?}");
+        log::info!("{}admin command {admin:?}", GroupLabel(self.log_group));
         self.push(Output::AdminAnswer(Ok(())));
         match admin {
             Admin::Standby | Admin::Move(_) => self.intent = Intent::Standby,
@@ -679,7 +707,7 @@ impl Node {
             if !alive {
                 self.peer.lost_at = Some(now);
             }
-            log::info!("peer is now {}", if alive { "alive" } else { "dead" });
+            node_info!(self, "peer is now {}", if alive { "alive" } else { "dead" });
             let event = if alive { Event::PeerAlive } else { Event::PeerDead };
             let unfenceable = !alive && !self.peer.left && self.peer_unfenceable();
             if unfenceable {
@@ -820,6 +848,11 @@ impl Node {
     /// The ownership epoch this node knows.
     pub fn epoch(&self) -> u32 {
         self.epoch
+    }
+
+    /// Names this node's group in its log lines (`core::groups`, with several groups).
+    pub fn set_log_group(&mut self, group: u8) {
+        self.log_group = Some(group);
     }
 
     /// Petting is forbidden until this node holds nothing (the `fence watchdog` self-fence).

@@ -23,7 +23,7 @@ impl Node {
             return;
         }
         assert!(from != Role::Exited, "no role follows Exited ({to:?}: {reason:?})");
-        info!("role {from:?} -> {to:?}: {reason:?}");
+        info!("{}role {from:?} -> {to:?}: {reason:?}", super::node::GroupLabel(self.log_group));
         self.phase = Phase::entered(to);
         self.role_since = now;
         self.reason = reason;
