@@ -20,6 +20,15 @@
 //! Every resource action (`ResourceAction`) and `Fence` must eventually be answered with its
 //! result input; the core issues at most one resource action at a time.
 //!
+//! # Several groups (SPEC §7.1)
+//!
+//! Everything below is about one resource group: one `Node` per group. The event loop holds
+//! `groups::Groups`, which runs one `Node` per group behind this same call protocol and
+//! decides what is the node's, not a group's: one frame for every group, one fence for every
+//! group that needs the peer made safe (in the first group's fence order), the watchdog, the
+//! node-wide notifications and admin answers, and `move` (see `groups.rs`). A configuration
+//! without `group` lines is one group, and its `Groups` behaves as its one `Node`.
+//!
 //! # The group's states (see `role::Role`)
 //!
 //! `Init` (waiting `initdead`), `Standby`, `Fencing` (making a dead peer safe), `Starting`,
