@@ -109,13 +109,11 @@ impl Run {
         if self.promises.exited {
             return;
         }
-        let dt = if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 };
-        self.now += Duration::from_millis(dt);
+        self.now += step_time(dt);
         match kind & 15 {
             0 => self.feed_frame(kind, a, b, true),
             1 | 11.. => {
-                let latest = self.now + Duration::from_secs(60);
-                self.now = self.now.max(self.deadline.min(latest));
+                self.now = timeout_time(self.now, self.deadline);
                 self.feed(Input::Timeout);
             }
             2 => {
@@ -348,17 +346,9 @@ fn params(header: [u8; 2]) -> Params {
 /// bit 5: another configuration digest; bit 6: no armed watchdog; bit 7: a second
 /// incarnation.
 fn frame(peer: u8, seq: u64, kind: u8, a: u8, b: u8) -> Repr {
-    let states = [
-        GroupState::Standby,
-        GroupState::Starting,
-        GroupState::Active,
-        GroupState::Stopping,
-        GroupState::Failed,
-        GroupState::Maintenance,
-    ];
     let payload = Payload {
         kind: [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving][usize::from(a & 3)],
-        state: states[usize::from(a >> 2 & 7) % states.len()],
+        state: STATES[usize::from(a >> 2 & 7) % STATES.len()],
         health: if b & 8 != 0 { Health(Health::CHECK) } else { Health::OK },
         intent: if b & 0x80 != 0 { Intent::Takeover } else { Intent::None },
         // Holding, taking over, peer alive: bits 0 to 2 of the wire's flags.
@@ -480,8 +470,7 @@ impl GroupsRun {
         if self.promises.exited {
             return;
         }
-        let dt = if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 };
-        self.now += Duration::from_millis(dt);
+        self.now += step_time(dt);
         match kind & 15 {
             0 | 9 => {
                 self.seq += 1;
@@ -521,8 +510,7 @@ impl GroupsRun {
             7 => self.feed(Input::Shutdown),
             8 => self.feed(Input::Handshake),
             1 | 10.. => {
-                let latest = self.now + Duration::from_secs(60);
-                self.now = self.now.max(self.deadline.min(latest));
+                self.now = timeout_time(self.now, self.deadline);
                 self.feed(Input::Timeout);
             }
         }
@@ -615,6 +603,16 @@ impl GroupsRun {
             && self.groups.nodes().iter().any(|n| n.role() == Role::Failed { holding: true });
         assert!(self.promises.exited || self_fenced, "a shutdown left the groups running");
     }
+}
+
+/// How far a step moves time on: `dt` ms below 128, else `(dt - 128) x 50` ms.
+fn step_time(dt: u8) -> Duration {
+    Duration::from_millis(if dt < 0x80 { u64::from(dt) } else { u64::from(dt - 0x80) * 50 })
+}
+
+/// When a timeout step comes: at the last deadline given, at most 60 s on, never back.
+fn timeout_time(now: Instant, deadline: Instant) -> Instant {
+    now.max(deadline.min(now + Duration::from_secs(60)))
 }
 
 /// Group states by code.

@@ -162,7 +162,17 @@ fn move_standby_and_failback_work_per_group() {
     pair.admin_ok(Node::Beta, &["standby"]);
     wait_placed(&pair, Node::Alpha, Node::Alpha);
     pair.admin_ok(Node::Beta, &["online"]);
-    std::thread::sleep(Duration::from_secs(2));
+    // Nothing to await but the absence of a move: beta's online is in force (its status says
+    // so), and for many keepalives after it db never leaves alpha.
+    assert_soon(PATIENCE, "beta online", || {
+        pair.status(Node::Beta).is_some_and(|s| {
+            s["groups"].as_array().is_some_and(|g| g.iter().all(|g| g["intent"] == "none"))
+        })
+    });
+    let moved = crate::common::wait_until(Duration::from_secs(2), || {
+        group_of(&pair, Node::Alpha, "db").0 != "alpha" || running(&pair, Node::Beta, "db")
+    });
+    assert!(!moved, "db left alpha after beta's online, with auto_failback off");
     wait_placed(&pair, Node::Alpha, Node::Alpha);
     // `takeover db` on beta pulls that group alone.
     pair.admin_ok(Node::Beta, &["takeover", "db"]);
