@@ -297,6 +297,7 @@ mod tests {
                 link: 0,
                 session: crate::wire::Session { run: 1, challenge: 1, echo: 9, flags: 0 },
                 payload,
+                outdate: Default::default(),
             };
             node.handle_input(ms(t), Input::Unfresh(repr));
             drain(node, ms(t));

@@ -361,7 +361,9 @@ fn frame(peer: u8, seq: u64, kind: u8, a: u8, b: u8) -> Repr {
     let sender = if kind & 0x10 != 0 { 1 - peer } else { peer };
     let session = Session { run: 1 + u32::from(b >> 6 & 1), challenge: 1, echo: 1, flags: 0 };
     let incarnation = 1 + u64::from(kind >> 7);
-    Repr { version: VERSION, sender, incarnation, seq, link: b >> 4 & 3, session, payload }
+    let link = b >> 4 & 3;
+    let outdate = Default::default();
+    Repr { version: VERSION, sender, incarnation, seq, link, session, payload, outdate }
 }
 
 /// A reload of a group of `group` resources: old resource `i` is kept unless bit `i` of `a`

@@ -710,6 +710,7 @@ mod tests {
                             link: 0,
                             session: Session { run: 1, challenge: 1, echo: 1, flags: 0 },
                             payload,
+                            outdate: Default::default(),
                         };
                         let frame = Authentic::new(repr);
                         let now = self.now;

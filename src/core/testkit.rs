@@ -90,6 +90,7 @@ pub(super) fn frame_of_run(
         link: 0,
         session: crate::wire::Session { run, challenge: 1, echo: 1, flags: 0 },
         payload,
+        outdate: Default::default(),
     };
     let authentic = Authentic::new(repr);
     node.handle_input(now, Input::Frame { link: 0, frame: &authentic });

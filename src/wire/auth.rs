@@ -12,7 +12,7 @@ use sha2::Sha256;
 use super::authentic::{Authentic, Repr};
 use super::error::RxError;
 use super::frame::{Frame, VERSION, VERSION_LEGACY, VERSION_SESSION};
-use super::payload::Payload;
+use super::payload::{Outdate, Payload};
 use super::session::{Handshake, Session};
 use crate::limits::LINKS_MAX;
 
@@ -99,6 +99,8 @@ pub struct Sender {
     node: u8,
     incarnation: u64,
     seq_next: [u64; LINKS_MAX],
+    /// What every frame from now on carries of the DRBD outdate exchange (v4).
+    outdate: Outdate,
 }
 
 impl Sender {
@@ -106,13 +108,25 @@ impl Sender {
     /// signing with the pair's frame key.
     pub fn new(key: Key, node: u8, incarnation: u64) -> Sender {
         assert!(node <= 1, "node index {node} out of range");
-        Sender { key, legacy_key: None, node, incarnation, seq_next: [1; LINKS_MAX] }
+        Sender {
+            key,
+            legacy_key: None,
+            node,
+            incarnation,
+            seq_next: [1; LINKS_MAX],
+            outdate: Outdate::NONE,
+        }
     }
 
     /// Also able to write legacy (v1) frames, signed with the raw authkey `key`.
     pub fn with_legacy(mut self, key: Key) -> Sender {
         self.legacy_key = Some(key);
         self
+    }
+
+    /// The DRBD outdate exchange every frame carries from now on (`drbd::outdate`).
+    pub fn set_outdate(&mut self, outdate: Outdate) {
+        self.outdate = outdate;
     }
 
     /// This boot's incarnation.
@@ -141,6 +155,7 @@ impl Sender {
             link,
             session: out.session,
             payload: *payload,
+            outdate: self.outdate,
         };
         let len = repr.buffer_len();
         let mut frame = Frame::new_unchecked(&mut buf[..len]);
@@ -571,6 +586,7 @@ mod tests {
             link: 0,
             session: out.session,
             payload: payload(),
+            outdate: Default::default(),
         };
         let mut buf = [0u8; 128];
         let mut frame = Frame::new_unchecked(&mut buf[..repr.buffer_len()]);

@@ -3,7 +3,7 @@
 //! that only a verifier can build). The simulator, with the `sim` feature, may build one
 //! directly to skip the cryptography when it runs millions of schedules.
 
-use super::payload::Payload;
+use super::payload::{Outdate, Payload};
 use super::session::Session;
 
 /// The fields of a frame that the receiver acts on, after decoding.
@@ -26,6 +26,8 @@ pub struct Repr {
     pub session: Session,
     /// What the sender says about itself.
     pub payload: Payload,
+    /// The DRBD outdate exchange (v4; none in older frames): not the core's.
+    pub outdate: Outdate,
 }
 
 impl Repr {

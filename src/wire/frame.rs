@@ -5,12 +5,14 @@
 
 use super::authentic::Repr;
 use super::error::RxError;
-use super::payload::{GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Payload};
+use super::payload::{
+    GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Outdate, Payload,
+};
 use super::session::Session;
 use crate::limits::{FRAME_LEN_MAX, GROUPS_MAX, LINKS_MAX};
 
 /// The layout version this code emits.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// The old version this code still reads and, to a peer that speaks only it, writes, under
 /// the legacy key (see the parent module): not adjacent to `VERSION`, admitted by name.
 pub const VERSION_LEGACY: u8 = 1;
@@ -18,18 +20,22 @@ pub const VERSION_LEGACY: u8 = 1;
 pub const VERSION_SESSION: u8 = 2;
 /// The first version with the group fields (`groups` to the parts).
 pub const VERSION_GROUPS: u8 = 3;
+/// The first version with the outdate fields (DRBD's fence-peer over the links, SPEC §7.5).
+pub const VERSION_OUTDATE: u8 = 4;
 /// Length of the HMAC-SHA256 tag that ends every frame.
 pub const TAG_LEN: usize = 32;
 /// Length of a version 1 frame, tag included.
 pub const FRAME_LEN_V1: usize = field::BODY_END_V1 + TAG_LEN;
 /// Length of a version 2 frame, tag included.
 pub const FRAME_LEN_V2: usize = field::BODY_END_V2 + TAG_LEN;
-/// Length of a version 3 frame, tag included: the frame this code sends.
+/// Length of a version 3 frame, tag included.
 pub const FRAME_LEN_V3: usize = field::BODY_END_V3 + TAG_LEN;
+/// Length of a version 4 frame, tag included: the frame this code sends.
+pub const FRAME_LEN_V4: usize = field::BODY_END_V4 + TAG_LEN;
 
 const _: () = assert!(FRAME_LEN_V1 <= FRAME_LEN_MAX && FRAME_LEN_V2 <= FRAME_LEN_MAX);
 // SPEC §7.1: a frame still fits in 128 bytes with every group.
-const _: () = assert!(FRAME_LEN_V3 <= FRAME_LEN_MAX);
+const _: () = assert!(FRAME_LEN_V3 <= FRAME_LEN_MAX && FRAME_LEN_V4 <= FRAME_LEN_MAX);
 // Every group but group 0 has a part, and the intents field has two bits for each.
 const _: () = assert!(field::GROUP_PARTS == GROUPS_MAX - 1 && 2 * field::GROUP_PARTS <= 16);
 // A part's byte holds every state and kind code in three bits, the intents field every intent
@@ -97,6 +103,14 @@ pub mod field {
     pub const RESTARTS: usize = GROUP_PART_START + GROUP_PARTS * GROUP_PART_LEN;
     /// End of the version 3 body: where a v3 tag starts.
     pub const BODY_END_V3: usize = RESTARTS + 1;
+    /// The sender's outdate request: bits 0-3 its number (0: none), bits 4-7 the DRBD
+    /// resource (v4, `wire::Outdate`).
+    pub const OUTDATE_REQUEST: usize = BODY_END_V3;
+    /// The sender's answer to the receiver's request: bits 0-3 the request's number (0:
+    /// none), bits 4-7 the result, DRBD's fence-peer exit code (v4).
+    pub const OUTDATE_ANSWER: usize = BODY_END_V3 + 1;
+    /// End of the version 4 body: where a v4 tag starts.
+    pub const BODY_END_V4: usize = OUTDATE_ANSWER + 1;
 
     /// The part of group `group` (1 to `GROUP_PARTS`).
     pub const fn group_part(group: u8) -> Field {
@@ -124,7 +138,8 @@ pub const fn body_end(version: u8) -> usize {
     match version {
         0..=VERSION_LEGACY => field::BODY_END_V1,
         VERSION_SESSION => field::BODY_END_V2,
-        _ => field::BODY_END_V3,
+        VERSION_GROUPS => field::BODY_END_V3,
+        _ => field::BODY_END_V4,
     }
 }
 
@@ -307,6 +322,15 @@ impl<T: AsRef<[u8]>> Frame<T> {
         self.buffer.as_ref()[field::RESTARTS]
     }
 
+    /// The outdate exchange (v4 and later; none in an older frame).
+    pub fn outdate(&self) -> Outdate {
+        if self.version() < VERSION_OUTDATE {
+            return Outdate::NONE;
+        }
+        let data = self.buffer.as_ref();
+        Outdate { request: data[field::OUTDATE_REQUEST], answer: data[field::OUTDATE_ANSWER] }
+    }
+
     /// Raw intent code of group `group` (1 to 7).
     pub fn group_intent_code(&self, group: u8) -> u8 {
         (self.group_intents() >> (2 * (u32::from(group) - 1)) & 0b11) as u8
@@ -417,6 +441,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
         data[field::RESTARTS] = restarts;
     }
 
+    /// Writes the outdate exchange (v4 and later only).
+    pub fn set_outdate(&mut self, outdate: Outdate) {
+        let data = self.buffer.as_mut();
+        data[field::OUTDATE_REQUEST] = outdate.request;
+        data[field::OUTDATE_ANSWER] = outdate.answer;
+    }
+
     /// The body and the tag, split, for signing in place.
     pub fn body_and_tag_mut(&mut self) -> (&[u8], &mut [u8]) {
         let start = self.body_len();
@@ -453,6 +484,7 @@ impl Repr {
             link,
             session: frame.session(),
             payload,
+            outdate: frame.outdate(),
         })
     }
 
@@ -492,6 +524,9 @@ impl Repr {
         }
         if version >= VERSION_GROUPS {
             frame.set_groups(&self.payload.groups);
+        }
+        if version >= VERSION_OUTDATE {
+            frame.set_outdate(self.outdate);
         }
     }
 }
@@ -596,6 +631,7 @@ mod tests {
                 config_digest: [1, 2, 3, 4, 5, 6, 7, 8],
                 groups: Groups::ONE,
             },
+            outdate: Default::default(),
         }
     }
 

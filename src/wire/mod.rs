@@ -149,5 +149,7 @@ pub use frame::{
     FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame, TAG_LEN, VERSION, VERSION_GROUPS,
     VERSION_LEGACY, VERSION_SESSION,
 };
-pub use payload::{GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Payload};
+pub use payload::{
+    GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Outdate, Payload,
+};
 pub use session::Session;

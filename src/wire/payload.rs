@@ -81,6 +81,10 @@ impl Health {
     /// An error counter is over its rate limit, or an uncorrected memory error is on record
     /// (SPEC §7.6). A peer that predates this bit still reads a nonzero mask as unhealthy.
     pub const ERRORS: u16 = 1 << 6;
+    /// The local disk of a DRBD resource this node's groups use is not UpToDate (SPEC §7.5):
+    /// a node with it may not take a group that has a `drbd` resource (like `PING`, a bar
+    /// rather than a preference), but others.
+    pub const DRBD: u16 = 1 << 8;
     /// The BMC reports a problem (SPEC §7.6 `ipmi`): a sensor past a critical threshold, a
     /// failure in its event log, or it does not answer. Added to frames v3 without a layout
     /// change: a peer of any version reads a nonzero mask as unhealthy.
@@ -94,6 +98,51 @@ impl Health {
     /// True when `bit` is set.
     pub const fn has(self, bit: u16) -> bool {
         self.0 & bit != 0
+    }
+}
+
+/// DRBD's fence-peer over the heartbeat links (SPEC §7.5, frame v4): what one node asks of its
+/// peer and what it answers to the peer's request. Node-wide, outside the core: the core never
+/// reads or writes it (`drbd::outdate` does). A request is repeated in every frame until the
+/// answer naming its number comes back; an answer is repeated while the request it names is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Outdate {
+    /// Bits 0-3: the request's number, 1 to 15 (0: no request); bits 4-7: which DRBD resource
+    /// (its index among the configuration's `resource drbd` lines).
+    pub request: u8,
+    /// Bits 0-3: the number of the peer's request answered (0: none); bits 4-7: the result,
+    /// DRBD's fence-peer exit code (3, 4, 5 or 6).
+    pub answer: u8,
+}
+
+impl Outdate {
+    /// Nothing asked, nothing answered.
+    pub const NONE: Outdate = Outdate { request: 0, answer: 0 };
+
+    /// A request `number` (1 to 15) about DRBD resource `resource` (0 to 15).
+    pub const fn request(number: u8, resource: u8) -> u8 {
+        (resource & 0x0f) << 4 | (number & 0x0f)
+    }
+
+    /// An answer to request `number` with `code`.
+    pub const fn answer(number: u8, code: u8) -> u8 {
+        (code & 0x0f) << 4 | (number & 0x0f)
+    }
+
+    /// The number and the resource of the request, `None` when there is none.
+    pub const fn requested(self) -> Option<(u8, u8)> {
+        match self.request & 0x0f {
+            0 => None,
+            n => Some((n, self.request >> 4)),
+        }
+    }
+
+    /// The number answered and the code, `None` when nothing is answered.
+    pub const fn answered(self) -> Option<(u8, u8)> {
+        match self.answer & 0x0f {
+            0 => None,
+            n => Some((n, self.answer >> 4)),
+        }
     }
 }
 

@@ -181,8 +181,16 @@ fn write_frame_seeds() {
         let len = tx.emit(i as u8, &with_groups, &out, &mut buf);
         frames.push(buf[..len].to_vec());
         // The same frame as a v2 node sends it (its first on the link).
-        let repr =
-            Repr { version: 2, sender: 1, incarnation, seq: 1, link: i as u8, session, payload };
+        let repr = Repr {
+            version: 2,
+            sender: 1,
+            incarnation,
+            seq: 1,
+            link: i as u8,
+            session,
+            payload,
+            outdate: Default::default(),
+        };
         let mut v2 = vec![0u8; repr.buffer_len()];
         let mut frame = Frame::new_unchecked(&mut v2[..]);
         repr.emit(&mut frame);

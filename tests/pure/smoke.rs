@@ -15,7 +15,15 @@ fn simulator_can_build_authentic_frames() {
         groups: Groups::ONE,
     };
     let session = Session::NONE;
-    let repr =
-        Repr { version: VERSION, sender: 1, incarnation: 1, seq: 1, link: 0, session, payload };
+    let repr = Repr {
+        version: VERSION,
+        sender: 1,
+        incarnation: 1,
+        seq: 1,
+        link: 0,
+        session,
+        payload,
+        outdate: Default::default(),
+    };
     assert_eq!(Authentic::for_simulation(repr).repr().sender, 1);
 }

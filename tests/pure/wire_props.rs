@@ -137,6 +137,7 @@ fn arb_repr() -> impl Strategy<Value = Repr> {
             link,
             session: Session { run, challenge, echo: CHALLENGE, flags },
             payload,
+            outdate: Default::default(),
         })
 }
 
@@ -390,6 +391,7 @@ fn frame_of_version(version: u8, extra: usize) -> Vec<u8> {
         link: 0,
         session,
         payload: payload_of_three_groups(),
+        outdate: Default::default(),
     };
     let body_len = FRAME_LEN_V3 - TAG_LEN + extra;
     let mut buf = vec![0xEE; body_len + TAG_LEN];

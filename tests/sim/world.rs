@@ -2303,6 +2303,7 @@ impl World {
             link: link as u8,
             session,
             payload,
+            outdate: Default::default(),
         };
         let l = self.links[link];
         if !self.carries(link, n) || (l.loss > 0 && self.rng.chance(l.loss)) {
