@@ -75,18 +75,43 @@ pub fn run_args(args: impl IntoIterator<Item = OsString>) -> i32 {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Run,
-    Check { print: bool, offline: bool },
-    Status { format: StatusFormat },
+    Check {
+        print: bool,
+        offline: bool,
+    },
+    Status {
+        format: StatusFormat,
+    },
     Standby,
     Online,
-    Takeover { force: bool, group: Option<String> },
-    Move { group: String },
-    Maintenance { on: bool },
-    Cleanup { resource: Option<String> },
+    Takeover {
+        force: bool,
+        group: Option<String>,
+    },
+    Move {
+        group: String,
+    },
+    Maintenance {
+        on: bool,
+    },
+    Cleanup {
+        resource: Option<String>,
+    },
     Keygen,
-    ImportHeartbeat { dir: PathBuf },
+    ImportHeartbeat {
+        dir: PathBuf,
+    },
     ExportPacemaker,
     Version,
+    /// DRBD's fence-peer handler (SPEC §7.5); the resource from `DRBD_RESOURCE` when absent.
+    DrbdFencePeer {
+        resource: Option<String>,
+    },
+    /// The `drbd` resource's agent, run by the daemon as its child.
+    DrbdAgent {
+        action: String,
+        resource: String,
+    },
 }
 
 /// How `status` prints.
@@ -201,6 +226,15 @@ fn command(name: &str, rest: &[String], flags: &Flags) -> Result<Command, String
             [r] => Ok(Command::Cleanup { resource: Some(r.clone()) }),
             _ => Err("cleanup takes at most one resource".into()),
         },
+        "drbd-fence-peer" => match rest {
+            [] => Ok(Command::DrbdFencePeer { resource: None }),
+            [r] => Ok(Command::DrbdFencePeer { resource: Some(r.clone()) }),
+            _ => Err("drbd-fence-peer takes at most one resource".into()),
+        },
+        "drbd-agent" => match rest {
+            [a, r] => Ok(Command::DrbdAgent { action: a.clone(), resource: r.clone() }),
+            _ => Err("drbd-agent takes an action and a resource".into()),
+        },
         "import-heartbeat" => match rest {
             [d] => Ok(Command::ImportHeartbeat { dir: PathBuf::from(d) }),
             _ => Err("import-heartbeat takes one directory".into()),
@@ -249,6 +283,10 @@ fn execute(cmd: Command, opts: &LoadOptions) -> i32 {
         Command::Move { group } => talk(opts, &format!("move {group}")),
         Command::Maintenance { on } => {
             talk(opts, if on { "maintenance on" } else { "maintenance off" })
+        }
+        Command::DrbdFencePeer { resource } => drbd_fence_peer(opts, resource),
+        Command::DrbdAgent { action, resource } => {
+            crate::drivers::drbd::agent_main(&action, &resource)
         }
         Command::Cleanup { resource: None } => talk(opts, "cleanup"),
         Command::Cleanup { resource: Some(r) } => talk(opts, &format!("cleanup {r}")),
@@ -446,6 +484,49 @@ fn talk(opts: &LoadOptions, line: &str) -> i32 {
     }
 }
 
+/// DRBD's exit code for "peer unreachable": also what the handler says when it cannot ask.
+const DRBD_UNREACHABLE: i32 = 5;
+/// How long the handler waits for the daemon's answer (the daemon gives up on a silent
+/// peer after `drbd::outdate::ASK_TIMEOUT`, 30 s).
+const FENCE_PEER_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `hapair drbd-fence-peer [RES]`: DRBD's fence-peer handler. Asks the local daemon to have
+/// the peer outdate RES (default `$DRBD_RESOURCE`, which DRBD sets) and exits with the code
+/// the daemon gives (3, 4, 5, 6 or 7: see SPEC §7.5); 5 when the daemon cannot be asked.
+fn drbd_fence_peer(opts: &LoadOptions, resource: Option<String>) -> i32 {
+    let Some(resource) = resource.or_else(|| std::env::var("DRBD_RESOURCE").ok()) else {
+        eprintln!("hapair drbd-fence-peer: no resource given and DRBD_RESOURCE is not set");
+        return EXIT_USAGE;
+    };
+    let config: Config = match config::load_config(opts) {
+        Ok((c, _)) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return DRBD_UNREACHABLE;
+        }
+    };
+    let line = format!("outdate-peer {resource}");
+    match control::request_waiting(&config.local.control, &line, FENCE_PEER_WAIT) {
+        Ok(body) => match body.trim().parse::<i32>() {
+            Ok(code @ 3..=7) => {
+                eprintln!(
+                    "hapair drbd-fence-peer {resource}: {code}: {}",
+                    crate::event_loop::drbd_meaning(code as u8)
+                );
+                code
+            }
+            _ => {
+                eprintln!("hapair drbd-fence-peer {resource}: unexpected answer {body:?}");
+                DRBD_UNREACHABLE
+            }
+        },
+        Err(e) => {
+            eprintln!("hapair drbd-fence-peer {resource}: {e}");
+            DRBD_UNREACHABLE
+        }
+    }
+}
+
 fn help_for(name: &str) -> Option<&'static str> {
     Some(match name {
         "run" => HELP_RUN,
@@ -457,6 +538,8 @@ fn help_for(name: &str) -> Option<&'static str> {
         "move" => HELP_MOVE,
         "maintenance" => HELP_MAINTENANCE,
         "cleanup" => HELP_CLEANUP,
+        "drbd-fence-peer" => HELP_DRBD_FENCE_PEER,
+        "drbd-agent" => HELP_DRBD_AGENT,
         "keygen" => HELP_KEYGEN,
         "import-heartbeat" => HELP_IMPORT,
         "export-pacemaker" => HELP_EXPORT,
@@ -557,6 +640,24 @@ when the daemon is not running.
 "
 );
 help!(
+    HELP_DRBD_FENCE_PEER,
+    "Usage: hapair drbd-fence-peer [OPTIONS] [RESOURCE]
+DRBD's fence-peer handler (handlers { fence-peer \"/usr/sbin/hapair drbd-fence-peer\"; }):
+has the peer outdate its disk of RESOURCE (default $DRBD_RESOURCE) over the heartbeat links.
+Exit 3 the peer's disk was already Outdated or Inconsistent, 4 the peer outdated it, 5 the
+peer (or the local daemon) is unreachable, 6 the peer is Primary and refused, 7 the peer was
+fenced.
+"
+);
+help!(
+    HELP_DRBD_AGENT,
+    "Usage: hapair drbd-agent start|stop|monitor RESOURCE
+The agent of a `resource drbd` line, which the daemon runs: start promotes RESOURCE when the
+local disk is UpToDate and the peer is not Primary, stop demotes it, monitor exits 0 when it
+is Primary here and 7 when not (OCF exit codes).
+"
+);
+help!(
     HELP_KEYGEN,
     "Usage: hapair keygen
 Print a new random key (64 hex characters) for the authkey file:
@@ -603,6 +704,8 @@ Commands:
   keygen                 print a new random authentication key
   import-heartbeat DIR   convert a heartbeat v1 configuration
   export-pacemaker       print pcs commands for the group
+  drbd-fence-peer [RES]  DRBD's fence-peer handler: the peer outdates its disk
+  drbd-agent ACTION RES  the drbd resource's agent (run by the daemon)
   version                print the version (also --version)
   help [COMMAND]         this text, or a command's
 

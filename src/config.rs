@@ -235,6 +235,11 @@ pub enum Resource {
     Lsb { name: String },
     /// An OCF resource agent.
     Ocf(OcfResource),
+    /// A DRBD resource (SPEC §7.5): promoted on start, demoted on stop.
+    Drbd {
+        /// The resource's name in the DRBD configuration (and in `status`).
+        name: String,
+    },
 }
 
 /// `resource ip ADDR/PREFIX dev IF [garp N] [garp_interval DUR] [garp_refresh DUR] [name N]`.
@@ -431,16 +436,18 @@ impl Resource {
             Resource::Exec(r) => &r.name,
             Resource::Lsb { name } => name,
             Resource::Ocf(r) => &r.name,
+            Resource::Drbd { name } => name,
         }
     }
 
-    /// The kind as written in the file: `ip`, `exec`, `lsb` or `ocf`.
+    /// The kind as written in the file: `ip`, `exec`, `lsb`, `ocf` or `drbd`.
     pub fn kind(&self) -> &'static str {
         match self {
             Resource::Ip(_) => "ip",
             Resource::Exec(_) => "exec",
             Resource::Lsb { .. } => "lsb",
             Resource::Ocf(_) => "ocf",
+            Resource::Drbd { .. } => "drbd",
         }
     }
 }

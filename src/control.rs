@@ -93,8 +93,22 @@ pub fn request(socket: &Path, line: &str) -> Result<String, ControlError> {
     }
 }
 
+/// Like `request`, for a request the daemon answers only when something else happened (the
+/// peer's answer to `outdate-peer`): waits up to `timeout` for the reply.
+pub fn request_waiting(
+    socket: &Path,
+    line: &str,
+    timeout: Duration,
+) -> Result<String, ControlError> {
+    exchange_within(socket, line, timeout)
+}
+
 /// One connection: the request, then the reply.
 fn exchange(socket: &Path, line: &str) -> Result<String, ControlError> {
+    exchange_within(socket, line, CLIENT_TIMEOUT)
+}
+
+fn exchange_within(socket: &Path, line: &str, timeout: Duration) -> Result<String, ControlError> {
     let io = |e| ControlError::Io(socket.to_path_buf(), e);
     let mut stream = match UnixStream::connect(socket) {
         Ok(s) => s,
@@ -107,7 +121,7 @@ fn exchange(socket: &Path, line: &str) -> Result<String, ControlError> {
             };
         }
     };
-    stream.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
+    stream.set_read_timeout(Some(timeout)).map_err(io)?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
     let mut request = Vec::with_capacity(line.len() + 1);
     request.extend_from_slice(line.as_bytes());
@@ -211,6 +225,10 @@ pub enum Request {
     Maintenance(bool),
     /// `cleanup [RESOURCE]`: forget failures of one resource, or all.
     Cleanup(Option<Name>),
+    /// `outdate-peer RES` (`hapair drbd-fence-peer`, SPEC §7.5): have the peer outdate its
+    /// disk of DRBD resource RES over the heartbeat links. Answered when the peer answers (or
+    /// is found dead, or is silent too long): `ok` and DRBD's fence-peer exit code.
+    OutdatePeer(Name),
 }
 
 impl Request {
@@ -230,6 +248,7 @@ impl Request {
             Request::Move(_) => "move",
             Request::Maintenance(_) => "maintenance",
             Request::Cleanup(_) => "cleanup",
+            Request::OutdatePeer(_) => "outdate-peer",
         }
     }
 }
@@ -263,6 +282,9 @@ pub fn parse_request(line: &[u8]) -> Result<Request, &'static str> {
         ("cleanup", None) => Request::Cleanup(None),
         ("cleanup", Some(name)) => {
             Request::Cleanup(Some(Name::try_from(name).map_err(|_| "resource name too long")?))
+        }
+        ("outdate-peer", Some(name)) => {
+            Request::OutdatePeer(Name::try_from(name).map_err(|_| "resource name too long")?)
         }
         _ => return Err("unknown request"),
     };

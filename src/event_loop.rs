@@ -17,6 +17,7 @@
 //! What this file does not do: decide anything (that is `core`), parse bytes (`wire`), or
 //! know a device's details (`drivers`).
 
+mod drbd;
 mod gate;
 mod group;
 mod health_io;
@@ -69,6 +70,9 @@ const POLL_FDS_MAX: usize = 4
     + 1
     + crate::limits::CHILDREN_MAX
     + GROUPS_MAX;
+
+/// What DRBD's fence-peer exit code says (for `hapair drbd-fence-peer`).
+pub use drbd::meaning as drbd_meaning;
 
 /// Runs the daemon until shutdown; returns the process exit code. `opts` says where the
 /// configuration came from, for SIGHUP reloads.
@@ -229,6 +233,8 @@ struct Daemon {
     fence_refused: bool,
     /// How the last fence command ended, for `status` (`fence.last`).
     fence_last: Option<report::FenceLast>,
+    /// The `drbd` resources' states and the outdate exchange (SPEC §7.5); `None` without.
+    drbd: Option<Box<drbd::DrbdIo>>,
 }
 
 impl Daemon {
@@ -366,6 +372,7 @@ impl Daemon {
             admin_answer: None,
             fence_refused: false,
             fence_last: None,
+            drbd: drbd::DrbdIo::new(config, now).map(Box::new),
         }))
     }
 
@@ -604,6 +611,7 @@ impl Daemon {
             self.group.next_deadline(),
             self.control.next_deadline(),
             self.watchdog.as_ref().and_then(Watchdog::next_deadline),
+            self.drbd.as_ref().map(|d| d.next_deadline()),
         ];
         for d in others.into_iter().flatten() {
             next = next.min(d);
@@ -713,7 +721,13 @@ impl Daemon {
         let (alive, recent) = (self.core.peer().alive, self.core.peer_heard_recently(now));
         let opened = self.links.open(now, index, hangup, alive, recent);
         for input in opened.inputs() {
+            if let (Some(d), Input::Frame { frame, .. }) = (&mut self.drbd, &input) {
+                d.handle_frame(now, frame.repr().outdate, &mut self.children, &mut self.control);
+            }
             self.feed(now, input);
+        }
+        if let Some(d) = &self.drbd {
+            self.links.set_outdate(d.frame());
         }
         if opened.delivered() {
             self.note_peer_version();
@@ -811,6 +825,11 @@ impl Daemon {
         // Before the health change is fed: a pet that fails reaches the core on this wake.
         self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
+        if let Some(d) = &mut self.drbd {
+            let peer = drbd_peer(&self.core, now);
+            d.poll(now, peer, &mut self.health.monitor, &mut self.children, &mut self.control);
+            self.links.set_outdate(d.frame());
+        }
         if let Some(health) = self.health.monitor.poll_change() {
             self.feed(now, Input::Health(health));
         }
@@ -870,6 +889,14 @@ impl Daemon {
             }
             Tag::Check(i) => self.health.handle_check_exit_status(usize::from(i), exited.status),
             Tag::MetaData => self.handle_meta_data_exit(now, &exited),
+            Tag::Outdate(index) => {
+                let ok = exited.status == crate::drivers::children::ExitStatus::Code(0);
+                let output = format!("{}", report::Tail(&exited.output_tail));
+                if let Some(d) = &mut self.drbd {
+                    d.handle_outdate_exit(now, index, ok, &output);
+                    self.links.set_outdate(d.frame());
+                }
+            }
         }
     }
 
@@ -881,6 +908,7 @@ impl Daemon {
                 report::fill_nic_errors(&mut self.snapshot, &self.config, &self.health);
                 report::fill_watchdog(&mut self.snapshot, &self.config, self.watchdog.as_ref());
                 report::fill_fence(&mut self.snapshot, now, &self.core, self.fence_last.as_ref());
+                report::fill_drbd(&mut self.snapshot, self.drbd.as_deref());
                 let snap = &self.snapshot;
                 self.control.reply_with(client, true, |w| match format {
                     Format::Human => crate::status::render_human(snap, w),
@@ -910,6 +938,16 @@ impl Daemon {
             Request::Maintenance(true) => Admin::MaintenanceOn,
             Request::Maintenance(false) => Admin::MaintenanceOff,
             Request::Cleanup(None) => Admin::Cleanup(None),
+            Request::OutdatePeer(name) => {
+                match &mut self.drbd {
+                    Some(d) => d.handle_request(now, client, &name, &mut self.control),
+                    None => self.control.reply(client, false, b"no drbd resource configured"),
+                }
+                if let Some(d) = &self.drbd {
+                    self.links.set_outdate(d.frame());
+                }
+                return;
+            }
             Request::Cleanup(Some(name)) => match self.group.index_of(&name) {
                 Some(i) => Admin::Cleanup(Some(i)),
                 None => {
@@ -1227,6 +1265,28 @@ fn disarm_after_failed_start(watchdog: Option<&mut Watchdog>) {
 
 /// One `Params` per group (SPEC §7.1): the pair's, with the group's home, failback and
 /// resource count.
+/// The peer as the DRBD outdate exchange needs it: alive, or dead and whether it was made
+/// safe since it was last heard: it left, the fence command fenced the run heard last, or a
+/// group was taken over after it was lost (the core takes a dead peer's group only once the
+/// peer is safe: fenced, or its watchdog waited out).
+fn drbd_peer(core: &CoreGate, now: Instant) -> crate::drbd::outdate::Peer {
+    use crate::drbd::outdate::Peer;
+    let peer = core.peer();
+    if peer.alive {
+        return Peer::Alive;
+    }
+    let _ = now;
+    let fenced =
+        peer.fenced.is_some_and(|(inc, run)| peer.incarnation == Some(inc) && peer.run == run);
+    let taken = peer.lost_at.is_some_and(|lost| {
+        core.nodes().iter().any(|n| {
+            matches!(n.state(), crate::wire::GroupState::Starting | crate::wire::GroupState::Active)
+                && n.role_since() >= lost
+        })
+    });
+    Peer::Dead { safe: peer.left || fenced || taken }
+}
+
 fn group_params(config: &Config, base: &Params) -> heapless::Vec<Params, GROUPS_MAX> {
     let mut all = heapless::Vec::new();
     for g in &config.groups {
@@ -1236,6 +1296,9 @@ fn group_params(config: &Config, base: &Params) -> heapless::Vec<Params, GROUPS_
         p.auto_failback = g.auto_failback;
         // INVARIANT: at most RESOURCES_MAX (32) resources.
         p.resources = g.resources.len() as u8;
+        p.drbd = config.resources[g.resources.clone()]
+            .iter()
+            .any(|r| matches!(r, config::Resource::Drbd { .. }));
         // Cannot fail: config has at most GROUPS_MAX groups.
         let _ = all.push(p);
     }
@@ -1278,6 +1341,7 @@ fn core_params(
         peer_watchdog_timeout_ms: None,
         // INVARIANT: at most RESOURCES_MAX (16) resources.
         resources: config.resources.len() as u8,
+        drbd: false,
         monitor_interval: config.pair.monitor_interval,
         restart_limit: hcore::RestartLimit {
             count: config.pair.restart_limit.count,

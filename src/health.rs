@@ -59,11 +59,13 @@ pub enum Source {
     Errors = 5,
     /// the BMC (`Health::IPMI`).
     Ipmi = 6,
+    /// DRBD disks that are not UpToDate (`Health::DRBD`, SPEC §7.5).
+    Drbd = 7,
 }
 
 impl Source {
     /// Every source, in bit order.
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 8] = [
         Source::Sensor,
         Source::Raid,
         Source::Ping,
@@ -71,6 +73,7 @@ impl Source {
         Source::Watchdog,
         Source::Errors,
         Source::Ipmi,
+        Source::Drbd,
     ];
 
     /// The `wire::Health` bit of this source.
@@ -83,11 +86,12 @@ impl Source {
             Source::Watchdog => Health::WATCHDOG,
             Source::Errors => Health::ERRORS,
             Source::Ipmi => Health::IPMI,
+            Source::Drbd => Health::DRBD,
         }
     }
 
     /// The name used in status (`sensor`, `raid`, `ping`, `check`, `watchdog`, `errors`,
-    /// `ipmi`).
+    /// `ipmi`, `drbd`).
     pub const fn name(self) -> &'static str {
         match self {
             Source::Sensor => "sensor",
@@ -97,6 +101,7 @@ impl Source {
             Source::Watchdog => "watchdog",
             Source::Errors => "errors",
             Source::Ipmi => "ipmi",
+            Source::Drbd => "drbd",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod core;
+pub mod drbd;
 pub mod drivers;
 pub mod event_loop;
 pub mod health;

@@ -51,6 +51,7 @@ pub fn agent_spec(resource: &Resource) -> Option<AgentSpec> {
             Some(e.timeout),
         ),
         Resource::Lsb { name } => (AgentKind::Lsb { name: name.clone() }, None),
+        Resource::Drbd { name } => (AgentKind::Drbd { res: name.clone() }, None),
         Resource::Ocf(o) => (
             AgentKind::Ocf {
                 provider: o.provider.clone(),

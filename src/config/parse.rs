@@ -514,7 +514,7 @@ fn group(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
 }
 
 fn resource(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
-    let r = match a.next("kind (ip, exec, lsb or ocf)")? {
+    let r = match a.next("kind (ip, exec, lsb, ocf or drbd)")? {
         "ip" => Resource::Ip(ip_resource(a)?),
         "exec" => Resource::Exec(exec_resource(a)?),
         "lsb" => {
@@ -522,7 +522,11 @@ fn resource(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
             Resource::Lsb { name }
         }
         "ocf" => Resource::Ocf(ocf_resource(a)?),
-        k => return Err(format!("unknown resource kind \"{k}\" (ip, exec, lsb or ocf)")),
+        "drbd" => {
+            let name = value::name(a.next("DRBD resource name")?, "drbd resource name")?;
+            Resource::Drbd { name }
+        }
+        k => return Err(format!("unknown resource kind \"{k}\" (ip, exec, lsb, ocf or drbd)")),
     };
     d.resources.push((r, loc));
     Ok(())

@@ -285,6 +285,7 @@ fn resource(r: &Resource) -> Result<String, fmt::Error> {
             write!(out, " timeout {}", e.timeout)?;
         }
         Resource::Lsb { name } => write!(out, "lsb {}", quote(name))?,
+        Resource::Drbd { name } => write!(out, "drbd {}", quote(name))?,
         Resource::Ocf(o) => {
             write!(out, "ocf {}:{} name {}", o.provider, o.agent, quote(&o.name))?;
             for (k, v) in &o.params {

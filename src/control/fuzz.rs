@@ -43,5 +43,6 @@ fn canonical(request: &Request) -> String {
         Request::Maintenance(on) => format!("maintenance {}", if *on { "on" } else { "off" }),
         Request::Cleanup(None) => "cleanup".into(),
         Request::Cleanup(Some(name)) => format!("cleanup {name}"),
+        Request::OutdatePeer(name) => format!("outdate-peer {name}"),
     }
 }

@@ -216,9 +216,9 @@ impl Node {
     fn preferred(&self) -> Option<Choice> {
         let me = self.me_can_run();
         let peer = self.peer_can_run();
-        let peer_health = self.peer_payload().map_or(Health::OK, |p| p.health);
+        let peer_health = self.peer_payload().map_or(Health::OK, |p| self.judged(p.health));
         let peer_intent = self.peer_payload().map_or(Intent::None, |p| p.intent);
-        let me_healthy = me && self.advertised_health().is_ok();
+        let me_healthy = me && self.judged(self.advertised_health()).is_ok();
         let peer_healthy = peer && peer_health.is_ok();
         if me && self.intent == Intent::Takeover && (me_healthy || !peer_healthy) {
             Some(Choice::Me)
@@ -355,8 +355,8 @@ impl Node {
             return Some(Reason::Failback);
         }
         let peer_is_home = self.params.peer == self.params.home;
-        let me_healthy = self.advertised_health().is_ok();
-        let peer_healthy = peer.health.is_ok();
+        let me_healthy = self.judged(self.advertised_health()).is_ok();
+        let peer_healthy = self.judged(peer.health).is_ok();
         // A request moves the group unless it would go from a healthy node to an unhealthy one
         // (which would hand it straight back: health wins over an admin request).
         if peer.intent == Intent::Takeover
@@ -366,7 +366,7 @@ impl Node {
             Some(Reason::PeerRequested)
         } else if self.params.auto_failback
             && peer_is_home
-            && peer.health.is_ok()
+            && peer_healthy
             && self.intent != Intent::Takeover
         {
             Some(Reason::Failback)
@@ -382,6 +382,7 @@ impl Node {
         matches!(self.role(), Role::Init | Role::Standby | Role::Fencing)
             && !self.shutting_down
             && !self.health.has(Health::PING)
+            && !self.drbd_bars(self.health)
             && !self.restarts_exhausted
             && !self.self_fencing
             && !matches!(self.intent, Intent::Standby | Intent::Maintenance)
@@ -394,6 +395,7 @@ impl Node {
             p.state == GroupState::Standby
                 && p.flags & (FLAG_TAKING_OVER | FLAG_HOLDING) == 0
                 && !p.health.has(Health::PING)
+                && !self.drbd_bars(p.health)
                 && !p.health.has(Health::RESTARTS)
                 && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
                 && p.kind != Kind::Leaving

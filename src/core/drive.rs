@@ -187,7 +187,7 @@ impl Node {
             AfterStop::Restart => self.transition(now, Role::Starting, Reason::Restart),
             AfterStop::Exit => self.transition(now, Role::Exited, Reason::Shutdown),
             AfterStop::HandOver | AfterStop::GiveUp => {
-                let healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
+                let healthy = self.peer_payload().is_some_and(|p| self.judged(p.health).is_ok());
                 let can = self.peer_can_run() && (then == AfterStop::HandOver || healthy);
                 if can {
                     self.counters.handovers += 1;

@@ -325,6 +325,7 @@ fn params(header: [u8; 2]) -> Params {
         peer_watchdog_timeout_ms: [None, Some(0), Some(1500), Some(3000)]
             [usize::from(more >> 3 & 3)],
         resources: node >> 3 & 3,
+        drbd: false,
         monitor_interval: ms(1000),
         restart_limit: RestartLimit { count: u32::from(node >> 5 & 1), window: ms(60_000) },
         // Cannot fail: at most 3 links.

@@ -300,7 +300,8 @@ impl Groups {
         let peer = node.peer();
         peer.alive
             && peer.last.is_some_and(|p| {
-                p.health.is_ok() && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
+                node.judged(p.health).is_ok()
+                    && !matches!(p.intent, Intent::Standby | Intent::Maintenance)
             })
     }
 

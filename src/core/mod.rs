@@ -413,6 +413,9 @@ pub struct Params {
     pub peer_watchdog_timeout_ms: Option<u32>,
     /// Resources in the group (at most `limits::RESOURCES_MAX`).
     pub resources: u8,
+    /// The group has a `drbd` resource (SPEC §7.5): `Health::DRBD` (a local disk not
+    /// UpToDate) bars a node from it, as `Health::PING` does; a group without one ignores it.
+    pub drbd: bool,
     /// How often running resources are monitored.
     pub monitor_interval: Duration,
     /// Local restarts before the group fails over.

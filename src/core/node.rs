@@ -673,16 +673,17 @@ impl Node {
     /// docs): a `takeover` that health forbids. The same judgement as the policies that would
     /// not move the group (`preferred`, `handover_reason`, `me_can_run`).
     pub(super) fn admin_refusal(&self, admin: Admin) -> Option<Refusal> {
-        let health = self.advertised_health();
+        let health = self.judged(self.advertised_health());
         let takeover =
             matches!(admin, Admin::Takeover | Admin::TakeoverGroup(_) | Admin::TakeoverForce);
         if !takeover || health.is_ok() {
             return None;
         }
-        if self.health.has(Health::PING) || self.restarts_exhausted {
+        let drbd = self.drbd_bars(self.health);
+        if self.health.has(Health::PING) || drbd || self.restarts_exhausted {
             return Some(Refusal::MayNotRun(health));
         }
-        let peer_healthy = self.peer_payload().is_some_and(|p| p.health.is_ok());
+        let peer_healthy = self.peer_payload().is_some_and(|p| self.judged(p.health).is_ok());
         peer_healthy.then_some(Refusal::UnhealthyBesideHealthyPeer(health))
     }
 
@@ -755,6 +756,18 @@ impl Node {
     }
 
     /// Health as advertised: the event loop's bits plus our own restart exhaustion.
+    /// `health` as this group judges it: `Health::DRBD` counts only in a group with a `drbd`
+    /// resource (a node whose DRBD disk is stale may still run the others).
+    pub(super) fn judged(&self, health: Health) -> Health {
+        if self.params.drbd { health } else { Health(health.0 & !Health::DRBD) }
+    }
+
+    /// `health` bars the node from this group: a stale DRBD disk, in a group with a `drbd`
+    /// resource.
+    pub(super) fn drbd_bars(&self, health: Health) -> bool {
+        self.params.drbd && health.has(Health::DRBD)
+    }
+
     pub fn advertised_health(&self) -> Health {
         let restarts = if self.restarts_exhausted { Health::RESTARTS } else { 0 };
         Health(self.health.0 | restarts)

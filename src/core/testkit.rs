@@ -38,6 +38,7 @@ pub(super) fn params(me: u8, fence: FenceMode) -> Params {
         watchdog_timeout: Some(Duration::from_secs(2)),
         peer_watchdog_timeout_ms: None,
         resources: 1,
+        drbd: false,
         monitor_interval: Duration::from_secs(1),
         restart_limit: RestartLimit { count: 1, window: Duration::from_secs(60) },
         links: heapless::Vec::from_slice(&[link]).unwrap(), // one link fits LINKS_MAX

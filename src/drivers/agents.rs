@@ -60,6 +60,8 @@ pub const DEFAULT_OCF_ROOT: &str = "/usr/lib/ocf";
 pub const DEFAULT_INITD_DIR: &str = "/etc/init.d";
 /// `PATH` given to every agent.
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The program of a `drbd` resource's agent: the running binary itself.
+pub const SELF_EXE: &str = "/proc/self/exe";
 /// An action's timeout when neither the resource nor the agent's meta-data gives one.
 pub const DEFAULT_ACTION_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -123,6 +125,12 @@ pub enum AgentKind {
         /// `key=value` parameters, in configuration order.
         params: Vec<(String, String)>,
     },
+    /// A DRBD resource: this program's own agent, `hapair drbd-agent ACTION RES` (run as
+    /// `/proc/self/exe` from the daemon's child, so always the binary that runs), OCF codes.
+    Drbd {
+        /// The DRBD resource.
+        res: String,
+    },
 }
 
 impl AgentKind {
@@ -131,7 +139,7 @@ impl AgentKind {
         match self {
             AgentKind::Exec { .. } => AgentClass::Exec,
             AgentKind::Lsb { .. } => AgentClass::Lsb,
-            AgentKind::Ocf { .. } => AgentClass::Ocf,
+            AgentKind::Ocf { .. } | AgentKind::Drbd { .. } => AgentClass::Ocf,
         }
     }
 }
@@ -276,6 +284,7 @@ pub fn agent_path(spec: &AgentSpec, paths: &AgentPaths) -> Result<Option<PathBuf
     match &spec.kind {
         AgentKind::Exec { .. } => Ok(None),
         AgentKind::Lsb { name } => Ok(Some(paths.initd_dir.join(checked_name(name)?))),
+        AgentKind::Drbd { .. } => Ok(Some(PathBuf::from(SELF_EXE))),
         AgentKind::Ocf { provider, type_, .. } => {
             let dir = paths.ocf_root.join("resource.d").join(checked_name(provider)?);
             Ok(Some(dir.join(checked_name(type_)?)))

@@ -7,6 +7,7 @@ pub mod agents;
 pub mod arp;
 pub mod checksum;
 pub mod children;
+pub mod drbd;
 pub mod entropy;
 pub mod errors;
 #[cfg(any(fuzzing, feature = "sim"))]

@@ -55,6 +55,8 @@ pub enum Tag {
     Check(u8),
     /// An OCF agent's `meta-data`, read for a reload (`reload::MetaDataRuns`).
     MetaData,
+    /// `drbdadm outdate` of the `drbd` resource of this index, at the peer's request.
+    Outdate(u8),
 }
 
 enum Driver {

@@ -65,6 +65,11 @@ impl Links {
 
     /// Seals `payload` into a frame for each link `sel` names (its own sequence number, the
     /// session fields, the tag) and sends it; never blocks.
+    /// The DRBD outdate exchange every frame carries from now on (`event_loop/drbd.rs`).
+    pub fn set_outdate(&mut self, outdate: crate::wire::Outdate) {
+        self.sender.set_outdate(outdate);
+    }
+
     pub fn seal(&mut self, sel: LinkSel, payload: &Payload) {
         let out = self.receiver.outgoing();
         for (i, link) in self.links.iter_mut().enumerate() {

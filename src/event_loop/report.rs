@@ -472,6 +472,26 @@ pub fn write_detail<const N: usize>(out: &mut heapless::String<N>, detail: Detai
     };
 }
 
+/// The `drbd` resources as `/proc/drbd` showed them last (SPEC §7.5).
+pub fn fill_drbd(s: &mut Snapshot, drbd: Option<&super::drbd::DrbdIo>) {
+    s.drbd.clear();
+    let Some(d) = drbd else { return };
+    for (name, st) in d.states() {
+        let mut resource = crate::status::Name::new();
+        crate::status::set_text(&mut resource, name);
+        // Cannot fail: at most RESOURCES_MAX resources, drbd ones among them.
+        let _ = s.drbd.push(crate::status::Drbd {
+            resource,
+            connection: st.connection,
+            role: st.role.name(),
+            peer_role: st.peer_role.name(),
+            disk: st.disk.name(),
+            peer_disk: st.peer_disk.name(),
+            synced_permille: st.synced_permille,
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

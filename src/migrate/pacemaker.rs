@@ -171,7 +171,8 @@ fn resource(
             args.push(format!("ocf:{}:{}", o.provider, o.agent));
             args.extend(o.params.iter().map(|(k, v)| format!("{k}={v}")));
         }
-        Resource::Exec(_) => return None,
+        // A DRBD resource is a promotable clone in Pacemaker, which a group cannot hold.
+        Resource::Exec(_) | Resource::Drbd { .. } => return None,
     }
     args.extend(["op", "monitor"].map(String::from));
     args.push(format!("interval={interval}"));

@@ -89,6 +89,17 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         human_resources(w, s.first_resources())?;
     }
     human_fence(w, &s.fence)?;
+    for d in &s.drbd {
+        write!(
+            w,
+            "drbd {}: {} {}/{} disk {}/{}",
+            d.resource, d.connection, d.role, d.peer_role, d.disk, d.peer_disk
+        )?;
+        match d.synced_permille {
+            Some(p) => writeln!(w, ", resync {}.{}% done", p / 10, p % 10)?,
+            None => writeln!(w)?,
+        }
+    }
     human_health(w, &s.health)?;
     human_counters(w, &s.counters)
 }

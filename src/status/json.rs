@@ -6,8 +6,8 @@
 use core::fmt::{self, Write};
 
 use super::{
-    COUNTERS, Fence, HealthStatus, IpmiStatus, Resource, Snapshot, intent_name, peer_state_name,
-    state_name,
+    COUNTERS, Drbd, Fence, HealthStatus, IpmiStatus, Resource, Snapshot, intent_name,
+    peer_state_name, state_name,
 };
 
 /// Writes the snapshot as one JSON object (SPEC §5), without a trailing newline.
@@ -73,6 +73,8 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
     w.write_str("],")?;
     json_fence(w, &s.fence)?;
     w.write_str(",")?;
+    json_drbd(w, &s.drbd)?;
+    w.write_str(",")?;
     json_health(w, &s.health)?;
     w.write_str(",\"counters\":{")?;
     for (i, c) in COUNTERS.iter().enumerate() {
@@ -80,6 +82,34 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         write!(w, "{sep}\"{}\":{}", c.name, (c.value)(&s.counters))?;
     }
     w.write_str("}}")
+}
+
+/// `"drbd":[{"resource","connection","role","peer_role","disk","peer_disk","synced_percent"}]`
+/// (`synced_percent` null unless a resync runs).
+fn json_drbd<W: Write + ?Sized>(w: &mut W, drbd: &[Drbd]) -> fmt::Result {
+    w.write_str("\"drbd\":[")?;
+    for (i, d) in drbd.iter().enumerate() {
+        w.write_str(if i == 0 { "{\"resource\":" } else { ",{\"resource\":" })?;
+        json_str(w, &d.resource)?;
+        let fields = [
+            ("connection", d.connection),
+            ("role", d.role),
+            ("peer_role", d.peer_role),
+            ("disk", d.disk),
+            ("peer_disk", d.peer_disk),
+        ];
+        for (k, v) in fields {
+            write!(w, ",\"{k}\":")?;
+            json_str(w, v)?;
+        }
+        w.write_str(",\"synced_percent\":")?;
+        match d.synced_permille {
+            Some(p) => write!(w, "{}.{}", p / 10, p % 10)?,
+            None => w.write_str("null")?,
+        }
+        w.write_str("}")?;
+    }
+    w.write_str("]")
 }
 
 /// `[{"name","kind","state","failures","last_exit_code","last_error"}, ...]`.

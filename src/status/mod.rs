@@ -83,6 +83,8 @@ pub struct Snapshot {
     pub groups: Vec<GroupStatus, GROUPS_MAX>,
     /// The fence device (SPEC §7.4).
     pub fence: Fence,
+    /// The `drbd` resources as this node's kernel shows them (SPEC §7.5).
+    pub drbd: Vec<Drbd, RESOURCES_MAX>,
     /// This node's health.
     pub health: HealthStatus,
     /// Anomaly and event counters.
@@ -146,6 +148,25 @@ pub enum Owner {
 pub const WAIT_UNCLEAN_STOP: &str = "the last run did not exit cleanly (crash, reset or power \
     loss): no fence and no takeover before the peer is heard; `hapair takeover --force` if \
     the peer is down";
+
+/// One DRBD resource here: DRBD's own names for its connection, roles and disk states.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Drbd {
+    /// The DRBD resource.
+    pub resource: Name,
+    /// The connection state (`Connected`, `SyncTarget`, `WFConnection`, ...).
+    pub connection: &'static str,
+    /// This node's role and the peer's as this node knows it.
+    pub role: &'static str,
+    /// The peer's role.
+    pub peer_role: &'static str,
+    /// This node's disk state: `UpToDate` may serve, any other bars the node from its group.
+    pub disk: &'static str,
+    /// The peer's disk state as this node knows it.
+    pub peer_disk: &'static str,
+    /// A resync under way: per mille done.
+    pub synced_permille: Option<u16>,
+}
 
 /// How this node makes a dead peer safe, and how that went last.
 #[derive(Clone, Debug, PartialEq)]
@@ -531,6 +552,7 @@ impl Snapshot {
                 peer_vouched_down: false,
                 last: None,
             },
+            drbd: Vec::new(),
             health: HealthStatus::default(),
             counters: Counters::default(),
         };

@@ -24,6 +24,7 @@ pub fn render_prometheus<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Res
     family(w, "hapair_waits_for_peer", "gauge", "1 while waiting for the peer (unclean stop)")?;
     writeln!(w, "hapair_waits_for_peer {}", u8::from(s.waits_for_peer.is_some()))?;
     prom_fence(w, &s.fence)?;
+    prom_drbd(w, &s.drbd)?;
     prom_links(w, &s.peer.links)?;
     prom_resources(w, s)?;
     prom_health(w, &s.health)?;
@@ -83,6 +84,41 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
     family(w, name, "gauge", help)?;
     for l in links {
         prom_sample(w, name, &[("medium", &l.medium)], u8::from(l.nic_errors.is_empty()))?;
+    }
+    Ok(())
+}
+
+fn prom_drbd<W: Write + ?Sized>(w: &mut W, drbd: &[super::Drbd]) -> fmt::Result {
+    if drbd.is_empty() {
+        return Ok(());
+    }
+    type Series = (&'static str, &'static str, fn(&super::Drbd) -> bool);
+    let series: [Series; 3] = [
+        (
+            "hapair_drbd_up_to_date",
+            "1 when this node's disk of the DRBD resource is UpToDate",
+            |d| d.disk == "UpToDate",
+        ),
+        ("hapair_drbd_primary", "1 when the DRBD resource is Primary here", |d| {
+            d.role == "Primary"
+        }),
+        ("hapair_drbd_connected", "1 when the DRBD resource is connected to the peer", |d| {
+            crate::drbd::connected_name(d.connection)
+        }),
+    ];
+    for (name, help, value) in series {
+        family(w, name, "gauge", help)?;
+        for d in drbd {
+            prom_sample(w, name, &[("resource", &d.resource)], u8::from(value(d)))?;
+        }
+    }
+    let name = "hapair_drbd_synced_ratio";
+    family(w, name, "gauge", "How much of a resync under way is done (0 to 1)")?;
+    for d in drbd {
+        if let Some(p) = d.synced_permille {
+            let ratio = p as f64 / 1000.0;
+            prom_sample(w, name, &[("resource", &d.resource)], ratio)?;
+        }
     }
     Ok(())
 }

@@ -386,6 +386,7 @@ impl Config {
             watchdog_timeout: self.watchdog_of(usize::from(me)),
             peer_watchdog_timeout_ms: None,
             resources: group.resources,
+            drbd: false,
             monitor_interval: Duration::from_secs(1),
             restart_limit: self.restart_limit,
             links,

@@ -213,8 +213,18 @@ pub fn command_for(
             }
             Ok(Some(Invocation { program, args: vec![action.ocf_name().into()], env }))
         }
+        (AgentKind::Drbd { res }, Some(program)) => {
+            let arg = match action {
+                Action::Start => "start",
+                Action::Stop => "stop",
+                Action::Monitor => "monitor",
+                Action::MetaData | Action::ValidateAll => return Ok(None),
+            };
+            let args = vec!["drbd-agent".into(), arg.into(), res.into()];
+            Ok(Some(Invocation { program, args, env: base_env }))
+        }
         // INVARIANT: `agent_path` returns a path for every class but exec.
-        (AgentKind::Lsb { .. } | AgentKind::Ocf { .. }, None) => {
+        (AgentKind::Lsb { .. } | AgentKind::Ocf { .. } | AgentKind::Drbd { .. }, None) => {
             unreachable!("LSB and OCF agents always have a path")
         }
     }
