@@ -7,7 +7,12 @@
 # node watches its own BMC's sensors and event log through /dev/ipmi0 (hapair's `ipmi`).
 # Run as root. Only loopback and Unix sockets are used; no user-mode networking.
 #
-# Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox|--ipmi] (NAME: 1-12 of [a-z0-9], default qp)
+# With --drbd each PC has a second disk (virtio, /dev/vda) that DRBD (the Debian kernel's
+# module, drbd-utils) replicates with protocol C over the crossover; the group is the DRBD
+# resource, its ext4 file system, a record service (hapair-records) and the VIP
+# (hapair-drbd.conf), and DRBD's fence-peer handler is `hapair drbd-fence-peer`.
+#
+# Usage: qemu-pair.sh COMMAND [--name NAME] [--busybox|--ipmi|--drbd] (NAME: 1-12 of [a-z0-9], default qp)
 #   build                 install missing packages, unpack the kernel, build hapair (static)
 #                         and the initramfs into target/qemu-pair/ (also done by up)
 #   up                    build, then boot the pair (with --busybox: without hapair; with
@@ -19,9 +24,11 @@
 #   serial cut|restore    stop (start) the null-modem relay between the two ttyS1
 #   xover cut|restore     take beta's crossover NIC link down (up) from QEMU, as a pulled cable
 #   test                  up, the pair tests with hapair, down; then up --ipmi, the BMC tests
-#                         (a sensor past critical, a SEL failure, the fence), down; prints
-#                         the timings
+#                         (a sensor past critical, a SEL failure, the fence), down; then up
+#                         --drbd, the data tests, down; prints the timings
 #   test --ipmi           only the second part: up --ipmi, the BMC tests, down
+#   test --drbd           only the third part: up --drbd, the data tests (a hang, the
+#                         crossover cut, a planned handover, the resync), down
 #   test --busybox        up without hapair, the infrastructure tests with busybox alone, down
 #
 # State lives in /run/hapair-qemu/NAME/: the sockets (NODE.con console, NODE.qmp, NODE.events
@@ -40,6 +47,8 @@ STATE_ROOT=/run/hapair-qemu
 NAME=qp
 BUSYBOX_ONLY=0
 IPMI=0
+DRBD=0
+DISK_MB=32                  # each PC's second disk in the DRBD mode
 KPKG_PREFIX=linux-image-
 XOVER_PORT=10694            # alpha's crossover UDP port in the lab namespace; beta's is +1
 BMC_PORT=9002               # alpha's BMC system interface (ipmi-bmc-extern); beta's is +1
@@ -61,6 +70,7 @@ parse_args() {
             --name) [ $# -ge 2 ] || usage; NAME=$2; shift 2 ;;
             --busybox) BUSYBOX_ONLY=1; shift ;;
             --ipmi) IPMI=1; shift ;;
+            --drbd) DRBD=1; shift ;;
             *) ARGS+=("$1"); shift ;;
         esac
     done
@@ -89,6 +99,9 @@ install_packages() {
     [ -x /usr/sbin/fence_ipmilan ] || need+=(fence-agents)
     [ -x /usr/bin/ipmitool ] || need+=(ipmitool)
     command -v strace >/dev/null || need+=(strace)
+    # The DRBD mode: drbd-utils and mke2fs for the guests (copied into the image).
+    [ -x /usr/sbin/drbdadm ] || [ -x /sbin/drbdadm ] || need+=(drbd-utils)
+    [ -x /usr/sbin/mke2fs ] || [ -x /sbin/mke2fs ] || need+=(e2fsprogs)
     [ "${#need[@]}" -eq 0 ] && return 0
     echo "qemu-pair: installing ${need[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
@@ -157,6 +170,7 @@ PY
 build_hapair() {
     log "scripts/build-static (for the guest)"
     HAPAIR_BIN=$("$REPO/scripts/build-static")
+    RECORDS_BIN=$("$REPO/scripts/build-static" hapair-records)
 }
 
 # modules_for NAME...: the module files NAME need, dependencies first, each once.
@@ -223,6 +237,17 @@ build_initramfs() {
     log "initramfs: $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)" \
         "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")" \
         "(IPMI mode: $(tr '\n' ' ' <"$root/lib/modules/load-ipmi.list"))"
+    # The DRBD mode's modules: the second disk (virtio), DRBD, ext4.
+    : >"$root/lib/modules/load-drbd.list"
+    for path in $(modules_for virtio_pci virtio_blk drbd ext4); do
+        cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
+        echo "${path##*/}" >>"$root/lib/modules/load-drbd.list"
+    done
+    if [ "$DRBD" = 1 ]; then
+        build_drbd_cpio
+        cat "$CACHE/initramfs.cpio.gz" "$CACHE/drbd.cpio.gz" >"$CACHE/initramfs-drbd.cpio.gz"
+        log "initramfs with drbd-utils: $(du -h "$CACHE/initramfs-drbd.cpio.gz" | cut -f1)"
+    fi
     if [ "$IPMI" = 1 ]; then
         build_fence_cpio
         # The kernel unpacks concatenated archives in turn: the IPMI image is the plain one
@@ -288,6 +313,41 @@ build_fence_cpio() {
         >"$CACHE/fence.cpio.gz"
     log "fence_ipmilan for the guest: $(find "$root" -type f | wc -l) files," \
         "$(du -sh "$root" | cut -f1)"
+}
+
+# drbd-utils (drbdadm, drbdsetup, drbdmeta and their 8.4 back-ends under /usr/lib/drbd),
+# mke2fs, the record service and the DRBD mode's files, with the shared libraries ldd names
+# (DRBD mode only).
+build_drbd_cpio() {
+    local root=$CACHE/drbd-root path lib
+    rm -rf "$root"
+    mkdir -p "$root/etc/hapair" "$root/usr/lib/drbd" "$root/usr/sbin" "$root/srv/data" \
+        "$root/var/lib/drbd" "$root/var/run/drbd"
+    chmod 0755 "$root" "$root/etc" "$root/etc/hapair"
+    local tools=()
+    for path in drbdadm drbdsetup drbdmeta mke2fs; do
+        tools+=("$(command -v "$path" || echo "/sbin/$path")")
+    done
+    for path in "${tools[@]}"; do
+        install -m 0755 "$path" "$root/usr/sbin/${path##*/}"
+    done
+    ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
+    for path in /usr/lib/drbd/drbdadm-84 /usr/lib/drbd/drbdsetup-84; do
+        install -m 0755 "$path" "$root$path"
+    done
+    for lib in $(ldd "${tools[@]}" /usr/lib/drbd/drbdadm-84 /usr/lib/drbd/drbdsetup-84 2>/dev/null |
+            grep -o '/[^ ]*' | sort -u); do
+        case $lib in /usr/lib/drbd/* | */sbin/*) continue ;; esac
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    install -m 0755 "$RECORDS_BIN" "$root/usr/sbin/hapair-records"
+    install -m 0644 "$BOARD/drbd.conf" "$root/etc/drbd.conf"
+    install -m 0644 "$BOARD/hapair-drbd.conf" "$root/etc/hapair/hapair-drbd.conf"
+    install -m 0755 "$BOARD/records-ctl" "$root/etc/hapair/records-ctl"
+    (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) | gzip -1 \
+        >"$CACHE/drbd.cpio.gz"
+    log "drbd-utils for the guest: $(find "$root" -type f | wc -l) files, $(du -sh "$root" | cut -f1)"
 }
 
 cmd_build() {
@@ -363,6 +423,14 @@ qemu_args() {
         # shellcheck disable=SC2054
         QEMU_ARGS+=(-chardev "socket,id=ipmi0,host=127.0.0.1,port=$((BMC_PORT + n - 1)),reconnect=1"
             -device ipmi-bmc-extern,id=bmc0,chardev=ipmi0 -device isa-ipmi-kcs,bmc=bmc0)
+    fi
+    if [ "$DRBD" = 1 ]; then
+        # The second disk: a raw file per PC, kept across the guest's resets (QEMU's own);
+        # the guest's flushes reach it (cache=writeback honours them).
+        append="$append board.conf=drbd"
+        initrd=$CACHE/initramfs-drbd.cpio.gz
+        # shellcheck disable=SC2054
+        QEMU_ARGS+=(-drive "file=$DIR/$node.disk,format=raw,if=virtio,cache=writeback")
     fi
     QEMU_ARGS+=(-kernel "$KERNEL" -initrd "$initrd" -append "$append")
 }
@@ -547,8 +615,12 @@ cmd_up() {
     run=$(printf '%05d' $$)
     NS_LAB=hq-$NAME-$run-lab
     NS_CLIENT=hq-$NAME-$run-client
-    printf 'NS_LAB=%s\nNS_CLIENT=%s\nBUSYBOX_ONLY=%s\nIPMI=%s\n' "$NS_LAB" "$NS_CLIENT" \
-        "$BUSYBOX_ONLY" "$IPMI" >"$DIR/env"
+    printf 'NS_LAB=%s\nNS_CLIENT=%s\nBUSYBOX_ONLY=%s\nIPMI=%s\nDRBD=%s\n' "$NS_LAB" \
+        "$NS_CLIENT" "$BUSYBOX_ONLY" "$IPMI" "$DRBD" >"$DIR/env"
+    if [ "$DRBD" = 1 ]; then
+        local node
+        for node in alpha beta; do truncate -s "${DISK_MB}M" "$DIR/$node.disk"; done
+    fi
     make_lan
     BOOT_T0=$(now)
     boot_vm alpha 1
