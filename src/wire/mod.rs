@@ -146,8 +146,8 @@ pub use auth::{Key, LinkStats, Outgoing, Receiver, RxStats, Sender};
 pub use authentic::{Authentic, Repr};
 pub use error::RxError;
 pub use frame::{
-    FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame, TAG_LEN, VERSION, VERSION_GROUPS,
-    VERSION_LEGACY, VERSION_SESSION,
+    FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, FRAME_LEN_V4, Frame, TAG_LEN, VERSION,
+    VERSION_GROUPS, VERSION_LEGACY, VERSION_OUTDATE, VERSION_SESSION,
 };
 pub use payload::{
     GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Outdate, Payload,
