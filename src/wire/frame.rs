@@ -26,7 +26,8 @@ pub const VERSION_OUTDATE: u8 = 4;
 pub const TAG_LEN: usize = 32;
 /// Length of a version 1 frame, tag included.
 pub const FRAME_LEN_V1: usize = field::BODY_END_V1 + TAG_LEN;
-/// Length of a version 2 frame, tag included.
+/// Length of a version 2 frame, tag included (`Repr::emit` writes one; this code no longer
+/// reads it).
 pub const FRAME_LEN_V2: usize = field::BODY_END_V2 + TAG_LEN;
 /// Length of a version 3 frame, tag included.
 pub const FRAME_LEN_V3: usize = field::BODY_END_V3 + TAG_LEN;
@@ -150,7 +151,8 @@ pub const fn version_compatible(own: u8, theirs: u8) -> bool {
 }
 
 /// True when this code reads frames of `version`: an adjacent one, or the legacy version
-/// (whose frames `auth::Receiver` then admits only under the legacy key).
+/// (whose frames `auth::Receiver` then admits only under the legacy key). Not v2, between
+/// the two: a v2 pair upgrades to v3 before v4.
 pub const fn version_readable(version: u8) -> bool {
     version == VERSION_LEGACY || version_compatible(VERSION, version)
 }
@@ -159,7 +161,8 @@ pub const fn version_readable(version: u8) -> bool {
 /// frame of `version`, as (shortest, longest); `None` for a version it drops. One rule for
 /// `Frame::check` and for the UDP socket filter (`drivers::udp`), which applies it in the
 /// kernel, before a datagram can wake the loop: the receiver's own and older versions have
-/// exactly their body length; a newer one may append fields, never be shorter than ours.
+/// exactly their body length; a newer one may append fields, never be shorter than ours. A
+/// v4 body already ends at `FRAME_LEN_MAX - TAG_LEN`, so v5 gets (96, 96): no room to append.
 pub const fn body_len_range(version: u8) -> Option<(usize, usize)> {
     if !version_readable(version) {
         return None;
