@@ -626,7 +626,7 @@ const TO_DROP: u8 = u8::MAX;
 pub fn filter_program(source: Source) -> Program {
     let mut p = Program::new();
     let mut emit = |code: u32, jt: u8, jf: u8, k: u32| {
-        // INVARIANT: the longest program (four versions, an IPv6 source) is well under
+        // INVARIANT: the longest program (four versions, v2 dropped, an IPv6 source) is under
         // FILTER_LEN_MAX instructions; the unit tests build every shape.
         let pushed = p.push(Insn { code: code as u16, jt, jf, k });
         assert!(pushed.is_ok(), "socket filter longer than FILTER_LEN_MAX");
@@ -641,11 +641,15 @@ pub fn filter_program(source: Source) -> Program {
     // The datagram length the kernel sees, UDP header included, of a frame whose body is
     // `body` bytes long.
     let datagram = |body: usize| UDP_HEADER_LEN + (body + TAG_LEN) as u32;
-    // Per version this code accepts (the legacy one up to the next after ours, every one in
-    // between readable), its lengths; any other version is dropped below.
+    // Per version from the legacy one up to the next after ours, its lengths, or a drop for
+    // one it does not read between them (v2 since v4); any other version is dropped below.
     let (mut lowest, mut highest) = (u8::MAX, 0u8);
     for version in VERSION_LEGACY..=VERSION.saturating_add(1) {
-        let Some((shortest, longest)) = body_len_range(version) else { continue };
+        let Some((shortest, longest)) = body_len_range(version) else {
+            emit(ld_b, 0, 0, byte(field::VERSION));
+            emit(jeq, TO_DROP, 0, u32::from(version));
+            continue;
+        };
         lowest = lowest.min(version);
         highest = highest.max(version);
         emit(ld_b, 0, 0, byte(field::VERSION));
