@@ -611,8 +611,9 @@ const TO_DROP: u8 = u8::MAX;
 ///
 /// - the version is one this code accepts, and the body length byte is one
 ///   `wire::frame::body_len_range` allows for it (per version: a v1 frame is exactly 74 bytes,
-///   a v2 frame 87, a v3 frame 126, a v4 one 126 to `FRAME_LEN_MAX`), and equals the
-///   datagram's length less the tag: what `wire::Frame::check` refuses, the filter drops;
+///   a v3 frame 126, a v4 frame 128, a v5 one 128 to `FRAME_LEN_MAX`, so 128 too; v2 is not
+///   read), and equals the datagram's length less the tag: what `wire::Frame::check`
+///   refuses, the filter drops;
 /// - the sender byte is 0 or 1 and the link byte below `LINKS_MAX`: what the receiver would
 ///   find malformed in any frame, whatever its key;
 /// - the source address (from the IP header, at SKF_NET_OFF: offset 12 in IPv4, 8 to 24 in
@@ -625,7 +626,7 @@ const TO_DROP: u8 = u8::MAX;
 pub fn filter_program(source: Source) -> Program {
     let mut p = Program::new();
     let mut emit = |code: u32, jt: u8, jf: u8, k: u32| {
-        // INVARIANT: the longest program (four versions, an IPv6 source) is well under
+        // INVARIANT: the longest program (four versions, v2 dropped, an IPv6 source) is under
         // FILTER_LEN_MAX instructions; the unit tests build every shape.
         let pushed = p.push(Insn { code: code as u16, jt, jf, k });
         assert!(pushed.is_ok(), "socket filter longer than FILTER_LEN_MAX");
@@ -640,11 +641,15 @@ pub fn filter_program(source: Source) -> Program {
     // The datagram length the kernel sees, UDP header included, of a frame whose body is
     // `body` bytes long.
     let datagram = |body: usize| UDP_HEADER_LEN + (body + TAG_LEN) as u32;
-    // Per version this code accepts (the legacy one up to the next after ours, every one in
-    // between readable), its lengths; any other version is dropped below.
+    // Per version from the legacy one up to the next after ours, its lengths, or a drop for
+    // one it does not read between them (v2 since v4); any other version is dropped below.
     let (mut lowest, mut highest) = (u8::MAX, 0u8);
     for version in VERSION_LEGACY..=VERSION.saturating_add(1) {
-        let Some((shortest, longest)) = body_len_range(version) else { continue };
+        let Some((shortest, longest)) = body_len_range(version) else {
+            emit(ld_b, 0, 0, byte(field::VERSION));
+            emit(jeq, TO_DROP, 0, u32::from(version));
+            continue;
+        };
         lowest = lowest.min(version);
         highest = highest.max(version);
         emit(ld_b, 0, 0, byte(field::VERSION));
@@ -783,7 +788,7 @@ fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) ->
 mod tests {
     use super::*;
     use crate::limits::FRAME_LEN_MAX;
-    use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame};
+    use crate::wire::{FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, FRAME_LEN_V4, Frame};
 
     /// Runs `program` as the kernel runs a UDP socket's classic BPF filter: absolute loads
     /// read `udp` (the UDP header, then the datagram) big-endian, or `ip` (the IP header)
@@ -905,7 +910,7 @@ mod tests {
             for version in (0..=6).chain([0x7f, 0x80, 0xff]) {
                 for len in 0..=FRAME_LEN_MAX + 16_usize {
                     let right = len.wrapping_sub(TAG_LEN) as u8;
-                    for body_len in [right, right.wrapping_add(1), 42, 55, 93, 0, 0xff] {
+                    for body_len in [right, right.wrapping_add(1), 42, 55, 94, 96, 0, 0xff] {
                         for (sender, link) in [(1, 3), (0, 0), (0, 7), (2, 3), (1, 8), (0xff, 0xff)]
                         {
                             let payload = shaped(len, version, body_len, sender, link);
@@ -925,20 +930,27 @@ mod tests {
         }
     }
 
+    /// The legacy v1, the v3 before ours, ours (v4) and the v5 after it pass at their
+    /// lengths; v2, two versions back, at none.
     #[test]
-    fn frames_of_this_and_the_adjacent_versions_pass() {
+    fn frames_of_the_legacy_and_the_adjacent_versions_pass_and_v2_does_not() {
+        assert_eq!((VERSION, FRAME_LEN_V4), (4, FRAME_LEN_MAX));
         for (program, src) in every_shape() {
             assert!(passes(&program, src, &frame(FRAME_LEN_V1, 1)), "v1: 74 bytes");
-            assert!(passes(&program, src, &frame(FRAME_LEN_V2, 2)), "v2: 87 bytes");
             assert!(passes(&program, src, &frame(FRAME_LEN_V3, 3)), "v3: 126 bytes");
-            assert!(passes(&program, src, &frame(FRAME_LEN_V3 + 1, 4)), "v4 appends fields");
-            assert!(passes(&program, src, &frame(FRAME_LEN_MAX, 4)), "up to FRAME_LEN_MAX");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 4)), "not beyond");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 5)), "v5 is too new");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V3 - 1, 4)), "shorter than v3");
+            assert!(passes(&program, src, &frame(FRAME_LEN_V4, 4)), "v4: 128 bytes");
+            assert!(passes(&program, src, &frame(FRAME_LEN_MAX, 5)), "v5: up to FRAME_LEN_MAX");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 5)), "not beyond");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_MAX + 1, 4)), "v4 has 128 bytes");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V4, 6)), "v6 is too new");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V4 - 1, 5)), "shorter than v4");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V4 - 1, 4)), "v4 has 128 bytes");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V3 + 1, 3)), "v3 has 126 bytes");
-            assert!(!passes(&program, src, &frame(FRAME_LEN_V3, 2)), "v2 has 87 bytes");
+            assert!(!passes(&program, src, &frame(FRAME_LEN_V4, 3)), "v3 has 126 bytes");
             assert!(!passes(&program, src, &frame(FRAME_LEN_V2, 1)), "v1 has 74 bytes");
+            for len in [FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, FRAME_LEN_V4, TAG_LEN] {
+                assert!(!passes(&program, src, &frame(len, 2)), "v2 is not read: {len} bytes");
+            }
             assert!(!passes(&program, src, &[]), "nothing at all");
         }
     }
@@ -946,7 +958,7 @@ mod tests {
     #[test]
     fn ucast_admits_only_the_peers_address_v4_and_v6() {
         let v4 = filter_program(Source::From(PEER_V4.into()));
-        let f = frame(FRAME_LEN_V2, 2);
+        let f = frame(FRAME_LEN_V4, VERSION);
         assert!(passes(&v4, PEER_V4.into(), &f));
         for other in [Ipv4Addr::new(192, 0, 2, 3), Ipv4Addr::new(2, 2, 0, 192)] {
             assert!(!passes(&v4, other.into(), &f), "{other}");
@@ -969,7 +981,7 @@ mod tests {
     fn bcast_drops_our_own_broadcasts_and_admits_any_other_source() {
         let own = Ipv4Addr::new(192, 0, 2, 1);
         let program = filter_program(Source::NotFrom(Some(own)));
-        let f = frame(FRAME_LEN_V2, 2);
+        let f = frame(FRAME_LEN_V4, VERSION);
         assert!(!passes(&program, own.into(), &f));
         assert!(passes(&program, PEER_V4.into(), &f));
         assert!(passes(&program, Ipv4Addr::new(192, 0, 2, 77).into(), &f));

@@ -374,8 +374,8 @@ impl Receiver {
             return Err(RxError::BadTag);
         }
         if frame.version() >= VERSION_SESSION {
-            // The peer speaks version 2 or later, under the frame key: a legacy frame from now
-            // on is a downgrade.
+            // The peer speaks a version past the legacy one (v3 or later: `Frame::check`
+            // refuses v2), under the frame key: a legacy frame from now on is a downgrade.
             self.legacy_key = None;
         }
         let repr = Repr::parse(&frame)?;
@@ -544,7 +544,7 @@ mod tests {
     }
 
     #[test]
-    fn legacy_frames_only_with_the_legacy_key_and_until_the_peer_speaks_v2() {
+    fn legacy_frames_only_with_the_legacy_key_and_until_the_peer_speaks_ours() {
         let legacy = Key::new(b"authkey");
         let pair_key = Key::for_pair(b"authkey", ["a", "b"], 694);
         let mut buf = [0u8; 128];
@@ -561,7 +561,7 @@ mod tests {
         let len = old.emit(0, &payload(), &v1, &mut buf);
         assert!(rx.accept(0, &buf[..len]).is_ok());
         assert_eq!(rx.outgoing().version, VERSION_LEGACY);
-        // Once a v2 frame authenticates, v1 is refused: no downgrade.
+        // Once a frame of ours authenticates, v1 is refused: no downgrade.
         let (_, out, _) = pair(&pair_key);
         let len = old.emit(0, &payload(), &out, &mut buf);
         assert!(rx.accept(0, &buf[..len]).is_ok());
@@ -570,35 +570,94 @@ mod tests {
         assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
     }
 
-    /// A peer that still runs version 2 signs with the frame key too: its first frame retires
-    /// the legacy key as one of ours would, and reads as one group.
+    /// `repr` as bytes signed with `key`, in the layout of its version.
+    fn signed(repr: &Repr, key: &Key, buf: &mut [u8; 128]) -> usize {
+        let len = repr.buffer_len();
+        let mut frame = Frame::new_unchecked(&mut buf[..len]);
+        repr.emit(&mut frame);
+        key.sign(&mut frame);
+        len
+    }
+
+    /// A peer that still runs version 3, the one before ours, signs with the frame key too:
+    /// its first frame retires the legacy key as one of ours would, and reads without an
+    /// outdate exchange. A v2 frame, though signed with the frame key, is refused before its
+    /// tag is looked at and retires nothing: a v2 peer must be upgraded to v3 first.
     #[test]
-    fn a_v2_frame_is_accepted_and_retires_the_legacy_key() {
+    fn a_v3_frame_is_accepted_and_retires_the_legacy_key_and_a_v2_frame_does_not() {
         let legacy = Key::new(b"authkey");
         let pair_key = Key::for_pair(b"authkey", ["a", "b"], 694);
         let mut rx = Receiver::new(pair_key.clone(), 1, 0, 7, 1234).with_legacy(legacy.clone());
         let (_, out, _) = pair(&pair_key);
-        let repr = Repr {
-            version: 2,
+        let v3 = Repr {
+            version: 3,
             sender: 0,
             incarnation: 5,
             seq: 1,
             link: 0,
             session: out.session,
             payload: payload(),
-            outdate: Default::default(),
+            outdate: Outdate { request: Outdate::request(1, 0), answer: 0 },
         };
         let mut buf = [0u8; 128];
-        let mut frame = Frame::new_unchecked(&mut buf[..repr.buffer_len()]);
-        repr.emit(&mut frame);
-        pair_key.sign(&mut frame);
-        let authentic = rx.accept(0, &buf[..crate::wire::FRAME_LEN_V2]).unwrap();
-        assert_eq!(*authentic.repr(), repr);
-        assert_eq!((rx.peer_version(), rx.outgoing().version), (2, VERSION));
         let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
-        let mut old = Sender::new(pair_key, 0, 5).with_legacy(legacy);
+        let mut old = Sender::new(pair_key.clone(), 0, 5).with_legacy(legacy);
+        // The v2 frame: a bad version, and the legacy key stays.
+        let len = signed(&Repr { version: 2, ..v3 }, &pair_key, &mut buf);
+        assert_eq!(len, crate::wire::FRAME_LEN_V2);
+        assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
+        assert_eq!((rx.stats().bad_version, rx.peer_version()), (1, 0));
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert!(rx.accept(0, &buf[..len]).is_ok());
+        assert_eq!((rx.peer_version(), rx.outgoing().version), (VERSION_LEGACY, VERSION_LEGACY));
+        // The v3 frame: accepted, no outdate read (v3 has no such bytes), the key retired.
+        let len = signed(&v3, &pair_key, &mut buf);
+        assert_eq!(len, crate::wire::FRAME_LEN_V3);
+        let authentic = rx.accept(0, &buf[..len]).unwrap();
+        assert_eq!(*authentic.repr(), Repr { outdate: Outdate::NONE, ..v3 });
+        assert_eq!((rx.peer_version(), rx.outgoing().version), (3, VERSION));
         let len = old.emit(0, &payload(), &v1, &mut buf);
         assert_eq!(rx.accept(0, &buf[..len]).err(), Some(RxError::Version));
+        assert_eq!(rx.stats().bad_version, 2);
+    }
+
+    /// What `Sender::set_outdate` says goes out in every frame on every link until changed,
+    /// and comes out of the peer's receiver as it went in: node 0 asks (request 3 about
+    /// resource 1), node 1 answers (request 3, code 4), node 0 withdraws its request.
+    #[test]
+    fn an_outdate_exchange_round_trips_through_emit_sign_and_accept() {
+        let key = Key::for_pair(b"authkey", ["a", "b"], 694);
+        let (mut tx0, out0, mut rx1) = pair(&key);
+        // Node 1's sender and node 0's receiver, handshake done the other way round.
+        let mut tx1 = Sender::new(key.clone(), 1, 8);
+        let mut rx0 = Receiver::new(key.clone(), 0, 1, 78, 4321);
+        let out1 = Outgoing { version: VERSION, session: Session { echo: 4321, ..session(10) } };
+        let mut buf = [0u8; 128];
+        let ask = Outdate { request: Outdate::request(3, 1), answer: 0 };
+        tx0.set_outdate(ask);
+        for link in [0, 1, 0] {
+            let len = tx0.emit(link, &payload(), &out0, &mut buf);
+            assert_eq!(len, crate::wire::FRAME_LEN_V4);
+            assert_eq!((buf[94], buf[95]), (0x13, 0));
+            let authentic = rx1.accept(link, &buf[..len]).unwrap();
+            assert_eq!(authentic.repr().outdate, ask);
+            assert_eq!(authentic.repr().outdate.requested(), Some((3, 1)));
+        }
+        let reply = Outdate { request: 0, answer: Outdate::answer(3, 4) };
+        tx1.set_outdate(reply);
+        let len = tx1.emit(2, &payload(), &out1, &mut buf);
+        let authentic = rx0.accept(2, &buf[..len]).unwrap();
+        assert_eq!(authentic.repr().outdate.answered(), Some((3, 4)));
+        tx0.set_outdate(Outdate::NONE);
+        let len = tx0.emit(0, &payload(), &out0, &mut buf);
+        assert_eq!(rx1.accept(0, &buf[..len]).unwrap().repr().outdate, Outdate::NONE);
+        // A legacy (v1) frame has no room for it: the peer reads none.
+        let mut legacy_rx = Receiver::new(key.clone(), 1, 0, 7, 1).with_legacy(key.clone());
+        let mut old = Sender::new(key.clone(), 0, 5).with_legacy(key);
+        old.set_outdate(ask);
+        let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
+        let len = old.emit(0, &payload(), &v1, &mut buf);
+        assert_eq!(legacy_rx.accept(0, &buf[..len]).unwrap().repr().outdate, Outdate::NONE);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct Repr {
     pub session: Session,
     /// What the sender says about itself.
     pub payload: Payload,
-    /// The DRBD outdate exchange (v4; none in older frames): not the core's.
+    /// The DRBD outdate exchange (v4 and later; [`Outdate::NONE`] in a v1 or v3 frame): the
+    /// event loop's, not the core's.
     pub outdate: Outdate,
 }
 

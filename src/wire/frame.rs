@@ -26,7 +26,8 @@ pub const VERSION_OUTDATE: u8 = 4;
 pub const TAG_LEN: usize = 32;
 /// Length of a version 1 frame, tag included.
 pub const FRAME_LEN_V1: usize = field::BODY_END_V1 + TAG_LEN;
-/// Length of a version 2 frame, tag included.
+/// Length of a version 2 frame, tag included (`Repr::emit` writes one; this code no longer
+/// reads it).
 pub const FRAME_LEN_V2: usize = field::BODY_END_V2 + TAG_LEN;
 /// Length of a version 3 frame, tag included.
 pub const FRAME_LEN_V3: usize = field::BODY_END_V3 + TAG_LEN;
@@ -150,7 +151,8 @@ pub const fn version_compatible(own: u8, theirs: u8) -> bool {
 }
 
 /// True when this code reads frames of `version`: an adjacent one, or the legacy version
-/// (whose frames `auth::Receiver` then admits only under the legacy key).
+/// (whose frames `auth::Receiver` then admits only under the legacy key). Not v2, between
+/// the two: a v2 pair upgrades to v3 before v4.
 pub const fn version_readable(version: u8) -> bool {
     version == VERSION_LEGACY || version_compatible(VERSION, version)
 }
@@ -159,7 +161,8 @@ pub const fn version_readable(version: u8) -> bool {
 /// frame of `version`, as (shortest, longest); `None` for a version it drops. One rule for
 /// `Frame::check` and for the UDP socket filter (`drivers::udp`), which applies it in the
 /// kernel, before a datagram can wake the loop: the receiver's own and older versions have
-/// exactly their body length; a newer one may append fields, never be shorter than ours.
+/// exactly their body length; a newer one may append fields, never be shorter than ours. A
+/// v4 body already ends at `FRAME_LEN_MAX - TAG_LEN`, so v5 gets (96, 96): no room to append.
 pub const fn body_len_range(version: u8) -> Option<(usize, usize)> {
     if !version_readable(version) {
         return None;
@@ -717,18 +720,48 @@ mod tests {
         Repr { version: 3, payload: Payload { groups: groups_v3(), ..repr.payload }, ..repr }
     }
 
+    /// The outdate exchange of `BYTES_V4`: request 5 about DRBD resource 2, answer to the
+    /// peer's request 9 with code 4 (fence-peer's "peer outdated").
+    const OUTDATE: Outdate = Outdate { request: 0x25, answer: 0x49 };
+
+    /// The same frame in version 4: the v3 fields, then the outdate request (byte 94) and
+    /// answer (byte 95); the tag starts at 96.
+    const BYTES_V4: [u8; FRAME_LEN_V4] = {
+        let mut b = [0u8; FRAME_LEN_V4];
+        let mut i = 0;
+        while i < field::BODY_END_V3 {
+            b[i] = BYTES_V3[i];
+            i += 1;
+        }
+        b[0] = 4;
+        b[1] = 96;
+        b[94] = 0x25;
+        b[95] = 0x49;
+        b
+    };
+
+    fn repr_v4() -> Repr {
+        Repr { version: 4, outdate: OUTDATE, ..repr_v3() }
+    }
+
     fn parse(bytes: &[u8]) -> Result<Repr, RxError> {
         Repr::parse(&Frame::new_unchecked(bytes))
     }
 
+    /// This code reads v1 (the legacy version), v3 (the one before ours) and v4; a v2 frame,
+    /// two versions back, is an incompatible version however well formed.
     #[test]
     fn parse_byte_literal() {
         let frame = Frame::new_checked(&BYTES[..]).unwrap();
         assert_eq!(Repr::parse(&frame), Ok(repr()));
-        let frame = Frame::new_checked(&BYTES_V2[..]).unwrap();
-        assert_eq!(Repr::parse(&frame), Ok(repr_v2()));
+        assert_eq!(Frame::new_checked(&BYTES_V2[..]).err(), Some(RxError::Version));
+        assert_eq!(parse(&BYTES_V2), Err(RxError::Version));
         let frame = Frame::new_checked(&BYTES_V3[..]).unwrap();
         assert_eq!(Repr::parse(&frame), Ok(repr_v3()));
+        let frame = Frame::new_checked(&BYTES_V4[..]).unwrap();
+        assert_eq!(Repr::parse(&frame), Ok(repr_v4()));
+        assert_eq!(frame.outdate(), OUTDATE);
+        assert_eq!((frame.body_len(), frame.tag().len()), (96, TAG_LEN));
     }
 
     #[test]
@@ -747,21 +780,34 @@ mod tests {
         assert_eq!(buf[..field::BODY_END_V3], BYTES_V3[..field::BODY_END_V3]);
         assert_eq!(repr_v3().buffer_len(), 126);
         assert_eq!(FRAME_LEN_V3, 126);
+        let mut buf = [0xeeu8; FRAME_LEN_V4];
+        repr_v4().emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf[..field::BODY_END_V4], BYTES_V4[..field::BODY_END_V4]);
+        assert_eq!((field::OUTDATE_REQUEST, field::OUTDATE_ANSWER), (94, 95));
+        assert_eq!(repr_v4().buffer_len(), 128);
+        assert_eq!(FRAME_LEN_V4, FRAME_LEN_MAX);
     }
 
-    /// Each version writes its own fields only: a v2 or v1 frame leaves the groups out (a v1
-    /// frame the session too), and a newer version's fields are written as ours.
+    /// Each version writes its own fields only: a v3 frame leaves the outdate exchange out, a
+    /// v2 frame the groups too (a v1 frame the session as well), and a newer version's fields
+    /// are written as ours.
     #[test]
     fn emit_writes_the_layout_of_the_version() {
         let mut buf = [0u8; FRAME_LEN_V2];
-        let v2 = Repr { version: 2, ..repr_v3() };
+        let v2 = Repr { version: 2, ..repr_v4() };
+        assert_eq!(v2.buffer_len(), FRAME_LEN_V2);
         v2.emit(&mut Frame::new_unchecked(&mut buf[..]));
         assert_eq!(buf, BYTES_V2);
         let mut buf = [0u8; FRAME_LEN_V3];
-        let v4 = Repr { version: 4, ..repr_v3() };
-        assert_eq!(v4.buffer_len(), FRAME_LEN_V3);
-        v4.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        let v3 = Repr { version: 3, ..repr_v4() };
+        assert_eq!(v3.buffer_len(), FRAME_LEN_V3);
+        v3.emit(&mut Frame::new_unchecked(&mut buf[..]));
         assert_eq!(buf[..field::BODY_END_V3], BYTES_V3[..field::BODY_END_V3]);
+        let mut buf = [0u8; FRAME_LEN_V4];
+        let v5 = Repr { version: 5, ..repr_v4() };
+        assert_eq!(v5.buffer_len(), FRAME_LEN_V4);
+        v5.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        assert_eq!(buf[..field::BODY_END_V4], BYTES_V4[..field::BODY_END_V4]);
     }
 
     #[test]
@@ -858,15 +904,39 @@ mod tests {
         }
     }
 
+    /// The frame before ours keeps its groups and has no outdate exchange, whatever the bytes
+    /// at 94 and 95 (there the tag of a v3 frame starts).
     #[test]
-    fn a_v2_frame_reads_as_one_group_and_a_v4_frame_as_v3() {
-        assert_eq!(parse(&BYTES_V2).unwrap().payload.groups, Groups::ONE);
-        let mut v4 = [0u8; FRAME_LEN_MAX];
-        v4[..field::BODY_END_V3].copy_from_slice(&BYTES_V3[..field::BODY_END_V3]);
-        v4[0] = 4;
-        v4[1] = 96;
-        v4[field::BODY_END_V3..96].copy_from_slice(&[0xab; 2]);
-        assert_eq!(parse(&v4), Ok(Repr { version: 4, ..repr_v3() }));
+    fn a_v3_frame_reads_its_groups_and_no_outdate() {
+        let mut v3 = BYTES_V3;
+        v3[field::OUTDATE_REQUEST] = 0x25;
+        v3[field::OUTDATE_ANSWER] = 0x49;
+        let frame = Frame::new_checked(&v3[..]).unwrap();
+        assert_eq!(frame.outdate(), Outdate::NONE);
+        let repr = Repr::parse(&frame).unwrap();
+        assert_eq!((repr.outdate, repr.payload.groups), (Outdate::NONE, groups_v3()));
+    }
+
+    /// A v5 frame reads as v4. With the 128-byte limit it cannot append anything: its body
+    /// is exactly ours.
+    #[test]
+    fn a_v5_frame_reads_as_v4() {
+        let mut v5 = BYTES_V4;
+        v5[0] = 5;
+        assert_eq!(parse(&v5), Ok(Repr { version: 5, ..repr_v4() }));
+    }
+
+    /// Every request and answer byte goes out and comes back as it was: the receiver does not
+    /// judge them (the event loop does).
+    #[test]
+    fn the_outdate_bytes_round_trip() {
+        for (request, answer) in [(0, 0), (0x01, 0), (0, 0x3f), (0xf1, 0x6f), (0xff, 0xff)] {
+            let repr = Repr { outdate: Outdate { request, answer }, ..repr_v4() };
+            let mut buf = [0xeeu8; FRAME_LEN_V4];
+            repr.emit(&mut Frame::new_unchecked(&mut buf[..]));
+            assert_eq!((buf[94], buf[95]), (request, answer));
+            assert_eq!(parse(&buf), Ok(repr), "{request:#x} {answer:#x}");
+        }
     }
 
     #[test]
@@ -878,44 +948,56 @@ mod tests {
         assert!(!version_compatible(5, 7));
         assert!(!version_compatible(1, 0));
         assert!(version_compatible(255, 254));
-        // This code: the legacy version, and the adjacent ones.
+        // This code: the legacy version, and the adjacent ones; not v2, two back.
         let readable: Vec<u8> = (0..=255).filter(|&v| version_readable(v)).collect();
-        assert_eq!(readable, [1, 2, 3, 4]);
+        assert_eq!(readable, [1, 3, 4, 5]);
         assert_eq!(body_len_range(1), Some((42, 42)));
-        assert_eq!(body_len_range(2), Some((55, 55)));
+        assert_eq!(body_len_range(2), None);
         assert_eq!(body_len_range(3), Some((94, 94)));
-        assert_eq!(body_len_range(4), Some((94, 96)));
-        assert_eq!(body_len_range(5), None);
+        assert_eq!(body_len_range(4), Some((96, 96)));
+        // A newer version may append, but our body already ends where a 128-byte frame's tag
+        // must start: v5 has room for nothing more.
+        assert_eq!(body_len_range(5), Some((96, 96)));
+        assert_eq!(FRAME_LEN_MAX - TAG_LEN, field::BODY_END_V4);
+        assert_eq!(body_len_range(6), None);
+        assert_eq!(body_len_range(0), None);
     }
 
     #[test]
     fn lengths_are_checked() {
         assert_eq!(Frame::new_checked(&BYTES[..73]).err(), Some(RxError::Malformed));
-        assert_eq!(Frame::new_checked(&BYTES_V2[..86]).err(), Some(RxError::Malformed));
         assert_eq!(Frame::new_checked(&BYTES_V3[..125]).err(), Some(RxError::Malformed));
+        assert_eq!(Frame::new_checked(&BYTES_V4[..127]).err(), Some(RxError::Malformed));
+        // The frame before ours has exactly its length: not one byte more.
         let mut long = [0u8; FRAME_LEN_V3 + 1];
         long[..FRAME_LEN_V3].copy_from_slice(&BYTES_V3);
-        assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
-        // A newer version may carry one extra byte before the tag.
-        long[0] = 4;
         long[1] = 95;
-        assert!(Frame::new_checked(&long[..]).is_ok());
-        // But not a shorter body than ours.
-        let mut short = BYTES_V3;
-        short[0] = 4;
-        short[1] = 93;
-        assert_eq!(Frame::new_checked(&short[..125]).err(), Some(RxError::Malformed));
-        // A v1 body length in a v2 frame, a v2 one in a v3 frame, and the other way round,
-        // are malformed.
-        let mut mixed = BYTES;
-        mixed[0] = 2;
+        assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
+        // Nor does ours, nor a newer one: nothing is longer than FRAME_LEN_MAX.
+        let mut long = [0u8; FRAME_LEN_V4 + 1];
+        long[..FRAME_LEN_V4].copy_from_slice(&BYTES_V4);
+        long[1] = 97;
+        assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
+        long[0] = 5;
+        assert_eq!(Frame::new_checked(&long[..]).err(), Some(RxError::Malformed));
+        // A newer version's body is never shorter than ours.
+        let mut v5 = BYTES_V4;
+        v5[0] = 5;
+        assert!(Frame::new_checked(&v5[..]).is_ok());
+        v5[1] = 95;
+        assert_eq!(Frame::new_checked(&v5[..127]).err(), Some(RxError::Malformed));
+        // A v3 body length in a v4 frame, a v4 one in a v3 frame, a v1 one in a v3 frame are
+        // malformed; a v2 frame is a bad version whatever its length.
+        let mut mixed = BYTES_V3;
+        mixed[0] = 4;
         assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
-        let mut mixed = BYTES_V2;
+        let mut mixed = BYTES_V4;
         mixed[0] = 3;
         assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
-        let mut mixed = BYTES_V3;
-        mixed[0] = 2;
+        let mut mixed = BYTES;
+        mixed[0] = 3;
         assert_eq!(Frame::new_checked(&mixed[..]).err(), Some(RxError::Malformed));
+        assert_eq!(Frame::new_checked(&BYTES_V2[..86]).err(), Some(RxError::Version));
         assert_eq!(Frame::new_checked(&[][..]).err(), Some(RxError::Malformed));
     }
 }

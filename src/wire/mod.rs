@@ -2,14 +2,14 @@
 //! the serial line framing around it. Nothing here does I/O or reads a clock: drivers hand in
 //! bytes and take bytes out; the incarnation counter is persisted by `drivers::statefile`.
 //!
-//! # Frame layout (version 3)
+//! # Frame layout (version 4)
 //!
 //! All integers are big-endian. Offsets are in bytes from the start of the frame.
 //!
 //! | offset | len | field                 | meaning                                             |
 //! |-------:|----:|-----------------------|-----------------------------------------------------|
-//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 3) for this code      |
-//! |      1 |   1 | `body_len`            | bytes before the tag (94 in v3, 55 in v2, 42 in v1) |
+//! |      0 |   1 | `version`             | layout version, [`VERSION`] (= 4) for this code     |
+//! |      1 |   1 | `body_len`            | bytes before the tag (96 in v4, 94 in v3, 42 in v1) |
 //! |      2 |   1 | `sender`              | sender's index in the `node` lines: 0 or 1          |
 //! |      3 |   1 | `link`                | link index the frame was sent on (< `LINKS_MAX`)    |
 //! |      4 |   8 | `incarnation`         | sender's start counter (persisted in its statedir)  |
@@ -29,14 +29,17 @@
 //! |     55 |   1 | `groups`              | v3: groups described, 1..=8 (group 0 included)      |
 //! |     56 |   2 | `intents`             | v3: [`Intent`] codes of groups 1..=7, 2 bits each   |
 //! |     58 |  35 | `parts`               | v3: groups 1..=7, 5 bytes each (below)              |
-//! |     93 |   1 | `restarts`            | v3: bit k: group k's restarts exhausted (k 1..=7)  |
-//! |     94 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..94    |
+//! |     93 |   1 | `restarts`            | v3: bit k: group k's restarts exhausted (k 1..=7)   |
+//! |     94 |   1 | `outdate_request`     | v4: bits 0-3 request 1..=15 (0: none), 4-7 resource |
+//! |     95 |   1 | `outdate_answer`      | v4: bits 0-3 request answered (0: none), 4-7 result |
+//! |     96 |  32 | `tag`                 | HMAC-SHA256 under the frame key over bytes 0..96    |
 //!
-//! A v3 frame is 126 bytes, a v2 frame (bytes 0..55, then the tag) 87, a v1 frame (bytes
-//! 0..42, then the tag) 74: all within `limits::FRAME_LEN_MAX` (128), the v3 frame with every
-//! group a pair may have (SPEC §7.1). The frame length is the whole datagram (UDP) or the
-//! whole deframed record (serial, see [`serial`]): it must equal `body_len + 32` exactly, so
-//! trailing bytes and short frames are malformed.
+//! A v4 frame is 128 bytes, exactly `limits::FRAME_LEN_MAX`, with every group a pair may have
+//! (SPEC §7.1); a v3 frame (bytes 0..94, then the tag) 126, a v1 frame (bytes 0..42, then the
+//! tag) 74. The frame length is the whole datagram (UDP) or the whole deframed record
+//! (serial, see [`serial`]): it must equal `body_len + 32` exactly, so trailing bytes and
+//! short frames are malformed. (A v2 frame, bytes 0..55 and the tag, 87 bytes, is no longer
+//! read: see the versions below.)
 //!
 //! # Groups (v3)
 //!
@@ -59,6 +62,14 @@
 //! group alone would read. A group a frame does not describe (past `groups`, or any group
 //! but 0 in a v1 or v2 frame) reads as [`GroupPart::IDLE`]: a heartbeat in standby, not
 //! holding, epoch 0.
+//!
+//! # The outdate exchange (v4)
+//!
+//! DRBD's fence-peer asks the peer to outdate its disk over the links (SPEC §7.5): an
+//! [`Outdate`] the event loop sets ([`Sender::set_outdate`]) and reads ([`Repr::outdate`]).
+//! Frames get lost, so a request (number 1..=15, resource) is repeated in every frame on every
+//! link until the peer's answer names its number; the answer (that number, fence-peer's exit
+//! code 3..=6) is repeated while the request it names comes. Number 0: none (v1, v3: none).
 //!
 //! # The frame key
 //!
@@ -97,24 +108,28 @@
 //! than ours. Within the fields a version knows, an unknown `kind`, `state` or `intent` code,
 //! a `sender` other than 0/1 or a `link` out of range makes the frame malformed.
 //!
-//! So this code (v3) reads v2, v3 and v4 frames and sends v3. A v2 frame reads as one group
-//! ([`Groups::ONE`]); a v4 frame is read for its v3 fields, the bytes it appends skipped. A
-//! v2 node reads a v3 frame's v2 fields (group 0, the session) and skips the group fields by
-//! `body_len`: it sees this node's group 0 only, so a pair upgrades one node at a time as
-//! before, and uses groups past the first once both nodes run v3.
+//! So this code (v4) reads v3, v4 and v5 frames and sends v4. A v3 frame reads with its
+//! groups and no outdate exchange ([`Outdate::NONE`]); a v5 frame is read for its v4 fields,
+//! though it cannot append any: a v4 frame already fills `FRAME_LEN_MAX`, so a v5 with new
+//! fields needs a longer limit, which this code refuses as malformed. A v3 node reads a v4
+//! frame's v3 fields (every group, the session) and skips the outdate bytes by `body_len`: a
+//! pair upgrades one node at a time and uses the outdate exchange once both run v4. A v2
+//! frame is two versions back: a `bad_version`, and a v2 node drops our v4 frames likewise.
+//! So a v2 pair upgrades to v3 first, both nodes, one at a time, and only then to v4.
 //!
 //! Version 2 also changed the key, which a v1 node cannot know. So this code keeps the raw
 //! authkey as a *legacy key* while its peer may still run v1: it checks a v1 frame's tag
 //! under it (with v1's rule: strictly increasing (incarnation, seq), no handshake) and, while
-//! its peer's last frame was v1, writes v1 frames under it (group 0 only, no session). Version
-//! 1 is not adjacent to 3; it is read by this exception alone, [`VERSION_LEGACY`]. The first
-//! frame of v2 or later that authenticates from the peer retires the legacy key for good: it
-//! is recorded in `statedir/peer-version`, and from then on a v1 frame is a `bad_version`, so
-//! nobody can talk a finished pair down to v1. Upgrading a v1 pair one node at a time:
+//! its peer's last frame was v1, writes v1 frames under it (group 0 only, no session, no
+//! outdate exchange). Version 1 is not adjacent to 4; it is read by this exception alone,
+//! [`VERSION_LEGACY`]. The first frame of v3 or later (v2 is not read) that authenticates from
+//! the peer retires the legacy key for good: it is recorded in `statedir/peer-version`, and
+//! from then on a v1 frame is a `bad_version`, so nobody can talk a finished pair down to v1.
+//! Upgrading a v1 pair one node at a time:
 //! upgrade the standby node and restart it (it hears v1, answers in v1; the pair works as
 //! before), move the group to it if wanted, upgrade and restart the other node (both now
-//! speak v3 and record it). During the upgrade the pair has v1's protection only; the frame
-//! key and the handshake apply once both run v2 or later.
+//! speak v4 and record it). During the upgrade the pair has v1's protection only; the frame
+//! key and the handshake apply once both run v3 or later.
 //!
 //! # Checks, in order
 //!
@@ -146,8 +161,8 @@ pub use auth::{Key, LinkStats, Outgoing, Receiver, RxStats, Sender};
 pub use authentic::{Authentic, Repr};
 pub use error::RxError;
 pub use frame::{
-    FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, Frame, TAG_LEN, VERSION, VERSION_GROUPS,
-    VERSION_LEGACY, VERSION_SESSION,
+    FRAME_LEN_V1, FRAME_LEN_V2, FRAME_LEN_V3, FRAME_LEN_V4, Frame, TAG_LEN, VERSION,
+    VERSION_GROUPS, VERSION_LEGACY, VERSION_OUTDATE, VERSION_SESSION,
 };
 pub use payload::{
     GROUP_FLAGS, GroupPart, GroupState, Groups, Health, Intent, Kind, Outdate, Payload,

@@ -385,4 +385,34 @@ mod tests {
         // A frame of one group (or of version 2) says nothing of group 1.
         assert_eq!(payload().group(1), idle);
     }
+
+    /// The number in bits 0-3, the resource or the result in bits 4-7.
+    #[test]
+    fn outdate_requests_and_answers_pack_into_one_byte_each() {
+        assert_eq!(Outdate::request(5, 2), 0x25);
+        assert_eq!(Outdate::answer(9, 4), 0x49);
+        assert_eq!(Outdate::request(15, 15), 0xff);
+        for number in 1..=15 {
+            for resource in 0..=15 {
+                let outdate = Outdate { request: Outdate::request(number, resource), answer: 0 };
+                assert_eq!(outdate.requested(), Some((number, resource)));
+                assert_eq!(outdate.answered(), None);
+            }
+            for code in 3..=6 {
+                let outdate = Outdate { request: 0, answer: Outdate::answer(number, code) };
+                assert_eq!((outdate.requested(), outdate.answered()), (None, Some((number, code))));
+            }
+        }
+    }
+
+    /// Number 0 is "none", whatever the upper bits say: a resource without a request, a
+    /// result without an answer.
+    #[test]
+    fn outdate_number_0_is_none() {
+        assert_eq!(Outdate::default(), Outdate::NONE);
+        assert_eq!((Outdate::NONE.requested(), Outdate::NONE.answered()), (None, None));
+        let upper_only = Outdate { request: Outdate::request(0, 3), answer: Outdate::answer(0, 4) };
+        assert_eq!((upper_only.request, upper_only.answer), (0x30, 0x40));
+        assert_eq!((upper_only.requested(), upper_only.answered()), (None, None));
+    }
 }

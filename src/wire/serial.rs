@@ -13,7 +13,7 @@
 //! two delimiters: the leading one ends any noise the line picked up since the last frame, so
 //! that noise cannot glue itself onto the front of the next frame. The CRC-32C (Castagnoli,
 //! `CRC_32_ISCSI`) catches line errors before the much dearer HMAC runs; it is no security
-//! measure, the tag is. A 126-byte v3 frame becomes 132 bytes on the line: about 7 frames a
+//! measure, the tag is. A 128-byte v4 frame becomes 135 bytes on the line: about 7 frames a
 //! second at 9600 baud (a 74-byte v1 frame 81 bytes, about 12).
 //!
 //! # Receiving

@@ -104,11 +104,11 @@ fn open(ns: &str, medium: UdpMedium<'static>) -> UdpLink {
     in_ns(ns, move || UdpLink::open(&medium, PORT).unwrap_or_else(|e| panic!("{e}")))
 }
 
-/// An 87-byte datagram shaped like a v2 frame sent by node `sender` on link 0, its other
+/// A 128-byte datagram shaped like a v4 frame sent by node `sender` on link 0, its other
 /// bytes `fill`: what the socket filter admits (only the receiver checks the tag).
 fn frame(sender: u8, fill: u8) -> Vec<u8> {
-    let mut f = vec![fill; 87];
-    f[..4].copy_from_slice(&[2, 55, sender, 0]);
+    let mut f = vec![fill; 128];
+    f[..4].copy_from_slice(&[4, 96, sender, 0]);
     f
 }
 
@@ -439,22 +439,24 @@ fn filter_cases() -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
         f[..4].copy_from_slice(&[v, body, sender, link]);
         f
     };
-    refused.push(shaped(0, 55, 1, 0, 87)); // version 0 is reserved
-    refused.push(shaped(5, 94, 1, 0, 126)); // two versions ahead
-    refused.push(shaped(2, 54, 1, 0, 87)); // body length and datagram length disagree
+    refused.push(shaped(0, 96, 1, 0, 128)); // version 0 is reserved
+    refused.push(shaped(6, 96, 1, 0, 128)); // two versions ahead
+    refused.push(shaped(2, 55, 1, 0, 87)); // two versions back: v2 is not read
+    refused.push(shaped(4, 95, 1, 0, 128)); // body length and datagram length disagree
     refused.push(shaped(1, 42, 1, 0, 87)); // a v1 frame is 74 bytes
     refused.push(shaped(3, 55, 1, 0, 87)); // a v3 frame is 126 bytes
-    refused.push(shaped(4, 92, 1, 0, 124)); // a newer frame is no shorter than a v3 one
-    refused.push(shaped(2, 55, 2, 0, 87)); // no node 2
-    refused.push(shaped(2, 55, 1, 8, 87)); // no link 8
-    refused.push(shaped(4, 97, 1, 0, 129)); // longer than any frame
+    refused.push(shaped(4, 94, 1, 0, 126)); // a v4 frame is 128 bytes
+    refused.push(shaped(5, 94, 1, 0, 126)); // a newer frame is no shorter than a v4 one
+    refused.push(shaped(4, 96, 2, 0, 128)); // no node 2
+    refused.push(shaped(4, 96, 1, 8, 128)); // no link 8
+    refused.push(shaped(5, 97, 1, 0, 129)); // longer than any frame
     let admitted = vec![
         shaped(1, 42, 1, 0, 74),
         shaped(3, 94, 1, 0, 126),
         shaped(4, 96, 1, 0, 128),
-        shaped(4, 94, 1, 0, 126),
-        shaped(2, 55, 0, 0, 87), // as a's own node index
-        shaped(2, 55, 1, 7, 87), // on another link
+        shaped(5, 96, 1, 0, 128),
+        shaped(4, 96, 0, 0, 128), // as a's own node index
+        shaped(4, 96, 1, 7, 128), // on another link
         frame(1, 9),
     ];
     (refused, admitted)

@@ -145,17 +145,20 @@ fn frames_payload() -> Payload {
     }
 }
 
-/// Writes the hand-made seeds of the wire targets: valid frames of several kinds with 1 to 8
-/// groups (`seed-0` to `seed-4`), a newer-version frame (`seed-5`), a legacy one (`seed-6`),
-/// the frames a v2 node sends (`seed-v2-0` to `seed-v2-4`, the seeds of before version 3) and
-/// a v3 frame of a v2 receiver's "newer" length, now malformed (`seed-v2-5`); and serial
-/// streams of them with noise. Run once with `--ignored`; the output is committed.
+/// Writes the hand-made seeds of the wire targets: valid v4 frames of several kinds with 1 to
+/// 8 groups, the last four with an outdate request or answer (`seed-0` to `seed-4`), a
+/// newer-version frame (`seed-5`), a legacy one (`seed-6`), the frames a v3 node sends
+/// (`seed-v3-0` to `seed-v3-4`), the frames a v2 node sends (`seed-v2-0` to `seed-v2-4`,
+/// byte for byte the seeds of before version 3, now a bad version) and a v3 frame of a v2
+/// receiver's "newer" length, malformed (`seed-v2-5`); and serial streams of them with
+/// noise. Run once with `--ignored`; the output is committed.
 #[test]
 #[ignore]
 fn write_frame_seeds() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/corpus");
     let key = Key::new(b"fuzzing key");
     let mut frames = Vec::new();
+    let mut frames_v3 = Vec::new();
     let mut frames_v2 = Vec::new();
     for (i, kind) in [Kind::Heartbeat, Kind::Release, Kind::Request, Kind::Leaving, Kind::Ack]
         .into_iter()
@@ -175,27 +178,33 @@ fn write_frame_seeds() {
         let incarnation = 1_700_000_000_000 + i as u64;
         let session = Session { run: 3, challenge: 3, echo: 1, flags: 0 };
         let mut tx = Sender::new(key.clone(), 1, incarnation);
+        // Requests 1 to 4 about resources 0 to 3, answers to the peer's request 9 with each
+        // of fence-peer's codes 3 to 6.
+        let n = i as u8;
+        let (request, answer) = match i {
+            0 => (0, 0),
+            1 | 3 => (Outdate::request(n, n - 1), 0),
+            _ => (Outdate::request(n, n - 1), Outdate::answer(9, n + 1)),
+        };
+        tx.set_outdate(Outdate { request, answer });
         let mut buf = [0u8; FRAME_LEN_MAX];
         let with_groups = Payload { groups: seed_groups([1, 2, 3, 5, 8][i]), ..payload };
         let out = Outgoing { version: VERSION, session };
         let len = tx.emit(i as u8, &with_groups, &out, &mut buf);
         frames.push(buf[..len].to_vec());
-        // The same frame as a v2 node sends it (its first on the link).
-        let repr = Repr {
-            version: 2,
+        // The same frame as a v3 node sends it (its first on the link), then as a v2 node.
+        let v3 = Repr {
+            version: 3,
             sender: 1,
             incarnation,
             seq: 1,
             link: i as u8,
             session,
-            payload,
-            outdate: Default::default(),
+            payload: with_groups,
+            outdate: Outdate::NONE,
         };
-        let mut v2 = vec![0u8; repr.buffer_len()];
-        let mut frame = Frame::new_unchecked(&mut v2[..]);
-        repr.emit(&mut frame);
-        key.sign(&mut frame);
-        frames_v2.push(v2);
+        frames_v3.push(signed(&key, &v3));
+        frames_v2.push(signed(&key, &Repr { version: 2, payload, ..v3 }));
     }
     // A legacy (v1) frame, signed with the raw key, as a peer mid-upgrade sends it.
     let mut old = Sender::new(key.clone(), 1, 1_600_000_000_000).with_legacy(key.clone());
@@ -203,13 +212,24 @@ fn write_frame_seeds() {
     let v1 = Outgoing { version: VERSION_LEGACY, session: Session::NONE };
     let len = old.emit(0, &frames_payload(), &v1, &mut buf);
     let legacy = buf[..len].to_vec();
-    // A newer version's frame: three bytes appended, the most that fits 128 bytes.
-    frames.push(appended(&key, &frames[4], VERSION + 1, 3));
+    // A newer version's frame: nothing appended, a v4 frame already fills 128 bytes.
+    assert_eq!(frames[4].len(), FRAME_LEN_MAX);
+    frames.push(appended(&key, &frames[4], VERSION + 1, 0));
     frames.push(legacy);
     // What a v2 receiver took for a newer version: 6 bytes after the v2 fields.
     frames_v2.push(appended(&key, &frames_v2[0], 3, 6));
     write_frames(&root, "", &frames);
+    write_frames(&root, "v3-", &frames_v3);
     write_frames(&root, "v2-", &frames_v2);
+}
+
+/// `repr` in the layout of its version, signed with `key`.
+fn signed(key: &Key, repr: &Repr) -> Vec<u8> {
+    let mut bytes = vec![0u8; repr.buffer_len()];
+    let mut frame = Frame::new_unchecked(&mut bytes[..]);
+    repr.emit(&mut frame);
+    key.sign(&mut frame);
+    bytes
 }
 
 /// 1 to 8 groups whose parts differ in every field.
