@@ -237,12 +237,6 @@ build_initramfs() {
     log "initramfs: $(du -h "$CACHE/initramfs.cpio.gz" | cut -f1)" \
         "modules: $(tr '\n' ' ' <"$root/lib/modules/load.list")" \
         "(IPMI mode: $(tr '\n' ' ' <"$root/lib/modules/load-ipmi.list"))"
-    # The DRBD mode's modules: the second disk (virtio), DRBD, ext4.
-    : >"$root/lib/modules/load-drbd.list"
-    for path in $(modules_for virtio_pci virtio_blk drbd ext4); do
-        cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
-        echo "${path##*/}" >>"$root/lib/modules/load-drbd.list"
-    done
     if [ "$DRBD" = 1 ]; then
         build_drbd_cpio
         cat "$CACHE/initramfs.cpio.gz" "$CACHE/drbd.cpio.gz" >"$CACHE/initramfs-drbd.cpio.gz"
@@ -332,14 +326,30 @@ build_drbd_cpio() {
         install -m 0755 "$path" "$root/usr/sbin/${path##*/}"
     done
     ln -s mke2fs "$root/usr/sbin/mkfs.ext4"
+    # The kernel runs DRBD's handlers through /sbin/drbdadm (the module's usermode_helper).
+    mkdir -p "$root/sbin"
+    ln -s /usr/sbin/drbdadm "$root/sbin/drbdadm"
     for path in /usr/lib/drbd/drbdadm-84 /usr/lib/drbd/drbdsetup-84; do
         install -m 0755 "$path" "$root$path"
     done
+    # drbdadm finds its 8.4 back-end on /lib/drbd (a directory of its own in the guest, where
+    # /lib is not /usr/lib).
+    mkdir -p "$root/lib"
+    ln -s /usr/lib/drbd "$root/lib/drbd"
     for lib in $(ldd "${tools[@]}" /usr/lib/drbd/drbdadm-84 /usr/lib/drbd/drbdsetup-84 2>/dev/null |
             grep -o '/[^ ]*' | sort -u); do
         case $lib in /usr/lib/drbd/* | */sbin/*) continue ;; esac
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
+    done
+    # The modules: the second disk (virtio), DRBD and ext4 (crc32c_generic first: libcrc32c
+    # wants a crc32c, a soft dependency depmod does not list). In this image only: unpacking costs
+    # every boot under TCG).
+    mkdir -p "$root/lib/modules"
+    : >"$root/lib/modules/load-drbd.list"
+    for path in $(modules_for virtio_pci virtio_blk crc32c_generic drbd ext4); do
+        cp "$KDIR/$path" "$root/lib/modules/${path##*/}"
+        echo "${path##*/}" >>"$root/lib/modules/load-drbd.list"
     done
     install -m 0755 "$RECORDS_BIN" "$root/usr/sbin/hapair-records"
     install -m 0644 "$BOARD/drbd.conf" "$root/etc/drbd.conf"
@@ -591,7 +601,7 @@ cmd_down() {
     local f ns
     # The BMCs first, so that nothing powers a QEMU on again; then the QEMUs by their pid
     # files (with --ipmi, the BMC's child), whose exit ends their power scripts too.
-    for f in probe relay alpha-bmc beta-bmc alpha beta alpha-events beta-events; do
+    for f in probe records relay alpha-bmc beta-bmc alpha beta alpha-events beta-events; do
         stop_pid "$DIR/$f.pid"
     done
     if [ -f "$DIR/namespaces" ]; then

@@ -39,6 +39,7 @@ secs() {
 conf_word() {
     local conf=$BOARD/hapair.conf
     [ "$IPMI" = 1 ] && conf=$BOARD/hapair-ipmi.conf
+    [ "$DRBD" = 1 ] && conf=$BOARD/hapair-drbd.conf
     awk -v w="$1" -v n="$2" '$1 == w { v = $n } END { print v }' "$conf"
 }
 
@@ -549,6 +550,226 @@ test_ipmi_sel() {
     expect_status "$ACTIVE" state=active vip=running
 }
 
+# --- data that survives the failover (--drbd) -----------------------------------------------------
+
+# The rows of the closing table: scenario, records acknowledged before the fault, records
+# found after, lost, the client's longest gap, verdict.
+RECORD_ROWS=()
+
+# drbd_setup: the first boot of a new pair, as an operator sets DRBD up: both disks have new
+# metadata and are connected (Inconsistent/Inconsistent); the initial sync of two empty disks
+# is skipped (new-current-uuid --clear-bitmap: both UpToDate), alpha makes the ext4 file
+# system once, and hapair, held until now (/run/hapair-hold), starts on both.
+drbd_setup() {
+    local node deadline=$(( $(date +%s) + 60 ))
+    for node in alpha beta; do
+        until vm_exec "$node" 10 'grep -q " 0: cs:Connected" /proc/drbd' >/dev/null 2>&1; do
+            [ "$(date +%s)" -lt "$deadline" ] || fail "$node: DRBD r0 never connected over eth1"
+            sleep 0.5
+        done
+    done
+    vm_exec alpha 60 'drbdadm -- --clear-bitmap new-current-uuid r0 &&
+        drbdadm primary r0 && mkfs.ext4 -q /dev/drbd0 && drbdadm secondary r0' >/dev/null ||
+        fail "alpha: the first setup of DRBD r0 failed"
+    for node in alpha beta; do
+        vm_exec "$node" 10 'grep " 0:" /proc/drbd' | grep -q 'ds:UpToDate/UpToDate' ||
+            fail "$node: r0 not UpToDate/UpToDate after the setup"
+        vm_exec "$node" 10 'rm -f /run/hapair-hold' >/dev/null
+    done
+    log "drbd: r0 connected over eth1, UpToDate on both, ext4 made; hapair released"
+}
+
+# The client on the LAN: numbered records through the VIP without pause, each
+# acknowledgement logged (hapair-records client; its log is records.log).
+start_records() {
+    ip netns exec "$NS_CLIENT" setsid "$RECORDS_BIN" client "$VIP" 7000 "$DIR/records.log" \
+        </dev/null >>"$DIR/records.err" 2>&1 &
+    echo $! >"$DIR/records.pid"
+}
+
+epoch_ms() { date +%s%3N; }
+
+# acks: the records the client has had acknowledged so far.
+acks() { if [ -f "$DIR/records.log" ]; then wc -l <"$DIR/records.log"; else echo 0; fi; }
+
+# records_check SCENARIO SINCE_MS: every record acknowledged so far is on the service's disk
+# now (a dump through the VIP); one row of the table, the client's longest gap from SINCE_MS.
+records_check() {
+    local what=$1 since=$2 out acked before found lost gap verdict=pass
+    # Let the client write a little more through whoever serves now.
+    local n0
+    n0=$(acks)
+    local deadline=$(( $(date +%s) + 30 ))
+    until [ "$(acks)" -gt $((n0 + 20)) ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "$what: the client's records are not acknowledged"
+        sleep 0.2
+    done
+    out=$(ip netns exec "$NS_CLIENT" "$RECORDS_BIN" verify "$VIP" 7000 "$DIR/records.log" "$since") ||
+        verdict=FAIL
+    read -r _ acked _ before _ found _ lost _ gap <<<"$(echo "$out" | head -1)"
+    RECORD_ROWS+=("$(printf '%-58s %6s %6s %6s %5s %7.1fs  %s' "$what" "$before" "$acked" \
+        "$found" "$lost" "$(echo "$gap / 1000" | bc -l)" "$verdict")")
+    log "records after '$what': $out"
+    [ "$verdict" = pass ] || fail "$what: acknowledged records lost: $out"
+}
+
+print_records() {
+    echo "qemu-pair: records (acked before the fault, acked in all, found on the disk after, lost," \
+        "the client's longest gap from the fault on)"
+    printf '  %-58s %6s %6s %6s %5s %8s  %s\n' scenario before acked found lost gap verdict
+    printf '  %s\n' "${RECORD_ROWS[@]}"
+}
+
+# drbd_ready NODE: NODE is Primary with its disk and the peer's UpToDate, connected, serving.
+drbd_ready() {
+    wait_status "$1" 120 state=active vip=running res_records=running drbd_role=Primary \
+        drbd_cs=Connected drbd_disk=UpToDate drbd_peer_disk=UpToDate
+    wait_status "$(other "$1")" 60 state=standby drbd_role=Secondary drbd_disk=UpToDate \
+        health=ok
+}
+
+# (3) A planned handover: standby on the Primary demotes it; the peer promotes, mounts,
+# serves; no record lost.
+test_drbd_handover() {
+    local from=$ACTIVE to t0 since
+    to=$(other "$from")
+    since=$(epoch_ms)
+    t0=$(now)
+    vm_exec "$from" 20 'hapair standby' >/dev/null || fail "$from: hapair standby"
+    wait_status "$to" 60 state=active vip=running res_records=running drbd_role=Primary
+    note "drbd handover: standby on $from -> $to Primary, mounted, serving" "$(since "$t0")"
+    expect_status "$from" state=standby drbd_role=Secondary drbd_disk=UpToDate
+    records_check "(3) planned handover $from -> $to" "$since"
+    vm_exec "$from" 20 'hapair online' >/dev/null || fail "$from: hapair online"
+    ACTIVE=$to
+    drbd_ready "$ACTIVE"
+}
+
+# (1) The Primary's kernel hangs (hapair stopped, the i6300esb resets it); the survivor
+# promotes its copy, mounts and serves: every record acknowledged before is there. Then (4)
+# the old Primary comes back and resyncs from the survivor, which its status shows.
+test_drbd_hang() {
+    local hung=$ACTIVE survivor t0 pid since words deadline t_active='' held='' fired='' seen=''
+    survivor=$(other "$hung")
+    pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
+    since=$(epoch_ms)
+    t0=$(now)
+    vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
+    deadline=$(( $(date +%s) + 90 ))
+    while [ -z "$t_active" ]; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "drbd hang: $survivor never served"
+        [ -n "$fired" ] || fired=$(event_after "$hung" WATCHDOG "$t0")
+        # Hold the reset PC (its POST), as in the plain hang test, until the takeover.
+        if [ -n "$fired" ] && [ -z "$held" ]; then
+            python3 "$BOARD/vmctl.py" qmp "$DIR/$hung.qmp" stop >/dev/null || fail "QMP stop"
+            held=1
+        fi
+        words=" $(summary "$survivor") "
+        case "$words" in *" state=active "*" res_records=running "*" vip=running "*)
+            t_active=$(since "$t0")
+            [ -n "$fired" ] || fail "$survivor served before $hung's watchdog fired" ;;
+        esac
+    done
+    case "$words" in *" drbd_role=Primary "*) ;; *) fail "$survivor active but not Primary:$words" ;; esac
+    note "drbd hang: SIGSTOP on $hung -> $survivor Primary, mounted, serving" "$t_active"
+    records_check "(1) $hung hangs, the i6300esb resets it" "$since"
+    # (4) The old Primary boots again and resyncs from the survivor.
+    t0=$(now)
+    python3 "$BOARD/vmctl.py" qmp "$DIR/$hung.qmp" cont >/dev/null || fail "$hung: QMP cont"
+    wait_shell "$hung" 120
+    deadline=$(( $(date +%s) + 180 ))
+    while :; do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "drbd resync: $hung never UpToDate (last:$words)"
+        words=" $(summary "$hung") "
+        case "$words" in
+            *" drbd_cs=SyncTarget "* | *" drbd_cs=PausedSyncT "*)
+                [ -n "$seen" ] || log "drbd resync: $hung:$words"
+                seen="$seen $(echo "$words" | grep -o 'drbd_sync=[^ ]*')" ;;
+        esac
+        case "$words" in
+            *" drbd_cs=Connected "*" drbd_disk=UpToDate "*" drbd_peer_disk=UpToDate "*) break ;;
+        esac
+        sleep 0.3
+    done
+    [ -n "$seen" ] || fail "drbd resync: $hung's status never showed the resync (SyncTarget)"
+    note "drbd resync: $hung back -> SyncTarget in its status ($(echo "$seen" | wc -w) reads:$(echo "$seen" | tr ' ' '\n' | sed -n '2p;$p' | tr '\n' ' '))" "$(since "$t0")"
+    wait_status "$hung" 30 state=standby health=ok drbd_role=Secondary
+    expect_status "$survivor" state=active drbd_role=Primary drbd_peer_disk=UpToDate
+    ACTIVE=$survivor
+}
+
+# (2) The crossover (DRBD's link) is cut while the serial heartbeat works: the Primary's DRBD
+# runs its fence-peer handler, hapair has the peer outdate its disk over the null-modem, and
+# the Primary goes on. Then the Primary hangs: the Secondary, outdated, never promotes (the
+# group stays down, its status says why) until the old Primary is back and serves again.
+test_drbd_xover() {
+    local primary=$ACTIVE secondary t0 since words deadline pid fired='' held='' wait_s
+    secondary=$(other "$primary")
+    since=$(epoch_ms)
+    t0=$(now)
+    set_xover off
+    wait_status "$secondary" 60 drbd_disk=Outdated health=unhealthy health_sources=drbd \
+        peer_alive=true serial=up
+    note "drbd xover cut -> $secondary outdated by $primary's fence-peer (over serial)" "$(since "$t0")"
+    vm_exec "$primary" 10 'grep "fence-peer answered" /var/log/hapair.log | tail -1' |
+        grep -q 'answered 4' || fail "$primary: no fence-peer answer 4 in its log"
+    expect_status "$primary" state=active drbd_role=Primary drbd_disk=UpToDate
+    records_check "(2a) crossover cut: $secondary outdated, $primary serves" "$since"
+    # The Primary hangs now: the outdated Secondary must not take the group.
+    pid=$(vm_exec "$primary" 10 'pidof hapair') || fail "$primary: no hapair"
+    since=$(epoch_ms)
+    t0=$(now)
+    vm_exec "$primary" 10 "kill -STOP $pid" || fail "$primary: kill -STOP"
+    wait_s=$(echo "$(takeover_bound) + 10" | bc | cut -d. -f1)
+    deadline=$(( $(date +%s) + wait_s ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        [ -n "$fired" ] || fired=$(event_after "$primary" WATCHDOG "$t0")
+        if [ -n "$fired" ] && [ -z "$held" ]; then
+            python3 "$BOARD/vmctl.py" qmp "$DIR/$primary.qmp" stop >/dev/null || fail "QMP stop"
+            held=1
+        fi
+        words=" $(summary "$secondary") "
+        case "$words" in *" state=active "* | *" state=starting "* | *" drbd_role=Primary "*)
+            fail "$secondary, outdated, took the group:$words" ;;
+        esac
+        sleep 0.3
+    done
+    [ -n "$fired" ] || fail "$primary's watchdog never fired"
+    expect_status "$secondary" peer_alive=false state=standby drbd_disk=Outdated \
+        health_sources=drbd
+    local why
+    why=$(vm_exec "$secondary" 10 'hapair status' | grep -m1 'drbd r0 disk') ||
+        fail "$secondary: status does not say why"
+    note "drbd xover+hang: $secondary stays down ${wait_s}s after the hang (status: $(echo "$why" | xargs))" "$(since "$t0")"
+    RECORD_ROWS+=("$(printf '%-58s %6s %6s %6s %5s %8s  %s' \
+        "(2b) then $primary hangs: $secondary never promoted" - - - - - pass)")
+    # The old Primary comes back, still cut off from DRBD's link: it serves again.
+    t0=$(now)
+    python3 "$BOARD/vmctl.py" qmp "$DIR/$primary.qmp" cont >/dev/null || fail "QMP cont"
+    wait_status "$primary" 180 state=active vip=running res_records=running drbd_role=Primary
+    note "drbd xover+hang: $primary rebooted -> Primary and serving again" "$(since "$t0")"
+    records_check "(2c) $primary back, serves (crossover still cut)" "$since"
+    t0=$(now)
+    set_xover on
+    wait_status "$secondary" 180 drbd_cs=Connected drbd_disk=UpToDate health=ok
+    note "drbd xover restored -> $secondary resynced, UpToDate, healthy" "$(since "$t0")"
+    ACTIVE=$primary
+}
+
+# test_drbd: the DRBD pair: first setup, up, then the four scenarios with the client writing
+# through the VIP all along.
+test_drbd() {
+    drbd_setup
+    test_pair_up
+    drbd_ready "$ACTIVE"
+    start_records
+    records_check "start: $ACTIVE serves" "$(epoch_ms)"
+    test_drbd_handover
+    test_drbd_hang
+    test_drbd_xover
+    touch "$DIR/records.stop"
+}
+
 # keep_logs DIR: the run's evidence into DIR (target/qemu-pair/last-test/, last-test/ipmi/)
 # before the teardown.
 keep_logs() {
@@ -594,7 +815,8 @@ cmd_test() {
     rm -rf "$KEEP"
     trap 'rc=$?; keep_logs "$KEEP"; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' \
         EXIT
-    if [ "$IPMI" = 0 ]; then
+    ONLY_IPMI=$IPMI
+    if [ "$IPMI" = 0 ] && [ "$DRBD" = 0 ]; then
         cmd_up
         note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
         if [ "$BUSYBOX_ONLY" = 1 ]; then
@@ -607,15 +829,30 @@ cmd_test() {
             IPMI=1
         fi
     fi
-    if [ "$IPMI" = 1 ]; then
+    if [ "$IPMI" = 1 ] && [ "$DRBD" = 0 ]; then
         PART='ipmi '
         KEEP=$CACHE/last-test/ipmi
         cmd_up
         note "up: BMCs start QEMU -> both console shells answer" "$(since "$BOOT_T0")"
         test_ipmi
         PART=''
+        if [ "$ONLY_IPMI" = 0 ]; then
+            keep_logs "$KEEP"
+            cmd_down
+            IPMI=0
+            DRBD=1
+        fi
+    fi
+    if [ "$DRBD" = 1 ]; then
+        PART='drbd '
+        KEEP=$CACHE/last-test/drbd
+        cmd_up
+        note "up: both console shells answer" "$(since "$BOOT_T0")"
+        test_drbd
+        PART=''
     fi
     note "total, build included" "$(since "$t0")"
     print_timings
+    [ "${#RECORD_ROWS[@]}" = 0 ] || print_records
     echo "qemu-pair: test passed"
 }

@@ -145,6 +145,17 @@ def summary(text):
     for resource in status["resources"]:
         if resource["kind"] == "ip":
             words["vip"] = resource["state"]
+        else:
+            words[f"res_{resource['name']}"] = resource["state"]
+    for drbd in status.get("drbd", []):
+        # drbd_cs=Connected drbd_role=Primary drbd_disk=UpToDate drbd_sync=- (DRBD mode)
+        words["drbd_cs"] = drbd["connection"]
+        words["drbd_role"] = drbd["role"]
+        words["drbd_peer_role"] = drbd["peer_role"]
+        words["drbd_disk"] = drbd["disk"]
+        words["drbd_peer_disk"] = drbd["peer_disk"]
+        synced = drbd["synced_percent"]
+        words["drbd_sync"] = "-" if synced is None else synced
     fence = status["fence"]
     words["fence_mode"] = fence["mode"]
     if fence["delay_left_ms"] is not None:

@@ -3,16 +3,17 @@
 //!
 //! - `hapair-records serve FILE [PORT]`: listens on PORT (default 7000) of every address;
 //!   `append N` appends the line `N` to FILE, then `fdatasync`, and only then answers `ok N`;
-//!   `dump` sends every line of FILE, then `end`. One connection at a time (a client writes
-//!   one record after the other).
-//! - `hapair-records client ADDR PORT LOG [SECONDS]`: writes numbered records 1, 2, ... without
-//!   pause through ADDR:PORT (the VIP), reconnecting whenever the connection fails, and
-//!   appends `N MILLISECONDS` to LOG for every acknowledgement (milliseconds since it
-//!   started); runs SECONDS (default: until SIGTERM or until LOG.stop exists).
-//! - `hapair-records verify ADDR PORT LOG`: dumps the records the service holds now and
-//!   checks that every record LOG shows acknowledged is among them; prints
-//!   `acked A found F lost L longest_gap_ms G` (the longest time between two
-//!   acknowledgements) and exits 0 when none is lost, 1 otherwise.
+//!   `dump` sends every line of FILE, then `end`. A thread per connection.
+//! - `hapair-records client ADDR PORT LOG [SECONDS]`: writes numbered records without pause
+//!   through ADDR:PORT (the VIP), reconnecting whenever the connection fails, and appends
+//!   `N MS` to LOG for every acknowledgement (MS: milliseconds since the Unix epoch); numbers
+//!   go on from the last one LOG holds, so one LOG serves several runs; runs SECONDS
+//!   (default: until SIGTERM or until LOG's `.stop` sibling exists).
+//! - `hapair-records verify ADDR PORT LOG [SINCE_MS]`: dumps the records the service holds
+//!   now and checks that every record LOG shows acknowledged is among them; prints `acked A
+//!   before B found F lost L longest_gap_ms G`: B the records acknowledged before SINCE_MS
+//!   (a fault), G the longest time without an acknowledgement from SINCE_MS on (the whole
+//!   log without it). Exits 0 when none is lost, 1 otherwise.
 //!
 //! A record may be written and not acknowledged (the node died between the fsync and the
 //! answer): the client sends it again, so the file may hold it twice. What must never happen
@@ -32,7 +33,7 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: hapair-records serve FILE [PORT]
        hapair-records client ADDR PORT LOG [SECONDS]
-       hapair-records verify ADDR PORT LOG";
+       hapair-records verify ADDR PORT LOG [SINCE_MS]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,7 +45,11 @@ fn main() -> ExitCode {
             Ok(s) => client(addr, port, Path::new(log), Some(Duration::from_secs(s))),
             Err(_) => Err(format!("bad SECONDS {secs:?}")),
         },
-        ["verify", addr, port, log] => verify(addr, port, Path::new(log)),
+        ["verify", addr, port, log] => verify(addr, port, Path::new(log), 0),
+        ["verify", addr, port, log, since] => match since.parse::<u64>() {
+            Ok(s) => verify(addr, port, Path::new(log), s),
+            Err(_) => Err(format!("bad SINCE_MS {since:?}")),
+        },
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -68,9 +73,14 @@ fn serve(file: &Path, port: u16) -> Result<bool, String> {
     eprintln!("hapair-records: serving {} on :{port}", file.display());
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        if let Err(e) = serve_one(file, stream) {
-            eprintln!("hapair-records: {e}");
-        }
+        // A thread per connection: the writing client and a `dump` at once. (A test
+        // service beside the daemon, which itself runs no thread.)
+        let file = file.to_path_buf();
+        std::thread::spawn(move || {
+            if let Err(e) = serve_one(&file, stream) {
+                eprintln!("hapair-records: {e}");
+            }
+        });
     }
     Ok(true)
 }
@@ -136,7 +146,12 @@ fn client(addr: &str, port: &str, log: &Path, run_for: Option<Duration>) -> Resu
     let stop = log.with_extension("stop");
     let start = Instant::now();
     let mut conn = None;
-    let mut next = 1u64;
+    let mut next = std::fs::read_to_string(log)
+        .ok()
+        .and_then(|t| {
+            t.lines().filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok()).max()
+        })
+        .map_or(1, |n| n + 1);
     let mut line = String::new();
     loop {
         if run_for.is_some_and(|d| start.elapsed() >= d) || stop.exists() {
@@ -153,7 +168,7 @@ fn client(addr: &str, port: &str, log: &Path, run_for: Option<Duration>) -> Resu
         let sent = stream.write_all(format!("append {next}\n").as_bytes());
         let read = sent.and_then(|()| reader.read_line(&mut line));
         if matches!(read, Ok(n) if n > 0) && line.trim() == format!("ok {next}") {
-            let ms = start.elapsed().as_millis();
+            let ms = epoch_ms();
             writeln!(out, "{next} {ms}").map_err(|e| format!("{}: {e}", log.display()))?;
             next += 1;
         } else {
@@ -163,9 +178,15 @@ fn client(addr: &str, port: &str, log: &Path, run_for: Option<Duration>) -> Resu
     }
 }
 
-fn verify(addr: &str, port: &str, log: &Path) -> Result<bool, String> {
+/// Milliseconds since the Unix epoch: the test script's clock too.
+fn epoch_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
+}
+
+fn verify(addr: &str, port: &str, log: &Path, since: u64) -> Result<bool, String> {
     let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let mut acked = Vec::new();
+    let mut before = 0usize;
     let mut gap = 0u64;
     let mut last_ms: Option<u64> = None;
     for l in text.lines() {
@@ -176,7 +197,10 @@ fn verify(addr: &str, port: &str, log: &Path) -> Result<bool, String> {
             continue;
         };
         acked.push(n);
-        if let Some(prev) = last_ms {
+        if ms < since {
+            before += 1;
+        } else if let Some(prev) = last_ms {
+            // The gap that spans SINCE counts: the fault fell in it.
             gap = gap.max(ms.saturating_sub(prev));
         }
         last_ms = Some(ms);
@@ -191,12 +215,8 @@ fn verify(addr: &str, port: &str, log: &Path) -> Result<bool, String> {
         }
     };
     let lost: Vec<u64> = acked.iter().copied().filter(|n| !found.contains(n)).collect();
-    println!(
-        "acked {} found {} lost {} longest_gap_ms {gap}",
-        acked.len(),
-        found.len(),
-        lost.len()
-    );
+    let (a, f, l) = (acked.len(), found.len(), lost.len());
+    println!("acked {a} before {before} found {f} lost {l} longest_gap_ms {gap}");
     if !lost.is_empty() {
         let shown: Vec<String> = lost.iter().take(20).map(u64::to_string).collect();
         println!("lost records: {}", shown.join(" "));
