@@ -151,18 +151,22 @@ impl DrbdPair {
     }
 
     /// Waits until the group runs on `on` alone: `on` active with r0 Primary and svc running,
-    /// its peer standby with r0 Secondary and svc stopped.
+    /// its peer standby with r0 Secondary and svc stopped, and each daemon has read its role
+    /// from its `/proc/drbd` (what it answers the peer's fence-peer with).
     fn wait_group_on(&self, on: Node) {
         let off = on.other();
         let mut seen = String::new();
         let placed = wait_until(PATIENCE, || {
             let (a, b) = (self.pair.state(on), self.pair.state(off));
             let (ra, rb) = (self.fake_state(on).0, self.fake_state(off).0);
-            seen = format!("{on:?} {a} {ra}, {off:?} {b} {rb}");
+            let (da, db) = (self.drbd_status(on), self.drbd_status(off));
+            seen = format!("{on:?} {a} {ra} {da}, {off:?} {b} {rb} {db}");
             a == "active"
                 && b == "standby"
                 && ra == "Primary"
                 && rb == "Secondary"
+                && da["role"] == "Primary"
+                && db["role"] == "Secondary"
                 && self.running(on)
                 && !self.running(off)
         });
@@ -285,4 +289,94 @@ fn an_outdated_disk_never_takes_the_group_until_up_to_date() {
 
     let (code, err) = p.fence_peer(Node::Beta, &["r0"], &[]);
     assert_eq!(code, Some(7), "alpha dead and fenced: {err}");
+}
+
+/// `hapair drbd-fence-peer` (no `fence`: a dead peer is not made safe), each exit code from
+/// the peer's answer over the links: 6 from beta while alpha is Primary; 3 from alpha while
+/// beta's disk is Outdated; 4 once beta's stand-in outdated its disk (refused while the link
+/// is connected, as DRBD does, and tried again until it is not), after which beta's status
+/// shows Outdated; 3 again through `DRBD_RESOURCE`; 5 with the reason for a resource the
+/// daemon does not have; 5 once beta's killed daemon is declared dead (well before the
+/// 30 s a live but silent peer gets); and 5 when the local daemon is not running.
+#[test]
+fn fence_peer_exits_with_the_peers_answer() {
+    let mut p = DrbdPair::start('d', "", "Connected", ["Secondary UpToDate", "Secondary UpToDate"]);
+    p.wait_group_on(Node::Alpha);
+
+    // beta's fence-peer: alpha is Primary and refuses.
+    let (code, err) = p.fence_peer(Node::Beta, &["r0"], &[]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("the peer is Primary"), "{err}");
+    assert_eq!(p.fake_state(Node::Alpha), ("Primary".into(), "UpToDate".into()));
+
+    // beta's disk already Outdated: alpha's fence-peer is told so, nothing runs on beta.
+    p.fake(Node::Beta, &["_set", "Secondary", "Outdated"]);
+    assert_soon(PATIENCE, "beta's daemon reading its disk Outdated", || {
+        p.drbd_status(Node::Beta)["disk"] == "Outdated"
+    });
+    let (code, err) = p.fence_peer(Node::Alpha, &["r0"], &[]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(!p.calls().iter().any(|c| c.starts_with("beta outdate")), "{:?}", p.calls());
+    p.fake(Node::Beta, &["_set", "Secondary", "UpToDate"]);
+    assert_soon(PATIENCE, "beta's daemon reading its disk UpToDate", || {
+        p.drbd_status(Node::Beta)["disk"] == "UpToDate"
+    });
+
+    // beta Secondary UpToDate: it outdates its disk, once the link is down.
+    let handler = {
+        let (conf, cmdline) = (p.pair.nodes[0].conf.clone(), p.pair.nodes[0].cmdline.clone());
+        std::thread::spawn(move || {
+            let out = Command::new(HAPAIR)
+                .args(["drbd-fence-peer", "r0", "-c"])
+                .arg(conf)
+                .arg("--cmdline")
+                .arg(cmdline)
+                .env_remove("DRBD_RESOURCE")
+                .stdin(Stdio::null())
+                .output()
+                .expect("hapair drbd-fence-peer");
+            (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        })
+    };
+    let refused = "beta outdate r0 -> 17";
+    assert_soon(PATIENCE, "beta's drbdadm outdate refused while connected", || {
+        p.call_at(refused).is_some()
+    });
+    p.fake(Node::Alpha, &["_link", "WFConnection"]);
+    let (code, err) = handler.join().expect("the handler's thread");
+    assert_eq!(code, Some(4), "{err}");
+    let done = p.call_at("beta outdate r0 -> 0").expect("beta outdated its disk");
+    assert!(p.call_at(refused) < Some(done), "{:?}", p.calls());
+    assert_eq!(p.fake_state(Node::Beta), ("Secondary".into(), "Outdated".into()));
+    assert_soon(PATIENCE, "beta's status and health showing its disk Outdated", || {
+        p.drbd_status(Node::Beta)["disk"] == "Outdated"
+            && reasons(&p, Node::Beta).iter().any(|r| r == "drbd r0 disk Outdated")
+    });
+    assert_eq!(p.pair.state(Node::Alpha), "active", "the group stays where it runs");
+
+    // DRBD names the resource in the environment.
+    let (code, err) = p.fence_peer(Node::Alpha, &[], &[("DRBD_RESOURCE", "r0")]);
+    assert_eq!(code, Some(3), "{err}");
+    let (code, err) = p.fence_peer(Node::Alpha, &["r9"], &[]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("r9") && err.contains("no such drbd resource"), "{err}");
+    let (code, err) = p.fence_peer(Node::Alpha, &[], &[]);
+    assert!(!(3..=7).contains(&code.unwrap_or(0)), "no resource at all: {code:?} {err}");
+    assert!(err.contains("DRBD_RESOURCE"), "{err}");
+
+    // beta's daemon dies (not fenced: no fence): unreachable once it is declared dead.
+    p.pair.signal(Node::Beta, Signal::SIGKILL);
+    #[allow(clippy::disallowed_methods)] // tests may read the real clock
+    let asked = std::time::Instant::now();
+    let (code, err) = p.fence_peer(Node::Alpha, &["r0"], &[]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(asked.elapsed() < Duration::from_secs(20), "answered by the 30 s timeout: {err}");
+    assert!(p.pair.status(Node::Alpha).is_some_and(|s| s["peer"]["alive"] == false));
+
+    // No daemon to ask.
+    p.pair.signal(Node::Alpha, Signal::SIGKILL);
+    assert!(p.pair.nodes[0].wait_exit(PATIENCE).is_some(), "alpha's daemon killed");
+    let (code, err) = p.fence_peer(Node::Alpha, &["r0"], &[]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("r0"), "{err}");
 }
