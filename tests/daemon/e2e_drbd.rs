@@ -380,3 +380,49 @@ fn fence_peer_exits_with_the_peers_answer() {
     assert_eq!(code, Some(5), "{err}");
     assert!(err.contains("r0"), "{err}");
 }
+
+/// The group's start promotes r0 before svc starts, its stop demotes it after svc stopped
+/// (`standby` hands the group over: alpha demoted before beta promoted, which the stand-in,
+/// like DRBD, would refuse while alpha is Primary on a connected link). A start on a disk
+/// that is not UpToDate is refused by the agent: here alpha's daemon still reads UpToDate
+/// (its `/proc/drbd` text frozen: the second between two reads) while `drbdadm dstate` says
+/// Outdated; the start fails, and r0 is never promoted nor svc started on alpha.
+#[test]
+fn the_group_promotes_on_start_demotes_on_stop_and_a_stale_start_fails() {
+    let p = DrbdPair::start('d', "", "Connected", ["Secondary UpToDate", "Secondary UpToDate"]);
+    p.wait_group_on(Node::Alpha);
+    let promoted = p.call_at("alpha primary r0 -> 0").expect("alpha promoted");
+    let started = p.call_at("alpha svc start").expect("svc started on alpha");
+    assert!(promoted < started, "{:?}", p.calls());
+    let d = p.drbd_status(Node::Alpha);
+    assert_eq!((&d["role"], &d["peer_role"]), (&"Primary".into(), &"Secondary".into()), "{d}");
+
+    p.pair.admin_ok(Node::Alpha, &["standby"]);
+    p.wait_group_on(Node::Beta);
+    let order =
+        ["alpha svc stop", "alpha secondary r0 -> 0", "beta primary r0 -> 0", "beta svc start"];
+    let at: Vec<Option<usize>> = order.iter().map(|c| p.call_at(c)).collect();
+    assert!(at.iter().all(Option::is_some) && at.is_sorted(), "{order:?}: {:?}", p.calls());
+    assert!(
+        !p.calls().iter().any(|c| c.ends_with("-> 11")),
+        "two primaries tried: {:?}",
+        p.calls()
+    );
+    p.pair.admin_ok(Node::Alpha, &["online"]);
+
+    // alpha's disk goes Outdated between two reads of its daemon; beta hands over.
+    p.fake(Node::Alpha, &["_freeze"]);
+    p.fake(Node::Alpha, &["_set", "Secondary", "Outdated"]);
+    let before = p.calls().len();
+    p.pair.admin_ok(Node::Beta, &["standby"]);
+    assert_soon(PATIENCE, "alpha's agent refusing to promote", || {
+        p.pair.log(Node::Alpha).contains("not promoted: the local disk is Outdated, not UpToDate")
+    });
+    let tried = wait_until(QUIET, || {
+        p.pair.state(Node::Alpha) == "active"
+            || p.running(Node::Alpha)
+            || p.calls()[before..].iter().any(|c| c.starts_with("alpha primary"))
+    });
+    assert!(!tried, "the group ran on alpha's Outdated disk: {:?}", p.calls());
+    assert_eq!(p.fake_state(Node::Alpha), ("Secondary".into(), "Outdated".into()));
+}
