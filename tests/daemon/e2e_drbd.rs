@@ -29,7 +29,7 @@ use nix::sys::signal::Signal;
 
 use crate::common::daemon::HAPAIR;
 use crate::common::lab::Node;
-use crate::common::pair::{NODES, Pair};
+use crate::common::pair::{NODES, Pair, Which};
 use crate::common::{assert_soon, wait_until};
 
 /// Generous: the machine may be busy building; how long a wait may take, not a bound.
@@ -66,10 +66,9 @@ impl DrbdPair {
                 .expect("state");
         }
         fs::write(drbd.join("link"), format!("{link}\n")).expect("link");
-        let this = DrbdPair { pair, drbd };
+        let mut this = DrbdPair { pair, drbd };
         // Writes both /proc/drbd texts.
         this.fake(Node::Alpha, &["_link", link]);
-        let mut this = this;
         for node in NODES {
             this.start_node(node);
         }
@@ -92,7 +91,7 @@ impl DrbdPair {
             .expect("drbdadm");
             fs::set_permissions(&drbdadm, fs::Permissions::from_mode(0o755)).expect("chmod");
             let proc = self.drbd.join(format!("proc-{name}"));
-            let daemon = &mut self.pair.nodes[node_index(node)];
+            let daemon = &mut self.pair.nodes[node.index()];
             daemon.env.push(("HAPAIR_PROC_DRBD".into(), proc.display().to_string()));
             daemon.env.push(("PATH".into(), DAEMON_PATH.into()));
             daemon.rust_log = "info";
@@ -102,7 +101,7 @@ impl DrbdPair {
         let mount = format!("mount --bind {} /usr/local/sbin && exec \"$@\"", sbin.display());
         let wrapper = ["unshare", "--mount", "sh", "-c", mount.as_str(), "sh"];
         let conf = self.pair.conf.clone();
-        self.pair.nodes[node_index(node)].start_via(&conf, &wrapper);
+        self.pair.nodes[node.index()].start_via(&conf, &wrapper);
     }
 
     /// Runs the stand-in as `node` with `args` (its test commands: `_set ROLE DISK`, `_link
@@ -176,7 +175,7 @@ impl DrbdPair {
     /// `hapair drbd-fence-peer ARGS` for `node` with `env` added (DRBD runs it with
     /// `DRBD_RESOURCE`): its exit code and stderr.
     fn fence_peer(&self, node: Node, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
-        let daemon = &self.pair.nodes[node_index(node)];
+        let daemon = &self.pair.nodes[node.index()];
         let out: Output = Command::new(HAPAIR)
             .arg("drbd-fence-peer")
             .args(args)
@@ -205,10 +204,6 @@ impl Drop for DrbdPair {
             }
         }
     }
-}
-
-fn node_index(node: Node) -> usize {
-    NODES.iter().position(|&n| n == node).expect("a daemon node")
 }
 
 /// The pair's configuration: the lab's three media, home alpha, and one group of `drbd r0`
