@@ -8,7 +8,9 @@
 //! **A stand-in for DRBD.** No kernel module here: each daemon runs in a mount namespace of
 //! its own where `/usr/local/sbin` (first on the agents' fixed `PATH` and on the daemon's) is
 //! a directory of the lab holding a two-line `drbdadm` that runs tests/fixtures/drbd/drbdadm.sh
-//! for that node. The script keeps both nodes' role and disk and the replication link in
+//! for that node (a `PATH` of the daemon's own would not do: every agent gets the fixed
+//! `DEFAULT_PATH` of src/drivers/agents.rs, and the drbd agent finds `drbdadm` there). The
+//! script (sh, util-linux's flock) keeps both nodes' role and disk and the replication link in
 //! files, answers `sh-minor`, `role`, `dstate`, `primary`, `secondary` and `outdate` as DRBD
 //! 8.4's drbdadm does (its output, its refusals), and rewrites each node's `/proc/drbd` text
 //! (8.4's format), which that node's daemon reads through `HAPAIR_PROC_DRBD`. It logs every
