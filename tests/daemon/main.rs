@@ -20,6 +20,7 @@ mod daemon_pair;
 mod daemon_spec;
 mod daemon_watchdog;
 mod deb_package;
+mod e2e_drbd;
 mod e2e_failover;
 mod e2e_groups;
 mod e2e_health;

@@ -13,6 +13,7 @@ mod common;
 mod agents_check;
 mod cli;
 mod config_board;
+mod config_drbd;
 mod config_invalid;
 mod config_props;
 mod core_scenarios;
