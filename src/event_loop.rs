@@ -857,6 +857,10 @@ impl Daemon {
     fn handle_exit(&mut self, now: Instant, exited: Exited<Tag>) {
         match exited.tag {
             Tag::Resource { index, action } => {
+                // A promotion or demotion shows in `status` at once, not up to a second later.
+                if let Some(d) = &mut self.drbd {
+                    d.read_soon(now);
+                }
                 let done = self.group.handle_exit(
                     index,
                     action,

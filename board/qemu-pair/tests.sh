@@ -589,6 +589,15 @@ start_records() {
 
 epoch_ms() { date +%s%3N; }
 
+# has_words " WORDS " WORD...: every WORD is one of WORDS (a summary, spaces around it).
+has_words() {
+    local words=$1 word
+    shift
+    for word in "$@"; do
+        case "$words" in *" $word "*) ;; *) return 1 ;; esac
+    done
+}
+
 # acks: the records the client has had acknowledged so far.
 acks() { if [ -f "$DIR/records.log" ]; then wc -l <"$DIR/records.log"; else echo 0; fi; }
 
@@ -637,7 +646,7 @@ test_drbd_handover() {
     t0=$(now)
     vm_exec "$from" 20 'hapair standby' >/dev/null || fail "$from: hapair standby"
     wait_status "$to" 60 state=active vip=running res_records=running drbd_role=Primary
-    note "drbd handover: standby on $from -> $to Primary, mounted, serving" "$(since "$t0")"
+    note "handover: standby on $from -> $to Primary, mounted, serving" "$(since "$t0")"
     expect_status "$from" state=standby drbd_role=Secondary drbd_disk=UpToDate
     records_check "(3) planned handover $from -> $to" "$since"
     vm_exec "$from" 20 'hapair online' >/dev/null || fail "$from: hapair online"
@@ -665,13 +674,13 @@ test_drbd_hang() {
             held=1
         fi
         words=" $(summary "$survivor") "
-        case "$words" in *" state=active "*" res_records=running "*" vip=running "*)
+        if has_words "$words" state=active res_records=running vip=running; then
             t_active=$(since "$t0")
-            [ -n "$fired" ] || fail "$survivor served before $hung's watchdog fired" ;;
-        esac
+            [ -n "$fired" ] || fail "$survivor served before $hung's watchdog fired"
+        fi
     done
     case "$words" in *" drbd_role=Primary "*) ;; *) fail "$survivor active but not Primary:$words" ;; esac
-    note "drbd hang: SIGSTOP on $hung -> $survivor Primary, mounted, serving" "$t_active"
+    note "hang: SIGSTOP on $hung -> $survivor Primary, mounted, serving" "$t_active"
     records_check "(1) $hung hangs, the i6300esb resets it" "$since"
     # (4) The old Primary boots again and resyncs from the survivor.
     t0=$(now)
@@ -686,13 +695,11 @@ test_drbd_hang() {
                 [ -n "$seen" ] || log "drbd resync: $hung:$words"
                 seen="$seen $(echo "$words" | grep -o 'drbd_sync=[^ ]*')" ;;
         esac
-        case "$words" in
-            *" drbd_cs=Connected "*" drbd_disk=UpToDate "*" drbd_peer_disk=UpToDate "*) break ;;
-        esac
+        has_words "$words" drbd_cs=Connected drbd_disk=UpToDate drbd_peer_disk=UpToDate && break
         sleep 0.3
     done
     [ -n "$seen" ] || fail "drbd resync: $hung's status never showed the resync (SyncTarget)"
-    note "drbd resync: $hung back -> SyncTarget in its status ($(echo "$seen" | wc -w) reads:$(echo "$seen" | tr ' ' '\n' | sed -n '2p;$p' | tr '\n' ' '))" "$(since "$t0")"
+    note "resync: $hung back -> SyncTarget in its status ($(echo "$seen" | wc -w) reads:$(echo "$seen" | tr ' ' '\n' | sed -n '2p;$p' | tr '\n' ' '))" "$(since "$t0")"
     wait_status "$hung" 30 state=standby health=ok drbd_role=Secondary
     expect_status "$survivor" state=active drbd_role=Primary drbd_peer_disk=UpToDate
     ACTIVE=$survivor
@@ -710,7 +717,7 @@ test_drbd_xover() {
     set_xover off
     wait_status "$secondary" 60 drbd_disk=Outdated health=unhealthy health_sources=drbd \
         peer_alive=true serial=up
-    note "drbd xover cut -> $secondary outdated by $primary's fence-peer (over serial)" "$(since "$t0")"
+    note "xover cut -> $secondary outdated by $primary's fence-peer (over serial)" "$(since "$t0")"
     vm_exec "$primary" 10 'grep "fence-peer answered" /var/log/hapair.log | tail -1' |
         grep -q 'answered 4' || fail "$primary: no fence-peer answer 4 in its log"
     expect_status "$primary" state=active drbd_role=Primary drbd_disk=UpToDate
@@ -740,19 +747,19 @@ test_drbd_xover() {
     local why
     why=$(vm_exec "$secondary" 10 'hapair status' | grep -m1 'drbd r0 disk') ||
         fail "$secondary: status does not say why"
-    note "drbd xover+hang: $secondary stays down ${wait_s}s after the hang (status: $(echo "$why" | xargs))" "$(since "$t0")"
+    note "xover+hang: $secondary stays down ${wait_s}s after the hang (status: $(echo "$why" | xargs))" "$(since "$t0")"
     RECORD_ROWS+=("$(printf '%-58s %6s %6s %6s %5s %8s  %s' \
         "(2b) then $primary hangs: $secondary never promoted" - - - - - pass)")
     # The old Primary comes back, still cut off from DRBD's link: it serves again.
     t0=$(now)
     python3 "$BOARD/vmctl.py" qmp "$DIR/$primary.qmp" cont >/dev/null || fail "QMP cont"
     wait_status "$primary" 180 state=active vip=running res_records=running drbd_role=Primary
-    note "drbd xover+hang: $primary rebooted -> Primary and serving again" "$(since "$t0")"
+    note "xover+hang: $primary rebooted -> Primary and serving again" "$(since "$t0")"
     records_check "(2c) $primary back, serves (crossover still cut)" "$since"
     t0=$(now)
     set_xover on
     wait_status "$secondary" 180 drbd_cs=Connected drbd_disk=UpToDate health=ok
-    note "drbd xover restored -> $secondary resynced, UpToDate, healthy" "$(since "$t0")"
+    note "xover restored -> $secondary resynced, UpToDate, healthy" "$(since "$t0")"
     ACTIVE=$primary
 }
 

@@ -87,6 +87,11 @@ impl DrbdIo {
         self.resources.iter().map(|r| (r.name.as_str(), &r.state))
     }
 
+    /// Reads `/proc/drbd` at the next pass (a resource action just ended).
+    pub fn read_soon(&mut self, now: Instant) {
+        self.next_read = now;
+    }
+
     /// What every frame carries now.
     pub fn frame(&self) -> Outdate {
         self.exchange.frame()
