@@ -44,12 +44,15 @@ fn window_of(config: &Config) -> (Window, Timing, Duration) {
     let watchdog = config.local.watchdog.as_ref().map(|w| w.timeout).expect("fence watchdog");
     params.watchdog_timeout = Some(watchdog);
     let longest = params.links.iter().map(|l| l.send_interval).max().expect("a link");
-    let fastest = params.links.iter().map(|l| l.send_interval).min().expect("a link");
+    let peer_deadtime = params.links.iter().map(|l| l.dead_after).max().expect("a link");
+    let survivor_silence = params.links.iter().map(|l| l.dead_after.saturating_sub(l.send_interval)).max();
+    let survivor_silence = survivor_silence.expect("a link");
     let node = Node::new(params, Instant::ZERO);
     // A peer never heard is assumed to run this configuration: W is our own timeout.
     let fence_wait = node.fence_wait().expect("an armed watchdog is waited for");
+    assert_eq!(node.peer_deadtime(), peer_deadtime);
     let margin =
-        config.pair.deadtime + longest.saturating_mul(2) + config.pair.keepalive.saturating_mul(2);
+        peer_deadtime + longest.saturating_mul(2) + config.pair.keepalive.saturating_mul(2);
     assert_eq!(fence_wait, watchdog + margin, "the core's docs: W + M");
     // The cadence `health_io` opens the ping driver with is the one `reach` reasons about.
     assert_eq!(health_io::ping_interval(config), reach::ping_interval(config.pair.deadtime));
@@ -58,7 +61,8 @@ fn window_of(config: &Config) -> (Window, Timing, Duration) {
     let t = Timing {
         keepalive: config.pair.keepalive,
         deadtime: config.pair.deadtime,
-        fastest_link: fastest,
+        peer_deadtime,
+        survivor_silence,
         stall_after: node.stall_threshold(),
         // The core's argument assumes a one-way delay under a keepalive: its worst.
         delay_max: config.pair.keepalive,

@@ -14,6 +14,7 @@ mod agents_check;
 mod cli;
 mod config_board;
 mod config_invalid;
+mod config_links;
 mod config_props;
 mod core_scenarios;
 mod fuzz_corpus;
