@@ -421,8 +421,7 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            let unparked =
-                self.parked != 0 && (n == 0 || now >= self.parked_at + self.park_max);
+            let unparked = self.parked != 0 && (n == 0 || now >= self.parked_at + self.park_max);
             if unparked {
                 // What the parked inputs hold is read before anything is judged due: the
                 // core must not miss a frame that waits in a parked socket.
@@ -1260,7 +1259,8 @@ fn core_params(
     peer: u8,
     watchdog: Option<&Watchdog>,
 ) -> Params {
-    let links = config.pair.media.iter().enumerate().map(|(i, m)| link_params(config, i, m)).collect();
+    let links =
+        config.pair.media.iter().enumerate().map(|(i, m)| link_params(config, i, m)).collect();
     let fence = match config.pair.fence {
         None => FenceMode::None,
         Some(config::Fence::Watchdog) => FenceMode::Watchdog,

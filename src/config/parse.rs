@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use super::value::{self, duration, number};
 use super::{
     Check, ConfigError, ErrorReport, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon,
-    IpResource, Ipmi, LinkTiming, OcfResource, Realtime, Resource, RestartLimit, Sensor,
-    Watchdog, lex,
+    IpResource, Ipmi, LinkTiming, OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog,
+    lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;

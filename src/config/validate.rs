@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{Draft, Loc, MediumDraft};
 use super::{
-    Config, ConfigError, ErrorReport, Errors, Fence, Group, HealthSources, LinkTiming,
-    MAIN_GROUP, Medium, NodeLocal, PairWide, Resource, RestartLimit,
+    Config, ConfigError, ErrorReport, Errors, Fence, Group, HealthSources, LinkTiming, MAIN_GROUP,
+    Medium, NodeLocal, PairWide, Resource, RestartLimit,
 };
 use crate::core::time::Duration;
 use crate::limits::GROUPS_MAX;
@@ -206,7 +206,9 @@ fn link_timings(
             && initdead < dead
         {
             let label = medium_label(m);
-            let m = format!("initdead {initdead} must not be shorter than the deadtime {dead} of {label}");
+            let m = format!(
+                "initdead {initdead} must not be shorter than the deadtime {dead} of {label}"
+            );
             return Err(f.at(at, m));
         }
         longest = longest.max(dead);

@@ -45,7 +45,8 @@ fn window_of(config: &Config) -> (Window, Timing, Duration) {
     params.watchdog_timeout = Some(watchdog);
     let longest = params.links.iter().map(|l| l.send_interval).max().expect("a link");
     let peer_deadtime = params.links.iter().map(|l| l.dead_after).max().expect("a link");
-    let survivor_silence = params.links.iter().map(|l| l.dead_after.saturating_sub(l.send_interval)).max();
+    let survivor_silence =
+        params.links.iter().map(|l| l.dead_after.saturating_sub(l.send_interval)).max();
     let survivor_silence = survivor_silence.expect("a link");
     let node = Node::new(params, Instant::ZERO);
     // A peer never heard is assumed to run this configuration: W is our own timeout.

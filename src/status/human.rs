@@ -10,8 +10,7 @@ use heapless::String;
 
 use super::{
     COUNTERS, Counters, Fence, GroupStatus, HealthStatus, IpmiStatus, Link, Owner, Resource,
-    Snapshot,
-    peer_state_name, state_name,
+    Snapshot, peer_state_name, state_name,
 };
 use Shown::{Aside, Item};
 

@@ -34,7 +34,8 @@ fn every_medium_takes_its_own_keepalive_and_deadtime() {
          ucast eth3 192.0.2.2\n\
          ucast eth4 2001:db8::1 2001:db8::2\n",
     );
-    let t = |k: Option<u64>, d: Option<u64>| LinkTiming { keepalive: k.map(ms), deadtime: d.map(ms) };
+    let t =
+        |k: Option<u64>, d: Option<u64>| LinkTiming { keepalive: k.map(ms), deadtime: d.map(ms) };
     assert_eq!(
         c.pair.link_timing.as_slice(),
         &[
@@ -67,7 +68,10 @@ fn check_print_renders_them_and_parses_back() {
          ucast eth3 192.0.2.1 192.0.2.2 deadtime 1s\n",
     );
     let printed = c.to_string();
-    assert!(printed.contains("serial /dev/ttyS0 baud 115200 keepalive 200ms deadtime 2s\n"), "{printed}");
+    assert!(
+        printed.contains("serial /dev/ttyS0 baud 115200 keepalive 200ms deadtime 2s\n"),
+        "{printed}"
+    );
     assert!(printed.contains("bcast eth1\n"), "a link of the global timing prints as before");
     assert!(printed.contains("ucast eth3 192.0.2.1 192.0.2.2 deadtime 1s\n"), "{printed}");
     let again = parse_str(&printed, Path::new("printed.conf")).expect("parses back");
@@ -102,12 +106,21 @@ fn the_digest_covers_every_link_timing_even_a_serial_lines() {
 
 #[test]
 fn a_link_slower_than_the_global_deadtime_is_warned_about() {
-    let c = parse("bcast eth1 keepalive 200ms deadtime 2s\nucast eth2 192.0.2.1 192.0.2.2 deadtime 400ms\n");
+    let c = parse(
+        "bcast eth1 keepalive 200ms deadtime 2s\nucast eth2 192.0.2.1 192.0.2.2 deadtime 400ms\n",
+    );
     let w = c.warnings();
     let slow: Vec<_> = w.iter().filter(|w| w.contains("failover then waits for it")).collect();
     assert_eq!(slow.len(), 1, "{w:?}");
-    assert!(slow[0].starts_with("bcast eth1: deadtime 2s is longer than the global deadtime 500ms"));
-    assert!(parse("bcast eth1\nbcast eth2 deadtime 500ms\n").warnings().iter().all(|w| !w.contains("waits")));
+    assert!(
+        slow[0].starts_with("bcast eth1: deadtime 2s is longer than the global deadtime 500ms")
+    );
+    assert!(
+        parse("bcast eth1\nbcast eth2 deadtime 500ms\n")
+            .warnings()
+            .iter()
+            .all(|w| !w.contains("waits"))
+    );
 }
 
 /// The real `hapair check`: the warning on stderr, and it still passes.

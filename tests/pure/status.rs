@@ -641,6 +641,11 @@ fn each_link_shows_its_keepalive_and_deadtime() {
 
     let mut prom = String::new();
     render_prometheus(&s, &mut prom).unwrap();
-    assert!(prom.contains("hapair_link_keepalive_seconds{medium=\"bcast eth1\"} 0.010\n"), "{prom}");
-    assert!(prom.contains("hapair_link_deadtime_seconds{medium=\"mcast eth1 239.0.0.94\"} 2.000\n"));
+    assert!(
+        prom.contains("hapair_link_keepalive_seconds{medium=\"bcast eth1\"} 0.010\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("hapair_link_deadtime_seconds{medium=\"mcast eth1 239.0.0.94\"} 2.000\n")
+    );
 }

@@ -348,7 +348,10 @@ impl Config {
             keepalive: self.keepalive,
             deadtime: self.deadtime(),
             peer_deadtime: self.peer_deadtime(),
-            survivor_silence: links.map(|l| l.dead_after.saturating_sub(l.send_interval)).max().unwrap_or_default(),
+            survivor_silence: links
+                .map(|l| l.dead_after.saturating_sub(l.send_interval))
+                .max()
+                .unwrap_or_default(),
             stall_after: core.stall_threshold(),
             delay_max: self.max_delay(),
             holder_watchdog,
@@ -375,7 +378,8 @@ impl Config {
     }
 
     pub fn link_params(&self, link: usize) -> LinkParams {
-        let (keepalive, deadtime) = self.link_timing[link].unwrap_or((self.keepalive, self.deadtime()));
+        let (keepalive, deadtime) =
+            self.link_timing[link].unwrap_or((self.keepalive, self.deadtime()));
         // The serial cable is slower than the Ethernet links.
         let send_interval = if link == 0 { keepalive.saturating_mul(2) } else { keepalive };
         LinkParams {
@@ -3077,7 +3081,8 @@ impl World {
         let healthy_peer = self.world_healthy(peer, g)
             && !self.nodes[peer].shutdown_requested
             && !recent(self.nodes[peer].unhealthy_at, window)
-            && self.nodes[peer].now_booted_for(self.now, self.cfg.peer_deadtime().saturating_mul(2));
+            && self.nodes[peer]
+                .now_booted_for(self.now, self.cfg.peer_deadtime().saturating_mul(2));
         if !connected || !healthy_peer {
             self.coverage.l2_not_applicable += 1;
             return Ok(());
