@@ -221,8 +221,8 @@ impl Config {
     /// Each link's own timing for seed `seed` (SPEC §7.7), from a generator of its own so
     /// that every other choice of a seed stays what it was: the global timing everywhere in
     /// three seeds of four; else each link has its own with even odds: a keepalive of half,
-    /// once or twice the global one, and a deadtime of 3 to 10 send intervals (a fast link
-    /// judged well before the global deadtime, a slow one well after).
+    /// once or one and a half times the global one, and a deadtime of 3 to 6 send intervals
+    /// (a fast link judged well before the global deadtime, a slow one well after).
     fn random_link_timing(seed: u64, keepalive: Duration) -> [Option<(Duration, Duration)>; 3] {
         let mut rng = Rng::new(seed.wrapping_mul(0xd6e8_feb8_6659_fd93).wrapping_add(0x6c69_6e6b));
         let mut timing = [None; 3];
@@ -231,9 +231,9 @@ impl Config {
         }
         for (link, t) in timing.iter_mut().enumerate() {
             if rng.chance(50) {
-                let k = keepalive.total_millis() * rng.pick(&[1, 2, 4]) / 2;
+                let k = keepalive.total_millis() * rng.pick(&[1, 2, 3]) / 2;
                 let interval = if link == 0 { 2 * k } else { k };
-                let dead = interval * rng.pick(&[3, 4, 5, 6, 8, 10]);
+                let dead = interval * rng.pick(&[3, 4, 5, 6]);
                 *t = Some((Duration::from_millis(k), Duration::from_millis(dead)));
             }
         }
@@ -1176,6 +1176,7 @@ impl World {
             self.steps += 1;
             if take_timeout {
                 let n = next_timeout.map(|t| t.1).unwrap_or(0);
+                self.loop_wake(n);
                 self.input(n, Input::Timeout)?;
             } else if let Some(s) = self.queue.pop() {
                 self.handle_event(s.ev)?;
@@ -1764,6 +1765,19 @@ impl World {
     fn ping_world_changed(&mut self, n: usize) {
         if !self.reaches_ping(n) {
             self.disturb_l1(n);
+        }
+    }
+
+    /// The event loop tells the ping judge of every wake (`health_io::poll`), its core's timer
+    /// wakes too, not only the echoes': with links faster than the echoes (SPEC §7.7: a link's
+    /// own keepalive), the stall threshold may be shorter than the echo interval, and a judge
+    /// told only of the echoes' wakes would take each for a stall (SIM seed 321).
+    fn loop_wake(&mut self, n: usize) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        let (Some(core), Some(reach)) = (node.core.as_ref(), node.reach.as_mut()) else { return };
+        if reach.handle_wake(now, core.stall_threshold()) {
+            tr!(self, "node {n}: stalled: ping silence counts from now");
         }
     }
 
