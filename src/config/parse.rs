@@ -1049,7 +1049,7 @@ mod tests {
         );
         assert_eq!(
             parse("bcast eth0\nserial /dev/ttyS0 speed 9600\n").unwrap_err(),
-            "t.conf:5: unknown option \"speed\" for serial (expected baud)"
+            "t.conf:5: unknown option \"speed\" for serial (expected baud, keepalive, deadtime)"
         );
         assert_eq!(
             parse("bcast eth0\nwatchdog /dev/watchdog timeout 2s timeout 3s\n").unwrap_err(),

@@ -190,7 +190,10 @@
 //!   not make a live peer look dead on any link);
 //! - a peer frame is counted late by the longest link `warn_after`;
 //! - the fence retry cap (8 x `deadtime`), `initdead` and `fence_delay` keep the global
-//!   values (no liveness judgement; `check` keeps `initdead` at least every link deadtime).
+//!   values (no liveness judgement; `check` keeps `initdead` at least every link deadtime);
+//! - outside the core, the ping cadence follows the longest link deadtime
+//!   (`event_loop::health_io::ping_interval`): the holder must know it lost its ping nodes
+//!   within about the deadtime the survivor's wait follows (`health::self_fence`).
 //!
 //! # Fence races and loops (SPEC §7.4)
 //!

@@ -36,7 +36,8 @@ use crate::core::time::Duration;
 pub struct Timing {
     /// Heartbeat interval.
     pub keepalive: Duration,
-    /// The global deadtime (the ping cadence follows it).
+    /// The deadtime the ping cadence follows: the longest link deadtime as configured (the
+    /// global one when the links have none of their own; `config::PairWide::longest_deadtime`).
     pub deadtime: Duration,
     /// The longest link deadtime: the holder finds its peer dead at most this long after
     /// the last frame (`core::Node::peer_deadtime`).

@@ -318,7 +318,7 @@ impl Config {
 
     /// The ping echo interval, as the daemon takes it (`health::reach::ping_interval`).
     pub fn ping_interval(&self) -> Duration {
-        reach::ping_interval(self.deadtime())
+        reach::ping_interval(self.peer_deadtime())
     }
 
     /// A ping node is lost after this long without a reply (`health::reach::PING_WINDOW`).
@@ -346,7 +346,7 @@ impl Config {
         let links = (0..3).map(|i| self.link_params(i));
         Timing {
             keepalive: self.keepalive,
-            deadtime: self.deadtime(),
+            deadtime: self.peer_deadtime(),
             peer_deadtime: self.peer_deadtime(),
             survivor_silence: links
                 .map(|l| l.dead_after.saturating_sub(l.send_interval))
