@@ -154,6 +154,9 @@ pub struct PairWide {
     pub udpport: u16,
     /// Heartbeat media, in file order (a medium's place is its link number).
     pub media: heapless::Vec<Medium, LINKS_MAX>,
+    /// Each medium's own `keepalive` and `deadtime` (SPEC §7.7), in the order of `media`:
+    /// pair-wide even on a `serial` line (both ends must agree), so digested.
+    pub link_timing: heapless::Vec<LinkTiming, LINKS_MAX>,
     /// The preferred owner of every group whose line names none (defaults to the first node).
     pub home: String,
     /// Move a group back to `home` when it returns healthy: for every group whose line says
@@ -168,6 +171,62 @@ pub struct PairWide {
     /// Under `fence CMD`, how long a node that does not win a fence race waits before it
     /// fences (default: deadtime; core "Fence races and loops").
     pub fence_delay: Duration,
+}
+
+/// `keepalive DUR` and `deadtime DUR` on a medium line (SPEC §7.7): `None` takes the global
+/// value. The link beats at its keepalive and is down once silent for its deadtime; the peer
+/// is dead when every link is down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkTiming {
+    /// The link's own heartbeat interval.
+    pub keepalive: Option<Duration>,
+    /// The link's own deadtime.
+    pub deadtime: Option<Duration>,
+}
+
+impl LinkTiming {
+    /// The line sets neither: the link has the global timing.
+    pub fn is_global(&self) -> bool {
+        self.keepalive.is_none() && self.deadtime.is_none()
+    }
+}
+
+impl PairWide {
+    /// Link `i`'s timing (the global values for a link without its own).
+    fn timing_of(&self, i: usize) -> LinkTiming {
+        self.link_timing.get(i).copied().unwrap_or_default()
+    }
+
+    /// Link `i`'s keepalive: its own, else the global one.
+    pub fn link_keepalive(&self, i: usize) -> Duration {
+        self.timing_of(i).keepalive.unwrap_or(self.keepalive)
+    }
+
+    /// Link `i`'s deadtime: its own, else the global one.
+    pub fn link_deadtime(&self, i: usize) -> Duration {
+        self.timing_of(i).deadtime.unwrap_or(self.deadtime)
+    }
+
+    /// Link `i`'s warntime (it has no directive of its own): the global `warntime` for a link
+    /// with the global timing, else the same fraction of its deadtime as `warntime` is of
+    /// `deadtime`, kept above its keepalive and within its deadtime (README "Heartbeat
+    /// media").
+    pub fn link_warntime(&self, i: usize) -> Duration {
+        if self.timing_of(i).is_global() {
+            return self.warntime;
+        }
+        let (k, d) = (self.link_keepalive(i), self.link_deadtime(i));
+        let scaled = u128::from(d.total_millis()) * u128::from(self.warntime.total_millis())
+            / u128::from(self.deadtime.total_millis().max(1));
+        let scaled = Duration::from_millis(u64::try_from(scaled).unwrap_or(u64::MAX));
+        scaled.max(k + Duration::from_millis(1)).min(d)
+    }
+
+    /// The longest link deadtime: how long after its last frame the peer is found dead at
+    /// the latest.
+    pub fn longest_deadtime(&self) -> Duration {
+        (0..self.media.len()).map(|i| self.link_deadtime(i)).max().unwrap_or(self.deadtime)
+    }
 }
 
 /// The directives that are each node's own (not in the digest).

@@ -206,8 +206,12 @@ struct Daemon {
     parked: u16,
     /// When they were parked.
     parked_at: Instant,
-    /// Bit `i` for each link that sends every keepalive (not a slower serial line).
+    /// Bit `i` for each link that sends every keepalive of its own (not a slower serial line).
     fast_links: u16,
+    /// Parked inputs are read again this long after they were parked at the latest: the
+    /// shortest keepalive, global or of a link (SPEC §7.7), so a fast link is never parked
+    /// for a slower link's cadence.
+    park_max: Duration,
     /// poll(2) calls so far (SIGUSR1 prints it): what a heartbeat costs in syscalls.
     polls: u64,
     /// systemd's notify socket (a no-op when not started by systemd).
@@ -359,6 +363,9 @@ impl Daemon {
             memory_locked,
             parked: 0,
             fast_links: fast_links(config),
+            park_max: (0..config.pair.media.len())
+                .map(|i| config.pair.link_keepalive(i))
+                .fold(config.pair.keepalive, Duration::min),
             polls: 0,
             parked_at: Instant::ZERO,
             systemd,
@@ -421,8 +428,7 @@ impl Daemon {
                 }
             }
             now = self.clock.now();
-            let unparked =
-                self.parked != 0 && (n == 0 || now >= self.parked_at + self.config.pair.keepalive);
+            let unparked = self.parked != 0 && (n == 0 || now >= self.parked_at + self.park_max);
             if unparked {
                 // What the parked inputs hold is read before anything is judged due: the
                 // core must not miss a frame that waits in a parked socket.
@@ -1171,14 +1177,18 @@ impl Daemon {
     }
 }
 
-/// Bit `i` for each link whose send interval is the keepalive itself.
+/// The core's pacing and judgement of link `i`, at its own timing (SPEC §7.7).
+fn link_params(config: &Config, i: usize, m: &config::Medium) -> hcore::LinkParams {
+    let p = &config.pair;
+    Link::params(m, p.link_keepalive(i), p.link_warntime(i), p.link_deadtime(i))
+}
+
+/// Bit `i` for each link whose send interval is its keepalive itself (not a slower serial
+/// line).
 fn fast_links(config: &Config) -> u16 {
     let mut mask = 0u16;
     for (i, m) in config.pair.media.iter().enumerate() {
-        if Link::params(m, config.pair.keepalive, config.pair.warntime, config.pair.deadtime)
-            .send_interval
-            == config.pair.keepalive
-        {
+        if link_params(config, i, m).send_interval == config.pair.link_keepalive(i) {
             mask |= 1 << i;
         }
     }
@@ -1316,12 +1326,8 @@ fn core_params(
     peer: u8,
     watchdog: Option<&Watchdog>,
 ) -> Params {
-    let links = config
-        .pair
-        .media
-        .iter()
-        .map(|m| Link::params(m, config.pair.keepalive, config.pair.warntime, config.pair.deadtime))
-        .collect();
+    let links =
+        config.pair.media.iter().enumerate().map(|(i, m)| link_params(config, i, m)).collect();
     let fence = match config.pair.fence {
         None => FenceMode::None,
         Some(config::Fence::Watchdog) => FenceMode::Watchdog,

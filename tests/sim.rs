@@ -95,6 +95,10 @@ fn every_seed_keeps_the_guarantees() {
         coverage.group_admin_refused,
         coverage.mutual_kills_after_hang
     );
+    println!(
+        "per-link timing: {} seeds, {} deaths of a peer judged against every link's deadtime",
+        coverage.per_link_seeds, coverage.per_link_deaths
+    );
     assert!(broken.is_empty(), "{} seeds break a check: {broken:?}", broken.len());
     if seeds >= 1000 {
         assert!(coverage.failovers > 0 && coverage.handovers > 0 && coverage.fences > 0);
@@ -124,6 +128,8 @@ fn every_seed_keeps_the_guarantees() {
         assert!(coverage.multi_group_seeds * 3 >= seeds && coverage.active_active > 0);
         assert!(coverage.keeps_watched > 0 && coverage.keep_stops_judged > 0);
         assert!(coverage.group_admin > 0 && coverage.group_admin_refused > 0);
+        // Links at their own pace (SPEC §7.7): a quarter of the seeds, peers found dead there.
+        assert!(coverage.per_link_seeds * 6 >= seeds && coverage.per_link_deaths > 0);
     }
 }
 
@@ -184,6 +190,13 @@ fn catches(mutation: Mutation, fence: Option<FenceMode>, guarantee: &str, seeds:
         panic!("no seed below {seeds} shows {mutation:?} breaking {guarantee}: the oracle is blind")
     });
     println!("{mutation:?} ({fence:?}) caught: seed {seed}: {violation}");
+}
+
+/// SPEC §7.7: a peer judged by its fastest link's deadtime is found dead while a slower link
+/// still delivers (a working slow link is proof of life).
+#[test]
+fn oracle_catches_a_peer_judged_by_the_fastest_link() {
+    catches(Mutation::FastestLinkDeadtime, None, "liveness", 3000);
 }
 
 /// S2 with a fence command: a takeover without fencing.

@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use super::value::{self, duration, number};
 use super::{
     Check, ConfigError, ErrorReport, Errors, ExecResource, FENCE_ARGS_MAX, Fence, Hwmon,
-    IpResource, Ipmi, OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog, lex,
+    IpResource, Ipmi, LinkTiming, OcfResource, Realtime, Resource, RestartLimit, Sensor, Watchdog,
+    lex,
 };
 use crate::core::time::Duration;
 use crate::limits::AGENT_PARAMS_MAX;
@@ -151,7 +152,8 @@ const fn row(
 /// Every directive, in the README's order. Classes (SPEC §2, README "Configuration
 /// digest"): what both nodes must agree on is `Pair`; a node's own paths, devices and
 /// scheduling are `Local` (a `serial` line too: its device is the node's own, though the line
-/// sits in the pair's list of media, whose order numbers the links); the health sources are
+/// sits in the pair's list of media, whose order numbers the links; its `keepalive` and
+/// `deadtime` are pair-wide all the same and digested apart, `render`); the health sources are
 /// `Health`; the `group` lines, which say which resources move together, are `Groups`.
 #[rustfmt::skip]
 pub const DIRECTIVES: &[Directive] = &[
@@ -167,10 +169,11 @@ pub const DIRECTIVES: &[Directive] = &[
     row("control_group", "NAME", Local, FILES, Once,
         |d, a, l| put(&mut d.control_group, value::name(a.next("group name")?, "group name")?, l)),
     row("statedir", "PATH", Local, FILES, Once, |d, a, l| put(&mut d.statedir, path(a)?, l)),
-    row("serial", "DEVICE [baud N]", Local, MEDIA, Lines::Replaced(forget_serial), serial),
-    row("bcast", "IF", Pair, MEDIA, Many, bcast),
-    row("mcast", "IF GROUP [ttl N]", Pair, MEDIA, Many, mcast),
-    row("ucast", "IF ADDR [ADDR]", Pair, MEDIA, Many, ucast),
+    row("serial", "DEVICE [baud N] [keepalive DUR] [deadtime DUR]", Local, MEDIA,
+        Lines::Replaced(forget_serial), serial),
+    row("bcast", "IF [keepalive DUR] [deadtime DUR]", Pair, MEDIA, Many, bcast),
+    row("mcast", "IF GROUP [ttl N] [keepalive DUR] [deadtime DUR]", Pair, MEDIA, Many, mcast),
+    row("ucast", "IF ADDR [ADDR] [keepalive DUR] [deadtime DUR]", Pair, MEDIA, Many, ucast),
     row("home", "NAME", Pair, CORE, Once, |d, a, l| {
         let (home, l) = (value::name(a.next("node name")?, "node name")?, before_groups(d, a, l)?);
         put(&mut d.home, home, l)
@@ -254,7 +257,7 @@ pub struct Draft {
     pub fence_delay: Slot<Duration>,
     pub notify: Slot<PathBuf>,
     pub realtime: Slot<Option<Realtime>>,
-    pub media: Vec<(MediumDraft, Loc)>,
+    pub media: Vec<(MediumDraft, LinkTiming, Loc)>,
     pub groups: Vec<(GroupDraft, Loc)>,
     pub resources: Vec<(Resource, Loc)>,
     pub hwmon: Vec<(Hwmon, Loc)>,
@@ -425,35 +428,72 @@ fn timing(a: &mut Args) -> Result<Duration, String> {
     Ok(v)
 }
 
+/// The options every medium line takes (SPEC §7.7).
+const LINK_OPTIONS: [&str; 2] = ["keepalive", "deadtime"];
+
+/// The `keepalive DUR` and `deadtime DUR` options of a medium line (others are ignored here).
+fn link_timing(opts: &[(&str, &str)]) -> Result<LinkTiming, String> {
+    let mut t = LinkTiming::default();
+    for (k, v) in opts {
+        let slot = match *k {
+            "keepalive" => &mut t.keepalive,
+            "deadtime" => &mut t.deadtime,
+            _ => continue,
+        };
+        let d = duration(v, k)?;
+        if d == Duration::ZERO {
+            return Err(format!("{k} must be longer than 0"));
+        }
+        let (min, max) = (Duration::from_millis(10), Duration::from_secs(60));
+        if *k == "keepalive" && !(min..=max).contains(&d) {
+            return Err(format!("keepalive {d} is out of range ({min} to {max})"));
+        }
+        *slot = Some(d);
+    }
+    Ok(t)
+}
+
+/// The value of option `key`, if given.
+fn option<'a>(opts: &[(&str, &'a str)], key: &str) -> Option<&'a str> {
+    opts.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+}
+
 fn serial(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let device = value::path(a.next("device")?, "serial")?;
-    let opts = a.options(&["baud"])?;
-    let baud = match opts.first() {
-        Some((_, b)) => baud(b)?,
+    let opts = a.options(&["baud", LINK_OPTIONS[0], LINK_OPTIONS[1]])?;
+    let baud = match option(&opts, "baud") {
+        Some(b) => baud(b)?,
         None => 115_200,
     };
-    push(&mut d.media, MediumDraft::Serial { device, baud }, loc)
+    push_medium(d, MediumDraft::Serial { device, baud }, link_timing(&opts)?, loc)
 }
 
 /// Before the first kernel flag `hapair.serial=`, the file's serial lines are forgotten.
 fn forget_serial(d: &mut Draft) {
-    d.media.retain(|(m, _)| !matches!(m, MediumDraft::Serial { .. }));
+    d.media.retain(|(m, _, _)| !matches!(m, MediumDraft::Serial { .. }));
+}
+
+fn push_medium(d: &mut Draft, m: MediumDraft, t: LinkTiming, loc: Loc) -> Result<(), String> {
+    d.media.push((m, t, loc));
+    Ok(())
 }
 
 fn bcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let iface = value::ifname(a.next("interface")?, "bcast")?;
-    push(&mut d.media, MediumDraft::Bcast { iface }, loc)
+    let timing = link_timing(&a.options(&LINK_OPTIONS)?)?;
+    push_medium(d, MediumDraft::Bcast { iface }, timing, loc)
 }
 
 fn mcast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let iface = value::ifname(a.next("interface")?, "mcast")?;
     let g = a.next("group")?;
     let group = value::multicast(g, "mcast group")?;
-    let ttl = match a.options(&["ttl"])?.first() {
-        Some((_, t)) => number(t, "mcast ttl", 1, 255)? as u8,
+    let opts = a.options(&["ttl", LINK_OPTIONS[0], LINK_OPTIONS[1]])?;
+    let ttl = match option(&opts, "ttl") {
+        Some(t) => number(t, "mcast ttl", 1, 255)? as u8,
         None => 1,
     };
-    push(&mut d.media, MediumDraft::Mcast { iface, group, ttl }, loc)
+    push_medium(d, MediumDraft::Mcast { iface, group, ttl }, link_timing(&opts)?, loc)
 }
 
 fn baud(word: &str) -> Result<u32, String> {
@@ -469,19 +509,40 @@ fn baud(word: &str) -> Result<u32, String> {
 fn ucast(d: &mut Draft, a: &mut Args, loc: Loc) -> Result<(), String> {
     let iface = value::ifname(a.next("interface")?, "ucast")?;
     let mut addrs = vec![value::unicast(a.next("address")?, "ucast")?];
-    if let Some(w) = a.peek() {
+    if let Some(w) = a.peek().filter(|w| !LINK_OPTIONS.contains(w)) {
         a.pos += 1;
         addrs.push(value::unicast(w, "ucast")?);
     }
-    for (m, _) in &mut d.media {
+    let timing = link_timing(&a.options(&LINK_OPTIONS)?)?;
+    for (m, have_timing, _) in &mut d.media {
         if let MediumDraft::Ucast { iface: i, addrs: have } = m
             && *i == iface
         {
             have.extend(addrs);
-            return Ok(());
+            return merge_timing(have_timing, timing, &iface);
         }
     }
-    d.media.push((MediumDraft::Ucast { iface, addrs }, loc));
+    push_medium(d, MediumDraft::Ucast { iface, addrs }, timing, loc)
+}
+
+/// The timing of a second `ucast` line of one interface: what it sets must agree with the
+/// first (they are one link).
+fn merge_timing(have: &mut LinkTiming, new: LinkTiming, iface: &str) -> Result<(), String> {
+    for (name, slot, v) in [
+        ("keepalive", &mut have.keepalive, new.keepalive),
+        ("deadtime", &mut have.deadtime, new.deadtime),
+    ] {
+        match (*slot, v) {
+            (Some(old), Some(v)) if old != v => {
+                return Err(format!(
+                    "ucast {iface}: {name} {v} differs from the {old} of an earlier line of \
+                     this interface (one link, one timing)"
+                ));
+            }
+            (_, Some(v)) => *slot = Some(v),
+            _ => {}
+        }
+    }
     Ok(())
 }
 
@@ -992,7 +1053,7 @@ mod tests {
         );
         assert_eq!(
             parse("bcast eth0\nserial /dev/ttyS0 speed 9600\n").unwrap_err(),
-            "t.conf:5: unknown option \"speed\" for serial (expected baud)"
+            "t.conf:5: unknown option \"speed\" for serial (expected baud, keepalive, deadtime)"
         );
         assert_eq!(
             parse("bcast eth0\nwatchdog /dev/watchdog timeout 2s timeout 3s\n").unwrap_err(),

@@ -8,7 +8,10 @@
 //! resources). The node-local directives and the health sources are left out, so per-node
 //! kernel flags for them do not make the digests differ. Each line of the canonical text is
 //! written with the name of its directive, which picks it for the digest (or not) by that row
-//! alone.
+//! alone. The one exception: a medium's own `keepalive` and `deadtime` (SPEC §7.7) are
+//! pair-wide even on a `serial` line, whose line is local: the digest adds one line
+//! `link N keepalive K deadtime D` per link that sets them (none when no link does, so a file
+//! without them digests as before).
 //!
 //! `group` lines are written, each before its resources and with every option, exactly when
 //! the groups are not those of a file without them (`Config::has_group_lines`): a file
@@ -21,7 +24,23 @@ use sha2::{Digest, Sha256};
 use super::lex::quote;
 use super::parse::{Directive, Reload, Restart, directive};
 use super::value::render_milli;
-use super::{Config, Fence, Medium, Resource};
+use super::{Config, Fence, LinkTiming, Medium, Resource};
+
+/// A medium line's own timing as its options: ` keepalive K deadtime D`, each only when set
+/// (a line without them prints, and digests, as before per-link timing existed).
+struct LinkOptions(LinkTiming);
+
+impl fmt::Display for LinkOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(k) = self.0.keepalive {
+            write!(f, " keepalive {k}")?;
+        }
+        if let Some(d) = self.0.deadtime {
+            write!(f, " deadtime {d}")?;
+        }
+        Ok(())
+    }
+}
 
 impl fmt::Display for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -37,6 +56,13 @@ impl Config {
         let mut s = String::new();
         // Writing to a String cannot fail.
         let _ = self.render(&mut s, &|d| d.part.digested());
+        // A link's own timing is pair-wide even on a (local) serial line: both ends must
+        // agree (SPEC §7.7). One more line per link that has one; none without.
+        for (i, t) in self.pair.link_timing.iter().enumerate() {
+            if !t.is_global() {
+                let _ = writeln!(s, "link {i}{}", LinkOptions(*t));
+            }
+        }
         let hash = Sha256::digest(s.as_bytes());
         let mut out = [0; 8];
         out.copy_from_slice(&hash[..8]);
@@ -104,6 +130,19 @@ impl Config {
         if self.resources.is_empty() {
             w.push("no resources: the group is empty".into());
         }
+        let p = &self.pair;
+        for (i, m) in p.media.iter().enumerate() {
+            let dead = p.link_deadtime(i);
+            if dead > p.deadtime {
+                w.push(format!(
+                    "{}: deadtime {dead} is longer than the global deadtime {}: failover then \
+                     waits for it (the peer is dead only once every link is down, each by its \
+                     own deadtime)",
+                    m.label(),
+                    p.deadtime
+                ));
+            }
+        }
         w
     }
 
@@ -128,8 +167,8 @@ impl Config {
             Some(g) => w.line("control_group", format_args!("{}", quote(g)))?,
         }
         w.line("statedir", format_args!("{}", path(&l.statedir)))?;
-        for m in &p.media {
-            render_medium(w, m)?;
+        for (i, m) in p.media.iter().enumerate() {
+            render_medium(w, m, p.link_timing.get(i).copied().unwrap_or_default())?;
         }
         w.line("home", format_args!("{}", quote(&p.home)))?;
         w.line("auto_failback", format_args!("{}", on_off(p.auto_failback)))?;
@@ -246,17 +285,18 @@ impl Canon<'_> {
     }
 }
 
-fn render_medium(w: &mut Canon, m: &Medium) -> fmt::Result {
+fn render_medium(w: &mut Canon, m: &Medium, t: LinkTiming) -> fmt::Result {
+    let t = LinkOptions(t);
     match m {
         Medium::Serial { device, baud } => {
-            w.line("serial", format_args!("{} baud {baud}", path(device)))
+            w.line("serial", format_args!("{} baud {baud}{t}", path(device)))
         }
-        Medium::Bcast { iface } => w.line("bcast", format_args!("{}", quote(iface))),
+        Medium::Bcast { iface } => w.line("bcast", format_args!("{}{t}", quote(iface))),
         Medium::Mcast { iface, group, ttl } => {
-            w.line("mcast", format_args!("{} {group} ttl {ttl}", quote(iface)))
+            w.line("mcast", format_args!("{} {group} ttl {ttl}{t}", quote(iface)))
         }
         Medium::Ucast { iface, addrs: [a, b] } => {
-            w.line("ucast", format_args!("{} {a} {b}", quote(iface)))
+            w.line("ucast", format_args!("{} {a} {b}{t}", quote(iface)))
         }
     }
 }

@@ -6,6 +6,9 @@
 //!   petting at T/3 (or faster) leaves room for two missed pets; `fence watchdog` needs a
 //!   `watchdog` line;
 //! - at least one medium, no medium twice, at most `LINKS_MAX`;
+//! - a medium's own `keepalive` and `deadtime` (SPEC §7.7, defaults the global ones): its
+//!   deadtime at least 2 x its keepalive, and `initdead` not shorter than any link's deadtime
+//!   (the default `initdead` is twice the longest deadtime, link or global);
 //! - every `ucast` interface lists exactly two distinct addresses of one family (one per node);
 //! - no two resources with the same name or the same address, no duplicate check, hwmon chip,
 //!   sensor or ping node; lists fit their `limits`;
@@ -19,8 +22,8 @@ use std::path::{Path, PathBuf};
 
 use super::parse::{Draft, Loc, MediumDraft};
 use super::{
-    Config, ConfigError, ErrorReport, Errors, Fence, Group, HealthSources, MAIN_GROUP, Medium,
-    NodeLocal, PairWide, Resource, RestartLimit,
+    Config, ConfigError, ErrorReport, Errors, Fence, Group, HealthSources, LinkTiming, MAIN_GROUP,
+    Medium, NodeLocal, PairWide, Resource, RestartLimit,
 };
 use crate::core::time::Duration;
 use crate::limits::GROUPS_MAX;
@@ -77,7 +80,8 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
     };
     let default_limit = RestartLimit { count: 3, window: Duration::from_secs(600) };
     // The lists are checked in this order: of several errors, the first is reported.
-    let media = media(&d, &f)?;
+    let (media, link_timing) = media(&d, &f)?;
+    let initdead = link_timings(&d, &f, (keepalive, deadtime, initdead), &link_timing)?;
     let resources = resources(&d, &f)?;
     let auto_failback = d.auto_failback.is_some_and(|(b, _)| b);
     let groups = groups(&d, &f, &nodes, (&home, auto_failback))?;
@@ -97,6 +101,7 @@ pub fn validate(d: Draft, config: &Path, cmdline: &Path) -> Result<Config, Confi
         initdead,
         udpport: d.udpport.map_or(694, |(p, _)| p),
         media,
+        link_timing,
         home,
         auto_failback,
         monitor_interval: d.monitor_interval.map_or(Duration::from_secs(5), |(v, _)| v),
@@ -175,15 +180,62 @@ fn timings(d: &Draft, f: &Files) -> Result<Timings, ConfigError> {
     Ok((keepalive, warntime, deadtime, initdead))
 }
 
-fn media(
+type Media = (
+    heapless::Vec<Medium, { crate::limits::LINKS_MAX }>,
+    heapless::Vec<LinkTiming, { crate::limits::LINKS_MAX }>,
+);
+
+/// Each medium's own `keepalive` and `deadtime` (SPEC §7.7) against the global timings:
+/// a link's deadtime at least 2 x its keepalive, and `initdead` at least every link's
+/// deadtime (its default grows to twice the longest). Returns `initdead`.
+fn link_timings(
     d: &Draft,
     f: &Files,
-) -> Result<heapless::Vec<Medium, { crate::limits::LINKS_MAX }>, ConfigError> {
+    (keepalive, deadtime, initdead): (Duration, Duration, Duration),
+    timing: &[LinkTiming],
+) -> Result<Duration, ConfigError> {
+    let mut longest = deadtime;
+    for ((m, _, loc), t) in d.media.iter().zip(timing) {
+        let (k, dead) = (t.keepalive.unwrap_or(keepalive), t.deadtime.unwrap_or(deadtime));
+        if dead < k.saturating_mul(2) {
+            let label = medium_label(m);
+            let m = format!("{label}: deadtime {dead} must be at least 2 x its keepalive {k}");
+            return Err(f.at(*loc, m));
+        }
+        if let Some((_, at)) = d.initdead
+            && initdead < dead
+        {
+            let label = medium_label(m);
+            let m = format!(
+                "initdead {initdead} must not be shorter than the deadtime {dead} of {label}"
+            );
+            return Err(f.at(at, m));
+        }
+        longest = longest.max(dead);
+    }
+    if d.initdead.is_some() {
+        return Ok(initdead);
+    }
+    Ok(initdead.max(longest.saturating_mul(2).min(super::value::DURATION_MAX)))
+}
+
+/// `Medium::label` of a draft, for messages.
+fn medium_label(m: &MediumDraft) -> String {
+    match m {
+        MediumDraft::Serial { device, .. } => format!("serial {}", device.display()),
+        MediumDraft::Bcast { iface } => format!("bcast {iface}"),
+        MediumDraft::Mcast { iface, group, .. } => format!("mcast {iface} {group}"),
+        MediumDraft::Ucast { iface, .. } => format!("ucast {iface}"),
+    }
+}
+
+fn media(d: &Draft, f: &Files) -> Result<Media, ConfigError> {
     if d.media.is_empty() {
         return Err(f.whole("no heartbeat medium (serial, bcast, mcast or ucast)"));
     }
     let mut out = heapless::Vec::new();
-    for (m, loc) in &d.media {
+    let mut timing = heapless::Vec::new();
+    for (m, t, loc) in &d.media {
         let m = match m {
             MediumDraft::Serial { device, baud } => {
                 Medium::Serial { device: device.clone(), baud: *baud }
@@ -201,8 +253,10 @@ fn media(
             let max = crate::limits::LINKS_MAX;
             return Err(f.at(*loc, format!("too many heartbeat media (at most {max})")));
         }
+        // Cannot fail: `timing` has the capacity of `out`, which took the medium.
+        let _ = timing.push(*t);
     }
-    Ok(out)
+    Ok((out, timing))
 }
 
 fn ucast(iface: &str, addrs: &[IpAddr], loc: Loc, f: &Files) -> Result<Medium, ConfigError> {

@@ -321,7 +321,7 @@ impl Node {
         // recording's length, never a double start: see core docs.)
         let unfresh_takeover = watchdog
             && !self.peer.alive
-            && self.peer.unfresh_claims.is_some_and(|t| now < t + self.params.deadtime);
+            && self.peer.unfresh_claims.is_some_and(|t| now < t + self.peer_deadtime());
         if self.peer_taking_over() || unfresh_takeover {
             self.self_fencing = watchdog;
             return self.transition(

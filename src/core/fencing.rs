@@ -181,6 +181,7 @@ impl Node {
             self.counters.fence_failures += 1;
             self.notify(Event::FenceFailed, Detail::None);
             let backoff = self.params.keepalive.saturating_mul(1 << attempts.min(16));
+            // The global deadtime: a cap on retries, no liveness judgement.
             let backoff = backoff.min(self.params.deadtime.saturating_mul(8));
             self.timers.set(Timer::FenceRetry, now + backoff);
             return;
@@ -251,9 +252,9 @@ impl Node {
             Some(peer_wd) => peer_wd.max(own_wd.unwrap_or(0)),
             None => own_wd?,
         };
+        // The holder finds us dead by its longest link deadtime at the latest (SPEC §7.7).
         let margin = self
-            .params
-            .deadtime
+            .peer_deadtime()
             .saturating_add(self.longest_link().saturating_mul(2))
             .saturating_add(self.params.keepalive.saturating_mul(2));
         Some(Duration::from_millis(w).saturating_add(margin))

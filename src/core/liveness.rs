@@ -1,8 +1,10 @@
 //! Per-link liveness (the TigerBeetle fault-detector idea): each heartbeat link is green
 //! while frames arrive, yellow once it has been silent longer than its `warn_after`, red once
-//! silent longer than its `dead_after`. It also paces each link's own sending. The peer's
-//! liveness (deadtime over all links) is derived in `Node` from these; this file does not
-//! decide anything about the group.
+//! silent longer than its `dead_after`. It also paces each link's own sending. Each link
+//! is judged at its own pace (SPEC §7.7: `keepalive` and `deadtime` on a medium line): it is
+//! down once it has been silent for its own `dead_after` of this node's listening
+//! (`Link::down_at`), and the peer is dead when every link is down (`Node::peer_dead_at`).
+//! This file does not decide anything about the group.
 
 use super::time::{Duration, Instant};
 
@@ -14,7 +16,8 @@ pub struct LinkParams {
     pub send_interval: Duration,
     /// Silence after which the link is yellow and a frame is counted late (usually `warntime`).
     pub warn_after: Duration,
-    /// Silence after which the link is red (down).
+    /// Silence after which the link is red (down): the link's own deadtime (the global one
+    /// when its line sets none), longer for a serial line paced slower than its keepalive.
     pub dead_after: Duration,
 }
 
@@ -50,6 +53,9 @@ pub struct Link {
     params: LinkParams,
     status: LinkStatus,
     next_send: Instant,
+    /// Where this link's silence counts from, at the earliest: its creation, moved on by each
+    /// stall of this node (`handle_stall`), as `Node::listening_since` is for the peer.
+    listening_since: Instant,
 }
 
 impl Link {
@@ -61,7 +67,36 @@ impl Link {
             frames_rx: 0,
             late_count: 0,
         };
-        Link { params, status, next_send: now }
+        Link { params, status, next_send: now, listening_since: now }
+    }
+
+    /// How this link is paced and judged.
+    pub fn params(&self) -> LinkParams {
+        self.params
+    }
+
+    /// This node stalled for `gap` until `now`: the stall is taken out of the link's silence
+    /// (nothing was heard meanwhile), but only the stall, so that many short stalls still let
+    /// a silent link go down.
+    pub fn handle_stall(&mut self, gap: Duration, now: Instant) {
+        self.listening_since = (self.silent_since() + gap).min(now);
+    }
+
+    /// When this link's silence began, as far as this node could observe it.
+    fn silent_since(&self) -> Instant {
+        self.status.last_heard.map_or(self.listening_since, |t| t.max(self.listening_since))
+    }
+
+    /// When this link is down by its own deadtime: `dead_after` of this node's listening
+    /// after its last frame (or its creation). The peer is dead once every link is.
+    pub fn down_at(&self) -> Instant {
+        self.silent_since() + self.params.dead_after
+    }
+
+    /// `dead_after` after the last stall of this node (or its creation): until then a peer
+    /// silent on this link is not known to be dead, whatever it last sent.
+    pub fn listening_down_at(&self) -> Instant {
+        self.listening_since + self.params.dead_after
     }
 
     /// Records a valid frame at `now`. Returns true when it came late.
@@ -168,5 +203,30 @@ mod tests {
         assert!(link.handle_frame(ms(600)));
         assert_eq!(link.status().late_count, 1);
         assert_eq!(link.status().health, LinkHealth::Green);
+    }
+
+    /// A link is down `dead_after` after its last frame, counting only this node's listening:
+    /// a stall moves its silence on by the stall, and only by the stall.
+    #[test]
+    fn a_link_is_down_by_its_own_deadtime_less_the_stalls() {
+        let params = LinkParams {
+            send_interval: Duration::from_millis(200),
+            warn_after: Duration::from_millis(600),
+            dead_after: Duration::from_millis(2000),
+        };
+        let mut link = Link::new(params, ms(100));
+        assert_eq!(link.down_at(), ms(2100), "silent since its creation");
+        link.handle_frame(ms(500));
+        assert_eq!(link.down_at(), ms(2500));
+        // A stall of 300 ms ending at 1000: the silence counts from 800.
+        link.handle_stall(Duration::from_millis(300), ms(1000));
+        assert_eq!(link.down_at(), ms(2800));
+        assert_eq!(link.listening_down_at(), ms(2800));
+        // A stall never moves it past its own end.
+        link.handle_stall(Duration::from_millis(5000), ms(1500));
+        assert_eq!(link.down_at(), ms(3500));
+        link.handle_frame(ms(3600));
+        assert_eq!(link.down_at(), ms(5600));
+        assert_eq!(link.params(), params);
     }
 }

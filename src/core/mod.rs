@@ -120,7 +120,8 @@
 //! then on advertises `FLAG_TAKING_OVER`, and takes over `W + M` after it entered `Fencing`,
 //! moved on by the length of every stall of its own since (its frames did not go out). `W` is the larger of the peer's
 //! advertised watchdog timeout and our own; the margin is
-//! `M = deadtime + 2 x the longest link send interval + 2 x keepalive`.
+//! `M = deadtime + 2 x the longest link send interval + 2 x keepalive`, where `deadtime` is
+//! the longest link deadtime (see "Per-link timing").
 //! Why: a peer that is still up and holding learns that we take over either from our flag,
 //! within one send interval plus one-way delay when any link still carries our frames, or,
 //! when nothing of ours reaches it and it reaches no ping node, from its own deadtime, which
@@ -168,6 +169,31 @@
 //! is an older peer without an armed watchdog that this node has never heard. Refusing to
 //! wait for a peer never heard would instead leave a pair whose other node is gone without
 //! the group for good.
+//!
+//! # Per-link timing (SPEC §7.7)
+//!
+//! Each link has its own `LinkParams` (`send_interval`, `warn_after`, `dead_after`): from its
+//! medium line's `keepalive` and `deadtime` (the global ones when the line sets none), longer
+//! for a serial line too slow for its keepalive. Each link beats at its own interval and is
+//! down once silent for its own `dead_after` of this node's listening (`Link::down_at`). The
+//! peer is dead when every link is down (`Node::peer_dead_at`): a working slow link is proof
+//! of life, and the peer is found dead exactly when the slowest still-working link's deadtime
+//! runs out after its last frame. A fast link going down alone never makes the peer dead.
+//! With every link at the global timing all this is the single `deadtime` of before.
+//! Where the rest of the core used `deadtime`, each use was weighed:
+//! - the peer's liveness, `peer_surely_dead` and the deadline the loop wakes for: per link;
+//! - the windows that must cover "the other node has not found us dead yet" take the
+//!   effective deadtime, the longest link deadtime (`Node::peer_deadtime`): the margin `M` of
+//!   the fence-watchdog wait, the stall's may-wait window (`stall_unheard`), the wait after
+//!   unfresh claims, the held-recently window of the fence order;
+//! - the stall detector stays under two thirds of the shortest link deadtime (a stall must
+//!   not make a live peer look dead on any link);
+//! - a peer frame is counted late by the longest link `warn_after`;
+//! - the fence retry cap (8 x `deadtime`), `initdead` and `fence_delay` keep the global
+//!   values (no liveness judgement; `check` keeps `initdead` at least every link deadtime);
+//! - outside the core, the ping cadence follows the longest link deadtime
+//!   (`event_loop::health_io::ping_interval`): the holder must know it lost its ping nodes
+//!   within about the deadtime the survivor's wait follows (`health::self_fence`).
 //!
 //! # Fence races and loops (SPEC §7.4)
 //!
@@ -474,6 +500,10 @@ pub enum Mutation {
     /// No mutual kill with several groups: each group fences in its own order
     /// (`core::groups` does not make the groups after the first follow the first one's).
     OwnFenceOrder,
+    /// SPEC §7.7 per-link timing: the peer is judged by the fastest link's deadtime (dead
+    /// once the fastest link is silent that long), so a working slow link is no proof of
+    /// life.
+    FastestLinkDeadtime,
 }
 
 /// Which links a frame goes out on.

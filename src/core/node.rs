@@ -22,7 +22,8 @@ use crate::wire::{GroupState, Groups, Health, Intent, Kind, Payload, Repr};
 /// What this node knows about its peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerStatus {
-    /// A valid frame arrived on some link within `deadtime` (and the peer did not leave).
+    /// A valid frame arrived on some link within that link's deadtime (and the peer did not
+    /// leave).
     pub alive: bool,
     /// The incarnation of the peer's run that `wire` accepted (the last one heard).
     pub incarnation: Option<u64>,
@@ -68,7 +69,8 @@ impl core::fmt::Display for Hex<'_> {
 /// Event counters shown by `status`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
-    /// Peer frames that arrived later than `warntime` after the one before.
+    /// Peer frames that arrived later than the longest link `warn_after` (`warntime` when
+    /// every link has the global timing) after the one before.
     pub late_heartbeats: u64,
     /// Takeovers from a dead or departed peer.
     pub failovers: u64,
@@ -304,19 +306,19 @@ impl Node {
             // Only the stall is taken out: a busy machine with many short stalls still finds
             // a dead peer dead (restarting the silence at every stall never would).
             self.listening_since = (self.silent_since() + gap).min(now);
+            self.links.iter_mut().for_each(|l| l.handle_stall(gap, now));
             if let Phase::Fencing { stalled, .. } = &mut self.phase {
                 *stalled = stalled.saturating_add(gap);
             }
             // The wait counted from the last unfresh frame moves on by the stall too.
             self.peer.unfresh_at = self.peer.unfresh_at.map(|t| (t + gap).min(now));
             // A peer heard within its deadtime and fence wait before now may be waiting;
-            // one silent longer has ended any wait it began.
+            // one silent longer has ended any wait it began. Its deadtime: the longest of
+            // the links', the latest it may have lost us (SPEC §7.7).
             let wait = self.watchdog_fence_wait().unwrap_or(Duration::ZERO);
+            let deadtime = self.peer_deadtime();
             let may_wait = self.peer.alive
-                || self
-                    .peer
-                    .last_heard
-                    .is_some_and(|t| now < t + self.params.deadtime.saturating_add(wait));
+                || self.peer.last_heard.is_some_and(|t| now < t + deadtime.saturating_add(wait));
             if self.fence_mode() == FenceMode::Watchdog
                 && self.holds()
                 && may_wait
@@ -388,23 +390,28 @@ impl Node {
             next = next.min(link.next_deadline());
         }
         if self.peer.alive {
-            next = next.min(self.silent_since() + self.params.deadtime);
+            next = next.min(self.peer_dead_at());
         }
-        if self.listening_since + self.params.deadtime > self.last_input {
-            next = next.min(self.listening_since + self.params.deadtime);
+        let listening_dead_at = self.listening_dead_at();
+        if listening_dead_at > self.last_input {
+            next = next.min(listening_dead_at);
         }
         next
     }
 
     /// A gap between inputs longer than one keepalive plus the fastest link's send interval
     /// means the node itself stalled: the loop wakes at least once per send interval of every
-    /// link, so a healthy loop never leaves a longer gap. It stays under two thirds of
-    /// `deadtime`, so a stall that could make a live peer look dead is always caught (a slow
-    /// serial link's interval may exceed `deadtime` at keepalive 10 ms).
+    /// link, so a healthy loop never leaves a longer gap. It stays under two thirds of the
+    /// shortest link deadtime (`deadtime` when every link has the global timing), so a stall
+    /// that could make a live peer look dead on any link is always caught (a slow serial
+    /// link's interval may exceed `deadtime` at keepalive 10 ms; with its own timing a fast
+    /// link may be judged sooner than the global `deadtime`).
     pub fn stall_threshold(&self) -> Duration {
         let shortest = self.params.links.iter().map(|l| l.send_interval).min();
         let gap = self.params.keepalive.saturating_add(shortest.unwrap_or(self.params.keepalive));
-        let cap = Duration::from_millis(self.params.deadtime.total_millis() * 2 / 3);
+        let dead = self.params.links.iter().map(|l| l.dead_after).min();
+        let cap =
+            Duration::from_millis(dead.unwrap_or(self.params.deadtime).total_millis() * 2 / 3);
         gap.min(cap)
     }
 
@@ -412,14 +419,44 @@ impl Node {
         self.params.links.iter().map(|l| l.send_interval).max().unwrap_or(self.params.keepalive)
     }
 
+    /// The peer's effective deadtime: the longest link deadtime (`deadtime` when every link
+    /// has the global timing). The latest the peer is found dead after its last frame, so
+    /// every window that must cover "the peer (or this node) has not yet found the other
+    /// dead" uses it: the fence-watchdog margin, the stall's may-wait window, unfresh claims,
+    /// the fence order's held-recently window (core docs, "Per-link timing").
+    pub fn peer_deadtime(&self) -> Duration {
+        self.params.links.iter().map(|l| l.dead_after).max().unwrap_or(self.params.deadtime)
+    }
+
     /// When the peer's silence began, as far as this node could observe it.
     pub(super) fn silent_since(&self) -> Instant {
         self.peer.last_heard.unwrap_or(self.created).max(self.listening_since)
     }
 
-    /// True when the peer has been silent for `deadtime` of our own listening.
+    /// When the peer is dead by every link's own deadtime (SPEC §7.7): the moment the last
+    /// link goes down, each `dead_after` of our listening after its own last frame. A working
+    /// slow link is proof of life; a fast link going down alone never makes the peer dead.
+    /// With every link at one deadtime this is `silent_since() + deadtime`.
+    pub(super) fn peer_dead_at(&self) -> Instant {
+        if self.mutated(super::Mutation::FastestLinkDeadtime) {
+            let fastest = self.params.links.iter().map(|l| l.dead_after).min();
+            return self.silent_since() + fastest.unwrap_or(self.params.deadtime);
+        }
+        let latest = self.links.iter().map(Link::down_at).max();
+        latest.unwrap_or(self.silent_since() + self.params.deadtime)
+    }
+
+    /// The latest link deadline counted from this node's last stall (or start): before it, a
+    /// stall may have kept the peer from being judged on some link.
+    fn listening_dead_at(&self) -> Instant {
+        let latest = self.links.iter().map(Link::listening_down_at).max();
+        latest.unwrap_or(self.listening_since + self.params.deadtime)
+    }
+
+    /// True when the peer has been silent on every link for that link's deadtime of our own
+    /// listening.
     pub(super) fn peer_surely_dead(&self, now: Instant) -> bool {
-        !self.peer.alive && now >= self.silent_since() + self.params.deadtime
+        !self.peer.alive && now >= self.peer_dead_at()
     }
 
     /// A reload put other resources in force: heartbeats carry this digest from now on.
@@ -498,8 +535,11 @@ impl Node {
             self.peer.last = None;
             self.split_brain_seen = false;
         }
-        let gap_late =
-            self.peer.last_heard.is_some_and(|t| now.saturating_since(t) > self.params.warntime);
+        // Late by the slowest link's standard: a frame on time on the slow link that is left
+        // is on time for the peer (the fast link counts its own late frames).
+        let warn = self.params.links.iter().map(|l| l.warn_after).max();
+        let warn = warn.unwrap_or(self.params.warntime);
+        let gap_late = self.peer.last_heard.is_some_and(|t| now.saturating_since(t) > warn);
         if gap_late {
             self.counters.late_heartbeats += 1;
         }
@@ -694,14 +734,14 @@ impl Node {
             }
         }
         // Silence counts only while we listen: after a stall of our own the peer keeps its
-        // last known state for `deadtime` (see `listening_since`).
+        // last known state for each link's deadtime (see `listening_since`).
         // A stall of ours keeps a live peer alive (the stall does not count as silence), but
         // never revives a dead one: only a frame heard since can.
         let heard_since = self.peer.last_heard.is_some_and(|t| t >= self.listening_since);
         let alive = !self.peer.left
             && self.peer.last.is_some()
             && (self.peer.alive || heard_since)
-            && now < self.silent_since() + self.params.deadtime;
+            && now < self.peer_dead_at();
         if alive != self.peer.alive {
             self.peer.alive = alive;
             self.peer.alive_since = alive.then_some(now);
@@ -877,7 +917,7 @@ impl Node {
     /// this one's order takes as its own.
     pub fn fence_order(&self, now: Instant) -> FenceOrder {
         let lost = self.peer.lost_at.unwrap_or(now);
-        let window = self.params.deadtime.saturating_add(self.params.fence_delay);
+        let window = self.peer_deadtime().saturating_add(self.params.fence_delay);
         FenceOrder {
             held_recently: self.held_at.is_some_and(|t| t + window >= lost),
             peer_held: self
@@ -1002,6 +1042,50 @@ mod tests {
         assert!(!node.peer().alive, "still alive at {now} ms");
         // 500 ms of listening: about 1.7 s with the stalls taken out.
         assert!(now < 2_500, "dead only at {now} ms");
+    }
+
+    /// SPEC §7.7: a working slow link is proof of life. The fast link (judged at 50 ms)
+    /// falls silent while the slow one (200 ms, judged at 2 s) keeps delivering: the peer
+    /// stays alive, for far longer than the fast link's deadtime.
+    #[test]
+    fn a_working_slow_link_keeps_the_peer_alive_when_the_fast_one_is_down() {
+        let mut node = Node::new(params_fast_and_slow(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        let standby = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        frame_on(&mut node, ms(5), 0, 1, standby);
+        frame_on(&mut node, ms(6), 1, 2, standby);
+        assert!(node.peer().alive);
+        for (seq, t) in (3..).zip((200..5_000).step_by(200)) {
+            run_until(&mut node, ms(t - 1));
+            assert!(node.peer().alive, "dead at {t} ms while the slow link works");
+            frame_on(&mut node, ms(t), 1, seq, standby);
+        }
+        let links: std::vec::Vec<_> = node.links().collect();
+        assert_eq!(links[0].health, crate::core::LinkHealth::Red, "the fast link is down");
+        assert_eq!(node.counters().late_heartbeats, 0, "on time by the slow link");
+    }
+
+    /// SPEC §7.7: the peer is dead exactly when the slowest still-working link's deadtime
+    /// runs out after its last frame, not at the fast link's, and the loop is woken then.
+    #[test]
+    fn the_peer_dies_when_the_slowest_link_deadtime_runs_out() {
+        let mut node = Node::new(params_fast_and_slow(0, FenceMode::None), ms(0));
+        drain(&mut node, ms(0));
+        let standby = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_PEER_ALIVE, 0);
+        frame_on(&mut node, ms(5), 1, 1, standby);
+        run_until(&mut node, ms(299));
+        frame_on(&mut node, ms(300), 0, 2, standby);
+        // Down on the fast link at 350, on the slow one at 2005.
+        run_until(&mut node, ms(2004));
+        assert!(node.peer().alive, "dead before the slow link's deadtime");
+        let out = run_until(&mut node, ms(2005));
+        assert!(!node.peer().alive, "alive after every link is down");
+        let dead = out.iter().any(|o| matches!(o, Output::Notify { event: Event::PeerDead, .. }));
+        assert!(dead, "{out:?}");
+        // The windows that must cover the peer's own judgement take the longest deadtime.
+        assert_eq!(node.peer_deadtime(), Duration::from_millis(2000));
+        // The stall detector stays under two thirds of the fast link's 50 ms.
+        assert_eq!(node.stall_threshold(), Duration::from_millis(33));
     }
 
     #[test]

@@ -75,6 +75,49 @@ pub(super) fn frame(
     frame_of_run(node, now, (1, 1), seq, payload)
 }
 
+/// Delivers one peer frame (incarnation 1) on link `link` and returns the outputs.
+pub(super) fn frame_on(
+    node: &mut Node,
+    now: Instant,
+    link: u8,
+    seq: u64,
+    payload: Payload,
+) -> std::vec::Vec<Output> {
+    let repr = Repr {
+        version: crate::wire::VERSION,
+        sender: 1 - node.params.me,
+        incarnation: 1,
+        seq,
+        link,
+        session: crate::wire::Session { run: 1, challenge: 1, echo: 1, flags: 0 },
+        payload,
+    };
+    let authentic = Authentic::new(repr);
+    node.handle_input(now, Input::Frame { link, frame: &authentic });
+    drain(node, now)
+}
+
+/// `params` with two links of their own timing (SPEC §7.7): link 0 fast (10 ms, judged at
+/// 50 ms), link 1 slow (200 ms, judged at 2 s); the global timing stays 100/300/500 ms.
+pub(super) fn params_fast_and_slow(me: u8, fence: FenceMode) -> Params {
+    let mut p = params(me, fence);
+    p.links.clear();
+    let fast = LinkParams {
+        send_interval: Duration::from_millis(10),
+        warn_after: Duration::from_millis(30),
+        dead_after: Duration::from_millis(50),
+    };
+    let slow = LinkParams {
+        send_interval: Duration::from_millis(200),
+        warn_after: Duration::from_millis(1200),
+        dead_after: Duration::from_millis(2000),
+    };
+    // Two links fit LINKS_MAX.
+    let _ = p.links.push(fast);
+    let _ = p.links.push(slow);
+    p
+}
+
 /// Delivers one frame of the peer's run `(incarnation, run number)` and returns the outputs.
 pub(super) fn frame_of_run(
     node: &mut Node,

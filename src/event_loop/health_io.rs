@@ -419,7 +419,11 @@ pub fn ping_early(config: &Config) -> Duration {
     reach::ping_early(config.pair.keepalive, ping_interval(config))
 }
 
-/// How often each ping node gets an echo (`reach::ping_interval`).
+/// How often each ping node gets an echo (`reach::ping_interval`), from the longest link
+/// deadtime (SPEC §7.7; the global deadtime when the links have no timing of their own): the
+/// survivor's wait follows that deadtime, so a holder cut off from its ping nodes must know it
+/// within about that long, not the global deadtime's (links all faster than the global timing
+/// would otherwise leave the survivor's wait shorter than the holder's ping window).
 pub fn ping_interval(config: &Config) -> Duration {
-    reach::ping_interval(config.pair.deadtime)
+    reach::ping_interval(config.pair.longest_deadtime())
 }

@@ -258,8 +258,10 @@ impl Link {
         }
     }
 
-    /// The core's pacing and judgement of this link: a serial line slower than one frame per
-    /// keepalive sends less often, and is judged on its own cadence.
+    /// The core's pacing and judgement of this link, from its own `keepalive`, `warntime` and
+    /// `deadtime` (SPEC §7.7: `config::PairWide::link_keepalive` and the others): a serial
+    /// line slower than one frame per keepalive sends less often, and is judged on its own
+    /// cadence.
     pub fn params(
         medium: &Medium,
         keepalive: Duration,

@@ -20,11 +20,16 @@ use super::group::Group;
 use super::health_io::HealthIo;
 use super::links::Links;
 
-/// Sets the parts that never change: the links' names, and the groups' and resources'.
+/// Sets the parts that never change: the links' names and timings, and the groups' and
+/// resources'.
 pub fn init(s: &mut Snapshot, config: &Config, links: &Links, group: &Group) {
-    for link in links.iter() {
+    for (link, (i, m)) in links.iter().zip(config.pair.media.iter().enumerate()) {
         let mut l = status::Link::default();
         l.medium.clone_from(&link.label);
+        // What the core paces and judges the link by (SPEC §7.7).
+        let params = super::link_params(config, i, m);
+        l.keepalive_ms = params.send_interval.total_millis();
+        l.deadtime_ms = params.dead_after.total_millis();
         // INVARIANT: as many links as LINKS_MAX at most, the snapshot's capacity.
         let _ = s.peer.links.push(l);
     }

@@ -44,21 +44,27 @@ fn window_of(config: &Config) -> (Window, Timing, Duration) {
     let watchdog = config.local.watchdog.as_ref().map(|w| w.timeout).expect("fence watchdog");
     params.watchdog_timeout = Some(watchdog);
     let longest = params.links.iter().map(|l| l.send_interval).max().expect("a link");
-    let fastest = params.links.iter().map(|l| l.send_interval).min().expect("a link");
+    let peer_deadtime = params.links.iter().map(|l| l.dead_after).max().expect("a link");
+    let survivor_silence =
+        params.links.iter().map(|l| l.dead_after.saturating_sub(l.send_interval)).max();
+    let survivor_silence = survivor_silence.expect("a link");
     let node = Node::new(params, Instant::ZERO);
     // A peer never heard is assumed to run this configuration: W is our own timeout.
     let fence_wait = node.fence_wait().expect("an armed watchdog is waited for");
+    assert_eq!(node.peer_deadtime(), peer_deadtime);
     let margin =
-        config.pair.deadtime + longest.saturating_mul(2) + config.pair.keepalive.saturating_mul(2);
+        peer_deadtime + longest.saturating_mul(2) + config.pair.keepalive.saturating_mul(2);
     assert_eq!(fence_wait, watchdog + margin, "the core's docs: W + M");
     // The cadence `health_io` opens the ping driver with is the one `reach` reasons about.
-    assert_eq!(health_io::ping_interval(config), reach::ping_interval(config.pair.deadtime));
-    let interval = reach::ping_interval(config.pair.deadtime);
+    let ping_deadtime = config.pair.longest_deadtime();
+    assert_eq!(health_io::ping_interval(config), reach::ping_interval(ping_deadtime));
+    let interval = reach::ping_interval(ping_deadtime);
     assert_eq!(health_io::ping_early(config), reach::ping_early(config.pair.keepalive, interval));
     let t = Timing {
         keepalive: config.pair.keepalive,
-        deadtime: config.pair.deadtime,
-        fastest_link: fastest,
+        deadtime: ping_deadtime,
+        peer_deadtime,
+        survivor_silence,
         stall_after: node.stall_threshold(),
         // The core's argument assumes a one-way delay under a keepalive: its worst.
         delay_max: config.pair.keepalive,
@@ -71,12 +77,18 @@ fn window_of(config: &Config) -> (Window, Timing, Duration) {
 fn media() -> impl Strategy<Value = Vec<String>> {
     let serial =
         proptest::sample::select(&BAUDS[..]).prop_map(|b| format!("serial /dev/ttyS0 baud {b}"));
-    (proptest::option::of(serial), any::<bool>(), any::<bool>()).prop_filter_map(
+    // A bcast link of its own timing in some (SPEC §7.7): faster or slower than the global.
+    let own = proptest::option::of((10u64..=2000, 2u64..=20));
+    (proptest::option::of(serial), any::<bool>(), any::<bool>(), own).prop_filter_map(
         "at least one medium",
-        |(serial, bcast, ucast)| {
+        |(serial, bcast, ucast, own)| {
             let mut m: Vec<String> = serial.into_iter().collect();
-            if bcast {
-                m.push("bcast eth1".into());
+            match (bcast, own) {
+                (true, Some((k, x))) => {
+                    m.push(format!("bcast eth1 keepalive {k}ms deadtime {}ms", k * x))
+                }
+                (true, None) => m.push("bcast eth1".into()),
+                _ => {}
             }
             if ucast {
                 m.push("ucast eth2 192.0.2.1 192.0.2.2".into());

@@ -9,14 +9,18 @@
 //! Both sides are counted from the moment `t0` every medium and every ping node is lost.
 //! - The holder learns it is isolated when both its peer is dead and its ping nodes are lost.
 //!   Its peer: the last frame of the survivor arrives at most one one-way delay after `t0`,
-//!   the peer is dead `deadtime` after it, and a loop stall shorter than the stall detector
+//!   the peer is dead at most the longest link deadtime after it (`peer_deadtime`, SPEC
+//!   §7.7: each link is judged at its own), and a loop stall shorter than the stall detector
 //!   (which would otherwise restart that silence) may make it that much later. Its ping
 //!   nodes: `reach::loss_known_within` after the last reply, itself before `t0`. It stops
 //!   petting on that wake, so its watchdog resets it at most its timeout `W_h` later (a
 //!   release that completes sooner only makes it safe sooner).
-//! - The survivor heard the holder's last frame no earlier than the fastest link's send
-//!   interval before `t0` (the holder sent on it then), enters `Fencing` `deadtime` after it,
-//!   and takes over `W + M` after that (later after stalls of its own or frames that are not
+//! - The survivor heard the holder's last frame on each link no earlier than that link's send
+//!   interval before `t0` (the holder sent on it then), enters `Fencing` once every link is
+//!   down, each its own deadtime after its last frame: at the earliest the largest over the
+//!   links of (deadtime − send interval) after `t0` (`survivor_silence`; `deadtime` minus the
+//!   fastest link's interval when every link has the global timing), and takes over `W + M`
+//!   after that (later after stalls of its own or frames that are not
 //!   fresh, never earlier). `W` is at least `W_h`: the larger of the timeout the holder
 //!   advertised and its own.
 //!
@@ -32,10 +36,15 @@ use crate::core::time::Duration;
 pub struct Timing {
     /// Heartbeat interval.
     pub keepalive: Duration,
-    /// Silence after which the peer is dead.
+    /// The deadtime the ping cadence follows: the longest link deadtime as configured (the
+    /// global one when the links have none of their own; `config::PairWide::longest_deadtime`).
     pub deadtime: Duration,
-    /// The shortest send interval of any link.
-    pub fastest_link: Duration,
+    /// The longest link deadtime: the holder finds its peer dead at most this long after
+    /// the last frame (`core::Node::peer_deadtime`).
+    pub peer_deadtime: Duration,
+    /// The shortest silence after `t0` before the survivor finds the holder dead: the
+    /// largest over the links of (its deadtime − its send interval).
+    pub survivor_silence: Duration,
     /// The core's stall threshold (`core::Node::stall_threshold`).
     pub stall_after: Duration,
     /// The longest one-way delay of a frame.
@@ -75,11 +84,10 @@ pub struct Window {
 impl Window {
     /// The window for `t`.
     pub fn of(t: &Timing) -> Window {
-        let peer_dead = t.delay_max.saturating_add(t.deadtime).saturating_add(t.stall_after);
+        let peer_dead = t.delay_max.saturating_add(t.peer_deadtime).saturating_add(t.stall_after);
         let ping_lost = t.ping_loss_known_within();
         let holder_safe = peer_dead.max(ping_lost).saturating_add(t.holder_watchdog);
-        let survivor_takes_over =
-            t.deadtime.saturating_add(t.fence_wait).saturating_sub(t.fastest_link);
+        let survivor_takes_over = t.survivor_silence.saturating_add(t.fence_wait);
         Window { peer_dead, ping_lost, holder_safe, survivor_takes_over }
     }
 
@@ -109,7 +117,8 @@ mod tests {
         Timing {
             keepalive: k,
             deadtime: d,
-            fastest_link: k,
+            peer_deadtime: d,
+            survivor_silence: d.saturating_sub(k),
             stall_after: k.saturating_mul(2).min(ms(deadtime * 2 / 3)),
             delay_max: k,
             holder_watchdog: w,
@@ -146,6 +155,24 @@ mod tests {
         assert!(w.holds(), "{w:?}");
     }
 
+    /// SPEC §7.7: a slow link (200 ms, judged at 2 s) beside a fast one (10 ms, 50 ms). The
+    /// holder may find its peer dead only 2 s after the last frame, the survivor no sooner
+    /// than 1.8 s after it; the core's margin, taken from the longest link deadtime, covers
+    /// it. Taken from the global deadtime (500 ms) it would not.
+    #[test]
+    fn a_slow_link_is_covered_by_the_margin_of_the_longest_deadtime() {
+        let (k, w, longest) = (ms(100), ms(3000), ms(200));
+        let mut t = timing(100, 500, 3000);
+        t.peer_deadtime = ms(2000);
+        t.survivor_silence = ms(2000 - 200);
+        t.stall_after = ms(33);
+        t.fence_wait = w + ms(2000) + longest.saturating_mul(2) + k.saturating_mul(2);
+        assert!(Window::of(&t).holds(), "{:?}", Window::of(&t));
+        t.survivor_silence = ms(500 - 10);
+        t.fence_wait = w + ms(500) + longest.saturating_mul(2) + k.saturating_mul(2);
+        assert!(!Window::of(&t).holds(), "{:?}", Window::of(&t));
+    }
+
     #[test]
     fn a_wait_without_its_margin_does_not_hold() {
         let mut t = timing(100, 500, 3000);
@@ -160,7 +187,8 @@ mod tests {
         let zero = Timing {
             keepalive: Duration::ZERO,
             deadtime: Duration::ZERO,
-            fastest_link: Duration::ZERO,
+            peer_deadtime: Duration::ZERO,
+            survivor_silence: Duration::ZERO,
             stall_after: Duration::ZERO,
             delay_max: Duration::ZERO,
             holder_watchdog: Duration::ZERO,

@@ -125,6 +125,8 @@ fn directive(
         "udpport" => port(one(args)?).map(|p| cf.udpport = Some(p)),
         "bcast" => bcast(cf, args),
         "mcast" => mcast(cf, args, line, found, at),
+        "mcast6" => v6_only(args.get(1).copied(), "mcast6", "a group")
+            .and_then(|()| mcast(cf, args, line, found, at)),
         "ucast" => ucast(cf, args, line),
         "auto_failback" => auto_failback(cf, one(args)?, found, at),
         "nice_failback" => boolean(one(args)?).map(|b| {
@@ -140,6 +142,10 @@ fn directive(
             Ok(())
         }
         "ping" => ping(cf, args),
+        "ping6" => args
+            .iter()
+            .try_for_each(|a| v6_only(Some(a), "ping6", "an address"))
+            .and_then(|()| ping(cf, args)),
         "ping_group" => ping_group(cf, args, found, at),
         "realtime" => boolean(one(args)?).map(|b| cf.realtime = b),
         _ => Err(unsupported(name)),
@@ -291,6 +297,16 @@ fn mcast(
     Ok(())
 }
 
+/// heartbeat's `mcast6 DEV GROUP PORT TTL LOOP` and `ping6 ADDR` are its `mcast` and `ping`
+/// over IPv6, which hapair's own `mcast` and `ping` take (SPEC §7.7): the one difference is
+/// that an IPv4 word is refused (anything else is left to `mcast` and `ping` to judge).
+fn v6_only(word: Option<&str>, name: &str, what: &str) -> Result<(), String> {
+    match word.map(str::parse::<IpAddr>) {
+        Some(Ok(IpAddr::V4(a))) => Err(format!("{name} takes {what} of IPv6, not {a}")),
+        _ => Ok(()),
+    }
+}
+
 fn ucast(cf: &mut HaCf, args: &[&str], line: usize) -> Result<(), String> {
     let [dev, addrs @ ..] = args else { return Err("expected ucast DEV ADDR".into()) };
     if !is_ifname(dev) || addrs.is_empty() {
@@ -390,6 +406,27 @@ mod tests {
         );
         assert_eq!(t("initdead 60 # x\n")[3], (60000, false));
         assert_eq!(t("keepalive 3#5\n")[0], (3000, false));
+    }
+
+    /// heartbeat's IPv6 forms become hapair's `mcast` and `ping`, which take IPv6 (SPEC §7.7);
+    /// an IPv4 word on them is refused.
+    #[test]
+    fn mcast6_and_ping6_are_mcast_and_ping_over_ipv6() {
+        let text = "mcast6 eth1 ff02::1:694 694 1 0
+ping6 2001:db8::fe 2001:db8::fd
+                    mcast6 eth1 239.0.0.1 694 1 0
+ping6 192.0.2.254
+mcast6 eth2 ff02::1
+";
+        let mut f = Findings::default();
+        let cf = parse(text, &mut f);
+        let group: IpAddr = "ff02::1:694".parse().unwrap();
+        assert_eq!(cf.mcast, [(1, "eth1".to_string(), group, 694, 1)]);
+        assert_eq!(cf.ping, ["2001:db8::fe", "2001:db8::fd"].map(|a| a.parse::<IpAddr>().unwrap()));
+        assert_eq!(f.not_converted.len(), 3, "{f:?}");
+        assert!(f.not_converted[0].ends_with("mcast6 takes a group of IPv6, not 239.0.0.1"));
+        assert!(f.not_converted[1].ends_with("ping6 takes an address of IPv6, not 192.0.2.254"));
+        assert!(f.not_converted[2].ends_with("expected mcast DEV GROUP PORT TTL LOOP"), "{f:?}");
     }
 
     #[test]

@@ -364,6 +364,22 @@ ping 192.0.2.254
         assert!(i.config.contains("# NOTE: hapair check: the result does not pass yet"));
     }
 
+    /// `import-heartbeat` turns `mcast6` and `ping6` into `mcast` and `ping` lines that
+    /// `check` takes (SPEC §7.7).
+    #[test]
+    fn mcast6_and_ping6_convert_to_lines_check_takes() {
+        let i = convert_heartbeat(&files(
+            "node a\nnode b\nmcast6 eth1 ff02::1:694 694 1 0\nbcast eth0\nping6 2001:db8::fe\n",
+            "",
+            "auth 1\n1 crc\n",
+        ));
+        assert!(i.config.contains("\nmcast eth1 ff02::1:694 ttl 1\n"), "{}", i.config);
+        assert!(i.config.contains("\nping 2001:db8::fe\n"), "{}", i.config);
+        assert!(!i.config.contains("NOT CONVERTED"), "{}", i.config);
+        let key = i.config.replace("authkey /etc/hapair/authkey", "authkey /k");
+        crate::config::parse_str(&key, std::path::Path::new("t.conf")).expect("check takes it");
+    }
+
     #[test]
     fn gaps_are_listed_and_timing_errors_noted() {
         let i = convert_heartbeat(&files(

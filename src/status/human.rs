@@ -9,8 +9,8 @@ use core::fmt::{self, Write};
 use heapless::String;
 
 use super::{
-    COUNTERS, Counters, Fence, GroupStatus, HealthStatus, IpmiStatus, Owner, Resource, Snapshot,
-    peer_state_name, state_name,
+    COUNTERS, Counters, Fence, GroupStatus, HealthStatus, IpmiStatus, Link, Owner, Resource,
+    Snapshot, peer_state_name, state_name,
 };
 use Shown::{Aside, Item};
 
@@ -56,7 +56,17 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         writeln!(w, "  WAITS FOR ITS PEER: last run did not exit cleanly; no fence, no takeover")?;
         writeln!(w, "  until the peer is heard (hapair takeover --force if it is down)")?;
     }
-    writeln!(w, "links:")?;
+    // Each link's timing (SPEC §7.7): on the heading when every link has the same, else on a
+    // line under each link (one screen for the usual pair).
+    let timing = |l: &Link| (l.keepalive_ms, l.deadtime_ms);
+    let first = s.peer.links.first().map(timing);
+    let shared = first.filter(|t| s.peer.links.iter().all(|l| timing(l) == *t));
+    match shared {
+        Some((k, d)) => {
+            writeln!(w, "links: keepalive {}, deadtime {}", Age(Some(k)), Age(Some(d)))?
+        }
+        None => writeln!(w, "links:")?,
+    }
     for l in &s.peer.links {
         let up = if l.up { "up" } else { "DOWN" };
         // A label past its column (an IPv6 multicast group, a long interface name) gets a
@@ -72,6 +82,10 @@ pub fn render_human<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
             None => write!(w, "{:<18}", "never heard")?,
         }
         writeln!(w, "  rx {:<9} lost {}", Count(l.frames_rx), Count(l.frames_lost))?;
+        if shared.is_none() {
+            let (k, d) = (Age(Some(l.keepalive_ms)), Age(Some(l.deadtime_ms)));
+            writeln!(w, "    keepalive {k}, deadtime {d}")?;
+        }
         if !l.error.is_empty() {
             writeln!(w, "    {:.74}", Clean(&l.error))?;
         }

@@ -40,6 +40,7 @@ pub fn render_json<W: Write + ?Sized>(s: &Snapshot, w: &mut W) -> fmt::Result {
         json_str(w, &l.medium)?;
         write!(w, ",\"up\":{},\"last_heard_ms\":", l.up)?;
         json_opt(w, l.last_heard_ms)?;
+        write!(w, ",\"keepalive_ms\":{},\"deadtime_ms\":{}", l.keepalive_ms, l.deadtime_ms)?;
         write!(w, ",\"frames_rx\":{},\"frames_lost\":{}", l.frames_rx, l.frames_lost)?;
         write!(w, ",\"kernel_dropped\":{}", l.kernel_dropped)?;
         w.write_str(",\"error\":")?;

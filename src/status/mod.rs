@@ -230,6 +230,12 @@ pub struct Link {
     pub up: bool,
     /// Milliseconds since the last valid frame on this link; `None`: never.
     pub last_heard_ms: Option<u64>,
+    /// How often this node sends on the link: its keepalive (SPEC §7.7: its own, else the
+    /// global one), longer for a serial line too slow for it.
+    pub keepalive_ms: u64,
+    /// How long the link may be silent before it is down: its deadtime, scaled like its
+    /// keepalive for a slow serial line. The peer is dead when every link is down.
+    pub deadtime_ms: u64,
     /// Valid frames received.
     pub frames_rx: u64,
     /// Frames missing by sequence number.

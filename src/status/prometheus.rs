@@ -65,6 +65,16 @@ fn prom_links<W: Write + ?Sized>(w: &mut W, links: &[Link]) -> fmt::Result {
         let age = Secs(l.last_heard_ms.unwrap_or(0));
         prom_sample(w, "hapair_link_last_heard_seconds", &[("medium", &l.medium)], age)?;
     }
+    let name = "hapair_link_keepalive_seconds";
+    family(w, name, "gauge", "How often this node sends on the link")?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], Secs(l.keepalive_ms))?;
+    }
+    let name = "hapair_link_deadtime_seconds";
+    family(w, name, "gauge", "Silence after which the link is down")?;
+    for l in links {
+        prom_sample(w, name, &[("medium", &l.medium)], Secs(l.deadtime_ms))?;
+    }
     family(w, "hapair_link_frames_received_total", "counter", "Valid frames received")?;
     for l in links {
         let name = "hapair_link_frames_received_total";

@@ -15,6 +15,7 @@ mod cli;
 mod config_board;
 mod config_drbd;
 mod config_invalid;
+mod config_links;
 mod config_props;
 mod core_scenarios;
 mod fuzz_corpus;

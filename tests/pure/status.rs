@@ -19,6 +19,8 @@ fn link(medium: &str, up: bool, heard: Option<u64>, error: &str) -> Link {
         medium: text(medium),
         up,
         last_heard_ms: heard,
+        keepalive_ms: 100,
+        deadtime_ms: 500,
         frames_rx: 123_456,
         frames_lost: 7,
         kernel_dropped: 0,
@@ -606,4 +608,44 @@ fn groups_at_their_worst_fit_every_rendering() {
         render_prometheus(&s, &mut out).unwrap();
         out.lines().for_each(|l| drop(check_prometheus_line(l)));
     }
+}
+
+/// SPEC §7.7: each link's timing shows in every form. The same for every link: once, on the
+/// heading; links at their own pace: a line under each. JSON and Prometheus carry it per
+/// link.
+#[test]
+fn each_link_shows_its_keepalive_and_deadtime() {
+    let mut s = typical();
+    assert!(human(&s).contains("links: keepalive 100ms, deadtime 500ms\n"), "{}", human(&s));
+    s.peer.links[1].keepalive_ms = 10;
+    s.peer.links[1].deadtime_ms = 50;
+    s.peer.links[2].keepalive_ms = 200;
+    s.peer.links[2].deadtime_ms = 2000;
+    let out = human(&s);
+    println!("{out}");
+    assert!(out.contains("links:\n"), "{out}");
+    assert!(out.contains("    keepalive 10ms, deadtime 50ms\n"), "{out}");
+    assert!(out.contains("    keepalive 200ms, deadtime 2.0s\n"), "{out}");
+    assert_eq!(out.matches("    keepalive ").count(), s.peer.links.len(), "{out}");
+    for line in out.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+
+    let mut json = String::new();
+    render_json(&s, &mut json).unwrap();
+    let v: Value = serde_json::from_str(&json).unwrap();
+    let links = v["peer"]["links"].as_array().unwrap();
+    assert_eq!(links[1]["keepalive_ms"].as_u64(), Some(10));
+    assert_eq!(links[1]["deadtime_ms"].as_u64(), Some(50));
+    assert_eq!(links[2]["deadtime_ms"].as_u64(), Some(2000));
+
+    let mut prom = String::new();
+    render_prometheus(&s, &mut prom).unwrap();
+    assert!(
+        prom.contains("hapair_link_keepalive_seconds{medium=\"bcast eth1\"} 0.010\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("hapair_link_deadtime_seconds{medium=\"mcast eth1 239.0.0.94\"} 2.000\n")
+    );
 }

@@ -105,6 +105,10 @@ pub struct Config {
     /// The world starts with every medium cut both ways, until this long after 0 (`None`:
     /// connected): a start-up in a partition.
     pub start_partitioned: Option<Duration>,
+    /// Each link's own keepalive and deadtime (SPEC §7.7), `None` for the global ones: the
+    /// link sends every keepalive (the serial cable every two) and is down after its
+    /// deadtime of silence.
+    pub link_timing: [Option<(Duration, Duration)>; 3],
 }
 
 impl Config {
@@ -138,6 +142,7 @@ impl Config {
             fence_commit_ms: (500, 500),
             fence_act_ms: (0, 0),
             start_partitioned: None,
+            link_timing: [None; 3],
         }
     }
 
@@ -183,6 +188,7 @@ impl Config {
             fence_commit_ms: (0, 0),
             fence_act_ms: (0, 0),
             start_partitioned: None,
+            link_timing: [None; 3],
         };
         // Drawn last, so that every other choice of a seed stays what it was.
         if fence == FenceMode::Watchdog && rng.chance(25) {
@@ -208,7 +214,30 @@ impl Config {
             }
         }
         cfg.groups = Config::random_groups(seed, cfg.groups[0]);
+        cfg.link_timing = Config::random_link_timing(seed, keepalive);
         cfg
+    }
+
+    /// Each link's own timing for seed `seed` (SPEC §7.7), from a generator of its own so
+    /// that every other choice of a seed stays what it was: the global timing everywhere in
+    /// three seeds of four; else each link has its own with even odds: a keepalive of half,
+    /// once or one and a half times the global one, and a deadtime of 3 to 6 send intervals
+    /// (a fast link judged well before the global deadtime, a slow one well after).
+    fn random_link_timing(seed: u64, keepalive: Duration) -> [Option<(Duration, Duration)>; 3] {
+        let mut rng = Rng::new(seed.wrapping_mul(0xd6e8_feb8_6659_fd93).wrapping_add(0x6c69_6e6b));
+        let mut timing = [None; 3];
+        if !rng.chance(25) {
+            return timing;
+        }
+        for (link, t) in timing.iter_mut().enumerate() {
+            if rng.chance(50) {
+                let k = keepalive.total_millis() * rng.pick(&[1, 2, 3]) / 2;
+                let interval = if link == 0 { 2 * k } else { k };
+                let dead = interval * rng.pick(&[3, 4, 5, 6]);
+                *t = Some((Duration::from_millis(k), Duration::from_millis(dead)));
+            }
+        }
+        timing
     }
 
     /// The groups of seed `seed` (SPEC §7.1), from a generator of their own so that every
@@ -265,7 +294,7 @@ impl Config {
     /// How long a pair connected both ways takes at most to hear each other (a restart's
     /// handshake, an old run's frames to outlive): the bound of the oracle's hearing check.
     pub fn hearing_bound(&self) -> Duration {
-        self.deadtime().saturating_mul(2)
+        self.peer_deadtime().saturating_mul(2)
             + self.max_link_interval().saturating_mul(2)
             + self.max_delay().saturating_mul(4)
     }
@@ -275,13 +304,21 @@ impl Config {
         if self.unarmed == Some(n) { None } else { self.watchdog }
     }
 
+    /// The global deadtime.
     pub fn deadtime(&self) -> Duration {
         self.keepalive.saturating_mul(5)
     }
 
+    /// The longest link deadtime (SPEC §7.7): a peer is found dead at the latest this long
+    /// after its last frame. The global deadtime when no link has its own timing: every
+    /// window of the oracle about noticing a death takes it.
+    pub fn peer_deadtime(&self) -> Duration {
+        (0..3).map(|i| self.link_params(i).dead_after).max().unwrap_or(self.deadtime())
+    }
+
     /// The ping echo interval, as the daemon takes it (`health::reach::ping_interval`).
     pub fn ping_interval(&self) -> Duration {
-        reach::ping_interval(self.deadtime())
+        reach::ping_interval(self.peer_deadtime())
     }
 
     /// A ping node is lost after this long without a reply (`health::reach::PING_WINDOW`).
@@ -306,10 +343,15 @@ impl Config {
         let mut params = self.params(1 - holder as u8, 0);
         params.peer_watchdog_timeout_ms = Some(holder_watchdog.total_millis() as u32);
         let core = Node::new(params, Instant::ZERO);
+        let links = (0..3).map(|i| self.link_params(i));
         Timing {
             keepalive: self.keepalive,
-            deadtime: self.deadtime(),
-            fastest_link: self.keepalive.min(self.max_link_interval()),
+            deadtime: self.peer_deadtime(),
+            peer_deadtime: self.peer_deadtime(),
+            survivor_silence: links
+                .map(|l| l.dead_after.saturating_sub(l.send_interval))
+                .max()
+                .unwrap_or_default(),
             stall_after: core.stall_threshold(),
             delay_max: self.max_delay(),
             holder_watchdog,
@@ -319,11 +361,12 @@ impl Config {
 
     /// SPEC §3 and the core's docs: under fence watchdog the survivor waits the peer's
     /// watchdog timeout W plus the margin M = deadtime + 2 x the longest link interval +
-    /// 2 x keepalive. The oracle computes it from the configuration, not from the core.
+    /// 2 x keepalive, with the longest link deadtime. The oracle computes it from the
+    /// configuration, not from the core.
     pub fn watchdog_wait(&self) -> Duration {
         self.watchdog
             .unwrap_or(Duration::ZERO)
-            .saturating_add(self.deadtime())
+            .saturating_add(self.peer_deadtime())
             .saturating_add(self.max_link_interval().saturating_mul(2))
             .saturating_add(self.keepalive.saturating_mul(2))
     }
@@ -334,19 +377,23 @@ impl Config {
         Duration::from_millis(self.action_ms.1).saturating_add(self.group_action_time(g))
     }
 
-    fn link_params(&self, link: usize) -> LinkParams {
+    pub fn link_params(&self, link: usize) -> LinkParams {
+        let (keepalive, deadtime) =
+            self.link_timing[link].unwrap_or((self.keepalive, self.deadtime()));
         // The serial cable is slower than the Ethernet links.
-        let send_interval =
-            if link == 0 { self.keepalive.saturating_mul(2) } else { self.keepalive };
+        let send_interval = if link == 0 { keepalive.saturating_mul(2) } else { keepalive };
         LinkParams {
             send_interval,
-            warn_after: self.keepalive.saturating_mul(3).max(send_interval.saturating_mul(2)),
-            dead_after: self.deadtime(),
+            // Warned at the global fraction of the deadtime (3/5), as `check` scales it.
+            warn_after: Duration::from_millis(deadtime.total_millis() * 3 / 5)
+                .max(send_interval.saturating_mul(2)),
+            dead_after: deadtime,
         }
     }
 
+    /// The longest send interval of a link (the serial cable's).
     pub fn max_link_interval(&self) -> Duration {
-        self.keepalive.saturating_mul(2)
+        (0..3).map(|i| self.link_params(i).send_interval).max().unwrap_or(self.keepalive)
     }
 
     pub fn max_delay(&self) -> Duration {
@@ -378,7 +425,8 @@ impl Config {
             keepalive: self.keepalive,
             warntime: self.keepalive.saturating_mul(3),
             deadtime: self.deadtime(),
-            initdead: self.deadtime().saturating_mul(2),
+            // Twice the longest deadtime, as `check` defaults it.
+            initdead: self.peer_deadtime().saturating_mul(2),
             auto_failback: group.auto_failback,
             fence: self.fence,
             fence_delay: self.fence_delay,
@@ -821,6 +869,10 @@ pub struct Coverage {
     /// each for its own groups (active/active).
     pub multi_group_seeds: u64,
     pub active_active: u64,
+    /// Seeds whose links have their own timing (SPEC §7.7), and deaths of a peer found
+    /// there, each judged against every link's own deadtime (`check_peer_dead`).
+    pub per_link_seeds: u64,
+    pub per_link_deaths: u64,
     /// Deaths of a peer while the survivor ran some group (`check_keep` watches), and stops
     /// of such a group the check judged.
     pub keeps_watched: u64,
@@ -859,6 +911,8 @@ impl Coverage {
         self.forced_takeovers += o.forced_takeovers;
         self.mutual_kills_after_hang += o.mutual_kills_after_hang;
         self.multi_group_seeds += o.multi_group_seeds;
+        self.per_link_seeds += o.per_link_seeds;
+        self.per_link_deaths += o.per_link_deaths;
         self.active_active += o.active_active;
         self.keeps_watched += o.keeps_watched;
         self.keep_stops_judged += o.keep_stops_judged;
@@ -1070,6 +1124,7 @@ impl World {
             cfg,
         };
         w.coverage.multi_group_seeds = u64::from(groups > 1);
+        w.coverage.per_link_seeds = u64::from(w.cfg.link_timing.iter().any(Option::is_some));
         if let Some(until) = w.cfg.start_partitioned {
             for link in &mut w.links {
                 link.cut = [true; 2];
@@ -1122,6 +1177,7 @@ impl World {
             self.steps += 1;
             if take_timeout {
                 let n = next_timeout.map(|t| t.1).unwrap_or(0);
+                self.loop_wake(n);
                 self.input(n, Input::Timeout)?;
             } else if let Some(s) = self.queue.pop() {
                 self.handle_event(s.ev)?;
@@ -1713,6 +1769,19 @@ impl World {
         }
     }
 
+    /// The event loop tells the ping judge of every wake (`health_io::poll`), its core's timer
+    /// wakes too, not only the echoes': with links faster than the echoes (SPEC §7.7: a link's
+    /// own keepalive), the stall threshold may be shorter than the echo interval, and a judge
+    /// told only of the echoes' wakes would take each for a stall (SIM seed 321).
+    fn loop_wake(&mut self, n: usize) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        let (Some(core), Some(reach)) = (node.core.as_ref(), node.reach.as_mut()) else { return };
+        if reach.handle_wake(now, core.stall_threshold()) {
+            tr!(self, "node {n}: stalled: ping silence counts from now");
+        }
+    }
+
     /// What the event loop does for the ping nodes on a wake of node `n` (`health_io`): tell
     /// the judge of the wake (a stall restarts the silence), send the echoes due (answered at
     /// once by the ping node when the world lets node `n` reach it), and report the verdict.
@@ -2210,6 +2279,9 @@ impl World {
                 {
                     return Err(format!("node {n}: notify {event:?} names group {group:?}"));
                 }
+                if event == Event::PeerDead {
+                    self.check_peer_dead(n)?;
+                }
                 match event {
                     // `active` may be left again in the same step (a failback at once).
                     Event::Active => {
@@ -2683,6 +2755,32 @@ impl World {
     }
 
     /// Checks of the state right after a step.
+    /// SPEC §7.7, liveness: a node finds its peer dead only when every link is down, each by
+    /// its own deadtime: never while some link delivered a frame (one its core took) within
+    /// that link's deadtime, whatever the other links did. (A peer that said `Leaving`, or
+    /// was forgotten by a fence, is not found dead by silence.)
+    fn check_peer_dead(&mut self, n: usize) -> Result<(), String> {
+        let Some(core) = self.nodes[n].core.as_ref() else { return Ok(()) };
+        let peer = core.peer();
+        if peer.left || peer.last.is_none() {
+            return Ok(());
+        }
+        for (i, link) in core.links().enumerate() {
+            let dead_after = self.cfg.link_params(i).dead_after;
+            if let Some(t) = link.last_heard
+                && self.now < t + dead_after
+            {
+                return Err(format!(
+                    "liveness: node {n} found its peer dead at {} while the {} link delivered \
+                     a frame at {t}, within its deadtime {dead_after}",
+                    self.now, LINK_NAMES[i]
+                ));
+            }
+        }
+        self.coverage.per_link_deaths += self.coverage.per_link_seeds;
+        Ok(())
+    }
+
     fn check_now(&mut self) -> Result<(), String> {
         self.wake_hung()?;
         let count = self.cfg.groups.len();
@@ -2927,7 +3025,7 @@ impl World {
         // Nor can a daemon that restarts (kill -9 and start) during it before its start-up
         // wait and probes are over: SIM seed 676334, a restart 19 ms before the holder would
         // have released to a peer that could not hear it.
-        let initdead = self.cfg.deadtime().saturating_mul(2);
+        let initdead = self.cfg.peer_deadtime().saturating_mul(2);
         let probes = Duration::from_millis(self.cfg.action_ms.1 * 8);
         let restarted = (0..2)
             .map(|n| self.nodes[n].booted_at)
@@ -2989,7 +3087,7 @@ impl World {
             return Ok(());
         }
         let peer = 1 - n;
-        let window = self.cfg.deadtime() + self.cfg.max_link_interval() + self.cfg.max_delay();
+        let window = self.cfg.peer_deadtime() + self.cfg.max_link_interval() + self.cfg.max_delay();
         let recent =
             |t: Option<Instant>, w: Duration| t.is_some_and(|t| self.now.saturating_since(t) <= w);
         let connected =
@@ -2999,7 +3097,8 @@ impl World {
         let healthy_peer = self.world_healthy(peer, g)
             && !self.nodes[peer].shutdown_requested
             && !recent(self.nodes[peer].unhealthy_at, window)
-            && self.nodes[peer].now_booted_for(self.now, self.cfg.deadtime().saturating_mul(2));
+            && self.nodes[peer]
+                .now_booted_for(self.now, self.cfg.peer_deadtime().saturating_mul(2));
         if !connected || !healthy_peer {
             self.coverage.l2_not_applicable += 1;
             return Ok(());
@@ -3049,8 +3148,8 @@ impl World {
             return Ok(());
         }
         self.coverage.keep_stops_judged += 1;
-        let window = self.cfg.deadtime() + self.cfg.max_link_interval() + self.cfg.max_delay();
-        let replayed = self.replaying_until[n] + self.cfg.deadtime() > self.now;
+        let window = self.cfg.peer_deadtime() + self.cfg.max_link_interval() + self.cfg.max_delay();
+        let replayed = self.replaying_until[n] + self.cfg.peer_deadtime() > self.now;
         let fenced =
             self.nodes[1 - n].fencing_at.is_some_and(|t| self.now.saturating_since(t) <= window);
         if self.group_policy(n, g, window) || replayed || fenced {
@@ -3097,7 +3196,7 @@ impl World {
         let s = &self.nodes[survivor];
         // Under fence watchdog a replay at the survivor postpones its takeover (core docs).
         let replayed = self.cfg.fence == FenceMode::Watchdog
-            && self.replaying_until[survivor] + self.cfg.deadtime() > self.now;
+            && self.replaying_until[survivor] + self.cfg.peer_deadtime() > self.now;
         // A peer that advertised no armed watchdog is never taken over by waiting (SPEC
         // §7.3): L1 does not apply to it.
         // Nor to a survivor without one, which `run` refuses: it may know no timeout to wait.
@@ -3122,12 +3221,12 @@ impl World {
         // `fence_delay` once (the survivor does not own the group), three times when it held
         // a group itself lately (it may still look like the owner to its peer: every group
         // fences in the first group's order, `core::groups`).
-        let window = self.cfg.deadtime().saturating_mul(2) + self.cfg.fence_delay;
+        let window = self.cfg.peer_deadtime().saturating_mul(2) + self.cfg.fence_delay;
         let held = s.groups.iter().any(|h| h.held_at.is_some_and(|t| t + window >= self.now));
         // A survivor that lost its peer before this death (a partition first) may enter
         // `Fencing` late, after it could not run the group: three slots more (SIM seed 97421).
         let lost_before = s.core.as_ref().is_some_and(|c| !c.peer().alive);
-        let initdead = self.cfg.deadtime().saturating_mul(2);
+        let initdead = self.cfg.peer_deadtime().saturating_mul(2);
         let starting = s.booted_at + initdead + Duration::from_millis(self.cfg.action_ms.1 * 8);
         let wait = if self.now < starting { initdead } else { Duration::ZERO };
         let deadline = |held: bool| {
@@ -3140,7 +3239,7 @@ impl World {
                 FenceMode::Watchdog => self.cfg.watchdog_wait(),
             };
             self.now
-                + self.cfg.deadtime()
+                + self.cfg.peer_deadtime()
                 + fence
                 + wait
                 + self.cfg.group_action_time(g)
@@ -3149,7 +3248,7 @@ impl World {
                 + self.cfg.max_delay()
         };
         // The survivor notices the death a deadtime after the last frame, at the latest.
-        let notices = self.now + self.cfg.deadtime() + self.cfg.max_link_interval();
+        let notices = self.now + self.cfg.peer_deadtime() + self.cfg.max_link_interval();
         let held_deadline = (!held).then(|| (deadline(true), notices));
         let since = self.now;
         let (met, disturbed, back) = (false, false, false);
