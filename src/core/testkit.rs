@@ -91,6 +91,7 @@ pub(super) fn frame_on(
         link,
         session: crate::wire::Session { run: 1, challenge: 1, echo: 1, flags: 0 },
         payload,
+        outdate: Default::default(),
     };
     let authentic = Authentic::new(repr);
     node.handle_input(now, Input::Frame { link, frame: &authentic });
