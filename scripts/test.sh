@@ -16,6 +16,10 @@ need iptables iptables
 need python3 python3
 need bc bc
 need gcc gcc            # tests/daemon/daemon_flood.rs builds scripts/lib/flood.c
+# tests/daemon/e2e_drbd.rs runs each daemon in a mount namespace of its own (unshare, mount)
+# and its stand-in drbdadm takes a lock (flock).
+need unshare util-linux
+need flock util-linux
 # sysctl (tests/drivers/drivers_udp.rs, tests/drivers/health_ping.rs set namespace sysctls);
 # systemd-analyze (tests/daemon/init_script.rs verifies the unit, and fails under CI=true
 # without it); perl with Time::HiRes (tests/fixtures/marker.sh stamps the group's runs with

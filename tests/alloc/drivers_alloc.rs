@@ -43,9 +43,9 @@ fn step(rig: &mut Rig, now: Instant) -> bool {
     while got < n {
         got += rig.serial.read_available(&mut buf).unwrap();
     }
-    // Shaped like a v2 frame, which the socket filter admits.
-    let mut datagram = [0x42u8; 87];
-    datagram[..4].copy_from_slice(&[2, 55, 1, 0]);
+    // Shaped like a v4 frame, which the socket filter admits.
+    let mut datagram = [0x42u8; hapair::wire::FRAME_LEN_V4];
+    datagram[..4].copy_from_slice(&[4, 96, 1, 0]);
     assert_eq!(rig.udp.send(&datagram), SendOutcome::Sent);
     let mut batch = Batch::default();
     while batch.is_empty() {

@@ -21,6 +21,7 @@ mod core_scenarios;
 mod fuzz_corpus;
 mod migrate_heartbeat;
 mod migrate_pacemaker;
+mod records_tool;
 mod smoke;
 mod status;
 mod wire_bench;
