@@ -9,7 +9,7 @@
 //! node's namespace answers with the node's name). The pair settles, a `standby` moves the
 //! name, and a node killed by pid (its cables pulled) leaves it to the other; each time the
 //! group never ran on both nodes (the marker resource, tests/common/pair.rs). Needs root (CI
-//! is root), knotd, nsupdate and dig (scripts/test.sh installs them).
+//! is root), named, nsupdate and dig (scripts/test.sh installs them).
 //!
 //!
 //! The mixed pair (board/lab/routed-mixed.conf): the lab's crossover beside the routed path, as
