@@ -308,3 +308,51 @@ fn mixed_pair(global: bool) {
     pair.assert_moved(active, standby);
     drop(service);
 }
+
+/// The routed lab itself: its namespaces, the path between the sites through the router (one
+/// hop: TTL 63), the name server, `cut lan` of a site cable and `wan`; `down` (on drop)
+/// leaves no namespace, directory or name server behind.
+#[test]
+fn the_routed_lab_comes_up_routes_through_its_router_and_goes_down_whole() {
+    let lab = Lab::up_with('q', &["--routed"]);
+    let names = lab.namespaces();
+    assert_eq!(names.len(), 6, "{names:?}");
+    for kind in ["alpha", "beta", "client", "router", "dns", "lan"] {
+        assert!(names.iter().any(|n| n.ends_with(&format!("-{kind}"))), "{kind}: {names:?}");
+    }
+    let ping = |from: Node, to: &str| {
+        let out = exec_in(lab.ns(from), &["ping", "-c", "3", "-i", "0.2", "-W", "1", to]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = ping(Node::Alpha, "203.0.113.2");
+    assert!(text.contains("ttl=63"), "alpha to beta is not one hop away: {text}");
+    let soa =
+        exec_in(lab.ns(Node::Client), &["dig", "+short", "@198.51.100.253", "pair.example", "SOA"]);
+    assert!(String::from_utf8_lossy(&soa.stdout).contains("hostmaster"), "{soa:?}");
+    let named: u32 = std::fs::read_to_string(format!("{}/named.pid", lab.dir()))
+        .expect("named.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+
+    lab.cut("lan", Node::Alpha);
+    assert!(ping(Node::Alpha, "203.0.113.2").contains(" 0 received"), "cut, yet reached");
+    lab.restore("lan", Node::Alpha);
+    lab.ok(&["wan", "0ms", "0ms", "0%"]);
+    assert_soon(PATIENCE, "alpha reaches beta again", || {
+        ping(Node::Alpha, "203.0.113.2").contains("ttl=63")
+    });
+    assert_eq!(
+        std::fs::read_to_string(format!("{}/wan.conf", lab.dir())).expect("wan.conf").trim(),
+        "0 0 0.0000"
+    );
+
+    let (name, dir) = (lab.name().to_owned(), lab.dir());
+    drop(lab);
+    let left = crate::common::try_cmd(&["ip", "netns", "list"]).unwrap_or_default();
+    assert!(!left.contains(&format!("hlab-{name}-")), "namespaces left: {left}");
+    assert!(!Path::new(&dir).exists(), "{dir} left");
+    let alive = std::fs::read_to_string(format!("/proc/{named}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"));
+    assert!(!alive, "named {named} still runs");
+}
