@@ -245,7 +245,8 @@ cmd_up() {
 ms_of() {
     case "$1" in
         *ms) [[ ${1%ms} =~ ^[0-9]+$ ]] && echo "${1%ms}" && return ;;
-        *s) [[ ${1%s} =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v s="${1%s}" 'BEGIN { printf "%d", s * 1000 }' && return ;;
+        *s) [[ ${1%s} =~ ^[0-9]+(\.[0-9]+)?$ ]] &&
+                awk -v s="${1%s}" 'BEGIN { printf "%d", s * 1000 }' && return ;;
         *) [[ $1 =~ ^[0-9]+$ ]] && echo "$1" && return ;;
     esac
     die "bad duration '$1' (40ms, 0.04s)"
