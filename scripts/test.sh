@@ -37,6 +37,12 @@ need strip binutils
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
 # tests/fence_ipmi.rs: a BMC per node (OpenIPMI's ipmi_sim), the real fence agent and the
 # IPMI client it drives (fence-agents is one package on Debian 12: all agents).
+# The routed lab (scripts/lab.sh up --routed, tests/daemon/e2e_routed.rs): BIND's named as
+# the name server, nsupdate and dig for board/two-site/dns-record and the client. (Debian
+# starts named.service on install unless policy-rc.d forbids it; the lab runs its own named.)
+need named bind9
+need nsupdate bind9-dnsutils
+need dig bind9-dnsutils
 need ipmi_sim openipmi
 need ipmitool ipmitool
 [ -x /usr/sbin/fence_ipmilan ] || need_pkgs+=(fence-agents)

@@ -22,13 +22,21 @@ Two small programs in one file (Python 3 standard library only):
       the same in every namespace, so a caller can compare it with its own clock; SEQ is the
       probe's sequence number, so a caller can count the probes left unanswered).
 
-It never sends anywhere but ADDR:PORT (prober) or back to a sender (responder).
+  probe.py watch-name NAME SERVER PORT [--interval-ms 5] [--raw] [--label TEXT]
+      The prober of a routed pair (scripts/lab.sh up --routed), whose service moves by its
+      DNS name: every interval it asks SERVER (the zone's name server, directly: no cache)
+      for NAME's A record, and sends the probe to the address of the latest answer; no
+      record, no probe. Otherwise as `watch`.
+
+It never sends anywhere but ADDR:PORT (prober), SERVER:53 and the addresses SERVER names
+(watch-name), or back to a sender (responder).
 """
 
 import argparse
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 
@@ -85,6 +93,90 @@ def watch(addr, port, interval_ms, raw, label):
         except InterruptedError:
             continue
         if ready:
+            drain(sock, state)
+        state.check_silence()
+    state.summary()
+
+
+def dns_query(qid, name):
+    """A query for NAME's A record, recursion not desired (the server is authoritative)."""
+    qname = b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split("."))
+    return struct.pack("!HHHHHH", qid, 0, 1, 0, 0, 0) + qname + b"\0" + struct.pack("!HH", 1, 1)
+
+
+def dns_skip_name(msg, at):
+    while True:
+        n = msg[at]
+        if n & 0xC0 == 0xC0:
+            return at + 2
+        if n == 0:
+            return at + 1
+        at += 1 + n
+
+
+def dns_answer(msg, qid):
+    """The first A record's address in an answer to query `qid`, "" for an answer without
+    one (no such name), None for anything else (another id, a malformed message)."""
+    try:
+        rid, flags, qd, an = struct.unpack_from("!HHHH", msg)
+        if rid != qid or not flags & 0x8000:
+            return None
+        at = 12
+        for _ in range(qd):
+            at = dns_skip_name(msg, at) + 4
+        for _ in range(an):
+            at = dns_skip_name(msg, at)
+            rtype, _, _, rdlen = struct.unpack_from("!HHIH", msg, at)
+            at += 10
+            if rtype == 1 and rdlen == 4:
+                return socket.inet_ntoa(msg[at:at + 4])
+            at += rdlen
+        return ""
+    except (struct.error, IndexError):
+        return None
+
+
+def watch_name(name, server, port, interval_ms, raw, label):
+    """`watch`, with the address from NAME's A record at SERVER, asked every interval."""
+    sock = open_prober("0.0.0.0")
+    dns = open_prober("0.0.0.0")
+    interval = interval_ms / 1000.0
+    state = Watcher(raw, interval_ms, label)
+    signal.signal(signal.SIGTERM, lambda *_: state.stop())
+    signal.signal(signal.SIGINT, lambda *_: state.stop())
+    seq, qid, addr = 0, 0, ""
+    next_send = time.monotonic()
+    while not state.stopping:
+        now = time.monotonic()
+        if now >= next_send:
+            qid = (qid + 1) & 0xFFFF
+            try:
+                dns.sendto(dns_query(qid, name), (server, 53))
+            except OSError:
+                pass
+            if addr:
+                seq += 1
+                try:
+                    sock.sendto(str(seq).encode(), (addr, port))
+                except OSError:
+                    pass
+            next_send += interval
+            if next_send < now:
+                next_send = now + interval
+        try:
+            ready, _, _ = select.select([sock, dns], [], [],
+                                        max(0.0, next_send - time.monotonic()))
+        except InterruptedError:
+            continue
+        if dns in ready:
+            while True:
+                try:
+                    got = dns_answer(dns.recv(512), qid)
+                except (BlockingIOError, InterruptedError, OSError):
+                    break
+                if got is not None:
+                    addr = got
+        if sock in ready:
             drain(sock, state)
         state.check_silence()
     state.summary()
@@ -217,9 +309,18 @@ def main():
     p.add_argument("--interval-ms", type=float, default=5.0)
     p.add_argument("--raw", action="store_true")
     p.add_argument("--label", default="client")
+    p = sub.add_parser("watch-name")
+    p.add_argument("name")
+    p.add_argument("server")
+    p.add_argument("port", type=int)
+    p.add_argument("--interval-ms", type=float, default=5.0)
+    p.add_argument("--raw", action="store_true")
+    p.add_argument("--label", default="client")
     args = parser.parse_args()
     if args.cmd == "serve":
         serve(args.name, args.port)
+    elif args.cmd == "watch-name":
+        watch_name(args.name, args.server, args.port, args.interval_ms, args.raw, args.label)
     else:
         watch(args.addr, args.port, args.interval_ms, args.raw, args.label)
 

@@ -62,13 +62,19 @@ pub struct Lab {
 impl Lab {
     /// `lab.sh up --name <tag><pid>n<count>`; panics (after cleaning up) when it fails.
     pub fn up(tag: char) -> Lab {
+        Lab::up_with(tag, &[])
+    }
+
+    /// `lab.sh up ARGS... --name <tag><pid>n<count>` (`&["--routed"]`: the routed lab, whose
+    /// names and addresses are in the `LAB_*` variables the script's header lists).
+    pub fn up_with(tag: char, args: &[&str]) -> Lab {
         static COUNT: AtomicU32 = AtomicU32::new(0);
         let count = COUNT.fetch_add(1, Ordering::Relaxed);
         let name = format!("{tag}{}n{count}", std::process::id());
         // lab.sh takes 1 to 12 of [a-z0-9]: a 7-digit pid leaves 3 digits for the count.
         assert!(name.len() <= 12, "lab name {name} too long for lab.sh");
         let mut lab = Lab { name, env: HashMap::new() };
-        lab.ok(&["up"]);
+        lab.ok(&[&["up"], args].concat());
         let text = lab.ok(&["env"]);
         lab.env = text
             .lines()

@@ -148,7 +148,11 @@ impl Pair {
     /// up (so that it can name the lab's directory); it returns the file's path. Starts
     /// nothing.
     pub fn with_conf(tag: char, conf: impl FnOnce(&Lab) -> PathBuf) -> Pair {
-        let lab = Lab::up(tag);
+        Pair::with_conf_on(Lab::up(tag), conf)
+    }
+
+    /// `with_conf` on a lab the caller brought up (`Lab::up_with`, e.g. the routed lab).
+    pub fn with_conf_on(lab: Lab, conf: impl FnOnce(&Lab) -> PathBuf) -> Pair {
         let dir = PathBuf::from(lab.dir());
         let key = Command::new(HAPAIR).arg("keygen").output().expect("hapair keygen");
         assert!(key.status.success(), "hapair keygen failed");

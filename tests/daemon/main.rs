@@ -26,6 +26,7 @@ mod e2e_groups;
 mod e2e_health;
 mod e2e_ipv6;
 mod e2e_perlink;
+mod e2e_routed;
 mod e2e_watchdog;
 mod faults;
 mod init_script;
