@@ -16,9 +16,8 @@
 //! a fast link at keepalive 10 ms / deadtime 30 ms of its own while the routed path keeps
 //! 200 ms / 2 s. Cutting the crossover alone is no failover (the routed path is proof of
 //! life), and a killed node is declared dead when the routed link's deadtime runs out, never
-//! within a second of the kill. That test is `#[ignore]`d until hapair takes per-link timings
-//! (SPEC §7.7; it fails at `check` now); its twin with the global 200 ms / 2 s on both links
-//! runs meanwhile.
+//! within a second of the kill. Its twin with the global 200 ms / 2 s on both links shows the
+//! same of a pair without per-link timings.
 //!
 //! Not here: timing figures and false failovers over time (scripts/bench-failover --routed).
 
@@ -228,12 +227,11 @@ fn a_routed_pair_moves_its_name_across_the_router_on_standby_and_on_a_death() {
 
 /// The mixed pair, per-link timings: the crossover at 10 ms / 30 ms beside the routed path.
 #[test]
-#[ignore = "per-link keepalive/deadtime (SPEC §7.7) are not in hapair yet"]
 fn a_mixed_pair_rides_out_a_crossover_cut_and_fails_over_at_the_routed_deadtime() {
     mixed_pair(false);
 }
 
-/// The same pair with the global 200 ms / 2 s on both links (what hapair takes today).
+/// The same pair with the global 200 ms / 2 s on both links.
 #[test]
 fn a_mixed_pair_with_global_timings_rides_out_a_crossover_cut() {
     mixed_pair(true);
