@@ -167,10 +167,11 @@ stop_relay() {
 
 mac_of() { ip -n "$1" -br link show dev "$2" | awk '{print $3}'; }
 
-write_env() {
-    cat >"$DIR/env.tmp" <<EOF
+# env_common MODE: the variables of both modes (the head of $DIR/env).
+env_common() {
+    cat <<EOF
 LAB_NAME=$NAME
-LAB_MODE=flat
+LAB_MODE=$1
 LAB_RUN=$LAB_RUN
 LAB_DIR=$DIR
 LAB_NS_ALPHA=$LAB_NS_ALPHA
@@ -179,11 +180,17 @@ LAB_NS_CLIENT=$LAB_NS_CLIENT
 LAB_NS_LAN=$LAB_NS_LAN
 LAB_TTY_ALPHA=$DIR/alpha-tty
 LAB_TTY_BETA=$DIR/beta-tty
+LAB_MAC_ALPHA=$(mac_of "$LAB_NS_ALPHA" lan0)
+LAB_MAC_BETA=$(mac_of "$LAB_NS_BETA" lan0)
+EOF
+}
+
+write_env() {
+    env_common flat >"$DIR/env.tmp"
+    cat >>"$DIR/env.tmp" <<EOF
 LAB_VIP4=192.0.2.100
 LAB_VIP4_2=192.0.2.101
 LAB_VIP6=2001:db8::100
-LAB_MAC_ALPHA=$(mac_of "$LAB_NS_ALPHA" lan0)
-LAB_MAC_BETA=$(mac_of "$LAB_NS_BETA" lan0)
 EOF
     mv "$DIR/env.tmp" "$DIR/env"
 }
@@ -412,21 +419,10 @@ EOF
 }
 
 write_env_routed() {
-    cat >"$DIR/env.tmp" <<EOF
-LAB_NAME=$NAME
-LAB_MODE=routed
-LAB_RUN=$LAB_RUN
-LAB_DIR=$DIR
-LAB_NS_ALPHA=$LAB_NS_ALPHA
-LAB_NS_BETA=$LAB_NS_BETA
-LAB_NS_CLIENT=$LAB_NS_CLIENT
-LAB_NS_LAN=$LAB_NS_LAN
+    env_common routed >"$DIR/env.tmp"
+    cat >>"$DIR/env.tmp" <<EOF
 LAB_NS_ROUTER=$LAB_NS_ROUTER
 LAB_NS_DNS=$LAB_NS_DNS
-LAB_TTY_ALPHA=$DIR/alpha-tty
-LAB_TTY_BETA=$DIR/beta-tty
-LAB_MAC_ALPHA=$(mac_of "$LAB_NS_ALPHA" lan0)
-LAB_MAC_BETA=$(mac_of "$LAB_NS_BETA" lan0)
 LAB_ADDR_ALPHA=192.0.2.1
 LAB_ADDR_BETA=203.0.113.2
 LAB_ADDR6_ALPHA=2001:db8:a::1

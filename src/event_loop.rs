@@ -832,7 +832,7 @@ impl Daemon {
         self.pet_watchdog(now);
         self.health.poll(now, self.core.stall_threshold(), &mut self.children);
         if let Some(d) = &mut self.drbd {
-            let peer = drbd_peer(&self.core, now);
+            let peer = drbd_peer(&self.core);
             d.poll(now, peer, &mut self.health.monitor, &mut self.children, &mut self.control);
             self.links.set_outdate(d.frame());
         }
@@ -1283,13 +1283,12 @@ fn disarm_after_failed_start(watchdog: Option<&mut Watchdog>) {
 /// safe since it was last heard: it left, the fence command fenced the run heard last, or a
 /// group was taken over after it was lost (the core takes a dead peer's group only once the
 /// peer is safe: fenced, or its watchdog waited out).
-fn drbd_peer(core: &CoreGate, now: Instant) -> crate::drbd::outdate::Peer {
+fn drbd_peer(core: &CoreGate) -> crate::drbd::outdate::Peer {
     use crate::drbd::outdate::Peer;
     let peer = core.peer();
     if peer.alive {
         return Peer::Alive;
     }
-    let _ = now;
     let fenced =
         peer.fenced.is_some_and(|(inc, run)| peer.incarnation == Some(inc) && peer.run == run);
     let taken = peer.lost_at.is_some_and(|lost| {

@@ -815,6 +815,22 @@ test_ipmi() {
     test_ipmi_hang
 }
 
+# run_part ipmi|drbd: the pair booted again in that mode, and its tests.
+run_part() {
+    IPMI=0
+    DRBD=0
+    case $1 in
+        ipmi) IPMI=1 ;;
+        drbd) DRBD=1 ;;
+    esac
+    PART="$1 "
+    KEEP=$CACHE/last-test/$1
+    cmd_up
+    note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
+    "test_$1"
+    PART=''
+}
+
 cmd_test() {
     local t0
     t0=$(now)
@@ -822,42 +838,31 @@ cmd_test() {
     rm -rf "$KEEP"
     trap 'rc=$?; keep_logs "$KEEP"; cmd_down; [ "$rc" = 0 ] || log "test failed (exit $rc)"; exit $rc' \
         EXIT
-    ONLY_IPMI=$IPMI
-    if [ "$IPMI" = 0 ] && [ "$DRBD" = 0 ]; then
+    local parts=() part booted=0
+    if [ "$IPMI" = 1 ]; then
+        parts=(ipmi)
+    elif [ "$DRBD" = 1 ]; then
+        parts=(drbd)
+    else
         cmd_up
         note "up: QEMU start -> both console shells answer" "$(since "$BOOT_T0")"
         if [ "$BUSYBOX_ONLY" = 1 ]; then
             test_busybox
         else
             test_plain
-            # Then the pair again, each PC powered by its BMC.
-            keep_logs "$KEEP"
-            cmd_down
-            IPMI=1
+            # Then the pair again: each PC powered by its BMC; then with replicated data.
+            parts=(ipmi drbd)
+            booted=1
         fi
     fi
-    if [ "$IPMI" = 1 ] && [ "$DRBD" = 0 ]; then
-        PART='ipmi '
-        KEEP=$CACHE/last-test/ipmi
-        cmd_up
-        note "up: BMCs start QEMU -> both console shells answer" "$(since "$BOOT_T0")"
-        test_ipmi
-        PART=''
-        if [ "$ONLY_IPMI" = 0 ]; then
+    for part in "${parts[@]}"; do
+        if [ "$booted" = 1 ]; then
             keep_logs "$KEEP"
             cmd_down
-            IPMI=0
-            DRBD=1
         fi
-    fi
-    if [ "$DRBD" = 1 ]; then
-        PART='drbd '
-        KEEP=$CACHE/last-test/drbd
-        cmd_up
-        note "up: both console shells answer" "$(since "$BOOT_T0")"
-        test_drbd
-        PART=''
-    fi
+        run_part "$part"
+        booted=1
+    done
     note "total, build included" "$(since "$t0")"
     print_timings
     [ "${#RECORD_ROWS[@]}" = 0 ] || print_records

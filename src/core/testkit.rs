@@ -83,19 +83,7 @@ pub(super) fn frame_on(
     seq: u64,
     payload: Payload,
 ) -> std::vec::Vec<Output> {
-    let repr = Repr {
-        version: crate::wire::VERSION,
-        sender: 1 - node.params.me,
-        incarnation: 1,
-        seq,
-        link,
-        session: crate::wire::Session { run: 1, challenge: 1, echo: 1, flags: 0 },
-        payload,
-        outdate: Default::default(),
-    };
-    let authentic = Authentic::new(repr);
-    node.handle_input(now, Input::Frame { link, frame: &authentic });
-    drain(node, now)
+    deliver(node, now, link, (1, 1), seq, payload)
 }
 
 /// `params` with two links of their own timing (SPEC §7.7): link 0 fast (10 ms, judged at
@@ -127,18 +115,30 @@ pub(super) fn frame_of_run(
     seq: u64,
     payload: Payload,
 ) -> std::vec::Vec<Output> {
+    deliver(node, now, 0, (incarnation, run), seq, payload)
+}
+
+/// One fresh frame of the peer's run `(incarnation, run number)` on `link`, and the outputs.
+fn deliver(
+    node: &mut Node,
+    now: Instant,
+    link: u8,
+    (incarnation, run): (u64, u32),
+    seq: u64,
+    payload: Payload,
+) -> std::vec::Vec<Output> {
     let repr = Repr {
         version: crate::wire::VERSION,
         sender: 1 - node.params.me,
         incarnation,
         seq,
-        link: 0,
+        link,
         session: crate::wire::Session { run, challenge: 1, echo: 1, flags: 0 },
         payload,
         outdate: Default::default(),
     };
     let authentic = Authentic::new(repr);
-    node.handle_input(now, Input::Frame { link: 0, frame: &authentic });
+    node.handle_input(now, Input::Frame { link, frame: &authentic });
     drain(node, now)
 }
 
