@@ -23,6 +23,7 @@ impl Drop for Service {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // tests may read the real clock
 fn serve(file: &Path, port: u16) -> Service {
     let child = Command::new(BIN)
         .args(["serve", file.to_str().unwrap(), &port.to_string()])
