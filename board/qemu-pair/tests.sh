@@ -57,6 +57,10 @@ takeover_bound() {
     echo "$deadtime + $watchdog + $deadtime + 4 * $keepalive + 2 + 10" | bc
 }
 
+# The guest's command that prints the pid of `hapair run` alone: `pidof hapair` also names the
+# agents the daemon runs as `hapair drbd-agent` (the DRBD mode's monitor every 2 s).
+DAEMON_PID='for p in $(pidof hapair); do tr "\\0" " " </proc/$p/cmdline | grep -q "hapair run" && echo $p; done; true'
+
 # kernels NODE: how many kernels NODE's console has shown starting (one per boot or reset).
 kernels() { grep -ac 'Linux version' "$DIR/$1.console.log" || true; }
 
@@ -219,7 +223,7 @@ test_hang() {
     local t_dead='' t_fired='' t_kernel='' t_active='' t_up='' held=''
     survivor=$(other "$hung")
     before=$(kernels "$hung")
-    pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
+    pid=$(vm_exec "$hung" 10 "$DAEMON_PID") || fail "$hung: no hapair"
     t0=$(now)
     vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
     log "hang: hapair (pid $pid in $hung) stopped with SIGSTOP"
@@ -336,7 +340,7 @@ test_ipmi_hang() {
     local boots_before
     boots_before=$(boots "$hung")
     qemu_before=$(cat "$DIR/$hung.pid")
-    pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
+    pid=$(vm_exec "$hung" 10 "$DAEMON_PID") || fail "$hung: no hapair"
     t0=$(now)
     vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
     log "hang: hapair (pid $pid in $hung, QEMU pid $qemu_before) stopped with SIGSTOP"
@@ -530,14 +534,14 @@ test_ipmi_sel() {
     # A restart of hapair (SIGTERM; init starts it again) judges the log from the position
     # kept in the statedir, before the failure: it holds again.
     local pid new='' deadline
-    pid=$(vm_exec "$victim" 10 'pidof hapair') || fail "$victim: no hapair"
+    pid=$(vm_exec "$victim" 10 "$DAEMON_PID") || fail "$victim: no hapair"
     t0=$(now)
     vm_exec "$victim" 10 "kill $pid" >/dev/null || fail "$victim: kill hapair"
     deadline=$(( $(date +%s) + 30 ))
     until [ -n "$new" ] && [ "$new" != "$pid" ]; do
         [ "$(date +%s)" -lt "$deadline" ] || fail "$victim: hapair did not start again"
         sleep 0.2
-        new=$(vm_exec "$victim" 10 'pidof hapair' 2>/dev/null) || new=''
+        new=$(vm_exec "$victim" 10 "$DAEMON_PID" 2>/dev/null) || new=''
     done
     wait_status "$victim" 60 state=standby health=unhealthy sel_latched=true
     note "BMC SEL: hapair restarted in $victim -> unhealthy again (the failure holds)" \
@@ -660,7 +664,7 @@ test_drbd_handover() {
 test_drbd_hang() {
     local hung=$ACTIVE survivor t0 pid since words deadline t_active='' held='' fired='' seen=''
     survivor=$(other "$hung")
-    pid=$(vm_exec "$hung" 10 'pidof hapair') || fail "$hung: no hapair"
+    pid=$(vm_exec "$hung" 10 "$DAEMON_PID") || fail "$hung: no hapair"
     since=$(epoch_ms)
     t0=$(now)
     vm_exec "$hung" 10 "kill -STOP $pid" || fail "$hung: kill -STOP"
@@ -723,7 +727,7 @@ test_drbd_xover() {
     expect_status "$primary" state=active drbd_role=Primary drbd_disk=UpToDate
     records_check "(2a) crossover cut: $secondary outdated, $primary serves" "$since"
     # The Primary hangs now: the outdated Secondary must not take the group.
-    pid=$(vm_exec "$primary" 10 'pidof hapair') || fail "$primary: no hapair"
+    pid=$(vm_exec "$primary" 10 "$DAEMON_PID") || fail "$primary: no hapair"
     since=$(epoch_ms)
     t0=$(now)
     vm_exec "$primary" 10 "kill -STOP $pid" || fail "$primary: kill -STOP"
