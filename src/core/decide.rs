@@ -42,7 +42,7 @@ impl Node {
     }
 
     fn decide(&mut self, now: Instant) {
-        self.decide_self_fence();
+        self.decide_self_fence(now);
         if self.decide_maintenance(now) {
             return;
         }
@@ -111,7 +111,12 @@ impl Node {
         }
         let give_up = Role::stopping(AfterStop::Standby);
         if !self.peer.alive {
-            if initdead_over || vouched {
+            if self.unfresh_takeover(now) && !self.mutated(super::Mutation::NoUnfreshSelfFence) {
+                // It self-fenced (`decide_self_fence`): what it found is stopped at once, not
+                // after `initdead`, which the peer's wait does not cover (SIM seeds 828136,
+                // 904579: a daemon restarted holding, its frames cut one way).
+                self.transition(now, give_up, Reason::PeerTakingOver);
+            } else if initdead_over || vouched {
                 self.transition(now, give_up, Reason::Probed);
             }
             return;
@@ -314,15 +319,7 @@ impl Node {
             self.split_brain_seen = false;
         }
         let watchdog = self.fence_mode() == FenceMode::Watchdog;
-        // A peer we cannot hear fresh, whose frames say it takes or runs the group (it
-        // restarted and hears nothing of ours: a link that works one way), is obeyed under
-        // fence watchdog as if they were fresh: only our release and self-fence keep the two
-        // apart. (A recording replayed at a holder whose peer is dead costs an outage of the
-        // recording's length, never a double start: see core docs.)
-        let unfresh_takeover = watchdog
-            && !self.peer.alive
-            && self.peer.unfresh_claims.is_some_and(|t| now < t + self.peer_deadtime());
-        if self.peer_taking_over() || unfresh_takeover {
+        if self.peer_taking_over() || self.unfresh_takeover(now) {
             self.self_fencing = watchdog;
             return self.transition(
                 now,
@@ -607,6 +604,32 @@ mod tests {
             (Role::stopping(AfterStop::Standby), Reason::Probed)
         );
         assert_eq!(action(&out), Some((0, Action::Stop)));
+    }
+
+    /// Fence watchdog (SPEC §3 S2): a daemon restarted while its resources run, whose frames
+    /// do not reach its peer, hears the peer only in frames that are not fresh. When they
+    /// say the peer takes the group, it stops petting and stops what it found at once: the
+    /// peer's wait `W + M` does not cover `initdead` (SIM seeds 828136, 904579: `initdead`
+    /// twice the longest link deadtime of 6 s, `M` 9 s; the node petted on 0.4 s too long).
+    #[test]
+    fn found_running_in_init_obeys_an_unfresh_takeover_at_once() {
+        let mut node = booted(0, FenceMode::Watchdog, Outcome::Ok);
+        assert!(node.holds() && node.petting_allowed());
+        let standby = peer_says(Kind::Heartbeat, GroupState::Standby, 0, 1);
+        let out = unfresh(&mut node, ms(50), 1, standby);
+        assert!(out.is_empty() && node.role() == Role::Init, "no claim: it waits for initdead");
+        let fencing = peer_says(Kind::Heartbeat, GroupState::Standby, FLAG_TAKING_OVER, 1);
+        let out = unfresh(&mut node, ms(60), 2, fencing);
+        assert_eq!(
+            (node.role(), node.reason()),
+            (Role::stopping(AfterStop::Standby), Reason::PeerTakingOver)
+        );
+        assert_eq!(action(&out), Some((0, Action::Stop)));
+        assert!(out.contains(&Output::Watchdog { allow_petting: false, self_fence: true }));
+        // It pets again once it holds nothing.
+        let out = ok(&mut node, ms(70), 0, Action::Stop);
+        assert!(out.contains(&Output::Watchdog { allow_petting: true, self_fence: false }));
+        assert_eq!(node.role(), Role::Standby);
     }
 
     #[test]

@@ -15,15 +15,19 @@ use super::{Detail, Event, FenceMode, Output};
 use crate::wire::Health;
 
 impl Node {
-    /// Fence watchdog: a node that holds resources in any role (failed and maintenance too)
-    /// and learns that the peer is taking over, or that it is isolated from the peer and every
+    /// Fence watchdog: a node that holds resources in any role (failed, maintenance and
+    /// `Init` too) and learns that the peer is taking over (in its fresh frames, or in frames
+    /// that are not fresh: `unfresh_takeover`), or that it is isolated from the peer and every
     /// ping node, stops petting its watchdog until it holds nothing. Maintenance does not
     /// suspend this: the peer cannot know about it.
-    pub(super) fn decide_self_fence(&mut self) {
+    pub(super) fn decide_self_fence(&mut self, now: Instant) {
         let isolated = !self.peer.alive
             && self.health.has(Health::PING)
             && !self.mutated(super::Mutation::NoSelfFence);
-        let threatened = isolated || self.peer_taking_over();
+        let unfresh = self.unfresh_takeover(now)
+            && !(self.mutated(super::Mutation::NoUnfreshSelfFence)
+                && !matches!(self.role(), Role::Starting | Role::Active));
+        let threatened = isolated || self.peer_taking_over() || unfresh;
         if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
                 info!(
@@ -34,6 +38,20 @@ impl Node {
             }
             self.self_fencing = true;
         }
+    }
+
+    /// Under fence watchdog: a peer we cannot hear fresh said, in frames that are not fresh,
+    /// within its deadtime, that it takes or runs the group (it restarted or does not hear us:
+    /// a link that works one way). A holder obeys them as if they were fresh, in every role
+    /// that holds, `Init` with what its probes found too: only its release and self-fence
+    /// keep the two apart, since the peer's wait `W + M` covers neither `initdead` nor
+    /// anything else the holder might wait for. (A recording replayed at a holder whose peer
+    /// is dead costs an outage of the recording's length, never a double start: see core
+    /// docs.)
+    pub(super) fn unfresh_takeover(&self, now: Instant) -> bool {
+        self.fence_mode() == FenceMode::Watchdog
+            && !self.peer.alive
+            && self.peer.unfresh_claims.is_some_and(|t| now < t + self.peer_deadtime())
     }
 
     pub(super) fn decide_fencing(&mut self, now: Instant) {

@@ -500,6 +500,11 @@ pub enum Mutation {
     /// No mutual kill with several groups: each group fences in its own order
     /// (`core::groups` does not make the groups after the first follow the first one's).
     OwnFenceOrder,
+    /// S2 under fence watchdog: a holder outside `starting` and `active` (in `Init` with what
+    /// its probes found, stopping, in maintenance) ignores frames of its peer that are not
+    /// fresh and say it takes the group: it pets on, and in `Init` keeps what it found until
+    /// `initdead` runs out.
+    NoUnfreshSelfFence,
     /// SPEC §7.7 per-link timing: the peer is judged by the fastest link's deadtime (dead
     /// once the fastest link is silent that long), so a working slow link is no proof of
     /// life.

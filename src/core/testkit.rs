@@ -142,6 +142,28 @@ fn deliver(
     drain(node, now)
 }
 
+/// Hands in one authentic frame of the peer that is not fresh (`Input::Unfresh`: it echoes
+/// no challenge of ours) and returns the outputs.
+pub(super) fn unfresh(
+    node: &mut Node,
+    now: Instant,
+    seq: u64,
+    payload: Payload,
+) -> std::vec::Vec<Output> {
+    let repr = Repr {
+        version: crate::wire::VERSION,
+        sender: 1 - node.params.me,
+        incarnation: 1,
+        seq,
+        link: 0,
+        session: crate::wire::Session { run: 1, challenge: 1, echo: 9, flags: 0 },
+        payload,
+        outdate: Default::default(),
+    };
+    node.handle_input(now, Input::Unfresh(repr));
+    drain(node, now)
+}
+
 pub(super) fn drain(node: &mut Node, now: Instant) -> std::vec::Vec<Output> {
     let mut out = std::vec::Vec::new();
     loop {
