@@ -610,7 +610,8 @@ mod tests {
     /// do not reach its peer, hears the peer only in frames that are not fresh. When they
     /// say the peer takes the group, it stops petting and stops what it found at once: the
     /// peer's wait `W + M` does not cover `initdead` (SIM seeds 828136, 904579: `initdead`
-    /// twice the longest link deadtime of 6 s, `M` 9 s; the node petted on 0.4 s too long).
+    /// twice the longest link deadtime of 6 s, `M` 9 s: it would have petted on 0.4 s past
+    /// the peer's takeover).
     #[test]
     fn found_running_in_init_obeys_an_unfresh_takeover_at_once() {
         let mut node = booted(0, FenceMode::Watchdog, Outcome::Ok);
