@@ -192,6 +192,36 @@ fn catches(mutation: Mutation, fence: Option<FenceMode>, guarantee: &str, seeds:
     println!("{mutation:?} ({fence:?}) caught: seed {seed}: {violation}");
 }
 
+/// Seeds that once broke a check, fixed since: each keeps every guarantee.
+/// - 817887: the world told its ping judge only of its core's timer wakes, not of the
+///   resource results between them (a false stall: the isolated holder released 40 ms late).
+/// - 828136, 904579: a daemon restarted holding, its frames cut one way, petted on in `Init`
+///   until `initdead` (twice the longest link deadtime) though its peer's frames, not fresh,
+///   said it was taking over: the peer's wait ran out first.
+const FIXED_SEEDS: [u64; 3] = [817_887, 828_136, 904_579];
+
+#[test]
+fn fixed_seeds_keep_the_guarantees() {
+    for seed in FIXED_SEEDS {
+        let (result, _) = run_seed(Config::random(seed), false);
+        assert_eq!(result, Ok(()), "seed {seed}");
+    }
+}
+
+/// S2 under fence watchdog: a holder in `Init` (what its probes found), deaf to its peer's
+/// unfresh claims of a takeover, keeps petting past the peer's wait (SIM seeds 828136,
+/// 904579, with the fix undone by the mutation).
+#[test]
+fn oracle_catches_an_init_holder_deaf_to_unfresh_takeovers() {
+    for seed in [828_136, 904_579] {
+        let mut cfg = Config::random(seed);
+        cfg.mutation = Mutation::NoUnfreshSelfFence;
+        let (result, _) = run_seed(cfg, false);
+        let violation = result.expect_err("the mutation must break S2");
+        assert!(violation.starts_with("S2"), "seed {seed}: {violation}");
+    }
+}
+
 /// SPEC §7.7: a peer judged by its fastest link's deadtime is found dead while a slower link
 /// still delivers (a working slow link is proof of life).
 #[test]

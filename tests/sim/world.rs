@@ -1177,7 +1177,6 @@ impl World {
             self.steps += 1;
             if take_timeout {
                 let n = next_timeout.map(|t| t.1).unwrap_or(0);
-                self.loop_wake(n);
                 self.input(n, Input::Timeout)?;
             } else if let Some(s) = self.queue.pop() {
                 self.handle_event(s.ev)?;
@@ -1769,13 +1768,22 @@ impl World {
         }
     }
 
-    /// The event loop tells the ping judge of every wake (`health_io::poll`), its core's timer
-    /// wakes too, not only the echoes': with links faster than the echoes (SPEC §7.7: a link's
-    /// own keepalive), the stall threshold may be shorter than the echo interval, and a judge
-    /// told only of the echoes' wakes would take each for a stall (SIM seed 321).
+    /// The event loop tells the ping judge of every wake (`health_io::poll`), not only the
+    /// echoes': its core's timer wakes (with links faster than the echoes, SPEC §7.7: a link's
+    /// own keepalive, the stall threshold may be shorter than the echo interval, and a judge
+    /// told only of the echoes' wakes would take each for a stall, SIM seed 321), and every
+    /// other input too: a frame, a resource action's result, an admin command (`World::input`).
+    /// A role change sends on every link at once and re-arms each link's next beat from
+    /// there, so a run of resource results can leave the core's next timer wake further than
+    /// the stall threshold from its last one while the real loop woke all along (SIM seed
+    /// 817887: 668 ms between timer wakes, five results between them, against 666 ms; the
+    /// judge restarted the ping silence and the isolated holder released 40 ms late).
     fn loop_wake(&mut self, n: usize) {
         let now = self.now;
         let node = &mut self.nodes[n];
+        if node.power != Power::Up {
+            return;
+        }
         let (Some(core), Some(reach)) = (node.core.as_ref(), node.reach.as_mut()) else { return };
         if reach.handle_wake(now, core.stall_threshold()) {
             tr!(self, "node {n}: stalled: ping silence counts from now");
@@ -2188,6 +2196,8 @@ impl World {
 
     /// One input to a node, then drain and apply its outputs.
     fn input(&mut self, n: usize, input: Input<'_>) -> Result<(), String> {
+        // Every input is a wake of the node's loop.
+        self.loop_wake(n);
         let Some(core) = self.nodes[n].core.as_mut() else { return Ok(()) };
         core.handle_input(self.now, input);
         // As the event loop does: the peer's advertised watchdog goes to the statedir.
