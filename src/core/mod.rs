@@ -148,7 +148,10 @@
 //! last such frame, and of two nodes that hear each other only one way, the one that hears
 //! nothing takes the group. For the same reason a holder that hears its peer only that way,
 //! with `FLAG_TAKING_OVER`, obeys the flag as if the frame were fresh: it releases and stops
-//! petting until it holds nothing (only while no fresh frame of the peer arrives). (A
+//! petting until it holds nothing (only while no fresh frame of the peer arrives). It does so
+//! in every role that holds (`Node::unfresh_takeover`), `Init` with what its probes found
+//! too: a daemon restarted while its resources run and its frames are cut one way hears its
+//! peer only so, and `initdead` is no part of `M` (SIM seeds 828136, 904579). (A
 //! recording replayed at a node whose peer died delays its takeover while the recording
 //! lasts: a denial of service, never a double start. With `fence CMD` the fence makes the
 //! peer safe whatever its frames say; they change nothing.)
@@ -190,7 +193,12 @@
 //!   not make a live peer look dead on any link);
 //! - a peer frame is counted late by the longest link `warn_after`;
 //! - the fence retry cap (8 x `deadtime`), `initdead` and `fence_delay` keep the global
-//!   values (no liveness judgement; `check` keeps `initdead` at least every link deadtime);
+//!   values (no liveness judgement; `check` keeps `initdead` at least every link deadtime).
+//!   No window of the peer's covers `initdead`: `check`'s default, twice the longest link
+//!   deadtime, exceeds `M` whenever that deadtime exceeds 2 x the longest interval plus
+//!   2 x keepalive (with every link at the global timing too), so a node in `Init` holding
+//!   what its probes found never waits for it once the peer says it takes over, fresh or
+//!   not (SIM seeds 828136, 904579);
 //! - outside the core, the ping cadence follows the longest link deadtime
 //!   (`event_loop::health_io::ping_interval`): the holder must know it lost its ping nodes
 //!   within about the deadtime the survivor's wait follows (`health::self_fence`).
@@ -266,6 +274,10 @@
 //!   stops its own (the peer now holds the group);
 //! - found, and `initdead` runs out without a word from the peer: stop what was found, then
 //!   the dead-peer path (fencing first) decides. The peer may run the group; we cannot know.
+//! - found, under `fence watchdog`, and frames of the peer that are not fresh say it takes or
+//!   runs the group: stop what was found at once (reason `PeerTakingOver`), and stop petting
+//!   until it is stopped (see "The fence-watchdog margin"): the peer's wait does not cover
+//!   `initdead`.
 //! - a shutdown while probing stops what was found and what was not probed yet.
 //!
 //! A peer that reads `standby` with `FLAG_HOLDING` (in `Init`, probing or holding what it
