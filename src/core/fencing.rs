@@ -24,9 +24,10 @@ impl Node {
         let isolated = !self.peer.alive
             && self.health.has(Health::PING)
             && !self.mutated(super::Mutation::NoSelfFence);
-        let unfresh = self.unfresh_takeover(now)
-            && !(self.mutated(super::Mutation::NoUnfreshSelfFence)
-                && !matches!(self.role(), Role::Starting | Role::Active));
+        // The mutation leaves only `decide_holder`'s obedience (starting, active), as before.
+        let obeyed = matches!(self.role(), Role::Starting | Role::Active)
+            || !self.mutated(super::Mutation::NoUnfreshSelfFence);
+        let unfresh = obeyed && self.unfresh_takeover(now);
         let threatened = isolated || self.peer_taking_over() || unfresh;
         if self.fence_mode() == FenceMode::Watchdog && self.holds() && threatened {
             if !self.self_fencing {
