@@ -309,18 +309,7 @@ mod tests {
         let unfresh = |node: &mut Node, t: u64, wd: u32| {
             let mut payload = peer_says(Kind::Heartbeat, GroupState::Active, FLAG_HOLDING, 1);
             payload.watchdog_timeout_ms = wd;
-            let repr = Repr {
-                version: crate::wire::VERSION,
-                sender: 1,
-                incarnation: 1,
-                seq: t,
-                link: 0,
-                session: crate::wire::Session { run: 1, challenge: 1, echo: 9, flags: 0 },
-                payload,
-                outdate: Default::default(),
-            };
-            node.handle_input(ms(t), Input::Unfresh(repr));
-            drain(node, ms(t));
+            unfresh(node, ms(t), t, payload);
         };
         unfresh(&mut node, 10, 9000);
         assert!(node.fence_wait() > ours, "a longer timeout heard unfresh lengthens the wait");

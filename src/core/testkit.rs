@@ -123,45 +123,47 @@ fn deliver(
     node: &mut Node,
     now: Instant,
     link: u8,
-    (incarnation, run): (u64, u32),
+    run: (u64, u32),
     seq: u64,
     payload: Payload,
 ) -> std::vec::Vec<Output> {
-    let repr = Repr {
-        version: crate::wire::VERSION,
-        sender: 1 - node.params.me,
-        incarnation,
-        seq,
-        link,
-        session: crate::wire::Session { run, challenge: 1, echo: 1, flags: 0 },
-        payload,
-        outdate: Default::default(),
-    };
-    let authentic = Authentic::new(repr);
+    let authentic = Authentic::new(peer_repr(node, link, run, seq, payload, 1));
     node.handle_input(now, Input::Frame { link, frame: &authentic });
     drain(node, now)
 }
 
-/// Hands in one authentic frame of the peer that is not fresh (`Input::Unfresh`: it echoes
-/// no challenge of ours) and returns the outputs.
+/// Hands in one authentic frame of the peer (incarnation 1) that is not fresh
+/// (`Input::Unfresh`: it echoes no challenge of ours) and returns the outputs.
 pub(super) fn unfresh(
     node: &mut Node,
     now: Instant,
     seq: u64,
     payload: Payload,
 ) -> std::vec::Vec<Output> {
-    let repr = Repr {
+    node.handle_input(now, Input::Unfresh(peer_repr(node, 0, (1, 1), seq, payload, 9)));
+    drain(node, now)
+}
+
+/// A frame of the peer's run `(incarnation, run number)` on `link`, echoing `echo` (1: our
+/// challenge).
+fn peer_repr(
+    node: &Node,
+    link: u8,
+    (incarnation, run): (u64, u32),
+    seq: u64,
+    payload: Payload,
+    echo: u32,
+) -> Repr {
+    Repr {
         version: crate::wire::VERSION,
         sender: 1 - node.params.me,
-        incarnation: 1,
+        incarnation,
         seq,
-        link: 0,
-        session: crate::wire::Session { run: 1, challenge: 1, echo: 9, flags: 0 },
+        link,
+        session: crate::wire::Session { run, challenge: 1, echo, flags: 0 },
         payload,
         outdate: Default::default(),
-    };
-    node.handle_input(now, Input::Unfresh(repr));
-    drain(node, now)
+    }
 }
 
 pub(super) fn drain(node: &mut Node, now: Instant) -> std::vec::Vec<Output> {
