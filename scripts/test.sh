@@ -35,14 +35,14 @@ need debootstrap debootstrap
 need man man-db
 need strip binutils
 if [ ! -d /usr/lib/ocf/resource.d/heartbeat ]; then need_pkgs+=(resource-agents); fi
-# tests/fence_ipmi.rs: a BMC per node (OpenIPMI's ipmi_sim), the real fence agent and the
-# IPMI client it drives (fence-agents is one package on Debian 12: all agents).
 # The routed lab (scripts/lab.sh up --routed, tests/daemon/e2e_routed.rs): BIND's named as
 # the name server, nsupdate and dig for board/two-site/dns-record and the client. (Debian
 # starts named.service on install unless policy-rc.d forbids it; the lab runs its own named.)
 need named bind9
 need nsupdate bind9-dnsutils
 need dig bind9-dnsutils
+# tests/fence_ipmi.rs: a BMC per node (OpenIPMI's ipmi_sim), the real fence agent and the
+# IPMI client it drives (fence-agents is one package on Debian 12: all agents).
 need ipmi_sim openipmi
 need ipmitool ipmitool
 [ -x /usr/sbin/fence_ipmilan ] || need_pkgs+=(fence-agents)
@@ -97,8 +97,10 @@ else
     unset RUSTC_BOOTSTRAP
 fi
 
-# The pair on two emulated PCs (real 8250 UARTs, e1000, i6300esb watchdog): about a minute
-# once built. HAPAIR_SKIP_QEMU=1 leaves it out (e.g. on a machine without /dev/net/tun).
+# The pair on two emulated PCs (real 8250 UARTs, e1000, i6300esb watchdog), booted three
+# times: plain, with BMCs (IPMI), with DRBD on a second disk: about four minutes once built.
+# It installs what it needs itself (qemu-system-x86, openipmi, drbd-utils, e2fsprogs, ...).
+# HAPAIR_SKIP_QEMU=1 leaves it out (e.g. on a machine without /dev/net/tun).
 if [ "${HAPAIR_SKIP_QEMU:-0}" != 1 ]; then
     echo "test.sh: scripts/qemu-pair.sh test"
     scripts/qemu-pair.sh test
