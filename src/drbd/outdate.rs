@@ -14,7 +14,8 @@
 //! ([`decide`]): Primary refuses (6); an Outdated or Inconsistent disk is answered at once
 //! (3); any other runs `drbdadm outdate RES` (once at a time, again [`RETRY`] after a failure:
 //! DRBD refuses to outdate a disk that is still connected, which a Secondary is for a moment
-//! after the Primary lost it) and answers 4 when it succeeds. The answer is repeated in
+//! after the Primary lost it) and answers 4 once the disk reads Outdated after a run that
+//! exited 0 (the exit status alone is not trusted). The answer is repeated in
 //! every frame while the request is; a request gone, or a new number, starts over.
 //!
 //! Numbers are per daemon run and wrap from 15 to 1; a stale answer (another number) is
@@ -103,6 +104,10 @@ struct Asked {
 enum Work {
     /// `drbdadm outdate` runs.
     Running,
+    /// It exited 0: the answer waits for the disk to read Outdated (its exit status alone is
+    /// not trusted: the QEMU pair saw it exit 0 with the disk still UpToDate, racing DRBD's
+    /// own view of the lost link).
+    Check,
     /// It failed: run it again at this instant.
     RetryAt(Instant),
     /// The answer.
@@ -197,7 +202,7 @@ impl Exchange {
             && a.resource == resource
             && a.work == Work::Running
         {
-            a.work = if ok { Work::Done(PEER_OUTDATED) } else { Work::RetryAt(now + RETRY) };
+            a.work = if ok { Work::Check } else { Work::RetryAt(now + RETRY) };
         }
     }
 
@@ -220,6 +225,15 @@ impl Exchange {
                 self.asked = None;
                 return Some(Event::Answered { resource: a.resource, code });
             }
+        }
+        if let Some(a) = &mut self.answering
+            && a.work == Work::Check
+        {
+            // The disk as read after the run: Outdated (or worse) answers 4, anything else
+            // is outdated again a little later.
+            let stale = state(a.resource)
+                .is_some_and(|s| matches!(s.disk, Disk::Outdated | Disk::Inconsistent));
+            a.work = if stale { Work::Done(PEER_OUTDATED) } else { Work::RetryAt(now + RETRY) };
         }
         if let Some(a) = &mut self.answering
             && let Work::RetryAt(at) = a.work
@@ -287,6 +301,15 @@ mod tests {
         let retry = beta.poll(at(1100), Peer::Alive, |_| Some(secondary));
         assert_eq!(retry, Some(Event::RunOutdate { resource: 0 }));
         beta.handle_outdate_exit(at(1200), 0, true);
+        assert_eq!(beta.frame().answered(), None, "not before the disk reads Outdated");
+        // It exited 0 but the disk still reads UpToDate: not answered, run again later.
+        assert_eq!(beta.poll(at(1250), Peer::Alive, |_| Some(secondary)), None);
+        assert_eq!(beta.frame().answered(), None);
+        let again = beta.poll(at(2250), Peer::Alive, |_| Some(secondary));
+        assert_eq!(again, Some(Event::RunOutdate { resource: 0 }));
+        beta.handle_outdate_exit(at(2300), 0, true);
+        let outdated = state(Role::Secondary, Disk::Outdated);
+        assert_eq!(beta.poll(at(2350), Peer::Alive, |_| Some(outdated)), None);
         assert_eq!(beta.frame().answered(), Some((1, PEER_OUTDATED)));
         let heard = carry(&beta, &mut alpha, state(Role::Primary, Disk::UpToDate));
         assert_eq!(heard[0], Some(Event::Answered { resource: 0, code: PEER_OUTDATED }));
