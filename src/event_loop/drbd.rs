@@ -204,7 +204,7 @@ impl DrbdIo {
     pub fn handle_outdate_exit(&mut self, now: Instant, index: u8, ok: bool, output: &str) {
         let name = self.resources.get(usize::from(index)).map_or("?", |r| r.name.as_str());
         if ok {
-            info!("drbd {name}: outdated this node's disk at the peer's request");
+            info!("drbd {name}: drbdadm outdate exited 0 (answered once the disk reads Outdated)");
         } else {
             warn!("drbd {name}: drbdadm outdate failed (tried again in 1 s): {output}");
         }
