@@ -705,7 +705,8 @@ test_drbd_hang() {
     [ -n "$seen" ] || fail "drbd resync: $hung's status never showed the resync (SyncTarget)"
     note "resync: $hung back -> SyncTarget in its status ($(echo "$seen" | wc -w) reads:$(echo "$seen" | tr ' ' '\n' | sed -n '2p;$p' | tr '\n' ' '))" "$(since "$t0")"
     wait_status "$hung" 30 state=standby health=ok drbd_role=Secondary
-    expect_status "$survivor" state=active drbd_role=Primary drbd_peer_disk=UpToDate
+    # The survivor's view follows (DRBD may run a second, short resync after the first).
+    wait_status "$survivor" 120 state=active drbd_role=Primary drbd_peer_disk=UpToDate
     ACTIVE=$survivor
 }
 
