@@ -109,14 +109,18 @@ add_ns() {
     ip -n "$1" link set lo up
 }
 
-# lan_port NODE NS ADDR4 ADDR6: NODE's lan0, plugged into bridge port NODE.
-lan_port() {
-    ip -n "$2" link add lan0 type veth peer name "$1" netns "$LAB_NS_LAN"
-    ip -n "$LAB_NS_LAN" link set "$1" master br0 up
-    ip -n "$2" link set lan0 up
-    ip -n "$2" addr add "$3/24" dev lan0
-    ip -n "$2" addr add "$4/64" dev lan0 nodad
+# bridge_port BRIDGE_NS PREFIX NAME NS ADDR4 ADDR6: NS's lan0, plugged into port NAME of br0
+# in BRIDGE_NS, with ADDR4/PREFIX and ADDR6/64.
+bridge_port() {
+    ip -n "$4" link add lan0 type veth peer name "$3" netns "$1"
+    ip -n "$1" link set "$3" master br0 up
+    ip -n "$4" link set lan0 up
+    ip -n "$4" addr add "$5/$2" dev lan0
+    ip -n "$4" addr add "$6/64" dev lan0 nodad
 }
+
+# lan_port NODE NS ADDR4 ADDR6: NODE's lan0, plugged into bridge port NODE.
+lan_port() { bridge_port "$LAB_NS_LAN" 24 "$@"; }
 
 start_relay() {
     rm -f "$DIR/alpha-tty" "$DIR/beta-tty"
@@ -305,11 +309,7 @@ site_cable() {
 # core_port NAME NS ADDR4 ADDR6: NS's lan0 on the router's core bridge, port NAME; routes to
 # the sites via the router.
 core_port() {
-    ip -n "$2" link add lan0 type veth peer name "$1" netns "$LAB_NS_ROUTER"
-    ip -n "$LAB_NS_ROUTER" link set "$1" master br0 up
-    ip -n "$2" link set lan0 up
-    ip -n "$2" addr add "$3/25" dev lan0
-    ip -n "$2" addr add "$4/64" dev lan0 nodad
+    bridge_port "$LAB_NS_ROUTER" 25 "$@"
     lab_routes "$2" 198.51.100.254 2001:db8:c::fe 192.0.2.0/24 203.0.113.0/24 -- \
         2001:db8:a::/64 2001:db8:b::/64
 }

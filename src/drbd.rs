@@ -180,22 +180,20 @@ impl State {
 
 /// True for a connection state (DRBD's name) in which the two nodes are connected.
 pub fn connected_name(connection: &str) -> bool {
-    {
-        !matches!(
-            connection,
-            "StandAlone"
-                | "Disconnecting"
-                | "Unconnected"
-                | "Timeout"
-                | "BrokenPipe"
-                | "NetworkFailure"
-                | "ProtocolError"
-                | "TearDown"
-                | "WFConnection"
-                | "Unconfigured"
-                | "Unknown"
-        )
-    }
+    !matches!(
+        connection,
+        "StandAlone"
+            | "Disconnecting"
+            | "Unconnected"
+            | "Timeout"
+            | "BrokenPipe"
+            | "NetworkFailure"
+            | "ProtocolError"
+            | "TearDown"
+            | "WFConnection"
+            | "Unconfigured"
+            | "Unknown"
+    )
 }
 
 fn connection_name(word: &str) -> &'static str {
